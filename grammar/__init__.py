@@ -1,0 +1,1 @@
+"""The Lark grammars of the vpnsh command surface (package data)."""

@@ -1,0 +1,263 @@
+"""The config schema: one definition of every node of the config tree.
+
+Everything about a config node is said here once: its keyword, its help text,
+its value type, its default, and where it may point to.  The shell derives
+``set`` parsing, TAB completion and ``?`` help from it; the daemon derives
+commit-time type checks, defaults and every output format from it.
+
+The tree itself (see :mod:`vpnsh.config.tree`) is plain JSON-compatible data:
+
+* :class:`Container` -> ``dict`` of child keyword -> child value
+* :class:`Entries`   -> ``dict`` of entry name -> ``dict`` (insertion ordered;
+  for ordered collections such as security rules the order is meaningful)
+* :class:`Leaf`      -> ``str`` or ``int``
+* :class:`LeafList`  -> ``list[str]`` (PAN-OS "member" lists, ``[ a b ]``)
+* :class:`Flag`      -> ``{}`` (a keyword with no value, e.g. ``peer-address dynamic``)
+
+A :class:`Container` with ``choice=True`` holds at most one of its children
+(``lifetime seconds|minutes|hours|days``): setting one removes its siblings.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+
+class SchemaError(ValueError):
+    """A value or path that the schema does not accept.
+
+    ``path`` is the list of keywords/names leading to the offending node; the
+    message says in plain words what was wrong.
+    """
+
+    def __init__(self, path: Sequence[str], message: str) -> None:
+        super().__init__(message)
+        self.path = list(path)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --------------------------------------------------------------------------- value types
+
+
+@dataclass(frozen=True)
+class ValueType:
+    """How one leaf value is written, checked and completed."""
+
+    hint: str = "<value>"  # shown by ``?`` help, e.g. "<1-65535>"
+
+    def parse(self, text: str) -> str | int:
+        """Return the canonical stored value or raise ``ValueError`` with a reason."""
+        return text
+
+    def choices(self) -> Sequence[str]:
+        """Fixed keywords this type accepts (for completion); empty if free-form."""
+        return ()
+
+
+@dataclass(frozen=True)
+class String(ValueType):
+    hint: str = "<value>"
+    max_len: int = 1023
+    pattern: str | None = None
+
+    def parse(self, text: str) -> str:
+        if not text:
+            raise ValueError("must not be empty")
+        if len(text) > self.max_len:
+            raise ValueError(f"is longer than {self.max_len} characters")
+        if self.pattern and not re.fullmatch(self.pattern, text):
+            raise ValueError(f"'{text}' is not a valid value")
+        return text
+
+
+@dataclass(frozen=True)
+class Name(String):
+    """An object name: letters, digits, '.', '_', '-', ':' and spaces, max 63."""
+
+    hint: str = "<name>"
+    max_len: int = 63
+    pattern: str | None = r"[A-Za-z0-9][A-Za-z0-9._:/ -]*"
+
+
+@dataclass(frozen=True)
+class Int(ValueType):
+    lo: int = 0
+    hi: int = 2**32 - 1
+    hint: str = ""
+
+    def parse(self, text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise ValueError(f"'{text}' is not a number") from None
+        if not self.lo <= value <= self.hi:
+            raise ValueError(f"{value} is out of range {self.lo}-{self.hi}")
+        return value
+
+    def hint_text(self) -> str:
+        return self.hint or f"<{self.lo}-{self.hi}>"
+
+
+@dataclass(frozen=True)
+class Enum(ValueType):
+    values: tuple[str, ...] = ()
+    hint: str = ""
+
+    def parse(self, text: str) -> str:
+        if text not in self.values:
+            raise ValueError(f"'{text}' is not one of: {', '.join(self.values)}")
+        return text
+
+    def choices(self) -> Sequence[str]:
+        return self.values
+
+
+YES_NO = Enum(values=("yes", "no"))
+
+
+@dataclass(frozen=True)
+class IPAddress(ValueType):
+    hint: str = "<ip>"
+
+    def parse(self, text: str) -> str:
+        try:
+            return str(ipaddress.ip_address(text))
+        except ValueError:
+            raise ValueError(f"'{text}' is not a valid IP address") from None
+
+
+@dataclass(frozen=True)
+class IPInterface(ValueType):
+    """An address with its prefix length, as an interface has it: ``10.0.2.2/30``."""
+
+    hint: str = "<ip/netmask>"
+
+    def parse(self, text: str) -> str:
+        try:
+            return str(ipaddress.ip_interface(text))
+        except ValueError:
+            raise ValueError(f"'{text}' is not a valid IP address with netmask") from None
+
+
+@dataclass(frozen=True)
+class IPPrefix(ValueType):
+    """A network or host: ``10.1.0.0/24``, ``10.1.0.5`` (taken as /32)."""
+
+    hint: str = "<ip/netmask>"
+
+    def parse(self, text: str) -> str:
+        try:
+            return str(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise ValueError(f"'{text}' is not a valid IP network") from None
+
+
+@dataclass(frozen=True)
+class Secret(String):
+    """A secret (pre-shared key).  Stored encrypted; shown only as ``-AQ==...``."""
+
+    hint: str = "<value>"
+    max_len: int = 255
+
+
+@dataclass(frozen=True)
+class Ref(ValueType):
+    """A reference to a named entry elsewhere in the tree.
+
+    ``target`` is the keyword path of the :class:`Entries` node whose entry names
+    are valid values, e.g. ``("network", "ike", "gateway")``.  ``extra`` lists
+    values that are valid without an entry (``None`` for a bfd profile).
+    Checked at commit time (a dangling reference is a validation error), and
+    completed from the candidate's existing names.
+    """
+
+    target: tuple[str, ...] = ()
+    hint: str = "<name>"
+    extra: tuple[str, ...] = ()
+
+    def parse(self, text: str) -> str:
+        return Name().parse(text)
+
+
+# --------------------------------------------------------------------------- nodes
+
+
+@dataclass
+class Node:
+    name: str
+    help: str = ""
+
+    def describe(self) -> str:
+        return self.help or self.name
+
+
+@dataclass
+class Leaf(Node):
+    type: ValueType = field(default_factory=String)
+    default: str | int | None = None
+    required: bool = False
+
+
+@dataclass
+class LeafList(Node):
+    """A PAN-OS member list; ``set`` appends, ``[ a b ]`` sets several."""
+
+    type: ValueType = field(default_factory=String)
+    default: tuple[str, ...] | None = None
+
+
+@dataclass
+class Flag(Node):
+    """A keyword with no value (``peer-address dynamic``, ``nexthop discard``)."""
+
+
+@dataclass
+class Container(Node):
+    children: list[Node] = field(default_factory=list)
+    choice: bool = False  # at most one child present
+
+    def child(self, name: str) -> Node | None:
+        for c in self.children:
+            if c.name == name:
+                return c
+        return None
+
+
+@dataclass
+class Entries(Node):
+    """A collection of named entries (``gateway GW1``, ``rules R1``)."""
+
+    children: list[Node] = field(default_factory=list)
+    key: ValueType = field(default_factory=Name)
+    ordered: bool = False  # security rules: order matters, ``move`` applies
+
+    def child(self, name: str) -> Node | None:
+        for c in self.children:
+            if c.name == name:
+                return c
+        return None
+
+    @property
+    def entry(self) -> Container:
+        """The schema of one entry, as a container."""
+        return Container(self.name, self.help, self.children)
+
+
+Validator = Callable[[dict], Iterator["Problem"]]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One commit-time validation failure: where, and what is wrong."""
+
+    path: tuple[str, ...]
+    message: str
+
+    def __str__(self) -> str:
+        return " -> ".join(self.path) + " " + self.message
