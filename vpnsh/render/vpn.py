@@ -215,7 +215,7 @@ def show_flow(data: Row) -> str:
     ]
     heads = table(flow_heads, [])
     # PAN-OS prints a wider dash run under "name" than the word itself.
-    heads[1] = heads[1].replace("-- ----", "-- --------------", 1)
+    heads[1] = heads[1][:6] + "-" * 14 + heads[1][20:]
     rows = [{**f, "state": str(f.get("state", ""))[:7]} for f in flows]
     lines += heads + table(flow_heads, rows)[2:] + [""]
     return "\n".join(lines)
