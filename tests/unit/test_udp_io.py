@@ -1,0 +1,71 @@
+"""The IKE/NAT-T socket layer sorts port-4500 traffic per RFC 3948, on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from vpnsh.engine import udp_io
+from vpnsh.engine.udp_io import UdpIo, classify_4500
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (b"\xff", "keepalive"),
+        (b"\x00\x00\x00\x00" + b"I" * 28, "ike"),
+        (b"\x12\x34\x56\x78" + b"\x00" * 20, "esp"),
+        (b"\x00\x00", "runt"),
+    ],
+)
+def test_classify_4500(data: bytes, kind: str) -> None:
+    assert classify_4500(data) == kind
+
+
+def test_ike_and_esp_demultiplexed_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Unprivileged high ports stand in for 500/4500 so the test needs no root.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        base = probe.getsockname()[1]
+    monkeypatch.setattr(udp_io, "IKE_PORT", base)
+    monkeypatch.setattr(udp_io, "NATT_PORT", base + 1)
+
+    async def scenario() -> tuple[list, list, UdpIo]:
+        ike: list = []
+        esp: list = []
+        got = asyncio.Event()
+
+        def on_ike(data: bytes, local: tuple, remote: tuple) -> None:
+            ike.append((data, local))
+            if len(ike) == 2 and esp:
+                got.set()
+
+        def on_esp(data: bytes, local: tuple, remote: tuple) -> None:
+            esp.append(data)
+            if len(ike) == 2:
+                got.set()
+
+        io = UdpIo(on_ike=on_ike, on_esp=on_esp)
+        await io.bind("127.0.0.1")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+            peer.sendto(b"plain-ike-message-on-500", ("127.0.0.1", base))
+            peer.sendto(b"\x00\x00\x00\x00natt-ike-message", ("127.0.0.1", base + 1))
+            peer.sendto(b"\xff", ("127.0.0.1", base + 1))
+            peer.sendto(b"\xaa\xbb\xcc\xdd" + b"\x00" * 16, ("127.0.0.1", base + 1))
+            await asyncio.wait_for(got.wait(), 5)
+            # a reply from 4500 carries the non-ESP marker
+            io.send_ike(b"reply", ("127.0.0.1", base + 1), ("127.0.0.1", peer.getsockname()[1]))
+            peer.settimeout(5)
+            reply, _ = peer.recvfrom(100)
+        io.close()
+        assert reply == b"\x00\x00\x00\x00reply"
+        return ike, esp, io
+
+    ike, esp, io = asyncio.run(scenario())
+    assert (b"plain-ike-message-on-500", ("127.0.0.1", base)) in ike
+    assert (b"natt-ike-message", ("127.0.0.1", base + 1)) in ike
+    assert esp == [b"\xaa\xbb\xcc\xdd" + b"\x00" * 16]
+    assert io.counters.ike_in == 2
+    assert io.counters.esp_in == 1
