@@ -1,0 +1,154 @@
+"""Help text for the keywords of the command grammar: the one table.
+
+Config-path keywords are not here: their help comes from the schema
+(vpnsh.config).  ``KEYWORD_HELP`` is keyed by the words of the command so far
+plus the keyword, falling back to the keyword alone, so that a word used in
+two places ("gateway") can say the right thing in each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+KEYWORD_HELP: dict[str, str] = {
+    # operational, first words
+    "configure": "Manipulate software configuration information",
+    "exit": "Exit this CLI session",
+    "quit": "Exit this CLI session",
+    "show": "Show operational information",
+    "test": "Run a test of a feature",
+    "clear": "Clear runtime parameters",
+    "set": "Set operational parameters",
+    "ping": "Ping hosts and networks",
+    "less": "Examine debug file content",
+    # show ...
+    "vpn": "Show VPN information",
+    "running": "Show running operational parameters",
+    "config": "Show configuration",
+    "system": "Show system information",
+    "jobs": "Show job information",
+    "log": "Show logs",
+    "info": "Show system information",
+    "all": "Show all",
+    # show vpn ...
+    "flow": "Show dataplane IPSec-VPN tunnel information",
+    "gateway": "show list of IKE gateway configuration",
+    "ike-sa": "show IKE SA",
+    "ipsec-sa": "show IPSec SA",
+    "tunnel": "show list of auto-key IPSec tunnel configuration",
+    "detail": "show detail information",
+    "summary": "show summary information",
+    "name": "Show for given tunnel name",
+    "tunnel-id": "Show for given tunnel id",
+    # show config ...
+    "candidate": "Candidate configuration",
+    "diff": "Differences between running and candidate configuration",
+    # set cli ...
+    "cli": "Set CLI parameters",
+    "config-output-format": "Set the output format of the configuration file",
+    "pager": "Enable/disable pager",
+    "scripting-mode": "Toggle scripting mode",
+    "terminal": "Set terminal parameters",
+    "width": "Set terminal width",
+    "default": "Brace-formatted output",
+    "xml": "XML output",
+    "json": "JSON output",
+    "on": "on",
+    "off": "off",
+    # ping, less
+    "source": "Source address of echo request",
+    "host": "Hostname or IP address of remote host",
+    "count": "Number of requests to send",
+    "mp-log": "Management-plane log files",
+    # configure mode
+    "delete": "Delete specified configuration",
+    "edit": "Edit configuration",
+    "up": "Go up one level of hierarchy",
+    "top": "Go to top level of hierarchy",
+    "rename": "Rename specified configuration entry",
+    "move": "Move specified entry",
+    "commit": "Commit configuration",
+    "validate": "Validate the candidate configuration",
+    "revert": "Revert the candidate configuration",
+    "save": "Save configuration to a named snapshot",
+    "load": "Load configuration from a named snapshot",
+    "run": "Run an operational-mode command",
+    "full": "Validate the full candidate configuration",
+    "to": "New name",
+    "from": "Snapshot to load from",
+    "force": "Commit even if there are warnings",
+    "description": "Description of this commit",
+    "bottom": "Move to the bottom",
+    "before": "Move before an entry",
+    "after": "Move after an entry",
+    # pipes
+    "match": "Show only lines that match a regular expression",
+    "except": "Show all lines except those that match a regular expression",
+}
+
+CONTEXT_HELP: dict[tuple[str, ...], str] = {
+    ("test", "vpn"): "Test VPN",
+    ("clear", "vpn"): "Clear VPN",
+    ("test", "vpn", "ike-sa"): "Initiate IKE SA",
+    ("test", "vpn", "ipsec-sa"): "Initiate IPSec SA",
+    ("clear", "vpn", "ike-sa"): "Delete IKE SA",
+    ("clear", "vpn", "ipsec-sa"): "Delete IPSec SA",
+    ("show", "vpn", "ike-sa", "gateway"): "show for given IKE gateway",
+    ("show", "vpn", "ike-sa", "detail", "gateway"): "show for given IKE gateway",
+    ("show", "vpn", "ipsec-sa", "tunnel"): "show for given tunnel",
+    ("show", "vpn", "gateway", "gateway"): "show for given IKE gateway",
+    ("show", "running", "tunnel"): "Show tunnel information",
+    ("show", "running", "tunnel", "flow"): "Show tunnel flow information",
+    ("show", "running", "tunnel", "flow", "info"): "Show tunnel flow summary",
+    ("show", "config", "running"): "Running configuration",
+    ("show", "jobs", "all"): "Show all jobs",
+    ("show", "log", "system"): "System logs",
+    ("test", "vpn", "ike-sa", "gateway"): "Initiate for given IKE gateway",
+    ("test", "vpn", "ipsec-sa", "tunnel"): "Initiate for given tunnel",
+    ("clear", "vpn", "ike-sa", "gateway"): "Delete for given IKE gateway",
+    ("clear", "vpn", "ipsec-sa", "tunnel"): "Delete for given tunnel",
+    ("set", "cli", "config-output-format", "set"): "Set-command output",
+    ("move", "top"): "Move to the top",
+    ("commit", "description"): "Description of this commit",
+    ("save", "config"): "Save the candidate configuration",
+    ("load", "config"): "Load a saved configuration",
+    ("revert", "config"): "Discard candidate changes, back to running",
+}
+
+# Value slots: the keyword before a value -> its help line for "<value>".
+VALUE_HELP: dict[str, str] = {
+    "gateway": "Show for given IKE gateway",
+    "tunnel": "Show for given tunnel",
+    "name": "Show for given tunnel name",
+    "tunnel-id": "Show for given tunnel id",
+    "width": "Terminal width in columns",
+    "source": "Source IP address",
+    "host": "Destination IP address",
+    "count": "Number of requests",
+    "mp-log": "Log file name",
+    "to": "Name",
+    "from": "Name",
+    "before": "Entry name",
+    "after": "Entry name",
+    "description": "Commit description",
+    "match": "Regular expression",
+    "except": "Regular expression",
+    "system": "Log filter",
+}
+
+PIPE_HELP = "Pipe through a command"
+ENTER_HELP = "Finish input"
+
+
+def keyword_help(words_before: Sequence[str], keyword: str) -> str:
+    """Help for ``keyword`` after ``words_before`` (the command's keywords so far)."""
+    words = tuple(words_before)
+    for start in range(len(words) + 1):
+        text = CONTEXT_HELP.get(words[start:] + (keyword,))
+        if text:
+            return text
+    return KEYWORD_HELP.get(keyword, keyword)
+
+
+def value_help(previous_word: str | None) -> str:
+    return VALUE_HELP.get(previous_word or "", "Value")

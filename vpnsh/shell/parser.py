@@ -1,0 +1,242 @@
+"""One command line -> a :class:`Command`, with the grammar in grammar/vpnsh.lark.
+
+Pure: no I/O, no client.  Also lists what may come next at a point in a line
+(:func:`next_choices`), which TAB and ``?`` build on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from lark import Lark, Token, Tree
+from lark.exceptions import LarkError, UnexpectedInput
+from lark.lexer import PatternStr
+
+OPERATIONAL = "operational"
+CONFIGURE = "configure"
+_START = {OPERATIONAL: "start_op", CONFIGURE: "start_cfg"}
+
+UNKNOWN_COMMAND = "Unknown command: {}"
+INVALID_SYNTAX = "Invalid syntax."
+
+
+class CommandError(Exception):
+    """A line that is not a command; ``str()`` is the PAN-OS message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Pipe:
+    kind: str  # "match" | "except"
+    regex: str
+
+
+@dataclass
+class Command:
+    """A parsed command.  ``name`` is its keywords ("show vpn ike-sa", "set")."""
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+    pipes: list[Pipe] = field(default_factory=list)
+    inner: Command | None = None  # the operational command of ``run``
+
+
+@lru_cache(maxsize=1)
+def grammar_text() -> str:
+    return resources.files("vpnsh.grammar").joinpath("vpnsh.lark").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def lark_parser() -> Lark:
+    return Lark(grammar_text(), parser="lalr", lexer="contextual", start=list(_START.values()))
+
+
+@lru_cache(maxsize=1)
+def keyword_terminals() -> dict[str, str]:
+    """Terminal name -> its literal keyword, for every fixed-string terminal."""
+    return {
+        t.name: t.pattern.value
+        for t in lark_parser().terminals
+        if isinstance(t.pattern, PatternStr)
+    }
+
+
+@lru_cache(maxsize=2)
+def first_words(mode: str) -> frozenset[str]:
+    """The keywords a command may start with in ``mode``."""
+    ip = lark_parser().parse_interactive("", start=_START[mode])
+    kw = keyword_terminals()
+    return frozenset(kw[t] for t in ip.accepts() if t in kw)
+
+
+def unquote(text: str) -> str:
+    """``"a b"`` -> ``a b`` (backslash escapes ``\\"`` and ``\\\\``); bare words unchanged."""
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", text[1:-1])
+    return text
+
+
+# ------------------------------------------------------------------ parsing
+
+
+def parse(line: str, mode: str) -> Command | None:
+    """Parse one line; ``None`` for a blank line.  Raises :class:`CommandError`."""
+    words = split_words(line)
+    if not words:
+        return None
+    first = words[0]
+    if first not in first_words(mode):
+        raise CommandError(UNKNOWN_COMMAND.format(first))
+    try:
+        tree = lark_parser().parse(line, start=_START[mode])
+    except LarkError:
+        raise CommandError(INVALID_SYNTAX) from None
+    command_tree, *pipe_trees = tree.children
+    assert isinstance(command_tree, Tree)
+    command = _command(command_tree)
+    for p in pipe_trees:
+        assert isinstance(p, Tree)
+        kind = "match" if p.data == "pipe_match" else "except"
+        command.pipes.append(Pipe(kind, _value(p.children[0])))
+    return command
+
+
+def _command(tree: Tree) -> Command:
+    rule = str(tree.data)
+    name = rule[2:].replace("_", " ")
+    command = Command(name=_display_name(name))
+    for child in tree.children:
+        if not isinstance(child, Tree):
+            continue
+        data = str(child.data)
+        if data.startswith("c_"):
+            command.inner = _command(child)
+        elif data.startswith("a_"):
+            key = data[2:]
+            value = _value(child)
+            if key in command.args:  # repeated argument (show log system a b c)
+                prev = command.args[key]
+                command.args[key] = (prev if isinstance(prev, list) else [prev]) + [value]
+            else:
+                command.args[key] = value
+        elif data.startswith("f_"):
+            command.args[data[2:]] = True
+        elif data.endswith("path"):
+            command.args["path"] = [_token_text(t) for t in child.children if isinstance(t, Token)]
+    if command.name == "show log system" and "filter" in command.args:
+        f = command.args["filter"]
+        command.args["filter"] = f if isinstance(f, list) else [f]
+    return command
+
+
+# Keyword spellings that the rule names cannot carry ("ike-sa" is rule "ike_sa").
+_DISPLAY = {
+    "show vpn ike sa": "show vpn ike-sa",
+    "show vpn ipsec sa": "show vpn ipsec-sa",
+    "test vpn ike sa": "test vpn ike-sa",
+    "test vpn ipsec sa": "test vpn ipsec-sa",
+    "clear vpn ike sa": "clear vpn ike-sa",
+    "clear vpn ipsec sa": "clear vpn ipsec-sa",
+    "set cli config output format": "set cli config-output-format",
+    "set cli scripting mode": "set cli scripting-mode",
+    "less mp log": "less mp-log",
+}
+
+
+def _display_name(name: str) -> str:
+    return _DISPLAY.get(name, name)
+
+
+def _token_text(token: Token) -> str:
+    return unquote(str(token)) if token.type == "STRING" else str(token)
+
+
+def _value(tree: Tree | Token) -> Any:
+    token = tree.children[0] if isinstance(tree, Tree) else tree
+    assert isinstance(token, Token)
+    if token.type == "NUMBER":
+        return int(token)
+    return _token_text(token)
+
+
+# ------------------------------------------------------------------ words
+
+_WORD_RE = re.compile(r'"(?:\\.|[^"\\])*"?|\[|\]|\||[^\s"\[\]|]+')
+
+
+def split_words(text: str) -> list[str]:
+    """The words of a line as the lexer sees them: quoted strings kept whole, raw."""
+    return _WORD_RE.findall(text)
+
+
+def split_for_completion(text: str) -> tuple[str, list[str], str]:
+    """``(text before the partial word, complete words, partial word)``."""
+    words = split_words(text)
+    if words and not text[-1:].isspace() and words[-1] not in ("[", "]", "|"):
+        partial = words[-1]
+        head = text[: len(text) - len(partial)]
+        return head, words[:-1], partial
+    return text, words, ""
+
+
+# ------------------------------------------------------------------ what next
+
+
+@dataclass(frozen=True)
+class GrammarChoice:
+    """One thing the grammar accepts next.
+
+    kind: ``keyword`` (``word`` is the keyword), ``value`` (a free value: a
+    name, number, path word or regex; ``word`` is the terminal name),
+    ``pipe`` (``|``), ``enter`` (the command may end here), ``bracket``.
+    ``nested`` says whether more must or may follow a keyword.
+    """
+
+    kind: str
+    word: str
+    nested: bool = False
+
+
+def next_choices(text: str, mode: str) -> list[GrammarChoice] | None:
+    """What the grammar accepts after ``text`` (complete words only).
+
+    ``None`` when ``text`` itself does not parse as a prefix of a command.
+    """
+    try:
+        ip = lark_parser().parse_interactive(text, start=_START[mode])
+        ip.exhaust_lexer()
+        accepted = ip.accepts()
+    except (UnexpectedInput, LarkError):
+        return None
+    kw = keyword_terminals()
+    choices: list[GrammarChoice] = []
+    for term in sorted(accepted):
+        if term == "$END":
+            choices.append(GrammarChoice("enter", "<Enter>"))
+        elif term == "VBAR":
+            choices.append(GrammarChoice("pipe", "|"))
+        elif term in ("LBRACKET", "RBRACKET"):
+            choices.append(GrammarChoice("bracket", kw[term]))
+        elif term in kw:
+            word = kw[term]
+            choices.append(GrammarChoice("keyword", word, _leads_on(ip, term, word)))
+        else:
+            choices.append(GrammarChoice("value", term))
+    return choices
+
+
+def _leads_on(ip: Any, term: str, word: str) -> bool:
+    probe = ip.copy()
+    try:
+        probe.feed_token(Token(term, word))
+        after = probe.accepts()
+    except LarkError:
+        return False
+    return bool(after - {"$END", "VBAR"})
