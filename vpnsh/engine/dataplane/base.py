@@ -32,8 +32,8 @@ class TrafficSelector:
         return cls(str(net[0]), str(net[-1]), proto, lo, hi)
 
     def contains(self, addr: str, proto: int = 0, port: int | None = None) -> bool:
-        ip = ipaddress.ip_address(addr)
-        if not ipaddress.ip_address(self.start) <= ip <= ipaddress.ip_address(self.end):
+        ip, lo, hi = (ipaddress.ip_address(a) for a in (addr, self.start, self.end))
+        if ip.version != lo.version or not int(lo) <= int(ip) <= int(hi):
             return False
         if self.proto and proto != self.proto:
             return False
