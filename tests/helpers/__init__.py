@@ -1,0 +1,1 @@
+"""Test helpers: network namespaces (`netns`) and strongSwan as a peer (`strongswan`)."""
