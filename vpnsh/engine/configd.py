@@ -1,0 +1,394 @@
+"""The config service: candidate, running config, commit, and the ops that reach them.
+
+One candidate lives in the daemon, shared by every client; it is kept in
+``<state_dir>/candidate.json`` (written shortly after each change and at
+shutdown) so it outlives the shell session and a daemon restart.  Running
+config and its numbered history belong to :class:`vpnsh.config.store.ConfigStore`.
+
+Commit: validate the whole candidate; on any problem fail with kind
+``validation`` and touch nothing.  Else diff, store atomically, apply ethernet
+addresses, hand the engine the running tree and the diff, and answer with the
+job id and PAN-OS's commit lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import vpnsh
+from vpnsh.config import diff as config_diff
+from vpnsh.config import formats, tree, validate
+from vpnsh.config.factory import factory_config
+from vpnsh.config.secrets import SecretBox
+from vpnsh.config.store import ConfigStore
+from vpnsh.control.protocol import SERVER, SYNTAX, VALIDATION, ControlError
+from vpnsh.engine.joblog import JobLog
+from vpnsh.engine.netif import AddressApplier
+from vpnsh.engine.service import Engine, EngineError
+
+log = logging.getLogger("vpnshd.config")
+
+CANDIDATE_FILE = "candidate.json"
+FLUSH_DELAY = 0.2  # seconds between a change and the candidate reaching disk
+FORMATS = ("default", "set", "xml", "json")
+SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+SECRET_KEYWORDS = ("key",)  # the token after one of these is a secret
+MASK = "******"
+
+COMMIT_LINES = (
+    "Commit job {job} is in progress. Use Ctrl+C to return to command prompt",
+    "...........98%..............100%",
+)
+COMMIT_OK = "Configuration committed successfully"
+
+
+def redact_tokens(tokens: Sequence[str]) -> list[str]:
+    """Tokens with every secret value masked (encrypted ones are left as they are)."""
+    out = list(map(str, tokens))
+    for i in range(1, len(out)):
+        if out[i - 1] in SECRET_KEYWORDS and not out[i].startswith("-AQ=="):
+            out[i] = MASK
+    return out
+
+
+def secrets_in(tokens: Sequence[str]) -> list[str]:
+    return [t for t, r in zip(map(str, tokens), redact_tokens(tokens), strict=True) if r == MASK and t != MASK]
+
+
+def redact_request(op: str, args: dict[str, Any]) -> str:
+    """A log line for a request, with no secret in clear."""
+    tokens = args.get("tokens")
+    if isinstance(tokens, list):
+        return f"{op} {' '.join(redact_tokens(tokens))}"
+    return op
+
+
+def _scrub(text: str, secrets: Sequence[str]) -> str:
+    for s in secrets:
+        if s:
+            text = text.replace(s, MASK)
+    return text
+
+
+def uptime_text(seconds: float) -> str:
+    """PAN-OS style: ``3 days, 2:04:33``."""
+    s = int(seconds)
+    days, s = divmod(s, 86400)
+    hours, s = divmod(s, 3600)
+    minutes, s = divmod(s, 60)
+    return f"{days} days, {hours}:{minutes:02d}:{s:02d}"
+
+
+def _tokens(tokens: Any) -> list[str]:
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+        raise ControlError("'tokens' must be a list of strings", SERVER)
+    return tokens
+
+
+def _config_error(exc: Exception, secrets: Sequence[str] = ()) -> ControlError:
+    return ControlError(_scrub(str(exc), secrets), SYNTAX)
+
+
+def _copy(tree_: dict[str, Any]) -> dict[str, Any]:
+    # JSON data only: a JSON round trip is several times faster than deepcopy.
+    return json.loads(json.dumps(tree_))
+
+
+class ConfigService:
+    """The ops of the config service, as plain methods (see :meth:`ops`)."""
+
+    def __init__(
+        self,
+        state_dir: str,
+        engine: Engine,
+        *,
+        hostname: str,
+        addresses: AddressApplier | None = None,
+        socket_path: str = "",
+        dataplane: str = "",
+    ) -> None:
+        self.state_dir = state_dir
+        self.engine = engine
+        self.hostname = hostname
+        self.addresses = addresses
+        self.socket_path = socket_path
+        self.dataplane = dataplane
+        self.started = time.time()
+        self.store = ConfigStore(state_dir)
+        self.box = SecretBox(state_dir)
+        self.jobs = JobLog(state_dir)
+        self._candidate_path = os.path.join(state_dir, CANDIDATE_FILE)
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._dirty = False
+
+        running = self.store.running()
+        if not running:
+            running = factory_config()
+            self.store.commit(running, "factory default")
+            log.info("fresh state dir: running config is the factory default")
+        self.running: dict[str, Any] = running
+        self.candidate: dict[str, Any] = self._load_candidate()
+        self.engine.apply(_copy(self.running), config_diff.diff({}, self.running))
+
+    def ops(self) -> dict[str, Callable[..., Any]]:
+        return {
+            "config.set": self.set,
+            "config.delete": self.delete,
+            "config.rename": self.rename,
+            "config.move": self.move,
+            "config.show": self.show,
+            "config.diff": self.diff,
+            "config.status": self.status,
+            "config.validate": self.validate,
+            "config.commit": self.commit,
+            "config.revert": self.revert,
+            "config.save": self.save,
+            "config.load": self.load,
+            "config.history": self.history,
+            "system.info": self.system_info,
+            "jobs.show": self.jobs_show,
+            "engine.op": self.engine_op,
+        }
+
+    # ------------------------------------------------------------------ candidate edits
+
+    def _edit(self, fn: Callable[..., Any], *args: Any, secrets: Sequence[str] = (), **kw: Any) -> dict[str, Any]:
+        try:
+            result = fn(self.candidate, *args, **kw)
+        except (tree.ConfigError, ValueError, KeyError) as exc:
+            raise _config_error(exc, secrets) from None
+        if isinstance(result, dict):  # a library that returns a new tree rather than editing
+            self.candidate = result
+        self._touch()
+        return {}
+
+    def set(self, tokens: list[str]) -> dict[str, Any]:
+        tokens = _tokens(tokens)
+        return self._edit(tree.set_path, tokens, encrypt=self.box.encrypt, secrets=secrets_in(tokens))
+
+    def delete(self, tokens: list[str]) -> dict[str, Any]:
+        return self._edit(tree.delete_path, _tokens(tokens))
+
+    def rename(self, tokens: list[str], new: str) -> dict[str, Any]:
+        return self._edit(tree.rename_entry, _tokens(tokens), str(new))
+
+    def move(self, tokens: list[str], where: str, ref: str | None = None) -> dict[str, Any]:
+        if where not in ("top", "bottom", "before", "after"):
+            raise ControlError(f"move: where must be top, bottom, before or after, not {where!r}", SYNTAX)
+        if where in ("before", "after") and not ref:
+            raise ControlError(f"move {where} needs the name of another entry", SYNTAX)
+        return self._edit(tree.move_entry, _tokens(tokens), where, ref)
+
+    def revert(self) -> dict[str, Any]:
+        self.candidate = _copy(self.running)
+        self._touch()
+        return {"lines": ["Candidate configuration reverted to running configuration"]}
+
+    # ------------------------------------------------------------------ views
+
+    def _tree(self, which: str) -> dict[str, Any]:
+        if which == "candidate":
+            return self.candidate
+        if which == "running":
+            return self.running
+        raise ControlError(f"which must be candidate or running, not {which!r}", SYNTAX)
+
+    @staticmethod
+    def _format(fmt: str) -> str:
+        if fmt not in FORMATS:
+            raise ControlError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}", SYNTAX)
+        return fmt
+
+    def show(self, which: str = "candidate", path: list[str] | None = None, format: str = "default") -> dict[str, Any]:
+        fmt = self._format(format)
+        try:
+            text = formats.render(self._tree(which), fmt, tuple(_tokens(path or [])))
+        except (tree.ConfigError, ValueError, KeyError) as exc:
+            raise _config_error(exc) from None
+        return {"text": text}
+
+    def diff(self, format: str = "set") -> dict[str, Any]:
+        fmt = self._format(format)
+        return {"text": config_diff.text_diff(self.running, self.candidate, fmt)}
+
+    def status(self) -> dict[str, Any]:
+        return {"changed": self.candidate != self.running, "commits": len(self.store.history())}
+
+    def history(self) -> dict[str, Any]:
+        return {"history": _jsonable(self.store.history())}
+
+    # ------------------------------------------------------------------ validate / commit
+
+    def _problems(self) -> list[str]:
+        return [str(p) for p in validate.validate(self.candidate)]
+
+    def validate(self) -> dict[str, Any]:
+        job = self.jobs.start("Validate")
+        problems = self._problems()
+        self.jobs.done(job, not problems, problems)
+        if problems:
+            raise ControlError("\n".join(["Validation Error:", *problems]), VALIDATION)
+        return {"job": job.id, "lines": [f"Validate job enqueued with jobid {job.id}", "Configuration is valid"]}
+
+    def commit(self, description: str = "", force: bool = False) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        if not force and self.candidate == self.running:
+            return {"job": None, "lines": ["There are no changes to commit."]}
+        job = self.jobs.start("Commit", description)
+        problems = self._problems()
+        if problems:
+            self.jobs.done(job, False, problems)
+            log.info("commit job %d failed validation with %d problem(s)", job.id, len(problems))
+            raise ControlError("\n".join(["Validation Error:", *problems]), VALIDATION)
+        t1 = time.perf_counter()
+        changes = config_diff.diff(self.running, self.candidate)
+        t2 = time.perf_counter()
+        self.store.commit(self.candidate, description)
+        t3 = time.perf_counter()
+        self.running, self.candidate = self.candidate, _copy(self.candidate)
+        self._forget_candidate_file()
+        warnings: list[str] = []
+        if self.addresses is not None:
+            try:
+                warnings += self.addresses.apply(self.running)
+            except Exception as exc:  # noqa: BLE001 - config is committed; say what failed
+                log.exception("applying interface addresses failed")
+                warnings.append(f"Warning: interface addresses not applied: {exc}")
+        t4 = time.perf_counter()
+        try:
+            self.engine.apply(self.running, changes)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("engine.apply failed for commit job %d", job.id)
+            warnings.append(f"Warning: the engine could not apply every change: {exc}")
+        t5 = time.perf_counter()
+        self.jobs.done(job, True, warnings)
+        log.info(
+            "commit job %d ok: validate %.0f ms, diff %.0f ms, store %.0f ms, netif %.0f ms, engine %.0f ms",
+            job.id, *(1000 * x for x in (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)),
+        )
+        lines = [COMMIT_LINES[0].format(job=job.id), COMMIT_LINES[1], *warnings, COMMIT_OK]
+        return {"job": job.id, "lines": lines, "warnings": warnings}
+
+    # ------------------------------------------------------------------ snapshots
+
+    @staticmethod
+    def _snapshot_name(name: str) -> str:
+        if not isinstance(name, str) or not SNAPSHOT_NAME.fullmatch(name):
+            raise ControlError(
+                f"invalid snapshot name {name!r}: use letters, digits, '.', '_' and '-'", SYNTAX
+            )
+        return name
+
+    def save(self, name: str) -> dict[str, Any]:
+        self.store.save_named(self._snapshot_name(name), self.candidate)
+        return {"lines": [f"Config saved to {name}"]}
+
+    def load(self, name: str | None = None, text: str | None = None, format: str = "json") -> dict[str, Any]:
+        """Replace the candidate: from a snapshot saved with ``save``, or from text."""
+        if (name is None) == (text is None):
+            raise ControlError("config.load takes either a name or a text", SERVER)
+        if name is not None:
+            try:
+                loaded = self.store.load_named(self._snapshot_name(name))
+            except FileNotFoundError:
+                raise ControlError(f"no saved config named {name}", SYNTAX) from None
+            source = name
+        else:
+            try:
+                loaded = formats.parse(str(text), self._format(format))
+            except (tree.ConfigError, ValueError, KeyError) as exc:
+                raise _config_error(exc) from None
+            source = f"{format} text"
+        self.candidate = loaded
+        self._touch()
+        return {"lines": [f"Config loaded from {source}"]}
+
+    # ------------------------------------------------------------------ system, jobs, engine
+
+    def system_info(self) -> dict[str, Any]:
+        up = time.time() - self.started
+        return {
+            "hostname": self.hostname,
+            "version": vpnsh.__version__,
+            "uptime": uptime_text(up),
+            "uptime_seconds": int(up),
+            "pid": os.getpid(),
+            "dataplane": self.dataplane,
+            "state_dir": self.state_dir,
+            "socket": self.socket_path,
+        }
+
+    def jobs_show(self, id: int | None = None) -> dict[str, Any]:
+        if id is not None:
+            job = self.jobs.get(int(id))
+            if job is None:
+                raise ControlError(f"job {id} not found", SERVER)
+            return {"jobs": [j for j in self.jobs.as_data() if j["id"] == job.id]}
+        return {"jobs": self.jobs.as_data()}
+
+    def engine_op(self, name: str, args: dict[str, Any] | None = None) -> Any:
+        try:
+            return self.engine.op(name, dict(args or {}))
+        except EngineError as exc:
+            raise ControlError(str(exc), SERVER) from None
+
+    # ------------------------------------------------------------------ candidate persistence
+
+    def _load_candidate(self) -> dict[str, Any]:
+        try:
+            with open(self._candidate_path, encoding="utf-8") as f:
+                data = json.load(f)
+            if isinstance(data, dict):
+                return data
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:
+            log.warning("candidate file %s unreadable (%s); starting from running", self._candidate_path, exc)
+        return _copy(self.running)
+
+    def _touch(self) -> None:
+        self._dirty = True
+        if self._flush_handle is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._flush_handle = loop.call_later(FLUSH_DELAY, self.flush)
+
+    def _forget_candidate_file(self) -> None:
+        """The candidate equals running: no file needed (a missing file means "as running")."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._dirty = False
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._candidate_path)
+
+    def flush(self) -> None:
+        """Write the candidate to disk if it changed (atomic: temp file, fsync, rename)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if not self._dirty:
+            return
+        tmp = self._candidate_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.candidate, f, separators=(",", ":"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self._candidate_path)
+        self._dirty = False
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=lambda o: getattr(o, "__dict__", str(o))))

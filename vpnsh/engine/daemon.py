@@ -1,0 +1,195 @@
+"""``vpnshd``: the vpnsh daemon, in the foreground.
+
+    vpnshd [--state-dir DIR] [--socket PATH] [--log-dir DIR]
+           [--dataplane userspace|kernel|none] [--hostname NAME]
+
+Holds the candidate and running config, serves the control socket, owns the
+engine.  SIGTERM or SIGINT: stop accepting, shut the engine down, remove the
+socket, exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from typing import IO
+
+from vpnsh import __version__
+from vpnsh.control import protocol
+from vpnsh.control.server import ControlServer, Dispatcher, socket_answers
+from vpnsh.engine.service import DATAPLANES, Engine
+
+log = logging.getLogger("vpnshd")
+
+DEFAULT_STATE_DIR = "/var/lib/vpnsh"
+DEFAULT_LOG_DIR = "/var/log/vpnsh"
+LOG_FILE = "vpnshd.log"
+LOCK_FILE = "vpnshd.lock"
+
+
+class StartupError(Exception):
+    """The daemon cannot start; the message says why (printed, exit status 1)."""
+
+
+# ---------------------------------------------------------------------------- logging
+
+_SECRET_RE = re.compile(r"(\b(?:key|pre-shared-key key|secret|password)\s+)(?!-AQ==)(\"[^\"]*\"|\S+)")
+
+
+class SecretFilter(logging.Filter):
+    """Last line of defence: masks any ``key VALUE`` that is not in encrypted form."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = _SECRET_RE.sub(r"\1******", message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def setup_logging(log_dir: str, foreground_stream: IO[str] | None = sys.stderr) -> str:
+    os.makedirs(log_dir, mode=0o750, exist_ok=True)
+    path = os.path.join(log_dir, LOG_FILE)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers: list[logging.Handler] = [logging.FileHandler(path, encoding="utf-8")]
+    if foreground_stream is not None:
+        handlers.append(logging.StreamHandler(foreground_stream))
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    secret_filter = SecretFilter()
+    for h in handlers:
+        h.setFormatter(fmt)
+        h.addFilter(secret_filter)
+        root.addHandler(h)
+    root.setLevel(logging.INFO)
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o640)
+    return path
+
+
+# ---------------------------------------------------------------------------- arguments
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="vpnshd", description="The vpnsh IPsec VPN daemon (foreground).")
+    p.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help=f"config and state (default {DEFAULT_STATE_DIR})")
+    p.add_argument(
+        "--socket",
+        default=None,
+        help=f"control socket (default ${protocol.SOCKET_ENV} or {protocol.DEFAULT_SOCKET})",
+    )
+    p.add_argument("--log-dir", default=DEFAULT_LOG_DIR, help=f"log files (default {DEFAULT_LOG_DIR})")
+    p.add_argument("--dataplane", choices=DATAPLANES, default="userspace", help="ESP data plane (default userspace)")
+    p.add_argument("--hostname", default=None, help="name shown in the shell prompt (default: system hostname)")
+    p.add_argument("--version", action="version", version=f"vpnshd {__version__}")
+    args = p.parse_args(argv)
+    args.socket = protocol.socket_path(args.socket)
+    args.hostname = args.hostname or socket.gethostname()
+    return args
+
+
+# ---------------------------------------------------------------------------- lifecycle
+
+
+def lock_state_dir(state_dir: str) -> IO[str]:
+    """Hold an exclusive lock on the state dir for the daemon's lifetime."""
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    f = open(os.path.join(state_dir, LOCK_FILE), "a+", encoding="utf-8")  # noqa: SIM115 - held open
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise StartupError(f"another vpnshd is using the state dir {state_dir}") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
+
+
+async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) -> int:
+    """Run the daemon until SIGTERM/SIGINT.  Returns the exit status."""
+    from vpnsh.engine.configd import ConfigService, redact_request
+    from vpnsh.engine.netif import AddressApplier
+
+    if socket_answers(args.socket):
+        raise StartupError(f"another vpnshd is already serving on {args.socket}")
+    lock = lock_state_dir(args.state_dir)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    engine = Engine(dataplane=args.dataplane, state_dir=args.state_dir, log_dir=args.log_dir)
+    service = ConfigService(
+        args.state_dir,
+        engine,
+        hostname=args.hostname,
+        addresses=AddressApplier(args.state_dir),
+        socket_path=args.socket,
+        dataplane=args.dataplane,
+    )
+    dispatcher = Dispatcher(redactor=redact_request)
+    for op, handler in service.ops().items():
+        dispatcher.register(op, handler)
+    server = ControlServer(args.socket, dispatcher)
+    try:
+        await server.start()
+    except RuntimeError as exc:
+        lock.close()
+        raise StartupError(str(exc)) from None
+    log.info(
+        "vpnshd %s started: pid %d, state %s, data plane %s",
+        __version__, os.getpid(), args.state_dir, args.dataplane,
+    )
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await server.stop()
+        try:
+            result = engine.shutdown()
+            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                await result
+        except Exception:  # noqa: BLE001 - still remove the socket and exit
+            log.exception("engine shutdown failed")
+        service.flush()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        lock.close()
+    log.info("vpnshd stopped")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        setup_logging(args.log_dir)
+    except OSError as exc:
+        print(f"vpnshd: cannot open the log dir {args.log_dir}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return asyncio.run(serve(args))
+    except StartupError as exc:
+        log.error("%s", exc)
+        return 1
+    except PermissionError as exc:
+        log.error("%s", exc)
+        print(f"vpnshd: {exc} (vpnshd needs root, or --state-dir/--socket/--log-dir you can write)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Ethernet layer3 addresses from the running config, applied to Linux interfaces.
+
+``network interface ethernet NAME layer3 ip ADDR/LEN`` puts ADDR/LEN on the
+Linux interface NAME if it is not already there.  Addresses vpnsh added are
+remembered in ``<state_dir>/netif-added.json``; a later commit that no longer
+configures one removes it, and only those: addresses someone else put on an
+interface are never touched.
+
+The plan (what to add, what to remove) is pure and tested apart from the
+netlink calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+log = logging.getLogger("vpnshd.netif")
+
+STATE_FILE = "netif-added.json"
+
+Addresses = dict[str, set[str]]  # interface name -> {"10.0.0.1/24", ...}
+
+
+def desired_addresses(tree: Mapping[str, Any]) -> Addresses:
+    """Interface -> addresses configured under ``network interface ethernet * layer3 ip``."""
+    ethernet = _get(tree, ("network", "interface", "ethernet"))
+    out: Addresses = {}
+    if not isinstance(ethernet, Mapping):
+        return out
+    for name, entry in ethernet.items():
+        ips = _get(entry, ("layer3", "ip"))
+        if isinstance(ips, Mapping):  # Entries form: {"10.0.0.1/24": {}}
+            ips = list(ips)
+        if not isinstance(ips, list):
+            continue
+        addrs = set()
+        for ip in ips:
+            with contextlib.suppress(ValueError):
+                addrs.add(str(ipaddress.ip_interface(str(ip))))
+        if addrs:
+            out[str(name)] = addrs
+    return out
+
+
+def _get(node: Any, path: Iterable[str]) -> Any:
+    for key in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node
+
+
+@dataclass
+class Plan:
+    add: list[tuple[str, str]] = field(default_factory=list)  # (ifname, addr/len)
+    remove: list[tuple[str, str]] = field(default_factory=list)
+
+
+def plan(desired: Addresses, present: Addresses, added_before: Addresses) -> Plan:
+    """What to do: add desired addresses absent from the interface; remove
+    addresses vpnsh added earlier that are no longer desired (if still there)."""
+    p = Plan()
+    for ifname in sorted(desired):
+        for addr in sorted(desired[ifname]):
+            if addr not in present.get(ifname, set()):
+                p.add.append((ifname, addr))
+    for ifname in sorted(added_before):
+        for addr in sorted(added_before[ifname]):
+            if addr not in desired.get(ifname, set()) and addr in present.get(ifname, set()):
+                p.remove.append((ifname, addr))
+    return p
+
+
+class Links(Protocol):
+    """The netlink side, so the applier can be tested with a fake."""
+
+    def exists(self, ifname: str) -> bool: ...
+    def addresses(self, ifname: str) -> set[str]: ...
+    def add(self, ifname: str, addr: str) -> None: ...
+    def remove(self, ifname: str, addr: str) -> None: ...
+
+
+class NetlinkLinks:
+    """:class:`Links` on pyroute2's IPRoute, in the daemon's network namespace."""
+
+    def _index(self, ipr: Any, ifname: str) -> int | None:
+        found = ipr.link_lookup(ifname=ifname)
+        return found[0] if found else None
+
+    def exists(self, ifname: str) -> bool:
+        from pyroute2 import IPRoute
+
+        with IPRoute() as ipr:
+            return self._index(ipr, ifname) is not None
+
+    def addresses(self, ifname: str) -> set[str]:
+        from pyroute2 import IPRoute
+
+        with IPRoute() as ipr:
+            index = self._index(ipr, ifname)
+            if index is None:
+                return set()
+            return {
+                str(ipaddress.ip_interface(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}"))
+                for a in ipr.get_addr(index=index)
+            }
+
+    def _change(self, command: str, ifname: str, addr: str) -> None:
+        from pyroute2 import IPRoute
+
+        iface = ipaddress.ip_interface(addr)
+        with IPRoute() as ipr:
+            index = self._index(ipr, ifname)
+            if index is None:
+                raise OSError(f"interface {ifname} does not exist")
+            ipr.addr(command, index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+
+    def add(self, ifname: str, addr: str) -> None:
+        self._change("add", ifname, addr)
+
+    def remove(self, ifname: str, addr: str) -> None:
+        self._change("del", ifname, addr)
+
+
+class AddressApplier:
+    """Applies :func:`desired_addresses` of each committed config; keeps its own record."""
+
+    def __init__(self, state_dir: str, links: Links | None = None) -> None:
+        self.path = os.path.join(state_dir, STATE_FILE)
+        self.links: Links = links or NetlinkLinks()
+
+    def missing_interfaces(self, tree: Mapping[str, Any]) -> list[str]:
+        """Configured ethernet interfaces with addresses that this host does not have."""
+        return [name for name in sorted(desired_addresses(tree)) if not self.links.exists(name)]
+
+    def apply(self, tree: Mapping[str, Any]) -> list[str]:
+        """Bring interface addresses in line with ``tree``; return warning lines."""
+        desired = desired_addresses(tree)
+        added = self._load()
+        warnings: list[str] = []
+        names = set(desired) | set(added)
+        present: Addresses = {}
+        for name in names:
+            if self.links.exists(name):
+                present[name] = self.links.addresses(name)
+            elif name in desired:
+                warnings.append(
+                    f"Warning: network -> interface -> ethernet -> {name}: no such interface on "
+                    f"this host; its address(es) {', '.join(sorted(desired[name]))} were not applied"
+                )
+        todo = plan({n: a for n, a in desired.items() if n in present}, present, added)
+        for ifname, addr in todo.remove:
+            try:
+                self.links.remove(ifname, addr)
+                log.info("removed %s from %s", addr, ifname)
+            except OSError as exc:
+                warnings.append(f"Warning: could not remove {addr} from {ifname}: {exc}")
+                continue
+        for ifname, addr in todo.add:
+            try:
+                self.links.add(ifname, addr)
+                log.info("added %s to %s", addr, ifname)
+            except OSError as exc:
+                warnings.append(f"Warning: could not add {addr} to {ifname}: {exc}")
+                continue
+            added.setdefault(ifname, set()).add(addr)
+        # Forget what is no longer ours: removed, or no longer desired and already gone.
+        for ifname in list(added):
+            keep = {a for a in added[ifname] if a in desired.get(ifname, set())}
+            if keep:
+                added[ifname] = keep
+            else:
+                del added[ifname]
+        self._save(added)
+        return warnings
+
+    def _load(self) -> Addresses:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                data = json.load(f)
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable %s: %s", self.path, exc)
+            return {}
+        return {str(k): set(map(str, v)) for k, v in data.items() if isinstance(v, list)}
+
+    def _save(self, added: Addresses) -> None:
+        data = {k: sorted(v) for k, v in sorted(added.items())}
+        tmp = self.path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
