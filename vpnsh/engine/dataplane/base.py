@@ -14,30 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from vpnsh.engine.policy import TrafficSelector
 
-@dataclass(frozen=True)
-class TrafficSelector:
-    """One traffic selector range (RFC 7296 3.13.1); proto 0 = any."""
+__all__ = ["TrafficSelector", "ts_contains"]  # the one TrafficSelector: vpnsh.engine.policy
 
-    start: str
-    end: str
-    proto: int = 0
-    start_port: int = 0
-    end_port: int = 65535
 
-    @classmethod
-    def from_prefix(cls, prefix: str, proto: int = 0, port: int = 0) -> TrafficSelector:
-        net = ipaddress.ip_network(prefix, strict=False)
-        lo, hi = (port, port) if port else (0, 65535)
-        return cls(str(net[0]), str(net[-1]), proto, lo, hi)
-
-    def contains(self, addr: str, proto: int = 0, port: int | None = None) -> bool:
-        ip, lo, hi = (ipaddress.ip_address(a) for a in (addr, self.start, self.end))
-        if ip.version != lo.version or not int(lo) <= int(ip) <= int(hi):
-            return False
-        if self.proto and proto != self.proto:
-            return False
-        return port is None or self.start_port <= port <= self.end_port
+def ts_contains(ts: TrafficSelector, addr: str, proto: int = 0, port: int | None = None) -> bool:
+    """Whether a packet's address (and protocol/port) falls inside selector ``ts``."""
+    ip = ipaddress.ip_address(addr)
+    if ip.version != ts.version or not int(ts.start_addr) <= int(ip) <= int(ts.end_addr):
+        return False
+    if ts.ip_proto and proto != ts.ip_proto:
+        return False
+    return port is None or ts.start_port <= port <= ts.end_port
 
 
 @dataclass(frozen=True)
