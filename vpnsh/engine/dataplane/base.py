@@ -16,8 +16,6 @@ from typing import Protocol
 
 from vpnsh.engine.policy import TrafficSelector
 
-__all__ = ["TrafficSelector", "ts_contains"]  # the one TrafficSelector: vpnsh.engine.policy
-
 
 def ts_contains(ts: TrafficSelector, addr: str, proto: int = 0, port: int | None = None) -> bool:
     """Whether a packet's address (and protocol/port) falls inside selector ``ts``."""
