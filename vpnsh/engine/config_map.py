@@ -1,0 +1,247 @@
+"""From the running config tree to what the engine runs on.
+
+The IKE engines never see the config tree: this module reads it once per commit
+(with schema defaults applied) and builds plain policies: one :class:`IkePolicy`
+per IKE gateway, one :class:`ChildPolicy` per tunnel, or per proxy-id when a
+tunnel has proxy-ids (named ``TUNNEL:PROXYID``), plus the tunnel interfaces and
+the static routes into them for the data plane.
+
+Gateway and tunnel IDs (GwID, TnID in ``show`` output) follow the order of the
+config; a proxy-id tunnel gets its own TnID, as on PAN-OS.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vpnsh.config.tree import effective
+from vpnsh.config.vpn_schema import (
+    ETHERNET,
+    GATEWAYS,
+    IKE_PROFILES,
+    IPSEC_PROFILES,
+    TUNNEL_UNITS,
+    TUNNELS,
+    VIRTUAL_ROUTERS,
+)
+from vpnsh.engine.crypto import algorithms as alg
+from vpnsh.engine.dataplane.base import Route, TunnelInterface
+from vpnsh.engine.policy import ChildPolicy, EspProposal, Identity, IkePolicy, IkeProposal
+
+Decrypt = Callable[[str], str]
+
+# PAN-OS offers no PRF choice for GCM ("hash non-auth"); propose the SHA-2 PRFs.
+GCM_PRFS = (alg.PrfId.PRF_HMAC_SHA2_256, alg.PrfId.PRF_HMAC_SHA2_384, alg.PrfId.PRF_HMAC_SHA2_512)
+LIFETIME_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+LIFESIZE_KB = {"kb": 1, "mb": 1024, "gb": 1024**2, "tb": 1024**3}
+IP_PROTOCOLS = {"tcp": 6, "udp": 17}
+
+
+class MappingError(ValueError):
+    """The running config cannot be turned into a policy (says which object and why)."""
+
+
+@dataclass
+class EngineConfig:
+    """Everything the engine needs from one running config."""
+
+    gateways: dict[str, IkePolicy] = field(default_factory=dict)
+    children: dict[str, ChildPolicy] = field(default_factory=dict)
+    gateway_ids: dict[str, int] = field(default_factory=dict)
+    tunnel_interfaces: list[TunnelInterface] = field(default_factory=list)
+    routes: list[Route] = field(default_factory=list)
+    # tunnel name -> (tunnel interface, copy-tos) for the data plane
+    placement: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def children_of(self, gateway: str) -> list[ChildPolicy]:
+        return [c for c in self.children.values() if c.gateway == gateway]
+
+
+def lifetime_seconds(value: dict[str, int] | None, default: int) -> int:
+    if not value:
+        return default
+    unit, amount = next(iter(value.items()))
+    return int(amount) * LIFETIME_UNITS[unit]
+
+
+def lifesize_kb(value: dict[str, int] | None) -> int | None:
+    if not value:
+        return None
+    unit, amount = next(iter(value.items()))
+    return int(amount) * LIFESIZE_KB[unit]
+
+
+def ike_proposal(profile: dict[str, Any]) -> IkeProposal:
+    encryption = tuple(alg.ike_encryption(kw) for kw in profile.get("encryption", []))
+    prfs: list[int] = []
+    integs: list[int] = []
+    for kw in profile.get("hash", []):
+        prf, integ = alg.ike_hash(kw)
+        if prf is None:  # non-auth: GCM
+            prfs.extend(p for p in GCM_PRFS if p not in prfs)
+        else:
+            prfs.append(prf)
+            integs.append(integ)
+    groups = tuple(g for g in (alg.dh_group(kw) for kw in profile.get("dh-group", [])) if g)
+    return IkeProposal(encryption, tuple(prfs), tuple(integs), groups)
+
+
+def esp_proposal(profile: dict[str, Any]) -> EspProposal:
+    esp = profile.get("esp") or {}
+    encryption = tuple(alg.esp_encryption(kw) for kw in esp.get("encryption", []))
+    integrity = tuple(int(alg.esp_authentication(kw)) for kw in esp.get("authentication", []))
+    return EspProposal(encryption, integrity)
+
+
+def _strip_mask(text: str) -> str:
+    return str(ipaddress.ip_interface(text).ip)
+
+
+def _interface_address(tree: dict, ifname: str) -> str | None:
+    for path in (ETHERNET, TUNNEL_UNITS):
+        entry = (effective(tree, path) or {}).get(ifname)
+        if entry:
+            ips = entry.get("layer3", entry).get("ip", [])
+            if ips:
+                return _strip_mask(ips[0])
+    return None
+
+
+def _identity(value: dict[str, Any] | None) -> Identity | None:
+    if not value or "type" not in value or "id" not in value:
+        return None
+    return Identity(value["type"], value["id"])
+
+
+def gateway_policy(tree: dict, name: str, gw: dict[str, Any], decrypt: Decrypt) -> IkePolicy:
+    protocol = gw.get("protocol", {})
+    version = protocol.get("version", "ikev1")
+    v = "ikev1" if version == "ikev1" else "ikev2"
+    settings = protocol.get(v, {})
+    profile_name = settings.get("ike-crypto-profile", "default")
+    profile = (effective(tree, IKE_PROFILES) or {}).get(profile_name)
+    if profile is None:
+        raise MappingError(f"gateway {name}: IKE crypto profile '{profile_name}' does not exist")
+    local = gw.get("local-address", {})
+    local_addr = local.get("ip") or local.get("floating-ip")
+    if local_addr:
+        local_addr = _strip_mask(local_addr)
+    elif local.get("interface"):
+        local_addr = _interface_address(tree, local["interface"])
+    if not local_addr:
+        raise MappingError(f"gateway {name}: no local address (set local-address ip)")
+    peer = gw.get("peer-address", {})
+    key = gw.get("authentication", {}).get("pre-shared-key", {}).get("key")
+    if not key:
+        raise MappingError(f"gateway {name}: no pre-shared key")
+    common = gw.get("protocol-common", {})
+    natt = common.get("nat-traversal", {})
+    dpd = settings.get("dpd", {})
+    return IkePolicy(
+        name=name,
+        local_addr=local_addr,
+        peer_addr=peer.get("ip"),
+        psk=decrypt(key).encode(),
+        proposals=(ike_proposal(profile),),
+        local_id=_identity(gw.get("local-id")),
+        peer_id=_identity(gw.get("peer-id")),
+        lifetime=lifetime_seconds(profile.get("lifetime"), 28800),
+        dpd_enabled=dpd.get("enable", "no") == "yes",
+        dpd_interval=int(dpd.get("interval", 5)),
+        require_cookie=settings.get("require-cookie", "no") == "yes",
+        nat_traversal=natt.get("enable", "no") == "yes",
+        keepalive_interval=int(natt.get("keep-alive-interval", 20)),
+        passive=common.get("passive-mode", "no") == "yes",
+        version=version,
+        enabled=gw.get("disabled", "no") != "yes",
+    )
+
+
+def _proxy_selectors(pid: dict[str, Any]) -> dict[str, Any]:
+    proto = pid.get("protocol") or {}
+    out: dict[str, Any] = {"local_ts": (pid.get("local", "0.0.0.0/0"),),
+                           "remote_ts": (pid.get("remote", "0.0.0.0/0"),)}
+    if "number" in proto:
+        out["ip_proto"] = int(proto["number"])
+    for kw, number in IP_PROTOCOLS.items():
+        if kw in proto:
+            out["ip_proto"] = number
+            out["local_port"] = int(proto[kw].get("local-port", 0))
+            out["remote_port"] = int(proto[kw].get("remote-port", 0))
+    return out
+
+
+def tunnel_children(tree: dict, name: str, tun: dict[str, Any], first_id: int) -> list[ChildPolicy]:
+    auto = tun.get("auto-key", {})
+    gateways = auto.get("ike-gateway", [])
+    if not gateways:
+        raise MappingError(f"tunnel {name}: no auto-key ike-gateway")
+    profile_name = auto.get("ipsec-crypto-profile", "default")
+    profile = (effective(tree, IPSEC_PROFILES) or {}).get(profile_name)
+    if profile is None:
+        raise MappingError(f"tunnel {name}: IPsec crypto profile '{profile_name}' does not exist")
+    common = {
+        "gateway": gateways[0],
+        "proposals": (esp_proposal(profile),),
+        "pfs_group": alg.dh_group(profile.get("dh-group", "group2")),
+        "lifetime": lifetime_seconds(profile.get("lifetime"), 3600),
+        "lifesize_kb": lifesize_kb(profile.get("lifesize")),
+        "anti_replay": tun.get("anti-replay", "yes") == "yes",
+        "replay_window": int(tun.get("anti-replay-window", 1024)),
+        "enabled": tun.get("disabled", "no") != "yes",
+    }
+    proxy_ids = auto.get("proxy-id") or {}
+    if not proxy_ids:
+        return [ChildPolicy(name=name, tunnel_id=first_id, **common)]
+    return [
+        ChildPolicy(name=f"{name}:{pid_name}", tunnel_id=first_id + i, **common, **_proxy_selectors(pid))
+        for i, (pid_name, pid) in enumerate(proxy_ids.items())
+    ]
+
+
+def _routes(tree: dict, tunnel_ifs: set[str]) -> list[Route]:
+    routes: list[Route] = []
+    for vr in (effective(tree, VIRTUAL_ROUTERS) or {}).values():
+        static = vr.get("routing-table", {}).get("ip", {}).get("static-route", {})
+        for route in static.values():
+            iface = route.get("interface")
+            if iface not in tunnel_ifs or "destination" not in route:
+                continue
+            nexthop = route.get("nexthop", {})
+            if "discard" in nexthop or "no-install" in route.get("route-table", {}):
+                continue
+            routes.append(Route(route["destination"], iface, nexthop.get("ip-address"),
+                                int(route.get("metric", 10))))
+    return routes
+
+
+def engine_config(tree: dict, decrypt: Decrypt) -> EngineConfig:
+    """Build the engine's view of a (validated) running config."""
+    out = EngineConfig()
+    for gwid, (name, gw) in enumerate((effective(tree, GATEWAYS) or {}).items(), start=1):
+        out.gateway_ids[name] = gwid
+        try:
+            out.gateways[name] = gateway_policy(tree, name, gw, decrypt)
+        except (MappingError, alg.UnsupportedAlgorithm) as exc:
+            out.warnings.append(str(exc))
+    next_id = 1
+    for name, tun in (effective(tree, TUNNELS) or {}).items():
+        try:
+            children = tunnel_children(tree, name, tun, next_id)
+        except (MappingError, alg.UnsupportedAlgorithm) as exc:
+            out.warnings.append(str(exc))
+            continue
+        next_id += len(children)
+        out.placement[name] = (tun.get("tunnel-interface", ""), tun.get("copy-tos", "no") == "yes")
+        for child in children:
+            out.children[child.name] = child
+    units = effective(tree, TUNNEL_UNITS) or {}
+    for ifname, unit in units.items():
+        out.tunnel_interfaces.append(
+            TunnelInterface(ifname, tuple(unit.get("ip", [])), int(unit.get("mtu", 1500))))
+    out.routes = _routes(tree, set(units))
+    return out
