@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -24,8 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import vpnsh
-from vpnsh.config import diff as config_diff
-from vpnsh.config import formats, tree, validate
+from vpnsh.config import tree
 from vpnsh.config.factory import factory_config
 from vpnsh.config.secrets import SecretBox
 from vpnsh.config.store import ConfigStore
@@ -36,7 +36,8 @@ from vpnsh.engine.service import Engine, EngineError
 
 log = logging.getLogger("vpnshd.config")
 
-CANDIDATE_FILE = "candidate.json"
+CANDIDATE_FILE = "candidate.json"  # as ConfigStore.save_candidate writes it
+RUNNING_FILE = "running.json"
 FLUSH_DELAY = 0.2  # seconds between a change and the candidate reaching disk
 FORMATS = ("default", "set", "xml", "json")
 SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -94,7 +95,19 @@ def _tokens(tokens: Any) -> list[str]:
 
 
 def _config_error(exc: Exception, secrets: Sequence[str] = ()) -> ControlError:
-    return ControlError(_scrub(str(exc), secrets), SYNTAX)
+    """A config library error as a protocol error.
+
+    ``ConfigError`` of kind ``syntax`` (unknown keyword, incomplete path) -> ``syntax``
+    (the shell prints ``Invalid syntax.``); a bad value or a missing entry -> ``server``
+    (the shell prints ``Server error : <message>``, as PAN-OS does for semantic errors).
+    """
+    kind = SYNTAX if getattr(exc, "kind", "syntax") == "syntax" else SERVER
+    return ControlError(_scrub(str(exc), secrets), kind)
+
+
+def _lib(name: str) -> Any:
+    """``vpnsh.config.<name>``, imported on first use (diff, formats, validate)."""
+    return importlib.import_module(f"vpnsh.config.{name}")
 
 
 def _copy(tree_: dict[str, Any]) -> dict[str, Any]:
@@ -129,14 +142,16 @@ class ConfigService:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._dirty = False
 
-        running = self.store.running()
-        if not running:
-            running = factory_config()
-            self.store.commit(running, "factory default")
+        if not os.path.exists(os.path.join(state_dir, RUNNING_FILE)):
+            self.store.commit(factory_config(), "factory default")
             log.info("fresh state dir: running config is the factory default")
-        self.running: dict[str, Any] = running
+        self.running: dict[str, Any] = self.store.running()
         self.candidate: dict[str, Any] = self._load_candidate()
-        self.engine.apply(_copy(self.running), config_diff.diff({}, self.running))
+        try:
+            initial = _lib("diff").diff({}, self.running)
+        except ImportError:  # the config library's diff is not there yet
+            initial = None
+        self.engine.apply(_copy(self.running), initial)
 
     def ops(self) -> dict[str, Callable[..., Any]]:
         return {
@@ -172,6 +187,7 @@ class ConfigService:
 
     def set(self, tokens: list[str]) -> dict[str, Any]:
         tokens = _tokens(tokens)
+        log.debug("set %s", " ".join(redact_tokens(tokens)))
         return self._edit(tree.set_path, tokens, encrypt=self.box.encrypt, secrets=secrets_in(tokens))
 
     def delete(self, tokens: list[str]) -> dict[str, Any]:
@@ -210,14 +226,14 @@ class ConfigService:
     def show(self, which: str = "candidate", path: list[str] | None = None, format: str = "default") -> dict[str, Any]:
         fmt = self._format(format)
         try:
-            text = formats.render(self._tree(which), fmt, tuple(_tokens(path or [])))
+            text = _lib("formats").render(self._tree(which), fmt, tuple(_tokens(path or [])))
         except (tree.ConfigError, ValueError, KeyError) as exc:
             raise _config_error(exc) from None
         return {"text": text}
 
     def diff(self, format: str = "set") -> dict[str, Any]:
         fmt = self._format(format)
-        return {"text": config_diff.text_diff(self.running, self.candidate, fmt)}
+        return {"text": _lib("diff").text_diff(self.running, self.candidate, fmt)}
 
     def status(self) -> dict[str, Any]:
         return {"changed": self.candidate != self.running, "commits": len(self.store.history())}
@@ -228,7 +244,7 @@ class ConfigService:
     # ------------------------------------------------------------------ validate / commit
 
     def _problems(self) -> list[str]:
-        return [str(p) for p in validate.validate(self.candidate)]
+        return [str(p) for p in _lib("validate").validate(self.candidate)]
 
     def validate(self) -> dict[str, Any]:
         job = self.jobs.start("Validate")
@@ -249,7 +265,7 @@ class ConfigService:
             log.info("commit job %d failed validation with %d problem(s)", job.id, len(problems))
             raise ControlError("\n".join(["Validation Error:", *problems]), VALIDATION)
         t1 = time.perf_counter()
-        changes = config_diff.diff(self.running, self.candidate)
+        changes = _lib("diff").diff(self.running, self.candidate)
         t2 = time.perf_counter()
         self.store.commit(self.candidate, description)
         t3 = time.perf_counter()
@@ -299,11 +315,11 @@ class ConfigService:
             try:
                 loaded = self.store.load_named(self._snapshot_name(name))
             except FileNotFoundError:
-                raise ControlError(f"no saved config named {name}", SYNTAX) from None
+                raise ControlError(f"{name} does not exist", SERVER) from None
             source = name
         else:
             try:
-                loaded = formats.parse(str(text), self._format(format))
+                loaded = _lib("formats").parse(str(text), self._format(format))
             except (tree.ConfigError, ValueError, KeyError) as exc:
                 raise _config_error(exc) from None
             source = f"{format} text"
@@ -344,12 +360,9 @@ class ConfigService:
 
     def _load_candidate(self) -> dict[str, Any]:
         try:
-            with open(self._candidate_path, encoding="utf-8") as f:
-                data = json.load(f)
+            data = self.store.load_candidate()
             if isinstance(data, dict):
                 return data
-        except FileNotFoundError:
-            pass
         except (OSError, ValueError) as exc:
             log.warning("candidate file %s unreadable (%s); starting from running", self._candidate_path, exc)
         return _copy(self.running)
@@ -381,12 +394,7 @@ class ConfigService:
             self._flush_handle = None
         if not self._dirty:
             return
-        tmp = self._candidate_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.candidate, f, separators=(",", ":"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self._candidate_path)
+        self.store.save_candidate(self.candidate)
         self._dirty = False
 
 
