@@ -115,6 +115,14 @@ CONTEXT_HELP: dict[tuple[str, ...], str] = {
     ("revert", "config"): "Discard candidate changes, back to running",
 }
 
+# First words of configure mode whose help differs from operational mode.
+CONFIG_FIRST_HELP: dict[str, str] = {
+    "set": "Set a parameter in the candidate configuration",
+    "show": "Show the candidate configuration",
+    "exit": "Exit from this level",
+    "quit": "Exit from this level",
+}
+
 # Value slots: the keyword before a value -> its help line for "<value>".
 VALUE_HELP: dict[str, str] = {
     "gateway": "Show for given IKE gateway",
@@ -140,13 +148,17 @@ PIPE_HELP = "Pipe through a command"
 ENTER_HELP = "Finish input"
 
 
-def keyword_help(words_before: Sequence[str], keyword: str) -> str:
+def keyword_help(words_before: Sequence[str], keyword: str, mode: str = "operational") -> str:
     """Help for ``keyword`` after ``words_before`` (the command's keywords so far)."""
     words = tuple(words_before)
+    if not words and mode == "configure" and keyword in CONFIG_FIRST_HELP:
+        return CONFIG_FIRST_HELP[keyword]
     for start in range(len(words) + 1):
         text = CONTEXT_HELP.get(words[start:] + (keyword,))
         if text:
             return text
+    if words and (words[0], keyword) in CONTEXT_HELP:  # "move ... top"
+        return CONTEXT_HELP[(words[0], keyword)]
     return KEYWORD_HELP.get(keyword, keyword)
 
 

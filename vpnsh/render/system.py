@@ -1,0 +1,55 @@
+"""Plain PAN-OS text for the system-side commands: system info, jobs, commit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+COMMIT_PROGRESS = "...........98%..............100%"
+COMMIT_OK = "Configuration committed successfully"
+VALIDATION_ERROR = "Validation Error:"
+
+
+def system_info(info: Mapping[str, Any]) -> str:
+    """``show system info``: ``key: value`` lines, in the daemon's order."""
+    return "".join(f"{key}: {value}\n" for key, value in info.items()) or "\n"
+
+
+def commit_started(job_id: int | str) -> str:
+    return f"Commit job {job_id} is in progress. Use Ctrl+C to return to command prompt\n"
+
+
+def commit_succeeded() -> str:
+    return f"{COMMIT_PROGRESS}\n{COMMIT_OK}\n"
+
+
+def validation_error(problems: Iterable[str] | str) -> str:
+    """``Validation Error:`` then one indented ``a -> b -> c msg`` line per problem."""
+    lines = problems.splitlines() if isinstance(problems, str) else list(problems)
+    if lines and lines[0].strip().startswith(VALIDATION_ERROR):
+        rest = lines[0].strip()[len(VALIDATION_ERROR):].strip()
+        lines = ([rest] if rest else []) + lines[1:]
+    body = [f" {line.strip()}" for line in lines if line.strip()]
+    return "\n".join([VALIDATION_ERROR, *body]) + "\n"
+
+
+def _clock(epoch: float | None, fmt: str) -> str:
+    return time.strftime(fmt, time.localtime(epoch)) if epoch else ""
+
+
+JOB_HEAD = (f"{'Enqueued':<22}{'Dequeued':<11}{'ID':>6}  {'Type':<12}{'Status':<8}"
+            f"{'Result':<8}{'Completed'}")
+
+
+def jobs(rows: Sequence[Mapping[str, Any]]) -> str:
+    """``show jobs all``: newest first, as PAN-OS lists them."""
+    lines = [JOB_HEAD, "-" * len(JOB_HEAD) + "-" * 10]
+    for job in sorted(rows, key=lambda j: j.get("id", 0), reverse=True):
+        enq = job.get("enqueued")
+        lines.append(
+            f"{_clock(enq, '%Y/%m/%d %H:%M:%S'):<22}{_clock(enq, '%H:%M:%S'):<11}"
+            f"{job.get('id', ''):>6}  {job.get('type', ''):<12}{job.get('status', ''):<8}"
+            f"{job.get('result', ''):<8}{_clock(job.get('completed'), '%H:%M:%S')}"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,66 @@
+"""Operational VPN commands -> daemon ops and the renderers of their results.
+
+One table: the command name from the parser, the daemon op (the engine op
+names of docs/design-notes.md), how to build the op's args from the parsed
+args, and which ``vpnsh.render.vpn`` function turns the result into text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vpnsh.render import vpn as vpn_render
+
+Render = Callable[[Mapping[str, Any]], str]
+
+
+@dataclass(frozen=True)
+class OpCommand:
+    op: str
+    render: Render
+    is_show: bool = True  # prints JSON under --output json
+
+
+def _show_ike_sa(args: Mapping[str, Any]) -> Render:
+    if args.get("detail") and hasattr(vpn_render, "show_ike_sa_detail"):
+        return vpn_render.show_ike_sa_detail  # type: ignore[no-any-return]
+    return vpn_render.show_ike_sa
+
+
+def _show_ipsec_sa(args: Mapping[str, Any]) -> Render:
+    return vpn_render.show_ipsec_sa_summary if args.get("summary") else vpn_render.show_ipsec_sa
+
+
+def _show_flow(args: Mapping[str, Any]) -> Render:
+    if "name" in args or "tunnel_id" in args:
+        return vpn_render.show_flow_detail
+    return vpn_render.show_flow
+
+
+_TABLE: dict[str, tuple[str, Callable[[Mapping[str, Any]], Render], bool]] = {
+    "show vpn ike-sa": ("vpn.ike-sa.show", _show_ike_sa, True),
+    "show vpn ipsec-sa": ("vpn.ipsec-sa.show", _show_ipsec_sa, True),
+    "show vpn flow": ("vpn.flow.show", _show_flow, True),
+    "show running tunnel flow": ("vpn.flow.show", _show_flow, True),
+    "show vpn gateway": ("vpn.gateway.show", lambda a: vpn_render.show_gateway, True),
+    "show vpn tunnel": ("vpn.tunnel.show", lambda a: vpn_render.show_tunnel, True),
+    "test vpn ike-sa": ("vpn.ike-sa.test", lambda a: vpn_render.test_ike_sa, False),
+    "test vpn ipsec-sa": ("vpn.ipsec-sa.test", lambda a: vpn_render.test_ipsec_sa, False),
+    "clear vpn ike-sa": ("vpn.ike-sa.clear", lambda a: vpn_render.clear_ike_sa, False),
+    "clear vpn ipsec-sa": ("vpn.ipsec-sa.clear", lambda a: vpn_render.clear_ipsec_sa, False),
+}
+
+
+def lookup(name: str, args: Mapping[str, Any]) -> OpCommand | None:
+    """The daemon op and renderer for an operational VPN command, or None."""
+    entry = _TABLE.get(name)
+    if entry is None:
+        return None
+    op, pick, is_show = entry
+    return OpCommand(op, pick(args), is_show)
+
+
+def names() -> list[str]:
+    return list(_TABLE)

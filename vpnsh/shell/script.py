@@ -1,0 +1,44 @@
+"""Run a script of commands (``-f FILE``, ``-c CMD`` ..., stdin) through one session.
+
+The lines run in order in one session, exactly as if typed.  The first
+failing line stops the script with exit status 1 and an error that names the
+line (``line 3: Invalid syntax.``), unless ``keep_going``; then every line
+runs and the status is 1 if any failed.  Blank lines and ``#`` comments are
+skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TextIO
+
+from vpnsh.shell.session import Session
+
+
+def run_script(
+    session: Session,
+    lines: Iterable[str],
+    out: TextIO,
+    err: TextIO,
+    *,
+    keep_going: bool = False,
+) -> int:
+    """Run ``lines``; return the exit status (0 all succeeded, 1 otherwise)."""
+    status = 0
+    for number, raw in enumerate(lines, start=1):
+        line = raw.rstrip("\r\n")
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        outcome = session.execute(line)
+        if outcome.output:
+            out.write(outcome.output)
+            out.flush()
+        if not outcome.ok:
+            status = 1
+            err.write(f"line {number}: {outcome.error}\n")
+            err.flush()
+            if not keep_going:
+                break
+        if session.finished:
+            break
+    return status

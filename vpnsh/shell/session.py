@@ -1,0 +1,404 @@
+"""One vpnsh session: modes, the edit level, CLI settings, and running commands.
+
+No terminal here: :meth:`Session.execute` takes a line and returns an
+:class:`Outcome` (text to print, or the PAN-OS error).  The interactive loop
+(:mod:`vpnsh.shell.interactive`) and the script runner
+(:mod:`vpnsh.shell.script`) are thin layers around it.  The daemon is reached
+through any object with ``request(op, **args)`` that raises
+``vpnsh.control.protocol.ControlError`` on failure.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from vpnsh.render import system as system_render
+from vpnsh.render.json_output import to_json
+from vpnsh.render.pipes import PipeError, apply_pipes
+from vpnsh.shell import editpath, opcommands
+from vpnsh.shell.parser import (
+    CONFIGURE,
+    INVALID_SYNTAX,
+    OPERATIONAL,
+    Command,
+    CommandError,
+    parse,
+)
+
+# Daemon ops the shell uses besides the VPN ones (see docs/control-protocol.md).
+OP_SET = "config.set"
+OP_DELETE = "config.delete"
+OP_RENAME = "config.rename"
+OP_MOVE = "config.move"
+OP_SHOW = "config.show"  # which, path, format -> {"text"}
+OP_DIFF = "config.diff"  # format -> {"text"}
+OP_ENGINE = "engine.op"  # name, args -> data
+OP_COMMIT = "config.commit"
+OP_VALIDATE = "config.validate"
+OP_REVERT = "config.revert"
+OP_SAVE = "config.save"
+OP_LOAD = "config.load"
+OP_SYSTEM_INFO = "system.info"
+OP_JOBS = "jobs.show"
+OP_LOG_SYSTEM = "log.system"
+OP_LOG_READ = "log.read"
+
+
+class ClientLike(Protocol):
+    def request(self, op: str, **args: Any) -> Any: ...
+
+
+@dataclass
+class Outcome:
+    """What one command did: ``output`` to print, or ``error`` (PAN-OS text)."""
+
+    ok: bool = True
+    output: str = ""
+    error: str = ""
+
+
+@dataclass
+class CliSettings:
+    config_output_format: str = "default"
+    pager: bool = True
+    scripting_mode: bool = False
+    terminal_width: int = 0  # 0: the terminal's own
+
+
+class ShellError(Exception):
+    """A command that failed with a PAN-OS error text."""
+
+
+@dataclass
+class Session:
+    client: ClientLike
+    user: str = field(default_factory=lambda: _login_name())
+    hostname: str | None = None
+    output_json: bool = False
+    mode: str = OPERATIONAL
+    edit_path: list[str] = field(default_factory=list)
+    settings: CliSettings = field(default_factory=CliSettings)
+    finished: bool = False  # ``exit`` in operational mode
+    on_change: Callable[[], None] | None = None  # called after a command that may change config
+
+    # ------------------------------------------------------------ prompt
+
+    def host(self) -> str:
+        if self.hostname is None:
+            try:
+                info = self.client.request(OP_SYSTEM_INFO)
+                self.hostname = str(info.get("hostname") or "") or socket.gethostname()
+            except Exception:  # no daemon yet: the local name will do
+                self.hostname = socket.gethostname()
+        return self.hostname
+
+    def prompt(self) -> str:
+        return f"{self.user}@{self.host()}{'#' if self.mode == CONFIGURE else '>'} "
+
+    def context_line(self) -> str | None:
+        """The ``[edit ...]`` line printed above a configure-mode prompt."""
+        return editpath.context_line(self.edit_path) if self.mode == CONFIGURE else None
+
+    # ------------------------------------------------------------ running a line
+
+    def execute(self, line: str) -> Outcome:
+        try:
+            command = parse(line, self.mode)
+            if command is None:
+                return Outcome()
+            text = self._run(command)
+            return Outcome(True, apply_pipes(text, command.pipes))
+        except CommandError as exc:
+            return Outcome(False, error=exc.message)
+        except ShellError as exc:
+            return Outcome(False, error=str(exc))
+        except PipeError as exc:
+            return Outcome(False, error=f"{INVALID_SYNTAX}\n{exc}")
+        except Exception as exc:
+            kind = getattr(exc, "kind", None)
+            if kind is None:
+                raise
+            return Outcome(False, error=daemon_error_text(kind, str(exc)))
+
+    def _run(self, command: Command) -> str:
+        if self.mode == CONFIGURE:
+            handler = _CONFIG_HANDLERS.get(command.name)
+            if handler is not None:
+                return handler(self, command)
+        return self._run_operational(command)
+
+    def _run_operational(self, command: Command) -> str:
+        handler = _OP_HANDLERS.get(command.name)
+        if handler is not None:
+            return handler(self, command)
+        vpn = opcommands.lookup(command.name, command.args)
+        if vpn is None:
+            raise CommandError(INVALID_SYNTAX)
+        result = self.client.request(OP_ENGINE, name=vpn.op, args=command.args)
+        if self.output_json and vpn.is_show:
+            return to_json(result)
+        return vpn.render(result)
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    # ------------------------------------------------------------ operational
+
+    def _configure(self, command: Command) -> str:
+        self.mode = CONFIGURE
+        self.edit_path = []
+        return "Entering configuration mode\n"
+
+    def _exit(self, command: Command) -> str:
+        if self.mode == CONFIGURE and self.edit_path:
+            self.edit_path = editpath.up(self.edit_path)  # "Exit from this level"
+        elif self.mode == CONFIGURE:
+            self.mode = OPERATIONAL
+            self.edit_path = []
+        else:
+            self.finished = True
+        return ""
+
+    def _show_config(self, command: Command) -> str:
+        which = command.args["which"]
+        fmt = self._format()
+        if which == "diff":
+            return _text_result(self.client.request(OP_DIFF, format=fmt))
+        return _text_result(self.client.request(OP_SHOW, which=which, path=[], format=fmt))
+
+    def _format(self) -> str:
+        return "json" if self.output_json else self.settings.config_output_format
+
+    def candidate_tree(self) -> dict[str, Any]:
+        """The daemon's candidate config as data (for completion of names)."""
+        result = self.client.request(OP_SHOW, which="candidate", path=[], format="json")
+        tree = json.loads(_text_result(result) or "{}")
+        return tree if isinstance(tree, dict) else {}
+
+    def _show_system_info(self, command: Command) -> str:
+        info = self.client.request(OP_SYSTEM_INFO)
+        if info.get("hostname"):
+            self.hostname = str(info["hostname"])
+        return to_json(info) if self.output_json else system_render.system_info(info)
+
+    def _show_jobs(self, command: Command) -> str:
+        jobs = self.client.request(OP_JOBS)
+        rows = jobs.get("jobs", []) if isinstance(jobs, dict) else jobs
+        return to_json(rows) if self.output_json else system_render.jobs(rows)
+
+    def _show_log_system(self, command: Command) -> str:
+        result = self.client.request(OP_LOG_SYSTEM, filter=command.args.get("filter", []))
+        return _text_result(result)
+
+    def _less_mp_log(self, command: Command) -> str:
+        return _text_result(self.client.request(OP_LOG_READ, file=command.args["file"]))
+
+    def _set_cli_format(self, command: Command) -> str:
+        self.settings.config_output_format = command.args["format"]
+        return ""
+
+    def _set_cli_pager(self, command: Command) -> str:
+        self.settings.pager = command.args["state"] == "on"
+        return ""
+
+    def _set_cli_scripting(self, command: Command) -> str:
+        self.settings.scripting_mode = command.args["state"] == "on"
+        return ""
+
+    def _set_cli_width(self, command: Command) -> str:
+        width = command.args["width"]
+        if not 40 <= width <= 1024:
+            raise CommandError(INVALID_SYNTAX)
+        self.settings.terminal_width = width
+        return ""
+
+    def _ping(self, command: Command) -> str:
+        args = command.args
+        argv = ["ping", "-c", str(args.get("count", 5)), "-I", args["source"], args["host"]]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ShellError(f"Server error : ping failed: {exc}") from None
+        return proc.stdout + proc.stderr
+
+    # ------------------------------------------------------------ configure
+
+    def _path(self, command: Command) -> list[str]:
+        return [*self.edit_path, *command.args.get("path", [])]
+
+    def _set(self, command: Command) -> str:
+        self.client.request(OP_SET, tokens=self._path(command))
+        self._changed()
+        return ""
+
+    def _delete(self, command: Command) -> str:
+        self.client.request(OP_DELETE, tokens=self._path(command))
+        self._changed()
+        return ""
+
+    def _rename(self, command: Command) -> str:
+        self.client.request(OP_RENAME, tokens=self._path(command), new=command.args["new_name"])
+        self._changed()
+        return ""
+
+    def _move(self, command: Command) -> str:
+        args = command.args
+        for where in ("top", "bottom", "before", "after"):
+            if where in args:
+                ref = args[where] if where in ("before", "after") else None
+                self.client.request(OP_MOVE, tokens=self._path(command), where=where, ref=ref)
+                self._changed()
+                return ""
+        raise CommandError(INVALID_SYNTAX)
+
+    def _edit(self, command: Command) -> str:
+        try:
+            self.edit_path = editpath.enter(self.edit_path, command.args["path"])
+        except editpath.EditPathError:
+            raise CommandError(INVALID_SYNTAX) from None
+        return ""
+
+    def _up(self, command: Command) -> str:
+        self.edit_path = editpath.up(self.edit_path)
+        return ""
+
+    def _top(self, command: Command) -> str:
+        self.edit_path = []
+        return ""
+
+    def _show(self, command: Command) -> str:
+        result = self.client.request(OP_SHOW, which="candidate", path=self._path(command),
+                                     format=self._format())
+        return _text_result(result)
+
+    def _commit(self, command: Command) -> str:
+        args: dict[str, Any] = {}
+        if command.args.get("description") is not None:
+            args["description"] = command.args["description"]
+        if command.args.get("force"):
+            args["force"] = True
+        result = self.client.request(OP_COMMIT, **args)
+        self._changed()
+        if isinstance(result, dict) and "lines" not in result:  # job and status only
+            problems = _failed_details(result)
+            head = system_render.commit_started(_job_id(result))
+            if problems is not None:
+                raise ShellError(head + system_render.validation_error(problems).rstrip("\n"))
+            return head + system_render.commit_succeeded()
+        return _lines(result)
+
+    def _validate(self, command: Command) -> str:
+        return _lines(self.client.request(OP_VALIDATE))
+
+    def _revert(self, command: Command) -> str:
+        result = self.client.request(OP_REVERT)
+        self._changed()
+        return _lines(result)
+
+    def _save(self, command: Command) -> str:
+        return _lines(self.client.request(OP_SAVE, name=command.args["file"]))
+
+    def _load(self, command: Command) -> str:
+        result = self.client.request(OP_LOAD, name=command.args["file"])
+        self._changed()
+        return _lines(result)
+
+    def _run_command(self, command: Command) -> str:
+        assert command.inner is not None
+        return self._run_operational(command.inner)
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return os.environ.get("USER", "admin")
+
+
+def _text_result(result: Any) -> str:
+    if isinstance(result, dict):
+        result = result.get("text", to_json(result))
+    text = str(result)
+    return text if text.endswith("\n") or not text else text + "\n"
+
+
+def _lines(result: Any) -> str:
+    """The ``lines`` of a daemon result as text."""
+    if isinstance(result, dict):
+        lines = result.get("lines")
+        if lines is None:
+            return _text_result(result) if "text" in result else ""
+        return "".join(f"{line}\n" for line in lines)
+    return "" if result is None else _text_result(result)
+
+
+def _job_id(result: Any) -> Any:
+    if isinstance(result, dict):
+        return result.get("job", result.get("id", "?"))
+    return result
+
+
+def _failed_details(result: Any) -> list[str] | None:
+    """The problem lines of a failed commit/validate result, None when it succeeded."""
+    if not isinstance(result, dict):
+        return None
+    status = str(result.get("result", result.get("status", "OK"))).upper()
+    if status in ("OK", "SUCCESS", "FIN"):
+        return None
+    details = result.get("details", result.get("errors", []))
+    return [str(d) for d in details]
+
+
+def daemon_error_text(kind: str, message: str) -> str:
+    """A failed request as PAN-OS prints it."""
+    if kind == "syntax":
+        return INVALID_SYNTAX if message in ("", INVALID_SYNTAX) else f"{INVALID_SYNTAX}\n{message}"
+    if kind == "validation":
+        return system_render.validation_error(message).rstrip("\n")
+    if kind == "connect":
+        return message
+    if message.startswith("Server error"):
+        return message
+    return f"Server error : {message}"
+
+
+_OP_HANDLERS: dict[str, Callable[[Session, Command], str]] = {
+    "configure": Session._configure,
+    "exit": Session._exit,
+    "show config": Session._show_config,
+    "show system info": Session._show_system_info,
+    "show jobs": Session._show_jobs,
+    "show log system": Session._show_log_system,
+    "less mp-log": Session._less_mp_log,
+    "set cli config-output-format": Session._set_cli_format,
+    "set cli pager": Session._set_cli_pager,
+    "set cli scripting-mode": Session._set_cli_scripting,
+    "set cli terminal width": Session._set_cli_width,
+    "ping": Session._ping,
+}
+
+_CONFIG_HANDLERS: dict[str, Callable[[Session, Command], str]] = {
+    "set": Session._set,
+    "delete": Session._delete,
+    "rename": Session._rename,
+    "move": Session._move,
+    "edit": Session._edit,
+    "up": Session._up,
+    "top": Session._top,
+    "exit": Session._exit,
+    "show": Session._show,
+    "commit": Session._commit,
+    "validate": Session._validate,
+    "revert": Session._revert,
+    "save": Session._save,
+    "load": Session._load,
+    "run": Session._run_command,
+}
