@@ -180,9 +180,81 @@ class Ref(ValueType):
     target: tuple[str, ...] = ()
     hint: str = "<name>"
     extra: tuple[str, ...] = ()
+    also: tuple[tuple[str, ...], ...] = ()  # further Entries paths whose names are valid
 
     def parse(self, text: str) -> str:
+        if text in self.extra:
+            return text
         return Name().parse(text)
+
+    @property
+    def targets(self) -> tuple[tuple[str, ...], ...]:
+        """Every Entries path whose entry names this reference accepts."""
+        return (self.target, *self.also)
+
+
+@dataclass(frozen=True)
+class IfName(String):
+    """A Linux interface name (``eth0``, ``veth-a``, ``enp0s3.100``): at most 15 characters."""
+
+    hint: str = "<ifname>"
+    max_len: int = 15
+    pattern: str | None = r"[A-Za-z0-9][A-Za-z0-9._@-]*"
+
+    def parse(self, text: str) -> str:
+        if text.startswith("tunnel."):
+            raise ValueError(f"'{text}' is a tunnel interface, not an ethernet interface")
+        if text in (".", ".."):
+            raise ValueError(f"'{text}' is not a valid interface name")
+        return super().parse(text)
+
+
+@dataclass(frozen=True)
+class TunnelName(ValueType):
+    """A tunnel interface name: ``tunnel.N`` with N in 1-9999."""
+
+    hint: str = "<tunnel.N>"
+
+    def parse(self, text: str) -> str:
+        m = re.fullmatch(r"tunnel\.([1-9][0-9]{0,3})", text)
+        if not m:
+            raise ValueError(f"'{text}' is not a valid tunnel interface name (tunnel.1-tunnel.9999)")
+        return text
+
+
+@dataclass(frozen=True)
+class Hostname(String):
+    hint: str = "<fqdn>"
+    max_len: int = 255
+    pattern: str | None = r"(?=.*[A-Za-z])[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?"
+
+
+@dataclass(frozen=True)
+class AddressOrAny(ValueType):
+    """A security-rule address: ``any``, a network (``10.1.0.0/24``) or a range ``a-b``."""
+
+    hint: str = "<address>"
+
+    def parse(self, text: str) -> str:
+        if text == "any":
+            return text
+        if "-" in text:
+            lo, _, hi = text.partition("-")
+            try:
+                a, b = ipaddress.ip_address(lo), ipaddress.ip_address(hi)
+            except ValueError:
+                raise ValueError(f"'{text}' is not a valid address range") from None
+            if a.version != b.version or a > b:
+                raise ValueError(f"'{text}' is not a valid address range")
+            return f"{a}-{b}"
+        return IPPrefix().parse(text)
+
+
+def hint_of(vt: ValueType) -> str:
+    """The ``<...>`` hint ``?`` shows for a free value of this type."""
+    if isinstance(vt, Int):
+        return vt.hint_text()
+    return vt.hint
 
 
 # --------------------------------------------------------------------------- nodes
@@ -221,6 +293,20 @@ class Flag(Node):
 class Container(Node):
     children: list[Node] = field(default_factory=list)
     choice: bool = False  # at most one child present
+    # groups of children of which at most one may be present (``ip`` | ``floating-ip``)
+    exclusive: tuple[tuple[str, ...], ...] = ()
+    # value assumed when absent (a choice container's default: ``{"hours": 8}``)
+    default: dict | None = None
+
+    def rivals(self, name: str) -> tuple[str, ...]:
+        """Children that setting ``name`` removes (its siblings in a choice or group)."""
+        if self.choice:
+            return tuple(c.name for c in self.children if c.name != name)
+        out: list[str] = []
+        for group in self.exclusive:
+            if name in group:
+                out.extend(n for n in group if n != name)
+        return tuple(out)
 
     def child(self, name: str) -> Node | None:
         for c in self.children:
@@ -242,6 +328,9 @@ class Entries(Node):
             if c.name == name:
                 return c
         return None
+
+    def rivals(self, name: str) -> tuple[str, ...]:
+        return ()
 
     @property
     def entry(self) -> Container:

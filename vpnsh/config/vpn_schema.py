@@ -1,0 +1,368 @@
+"""``ROOT``: the whole config tree of a site-to-site VPN gateway, with PAN-OS keywords.
+
+Reference: /work/shared/reference/panos-cli.md sections 1.2-1.9 (keywords), 4.2 (defaults),
+4.3 (algorithm names).  Everything else (parsing, completion, help, rendering,
+validation) is derived from this one definition.
+"""
+
+from __future__ import annotations
+
+from .schema import (
+    YES_NO,
+    AddressOrAny,
+    Container,
+    Entries,
+    Enum,
+    Flag,
+    Hostname,
+    IfName,
+    Int,
+    IPAddress,
+    IPInterface,
+    IPPrefix,
+    Leaf,
+    LeafList,
+    Name,
+    Node,
+    Ref,
+    Secret,
+    String,
+    TunnelName,
+)
+
+# ---------------------------------------------------------------- paths other nodes refer to
+
+IKE_PROFILES = ("network", "ike", "crypto-profiles", "ike-crypto-profiles")
+IPSEC_PROFILES = ("network", "ike", "crypto-profiles", "ipsec-crypto-profiles")
+GATEWAYS = ("network", "ike", "gateway")
+TUNNELS = ("network", "tunnel", "ipsec")
+TUNNEL_UNITS = ("network", "interface", "tunnel", "units")
+ETHERNET = ("network", "interface", "ethernet")
+MONITOR_PROFILES = ("network", "profiles", "monitor-profile")
+MGMT_PROFILES = ("network", "profiles", "interface-management-profile")
+VIRTUAL_ROUTERS = ("network", "virtual-router")
+ZONES = ("zone",)
+RULES = ("rulebase", "security", "rules")
+
+# ---------------------------------------------------------------- algorithm names (4.3)
+
+IKE_ENCRYPTION = ("des", "3des", "aes-128-cbc", "aes-192-cbc", "aes-256-cbc",
+                  "aes-128-gcm", "aes-256-gcm")
+IKE_HASH = ("non-auth", "md5", "sha1", "sha256", "sha384", "sha512")
+DH_GROUPS = ("group1", "group2", "group5", "group14", "group15", "group16",
+             "group19", "group20", "group21")
+ESP_ENCRYPTION = ("des", "3des", "aes-128-cbc", "aes-192-cbc", "aes-256-cbc",
+                  "aes-128-ccm", "aes-128-gcm", "aes-256-gcm", "null")
+ESP_AUTH = ("none", "md5", "sha1", "sha256", "sha384", "sha512")
+AH_AUTH = ("md5", "sha1", "sha256", "sha384", "sha512")
+ID_TYPES = ("ipaddr", "fqdn", "ufqdn", "keyid", "dn")
+AEAD_CIPHERS = ("aes-128-gcm", "aes-256-gcm", "aes-128-ccm")
+
+ANY_INTERFACE = Ref(target=ETHERNET, also=(TUNNEL_UNITS,), hint="<interface>")
+
+
+def yes_no(name: str, help: str, default: str | None = None) -> Leaf:
+    return Leaf(name, help, type=YES_NO, default=default)
+
+
+def lifetime(default: dict) -> Container:
+    return Container("lifetime", "IKE/IPsec SA key lifetime", choice=True, default=default,
+                     children=[
+                         Leaf("seconds", "specify lifetime in seconds", type=Int(lo=180, hi=65535)),
+                         Leaf("minutes", "specify lifetime in minutes", type=Int(lo=3, hi=65535)),
+                         Leaf("hours", "specify lifetime in hours", type=Int(lo=1, hi=65535)),
+                         Leaf("days", "specify lifetime in days", type=Int(lo=1, hi=365)),
+                     ])
+
+
+def ports(name: str, help: str) -> Container:
+    return Container(name, help, children=[
+        Leaf("local-port", "local port", type=Int(lo=0, hi=65535), default=0),
+        Leaf("remote-port", "remote port", type=Int(lo=0, hi=65535), default=0),
+    ])
+
+
+# ---------------------------------------------------------------- crypto profiles (1.2, 1.3)
+
+IKE_CRYPTO_PROFILE = Entries("ike-crypto-profiles", "IKE SA crypto profiles", children=[
+    LeafList("encryption", "encryption algorithm", type=Enum(values=IKE_ENCRYPTION)),
+    LeafList("hash", "hashing algorithm", type=Enum(values=IKE_HASH)),
+    LeafList("dh-group", "phase-1 DH group", type=Enum(values=DH_GROUPS)),
+    lifetime({"hours": 8}),
+    Leaf("authentication-multiple", "IKEv2 SA reauthentication interval equals "
+         "authentication-multiple * rekey-lifetime; 0 means reauthentication disabled",
+         type=Int(lo=0, hi=50), default=0),
+])
+
+IPSEC_CRYPTO_PROFILE = Entries("ipsec-crypto-profiles", "IPSec SA crypto profiles", children=[
+    Container("esp", "ESP configuration", children=[
+        LeafList("encryption", "encryption algorithm", type=Enum(values=ESP_ENCRYPTION)),
+        LeafList("authentication", "authentication algorithm", type=Enum(values=ESP_AUTH)),
+    ]),
+    Container("ah", "AH configuration", children=[
+        LeafList("authentication", "authentication algorithm", type=Enum(values=AH_AUTH)),
+    ]),
+    Leaf("dh-group", "phase-2 DH group (PFS DH group)",
+         type=Enum(values=("no-pfs", *DH_GROUPS)), default="group2"),
+    lifetime({"hours": 1}),
+    Container("lifesize", "IPSec SA lifesize", choice=True, children=[
+        Leaf(unit, f"specify lifesize in {unit.upper()}", type=Int(lo=1, hi=65535))
+        for unit in ("kb", "mb", "gb", "tb")
+    ]),
+])
+
+# ---------------------------------------------------------------- IKE gateway (1.4)
+
+
+def dpd(v1: bool) -> Container:
+    children: list[Node] = [
+        yes_no("enable", "enable Dead-Peer-Detection" if v1 else "enable sending empty "
+               "information liveness check message", "yes" if v1 else "no"),
+        Leaf("interval", "sending interval for probing packets (in seconds)"
+             if v1 else "delay interval before sending probing packets (in seconds)",
+             type=Int(lo=2, hi=100), default=5),
+    ]
+    if v1:
+        children.append(Leaf("retry", "number of retries before disconnection",
+                             type=Int(lo=2, hi=100), default=5))
+    return Container("dpd", "Dead-Peer-Detection settings", children=children)
+
+
+def ike_id(name: str, help: str, peer: bool) -> Container:
+    children: list[Node] = [
+        Leaf("type", "type of IKE identification", type=Enum(values=ID_TYPES)),
+        Leaf("id", "IKE identification", type=String(max_len=1024)),
+    ]
+    if peer:
+        children.append(Leaf("matching", "enable peer ID wildcard match for certificate "
+                             "authentication", type=Enum(values=("exact", "wildcard")),
+                             default="exact"))
+    return Container(name, help, children=children)
+
+
+GATEWAY = Entries("gateway", "IKE gateway", children=[
+    Container("authentication", "Authentication method", children=[
+        Container("pre-shared-key", "use pre-shared key for mutual authentication", children=[
+            Leaf("key", "the string used as pre-shared key", type=Secret()),
+        ]),
+    ]),
+    Container("protocol", "IKE Protocol settings", children=[
+        Leaf("version", "IKE protocol version",
+             type=Enum(values=("ikev1", "ikev2", "ikev2-preferred")), default="ikev1"),
+        Container("ikev1", "IKEv1 setting", children=[
+            Leaf("exchange-mode", "exchange mode",
+                 type=Enum(values=("auto", "main", "aggressive")), default="auto"),
+            Leaf("ike-crypto-profile", "IKE SA crypto profile name",
+                 type=Ref(target=IKE_PROFILES), default="default"),
+            dpd(v1=True),
+        ]),
+        Container("ikev2", "IKEv2 setting", children=[
+            Leaf("ike-crypto-profile", "IKE SA crypto profile name",
+                 type=Ref(target=IKE_PROFILES), default="default"),
+            dpd(v1=False),
+            yes_no("require-cookie", "require cookie", "no"),
+        ]),
+    ]),
+    Container("local-address", "Local address configuration", exclusive=(("ip", "floating-ip"),),
+              children=[
+                  Leaf("interface", "local gateway end-point",
+                       type=Ref(target=ETHERNET, hint="<ifname>")),
+                  Leaf("ip", "specify exact IP address if interface has multiple addresses",
+                       type=IPInterface()),
+                  Leaf("floating-ip", "floating IP address in HA Active-Active configuration",
+                       type=IPAddress()),
+              ]),
+    Container("peer-address", "Peer address configuration", choice=True, children=[
+        Leaf("ip", "peer gateway has static IP address", type=IPAddress()),
+        Flag("dynamic", "peer gateway has dynamic IP address"),
+        Leaf("fqdn", "peer gateway FQDN name", type=Hostname()),
+    ]),
+    ike_id("local-id", "Local ID", peer=False),
+    ike_id("peer-id", "Peer ID", peer=True),
+    Container("protocol-common", "IKE Protocol settings common to IKEv1 and IKEv2", children=[
+        Container("nat-traversal", "NAT-Traversal", children=[
+            yes_no("enable", "enable NAT-Traversal", "no"),
+            Leaf("keep-alive-interval", "sending interval for NAT keep-alive packets "
+                 "(in seconds)", type=Int(lo=10, hi=3600), default=20),
+            yes_no("udp-checksum-enable", "enable UDP checksum", "no"),
+        ]),
+        Container("fragmentation", "IKE fragmentation", children=[
+            yes_no("enable", "enable IKE fragmentation", "no"),
+        ]),
+        yes_no("passive-mode", "Enable passive mode (responder only)", "no"),
+    ]),
+    yes_no("disabled", "Disable the IKE gateway", "no"),
+    yes_no("ipv6", "use IPv6 for the IKE gateway", "no"),
+    Leaf("comment", "comment", type=String(max_len=1023)),
+])
+
+IKE = Container("ike", "IKE configuration", children=[
+    Container("crypto-profiles", "Crypto profiles", children=[
+        IKE_CRYPTO_PROFILE,
+        IPSEC_CRYPTO_PROFILE,
+    ]),
+    GATEWAY,
+])
+
+# ---------------------------------------------------------------- interfaces (1.5, 1.8)
+
+MGMT_PROFILE_REF = Leaf("interface-management-profile", "Interface management profile",
+                        type=Ref(target=MGMT_PROFILES))
+
+INTERFACE = Container("interface", "Network interfaces", children=[
+    Entries("ethernet", "Ethernet (Linux) interfaces", key=IfName(), children=[
+        Container("layer3", "Layer3 interface", children=[
+            LeafList("ip", "IP address with netmask", type=IPInterface()),
+            MGMT_PROFILE_REF,
+            Leaf("mtu", "Maximum Transfer Unit", type=Int(lo=576, hi=9216)),
+        ]),
+        Leaf("comment", "comment", type=String(max_len=1023)),
+    ]),
+    Container("tunnel", "Tunnel interface", children=[
+        Entries("units", "Logical interfaces", key=TunnelName(), children=[
+            LeafList("ip", "IP address with netmask", type=IPInterface()),
+            Leaf("mtu", "Maximum Transfer Unit", type=Int(lo=576, hi=9216), default=1500),
+            MGMT_PROFILE_REF,
+            Leaf("comment", "comment", type=String(max_len=1023)),
+        ]),
+    ]),
+])
+
+# ---------------------------------------------------------------- IPsec tunnel (1.6)
+
+PROXY_ID = Entries("proxy-id", "IPv4 type of proxy ID", children=[
+    Leaf("local", "IP subnet or IP address represents local network", type=IPPrefix()),
+    Leaf("remote", "IP subnet or IP address represents remote network", type=IPPrefix()),
+    Container("protocol", "Specify protocol and port number for proxy-id", choice=True,
+              default={"any": {}}, children=[
+                  Flag("any", "any IP protocol"),
+                  Leaf("number", "IP protocol number", type=Int(lo=1, hi=254)),
+                  ports("tcp", "TCP protocol"),
+                  ports("udp", "UDP protocol"),
+              ]),
+])
+
+TUNNEL = Container("tunnel", "Tunnels", children=[
+    Entries("ipsec", "IPSec tunnel configuration", children=[
+        Leaf("tunnel-interface", "to apply IPSec VPN tunnels to tunnel interface",
+             type=Ref(target=TUNNEL_UNITS, hint="<tunnel.N>")),
+        Container("auto-key", "IKE VPN options", children=[
+            LeafList("ike-gateway", "IKE gateway", type=Ref(target=GATEWAYS)),
+            Leaf("ipsec-crypto-profile", "IPSec crypto profile name",
+                 type=Ref(target=IPSEC_PROFILES), default="default"),
+            PROXY_ID,
+        ]),
+        yes_no("anti-replay", "Enable Anti-Replay check on this tunnel", "yes"),
+        Leaf("anti-replay-window", "64,128,256,512,1024,2048,4096",
+             type=Enum(values=("64", "128", "256", "512", "1024", "2048", "4096")),
+             default="1024"),
+        yes_no("copy-tos", "Copy IP TOS bits from inner packet to IPSec packet "
+               "(not recommended)", "no"),
+        Container("tunnel-monitor", "Monitor tunnel status", children=[
+            yes_no("enable", "Enable tunnel monitoring on this tunnel", "no"),
+            Leaf("destination-ip", "Destination IP to send ICMP probe", type=IPAddress()),
+            Leaf("proxy-id", "Which proxy-id (or proxy-id-v6) the monitoring traffic will use",
+                 type=Name()),
+            Leaf("tunnel-monitor-profile", "monitoring action",
+                 type=Ref(target=MONITOR_PROFILES)),
+        ]),
+        yes_no("disabled", "Disable the IPSec tunnel", "no"),
+        yes_no("ipv6", "use IPv6 for the IPSec tunnel", "no"),
+        Leaf("comment", "comment", type=String(max_len=1023)),
+    ]),
+])
+
+# ---------------------------------------------------------------- profiles
+
+PROFILES = Container("profiles", "Network profiles", children=[
+    Entries("monitor-profile", "Tunnel monitor profiles", children=[
+        Leaf("interval", "probing interval in seconds", type=Int(lo=2, hi=10), default=3),
+        Leaf("threshold", "number of failures before taking action",
+             type=Int(lo=2, hi=10), default=5),
+        Leaf("action", "action when tunnel is down",
+             type=Enum(values=("wait-recover", "fail-over")), default="wait-recover"),
+    ]),
+    Entries("interface-management-profile", "Interface management profiles", children=[
+        yes_no("ping", "allow ping", "no"),
+        yes_no("ssh", "allow ssh", "no"),
+        yes_no("https", "allow https", "no"),
+        yes_no("http", "allow http", "no"),
+        yes_no("snmp", "allow snmp", "no"),
+        yes_no("response-pages", "allow response pages", "no"),
+        LeafList("permitted-ip", "permitted IP addresses", type=IPPrefix()),
+    ]),
+])
+
+# ---------------------------------------------------------------- virtual router (1.7)
+
+STATIC_ROUTE = Entries("static-route", "Static routes", children=[
+    Leaf("destination", "Destination IP address/prefix", type=IPPrefix()),
+    Leaf("interface", "Interface to use", type=ANY_INTERFACE),
+    Container("nexthop", "Next hop to destination", choice=True, children=[
+        Leaf("ip-address", "Next hop IP address", type=IPAddress()),
+        Flag("discard", "Discard packet"),
+        Leaf("next-vr", "Next hop virtual router", type=Ref(target=VIRTUAL_ROUTERS)),
+    ]),
+    Leaf("metric", "metric value (path cost)", type=Int(lo=1, hi=65535), default=10),
+    Leaf("admin-dist", "administrative distance", type=Int(lo=10, hi=240)),
+    Container("route-table", "target routing table to install the route", choice=True,
+              default={"unicast": {}}, children=[
+                  Flag("unicast", "Install route into unicast routing table"),
+                  Flag("multicast", "Install route into multicast routing table"),
+                  Flag("both", "Install route into unicast and multicast routing table"),
+                  Flag("no-install", "Do not install route into forwarding table"),
+              ]),
+    Container("bfd", "BFD configuration", children=[
+        Leaf("profile", "BFD profile", type=String(max_len=63), default="None"),
+    ]),
+])
+
+VIRTUAL_ROUTER = Entries("virtual-router", "Virtual routers", children=[
+    LeafList("interface", "Interfaces using this virtual router", type=ANY_INTERFACE),
+    Container("routing-table", "Routing table", children=[
+        Container("ip", "IPv4 routing table", children=[STATIC_ROUTE]),
+    ]),
+])
+
+NETWORK = Container("network", "Network configuration", children=[
+    IKE, INTERFACE, TUNNEL, PROFILES, VIRTUAL_ROUTER,
+])
+
+# ---------------------------------------------------------------- zones, rules (1.8, 1.9)
+
+ZONE = Entries("zone", "Security zones", children=[
+    Container("network", "Zone network configuration", children=[
+        LeafList("layer3", "Layer3 interfaces", type=ANY_INTERFACE),
+    ]),
+])
+
+ZONE_OR_ANY = Ref(target=ZONES, extra=("any",), hint="<zone>")
+
+RULEBASE = Container("rulebase", "Rule base", children=[
+    Container("security", "Security policies", children=[
+        Entries("rules", "Security rules", ordered=True, children=[
+            LeafList("from", "Source zones", type=ZONE_OR_ANY),
+            LeafList("to", "Destination zones", type=ZONE_OR_ANY),
+            LeafList("source", "Source addresses", type=AddressOrAny()),
+            LeafList("destination", "Destination addresses", type=AddressOrAny()),
+            LeafList("source-user", "Source users", type=Name(), default=("any",)),
+            LeafList("category", "URL categories", type=Name(), default=("any",)),
+            LeafList("application", "Applications", type=Name()),
+            LeafList("service", "Services (any, application-default, service-http, ...)",
+                     type=Name()),
+            LeafList("hip-profiles", "HIP profiles", type=Name(), default=("any",)),
+            Leaf("action", "Action",
+                 type=Enum(values=("allow", "deny", "drop", "reset-client", "reset-server",
+                                   "reset-both"))),
+            Leaf("rule-type", "Rule type",
+                 type=Enum(values=("universal", "intrazone", "interzone")),
+                 default="universal"),
+            Leaf("description", "Description", type=String(max_len=1024)),
+            yes_no("disabled", "Disable the rule", "no"),
+            yes_no("log-start", "Log at session start", "no"),
+            yes_no("log-end", "Log at session end", "yes"),
+        ]),
+    ]),
+])
+
+ROOT = Container("config", "Configuration", children=[NETWORK, ZONE, RULEBASE])
