@@ -1,0 +1,146 @@
+"""The interactive shell: a prompt_toolkit session around :class:`Session`.
+
+``?`` lists the next choices at once (a key binding, no Enter), TAB completes,
+history lives in memory and in ``~/.vpnsh_history``, long output goes through
+a pager when the pager is on and stdout is a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.application import run_in_terminal
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+
+from vpnsh.shell.completion import ShellCompleter, question_mark_text
+from vpnsh.shell.session import Session
+
+HISTORY_FILE = "~/.vpnsh_history"
+TREE_CACHE_SECONDS = 2.0
+
+
+class CachedTree:
+    """The candidate tree for completion, fetched at most every few seconds."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._tree: dict[str, Any] = {}
+        self._at = 0.0
+
+    def __call__(self) -> dict[str, Any]:
+        now = time.monotonic()
+        if now - self._at > TREE_CACHE_SECONDS:
+            try:
+                self._tree = self.session.candidate_tree()
+            except Exception:
+                self._tree = {}
+            self._at = now
+        return self._tree
+
+    def invalidate(self) -> None:
+        self._at = 0.0
+
+
+def inside_quotes(text: str) -> bool:
+    """True if ``text`` ends inside an open double-quoted string."""
+    quoted = False
+    escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+    return quoted
+
+
+def key_bindings(session: Session, tree: CachedTree) -> KeyBindings:
+    kb = KeyBindings()
+
+    @kb.add("?")
+    def _question(event: KeyPressEvent) -> None:
+        buf = event.app.current_buffer
+        before = buf.document.text_before_cursor
+        if inside_quotes(before):
+            buf.insert_text("?")
+            return
+        text = question_mark_text(before, session.mode, session.edit_path, tree)
+        echo = f"{session.prompt()}{before}?"
+
+        def show() -> None:
+            print(echo)
+            print(text, end="")
+
+        run_in_terminal(show)
+
+    return kb
+
+
+def _history() -> History:
+    path = os.path.expanduser(HISTORY_FILE)
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+        return FileHistory(path)
+    except OSError:
+        return InMemoryHistory()
+
+
+def page(text: str, session: Session) -> None:
+    """Print ``text``; through ``less`` when the pager is on and it does not fit."""
+    rows = shutil.get_terminal_size().lines
+    use_pager = (
+        session.settings.pager
+        and not session.settings.scripting_mode
+        and sys.stdout.isatty()
+        and text.count("\n") >= rows - 1
+        and shutil.which("less")
+    )
+    if use_pager:
+        try:
+            subprocess.run(["less", "-FRX"], input=text, text=True, check=False)
+            return
+        except OSError:
+            pass
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def run_interactive(session: Session) -> int:
+    tree = CachedTree(session)
+    session.on_change = tree.invalidate
+    prompt = PromptSession(
+        history=_history(),
+        completer=ShellCompleter(session, tree),
+        key_bindings=key_bindings(session, tree),
+        complete_while_typing=False,
+    )
+    while not session.finished:
+        context = session.context_line()
+        if context:
+            print(context)
+        try:
+            line = prompt.prompt(session.prompt())
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            if session.mode == "configure":
+                session.execute("top")
+                session.execute("exit")
+                print()
+                continue
+            break
+        outcome = session.execute(line)
+        if outcome.output:
+            page(outcome.output, session)
+        if not outcome.ok:
+            print(outcome.error)
+    return 0
