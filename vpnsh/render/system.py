@@ -25,12 +25,12 @@ def commit_succeeded() -> str:
 
 
 def validation_error(problems: Iterable[str] | str) -> str:
-    """``Validation Error:`` then one indented ``a -> b -> c msg`` line per problem."""
+    """``Validation Error:`` then one ``a -> b -> c msg`` line per problem."""
     lines = problems.splitlines() if isinstance(problems, str) else list(problems)
     if lines and lines[0].strip().startswith(VALIDATION_ERROR):
         rest = lines[0].strip()[len(VALIDATION_ERROR):].strip()
         lines = ([rest] if rest else []) + lines[1:]
-    body = [f" {line.strip()}" for line in lines if line.strip()]
+    body = [line.rstrip() for line in lines if line.strip()]
     return "\n".join([VALIDATION_ERROR, *body]) + "\n"
 
 
