@@ -319,7 +319,7 @@ class ConfigService:
             source = name
         else:
             try:
-                loaded = _lib("formats").parse(str(text), self._format(format))
+                loaded = _lib("formats").parse(str(text), self._format(format), encrypt=self.box.encrypt)
             except (tree.ConfigError, ValueError, KeyError) as exc:
                 raise _config_error(exc) from None
             source = f"{format} text"

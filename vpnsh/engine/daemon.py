@@ -131,11 +131,14 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
         loop.add_signal_handler(sig, stop.set)
 
     engine = Engine(dataplane=args.dataplane, state_dir=args.state_dir, log_dir=args.log_dir)
+    addresses = AddressApplier(args.state_dir)
+    with contextlib.suppress(Exception):
+        addresses.links.warm_up()  # type: ignore[attr-defined]
     service = ConfigService(
         args.state_dir,
         engine,
         hostname=args.hostname,
-        addresses=AddressApplier(args.state_dir),
+        addresses=addresses,
         socket_path=args.socket,
         dataplane=args.dataplane,
     )
@@ -166,6 +169,7 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
         except Exception:  # noqa: BLE001 - still remove the socket and exit
             log.exception("engine shutdown failed")
         service.flush()
+        addresses.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         lock.close()

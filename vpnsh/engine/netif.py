@@ -17,13 +17,15 @@ import ipaddress
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 log = logging.getLogger("vpnshd.netif")
 
 STATE_FILE = "netif-added.json"
+_T = TypeVar("_T")
 
 Addresses = dict[str, set[str]]  # interface name -> {"10.0.0.1/24", ...}
 
@@ -88,22 +90,49 @@ class Links(Protocol):
 
 
 class NetlinkLinks:
-    """:class:`Links` on pyroute2's IPRoute, in the daemon's network namespace."""
+    """:class:`Links` on pyroute2's IPRoute, in the daemon's network namespace.
 
-    def _index(self, ipr: Any, ifname: str) -> int | None:
+    pyroute2's synchronous IPRoute runs its own event loop, which cannot run
+    inside the daemon's; so every call goes to one worker thread that keeps
+    one IPRoute open.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netif")
+        self._ipr: Any = None
+
+    def _call(self, fn: Callable[[Any], _T]) -> _T:
+        def run() -> _T:
+            if self._ipr is None:
+                from pyroute2 import IPRoute
+
+                self._ipr = IPRoute()
+            return fn(self._ipr)
+
+
+        return self._pool.submit(run).result(timeout=30)
+
+    def warm_up(self) -> None:
+        """Open the netlink socket in the background (the first open takes ~0.2 s)."""
+
+        def open_() -> None:
+            if self._ipr is None:
+                from pyroute2 import IPRoute
+
+                self._ipr = IPRoute()
+
+        self._pool.submit(open_)
+
+    @staticmethod
+    def _index(ipr: Any, ifname: str) -> int | None:
         found = ipr.link_lookup(ifname=ifname)
         return found[0] if found else None
 
     def exists(self, ifname: str) -> bool:
-        from pyroute2 import IPRoute
-
-        with IPRoute() as ipr:
-            return self._index(ipr, ifname) is not None
+        return self._call(lambda ipr: self._index(ipr, ifname) is not None)
 
     def addresses(self, ifname: str) -> set[str]:
-        from pyroute2 import IPRoute
-
-        with IPRoute() as ipr:
+        def get(ipr: Any) -> set[str]:
             index = self._index(ipr, ifname)
             if index is None:
                 return set()
@@ -112,21 +141,33 @@ class NetlinkLinks:
                 for a in ipr.get_addr(index=index)
             }
 
-    def _change(self, command: str, ifname: str, addr: str) -> None:
-        from pyroute2 import IPRoute
+        return self._call(get)
 
+    def _change(self, command: str, ifname: str, addr: str) -> None:
         iface = ipaddress.ip_interface(addr)
-        with IPRoute() as ipr:
+
+        def change(ipr: Any) -> None:
             index = self._index(ipr, ifname)
             if index is None:
                 raise OSError(f"interface {ifname} does not exist")
             ipr.addr(command, index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+
+        self._call(change)
 
     def add(self, ifname: str, addr: str) -> None:
         self._change("add", ifname, addr)
 
     def remove(self, ifname: str, addr: str) -> None:
         self._change("del", ifname, addr)
+
+    def close(self) -> None:
+        def shut() -> None:
+            if self._ipr is not None:
+                self._ipr.close()
+                self._ipr = None
+
+        self._pool.submit(shut).result(timeout=10)
+        self._pool.shutdown()
 
 
 class AddressApplier:
@@ -180,6 +221,11 @@ class AddressApplier:
                 del added[ifname]
         self._save(added)
         return warnings
+
+    def close(self) -> None:
+        close = getattr(self.links, "close", None)
+        if close is not None:
+            close()
 
     def _load(self) -> Addresses:
         try:
