@@ -167,6 +167,10 @@ class Daemon:
         """``config.set`` of a space-separated path (no quoting)."""
         return self.request("config.set", tokens=line.split())
 
+    def delete(self, line: str) -> Any:
+        """``config.delete`` of a space-separated path (no quoting)."""
+        return self.request("config.delete", tokens=line.split())
+
     def close_clients(self) -> None:
         for c in self._clients:
             c.close()
