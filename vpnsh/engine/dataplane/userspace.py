@@ -1,0 +1,672 @@
+"""``--dataplane userspace``: ESP in Python over TUN devices (for kernels without ESP).
+
+Threads and what they own:
+
+* the **outbound thread** polls every TUN fd (and a wake eventfd), reads packets in
+  batches, finds the CHILD SA by selectors (:mod:`.spd`), encapsulates (:mod:`.esp`) and
+  sends: raw IP protocol 50 on a socket per local address, or ESP-in-UDP on the shared
+  port-4500 socket (see below). It alone encapsulates, so outbound sequence numbers need
+  no lock. Packets with no SA wait in a short bounded queue per interface and trigger one
+  ``acquire`` per flow per hold-off.
+* the **raw inbound thread** reads raw protocol-50 sockets, decapsulates, writes the inner
+  packet to the TUN of the SA's interface.
+* the **event loop thread** (the daemon's) receives ESP-in-UDP through ``esp_in_udp``
+  (handed on by ``UdpIo``) and decapsulates it there; it also runs all control calls and
+  the lifetime timer, and every ``events`` callback is made on it.
+
+An inbound SA is decapsulated only by the path it was negotiated for (UDP when the spec
+has ``encap``, raw otherwise), so its replay window is touched by one thread only.
+
+ESP-in-UDP out: ``events.send_udp`` belongs to the event loop (asyncio transports are not
+thread-safe), so by default the outbound thread hands datagrams to the loop in batches
+(one ``call_soon_threadsafe`` per batch). Faster: :meth:`UserspaceDataPlane.attach_udp_socket`
+with the port-4500 socket ``UdpIo`` bound; the outbound thread then sends on a duplicate of
+that socket itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import select
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import (
+    ChildSaSpec,
+    DataPlaneEvents,
+    DataPlaneInfo,
+    Route,
+    SaCounters,
+    TunnelInterface,
+)
+from .esp import DropReason, EspDrop, decapsulate, encapsulate
+from .routes import configure_link, run_netlink, sync_routes
+from .sa import Direction, EspSA
+from .spd import CompiledSelector, PacketKey, Spd, compile_all, parse_inner, selectors_admit
+from .tun import TunDevice
+
+log = logging.getLogger("vpnsh.dataplane.userspace")
+
+IPPROTO_ESP = 50
+PENDING_PER_IF = 16  # packets waiting for an SA, per interface
+PENDING_MAX_AGE = 3.0  # seconds a waiting packet is kept
+ACQUIRE_HOLDOFF = 10.0  # seconds before the same flow triggers another acquire
+READ_BATCH = 64  # packets read from one fd before looking at the others
+LIFE_TICK = 1.0  # seconds between lifetime checks
+MAX_PACKET = 65535
+
+Address = tuple[str, int]
+
+
+@dataclass
+class DataPlaneStats:
+    """Drops and events that belong to no SA."""
+
+    tun_packets_in: int = 0
+    no_sa: int = 0  # outbound packets that found no SA (queued or dropped)
+    pending_dropped: int = 0  # queue full or too old
+    pending_sent: int = 0
+    acquires: int = 0
+    not_ip: int = 0  # TUN gave something that is not IPv4/IPv6
+    unknown_spi: int = 0
+    wrong_path: int = 0  # raw ESP for a UDP SA or the other way round
+    short: int = 0
+    send_errors: int = 0
+    tun_write_errors: int = 0
+    encap_drops: int = 0  # EspDrop on the way out (lifesize, sequence exhausted)
+    dead_sa: int = 0  # traffic on an SA whose hard lifetime has passed
+
+
+@dataclass(eq=False)
+class _Child:
+    """One CHILD SA pair as carried here."""
+
+    spec: ChildSaSpec
+    inbound: EspSA
+    outbound: EspSA
+    local_sel: tuple[CompiledSelector, ...]
+    remote_sel: tuple[CompiledSelector, ...]
+    installed: float
+    udp_local: Address | None
+    udp_remote: Address | None
+    selector_drops: int = 0
+    soft_sent: bool = False
+    hard_sent: bool = False
+    dead: bool = False  # hard limit passed: carries nothing more
+    next_limit: int = 0  # bytes at which a lifesize limit is next crossed (either direction)
+
+    def compute_next_limit(self) -> None:
+        limits = []
+        if self.spec.lifesize_soft_kb and not self.soft_sent:
+            limits.append(self.spec.lifesize_soft_kb * 1024)
+        if self.spec.lifesize_hard_kb and not self.hard_sent:
+            limits.append(self.spec.lifesize_hard_kb * 1024)
+        self.next_limit = min(limits) if limits else 1 << 62
+
+
+@dataclass
+class _Pending:
+    packets: deque[tuple[float, bytes]] = field(default_factory=lambda: deque(maxlen=PENDING_PER_IF))
+
+
+def _sockaddr(addr: str) -> tuple[int, tuple[Any, ...]]:
+    if ":" in addr:
+        return socket.AF_INET6, (addr, 0, 0, 0)
+    return socket.AF_INET, (addr, 0)
+
+
+class UserspaceDataPlane:
+    """The :class:`~.base.DataPlane` of TUN devices and ESP in Python."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.events = DataPlaneEvents()
+        self.stats = DataPlaneStats()
+        self._clock = clock
+        self._tuns: dict[str, TunDevice] = {}
+        self._interfaces: dict[str, TunnelInterface] = {}
+        self._routes: list[Route] = []
+        self._children: dict[int, _Child] = {}  # inbound SPI -> child
+        self._spd: Spd[_Child] = Spd()
+        self._raw: dict[str, socket.socket] = {}  # local address -> raw ESP socket
+        self._udp_fast: dict[Address, socket.socket] = {}  # local (ip, port) -> socket
+        self._pending: dict[str, _Pending] = {}
+        self._acquired: dict[tuple[str, str, str, int, int], float] = {}
+        self._flush: set[str] = set()
+        self._udp_out: deque[tuple[bytes, Address, Address]] = deque()
+        self._udp_out_scheduled = False
+        self._limit_check_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._threads: list[threading.Thread] = []
+        self._running = False
+        self._out_wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._in_wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._out_gen = 0  # bumped when the outbound thread must rebuild its poll set
+        self._out_seen = 0
+        self._in_gen = 0
+        self._in_seen = 0
+        self._gen_cond = threading.Condition()
+        self._life_task: asyncio.Task[None] | None = None
+        self.problems: list[str] = []  # from the last set_interfaces
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._running:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._running = True
+        for target, name in ((self._outbound_loop, "vpnsh-esp-out"), (self._raw_inbound_loop, "vpnsh-esp-in")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._life_task = asyncio.create_task(self._life_timer())
+
+    async def stop(self) -> None:
+        self._running = False
+        self._wake(self._out_wake)
+        self._wake(self._in_wake)
+        if self._life_task is not None:
+            self._life_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._life_task
+            self._life_task = None
+        for thread in self._threads:
+            await asyncio.to_thread(thread.join, 5.0)
+        self._threads.clear()
+        self._children.clear()
+        for child_spi in list(self._spd_ids()):
+            self._spd.remove(child_spi)
+        for tun in self._tuns.values():
+            tun.close()  # routes through it go with it
+        self._tuns.clear()
+        self._interfaces.clear()
+        for sock in [*self._raw.values(), *self._udp_fast.values()]:
+            sock.close()
+        self._raw.clear()
+        self._udp_fast.clear()
+
+    def _spd_ids(self) -> list[int]:
+        return [spi for name in self._spd.interfaces() for spi in self._spd.sa_ids(name)]
+
+    def info(self) -> DataPlaneInfo:
+        notes = [f"user-space ESP over TUN: {len(self._tuns)} tunnel interface(s), "
+                 f"{len(self._children)} SA pair(s)"]
+        notes += self.problems
+        return DataPlaneInfo("userspace", notes)
+
+    @staticmethod
+    def _wake(fd: int) -> None:
+        with contextlib.suppress(OSError):
+            os.eventfd_write(fd, 1)
+
+    def _sync_thread(self, which: str) -> None:
+        """Have the outbound (``out``) or raw inbound (``in``) thread pick up changes
+        to its fd set, and wait until it has (so a closed fd is never polled)."""
+        with self._gen_cond:
+            if which == "out":
+                self._out_gen += 1
+                gen = self._out_gen
+            else:
+                self._in_gen += 1
+                gen = self._in_gen
+        if not self._running:
+            return
+        self._wake(self._out_wake if which == "out" else self._in_wake)
+        with self._gen_cond:
+            self._gen_cond.wait_for(
+                lambda: (self._out_seen if which == "out" else self._in_seen) >= gen
+                or not self._running, timeout=5.0)
+
+    # ------------------------------------------------------------------ interfaces
+
+    def set_interfaces(self, interfaces: list[TunnelInterface], routes: list[Route]) -> None:
+        want = {i.name: i for i in interfaces}
+        created = False
+        for name in want:
+            if name not in self._tuns:
+                self._tuns[name] = TunDevice(name)
+                created = True
+        problems: list[str] = []
+
+        def configure(ipr: Any) -> list[str]:
+            out: list[str] = []
+            for iface in want.values():
+                try:
+                    configure_link(ipr, iface.name, iface.addresses, iface.mtu)
+                except Exception as exc:  # noqa: BLE001 - reported, the rest goes on
+                    out.append(f"{iface.name}: {exc}")
+            out += sync_routes(ipr, [r for r in routes if r.interface in want])
+            return out
+
+        problems = run_netlink(configure)
+        gone = [name for name in self._tuns if name not in want]
+        removed = [self._tuns.pop(name) for name in gone]
+        if created or removed:
+            self._sync_thread("out")
+        for tun in removed:
+            tun.close()
+        self._interfaces = want
+        self._routes = list(routes)
+        self.problems = problems
+        for p in problems:
+            log.warning("tunnel interfaces: %s", p)
+
+    def interfaces(self) -> list[str]:
+        return sorted(self._tuns)
+
+    # ------------------------------------------------------------------ SAs
+
+    def install_child(self, spec: ChildSaSpec) -> None:
+        now = self._clock()
+        inbound = _esp_sa(spec, Direction.IN, now)
+        outbound = _esp_sa(spec, Direction.OUT, now)
+        udp_local = udp_remote = None
+        if spec.encap is not None:
+            udp_local, udp_remote = (spec.local_addr, spec.encap[0]), (spec.peer_addr, spec.encap[1])
+        else:
+            self._raw_socket(spec.local_addr)
+        child = _Child(spec, inbound, outbound, compile_all(spec.local_ts), compile_all(spec.remote_ts),
+                       now, udp_local, udp_remote)
+        child.compute_next_limit()
+        old = self._children.get(spec.inbound.spi)
+        if old is not None:
+            self._spd.remove(spec.inbound.spi)
+        self._children[spec.inbound.spi] = child
+        # the newest SA with the same selectors wins: outbound switches to it at once,
+        # older inbound SAs keep decrypting until remove_child
+        self._spd.add(spec.tunnel_if, spec.inbound.spi, spec.local_ts, spec.remote_ts, child)
+        for key in list(self._acquired):  # list(): the outbound thread adds keys
+            if key[0] == spec.tunnel_if:
+                self._acquired.pop(key, None)
+        if spec.tunnel_if in self._pending:
+            self._flush.add(spec.tunnel_if)
+            self._wake(self._out_wake)
+
+    def remove_child(self, inbound_spi: int) -> None:
+        child = self._children.pop(inbound_spi, None)
+        self._spd.remove(inbound_spi)
+        if child is None:
+            return
+        if child.spec.encap is None and not any(
+                c.spec.encap is None and c.spec.local_addr == child.spec.local_addr
+                for c in self._children.values()):
+            sock = self._raw.get(child.spec.local_addr)
+            if sock is not None:
+                self._raw = {a: s for a, s in self._raw.items() if s is not sock}
+                self._sync_thread("in")
+                sock.close()
+
+    def counters(self, inbound_spi: int) -> SaCounters | None:
+        child = self._children.get(inbound_spi)
+        if child is None:
+            return None
+        i, o = child.inbound.counters, child.outbound.counters
+        return SaCounters(
+            encap_packets=o.packets, decap_packets=i.packets,
+            encap_bytes=o.bytes, decap_bytes=i.bytes,
+            auth_errors=i.auth_fail, decrypt_errors=i.pad_errors + i.other_drops,
+            replay_packets=i.replay, selector_drops=i.selector_drop + child.selector_drops,
+            send_seq=child.outbound.seq, recv_seq=child.inbound.recv_seq)
+
+    def children(self) -> list[ChildSaSpec]:
+        return [c.spec for c in self._children.values()]
+
+    def attach_udp_socket(self, local: Address, sock: socket.socket) -> None:
+        """Send ESP-in-UDP from ``local`` on (a duplicate of) ``sock`` from the outbound
+        thread, instead of through ``events.send_udp`` on the event loop."""
+        old = self._udp_fast.pop(local, None)
+        dup = socket.socket(sock.family, sock.type, sock.proto, fileno=os.dup(sock.fileno()))
+        self._udp_fast[local] = dup
+        if old is not None:
+            old.close()
+
+    def _raw_socket(self, local_addr: str) -> socket.socket:
+        sock = self._raw.get(local_addr)
+        if sock is not None:
+            return sock
+        family, sockaddr = _sockaddr(local_addr)
+        sock = socket.socket(family, socket.SOCK_RAW, IPPROTO_ESP)
+        sock.bind(sockaddr)
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        self._raw = {**self._raw, local_addr: sock}
+        self._sync_thread("in")
+        return sock
+
+    # ------------------------------------------------------------------ inbound
+
+    def esp_in_udp(self, data: bytes, local: Address, remote: Address) -> None:
+        self._inbound(data, True)
+
+    def _inbound(self, data: bytes, via_udp: bool) -> None:
+        if len(data) < 8:
+            self.stats.short += 1
+            return
+        spi = int.from_bytes(data[:4], "big")
+        child = self._children.get(spi)
+        if child is None:
+            self.stats.unknown_spi += 1
+            return
+        if (child.spec.encap is not None) != via_udp:
+            self.stats.wrong_path += 1
+            return
+        if child.dead:
+            self.stats.dead_sa += 1
+            return
+        sa = child.inbound
+        try:
+            inner = decapsulate(sa, data, check_selectors=False)
+        except EspDrop:
+            return  # counted on the SA by the transform
+        key = parse_inner(inner)
+        if key is None or not selectors_admit(child.local_sel, child.remote_sel, key, inbound=True):
+            sa.counters.packets -= 1
+            sa.counters.bytes -= len(inner)
+            child.selector_drops += 1
+            return
+        tun = self._tuns.get(child.spec.tunnel_if)
+        if tun is None or not tun.write(inner):
+            self.stats.tun_write_errors += 1
+        if sa.counters.bytes >= child.next_limit:
+            self._schedule_limit_check()
+
+    def _raw_inbound_loop(self) -> None:
+        poller = select.poll()
+        poller.register(self._in_wake, select.POLLIN)
+        fds: dict[int, socket.socket] = {}
+        try:
+            while self._running:
+                if self._in_seen != self._in_gen:
+                    with self._gen_cond:
+                        gen = self._in_gen
+                        for fd in fds:
+                            poller.unregister(fd)
+                        fds = {s.fileno(): s for s in self._raw.values()}
+                        for fd in fds:
+                            poller.register(fd, select.POLLIN)
+                        self._in_seen = gen
+                        self._gen_cond.notify_all()
+                for fd, _ev in poller.poll(1000):
+                    if fd == self._in_wake:
+                        with contextlib.suppress(BlockingIOError):
+                            os.eventfd_read(self._in_wake)
+                        continue
+                    sock = fds.get(fd)
+                    if sock is None:
+                        continue
+                    for _ in range(READ_BATCH):
+                        try:
+                            data = sock.recv(MAX_PACKET)
+                        except (BlockingIOError, InterruptedError):
+                            break
+                        except OSError:
+                            break
+                        if sock.family == socket.AF_INET:
+                            # raw IPv4 sockets give the IP header too
+                            if len(data) < 20:
+                                self.stats.short += 1
+                                continue
+                            data = data[(data[0] & 0x0F) * 4:]
+                        try:
+                            self._inbound(data, False)
+                        except Exception:  # noqa: BLE001 - a bad packet never stops the thread
+                            log.exception("inbound ESP")
+        finally:
+            with self._gen_cond:
+                self._gen_cond.notify_all()
+
+    # ------------------------------------------------------------------ outbound
+
+    def _outbound_loop(self) -> None:
+        poller = select.poll()
+        poller.register(self._out_wake, select.POLLIN)
+        fds: dict[int, TunDevice] = {}
+        try:
+            while self._running:
+                if self._out_seen != self._out_gen:
+                    with self._gen_cond:
+                        gen = self._out_gen
+                        for fd in fds:
+                            poller.unregister(fd)
+                        fds = {t.fd: t for t in self._tuns.values()}
+                        for fd in fds:
+                            poller.register(fd, select.POLLIN)
+                        self._out_seen = gen
+                        self._gen_cond.notify_all()
+                if self._flush:
+                    self._flush_pending()
+                ready = poller.poll(1000 if not self._pending else 250)
+                for fd, _ev in ready:
+                    if fd == self._out_wake:
+                        with contextlib.suppress(BlockingIOError):
+                            os.eventfd_read(self._out_wake)
+                        continue
+                    tun = fds.get(fd)
+                    if tun is None:
+                        continue
+                    self._read_tun(tun)
+                if self._pending:
+                    self._expire_pending()
+        finally:
+            with self._gen_cond:
+                self._gen_cond.notify_all()
+
+    def _read_tun(self, tun: TunDevice) -> None:
+        name, fd = tun.name, tun.fd
+        stats = self.stats
+        fast4, fast6 = self._spd.catch_all4, self._spd.catch_all6
+        for _ in range(READ_BATCH):
+            try:
+                packet = os.read(fd, MAX_PACKET)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break
+            stats.tun_packets_in += 1
+            version = packet[0] >> 4 if packet else 0
+            child = fast4.get(name) if version == 4 else fast6.get(name) if version == 6 else None
+            if child is None:
+                key = parse_inner(packet)
+                if key is None:
+                    stats.not_ip += 1
+                    continue
+                child = self._spd.lookup(name, key)
+                if child is None:
+                    self._no_sa(name, key, packet)
+                    continue
+            try:
+                self._send(child, packet)
+            except Exception:  # noqa: BLE001 - a bad packet never stops the thread
+                log.exception("outbound ESP")
+        self._kick_udp_out()
+
+    def _send(self, child: _Child, packet: bytes) -> bool:
+        if child.dead:
+            self.stats.dead_sa += 1
+            return False
+        sa = child.outbound
+        try:
+            esp = encapsulate(sa, packet)
+        except EspDrop as drop:
+            self.stats.encap_drops += 1
+            if drop.reason == DropReason.EXPIRED:
+                self._schedule_limit_check()
+            return False
+        tos = 0
+        if child.spec.copy_tos:
+            tos = packet[1] if packet[0] >> 4 == 4 else ((packet[0] & 0x0F) << 4) | (packet[1] >> 4)
+        ok = True
+        if child.udp_local is not None:
+            assert child.udp_remote is not None
+            sock = self._udp_fast.get(child.udp_local)
+            if sock is not None:
+                ok = _send_dgram(sock, esp, child.udp_remote, tos)
+            else:
+                self._udp_out.append((esp, child.udp_local, child.udp_remote))
+        else:
+            sock = self._raw.get(child.spec.local_addr)
+            ok = sock is not None and _send_dgram(sock, esp, (child.spec.peer_addr, 0), tos)
+        if not ok:
+            self.stats.send_errors += 1
+        if sa.counters.bytes >= child.next_limit:
+            self._schedule_limit_check()
+        return ok
+
+    def _kick_udp_out(self) -> None:
+        """Hand the batch of ESP-in-UDP datagrams to the event loop (one wake per batch)."""
+        if not self._udp_out or self._udp_out_scheduled or self._loop is None:
+            return
+        self._udp_out_scheduled = True
+        try:
+            self._loop.call_soon_threadsafe(self._drain_udp_out)
+        except RuntimeError:  # loop closed
+            self._udp_out_scheduled = False
+            self._udp_out.clear()
+
+    def _drain_udp_out(self) -> None:
+        self._udp_out_scheduled = False
+        out, send = self._udp_out, self.events.send_udp
+        while out:
+            data, local, remote = out.popleft()
+            if not send(data, local, remote):
+                self.stats.send_errors += 1
+
+    def _no_sa(self, tunnel_if: str, key: PacketKey, packet: bytes) -> None:
+        self.stats.no_sa += 1
+        now = self._clock()
+        pending = self._pending.get(tunnel_if)
+        if pending is None:
+            pending = self._pending[tunnel_if] = _Pending()
+        if len(pending.packets) == PENDING_PER_IF:
+            self.stats.pending_dropped += 1
+        pending.packets.append((now, packet))
+        flow = (tunnel_if, key.src_text, key.dst_text, key.proto, key.dport or 0)
+        last = self._acquired.get(flow)
+        if last is not None and now - last < ACQUIRE_HOLDOFF:
+            return
+        self._acquired[flow] = now
+        self.stats.acquires += 1
+        self._call_soon(self.events.acquire, *flow)
+
+    def _flush_pending(self) -> None:
+        names, self._flush = self._flush, set()
+        now = self._clock()
+        for name in names:
+            pending = self._pending.get(name)
+            if pending is None:
+                continue
+            keep: deque[tuple[float, bytes]] = deque(maxlen=PENDING_PER_IF)
+            while pending.packets:
+                t, packet = pending.packets.popleft()
+                if now - t > PENDING_MAX_AGE:
+                    self.stats.pending_dropped += 1
+                    continue
+                key = parse_inner(packet)
+                child = self._spd.lookup(name, key) if key is not None else None
+                if child is None:
+                    keep.append((t, packet))
+                    continue
+                self.stats.pending_sent += 1
+                self._send(child, packet)
+            if keep:
+                pending.packets = keep
+            else:
+                self._pending.pop(name, None)
+        self._kick_udp_out()
+
+    def _expire_pending(self) -> None:
+        now = self._clock()
+        for name, pending in list(self._pending.items()):
+            while pending.packets and now - pending.packets[0][0] > PENDING_MAX_AGE:
+                pending.packets.popleft()
+                self.stats.pending_dropped += 1
+            if not pending.packets:
+                self._pending.pop(name, None)
+
+    # ------------------------------------------------------------------ lifetimes
+
+    def _call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run an engine callback on the event loop thread."""
+        loop = self._loop
+        if loop is None:
+            fn(*args)
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(fn, *args)
+
+    def _schedule_limit_check(self) -> None:
+        if self._limit_check_scheduled:
+            return
+        self._limit_check_scheduled = True
+        self._call_soon(self._check_limits)
+
+    def _check_limits(self) -> None:
+        """Report soft and hard limits reached (exactly once each per SA pair)."""
+        self._limit_check_scheduled = False
+        now = self._clock()
+        for spi, child in list(self._children.items()):
+            spec = child.spec
+            used = max(child.inbound.counters.bytes, child.outbound.counters.bytes)
+            hard = (spec.lifesize_hard_kb and used >= spec.lifesize_hard_kb * 1024) or (
+                spec.lifetime_hard and now - child.installed >= spec.lifetime_hard)
+            soft = spec.lifesize_soft_kb and used >= spec.lifesize_soft_kb * 1024
+            if (soft or hard) and not child.soft_sent:
+                child.soft_sent = True
+                if soft:
+                    self.events.expire(spi, "soft")
+            if hard and not child.hard_sent:
+                child.hard_sent = True
+                child.dead = True
+                self._spd.remove(spi)
+                self.events.expire(spi, "hard")
+            child.compute_next_limit()
+
+    async def _life_timer(self) -> None:
+        while True:
+            await asyncio.sleep(LIFE_TICK)
+            try:
+                self._check_limits()
+            except Exception:  # noqa: BLE001 - the timer keeps running
+                log.exception("lifetime check")
+
+
+def _esp_sa(spec: ChildSaSpec, direction: Direction, now: float) -> EspSA:
+    """The transform's record of one direction; selectors are matched here, not there."""
+    keys = spec.inbound if direction == Direction.IN else spec.outbound
+    return EspSA(
+        spi=keys.spi, direction=direction, encr=keys.encr,  # type: ignore[arg-type]
+        encr_key_bits=keys.encr_key_bits, encr_key=keys.encr_key,
+        integ=keys.integ, integ_key=keys.integ_key,  # type: ignore[arg-type]
+        esn=spec.esn, anti_replay=spec.anti_replay, replay_window=spec.replay_window,
+        created=now, lifesize_hard_kb=spec.lifesize_hard_kb if direction == Direction.OUT else 0,
+        encap=spec.encap, local_addr=spec.local_addr, peer_addr=spec.peer_addr,
+        copy_tos=spec.copy_tos)
+
+
+def _send_dgram(sock: socket.socket, data: bytes, dest: tuple[Any, ...], tos: int) -> bool:
+    """One datagram out of a non-blocking socket; waits briefly when its buffer is full."""
+    for _ in range(2):
+        try:
+            if tos:
+                level = socket.IPPROTO_IPV6 if sock.family == socket.AF_INET6 else socket.IPPROTO_IP
+                name = socket.IPV6_TCLASS if sock.family == socket.AF_INET6 else socket.IP_TOS
+                sock.sendmsg([data], [(level, name, struct.pack("i", tos))], 0, dest)
+            else:
+                sock.sendto(data, dest)
+            return True
+        except (BlockingIOError, InterruptedError):
+            select.select([], [sock], [], 0.05)
+        except OSError:
+            return False
+    return False
