@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .formats import render
-from .tree import effective
+from .schema import Node
+from .tree import node_at, with_defaults
 from .vpn_schema import (
     ETHERNET,
     GATEWAYS,
@@ -25,6 +26,8 @@ from .vpn_schema import (
     TUNNELS,
     VIRTUAL_ROUTERS,
 )
+
+ROUTES = ("routing-table", "ip", "static-route")
 
 
 @dataclass
@@ -57,87 +60,84 @@ class ConfigDiff:
             getattr(self, f) for f in self.__dataclass_fields__ if f != "other"))
 
 
-def _objects(tree: dict, path: tuple[str, ...]) -> dict[Hashable, Any]:
-    names = effective(tree, path) if _exists(tree, path) else {}
-    return names or {}
-
-
-def _exists(tree: dict, path: tuple[str, ...]) -> bool:
-    d: Any = tree
+def _get(tree: Any, path: tuple[str, ...]) -> Any:
     for key in path:
-        if not isinstance(d, dict) or key not in d:
-            return False
-        d = d[key]
-    return True
+        if not isinstance(tree, dict) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
+def _objects(tree: dict, path: tuple[str, ...]) -> dict[Hashable, Any]:
+    return _get(tree, path) or {}
 
 
 def _routes(tree: dict) -> dict[Hashable, Any]:
     out: dict[Hashable, Any] = {}
     for vr, entry in _objects(tree, VIRTUAL_ROUTERS).items():
-        for name, route in entry.get("routing-table", {}).get("ip", {}).get(
-                "static-route", {}).items():
+        for name, route in (_get(entry, ROUTES) or {}).items():
             out[(vr, name)] = route
     return out
 
 
-def _compare(old: dict, new: dict) -> Changes:
-    return Changes(added=set(new) - set(old), removed=set(old) - set(new),
-                   changed={k for k in set(old) & set(new) if old[k] != new[k]})
+def _compare(old: dict, new: dict, node: Node) -> Changes:
+    """Names added, removed, and changed in effect (stored values compared with defaults)."""
+    changed = {k for k in set(old) & set(new) if old[k] != new[k]
+               and with_defaults(node, old[k], entry=True) != with_defaults(node, new[k],
+                                                                             entry=True)}
+    return Changes(added=set(new) - set(old), removed=set(old) - set(new), changed=changed)
+
+
+def _ref(entry: dict, base: tuple[str, ...], *keys: str) -> Any:
+    node = node_at(base + ("_",) + keys)[0]
+    return with_defaults(node, _get(entry, keys))
+
+
+def _touched(c: Changes) -> set:
+    return c.changed | c.added | c.removed
+
+
+KINDS = (("ike_profiles", IKE_PROFILES), ("ipsec_profiles", IPSEC_PROFILES),
+         ("monitor_profiles", MONITOR_PROFILES), ("tunnel_interfaces", TUNNEL_UNITS),
+         ("ethernet_interfaces", ETHERNET), ("gateways", GATEWAYS), ("tunnels", TUNNELS))
 
 
 def diff(running: dict, candidate: dict) -> ConfigDiff:
     d = ConfigDiff()
-    for attr, path in (("ike_profiles", IKE_PROFILES), ("ipsec_profiles", IPSEC_PROFILES),
-                       ("monitor_profiles", MONITOR_PROFILES),
-                       ("tunnel_interfaces", TUNNEL_UNITS), ("ethernet_interfaces", ETHERNET),
-                       ("gateways", GATEWAYS), ("tunnels", TUNNELS)):
-        setattr(d, attr, _compare(_objects(running, path), _objects(candidate, path)))
-    d.routes = _compare(_routes(running), _routes(candidate))
+    for attr, path in KINDS:
+        node = node_at(path)[0]
+        setattr(d, attr, _compare(_objects(running, path), _objects(candidate, path), node))
+    d.routes = _compare(_routes(running), _routes(candidate),
+                        node_at(VIRTUAL_ROUTERS + ("_",) + ROUTES)[0])
 
-    touched_ike = d.ike_profiles.changed | d.ike_profiles.added | d.ike_profiles.removed
+    ike = _touched(d.ike_profiles)
     for name, gw in _objects(candidate, GATEWAYS).items():
-        if name in d.gateways.added:
-            continue
-        proto = gw["protocol"]
-        if {proto["ikev1"]["ike-crypto-profile"], proto["ikev2"]["ike-crypto-profile"]} \
-                & touched_ike:
+        if name not in d.gateways.added and {
+                _ref(gw, GATEWAYS, "protocol", v, "ike-crypto-profile")
+                for v in ("ikev1", "ikev2")} & ike:
             d.gateways.changed.add(name)
-
-    def touched(c: Changes) -> set:
-        return c.changed | c.added | c.removed
 
     for name, tun in _objects(candidate, TUNNELS).items():
         if name in d.tunnels.added:
             continue
-        deps = (set(tun["auto-key"].get("ike-gateway", [])) & touched(d.gateways)
-                or tun["auto-key"]["ipsec-crypto-profile"] in touched(d.ipsec_profiles)
-                or tun.get("tunnel-interface") in touched(d.tunnel_interfaces)
-                or tun["tunnel-monitor"].get("tunnel-monitor-profile")
-                in touched(d.monitor_profiles))
-        if deps:
+        if (set(_get(tun, ("auto-key", "ike-gateway")) or []) & _touched(d.gateways)
+                or _ref(tun, TUNNELS, "auto-key", "ipsec-crypto-profile")
+                in _touched(d.ipsec_profiles)
+                or tun.get("tunnel-interface") in _touched(d.tunnel_interfaces)
+                or _get(tun, ("tunnel-monitor", "tunnel-monitor-profile"))
+                in _touched(d.monitor_profiles)):
             d.tunnels.changed.add(name)
 
-    rest_old = {k: v for k, v in running.items()}
-    rest_new = {k: v for k, v in candidate.items()}
-    d.other = _strip(rest_old) != _strip(rest_new)
+    d.other = _rest(running) != _rest(candidate)
     return d
 
 
-def _strip(tree: dict) -> Any:
-    """The tree without the parts ConfigDiff reports by name."""
-    import copy
-
-    t = copy.deepcopy(tree)
-    for path in (IKE_PROFILES, IPSEC_PROFILES, MONITOR_PROFILES, TUNNEL_UNITS, ETHERNET,
-                 GATEWAYS, TUNNELS):
-        parent = t
-        for key in path[:-1]:
-            parent = parent.get(key, {}) if isinstance(parent, dict) else {}
-        if isinstance(parent, dict):
-            parent.pop(path[-1], None)
-    for entry in (t.get("network", {}).get("virtual-router", {}) or {}).values():
-        entry.get("routing-table", {}).get("ip", {}).pop("static-route", None)
-    return effective(t, ())
+def _rest(tree: dict) -> list:
+    """The parts of the tree ConfigDiff does not report by name (compared as stored)."""
+    vrs = {name: {k: v for k, v in entry.items() if k != "routing-table"}
+           for name, entry in _objects(tree, VIRTUAL_ROUTERS).items()}
+    return [tree.get("zone"), tree.get("rulebase"), vrs,
+            _get(tree, ("network", "profiles", "interface-management-profile"))]
 
 
 def text_diff(running: dict, candidate: dict, fmt: str = "default") -> str:

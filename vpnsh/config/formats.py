@@ -201,7 +201,7 @@ def _canonical(node: Node, raw: Any, path: Path, encrypt: Encrypt | None,
         child = node.child(key)
         if child is None:
             raise ConfigError(path + (key,), f"'{key}' is unexpected")
-        if isinstance(node, Container) and any(r in result for r in node.rivals(key)):
+        if any(r in result for r in node.rivals(key)):
             raise ConfigError(path + (key,), f"{key} cannot be used together with "
                               f"{', '.join(r for r in node.rivals(key) if r in result)}", "value")
         result[key] = _canonical(child, sub, path + (key,), encrypt)

@@ -69,6 +69,8 @@ class String(ValueType):
     def parse(self, text: str) -> str:
         if not text:
             raise ValueError("must not be empty")
+        if text in ("[", "]"):
+            raise ValueError(f"'{text}' is not a valid value")
         if len(text) > self.max_len:
             raise ValueError(f"is longer than {self.max_len} characters")
         if self.pattern and not re.fullmatch(self.pattern, text):
@@ -302,11 +304,7 @@ class Container(Node):
         """Children that setting ``name`` removes (its siblings in a choice or group)."""
         if self.choice:
             return tuple(c.name for c in self.children if c.name != name)
-        out: list[str] = []
-        for group in self.exclusive:
-            if name in group:
-                out.extend(n for n in group if n != name)
-        return tuple(out)
+        return _rivals(self.exclusive, name)
 
     def child(self, name: str) -> Node | None:
         for c in self.children:
@@ -329,13 +327,25 @@ class Entries(Node):
                 return c
         return None
 
+    # groups of an entry's children of which at most one may be present (``esp`` | ``ah``)
+    exclusive: tuple[tuple[str, ...], ...] = ()
+
     def rivals(self, name: str) -> tuple[str, ...]:
-        return ()
+        """An entry's children that setting ``name`` removes."""
+        return _rivals(self.exclusive, name)
 
     @property
     def entry(self) -> Container:
         """The schema of one entry, as a container."""
-        return Container(self.name, self.help, self.children)
+        return Container(self.name, self.help, self.children, exclusive=self.exclusive)
+
+
+def _rivals(groups: tuple[tuple[str, ...], ...], name: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for group in groups:
+        if name in group:
+            out.extend(n for n in group if n != name)
+    return tuple(out)
 
 
 Validator = Callable[[dict], Iterator["Problem"]]

@@ -226,7 +226,7 @@ def apply(tree: dict, change: Assign) -> None:
         return
     assert d is not None
     parent, _ = node_at(head) if head else (ROOT, False)
-    if isinstance(parent, Container):
+    if isinstance(parent, Container | Entries):
         for rival in parent.rivals(last):
             d.pop(rival, None)
     if isinstance(change.node, LeafList):
@@ -382,11 +382,9 @@ def effective(tree: dict, tokens: Sequence[str]) -> Any:
     node, is_entry = node_at(tokens)
     d: Any = tree
     for _parent, key, _node, entry_name in steps(tokens):
-        if not isinstance(d, dict):
+        if entry_name and (not isinstance(d, dict) or key not in d):
             return None
-        if key not in d and entry_name:
-            return None
-        d = d.get(key)
+        d = d.get(key) if isinstance(d, dict) else None
     return with_defaults(node, d, entry=is_entry)
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
 from .schema import Container, Entries, Flag, Leaf, LeafList, Node, Problem, Ref, Secret
-from .tree import ENCRYPTED_PREFIX, Path, effective
+from .tree import ENCRYPTED_PREFIX, Path, node_at, with_defaults
 from .vpn_schema import (
     AEAD_CIPHERS,
     ETHERNET,
@@ -26,6 +27,16 @@ from .vpn_schema import (
 )
 
 __all__ = ["Problem", "validate"]
+
+
+@cache
+def _schema(base: Path, keys: Path) -> Node:
+    return node_at(base + ("_",) + keys)[0]
+
+
+def _eff(entry: dict, base: Path, *keys: str) -> Any:
+    """The value at ``keys`` in one entry of ``base``, or its schema default."""
+    return with_defaults(_schema(base, keys), _get(entry, keys))
 
 
 def _get(tree: Any, path: Path) -> Any:
@@ -60,7 +71,12 @@ def _check_value(node: Leaf | LeafList, path: Path, value: Any) -> Iterator[Prob
                 yield Problem(path, f"'{v}' is not in canonical form '{parsed}'")
 
 
-def _check_shape(node: Node, value: Any, path: Path, entry: bool = False) -> Iterator[Problem]:
+def _check_shape(node: Node, value: Any, path: Path, entry: bool = False,
+                 good: Any = None) -> Iterator[Problem]:
+    """Types and shape of ``value``; subtrees equal to ``good`` (already valid) are skipped."""
+    if good is not None and value == good:
+        return
+    good = good if isinstance(good, dict) else {}
     if isinstance(node, Flag):
         if value != {}:
             yield Problem(path, "takes no value")
@@ -79,18 +95,17 @@ def _check_shape(node: Node, value: Any, path: Path, entry: bool = False) -> Ite
             except ValueError as exc:
                 yield Problem(path, str(exc))
                 continue
-            yield from _check_shape(node, sub, path + (name,), entry=True)
+            yield from _check_shape(node, sub, path + (name,), True, good.get(name))
         return
     for key, sub in value.items():
         child = node.child(key)
         if child is None:
             yield Problem(path + (key,), "is unexpected")
             continue
-        if isinstance(node, Container):
-            rivals = [r for r in node.rivals(key) if r in value and r < key]
-            if rivals:
-                yield Problem(path + (key,), f"cannot be used together with {rivals[0]}")
-        yield from _check_shape(child, sub, path + (key,))
+        rivals = [r for r in node.rivals(key) if r in value and r < key]
+        if rivals:
+            yield Problem(path + (key,), f"cannot be used together with {rivals[0]}")
+        yield from _check_shape(child, sub, path + (key,), False, good.get(key))
 
 
 # --------------------------------------------------------------------------- references
@@ -138,7 +153,8 @@ def _versions(version: str) -> tuple[str, ...]:
 
 
 def _family(text: str) -> int:
-    return ipaddress.ip_interface(text).version
+    """IP version of a (canonical, already type-checked) address or prefix."""
+    return 6 if ":" in text else 4
 
 
 def _check_gateways(tree: dict) -> Iterator[Problem]:
@@ -150,9 +166,8 @@ def _check_gateways(tree: dict) -> Iterator[Problem]:
                             "authentication pre-shared-key key")
         if "local-address" in gw:
             yield from _missing(path + ("local-address",), gw, "local-address interface")
-        eff = effective(tree, path)
-        for v in _versions(eff["protocol"]["version"]):
-            profile_name = eff["protocol"][v]["ike-crypto-profile"]
+        for v in _versions(_eff(gw, GATEWAYS, "protocol", "version")):
+            profile_name = _eff(gw, GATEWAYS, "protocol", v, "ike-crypto-profile")
             profile = _get(tree, IKE_PROFILES + (profile_name,))
             ppath = path + ("protocol", v, "ike-crypto-profile")
             if profile is None:
@@ -240,17 +255,19 @@ def _check_ipsec_profiles(tree: dict) -> Iterator[Problem]:
                           "(it needs an authentication algorithm)")
 
 
-def _selector(tree: dict, path: Path) -> tuple:
-    pid = effective(tree, path)
-    return pid.get("local"), pid.get("remote"), repr(sorted(pid["protocol"].items()))
+PROXY_ID = TUNNELS + ("_", "auto-key", "proxy-id")
+
+
+def _selector(pid: dict) -> tuple:
+    proto = _eff(pid, PROXY_ID, "protocol")
+    return pid.get("local"), pid.get("remote"), repr(sorted(proto.items()))
 
 
 def _check_tunnels(tree: dict) -> Iterator[Problem]:
     for name, tun in (_get(tree, TUNNELS) or {}).items():
         path = TUNNELS + (name,)
         yield from _missing(path, tun, "tunnel-interface", "auto-key ike-gateway")
-        eff = effective(tree, path)
-        profile = eff["auto-key"]["ipsec-crypto-profile"]
+        profile = _eff(tun, TUNNELS, "auto-key", "ipsec-crypto-profile")
         if _get(tree, IPSEC_PROFILES + (profile,)) is None and \
                 _get(tun, ("auto-key", "ipsec-crypto-profile")) is None:
             yield Problem(path + ("auto-key", "ipsec-crypto-profile"),
@@ -263,13 +280,13 @@ def _check_tunnels(tree: dict) -> Iterator[Problem]:
             if "local" in entry and "remote" in entry and \
                     _family(entry["local"]) != _family(entry["remote"]):
                 yield Problem(ppath, "local and remote are of different address families")
-            sel = _selector(tree, ppath)
+            sel = _selector(entry)
             if sel in seen:
                 yield Problem(ppath, f"has the same local, remote and protocol as proxy-id "
                               f"'{seen[sel]}'")
             else:
                 seen[sel] = pid
-        mon = eff["tunnel-monitor"]
+        mon = _eff(tun, TUNNELS, "tunnel-monitor")
         mpath = path + ("tunnel-monitor",)
         if mon["enable"] == "yes" and "destination-ip" not in mon:
             yield Problem(mpath, "is missing 'destination-ip'")
@@ -316,9 +333,13 @@ SEMANTIC_CHECKS = (_check_gateways, _check_ike_profiles, _check_ipsec_profiles,
                    _check_tunnels, _check_membership, _check_rules)
 
 
-def validate(tree: dict) -> list[Problem]:
-    """Every problem of ``tree``; semantic checks run only on a well-typed tree."""
-    problems = list(_check_shape(ROOT, tree, ()))
+def validate(tree: dict, running: dict | None = None) -> list[Problem]:
+    """Every problem of ``tree``; semantic checks run only on a well-typed tree.
+
+    ``running`` (optional) is a tree known to be valid, e.g. the running config: subtrees
+    equal to it skip the per-value type checks, which keeps a small commit fast.
+    """
+    problems = list(_check_shape(ROOT, tree, (), good=running))
     if problems:
         return problems
     problems.extend(_check_refs(tree))

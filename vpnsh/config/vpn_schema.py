@@ -94,7 +94,8 @@ IKE_CRYPTO_PROFILE = Entries("ike-crypto-profiles", "IKE SA crypto profiles", ch
          type=Int(lo=0, hi=50), default=0),
 ])
 
-IPSEC_CRYPTO_PROFILE = Entries("ipsec-crypto-profiles", "IPSec SA crypto profiles", children=[
+IPSEC_CRYPTO_PROFILE = Entries("ipsec-crypto-profiles", "IPSec SA crypto profiles",
+                               exclusive=(("esp", "ah"),), children=[
     Container("esp", "ESP configuration", children=[
         LeafList("encryption", "encryption algorithm", type=Enum(values=ESP_ENCRYPTION)),
         LeafList("authentication", "authentication algorithm", type=Enum(values=ESP_AUTH)),
