@@ -9,6 +9,8 @@ coordinate for ECP (RFC 5903 section 9).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -17,10 +19,14 @@ from cryptography.utils import CryptographyDeprecationWarning
 
 from .algorithms import DhId, UnsupportedAlgorithm
 
-# IKE still negotiates MODP groups; cryptography warns on every FFDH call.
-warnings.filterwarnings(
-    "ignore", message="Diffie-Hellman over finite fields", category=CryptographyDeprecationWarning
-)
+
+@contextmanager
+def _ffdh_allowed() -> Iterator[None]:
+    """IKE still negotiates MODP groups; cryptography warns on every FFDH call."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        yield
+
 
 # The MODP primes are p = 2^n - 2^(n-64) - 1 + 2^64 * (floor(2^(n-130) * pi) + k),
 # generator 2; tests/unit/test_crypto_dh.py recomputes them from that formula.
@@ -143,7 +149,8 @@ class ModpKeyPair(DhKeyPair):
     public: bytes = field(init=False)
 
     def __post_init__(self) -> None:
-        y = self._key.public_key().public_numbers().y
+        with _ffdh_allowed():
+            y = self._key.public_key().public_numbers().y
         self.public = y.to_bytes(self.group.public_size, "big")
 
     def shared(self, peer_public: bytes) -> bytes:
@@ -155,8 +162,9 @@ class ModpKeyPair(DhKeyPair):
         y = int.from_bytes(peer_public, "big")
         if not 1 < y < g.p - 1:
             raise ValueError(f"{g.id.name} public value out of range")
-        peer = dh.DHPublicNumbers(y, g.numbers).public_key()
-        secret = self._key.exchange(peer)
+        with _ffdh_allowed():
+            peer = dh.DHPublicNumbers(y, g.numbers).public_key()
+            secret = self._key.exchange(peer)
         return secret.rjust(g.public_size, b"\x00")
 
 
@@ -165,16 +173,19 @@ class ModpGroup(DhGroup):
         self.id = dh_id
         self.p = MODP_PRIMES[dh_id]
         self.public_size = (self.p.bit_length() + 7) // 8
-        self.numbers = dh.DHParameterNumbers(self.p, 2)
-        self.parameters = self.numbers.parameters()
+        with _ffdh_allowed():
+            self.numbers = dh.DHParameterNumbers(self.p, 2)
+            self.parameters = self.numbers.parameters()
 
     def generate(self) -> DhKeyPair:
-        return ModpKeyPair(self, self.parameters.generate_private_key())
+        with _ffdh_allowed():
+            return ModpKeyPair(self, self.parameters.generate_private_key())
 
     def from_private(self, private_value: int) -> DhKeyPair:
         y = pow(2, private_value, self.p)
-        key = dh.DHPrivateNumbers(private_value, dh.DHPublicNumbers(y, self.numbers))
-        return ModpKeyPair(self, key.private_key())
+        with _ffdh_allowed():
+            key = dh.DHPrivateNumbers(private_value, dh.DHPublicNumbers(y, self.numbers))
+            return ModpKeyPair(self, key.private_key())
 
 
 @dataclass(repr=False)

@@ -1,5 +1,6 @@
 """The ESP transform, tunnel mode (RFC 4303), pure: bytes in, bytes out.
 
+``seal_payload``/``open_payload`` are the generic transform (any next header);
 ``encapsulate(sa, inner)`` gives the ESP packet (SPI .. ICV) for an outbound SA; the
 caller puts it in an outer IP header (protocol 50) or a UDP datagram (RFC 3948).
 ``decapsulate(sa, esp)`` gives the inner IP packet of an inbound SA, or raises
@@ -78,70 +79,48 @@ def _drop(sa: EspSA, reason: DropReason, detail: str = "") -> EspDrop:
     return EspDrop(reason, detail)
 
 
-def _next_header(inner: bytes) -> int:
-    version = inner[0] >> 4 if inner else 0
-    if version == 4:
-        return NH_IPV4
-    if version == 6:
-        return NH_IPV6
-    raise EspDrop(DropReason.NEXT_HEADER, f"inner packet is not IP (version {version})")
-
-
-def encapsulate(sa: EspSA, inner: bytes, *, iv: bytes | None = None) -> bytes:
-    """ESP packet carrying the IP packet ``inner`` (next header from its version).
-
-    ``iv`` overrides the per-packet IV (test vectors only).
-    """
+def seal_payload(
+    sa: EspSA, payload: bytes, next_header: int, *, iv: bytes | None = None
+) -> bytes:
+    """The generic RFC 4303 transform: ESP packet carrying ``payload`` with
+    ``next_header``. Takes the next sequence number. ``iv`` overrides the per-packet
+    IV (test vectors only). Does not count the packet (``encapsulate`` does)."""
     if sa.bytes_hard_reached():
         raise _drop(sa, DropReason.EXPIRED, "hard lifesize reached")
     seq = sa.seq + 1
     if seq > (_MAX_SEQ_64 if sa.esn else _MAX_SEQ_32):
         raise _drop(sa, DropReason.SEQ_OVERFLOW, "sequence number would cycle")
-    try:
-        nh = _next_header(inner)
-    except EspDrop as e:
-        _count_drop(sa, e.reason)
-        raise
     sa.seq = seq
     encr = sa.encr_alg
     align = encr.block_size if encr.block_size > 4 else 4
-    padlen = -(len(inner) + 2) % align
-    plaintext = b"".join((inner, _PADS[padlen], bytes((padlen, nh))))
+    padlen = -(len(payload) + 2) % align
+    plaintext = b"".join((payload, _PADS[padlen], bytes((padlen, next_header))))
     header = _HDR.pack(sa.spi, seq & _MAX_SEQ_32)
     aead = sa.aead
     if aead is not None:
         if iv is None:
             iv = seq.to_bytes(8, "big")
         aad = header if not sa.esn else header[:4] + _SEQHI.pack(seq >> 32) + header[4:]
-        out = b"".join((header, iv, aead.seal(iv, plaintext, aad)))
-    else:
-        if iv is None:
-            iv = os.urandom(encr.iv_size) if encr.iv_size else b""
-        assert sa.cipher is not None
-        body = b"".join((header, iv, sa.cipher.encrypt(iv, plaintext)))
-        if sa.esn:
-            icv = sa.integrity.sign_parts(body, _SEQHI.pack(seq >> 32))
-        else:
-            icv = sa.integrity.sign(body)
-        out = body + icv
-    c = sa.counters
-    c.packets += 1
-    c.bytes += len(inner)
-    return out
+        return b"".join((header, iv, aead.seal(iv, plaintext, aad)))
+    if iv is None:
+        iv = os.urandom(encr.iv_size) if encr.iv_size else b""
+    assert sa.cipher is not None
+    body = b"".join((header, iv, sa.cipher.encrypt(iv, plaintext)))
+    if sa.esn:
+        return body + sa.integrity.sign_parts(body, _SEQHI.pack(seq >> 32))
+    return body + sa.integrity.sign(body)
 
 
-def decapsulate(sa: EspSA, esp: bytes, *, check_selectors: bool = True) -> bytes:
-    """The inner IP packet of the ESP packet ``esp``, or ``EspDrop``.
-
-    With ``check_selectors`` (and selectors on the SA) the inner packet must fall
-    within them; pass False when the caller matches selectors itself.
-    """
+def open_payload(sa: EspSA, esp: bytes) -> tuple[bytes, int]:
+    """The generic RFC 4303 inverse: (payload, next header) of an ESP packet, after
+    the SPI, anti-replay, ICV and padding checks; ``EspDrop`` (counted) otherwise.
+    Marks the sequence number seen. Does not count the packet (``decapsulate`` does)."""
     encr = sa.encr_alg
     iv_size = encr.iv_size
     aead = sa.aead
     icv_size = encr.icv_size if aead is not None else sa.integrity.icv_size
     n = len(esp)
-    if n < 8 + iv_size + icv_size + 4:
+    if n < 8 + iv_size + icv_size + 2:
         raise _drop(sa, DropReason.SHORT, f"{n} bytes")
     spi, seq_low = _HDR.unpack_from(esp)
     if spi != sa.spi:
@@ -158,32 +137,58 @@ def decapsulate(sa: EspSA, esp: bytes, *, check_selectors: bool = True) -> bytes
         except AuthenticationFailed:
             raise _drop(sa, DropReason.AUTH, f"sequence {seq}") from None
     else:
-        integrity = sa.integrity
         if icv_size:
+            integrity = sa.integrity
             body = esp[: n - icv_size]
             if sa.esn:
                 expected = integrity.sign_parts(body, _SEQHI.pack(seq >> 32))
             else:
                 expected = integrity.sign(body)
-            # constant-time comparison
             try:
-                integrity.verify_icv(expected, esp[n - icv_size :])
+                integrity.verify_icv(expected, esp[n - icv_size :])  # constant time
             except AuthenticationFailed:
                 raise _drop(sa, DropReason.AUTH, f"sequence {seq}") from None
         ciphertext = esp[8 + iv_size : n - icv_size]
-        if len(ciphertext) % encr.block_size:
+        if not ciphertext or len(ciphertext) % encr.block_size:
             raise _drop(sa, DropReason.PADDING, "ciphertext is not whole blocks")
         assert sa.cipher is not None
         plaintext = sa.cipher.decrypt(iv, ciphertext)
     window.update(seq)
+    if len(plaintext) < 2:
+        raise _drop(sa, DropReason.PADDING, "no ESP trailer")
     padlen = plaintext[-2]
-    nh = plaintext[-1]
     end = len(plaintext) - 2 - padlen
     if end < 0 or plaintext[end:-2] != _PADS[padlen]:
         raise _drop(sa, DropReason.PADDING, f"pad length {padlen}")
+    return plaintext[:end], plaintext[-1]
+
+
+def encapsulate(sa: EspSA, inner: bytes, *, iv: bytes | None = None) -> bytes:
+    """Tunnel mode: the ESP packet (SPI .. ICV) carrying the IP packet ``inner``,
+    next header 4 or 41 from its version. ``iv`` is for test vectors only."""
+    version = inner[0] >> 4 if inner else 0
+    if version == 4:
+        nh = NH_IPV4
+    elif version == 6:
+        nh = NH_IPV6
+    else:
+        raise _drop(sa, DropReason.NEXT_HEADER, f"inner packet is not IP (version {version})")
+    out = seal_payload(sa, inner, nh, iv=iv)
+    c = sa.counters
+    c.packets += 1
+    c.bytes += len(inner)
+    return out
+
+
+def decapsulate(sa: EspSA, esp: bytes, *, check_selectors: bool = True) -> bytes:
+    """Tunnel mode: the inner IP packet of the ESP packet ``esp``, or ``EspDrop``.
+
+    With ``check_selectors`` (and selectors on the SA) the inner packet must fall
+    within them; pass False when the caller matches selectors itself.
+    """
+    inner, nh = open_payload(sa, esp)
     if nh == NH_NO_NEXT:
         raise _drop(sa, DropReason.DUMMY)
-    inner = plaintext[:end]
     if not inner or (nh, inner[0] >> 4) not in ((NH_IPV4, 4), (NH_IPV6, 6)):
         raise _drop(sa, DropReason.NEXT_HEADER, f"next header {nh}")
     if check_selectors and (sa.src_ranges or sa.dst_ranges) and not selectors_match(sa, inner):
