@@ -1,0 +1,1054 @@
+"""``Ikev2Engine``: the sans-IO IKEv2 state machine for all gateways.
+
+Datagrams and the time come in (``receive``, ``handle_timer``), datagrams,
+the next timer and events go out (``datagrams_to_send``, ``next_timer``,
+``next_event``). Times are wall-clock seconds (``time.time()`` or a fake clock).
+
+Addresses are ``(ip, port)``. A datagram to or from port 4500 is an IKE message
+without the non-ESP marker: the I/O layer adds the marker on sending (except to
+the one-byte NAT keepalive ``b"\\xff"``) and strips it on receiving.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import struct
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+
+from ..crypto.algorithms import encr_alg, integ_alg
+from ..crypto.keymat import child_sa_keys, ike_sa_keys, ike_sa_keys_rekey
+from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
+from . import identity, message
+from .constants import NATT_PORT, ExchangeType, NotifyType
+from .cookies import CookieJar
+from .events import (
+    ChildFailed,
+    ChildInstalled,
+    ChildRemoved,
+    ChildSaInfo,
+    Event,
+    IkeDeleted,
+    IkeEstablished,
+    IkeFailed,
+    IkeSaInfo,
+    LogLine,
+)
+from .message import Parsed
+from .payloads import IdPayload, ParseError, Payload
+from .proposals import EspSuite, IkeSuite
+from .protection import SkProtection
+from .sa import Address, ChildSa, ChildState, IkeSa, IkeState, Retransmit, Task
+from .tasks.child_create import ChildCreateTask, respond_create_child
+from .tasks.ike_auth import respond_auth
+from .tasks.ike_init import IkeInitTask, respond_init
+from .tasks.ike_rekey import IkeRekeyTask
+from .tasks.informational import ChildDeleteTask, DpdTask, IkeDeleteTask, respond_informational
+
+HALF_OPEN_TIMEOUT = 30.0
+REKEY_JITTER = (0.80, 0.85)
+KEEPALIVE = b"\xff"
+
+
+class Ikev2Engine:
+    """All IKEv2 SAs of one daemon. Not thread-safe: call it from one task."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        retransmit: Retransmit | None = None,
+        half_open_limit: int = 50,
+    ) -> None:
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self.retransmit = retransmit or Retransmit()
+        self.half_open_limit = half_open_limit
+        self.cookies = CookieJar()
+        self._ike_policies: dict[str, IkePolicy] = {}
+        self._child_policies: dict[str, ChildPolicy] = {}
+        self._sas: dict[bytes, IkeSa] = {}  # by our SPI
+        self._half_open: dict[tuple[bytes, str], IkeSa] = {}  # (SPIi, peer IP) of responder SAs
+        self._out: list[tuple[bytes, Address, Address]] = []
+        self._events: deque[Event] = deque()
+        self._next_sn = 1
+        self._next_child_id = 1
+        self._child_spis: set[int] = set()
+        self.drops: Counter[str] = Counter()
+        self.current_raw = b""  # the datagram being processed (for IKE_SA_INIT AUTH octets)
+
+    # ------------------------------------------------------------------ config
+    def add_policies(
+        self,
+        ike_policies: Iterable[IkePolicy],
+        child_policies: Iterable[ChildPolicy] = (),
+        now: float | None = None,
+    ) -> None:
+        """Adds or replaces policies; a replaced policy that changed tears down its SAs."""
+        now = self._now(now)
+        for p in ike_policies:
+            old = self._ike_policies.get(p.name)
+            if old is not None and old != p:
+                self._teardown_gateway(p.name, "gateway configuration changed", now)
+            self._ike_policies[p.name] = p
+        for c in child_policies:
+            old_c = self._child_policies.get(c.name)
+            if old_c is not None and old_c != c:
+                self.delete_child(c.name, now=now, exact=True)
+            self._child_policies[c.name] = c
+
+    def remove_policies(
+        self,
+        ike_names: Iterable[str] = (),
+        child_names: Iterable[str] = (),
+        now: float | None = None,
+    ) -> None:
+        now = self._now(now)
+        for name in child_names:
+            self.delete_child(name, now=now, exact=True)
+            self._child_policies.pop(name, None)
+        for name in ike_names:
+            self._teardown_gateway(name, "gateway removed from configuration", now)
+            self._ike_policies.pop(name, None)
+
+    def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
+        for sa in [s for s in self._unique_sas() if s.gateway == gateway]:
+            if sa.state in (IkeState.ESTABLISHED, IkeState.REKEYED):
+                self._queue(sa, IkeDeleteTask(reason), now)
+            else:
+                self.remove_ike(sa, reason)
+
+    # --------------------------------------------------------------- commands
+    def initiate(self, gateway: str, child: str | None = None, now: float | None = None) -> bool:
+        """Starts the IKE SA of ``gateway`` (and its CHILD SAs, or just ``child``).
+
+        Returns False (and logs why) when the gateway may not initiate.
+        Raises KeyError for an unknown gateway or tunnel.
+        """
+        now = self._now(now)
+        policy = self._ike_policies[gateway]
+        if child is not None and child not in self._child_policies:
+            raise KeyError(child)
+        if not policy.enabled:
+            self.log(None, f"gateway {gateway} is disabled: not initiating", gateway=gateway)
+            return False
+        if policy.passive:
+            self.log(None, f"gateway {gateway} is in passive mode: not initiating", gateway=gateway)
+            return False
+        if policy.peer_addr is None:
+            self.log(None, f"gateway {gateway} has a dynamic peer: not initiating", gateway=gateway)
+            return False
+        wanted = [self._child_policies[child]] if child else self.child_candidates(gateway)
+        sa = self._active_sa(gateway)
+        if sa is not None:
+            installed = {
+                c.policy.name for c in sa.children.values() if c.state == ChildState.INSTALLED
+            }
+            for c in wanted:
+                if c.name not in installed and c.name not in sa.pending_children:
+                    sa.pending_children.add(c.name)
+                    self._queue(sa, ChildCreateTask(c), now)
+            return True
+        local = (policy.local_addr, policy.local_port)
+        remote = (policy.peer_addr, policy.peer_port)
+        sa = self.new_sa(policy, initiator=True, local=local, remote=remote, now=now)
+        sa.first_child = wanted[0] if wanted else None
+        sa.pending_children = {c.name for c in wanted}
+        self.log(
+            sa,
+            f"====> IKEv2 IKE SA NEGOTIATION STARTED AS INITIATOR, non-rekey; "
+            f"gateway {gateway} <====",
+        )
+        group = policy.proposals[0].dh_groups[0] if policy.proposals else 0
+        sa.tasks.append(IkeInitTask(group))
+        for c in wanted[1:]:
+            sa.tasks.append(ChildCreateTask(c))
+        self._kick(sa, now)
+        return True
+
+    def delete_ike(self, gateway: str | None = None, now: float | None = None) -> int:
+        """Deletes the IKE SAs of ``gateway`` (all if None) with their CHILD SAs."""
+        now = self._now(now)
+        count = 0
+        for sa in list(self._unique_sas()):
+            if gateway is not None and sa.gateway != gateway:
+                continue
+            if sa.state in (IkeState.DELETING, IkeState.DEAD):
+                continue
+            count += 1
+            if sa.state == IkeState.CONNECTING:
+                self.remove_ike(sa, "cleared by administrator")
+            else:
+                sa.tasks.clear()
+                self._queue(sa, IkeDeleteTask("cleared by administrator"), now)
+        return count
+
+    def delete_child(
+        self, name: str | None = None, now: float | None = None, exact: bool = False
+    ) -> int:
+        """Deletes CHILD SAs of tunnel or proxy-id ``name`` (``TUNNEL`` matches ``TUNNEL:*``)."""
+        now = self._now(now)
+        count = 0
+        for sa in list(self._unique_sas()):
+            doomed = [
+                c
+                for c in sa.children.values()
+                if c.state != ChildState.DELETING
+                and (
+                    name is None or c.policy.name == name or (not exact and c.policy.tunnel == name)
+                )
+            ]
+            if doomed:
+                count += len(doomed)
+                self._queue(sa, ChildDeleteTask(doomed, "cleared by administrator"), now)
+        return count
+
+    def shutdown(self, now: float | None = None) -> None:
+        """Deletes every SA politely (SIGTERM)."""
+        self.delete_ike(None, now)
+
+    def child_lifesize_exceeded(self, spi_in: int, hard: bool, now: float | None = None) -> None:
+        """The data plane saw the soft (rekey) or hard (expire) lifesize of a CHILD SA."""
+        now = self._now(now)
+        for sa in self._unique_sas():
+            for c in list(sa.children.values()):
+                if c.spi_in == spi_in:
+                    if hard:
+                        self._queue(sa, ChildDeleteTask([c], "lifesize expired"), now)
+                    else:
+                        c.rekey_at = now
+                        self._check_timers(sa, now)
+
+    # ------------------------------------------------------------------ I/O
+    def receive(
+        self, data: bytes, local_addr: Address, remote_addr: Address, now: float | None = None
+    ) -> None:
+        now = self._now(now)
+        if data == KEEPALIVE:
+            return
+        try:
+            self._receive(bytes(data), local_addr, remote_addr, now)
+        except ParseError as exc:
+            self.drop(f"parse error: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a bad datagram must never kill the daemon
+            self.drop(f"internal error: {type(exc).__name__}: {exc}")
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Address, Address]]:
+        """(data, local address, remote address) to send, oldest first."""
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def next_timer(self) -> float | None:
+        times = [t for sa in self._unique_sas() for t in self._sa_timers(sa)]
+        return min(times) if times else None
+
+    def handle_timer(self, now: float | None = None) -> None:
+        now = self._now(now)
+        for sa in list(self._unique_sas()):
+            if self._sas.get(sa.local_spi) is sa:
+                self._check_timers(sa, now)
+
+    # -------------------------------------------------------------- queries
+    def ike_sas(self, gateway: str | None = None) -> list[IkeSaInfo]:
+        out = []
+        for sa in sorted(self._unique_sas(), key=lambda s: s.sn):
+            if gateway is not None and sa.gateway != gateway:
+                continue
+            out.append(self._ike_info(sa))
+        return out
+
+    def child_sas(self, tunnel: str | None = None) -> list[ChildSaInfo]:
+        out = []
+        for sa in sorted(self._unique_sas(), key=lambda s: s.sn):
+            for c in sorted(sa.children.values(), key=lambda c: c.child_id):
+                if tunnel is not None and tunnel not in (c.policy.name, c.policy.tunnel):
+                    continue
+                out.append(self._child_info(sa, c))
+        return out
+
+    @property
+    def policies(self) -> dict[str, IkePolicy]:
+        return dict(self._ike_policies)
+
+    # ======================================================== internals
+    def _now(self, now: float | None) -> float:
+        return self._clock() if now is None else now
+
+    def _unique_sas(self) -> list[IkeSa]:
+        return list(self._sas.values())
+
+    def _active_sa(self, gateway: str) -> IkeSa | None:
+        for sa in self._unique_sas():
+            if (
+                sa.gateway == gateway
+                and sa.state in (IkeState.CONNECTING, IkeState.ESTABLISHED)
+                and (sa.state == IkeState.ESTABLISHED or sa.initiator)
+            ):
+                return sa
+        return None
+
+    def _receive(self, data: bytes, local: Address, remote: Address, now: float) -> None:
+        parsed = message.parse(data)
+        msg = parsed.message
+        self.current_raw = data
+        if msg.exchange == ExchangeType.IKE_SA_INIT:
+            if not msg.is_response:
+                half = self._half_open.get((msg.spi_i, remote[0]))
+                if half is not None:
+                    if half.last_response is not None:
+                        self.send(half.last_response[1], half.local, half.remote)
+                    return
+                respond_init(self, parsed, local, remote, now)
+                return
+            sa = self._sas.get(msg.spi_i)
+            if (
+                sa is None
+                or not sa.initiator
+                or sa.state != IkeState.CONNECTING
+                or sa.outstanding is None
+                or sa.outstanding.exchange != ExchangeType.IKE_SA_INIT
+            ):
+                self.drop("unexpected IKE_SA_INIT response")
+                return
+            sa.last_rx = now
+            self._complete(sa, parsed, now)
+            return
+        our_spi = msg.spi_r if msg.is_initiator else msg.spi_i
+        sa = self._sas.get(our_spi)
+        if sa is None or sa.protection is None:
+            self.drop("message for an unknown IKE SA")
+            return
+        peer_spi = msg.spi_i if msg.is_initiator else msg.spi_r
+        if (
+            msg.is_initiator == sa.initiator
+            or peer_spi != (sa.spi_i if sa.initiator else sa.spi_r)
+            and peer_spi != (sa.spi_r if sa.initiator else sa.spi_i)
+        ):
+            self.drop("IKE SPI or initiator flag mismatch")
+            return
+        if msg.is_response:
+            if sa.outstanding is None or sa.outstanding.message_id != msg.message_id:
+                self.drop("response with unexpected message ID")
+                return
+            message.decrypt(parsed, sa.protection)
+            sa.last_rx = now
+            self._float(sa, local, remote)
+            self._complete(sa, parsed, now)
+            return
+        if (
+            msg.message_id == sa.expected_request_id - 1
+            and sa.last_response is not None
+            and sa.last_response[0] == msg.message_id
+        ):
+            message.decrypt(parsed, sa.protection)
+            sa.last_rx = now
+            self.send(sa.last_response[1], sa.local, sa.remote)
+            return
+        if msg.message_id != sa.expected_request_id:
+            self.drop("request with unexpected message ID")
+            return
+        message.decrypt(parsed, sa.protection)
+        sa.last_rx = now
+        self._float(sa, local, remote)
+        self._handle_request(sa, msg, now)
+
+    def _float(self, sa: IkeSa, local: Address, remote: Address) -> None:
+        """Follows the peer to port 4500 / a new NAT mapping (RFC 7296 2.23)."""
+        if sa.nat and (sa.remote != remote or sa.local != local):
+            if not sa.initiator or remote[1] == NATT_PORT:
+                sa.remote = remote
+                sa.local = local
+
+    def _handle_request(self, sa: IkeSa, msg: message.Message, now: float) -> None:
+        ex = msg.exchange
+        payloads: list[Payload]
+        if ex == ExchangeType.IKE_AUTH and not sa.initiator and sa.state == IkeState.CONNECTING:
+            self._half_open.pop((sa.spi_i, sa.remote[0]), None)
+            payloads = respond_auth(self, sa, msg, now)
+        elif ex == ExchangeType.CREATE_CHILD_SA and sa.state in (
+            IkeState.ESTABLISHED,
+            IkeState.REKEYED,
+        ):
+            payloads = respond_create_child(self, sa, msg, now)
+        elif ex == ExchangeType.INFORMATIONAL and sa.state != IkeState.CONNECTING:
+            payloads = respond_informational(self, sa, msg, now)
+        else:
+            self.drop(f"unexpected {msg.describe()} in state {sa.state.value}")
+            return
+        self.send(sa.respond(msg, payloads), sa.local, sa.remote)
+        if sa.state == IkeState.DEAD:
+            self.remove_ike(sa, sa.delete_reason or "deleted")
+            return
+        self._kick(sa, now)
+
+    def _complete(self, sa: IkeSa, parsed: Parsed, now: float) -> None:
+        out = sa.outstanding
+        assert out is not None
+        if out.exchange == ExchangeType.IKE_SA_INIT:
+            sa.init_request = out.data
+        sa.finish_request()
+        out.task.process(self, sa, parsed.message, now)
+        if self._sas.get(sa.local_spi) is sa:
+            self._kick(sa, now)
+
+    def _queue(self, sa: IkeSa, task: Task, now: float) -> None:
+        sa.tasks.append(task)
+        self._kick(sa, now)
+
+    def _kick(self, sa: IkeSa, now: float) -> None:
+        while sa.outstanding is None and sa.tasks and self._sas.get(sa.local_spi) is sa:
+            task = sa.tasks.popleft()
+            payloads = task.build(self, sa, now)
+            if payloads is None:
+                continue
+            data = sa.start_request(task, payloads, now, self.retransmit)
+            self.send(data, sa.local, sa.remote)
+
+    # --------------------------------------------------------------- timers
+    def _sa_timers(self, sa: IkeSa) -> list[float]:
+        t: list[float] = []
+        if sa.outstanding is not None:
+            t.append(sa.outstanding.next_at)
+        if sa.state == IkeState.CONNECTING and not sa.initiator:
+            t.append(sa.created + HALF_OPEN_TIMEOUT)
+        if sa.state in (IkeState.ESTABLISHED, IkeState.REKEYED):
+            if sa.expires is not None:
+                t.append(sa.expires)
+            if sa.state == IkeState.ESTABLISHED:
+                if sa.rekey_at is not None:
+                    t.append(sa.rekey_at)
+                if sa.policy.dpd_enabled and sa.policy.dpd_interval > 0 and sa.outstanding is None:
+                    t.append(sa.last_rx + sa.policy.dpd_interval)
+                if sa.next_keepalive is not None and sa.nat_local:
+                    t.append(sa.next_keepalive)
+            for c in sa.children.values():
+                if c.state == ChildState.INSTALLED:
+                    t.append(c.rekey_at)
+                t.append(c.expires)
+        return [x for x in t if math.isfinite(x)]
+
+    def _check_timers(self, sa: IkeSa, now: float) -> None:
+        out = sa.outstanding
+        if out is not None and now >= out.next_at:
+            out.attempt += 1
+            if out.attempt >= self.retransmit.tries:
+                sa.outstanding = None
+                out.task.failed(self, sa, now)
+                if self._sas.get(sa.local_spi) is not sa:
+                    return
+            else:
+                sa.retransmits += 1
+                out.next_at = now + self.retransmit.timeout(out.attempt)
+                self.log(
+                    sa,
+                    f"retransmitting {ExchangeType(out.exchange).name} request "
+                    f"{out.message_id} (try {out.attempt + 1})",
+                    level="DEBUG",
+                )
+                self.send(out.data, sa.local, sa.remote)
+        if sa.state == IkeState.CONNECTING:
+            if not sa.initiator and now >= sa.created + HALF_OPEN_TIMEOUT:
+                self.log(sa, "half-open IKE SA timed out: the peer never sent IKE_AUTH")
+                self.remove_ike(sa, "half-open timeout")
+            return
+        if sa.state not in (IkeState.ESTABLISHED, IkeState.REKEYED):
+            return
+        if sa.expires is not None and now >= sa.expires:
+            self.log(sa, "IKE SA lifetime expired")
+            sa.tasks.clear()
+            if sa.outstanding is None:
+                self._queue(sa, IkeDeleteTask("lifetime expired"), now)
+            else:
+                self.remove_ike(sa, "lifetime expired")
+            return
+        if sa.state == IkeState.ESTABLISHED:
+            if sa.rekey_at is not None and now >= sa.rekey_at:
+                sa.rekey_at = math.inf
+                if not sa.rekeying and sa.peer_rekey is None:
+                    self._queue(sa, IkeRekeyTask(), now)
+            if (
+                sa.policy.dpd_enabled
+                and sa.policy.dpd_interval > 0
+                and sa.outstanding is None
+                and not sa.tasks
+                and now >= sa.last_rx + sa.policy.dpd_interval
+            ):
+                self._queue(sa, DpdTask(), now)
+            if sa.nat_local and sa.next_keepalive is not None and now >= sa.next_keepalive:
+                self.send(KEEPALIVE, sa.local, sa.remote)
+                sa.next_keepalive = now + max(sa.policy.keepalive_interval, 1)
+        for c in list(sa.children.values()):
+            if now >= c.expires and c.state != ChildState.DELETING:
+                self.log(sa, f"CHILD SA {c.policy.name} {c.spi_in:08X} lifetime expired")
+                self._queue(sa, ChildDeleteTask([c], "lifetime expired"), now)
+            elif (
+                c.state == ChildState.INSTALLED
+                and now >= c.rekey_at
+                and not c.rekeying
+                and sa.state == IkeState.ESTABLISHED
+            ):
+                c.rekey_at = math.inf
+                self._queue(sa, ChildCreateTask(c.policy, rekey_of=c), now)
+
+    # ----------------------------------------------------- used by the tasks
+    def send(self, data: bytes, local: Address, remote: Address) -> None:
+        self._out.append((data, local, remote))
+
+    def emit(self, event: Event) -> None:
+        self._events.append(event)
+
+    def log(self, sa: IkeSa | None, text: str, *, gateway: str = "", level: str = "INFO") -> None:
+        gw = sa.gateway if sa is not None else gateway
+        where = (
+            f"{sa.local[0]}[{sa.local[1]}] - {sa.remote[0]}[{sa.remote[1]}] SN {sa.sn}: "
+            if sa is not None
+            else ""
+        )
+        prefix = f"{{GW:{gw}}} " if gw else ""
+        self.emit(LogLine(f"[{level}]: {prefix}{where}{text}", gw, level))
+
+    def drop(self, why: str) -> None:
+        self.drops[why.split(":")[0]] += 1
+
+    @staticmethod
+    def notify_name(notify_type: int) -> str:
+        try:
+            return NotifyType(notify_type).name
+        except ValueError:
+            return f"notify {notify_type}"
+
+    @staticmethod
+    def nat_text(sa: IkeSa) -> str:
+        if sa.nat_local and sa.nat_remote:
+            return "detected on both sides"
+        if sa.nat_local:
+            return "detected in front of us"
+        if sa.nat_remote:
+            return "detected in front of the peer"
+        return "not detected"
+
+    def half_open_count(self) -> int:
+        return len(self._half_open)
+
+    def policy_for_address(self, local_ip: str, remote_ip: str) -> IkePolicy | None:
+        """A gateway for a new IKE SA: the peer's address first, then dynamic peers."""
+        usable = [
+            p
+            for p in self._ike_policies.values()
+            if p.enabled and p.version != "ikev1" and p.local_addr == local_ip
+        ]
+        for p in usable:
+            if p.peer_addr == remote_ip:
+                return p
+        for p in usable:
+            if p.peer_addr is None:
+                return p
+        return None
+
+    def policy_for_identity(self, sa: IkeSa, idi: IdPayload) -> IkePolicy | None:
+        """The gateway that matches the peer's address and ID (for dynamic peers)."""
+        if identity.matches(sa.policy.peer_id, idi):
+            return sa.policy
+        assert sa.suite is not None
+        for p in self._ike_policies.values():
+            if (
+                p.enabled
+                and p.local_addr == sa.local[0]
+                and p.peer_addr in (None, sa.remote[0])
+                and p.peer_id is not None
+                and identity.matches(p.peer_id, idi)
+            ):
+                return p
+        return None
+
+    def child_candidates(self, gateway: str) -> list[ChildPolicy]:
+        return [c for c in self._child_policies.values() if c.gateway == gateway and c.enabled]
+
+    def new_ike_spi(self) -> bytes:
+        while True:
+            spi = os.urandom(8)
+            if spi != bytes(8) and spi not in self._sas:
+                return spi
+
+    def new_child_spi(self) -> int:
+        while True:
+            spi = struct.unpack("!I", os.urandom(4))[0]
+            if spi >= 0x100 and spi not in self._child_spis:
+                self._child_spis.add(spi)
+                return spi
+
+    def new_sa(
+        self,
+        policy: IkePolicy,
+        *,
+        initiator: bool,
+        local: Address,
+        remote: Address,
+        now: float,
+        spi_i: bytes = b"",
+    ) -> IkeSa:
+        spi = self.new_ike_spi()
+        sa = IkeSa(
+            sn=self._next_sn,
+            policy=policy,
+            initiator=initiator,
+            spi_i=spi if initiator else spi_i,
+            spi_r=bytes(8) if initiator else spi,
+            local=local,
+            remote=remote,
+            created=now,
+            last_rx=now,
+        )
+        self._next_sn += 1
+        self._sas[spi] = sa
+        if not initiator:
+            self._half_open[(spi_i, remote[0])] = sa
+        return sa
+
+    def derive_ike_keys(self, sa: IkeSa, shared: bytes) -> None:
+        suite = sa.suite
+        assert suite is not None
+        encr = encr_alg(suite.encr, suite.key_bits or None)
+        integ = None if suite.aead else integ_alg(suite.integ)
+        sa.keys = ike_sa_keys(suite.prf, encr, integ, sa.ni, sa.nr, shared, sa.spi_i, sa.spi_r)
+        self._protect(sa)
+
+    def _protect(self, sa: IkeSa) -> None:
+        suite, k = sa.suite, sa.keys
+        assert suite is not None and k is not None
+        if sa.initiator:
+            sa.protection = SkProtection(
+                suite.encr, suite.key_bits, suite.integ, k.sk_ei, k.sk_ai, k.sk_er, k.sk_ar
+            )
+        else:
+            sa.protection = SkProtection(
+                suite.encr, suite.key_bits, suite.integ, k.sk_er, k.sk_ar, k.sk_ei, k.sk_ai
+            )
+
+    def _lifetimes(self, sa: IkeSa, now: float) -> None:
+        life = sa.policy.lifetime
+        sa.established = now
+        sa.expires = now + life
+        sa.rekey_at = now + int(life * self._rng.uniform(*REKEY_JITTER))
+        sa.last_rx = now
+        if sa.nat_local and sa.policy.keepalive_interval > 0:
+            sa.next_keepalive = now + sa.policy.keepalive_interval
+
+    def establish_ike(self, sa: IkeSa, now: float) -> None:
+        sa.state = IkeState.ESTABLISHED
+        self._half_open.pop((sa.spi_i, sa.remote[0]), None)
+        self._lifetimes(sa, now)
+        role = "INITIATOR" if sa.initiator else "RESPONDER"
+        assert sa.suite is not None
+        self.log(
+            sa,
+            f"====> IKEv2 IKE SA NEGOTIATION SUCCEEDED AS {role}, non-rekey; gateway "
+            f"{sa.gateway} <==== {sa.suite.long()}, SPI "
+            f"{sa.spi_i.hex().upper()}:{sa.spi_r.hex().upper()}, lifetime "
+            f"{sa.policy.lifetime} sec",
+        )
+        self.emit(IkeEstablished(sa.gateway, sa.sn, sa.initiator))
+
+    def emit_failed(self, gateway: str, reason: str) -> None:
+        self.emit(IkeFailed(gateway, reason))
+
+    def fail_ike(
+        self, sa: IkeSa, reason: str, *, send_delete: bool = False, quiet: bool = False
+    ) -> None:
+        """Negotiation failed: log why in plain words, tell the integrator, drop the SA.
+
+        ``quiet``: we are answering a request and the caller sends the error notify.
+        """
+        role = "INITIATOR" if sa.initiator else "RESPONDER"
+        self.log(
+            sa,
+            f"====> IKEv2 IKE SA NEGOTIATION FAILED AS {role}, non-rekey; gateway "
+            f"{sa.gateway} <==== {reason}",
+            level="ERROR",
+        )
+        self.emit(IkeFailed(sa.gateway, reason))
+        if send_delete and sa.protection is not None:
+            sa.tasks.clear()
+            sa.state = IkeState.DELETING
+            msg = sa.new_message(ExchangeType.INFORMATIONAL, sa.next_request_id, False)
+            from .constants import ProtocolId
+            from .payloads import DeletePayload
+
+            msg.payloads = [DeletePayload(ProtocolId.IKE)]
+            self.send(sa.encode(msg), sa.local, sa.remote)
+        if quiet:
+            sa.state = IkeState.DEAD
+            sa.delete_reason = reason
+            return
+        self.remove_ike(sa, reason, announce=False)
+
+    def peer_dead(self, sa: IkeSa, what: str) -> None:
+        reason = (
+            f"peer {sa.remote[0]} is dead: no answer to {what} after {self.retransmit.tries} tries"
+        )
+        self.log(sa, reason, level="ERROR")
+        self.remove_ike(sa, reason)
+
+    def remove_ike(self, sa: IkeSa, reason: str, announce: bool = True) -> None:
+        """Forgets an IKE SA and its CHILD SAs locally (no message to the peer)."""
+        was = sa.state
+        sa.state = IkeState.DEAD
+        if self._sas.get(sa.local_spi) is sa:
+            del self._sas[sa.local_spi]
+        self._half_open.pop((sa.spi_i, sa.remote[0]), None)
+        sa.outstanding = None
+        sa.tasks.clear()
+        for c in list(sa.children.values()):
+            self.remove_child(sa, c, reason)
+        if announce and was in (IkeState.ESTABLISHED, IkeState.REKEYED, IkeState.DELETING):
+            self.log(sa, f"IKE SA deleted: {reason}")
+            self.emit(IkeDeleted(sa.gateway, sa.sn, reason))
+        elif announce and was == IkeState.CONNECTING and sa.initiator:
+            self.emit(IkeFailed(sa.gateway, reason))
+
+    def initial_contact(self, sa: IkeSa) -> None:
+        """The peer rebooted: forget our other IKE SAs with it (RFC 7296 2.4)."""
+        for other in self._unique_sas():
+            if (
+                other is not sa
+                and other.gateway == sa.gateway
+                and other.remote[0] == sa.remote[0]
+                and other.state == IkeState.ESTABLISHED
+            ):
+                self.remove_ike(other, "peer sent INITIAL_CONTACT")
+
+    def is_initial_contact(self, sa: IkeSa) -> bool:
+        return not any(
+            o is not sa and o.gateway == sa.gateway and o.state == IkeState.ESTABLISHED
+            for o in self._unique_sas()
+        )
+
+    def child_failed(self, sa: IkeSa, name: str, reason: str) -> None:
+        self.log(
+            sa,
+            f"====> IKEv2 CHILD SA NEGOTIATION FAILED; tunnel {name or '?'} <==== {reason}",
+            level="ERROR",
+        )
+        self.emit(ChildFailed(sa.gateway, name, reason))
+        sa.pending_children.discard(name)
+
+    def install_child(
+        self,
+        sa: IkeSa,
+        policy: ChildPolicy,
+        *,
+        initiator: bool,
+        spi_in: int,
+        spi_out: int,
+        suite: EspSuite,
+        ni: bytes,
+        nr: bytes,
+        shared: bytes | None,
+        local_ts: tuple[TrafficSelector, ...],
+        remote_ts: tuple[TrafficSelector, ...],
+        message_id: int,
+        now: float,
+        rekey_of: ChildSa | None = None,
+    ) -> ChildSa:
+        assert sa.suite is not None and sa.keys is not None
+        encr = encr_alg(suite.encr, suite.key_bits or None)
+        integ = integ_alg(suite.integ)
+        km = child_sa_keys(sa.suite.prf, sa.keys.sk_d, ni, nr, encr, integ, shared)
+        if initiator:
+            e_out, a_out, e_in, a_in = km.encr_i, km.integ_i, km.encr_r, km.integ_r
+        else:
+            e_out, a_out, e_in, a_in = km.encr_r, km.integ_r, km.encr_i, km.integ_i
+        soft = int(policy.lifetime * self._rng.uniform(*REKEY_JITTER))
+        self._child_spis.add(spi_in)
+        keys = ChildSaKeys(
+            name=policy.name,
+            gateway=sa.gateway,
+            child_id=self._next_child_id,
+            spi_in=spi_in,
+            spi_out=spi_out,
+            encr_id=suite.encr,
+            encr_key_bits=encr.key_bits,
+            integ_id=suite.integ,
+            encr_key_in=e_in,
+            integ_key_in=a_in,
+            encr_key_out=e_out,
+            integ_key_out=a_out,
+            local_ts=local_ts,
+            remote_ts=remote_ts,
+            local_addr=sa.local[0],
+            remote_addr=sa.remote[0],
+            encap=sa.nat,
+            local_port=sa.local[1],
+            remote_port=sa.remote[1],
+            lifetime_soft=soft,
+            lifetime_hard=policy.lifetime,
+            lifesize_kb=policy.lifesize_kb,
+            anti_replay=policy.anti_replay,
+            replay_window=policy.replay_window,
+            esn=suite.esn,
+        )
+        child = ChildSa(
+            child_id=self._next_child_id,
+            policy=policy,
+            initiator=initiator,
+            spi_in=spi_in,
+            spi_out=spi_out,
+            suite=suite,
+            local_ts=local_ts,
+            remote_ts=remote_ts,
+            keys=keys,
+            message_id=message_id,
+            created=now,
+            rekey_at=now + soft,
+            expires=now + policy.lifetime,
+        )
+        self._next_child_id += 1
+        sa.children[child.child_id] = child
+        sa.pending_children.discard(policy.name)
+        role = "INITIATOR" if initiator else "RESPONDER"
+        kind = "rekey" if rekey_of else "non-rekey"
+        self.log(
+            sa,
+            f"====> IKEv2 CHILD SA NEGOTIATION SUCCEEDED AS {role}, {kind}; tunnel "
+            f"{policy.name} <==== {suite.short()}, SPI in {spi_in:08X} out "
+            f"{spi_out:08X}, lifetime {policy.lifetime} sec",
+        )
+        self.emit(ChildInstalled(keys, rekey_of.spi_in if rekey_of else None))
+        return child
+
+    def remove_child(self, sa: IkeSa, child: ChildSa, reason: str) -> None:
+        if sa.children.get(child.child_id) is not child:
+            return
+        del sa.children[child.child_id]
+        self._child_spis.discard(child.spi_in)
+        self.log(
+            sa,
+            f"CHILD SA {child.policy.name} {child.spi_in:08X}/{child.spi_out:08X} "
+            f"removed: {reason}",
+        )
+        self.emit(
+            ChildRemoved(
+                sa.gateway, child.policy.name, child.child_id, child.spi_in, child.spi_out, reason
+            )
+        )
+
+    def child_rekeyed(
+        self, sa: IkeSa, old: ChildSa, new: ChildSa, ni: bytes, nr: bytes, ours: bool
+    ) -> None:
+        """Make-before-break, and the collision rule of RFC 7296 2.8.1."""
+        if ours:
+            old.our_rekey = (new, ni, nr)
+        else:
+            old.peer_rekey = (new, ni, nr)
+        if old.state == ChildState.INSTALLED:
+            old.state = ChildState.REKEYED
+        now = self._clock() if not sa.children else new.created
+        if old.our_rekey is not None and old.peer_rekey is not None:
+            mine, a, b = old.our_rekey
+            theirs, c, d = old.peer_rekey
+            if min(a, b) <= min(c, d):  # our exchange holds the lowest nonce: ours is redundant
+                self.log(
+                    sa,
+                    f"CHILD SA rekey collision on {old.policy.name}: ours has the lowest "
+                    f"nonce, deleting our new SA {mine.spi_in:08X}",
+                )
+                self._queue(sa, ChildDeleteTask([mine], "redundant after rekey collision"), now)
+            else:
+                self.log(
+                    sa,
+                    f"CHILD SA rekey collision on {old.policy.name}: peer's has the "
+                    f"lowest nonce, keeping our new SA {mine.spi_in:08X}",
+                )
+                if not any(isinstance(t, ChildDeleteTask) and old in t.children for t in sa.tasks):
+                    self._queue(sa, ChildDeleteTask([old], "rekeyed"), now)
+        elif ours:
+            self._queue(sa, ChildDeleteTask([old], "rekeyed"), now)
+
+    def rekeyed_sa(
+        self,
+        old: IkeSa,
+        *,
+        initiator: bool,
+        spi_i: bytes,
+        spi_r: bytes,
+        suite: IkeSuite,
+        ni: bytes,
+        nr: bytes,
+        shared: bytes,
+        now: float,
+    ) -> IkeSa:
+        """The IKE SA that a CREATE_CHILD_SA rekey made (RFC 7296 2.18)."""
+        assert old.suite is not None and old.keys is not None
+        encr = encr_alg(suite.encr, suite.key_bits or None)
+        integ = None if suite.aead else integ_alg(suite.integ)
+        keys = ike_sa_keys_rekey(
+            suite.prf,
+            old.keys.sk_d,
+            encr,
+            integ,
+            shared,
+            ni,
+            nr,
+            spi_i,
+            spi_r,
+            old_prf_id=old.suite.prf,
+        )
+        sa = IkeSa(
+            sn=self._next_sn,
+            policy=old.policy,
+            initiator=initiator,
+            spi_i=spi_i,
+            spi_r=spi_r,
+            local=old.local,
+            remote=old.remote,
+            created=now,
+            state=IkeState.ESTABLISHED,
+            suite=suite,
+            keys=keys,
+            ni=ni,
+            nr=nr,
+            nat_local=old.nat_local,
+            nat_remote=old.nat_remote,
+            rekey=True,
+        )
+        # IDs: the same identities, in the roles of the new SA
+        local_id = old.id_i if old.initiator else old.id_r
+        remote_id = old.id_r if old.initiator else old.id_i
+        sa.id_i, sa.id_r = (local_id, remote_id) if initiator else (remote_id, local_id)
+        self._next_sn += 1
+        self._protect(sa)
+        self._sas[sa.local_spi] = sa
+        self._lifetimes(sa, now)
+        return sa
+
+    def ike_rekeyed(
+        self, old: IkeSa, new: IkeSa, ni: bytes, nr: bytes, ours: bool, now: float
+    ) -> None:
+        if ours:
+            old.our_rekey = (new, ni, nr)
+        else:
+            old.peer_rekey = (new, ni, nr)
+        role = "INITIATOR" if ours else "RESPONDER"
+        self.log(
+            new,
+            f"====> IKEv2 IKE SA NEGOTIATION SUCCEEDED AS {role}, rekey; gateway "
+            f"{new.gateway} <==== replaces SN {old.sn}",
+        )
+        self.emit(IkeEstablished(new.gateway, new.sn, ours, rekey=True))
+        if old.our_rekey is not None and old.peer_rekey is not None:
+            mine, a, b = old.our_rekey
+            theirs, c, d = old.peer_rekey
+            if min(a, b) <= min(c, d):
+                winner, loser = theirs, mine
+                self.log(
+                    old,
+                    f"IKE SA rekey collision: ours has the lowest nonce, deleting our "
+                    f"new SN {mine.sn}",
+                )
+            else:
+                winner, loser = mine, theirs
+                self.log(
+                    old,
+                    f"IKE SA rekey collision: peer's has the lowest nonce, keeping "
+                    f"our new SN {mine.sn}",
+                )
+            for src in (old, loser):
+                for c_sa in list(src.children.values()):
+                    winner.children[c_sa.child_id] = c_sa
+                src.children.clear()
+            if loser is mine:
+                self._queue(mine, IkeDeleteTask("redundant after IKE rekey collision"), now)
+            elif (
+                not any(isinstance(t, IkeDeleteTask) for t in old.tasks)
+                and old.state != IkeState.DELETING
+            ):
+                self._queue(old, IkeDeleteTask("rekeyed"), now)
+            old.state = IkeState.REKEYED if old.state == IkeState.ESTABLISHED else old.state
+            return
+        for c_sa in list(old.children.values()):
+            new.children[c_sa.child_id] = c_sa
+        old.children.clear()
+        # CHILD SA tasks still queued on the old SA move with the CHILD SAs
+        for t in list(old.tasks):
+            if isinstance(t, ChildCreateTask | ChildDeleteTask):
+                new.tasks.append(t)
+                old.tasks.remove(t)
+        old.state = IkeState.REKEYED
+        if ours:
+            self._queue(old, IkeDeleteTask("rekeyed"), now)
+        self._kick(new, now)
+
+    # ----------------------------------------------------------- snapshots
+    def _ike_info(self, sa: IkeSa) -> IkeSaInfo:
+        pol = sa.policy
+        local_id = sa.id_i if sa.initiator else sa.id_r
+        remote_id = sa.id_r if sa.initiator else sa.id_i
+        nat = {
+            (False, False): "Not detected",
+            (True, False): "ME",
+            (False, True): "PEER",
+            (True, True): "BOTH",
+        }[(sa.nat_local, sa.nat_remote)]
+        return IkeSaInfo(
+            gateway=sa.gateway,
+            sn=sa.sn,
+            role="Init" if sa.initiator else "Resp",
+            state=sa.state.value,
+            local_address=sa.local[0],
+            local_port=sa.local[1],
+            peer_address=sa.remote[0],
+            peer_port=sa.remote[1],
+            spi_i=sa.spi_i.hex().upper(),
+            spi_r=sa.spi_r.hex().upper(),
+            algorithm=sa.suite.short() if sa.suite else "",
+            proposal=sa.suite.long() if sa.suite else "",
+            id_local=str(identity.from_payload(local_id))
+            if local_id
+            else str(pol.effective_local_id()),
+            id_remote=str(identity.from_payload(remote_id))
+            if remote_id
+            else str(pol.peer_id or ""),
+            id_i=identity.wire_display(sa.id_i) if sa.id_i else "",
+            id_r=identity.wire_display(sa.id_r) if sa.id_r else "",
+            nat=nat,
+            message_id_rx=max(sa.expected_request_id - 1, 0),
+            message_id_tx=max(sa.next_request_id - 1, 0),
+            retransmits=sa.retransmits,
+            liveness_interval=pol.dpd_interval if pol.dpd_enabled else None,
+            created=sa.established,
+            rekey_at=sa.rekey_at if sa.rekey_at != math.inf else sa.expires,
+            expires=sa.expires,
+            children=tuple(sorted(sa.children)),
+        )
+
+    def _child_info(self, sa: IkeSa, c: ChildSa) -> ChildSaInfo:
+        return ChildSaInfo(
+            gateway=sa.gateway,
+            name=c.policy.name,
+            tunnel_id=c.policy.tunnel_id,
+            child_id=c.child_id,
+            parent_sn=sa.sn,
+            role="Init" if c.initiator else "Resp",
+            state=c.state.value,
+            spi_in=c.spi_in,
+            spi_out=c.spi_out,
+            message_id=c.message_id,
+            algorithm=c.suite.short(),
+            proposal=c.suite.long(sa.suite.dh if sa.suite else None),
+            local_ts=tuple(ts.describe() for ts in c.local_ts),
+            remote_ts=tuple(ts.describe() for ts in c.remote_ts),
+            peer_address=sa.remote[0],
+            created=c.created,
+            rekey_at=c.rekey_at if c.rekey_at != math.inf else c.expires,
+            expires=c.expires,
+            lifetime=c.policy.lifetime,
+            lifesize_kb=c.policy.lifesize_kb,
+            encap=sa.nat,
+        )

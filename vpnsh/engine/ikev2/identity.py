@@ -1,0 +1,76 @@
+"""IKE identities: configured ``Identity`` <-> ID payloads (RFC 7296 3.5)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ..policy import Identity
+from .constants import IdType
+from .payloads import IdPayload
+
+
+class IdentityError(ValueError):
+    pass
+
+
+def to_payload(identity: Identity, initiator: bool) -> IdPayload:
+    kind = identity.type
+    if kind == "ipaddr":
+        addr = ipaddress.ip_address(identity.value)
+        id_type = IdType.IPV4_ADDR if addr.version == 4 else IdType.IPV6_ADDR
+        return IdPayload(initiator, id_type, addr.packed)
+    if kind == "fqdn":
+        return IdPayload(initiator, IdType.FQDN, identity.value.encode())
+    if kind == "ufqdn":
+        return IdPayload(initiator, IdType.RFC822_ADDR, identity.value.encode())
+    if kind == "keyid":
+        value = identity.value
+        data = bytes.fromhex(value[2:]) if value.startswith("0x") else value.encode()
+        return IdPayload(initiator, IdType.KEY_ID, data)
+    raise IdentityError(f"identity type {kind} not supported")
+
+
+def from_payload(p: IdPayload) -> Identity:
+    """The identity in PAN-OS terms; raw types are shown as hex."""
+    try:
+        if p.id_type in (IdType.IPV4_ADDR, IdType.IPV6_ADDR):
+            return Identity("ipaddr", str(ipaddress.ip_address(p.data)))
+        if p.id_type == IdType.FQDN:
+            return Identity("fqdn", p.data.decode())
+        if p.id_type == IdType.RFC822_ADDR:
+            return Identity("ufqdn", p.data.decode())
+        if p.id_type == IdType.KEY_ID:
+            try:
+                return Identity("keyid", p.data.decode("ascii"))
+            except UnicodeDecodeError:
+                return Identity("keyid", "0x" + p.data.hex())
+    except (ValueError, UnicodeDecodeError):
+        pass
+    return Identity(f"type{p.id_type}", p.data.hex())
+
+
+def matches(expected: Identity | None, p: IdPayload) -> bool:
+    if expected is None:
+        return True
+    try:
+        want = to_payload(expected, p.initiator)
+    except (IdentityError, ValueError):
+        return False
+    if want.id_type in (IdType.FQDN, IdType.RFC822_ADDR) and want.id_type == p.id_type:
+        return want.data.lower() == p.data.lower()
+    return want.id_type == p.id_type and want.data == p.data
+
+
+_WIRE_NAMES = {
+    IdType.IPV4_ADDR: "IPv4_address",
+    IdType.IPV6_ADDR: "IPv6_address",
+    IdType.FQDN: "FQDN",
+    IdType.RFC822_ADDR: "USER_FQDN",
+    IdType.KEY_ID: "KEY_ID",
+}
+
+
+def wire_display(p: IdPayload) -> str:
+    """``FQDN:vpn.example`` / ``IPv4_address:192.0.2.1`` as in the detail view."""
+    name = _WIRE_NAMES.get(p.id_type, f"type{p.id_type}")  # type: ignore[call-overload]
+    return f"{name}:{from_payload(p).value}"

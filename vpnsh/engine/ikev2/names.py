@@ -1,0 +1,111 @@
+"""Algorithm names as a PAN-OS engineer reads them: config keywords and show-output abbreviations.
+
+Keyed by IANA transform IDs (RFC 7296 3.3.2 and the IANA IKEv2 registry).
+"""
+
+from __future__ import annotations
+
+from .constants import TransformType
+
+AEAD_ENCR = frozenset({14, 15, 16, 18, 19, 20, 28})
+VARIABLE_KEY_ENCR = frozenset({12, 13, 14, 15, 16, 18, 19, 20, 23})
+
+_ENCR_KEYWORD = {
+    2: "des",
+    3: "3des",
+    11: "null",
+    12: "aes-{}-cbc",
+    13: "aes-{}-ctr",
+    14: "aes-{}-ccm8",
+    15: "aes-{}-ccm12",
+    16: "aes-{}-ccm",
+    18: "aes-{}-gcm8",
+    19: "aes-{}-gcm12",
+    20: "aes-{}-gcm",
+    28: "chacha20-poly1305",
+}
+_HASH_KEYWORD_PRF = {1: "md5", 2: "sha1", 4: "aes-xcbc", 5: "sha256", 6: "sha384", 7: "sha512"}
+_HASH_KEYWORD_INTEG = {
+    0: "none",
+    1: "md5",
+    2: "sha1",
+    5: "aes-xcbc",
+    12: "sha256",
+    13: "sha384",
+    14: "sha512",
+}
+_ENCR_SHORT = {
+    2: "DES",
+    3: "3DES",
+    11: "NULL",
+    12: "A{}",
+    13: "A{}-CTR",
+    16: "A{}-CCM",
+    20: "G{}",
+    18: "G{}-8",
+    19: "G{}-12",
+    28: "CHACHA",
+}
+_ENCR_LONG = {
+    2: "DES",
+    3: "3DES",
+    11: "NULL",
+    12: "AES{}-CBC",
+    13: "AES{}-CTR",
+    16: "AES{}-CCM",
+    18: "AES{}-GCM8",
+    19: "AES{}-GCM12",
+    20: "AES{}-GCM",
+    28: "CHACHA20-POLY1305",
+}
+_PRF_SHORT = {1: "MD5", 2: "SHA1", 4: "XCBC", 5: "SHA256", 6: "SHA384", 7: "SHA512"}
+_INTEG_SHORT = {0: "NONE", 1: "MD5", 2: "SHA1", 5: "XCBC", 12: "SHA256", 13: "SHA384", 14: "SHA512"}
+
+
+def encr_keyword(encr: int, bits: int | None) -> str:
+    text = _ENCR_KEYWORD.get(encr, f"encr{encr}")
+    return text.format(bits or 128) if "{}" in text else text
+
+
+def prf_keyword(prf: int) -> str:
+    return _HASH_KEYWORD_PRF.get(prf, f"prf{prf}")
+
+
+def integ_keyword(integ: int) -> str:
+    return _HASH_KEYWORD_INTEG.get(integ, f"integ{integ}")
+
+
+def dh_keyword(group: int) -> str:
+    return "no-pfs" if group == 0 else f"group{group}"
+
+
+def encr_short(encr: int, bits: int | None) -> str:
+    text = _ENCR_SHORT.get(encr, f"E{encr}")
+    return text.format(bits or 128) if "{}" in text else text
+
+
+def encr_long(encr: int, bits: int | None) -> str:
+    text = _ENCR_LONG.get(encr, f"ENCR{encr}")
+    return text.format(bits or 128) if "{}" in text else text
+
+
+def prf_short(prf: int) -> str:
+    return _PRF_SHORT.get(prf, f"PRF{prf}")
+
+
+def integ_short(integ: int) -> str:
+    return _INTEG_SHORT.get(integ, f"I{integ}")
+
+
+def transform_keyword(ttype: int, tid: int, key_length: int | None) -> str:
+    if ttype == TransformType.ENCR:
+        return encr_keyword(tid, key_length)
+    if ttype == TransformType.PRF:
+        return prf_keyword(tid)
+    if ttype == TransformType.INTEG:
+        return integ_keyword(tid)
+    if ttype == TransformType.DH:
+        return dh_keyword(tid)
+    if ttype == TransformType.ESN:
+        return "esn" if tid else "no-esn"
+    return f"{ttype}:{tid}"

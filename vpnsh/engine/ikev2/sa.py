@@ -1,0 +1,197 @@
+"""IKE SA and CHILD SA state, and the one place that owns message IDs and retransmission.
+
+Window size 1 (RFC 7296 2.3): at most one request of ours is outstanding; the
+last response we sent is cached and resent when the peer retransmits its request.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from ..crypto.dh import DhKeyPair
+from ..crypto.keymat import IkeKeys
+from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
+from . import message
+from .constants import ExchangeType
+from .message import Message, Protection
+from .payloads import IdPayload, Payload
+from .proposals import EspSuite, IkeSuite
+
+if TYPE_CHECKING:
+    from .engine import Ikev2Engine
+
+Address = tuple[str, int]
+
+
+class IkeState(enum.Enum):
+    CONNECTING = "Connecting"
+    ESTABLISHED = "Established"
+    REKEYED = "Rekeyed"  # replaced by a newer IKE SA, waiting for its Delete
+    DELETING = "Deleting"
+    DEAD = "Dead"
+
+
+class ChildState(enum.Enum):
+    INSTALLED = "Mature"
+    REKEYED = "Rekeyed"
+    DELETING = "Deleting"
+
+
+@dataclass(frozen=True)
+class Retransmit:
+    """Exponential backoff (RFC 7296 2.4): timeouts base, 2*base, ... capped at ``cap``.
+
+    The defaults follow PAN-OS: 1+2+4+...+64+64+64+64 = 319 s before the peer is dead.
+    """
+
+    base: float = 1.0
+    cap: float = 64.0
+    tries: int = 10
+
+    def timeout(self, attempt: int) -> float:
+        return float(min(self.base * (2**attempt), self.cap))
+
+
+class Task(Protocol):
+    """One exchange we start. ``build`` returns the request payloads (None: nothing to do)."""
+
+    exchange: int
+
+    def build(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> list[Payload] | None: ...
+
+    def process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> None: ...
+
+    def failed(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> None: ...
+
+
+@dataclass
+class Outstanding:
+    task: Task
+    message_id: int
+    exchange: int
+    data: bytes
+    attempt: int
+    next_at: float
+
+
+@dataclass
+class ChildSa:
+    child_id: int
+    policy: ChildPolicy
+    initiator: bool  # we started the exchange that created it
+    spi_in: int
+    spi_out: int
+    suite: EspSuite
+    local_ts: tuple[TrafficSelector, ...]
+    remote_ts: tuple[TrafficSelector, ...]
+    keys: ChildSaKeys
+    message_id: int
+    created: float
+    rekey_at: float
+    expires: float
+    state: ChildState = ChildState.INSTALLED
+    # rekey bookkeeping (RFC 7296 2.8.1)
+    rekeying: bool = False  # our rekey of this SA is in flight
+    our_rekey: tuple[ChildSa, bytes, bytes] | None = None  # (new SA, Ni, Nr) we created
+    peer_rekey: tuple[ChildSa, bytes, bytes] | None = None  # (new SA, Ni, Nr) the peer created
+
+
+@dataclass
+class IkeSa:
+    sn: int
+    policy: IkePolicy
+    initiator: bool  # original initiator
+    spi_i: bytes
+    spi_r: bytes
+    local: Address
+    remote: Address
+    created: float
+    state: IkeState = IkeState.CONNECTING
+    suite: IkeSuite | None = None
+    keys: IkeKeys | None = None
+    protection: Protection | None = None
+    ni: bytes = b""
+    nr: bytes = b""
+    dh: DhKeyPair | None = None
+    init_request: bytes = b""
+    init_response: bytes = b""
+    id_i: IdPayload | None = None
+    id_r: IdPayload | None = None
+    nat_local: bool = False
+    nat_remote: bool = False
+    # message IDs and retransmission
+    next_request_id: int = 0
+    expected_request_id: int = 0
+    outstanding: Outstanding | None = None
+    last_response: tuple[int, bytes] | None = None
+    retransmits: int = 0
+    tasks: deque[Task] = field(default_factory=deque)
+    # lifetime and liveness
+    established: float | None = None
+    rekey_at: float | None = None
+    expires: float | None = None
+    last_rx: float = 0.0
+    next_keepalive: float | None = None
+    children: dict[int, ChildSa] = field(default_factory=dict)
+    # IKE rekey bookkeeping
+    rekeying: bool = False
+    our_rekey: tuple[IkeSa, bytes, bytes] | None = None
+    peer_rekey: tuple[IkeSa, bytes, bytes] | None = None
+    rekey: bool = False  # this SA came from rekeying another
+    first_child: ChildPolicy | None = None
+    pending_children: set[str] = field(default_factory=set)
+    delete_reason: str = ""
+
+    @property
+    def local_spi(self) -> bytes:
+        return self.spi_i if self.initiator else self.spi_r
+
+    @property
+    def gateway(self) -> str:
+        return self.policy.name
+
+    @property
+    def nat(self) -> bool:
+        return self.nat_local or self.nat_remote
+
+    def new_message(self, exchange: int, message_id: int, response: bool) -> Message:
+        return Message(
+            exchange=exchange,
+            message_id=message_id,
+            spi_i=self.spi_i,
+            spi_r=self.spi_r,
+            is_response=response,
+            is_initiator=self.initiator,
+        )
+
+    def encode(self, msg: Message) -> bytes:
+        if msg.exchange == ExchangeType.IKE_SA_INIT:
+            return message.encode(msg)
+        assert self.protection is not None
+        return message.encode(msg, self.protection)
+
+    def start_request(
+        self, task: Task, payloads: list[Payload], now: float, retransmit: Retransmit
+    ) -> bytes:
+        msg = self.new_message(task.exchange, self.next_request_id, response=False)
+        msg.payloads = payloads
+        data = self.encode(msg)
+        self.outstanding = Outstanding(
+            task, self.next_request_id, task.exchange, data, 0, now + retransmit.timeout(0)
+        )
+        return data
+
+    def finish_request(self) -> None:
+        self.outstanding = None
+        self.next_request_id += 1
+
+    def respond(self, request: Message, payloads: list[Payload]) -> bytes:
+        msg = self.new_message(request.exchange, request.message_id, response=True)
+        msg.payloads = payloads
+        data = self.encode(msg)
+        self.last_response = (request.message_id, data)
+        self.expected_request_id = request.message_id + 1
+        return data

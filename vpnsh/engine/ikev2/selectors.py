@@ -1,0 +1,49 @@
+"""Traffic selector narrowing (RFC 7296 2.9)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..policy import TrafficSelector
+
+
+def intersect(a: TrafficSelector, b: TrafficSelector) -> TrafficSelector | None:
+    if a.version != b.version:
+        return None
+    if a.ip_proto and b.ip_proto and a.ip_proto != b.ip_proto:
+        return None
+    start = max(a.start_addr, b.start_addr)  # type: ignore[type-var]
+    end = min(a.end_addr, b.end_addr)  # type: ignore[type-var]
+    if start > end:  # type: ignore[operator]
+        return None
+    sport = max(a.start_port, b.start_port)
+    eport = min(a.end_port, b.end_port)
+    if sport > eport:
+        return None
+    return TrafficSelector(start, end, a.ip_proto or b.ip_proto, sport, eport)
+
+
+def narrow(
+    requested: Sequence[TrafficSelector], configured: Sequence[TrafficSelector]
+) -> tuple[TrafficSelector, ...]:
+    """The parts of ``requested`` that ``configured`` allows, without duplicates."""
+    out: list[TrafficSelector] = []
+    for r in requested:
+        for c in configured:
+            ts = intersect(r, c)
+            if ts is not None and ts not in out:
+                out.append(ts)
+    return tuple(out)
+
+
+def contains(outer: TrafficSelector, inner: TrafficSelector) -> bool:
+    return intersect(outer, inner) == inner
+
+
+def within(narrowed: Sequence[TrafficSelector], offered: Sequence[TrafficSelector]) -> bool:
+    """Each narrowed selector fits inside one we offered."""
+    return bool(narrowed) and all(any(contains(o, n) for o in offered) for n in narrowed)
+
+
+def describe(selectors: Sequence[TrafficSelector]) -> str:
+    return ", ".join(ts.short() for ts in selectors) or "nothing"

@@ -1,0 +1,1 @@
+"""One module per exchange, each doing both roles (strongSwan's task split)."""

@@ -1,0 +1,135 @@
+"""CREATE_CHILD_SA for CHILD SAs (RFC 7296 1.3.1, 1.3.3): new CHILD SAs and rekeys, both roles."""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import TYPE_CHECKING
+
+from ...crypto import dh
+from ...policy import ChildPolicy
+from ..constants import ExchangeType, NotifyType, ProtocolId
+from ..message import Message
+from ..payloads import KePayload, NoncePayload, NotifyPayload, Payload, SaPayload, TsPayload
+from ..proposals import Offer, build, child_offers
+from ..sa import ChildSa, ChildState, IkeSa, IkeState
+from .child_common import complete_child, respond_child
+from .ike_init import NONCE_SIZE
+
+if TYPE_CHECKING:
+    from ..engine import Ikev2Engine
+
+REKEY_RETRY = 10.0
+
+
+class ChildCreateTask:
+    exchange = ExchangeType.CREATE_CHILD_SA
+
+    def __init__(self, policy: ChildPolicy, rekey_of: ChildSa | None = None) -> None:
+        self.policy = policy
+        self.rekey_of = rekey_of
+        self.ni = b""
+        self.spi_in = 0
+        self.offers: list[Offer] = []
+        self.pair: dh.DhKeyPair | None = None
+        self.local_ts = policy.local_selectors()
+        self.remote_ts = policy.remote_selectors()
+
+    def build(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> list[Payload] | None:
+        old = self.rekey_of
+        if sa.state != IkeState.ESTABLISHED:
+            sa.pending_children.discard(self.policy.name)
+            return None
+        if old is not None:
+            if old.child_id not in sa.children or old.state != ChildState.INSTALLED:
+                return None
+            if old.peer_rekey is not None:  # the peer got there first
+                return None
+            old.rekeying = True
+            self.local_ts, self.remote_ts = old.local_ts, old.remote_ts
+        self.ni = os.urandom(NONCE_SIZE)
+        self.spi_in = engine.new_child_spi()
+        self.offers = child_offers(self.policy, with_pfs=True)
+        payloads: list[Payload] = []
+        if old is not None:
+            payloads.append(
+                NotifyPayload(
+                    NotifyType.REKEY_SA, b"", ProtocolId.ESP, struct.pack("!I", old.spi_in)
+                )
+            )
+        payloads += [
+            build(self.offers, ProtocolId.ESP, struct.pack("!I", self.spi_in)),
+            NoncePayload(self.ni),
+        ]
+        if self.policy.pfs_group:
+            self.pair = dh.group(self.policy.pfs_group).generate()
+            payloads.append(KePayload(self.policy.pfs_group, self.pair.public))
+        payloads += [TsPayload(True, self.local_ts), TsPayload(False, self.remote_ts)]
+        what = f"rekey of CHILD SA {old.child_id}" if old else "new CHILD SA"
+        engine.log(sa, f"CREATE_CHILD_SA request sent: {what} for {self.policy.name}")
+        return payloads
+
+    def process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> None:
+        old = self.rekey_of
+        sa.pending_children.discard(self.policy.name)
+        if old is not None:
+            old.rekeying = False
+            if msg.notify(NotifyType.TEMPORARY_FAILURE) or msg.notify(
+                NotifyType.CHILD_SA_NOT_FOUND
+            ):
+                engine.log(sa, f"rekey of CHILD SA {old.child_id} refused by peer; retry later")
+                old.rekey_at = min(now + REKEY_RETRY, old.expires)
+                return
+        nonce = msg.get(NoncePayload)
+        if nonce is None and not msg.error_notifies():
+            engine.child_failed(sa, self.policy.name, "peer answered CREATE_CHILD_SA without nonce")
+            return
+        child = complete_child(
+            engine,
+            sa,
+            msg,
+            self.policy,
+            self.offers,
+            self.spi_in,
+            self.ni,
+            nonce.data if nonce else b"",
+            self.pair,
+            False,
+            self.local_ts,
+            self.remote_ts,
+            now,
+            rekey_of=old,
+        )
+        if child is not None and old is not None:
+            engine.child_rekeyed(sa, old, child, self.ni, nonce.data if nonce else b"", True)
+
+    def failed(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> None:
+        engine.peer_dead(sa, "CREATE_CHILD_SA")
+
+
+def respond_create_child(engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
+    from .ike_rekey import respond_ike_rekey
+
+    sa_p = msg.get(SaPayload)
+    nonce = msg.get(NoncePayload)
+    if sa_p is None or nonce is None:
+        return [NotifyPayload(NotifyType.INVALID_SYNTAX)]
+    if sa_p.proposals and sa_p.proposals[0].protocol == ProtocolId.IKE:
+        return respond_ike_rekey(engine, sa, msg, now)
+    if sa.state != IkeState.ESTABLISHED and sa.state != IkeState.REKEYED:
+        return [NotifyPayload(NotifyType.TEMPORARY_FAILURE)]
+    rekey = msg.notify(NotifyType.REKEY_SA)
+    old: ChildSa | None = None
+    if rekey is not None:
+        spi = struct.unpack("!I", rekey.spi)[0] if len(rekey.spi) == 4 else -1
+        old = next((c for c in sa.children.values() if c.spi_out == spi), None)
+        if old is None or old.state == ChildState.DELETING:
+            engine.log(sa, f"rekey request for unknown CHILD SA {spi:08X}")
+            return [NotifyPayload(NotifyType.CHILD_SA_NOT_FOUND, b"", ProtocolId.ESP, rekey.spi)]
+    if sa.state == IkeState.REKEYED and old is None:
+        return [NotifyPayload(NotifyType.TEMPORARY_FAILURE)]
+    nr = os.urandom(NONCE_SIZE)
+    out, new = respond_child(engine, sa, msg, nonce.data, nr, False, now, rekey_of=old)
+    if old is not None and new is not None:
+        engine.child_rekeyed(sa, old, new, nonce.data, nr, False)
+    return out

@@ -1,0 +1,259 @@
+"""IKE_SA_INIT (RFC 7296 1.2): proposals, KE, nonces, NAT detection, cookies, INVALID_KE."""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import TYPE_CHECKING
+
+from ...crypto import dh
+from ..constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
+from ..message import Message, Parsed
+from ..natd import natd_hash
+from ..payloads import KePayload, NoncePayload, NotifyPayload, Payload, SaPayload
+from ..proposals import NoProposalChosen, Offer, build, ike_offers, ike_suite, select, verify
+from ..sa import IkeSa
+
+if TYPE_CHECKING:
+    from ..engine import Ikev2Engine
+
+ZERO_SPI = bytes(8)
+MAX_RESTARTS = 3
+NONCE_SIZE = 32
+
+
+def natd_payloads(
+    spi_i: bytes, spi_r: bytes, local: tuple[str, int], remote: tuple[str, int]
+) -> list[Payload]:
+    return [
+        NotifyPayload(NotifyType.NAT_DETECTION_SOURCE_IP, natd_hash(spi_i, spi_r, local)),
+        NotifyPayload(NotifyType.NAT_DETECTION_DESTINATION_IP, natd_hash(spi_i, spi_r, remote)),
+    ]
+
+
+def detect_nat(sa: IkeSa, msg: Message) -> None:
+    """Compares the peer's NAT_DETECTION hashes with the addresses we see (RFC 7296 2.23)."""
+    sources = [
+        n.data
+        for n in msg.payloads
+        if isinstance(n, NotifyPayload) and n.notify_type == NotifyType.NAT_DETECTION_SOURCE_IP
+    ]
+    dest = msg.notify(NotifyType.NAT_DETECTION_DESTINATION_IP)
+    if not sources or dest is None:
+        return
+    spi_r = msg.spi_r
+    sa.nat_remote = natd_hash(msg.spi_i, spi_r, sa.remote) not in sources
+    sa.nat_local = dest.data != natd_hash(msg.spi_i, spi_r, sa.local)
+
+
+class IkeInitTask:
+    exchange = ExchangeType.IKE_SA_INIT
+
+    def __init__(self, group: int) -> None:
+        self.group = group
+        self.cookie: bytes | None = None
+        self.restarts = 0
+        self.offers: list[Offer] = []
+
+    def build(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> list[Payload] | None:
+        if sa.dh is None:
+            sa.dh = dh.group(self.group).generate()
+        if not sa.ni:
+            sa.ni = os.urandom(NONCE_SIZE)
+        self.offers = ike_offers(sa.policy.proposals, dh_first=self.group)
+        payloads: list[Payload] = []
+        if self.cookie is not None:
+            payloads.append(NotifyPayload(NotifyType.COOKIE, self.cookie))
+        payloads += [
+            build(self.offers, ProtocolId.IKE),
+            KePayload(self.group, sa.dh.public),
+            NoncePayload(sa.ni),
+            *natd_payloads(sa.spi_i, ZERO_SPI, sa.local, sa.remote),
+        ]
+        engine.log(
+            sa, f"IKE_SA_INIT request sent to {sa.remote[0]}[{sa.remote[1]}], DH group {self.group}"
+        )
+        return payloads
+
+    def _restart(self, engine: Ikev2Engine, sa: IkeSa, why: str) -> bool:
+        if self.restarts >= MAX_RESTARTS:
+            engine.fail_ike(sa, f"IKE_SA_INIT restarted {self.restarts} times ({why}); giving up")
+            return False
+        self.restarts += 1
+        sa.next_request_id = 0
+        sa.spi_r = ZERO_SPI
+        sa.tasks.appendleft(self)
+        engine.log(sa, f"IKE_SA_INIT restart: {why}")
+        return True
+
+    def process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> None:
+        cookie = msg.notify(NotifyType.COOKIE)
+        if cookie is not None:
+            self.cookie = cookie.data
+            self._restart(engine, sa, "peer asked for a cookie")
+            return
+        invalid = msg.notify(NotifyType.INVALID_KE_PAYLOAD)
+        if invalid is not None:
+            asked = struct.unpack("!H", invalid.data[:2])[0] if len(invalid.data) >= 2 else 0
+            ours = {g for p in sa.policy.proposals for g in p.dh_groups}
+            if asked in ours and asked != self.group:
+                self.group = asked
+                sa.dh = None
+                self._restart(engine, sa, f"peer asked for DH group {asked} (INVALID_KE_PAYLOAD)")
+            else:
+                engine.fail_ike(
+                    sa,
+                    f"peer asked for DH group {asked}, which we do not offer "
+                    f"(we offer {', '.join(f'group{g}' for g in sorted(ours))})",
+                )
+            return
+        errors = msg.error_notifies()
+        if errors:
+            names = ", ".join(engine.notify_name(n.notify_type) for n in errors)
+            reason = f"peer rejected IKE_SA_INIT: {names}"
+            if any(n.notify_type == NotifyType.NO_PROPOSAL_CHOSEN for n in errors):
+                from ..proposals import describe_offers
+
+                reason = (
+                    "no IKE proposal chosen by peer: we offered "
+                    f"[{describe_offers(self.offers, ProtocolId.IKE)}]"
+                )
+            engine.fail_ike(sa, reason)
+            return
+        sa_p, ke, nonce = msg.get(SaPayload), msg.get(KePayload), msg.get(NoncePayload)
+        if sa_p is None or ke is None or nonce is None or msg.spi_r == ZERO_SPI:
+            engine.fail_ike(sa, "malformed IKE_SA_INIT response (SA, KE or nonce missing)")
+            return
+        try:
+            _, chosen = verify(self.offers, sa_p, ProtocolId.IKE)
+        except NoProposalChosen as exc:
+            engine.fail_ike(sa, str(exc))
+            return
+        suite = ike_suite(chosen)
+        if ke.group != suite.dh or sa.dh is None or suite.dh != self.group:
+            engine.fail_ike(
+                sa, f"peer's KE is group {ke.group}, the chosen proposal says {suite.dh}"
+            )
+            return
+        try:
+            shared = sa.dh.shared(ke.data)
+        except ValueError as exc:
+            engine.fail_ike(sa, f"bad DH public value from peer: {exc}")
+            return
+        sa.spi_r = msg.spi_r
+        sa.nr = nonce.data
+        sa.suite = suite
+        sa.init_response = engine.current_raw
+        engine.derive_ike_keys(sa, shared)
+        detect_nat(sa, msg)
+        engine.log(sa, f"IKE_SA_INIT response received: {suite.long()}, NAT {engine.nat_text(sa)}")
+        if sa.nat:
+            sa.local = (sa.local[0], NATT_PORT)
+            sa.remote = (sa.remote[0], NATT_PORT)
+        from .ike_auth import IkeAuthTask
+
+        sa.tasks.appendleft(IkeAuthTask(sa.first_child))
+
+    def failed(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> None:
+        engine.fail_ike(
+            sa, f"peer {sa.remote[0]} never answered IKE_SA_INIT ({engine.retransmit.tries} tries)"
+        )
+
+
+def respond_init(
+    engine: Ikev2Engine, parsed: Parsed, local: tuple[str, int], remote: tuple[str, int], now: float
+) -> None:
+    """Answers an IKE_SA_INIT request; creates the half-open IKE SA on success."""
+    msg = parsed.message
+    if msg.message_id != 0 or msg.spi_r != ZERO_SPI:
+        engine.drop("IKE_SA_INIT request with non-zero message ID or SPIr")
+        return
+    policy = engine.policy_for_address(local[0], remote[0])
+    if policy is None:
+        engine.log(
+            None,
+            f"IKE_SA_INIT from {remote[0]}[{remote[1]}]: couldn't find configuration "
+            f"for IKEv2 request for peer IP {remote[0]}",
+            level="ERROR",
+        )
+        engine.drop("no gateway for peer address")
+        return
+    sa_p, ke, nonce = msg.get(SaPayload), msg.get(KePayload), msg.get(NoncePayload)
+    if sa_p is None or ke is None or nonce is None:
+        engine.drop("IKE_SA_INIT request without SA, KE or nonce")
+        return
+
+    def reply(payloads: list[Payload]) -> None:
+        out = Message(ExchangeType.IKE_SA_INIT, 0, msg.spi_i, ZERO_SPI, True, False, payloads)
+        from .. import message
+
+        engine.send(message.encode(out), local, remote)
+
+    if policy.require_cookie or engine.half_open_count() >= engine.half_open_limit:
+        cookie = msg.notify(NotifyType.COOKIE)
+        first = msg.payloads[0] if msg.payloads else None
+        if (
+            cookie is None
+            or first is not cookie
+            or not engine.cookies.check(cookie.data, nonce.data, remote[0], msg.spi_i)
+        ):
+            engine.log(
+                None, f"IKE_SA_INIT from {remote[0]}: asking for a cookie", gateway=policy.name
+            )
+            reply(
+                [
+                    NotifyPayload(
+                        NotifyType.COOKIE, engine.cookies.make(nonce.data, remote[0], msg.spi_i)
+                    )
+                ]
+            )
+            return
+    try:
+        reply_prop, chosen = select(
+            ike_offers(policy.proposals, dh_first=ke.group), sa_p, ProtocolId.IKE
+        )
+    except NoProposalChosen as exc:
+        engine.log(None, f"IKE_SA_INIT from {remote[0]}: {exc}", gateway=policy.name, level="ERROR")
+        engine.emit_failed(policy.name, str(exc))
+        reply([NotifyPayload(NotifyType.NO_PROPOSAL_CHOSEN)])
+        return
+    suite = ike_suite(chosen)
+    if ke.group != suite.dh:
+        engine.log(
+            None,
+            f"IKE_SA_INIT from {remote[0]}: KE group {ke.group}, asking for group "
+            f"{suite.dh} (INVALID_KE_PAYLOAD)",
+            gateway=policy.name,
+        )
+        reply([NotifyPayload(NotifyType.INVALID_KE_PAYLOAD, struct.pack("!H", suite.dh))])
+        return
+    pair = dh.group(suite.dh).generate()
+    try:
+        shared = pair.shared(ke.data)
+    except ValueError as exc:
+        engine.drop(f"bad KE value: {exc}")
+        return
+    sa = engine.new_sa(
+        policy, initiator=False, local=local, remote=remote, now=now, spi_i=msg.spi_i
+    )
+    sa.suite = suite
+    sa.dh = pair
+    sa.ni = nonce.data
+    sa.nr = os.urandom(NONCE_SIZE)
+    detect_nat(sa, msg)
+    engine.derive_ike_keys(sa, shared)  # needs spi_r, set by new_sa
+    payloads: list[Payload] = [
+        SaPayload((reply_prop,)),
+        KePayload(suite.dh, pair.public),
+        NoncePayload(sa.nr),
+        *natd_payloads(sa.spi_i, sa.spi_r, local, remote),
+    ]
+    sa.init_request = parsed.raw
+    data = sa.respond(msg, payloads)
+    sa.init_response = data
+    engine.log(
+        sa,
+        f"IKE_SA_INIT request from {remote[0]}[{remote[1]}] answered: {suite.long()}, "
+        f"NAT {engine.nat_text(sa)}",
+    )
+    engine.send(data, local, remote)

@@ -1,0 +1,111 @@
+"""INFORMATIONAL (RFC 7296 1.4, 1.5): Delete for CHILD and IKE SAs, liveness, notifies."""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from ..constants import ExchangeType, ProtocolId
+from ..message import Message
+from ..payloads import DeletePayload, NotifyPayload, Payload
+from ..sa import ChildSa, ChildState, IkeSa, IkeState
+
+if TYPE_CHECKING:
+    from ..engine import Ikev2Engine
+
+
+class ChildDeleteTask:
+    exchange = ExchangeType.INFORMATIONAL
+
+    def __init__(self, children: list[ChildSa], reason: str) -> None:
+        self.children = children
+        self.reason = reason
+
+    def build(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> list[Payload] | None:
+        self.children = [c for c in self.children if sa.children.get(c.child_id) is c]
+        if not self.children or sa.state in (IkeState.DELETING, IkeState.DEAD):
+            return None
+        for c in self.children:
+            c.state = ChildState.DELETING
+        engine.log(
+            sa,
+            "INFORMATIONAL request sent: delete CHILD SA "
+            + ", ".join(f"{c.policy.name} {c.spi_in:08X}" for c in self.children),
+        )
+        return [
+            DeletePayload(ProtocolId.ESP, tuple(struct.pack("!I", c.spi_in) for c in self.children))
+        ]
+
+    def process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> None:
+        for c in self.children:
+            if sa.children.get(c.child_id) is c:
+                engine.remove_child(sa, c, self.reason)
+
+    def failed(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> None:
+        engine.peer_dead(sa, "a Delete")
+
+
+class IkeDeleteTask:
+    exchange = ExchangeType.INFORMATIONAL
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def build(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> list[Payload] | None:
+        if sa.state in (IkeState.DEAD, IkeState.CONNECTING):
+            return None
+        sa.state = IkeState.DELETING
+        engine.log(sa, f"INFORMATIONAL request sent: delete IKE SA ({self.reason})")
+        return [DeletePayload(ProtocolId.IKE)]
+
+    def process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> None:
+        engine.remove_ike(sa, self.reason)
+
+    def failed(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> None:
+        engine.remove_ike(sa, self.reason + "; the peer did not answer the Delete")
+
+
+class DpdTask:
+    """An empty INFORMATIONAL request: the peer must answer (liveness check)."""
+
+    exchange = ExchangeType.INFORMATIONAL
+
+    def build(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> list[Payload] | None:
+        if sa.state != IkeState.ESTABLISHED:
+            return None
+        return []
+
+    def process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> None:
+        pass
+
+    def failed(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> None:
+        engine.peer_dead(sa, "the liveness check")
+
+
+def respond_informational(
+    engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float
+) -> list[Payload]:
+    out: list[Payload] = []
+    for n in msg.all(NotifyPayload):
+        if n.is_error:
+            engine.log(sa, f"peer reports {engine.notify_name(n.notify_type)}", level="WARN")
+    for d in msg.all(DeletePayload):
+        if d.protocol == ProtocolId.IKE:
+            engine.log(sa, "peer deleted the IKE SA")
+            sa.state = IkeState.DEAD
+            sa.delete_reason = "deleted by peer"
+            return []
+        if d.protocol not in (ProtocolId.ESP, ProtocolId.AH):
+            continue
+        ours: list[bytes] = []
+        for raw in d.spis:
+            spi = struct.unpack("!I", raw)[0]
+            child = next((c for c in sa.children.values() if c.spi_out == spi), None)
+            if child is None:
+                continue
+            if child.state != ChildState.DELETING:
+                ours.append(struct.pack("!I", child.spi_in))
+            engine.remove_child(sa, child, "deleted by peer")
+        if ours:
+            out.append(DeletePayload(d.protocol, tuple(ours)))
+    return out
