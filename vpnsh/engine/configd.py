@@ -9,6 +9,9 @@ Commit: validate the whole candidate; on any problem fail with kind
 ``validation`` and touch nothing.  Else diff, store atomically, apply ethernet
 addresses, hand the engine the running tree and the diff, and answer with the
 job id and PAN-OS's commit lines.
+
+The running tree handed to ``engine.apply`` is shared with the service (and,
+until the next edit, with the candidate): the engine must not modify it.
 """
 
 from __future__ import annotations
@@ -146,12 +149,16 @@ class ConfigService:
             self.store.commit(factory_config(), "factory default")
             log.info("fresh state dir: running config is the factory default")
         self.running: dict[str, Any] = self.store.running()
+        # The candidate is the running tree itself (shared, never edited in place)
+        # until the first edit after a commit or revert copies it: commit and
+        # revert then cost no copy of a large tree.
         self.candidate: dict[str, Any] = self._load_candidate()
+        self._shared = self.candidate is self.running
         try:
             initial = _lib("diff").diff({}, self.running)
         except ImportError:  # the config library's diff is not there yet
             initial = None
-        self.engine.apply(_copy(self.running), initial)
+        self.engine.apply(self.running, initial)
 
     def ops(self) -> dict[str, Callable[..., Any]]:
         return {
@@ -177,6 +184,8 @@ class ConfigService:
 
     def _edit(self, fn: Callable[..., Any], *args: Any, secrets: Sequence[str] = (), **kw: Any) -> dict[str, Any]:
         try:
+            if self._shared:
+                self.candidate, self._shared = _copy(self.running), False
             result = fn(self.candidate, *args, **kw)
         except (tree.ConfigError, ValueError, KeyError) as exc:
             raise _config_error(exc, secrets) from None
@@ -204,8 +213,8 @@ class ConfigService:
         return self._edit(tree.move_entry, _tokens(tokens), where, ref)
 
     def revert(self) -> dict[str, Any]:
-        self.candidate = _copy(self.running)
-        self._touch()
+        self.candidate, self._shared = self.running, True
+        self._forget_candidate_file()
         return {"lines": ["Candidate configuration reverted to running configuration"]}
 
     # ------------------------------------------------------------------ views
@@ -236,7 +245,7 @@ class ConfigService:
         return {"text": _lib("diff").text_diff(self.running, self.candidate, fmt)}
 
     def status(self) -> dict[str, Any]:
-        return {"changed": self.candidate != self.running, "commits": len(self.store.history())}
+        return {"changed": self._changed(), "commits": len(self.store.history())}
 
     def history(self) -> dict[str, Any]:
         return {"history": _jsonable(self.store.history())}
@@ -256,7 +265,7 @@ class ConfigService:
 
     def commit(self, description: str = "", force: bool = False) -> dict[str, Any]:
         t0 = time.perf_counter()
-        if not force and self.candidate == self.running:
+        if not force and not self._changed():
             return {"job": None, "lines": ["There are no changes to commit."]}
         job = self.jobs.start("Commit", description)
         problems = self._problems()
@@ -269,7 +278,7 @@ class ConfigService:
         t2 = time.perf_counter()
         self.store.commit(self.candidate, description)
         t3 = time.perf_counter()
-        self.running, self.candidate = self.candidate, _copy(self.candidate)
+        self.running, self._shared = self.candidate, True
         self._forget_candidate_file()
         warnings: list[str] = []
         if self.addresses is not None:
@@ -323,7 +332,7 @@ class ConfigService:
             except (tree.ConfigError, ValueError, KeyError) as exc:
                 raise _config_error(exc) from None
             source = f"{format} text"
-        self.candidate = loaded
+        self.candidate, self._shared = loaded, False
         self._touch()
         return {"lines": [f"Config loaded from {source}"]}
 
@@ -358,6 +367,9 @@ class ConfigService:
 
     # ------------------------------------------------------------------ candidate persistence
 
+    def _changed(self) -> bool:
+        return not self._shared and self.candidate != self.running
+
     def _load_candidate(self) -> dict[str, Any]:
         try:
             data = self.store.load_candidate()
@@ -365,7 +377,7 @@ class ConfigService:
                 return data
         except (OSError, ValueError) as exc:
             log.warning("candidate file %s unreadable (%s); starting from running", self._candidate_path, exc)
-        return _copy(self.running)
+        return self.running
 
     def _touch(self) -> None:
         self._dirty = True
