@@ -96,7 +96,7 @@ class TrafficSelector:
 
     def short(self) -> str:
         """Prefix form when the range is a CIDR block, e.g. ``10.1.0.0/24``."""
-        nets = list(ipaddress.summarize_address_range(self.start_addr, self.end_addr))  # type: ignore[type-var]
+        nets = list(ipaddress.summarize_address_range(self.start_addr, self.end_addr))
         addr = str(nets[0]) if len(nets) == 1 else f"{self.start_addr}-{self.end_addr}"
         extra = ""
         if self.ip_proto:

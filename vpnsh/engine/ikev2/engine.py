@@ -361,10 +361,10 @@ class Ikev2Engine:
 
     def _float(self, sa: IkeSa, local: Address, remote: Address) -> None:
         """Follows the peer to port 4500 / a new NAT mapping (RFC 7296 2.23)."""
-        if sa.nat and (sa.remote != remote or sa.local != local):
-            if not sa.initiator or remote[1] == NATT_PORT:
-                sa.remote = remote
-                sa.local = local
+        moved = sa.remote != remote or sa.local != local
+        if sa.nat and moved and (not sa.initiator or remote[1] == NATT_PORT):
+            sa.remote = remote
+            sa.local = local
 
     def _handle_request(self, sa: IkeSa, msg: message.Message, now: float) -> None:
         ex = msg.exchange
@@ -383,8 +383,10 @@ class Ikev2Engine:
             self.drop(f"unexpected {msg.describe()} in state {sa.state.value}")
             return
         self.send(sa.respond(msg, payloads), sa.local, sa.remote)
-        if sa.state == IkeState.DEAD:
-            self.remove_ike(sa, sa.delete_reason or "deleted")
+        if sa.doomed:
+            self.remove_ike(
+                sa, sa.delete_reason or "deleted", announce=sa.state != IkeState.CONNECTING
+            )
             return
         self._kick(sa, now)
 
@@ -684,7 +686,7 @@ class Ikev2Engine:
             msg.payloads = [DeletePayload(ProtocolId.IKE)]
             self.send(sa.encode(msg), sa.local, sa.remote)
         if quiet:
-            sa.state = IkeState.DEAD
+            sa.doomed = True
             sa.delete_reason = reason
             return
         self.remove_ike(sa, reason, announce=False)
@@ -709,7 +711,7 @@ class Ikev2Engine:
             self.remove_child(sa, c, reason)
         if announce and was in (IkeState.ESTABLISHED, IkeState.REKEYED, IkeState.DELETING):
             self.log(sa, f"IKE SA deleted: {reason}")
-            self.emit(IkeDeleted(sa.gateway, sa.sn, reason))
+            self.emit(IkeDeleted(sa.gateway, sa.sn, reason, replaced=sa.replaced))
         elif announce and was == IkeState.CONNECTING and sa.initiator:
             self.emit(IkeFailed(sa.gateway, reason))
 
@@ -963,6 +965,7 @@ class Ikev2Engine:
                 for c_sa in list(src.children.values()):
                     winner.children[c_sa.child_id] = c_sa
                 src.children.clear()
+            old.replaced = loser.replaced = True
             if loser is mine:
                 self._queue(mine, IkeDeleteTask("redundant after IKE rekey collision"), now)
             elif (
@@ -981,6 +984,7 @@ class Ikev2Engine:
                 new.tasks.append(t)
                 old.tasks.remove(t)
         old.state = IkeState.REKEYED
+        old.replaced = True
         if ours:
             self._queue(old, IkeDeleteTask("rekeyed"), now)
         self._kick(new, now)

@@ -26,6 +26,7 @@ class IkeDeleted:
     gateway: str
     sn: int
     reason: str
+    replaced: bool = False  # a rekey replaced it: its CHILD SAs live on in the new IKE SA
 
 
 @dataclass(frozen=True)

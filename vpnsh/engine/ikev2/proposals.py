@@ -148,17 +148,19 @@ def _match(offer: Offer, theirs: Proposal, ignore_dh: bool) -> dict[int, Transfo
 
 
 def describe_proposal(p: Proposal) -> str:
-    parts = []
-    for ttype in (TransformType.ENCR, TransformType.PRF, TransformType.INTEG, TransformType.DH):
-        ts = p.of_type(ttype)
-        if ttype == TransformType.INTEG and not ts:
-            continue
-        if ttype == TransformType.DH and not ts:
-            if p.protocol == ProtocolId.ESP:
-                parts.append("no-pfs")
-            continue
-        parts.append(",".join(names.transform_keyword(t.type, t.id, t.key_length) for t in ts))
-    return "/".join(parts)
+    """PAN-OS words: ``encryption/hash/dh-group`` (IKE) or ``encryption/authentication/dh-group``."""
+
+    def kw(ttype: int) -> str:
+        return ",".join(
+            names.transform_keyword(t.type, t.id, t.key_length) for t in p.of_type(ttype)
+        )
+
+    if p.protocol == ProtocolId.IKE:
+        hash_ = kw(TransformType.INTEG) or kw(TransformType.PRF)
+        return f"{kw(TransformType.ENCR)}/{hash_}/{kw(TransformType.DH) or '?'}"
+    integ = kw(TransformType.INTEG) or "none"
+    dh = ",".join(names.dh_keyword(t.id) for t in p.of_type(TransformType.DH)) or "no-pfs"
+    return f"{kw(TransformType.ENCR)}/{integ}/{dh}"
 
 
 def describe_offers(offers: Sequence[Offer], protocol: int) -> str:

@@ -58,7 +58,8 @@ class Retransmit:
 class Task(Protocol):
     """One exchange we start. ``build`` returns the request payloads (None: nothing to do)."""
 
-    exchange: int
+    @property
+    def exchange(self) -> int: ...
 
     def build(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> list[Payload] | None: ...
 
@@ -144,6 +145,8 @@ class IkeSa:
     first_child: ChildPolicy | None = None
     pending_children: set[str] = field(default_factory=set)
     delete_reason: str = ""
+    replaced: bool = False  # superseded by a rekey (or redundant after a collision)
+    doomed: bool = False  # remove after sending the response being built
 
     @property
     def local_spi(self) -> bytes:

@@ -12,8 +12,8 @@ def intersect(a: TrafficSelector, b: TrafficSelector) -> TrafficSelector | None:
         return None
     if a.ip_proto and b.ip_proto and a.ip_proto != b.ip_proto:
         return None
-    start = max(a.start_addr, b.start_addr)  # type: ignore[type-var]
-    end = min(a.end_addr, b.end_addr)  # type: ignore[type-var]
+    start = max(a.start_addr, b.start_addr)
+    end = min(a.end_addr, b.end_addr)
     if start > end:  # type: ignore[operator]
         return None
     sport = max(a.start_port, b.start_port)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from ..clock import FakeClock
 from ..policy import ChildPolicy, EspProposal, Identity, IkePolicy, IkeProposal
 from .engine import Ikev2Engine
 from .events import Event
 from .sa import Address
+
+E = TypeVar("E")
 
 # Drop filter: (data, sender engine name) -> True to lose the datagram.
 DropFilter = Callable[[bytes, str], bool]
@@ -47,7 +50,7 @@ class Node:
         while (ev := self.engine.next_event()) is not None:
             self.events.append(ev)
 
-    def of(self, cls: type) -> list:  # type: ignore[type-arg]
+    def of(self, cls: type[E]) -> list[E]:
         self.drain()
         return [e for e in self.events if isinstance(e, cls)]
 

@@ -92,7 +92,7 @@ def respond_informational(
     for d in msg.all(DeletePayload):
         if d.protocol == ProtocolId.IKE:
             engine.log(sa, "peer deleted the IKE SA")
-            sa.state = IkeState.DEAD
+            sa.doomed = True
             sa.delete_reason = "deleted by peer"
             return []
         if d.protocol not in (ProtocolId.ESP, ProtocolId.AH):
