@@ -58,6 +58,11 @@ def lark_parser() -> Lark:
     return Lark(grammar_text(), parser="lalr", lexer="contextual", start=list(_START.values()))
 
 
+def start_rule(mode: str) -> str:
+    """The grammar's start rule for ``mode``."""
+    return _START[mode]
+
+
 @lru_cache(maxsize=1)
 def keyword_terminals() -> dict[str, str]:
     """Terminal name -> its literal keyword, for every fixed-string terminal."""
