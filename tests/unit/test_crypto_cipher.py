@@ -83,3 +83,24 @@ def test_integrity_none_and_md5_sha1() -> None:
     with pytest.raises(ValueError):
         Integrity(integ_alg(IntegId.AUTH_HMAC_SHA1_96), b"short")
     assert "Jefe" not in repr(sha1)
+
+
+@pytest.mark.parametrize("encr,bits", [(EncrId.ENCR_AES_CBC, 128), (EncrId.ENCR_3DES, 192)])
+def test_streamed_cbc_is_standard_cbc_with_fresh_ivs(encr: EncrId, bits: int) -> None:
+    alg = encr_alg(encr, bits)
+    key = os.urandom(alg.key_size)
+    sender, receiver, reference = (BlockCipher(alg, key) for _ in range(3))
+    ivs = set()
+    for n in (1, 5, 1, 90):
+        pt = os.urandom(alg.block_size * n)
+        out = sender.encrypt_fresh_iv(pt)
+        iv, ct = out[: alg.iv_size], out[alg.iv_size :]
+        ivs.add(iv)
+        assert reference.decrypt(iv, ct) == pt  # a fresh standard CBC context agrees
+        assert receiver.decrypt_iv_prefixed(out) == pt
+        assert receiver.decrypt_iv_prefixed(iv + reference.encrypt(iv, pt)) == pt
+    assert len(ivs) == 4
+    with pytest.raises(ValueError):
+        sender.encrypt_fresh_iv(b"x")
+    with pytest.raises(ValueError):
+        receiver.decrypt_iv_prefixed(b"")

@@ -10,10 +10,12 @@ Objects are built once per SA (keys scheduled once) and reused per packet.
 
 from __future__ import annotations
 
+import os
+
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import constant_time, hmac
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
 
 from .algorithms import EncrAlg, EncrId, IntegAlg, IntegId, UnsupportedAlgorithm
@@ -26,7 +28,7 @@ class AuthenticationFailed(ValueError):
 class BlockCipher:
     """CBC encryption without padding; ENCR_NULL is the identity."""
 
-    __slots__ = ("encr", "_algorithm")
+    __slots__ = ("encr", "_algorithm", "_stream_enc", "_stream_dec")
 
     def __init__(self, encr: EncrAlg, key: bytes) -> None:
         if len(key) != encr.key_size:
@@ -41,6 +43,13 @@ class BlockCipher:
             self._algorithm = None
         else:
             raise UnsupportedAlgorithm(f"{encr.id.name} is not a block cipher mode")
+        # Long-lived CBC contexts for the per-packet path (see encrypt_fresh_iv).
+        self._stream_enc: CipherContext | None = None
+        self._stream_dec: CipherContext | None = None
+        if self._algorithm is not None:
+            zero = bytes(encr.block_size)
+            self._stream_enc = Cipher(self._algorithm, modes.CBC(zero)).encryptor()
+            self._stream_dec = Cipher(self._algorithm, modes.CBC(zero)).decryptor()
 
     def _check(self, iv: bytes, data: bytes) -> None:
         if len(iv) != self.encr.iv_size:
@@ -61,6 +70,32 @@ class BlockCipher:
             return bytes(ciphertext)
         dec = Cipher(self._algorithm, modes.CBC(iv)).decryptor()
         return dec.update(ciphertext) + dec.finalize()
+
+    def encrypt_fresh_iv(self, plaintext: bytes) -> bytes:
+        """``IV | ciphertext`` with a fresh unpredictable IV (per-packet ESP path).
+
+        One CBC context lives as long as this object: a random block R goes in first,
+        and its ciphertext E(R xor previous block) is the IV of this message (IV by
+        encrypting a random block under the same key, SP 800-38A appendix C); the
+        plaintext follows, chained to it as CBC requires. This spares building a
+        cipher context per packet. Not for concurrent use from several threads.
+        """
+        if self._stream_enc is None:
+            return bytes(plaintext)
+        if len(plaintext) % self.encr.block_size:
+            raise ValueError(f"{len(plaintext)} bytes is not a multiple of the block size")
+        return self._stream_enc.update(os.urandom(self.encr.block_size) + plaintext)
+
+    def decrypt_iv_prefixed(self, iv_and_ciphertext: bytes) -> bytes:
+        """Plaintext of ``IV | ciphertext`` through a long-lived CBC context: each
+        plaintext block depends only on its ciphertext block and the one before, so
+        feeding the IV first and dropping its output block decrypts exactly."""
+        if self._stream_dec is None:
+            return bytes(iv_and_ciphertext)
+        bs = self.encr.block_size
+        if len(iv_and_ciphertext) % bs or len(iv_and_ciphertext) < bs:
+            raise ValueError(f"{len(iv_and_ciphertext)} bytes is not IV and whole blocks")
+        return self._stream_dec.update(iv_and_ciphertext)[bs:]
 
     def __repr__(self) -> str:
         return f"<BlockCipher {self.encr.id.name}-{self.encr.key_bits}>"

@@ -9,7 +9,8 @@ included, so callers only log or count the reason elsewhere if they want to.
 
 AEAD (RFC 4106 GCM, RFC 4309 CCM, RFC 7634 ChaCha20-Poly1305): the 8-byte explicit
 IV is the 64-bit sequence number (unique per key); AAD is SPI | seq (low 32 bits), or
-SPI | seq high | seq low with ESN. Other ciphers: a random IV per packet, and the ICV
+SPI | seq high | seq low with ESN. CBC: an unpredictable IV per packet (see
+``BlockCipher.encrypt_fresh_iv``), and the ICV
 covers SPI | seq | IV | ciphertext, followed by the high 32 bits of the sequence
 number with ESN (RFC 4303 2.2.1), which are never sent.
 
@@ -102,10 +103,11 @@ def seal_payload(
             iv = seq.to_bytes(8, "big")
         aad = header if not sa.esn else header[:4] + _SEQHI.pack(seq >> 32) + header[4:]
         return b"".join((header, iv, aead.seal(iv, plaintext, aad)))
-    if iv is None:
-        iv = os.urandom(encr.iv_size) if encr.iv_size else b""
     assert sa.cipher is not None
-    body = b"".join((header, iv, sa.cipher.encrypt(iv, plaintext)))
+    if iv is None:
+        body = header + sa.cipher.encrypt_fresh_iv(plaintext)
+    else:
+        body = b"".join((header, iv, sa.cipher.encrypt(iv, plaintext)))
     if sa.esn:
         return body + sa.integrity.sign_parts(body, _SEQHI.pack(seq >> 32))
     return body + sa.integrity.sign(body)
@@ -152,7 +154,7 @@ def open_payload(sa: EspSA, esp: bytes) -> tuple[bytes, int]:
         if not ciphertext or len(ciphertext) % encr.block_size:
             raise _drop(sa, DropReason.PADDING, "ciphertext is not whole blocks")
         assert sa.cipher is not None
-        plaintext = sa.cipher.decrypt(iv, ciphertext)
+        plaintext = sa.cipher.decrypt_iv_prefixed(esp[8 : n - icv_size])
     window.update(seq)
     if len(plaintext) < 2:
         raise _drop(sa, DropReason.PADDING, "no ESP trailer")
@@ -293,7 +295,8 @@ def outer_tos(sa: EspSA, inner: bytes) -> int:
     return 0
 
 
-def _bench() -> None:  # pragma: no cover - a figure, not a test
+def bench(rounds: int = 20000) -> None:  # pragma: no cover - a figure, not a test
+    """Print microseconds per 1400-byte packet, encap and decap, for common suites."""
     import time
 
     from ..crypto.algorithms import EncrId, IntegId
@@ -306,7 +309,6 @@ def _bench() -> None:  # pragma: no cover - a figure, not a test
         ("aes-256-cbc/sha256", EncrId.ENCR_AES_CBC, 256, IntegId.AUTH_HMAC_SHA2_256_128, 32),
         ("3des/sha1", EncrId.ENCR_3DES, 192, IntegId.AUTH_HMAC_SHA1_96, 20),
     ]
-    rounds = 20000
     for name, encr, bits, integ, ikey in suites:
         klen = bits // 8 + (4 if encr == EncrId.ENCR_AES_GCM_16 else 0)
         key, akey = os.urandom(klen), os.urandom(ikey)
@@ -330,4 +332,4 @@ def _bench() -> None:  # pragma: no cover - a figure, not a test
 
 
 if __name__ == "__main__":  # pragma: no cover
-    _bench()
+    bench()
