@@ -221,3 +221,15 @@ def test_show_jobs_all(session: Session) -> None:
 def test_unsupported_daemon_op_is_a_server_error(session: Session) -> None:
     out = session.execute("show log system subtype equal vpn")
     assert out.error == "Server error : unknown op 'log.system'"
+
+
+def test_show_config_works_in_both_modes(session: Session, client: FakeClient) -> None:
+    session.execute("show config running")
+    assert client.requests[-1] == ("config.show", {"which": "running", "path": [], "format": "default"})
+    session.execute("configure")
+    session.execute("edit network ike")
+    session.execute("show config candidate")
+    assert client.requests[-1] == ("config.show", {"which": "candidate", "path": [], "format": "default"})
+    session.execute("run set cli config-output-format set")
+    session.execute("show config diff")
+    assert client.requests[-1] == ("config.diff", {"format": "set"})

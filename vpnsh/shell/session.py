@@ -275,6 +275,10 @@ class Session:
         return ""
 
     def _show(self, command: Command) -> str:
+        path = command.args.get("path", [])
+        if len(path) == 2 and path[0] == "config" and path[1] in ("running", "candidate", "diff"):
+            # "show config running" typed in configure mode: no config node is called "config"
+            return self._show_config(Command("show config", {"which": path[1]}))
         result = self.client.request(OP_SHOW, which="candidate", path=self._path(command),
                                      format=self._format())
         return _text_result(result)
