@@ -84,6 +84,7 @@ class DataPlaneStats:
     tun_write_errors: int = 0
     encap_drops: int = 0  # EspDrop on the way out (lifesize, sequence exhausted)
     dead_sa: int = 0  # traffic on an SA whose hard lifetime has passed
+    link_scoped: int = 0  # multicast / link-local packets with no SA: dropped, no acquire
 
 
 @dataclass(eq=False)
@@ -231,10 +232,12 @@ class UserspaceDataPlane:
     def set_interfaces(self, interfaces: list[TunnelInterface], routes: list[Route]) -> None:
         want = {i.name: i for i in interfaces}
         created = False
-        for name in want:
+        for name, iface in want.items():
             if name not in self._tuns:
                 self._tuns[name] = TunDevice(name)
                 created = True
+                if not any(":" in a for a in iface.addresses):
+                    _no_ipv6_link_local(name)
         problems: list[str] = []
 
         def configure(ipr: Any) -> list[str]:
@@ -543,6 +546,11 @@ class UserspaceDataPlane:
                 self.stats.send_errors += 1
 
     def _no_sa(self, tunnel_if: str, key: PacketKey, packet: bytes) -> None:
+        if _link_scoped(key):
+            # the kernel's own chatter on the interface (router solicitations, MLD):
+            # never worth a negotiation
+            self.stats.link_scoped += 1
+            return
         self.stats.no_sa += 1
         now = self._clock()
         pending = self._pending.get(tunnel_if)
@@ -654,6 +662,21 @@ def _esp_sa(spec: ChildSaSpec, direction: Direction, now: float) -> EspSA:
         copy_tos=spec.copy_tos)
 
 
+def _no_ipv6_link_local(ifname: str) -> None:
+    """Keep the kernel from giving a new (down) link an IPv6 link-local address, and so
+    from sending router solicitations and MLD reports into the tunnel."""
+    with contextlib.suppress(OSError), open(
+            f"/proc/sys/net/ipv6/conf/{ifname}/addr_gen_mode", "w") as f:
+        f.write("1")
+
+
+def _link_scoped(key: PacketKey) -> bool:
+    """Multicast, broadcast or link-local: traffic that never starts a negotiation."""
+    if key.version == 4:
+        return key.dst >> 28 == 0xE or key.dst == 0xFFFFFFFF or key.src >> 16 == 0xA9FE
+    return key.dst >> 120 == 0xFF or key.dst >> 118 == 0x3FA or key.src >> 118 == 0x3FA
+
+
 def _send_dgram(sock: socket.socket, data: bytes, dest: tuple[Any, ...], tos: int) -> bool:
     """One datagram out of a non-blocking socket; waits briefly when its buffer is full."""
     for _ in range(2):
@@ -670,3 +693,114 @@ def _send_dgram(sock: socket.socket, data: bytes, dest: tuple[Any, ...], tos: in
         except OSError:
             return False
     return False
+
+
+# --- standalone mode: tests, benchmarks, experiments ------------------------------------
+#
+#   python -m vpnsh.engine.dataplane.userspace
+#
+# runs one data plane in this process's network namespace, driven by JSON lines on stdin:
+#   {"op": "udp", "local": "198.51.100.1", "fast": true}     bind UdpIo on 500/4500 there
+#   {"op": "interfaces", "interfaces": [{"name": "tunnel.1", "addresses": [...], "mtu": 1400}],
+#    "routes": [{"destination": "10.2.0.0/24", "interface": "tunnel.1"}]}
+#   {"op": "install", "spec": {...}}   (see spec_from_json)      {"op": "remove", "spi": N}
+#   {"op": "counters", "spi": N}   {"op": "stats"}   {"op": "quit"}
+# Each request gets one line {"ok": true, "result": ...} or {"ok": false, "error": "..."};
+# engine events come as {"event": "acquire"|"expire", "args": [...]} lines in between.
+
+
+def _ts_from_json(value: Any) -> Any:
+    from vpnsh.engine.policy import TrafficSelector
+
+    if isinstance(value, str):
+        return TrafficSelector.from_prefix(value)
+    import ipaddress
+
+    return TrafficSelector(ipaddress.ip_address(value["start"]), ipaddress.ip_address(value["end"]),
+                           int(value.get("proto", 0)), int(value.get("start_port", 0)),
+                           int(value.get("end_port", 65535)))
+
+
+def spec_from_json(data: dict[str, Any]) -> ChildSaSpec:
+    """A :class:`ChildSaSpec` from JSON: keys in hex, selectors as prefixes or ranges."""
+    from .base import EspKeys
+
+    def keys(k: dict[str, Any]) -> EspKeys:
+        return EspKeys(int(k["spi"]), int(k["encr"]), int(k["encr_key_bits"]),
+                       bytes.fromhex(k["encr_key"]), int(k.get("integ", 0)),
+                       bytes.fromhex(k.get("integ_key", "")))
+
+    fields = {k: v for k, v in data.items() if k not in ("inbound", "outbound", "local_ts", "remote_ts", "encap")}
+    encap = data.get("encap")
+    return ChildSaSpec(inbound=keys(data["inbound"]), outbound=keys(data["outbound"]),
+                       local_ts=tuple(_ts_from_json(t) for t in data["local_ts"]),
+                       remote_ts=tuple(_ts_from_json(t) for t in data["remote_ts"]),
+                       encap=(int(encap[0]), int(encap[1])) if encap else None, **fields)
+
+
+async def _standalone() -> None:  # pragma: no cover - driven by the integration tests
+    import dataclasses
+    import json
+    import sys
+
+    from vpnsh.engine.udp_io import NATT_PORT, UdpIo
+
+    loop = asyncio.get_running_loop()
+    dp = UserspaceDataPlane()
+    udp = UdpIo(on_ike=lambda *a: None, on_esp=dp.esp_in_udp)
+    dp.events.send_udp = udp.send_esp
+
+    def emit(obj: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+    dp.events.acquire = lambda *a: emit({"event": "acquire", "args": list(a)})
+    dp.events.expire = lambda *a: emit({"event": "expire", "args": list(a)})
+    await dp.start()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    try:
+        while line := await reader.readline():
+            try:
+                req = json.loads(line)
+                op = req["op"]
+                result: Any = None
+                if op == "udp":
+                    await udp.bind(req["local"])
+                    if req.get("fast"):
+                        ep = udp._endpoints[(req["local"], NATT_PORT)]
+                        assert ep.transport is not None
+                        sock = ep.transport.get_extra_info("socket")
+                        dp.attach_udp_socket((req["local"], NATT_PORT), sock)
+                elif op == "interfaces":
+                    dp.set_interfaces([TunnelInterface(i["name"], tuple(i.get("addresses", ())),
+                                                       int(i.get("mtu", 1500)))
+                                       for i in req.get("interfaces", [])],
+                                      [Route(r["destination"], r["interface"], r.get("nexthop"),
+                                             int(r.get("metric", 10))) for r in req.get("routes", [])])
+                    result = dp.problems
+                elif op == "install":
+                    dp.install_child(spec_from_json(req["spec"]))
+                elif op == "remove":
+                    dp.remove_child(int(req["spi"]))
+                elif op == "counters":
+                    c = dp.counters(int(req["spi"]))
+                    result = dataclasses.asdict(c) if c is not None else None
+                elif op == "stats":
+                    result = dataclasses.asdict(dp.stats)
+                elif op == "quit":
+                    emit({"ok": True, "result": None})
+                    break
+                else:
+                    raise ValueError(f"unknown op {op}")
+                emit({"ok": True, "result": result})
+            except Exception as exc:  # noqa: BLE001 - reported to the driver
+                emit({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+    finally:
+        await dp.stop()
+        udp.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    logging.basicConfig(level=logging.WARNING, stream=__import__("sys").stderr)
+    asyncio.run(_standalone())
