@@ -164,6 +164,10 @@ def test_vpn_commands_go_to_the_engine(session: Session, client: FakeClient) -> 
     out = session.execute("show vpn ike-sa gateway GW1")
     assert out.ok and "There is no IKEv2 SA found." in out.output
     assert client.requests[-1] == ("engine.op", {"name": "vpn.ike-sa.show", "args": {"gateway": "GW1"}})
+    session.execute("show vpn ike-sa detail gateway GW1")
+    assert client.requests[-1] == ("engine.op", {"name": "vpn.ike-sa.detail", "args": {"gateway": "GW1"}})
+    session.execute("show vpn flow tunnel-id 3")
+    assert client.requests[-1] == ("engine.op", {"name": "vpn.flow.show", "args": {"tunnel_id": 3}})
     session.execute("clear vpn ipsec-sa tunnel T1")
     assert client.requests[-1] == ("engine.op", {"name": "vpn.ipsec-sa.clear", "args": {"tunnel": "T1"}})
     run(session, "configure")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vpnsh.render import vpn as vpn_render
+from vpnsh.render.json_output import to_json
 
 Render = Callable[[Mapping[str, Any]], str]
 
@@ -24,8 +25,9 @@ class OpCommand:
 
 
 def _show_ike_sa(args: Mapping[str, Any]) -> Render:
-    if args.get("detail") and hasattr(vpn_render, "show_ike_sa_detail"):
-        return vpn_render.show_ike_sa_detail  # type: ignore[no-any-return]
+    if args.get("detail"):
+        # vpnsh.render.vpn.show_ike_sa_detail when it exists; the data as JSON until then
+        return getattr(vpn_render, "show_ike_sa_detail", to_json)  # type: ignore[no-any-return]
     return vpn_render.show_ike_sa
 
 
@@ -59,7 +61,14 @@ def lookup(name: str, args: Mapping[str, Any]) -> OpCommand | None:
     if entry is None:
         return None
     op, pick, is_show = entry
+    if name == "show vpn ike-sa" and args.get("detail"):
+        op = "vpn.ike-sa.detail"
     return OpCommand(op, pick(args), is_show)
+
+
+def engine_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    """The parsed args the engine gets: all but the ones that chose the op (``detail``)."""
+    return {k: v for k, v in args.items() if k != "detail"}
 
 
 def names() -> list[str]:

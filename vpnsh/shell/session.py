@@ -141,7 +141,7 @@ class Session:
         vpn = opcommands.lookup(command.name, command.args)
         if vpn is None:
             raise CommandError(INVALID_SYNTAX)
-        result = self.client.request(OP_ENGINE, name=vpn.op, args=command.args)
+        result = self.client.request(OP_ENGINE, name=vpn.op, args=opcommands.engine_args(command.args))
         if self.output_json and vpn.is_show:
             return to_json(result)
         return vpn.render(result)
