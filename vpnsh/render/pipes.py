@@ -8,8 +8,11 @@ from typing import Protocol
 
 
 class PipeLike(Protocol):
-    kind: str  # "match" | "except"
-    regex: str
+    @property
+    def kind(self) -> str: ...  # "match" | "except"
+
+    @property
+    def regex(self) -> str: ...
 
 
 class PipeError(ValueError):

@@ -117,7 +117,7 @@ def page(text: str, session: Session) -> None:
 def run_interactive(session: Session) -> int:
     tree = CachedTree(session)
     session.on_change = tree.invalidate
-    prompt = PromptSession(
+    prompt: PromptSession[str] = PromptSession(
         history=_history(),
         completer=ShellCompleter(session, tree),
         key_bindings=key_bindings(session, tree),

@@ -27,7 +27,7 @@ class OpCommand:
 def _show_ike_sa(args: Mapping[str, Any]) -> Render:
     if args.get("detail"):
         # vpnsh.render.vpn.show_ike_sa_detail when it exists; the data as JSON until then
-        return getattr(vpn_render, "show_ike_sa_detail", to_json)  # type: ignore[no-any-return]
+        return getattr(vpn_render, "show_ike_sa_detail", to_json)
     return vpn_render.show_ike_sa
 
 

@@ -357,7 +357,7 @@ def _failed_details(result: Any) -> list[str] | None:
     status = str(result.get("result", result.get("status", "OK"))).upper()
     if status in ("OK", "SUCCESS", "FIN"):
         return None
-    details = result.get("details", result.get("errors", []))
+    details = result.get("details") or result.get("errors") or []
     return [str(d) for d in details]
 
 
