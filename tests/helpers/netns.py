@@ -251,6 +251,14 @@ class Namespace:
         """An inner (LAN) address of this site: a /32 on `lo` (no dummy module here)."""
         self.ip("addr", "add", f"{addr.split('/')[0]}/32", "dev", "lo")
 
+    def add_loopback_addresses(self, addrs: Sequence[str]) -> None:
+        """Many /32 inner addresses on `lo` at once (one `ip -batch`)."""
+        batch = "".join(f"addr replace {a.split('/')[0]}/32 dev lo\n" for a in addrs)
+        res = subprocess.run(["ip", "-n", self.name, "-batch", "-"], input=batch, text=True,
+                             capture_output=True, timeout=60)
+        if res.returncode != 0:
+            raise NetnsError(f"[{self.name}] ip -batch: {res.stderr.strip()}")
+
     def add_route(self, dest: str, via: str | None = None, dev: str | None = None) -> None:
         args = ["route", "replace", dest]
         if via:

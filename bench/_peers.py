@@ -1,0 +1,336 @@
+"""Shared plumbing for bench/ike_setup and bench/throughput.
+
+Both benchmarks build one topology (two sites in network namespaces, see
+tests/helpers/netns.py), run strongSwan <-> strongSwan in it, then vpnsh <-> vpnsh
+in the same namespaces, and print the two side by side.
+
+The strongSwan side is complete. The vpnsh side is two hooks,
+`vpnsh_ike_setup` and `vpnsh_throughput`, marked SLOT below: they raise
+`NotAvailable` until the vpnsh engine lands, and the tables then say
+"vpnsh: not yet available". Fill them in with the same signatures and return
+types; everything else (topology, timing, CPU accounting, tables) is shared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.helpers.netns import (  # noqa: E402
+    Namespace,
+    NetLab,
+    TwoSites,
+    netns_missing,
+    two_sites,
+    wait_until,
+)
+from tests.helpers.strongswan import (  # noqa: E402
+    Child,
+    Connection,
+    StrongSwan,
+    strongswan_missing,
+)
+
+PSK = "bench-psk-0123456789abcdef"
+IKE_PROPOSAL = "aes128gcm16-prfsha256-ecp256"
+ESP_PROPOSAL = "aes128gcm16"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class NotAvailable(Exception):
+    """This side of the comparison cannot run (yet); the message says why."""
+
+
+@dataclass
+class SetupResult:
+    tunnels: int
+    seconds: float
+    cpu_seconds: float  # daemon CPU, both ends together
+
+    @property
+    def sas_per_second(self) -> float:
+        return self.tunnels / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class ThroughputResult:
+    bytes: int
+    seconds: float
+    cpu_seconds: float  # daemon CPU, both ends together (user + system)
+    retransmits: int = 0
+
+    @property
+    def mbit_s(self) -> float:
+        return self.bytes * 8 / self.seconds / 1e6 if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_s_per_gb(self) -> float:
+        return self.cpu_seconds / (self.bytes / 1e9) if self.bytes else 0.0
+
+
+# --- environment --------------------------------------------------------------
+
+
+def check_environment(*programs: str) -> None:
+    """Exit with the reason when the benchmark cannot run here at all."""
+    from tests.helpers.netns import tool_missing
+
+    reason = netns_missing() or strongswan_missing() or tool_missing(*programs)
+    if reason:
+        sys.exit(f"cannot run: {reason}")
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """utime + stime of the processes (all their threads), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # stat fields 14 and 15
+    return total / CLK_TCK
+
+
+def build_sites(lab: NetLab, tunnels: int = 1) -> TwoSites:
+    """The benchmark topology: two sites on one veth (see tests.helpers.netns.two_sites),
+    with an inner address (.1) in each tunnel's selectors (kernel-libipsec routes a
+    CHILD SA only when a local address lies inside its local selector)."""
+    sites = two_sites(lab)
+    if tunnels > 1:
+        nets = [tunnel_nets(n) for n in range(1, tunnels)]
+        sites.left.ns.add_loopback_addresses([ln.replace(".0/24", ".1") for ln, _ in nets])
+        sites.right.ns.add_loopback_addresses([rn.replace(".0/24", ".1") for _, rn in nets])
+    return sites
+
+
+# --- strongSwan side ------------------------------------------------------------
+
+
+def _bench_charon_options() -> dict[str, object]:
+    # All tunnels come from one peer address: strongSwan's per-IP half-open limit
+    # (block_threshold, default 5) and cookies would otherwise turn the run into a
+    # measurement of its 4 s retransmit timer. The vpnsh side should run without DoS
+    # limits too, so both sides are timed doing IKE work.
+    return {"dos_protection": "no", "cookie_threshold": 100000, "block_threshold": 100000}
+
+
+def strongswan_ike_setup(lab: NetLab, sites: TwoSites, workdir: Path, tunnels: int
+                         ) -> SetupResult:
+    """Establish `tunnels` IKE SAs (one CHILD SA each) left -> right; time until all are up.
+
+    Each tunnel is its own connection with its own ids and selectors
+    (10.1.N.0/24 <-> 10.2.N.0/24 style, N = 0..tunnels-1 spread over /16s).
+    The left side loads its connections with start_action=start and the clock runs
+    from that load until charon has reported every CHILD SA up (vici child-updown).
+    """
+    lconns, rconns = [], []
+    for n in range(tunnels):
+        lnet, rnet = tunnel_nets(n)
+        lid, rid = f"left-{n}.bench.example", f"right-{n}.bench.example"
+        lconns.append(Connection(f"t{n}", [sites.left.outer], [sites.right.outer], PSK,
+                                 [Child(f"c{n}", [lnet], [rnet], [ESP_PROPOSAL],
+                                        start_action="start")],
+                                 proposals=[IKE_PROPOSAL], local_id=lid, remote_id=rid))
+        rconns.append(Connection(f"t{n}", [sites.right.outer], [sites.left.outer], PSK,
+                                 [Child(f"c{n}", [rnet], [lnet], [ESP_PROPOSAL])],
+                                 proposals=[IKE_PROPOSAL], local_id=rid, remote_id=lid))
+    quiet = {"default": 0, "ike": 1, "cfg": 0, "knl": 0, "net": 0, "enc": 0, "chd": 0}
+    if os.environ.get("VT_BENCH_DEBUG"):
+        quiet = {"default": 1, "ike": 2, "knl": 2, "chd": 2, "cfg": 2}
+    left = StrongSwan(sites.left.ns, workdir / "sw-left", connections=lconns,
+                      log_levels=quiet, charon_options=_bench_charon_options())
+    right = StrongSwan(sites.right.ns, workdir / "sw-right", connections=rconns,
+                       log_levels=quiet, charon_options=_bench_charon_options())
+    try:
+        left.start()
+        right.start()
+        right.load_all()
+        pids = [left.pid, right.pid]
+        with left.session() as events:
+            events.subscribe("child-updown")
+            cpu0 = cpu_seconds(pids)
+            t0 = time.monotonic()
+            left.load_all()  # start_action=start: every tunnel initiates now
+            up = 0
+            deadline = t0 + 120
+            while up < tunnels:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"only {up} of {tunnels} tunnels up after 120 s"
+                                       f"{left.log_tail()}")
+                _, ev = events.next_event(timeout=remaining)
+                if ev.get("up") == "yes":
+                    up += 1
+            elapsed = time.monotonic() - t0
+            cpu = cpu_seconds(pids) - cpu0
+        established = sum(1 for sa in right.list_sas() if sa.state == "ESTABLISHED")
+        if established < tunnels:
+            raise RuntimeError(f"responder shows {established} of {tunnels} IKE SAs")
+        return SetupResult(tunnels, elapsed, cpu)
+    finally:
+        left.stop()
+        right.stop()
+
+
+def tunnel_nets(n: int) -> tuple[str, str]:
+    hi, lo = divmod(n, 256)
+    return f"10.{1 + 2 * hi}.{lo}.0/24", f"10.{2 + 2 * hi}.{lo}.0/24"
+
+
+def start_strongswan_tunnel(sites: TwoSites, workdir: Path) -> tuple[StrongSwan, StrongSwan]:
+    """One tunnel 10.1.0.0/24 <-> 10.2.0.0/24 over kernel-libipsec, established."""
+    def conn(a: str, b: str, an: str, bn: str) -> Connection:
+        return Connection("s2s", [a], [b], PSK, [Child("net", [an], [bn], [ESP_PROPOSAL])],
+                          proposals=[IKE_PROPOSAL])
+
+    quiet = {"default": 0, "ike": 1}
+    left = StrongSwan(sites.left.ns, workdir / "sw-left", log_levels=quiet, connections=[
+        conn(sites.left.outer, sites.right.outer, sites.left.inner_net, sites.right.inner_net)])
+    right = StrongSwan(sites.right.ns, workdir / "sw-right", log_levels=quiet, connections=[
+        conn(sites.right.outer, sites.left.outer, sites.right.inner_net, sites.left.inner_net)])
+    left.start()
+    right.start()
+    right.load_all()
+    left.load_all()
+    left.initiate("net")
+    right.wait_for_sa(child="net")
+    return left, right
+
+
+def iperf3(client: Namespace, server: Namespace, server_addr: str, client_addr: str,
+           seconds: int, workdir: Path, daemon_pids: Sequence[int] = ()) -> ThroughputResult:
+    """One iperf3 TCP run client -> server; CPU of `daemon_pids` over the run."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    srv = server.spawn(["iperf3", "-s", "-1", "-B", server_addr],
+                       log_path=workdir / f"iperf3-server-{server.role}.log")
+    try:
+        wait_until(lambda: server.run("ss", "-Hltn", "sport = :5201").stdout.strip(),
+                   timeout=10, what="iperf3 server to listen")
+        cpu0 = cpu_seconds(daemon_pids)
+        res = client.run("iperf3", "-c", server_addr, "-B", client_addr, "-t", str(seconds),
+                         "-J", timeout=seconds + 60)
+        cpu = cpu_seconds(daemon_pids) - cpu0
+    finally:
+        srv.stop()
+    data = json.loads(res.stdout)
+    recv = data["end"]["sum_received"]
+    sent = data["end"].get("sum_sent", {})
+    return ThroughputResult(int(recv["bytes"]), float(recv["seconds"]), cpu,
+                            int(sent.get("retransmits", 0)))
+
+
+def strongswan_throughput(lab: NetLab, sites: TwoSites, workdir: Path, seconds: int
+                          ) -> ThroughputResult:
+    """iperf3 TCP left -> right through a strongSwan (kernel-libipsec) tunnel."""
+    left, right = start_strongswan_tunnel(sites, workdir)
+    try:
+        return iperf3(sites.left.ns, sites.right.ns, sites.right.inner, sites.left.inner,
+                      seconds, workdir, [left.pid, right.pid])
+    finally:
+        left.stop()
+        right.stop()
+
+
+def plain_throughput(lab: NetLab, sites: TwoSites, workdir: Path, seconds: int
+                     ) -> ThroughputResult:
+    """The same veth with no tunnel: the ceiling of this machine."""
+    return iperf3(sites.left.ns, sites.right.ns, sites.right.outer, sites.left.outer,
+                  seconds, workdir)
+
+
+# --- vpnsh side: SLOTS for the integrator ---------------------------------------------
+
+
+def vpnsh_ike_setup(lab: NetLab, sites: TwoSites, workdir: Path, tunnels: int
+                    ) -> SetupResult:
+    """SLOT: establish `tunnels` vpnsh<->vpnsh tunnels in `sites`; same shape as the strongSwan run.
+
+    Expected: start a vpnshd in sites.left.ns and sites.right.ns (workdir for state and
+    sockets), commit `tunnels` gateways + tunnels (ids and selectors as in
+    `strongswan_ike_setup`, nets from `tunnel_nets(n)`), start the clock, bring them all up,
+    stop the clock when every CHILD SA is up; CPU from `cpu_seconds([pid_left, pid_right])`.
+    Stop the daemons before returning (the namespaces are reused).
+    """
+    raise NotAvailable("vpnsh: not yet available")
+
+
+def vpnsh_throughput(lab: NetLab, sites: TwoSites, workdir: Path, seconds: int
+                     ) -> ThroughputResult:
+    """SLOT: one vpnsh<->vpnsh tunnel 10.1.0.0/24 <-> 10.2.0.0/24, then
+    `iperf3(sites.left.ns, sites.right.ns, sites.right.inner, sites.left.inner, seconds,
+    workdir, [pid_left, pid_right])`. Stop the daemons before returning."""
+    raise NotAvailable("vpnsh: not yet available")
+
+
+# --- running and printing ---------------------------------------------------------------
+
+
+@dataclass
+class Column:
+    label: str
+    result: SetupResult | ThroughputResult | None
+    note: str = ""
+
+
+def run_side(label: str, fn: Callable[[], SetupResult | ThroughputResult]) -> Column:
+    try:
+        return Column(label, fn())
+    except NotAvailable as exc:
+        return Column(label, None, str(exc))
+    except Exception as exc:  # one side failing must not hide the other's figures
+        return Column(label, None, f"{label}: failed: {type(exc).__name__}: {exc}"[:2000])
+
+
+def print_table(title: str, rows: Sequence[tuple[str, Callable[[object], float], str]],
+                columns: Sequence[Column], ratio_of: tuple[int, int] | None = None) -> None:
+    """rows: (label, getter, format). ratio_of=(i, j) adds a column i/j when both exist."""
+    width = 26
+    head = f"{'':<{width}}" + "".join(f"{c.label:>26}" for c in columns)
+    have_ratio = ratio_of is not None and all(
+        columns[k].result is not None for k in ratio_of)
+    if ratio_of is not None:
+        head += f"{'ratio':>14}"
+    print(title)
+    if ratio_of is not None:
+        print(f"(ratio = {columns[ratio_of[0]].label} / {columns[ratio_of[1]].label})")
+    print(head)
+    for label, get, fmt in rows:
+        line = f"{label:<{width}}"
+        for c in columns:
+            line += f"{format(get(c.result), fmt) if c.result is not None else 'n/a':>26}"
+        if ratio_of is not None:
+            if have_ratio:
+                a = get(columns[ratio_of[0]].result)
+                b = get(columns[ratio_of[1]].result)
+                line += f"{(a / b if b else float('nan')):>13.2f}x"
+            else:
+                line += f"{'n/a':>14}"
+        print(line)
+    for c in columns:
+        if c.note:
+            print(c.note)
+
+
+def as_json(columns: Sequence[Column]) -> str:
+    out = {}
+    for c in columns:
+        if c.result is None:
+            out[c.label] = {"error": c.note}
+        else:
+            d = dict(vars(c.result))
+            for prop in ("sas_per_second", "mbit_s", "cpu_s_per_gb"):
+                if hasattr(c.result, prop):
+                    d[prop] = getattr(c.result, prop)
+            out[c.label] = d
+    return json.dumps(out, indent=2)
+
