@@ -118,3 +118,19 @@ def test_matches_a_set_model(size: int, seqs: list[int]) -> None:
             w.update(s)
             seen.add(s)
             top = max(top, s)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([64, 1024, 4096]), st.integers(4096, (1 << 64) - (1 << 33)), st.data())
+def test_esn_inference_recovers_every_number_it_can(size: int, top: int, data: st.DataObject) -> None:
+    """RFC 4303 A2: from top T, any s in [T - W + 1, T + 2^32 - W] is inferred exactly."""
+    w = ReplayWindow(size, esn=True)
+    w.update(top)
+    lo, hi = top - size + 1, top + (1 << 32) - size
+    wrap = max(lo, (hi >> 32) << 32)  # the 2^32 boundary inside [lo, hi]
+    s = data.draw(st.one_of(
+        st.integers(lo, hi),
+        st.integers(lo, top + size),  # near the window, where mistakes live
+        st.integers(max(lo, wrap - 2), min(hi, wrap + 2)),  # around the wrap
+    ))
+    assert w.infer(s & 0xFFFFFFFF) == s
