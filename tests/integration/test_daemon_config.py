@@ -229,3 +229,20 @@ def test_daemon_factory_gives_separate_daemons(daemon_factory: Callable[..., Dae
     a, b = daemon_factory("a").start(), daemon_factory("b").start()
     a.set("network interface tunnel units tunnel.5 comment only-a")
     assert "tunnel.5" not in show(b)
+
+
+def test_system_log_and_log_files(vpnshd: Daemon) -> None:
+    vpnshd.set("network interface tunnel units tunnel.2 comment x")
+    vpnshd.request("config.commit", description="first")
+    out = vpnshd.request("log.system", filter=[])
+    assert "Commit job 1 succeeded: first" in out["text"]
+    assert out["text"].splitlines()[1].startswith("====")
+    assert vpnshd.request("log.system", filter=["( subtype eq vpn )"])["events"] == []
+    assert len(vpnshd.request("log.system", filter=["subtype", "equal", "general"])["events"]) == 1
+    text = vpnshd.request("log.read", file="vpnshd.log")["text"]
+    assert "vpnshd 0.1.0 started" in text
+    with pytest.raises(ControlError) as info:
+        vpnshd.request("log.read", file="../state/master.key")
+    assert info.value.kind == "syntax"
+    with pytest.raises(ControlError, match="no such log file"):
+        vpnshd.request("log.read", file="nothing.log")

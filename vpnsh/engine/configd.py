@@ -17,6 +17,7 @@ until the next edit, with the candidate): the engine must not modify it.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import importlib
 import json
@@ -34,7 +35,7 @@ from vpnsh.config.factory import factory_config
 from vpnsh.config.secrets import SecretBox
 from vpnsh.config.store import ConfigStore, write_atomic
 from vpnsh.control.protocol import SERVER, SYNTAX, VALIDATION, ControlError
-from vpnsh.engine.joblog import JobLog
+from vpnsh.engine.joblog import JobLog, SystemLog, filter_events, render_events
 from vpnsh.engine.netif import AddressApplier
 from vpnsh.engine.service import Engine, EngineError
 
@@ -45,6 +46,8 @@ RUNNING_FILE = "running.json"
 FLUSH_DELAY = 0.2  # seconds between a change and the candidate reaching disk
 FORMATS = ("default", "set", "xml", "json")
 SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+LOG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+LOG_READ_LINES = 2000
 SECRET_KEYWORDS = ("key",)  # the token after one of these is a secret
 MASK = "******"
 
@@ -131,6 +134,7 @@ class ConfigService:
         addresses: AddressApplier | None = None,
         socket_path: str = "",
         dataplane: str = "",
+        log_dir: str | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.engine = engine
@@ -142,6 +146,8 @@ class ConfigService:
         self.store = ConfigStore(state_dir)
         self.box = SecretBox(state_dir)
         self.jobs = JobLog(state_dir)
+        self.system_log = SystemLog()
+        self.log_dir = log_dir
         self._candidate_path = os.path.join(state_dir, CANDIDATE_FILE)
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flush_delay = FLUSH_DELAY
@@ -179,6 +185,8 @@ class ConfigService:
             "config.history": self.history,
             "system.info": self.system_info,
             "jobs.show": self.jobs_show,
+            "log.system": self.log_system,
+            "log.read": self.log_read,
             "engine.op": self.engine_op,
         }
 
@@ -198,7 +206,8 @@ class ConfigService:
 
     def set(self, tokens: list[str]) -> dict[str, Any]:
         tokens = _tokens(tokens)
-        log.debug("set %s", " ".join(redact_tokens(tokens)))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("set %s", " ".join(redact_tokens(tokens)))
         return self._edit(tree.set_path, tokens, encrypt=self.box.encrypt, secrets=secrets_in(tokens))
 
     def delete(self, tokens: list[str]) -> dict[str, Any]:
@@ -273,6 +282,8 @@ class ConfigService:
         problems = self._problems()
         if problems:
             self.jobs.done(job, False, problems)
+            self.system_log.event("commit", f"Commit job {job.id} failed: {len(problems)} validation error(s)",
+                                  severity="medium")
             log.info("commit job %d failed validation with %d problem(s)", job.id, len(problems))
             raise ControlError("\n".join(["Validation Error:", *problems]), VALIDATION)
         t1 = time.perf_counter()
@@ -297,6 +308,7 @@ class ConfigService:
             warnings.append(f"Warning: the engine could not apply every change: {exc}")
         t5 = time.perf_counter()
         self.jobs.done(job, True, warnings)
+        self.system_log.event("commit", f"Commit job {job.id} succeeded" + (f": {description}" if description else ""))
         log.info(
             "commit job %d ok: validate %.0f ms, diff %.0f ms, store %.0f ms, netif %.0f ms, engine %.0f ms",
             job.id, *(1000 * x for x in (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)),
@@ -360,6 +372,28 @@ class ConfigService:
                 raise ControlError(f"job {id} not found", SERVER)
             return {"jobs": [j for j in self.jobs.as_data() if j["id"] == job.id]}
         return {"jobs": self.jobs.as_data()}
+
+    def log_system(self, filter: list[str] | None = None) -> dict[str, Any]:
+        """``show log system [filter]``: commit events and the engine's VPN events."""
+        events = list(self.system_log.events)
+        with contextlib.suppress(Exception):
+            events += list(getattr(self.engine, "system_events", list)())
+        events = filter_events(events, [str(w) for w in (filter or [])])
+        return {"text": render_events(events), "events": events}
+
+    def log_read(self, file: str, lines: int = LOG_READ_LINES) -> dict[str, Any]:
+        """``less mp-log FILE``: the last lines of a log file in the log dir."""
+        if not isinstance(file, str) or not LOG_NAME.fullmatch(file):
+            raise ControlError(f"invalid log file name {file!r}", SYNTAX)
+        if not self.log_dir:
+            raise ControlError("this daemon has no log dir", SERVER)
+        path = os.path.join(self.log_dir, file)
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                tail = collections.deque(f, maxlen=max(1, int(lines)))
+        except FileNotFoundError:
+            raise ControlError(f"{file}: no such log file", SERVER) from None
+        return {"text": "".join(tail)}
 
     def engine_op(self, name: str, args: dict[str, Any] | None = None) -> Any:
         try:

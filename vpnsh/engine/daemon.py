@@ -141,6 +141,7 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
         addresses=addresses,
         socket_path=args.socket,
         dataplane=args.dataplane,
+        log_dir=args.log_dir,
     )
     dispatcher = Dispatcher(redactor=redact_request)
     for op, handler in service.ops().items():

@@ -79,3 +79,58 @@ class JobLog:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
+
+
+# ---------------------------------------------------------------------------- system log
+
+SYSTEM_KEEP = 1000
+SYSTEM_FIELDS = ("subtype", "severity", "eventid", "object")
+
+
+class SystemLog:
+    """Recent system events (``show log system``): commits here, VPN events from the engine.
+
+    An event is ``{"time", "subtype", "eventid", "object", "severity", "description"}``.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def event(self, eventid: str, description: str, *, subtype: str = "general",
+              severity: str = "informational", obj: str = "") -> None:
+        self.events.append({"time": time.time(), "subtype": subtype, "eventid": eventid,
+                            "object": obj, "severity": severity, "description": description})
+        del self.events[:-SYSTEM_KEEP]
+
+
+def filter_events(events: list[dict[str, Any]], words: list[str]) -> list[dict[str, Any]]:
+    """Keep the events matching a PAN-OS style filter: ``( subtype eq vpn )``,
+    ``subtype equal vpn``, ``severity eq high``; other words must appear in the description."""
+    tokens = [t for w in words for t in str(w).replace("(", " ").replace(")", " ").split()
+              if t.lower() != "and"]
+    fields: dict[str, str] = {}
+    text: list[str] = []
+    i = 0
+    while i < len(tokens):
+        t = tokens[i]
+        if t in SYSTEM_FIELDS and i + 2 < len(tokens) and tokens[i + 1] in ("eq", "equal"):
+            fields[t] = tokens[i + 2]
+            i += 3
+            continue
+        text.append(t.lower())
+        i += 1
+    return [
+        e for e in events
+        if all(str(e.get(k, "")) == v for k, v in fields.items())
+        and all(w in str(e.get("description", "")).lower() for w in text)
+    ]
+
+
+def render_events(events: list[dict[str, Any]]) -> str:
+    head = f"{'Time':<20}{'Severity':<14}{'Subtype':<9}{'Object':<17}{'EventID':<25}Description"
+    lines = [head, "=" * len(head)]
+    for e in sorted(events, key=lambda e: e.get("time", 0), reverse=True):
+        when = time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(float(e.get("time", 0))))
+        lines.append(f"{when:<20}{str(e.get('severity', '')):<14}{str(e.get('subtype', '')):<9}"
+                     f"{str(e.get('object', '')):<17}{str(e.get('eventid', '')):<25}{e.get('description', '')}")
+    return "\n".join(lines) + "\n"

@@ -47,6 +47,11 @@ class Engine:
             raise EngineError(f"unknown operational request {name!r}")
         return handler(self, args)
 
+    def system_events(self) -> list[dict[str, Any]]:
+        """Entries for ``show log system``: {"time", "subtype", "eventid", "object",
+        "severity", "description"} (vpn events, when there is an IKE engine)."""
+        return []
+
     def shutdown(self) -> None:
         """Stop: delete SAs politely (none yet)."""
         self.stopped = True
@@ -57,6 +62,9 @@ class Engine:
     def _ike_sa_show(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"gateways_configured": len(self._names(GATEWAYS)), "ikev1_p1": [],
                 "ikev1_p2": [], "ikev2": [], "ikev2_children": []}
+
+    def _ike_sa_detail(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"gateway": args.get("gateway"), "ike_sas": []}
 
     def _ipsec_sa_show(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"tunnels_configured": len(self._names(TUNNELS)), "sas": []}
@@ -97,6 +105,7 @@ TUNNELS = ("network", "tunnel", "ipsec")
 
 _OPS = {
     "vpn.ike-sa.show": Engine._ike_sa_show,
+    "vpn.ike-sa.detail": Engine._ike_sa_detail,
     "vpn.ipsec-sa.show": Engine._ipsec_sa_show,
     "vpn.flow.show": Engine._flow_show,
     "vpn.gateway.show": Engine._gateway_show,
