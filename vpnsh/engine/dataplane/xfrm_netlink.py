@@ -247,9 +247,15 @@ class XfrmLifetimeCfg(CStruct):
 
     @classmethod
     def infinite(cls, **limits: int) -> dict[str, int]:
-        """All limits XFRM_INF except those given (0 given = none = XFRM_INF)."""
-        out = {name: XFRM_INF for name, _ in cls.fields}
-        out.update({k: (v or XFRM_INF) for k, v in limits.items()})
+        """No limits except those given (a given 0 also means none).
+
+        "None" is XFRM_INF for byte and packet limits but 0 for the ``*_seconds`` ones:
+        the kernel arms timers on any non-zero seconds value, and XFRM_INF there makes
+        the policy misbehave (it stops triggering ACQUIREs).
+        """
+        out = {name: (0 if name.endswith("_seconds") else XFRM_INF) for name, _ in cls.fields}
+        for name, value in limits.items():
+            out[name] = value or (0 if name.endswith("_seconds") else XFRM_INF)
         return out
 
 
