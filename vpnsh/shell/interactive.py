@@ -138,7 +138,16 @@ def run_interactive(session: Session) -> int:
                 print()
                 continue
             break
-        outcome = session.execute(line)
+        try:
+            outcome = session.execute(line)
+        except KeyboardInterrupt:
+            # back to the prompt; the daemon's answer to the abandoned request is dropped
+            # with the connection (the next request reconnects)
+            close = getattr(session.client, "close", None)
+            if close is not None:
+                close()
+            print()
+            continue
         if outcome.output:
             page(outcome.output, session)
         if not outcome.ok:

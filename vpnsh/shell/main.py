@@ -90,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vpnsh.shell.interactive import run_interactive
 
         return run_interactive(session)
+    except KeyboardInterrupt:
+        return 130
     finally:
         close = getattr(client, "close", None)
         if close is not None:
