@@ -283,9 +283,10 @@ class Namespace:
         self.run("nft", "delete", "table", "inet", "vtloss", check=False)
         if percent <= 0:
             return
+        rule = "drop" if percent >= 100 else f"numgen random mod 100 < {int(percent)} drop"
         self.nft(f"""table inet vtloss {{
   chain c {{ type filter hook {hook} priority -10; policy accept;
-    numgen random mod 100 < {int(percent)} drop
+    {rule}
   }}
 }}
 """)

@@ -5,11 +5,22 @@ If these fail, interop failures of vpnsh mean nothing; run them first.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.netns import NetLab, TwoSites, netlab, two_sites  # noqa: F401  (fixture)
+from tests.helpers import netns as netns_mod
+from tests.helpers.netns import (  # noqa: F401  (netlab is a fixture)
+    NetLab,
+    TwoSites,
+    list_namespaces,
+    netlab,
+    requires_netns,
+    sweep_stale,
+    two_sites,
+)
 from tests.helpers.strongswan import (
     StrongSwan,
     ViciError,
@@ -19,7 +30,70 @@ from tests.helpers.strongswan import (
     requires_strongswan,
 )
 
-pytestmark = [pytest.mark.interop, pytest.mark.netns, requires_strongswan]
+# --- the namespace helpers --------------------------------------------------------
+
+
+def test_netns_probe_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    netns_mod.netns_missing.cache_clear()
+    try:
+        monkeypatch.setattr(os, "geteuid", lambda: 1000)
+        assert netns_mod.netns_missing() is not None
+        assert "not root" in str(netns_mod.netns_missing())
+    finally:
+        monkeypatch.undo()
+        netns_mod.netns_missing.cache_clear()
+
+
+@pytest.mark.netns
+@requires_netns
+def test_netlab_cleans_up_when_the_test_fails() -> None:
+    with pytest.raises(RuntimeError, match="boom"), NetLab() as lab:
+        ns = lab.add_host("x")
+        proc = ns.spawn(["sleep", "300"])
+        assert ns.name in list_namespaces()
+        raise RuntimeError("boom")
+    assert ns.name not in list_namespaces()
+    assert proc.popen.poll() is not None
+
+
+@pytest.mark.netns
+@requires_netns
+def test_sweep_removes_only_namespaces_of_dead_creators() -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale, alive = f"vt-{dead.pid}-1-stale", f"vt-{os.getpid()}-999-alive"
+    for name in (stale, alive):
+        subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        removed = sweep_stale()
+        assert stale in removed and stale not in list_namespaces()
+        assert alive in list_namespaces()
+    finally:
+        for name in (stale, alive):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+@pytest.mark.netns
+@requires_netns
+def test_nat_router_masquerades_and_loss_rule_drops(netlab: NetLab) -> None:  # noqa: F811
+    sites = two_sites(netlab, nat=True)
+    assert sites.router is not None
+    sites.right.ns.nft("""table inet cnt {
+  chain in { type filter hook input priority 0; policy accept;
+    ip saddr 203.0.113.254 icmp type echo-request counter
+  }
+}
+""")
+    assert sites.left.ns.ping(sites.right.outer, count=2)
+    rules = sites.right.ns.run("nft", "list", "table", "inet", "cnt").stdout
+    assert "counter packets 2 " in rules, rules
+    sites.router.set_loss(100)
+    assert not sites.left.ns.ping(sites.right.outer, wait=1)
+    sites.router.set_loss(0)
+    assert sites.left.ns.ping(sites.right.outer)
+
+
+# --- strongSwan <-> strongSwan --------------------------------------------------------
 
 
 def _pair(lab: NetLab, tmp_path: Path, sites: TwoSites, *, aggressive_psk: bool = False,
@@ -49,6 +123,9 @@ def test_vici_codec_round_trips() -> None:
     assert decode_message(encode_message(msg)) == msg
 
 
+@pytest.mark.interop
+@pytest.mark.netns
+@requires_strongswan
 def test_ikev2_psk_esp_in_udp_carries_ping(netlab: NetLab, tmp_path: Path) -> None:  # noqa: F811
     sites = two_sites(netlab)
     left, right = _pair(netlab, tmp_path, sites)
@@ -68,6 +145,9 @@ def test_ikev2_psk_esp_in_udp_carries_ping(netlab: NetLab, tmp_path: Path) -> No
     assert "IKE_SA_INIT" in left.log_text()
 
 
+@pytest.mark.interop
+@pytest.mark.netns
+@requires_strongswan
 def test_ikev1_main_mode_carries_ping(netlab: NetLab, tmp_path: Path) -> None:  # noqa: F811
     sites = two_sites(netlab)
     left, right = _pair(netlab, tmp_path, sites, version=1,
@@ -80,6 +160,9 @@ def test_ikev1_main_mode_carries_ping(netlab: NetLab, tmp_path: Path) -> None:  
     assert "main mode" in left.log_text().lower() or "ID_PROT" in left.log_text()
 
 
+@pytest.mark.interop
+@pytest.mark.netns
+@requires_strongswan
 @pytest.mark.slow
 def test_ikev1_aggressive_mode_through_nat(netlab: NetLab, tmp_path: Path) -> None:  # noqa: F811
     sites = two_sites(netlab, nat=True)
@@ -94,6 +177,9 @@ def test_ikev1_aggressive_mode_through_nat(netlab: NetLab, tmp_path: Path) -> No
     assert _ping_across(sites), left.log_tail() + right.log_tail()
 
 
+@pytest.mark.interop
+@pytest.mark.netns
+@requires_strongswan
 def test_wrong_psk_fails_and_says_so(netlab: NetLab, tmp_path: Path) -> None:  # noqa: F811
     sites = two_sites(netlab)
     left, right = _pair(netlab, tmp_path, sites)
