@@ -361,7 +361,8 @@ class NetLab:
         n = next(self._veths)
         left_if = left_if or f"veth{n}{right.role[:1]}"
         right_if = right_if or f"veth{n}{left.role[:1]}"
-        tmp_l, tmp_r = f"vt{os.getpid() % 100000}x{n}l", f"vt{os.getpid() % 100000}x{n}r"
+        k = next(_counter)  # process-wide: temporary names in the root namespace never clash
+        tmp_l, tmp_r = f"vt{os.getpid() % 100000}x{k}l", f"vt{os.getpid() % 100000}x{k}r"
         _ip("link", "add", tmp_l, "type", "veth", "peer", "name", tmp_r)
         _ip("link", "set", tmp_l, "netns", left.name)
         _ip("link", "set", tmp_r, "netns", right.name)
