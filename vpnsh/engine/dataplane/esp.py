@@ -33,6 +33,8 @@ NH_NO_NEXT = 59  # dummy packet (TFC, RFC 4303 2.6)
 _MAX_SEQ_32 = 0xFFFFFFFF
 _MAX_SEQ_64 = 0xFFFFFFFFFFFFFFFF
 _PADS = tuple(bytes(range(1, n + 1)) for n in range(256))
+# padding | pad length | next header, precomputed for the tunnel-mode next headers
+_TRAILERS = {nh: tuple(_PADS[n] + bytes((n, nh)) for n in range(256)) for nh in (4, 41)}
 _HDR = struct.Struct(">II")
 _SEQHI = struct.Struct(">I")
 _PORT_PROTOS = frozenset({6, 17, 132, 33, 136})  # TCP UDP SCTP DCCP UDP-Lite
@@ -86,16 +88,17 @@ def seal_payload(
     """The generic RFC 4303 transform: ESP packet carrying ``payload`` with
     ``next_header``. Takes the next sequence number. ``iv`` overrides the per-packet
     IV (test vectors only). Does not count the packet (``encapsulate`` does)."""
-    if sa.bytes_hard_reached():
+    hard_kb = sa.lifesize_hard_kb
+    if hard_kb and sa.counters.bytes >= hard_kb << 10:
         raise _drop(sa, DropReason.EXPIRED, "hard lifesize reached")
     seq = sa.seq + 1
     if seq > (_MAX_SEQ_64 if sa.esn else _MAX_SEQ_32):
         raise _drop(sa, DropReason.SEQ_OVERFLOW, "sequence number would cycle")
     sa.seq = seq
-    encr = sa.encr_alg
-    align = encr.block_size if encr.block_size > 4 else 4
-    padlen = -(len(payload) + 2) % align
-    plaintext = b"".join((payload, _PADS[padlen], bytes((padlen, next_header))))
+    padlen = -(len(payload) + 2) % sa.pad_align
+    trailers = _TRAILERS.get(next_header)
+    trailer = trailers[padlen] if trailers else _PADS[padlen] + bytes((padlen, next_header))
+    plaintext = payload + trailer
     header = _HDR.pack(sa.spi, seq & _MAX_SEQ_32)
     aead = sa.aead
     if aead is not None:
@@ -120,7 +123,7 @@ def open_payload(sa: EspSA, esp: bytes) -> tuple[bytes, int]:
     encr = sa.encr_alg
     iv_size = encr.iv_size
     aead = sa.aead
-    icv_size = encr.icv_size if aead is not None else sa.integrity.icv_size
+    icv_size = sa.icv_size
     n = len(esp)
     if n < 8 + iv_size + icv_size + 2:
         raise _drop(sa, DropReason.SHORT, f"{n} bytes")

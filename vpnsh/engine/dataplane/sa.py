@@ -104,6 +104,8 @@ class EspSA:
     aead: Aead | None = field(init=False, repr=False)
     integrity: Integrity = field(init=False, repr=False)
     replay: ReplayWindow = field(init=False, repr=False)
+    pad_align: int = field(init=False, repr=False)  # pad payload+trailer to this
+    icv_size: int = field(init=False, repr=False)
     src_ranges: tuple[SelectorRange, ...] = field(init=False, repr=False)
     dst_ranges: tuple[SelectorRange, ...] = field(init=False, repr=False)
 
@@ -124,6 +126,8 @@ class EspSA:
             self.aead = None
             self.cipher = BlockCipher(self.encr_alg, self.encr_key)
         self.integrity = Integrity(self.integ_alg, self.integ_key)
+        self.pad_align = max(self.encr_alg.block_size, 4)
+        self.icv_size = self.encr_alg.icv_size if self.aead else self.integ_alg.icv_size
         self.replay = ReplayWindow(self.replay_window, self.esn)
         src, dst = (
             (self.remote_ts, self.local_ts)
