@@ -64,7 +64,7 @@ class Engine:
                 "ikev1_p2": [], "ikev2": [], "ikev2_children": []}
 
     def _ike_sa_detail(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"gateway": args.get("gateway"), "ike_sas": []}
+        return {"gateway": args.get("gateway"), "now": time.time(), "sas": []}
 
     def _ipsec_sa_show(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"tunnels_configured": len(self._names(TUNNELS)), "sas": []}
