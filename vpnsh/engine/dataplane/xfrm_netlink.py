@@ -536,6 +536,8 @@ class _XfrmAttrs:
         __slots__ = ()
         fields = (("value", "16s"),)
 
+    # top-level address fields left unset encode as the zero address
+    defaults: ClassVar[dict[str, Any]] = {"saddr": bytes(16), "daddr": bytes(16)}
     prefix = "XFRMA_"
     nla_map = (
         (0, "XFRMA_UNSPEC", "none"),
