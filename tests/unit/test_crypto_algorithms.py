@@ -117,3 +117,30 @@ def test_display_names_reference_4_3() -> None:
     assert esp_display_name(EncrId.ENCR_AES_CBC, 256, IntegId.AUTH_HMAC_SHA2_256_128) == "ESP/A256/SHA256"
     with pytest.raises(ValueError):
         display_name(DhId.MODP_2048, style="fancy")
+
+
+def test_ikev1_attribute_values() -> None:
+    from vpnsh.engine.crypto.algorithms import (
+        Ikev1AuthAlg,
+        Ikev1Encr,
+        Ikev1Hash,
+        ikev1_auth,
+        ikev1_auth_from_integ,
+        ikev1_encr,
+        ikev1_encr_from_keyword,
+        ikev1_hash_from_keyword,
+        ikev1_prf,
+    )
+
+    assert ikev1_encr(7, 256) == encr_alg(EncrId.ENCR_AES_CBC, 256)
+    assert ikev1_encr(5).id == EncrId.ENCR_3DES
+    assert ikev1_prf(2) == PrfId.PRF_HMAC_SHA1 and ikev1_prf(4) == PrfId.PRF_HMAC_SHA2_256
+    assert ikev1_auth(5) == IntegId.AUTH_HMAC_SHA2_256_128
+    assert ikev1_hash_from_keyword("sha384") == Ikev1Hash.SHA2_384
+    assert ikev1_encr_from_keyword("aes-192-cbc") == (Ikev1Encr.AES_CBC, 192)
+    assert ikev1_auth_from_integ(IntegId.AUTH_HMAC_SHA1_96) == Ikev1AuthAlg.HMAC_SHA1
+    assert ikev1_auth_from_integ(IntegId.NONE) is None
+    for bad in (lambda: ikev1_encr(1), lambda: ikev1_prf(3), lambda: ikev1_auth(4),
+                lambda: ikev1_encr_from_keyword("aes-128-gcm"), lambda: ikev1_hash_from_keyword("non-auth")):
+        with pytest.raises(UnsupportedAlgorithm):
+            bad()

@@ -194,3 +194,12 @@ def test_ikev1_keymat_and_ivs() -> None:
     assert hi == hmac.new(d, b"xy" + b"I" * 8 + b"R" * 8 + b"said", hashlib.sha1).digest()
     hr = ikev1_hash_r(p, d, b"x", b"y", b"I" * 8, b"R" * 8, b"sa", b"id")
     assert hr == hmac.new(d, b"yx" + b"R" * 8 + b"I" * 8 + b"said", hashlib.sha1).digest()
+
+
+def test_ikev1_quick_mode_hashes() -> None:
+    from vpnsh.engine.crypto.keymat import ikev1_qm_hash1, ikev1_qm_hash2, ikev1_qm_hash3
+
+    p, a, mid = PrfId.PRF_HMAC_SHA1, b"A" * 20, b"\x12\x34\x56\x78"
+    assert ikev1_qm_hash1(p, a, mid, b"SA|Ni") == hmac.new(a, mid + b"SA|Ni", hashlib.sha1).digest()
+    assert ikev1_qm_hash2(p, a, mid, b"ni", b"SA|Nr") == hmac.new(a, mid + b"ni" + b"SA|Nr", hashlib.sha1).digest()
+    assert ikev1_qm_hash3(p, a, mid, b"ni", b"nr") == hmac.new(a, b"\0" + mid + b"ninr", hashlib.sha1).digest()

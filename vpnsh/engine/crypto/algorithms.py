@@ -402,3 +402,107 @@ def esp_display_name(
 ) -> str:
     """``ESP/A128/SHA1`` as in ``show vpn ipsec-sa``."""
     return f"ESP/{display_name(encr, key_bits, style)}/{display_name(integ, 0, style)}"
+
+
+# --- IKEv1 attribute values (RFC 2409 appendix A, RFC 2407 4.4-4.5, RFC 4868 for SHA-2) ---
+
+
+class Ikev1Encr(IntEnum):
+    """Phase 1 SA attribute "Encryption Algorithm" (class 1)."""
+
+    DES_CBC = 1
+    TRIPLE_DES_CBC = 5
+    AES_CBC = 7
+
+
+class Ikev1Hash(IntEnum):
+    """Phase 1 SA attribute "Hash Algorithm" (class 2); the PRF is its HMAC."""
+
+    MD5 = 1
+    SHA1 = 2
+    SHA2_256 = 4
+    SHA2_384 = 5
+    SHA2_512 = 6
+
+
+class Ikev1AuthAlg(IntEnum):
+    """IPsec DOI (phase 2) attribute "Authentication Algorithm" (class 5)."""
+
+    HMAC_MD5 = 1
+    HMAC_SHA1 = 2
+    HMAC_SHA2_256 = 5
+    HMAC_SHA2_384 = 6
+    HMAC_SHA2_512 = 7
+
+
+# IPsec DOI ESP transform IDs (RFC 2407 4.4.4) use the same numbers as IKEv2 ENCR
+# for 3DES (3), NULL (11), AES-CBC (12) and AES-GCM-16 (20): EncrId serves for both.
+
+_V1_ENCR = {Ikev1Encr.TRIPLE_DES_CBC: EncrId.ENCR_3DES, Ikev1Encr.AES_CBC: EncrId.ENCR_AES_CBC}
+_V1_HASH = {
+    Ikev1Hash.MD5: (PrfId.PRF_HMAC_MD5, IntegId.AUTH_HMAC_MD5_96),
+    Ikev1Hash.SHA1: (PrfId.PRF_HMAC_SHA1, IntegId.AUTH_HMAC_SHA1_96),
+    Ikev1Hash.SHA2_256: (PrfId.PRF_HMAC_SHA2_256, IntegId.AUTH_HMAC_SHA2_256_128),
+    Ikev1Hash.SHA2_384: (PrfId.PRF_HMAC_SHA2_384, IntegId.AUTH_HMAC_SHA2_384_192),
+    Ikev1Hash.SHA2_512: (PrfId.PRF_HMAC_SHA2_512, IntegId.AUTH_HMAC_SHA2_512_256),
+}
+_V1_AUTH = {
+    Ikev1AuthAlg.HMAC_MD5: IntegId.AUTH_HMAC_MD5_96,
+    Ikev1AuthAlg.HMAC_SHA1: IntegId.AUTH_HMAC_SHA1_96,
+    Ikev1AuthAlg.HMAC_SHA2_256: IntegId.AUTH_HMAC_SHA2_256_128,
+    Ikev1AuthAlg.HMAC_SHA2_384: IntegId.AUTH_HMAC_SHA2_384_192,
+    Ikev1AuthAlg.HMAC_SHA2_512: IntegId.AUTH_HMAC_SHA2_512_256,
+}
+
+
+def ikev1_encr(value: int, key_bits: int | None = None) -> EncrAlg:
+    """Phase 1 encryption attribute (+ Key Length attribute) -> descriptor."""
+    try:
+        eid = _V1_ENCR[Ikev1Encr(value)]
+    except (ValueError, KeyError):
+        raise UnsupportedAlgorithm(f"IKEv1 encryption algorithm {value} not supported") from None
+    return encr_alg(eid, key_bits)
+
+
+def ikev1_prf(value: int) -> PrfId:
+    """Phase 1 hash attribute -> the PRF (HMAC with that hash) IKEv1 uses."""
+    try:
+        return _V1_HASH[Ikev1Hash(value)][0]
+    except (ValueError, KeyError):
+        raise UnsupportedAlgorithm(f"IKEv1 hash algorithm {value} not supported") from None
+
+
+def ikev1_auth(value: int) -> IntegId:
+    """Phase 2 authentication algorithm attribute -> ESP integrity."""
+    try:
+        return _V1_AUTH[Ikev1AuthAlg(value)]
+    except (ValueError, KeyError):
+        raise UnsupportedAlgorithm(f"IKEv1 authentication algorithm {value} not supported") from None
+
+
+def ikev1_hash_from_keyword(keyword: str) -> Ikev1Hash:
+    """IKE crypto-profile ``hash`` keyword -> phase 1 hash attribute (not non-auth)."""
+    prf_id, _ = ike_hash(keyword)
+    for h, (p, _i) in _V1_HASH.items():
+        if p == prf_id:
+            return h
+    raise UnsupportedAlgorithm(f"IKEv1 has no hash for '{keyword}'")
+
+
+def ikev1_encr_from_keyword(keyword: str) -> tuple[Ikev1Encr, int]:
+    """IKE crypto-profile ``encryption`` keyword -> (phase 1 attribute, key bits)."""
+    eid, bits = ike_encryption(keyword)
+    for v1, v2 in _V1_ENCR.items():
+        if v2 == eid:
+            return v1, bits
+    raise UnsupportedAlgorithm(f"IKEv1 phase 1 cannot use '{keyword}'")
+
+
+def ikev1_auth_from_integ(integ: IntegId) -> Ikev1AuthAlg | None:
+    """ESP integrity -> phase 2 authentication attribute (None for NONE/AEAD)."""
+    for v1, v2 in _V1_AUTH.items():
+        if v2 == integ:
+            return v1
+    if integ == IntegId.NONE:
+        return None
+    raise UnsupportedAlgorithm(f"IKEv1 has no authentication algorithm for {integ.name}")

@@ -266,3 +266,24 @@ def ikev1_keymat(
         k = prf(prf_id, skeyid_d, k + tail)
         out += k
     return out[:length]
+
+
+def ikev1_qm_hash1(prf_id: int, skeyid_a: bytes, message_id: bytes, payloads: bytes) -> bytes:
+    """Quick mode HASH(1) = prf(SKEYID_a, M-ID | SA | Ni [| KE] [| IDci | IDcr]);
+    ``payloads`` is every payload after HASH(1), generic headers included. The same
+    form gives the HASH of an informational exchange (RFC 2409 5.7)."""
+    return prf(prf_id, skeyid_a, message_id + payloads)
+
+
+def ikev1_qm_hash2(
+    prf_id: int, skeyid_a: bytes, message_id: bytes, ni_b: bytes, payloads: bytes
+) -> bytes:
+    """Quick mode HASH(2) = prf(SKEYID_a, M-ID | Ni_b | SA | Nr [| KE] [| IDci | IDcr])."""
+    return prf(prf_id, skeyid_a, message_id + ni_b + payloads)
+
+
+def ikev1_qm_hash3(
+    prf_id: int, skeyid_a: bytes, message_id: bytes, ni_b: bytes, nr_b: bytes
+) -> bytes:
+    """Quick mode HASH(3) = prf(SKEYID_a, 0 | M-ID | Ni_b | Nr_b)."""
+    return prf(prf_id, skeyid_a, b"\x00" + message_id + ni_b + nr_b)
