@@ -184,7 +184,7 @@ def set_line(draw, node=ROOT, entry=False):
     return [child.name, *draw(set_line(child))]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(set_line(), min_size=1, max_size=12))
 def test_round_trip_generated_trees(lines):
     tree: dict = {}

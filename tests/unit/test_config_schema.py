@@ -69,3 +69,15 @@ def test_reference_algorithm_lists():
                          "group19", "group20", "group21")
     assert ESP_ENCRYPTION == ("des", "3des", "aes-128-cbc", "aes-192-cbc", "aes-256-cbc",
                               "aes-128-ccm", "aes-128-gcm", "aes-256-gcm", "null")
+
+
+def test_generated_reference_covers_every_leaf_once():
+    from vpnsh.config.reference import markdown, set_paths
+
+    paths = [syntax for syntax, _help in set_paths()]
+    leaves = [n for n in nodes() if isinstance(n, Leaf | LeafList) or type(n).__name__ == "Flag"]
+    assert len(paths) == len(leaves) == len(set(paths))
+    assert ("set network interface tunnel units <tunnel.N> mtu <576-9216>" in paths)
+    text = markdown()
+    assert "protocol version ikev1\\|ikev2\\|ikev2-preferred` | IKE protocol version " \
+           "(default ikev1) |" in text

@@ -246,7 +246,7 @@ class AddressOrAny(ValueType):
                 a, b = ipaddress.ip_address(lo), ipaddress.ip_address(hi)
             except ValueError:
                 raise ValueError(f"'{text}' is not a valid address range") from None
-            if a.version != b.version or a > b:
+            if a.version != b.version or int(a) > int(b):
                 raise ValueError(f"'{text}' is not a valid address range")
             return f"{a}-{b}"
         return IPPrefix().parse(text)
