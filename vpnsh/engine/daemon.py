@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import fcntl
+import inspect
 import logging
 import os
 import re
@@ -21,7 +22,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
-from typing import IO
+from typing import IO, Any
 
 from vpnsh import __version__
 from vpnsh.control import protocol
@@ -164,8 +165,8 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
     finally:
         await server.stop()
         try:
-            result = engine.shutdown()
-            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+            result: Any = engine.shutdown()  # None, or an awaitable in a fuller engine
+            if inspect.isawaitable(result):
                 await result
         except Exception:  # noqa: BLE001 - still remove the socket and exit
             log.exception("engine shutdown failed")

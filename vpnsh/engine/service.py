@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,10 +53,11 @@ class Engine:
         "severity", "description"} (vpn events, when there is an IKE engine)."""
         return []
 
-    def shutdown(self) -> None:
-        """Stop: delete SAs politely (none yet)."""
+    def shutdown(self) -> Awaitable[None] | None:
+        """Stop: delete SAs politely (none yet).  May return an awaitable."""
         self.stopped = True
         log.info("engine shut down")
+        return None
 
     # -- empty-state answers (shapes of vpnsh.render.vpn / docs/operational-data.md)
 
