@@ -19,7 +19,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from tests.helpers.netns import Namespace, netlab, netns_missing, sites  # noqa: F401
 from vpnsh.engine.dataplane import xfrm_netlink as xn
-from vpnsh.engine.dataplane.base import ChildSaSpec, EspKeys
+from vpnsh.engine.dataplane.base import ChildSaSpec, EspKeys, Route, TunnelInterface
 from vpnsh.engine.dataplane.kernel import (
     AEAD_ALGORITHMS,
     CIPHER_ALGORITHMS,
@@ -133,6 +133,34 @@ def test_traps_install_and_remove_policies(sites: Any, left_plane: KernelDataPla
     assert {p["reqid"] for p in pols} == {"2"}
     left_plane.set_traps([])
     assert ip_xfrm_policies(ns) == []
+
+
+def test_ipv6_inner_over_ipv4_outer(sites: Any, left_plane: KernelDataPlane) -> None:  # noqa: F811
+    left_plane.set_traps([trap(local="2001:db8:1::/64", remote="2001:db8:2::/64")])
+    pols = ip_xfrm_policies(sites.left.ns)
+    assert {(p["src"], p["dst"], p["dir"]) for p in pols} == {
+        ("2001:db8:1::/64", "2001:db8:2::/64", "out"), ("2001:db8:2::/64", "2001:db8:1::/64", "in"),
+        ("2001:db8:2::/64", "2001:db8:1::/64", "fwd")}
+    assert {p["tmpl"] for p in pols if p["dir"] == "out"} == {f"{LEFT} dst {RIGHT}"}
+    left_plane.set_traps([])
+    assert ip_xfrm_policies(sites.left.ns) == []
+
+
+def test_tunnel_interfaces_are_xfrm_links_or_a_clear_note(
+        sites: Any, left_plane: KernelDataPlane) -> None:  # noqa: F811
+    ns = sites.left.ns
+    left_plane.set_interfaces([TunnelInterface("tunnel.1", ("169.254.10.1/30",), 1400)],
+                              [Route("10.2.0.0/24", "tunnel.1")])
+    links = ns.run("ip", "-d", "link", "show").stdout
+    if left_plane.caps.xfrmi:
+        assert "tunnel.1" in links and "if_id 0x1" in links
+        assert "10.2.0.0/24 dev tunnel.1" in ns.run("ip", "route").stdout
+        left_plane.set_interfaces([], [])
+        assert "tunnel.1" not in ns.run("ip", "link", "show").stdout
+    else:
+        assert "tunnel.1" not in links
+        notes = " ".join(left_plane.info().notes)
+        assert "tunnel.1: not created" in notes and "CONFIG_XFRM_INTERFACE" in notes
 
 
 def test_policies_of_others_are_left_alone(sites: Any, left_plane: KernelDataPlane) -> None:  # noqa: F811

@@ -378,6 +378,10 @@ class KernelDataPlane:
         for problem in in_thread(work):
             log.warning("kernel data plane: %s", problem)
             self.problems.append(problem)
+        try:  # policies of route-based tunnels carry the if_id of their interface
+            self._sync_policies()
+        except KernelDataPlaneError as exc:
+            self.problems.append(str(exc))
 
     def _remove_links(self, names: set[str]) -> None:
         if not names:
