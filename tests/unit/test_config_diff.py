@@ -71,3 +71,12 @@ def test_text_diff_set_and_brace():
     assert "+          mtu 1400;" in brace.splitlines()
     assert not any(line.startswith("-") for line in brace.splitlines())
     assert text_diff(before, before, "xml") == ""
+
+
+def test_diff_to_dict_is_json_ready():
+    import json
+
+    d = diff(factory_config(), site_a()).to_dict()
+    assert json.loads(json.dumps(d))["routes"]["added"] == [["default", "to-SiteB"]]
+    assert d["gateways"] == {"added": ["GW-SiteB"], "changed": [], "removed": []}
+    assert d["other"] is True

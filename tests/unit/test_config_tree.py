@@ -221,3 +221,11 @@ def test_effective_applies_defaults():
     before = copy.deepcopy(t)
     effective(t, ())
     assert t == before  # effective never writes defaults into the tree
+
+
+def test_error_after_unquoted_secret_does_not_echo_it():
+    with pytest.raises(ConfigError) as exc:
+        s({}, "network ike gateway GW1 authentication pre-shared-key key part1 part2",
+          encrypt=fake_encrypt)
+    assert "part1" not in str(exc.value) and "part2" not in str(exc.value)
+    assert "part2" not in " ".join(exc.value.path)

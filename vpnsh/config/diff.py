@@ -39,6 +39,11 @@ class Changes:
     def __bool__(self) -> bool:
         return bool(self.added or self.changed or self.removed)
 
+    def to_dict(self) -> dict[str, list]:
+        """JSON-ready: sorted lists (a route key becomes ``[vr, name]``)."""
+        return {k: sorted(list(v) if isinstance(v, tuple) else v for v in getattr(self, k))
+                for k in ("added", "changed", "removed")}
+
 
 @dataclass
 class ConfigDiff:
@@ -53,6 +58,12 @@ class ConfigDiff:
     ipsec_profiles: Changes = field(default_factory=Changes)
     monitor_profiles: Changes = field(default_factory=Changes)
     other: bool = False  # zones, rules, virtual-router interfaces, ...: anything else
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {f: getattr(self, f).to_dict() for f in self.__dataclass_fields__
+                               if f != "other"}
+        out["other"] = self.other
+        return out
 
     @property
     def empty(self) -> bool:

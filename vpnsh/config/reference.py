@@ -22,7 +22,7 @@ def set_paths(node: Node = ROOT, prefix: str = "set") -> Iterator[tuple[str, str
         yield f"{prefix} {node.name}", node.describe()
     elif isinstance(node, Leaf | LeafList):
         default = node.default
-        if isinstance(node, LeafList) and default is not None:
+        if isinstance(default, tuple):
             default = " ".join(default)
         note = f" (default {default})" if default is not None else ""
         yield f"{prefix} {node.name} {_value(node)}", node.describe() + note

@@ -111,6 +111,10 @@ def walk(tokens: Sequence[str], *, encrypt: Encrypt | None = None) -> Walk:
         if st.expect == "keyword":
             idx, child = st.lookup(tok)
             if child is None:
+                if st.assigns and isinstance(getattr(st.assigns[-1].node, "type", None), Secret):
+                    # never echo what may be the rest of an unquoted secret
+                    raise ConfigError(st.top.path, "unexpected word after the secret "
+                                      "(quote a secret that contains spaces)")
                 raise ConfigError(st.top.path + (tok,), f"'{tok}' is unexpected")
             del st.frames[idx + 1:]
             cpath = st.top.path + (child.name,)
