@@ -192,3 +192,17 @@ def test_round_trip_generated_trees(lines):
         set_path(tree, words)
     for fmt in FORMATS:
         assert parse(render(tree, fmt), fmt) == tree, fmt
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(set_line())
+def test_completion_offers_every_next_word_of_a_valid_line(words):
+    from vpnsh.config.complete import complete
+
+    tree: dict = {}
+    set_path(tree, words)  # the line is valid ...
+    for i, word in enumerate(words):
+        offered = complete(tree, words[:i], "")  # ... so each next word is offered or hinted
+        assert word in [c.word for c in offered] or any(
+            c.is_hint and c.word != "<Enter>" for c in offered), (words[:i], word)
+    assert "<Enter>" in [c.word for c in complete(tree, words, "")]
