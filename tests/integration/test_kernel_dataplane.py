@@ -211,6 +211,20 @@ def test_acquire_from_ping_becomes_events_acquire(sites: Any) -> None:  # noqa: 
     assert got[0] == ("tunnel.1", "10.1.0.1", "10.2.0.1", 1, 0)
 
 
+def test_larval_drop_is_off_while_the_plane_runs(sites: Any) -> None:  # noqa: F811
+    ns = sites.left.ns
+
+    def larval_drop() -> str:
+        return ns.run("sysctl", "-n", "net.core.xfrm_larval_drop").stdout.strip()
+
+    assert larval_drop() == "1"
+    plane = KernelDataPlane(netns=ns.name)
+    plane.open()
+    assert larval_drop() == "0"
+    asyncio.run(plane.stop())
+    assert larval_drop() == "1"
+
+
 def test_acquire_outside_our_policies_is_ignored(sites: Any) -> None:  # noqa: F811
     """Traffic hitting a policy another program made is not ours to negotiate."""
     left = sites.left.ns

@@ -11,7 +11,9 @@ installed CHILD SAs; what the kernel holds is made equal to it.
 Kernel messages come back on a listener socket bound to XFRMNLGRP_ACQUIRE and
 XFRMNLGRP_EXPIRE: an ACQUIRE becomes ``events.acquire(tunnel_if, src, dst, proto, dport)``
 (the tunnel found from the policy's selector and if_id), an EXPIRE becomes
-``events.expire(inbound_spi, "soft"|"hard")`` (once per SA pair and kind).
+``events.expire(inbound_spi, "soft"|"hard")`` (once per SA pair and kind). With
+``hold_packets`` (the default), ``net.core.xfrm_larval_drop`` is 0 while the plane runs:
+the first packets of a flow wait (bounded, in the kernel) for the SA instead of being dropped.
 
 Route-based tunnels use XFRM interfaces (``tunnel.N`` is an ``xfrm`` link with if_id N)
 where the kernel has them (:mod:`.kernel_probe`). Without them, only selector-based
@@ -34,6 +36,7 @@ import logging
 import re
 import socket
 import struct
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,6 +95,9 @@ INTEG_ALGORITHMS: dict[int, tuple[str, int]] = {
 ALL_ALGOS = 0xFFFFFFFF
 PRIORITY_BASE = 200000  # lower is preferred; more specific selectors get lower values
 XFRMI_BARE_TUNNEL_ID = 10000  # if_id of a bare "tunnel" interface (no unit number)
+# 0: while an ACQUIRE is pending, the kernel holds a bounded queue of the flow's packets
+# (and sends them once the SA is in) instead of dropping them
+LARVAL_DROP = "/proc/sys/net/core/xfrm_larval_drop"
 
 
 class KernelDataPlaneError(RuntimeError):
@@ -262,9 +268,11 @@ def enable_esp_in_udp(sock: socket.socket) -> None:
 class KernelDataPlane:
     """The kernel XFRM data plane, optionally in a named network namespace (tests)."""
 
-    def __init__(self, netns: str | None = None) -> None:
+    def __init__(self, netns: str | None = None, hold_packets: bool = True) -> None:
         self.events = DataPlaneEvents()
         self.netns = netns
+        self.hold_packets = hold_packets
+        self._larval_drop_before: str | None = None
         self._caps: KernelCapabilities | None = None
         self._cmd: xn.XfrmChannel | None = None
         self._listener: xn.XfrmChannel | None = None
@@ -290,6 +298,27 @@ class KernelDataPlane:
         for note in self._caps.notes():
             log.warning("kernel data plane: %s", note)
         self._cmd = xn.XfrmChannel(self.netns)
+        if self.hold_packets:
+            self._larval_drop_before = self._sysctl(LARVAL_DROP, "0")
+
+    def _sysctl(self, path: str, value: str) -> str | None:
+        """Set a /proc/sys value in this plane's namespace; return the previous one."""
+        try:
+            if self.netns is None:
+                with open(path) as f:
+                    before = f.read().strip()
+                with open(path, "w") as f:
+                    f.write(value)
+                return before
+            key = path.removeprefix("/proc/sys/").replace("/", ".")
+            res = subprocess.run(["ip", "netns", "exec", self.netns, "sysctl", "-n", key],
+                                 capture_output=True, text=True, timeout=10, check=True)
+            subprocess.run(["ip", "netns", "exec", self.netns, "sysctl", "-q", "-w",
+                            f"{key}={value}"], capture_output=True, timeout=10, check=True)
+            return res.stdout.strip()
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.warning("cannot set %s to %s: %s", path, value, exc)
+            return None
 
     @property
     def caps(self) -> KernelCapabilities:
@@ -320,6 +349,9 @@ class KernelDataPlane:
         if self._cmd is not None:
             self._cmd.close()
             self._cmd = None
+        if self._larval_drop_before is not None:
+            self._sysctl(LARVAL_DROP, self._larval_drop_before)
+            self._larval_drop_before = None
 
     def info(self) -> DataPlaneInfo:
         notes = list(self.caps.notes())
