@@ -317,17 +317,17 @@ def bench(rounds: int = 20000) -> None:  # pragma: no cover - a figure, not a te
         key, akey = os.urandom(klen), os.urandom(ikey)
         out = EspSA(1, Direction.OUT, encr, bits, key, integ, akey)
         inb = EspSA(1, Direction.IN, encr, bits, key, integ, akey)
-        n = rounds if encr != EncrId.ENCR_3DES else rounds // 10
-        t0 = time.perf_counter()
-        for _ in range(n):
-            encapsulate(out, inner)
-        t1 = time.perf_counter()
-        packets = [encapsulate(out, inner) for _ in range(n)]
-        t2 = time.perf_counter()
-        for p in packets:
-            decapsulate(inb, p)
-        t3 = time.perf_counter()
-        enc_us, dec_us = (t1 - t0) / n * 1e6, (t3 - t2) / n * 1e6
+        n = (rounds if encr != EncrId.ENCR_3DES else rounds // 10) // 5
+        enc_best = dec_best = float("inf")
+        for _ in range(5):  # best of five batches: the figure, not the noise
+            t0 = time.perf_counter()
+            packets = [encapsulate(out, inner) for _ in range(n)]
+            t1 = time.perf_counter()
+            for p in packets:
+                decapsulate(inb, p)
+            t2 = time.perf_counter()
+            enc_best, dec_best = min(enc_best, t1 - t0), min(dec_best, t2 - t1)
+        enc_us, dec_us = enc_best / n * 1e6, dec_best / n * 1e6
         print(
             f"{name:20s} encap {enc_us:6.1f} us  decap {dec_us:6.1f} us  "
             f"both {enc_us + dec_us:6.1f} us  per 1400-byte packet"
