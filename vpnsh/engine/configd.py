@@ -264,7 +264,8 @@ class ConfigService:
     # ------------------------------------------------------------------ validate / commit
 
     def _problems(self) -> list[str]:
-        return [str(p) for p in _lib("validate").validate(self.candidate)]
+        # running was valid when committed: subtrees equal to it skip the per-value checks
+        return [str(p) for p in _lib("validate").validate(self.candidate, running=self.running)]
 
     def validate(self) -> dict[str, Any]:
         job = self.jobs.start("Validate")
