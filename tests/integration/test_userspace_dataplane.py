@@ -100,13 +100,13 @@ def spec_pair(left: str, right: str, *, spi_l: int = 0x1001, spi_r: int = 0x2001
 class Pair:
     """Two sites, each with a running data plane, tunnel.1 and routes to the other LAN."""
 
-    def __init__(self, lab: NetLab, sites: TwoSites, tmp: Path, *, fast_udp: bool = True) -> None:
+    def __init__(self, lab: NetLab, sites: TwoSites, tmp: Path, *, udp_mode: str = "take") -> None:
         self.sites = sites
         self.a = DataPlaneProcess(sites.left.ns, tmp / "dp-left.log")
         self.b = DataPlaneProcess(sites.right.ns, tmp / "dp-right.log")
         for dp, site, addr, peer_net in ((self.a, sites.left, "169.254.10.1/30", "10.2.0.0/16"),
                                          (self.b, sites.right, "169.254.10.2/30", "10.1.0.0/16")):
-            dp.request("udp", local=site.outer, fast=fast_udp)
+            dp.request("udp", local=site.outer, mode=udp_mode)
             problems = dp.request("interfaces", interfaces=[
                 {"name": "tunnel.1", "addresses": [addr], "mtu": 1400}],
                 routes=[{"destination": peer_net, "interface": "tunnel.1"}])
@@ -130,10 +130,12 @@ def pair(netlab: NetLab, tmp_path: Path) -> Iterator[Pair]:  # noqa: F811
     p.stop()
 
 
-@pytest.fixture
-def slow_pair(netlab: NetLab, tmp_path: Path) -> Iterator[Pair]:  # noqa: F811
-    """ESP-in-UDP sent through ``events.send_udp`` on the event loop (no attached socket)."""
-    p = Pair(netlab, two_sites(netlab), tmp_path, fast_udp=False)
+@pytest.fixture(params=["loop", "attach"])
+def slow_pair(request: pytest.FixtureRequest, netlab: NetLab, tmp_path: Path  # noqa: F811
+              ) -> Iterator[Pair]:
+    """ESP-in-UDP received through ``UdpIo`` on the event loop; sent there too ("loop")
+    or from the outbound thread on the shared socket ("attach")."""
+    p = Pair(netlab, two_sites(netlab), tmp_path, udp_mode=request.param)
     yield p
     p.stop()
 

@@ -15,7 +15,7 @@ import ipaddress
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from .base import TrafficSelector
 
@@ -31,8 +31,7 @@ _IPV6_FRAG = 44
 FULL_PORTS = (0, 65535)
 
 
-@dataclass(frozen=True, slots=True)
-class PacketKey:
+class PacketKey(NamedTuple):
     """What the selectors look at in one IP packet; ports are None when absent."""
 
     version: int  # 4 or 6
@@ -170,6 +169,47 @@ def _is_catch_all(sel: CompiledSelector) -> bool:
     return (sel.lo, sel.hi, sel.proto, sel.plo, sel.phi) == (0, top, 0, 0, 65535)
 
 
+class InboundCheck:
+    """``selectors_admit(..., inbound=True)`` compiled for one SA, with shortcuts:
+    a family whose selectors admit everything costs one comparison, and selectors
+    without protocol or port restrictions are checked on the addresses alone."""
+
+    __slots__ = ("local", "remote", "all4", "all6", "addr_only", "src4", "dst4")
+
+    def __init__(self, local: tuple[CompiledSelector, ...], remote: tuple[CompiledSelector, ...]) -> None:
+        self.local, self.remote = local, remote
+        self.all4 = any(map(_is_catch_all, (s for s in local if s.version == 4))) and any(
+            map(_is_catch_all, (s for s in remote if s.version == 4)))
+        self.all6 = any(map(_is_catch_all, (s for s in local if s.version == 6))) and any(
+            map(_is_catch_all, (s for s in remote if s.version == 6)))
+        self.addr_only = all(s.proto == 0 and (s.plo, s.phi) == FULL_PORTS for s in local + remote)
+        self.src4 = tuple((s.lo, s.hi) for s in remote if s.version == 4)
+        self.dst4 = tuple((s.lo, s.hi) for s in local if s.version == 4)
+
+    def admits(self, packet: bytes) -> bool:
+        """Is this decrypted inner packet within the SA's selectors (remote -> local)?"""
+        version = packet[0] >> 4
+        if version == 4:
+            if self.all4:
+                return True
+            if self.addr_only and len(packet) >= 20:
+                src = int.from_bytes(packet[12:16], "big")
+                for lo, hi in self.src4:
+                    if lo <= src <= hi:
+                        break
+                else:
+                    return False
+                dst = int.from_bytes(packet[16:20], "big")
+                for lo, hi in self.dst4:  # noqa: SIM110 - a loop is faster than any()
+                    if lo <= dst <= hi:
+                        return True
+                return False
+        elif version == 6 and self.all6:
+            return True
+        key = parse_inner(packet)
+        return key is not None and selectors_admit(self.local, self.remote, key, inbound=True)
+
+
 @dataclass(slots=True)
 class _Entry(Generic[T]):
     specificity: int
@@ -240,10 +280,17 @@ class Spd(Generic[T]):
         entries = self._by_if.get(tunnel_if)
         if not entries:
             return None
-        v, proto, src, dst = key.version, key.proto, key.src, key.dst
-        for e in entries:
-            if e.local.matches(v, src, proto, key.sport) and e.remote.matches(
-                    v, dst, proto, key.dport):
+        v, src, dst, proto, sport, dport = key
+        for e in entries:  # inlined CompiledSelector.matches: this is the per-packet path
+            loc, rem = e.local, e.remote
+            if loc.version != v or not loc.lo <= src <= loc.hi or not rem.lo <= dst <= rem.hi:
+                continue
+            if (loc.proto and loc.proto != proto) or (rem.proto and rem.proto != proto):
+                continue
+            if sport is None:
+                if loc.matches(v, src, proto, None) and rem.matches(v, dst, proto, None):
+                    return e.value
+            elif loc.plo <= sport <= loc.phi and rem.plo <= dport <= rem.phi:  # type: ignore[operator]
                 return e.value
         return None
 

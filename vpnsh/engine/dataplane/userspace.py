@@ -33,6 +33,7 @@ import os
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -51,12 +52,13 @@ from .base import (
 from .esp import DropReason, EspDrop, decapsulate, encapsulate
 from .routes import configure_link, run_netlink, sync_routes
 from .sa import Direction, EspSA
-from .spd import CompiledSelector, PacketKey, Spd, compile_all, parse_inner, selectors_admit
+from .spd import InboundCheck, PacketKey, Spd, compile_all, parse_inner
 from .tun import TunDevice
 
 log = logging.getLogger("vpnsh.dataplane.userspace")
 
 IPPROTO_ESP = 50
+NON_ESP_MARKER = b"\x00\x00\x00\x00"
 PENDING_PER_IF = 16  # packets waiting for an SA, per interface
 PENDING_MAX_AGE = 3.0  # seconds a waiting packet is kept
 ACQUIRE_HOLDOFF = 10.0  # seconds before the same flow triggers another acquire
@@ -94,8 +96,7 @@ class _Child:
     spec: ChildSaSpec
     inbound: EspSA
     outbound: EspSA
-    local_sel: tuple[CompiledSelector, ...]
-    remote_sel: tuple[CompiledSelector, ...]
+    check: InboundCheck
     installed: float
     udp_local: Address | None
     udp_remote: Address | None
@@ -139,6 +140,8 @@ class UserspaceDataPlane:
         self._spd: Spd[_Child] = Spd()
         self._raw: dict[str, socket.socket] = {}  # local address -> raw ESP socket
         self._udp_fast: dict[Address, socket.socket] = {}  # local (ip, port) -> socket
+        # local (ip, port) -> (socket, deliver): port-4500 sockets read by the inbound thread
+        self._udp_taken: dict[Address, tuple[socket.socket, Callable[[bytes, Address, Address], None]]] = {}
         self._pending: dict[str, _Pending] = {}
         self._acquired: dict[tuple[str, str, str, int, int], float] = {}
         self._flush: set[str] = set()
@@ -165,6 +168,8 @@ class UserspaceDataPlane:
             return
         self._loop = asyncio.get_running_loop()
         self._running = True
+        if os.environ.get("VPNSH_SWITCH"):
+            sys.setswitchinterval(float(os.environ["VPNSH_SWITCH"]))
         for target, name in ((self._outbound_loop, "vpnsh-esp-out"), (self._raw_inbound_loop, "vpnsh-esp-in")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -192,8 +197,7 @@ class UserspaceDataPlane:
         self._interfaces.clear()
         for sock in [*self._raw.values(), *self._udp_fast.values()]:
             sock.close()
-        self._raw.clear()
-        self._udp_fast.clear()
+        self._raw, self._udp_fast, self._udp_taken = {}, {}, {}
 
     def _spd_ids(self) -> list[int]:
         return [spi for name in self._spd.interfaces() for spi in self._spd.sa_ids(name)]
@@ -277,8 +281,8 @@ class UserspaceDataPlane:
             udp_local, udp_remote = (spec.local_addr, spec.encap[0]), (spec.peer_addr, spec.encap[1])
         else:
             self._raw_socket(spec.local_addr)
-        child = _Child(spec, inbound, outbound, compile_all(spec.local_ts), compile_all(spec.remote_ts),
-                       now, udp_local, udp_remote)
+        check = InboundCheck(compile_all(spec.local_ts), compile_all(spec.remote_ts))
+        child = _Child(spec, inbound, outbound, check, now, udp_local, udp_remote)
         child.compute_next_limit()
         old = self._children.get(spec.inbound.spi)
         if old is not None:
@@ -328,9 +332,36 @@ class UserspaceDataPlane:
         thread, instead of through ``events.send_udp`` on the event loop."""
         old = self._udp_fast.pop(local, None)
         dup = socket.socket(sock.family, sock.type, sock.proto, fileno=os.dup(sock.fileno()))
-        self._udp_fast[local] = dup
+        with contextlib.suppress(OSError):
+            dup.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            dup.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        self._udp_fast = {**self._udp_fast, local: dup}
         if old is not None:
             old.close()
+
+    def take_udp_socket(self, local: Address, sock: socket.socket,
+                        deliver: Callable[[bytes, Address, Address], None]) -> None:
+        """Receive on the port-4500 socket ``sock`` in the inbound thread (and send on it,
+        as :meth:`attach_udp_socket`). The caller stops reading it itself (for ``UdpIo``:
+        the transport's ``pause_reading()``). ESP-in-UDP is decapsulated in the thread;
+        every other datagram (IKE behind the non-ESP marker, keepalives, runts) goes to
+        ``deliver(data, local, remote)`` on the event loop (``UdpIo.dispatch``)."""
+        self.attach_udp_socket(local, sock)
+        dup = self._udp_fast[local]
+        dup.setblocking(False)
+        self._udp_taken = {**self._udp_taken, local: (dup, deliver)}
+        self._sync_thread("in")
+
+    def release_udp_socket(self, local: Address) -> None:
+        """Stop using the socket of ``local`` (before ``UdpIo`` closes it)."""
+        taken = self._udp_taken.get(local)
+        if taken is not None:
+            self._udp_taken = {k: v for k, v in self._udp_taken.items() if k != local}
+            self._sync_thread("in")
+        sock = self._udp_fast.get(local)
+        if sock is not None:
+            self._udp_fast = {k: v for k, v in self._udp_fast.items() if k != local}
+            sock.close()
 
     def _raw_socket(self, local_addr: str) -> socket.socket:
         sock = self._raw.get(local_addr)
@@ -372,8 +403,7 @@ class UserspaceDataPlane:
             inner = decapsulate(sa, data, check_selectors=False)
         except EspDrop:
             return  # counted on the SA by the transform
-        key = parse_inner(inner)
-        if key is None or not selectors_admit(child.local_sel, child.remote_sel, key, inbound=True):
+        if not child.check.admits(inner):
             sa.counters.packets -= 1
             sa.counters.bytes -= len(inner)
             child.selector_drops += 1
@@ -387,16 +417,19 @@ class UserspaceDataPlane:
     def _raw_inbound_loop(self) -> None:
         poller = select.poll()
         poller.register(self._in_wake, select.POLLIN)
-        fds: dict[int, socket.socket] = {}
+        raw: dict[int, socket.socket] = {}
+        udp: dict[int, tuple[socket.socket, Address, Callable[[bytes, Address, Address], None]]] = {}
         try:
             while self._running:
                 if self._in_seen != self._in_gen:
                     with self._gen_cond:
                         gen = self._in_gen
-                        for fd in fds:
+                        for fd in [*raw, *udp]:
                             poller.unregister(fd)
-                        fds = {s.fileno(): s for s in self._raw.values()}
-                        for fd in fds:
+                        raw = {s.fileno(): s for s in self._raw.values()}
+                        udp = {s.fileno(): (s, local, deliver)
+                               for local, (s, deliver) in self._udp_taken.items()}
+                        for fd in [*raw, *udp]:
                             poller.register(fd, select.POLLIN)
                         self._in_seen = gen
                         self._gen_cond.notify_all()
@@ -404,30 +437,46 @@ class UserspaceDataPlane:
                     if fd == self._in_wake:
                         with contextlib.suppress(BlockingIOError):
                             os.eventfd_read(self._in_wake)
-                        continue
-                    sock = fds.get(fd)
-                    if sock is None:
-                        continue
-                    for _ in range(READ_BATCH):
-                        try:
-                            data = sock.recv(MAX_PACKET)
-                        except (BlockingIOError, InterruptedError):
-                            break
-                        except OSError:
-                            break
-                        if sock.family == socket.AF_INET:
-                            # raw IPv4 sockets give the IP header too
-                            if len(data) < 20:
-                                self.stats.short += 1
-                                continue
-                            data = data[(data[0] & 0x0F) * 4:]
-                        try:
-                            self._inbound(data, False)
-                        except Exception:  # noqa: BLE001 - a bad packet never stops the thread
-                            log.exception("inbound ESP")
+                    elif fd in raw:
+                        self._read_raw(raw[fd])
+                    elif fd in udp:
+                        self._read_udp(*udp[fd])
         finally:
             with self._gen_cond:
                 self._gen_cond.notify_all()
+
+    def _read_raw(self, sock: socket.socket) -> None:
+        v4 = sock.family == socket.AF_INET
+        for _ in range(READ_BATCH):
+            try:
+                data = sock.recv(MAX_PACKET)
+            except OSError:  # BlockingIOError included: nothing more waiting
+                break
+            if v4:
+                # raw IPv4 sockets give the IP header too
+                if len(data) < 20:
+                    self.stats.short += 1
+                    continue
+                data = data[(data[0] & 0x0F) * 4:]
+            try:
+                self._inbound(data, False)
+            except Exception:  # noqa: BLE001 - a bad packet never stops the thread
+                log.exception("inbound ESP")
+
+    def _read_udp(self, sock: socket.socket, local: Address,
+                  deliver: Callable[[bytes, Address, Address], None]) -> None:
+        for _ in range(READ_BATCH):
+            try:
+                data, addr = sock.recvfrom(MAX_PACKET)
+            except OSError:
+                break
+            if len(data) >= 8 and data[:4] != NON_ESP_MARKER:
+                try:
+                    self._inbound(data, True)
+                except Exception:  # noqa: BLE001
+                    log.exception("inbound ESP-in-UDP")
+            else:  # IKE, keepalive, runt: the IKE side's business
+                self._call_soon(deliver, data, local, (addr[0], addr[1]))
 
     # ------------------------------------------------------------------ outbound
 
@@ -514,7 +563,13 @@ class UserspaceDataPlane:
             assert child.udp_remote is not None
             sock = self._udp_fast.get(child.udp_local)
             if sock is not None:
-                ok = _send_dgram(sock, esp, child.udp_remote, tos)
+                if tos:
+                    ok = _send_dgram(sock, esp, child.udp_remote, tos)
+                else:
+                    try:
+                        sock.sendto(esp, child.udp_remote)
+                    except OSError:
+                        ok = _send_dgram(sock, esp, child.udp_remote, tos)
             else:
                 self._udp_out.append((esp, child.udp_local, child.udp_remote))
         else:
@@ -700,7 +755,9 @@ def _send_dgram(sock: socket.socket, data: bytes, dest: tuple[Any, ...], tos: in
 #   python -m vpnsh.engine.dataplane.userspace
 #
 # runs one data plane in this process's network namespace, driven by JSON lines on stdin:
-#   {"op": "udp", "local": "198.51.100.1", "fast": true}     bind UdpIo on 500/4500 there
+#   {"op": "udp", "local": "198.51.100.1", "mode": "take"}   bind UdpIo on 500/4500 there;
+#       mode "take": the data plane reads and sends on 4500; "attach": sends only;
+#       "loop": both through UdpIo and the event loop
 #   {"op": "interfaces", "interfaces": [{"name": "tunnel.1", "addresses": [...], "mtu": 1400}],
 #    "routes": [{"destination": "10.2.0.0/24", "interface": "tunnel.1"}]}
 #   {"op": "install", "spec": {...}}   (see spec_from_json)      {"op": "remove", "spi": N}
@@ -767,10 +824,13 @@ async def _standalone() -> None:  # pragma: no cover - driven by the integration
                 result: Any = None
                 if op == "udp":
                     await udp.bind(req["local"])
-                    if req.get("fast"):
-                        ep = udp._endpoints[(req["local"], NATT_PORT)]
-                        assert ep.transport is not None
-                        sock = ep.transport.get_extra_info("socket")
+                    ep = udp._endpoints[(req["local"], NATT_PORT)]
+                    assert ep.transport is not None
+                    sock = ep.transport.get_extra_info("socket")
+                    if req.get("mode") == "take":
+                        ep.transport.pause_reading()  # type: ignore[attr-defined]
+                        dp.take_udp_socket((req["local"], NATT_PORT), sock, udp.dispatch)
+                    elif req.get("mode") == "attach":
                         dp.attach_udp_socket((req["local"], NATT_PORT), sock)
                 elif op == "interfaces":
                     dp.set_interfaces([TunnelInterface(i["name"], tuple(i.get("addresses", ())),

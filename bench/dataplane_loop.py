@@ -1,0 +1,181 @@
+"""Throughput of the user-space data plane.
+
+    python bench/dataplane_loop.py inproc [--packets N] [--size BYTES] [--suite gcm|cbc]
+        the per-packet work of two data planes in one process, no I/O: outbound
+        (selector lookup + ESP encapsulation) on one, inbound (SPI lookup, ESP
+        decapsulation, selector check) on the other; packets/s and Mbit/s.
+
+    python bench/dataplane_loop.py netns [--seconds S] [--raw] [--udp-mode take|attach|loop] [--parallel P]
+        (root) two namespaces joined by a veth, a user-space data plane process in each,
+        iperf3 TCP between the inner addresses through tunnel.1; Mbit/s and the data
+        planes' CPU seconds per GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.helpers.netns import NetLab, two_sites, wait_until  # noqa: E402
+from tests.integration.test_userspace_dataplane import (  # noqa: E402
+    CBC_SHA256,
+    GCM128,
+    Pair,
+    spec_pair,
+)
+from vpnsh.engine.dataplane.userspace import UserspaceDataPlane, spec_from_json  # noqa: E402
+
+
+def _ipv4_packet(size: int) -> bytes:
+    import struct
+
+    hdr = struct.pack(">BBHHHBBH4s4s", 0x45, 0, size, 1, 0, 64, 6, 0,
+                      bytes([10, 1, 0, 1]), bytes([10, 2, 0, 1]))
+    return hdr + struct.pack(">HH", 40000, 5201) + bytes(size - 24)
+
+
+def inproc(packets: int, size: int, suite: str, narrow: bool, rounds: int) -> None:
+    """Outbound on A, inbound on B, all in this thread: CPU cost per packet, best of
+    ``rounds`` (the machine is shared: the minimum is the least disturbed figure)."""
+    from vpnsh.engine.dataplane.esp import decapsulate, encapsulate
+    from vpnsh.engine.dataplane.spd import parse_inner
+
+    ts = (["10.1.0.0/24"], ["10.2.0.0/24"]) if narrow else (["0.0.0.0/0"], ["0.0.0.0/0"])
+    packet = _ipv4_packet(size)
+    best: dict[str, float] = {}
+    for _ in range(rounds):
+        a_spec, b_spec = spec_pair("198.51.100.1", "198.51.100.2", left_ts=ts,
+                                   suite=GCM128 if suite == "gcm" else CBC_SHA256)
+        a, b = UserspaceDataPlane(), UserspaceDataPlane()
+        a.install_child(spec_from_json(a_spec))
+        b.install_child(spec_from_json(b_spec))
+        spd, fast4 = a._spd, a._spd.catch_all4
+        # the outbound thread's per-packet work, less the TUN read and the socket send
+        t0 = time.perf_counter()
+        for _ in range(packets):
+            child = fast4.get("tunnel.1")
+            if child is None:
+                key = parse_inner(packet)
+                child = spd.lookup("tunnel.1", key) if key else None
+            assert child is not None
+            a._send(child, packet)
+        t1 = time.perf_counter()
+        esps = [d for d, _, _ in a._udp_out]
+        t2 = time.perf_counter()
+        for esp in esps:
+            b._inbound(esp, True)
+        t3 = time.perf_counter()
+        got = b.counters(int(b_spec["inbound"]["spi"]))
+        # b has no TUN here: every packet counts as a TUN write error, after the work
+        assert got is not None and got.decap_packets == packets, got
+        # the bare ESP transform for comparison
+        out_sa, in_sa = a._children[0x1001].outbound, b._children[0x2001].inbound
+        t4 = time.perf_counter()
+        raw = [encapsulate(out_sa, packet) for _ in range(packets)]
+        t5 = time.perf_counter()
+        for esp in raw:
+            decapsulate(in_sa, esp, check_selectors=False)
+        t6 = time.perf_counter()
+        for name, dt in (("encap", t1 - t0), ("decap", t3 - t2), ("esp.encapsulate", t5 - t4),
+                         ("esp.decapsulate", t6 - t5)):
+            best[name] = min(best.get(name, dt), dt)
+    sel = "narrow selectors" if narrow else "catch-all selectors"
+    print(f"{size}-byte packets, {suite}, {sel}, best of {rounds} x {packets}:")
+    for name, dt in best.items():
+        per = dt / packets
+        print(f"  {name:16s} {per * 1e6:7.2f} us/packet  {1 / per:9.0f} packets/s  "
+              f"{size * 8 / per / 1e6:8.1f} Mbit/s")
+    both = (best["encap"] + best["decap"]) / packets
+    print(f"  {'data plane both':16s} {both * 1e6:7.2f} us/packet  {1 / both:9.0f} packets/s  "
+          f"{size * 8 / both / 1e6:8.1f} Mbit/s (one core doing both ends)")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and its children's threads, from /proc."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for p in [pid, *(_children(pid))]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    out = [int(x) for x in text.split()]
+    return out + [c for x in out for c in _children(x)]
+
+
+def netns(seconds: int, udp: bool, udp_mode: str, parallel: int, suite: str) -> None:
+    with NetLab("bench") as lab, tempfile.TemporaryDirectory() as tmp:
+        sites = two_sites(lab)
+        pair = Pair(lab, sites, Path(tmp), udp_mode=udp_mode)
+        try:
+            a, b = spec_pair(sites.left.outer, sites.right.outer, udp=udp,
+                             suite=GCM128 if suite == "gcm" else CBC_SHA256)
+            pair.install(a, b)
+            assert sites.left.ns.ping(sites.right.inner, source=sites.left.inner, count=2)
+            server = sites.right.ns.spawn(["iperf3", "-s", "-1", "--forceflush", "-B", sites.right.inner],
+                                          log_path=Path(tmp) / "iperf3-server.log")
+            wait_until(lambda: "listening" in server.output().lower(), 10, what="iperf3 server")
+            cpu0 = _cpu_seconds(pair.a.proc.pid) + _cpu_seconds(pair.b.proc.pid)
+            res = sites.left.ns.run("iperf3", "-c", sites.right.inner, "-B", sites.left.inner,
+                                    "-t", str(seconds), "-P", str(parallel), "-J",
+                                    timeout=seconds + 30)
+            cpu1 = _cpu_seconds(pair.a.proc.pid) + _cpu_seconds(pair.b.proc.pid)
+            report = json.loads(res.stdout)
+            end = report["end"]
+            bps = end["sum_received"]["bits_per_second"]
+            gbytes = end["sum_received"]["bytes"] / 1e9
+            retrans = end["sum_sent"].get("retransmits", 0)
+            stats_a, stats_b = pair.a.request("stats"), pair.b.request("stats")
+        finally:
+            pair.stop()
+        mode = f"ESP-in-UDP, {udp_mode}" if udp else "raw ESP"
+        print(f"iperf3 TCP through user-space ESP ({mode}, {suite}, {seconds}s, -P {parallel}): "
+              f"{bps / 1e6:.0f} Mbit/s, {retrans} TCP retransmits")
+        print(f"data plane CPU: {cpu1 - cpu0:.1f} s for {gbytes:.2f} GB = "
+              f"{(cpu1 - cpu0) / max(gbytes, 1e-9):.1f} CPU s/GB (both sites)")
+        print(f"send errors {stats_a['send_errors']}/{stats_b['send_errors']}, "
+              f"TUN write errors {stats_a['tun_write_errors']}/{stats_b['tun_write_errors']}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="mode", required=True)
+    p1 = sub.add_parser("inproc")
+    p1.add_argument("--packets", type=int, default=50000)
+    p1.add_argument("--size", type=int, default=1400)
+    p1.add_argument("--suite", choices=("gcm", "cbc"), default="gcm")
+    p1.add_argument("--narrow", action="store_true", help="10.1.0.0/24 <-> 10.2.0.0/24 selectors")
+    p1.add_argument("--rounds", type=int, default=5)
+    p2 = sub.add_parser("netns")
+    p2.add_argument("--seconds", type=int, default=10)
+    p2.add_argument("--raw", action="store_true", help="raw ESP instead of ESP-in-UDP")
+    p2.add_argument("--udp-mode", choices=("take", "attach", "loop"), default="take",
+                    help="take: the data plane reads and sends on port 4500 in its threads; "
+                         "attach: sends only; loop: everything through UdpIo on the event loop")
+    p2.add_argument("--parallel", type=int, default=1)
+    p2.add_argument("--suite", choices=("gcm", "cbc"), default="gcm")
+    args = ap.parse_args()
+    if args.mode == "inproc":
+        inproc(args.packets, args.size, args.suite, args.narrow, args.rounds)
+    else:
+        netns(args.seconds, not args.raw, args.udp_mode, args.parallel, args.suite)
+
+
+if __name__ == "__main__":
+    main()
