@@ -166,7 +166,10 @@ class ConfigService:
             initial = _lib("diff").diff({}, self.running)
         except ImportError:  # the config library's diff is not there yet
             initial = None
-        self.engine.apply(self.running, initial)
+        try:
+            self.engine.apply(self.running, initial)
+        except Exception:  # noqa: BLE001 - serve anyway: the shell can show and fix the config
+            log.exception("the engine could not apply the stored running config")
 
     def ops(self) -> dict[str, Callable[..., Any]]:
         return {
