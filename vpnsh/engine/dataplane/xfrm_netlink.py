@@ -622,6 +622,8 @@ class XfrmMarshal(Marshal):
         XFRM_MSG_NEWSA: xfrm_usersa_info,
         XFRM_MSG_UPDSA: xfrm_usersa_info,
         XFRM_MSG_DELSA: xfrm_usersa_id,
+        XFRM_MSG_GETSA: xfrm_usersa_id,  # requests; the kernel answers with NEWSA
+        XFRM_MSG_GETPOLICY: xfrm_userpolicy_id,  # requests; answered with NEWPOLICY
         XFRM_MSG_NEWPOLICY: xfrm_userpolicy_info,
         XFRM_MSG_UPDPOLICY: xfrm_userpolicy_info,
         XFRM_MSG_DELPOLICY: xfrm_userpolicy_id,
