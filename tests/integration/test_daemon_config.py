@@ -246,3 +246,17 @@ def test_system_log_and_log_files(vpnshd: Daemon) -> None:
     assert info.value.kind == "syntax"
     with pytest.raises(ControlError, match="no such log file"):
         vpnshd.request("log.read", file="nothing.log")
+
+
+def test_edits_after_commit_and_revert_never_touch_running(vpnshd: Daemon) -> None:
+    vpnshd.set("network interface tunnel units tunnel.6 ip 169.254.6.1/30")
+    vpnshd.request("config.commit")
+    committed = show(vpnshd, "running")
+    vpnshd.set("network interface tunnel units tunnel.6 ip 169.254.66.1/30")  # appends to the same list
+    vpnshd.delete("network interface tunnel units tunnel.6 ip 169.254.6.1/30")
+    assert show(vpnshd, "running") == committed
+    vpnshd.request("config.revert")
+    assert show(vpnshd) == committed
+    vpnshd.delete("network interface tunnel units tunnel.6")
+    assert show(vpnshd, "running") == committed
+    assert "tunnel.6" not in show(vpnshd)
