@@ -372,7 +372,12 @@ class KernelDataPlane:
         return self._cmd
 
     def _request(self, msg: nlmsg, msg_type: int, *, dump: bool = False) -> list[nlmsg]:
-        return self._channel().request(msg, msg_type, dump=dump)
+        """One netlink request; a kernel refusal is a ``NetlinkError``, a broken or
+        silent socket a :class:`KernelDataPlaneError`."""
+        try:
+            return self._channel().request(msg, msg_type, dump=dump)
+        except OSError as exc:
+            raise KernelDataPlaneError(f"XFRM netlink socket: {exc}") from exc
 
     # -- interfaces and routes
 
@@ -599,6 +604,8 @@ class KernelDataPlane:
         except NetlinkError as exc:
             if exc.code not in (errno.ENOENT, errno.ESRCH):
                 log.error("cannot delete SA 0x%08x: %s", spi, xn.error_text(exc))
+        except KernelDataPlaneError as exc:
+            log.error("cannot delete SA 0x%08x: %s", spi, exc)
 
     def sa_messages(self, spec: ChildSaSpec) -> list[tuple[EspKeys, str, str, bool, nlmsg]]:
         """The XFRM_MSG_NEWSA messages of a CHILD: (keys, src, dst, inbound, message)."""
@@ -670,6 +677,9 @@ class KernelDataPlane:
         except NetlinkError as exc:
             if exc.code not in (errno.ENOENT, errno.ESRCH):
                 log.error("cannot read SA 0x%08x: %s", spi, xn.error_text(exc))
+            return None
+        except KernelDataPlaneError as exc:
+            log.error("cannot read SA 0x%08x: %s", spi, exc)
             return None
         return replies[0] if replies else None
 
