@@ -20,6 +20,7 @@ from tests.helpers.netns import (  # noqa: F401  (netlab is a fixture)
     requires_netns,
     sweep_stale,
     two_sites,
+    wait_until,
 )
 from tests.helpers.strongswan import (
     StrongSwan,
@@ -190,3 +191,29 @@ def test_wrong_psk_fails_and_says_so(netlab: NetLab, tmp_path: Path) -> None:  #
     assert "MAC mismatch" in right.log_text() or "AUTHENTICATION_FAILED" in left.log_text()
     # secrets never reach the logs
     assert "vt-test-psk" not in left.log_text() + right.log_text()
+
+
+@pytest.mark.interop
+@pytest.mark.netns
+@requires_strongswan
+@pytest.mark.slow
+def test_child_rekey_with_short_lifetimes_keeps_traffic(netlab: NetLab, tmp_path: Path  # noqa: F811
+                                                        ) -> None:
+    sites = two_sites(netlab)
+    left, right = _pair(netlab, tmp_path, sites)
+    for sw in (left, right):
+        child = sw.connections[0].children[0]
+        child.rekey_time, child.life_time, child.rand_time = "3s", "8s", "0s"
+        sw.load_all()
+    left.initiate("net")
+    first = left.wait_for_sa(ike="s2s", child="net").child("net")
+    assert first is not None
+
+    def rekeyed() -> bool:
+        sa = left.list_sas("s2s")
+        return bool(sa) and any(c.state == "INSTALLED" and c.spi_in != first.spi_in
+                                for c in sa[0].children)
+
+    wait_until(rekeyed, timeout=15, what="a CHILD_SA rekey")
+    assert _ping_across(sites), left.log_tail() + right.log_tail()
+    assert "rekeying" in left.log_text().lower() or "CREATE_CHILD_SA" in left.log_text()
