@@ -74,7 +74,7 @@ def assert_keys_match(a: Node, b: Node) -> None:
 @pytest.mark.parametrize(
     ("ike", "esp", "pfs", "algo"),
     [
-        (GCM, ESP_GCM, None, "ESP/G128/NONE"),
+        (GCM, ESP_GCM, None, "ESP/AG128/NONE"),
         (CBC_SHA256, ESP_CBC, None, "ESP/A256/SHA256"),
         (DEFAULT_3DES, ESP_3DES, None, "ESP/3DES/SHA1"),
         (CBC_SHA256, ESP_CBC, 19, "ESP/A256/SHA256"),

@@ -142,6 +142,9 @@ class Ikev2Engine:
         if policy.peer_addr is None:
             self.log(None, f"gateway {gateway} has a dynamic peer: not initiating", gateway=gateway)
             return False
+        if policy.version == "ikev1":
+            self.log(None, f"gateway {gateway} is configured for IKEv1", gateway=gateway)
+            return False
         wanted = [self._child_policies[child]] if child else self.child_candidates(gateway)
         sa = self._active_sa(gateway)
         if sa is not None:

@@ -5,6 +5,7 @@ Keyed by IANA transform IDs (RFC 7296 3.3.2 and the IANA IKEv2 registry).
 
 from __future__ import annotations
 
+from ..crypto.algorithms import EncrId, IntegId, PrfId, display_name
 from .constants import TransformType
 
 AEAD_ENCR = frozenset({14, 15, 16, 18, 19, 20, 28})
@@ -34,32 +35,6 @@ _HASH_KEYWORD_INTEG = {
     13: "sha384",
     14: "sha512",
 }
-_ENCR_SHORT = {
-    2: "DES",
-    3: "3DES",
-    11: "NULL",
-    12: "A{}",
-    13: "A{}-CTR",
-    16: "A{}-CCM",
-    20: "G{}",
-    18: "G{}-8",
-    19: "G{}-12",
-    28: "CHACHA",
-}
-_ENCR_LONG = {
-    2: "DES",
-    3: "3DES",
-    11: "NULL",
-    12: "AES{}-CBC",
-    13: "AES{}-CTR",
-    16: "AES{}-CCM",
-    18: "AES{}-GCM8",
-    19: "AES{}-GCM12",
-    20: "AES{}-GCM",
-    28: "CHACHA20-POLY1305",
-}
-_PRF_SHORT = {1: "MD5", 2: "SHA1", 4: "XCBC", 5: "SHA256", 6: "SHA384", 7: "SHA512"}
-_INTEG_SHORT = {0: "NONE", 1: "MD5", 2: "SHA1", 5: "XCBC", 12: "SHA256", 13: "SHA384", 14: "SHA512"}
 
 
 def encr_keyword(encr: int, bits: int | None) -> str:
@@ -79,22 +54,26 @@ def dh_keyword(group: int) -> str:
     return "no-pfs" if group == 0 else f"group{group}"
 
 
-def encr_short(encr: int, bits: int | None) -> str:
-    text = _ENCR_SHORT.get(encr, f"E{encr}")
-    return text.format(bits or 128) if "{}" in text else text
+def encr_display(encr: int, bits: int, style: str) -> str:
+    """The show-output name (``A128``, ``AES256-CBC``), from the one table in crypto.algorithms."""
+    try:
+        return display_name(EncrId(encr), bits or 192 if encr == EncrId.ENCR_3DES else bits, style)
+    except ValueError:
+        return f"ENCR{encr}"
 
 
-def encr_long(encr: int, bits: int | None) -> str:
-    text = _ENCR_LONG.get(encr, f"ENCR{encr}")
-    return text.format(bits or 128) if "{}" in text else text
+def prf_display(prf: int) -> str:
+    try:
+        return display_name(PrfId(prf))
+    except ValueError:
+        return f"PRF{prf}"
 
 
-def prf_short(prf: int) -> str:
-    return _PRF_SHORT.get(prf, f"PRF{prf}")
-
-
-def integ_short(integ: int) -> str:
-    return _INTEG_SHORT.get(integ, f"I{integ}")
+def integ_display(integ: int) -> str:
+    try:
+        return display_name(IntegId(integ))
+    except ValueError:
+        return f"INTEG{integ}"
 
 
 def transform_keyword(ttype: int, tid: int, key_length: int | None) -> str:

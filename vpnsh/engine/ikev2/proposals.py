@@ -36,13 +36,13 @@ class IkeSuite:
 
     def short(self) -> str:
         """``PSK/DH20/A256/SHA256`` as in ``show vpn ike-sa``."""
-        return f"PSK/DH{self.dh}/{names.encr_short(self.encr, self.key_bits)}/{names.prf_short(self.prf)}"
+        encr = names.encr_display(self.encr, self.key_bits, "short")
+        return f"PSK/DH{self.dh}/{encr}/{names.prf_display(self.prf)}"
 
     def long(self) -> str:
         """``AES256-CBC/SHA256/DH14`` as in the detail view."""
-        return (
-            f"{names.encr_long(self.encr, self.key_bits)}/{names.prf_short(self.prf)}/DH{self.dh}"
-        )
+        encr = names.encr_display(self.encr, self.key_bits, "detail")
+        return f"{encr}/{names.prf_display(self.prf)}/DH{self.dh}"
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,15 @@ class EspSuite:
 
     def short(self) -> str:
         """``ESP/A128/SHA1`` as in ``show vpn ipsec-sa``."""
-        return f"ESP/{names.encr_short(self.encr, self.key_bits)}/{names.integ_short(self.integ)}"
+        encr = names.encr_display(self.encr, self.key_bits, "short")
+        return f"ESP/{encr}/{names.integ_display(self.integ)}"
 
     def long(self, ike_dh: int | None = None) -> str:
+        """``AES256-CBC/SHA256/DH14`` as in the detail view (DH of the IKE SA without PFS)."""
         dh = self.dh or ike_dh
         tail = f"/DH{dh}" if dh else ""
-        return f"{names.encr_long(self.encr, self.key_bits)}/{names.integ_short(self.integ)}{tail}"
+        encr = names.encr_display(self.encr, self.key_bits, "detail")
+        return f"{encr}/{names.integ_display(self.integ)}{tail}"
 
 
 def _encr(encr: int, bits: int) -> Transform:
