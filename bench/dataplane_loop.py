@@ -99,15 +99,22 @@ def inproc(packets: int, size: int, suite: str, narrow: bool, rounds: int) -> No
 
 def _cpu_seconds(pid: int) -> float:
     """utime + stime of a process and its children's threads, from /proc."""
-    total = 0.0
+    user, system = _cpu_split(pid)
+    return user + system
+
+
+def _cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process and its children."""
+    user = system = 0.0
     tick = os.sysconf("SC_CLK_TCK")
     for p in [pid, *(_children(pid))]:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+        user += int(fields[11]) / tick
+        system += int(fields[12]) / tick
+    return user, system
 
 
 def _children(pid: int) -> list[int]:
@@ -131,11 +138,13 @@ def netns(seconds: int, udp: bool, udp_mode: str, parallel: int, suite: str) -> 
             server = sites.right.ns.spawn(["iperf3", "-s", "-1", "--forceflush", "-B", sites.right.inner],
                                           log_path=Path(tmp) / "iperf3-server.log")
             wait_until(lambda: "listening" in server.output().lower(), 10, what="iperf3 server")
+            split0 = [_cpu_split(pair.a.proc.pid), _cpu_split(pair.b.proc.pid)]
             cpu0 = _cpu_seconds(pair.a.proc.pid) + _cpu_seconds(pair.b.proc.pid)
             res = sites.left.ns.run("iperf3", "-c", sites.right.inner, "-B", sites.left.inner,
                                     "-t", str(seconds), "-P", str(parallel), "-J",
                                     timeout=seconds + 30)
             cpu1 = _cpu_seconds(pair.a.proc.pid) + _cpu_seconds(pair.b.proc.pid)
+            split1 = [_cpu_split(pair.a.proc.pid), _cpu_split(pair.b.proc.pid)]
             report = json.loads(res.stdout)
             end = report["end"]
             bps = end["sum_received"]["bits_per_second"]
@@ -149,6 +158,11 @@ def netns(seconds: int, udp: bool, udp_mode: str, parallel: int, suite: str) -> 
               f"{bps / 1e6:.0f} Mbit/s, {retrans} TCP retransmits")
         print(f"data plane CPU: {cpu1 - cpu0:.1f} s for {gbytes:.2f} GB = "
               f"{(cpu1 - cpu0) / max(gbytes, 1e-9):.1f} CPU s/GB (both sites)")
+        for side, (u0, s0), (u1, s1) in zip(("left", "right"), split0, split1, strict=True):
+            print(f"  {side} data plane: user {u1 - u0:.1f} s, system {s1 - s0:.1f} s")
+        for side, st in (("left", stats_a), ("right", stats_b)):
+            print(f"  {side}: {st['tun_packets_in']} TUN packets in {st['out_wakeups']} wakeups, "
+                  f"{st['udp_packets_in']} UDP datagrams in {st['in_wakeups']} wakeups")
         print(f"send errors {stats_a['send_errors']}/{stats_b['send_errors']}, "
               f"TUN write errors {stats_a['tun_write_errors']}/{stats_b['tun_write_errors']}")
 

@@ -144,7 +144,8 @@ def slow_pair(request: pytest.FixtureRequest, netlab: NetLab, tmp_path: Path  # 
 
 SINK = textwrap.dedent("""
     import hashlib, socket, sys
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
     print("listening", flush=True)
     c, _ = s.accept(); h = hashlib.sha256(); n = 0
@@ -397,3 +398,64 @@ def test_rekey_make_before_break_loses_nothing(pair: Pair) -> None:
     assert " 0% packet loss" in pinger.output()
     assert pair.a.counters(0x1002)["decap_packets"] >= 5
     assert pair.a.request("counters", spi=0x1001) is None
+
+
+def test_ipv6_inner_over_ipv4_outer_with_esn(pair: Pair, tmp_path: Path) -> None:
+    s = pair.sites
+    for ns, addr, peer_net in ((s.left.ns, "2001:db8:1::1", "2001:db8:2::/64"),
+                               (s.right.ns, "2001:db8:2::1", "2001:db8:1::/64")):
+        ns.ip("-6", "addr", "add", f"{addr}/128", "dev", "lo", "nodad")
+        ns.ip("-6", "route", "add", peer_net, "dev", "tunnel.1")
+    a, b = spec_pair(s.left.outer, s.right.outer, esn=True,
+                     left_ts=(["10.1.0.0/24", "2001:db8:1::/64"], ["10.2.0.0/24", "2001:db8:2::/64"]))
+    pair.install(a, b)
+    res = ping(s.left.ns, "2001:db8:1::1", "2001:db8:2::1", count=3)
+    assert res.returncode == 0, res.stdout + res.stderr
+    sent, got = tcp_transfer(s.left.ns, "2001:db8:1::1", s.right.ns, "2001:db8:2::1", 1 << 20, tmp_path)
+    assert sent == got
+    assert ping(s.left.ns, s.left.inner, s.right.inner, count=1).returncode == 0
+
+
+TOS_CAPTURE = textwrap.dedent("""
+    import socket, sys
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
+    s.bind((sys.argv[1], 0x0800)); s.settimeout(15)
+    print("capturing", flush=True)
+    while True:
+        ip = s.recv(65535)
+        ihl = (ip[0] & 15) * 4
+        if ip[9] == 50 or (ip[9] == 17 and int.from_bytes(ip[ihl+2:ihl+4], "big") == 4500):
+            print(ip[1], flush=True); break
+""")
+
+
+@pytest.mark.parametrize("udp", [True, False], ids=["udp", "raw"])
+def test_copy_tos_sets_the_outer_header(pair: Pair, tmp_path: Path, udp: bool) -> None:
+    s = pair.sites
+    a, b = spec_pair(s.left.outer, s.right.outer, udp=udp, copy_tos=True)
+    pair.install(a, b)
+    cap = s.right.ns.spawn([sys.executable, "-c", TOS_CAPTURE, s.right.outer_if],
+                           log_path=tmp_path / "tos.log")
+    wait_until(lambda: "capturing" in cap.output(), 10, what="capture")
+    res = s.left.ns.run("ping", "-n", "-q", "-c", "1", "-Q", "0x28", "-I", s.left.inner,
+                        s.right.inner, check=False)
+    assert res.returncode == 0, res.stdout
+    wait_until(lambda: len(cap.output().splitlines()) >= 2, 15, what="captured ESP")
+    assert int(cap.output().splitlines()[1]) == 0x28
+
+
+def test_esp_in_udp_through_a_nat(netlab: NetLab, tmp_path: Path) -> None:  # noqa: F811
+    sites = two_sites(netlab, nat=True)
+    p = Pair(netlab, sites, tmp_path)
+    try:
+        # the right site sees the left one as the router's outer address
+        a, b = spec_pair(sites.left.outer, sites.right.outer)
+        b["peer_addr"] = "203.0.113.254"
+        p.install(a, b)
+        res = ping(sites.left.ns, sites.left.inner, sites.right.inner, count=3)
+        assert res.returncode == 0, res.stdout + res.stderr
+        sent, got = tcp_transfer(sites.left.ns, sites.left.inner, sites.right.ns,
+                                 sites.right.inner, 1 << 20, tmp_path)
+        assert sent == got
+    finally:
+        p.stop()

@@ -74,6 +74,9 @@ class DataPlaneStats:
     """Drops and events that belong to no SA."""
 
     tun_packets_in: int = 0
+    out_wakeups: int = 0  # polls of the outbound thread that found something to read
+    in_wakeups: int = 0
+    udp_packets_in: int = 0  # datagrams read from taken port-4500 sockets
     no_sa: int = 0  # outbound packets that found no SA (queued or dropped)
     pending_dropped: int = 0  # queue full or too old
     pending_sent: int = 0
@@ -433,7 +436,9 @@ class UserspaceDataPlane:
                             poller.register(fd, select.POLLIN)
                         self._in_seen = gen
                         self._gen_cond.notify_all()
-                for fd, _ev in poller.poll(1000):
+                ready = poller.poll(1000)
+                self.stats.in_wakeups += 1
+                for fd, _ev in ready:
                     if fd == self._in_wake:
                         with contextlib.suppress(BlockingIOError):
                             os.eventfd_read(self._in_wake)
@@ -470,6 +475,7 @@ class UserspaceDataPlane:
                 data, addr = sock.recvfrom(MAX_PACKET)
             except OSError:
                 break
+            self.stats.udp_packets_in += 1
             if len(data) >= 8 and data[:4] != NON_ESP_MARKER:
                 try:
                     self._inbound(data, True)
@@ -499,6 +505,7 @@ class UserspaceDataPlane:
                 if self._flush:
                     self._flush_pending()
                 ready = poller.poll(1000 if not self._pending else 250)
+                self.stats.out_wakeups += 1
                 for fd, _ev in ready:
                     if fd == self._out_wake:
                         with contextlib.suppress(BlockingIOError):
