@@ -40,7 +40,7 @@ import pytest
 from tests.helpers.netns import BackgroundProcess, Namespace, netns_missing
 
 CHARON = Path("/usr/lib/ipsec/charon")
-PLUGINS = ("random nonce openssl aes des sha1 sha2 md5 hmac gcm kdf curve25519 pem pkcs1 "
+PLUGINS = ("random nonce openssl aes sha1 sha2 md5 hmac gcm xcbc cmac kdf curve25519 pem pkcs1 "
            "x509 pubkey socket-default kernel-libipsec kernel-netlink vici updown")
 DEFAULT_LOG_LEVELS: dict[str, int] = {
     "default": 1, "ike": 2, "cfg": 2, "knl": 1, "net": 1, "enc": 1, "esp": 1, "chd": 2,

@@ -217,3 +217,33 @@ def test_child_rekey_with_short_lifetimes_keeps_traffic(netlab: NetLab, tmp_path
     wait_until(rekeyed, timeout=15, what="a CHILD_SA rekey")
     assert _ping_across(sites), left.log_tail() + right.log_tail()
     assert "rekeying" in left.log_text().lower() or "CREATE_CHILD_SA" in left.log_text()
+
+
+SUITES = [
+    # (IKE proposal, ESP proposal): what vpnsh's interop tests will need strongSwan to do
+    ("aes256gcm16-prfsha384-ecp384", "aes256gcm16"),
+    ("aes256-sha256-modp2048", "aes256-sha256"),
+    ("3des-sha1-modp1024", "3des-sha1"),  # PAN-OS `default` IKE/IPsec crypto profiles
+    ("aes128-sha1-modp2048", "aes128-sha256-modp2048"),  # PFS on the CHILD SA
+]
+
+
+@pytest.mark.interop
+@pytest.mark.netns
+@requires_strongswan
+@pytest.mark.parametrize(("ike", "esp"), SUITES, ids=[s[0] for s in SUITES])
+def test_proposal_suites_negotiate_and_carry_ping(netlab: NetLab, tmp_path: Path,  # noqa: F811
+                                                  ike: str, esp: str) -> None:
+    sites = two_sites(netlab)
+    left, right = _pair(netlab, tmp_path, sites, proposals=(ike,), esp_proposals=(esp,))
+    left.initiate("net")
+    sa = right.wait_for_sa(ike="s2s", child="net")
+    assert sa.raw.get("dh-group"), sa.raw
+    child = sa.child("net")
+    assert child is not None
+    if "modp" in esp:  # PFS shows on a CREATE_CHILD_SA (the IKE_AUTH child has no KE)
+        left.rekey(child="net")
+        wait_until(lambda: any(c.raw.get("dh-group") == "MODP_2048" and c.state == "INSTALLED"
+                               for sa in right.list_sas() for c in sa.children),
+                   timeout=10, what="a CHILD_SA rekeyed with MODP_2048")
+    assert _ping_across(sites), left.log_tail() + right.log_tail()
