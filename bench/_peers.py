@@ -282,13 +282,23 @@ class Column:
     note: str = ""
 
 
-def run_side(label: str, fn: Callable[[], SetupResult | ThroughputResult]) -> Column:
+def run_side(label: str, fn: Callable[[], SetupResult | ThroughputResult], repeat: int = 1,
+             key: Callable[[SetupResult | ThroughputResult], float] | None = None) -> Column:
+    """Run one side `repeat` times; keep the median run by `key` and note the spread."""
+    results: list[SetupResult | ThroughputResult] = []
     try:
-        return Column(label, fn())
+        for _ in range(max(1, repeat)):
+            results.append(fn())
     except NotAvailable as exc:
         return Column(label, None, str(exc))
     except Exception as exc:  # one side failing must not hide the other's figures
         return Column(label, None, f"{label}: failed: {type(exc).__name__}: {exc}"[:2000])
+    if len(results) == 1 or key is None:
+        return Column(label, results[-1])
+    ranked = sorted(results, key=key)
+    values = ", ".join(f"{key(r):.1f}" for r in results)
+    return Column(label, ranked[len(ranked) // 2],
+                  f"{label}: median of {len(results)} runs ({values})")
 
 
 def print_table(title: str, rows: Sequence[tuple[str, Callable[[object], float], str]],
