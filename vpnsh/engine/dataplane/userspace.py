@@ -33,7 +33,6 @@ import os
 import select
 import socket
 import struct
-import sys
 import threading
 import time
 from collections import deque
@@ -171,8 +170,6 @@ class UserspaceDataPlane:
             return
         self._loop = asyncio.get_running_loop()
         self._running = True
-        if os.environ.get("VPNSH_SWITCH"):
-            sys.setswitchinterval(float(os.environ["VPNSH_SWITCH"]))
         for target, name in ((self._outbound_loop, "vpnsh-esp-out"), (self._raw_inbound_loop, "vpnsh-esp-in")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
