@@ -107,3 +107,14 @@ def test_env_socket_is_used_by_the_daemon(daemon_factory: Callable[..., Daemon],
     finally:
         proc.terminate()
         assert proc.wait(20) == 0
+
+
+def test_unreadable_running_config_refuses_to_start_clearly(daemon_factory: Callable[..., Daemon]) -> None:
+    d = daemon_factory().start()
+    assert d.stop() == 0
+    (d.state_dir / "running.json").write_text("{ half a file")
+    proc = d.spawn()
+    assert proc.wait(20) == 1
+    out = d.output()
+    assert "running.json is unreadable" in out and "history" in out
+    assert not d.socket.exists()

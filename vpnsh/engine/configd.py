@@ -129,6 +129,10 @@ def _copy(tree_: dict[str, Any]) -> dict[str, Any]:
     return copied
 
 
+class ConfigStateError(Exception):
+    """The state dir holds something the service cannot start from."""
+
+
 class ConfigService:
     """The ops of the config service, as plain methods (see :meth:`ops`)."""
 
@@ -163,7 +167,14 @@ class ConfigService:
         if not os.path.exists(os.path.join(state_dir, RUNNING_FILE)):
             self.store.commit(factory_config(), "factory default")
             log.info("fresh state dir: running config is the factory default")
-        self.running: dict[str, Any] = self.store.running()
+        try:
+            self.running: dict[str, Any] = self.store.running()
+        except (OSError, ValueError) as exc:
+            raise ConfigStateError(
+                f"the running config {os.path.join(state_dir, RUNNING_FILE)} is unreadable ({exc}); "
+                f"restore it from {os.path.join(state_dir, 'history')}/N.json (its \"config\" member) "
+                "or move it away to start from the factory config"
+            ) from None
         # The candidate is the running tree itself (shared, never edited in place)
         # until the first edit after a commit or revert copies it: commit and
         # revert then cost no copy of a large tree.

@@ -120,7 +120,7 @@ def lock_state_dir(state_dir: str) -> IO[str]:
 
 async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) -> int:
     """Run the daemon until SIGTERM/SIGINT.  Returns the exit status."""
-    from vpnsh.engine.configd import ConfigService, redact_request
+    from vpnsh.engine.configd import ConfigService, ConfigStateError, redact_request
     from vpnsh.engine.netif import AddressApplier
 
     if socket_answers(args.socket):
@@ -135,15 +135,19 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
     addresses = AddressApplier(args.state_dir)
     with contextlib.suppress(Exception):
         addresses.links.warm_up()  # type: ignore[attr-defined]
-    service = ConfigService(
-        args.state_dir,
-        engine,
-        hostname=args.hostname,
-        addresses=addresses,
-        socket_path=args.socket,
-        dataplane=args.dataplane,
-        log_dir=args.log_dir,
-    )
+    try:
+        service = ConfigService(
+            args.state_dir,
+            engine,
+            hostname=args.hostname,
+            addresses=addresses,
+            socket_path=args.socket,
+            dataplane=args.dataplane,
+            log_dir=args.log_dir,
+        )
+    except ConfigStateError as exc:
+        lock.close()
+        raise StartupError(str(exc)) from None
     dispatcher = Dispatcher(redactor=redact_request)
     for op, handler in service.ops().items():
         dispatcher.register(op, handler)
