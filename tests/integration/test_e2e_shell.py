@@ -123,3 +123,17 @@ def test_vpnsh_socket_env_picks_the_daemon(vpnshd: Daemon) -> None:
                        capture_output=True, text=True, env=env, timeout=60, input="")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["pid"] == vpnshd.proc_pid()
+
+
+def test_operational_views_of_the_daemon(vpnshd: Daemon) -> None:
+    r = vpnshd.shell("-c", "configure", "-c", "set network interface tunnel units tunnel.1 ip 169.254.1.1/30",
+                     "-c", "commit", "-c", "run show jobs all", "-c", "exit",
+                     "-c", "show log system", "-c", "less mp-log vpnshd.log",
+                     "-c", "show config running | match tunnel.1")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert any(line.split()[2:6] == ["1", "Commit", "FIN", "OK"] for line in out.splitlines()
+               if line.startswith("20"))
+    assert "Commit job 1 succeeded" in out
+    assert "control socket listening on" in out
+    assert "tunnel.1 {" in out
