@@ -132,7 +132,7 @@ def test_operational_views_of_the_daemon(vpnshd: Daemon) -> None:
                      "-c", "show config running | match tunnel.1")
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    assert any(line.split()[2:6] == ["1", "Commit", "FIN", "OK"] for line in out.splitlines()
+    assert any(line.split()[3:7] == ["1", "Commit", "FIN", "OK"] for line in out.splitlines()
                if line.startswith("20"))
     assert "Commit job 1 succeeded" in out
     assert "control socket listening on" in out
