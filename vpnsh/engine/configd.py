@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import importlib
 import json
 import logging
 import marshal
@@ -31,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import vpnsh
-from vpnsh.config import tree
+from vpnsh.config import diff as config_diff
+from vpnsh.config import formats, tree, validate
 from vpnsh.config.factory import factory_config
 from vpnsh.config.secrets import SecretBox
 from vpnsh.config.store import ConfigStore, write_atomic
@@ -113,11 +113,6 @@ def _config_error(exc: Exception, secrets: Sequence[str] = ()) -> ControlError:
     return ControlError(_scrub(str(exc), secrets), kind)
 
 
-def _lib(name: str) -> Any:
-    """``vpnsh.config.<name>``, imported on first use (diff, formats, validate)."""
-    return importlib.import_module(f"vpnsh.config.{name}")
-
-
 def _copy(tree_: dict[str, Any]) -> dict[str, Any]:
     """A deep copy of a config tree (dicts, lists, str, int only).
 
@@ -180,10 +175,7 @@ class ConfigService:
         # revert then cost no copy of a large tree.
         self.candidate: dict[str, Any] = self._load_candidate()
         self._shared = self.candidate is self.running
-        try:
-            initial = _lib("diff").diff({}, self.running)
-        except ImportError:  # the config library's diff is not there yet
-            initial = None
+        initial = config_diff.diff({}, self.running)
         try:
             self.engine.apply(self.running, initial)
         except Exception:  # noqa: BLE001 - serve anyway: the shell can show and fix the config
@@ -267,14 +259,14 @@ class ConfigService:
     def show(self, which: str = "candidate", path: list[str] | None = None, format: str = "default") -> dict[str, Any]:
         fmt = self._format(format)
         try:
-            text = _lib("formats").render(self._tree(which), fmt, tuple(_tokens(path or [])))
+            text = formats.render(self._tree(which), fmt, tuple(_tokens(path or [])))
         except (tree.ConfigError, ValueError, KeyError) as exc:
             raise _config_error(exc) from None
         return {"text": text}
 
     def diff(self, format: str = "set") -> dict[str, Any]:
         fmt = self._format(format)
-        return {"text": _lib("diff").text_diff(self.running, self.candidate, fmt)}
+        return {"text": config_diff.text_diff(self.running, self.candidate, fmt)}
 
     def status(self) -> dict[str, Any]:
         return {"changed": self._changed(), "commits": len(self.store.history())}
@@ -286,7 +278,7 @@ class ConfigService:
 
     def _problems(self) -> list[str]:
         # running was valid when committed: subtrees equal to it skip the per-value checks
-        return [str(p) for p in _lib("validate").validate(self.candidate, running=self.running)]
+        return [str(p) for p in validate.validate(self.candidate, running=self.running)]
 
     def validate(self) -> dict[str, Any]:
         job = self.jobs.start("Validate")
@@ -309,7 +301,7 @@ class ConfigService:
             log.info("commit job %d failed validation with %d problem(s)", job.id, len(problems))
             raise ControlError("\n".join(["Validation Error:", *problems]), VALIDATION)
         t1 = time.perf_counter()
-        changes = _lib("diff").diff(self.running, self.candidate)
+        changes = config_diff.diff(self.running, self.candidate)
         t2 = time.perf_counter()
         self.store.commit(self.candidate, description)
         t3 = time.perf_counter()
@@ -364,7 +356,7 @@ class ConfigService:
             source = name
         else:
             try:
-                loaded = _lib("formats").parse(str(text), self._format(format), encrypt=self.box.encrypt)
+                loaded = formats.parse(str(text), self._format(format), encrypt=self.box.encrypt)
             except (tree.ConfigError, ValueError, KeyError) as exc:
                 raise _config_error(exc) from None
             source = f"{format} text"
