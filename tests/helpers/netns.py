@@ -27,6 +27,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -299,10 +300,97 @@ class Namespace:
         res = self.run(*args, dest, check=check, timeout=count * (wait + 1) + 5)
         return res.returncode == 0
 
+    def capture(self, ifname: str, path: Path, bpf: str = "", timeout: float = 20.0
+                ) -> Capture:
+        """Capture on `ifname` into `path` (pcapng, dumpcap); returns once it really captures.
+
+        The kernel hands packets to dumpcap in blocks, late, and drops what is pending
+        when it stops; and dumpcap opens the interface a while after it says so. So
+        the capture is bracketed by marker datagrams (UDP broadcast to port 9, sent
+        out of `ifname`): start returns when a marker is in the file, `stop()` when a
+        second one is, so everything in between is in the file. Markers are left out of
+        `fields()` and `count()`.
+        """
+        if bpf:
+            bpf = f"({bpf}) or (udp dst port {MARK_PORT} and dst host 255.255.255.255)"
+        args = ["dumpcap", "-q", "-i", ifname, "-w", str(path)]
+        if bpf:
+            args += ["-f", bpf]
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        proc = self.spawn(args, log_path=path.with_suffix(".log"))
+        cap = Capture(self, proc, path, ifname)
+        cap.mark(timeout)
+        return cap
+
     def stop_processes(self) -> None:
         for proc in reversed(self.processes):
             proc.stop()
         self.processes.clear()
+
+
+MARK_PORT = 9
+_MARK_SENDER = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, sys.argv[1].encode())
+s.sendto(sys.argv[2].encode(), ("255.255.255.255", int(sys.argv[3])))
+"""
+
+
+@dataclass
+class Capture:
+    """A running packet capture (see `Namespace.capture`)."""
+
+    ns: Namespace
+    proc: BackgroundProcess
+    path: Path
+    ifname: str
+    marks: int = 0
+
+    def mark(self, timeout: float = 20.0) -> None:
+        """Send marker datagrams until one is in the file (all before it is there too)."""
+        self.marks += 1
+        marker = f"vt-capture-mark-{os.getpid()}-{id(self)}-{self.marks}"
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.proc.running():
+                raise NetnsError(f"dumpcap exited: {self.proc.output()[-1000:]}")
+            self.ns.run(sys.executable, "-c", _MARK_SENDER, self.ifname, marker, str(MARK_PORT))
+            with contextlib.suppress(TimeoutError):
+                wait_until(lambda: self.path.exists() and marker.encode() in self.path.read_bytes(),
+                           timeout=min(1.0, max(0.0, deadline - time.monotonic())),
+                           what="capture marker")
+                return
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"capture on {self.ifname} never saw its marker")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop capturing once everything sent so far is in the file."""
+        if self.proc.running():
+            self.mark()
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.popen.wait(timeout)
+        self.proc.stop()
+
+    def fields(self, *names: str, display_filter: str = "") -> list[list[str]]:
+        """One row per packet with the named tshark fields (e.g. `ip.src`, `esp.spi`)."""
+        self.stop()
+        args = ["tshark", "-n", "-r", str(self.path), "-T", "fields"]
+        for name in names:
+            args += ["-e", name]
+        no_marks = f"!(udp.dstport == {MARK_PORT} && ip.dst == 255.255.255.255)"
+        args += ["-Y", f"({display_filter}) && {no_marks}" if display_filter else no_marks]
+        res = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        if res.returncode != 0:
+            raise NetnsError(f"tshark -r: {res.stderr.strip()}")
+        return [line.split("\t") for line in res.stdout.splitlines() if line]
+
+    def count(self, display_filter: str) -> int:
+        return len(self.fields("frame.number", display_filter=display_filter))
 
 
 @dataclass

@@ -19,6 +19,7 @@ from tests.helpers.netns import (  # noqa: F401  (netlab is a fixture)
     netlab,
     requires_netns,
     sweep_stale,
+    tool_missing,
     two_sites,
     wait_until,
 )
@@ -138,7 +139,11 @@ def test_ikev2_psk_esp_in_udp_carries_ping(netlab: NetLab, tmp_path: Path) -> No
     child = sa.child("net")
     assert child is not None and child.encap, "kernel-libipsec needs ESP in UDP"
     assert child.local_ts == ["10.2.0.0/24"] and child.remote_ts == ["10.1.0.0/24"]
+    cap = sites.right.ns.capture(sites.right.outer_if, tmp_path / "outer.pcapng", "udp")
     assert _ping_across(sites), left.log_tail() + right.log_tail()
+    # on the wire: ESP in UDP 4500 (RFC 3948), never the inner ICMP in clear
+    assert cap.count("udp.port == 4500 && esp") >= 6
+    assert cap.count("icmp") == 0
     after = right.list_sas()[0].child("net")
     assert after is not None and after.counter("packets-in") >= 3
     left.terminate(ike="s2s")
