@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -260,3 +261,30 @@ def test_edits_after_commit_and_revert_never_touch_running(vpnshd: Daemon) -> No
     vpnshd.delete("network interface tunnel units tunnel.6")
     assert show(vpnshd, "running") == committed
     assert "tunnel.6" not in show(vpnshd)
+
+
+def test_concurrent_clients_commit_one_at_a_time(vpnshd: Daemon) -> None:
+    results: list[dict] = []
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            c = vpnshd.client()
+            for k in range(3):
+                c.request("config.set", tokens=f"network interface tunnel units tunnel.{10 + i} comment c{k}".split())
+                results.append(c.request("config.commit", description=f"w{i}-{k}"))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    jobs = [r["job"] for r in results if r["job"] is not None]
+    assert len(jobs) == len(set(jobs)) and jobs  # every commit got its own job id
+    running = show(vpnshd, "running")
+    for i in range(4):
+        assert f"tunnel.{10 + i} comment c2" in running
+    assert vpnshd.request("config.status")["changed"] is False
