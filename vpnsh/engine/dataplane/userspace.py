@@ -58,6 +58,7 @@ log = logging.getLogger("vpnsh.dataplane.userspace")
 
 IPPROTO_ESP = 50
 NON_ESP_MARKER = b"\x00\x00\x00\x00"
+_SPI = struct.Struct(">I")
 PENDING_PER_IF = 16  # packets waiting for an SA, per interface
 PENDING_MAX_AGE = 3.0  # seconds a waiting packet is kept
 ACQUIRE_HOLDOFF = 10.0  # seconds before the same flow triggers another acquire
@@ -387,7 +388,7 @@ class UserspaceDataPlane:
         if len(data) < 8:
             self.stats.short += 1
             return
-        spi = int.from_bytes(data[:4], "big")
+        spi = _SPI.unpack_from(data)[0]
         child = self._children.get(spi)
         if child is None:
             self.stats.unknown_spi += 1
@@ -467,19 +468,23 @@ class UserspaceDataPlane:
 
     def _read_udp(self, sock: socket.socket, local: Address,
                   deliver: Callable[[bytes, Address, Address], None]) -> None:
-        for _ in range(READ_BATCH):
+        recvfrom, inbound = sock.recvfrom, self._inbound
+        n = 0
+        for n in range(READ_BATCH):  # noqa: B007 - n counts the datagrams read
             try:
-                data, addr = sock.recvfrom(MAX_PACKET)
+                data, addr = recvfrom(MAX_PACKET)
             except OSError:
                 break
-            self.stats.udp_packets_in += 1
-            if len(data) >= 8 and data[:4] != NON_ESP_MARKER:
+            if len(data) >= 8 and not data.startswith(NON_ESP_MARKER):
                 try:
-                    self._inbound(data, True)
+                    inbound(data, True)
                 except Exception:  # noqa: BLE001
                     log.exception("inbound ESP-in-UDP")
             else:  # IKE, keepalive, runt: the IKE side's business
                 self._call_soon(deliver, data, local, (addr[0], addr[1]))
+        else:
+            n = READ_BATCH
+        self.stats.udp_packets_in += n
 
     # ------------------------------------------------------------------ outbound
 
@@ -522,14 +527,13 @@ class UserspaceDataPlane:
         name, fd = tun.name, tun.fd
         stats = self.stats
         fast4, fast6 = self._spd.catch_all4, self._spd.catch_all6
-        for _ in range(READ_BATCH):
+        read = os.read
+        n = 0
+        for n in range(READ_BATCH):  # noqa: B007 - n counts the packets read
             try:
-                packet = os.read(fd, MAX_PACKET)
-            except (BlockingIOError, InterruptedError):
+                packet = read(fd, MAX_PACKET)
+            except OSError:  # BlockingIOError included: nothing more waiting
                 break
-            except OSError:
-                break
-            stats.tun_packets_in += 1
             version = packet[0] >> 4 if packet else 0
             child = fast4.get(name) if version == 4 else fast6.get(name) if version == 6 else None
             if child is None:
@@ -545,6 +549,9 @@ class UserspaceDataPlane:
                 self._send(child, packet)
             except Exception:  # noqa: BLE001 - a bad packet never stops the thread
                 log.exception("outbound ESP")
+        else:
+            n = READ_BATCH
+        stats.tun_packets_in += n
         self._kick_udp_out()
 
     def _send(self, child: _Child, packet: bytes) -> bool:
