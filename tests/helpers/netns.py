@@ -300,6 +300,12 @@ class Namespace:
         res = self.run(*args, dest, check=check, timeout=count * (wait + 1) + 5)
         return res.returncode == 0
 
+    def send_udp_raw(self, src: str, sport: int, dst: str, dport: int, payload: bytes) -> None:
+        """Send one IPv4/UDP datagram with any source address and port (raw socket), e.g.
+        to replay captured ESP-in-UDP while the real endpoint holds port 4500."""
+        self.run(sys.executable, "-c", _RAW_UDP_SENDER, src, str(sport), dst, str(dport),
+                 payload.hex())
+
     def capture(self, ifname: str, path: Path, bpf: str = "", timeout: float = 20.0
                 ) -> Capture:
         """Capture on `ifname` into `path` (pcapng, dumpcap); returns once it really captures.
@@ -330,6 +336,15 @@ class Namespace:
 
 
 MARK_PORT = 9
+_RAW_UDP_SENDER = """
+import socket, struct, sys
+src, sport, dst, dport, payload = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), bytes.fromhex(sys.argv[5])
+udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0,
+                 socket.inet_aton(src), socket.inet_aton(dst))
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+s.sendto(ip + udp, (dst, 0))
+"""
 _MARK_SENDER = """
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -391,6 +406,22 @@ class Capture:
 
     def count(self, display_filter: str) -> int:
         return len(self.fields("frame.number", display_filter=display_filter))
+
+    def udp_datagrams(self, display_filter: str = "udp") -> list[Datagram]:
+        """The UDP datagrams in the capture, payload as bytes (e.g. to replay ESP-in-UDP)."""
+        rows = self.fields("ip.src", "udp.srcport", "ip.dst", "udp.dstport", "udp.payload",
+                           display_filter=display_filter)
+        return [Datagram(r[0], int(r[1]), r[2], int(r[3]), bytes.fromhex(r[4].replace(":", "")))
+                for r in rows if len(r) == 5 and r[1]]
+
+
+@dataclass(frozen=True)
+class Datagram:
+    src: str
+    sport: int
+    dst: str
+    dport: int
+    payload: bytes
 
 
 @dataclass

@@ -146,6 +146,18 @@ def test_ikev2_psk_esp_in_udp_carries_ping(netlab: NetLab, tmp_path: Path) -> No
     assert cap.count("icmp") == 0
     after = right.list_sas()[0].child("net")
     assert after is not None and after.counter("packets-in") >= 3
+    # a replayed ESP packet reaches the peer and is not accepted again
+    esp = [d for d in cap.udp_datagrams("esp") if d.src == sites.left.outer]
+    assert esp and esp[0].payload[:4] == bytes.fromhex(after.spi_in)
+    cap2 = sites.right.ns.capture(sites.right.outer_if, tmp_path / "replay.pcapng", "udp")
+    sites.left.ns.send_udp_raw(esp[0].src, esp[0].sport, esp[0].dst, esp[0].dport,
+                               esp[0].payload)
+    assert cap2.count("esp") == 1
+    replayed = right.list_sas()[0].child("net")
+    assert replayed is not None
+    assert replayed.counter("packets-in") == after.counter("packets-in")
+    wait_until(lambda: "ESP sequence number verification failed" in right.log_text(),
+               timeout=5, what="libipsec to log the replay")
     left.terminate(ike="s2s")
     right.wait_for_no_sa("s2s")
     assert "IKE_SA_INIT" in left.log_text()
