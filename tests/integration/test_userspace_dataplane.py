@@ -200,6 +200,9 @@ def test_ping_and_tcp_transfer_esp_in_udp(pair: Pair, tmp_path: Path) -> None:
     assert ca["encap_bytes"] > 4 << 20 and cb["decap_bytes"] > 4 << 20
     assert ca["send_seq"] == ca["encap_packets"] and cb["recv_seq"] <= ca["send_seq"]
     assert ca["auth_errors"] == cb["auth_errors"] == 0
+    # the bulk went out in UDP GSO trains, and arrived whole
+    stats = pair.a.request("stats")
+    assert stats["gso_datagrams"] > 2 * stats["gso_sends"] > 0
 
 
 def test_ping_and_tcp_transfer_raw_esp_cbc(pair: Pair, tmp_path: Path) -> None:

@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -59,6 +61,15 @@ log = logging.getLogger("vpnsh.dataplane.userspace")
 IPPROTO_ESP = 50
 NON_ESP_MARKER = b"\x00\x00\x00\x00"
 _SPI = struct.Struct(">I")
+# UDP segmentation offload (linux/udp.h): one sendmsg carries a train of equal-size
+# datagrams (the last may be shorter), one recvmsg returns a train the kernel coalesced
+SOL_UDP = 17
+UDP_SEGMENT = 103
+UDP_GRO = 104
+GSO_MAX_SEGMENTS = 32
+GSO_MAX_BYTES = 60000
+_U16 = struct.Struct("=H")
+_GRO_CMSG_SPACE = socket.CMSG_SPACE(4)
 PENDING_PER_IF = 16  # packets waiting for an SA, per interface
 PENDING_MAX_AGE = 3.0  # seconds a waiting packet is kept
 ACQUIRE_HOLDOFF = 10.0  # seconds before the same flow triggers another acquire
@@ -77,6 +88,9 @@ class DataPlaneStats:
     out_wakeups: int = 0  # polls of the outbound thread that found something to read
     in_wakeups: int = 0
     udp_packets_in: int = 0  # datagrams read from taken port-4500 sockets
+    gso_sends: int = 0  # sendmsg calls that carried a train of datagrams (UDP GSO)
+    gso_datagrams: int = 0  # datagrams sent in those trains
+    gro_reads: int = 0  # reads that returned a coalesced train (UDP GRO)
     no_sa: int = 0  # outbound packets that found no SA (queued or dropped)
     pending_dropped: int = 0  # queue full or too old
     pending_sent: int = 0
@@ -163,6 +177,14 @@ class UserspaceDataPlane:
         self._gen_cond = threading.Condition()
         self._life_task: asyncio.Task[None] | None = None
         self.problems: list[str] = []  # from the last set_interfaces
+        # the outbound thread's train of ESP-in-UDP datagrams for one socket and peer
+        self.gso = True  # use UDP GSO on attached sockets (set False to send one by one)
+        self._gso_sock: socket.socket | None = None
+        self._gso_dest: Address = ("", 0)
+        self._gso_seg = 0
+        self._gso_bytes = 0
+        self._gso_parts: list[bytes] = []
+        self._gro: set[int] = set()  # fds of taken sockets with UDP_GRO on
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -350,6 +372,11 @@ class UserspaceDataPlane:
         self.attach_udp_socket(local, sock)
         dup = self._udp_fast[local]
         dup.setblocking(False)
+        try:
+            dup.setsockopt(SOL_UDP, UDP_GRO, 1)
+            self._gro = {*self._gro, dup.fileno()}
+        except OSError:
+            pass  # an older kernel: one datagram a read
         self._udp_taken = {**self._udp_taken, local: (dup, deliver)}
         self._sync_thread("in")
 
@@ -468,22 +495,38 @@ class UserspaceDataPlane:
 
     def _read_udp(self, sock: socket.socket, local: Address,
                   deliver: Callable[[bytes, Address, Address], None]) -> None:
-        recvfrom, inbound = sock.recvfrom, self._inbound
+        inbound = self._inbound
+        gro = sock.fileno() in self._gro
         n = 0
-        for n in range(READ_BATCH):  # noqa: B007 - n counts the datagrams read
+        for _ in range(READ_BATCH):
             try:
-                data, addr = recvfrom(MAX_PACKET)
+                if gro:
+                    data, anc, _flags, addr = sock.recvmsg(MAX_PACKET, _GRO_CMSG_SPACE)
+                else:
+                    data, addr = sock.recvfrom(MAX_PACKET)
+                    anc = None
             except OSError:
                 break
-            if len(data) >= 8 and not data.startswith(NON_ESP_MARKER):
-                try:
-                    inbound(data, True)
-                except Exception:  # noqa: BLE001
-                    log.exception("inbound ESP-in-UDP")
-            else:  # IKE, keepalive, runt: the IKE side's business
-                self._call_soon(deliver, data, local, (addr[0], addr[1]))
-        else:
-            n = READ_BATCH
+            seg = 0
+            if anc:
+                for level, kind, value in anc:
+                    if level == SOL_UDP and kind == UDP_GRO and len(value) >= 2:
+                        seg = _U16.unpack_from(value)[0] if len(value) < 4 else int.from_bytes(
+                            value[:4], sys.byteorder)
+            if seg and len(data) > seg:
+                self.stats.gro_reads += 1
+                trains = [data[i:i + seg] for i in range(0, len(data), seg)]
+            else:
+                trains = [data]
+            for dgram in trains:
+                n += 1
+                if len(dgram) >= 8 and not dgram.startswith(NON_ESP_MARKER):
+                    try:
+                        inbound(dgram, True)
+                    except Exception:  # noqa: BLE001
+                        log.exception("inbound ESP-in-UDP")
+                else:  # IKE, keepalive, runt: the IKE side's business
+                    self._call_soon(deliver, dgram, local, (addr[0], addr[1]))
         self.stats.udp_packets_in += n
 
     # ------------------------------------------------------------------ outbound
@@ -552,6 +595,7 @@ class UserspaceDataPlane:
         else:
             n = READ_BATCH
         stats.tun_packets_in += n
+        self._gso_flush()
         self._kick_udp_out()
 
     def _send(self, child: _Child, packet: bytes) -> bool:
@@ -576,6 +620,8 @@ class UserspaceDataPlane:
             if sock is not None:
                 if tos:
                     ok = _send_dgram(sock, esp, child.udp_remote, tos)
+                elif self.gso:
+                    self._gso_add(sock, child.udp_remote, esp)
                 else:
                     try:
                         sock.sendto(esp, child.udp_remote)
@@ -591,6 +637,45 @@ class UserspaceDataPlane:
         if sa.counters.bytes >= child.next_limit:
             self._schedule_limit_check()
         return ok
+
+    def _gso_add(self, sock: socket.socket, dest: Address, esp: bytes) -> None:
+        """Add a datagram to the train; trains go out at the end of each read batch."""
+        n = len(esp)
+        parts = self._gso_parts
+        if parts and (sock is not self._gso_sock or dest != self._gso_dest or n > self._gso_seg
+                      or len(parts) >= GSO_MAX_SEGMENTS or self._gso_bytes + n > GSO_MAX_BYTES):
+            self._gso_flush()
+            parts = self._gso_parts
+        if not parts:
+            self._gso_sock, self._gso_dest, self._gso_seg, self._gso_bytes = sock, dest, n, 0
+        parts.append(esp)
+        self._gso_bytes += n
+        if n < self._gso_seg:  # a shorter datagram ends a train
+            self._gso_flush()
+
+    def _gso_flush(self) -> None:
+        parts, sock, dest = self._gso_parts, self._gso_sock, self._gso_dest
+        if not parts or sock is None:
+            return
+        self._gso_parts = []
+        if len(parts) > 1:
+            cmsg = [(SOL_UDP, UDP_SEGMENT, _U16.pack(self._gso_seg))]
+            for _ in range(2):
+                try:
+                    sock.sendmsg(parts, cmsg, 0, dest)
+                    self.stats.gso_sends += 1
+                    self.stats.gso_datagrams += len(parts)
+                    return
+                except (BlockingIOError, InterruptedError):
+                    select.select([], [sock], [], 0.05)
+                except OSError as exc:
+                    if exc.errno in (errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EIO):
+                        log.info("no UDP GSO here (%s): sending datagrams one by one", exc)
+                        self.gso = False
+                    break  # EINVAL and the like: this train one by one
+        for esp in parts:
+            if not _send_dgram(sock, esp, dest, 0):
+                self.stats.send_errors += 1
 
     def _kick_udp_out(self) -> None:
         """Hand the batch of ESP-in-UDP datagrams to the event loop (one wake per batch)."""
@@ -657,6 +742,7 @@ class UserspaceDataPlane:
                 pending.packets = keep
             else:
                 self._pending.pop(name, None)
+        self._gso_flush()
         self._kick_udp_out()
 
     def _expire_pending(self) -> None:
