@@ -436,7 +436,8 @@ class Ikev2Engine:
             for c in sa.children.values():
                 if c.state == ChildState.INSTALLED:
                     t.append(c.rekey_at)
-                t.append(c.expires)
+                if c.state != ChildState.DELETING:
+                    t.append(c.expires)
         return [x for x in t if math.isfinite(x)]
 
     def _check_timers(self, sa: IkeSa, now: float) -> None:
@@ -491,8 +492,11 @@ class Ikev2Engine:
                 sa.next_keepalive = now + max(sa.policy.keepalive_interval, 1)
         for c in list(sa.children.values()):
             if now >= c.expires and c.state != ChildState.DELETING:
+                # a hard lifetime ends the SA now; the Delete tells the peer when it can
                 self.log(sa, f"CHILD SA {c.policy.name} {c.spi_in:08X} lifetime expired")
-                self._queue(sa, ChildDeleteTask([c], "lifetime expired"), now)
+                self.remove_child(sa, c, "lifetime expired")
+                c.state = ChildState.DELETING
+                self._queue(sa, ChildDeleteTask([c], "lifetime expired", removed=True), now)
             elif (
                 c.state == ChildState.INSTALLED
                 and now >= c.rekey_at

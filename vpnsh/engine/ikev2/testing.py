@@ -116,15 +116,18 @@ class Wire:
     def advance(self, seconds: float, step: float = 1.0) -> None:
         """Moves the clock forward, firing timers and delivering datagrams on the way."""
         end = self.clock.now + seconds
+        stuck = 0
         while self.clock.now < end:
+            before = self.clock.now
             timers = [t for n in self.nodes.values() if (t := n.engine.next_timer()) is not None]
             nxt = min([end, self.clock.now + step, *timers])
             self.clock.now = max(nxt, self.clock.now)
             for n in self.nodes.values():
                 n.engine.handle_timer(self.clock.now)
             self.run()
-            if self.clock.now >= end:
-                break
+            stuck = stuck + 1 if self.clock.now == before else 0
+            if stuck > 1000:
+                raise AssertionError(f"a timer at {self.clock.now} fires without end")
 
 
 def make_pair(

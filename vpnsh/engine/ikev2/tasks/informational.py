@@ -17,12 +17,14 @@ if TYPE_CHECKING:
 class ChildDeleteTask:
     exchange = ExchangeType.INFORMATIONAL
 
-    def __init__(self, children: list[ChildSa], reason: str) -> None:
+    def __init__(self, children: list[ChildSa], reason: str, removed: bool = False) -> None:
         self.children = children
         self.reason = reason
+        self.removed = removed  # already removed locally (hard expiry): only tell the peer
 
     def build(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> list[Payload] | None:
-        self.children = [c for c in self.children if sa.children.get(c.child_id) is c]
+        if not self.removed:
+            self.children = [c for c in self.children if sa.children.get(c.child_id) is c]
         if not self.children or sa.state in (IkeState.DELETING, IkeState.DEAD):
             return None
         for c in self.children:
