@@ -1,0 +1,51 @@
+"""IKEv2 (RFC 7296), sans-IO: datagrams and a clock in; datagrams, timers and events out.
+
+Public surface::
+
+    engine = Ikev2Engine(clock=time.time)
+    engine.add_policies([IkePolicy...], [ChildPolicy...]); engine.remove_policies(names, names)
+    engine.initiate(gateway, child=None) -> bool      # False: passive / disabled / dynamic / ikev1
+    engine.delete_ike(gateway=None) -> int; engine.delete_child(name=None) -> int; engine.shutdown()
+    engine.child_lifesize_exceeded(spi_in, hard)
+    engine.receive(data, local_addr, remote_addr, now=None)
+    engine.handle_timer(now=None); engine.next_timer() -> float | None
+    engine.datagrams_to_send() -> [(data, local_addr, remote_addr)]
+    engine.next_event() -> IkeEstablished | IkeFailed | IkeDeleted | ChildInstalled
+                           | ChildRemoved | ChildFailed | LogLine | None
+    engine.ike_sas(gateway=None) -> [IkeSaInfo]; engine.child_sas(tunnel=None) -> [ChildSaInfo]
+    engine.drops  # Counter of dropped datagrams by reason
+
+Addresses are ``(ip, port)``; the local address must be the real local IP the
+datagram arrived on. On port 4500 the I/O layer adds/strips the non-ESP marker;
+a datagram equal to ``b"\\xff"`` is a NAT keepalive and goes out without it.
+"""
+
+from .engine import Ikev2Engine
+from .events import (
+    ChildFailed,
+    ChildInstalled,
+    ChildRemoved,
+    ChildSaInfo,
+    Event,
+    IkeDeleted,
+    IkeEstablished,
+    IkeFailed,
+    IkeSaInfo,
+    LogLine,
+)
+from .sa import Retransmit
+
+__all__ = [
+    "ChildFailed",
+    "ChildInstalled",
+    "ChildRemoved",
+    "ChildSaInfo",
+    "Event",
+    "IkeDeleted",
+    "IkeEstablished",
+    "IkeFailed",
+    "IkeSaInfo",
+    "Ikev2Engine",
+    "LogLine",
+    "Retransmit",
+]

@@ -182,7 +182,8 @@ class Ikev2Engine:
                 continue
             if sa.state in (IkeState.DELETING, IkeState.DEAD):
                 continue
-            count += 1
+            if sa.state != IkeState.REKEYED:
+                count += 1
             if sa.state == IkeState.CONNECTING:
                 self.remove_ike(sa, "cleared by administrator")
             else:
