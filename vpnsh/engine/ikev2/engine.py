@@ -329,12 +329,7 @@ class Ikev2Engine:
         if sa is None or sa.protection is None:
             self.drop("message for an unknown IKE SA")
             return
-        peer_spi = msg.spi_i if msg.is_initiator else msg.spi_r
-        if (
-            msg.is_initiator == sa.initiator
-            or peer_spi != (sa.spi_i if sa.initiator else sa.spi_r)
-            and peer_spi != (sa.spi_r if sa.initiator else sa.spi_i)
-        ):
+        if msg.is_initiator == sa.initiator or (msg.spi_i, msg.spi_r) != (sa.spi_i, sa.spi_r):
             self.drop("IKE SPI or initiator flag mismatch")
             return
         if msg.is_response:
@@ -521,8 +516,7 @@ class Ikev2Engine:
             if sa is not None
             else ""
         )
-        prefix = f"{{GW:{gw}}} " if gw else ""
-        self.emit(LogLine(f"[{level}]: {prefix}{where}{text}", gw, level))
+        self.emit(LogLine(f"{where}{text}", gw, level))
 
     def drop(self, why: str) -> None:
         self.drops[why.split(":")[0]] += 1

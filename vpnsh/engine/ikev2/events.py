@@ -54,7 +54,10 @@ class ChildFailed:
 
 @dataclass(frozen=True)
 class LogLine:
-    """One ikemgr-style log line, already formatted (no timestamp: the writer adds it)."""
+    """One ikemgr-style log line: the writer adds time, ``[level]`` and ``{gateway}``.
+
+    e.g. ``IkemgrLog.write(ev.text, level=ev.level, gateway=ev.gateway)``.
+    """
 
     text: str
     gateway: str = ""
