@@ -93,10 +93,13 @@ def _routes(tree: dict) -> dict[Hashable, Any]:
 
 def _compare(old: dict, new: dict, node: Node) -> Changes:
     """Names added, removed, and changed in effect (stored values compared with defaults)."""
-    changed = {k for k in set(old) & set(new) if old[k] != new[k]
+    if old is new or old == new:
+        return Changes()
+    changed = {k for k in old.keys() & new.keys() if old[k] != new[k]
                and with_defaults(node, old[k], entry=True) != with_defaults(node, new[k],
                                                                              entry=True)}
-    return Changes(added=set(new) - set(old), removed=set(old) - set(new), changed=changed)
+    return Changes(added=set(new.keys() - old.keys()), removed=set(old.keys() - new.keys()),
+                   changed=changed)
 
 
 def _ref(entry: dict, base: tuple[str, ...], *keys: str) -> Any:
@@ -122,24 +125,27 @@ def diff(running: dict, candidate: dict) -> ConfigDiff:
                         node_at(VIRTUAL_ROUTERS + ("_",) + ROUTES)[0])
 
     ike = _touched(d.ike_profiles)
-    for name, gw in _objects(candidate, GATEWAYS).items():
-        if name not in d.gateways.added and {
-                _ref(gw, GATEWAYS, "protocol", v, "ike-crypto-profile")
-                for v in ("ikev1", "ikev2")} & ike:
-            d.gateways.changed.add(name)
+    if ike:  # else no gateway changes through its profiles
+        for name, gw in _objects(candidate, GATEWAYS).items():
+            if name not in d.gateways.added and {
+                    _ref(gw, GATEWAYS, "protocol", v, "ike-crypto-profile")
+                    for v in ("ikev1", "ikev2")} & ike:
+                d.gateways.changed.add(name)
 
-    for name, tun in _objects(candidate, TUNNELS).items():
-        if name in d.tunnels.added:
-            continue
-        if (set(_get(tun, ("auto-key", "ike-gateway")) or []) & _touched(d.gateways)
-                or _ref(tun, TUNNELS, "auto-key", "ipsec-crypto-profile")
-                in _touched(d.ipsec_profiles)
-                or tun.get("tunnel-interface") in _touched(d.tunnel_interfaces)
-                or _get(tun, ("tunnel-monitor", "tunnel-monitor-profile"))
-                in _touched(d.monitor_profiles)):
-            d.tunnels.changed.add(name)
+    gateways, ipsec = _touched(d.gateways), _touched(d.ipsec_profiles)
+    units, monitors = _touched(d.tunnel_interfaces), _touched(d.monitor_profiles)
+    if gateways or ipsec or units or monitors:  # else no tunnel changes through these
+        for name, tun in _objects(candidate, TUNNELS).items():
+            if name in d.tunnels.added:
+                continue
+            if (not gateways.isdisjoint(_get(tun, ("auto-key", "ike-gateway")) or ())
+                    or (ipsec and _ref(tun, TUNNELS, "auto-key", "ipsec-crypto-profile")
+                        in ipsec)
+                    or tun.get("tunnel-interface") in units
+                    or _get(tun, ("tunnel-monitor", "tunnel-monitor-profile")) in monitors):
+                d.tunnels.changed.add(name)
 
-    d.other = _rest(running) != _rest(candidate)
+    d.other = running is not candidate and _rest(running) != _rest(candidate)
     return d
 
 

@@ -252,6 +252,33 @@ class AddressOrAny(ValueType):
         return IPPrefix().parse(text)
 
 
+_PARSED: dict[tuple[ValueType, str], tuple[bool, str | int]] = {}
+_PARSED_MAX = 200_000  # entries; the memo is dropped whole when full
+
+
+def parse_cached(vtype: ValueType, text: str) -> str | int:
+    """``vtype.parse(text)``, memoized per (type, text): the same result or ValueError.
+
+    Value types are frozen and their ``parse`` pure, so a value parsed by ``set`` is not
+    parsed again at commit.  Secrets are never memoized (no plain text kept in memory).
+    """
+    if isinstance(vtype, Secret):
+        return vtype.parse(text)
+    key = (vtype, text)
+    hit = _PARSED.get(key)
+    if hit is None:
+        try:
+            hit = (True, vtype.parse(text))
+        except ValueError as exc:
+            hit = (False, str(exc))
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = hit
+    if hit[0]:
+        return hit[1]
+    raise ValueError(hit[1])
+
+
 def hint_of(vt: ValueType) -> str:
     """The ``<...>`` hint ``?`` shows for a free value of this type."""
     if isinstance(vt, Int):
@@ -307,10 +334,7 @@ class Container(Node):
         return _rivals(self.exclusive, name)
 
     def child(self, name: str) -> Node | None:
-        for c in self.children:
-            if c.name == name:
-                return c
-        return None
+        return _child(self, name)
 
 
 @dataclass
@@ -322,10 +346,7 @@ class Entries(Node):
     ordered: bool = False  # security rules: order matters, ``move`` applies
 
     def child(self, name: str) -> Node | None:
-        for c in self.children:
-            if c.name == name:
-                return c
-        return None
+        return _child(self, name)
 
     # groups of an entry's children of which at most one may be present (``esp`` | ``ah``)
     exclusive: tuple[tuple[str, ...], ...] = ()
@@ -338,6 +359,19 @@ class Entries(Node):
     def entry(self) -> Container:
         """The schema of one entry, as a container."""
         return Container(self.name, self.help, self.children, exclusive=self.exclusive)
+
+
+def _child(node: Container | Entries, name: str) -> Node | None:
+    """The first child called ``name``, from an index built on first use (rebuilt if the
+    children list is replaced or grows: the schema is meant to be immutable)."""
+    index = node.__dict__.get("_child_index")
+    if index is None or index[0] is not node.children or index[1] != len(node.children):
+        by_name: dict[str, Node] = {}
+        for c in node.children:
+            by_name.setdefault(c.name, c)
+        index = (node.children, len(node.children), by_name)
+        node.__dict__["_child_index"] = index
+    return index[2].get(name)
 
 
 def _rivals(groups: tuple[tuple[str, ...], ...], name: str) -> tuple[str, ...]:

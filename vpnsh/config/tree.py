@@ -13,7 +13,18 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .schema import Container, Entries, Flag, Leaf, LeafList, Node, Ref, SchemaError, Secret
+from .schema import (
+    Container,
+    Entries,
+    Flag,
+    Leaf,
+    LeafList,
+    Node,
+    Ref,
+    SchemaError,
+    Secret,
+    parse_cached,
+)
 from .vpn_schema import ROOT
 
 Path = tuple[str, ...]
@@ -94,7 +105,7 @@ def parse_value(node: Leaf | LeafList, path: Path, text: str, encrypt: Encrypt |
     if isinstance(node.type, Secret) and text.startswith(ENCRYPTED_PREFIX):
         return text
     try:
-        value = node.type.parse(text)
+        value = parse_cached(node.type, text)
     except ValueError as exc:
         raise ConfigError(path, f"{node.name} {exc}", "value") from None
     if isinstance(node.type, Secret):
@@ -194,12 +205,23 @@ def steps(path: Sequence[str]) -> Iterator[tuple[Container | Entries, str, Node,
             raise ConfigError(tuple(path[: i + 2]), f"'{path[i + 1]}' is unexpected")
 
 
+_NODE_AT: dict[tuple[str, ...], tuple[Node, bool]] = {}
+_NODE_AT_MAX = 50_000  # paths; the memo is dropped whole when full
+
+
 def node_at(path: Sequence[str]) -> tuple[Node, bool]:
     """The schema node at ``path`` and whether the path ends at an entry name."""
+    key = tuple(path)
+    hit = _NODE_AT.get(key)
+    if hit is not None:
+        return hit
     node: Node = ROOT
     is_entry = False
-    for _parent, _key, node, is_entry in steps(path):  # noqa: B007
+    for _parent, _key, node, is_entry in steps(key):  # noqa: B007
         pass
+    if len(_NODE_AT) >= _NODE_AT_MAX:
+        _NODE_AT.clear()
+    _NODE_AT[key] = (node, is_entry)
     return node, is_entry
 
 
