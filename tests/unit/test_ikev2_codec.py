@@ -219,3 +219,88 @@ def test_malformed_payload_bodies(ptype: int, body: bytes) -> None:
 def test_notify_error_classification() -> None:
     assert NotifyPayload(NotifyType.AUTHENTICATION_FAILED).is_error
     assert not NotifyPayload(NotifyType.INITIAL_CONTACT).is_error
+
+
+# --- property-based round trips ---------------------------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+v4 = st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address)
+ports = st.integers(0, 65535)
+
+
+@st.composite
+def selectors(draw: st.DrawFn) -> TrafficSelector:
+    a, b = sorted((draw(v4), draw(v4)))
+    p, q = sorted((draw(ports), draw(ports)))
+    return TrafficSelector(a, b, draw(st.integers(0, 255)), p, q)
+
+
+transforms = st.builds(
+    Transform, st.integers(1, 5), st.integers(0, 65535), st.none() | st.integers(0, 65535)
+)
+proposals = st.builds(
+    lambda n, proto, spi, ts: Proposal(n, proto, spi, tuple(ts)),
+    st.integers(1, 255),
+    st.sampled_from([1, 2, 3]),
+    st.sampled_from([b"", b"\x01\x02\x03\x04", bytes(range(8))]),
+    st.lists(transforms, min_size=1, max_size=12),
+)
+payloads = st.one_of(
+    st.builds(lambda ps: SaPayload(tuple(ps)), st.lists(proposals, min_size=1, max_size=4)),
+    st.builds(KePayload, st.integers(0, 65535), st.binary(max_size=600)),
+    st.builds(NoncePayload, st.binary(min_size=16, max_size=256)),
+    st.builds(IdPayload, st.booleans(), st.integers(0, 255), st.binary(max_size=64)),
+    st.builds(AuthPayload, st.integers(0, 255), st.binary(max_size=64)),
+    st.builds(
+        NotifyPayload,
+        st.integers(0, 65535),
+        st.binary(max_size=64),
+        st.integers(0, 255),
+        st.sampled_from([b"", b"\x01\x02\x03\x04", bytes(8)]),
+    ),
+    st.builds(
+        lambda spis: DeletePayload(ProtocolId.ESP, tuple(spis)),
+        st.lists(st.binary(min_size=4, max_size=4), max_size=8),
+    ),
+    st.builds(
+        lambda i, s: TsPayload(i, tuple(s)),
+        st.booleans(),
+        st.lists(selectors(), min_size=1, max_size=6),
+    ),
+    st.builds(VendorIdPayload, st.binary(max_size=40)),
+)
+
+
+@given(st.lists(payloads, max_size=6), st.integers(0, 2**32 - 1), st.booleans(), st.booleans())
+def test_any_message_round_trips(items, msgid: int, response: bool, initiator: bool) -> None:
+    msg = Message(ExchangeType.INFORMATIONAL, msgid, SPI_I, SPI_R, response, initiator, items)
+    back = parse(encode(msg)).message
+    assert back == msg
+
+
+def test_identity_payloads_round_trip() -> None:
+    from vpnsh.engine.ikev2 import identity
+    from vpnsh.engine.policy import Identity
+
+    for ident in (
+        Identity("ipaddr", "192.0.2.1"),
+        Identity("ipaddr", "2001:db8::1"),
+        Identity("fqdn", "vpn.example"),
+        Identity("ufqdn", "ops@example.org"),
+        Identity("keyid", "site-a"),
+    ):
+        p = identity.to_payload(ident, True)
+        assert identity.from_payload(p) == ident
+        assert identity.matches(ident, p)
+    assert (
+        identity.wire_display(identity.to_payload(Identity("fqdn", "a.example"), False))
+        == "FQDN:a.example"
+    )
+    assert identity.matches(
+        Identity("fqdn", "VPN.example"), identity.to_payload(Identity("fqdn", "vpn.EXAMPLE"), True)
+    )
+    assert not identity.matches(
+        Identity("fqdn", "a.example"), identity.to_payload(Identity("ipaddr", "192.0.2.1"), True)
+    )

@@ -482,3 +482,23 @@ def test_show_snapshots() -> None:
     assert child.parent_sn == info.sn and child.state == "Mature" and child.role == "Init"
     assert child.lifetime == 3600 and child.created + 0.80 * 3600 <= child.rekey_at
     assert a.engine.child_sas("nope") == []
+
+
+def test_ipv6_outer_addresses() -> None:
+    pa = ike_policy("gw", "2001:db8::1", "2001:db8::2")
+    pb = ike_policy("gw", "2001:db8::2", "2001:db8::1")
+    w, a, b = make_pair(pa, pb, (child_policy("tun", "gw"),), (child_policy("tun", "gw"),))
+    a.engine.initiate("gw")
+    w.run()
+    assert len(a.of(ChildInstalled)) == 1 and len(b.of(ChildInstalled)) == 1
+    assert b.engine.ike_sas()[0].id_remote == "ipaddr:2001:db8::1"
+
+
+def test_no_key_material_in_event_reprs() -> None:
+    w, a, b = pair()
+    up(w, a, b)
+    [ev] = a.of(ChildInstalled)
+    text = repr(ev) + repr(a.engine.ike_sas()) + repr(a.engine.child_sas())
+    for key in (ev.keys.encr_key_in, ev.keys.encr_key_out, ev.keys.integ_key_in):
+        assert key.hex() not in text and repr(key) not in text
+    assert "secret-psk" not in repr(a.engine.policies)
