@@ -164,7 +164,7 @@ def netns(seconds: int, udp: bool, udp_mode: str, parallel: int, suite: str) -> 
             print(f"  {side}: {st['tun_packets_in']} TUN packets in {st['out_wakeups']} wakeups, "
                   f"{st['udp_packets_in']} UDP datagrams in {st['in_wakeups']} wakeups; "
                   f"GSO {st['gso_datagrams']} datagrams in {st['gso_sends']} sends, "
-                  f"GRO {st['gro_reads']} trains")
+                  f"GRO {st['gro_reads']} trains, {st['tun_coalesced']} segments coalesced into TUN")
         print(f"send errors {stats_a['send_errors']}/{stats_b['send_errors']}, "
               f"TUN write errors {stats_a['tun_write_errors']}/{stats_b['tun_write_errors']}")
 

@@ -203,6 +203,8 @@ def test_ping_and_tcp_transfer_esp_in_udp(pair: Pair, tmp_path: Path) -> None:
     # the bulk went out in UDP GSO trains, and arrived whole
     stats = pair.a.request("stats")
     assert stats["gso_datagrams"] > 2 * stats["gso_sends"] > 0
+    # and the receiver handed runs of TCP segments to its TUN as single packets
+    assert pair.b.request("stats")["tun_coalesced"] > 1000
 
 
 def test_ping_and_tcp_transfer_raw_esp_cbc(pair: Pair, tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import logging
 import os
@@ -54,7 +55,7 @@ from .esp import DropReason, EspDrop, decapsulate, encapsulate
 from .routes import configure_link, run_netlink, sync_routes
 from .sa import Direction, EspSA
 from .spd import InboundCheck, PacketKey, Spd, compile_all, parse_inner
-from .tun import TunDevice
+from .tun import VNET_HDR_LEN, TunDevice
 
 log = logging.getLogger("vpnsh.dataplane.userspace")
 
@@ -91,6 +92,7 @@ class DataPlaneStats:
     gso_sends: int = 0  # sendmsg calls that carried a train of datagrams (UDP GSO)
     gso_datagrams: int = 0  # datagrams sent in those trains
     gro_reads: int = 0  # reads that returned a coalesced train (UDP GRO)
+    tun_coalesced: int = 0  # TCP segments written to TUN inside larger packets
     no_sa: int = 0  # outbound packets that found no SA (queued or dropped)
     pending_dropped: int = 0  # queue full or too old
     pending_sent: int = 0
@@ -146,7 +148,7 @@ def _sockaddr(addr: str) -> tuple[int, tuple[Any, ...]]:
 class UserspaceDataPlane:
     """The :class:`~.base.DataPlane` of TUN devices and ESP in Python."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, tun_offload: bool = True) -> None:
         self.events = DataPlaneEvents()
         self.stats = DataPlaneStats()
         self._clock = clock
@@ -179,6 +181,7 @@ class UserspaceDataPlane:
         self.problems: list[str] = []  # from the last set_interfaces
         # the outbound thread's train of ESP-in-UDP datagrams for one socket and peer
         self.gso = True  # use UDP GSO on attached sockets (set False to send one by one)
+        self.tun_offload = tun_offload
         self._gso_sock: socket.socket | None = None
         self._gso_dest: Address = ("", 0)
         self._gso_seg = 0
@@ -261,7 +264,7 @@ class UserspaceDataPlane:
         created = False
         for name, iface in want.items():
             if name not in self._tuns:
-                self._tuns[name] = TunDevice(name)
+                self._tuns[name] = TunDevice(name, offload=self.tun_offload)
                 created = True
                 if not any(":" in a for a in iface.addresses):
                     _no_ipv6_link_local(name)
@@ -289,6 +292,11 @@ class UserspaceDataPlane:
         self.problems = problems
         for p in problems:
             log.warning("tunnel interfaces: %s", p)
+
+    def stats_snapshot(self) -> DataPlaneStats:
+        """A copy of the data plane's own counters (with the TUN devices' figures)."""
+        self.stats.tun_coalesced = sum(t.coalesced for t in self._tuns.values())
+        return dataclasses.replace(self.stats)
 
     def interfaces(self) -> list[str]:
         return sorted(self._tuns)
@@ -411,7 +419,10 @@ class UserspaceDataPlane:
     def esp_in_udp(self, data: bytes, local: Address, remote: Address) -> None:
         self._inbound(data, True)
 
-    def _inbound(self, data: bytes, via_udp: bool) -> None:
+    def _inbound(self, data: bytes, via_udp: bool,
+                 batch: dict[TunDevice, list[bytes]] | None = None) -> None:
+        """One ESP packet in; its inner packet goes to the TUN now, or into ``batch``
+        for :meth:`_write_batch` to hand over with the rest of a read batch."""
         if len(data) < 8:
             self.stats.short += 1
             return
@@ -437,10 +448,25 @@ class UserspaceDataPlane:
             child.selector_drops += 1
             return
         tun = self._tuns.get(child.spec.tunnel_if)
-        if tun is None or not tun.write(inner):
+        if tun is None:
+            self.stats.tun_write_errors += 1
+        elif batch is not None:
+            out = batch.get(tun)
+            if out is None:
+                batch[tun] = [inner]
+            else:
+                out.append(inner)
+        elif not tun.write(inner):
             self.stats.tun_write_errors += 1
         if sa.counters.bytes >= child.next_limit:
             self._schedule_limit_check()
+
+    def _write_batch(self, batch: dict[TunDevice, list[bytes]]) -> None:
+        for tun, packets in batch.items():
+            if tun.closed:
+                self.stats.tun_write_errors += len(packets)
+                continue
+            self.stats.tun_write_errors += tun.write_batch(packets)
 
     def _raw_inbound_loop(self) -> None:
         poller = select.poll()
@@ -477,6 +503,7 @@ class UserspaceDataPlane:
 
     def _read_raw(self, sock: socket.socket) -> None:
         v4 = sock.family == socket.AF_INET
+        batch: dict[TunDevice, list[bytes]] = {}
         for _ in range(READ_BATCH):
             try:
                 data = sock.recv(MAX_PACKET)
@@ -489,14 +516,16 @@ class UserspaceDataPlane:
                     continue
                 data = data[(data[0] & 0x0F) * 4:]
             try:
-                self._inbound(data, False)
+                self._inbound(data, False, batch)
             except Exception:  # noqa: BLE001 - a bad packet never stops the thread
                 log.exception("inbound ESP")
+        self._write_batch(batch)
 
     def _read_udp(self, sock: socket.socket, local: Address,
                   deliver: Callable[[bytes, Address, Address], None]) -> None:
         inbound = self._inbound
         gro = sock.fileno() in self._gro
+        batch: dict[TunDevice, list[bytes]] = {}
         n = 0
         for _ in range(READ_BATCH):
             try:
@@ -522,11 +551,12 @@ class UserspaceDataPlane:
                 n += 1
                 if len(dgram) >= 8 and not dgram.startswith(NON_ESP_MARKER):
                     try:
-                        inbound(dgram, True)
+                        inbound(dgram, True, batch)
                     except Exception:  # noqa: BLE001
                         log.exception("inbound ESP-in-UDP")
                 else:  # IKE, keepalive, runt: the IKE side's business
                     self._call_soon(deliver, dgram, local, (addr[0], addr[1]))
+        self._write_batch(batch)
         self.stats.udp_packets_in += n
 
     # ------------------------------------------------------------------ outbound
@@ -567,7 +597,7 @@ class UserspaceDataPlane:
                 self._gen_cond.notify_all()
 
     def _read_tun(self, tun: TunDevice) -> None:
-        name, fd = tun.name, tun.fd
+        name, fd, offload = tun.name, tun.fd, tun.offload
         stats = self.stats
         fast4, fast6 = self._spd.catch_all4, self._spd.catch_all6
         read = os.read
@@ -577,6 +607,8 @@ class UserspaceDataPlane:
                 packet = read(fd, MAX_PACKET)
             except OSError:  # BlockingIOError included: nothing more waiting
                 break
+            if offload:
+                packet = packet[VNET_HDR_LEN:]
             version = packet[0] >> 4 if packet else 0
             child = fast4.get(name) if version == 4 else fast6.get(name) if version == 6 else None
             if child is None:
@@ -893,9 +925,7 @@ def spec_from_json(data: dict[str, Any]) -> ChildSaSpec:
 
 
 async def _standalone() -> None:  # pragma: no cover - driven by the integration tests
-    import dataclasses
     import json
-    import sys
 
     from vpnsh.engine.udp_io import NATT_PORT, UdpIo
 
@@ -944,7 +974,7 @@ async def _standalone() -> None:  # pragma: no cover - driven by the integration
                     c = dp.counters(int(req["spi"]))
                     result = dataclasses.asdict(c) if c is not None else None
                 elif op == "stats":
-                    result = dataclasses.asdict(dp.stats)
+                    result = dataclasses.asdict(dp.stats_snapshot())
                 elif op == "quit":
                     emit({"ok": True, "result": None})
                     break
