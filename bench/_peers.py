@@ -67,6 +67,7 @@ class ThroughputResult:
     seconds: float
     cpu_seconds: float  # daemon CPU, both ends together (user + system)
     retransmits: int = 0
+    udp_rcvbuf_drops: int = 0  # datagrams the kernel dropped at full UDP socket buffers
 
     @property
     def mbit_s(self) -> float:
@@ -207,6 +208,15 @@ def start_strongswan_tunnel(sites: TwoSites, workdir: Path) -> tuple[StrongSwan,
     return left, right
 
 
+def udp_rcvbuf_errors(ns: Namespace) -> int:
+    """The namespace's UDP RcvbufErrors counter (/proc/net/snmp)."""
+    lines = [ln.split() for ln in ns.run("cat", "/proc/net/snmp").stdout.splitlines()
+             if ln.startswith("Udp:")]
+    if len(lines) < 2 or "RcvbufErrors" not in lines[0]:
+        return 0
+    return int(lines[1][lines[0].index("RcvbufErrors")])
+
+
 def iperf3(client: Namespace, server: Namespace, server_addr: str, client_addr: str,
            seconds: int, workdir: Path, daemon_pids: Sequence[int] = ()) -> ThroughputResult:
     """One iperf3 TCP run client -> server; CPU of `daemon_pids` over the run."""
@@ -216,17 +226,19 @@ def iperf3(client: Namespace, server: Namespace, server_addr: str, client_addr: 
     try:
         wait_until(lambda: server.run("ss", "-Hltn", "sport = :5201").stdout.strip(),
                    timeout=10, what="iperf3 server to listen")
+        drops0 = udp_rcvbuf_errors(client) + udp_rcvbuf_errors(server)
         cpu0 = cpu_seconds(daemon_pids)
         res = client.run("iperf3", "-c", server_addr, "-B", client_addr, "-t", str(seconds),
                          "-J", timeout=seconds + 60)
         cpu = cpu_seconds(daemon_pids) - cpu0
+        drops = udp_rcvbuf_errors(client) + udp_rcvbuf_errors(server) - drops0
     finally:
         srv.stop()
     data = json.loads(res.stdout)
     recv = data["end"]["sum_received"]
     sent = data["end"].get("sum_sent", {})
     return ThroughputResult(int(recv["bytes"]), float(recv["seconds"]), cpu,
-                            int(sent.get("retransmits", 0)))
+                            int(sent.get("retransmits", 0)), drops)
 
 
 def strongswan_throughput(lab: NetLab, sites: TwoSites, workdir: Path, seconds: int
