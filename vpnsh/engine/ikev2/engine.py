@@ -38,7 +38,7 @@ from .events import (
     LogLine,
 )
 from .message import Parsed
-from .payloads import IdPayload, ParseError, Payload
+from .payloads import IdPayload, NotifyPayload, ParseError, Payload
 from .proposals import EspSuite, IkeSuite
 from .protection import SkProtection
 from .sa import Address, ChildSa, ChildState, IkeSa, IkeState, Retransmit, Task
@@ -378,6 +378,8 @@ class Ikev2Engine:
             payloads = respond_create_child(self, sa, msg, now)
         elif ex == ExchangeType.INFORMATIONAL and sa.state != IkeState.CONNECTING:
             payloads = respond_informational(self, sa, msg, now)
+        elif ex == ExchangeType.CREATE_CHILD_SA and sa.state == IkeState.DELETING:
+            payloads = [NotifyPayload(NotifyType.TEMPORARY_FAILURE)]
         else:
             self.drop(f"unexpected {msg.describe()} in state {sa.state.value}")
             return
@@ -853,7 +855,7 @@ class Ikev2Engine:
             old.peer_rekey = (new, ni, nr)
         if old.state == ChildState.INSTALLED:
             old.state = ChildState.REKEYED
-        now = self._clock() if not sa.children else new.created
+        now = new.created  # the time of the exchange that made ``new``
         if old.our_rekey is not None and old.peer_rekey is not None:
             mine, a, b = old.our_rekey
             theirs, c, d = old.peer_rekey
