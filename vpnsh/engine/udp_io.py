@@ -15,6 +15,7 @@ same socket (``send_esp``), as RFC 3948 requires.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 from collections.abc import Callable
@@ -52,6 +53,10 @@ def classify_4500(data: bytes) -> str:
     if data[:4] == NON_ESP_MARKER:
         return "ike"
     return "esp"
+
+
+def _same(endpoint: _Endpoint) -> _Endpoint:
+    return endpoint
 
 
 class _Endpoint(asyncio.DatagramProtocol):
@@ -94,7 +99,7 @@ class UdpIo:
             sock.bind(key)
             sock.setblocking(False)
             endpoint = _Endpoint(self, key)
-            await loop.create_datagram_endpoint(lambda: endpoint, sock=sock)
+            await loop.create_datagram_endpoint(functools.partial(_same, endpoint), sock=sock)
             self._endpoints[key] = endpoint
             log.info("listening for IKE on %s:%d", local_ip, port)
 
