@@ -2,10 +2,10 @@
 
 Two sites, each a network namespace with its own vpnshd:
 
-    [site-a]  lan0 10.1.0.1/24   wan0 198.51.100.1/24 ==veth== wan0 198.51.100.2/24  lan0 10.2.0.1/24  [site-b]
+    [host-a] 10.1.0.10 --lan0-- [site-a] wan0 198.51.100.1 ==veth== 198.51.100.2 wan0 [site-b] --lan0-- 10.2.0.10 [host-b]
 
-The WAN link uses a documentation range; each LAN is a dummy interface inside its
-site's namespace. Each vpnshd gets its own state dir, log dir and control socket,
+The WAN link uses a documentation range; each LAN is a veth into a host namespace
+(a machine behind the gateway, default route via the gateway's 10.x.0.1). Each vpnshd gets its own state dir, log dir and control socket,
 then loads ``sample-configs/site-a.set`` / ``site-b.set`` through the shell and
 commits. ``vpnsh lab shell site-a`` opens the shell of site A, where
 ``ping source 10.1.0.1 host 10.2.0.1`` brings the tunnel up.
@@ -35,10 +35,15 @@ class Site:
     name: str
     wan: str
     lan: str
+    host: str  # the LAN host's address
 
     @property
     def netns(self) -> str:
         return f"vpnsh-{self.name}"
+
+    @property
+    def host_netns(self) -> str:
+        return f"vpnsh-{self.name}-host"
 
     @property
     def socket(self) -> Path:
@@ -54,8 +59,8 @@ class Site:
 
 
 SITES = (
-    Site("site-a", wan="198.51.100.1/24", lan="10.1.0.1/24"),
-    Site("site-b", wan="198.51.100.2/24", lan="10.2.0.1/24"),
+    Site("site-a", wan="198.51.100.1/24", lan="10.1.0.1/24", host="10.1.0.10/24"),
+    Site("site-b", wan="198.51.100.2/24", lan="10.2.0.1/24", host="10.2.0.10/24"),
 )
 
 
@@ -103,9 +108,11 @@ def _wait_for_socket(site: Site, proc: subprocess.Popen[bytes], deadline: float)
 def _build_network() -> None:
     a, b = SITES
     for site in SITES:
-        if not _netns_exists(site.netns):
-            _run("ip", "netns", "add", site.netns)
-        _run("ip", "-n", site.netns, "link", "set", "lo", "up")
+        for ns in (site.netns, site.host_netns):
+            if not _netns_exists(ns):
+                _run("ip", "netns", "add", ns)
+            _run("ip", "-n", ns, "link", "set", "lo", "up")
+        _run("ip", "netns", "exec", site.netns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
     if "wan0" not in _run("ip", "-n", a.netns, "-o", "link", "show").stdout:
         _run("ip", "link", "add", "vpnsh-lab-a", "type", "veth", "peer", "name", "vpnsh-lab-b")
         _run("ip", "link", "set", "vpnsh-lab-a", "netns", a.netns)
@@ -115,8 +122,13 @@ def _build_network() -> None:
     for site in SITES:
         _run("ip", "-n", site.netns, "link", "set", "wan0", "up")
         if "lan0" not in _run("ip", "-n", site.netns, "-o", "link", "show").stdout:
-            _run("ip", "-n", site.netns, "link", "add", "lan0", "type", "dummy")
+            _run("ip", "-n", site.netns, "link", "add", "lan0", "type", "veth",
+                 "peer", "name", "eth0", "netns", site.host_netns)
+            _run("ip", "-n", site.host_netns, "addr", "add", site.host, "dev", "eth0")
         _run("ip", "-n", site.netns, "link", "set", "lan0", "up")
+        _run("ip", "-n", site.host_netns, "link", "set", "eth0", "up")
+        gw = site.lan.split("/")[0]
+        _run("ip", "-n", site.host_netns, "route", "replace", "default", "via", gw)
 
 
 def _start_daemon(site: Site, dataplane: str) -> None:
@@ -158,7 +170,8 @@ def up(dataplane: str) -> int:
         _load_config(site)
     print("Lab is up: two sites, each with a vpnshd and its committed config.")
     for site in SITES:
-        print(f"  {site.name}: netns {site.netns}, WAN {site.wan}, LAN {site.lan}, socket {site.socket}")
+        print(f"  {site.name}: netns {site.netns}, WAN {site.wan}, LAN {site.lan}, "
+              f"LAN host {site.host} (netns {site.host_netns}), socket {site.socket}")
     print("Next: vpnsh lab shell site-a, then: ping source 10.1.0.1 host 10.2.0.1")
     return 0
 
@@ -175,8 +188,9 @@ def down() -> int:
                 os.killpg(pid, signal.SIGKILL)
         site.pidfile.unlink(missing_ok=True)
         site.socket.unlink(missing_ok=True)
-        if _netns_exists(site.netns):
-            _run("ip", "netns", "del", site.netns, check=False)
+        for ns in (site.netns, site.host_netns):
+            if _netns_exists(ns):
+                _run("ip", "netns", "del", ns, check=False)
     for d in (LAB_STATE, LAB_RUN, LAB_LOG):
         shutil.rmtree(d, ignore_errors=True)
     print("Lab is down: namespaces, daemons and lab state removed.")
