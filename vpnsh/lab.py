@@ -128,7 +128,8 @@ def _build_network() -> None:
         _run("ip", "-n", site.netns, "link", "set", "lan0", "up")
         _run("ip", "-n", site.host_netns, "link", "set", "eth0", "up")
         gw = site.lan.split("/")[0]
-        _run("ip", "-n", site.host_netns, "route", "replace", "default", "via", gw)
+        _run("ip", "-n", site.host_netns, "route", "replace", "default", "via", gw, "dev", "eth0",
+             "onlink")
 
 
 def _start_daemon(site: Site, dataplane: str) -> None:
