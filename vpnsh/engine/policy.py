@@ -178,3 +178,6 @@ class ChildSaKeys:
     anti_replay: bool
     replay_window: int
     esn: bool = False
+    initiator: bool = True  # we started the exchange that created it
+    lifesize_soft_kb: int | None = None  # rekey point, jittered like lifetime_soft
+    tunnel_id: int = 0

@@ -771,7 +771,8 @@ class Ikev2Engine:
             e_out, a_out, e_in, a_in = km.encr_i, km.integ_i, km.encr_r, km.integ_r
         else:
             e_out, a_out, e_in, a_in = km.encr_r, km.integ_r, km.encr_i, km.integ_i
-        soft = int(policy.lifetime * self._rng.uniform(*REKEY_JITTER))
+        ratio = self._rng.uniform(*REKEY_JITTER)
+        soft = int(policy.lifetime * ratio)
         self._child_spis.add(spi_in)
         keys = ChildSaKeys(
             name=policy.name,
@@ -799,6 +800,9 @@ class Ikev2Engine:
             anti_replay=policy.anti_replay,
             replay_window=policy.replay_window,
             esn=suite.esn,
+            initiator=initiator,
+            lifesize_soft_kb=int(policy.lifesize_kb * ratio) if policy.lifesize_kb else None,
+            tunnel_id=policy.tunnel_id,
         )
         child = ChildSa(
             child_id=self._next_child_id,
