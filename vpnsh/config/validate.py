@@ -63,13 +63,18 @@ def _get(tree: Any, path: Path) -> Any:
 RefUse = tuple[Path, Ref, Any]  # a stored reference value: (path, Ref type, value)
 
 
+_BRANCH = (Container, Entries)
+_LEAVES = (Leaf, LeafList)
+
+
 def _check_value(node: Leaf | LeafList, path: Path, value: Any, out: list[Problem]) -> None:
-    if isinstance(node, LeafList) and (not isinstance(value, list) or not value):
+    is_list = isinstance(node, LeafList)
+    if is_list and (not isinstance(value, list) or not value):
         out.append(Problem(path, "must be a non-empty list"))
         return
     vtype = node.type
-    for v in value if isinstance(node, LeafList) else (value,):
-        if not isinstance(v, str | int) or isinstance(v, bool):
+    for v in value if is_list else (value,):
+        if not isinstance(v, (str, int)) or isinstance(v, bool):  # noqa: UP038 - faster
             out.append(Problem(path, f"has a value of the wrong type: {v!r}"))
         elif isinstance(vtype, Secret):
             if not str(v).startswith(ENCRYPTED_PREFIX):
@@ -84,50 +89,107 @@ def _check_value(node: Leaf | LeafList, path: Path, value: Any, out: list[Proble
                 out.append(Problem(path, f"'{v}' is not in canonical form '{parsed}'"))
 
 
-def _check_shape(node: Node, value: Any, path: Path, entry: bool, good: Any,
-                 out: list[Problem], refs: list[RefUse]) -> None:
-    """Types and shape of ``value`` into ``out``, and its reference values into ``refs``.
+class _Delta:
+    """What changed from ``running`` (a valid tree) to ``tree``, per collection of entries.
 
-    Subtrees equal to ``good`` (already valid) are skipped: neither checked nor collected.
+    The shape walk fills it for the collections it walks (those outside entries); any other
+    collection is compared when first asked about.
     """
-    if good is not None and value == good:
-        return
-    good = good if isinstance(good, dict) else {}
-    if isinstance(node, Flag):
-        if value != {}:
-            out.append(Problem(path, "takes no value"))
-        return
-    if isinstance(node, Leaf | LeafList):
-        _check_value(node, path, value, out)
-        if isinstance(node.type, Ref):
-            for v in value if isinstance(value, list) else (value,):
-                refs.append((path, node.type, v))
-        return
-    assert isinstance(node, Container | Entries)
-    if not isinstance(value, dict):
-        out.append(Problem(path, "is unexpected"))
-        return
-    if isinstance(node, Entries) and not entry:
-        for name, sub in value.items():
-            if name not in good:  # a name in a valid tree is a valid name
-                try:
-                    parse_cached(node.key, name)
-                except ValueError as exc:
-                    out.append(Problem(path, str(exc)))
-                    continue
-            _check_shape(node, sub, path + (name,), True, good.get(name), out, refs)
-        return
-    exclusive = node.choice if isinstance(node, Container) else False
-    for key, sub in value.items():
-        child = node.child(key)
-        if child is None:
-            out.append(Problem(path + (key,), "is unexpected"))
-            continue
-        if exclusive or node.exclusive:
-            rivals = [r for r in node.rivals(key) if r in value and r < key]
-            if rivals:
-                out.append(Problem(path + (key,), f"cannot be used together with {rivals[0]}"))
-        _check_shape(child, sub, path + (key,), False, good.get(key), out, refs)
+
+    def __init__(self, tree: dict, running: dict) -> None:
+        self.tree, self.running = tree, running
+        # collection path -> (names new or different in tree, some name of running gone)
+        self.entries: dict[Path, tuple[set[str], bool]] = {}
+
+    def _of(self, base: Path) -> tuple[set[str], bool]:
+        hit = self.entries.get(base)
+        if hit is None:
+            new, old = _get(self.tree, base), _get(self.running, base)
+            new = new if isinstance(new, dict) else {}
+            old = old if isinstance(old, dict) else {}
+            if new is old:
+                hit = (set(), False)
+            else:
+                hit = ({n for n, e in new.items() if n not in old or old[n] != e},
+                       any(n not in new for n in old))
+            self.entries[base] = hit
+        return hit
+
+    def changed(self, base: Path) -> set[str]:
+        """Names of the entries at ``base`` new in tree or different from running's."""
+        return self._of(base)[0]
+
+    def removed(self, base: Path) -> bool:
+        """Whether an entry at ``base`` in running is gone from tree."""
+        return self._of(base)[1]
+
+    def clean(self, *bases: Path) -> bool:
+        """Whether the collections at ``bases`` are equal in tree and running."""
+        return all(not c and not r for c, r in map(self._of, bases))
+
+
+class _Shape:
+    """The type and shape walk: problems, reference values, and the delta to ``good``."""
+
+    def __init__(self, delta: _Delta | None) -> None:
+        self.out: list[Problem] = []
+        self.refs: list[RefUse] = []
+        self.delta = delta
+
+    def walk(self, node: Node, value: Any, path: Path, entry: bool, good: Any,
+             inside: bool) -> bool:
+        """Check ``value``; True if it was skipped as equal to ``good`` (already valid).
+
+        Above the entries (``inside`` False) containers are not compared whole but walked:
+        comparing the root, then ``network``, ... would compare the same data again and again.
+        """
+        out = self.out
+        branch = isinstance(node, _BRANCH)
+        if good is not None and (value is good or ((inside or not branch) and value == good)):
+            return True
+        if not branch:
+            if isinstance(node, Flag):
+                if value != {}:
+                    out.append(Problem(path, "takes no value"))
+                return False
+            assert isinstance(node, _LEAVES)
+            _check_value(node, path, value, out)
+            if isinstance(node.type, Ref):
+                for v in value if isinstance(value, list) else (value,):
+                    self.refs.append((path, node.type, v))
+            return False
+        assert isinstance(node, Container | Entries)
+        if not isinstance(value, dict):
+            out.append(Problem(path, "is unexpected"))
+            return False
+        good = good if isinstance(good, dict) else {}
+        if isinstance(node, Entries) and not entry:
+            changed: set[str] = set()
+            for name, sub in value.items():
+                if name not in good:  # a name in a valid tree is a valid name
+                    changed.add(name)
+                    try:
+                        parse_cached(node.key, name)
+                    except ValueError as exc:
+                        out.append(Problem(path, str(exc)))
+                        continue
+                if not self.walk(node, sub, path + (name,), True, good.get(name), True):
+                    changed.add(name)
+            if self.delta is not None and not inside:
+                self.delta.entries[path] = (changed, any(n not in value for n in good))
+            return False
+        exclusive = node.choice if isinstance(node, Container) else False
+        for key, sub in value.items():
+            child = node.child(key)
+            if child is None:
+                out.append(Problem(path + (key,), "is unexpected"))
+                continue
+            if exclusive or node.exclusive:
+                rivals = [r for r in node.rivals(key) if r in value and r < key]
+                if rivals:
+                    out.append(Problem(path + (key,), f"cannot be used together with {rivals[0]}"))
+            self.walk(child, sub, path + (key,), False, good.get(key), inside)
+        return False
 
 
 # --------------------------------------------------------------------------- references
@@ -189,16 +251,9 @@ def _ref_targets() -> tuple[Path, ...]:
     return tuple(found)
 
 
-def _names_removed(tree: dict, running: dict) -> bool:
-    """Whether an entry some reference may name exists in ``running`` but not in ``tree``."""
-    for target in _ref_targets():
-        old, new = _get(running, target), _get(tree, target)
-        if isinstance(old, dict) and old and old is not new:
-            if not isinstance(new, dict):
-                return True
-            if any(name not in new for name in old):
-                return True
-    return False
+def _names_removed(delta: _Delta) -> bool:
+    """Whether an entry some reference may name exists in running but not in the tree."""
+    return any(delta.removed(target) for target in _ref_targets())
 
 
 def _ref_problems(tree: dict, refs: list[RefUse]) -> Iterator[Problem]:
@@ -242,25 +297,6 @@ def _missing(path: Path, entry: dict, *keys: str) -> Iterator[Problem]:
             yield Problem(path, f"is missing '{_split(key)[-1]}'")
 
 
-def _old(running: dict | None, tree: dict, base: Path, *deps: Path) -> dict | None:
-    """The entries at ``base`` in ``running``, if every subtree in ``deps`` is as there.
-
-    Semantic checks skip an entry equal to its entry in this dict: it passed them in
-    ``running`` (valid), and nothing else it is checked against changed.  None: check all.
-    """
-    if running is None:
-        return None
-    for dep in deps:
-        if _get(tree, dep) != _get(running, dep):
-            return None
-    old = _get(running, base)
-    return old if isinstance(old, dict) else {}
-
-
-def _same(old: dict | None, name: str, entry: Any) -> bool:
-    return old is not None and name in old and old[name] == entry
-
-
 def _versions(version: str) -> tuple[str, ...]:
     return {"ikev1": ("ikev1",), "ikev2": ("ikev2",)}.get(version, ("ikev1", "ikev2"))
 
@@ -270,15 +306,17 @@ def _family(text: str) -> int:
     return 6 if ":" in text else 4
 
 
-def _check_gateways(tree: dict, running: dict | None = None) -> Iterator[Problem]:
+def _check_gateways(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
     gateways = _get(tree, GATEWAYS) or {}
-    old = _old(running, tree, GATEWAYS, IKE_PROFILES, ETHERNET)
-    if old is not None and old == gateways:
+    # one gateway is checked against itself, the IKE profiles and the ethernet interfaces
+    todo = None if delta is None or not delta.clean(IKE_PROFILES, ETHERNET) else \
+        delta.changed(GATEWAYS)
+    if todo is not None and not todo:  # the gateways of running, or some of them
         return
     endpoints: dict[tuple, str] = {}
     for name, gw in gateways.items():
         path = GATEWAYS + (name,)
-        if not _same(old, name, gw):
+        if todo is None or name in todo:
             yield from _check_gateway(tree, path, gw)
         local = gw.get("local-address") or {}
         peer = gw.get("peer-address") or {}
@@ -342,10 +380,10 @@ def _check_local_address(tree: dict, path: Path, gw: dict) -> Iterator[Problem]:
                       f"{len(addrs)} addresses, choose one with 'ip'")
 
 
-def _check_ike_profiles(tree: dict, running: dict | None = None) -> Iterator[Problem]:
-    old = _old(running, tree, IKE_PROFILES)
+def _check_ike_profiles(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
+    todo = None if delta is None else delta.changed(IKE_PROFILES)
     for name, prof in (_get(tree, IKE_PROFILES) or {}).items():
-        if _same(old, name, prof):
+        if todo is not None and name not in todo:
             continue
         path = IKE_PROFILES + (name,)
         yield from _missing(path, prof, "encryption", "hash", "dh-group")
@@ -359,10 +397,10 @@ def _check_ike_profiles(tree: dict, running: dict | None = None) -> Iterator[Pro
                           "encryption (GCM only)")
 
 
-def _check_ipsec_profiles(tree: dict, running: dict | None = None) -> Iterator[Problem]:
-    old = _old(running, tree, IPSEC_PROFILES)
+def _check_ipsec_profiles(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
+    todo = None if delta is None else delta.changed(IPSEC_PROFILES)
     for name, prof in (_get(tree, IPSEC_PROFILES) or {}).items():
-        if _same(old, name, prof):
+        if todo is not None and name not in todo:
             continue
         path = IPSEC_PROFILES + (name,)
         if "esp" not in prof and "ah" not in prof:
@@ -393,14 +431,11 @@ def _selector(pid: dict) -> tuple:
     return pid.get("local"), pid.get("remote"), repr(sorted(proto.items()))
 
 
-def _check_tunnels(tree: dict, running: dict | None = None) -> Iterator[Problem]:
-    old = _old(running, tree, TUNNELS)
-    if old is not None:  # a tunnel depends on the names of the IPsec profiles only
-        profiles = _get(tree, IPSEC_PROFILES) or {}
-        if any(p not in profiles for p in _get(running, IPSEC_PROFILES) or {}):
-            old = None
+def _check_tunnels(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
+    # one tunnel is checked against itself and the names of the IPsec profiles
+    todo = None if delta is None or delta.removed(IPSEC_PROFILES) else delta.changed(TUNNELS)
     for name, tun in (_get(tree, TUNNELS) or {}).items():
-        if _same(old, name, tun):
+        if todo is not None and name not in todo:
             continue
         path = TUNNELS + (name,)
         yield from _missing(path, tun, "tunnel-interface", "auto-key ike-gateway")
@@ -432,9 +467,9 @@ def _check_tunnels(tree: dict, running: dict | None = None) -> Iterator[Problem]
                           "this tunnel")
 
 
-def _check_membership(tree: dict, running: dict | None = None) -> Iterator[Problem]:
+def _check_membership(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
     """An interface belongs to at most one zone and one virtual router."""
-    if _old(running, tree, (), ZONES, VIRTUAL_ROUTERS) is not None:
+    if delta is not None and delta.clean(ZONES, VIRTUAL_ROUTERS):
         return
     for base, keys, what in ((ZONES, ("network", "layer3"), "zone"),
                              (VIRTUAL_ROUTERS, ("interface",), "virtual-router")):
@@ -456,10 +491,10 @@ def _check_membership(tree: dict, running: dict | None = None) -> Iterator[Probl
                               "virtual-router")
 
 
-def _check_rules(tree: dict, running: dict | None = None) -> Iterator[Problem]:
-    old = _old(running, tree, RULES)
+def _check_rules(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
+    todo = None if delta is None else delta.changed(RULES)
     for name, rule in (_get(tree, RULES) or {}).items():
-        if _same(old, name, rule):
+        if todo is not None and name not in todo:
             continue
         path = RULES + (name,)
         yield from _missing(path, rule, "from", "to", "source", "destination",
@@ -484,17 +519,19 @@ def validate(tree: dict, running: dict | None = None) -> list[Problem]:
     are unchanged, which keeps a small commit fast.  The result is the same as without
     ``running``.
     """
-    if running is not None and not isinstance(running, dict):
+    if not isinstance(running, dict) or not isinstance(tree, dict):
         running = None
-    problems: list[Problem] = []
-    refs: list[RefUse] = []
-    _check_shape(ROOT, tree, (), False, running, problems, refs)
+    delta = None if running is None else _Delta(tree, running)
+    shape = _Shape(delta)
+    shape.walk(ROOT, tree, (), False, running, False)
+    problems = shape.out
     if problems:
         return problems
-    if running is not None and _names_removed(tree, running):
+    refs = shape.refs
+    if delta is not None and _names_removed(delta):
         refs = list(_refs(ROOT, tree, ()))
     problems.extend(_ref_problems(tree, refs))
     for check in SEMANTIC_CHECKS:
-        problems.extend(check(tree, running))
+        problems.extend(check(tree, delta))
     return problems
 
