@@ -8,20 +8,27 @@ Threads and what they own:
   port-4500 socket (see below). It alone encapsulates, so outbound sequence numbers need
   no lock. Packets with no SA wait in a short bounded queue per interface and trigger one
   ``acquire`` per flow per hold-off.
-* the **raw inbound thread** reads raw protocol-50 sockets, decapsulates, writes the inner
-  packet to the TUN of the SA's interface.
-* the **event loop thread** (the daemon's) receives ESP-in-UDP through ``esp_in_udp``
-  (handed on by ``UdpIo``) and decapsulates it there; it also runs all control calls and
-  the lifetime timer, and every ``events`` callback is made on it.
+* the **inbound thread** reads the raw protocol-50 sockets and the port-4500 sockets
+  handed over with :meth:`UserspaceDataPlane.take_udp_socket`, decapsulates, and writes
+  the inner packets of each read batch to the TUN of the SA's interface.
+* the **event loop thread** (the daemon's) runs every control call and the lifetime
+  timer; every ``events`` callback is made on it. It also decapsulates ESP-in-UDP that
+  ``UdpIo`` hands to ``esp_in_udp`` when the socket was not taken.
 
 An inbound SA is decapsulated only by the path it was negotiated for (UDP when the spec
 has ``encap``, raw otherwise), so its replay window is touched by one thread only.
 
-ESP-in-UDP out: ``events.send_udp`` belongs to the event loop (asyncio transports are not
-thread-safe), so by default the outbound thread hands datagrams to the loop in batches
-(one ``call_soon_threadsafe`` per batch). Faster: :meth:`UserspaceDataPlane.attach_udp_socket`
-with the port-4500 socket ``UdpIo`` bound; the outbound thread then sends on a duplicate of
-that socket itself.
+The port-4500 socket, three ways (fastest first):
+
+* ``take_udp_socket(local, sock, udp_io.dispatch)`` after ``transport.pause_reading()``:
+  the inbound thread reads it (UDP GRO on: one read returns a train of datagrams), hands
+  IKE, keepalives and runts to ``dispatch`` on the event loop, and decapsulates ESP; the
+  outbound thread sends on it (UDP GSO: one ``sendmsg`` per train of equal-size datagrams).
+* ``attach_udp_socket(local, sock)``: sends as above; receiving stays with ``UdpIo``.
+* neither: datagrams go to ``events.send_udp`` on the event loop, one wake-up per batch.
+
+TUN devices carry a virtio-net header (``tun_offload``): decrypted segments of one TCP
+flow that arrive together are written as one large packet (see :mod:`.tun`).
 """
 
 from __future__ import annotations
@@ -55,7 +62,7 @@ from .esp import DropReason, EspDrop, decapsulate, encapsulate
 from .routes import configure_link, run_netlink, sync_routes
 from .sa import Direction, EspSA
 from .spd import InboundCheck, PacketKey, Spd, compile_all, parse_inner
-from .tun import VNET_HDR_LEN, TunDevice
+from .tun import VNET_HDR_LEN, TunDevice, TunError
 
 log = logging.getLogger("vpnsh.dataplane.userspace")
 
@@ -262,13 +269,18 @@ class UserspaceDataPlane:
     def set_interfaces(self, interfaces: list[TunnelInterface], routes: list[Route]) -> None:
         want = {i.name: i for i in interfaces}
         created = False
-        for name, iface in want.items():
+        problems: list[str] = []
+        for name, iface in list(want.items()):
             if name not in self._tuns:
-                self._tuns[name] = TunDevice(name, offload=self.tun_offload)
+                try:
+                    self._tuns[name] = TunDevice(name, offload=self.tun_offload)
+                except TunError as exc:  # e.g. a device of another kind has the name
+                    problems.append(f"{name}: {exc}")
+                    del want[name]
+                    continue
                 created = True
                 if not any(":" in a for a in iface.addresses):
                     _no_ipv6_link_local(name)
-        problems: list[str] = []
 
         def configure(ipr: Any) -> list[str]:
             out: list[str] = []
@@ -280,7 +292,7 @@ class UserspaceDataPlane:
             out += sync_routes(ipr, [r for r in routes if r.interface in want])
             return out
 
-        problems = run_netlink(configure)
+        problems += run_netlink(configure)
         gone = [name for name in self._tuns if name not in want]
         removed = [self._tuns.pop(name) for name in gone]
         if created or removed:
@@ -397,6 +409,7 @@ class UserspaceDataPlane:
         sock = self._udp_fast.get(local)
         if sock is not None:
             self._udp_fast = {k: v for k, v in self._udp_fast.items() if k != local}
+            self._gro = self._gro - {sock.fileno()}
             sock.close()
 
     def _raw_socket(self, local_addr: str) -> socket.socket:
