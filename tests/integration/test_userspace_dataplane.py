@@ -498,3 +498,27 @@ def test_garbage_is_counted_and_the_tunnel_keeps_working(pair: Pair, udp: bool) 
     assert dropped >= 250  # 300 on the SA's path; a few look like keepalives and go to IKE
     if not udp:  # UDP is bound in both modes: the SPI's datagrams there are on the wrong path
         assert stats["wrong_path"] >= 100
+
+
+IKE_SEND = textwrap.dedent("""
+    import socket, sys
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], 4500))
+    s.sendto(bytes(4) + b"an IKE message", (sys.argv[2], 4500))
+    s.sendto(b"\\xff", (sys.argv[2], 4500))
+""")
+
+
+def test_taken_socket_hands_ike_and_keepalives_to_udp_io(netlab: NetLab, tmp_path: Path  # noqa: F811
+                                                         ) -> None:
+    sites = two_sites(netlab)
+    b = DataPlaneProcess(sites.right.ns, tmp_path / "dp.log")
+    try:
+        b.request("udp", local=sites.right.outer, mode="take")
+        sites.left.ns.run(sys.executable, "-c", IKE_SEND, sites.left.outer, sites.right.outer)
+        wait_until(lambda: b.events, 10, what="IKE delivered")
+        assert b.events == [("ike", [b"an IKE message".hex(), [sites.right.outer, 4500],
+                                     [sites.left.outer, 4500]])]
+        wait_until(lambda: b.request("udp_counters")["keepalives_in"] == 1, 5, what="keepalive")
+        assert b.request("stats")["udp_packets_in"] == 2
+    finally:
+        b.stop()

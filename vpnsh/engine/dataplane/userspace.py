@@ -170,7 +170,8 @@ class UserspaceDataPlane:
         self._udp_taken: dict[Address, tuple[socket.socket, Callable[[bytes, Address, Address], None]]] = {}
         self._pending: dict[str, _Pending] = {}
         self._acquired: dict[tuple[str, str, str, int, int], float] = {}
-        self._flush: set[str] = set()
+        self._flush: set[str] = set()  # interfaces whose waiting packets may go now
+        self._flush_lock = threading.Lock()
         self._udp_out: deque[tuple[bytes, Address, Address]] = deque()
         self._udp_out_scheduled = False
         self._limit_check_scheduled = False
@@ -337,9 +338,11 @@ class UserspaceDataPlane:
         for key in list(self._acquired):  # list(): the outbound thread adds keys
             if key[0] == spec.tunnel_if:
                 self._acquired.pop(key, None)
-        if spec.tunnel_if in self._pending:
+        # the outbound thread sends what waits for this interface (it may be queueing
+        # the first packet right now, so ask whatever the queue looks like from here)
+        with self._flush_lock:
             self._flush.add(spec.tunnel_if)
-            self._wake(self._out_wake)
+        self._wake(self._out_wake)
 
     def remove_child(self, inbound_spi: int) -> None:
         child = self._children.pop(inbound_spi, None)
@@ -764,7 +767,8 @@ class UserspaceDataPlane:
         self._call_soon(self.events.acquire, *flow)
 
     def _flush_pending(self) -> None:
-        names, self._flush = self._flush, set()
+        with self._flush_lock:
+            names, self._flush = self._flush, set()
         now = self._clock()
         for name in names:
             pending = self._pending.get(name)
@@ -944,12 +948,14 @@ async def _standalone() -> None:  # pragma: no cover - driven by the integration
 
     loop = asyncio.get_running_loop()
     dp = UserspaceDataPlane()
-    udp = UdpIo(on_ike=lambda *a: None, on_esp=dp.esp_in_udp)
-    dp.events.send_udp = udp.send_esp
 
     def emit(obj: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(obj) + "\n")
         sys.stdout.flush()
+
+    udp = UdpIo(on_ike=lambda data, local, remote: emit(
+        {"event": "ike", "args": [data.hex(), list(local), list(remote)]}), on_esp=dp.esp_in_udp)
+    dp.events.send_udp = udp.send_esp
 
     dp.events.acquire = lambda *a: emit({"event": "acquire", "args": list(a)})
     dp.events.expire = lambda *a: emit({"event": "expire", "args": list(a)})
@@ -986,6 +992,8 @@ async def _standalone() -> None:  # pragma: no cover - driven by the integration
                 elif op == "counters":
                     c = dp.counters(int(req["spi"]))
                     result = dataclasses.asdict(c) if c is not None else None
+                elif op == "udp_counters":
+                    result = dataclasses.asdict(udp.counters)
                 elif op == "stats":
                     result = dataclasses.asdict(dp.stats_snapshot())
                 elif op == "quit":
