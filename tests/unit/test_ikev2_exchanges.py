@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vpnsh.engine.ikev2.constants import ExchangeType
+from vpnsh.engine.ikev2.constants import ExchangeType, NotifyType
 from vpnsh.engine.ikev2.events import (
     ChildFailed,
     ChildInstalled,
@@ -502,3 +502,21 @@ def test_no_key_material_in_event_reprs() -> None:
     for key in (ev.keys.encr_key_in, ev.keys.encr_key_out, ev.keys.integ_key_in):
         assert key.hex() not in text and repr(key) not in text
     assert "secret-psk" not in repr(a.engine.policies)
+
+
+def test_unknown_critical_payload_in_request_is_rejected_with_notify() -> None:
+    from vpnsh.engine.ikev2 import message as wire
+    from vpnsh.engine.ikev2.payloads import UnknownPayload
+
+    w, a, b = pair()
+    up(w, a, b)
+    [sb] = b.engine._sas.values()
+    req = sb.new_message(ExchangeType.INFORMATIONAL, sb.next_request_id, response=False)
+    req.payloads = [UnknownPayload(200, b"future", critical=True)]
+    a.engine.receive(sb.encode(req), (A, 500), (B, 500), w.clock.now)
+    [(data, _, _)] = a.engine.datagrams_to_send()
+    parsed = wire.parse(data)
+    answer = wire.decrypt(parsed, sb.protection)
+    assert answer.is_response and answer.notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD)
+    assert answer.notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD).data == bytes([200])
+    assert a.engine.ike_sas()[0].state == "Established"

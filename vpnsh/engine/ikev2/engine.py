@@ -38,7 +38,7 @@ from .events import (
     LogLine,
 )
 from .message import Parsed
-from .payloads import IdPayload, NotifyPayload, ParseError, Payload
+from .payloads import CriticalPayloadError, IdPayload, NotifyPayload, ParseError, Payload
 from .proposals import EspSuite, IkeSuite
 from .protection import SkProtection
 from .sa import Address, ChildSa, ChildState, IkeSa, IkeState, Retransmit, Task
@@ -353,7 +353,15 @@ class Ikev2Engine:
         if msg.message_id != sa.expected_request_id:
             self.drop("request with unexpected message ID")
             return
-        message.decrypt(parsed, sa.protection)
+        try:
+            message.decrypt(parsed, sa.protection)
+        except CriticalPayloadError as exc:  # RFC 7296 2.5: reject the request, keep the SA
+            self.drop(f"unsupported critical payload: {exc.payload_type}")
+            reply: list[Payload] = [
+                NotifyPayload(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, bytes([exc.payload_type]))
+            ]
+            self.send(sa.respond(msg, reply), sa.local, sa.remote)
+            return
         sa.last_rx = now
         self._float(sa, local, remote)
         self._handle_request(sa, msg, now)
