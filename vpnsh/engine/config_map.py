@@ -6,8 +6,9 @@ per IKE gateway, one :class:`ChildPolicy` per tunnel, or per proxy-id when a
 tunnel has proxy-ids (named ``TUNNEL:PROXYID``), plus the tunnel interfaces and
 the static routes into them for the data plane.
 
-Gateway and tunnel IDs (GwID, TnID in ``show`` output) follow the order of the
-config; a proxy-id tunnel gets its own TnID, as on PAN-OS.
+Gateway and tunnel IDs (GwID, TnID in ``show`` output) come from an
+:class:`~vpnsh.engine.ids.IdMap` (stable across commits), or follow the order of
+the config without one; a proxy-id tunnel gets its own TnID, as on PAN-OS.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from vpnsh.config.vpn_schema import (
 )
 from vpnsh.engine.crypto import algorithms as alg
 from vpnsh.engine.dataplane.base import Route, TunnelInterface
+from vpnsh.engine.ids import IdMap
 from vpnsh.engine.policy import ChildPolicy, EspProposal, Identity, IkePolicy, IkeProposal
 
 Decrypt = Callable[[str], str]
@@ -175,7 +177,8 @@ def _proxy_selectors(pid: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def tunnel_children(tree: dict, name: str, tun: dict[str, Any], first_id: int) -> list[ChildPolicy]:
+def tunnel_children(tree: dict, name: str, tun: dict[str, Any], tnid: Callable[[str], int]
+                    ) -> list[ChildPolicy]:
     auto = tun.get("auto-key", {})
     gateways = auto.get("ike-gateway", [])
     if not gateways:
@@ -196,10 +199,11 @@ def tunnel_children(tree: dict, name: str, tun: dict[str, Any], first_id: int) -
     }
     proxy_ids = auto.get("proxy-id") or {}
     if not proxy_ids:
-        return [ChildPolicy(name=name, tunnel_id=first_id, **common)]
+        return [ChildPolicy(name=name, tunnel_id=tnid(name), **common)]
     return [
-        ChildPolicy(name=f"{name}:{pid_name}", tunnel_id=first_id + i, **common, **_proxy_selectors(pid))
-        for i, (pid_name, pid) in enumerate(proxy_ids.items())
+        ChildPolicy(name=f"{name}:{pid_name}", tunnel_id=tnid(f"{name}:{pid_name}"), **common,
+                    **_proxy_selectors(pid))
+        for pid_name, pid in proxy_ids.items()
     ]
 
 
@@ -219,23 +223,22 @@ def _routes(tree: dict, tunnel_ifs: set[str]) -> list[Route]:
     return routes
 
 
-def engine_config(tree: dict, decrypt: Decrypt) -> EngineConfig:
+def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None) -> EngineConfig:
     """Build the engine's view of a (validated) running config."""
+    ids = ids or IdMap(None)
     out = EngineConfig()
-    for gwid, (name, gw) in enumerate((effective(tree, GATEWAYS) or {}).items(), start=1):
-        out.gateway_ids[name] = gwid
+    for name, gw in (effective(tree, GATEWAYS) or {}).items():
+        out.gateway_ids[name] = ids.get("gateway", name)
         try:
             out.gateways[name] = gateway_policy(tree, name, gw, decrypt)
         except (MappingError, alg.UnsupportedAlgorithm) as exc:
             out.warnings.append(str(exc))
-    next_id = 1
     for name, tun in (effective(tree, TUNNELS) or {}).items():
         try:
-            children = tunnel_children(tree, name, tun, next_id)
+            children = tunnel_children(tree, name, tun, lambda n: ids.get("tunnel", n))
         except (MappingError, alg.UnsupportedAlgorithm) as exc:
             out.warnings.append(str(exc))
             continue
-        next_id += len(children)
         out.placement[name] = (tun.get("tunnel-interface", ""), tun.get("copy-tos", "no") == "yes")
         for child in children:
             out.children[child.name] = child
@@ -244,4 +247,7 @@ def engine_config(tree: dict, decrypt: Decrypt) -> EngineConfig:
         out.tunnel_interfaces.append(
             TunnelInterface(ifname, tuple(unit.get("ip", [])), int(unit.get("mtu", 1500))))
     out.routes = _routes(tree, set(units))
+    ids.keep_only("gateway", set(out.gateway_ids))
+    ids.keep_only("tunnel", set(out.children))
+    ids.save()
     return out

@@ -1,25 +1,46 @@
-"""The engine the daemon owns: applies committed config, answers operational ops.
+"""The engine the daemon owns: committed config in, SAs and packets out.
 
-This first version holds no SAs: it records what it was given, logs each
-commit's diff, and answers the VPN ops with empty-state data.  The IKE engine
-replaces the insides; the three methods and the result shapes (documented in
-docs/control-protocol.md) stay.
+This is the asyncio shell around the sans-IO parts. It
 
-``apply`` and ``op`` are called on the daemon's event loop; ``op`` may return
-an awaitable (the daemon awaits it), ``shutdown`` may too.
+* turns each committed running config into policies (:mod:`.config_map`) and hands
+  them to the IKEv2 engine, which keeps the SAs of unchanged gateways and tunnels
+  and tears down the SAs of changed or removed ones;
+* moves IKE datagrams between the engine and the UDP sockets (:mod:`.udp_io`),
+  and runs the engine's timers on the event loop;
+* installs and removes negotiated CHILD SAs in the data plane, and turns the data
+  plane's acquires (interesting traffic) and lifesize expiries into negotiations;
+* answers the operational VPN commands with data (docs/operational-data.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from vpnsh.config.secrets import SecretBox
+from vpnsh.engine import config_map
+from vpnsh.engine.crypto import algorithms as alg
+from vpnsh.engine.dataplane import make_dataplane
+from vpnsh.engine.dataplane.base import DataPlane, ts_contains
+from vpnsh.engine.dataplane.ping import run_ping
+from vpnsh.engine.ids import IdMap
+from vpnsh.engine.ikemgr_log import IkemgrLog
+from vpnsh.engine.ikev2 import events as ev
+from vpnsh.engine.ikev2.engine import Ikev2Engine
+from vpnsh.engine.ikev2.handoff import child_sa_spec
+from vpnsh.engine.policy import ChildPolicy, IkePolicy
+from vpnsh.engine.udp_io import UdpIo
 
 log = logging.getLogger("vpnshd.engine")
 
 DATAPLANES = ("userspace", "kernel", "none")
+TEST_TIMEOUT = 20.0  # how long `test vpn ...` waits for the outcome
+KEEPALIVE = b"\xff"
 
 
 class EngineError(Exception):
@@ -27,85 +48,513 @@ class EngineError(Exception):
 
 
 @dataclass
+class TunnelStats:
+    key_acquires: int = 0
+    last_rekey: float | None = None
+    state: str = "inactive"  # inactive | init | active
+
+
+@dataclass
 class Engine:
     dataplane: str = "userspace"
     state_dir: str | None = None
     log_dir: str | None = None
+    clock: Callable[[], float] = time.time
     running: dict[str, Any] = field(default_factory=dict)
-    applied: list[Any] = field(default_factory=list)  # every diff given, oldest first
     stopped: bool = False
 
-    def apply(self, running: dict[str, Any], diff: Any) -> None:
-        """Take a newly committed running config and what changed since the last one."""
-        self.running = running
-        self.applied.append(diff)
-        log.info("apply: %s", _describe(diff))
+    def __post_init__(self) -> None:
+        self.ike = Ikev2Engine(clock=self.clock)
+        self.ikemgr = IkemgrLog(self.log_dir)
+        self.secrets = SecretBox(self.state_dir) if self.state_dir else None
+        self.ids = IdMap(self.state_dir)
+        self.cfg = config_map.EngineConfig()
+        self.dp: DataPlane = make_dataplane(self.dataplane)
+        self.dp.events.acquire = self._on_acquire
+        self.dp.events.expire = self._on_expire
+        self.io = UdpIo(on_ike=self._on_ike, on_esp=self.dp.esp_in_udp)
+        self.dp.events.send_udp = self.io.send_esp
+        self.tunnels: dict[str, TunnelStats] = collections.defaultdict(TunnelStats)
+        self.last_failure: dict[str, tuple[float, str]] = {}  # gateway or child -> (time, reason)
+        self._dp_started = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._changed: asyncio.Event | None = None
+        self._apply_task: asyncio.Task[None] | None = None
 
-    def op(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
-        """An operational request: data, not text."""
+    # ------------------------------------------------------------------ config
+
+    def _decrypt(self, text: str) -> str:
+        if self.secrets is None:
+            raise EngineError("no state dir: cannot decrypt pre-shared keys")
+        return self.secrets.decrypt(text)
+
+    def apply(self, running: dict[str, Any], diff: Any = None) -> None:
+        """Take a newly committed running config (the engine never modifies it)."""
+        self.running = running
+        cfg = config_map.engine_config(running, self._decrypt, self.ids)
+        for warning in cfg.warnings:
+            log.warning("config: %s", warning)
+        old = self.cfg
+        self.ike.remove_policies(
+            ike_names=[g for g in old.gateways if g not in cfg.gateways],
+            child_names=[c for c in old.children if c not in cfg.children],
+        )
+        self.ike.add_policies(cfg.gateways.values(), cfg.children.values())
+        self.cfg = cfg
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no event loop (a unit test of the mapping): nothing to bind or send
+        previous = self._apply_task
+        self._apply_task = loop.create_task(self._apply_io(cfg, previous))
+
+    async def _apply_io(self, cfg: config_map.EngineConfig, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        if not self._dp_started:
+            await self.dp.start()
+            self._dp_started = True
+        for addr in sorted({g.local_addr for g in cfg.gateways.values() if g.enabled}):
+            try:
+                await self.io.bind(addr)
+            except OSError as exc:
+                log.error("cannot listen for IKE on %s: %s", addr, exc)
+                self.ikemgr.write(f"cannot listen on {addr}: {exc}", level="ERROR")
+        try:
+            await asyncio.to_thread(self.dp.set_interfaces, cfg.tunnel_interfaces, cfg.routes)
+        except Exception as exc:  # noqa: BLE001 - report, keep serving
+            log.error("data plane could not set tunnel interfaces and routes: %s", exc)
+        self._pump()
+
+    async def ready(self) -> None:
+        """Wait until the last commit's sockets and interfaces are in place."""
+        if self._apply_task is not None:
+            await asyncio.gather(self._apply_task, return_exceptions=True)
+
+    # ------------------------------------------------------------------ I/O and timers
+
+    def _on_ike(self, data: bytes, local: tuple[str, int], remote: tuple[str, int]) -> None:
+        self.ike.receive(data, local, remote)
+        self._pump()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.ike.handle_timer()
+        self._pump()
+
+    def _pump(self) -> None:
+        for data, local, remote in self.ike.datagrams_to_send():
+            if data == KEEPALIVE:
+                self.io.send_keepalive(local, remote)
+            else:
+                self.io.send_ike(data, local, remote)
+        had_events = False
+        while (event := self.ike.next_event()) is not None:
+            had_events = True
+            try:
+                self._handle(event)
+            except Exception:  # noqa: BLE001 - one bad event must not stop the engine
+                log.exception("handling %s failed", type(event).__name__)
+        if had_events and self._changed is not None:
+            self._changed.set()
+            self._changed = None
+        self._schedule()
+
+    def _schedule(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        when = self.ike.next_timer()
+        if when is not None:
+            self._timer = loop.call_later(max(0.0, when - self.clock()), self._on_timer)
+
+    async def _wait_change(self, deadline: float) -> bool:
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        try:
+            await asyncio.wait_for(self._changed.wait(), remaining)
+        except TimeoutError:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ events
+
+    def _handle(self, event: ev.Event) -> None:
+        now = self.clock()
+        if isinstance(event, ev.LogLine):
+            self.ikemgr.write(event.text, level=event.level, gateway=event.gateway)
+        elif isinstance(event, ev.ChildInstalled):
+            keys = event.keys
+            tunnel = keys.name.split(":", 1)[0]
+            tunnel_if, copy_tos = self.cfg.placement.get(tunnel, ("", False))
+            try:
+                self.dp.install_child(child_sa_spec(keys, tunnel_if, copy_tos))
+            except Exception as exc:  # noqa: BLE001 - e.g. a kernel without ESP
+                log.error("data plane could not install CHILD SA %s: %s", keys.name, exc)
+                self.ikemgr.write(f"data plane could not install {keys.name}: {exc}", level="ERROR")
+            stats = self.tunnels[keys.name]
+            stats.state = "active"
+            if event.rekey_of is not None:
+                stats.last_rekey = now
+            self.ikemgr.event("ikev2-nego-child-succ",
+                              f"IKEv2 child SA negotiation succeeded: tunnel {keys.name}, "
+                              f"SPI {keys.spi_in:08X}/{keys.spi_out:08X}", obj=keys.gateway)
+        elif isinstance(event, ev.ChildRemoved):
+            self.dp.remove_child(event.spi_in)
+            if not any(c.name == event.name for c in self.ike.child_sas(event.name)):
+                self.tunnels[event.name].state = "inactive"
+            self.ikemgr.event("ikev2-child-sa-delete", f"IKEv2 child SA deleted: tunnel {event.name}, "
+                              f"{event.reason}", obj=event.gateway)
+        elif isinstance(event, ev.IkeEstablished):
+            self.ikemgr.event("ikev2-nego-ike-succ", f"IKEv2 IKE SA negotiation succeeded as "
+                              f"{'initiator' if event.initiator else 'responder'}"
+                              f"{', rekey' if event.rekey else ''}: gateway {event.gateway}",
+                              obj=event.gateway)
+        elif isinstance(event, ev.IkeFailed):
+            self.last_failure[event.gateway] = (now, event.reason)
+            self.ikemgr.event("ikev2-nego-ike-fail", f"IKEv2 IKE SA negotiation failed: gateway "
+                              f"{event.gateway}: {event.reason}", severity="high", obj=event.gateway)
+        elif isinstance(event, ev.ChildFailed):
+            self.last_failure[event.name] = (now, event.reason)
+            self.ikemgr.event("ikev2-nego-child-fail", f"IKEv2 child SA negotiation failed: tunnel "
+                              f"{event.name}: {event.reason}", severity="high", obj=event.gateway)
+        elif isinstance(event, ev.IkeDeleted):
+            self.ikemgr.event("ikev2-ike-sa-delete", f"IKEv2 IKE SA deleted: gateway {event.gateway}, "
+                              f"{event.reason}", obj=event.gateway)
+
+    def _on_acquire(self, tunnel_if: str, src: str, dst: str, proto: int, dport: int) -> None:
+        """Interesting traffic with no SA: negotiate the tunnel (proxy-id) it matches."""
+        for child in self.cfg.children.values():
+            if self.cfg.placement.get(child.tunnel, ("",))[0] != tunnel_if or not child.enabled:
+                continue
+            if not (any(ts_contains(ts, src, proto) for ts in child.local_selectors())
+                    and any(ts_contains(ts, dst, proto, dport or None) for ts in child.remote_selectors())):
+                continue
+            self.tunnels[child.name].key_acquires += 1
+            gw = self.cfg.gateways.get(child.gateway)
+            if gw is None or gw.passive or not gw.enabled:
+                continue
+            self.ikemgr.write(f"key acquire for {src} -> {dst} on {tunnel_if}: "
+                              f"initiating tunnel {child.name}", gateway=child.gateway)
+            try:
+                if self.ike.initiate(child.gateway, child.name):
+                    self.tunnels[child.name].state = "init"
+            except KeyError:
+                pass
+            self._pump()
+            return
+
+    def _on_expire(self, spi_in: int, kind: str) -> None:
+        self.ike.child_lifesize_exceeded(spi_in, hard=(kind == "hard"))
+        self._pump()
+
+    # ------------------------------------------------------------------ operational
+
+    def op(self, name: str, args: dict[str, Any]) -> Any:
+        """An operational request: data, not text (may return an awaitable)."""
         handler = _OPS.get(name)
         if handler is None:
             raise EngineError(f"unknown operational request {name!r}")
         return handler(self, args)
 
     def system_events(self) -> list[dict[str, Any]]:
-        """Entries for ``show log system``: {"time", "subtype", "eventid", "object",
-        "severity", "description"} (vpn events, when there is an IKE engine)."""
-        return []
+        return list(self.ikemgr.system)
 
-    def shutdown(self) -> Awaitable[None] | None:
-        """Stop: delete SAs politely (none yet).  May return an awaitable."""
+    async def shutdown(self) -> None:
+        """SIGTERM: delete every SA politely, give the Deletes a moment, stop the data plane."""
         self.stopped = True
+        self.ike.shutdown()
+        self._pump()
+        deadline = time.monotonic() + 2.0
+        while self.ike.ike_sas() and time.monotonic() < deadline:
+            await self._wait_change(min(deadline, time.monotonic() + 0.2))
+        if self._timer is not None:
+            self._timer.cancel()
+        self.io.close()
+        if self._dp_started:
+            await self.dp.stop()
         log.info("engine shut down")
-        return None
 
-    # -- empty-state answers (shapes of vpnsh.render.vpn / docs/operational-data.md)
+    # -- helpers
+
+    def _gateway(self, name: str | None) -> IkePolicy | None:
+        if name is None:
+            return None
+        if name not in self.cfg.gateways:
+            raise EngineError(f"gateway {name} is not configured")
+        return self.cfg.gateways[name]
+
+    def _children(self, tunnel: str | None) -> list[ChildPolicy]:
+        if tunnel is None:
+            return list(self.cfg.children.values())
+        found = [c for c in self.cfg.children.values() if tunnel in (c.name, c.tunnel)]
+        if not found:
+            raise EngineError(f"tunnel {tunnel} is not configured")
+        return found
+
+    def _gwid(self, gateway: str) -> int:
+        return self.cfg.gateway_ids.get(gateway, 0)
+
+    # -- show vpn ike-sa
 
     def _ike_sa_show(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"gateways_configured": len(self._names(GATEWAYS)), "ikev1_p1": [],
-                "ikev1_p2": [], "ikev2": [], "ikev2_children": []}
+        gateway = args.get("gateway")
+        self._gateway(gateway)
+        sas = [s for s in self.ike.ike_sas(gateway) if s.state in ("Established", "Rekeyed")]
+        children = [c for c in self.ike.child_sas() if gateway in (None, c.gateway)]
+        return {
+            "gateways_configured": len(self.cfg.gateway_ids) if gateway is None else 1,
+            "ikev1_p1": [], "ikev1_p2": [],
+            "ikev2": [{
+                "gwid": self._gwid(s.gateway), "peer": s.peer_address, "gateway": s.gateway,
+                "role": s.role, "sn": s.sn, "algorithm": s.algorithm, "established": s.created,
+                "expiration": s.expires, "xt": s.retransmits, "children": len(s.children),
+                "state": s.state,
+            } for s in sas],
+            "ikev2_children": [{
+                "gateway": c.gateway, "tnid": c.tunnel_id, "tunnel": c.name, "id": c.child_id,
+                "parent": c.parent_sn, "role": c.role, "spi_in": c.spi_in, "spi_out": c.spi_out,
+                "msgid": c.message_id, "state": c.state,
+            } for c in children],
+        }
 
     def _ike_sa_detail(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"gateway": args.get("gateway"), "now": time.time(), "sas": []}
+        gateway = args.get("gateway")
+        policy = self._gateway(gateway)
+        assert gateway is not None and policy is not None
+        sas = []
+        for s in self.ike.ike_sas(gateway):
+            kids = [c for c in self.ike.child_sas() if c.parent_sn == s.sn and c.gateway == gateway]
+            sas.append({
+                "spi_i": s.spi_i, "spi_r": s.spi_r, "role": s.role, "state": s.state, "sn": s.sn,
+                "auth": "PSK, peer PSK", "proposal": s.proposal, "local_id": s.id_local,
+                "remote_id": s.id_remote, "id_i": s.id_i, "id_r": s.id_r, "nat": s.nat,
+                "msgid_rx": s.message_id_rx, "msgid_tx": s.message_id_tx,
+                "liveness": s.liveness_interval, "created": s.created, "expires": s.expires,
+                "rekey_at": s.rekey_at,
+                "children": [{
+                    "id": c.child_id, "tnid": c.tunnel_id, "tunnel": c.name, "role": c.role,
+                    "state": c.state, "msgid": c.message_id, "parent": c.parent_sn,
+                    "spi_in": c.spi_in, "spi_out": c.spi_out, "algorithm": c.proposal,
+                    "ts_local": list(c.local_ts), "ts_remote": list(c.remote_ts),
+                    "created": c.created, "expires": c.expires, "rekey_at": c.rekey_at,
+                } for c in kids],
+            })
+        return {"gateway": gateway, "gwid": self._gwid(gateway), "local": policy.local_addr,
+                "peer": policy.peer_addr or "dynamic", "now": self.clock(), "sas": sas}
+
+    # -- show vpn ipsec-sa
 
     def _ipsec_sa_show(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"tunnels_configured": len(self._names(TUNNELS)), "sas": []}
+        tunnel = args.get("tunnel")
+        configured = self._children(tunnel)
+        now = self.clock()
+        sas = [{
+            "gwid": self._gwid(c.gateway), "tnid": c.tunnel_id, "peer": c.peer_address,
+            "tunnel": c.name, "gateway": c.gateway, "algorithm": c.algorithm,
+            "spi_in": c.spi_in, "spi_out": c.spi_out, "life_sec": c.lifetime,
+            "life_kb": c.lifesize_kb, "remain": max(0, int(c.expires - now)),
+        } for c in self.ike.child_sas(tunnel) if c.state in ("Mature", "Rekeyed")]
+        return {"tunnels_configured": len(configured), "sas": sas}
+
+    # -- show vpn flow
 
     def _flow_show(self, args: dict[str, Any]) -> dict[str, Any]:
-        n = len(self._names(TUNNELS))
-        return {"tunnels_configured": n, "ipsec_configured": n, "ipsec_shown": 0, "flows": []}
+        name, tnid = args.get("name"), args.get("tunnel_id")
+        installed = {c.name: c for c in self.ike.child_sas() if c.state == "Mature"}
+        flows = []
+        for child in self.cfg.children.values():
+            if name is not None and name not in (child.name, child.tunnel):
+                continue
+            if tnid is not None and int(tnid) != child.tunnel_id:
+                continue
+            flows.append(self._flow(child, installed.get(child.name)))
+        if (name is not None or tnid is not None) and not flows:
+            raise EngineError(f"tunnel {name if name is not None else tnid} is not configured")
+        n = len(self.cfg.children)
+        return {"tunnels_configured": n, "ipsec_configured": n, "ipsec_shown": len(flows),
+                "flows": flows, "dataplane": self.dp.info().kind}
+
+    def _flow(self, child: ChildPolicy, sa: ev.ChildSaInfo | None) -> dict[str, Any]:
+        gw = self.cfg.gateways.get(child.gateway)
+        tunnel_if, copy_tos = self.cfg.placement.get(child.tunnel, ("", False))
+        stats = self.tunnels[child.name]
+        counters = self.dp.counters(sa.spi_in) if sa else None
+        prop = child.proposals[0] if child.proposals else None
+        now = self.clock()
+        flow: dict[str, Any] = {
+            "id": child.tunnel_id, "name": child.name, "type": "IPSec",
+            "gwid": self._gwid(child.gateway),
+            "state": "active" if sa else ("init" if stats.state == "init" else "inactive"),
+            "monitor": "off",
+            "local_ip": gw.local_addr if gw else "0.0.0.0",
+            "peer_ip": (sa.peer_address if sa else None) or "0.0.0.0",
+            "tunnel_if": tunnel_if, "outer_if": "", "mtu": None,
+            "soft_lifetime": int(sa.rekey_at - sa.created) if sa else 0,
+            "hard_lifetime": child.lifetime,
+            "lifetime_remain": f"{max(0, int(sa.expires - now))} sec" if sa else "0 sec",
+            "lifesize_remain": f"{child.lifesize_kb} KB" if child.lifesize_kb else "N/A",
+            "latest_rekey": f"{int(now - stats.last_rekey)} seconds ago" if stats.last_rekey else "none",
+            "context": 1 if sa else 0,
+            "local_spi": sa.spi_in if sa else 0, "remote_spi": sa.spi_out if sa else 0,
+            "key_type": "auto key", "protocol": "ESP",
+            "auth_algorithm": alg.display_name(alg.IntegId(prop.integrity[0])) if prop and prop.integrity else "NONE",
+            "enc_algorithm": (alg.display_name(alg.EncrId(prop.encryption[0][0]), prop.encryption[0][1], "bracket")
+                              if prop and prop.encryption else ""),
+            "proxy_id": {"local": child.local_ts[0], "remote": child.remote_ts[0],
+                         "protocol": child.ip_proto, "local_port": child.local_port,
+                         "remote_port": child.remote_port},
+            "anti_replay": "yes" if child.anti_replay else "no",
+            "copy_tos": "yes" if copy_tos else "no",
+            "initiator": ("yes" if sa.role == "Init" else "no") if sa else "no",
+            "key_acquires": stats.key_acquires,
+        }
+        c = counters
+        flow.update({
+            "encap_packets": c.encap_packets if c else 0, "decap_packets": c.decap_packets if c else 0,
+            "encap_bytes": c.encap_bytes if c else 0, "decap_bytes": c.decap_bytes if c else 0,
+            "auth_errors": c.auth_errors if c else 0, "decrypt_errors": c.decrypt_errors if c else 0,
+            "replay_packets": c.replay_packets if c else 0,
+            "send_seq": c.send_seq if c else 0, "recv_seq": c.recv_seq if c else 0,
+            "selector_drops": c.selector_drops if c else 0,
+        })
+        return flow
+
+    # -- configuration views
 
     def _gateway_show(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"gateways": []}
+        rows = []
+        for name, gw in self.cfg.gateways.items():
+            if args.get("gateway") not in (None, name):
+                continue
+            p = gw.proposals[0] if gw.proposals else None
+            props = "[PSK]"
+            if p:
+                if p.dh_groups:
+                    props += f"[DH{int(p.dh_groups[0])}]"
+                if p.encryption:
+                    props += f"[{alg.display_name(alg.EncrId(p.encryption[0][0]), p.encryption[0][1], 'bracket')}]"
+                if p.prf:
+                    props += f"[{alg.display_name(alg.PrfId(p.prf[0]))}]"
+            local_id = f"({gw.local_id})" if gw.local_id else ""
+            rows.append({"gwid": self._gwid(name), "name": name, "peer": gw.peer_addr or "dynamic",
+                         "local": f"{gw.local_addr}{local_id}",
+                         "protocol": "IKEv1" if gw.version == "ikev1" else "IKEv2",
+                         "proposals": f"{props}{gw.lifetime}-sec"})
+        return {"gateways": rows}
 
     def _tunnel_show(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"tunnels": []}
+        rows = []
+        for child in self.cfg.children.values():
+            if args.get("name") not in (None, child.name, child.tunnel):
+                continue
+            p = child.proposals[0] if child.proposals else None
+            dh = f"[DH{int(child.pfs_group)}]" if child.pfs_group else "[nopfs]"
+            enc = (alg.display_name(alg.EncrId(p.encryption[0][0]), p.encryption[0][1], "bracket")
+                   if p and p.encryption else "NULL")
+            auth = alg.display_name(alg.IntegId(p.integrity[0])) if p and p.integrity else "NONE"
+            port = f"{child.ip_proto}:{child.local_port}", f"{child.ip_proto}:{child.remote_port}"
+            rows.append({"tnid": child.tunnel_id, "name": child.name, "gateway": child.gateway,
+                         "local": child.local_ts[0], "local_ptl": port[0],
+                         "remote": child.remote_ts[0], "remote_ptl": port[1],
+                         "proposals": f"{'ESP tunl ' + dh + '[' + enc + '][' + auth + ']':<31}"
+                                      f"{child.lifetime}-sec"})
+        return {"tunnels": rows}
 
-    def _ike_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"start": time.time(), "initiated": 0, "errors": []}
+    # -- test / clear
 
-    def _ipsec_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"start": time.time(), "tunnels": [], "errors": []}
+    async def _ike_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        await self.ready()
+        start = self.clock()
+        gateway = args.get("gateway")
+        names = [gateway] if gateway else [n for n, g in self.cfg.gateways.items() if g.enabled]
+        self._gateway(gateway)
+        errors: list[str] = []
+        started = []
+        for name in names:
+            gw = self.cfg.gateways[name]
+            if gw.passive:
+                errors.append(f"gateway {name} is in passive mode: it only responds")
+            elif self.ike.initiate(name):
+                started.append(name)
+            else:
+                errors.append(f"gateway {name} did not initiate (see ikemgr.log)")
+        self._pump()
+        errors += await self._outcome(started, start, lambda n: any(
+            s.state == "Established" for s in self.ike.ike_sas(n)))
+        return {"start": start, "initiated": len(started), "errors": errors}
+
+    async def _ipsec_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        await self.ready()
+        start = self.clock()
+        children = self._children(args.get("tunnel"))
+        errors: list[str] = []
+        started = []
+        for child in children:
+            gw = self.cfg.gateways.get(child.gateway)
+            if gw is None:
+                errors.append(f"tunnel {child.name}: gateway {child.gateway} is not usable")
+            elif gw.passive:
+                errors.append(f"gateway {child.gateway} is in passive mode: it only responds")
+            elif self.ike.initiate(child.gateway, child.name):
+                started.append(child.name)
+                self.tunnels[child.name].state = "init"
+        self._pump()
+        errors += await self._outcome(started, start, lambda n: any(
+            c.name == n and c.state == "Mature" for c in self.ike.child_sas(n)),
+            gateway_of={c.name: c.gateway for c in children})
+        return {"start": start, "tunnels": started, "errors": errors}
+
+    async def _outcome(self, names: list[str], start: float, done: Callable[[str], bool],
+                       gateway_of: dict[str, str] | None = None) -> list[str]:
+        """Wait (bounded) until each name is up or has failed; the reasons of failures."""
+        deadline = time.monotonic() + TEST_TIMEOUT
+        pending = list(names)
+        errors: list[str] = []
+        while pending:
+            for name in list(pending):
+                keys = [name] + ([gateway_of[name]] if gateway_of and name in gateway_of else [])
+                failure = next((self.last_failure[k] for k in keys
+                                if k in self.last_failure and self.last_failure[k][0] >= start), None)
+                if done(name):
+                    pending.remove(name)
+                elif failure is not None:
+                    errors.append(f"{name}: {failure[1]}")
+                    pending.remove(name)
+            if pending and not await self._wait_change(deadline):
+                errors += [f"{n}: no answer yet after {int(TEST_TIMEOUT)} seconds "
+                           "(negotiation goes on; see show vpn ike-sa / ikemgr.log)" for n in pending]
+                break
+        return errors
 
     def _ike_clear(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"gateway": args.get("gateway"), "cleared": 0, "ikev1": 0, "ikev2": 0}
+        gateway = args.get("gateway")
+        self._gateway(gateway)
+        cleared = self.ike.delete_ike(gateway)
+        self._pump()
+        return {"gateway": gateway, "gwid": self._gwid(gateway) if gateway else None,
+                "cleared": cleared, "ikev1": 0, "ikev2": cleared}
 
     def _ipsec_clear(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"tunnel": args.get("tunnel"), "cleared": 0, "ikev1": 0, "ikev2": 0}
+        tunnel = args.get("tunnel")
+        self._children(tunnel)
+        cleared = self.ike.delete_child(tunnel)
+        self._pump()
+        return {"tunnel": tunnel, "cleared": cleared, "ikev1": 0, "ikev2": cleared}
 
-    def _names(self, path: tuple[str, ...]) -> list[str]:
-        node: Any = self.running
-        for key in path:
-            if not isinstance(node, dict):
-                return []
-            node = node.get(key, {})
-        return list(node) if isinstance(node, dict) else []
+    async def _ping(self, args: dict[str, Any]) -> dict[str, Any]:
+        await self.ready()
+        return await run_ping(str(args["source"]), str(args["host"]), int(args.get("count", 5)))
 
 
-GATEWAYS = ("network", "ike", "gateway")
-TUNNELS = ("network", "tunnel", "ipsec")
-
-_OPS = {
+_OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
     "vpn.ike-sa.show": Engine._ike_sa_show,
     "vpn.ike-sa.detail": Engine._ike_sa_detail,
     "vpn.ipsec-sa.show": Engine._ipsec_sa_show,
@@ -116,24 +565,5 @@ _OPS = {
     "vpn.ipsec-sa.test": Engine._ipsec_test,
     "vpn.ike-sa.clear": Engine._ike_clear,
     "vpn.ipsec-sa.clear": Engine._ipsec_clear,
+    "ping": Engine._ping,
 }
-
-
-def _describe(diff: Any) -> str:
-    """A one-line summary of a ConfigDiff without depending on its class."""
-    if diff is None:
-        return "no diff"
-    parts = []
-    for name in ("gateways", "tunnels", "tunnel_interfaces", "ethernet_interfaces", "routes"):
-        section = getattr(diff, name, None)
-        if section is None:
-            continue
-        counts = []
-        for change in ("added", "changed", "removed"):
-            items = getattr(section, change, None)
-            if items:
-                counts.append(f"{change} {', '.join(map(str, sorted(items)[:5]))}"
-                              + (f" (+{len(items) - 5})" if len(items) > 5 else ""))
-        if counts:
-            parts.append(f"{name}: {'; '.join(counts)}")
-    return " | ".join(parts) or "nothing changed"

@@ -14,7 +14,6 @@ import getpass
 import json
 import os
 import socket
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -221,13 +220,13 @@ class Session:
         return ""
 
     def _ping(self, command: Command) -> str:
-        args = command.args
-        argv = ["ping", "-c", str(args.get("count", 5)), "-I", args["source"], args["host"]]
-        try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ShellError(f"Server error : ping failed: {exc}") from None
-        return proc.stdout + proc.stderr
+        """Ping runs in the daemon: in its namespace, through its tunnel interfaces."""
+        args = {"source": command.args["source"], "host": command.args["host"],
+                "count": command.args.get("count", 5)}
+        result = self.client.request(OP_ENGINE, name="ping", args=args)
+        if self.output_json:
+            return to_json(result)
+        return str(result.get("output", ""))
 
     # ------------------------------------------------------------ configure
 
