@@ -93,7 +93,7 @@ def _routes(tree: dict) -> dict[Hashable, Any]:
 
 def _compare(old: dict, new: dict, node: Node) -> Changes:
     """Names added, removed, and changed in effect (stored values compared with defaults)."""
-    if old is new or old == new:
+    if old is new:
         return Changes()
     changed = {k for k in old.keys() & new.keys() if old[k] != new[k]
                and with_defaults(node, old[k], entry=True) != with_defaults(node, new[k],

@@ -9,6 +9,7 @@ to the nearest named entry (``rules R from trust to vpn action allow``).
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,10 +144,10 @@ def walk(tokens: Sequence[str], *, encrypt: Encrypt | None = None) -> Walk:
             if tok in ("[", "]"):
                 raise ConfigError(st.pending_path, f"'{tok}' is unexpected")
             try:
-                name = st.pending.key.parse(tok)
+                name = parse_cached(st.pending.key, tok)
             except ValueError as exc:
                 raise ConfigError(st.pending_path, f"{st.pending.name} {exc}", "value") from None
-            path = st.pending_path + (str(name),)
+            path = st.pending_path + (sys.intern(str(name)),)
             st.frames.append(Frame(st.pending, path, entry=True))
             st.floor = len(st.frames) - 1
             st.assigns.append(Assign(path, st.pending))
