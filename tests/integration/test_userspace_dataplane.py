@@ -520,5 +520,11 @@ def test_taken_socket_hands_ike_and_keepalives_to_udp_io(netlab: NetLab, tmp_pat
                                      [sites.left.outer, 4500]])]
         wait_until(lambda: b.request("udp_counters")["keepalives_in"] == 1, 5, what="keepalive")
         assert b.request("stats")["udp_packets_in"] == 2
+        # handed back: UdpIo reads the socket again itself
+        b.request("release", local=sites.right.outer)
+        sites.left.ns.run(sys.executable, "-c", IKE_SEND, sites.left.outer, sites.right.outer)
+        wait_until(lambda: len(b.events) == 2, 10, what="IKE after release")
+        assert b.request("stats")["udp_packets_in"] == 2
+        assert b.request("udp_counters")["keepalives_in"] == 2
     finally:
         b.stop()

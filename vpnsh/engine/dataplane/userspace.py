@@ -403,6 +403,25 @@ class UserspaceDataPlane:
         self._udp_taken = {**self._udp_taken, local: (dup, deliver)}
         self._sync_thread("in")
 
+    def take_udp_io(self, io: Any, local_ip: str, port: int = 4500) -> bool:
+        """:meth:`take_udp_socket` for ``UdpIo``'s socket on ``local_ip:port``: pauses
+        its reading and sends it IKE through ``io.dispatch``. Call after ``io.bind``;
+        False if ``io`` has no such socket."""
+        transport = _udp_io_transport(io, (local_ip, port))
+        if transport is None:
+            return False
+        sock = transport.get_extra_info("socket")
+        transport.pause_reading()
+        self.take_udp_socket((local_ip, port), sock, io.dispatch)
+        return True
+
+    def release_udp_io(self, io: Any, local_ip: str, port: int = 4500) -> None:
+        """Give the socket back to ``UdpIo`` (call before ``io.unbind``)."""
+        self.release_udp_socket((local_ip, port))
+        transport = _udp_io_transport(io, (local_ip, port))
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
+
     def release_udp_socket(self, local: Address) -> None:
         """Stop using the socket of ``local`` (before ``UdpIo`` closes it)."""
         taken = self._udp_taken.get(local)
@@ -863,6 +882,15 @@ def _esp_sa(spec: ChildSaSpec, direction: Direction, now: float) -> EspSA:
         copy_tos=spec.copy_tos)
 
 
+def _udp_io_transport(io: Any, local: Address) -> Any:
+    """The asyncio transport of ``UdpIo``'s socket on ``local`` (or None)."""
+    getter = getattr(io, "transport", None)  # a public accessor, when UdpIo has one
+    if callable(getter):
+        return getter(local)
+    endpoint = getattr(io, "_endpoints", {}).get(local)
+    return getattr(endpoint, "transport", None)
+
+
 def _no_ipv6_link_local(ifname: str) -> None:
     """Keep the kernel from giving a new (down) link an IPv6 link-local address, and so
     from sending router solicitations and MLD reports into the tunnel."""
@@ -970,14 +998,14 @@ async def _standalone() -> None:  # pragma: no cover - driven by the integration
                 result: Any = None
                 if op == "udp":
                     await udp.bind(req["local"])
-                    ep = udp._endpoints[(req["local"], NATT_PORT)]
-                    assert ep.transport is not None
-                    sock = ep.transport.get_extra_info("socket")
                     if req.get("mode") == "take":
-                        ep.transport.pause_reading()  # type: ignore[attr-defined]
-                        dp.take_udp_socket((req["local"], NATT_PORT), sock, udp.dispatch)
+                        assert dp.take_udp_io(udp, req["local"], NATT_PORT)
                     elif req.get("mode") == "attach":
-                        dp.attach_udp_socket((req["local"], NATT_PORT), sock)
+                        transport = _udp_io_transport(udp, (req["local"], NATT_PORT))
+                        dp.attach_udp_socket((req["local"], NATT_PORT),
+                                             transport.get_extra_info("socket"))
+                elif op == "release":
+                    dp.release_udp_io(udp, req["local"], NATT_PORT)
                 elif op == "interfaces":
                     dp.set_interfaces([TunnelInterface(i["name"], tuple(i.get("addresses", ())),
                                                        int(i.get("mtu", 1500)))
