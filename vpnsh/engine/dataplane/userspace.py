@@ -406,7 +406,9 @@ class UserspaceDataPlane:
     def take_udp_io(self, io: Any, local_ip: str, port: int = 4500) -> bool:
         """:meth:`take_udp_socket` for ``UdpIo``'s socket on ``local_ip:port``: pauses
         its reading and sends it IKE through ``io.dispatch``. Call after ``io.bind``;
-        False if ``io`` has no such socket."""
+        False if ``io`` has no such socket; taking it again does nothing."""
+        if (local_ip, port) in self._udp_taken:
+            return True
         transport = _udp_io_transport(io, (local_ip, port))
         if transport is None:
             return False
