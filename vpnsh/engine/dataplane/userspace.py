@@ -203,6 +203,9 @@ class UserspaceDataPlane:
         if self._running:
             return
         self._loop = asyncio.get_running_loop()
+        if self._out_wake < 0:  # started again after a stop
+            self._out_wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            self._in_wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._running = True
         for target, name in ((self._outbound_loop, "vpnsh-esp-out"), (self._raw_inbound_loop, "vpnsh-esp-in")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -221,6 +224,10 @@ class UserspaceDataPlane:
             self._life_task = None
         for thread in self._threads:
             await asyncio.to_thread(thread.join, 5.0)
+        if not any(t.is_alive() for t in self._threads):
+            for fd in (self._out_wake, self._in_wake):
+                os.close(fd)
+            self._out_wake = self._in_wake = -1
         self._threads.clear()
         self._children.clear()
         for child_spi in list(self._spd_ids()):
@@ -244,8 +251,9 @@ class UserspaceDataPlane:
 
     @staticmethod
     def _wake(fd: int) -> None:
-        with contextlib.suppress(OSError):
-            os.eventfd_write(fd, 1)
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.eventfd_write(fd, 1)
 
     def _sync_thread(self, which: str) -> None:
         """Have the outbound (``out``) or raw inbound (``in``) thread pick up changes
