@@ -14,6 +14,7 @@ the config without one; a proxy-id tunnel gets its own TnID, as on PAN-OS.
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,11 +64,24 @@ class EngineConfig:
         return [c for c in self.children.values() if c.gateway == gateway]
 
 
+def lifetime_scale() -> float:
+    """``VPNSH_TEST_LIFETIME_SCALE``: for tests only, shrinks every SA lifetime.
+
+    PAN-OS's shortest lifetime is 180 s; rekey and expiry tests run with e.g. 0.05
+    (180 s -> 9 s). Never set in production: the daemon logs a warning when it is.
+    """
+    try:
+        return float(os.environ.get("VPNSH_TEST_LIFETIME_SCALE", "1"))
+    except ValueError:
+        return 1.0
+
+
 def lifetime_seconds(value: dict[str, int] | None, default: int) -> int:
-    if not value:
-        return default
-    unit, amount = next(iter(value.items()))
-    return int(amount) * LIFETIME_UNITS[unit]
+    seconds = default
+    if value:
+        unit, amount = next(iter(value.items()))
+        seconds = int(amount) * LIFETIME_UNITS[unit]
+    return max(1, int(seconds * lifetime_scale()))
 
 
 def lifesize_kb(value: dict[str, int] | None) -> int | None:

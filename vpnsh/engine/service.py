@@ -80,6 +80,9 @@ class Engine:
         self._timer: asyncio.TimerHandle | None = None
         self._changed: asyncio.Event | None = None
         self._apply_task: asyncio.Task[None] | None = None
+        if config_map.lifetime_scale() != 1.0:
+            log.warning("VPNSH_TEST_LIFETIME_SCALE=%s: SA lifetimes are scaled (a test setting)",
+                        config_map.lifetime_scale())
 
     # ------------------------------------------------------------------ config
 
