@@ -98,8 +98,8 @@ INVALID = [
      "'ip'"),
     (lambda: raw(lambda t: t["network"]["ike"]["gateway"].__setitem__(
         "GW-Copy", copy.deepcopy(t["network"]["ike"]["gateway"]["GW-SiteB"]))),
-     "network -> ike -> gateway -> GW-Copy has the same local-address and peer-address as "
-     "gateway 'GW-SiteB'"),
+     "network -> ike -> gateway -> GW-Copy has the same local-address, peer-address and "
+     "peer-id as gateway 'GW-SiteB'"),
     # proxy ids
     (lambda: with_lines(TUN + "auto-key proxy-id PID-2 local 192.168.1.0/24 remote "
                         "10.20.0.0/24"),
@@ -191,3 +191,13 @@ def test_incremental_validate_agrees_with_full():
         cand = build()
         full = [str(p) for p in validate(cand)]
         assert [str(p) for p in validate(cand, running=running)] == full
+
+
+def test_gateways_may_share_addresses_when_peer_ids_differ() -> None:
+    def two(t: dict) -> None:
+        gws = t["network"]["ike"]["gateway"]
+        gws["GW-Copy"] = copy.deepcopy(gws["GW-SiteB"])
+        gws["GW-Copy"]["peer-id"] = {"type": "fqdn", "id": "other.example"}
+
+    tree = raw(two)
+    assert not [p for p in validate(tree) if "peer-address" in str(p)]

@@ -322,10 +322,12 @@ def _check_gateways(tree: dict, delta: _Delta | None = None) -> Iterator[Problem
         peer = gw.get("peer-address") or {}
         peer_key = peer.get("ip") or peer.get("fqdn")
         if peer_key is not None:
-            key = (local.get("interface"), local.get("ip"), peer_key)
+            # gateways may share both addresses when their peer IDs tell them apart
+            peer_id = (gw.get("peer-id") or {}).get("id")
+            key = (local.get("interface"), local.get("ip"), peer_key, peer_id)
             if key in endpoints:
-                yield Problem(path, "has the same local-address and peer-address as gateway "
-                              f"'{endpoints[key]}'")
+                yield Problem(path, "has the same local-address, peer-address and peer-id as "
+                              f"gateway '{endpoints[key]}'")
             else:
                 endpoints[key] = name
 
