@@ -4,11 +4,9 @@ Both benchmarks build one topology (two sites in network namespaces, see
 tests/helpers/netns.py), run strongSwan <-> strongSwan in it, then vpnsh <-> vpnsh
 in the same namespaces, and print the two side by side.
 
-The strongSwan side is complete. The vpnsh side is two hooks,
-`vpnsh_ike_setup` and `vpnsh_throughput`, marked SLOT below: they raise
-`NotAvailable` until the vpnsh engine lands, and the tables then say
-"vpnsh: not yet available". Fill them in with the same signatures and return
-types; everything else (topology, timing, CPU accounting, tables) is shared.
+The vpnsh side runs real vpnshd processes configured with PAN-OS set commands
+(`vpnsh_ike_setup`, `vpnsh_throughput`); topology, timing, CPU accounting and
+tables are shared with the strongSwan side.
 """
 
 from __future__ import annotations
@@ -25,6 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.helpers.daemon import Daemon  # noqa: E402
 from tests.helpers.netns import (  # noqa: E402
     Namespace,
     NetLab,
@@ -263,25 +262,106 @@ def plain_throughput(lab: NetLab, sites: TwoSites, workdir: Path, seconds: int
 # --- vpnsh side: SLOTS for the integrator ---------------------------------------------
 
 
+def _vpnsh_site_config(site_outer: str, site_if: str, peer_outer: str, tunnels: int,
+                       left: bool, nets: Callable[[int], tuple[str, str]]) -> str:
+    """PAN-OS set lines: `tunnels` gateways to one peer, told apart by their IDs."""
+    p = "set network ike crypto-profiles"
+    lines = [
+        f"set network interface ethernet {site_if} layer3 ip {site_outer}/24",
+        "set network interface tunnel units tunnel.1 mtu 1400",
+        f"{p} ike-crypto-profiles B encryption aes-128-gcm",
+        f"{p} ike-crypto-profiles B hash non-auth",
+        f"{p} ike-crypto-profiles B dh-group group19",
+        f"{p} ipsec-crypto-profiles B esp encryption aes-128-gcm",
+        f"{p} ipsec-crypto-profiles B esp authentication none",
+        f"{p} ipsec-crypto-profiles B dh-group no-pfs",
+    ]
+    me, other = ("left", "right") if left else ("right", "left")
+    for n in range(tunnels):
+        lnet, rnet = nets(n)
+        local_net, remote_net = (lnet, rnet) if left else (rnet, lnet)
+        gw = f"set network ike gateway g{n}"
+        t = f"set network tunnel ipsec t{n}"
+        lines += [
+            f"{gw} protocol version ikev2", f"{gw} protocol ikev2 ike-crypto-profile B",
+            f"{gw} local-address interface {site_if}", f"{gw} local-address ip {site_outer}/24",
+            f"{gw} peer-address ip {peer_outer}",
+            f"{gw} authentication pre-shared-key key {PSK}",
+            f"{gw} local-id type fqdn", f"{gw} local-id id {me}-{n}.bench.example",
+            f"{gw} peer-id type fqdn", f"{gw} peer-id id {other}-{n}.bench.example",
+            f"{t} tunnel-interface tunnel.1", f"{t} auto-key ike-gateway g{n}",
+            f"{t} auto-key ipsec-crypto-profile B",
+            f"{t} auto-key proxy-id p local {local_net} remote {remote_net}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _start_vpnsh(ns: Namespace, workdir: Path, config: str, dataplane: str) -> Daemon:
+    daemon = Daemon(workdir, dataplane=dataplane, netns=ns.name)
+    daemon.start()
+    daemon.request("config.load", text=config, format="set")
+    daemon.request("config.commit", description="bench")
+    return daemon
+
+
 def vpnsh_ike_setup(lab: NetLab, sites: TwoSites, workdir: Path, tunnels: int
                     ) -> SetupResult:
-    """SLOT: establish `tunnels` vpnsh<->vpnsh tunnels in `sites`; same shape as the strongSwan run.
+    """`tunnels` vpnsh<->vpnsh tunnels (IKE SA + CHILD SA each), left initiating all at once.
 
-    Expected: start a vpnshd in sites.left.ns and sites.right.ns (workdir for state and
-    sockets), commit `tunnels` gateways + tunnels (ids and selectors as in
-    `strongswan_ike_setup`, nets from `tunnel_nets(n)`), start the clock, bring them all up,
-    stop the clock when every CHILD SA is up; CPU from `cpu_seconds([pid_left, pid_right])`.
-    Stop the daemons before returning (the namespaces are reused).
+    The clock runs from `test vpn ike-sa` (every gateway initiates) until the left daemon
+    shows every CHILD SA up. The user-space data plane installs every CHILD SA, as
+    kernel-libipsec does on the strongSwan side.
     """
-    raise NotAvailable("vpnsh: not yet available")
+    left_cfg = _vpnsh_site_config(sites.left.outer, sites.left.outer_if, sites.right.outer,
+                                  tunnels, True, tunnel_nets)
+    right_cfg = _vpnsh_site_config(sites.right.outer, sites.right.outer_if, sites.left.outer,
+                                   tunnels, False, tunnel_nets)
+    right = _start_vpnsh(sites.right.ns, workdir / "vpnsh-right", right_cfg, "userspace")
+    left = _start_vpnsh(sites.left.ns, workdir / "vpnsh-left", left_cfg, "userspace")
+    try:
+        pids = [pid for pid in (left.proc_pid(), right.proc_pid()) if pid]
+
+        def children_up() -> int:
+            return len(left.request("engine.op", name="vpn.ipsec-sa.show", args={})["sas"])
+
+        cpu0 = cpu_seconds(pids)
+        t0 = time.monotonic()
+        left.request("engine.op", name="vpn.ike-sa.test", args={})
+        wait_until(lambda: children_up() >= tunnels, timeout=120, interval=0.01,
+                   what=f"{tunnels} vpnsh CHILD SAs")
+        elapsed = time.monotonic() - t0
+        cpu = cpu_seconds(pids) - cpu0
+        established = len(right.request("engine.op", name="vpn.ike-sa.show", args={})["ikev2"])
+        if established < tunnels:
+            raise RuntimeError(f"responder shows {established} of {tunnels} IKE SAs")
+        return SetupResult(tunnels, elapsed, cpu)
+    finally:
+        left.stop()
+        right.stop()
 
 
 def vpnsh_throughput(lab: NetLab, sites: TwoSites, workdir: Path, seconds: int
                      ) -> ThroughputResult:
-    """SLOT: one vpnsh<->vpnsh tunnel 10.1.0.0/24 <-> 10.2.0.0/24, then
-    `iperf3(sites.left.ns, sites.right.ns, sites.right.inner, sites.left.inner, seconds,
-    workdir, [pid_left, pid_right])`. Stop the daemons before returning."""
-    raise NotAvailable("vpnsh: not yet available")
+    """iperf3 TCP left -> right through one vpnsh (user-space ESP) tunnel."""
+    cfgs = []
+    for site, peer, left in ((sites.left, sites.right, True), (sites.right, sites.left, False)):
+        text = _vpnsh_site_config(site.outer, site.outer_if, peer.outer, 1, left,
+                                  lambda n: (sites.left.inner_net, sites.right.inner_net))
+        cfgs.append(text + "set network virtual-router default routing-table ip static-route r "
+                    f"destination {peer.inner_net}\nset network virtual-router default "
+                    "routing-table ip static-route r interface tunnel.1\n")
+    right = _start_vpnsh(sites.right.ns, workdir / "vpnsh-right", cfgs[1], "userspace")
+    left = _start_vpnsh(sites.left.ns, workdir / "vpnsh-left", cfgs[0], "userspace")
+    try:
+        left.request("engine.op", name="vpn.ike-sa.test", args={})
+        wait_until(lambda: left.request("engine.op", name="vpn.ipsec-sa.show", args={})["sas"],
+                   timeout=30, what="the vpnsh tunnel")
+        pids = [pid for pid in (left.proc_pid(), right.proc_pid()) if pid]
+        return iperf3(sites.left.ns, sites.right.ns, sites.right.inner, sites.left.inner,
+                      seconds, workdir, pids)
+    finally:
+        left.stop()
+        right.stop()
 
 
 # --- running and printing ---------------------------------------------------------------
