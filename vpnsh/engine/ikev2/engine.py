@@ -23,7 +23,7 @@ from ..crypto.algorithms import encr_alg, integ_alg
 from ..crypto.keymat import child_sa_keys, ike_sa_keys, ike_sa_keys_rekey
 from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
 from . import identity, message
-from .constants import NATT_PORT, ExchangeType, NotifyType
+from .constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
 from .cookies import CookieJar
 from .events import (
     ChildFailed,
@@ -38,7 +38,14 @@ from .events import (
     LogLine,
 )
 from .message import Parsed
-from .payloads import CriticalPayloadError, IdPayload, NotifyPayload, ParseError, Payload
+from .payloads import (
+    CriticalPayloadError,
+    DeletePayload,
+    IdPayload,
+    NotifyPayload,
+    ParseError,
+    Payload,
+)
 from .proposals import EspSuite, IkeSuite
 from .protection import SkProtection
 from .sa import Address, ChildSa, ChildState, IkeSa, IkeState, Retransmit, Task
@@ -185,6 +192,8 @@ class Ikev2Engine:
             if sa.state != IkeState.REKEYED:
                 count += 1
             if sa.state == IkeState.CONNECTING:
+                # IKE_AUTH may be on the wire already: tell the peer, then forget
+                self._send_delete_once(sa)
                 self.remove_ike(sa, "cleared by administrator")
             else:
                 sa.tasks.clear()
@@ -435,12 +444,22 @@ class Ikev2Engine:
             if sa.state == IkeState.ESTABLISHED:
                 if sa.rekey_at is not None:
                     t.append(sa.rekey_at)
-                if sa.policy.dpd_enabled and sa.policy.dpd_interval > 0 and sa.outstanding is None:
+                if (
+                    sa.policy.dpd_enabled
+                    and sa.policy.dpd_interval > 0
+                    and sa.outstanding is None
+                    and not sa.tasks
+                ):
                     t.append(sa.last_rx + sa.policy.dpd_interval)
                 if sa.next_keepalive is not None and sa.nat_local:
                     t.append(sa.next_keepalive)
+            # each timer only when _check_timers would act on it (a past timer must not spin)
             for c in sa.children.values():
-                if c.state == ChildState.INSTALLED:
+                if (
+                    c.state == ChildState.INSTALLED
+                    and not c.rekeying
+                    and sa.state == IkeState.ESTABLISHED
+                ):
                     t.append(c.rekey_at)
                 if c.state != ChildState.DELETING:
                     t.append(c.expires)
@@ -688,20 +707,23 @@ class Ikev2Engine:
             level="ERROR",
         )
         self.emit(IkeFailed(sa.gateway, reason))
-        if send_delete and sa.protection is not None:
-            sa.tasks.clear()
-            sa.state = IkeState.DELETING
-            msg = sa.new_message(ExchangeType.INFORMATIONAL, sa.next_request_id, False)
-            from .constants import ProtocolId
-            from .payloads import DeletePayload
-
-            msg.payloads = [DeletePayload(ProtocolId.IKE)]
-            self.send(sa.encode(msg), sa.local, sa.remote)
+        if send_delete:
+            self._send_delete_once(sa)
         if quiet:
             sa.doomed = True
             sa.delete_reason = reason
             return
         self.remove_ike(sa, reason, announce=False)
+
+    def _send_delete_once(self, sa: IkeSa) -> None:
+        """A Delete for an IKE SA we abandon, not retransmitted (the peer may think it is up)."""
+        if sa.protection is None or not sa.initiator and sa.state == IkeState.CONNECTING:
+            return
+        sa.tasks.clear()
+        msgid = sa.outstanding.message_id + 1 if sa.outstanding else sa.next_request_id
+        msg = sa.new_message(ExchangeType.INFORMATIONAL, msgid, False)
+        msg.payloads = [DeletePayload(ProtocolId.IKE)]
+        self.send(sa.encode(msg), sa.local, sa.remote)
 
     def peer_dead(self, sa: IkeSa, what: str) -> None:
         reason = (
@@ -840,6 +862,13 @@ class Ikev2Engine:
         )
         self.emit(ChildInstalled(keys, rekey_of.spi_in if rekey_of else None))
         return child
+
+    def owner_of(self, child: ChildSa) -> IkeSa | None:
+        """The IKE SA that holds ``child`` now."""
+        for sa in self._unique_sas():
+            if sa.children.get(child.child_id) is child:
+                return sa
+        return None
 
     def remove_child(self, sa: IkeSa, child: ChildSa, reason: str) -> None:
         if sa.children.get(child.child_id) is not child:

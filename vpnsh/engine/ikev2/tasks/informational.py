@@ -40,8 +40,9 @@ class ChildDeleteTask:
 
     def process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> None:
         for c in self.children:
-            if sa.children.get(c.child_id) is c:
-                engine.remove_child(sa, c, self.reason)
+            owner = engine.owner_of(c)  # an IKE rekey may have moved it meanwhile
+            if owner is not None:
+                engine.remove_child(owner, c, self.reason)
 
     def failed(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> None:
         engine.peer_dead(sa, "a Delete")
