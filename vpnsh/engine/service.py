@@ -120,6 +120,9 @@ class Engine:
         for addr in sorted({g.local_addr for g in cfg.gateways.values() if g.enabled}):
             try:
                 await self.io.bind(addr)
+                take = getattr(self.dp, "take_udp_io", None)
+                if take is not None:  # the user-space data plane reads port 4500 itself
+                    take(self.io, addr)
             except OSError as exc:
                 log.error("cannot listen for IKE on %s: %s", addr, exc)
                 self.ikemgr.write(f"cannot listen on {addr}: {exc}", level="ERROR")

@@ -140,13 +140,14 @@ class UdpIo:
 
     # ------------------------------------------------------------------ send
 
-    def _transport(self, local: Address) -> asyncio.DatagramTransport | None:
+    def transport(self, local: Address) -> asyncio.DatagramTransport | None:
+        """The asyncio transport of the socket on ``local`` (a data plane may take it over)."""
         ep = self._endpoints.get(local)
         return ep.transport if ep else None
 
     def send_ike(self, data: bytes, local: Address, remote: Address) -> bool:
         """Send one IKE message from ``local``; port 4500 gets the non-ESP marker."""
-        transport = self._transport(local)
+        transport = self.transport(local)
         if transport is None:
             self.counters.send_errors += 1
             log.warning("no socket on %s:%d to send IKE to %s:%d", *local, *remote)
@@ -158,7 +159,7 @@ class UdpIo:
 
     def send_esp(self, data: bytes, local: Address, remote: Address) -> bool:
         """Send one ESP-in-UDP packet (RFC 3948) from ``local`` (port 4500)."""
-        transport = self._transport(local)
+        transport = self.transport(local)
         if transport is None:
             self.counters.send_errors += 1
             return False
@@ -166,6 +167,6 @@ class UdpIo:
         return True
 
     def send_keepalive(self, local: Address, remote: Address) -> None:
-        transport = self._transport(local)
+        transport = self.transport(local)
         if transport is not None:
             transport.sendto(NATT_KEEPALIVE, remote)
