@@ -255,3 +255,17 @@ def test_history_reads_records_of_the_indented_format(tmp_path):
     assert store.version(1) == {"zone": {}}
     assert store.commit({"zone": {"b": {}}}, "new") == 3
     assert [h["n"] for h in store.history()] == [1, 2, 3]
+
+
+def test_loaded_configs_share_strings_with_built_ones(tmp_path):
+    store = ConfigStore(tmp_path)
+    tree = site_a()
+    store.commit(tree, "x")
+    store.save_named("snap", tree)
+    store.save_candidate(tree)
+    for loaded in (store.running(), store.version(1), store.load_named("snap"),
+                   store.load_candidate()):
+        assert loaded == tree
+        gw = loaded["network"]["ike"]["gateway"]["GW-SiteB"]
+        assert gw["peer-address"]["ip"] is tree["network"]["ike"]["gateway"]["GW-SiteB"][
+            "peer-address"]["ip"]
