@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.helpers.daemon import Daemon, wait_for
-from vpnsh.control.client import Client
+from vpnsh.control.client import Client, ControlError
 
 
 def test_socket_is_root_only_and_answers(vpnshd: Daemon) -> None:
@@ -101,9 +101,16 @@ def test_env_socket_is_used_by_the_daemon(daemon_factory: Callable[..., Daemon],
     env = dict(os.environ, VPNSH_SOCKET=str(d.socket))
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(d.socket.exists, 20, "the socket from $VPNSH_SOCKET")
         monkeypatch.setenv("VPNSH_SOCKET", str(d.socket))
-        assert Client().request("system.info")["pid"] == proc.pid
+
+        def info() -> dict | None:
+            # the socket file exists a moment before the daemon listens on it
+            try:
+                return Client().request("system.info")
+            except ControlError:
+                return None
+
+        assert wait_for(info, 20, "an answer on the socket from $VPNSH_SOCKET")["pid"] == proc.pid
     finally:
         proc.terminate()
         assert proc.wait(20) == 0
