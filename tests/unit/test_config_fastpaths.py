@@ -269,3 +269,70 @@ def test_loaded_configs_share_strings_with_built_ones(tmp_path):
         gw = loaded["network"]["ike"]["gateway"]["GW-SiteB"]
         assert gw["peer-address"]["ip"] is tree["network"]["ike"]["gateway"]["GW-SiteB"][
             "peer-address"]["ip"]
+
+
+# --------------------------------------------------------------------------- with_defaults
+
+
+def _reference_with_defaults(node, value, *, entry=False):
+    """with_defaults as it was written first (the plain recursive definition)."""
+    if isinstance(node, schema.Entries) and not entry:
+        return {k: _reference_with_defaults(node, v, entry=True) for k, v in (value or {}).items()}
+    if isinstance(node, schema.Container | schema.Entries):
+        if not value and isinstance(node, schema.Container) and node.default is not None:
+            value = node.default
+        stored = value or {}
+        out = {}
+        for child in node.children:
+            if isinstance(node, schema.Container) and node.choice and child.name not in stored:
+                continue
+            v = _reference_with_defaults(child, stored.get(child.name))
+            if v is not None and not (isinstance(child, schema.Container) and v == {}
+                                      and child.name not in stored):
+                out[child.name] = v
+        return out
+    if isinstance(node, schema.LeafList):
+        if value is None and node.default is not None:
+            return list(node.default)
+        return copy.copy(value)
+    if isinstance(node, schema.Leaf):
+        return node.default if value is None else value
+    return value
+
+
+def _every_node(node, path=()):
+    yield path, node
+    for child in getattr(node, "children", ()):
+        yield from _every_node(child, path + (child.name,))
+
+
+def _every_stored(tree, path=()):
+    yield path, tree
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _every_stored(value, path + (key,))
+
+
+def test_with_defaults_is_the_plain_definition():
+    from vpnsh.config.factory import factory_config
+    from vpnsh.config.tree import with_defaults
+    from vpnsh.config.vpn_schema import ROOT
+
+    for _path, node in _every_node(ROOT):
+        for entry in (False, True):
+            assert with_defaults(node, None, entry=entry) == \
+                _reference_with_defaults(node, None, entry=entry)
+    trees = [site_a(), factory_config(), apply_lines(site_a(), TUN + "tunnel-monitor enable yes\n"
+                                                     "set network ike crypto-profiles "
+                                                     "ipsec-crypto-profiles P ah authentication sha1")]
+    checked = 0
+    for tree in trees:
+        for path, value in _every_stored(tree):
+            node, is_entry = node_at(path)
+            got = with_defaults(node, value, entry=is_entry)
+            assert got == _reference_with_defaults(node, value, entry=is_entry), path
+            if isinstance(got, dict | list) and value is not None \
+                    and not isinstance(node, schema.Flag):
+                assert got is not value  # a new value, never the stored one
+            checked += 1
+    assert checked > 300

@@ -415,23 +415,86 @@ def effective(tree: dict, tokens: Sequence[str]) -> Any:
     return with_defaults(node, d, entry=is_entry)
 
 
+_LEAF, _LIST, _FLAG, _CONT, _ENTS, _OTHER = range(6)
+
+
+def _kind(node: Node) -> int:
+    if isinstance(node, Container):
+        return _CONT
+    if isinstance(node, Entries):
+        return _ENTS
+    if isinstance(node, LeafList):
+        return _LIST
+    if isinstance(node, Leaf):
+        return _LEAF
+    return _FLAG if isinstance(node, Flag) else _OTHER
+
+
+@dataclass
+class _Plan:
+    """How :func:`with_defaults` fills one container (or entry): its children, pre-sorted."""
+
+    children: list[Node]  # the list it was made from, and its length: rebuilt if changed
+    count: int
+    choice: bool
+    default: dict | None
+    steps: list[tuple[str, int, Node, Any]]  # (name, kind, child, leaf default or child plan)
+
+
+def _plan(node: Container | Entries) -> _Plan:
+    plan = node.__dict__.get("_defaults_plan")
+    if plan is None or plan.children is not node.children or plan.count != len(node.children):
+        is_cont = isinstance(node, Container)
+        plan = _Plan(node.children, len(node.children), is_cont and node.choice,  # type: ignore[union-attr]
+                     node.default if is_cont else None, [])  # type: ignore[union-attr]
+        node.__dict__["_defaults_plan"] = plan
+        for child in node.children:
+            kind = _kind(child)
+            extra: Any = getattr(child, "default", None) if kind in (_LEAF, _LIST) else None
+            plan.steps.append((child.name, kind, child, extra))
+    return plan
+
+
+def _filled(node: Container | Entries, value: Any) -> dict:
+    """One container or entry with defaults (``with_defaults`` of a Container/Entries entry)."""
+    plan = _plan(node)
+    if not value and plan.default is not None:
+        value = plan.default
+    stored = value or {}
+    out: dict = {}
+    choice = plan.choice
+    for name, kind, child, default in plan.steps:
+        if choice and name not in stored:
+            continue
+        sv = stored.get(name)
+        if kind == _LEAF:
+            v = default if sv is None else sv
+        elif kind == _CONT:
+            v = _filled(child, sv)  # type: ignore[arg-type]
+            if not v and name not in stored:
+                continue
+        elif kind == _ENTS:
+            v = {k: _filled(child, e) for k, e in (sv or {}).items()}  # type: ignore[arg-type]
+        elif kind == _LIST:
+            if sv is None:
+                v = None if default is None else list(default)
+            else:
+                v = sv.copy() if type(sv) is list else copy.copy(sv)
+        else:
+            v = sv
+        if v is not None:
+            out[name] = v
+    return out
+
+
 def with_defaults(node: Node, value: Any, *, entry: bool = False) -> Any:
     """``value`` (stored, possibly None) of ``node`` with defaults filled in."""
-    if isinstance(node, Entries) and not entry:
-        return {k: with_defaults(node, v, entry=True) for k, v in (value or {}).items()}
-    if isinstance(node, Container | Entries):
-        if not value and isinstance(node, Container) and node.default is not None:
-            value = node.default
-        stored = value or {}
-        out: dict = {}
-        for child in node.children:
-            if isinstance(node, Container) and node.choice and child.name not in stored:
-                continue
-            v = with_defaults(child, stored.get(child.name))
-            if v is not None and not (isinstance(child, Container) and v == {}
-                                      and child.name not in stored):
-                out[child.name] = v
-        return out
+    if isinstance(node, Entries):
+        if not entry:
+            return {k: _filled(node, v) for k, v in (value or {}).items()}
+        return _filled(node, value)
+    if isinstance(node, Container):
+        return _filled(node, value)
     if isinstance(node, LeafList):
         if value is None and node.default is not None:
             return list(node.default)
