@@ -354,3 +354,104 @@ def clear_ipsec_sa(data: Row) -> str:
             return f"IPSec SA for tunnel {data['tunnel']} not found.\n"
         return f"Delete IKEv2 IPSec SA: Total {data['cleared']} tunnels found.\n"
     return f"Clear IPSec SA: {data.get('ikev1', 0)} IKEv1 SA, {data.get('ikev2', 0)} IKEv2 SA.\n"
+
+
+# --------------------------------------------------------------------------- show vpn ike-sa detail
+
+
+def duration(seconds: float) -> str:
+    """``6 hours 24 minutes 53 seconds`` (zero parts left out; ``0 seconds`` for nothing)."""
+    total = max(0, int(seconds))
+    parts = []
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if total >= size:
+            parts.append(f"{total // size} {unit}")
+            total %= size
+    if total or not parts:
+        parts.append(f"{total} seconds")
+    return " ".join(parts)
+
+
+def _hex_spi(value: Any, digits: int) -> str:
+    if isinstance(value, int):
+        return f"{value:0{digits}X}"
+    return "" if value is None else str(value).upper()
+
+
+def _created_line(created: Any, now: float) -> str:
+    if not created:
+        return "        Created:    "
+    return f"        Created:    {panos_time(created)}, {duration(round(now - created))} ago"
+
+
+def _expires_line(created: Any, expires: Any, rekey_at: Any, now: float) -> str:
+    line = f"        Expires:    {panos_time(expires)}"
+    if rekey_at:
+        soft = f" ({int(rekey_at - created)} sec)" if created else ""
+        line += f", rekey in {duration(rekey_at - now)}{soft}"
+    return line
+
+
+def _ike_sa_detail_block(sa: Row, now: float) -> list[str]:
+    out = [
+        "IKE SA:",
+        f"  SPI:  {_hex_spi(sa.get('spi_i'), 16)}:{_hex_spi(sa.get('spi_r'), 16)}  {sa.get('role', '')}",
+        f"        State:      {sa.get('state', '')}",
+        f"        SN:         {sa.get('sn', '')}",
+        f"        Authentication:  {sa.get('auth', '')}",
+        f"        Proposal:   {sa.get('proposal', '')}",
+        f"        ID local:   {sa.get('local_id', '')}",
+        f"           remote:  {sa.get('remote_id', '')}",
+        f"        ID_i:       {sa.get('id_i', '')}",
+        f"        ID_r:       {sa.get('id_r', '')}",
+        f"        NAT:        {sa.get('nat') or 'Not detected'}",
+        f"        Message ID: rx {sa.get('msgid_rx', 0)}, tx {sa.get('msgid_tx', 0)}",
+    ]
+    if sa.get("liveness"):
+        out.append(f"        Liveness check: sending informational packet after idle {sa['liveness']} seconds")
+    out.append(_created_line(sa.get("created"), now))
+    out.append(_expires_line(sa.get("created"), sa.get("expires"), sa.get("rekey_at"), now))
+    for child in sa.get("children", []):
+        out += ["", f"  Child SA {child.get('id', '')}:"]
+        kind = child.get("type", "ESP")
+        if kind == "ESP":
+            out.append(f"        Tunnel {child.get('tnid', ''):<4} {child.get('tunnel', '')}")
+            out.append(f"        Type:       {kind:<10}{child.get('role', '')}")
+        else:
+            out.append(f"        Type:       {kind}")
+        msgid = child.get("msgid")
+        out += [
+            f"        State:      {child.get('state', '')}",
+            f"        Message ID: {msgid:08X}" if isinstance(msgid, int) else f"        Message ID: {msgid or ''}",
+            f"        Parent SN:  {child.get('parent', sa.get('sn', ''))}",
+        ]
+        if kind != "ESP":
+            continue
+        out.append(f"        SPI:        {spi(child.get('spi_in'))} : {spi(child.get('spi_out'))}")
+        out.append(f"        Algorithm:  {child.get('algorithm', '')}")
+        for label, key in (("TS local:   ", "ts_local"), ("TS remote:  ", "ts_remote")):
+            selectors = child.get(key) or [""]
+            if isinstance(selectors, str):
+                selectors = [selectors]
+            out += [f"        {label if i == 0 else ' ' * 12}{ts}" for i, ts in enumerate(selectors)]
+        out.append(_created_line(child.get("created"), now))
+        out.append(_expires_line(child.get("created"), child.get("expires"), child.get("rekey_at"), now))
+    return out
+
+
+def show_ike_sa_detail(data: Row) -> str:
+    """``show vpn ike-sa detail gateway GW`` (IKEv2): one block per IKE SA, its child SAs below."""
+    now = data.get("now") or time.time()
+    out = [
+        "",
+        f"IKE Gateway {data.get('gateway', '')}, ID {data.get('gwid', '')} "
+        f"{data.get('local', '')} => {data.get('peer', '')}",
+        f"  Current time: {panos_time(now)}",
+        "",
+    ]
+    sas = data.get("sas", [])
+    if not sas:
+        out += ["There is no IKEv2 SA found.", ""]
+    for sa in sas:
+        out += [*_ike_sa_detail_block(sa, now), ""]
+    return "\n".join(out)
