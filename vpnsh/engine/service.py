@@ -34,7 +34,7 @@ from vpnsh.engine.ikev2 import events as ev
 from vpnsh.engine.ikev2.engine import Ikev2Engine
 from vpnsh.engine.ikev2.handoff import child_sa_spec
 from vpnsh.engine.policy import ChildPolicy, IkePolicy
-from vpnsh.engine.udp_io import UdpIo
+from vpnsh.engine.udp_io import NATT_PORT, UdpIo
 
 log = logging.getLogger("vpnshd.engine")
 
@@ -77,6 +77,7 @@ class Engine:
         self.tunnels: dict[str, TunnelStats] = collections.defaultdict(TunnelStats)
         self.last_failure: dict[str, tuple[float, str]] = {}  # gateway or child -> (time, reason)
         self._dp_started = False
+        self._kernel_sockets: set[tuple[str, int]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._changed: asyncio.Event | None = None
         self._apply_task: asyncio.Task[None] | None = None
@@ -128,9 +129,34 @@ class Engine:
                 self.ikemgr.write(f"cannot listen on {addr}: {exc}", level="ERROR")
         try:
             await asyncio.to_thread(self.dp.set_interfaces, cfg.tunnel_interfaces, cfg.routes)
+            if self.dataplane == "kernel":
+                await asyncio.to_thread(self._kernel_setup, cfg)
         except Exception as exc:  # noqa: BLE001 - report, keep serving
-            log.error("data plane could not set tunnel interfaces and routes: %s", exc)
+            log.error("data plane could not set tunnel interfaces, routes or traps: %s", exc)
         self._pump()
+
+    def _kernel_setup(self, cfg: config_map.EngineConfig) -> None:
+        """XFRM: IKE sockets bypass IPsec, port 4500 decapsulates ESP-in-UDP in the kernel,
+        and trap policies turn interesting traffic into ACQUIREs (on-demand bring-up)."""
+        from vpnsh.engine.dataplane.kernel import TrapSpec, bypass_ipsec, enable_esp_in_udp
+
+        for (ip, port), endpoint in list(self.io.endpoints()):
+            if (ip, port) in self._kernel_sockets or endpoint is None:
+                continue
+            sock = endpoint.get_extra_info("socket")
+            bypass_ipsec(sock)
+            if port == NATT_PORT:
+                enable_esp_in_udp(sock)
+            self._kernel_sockets.add((ip, port))
+        traps = []
+        for child in cfg.children.values():
+            gw = cfg.gateways.get(child.gateway)
+            if gw is None or gw.passive or not gw.enabled or not child.enabled or not gw.peer_addr:
+                continue
+            tunnel_if = cfg.placement.get(child.tunnel, ("", False))[0]
+            traps.append(TrapSpec(child.name, tunnel_if, gw.local_addr, gw.peer_addr,
+                                  child.local_selectors(), child.remote_selectors()))
+        self.dp.set_traps(traps)  # type: ignore[attr-defined]
 
     async def ready(self) -> None:
         """Wait until the last commit's sockets and interfaces are in place."""

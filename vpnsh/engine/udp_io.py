@@ -109,6 +109,10 @@ class UdpIo:
             if ep and ep.transport:
                 ep.transport.close()
 
+    def endpoints(self) -> list[tuple[Address, asyncio.DatagramTransport | None]]:
+        """Every bound (local ip, port) with its transport."""
+        return [(key, ep.transport) for key, ep in self._endpoints.items()]
+
     def bound_addresses(self) -> set[str]:
         return {ip for ip, _ in self._endpoints}
 

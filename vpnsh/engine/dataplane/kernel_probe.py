@@ -15,11 +15,15 @@ traffic.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import functools
 import itertools
+import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -191,12 +195,28 @@ def probe_kernel_uncached(netns: str | None = None) -> KernelCapabilities:
 
 @functools.lru_cache(maxsize=8)
 def probe_kernel(netns: str | None = None) -> KernelCapabilities:
-    """The kernel's IPsec capabilities (probed once per process and namespace)."""
-    return probe_kernel_uncached(netns)
+    """The kernel's IPsec capabilities (probed once per process and namespace).
+
+    The probe runs in a child process: making its scratch namespace forks, and a
+    forked copy of a daemon that uses asyncio signal handlers can wake the parent's
+    loop with a signal that was never sent to it.
+    """
+    cmd = [sys.executable, "-m", "vpnsh.engine.dataplane.kernel_probe", "--json"]
+    if netns:
+        cmd = ["ip", "netns", "exec", netns, *cmd]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True)
+        return KernelCapabilities(**json.loads(res.stdout))
+    except (OSError, subprocess.SubprocessError, ValueError, TypeError) as exc:
+        reason = f"the kernel probe failed: {exc}"
+        return KernelCapabilities(False, reason, False, reason, False, reason)
 
 
 def main() -> int:
     caps = probe_kernel_uncached()
+    if "--json" in sys.argv[1:]:
+        print(json.dumps(dataclasses.asdict(caps)))
+        return 0
     for name, ok, reason in (("ESP states", caps.esp, caps.esp_reason),
                              ("XFRM policies", caps.policy, caps.policy_reason),
                              ("XFRM interfaces", caps.xfrmi, caps.xfrmi_reason)):
