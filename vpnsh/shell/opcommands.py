@@ -21,7 +21,7 @@ Render = Callable[[Mapping[str, Any]], str]
 class OpCommand:
     op: str
     render: Render
-    is_show: bool = True  # prints JSON under --output json
+    is_show: bool = True  # prints JSON under --output json (every VPN op does: docs/operational-data.md)
 
 
 def _show_ike_sa(args: Mapping[str, Any]) -> Render:
@@ -48,10 +48,10 @@ _TABLE: dict[str, tuple[str, Callable[[Mapping[str, Any]], Render], bool]] = {
     "show running tunnel flow": ("vpn.flow.show", _show_flow, True),
     "show vpn gateway": ("vpn.gateway.show", lambda a: vpn_render.show_gateway, True),
     "show vpn tunnel": ("vpn.tunnel.show", lambda a: vpn_render.show_tunnel, True),
-    "test vpn ike-sa": ("vpn.ike-sa.test", lambda a: vpn_render.test_ike_sa, False),
-    "test vpn ipsec-sa": ("vpn.ipsec-sa.test", lambda a: vpn_render.test_ipsec_sa, False),
-    "clear vpn ike-sa": ("vpn.ike-sa.clear", lambda a: vpn_render.clear_ike_sa, False),
-    "clear vpn ipsec-sa": ("vpn.ipsec-sa.clear", lambda a: vpn_render.clear_ipsec_sa, False),
+    "test vpn ike-sa": ("vpn.ike-sa.test", lambda a: vpn_render.test_ike_sa, True),
+    "test vpn ipsec-sa": ("vpn.ipsec-sa.test", lambda a: vpn_render.test_ipsec_sa, True),
+    "clear vpn ike-sa": ("vpn.ike-sa.clear", lambda a: vpn_render.clear_ike_sa, True),
+    "clear vpn ipsec-sa": ("vpn.ipsec-sa.clear", lambda a: vpn_render.clear_ipsec_sa, True),
 }
 
 
@@ -67,8 +67,9 @@ def lookup(name: str, args: Mapping[str, Any]) -> OpCommand | None:
 
 
 def engine_args(args: Mapping[str, Any]) -> dict[str, Any]:
-    """The parsed args the engine gets: all but the ones that chose the op (``detail``)."""
-    return {k: v for k, v in args.items() if k != "detail"}
+    """The parsed args the engine gets: all but the ones that chose the op or view
+    (``detail``; ``all``/``info`` of ``show running tunnel flow``)."""
+    return {k: v for k, v in args.items() if k not in ("detail", "all", "info")}
 
 
 def names() -> list[str]:
