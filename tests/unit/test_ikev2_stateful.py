@@ -1,7 +1,7 @@
 """Stateful property test: any interleaving of operations on two engines converges.
 
 Operations run on either side without delivering datagrams in between, so rekeys,
-deletes and new CHILD SAs cross on the wire. After the wire settles, both sides must
+deletes and new CHILD SAs cross on the wire; a few datagrams may be lost. After the wire settles, both sides must
 agree on the IKE SA and on every CHILD SA (same SPIs, mirrored), and nothing may
 have been dropped as an internal error.
 """
@@ -24,10 +24,14 @@ class TwoEngines(RuleBasedStateMachine):
         self.wire, self.a, self.b = make_pair(
             ike_policy("gw", A, B, dpd_enabled=False),
             ike_policy("gw", B, A, dpd_enabled=False),
-            (child_policy("t1", "gw", local_ts=("10.1.0.0/24",), remote_ts=("10.2.0.0/24",)),
-             child_policy("t2", "gw", local_ts=("10.1.1.0/24",), remote_ts=("10.2.1.0/24",))),
-            (child_policy("t1", "gw", local_ts=("10.2.0.0/24",), remote_ts=("10.1.0.0/24",)),
-             child_policy("t2", "gw", local_ts=("10.2.1.0/24",), remote_ts=("10.1.1.0/24",))),
+            (
+                child_policy("t1", "gw", local_ts=("10.1.0.0/24",), remote_ts=("10.2.0.0/24",)),
+                child_policy("t2", "gw", local_ts=("10.1.1.0/24",), remote_ts=("10.2.1.0/24",)),
+            ),
+            (
+                child_policy("t1", "gw", local_ts=("10.2.0.0/24",), remote_ts=("10.1.0.0/24",)),
+                child_policy("t2", "gw", local_ts=("10.2.1.0/24",), remote_ts=("10.1.1.0/24",)),
+            ),
         )
 
     def node(self, side: str) -> Node:
@@ -71,6 +75,18 @@ class TwoEngines(RuleBasedStateMachine):
         self.rekey_ike("a")
         self.rekey_ike("b")
 
+    @rule(n=st.integers(1, 3))
+    def lose_next(self, n: int) -> None:
+        budget = [n]
+
+        def drop(data: bytes, sender: str) -> bool:
+            if budget[0] > 0:
+                budget[0] -= 1
+                return True
+            return False
+
+        self.wire.drop = drop
+
     @rule()
     def deliver_once(self) -> None:
         self.wire.step()
@@ -79,6 +95,8 @@ class TwoEngines(RuleBasedStateMachine):
     def settle_and_compare(self) -> None:
         self.wire.run(500)
         self.wire.advance(400, step=20)  # retransmissions and queued work finish
+        self.wire.drop = None
+        self.wire.advance(400, step=20)
         ea, eb = self.a.engine, self.b.engine
         ikes_a = {(s.spi_i, s.spi_r) for s in ea.ike_sas() if s.state == "Established"}
         ikes_b = {(s.spi_i, s.spi_r) for s in eb.ike_sas() if s.state == "Established"}
@@ -95,7 +113,9 @@ class TwoEngines(RuleBasedStateMachine):
 
 
 TwoEngines.TestCase.settings = settings(
-    max_examples=150, stateful_step_count=25, deadline=None,
+    max_examples=150,
+    stateful_step_count=25,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_two_engines_converge = TwoEngines.TestCase

@@ -84,6 +84,7 @@ class Ikev2Engine:
         self._events: deque[Event] = deque()
         self._next_sn = 1
         self._next_child_id = 1
+        self._seq = 0  # orders SA creation and establishment (the clock may stand still)
         self._child_spis: set[int] = set()
         self.drops: Counter[str] = Counter()
         self.current_raw = b""  # the datagram being processed (for IKE_SA_INIT AUTH octets)
@@ -640,6 +641,7 @@ class Ikev2Engine:
             last_rx=now,
         )
         self._next_sn += 1
+        sa.created_seq = self._tick()
         self._sas[spi] = sa
         if not initiator:
             self._half_open[(spi_i, remote[0])] = sa
@@ -674,8 +676,13 @@ class Ikev2Engine:
         if sa.nat_local and sa.policy.keepalive_interval > 0:
             sa.next_keepalive = now + sa.policy.keepalive_interval
 
+    def _tick(self) -> int:
+        self._seq += 1
+        return self._seq
+
     def establish_ike(self, sa: IkeSa, now: float) -> None:
         sa.state = IkeState.ESTABLISHED
+        sa.established_seq = self._tick()
         self._half_open.pop((sa.spi_i, sa.remote[0]), None)
         self._lifetimes(sa, now)
         role = "INITIATOR" if sa.initiator else "RESPONDER"
@@ -740,6 +747,12 @@ class Ikev2Engine:
             del self._sas[sa.local_spi]
         self._half_open.pop((sa.spi_i, sa.remote[0]), None)
         sa.outstanding = None
+        successor = self._successor(sa)
+        if successor is not None:  # deleted after a rekey: the CHILD SAs live on
+            self._move_children(sa, successor)
+        if sa.then_delete is not None:  # a redundant SA is gone: now the old one can go
+            self._delete_old(sa.then_delete, self._clock())
+            sa.then_delete = None
         sa.tasks.clear()
         for c in list(sa.children.values()):
             self.remove_child(sa, c, reason)
@@ -750,21 +763,25 @@ class Ikev2Engine:
             self.emit(IkeFailed(sa.gateway, reason))
 
     def initial_contact(self, sa: IkeSa) -> None:
-        """The peer rebooted: forget our other IKE SAs with it (RFC 7296 2.4)."""
+        """The peer rebooted: forget our other IKE SAs with it (RFC 7296 2.4).
+
+        Only SAs established before this one began: one that came up since is the
+        peer's own simultaneous initiation, which it still holds.
+        """
         for other in self._unique_sas():
             if (
                 other is not sa
                 and other.gateway == sa.gateway
                 and other.remote[0] == sa.remote[0]
                 and other.state == IkeState.ESTABLISHED
+                and 0 < other.established_seq < sa.created_seq
             ):
                 self.remove_ike(other, "peer sent INITIAL_CONTACT")
 
     def is_initial_contact(self, sa: IkeSa) -> bool:
-        return not any(
-            o is not sa and o.gateway == sa.gateway and o.state == IkeState.ESTABLISHED
-            for o in self._unique_sas()
-        )
+        """No other IKE SA with this gateway, in any state: a half-open one means the peer is
+        initiating at the same time, and INITIAL_CONTACT would make it drop ours."""
+        return not any(o is not sa and o.gateway == sa.gateway for o in self._unique_sas())
 
     def child_failed(self, sa: IkeSa, name: str, reason: str) -> None:
         self.log(
@@ -970,6 +987,7 @@ class Ikev2Engine:
         remote_id = old.id_r if old.initiator else old.id_i
         sa.id_i, sa.id_r = (local_id, remote_id) if initiator else (remote_id, local_id)
         self._next_sn += 1
+        sa.created_seq = sa.established_seq = self._tick()
         self._protect(sa)
         self._sas[sa.local_spi] = sa
         self._lifetimes(sa, now)
@@ -978,6 +996,7 @@ class Ikev2Engine:
     def ike_rekeyed(
         self, old: IkeSa, new: IkeSa, ni: bytes, nr: bytes, ours: bool, now: float
     ) -> None:
+        """A rekey of ``old`` made ``new``: move the CHILD SAs over, resolve collisions."""
         if ours:
             old.our_rekey = (new, ni, nr)
         else:
@@ -991,48 +1010,98 @@ class Ikev2Engine:
         self.emit(IkeEstablished(new.gateway, new.sn, ours, rekey=True))
         if old.our_rekey is not None and old.peer_rekey is not None:
             mine, a, b = old.our_rekey
-            theirs, c, d = old.peer_rekey
-            if min(a, b) <= min(c, d):
-                winner, loser = theirs, mine
+            theirs = old.peer_rekey[0]
+            winner = self._rekey_winner(old)
+            loser = mine if winner is theirs else theirs
+            if loser is mine:
                 self.log(
                     old,
                     f"IKE SA rekey collision: ours has the lowest nonce, deleting our "
                     f"new SN {mine.sn}",
                 )
             else:
-                winner, loser = mine, theirs
                 self.log(
                     old,
                     f"IKE SA rekey collision: peer's has the lowest nonce, keeping "
                     f"our new SN {mine.sn}",
                 )
-            for src in (old, loser):
-                for c_sa in list(src.children.values()):
-                    winner.children[c_sa.child_id] = c_sa
-                src.children.clear()
+            self._move_children(old, winner)
+            self._move_children(loser, winner)
             old.replaced = loser.replaced = True
             if loser is mine:
                 self._queue(mine, IkeDeleteTask("redundant after IKE rekey collision"), now)
-            elif (
-                not any(isinstance(t, IkeDeleteTask) for t in old.tasks)
-                and old.state != IkeState.DELETING
-            ):
-                self._queue(old, IkeDeleteTask("rekeyed"), now)
+            elif self._sas.get(theirs.local_spi) is theirs:
+                # the peer deletes its redundant SA once it learns it lost; deleting the old
+                # SA before then could strand the peer's exchange (its response may be lost)
+                theirs.then_delete = old
+            else:
+                self._delete_old(old, now)
             old.state = IkeState.REKEYED if old.state == IkeState.ESTABLISHED else old.state
+            self._kick(winner, now)
             return
-        for c_sa in list(old.children.values()):
-            new.children[c_sa.child_id] = c_sa
-        old.children.clear()
-        # CHILD SA tasks still queued on the old SA move with the CHILD SAs
-        for t in list(old.tasks):
-            if isinstance(t, ChildCreateTask | ChildDeleteTask):
-                new.tasks.append(t)
-                old.tasks.remove(t)
+        if not ours and old.rekeying:
+            return  # our own rekey of ``old`` is in flight: its outcome decides (RFC 7296 2.8.2)
+        self._move_children(old, new)
         old.state = IkeState.REKEYED
         old.replaced = True
         if ours:
             self._queue(old, IkeDeleteTask("rekeyed"), now)
         self._kick(new, now)
+
+    def _delete_old(self, old: IkeSa, now: float) -> None:
+        if (
+            self._sas.get(old.local_spi) is old
+            and old.state
+            not in (
+                IkeState.DELETING,
+                IkeState.DEAD,
+            )
+            and not any(isinstance(t, IkeDeleteTask) for t in old.tasks)
+        ):
+            self._queue(old, IkeDeleteTask("rekeyed"), now)
+
+    def adopt_peer_rekey(self, old: IkeSa, now: float) -> None:
+        """Our rekey of ``old`` failed; if the peer rekeyed it meanwhile, follow the peer's."""
+        if old.peer_rekey is not None and old.our_rekey is None:
+            new = old.peer_rekey[0]
+            if self._sas.get(new.local_spi) is new:
+                self._move_children(old, new)
+                old.state = IkeState.REKEYED
+                old.replaced = True
+                self._kick(new, now)
+
+    @staticmethod
+    def _rekey_winner(old: IkeSa) -> IkeSa:
+        """RFC 7296 2.8.2: the new SA from the exchange holding the lowest nonce is redundant."""
+        assert old.our_rekey is not None and old.peer_rekey is not None
+        mine, a, b = old.our_rekey
+        theirs, c, d = old.peer_rekey
+        return theirs if min(a, b) <= min(c, d) else mine
+
+    def _move_children(self, src: IkeSa, dst: IkeSa) -> None:
+        """CHILD SAs, and the CHILD SA work queued for them, follow a rekeyed IKE SA."""
+        if src is dst:
+            return
+        for c_sa in list(src.children.values()):
+            dst.children[c_sa.child_id] = c_sa
+        src.children.clear()
+        for t in list(src.tasks):
+            if isinstance(t, ChildCreateTask | ChildDeleteTask):
+                dst.tasks.append(t)
+                src.tasks.remove(t)
+
+    def _successor(self, sa: IkeSa) -> IkeSa | None:
+        """The live IKE SA that replaced ``sa`` by a rekey, if any."""
+        alive = [
+            x[0]
+            for x in (sa.our_rekey, sa.peer_rekey)
+            if x is not None
+            and self._sas.get(x[0].local_spi) is x[0]
+            and x[0].state == IkeState.ESTABLISHED
+        ]
+        if len(alive) == 2:
+            return self._rekey_winner(sa)
+        return alive[0] if alive else None
 
     # ----------------------------------------------------------- snapshots
     def _ike_info(self, sa: IkeSa) -> IkeSaInfo:

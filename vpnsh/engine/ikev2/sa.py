@@ -146,7 +146,10 @@ class IkeSa:
     pending_children: set[str] = field(default_factory=set)
     delete_reason: str = ""
     replaced: bool = False  # superseded by a rekey (or redundant after a collision)
-    doomed: bool = False  # remove after sending the response being built
+    doomed: bool = False
+    then_delete: IkeSa | None = None  # delete this old SA once this redundant one is gone
+    created_seq: int = 0
+    established_seq: int = 0  # remove after sending the response being built
 
     @property
     def local_spi(self) -> bytes:

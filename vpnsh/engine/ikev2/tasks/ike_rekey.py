@@ -47,31 +47,35 @@ class IkeRekeyTask:
 
     def process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> None:
         sa.rekeying = False
+        if not self._process(engine, sa, msg, now):
+            engine.adopt_peer_rekey(sa, now)
+
+    def _process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> bool:
         errors = msg.error_notifies()
         if errors:
             names = ", ".join(engine.notify_name(n.notify_type) for n in errors)
             engine.log(sa, f"IKE SA rekey refused by peer: {names}; retry later", level="WARN")
             if sa.expires is not None:
                 sa.rekey_at = min(now + REKEY_RETRY, sa.expires)
-            return
+            return False
         sa_p, nonce, ke = msg.get(SaPayload), msg.get(NoncePayload), msg.get(KePayload)
         if sa_p is None or nonce is None or ke is None or self.pair is None:
             engine.log(sa, "IKE SA rekey: malformed response", level="ERROR")
-            return
+            return False
         try:
             prop, chosen = verify(self.offers, sa_p, ProtocolId.IKE)
         except NoProposalChosen as exc:
             engine.log(sa, f"IKE SA rekey: {exc}", level="ERROR")
-            return
+            return False
         suite = ike_suite(chosen)
         if len(prop.spi) != 8 or ke.group != suite.dh:
             engine.log(sa, "IKE SA rekey: bad SPI or KE group in response", level="ERROR")
-            return
+            return False
         try:
             shared = self.pair.shared(ke.data)
         except ValueError as exc:
             engine.log(sa, f"IKE SA rekey: bad DH value: {exc}", level="ERROR")
-            return
+            return False
         new = engine.rekeyed_sa(
             sa,
             initiator=True,
@@ -84,6 +88,7 @@ class IkeRekeyTask:
             now=now,
         )
         engine.ike_rekeyed(sa, new, self.ni, nonce.data, True, now)
+        return True
 
     def failed(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> None:
         engine.peer_dead(sa, "IKE SA rekey")
