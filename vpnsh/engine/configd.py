@@ -49,6 +49,7 @@ FORMATS = ("default", "set", "xml", "json")
 SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 LOG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 LOG_READ_LINES = 2000
+DEBUG_PCAP = "ikemgr.pcap"  # debug ike pcap on: IKE datagrams, written by the engine (engine/ike_pcap.py)
 SECRET_KEYWORDS = ("key",)  # the token after one of these is a secret
 MASK = "******"
 
@@ -201,6 +202,8 @@ class ConfigService:
             "log.system": self.log_system,
             "log.read": self.log_read,
             "engine.op": self.engine_op,
+            "debug.ike": self.debug_ike,
+            "debug.show": self.debug_show,
         }
 
     # ------------------------------------------------------------------ candidate edits
@@ -408,6 +411,49 @@ class ConfigService:
         except FileNotFoundError:
             raise ControlError(f"{file}: no such log file", SERVER) from None
         return {"text": "".join(tail)}
+
+    # ------------------------------------------------------------------ debug settings
+
+    def _debug_state(self) -> dict[str, Any]:
+        state = getattr(self, "_debug", None)
+        if state is None:
+            state = self._debug = {"global": "normal", "gateways": {}, "tunnels": {}, "pcap": False,
+                                   "pcap_file": os.path.join(self.log_dir, DEBUG_PCAP) if self.log_dir else None}
+        return state
+
+    def debug_ike(self, scope: str, level: str | None = None, name: str | None = None,
+                  pcap: bool | None = None) -> dict[str, Any]:
+        """``debug ike global|gateway GW|tunnel T on debug|dump`` / ``off``; ``debug ike pcap on|off``.
+
+        Kept here and handed to the engine's ``set_debug(settings)`` when it has one
+        (level ``normal`` is off).  Result: the settings (as ``debug.show``)."""
+        state = self._debug_state()
+        if scope == "pcap":
+            state["pcap"] = bool(pcap)
+        elif scope == "global":
+            state["global"] = level or "normal"
+        elif scope in ("gateway", "tunnel") and name:
+            bucket = state[scope + "s"]
+            if level and level != "normal":
+                bucket[name] = level
+            else:
+                bucket.pop(name, None)
+        else:
+            raise ControlError(f"bad debug scope {scope!r}", SYNTAX)
+        setter = getattr(self.engine, "set_debug", None)
+        if setter is not None:
+            try:
+                setter(json.loads(json.dumps(state)))
+            except Exception as exc:  # noqa: BLE001 - the setting stays; say why it does not act
+                log.exception("engine.set_debug failed")
+                raise ControlError(f"debug setting not applied: {exc}", SERVER) from None
+        log.info("debug ike %s %s", scope, level if scope != "pcap" else ("on" if pcap else "off"))
+        return self.debug_show()
+
+    def debug_show(self) -> dict[str, Any]:
+        state = self._debug_state()
+        return {**json.loads(json.dumps(state)),
+                "engine_supported": getattr(self.engine, "set_debug", None) is not None}
 
     def engine_op(self, name: str, args: dict[str, Any] | None = None) -> Any:
         try:

@@ -11,9 +11,41 @@ COMMIT_OK = "Configuration committed successfully"
 VALIDATION_ERROR = "Validation Error:"
 
 
+# daemon key -> PAN-OS line name, in PAN-OS's order; keys not listed follow as they come
+SYSTEM_INFO_KEYS = (
+    ("hostname", "hostname"),
+    ("uptime", "uptime"),
+    ("model", "model"),
+    ("version", "sw-version"),
+    ("dataplane", "vpn-dataplane"),
+    ("pid", "pid"),
+    ("state_dir", "state-dir"),
+    ("socket", "socket"),
+)
+SYSTEM_INFO_HIDDEN = ("uptime_seconds",)
+
+
 def system_info(info: Mapping[str, Any]) -> str:
-    """``show system info``: ``key: value`` lines, in the daemon's order."""
-    return "".join(f"{key}: {value}\n" for key, value in info.items()) or "\n"
+    """``show system info``: ``name: value`` lines as PAN-OS prints them (``hostname: fw1``,
+    ``uptime: 0 days, 1:02:03``, ``sw-version: ...``); only the keys the daemon gave."""
+    lines = [f"{label}: {info[key]}" for key, label in SYSTEM_INFO_KEYS if key in info]
+    known = {k for k, _ in SYSTEM_INFO_KEYS} | set(SYSTEM_INFO_HIDDEN)
+    lines += [f"{key}: {value}" for key, value in info.items() if key not in known]
+    return "".join(f"{line}\n" for line in lines) or "\n"
+
+
+def debug_ike(state: Mapping[str, Any]) -> str:
+    """``show debug ike``: the IKE debug settings (``debug ike ...``)."""
+    lines = [f"sw.ikedaemon.debug.global: {state.get('global', 'normal')}"]
+    for kind in ("gateways", "tunnels"):
+        for name, level in dict(state.get(kind) or {}).items():
+            lines.append(f"sw.ikedaemon.debug.{kind[:-1]}.{name}: {level}")
+    lines.append(f"sw.ikedaemon.debug.pcap: {'on' if state.get('pcap') else 'off'}")
+    if state.get("pcap") and state.get("pcap_file"):
+        lines.append(f"pcap file: {state['pcap_file']}")
+    if state.get("engine_supported") is False:
+        lines.append("(this engine does not act on the debug settings yet)")
+    return "\n".join(lines) + "\n"
 
 
 def commit_started(job_id: int | str) -> str:

@@ -152,6 +152,7 @@ _DISPLAY = {
     "set cli config output format": "set cli config-output-format",
     "set cli scripting mode": "set cli scripting-mode",
     "less mp log": "less mp-log",
+    "tail follow yes mp log": "tail mp-log",
 }
 
 

@@ -14,6 +14,7 @@ import getpass
 import json
 import os
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -48,6 +49,10 @@ OP_SYSTEM_INFO = "system.info"
 OP_JOBS = "jobs.show"
 OP_LOG_SYSTEM = "log.system"
 OP_LOG_READ = "log.read"
+OP_DEBUG_IKE = "debug.ike"
+OP_DEBUG_SHOW = "debug.show"
+TAIL_LINES = 10  # ``tail mp-log F`` prints this many lines, as tail(1) does
+FOLLOW_INTERVAL = 0.5  # seconds between polls of a followed log
 
 
 class ClientLike(Protocol):
@@ -86,6 +91,10 @@ class Session:
     settings: CliSettings = field(default_factory=CliSettings)
     finished: bool = False  # ``exit`` in operational mode
     on_change: Callable[[], None] | None = None  # called after a command that may change config
+    # ``tail follow yes``: where new lines go as they come (None: print the tail and return,
+    # as in scripts); ``cancel`` ends the follow (an SSH Ctrl-C; locally KeyboardInterrupt does)
+    stream: Callable[[str], None] | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
 
     # ------------------------------------------------------------ prompt
 
@@ -189,7 +198,8 @@ class Session:
         return to_json(info) if self.output_json else system_render.system_info(info)
 
     def _show_jobs(self, command: Command) -> str:
-        jobs = self.client.request(OP_JOBS)
+        job_id = command.args.get("job_id")
+        jobs = self.client.request(OP_JOBS) if job_id is None else self.client.request(OP_JOBS, id=job_id)
         rows = jobs.get("jobs", []) if isinstance(jobs, dict) else jobs
         return to_json(rows) if self.output_json else system_render.jobs(rows)
 
@@ -199,6 +209,54 @@ class Session:
 
     def _less_mp_log(self, command: Command) -> str:
         return _text_result(self.client.request(OP_LOG_READ, file=command.args["file"]))
+
+    def _read_log(self, file: str, lines: int) -> list[str]:
+        result = self.client.request(OP_LOG_READ, file=file, lines=lines)
+        text = result.get("text", "") if isinstance(result, dict) else str(result)
+        return text.splitlines()
+
+    def _tail_mp_log(self, command: Command) -> str:
+        """``tail [follow yes] mp-log F``: the last lines; with follow and a stream, new
+        lines as they are written until Ctrl-C (``cancel``, or KeyboardInterrupt)."""
+        file = command.args["file"]
+        seen = self._read_log(file, 200)
+        tail = "".join(f"{line}\n" for line in seen[-TAIL_LINES:])
+        if command.args.get("follow") != "yes" or self.stream is None or command.pipes:
+            return tail
+        self.cancel.clear()
+        self.stream(tail)
+        try:
+            while not self.cancel.wait(FOLLOW_INTERVAL):
+                now = self._read_log(file, 200)
+                fresh = new_lines(seen, now)
+                if fresh:
+                    self.stream("".join(f"{line}\n" for line in fresh))
+                seen = now
+        except KeyboardInterrupt:
+            pass
+        return ""
+
+    def _find_command(self, command: Command) -> str:
+        from vpnsh.shell.find import find_command
+
+        return find_command(str(command.args["keyword"]))
+
+    def _debug_ike(self, command: Command) -> str:
+        scope = command.name.split()[-1]  # global | gateway | tunnel | pcap
+        args: dict[str, Any] = {"scope": scope}
+        if scope == "pcap":
+            args["pcap"] = command.args["state"] == "on"
+        else:
+            args["level"] = command.args.get("level")  # None: off
+            name = command.args.get("gateway", command.args.get("tunnel"))
+            if name is not None:
+                args["name"] = name
+        result = self.client.request(OP_DEBUG_IKE, **args)
+        return to_json(result) if self.output_json else ""
+
+    def _show_debug_ike(self, command: Command) -> str:
+        state = self.client.request(OP_DEBUG_SHOW)
+        return to_json(state) if self.output_json else system_render.debug_ike(state)
 
     def _set_cli_format(self, command: Command) -> str:
         self.settings.config_output_format = command.args["format"]
@@ -326,6 +384,17 @@ def _login_name() -> str:
         return os.environ.get("USER", "admin")
 
 
+def new_lines(before: list[str], after: list[str]) -> list[str]:
+    """The lines at the end of ``after`` that were not in ``before`` (both are tails of one
+    growing file: the longest end of ``before`` that starts ``after`` is the overlap)."""
+    if not before:
+        return after
+    for k in range(min(len(before), len(after)), 0, -1):
+        if after[:k] == before[-k:]:
+            return after[k:]
+    return after
+
+
 def _text_result(result: Any) -> str:
     if isinstance(result, dict):
         result = result.get("text", to_json(result))
@@ -381,6 +450,13 @@ _OP_HANDLERS: dict[str, Callable[[Session, Command], str]] = {
     "show jobs": Session._show_jobs,
     "show log system": Session._show_log_system,
     "less mp-log": Session._less_mp_log,
+    "tail mp-log": Session._tail_mp_log,
+    "find command keyword": Session._find_command,
+    "debug ike global": Session._debug_ike,
+    "debug ike gateway": Session._debug_ike,
+    "debug ike tunnel": Session._debug_ike,
+    "debug ike pcap": Session._debug_ike,
+    "show debug ike": Session._show_debug_ike,
     "set cli config-output-format": Session._set_cli_format,
     "set cli pager": Session._set_cli_pager,
     "set cli scripting-mode": Session._set_cli_scripting,
