@@ -56,9 +56,13 @@ class IkePolicy:
     keepalive_interval: int = 20
     passive: bool = False
     version: str = "ikev2"  # ikev1 | ikev2 | ikev2-preferred
+    exchange_mode: str = "auto"  # IKEv1: auto | main | aggressive
+    dpd_retry: int = 5  # IKEv1 DPD: R-U-THERE tries before the peer is dead
     enabled: bool = True
     local_port: int = 500
     peer_port: int = 500
+    exchange_mode: str = "auto"  # IKEv1: auto | main | aggressive (auto initiates main mode)
+    dpd_retry: int = 5  # IKEv1 DPD: R-U-THERE tries before the peer is declared dead
 
     def effective_local_id(self) -> Identity:
         return self.local_id or Identity("ipaddr", self.local_addr)
