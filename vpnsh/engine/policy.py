@@ -56,8 +56,6 @@ class IkePolicy:
     keepalive_interval: int = 20
     passive: bool = False
     version: str = "ikev2"  # ikev1 | ikev2 | ikev2-preferred
-    exchange_mode: str = "auto"  # IKEv1: auto | main | aggressive
-    dpd_retry: int = 5  # IKEv1 DPD: R-U-THERE tries before the peer is dead
     enabled: bool = True
     local_port: int = 500
     peer_port: int = 500
