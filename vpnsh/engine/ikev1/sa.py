@@ -1,0 +1,248 @@
+"""IKEv1 state: phase 1 (ISAKMP SA), quick mode exchanges, phase 2 (IPsec SA), suites,
+and the snapshot records for ``show vpn ike-sa`` / ``show vpn ipsec-sa``."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+
+from ..crypto import algorithms as alg
+from ..crypto.cipher import BlockCipher
+from ..crypto.dh import DhKeyPair
+from ..crypto.keymat import Ikev1Keys
+from ..ikev2.events import ChildSaInfo, IkeSaInfo
+from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
+from .message import IdPayload
+
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Retransmit:
+    """Backoff for IKEv1 messages that wait for an answer: base, 2*base, ... capped."""
+
+    base: float = 2.0
+    cap: float = 16.0
+    tries: int = 6
+
+    def timeout(self, attempt: int) -> float:
+        return float(min(self.base * (2**attempt), self.cap))
+
+
+@dataclass
+class Flight:
+    """Our last message of an exchange and its retransmission state."""
+
+    data: bytes
+    what: str  # for the log and the failure reason: "main mode message 1"
+    next_at: float = math.inf  # inf: not retransmitted by timer (resent on a duplicate only)
+    attempt: int = 0
+
+
+@dataclass(frozen=True)
+class P1Suite:
+    """A phase 1 transform: IKEv1 attribute values."""
+
+    encr: int  # Ikev1Encr
+    key_bits: int  # 0: fixed
+    hash: int  # Ikev1Hash
+    group: int  # DhId
+    lifetime: int
+
+    @property
+    def encr_alg(self) -> alg.EncrAlg:
+        return alg.ikev1_encr(self.encr, self.key_bits or None)
+
+    @property
+    def prf(self) -> int:
+        return int(alg.ikev1_prf(self.hash))
+
+    def short(self) -> str:
+        """``PSK/DH14/A128/SHA1`` as in ``show vpn ike-sa``."""
+        e = self.encr_alg
+        return (
+            f"PSK/DH{self.group}/{alg.display_name(e.id, e.key_bits)}/"
+            f"{alg.display_name(alg.PrfId(self.prf))}"
+        )
+
+    def long(self) -> str:
+        e = self.encr_alg
+        return (
+            f"{alg.display_name(e.id, e.key_bits, 'detail')}/"
+            f"{alg.display_name(alg.PrfId(self.prf))}/DH{self.group}"
+        )
+
+
+@dataclass(frozen=True)
+class P2Suite:
+    """A phase 2 ESP transform."""
+
+    encr: int  # EncrId (IPsec DOI ESP transform IDs share the numbers)
+    key_bits: int
+    integ: int  # IntegId; 0 for AEAD
+    group: int | None  # PFS DhId
+    encapsulation: int
+
+    def short(self) -> str:
+        return alg.esp_display_name(alg.EncrId(self.encr), self.key_bits, alg.IntegId(self.integ))
+
+    def long(self) -> str:
+        e = alg.display_name(alg.EncrId(self.encr), self.key_bits, "detail")
+        i = alg.display_name(alg.IntegId(self.integ))
+        return f"{e}/{i}/{'DH' + str(self.group) if self.group else 'no-pfs'}"
+
+
+class P1State(enum.Enum):
+    CONNECTING = "Connecting"
+    ESTABLISHED = "Established"
+    DEAD = "Dead"
+
+
+class ChildState(enum.Enum):
+    INSTALLED = "Mature"
+    REKEYED = "Rekeyed"
+
+
+@dataclass
+class Phase1:
+    sn: int
+    policy: IkePolicy
+    initiator: bool
+    aggressive: bool
+    cky_i: bytes
+    cky_r: bytes
+    local: Address
+    remote: Address
+    created: float
+    state: P1State = P1State.CONNECTING
+    step: int = 0  # the last message number of the exchange sent or received
+    suite: P1Suite | None = None
+    offered: list[P1Suite] = field(default_factory=list)
+    sai_b: bytes = b""
+    dh: DhKeyPair | None = None
+    g_xi: bytes = b""
+    g_xr: bytes = b""
+    ni: bytes = b""
+    nr: bytes = b""
+    keys: Ikev1Keys | None = None
+    cipher: BlockCipher | None = None
+    iv: bytes = b""  # phase 1 CBC chain; after phase 1, the last phase 1 block
+    id_local: IdPayload | None = None
+    id_remote: IdPayload | None = None
+    peer_natt: bool = False
+    peer_natt_draft: bool = False
+    peer_dpd: bool = False
+    nat_local: bool = False
+    nat_remote: bool = False
+    flight: Flight | None = None
+    last_rx_digest: bytes = b""
+    retransmits: int = 0
+    established: float | None = None
+    expires: float | None = None
+    last_rx: float = 0.0
+    dpd_seq: int = 0
+    dpd_waiting: int | None = None  # sequence number of the R-U-THERE awaiting its ACK
+    dpd_tries: int = 0
+    dpd_next: float = math.inf
+    next_keepalive: float = math.inf
+    # children to negotiate once established: (policy, child it rekeys)
+    pending: list[tuple[ChildPolicy, Child | None]] = field(default_factory=list)
+    quick: dict[int, QuickMode] = field(default_factory=dict)
+    done_quick: dict[int, tuple[bytes, bytes, float]] = field(default_factory=dict)
+    used_msgids: set[int] = field(default_factory=set)
+
+    @property
+    def gateway(self) -> str:
+        return self.policy.name
+
+    @property
+    def nat(self) -> bool:
+        return self.nat_local or self.nat_remote
+
+    @property
+    def mode(self) -> str:
+        return "Aggr" if self.aggressive else "Main"
+
+    @property
+    def mode_words(self) -> str:
+        return "aggressive mode" if self.aggressive else "main mode"
+
+
+@dataclass
+class QuickMode:
+    message_id: int
+    initiator: bool
+    policy: ChildPolicy | None
+    iv: bytes
+    created: float
+    ni: bytes = b""
+    nr: bytes = b""
+    spi_in: int = 0
+    spi_out: int = 0
+    dh: DhKeyPair | None = None
+    shared: bytes | None = None
+    suite: P2Suite | None = None
+    offered: list[P2Suite] = field(default_factory=list)
+    local_ts: TrafficSelector | None = None
+    remote_ts: TrafficSelector | None = None
+    id_ci: IdPayload | None = None
+    id_cr: IdPayload | None = None
+    lifetime: int = 0
+    lifesize_kb: int | None = None
+    rekey_of: Child | None = None
+    flight: Flight | None = None
+    last_rx_digest: bytes = b""
+
+
+@dataclass
+class Child:
+    child_id: int
+    policy: ChildPolicy
+    initiator: bool
+    spi_in: int
+    spi_out: int
+    suite: P2Suite
+    keys: ChildSaKeys
+    local_ts: TrafficSelector
+    remote_ts: TrafficSelector
+    message_id: int
+    parent_sn: int
+    remote: Address
+    created: float
+    rekey_at: float
+    expires: float
+    lifetime: int
+    lifesize_kb: int | None
+    state: ChildState = ChildState.INSTALLED
+    rekeying: bool = False
+    delete_at: float = math.inf  # rekeyed: removed (with a Delete) at this time
+
+    @property
+    def gateway(self) -> str:
+        return self.policy.gateway
+
+
+# --- snapshots ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ikev1SaInfo(IkeSaInfo):
+    """A phase 1 SA (an IkeSaInfo with the IKEv1 columns of ``show vpn ike-sa``)."""
+
+    mode: str = "Main"  # Main / Aggr
+    version: str = "v1"
+    st: int = 13  # PAN-OS state code seen for an established phase 1
+    phase2: int = 0  # phase 2 SAs it negotiated that are alive
+
+
+@dataclass(frozen=True)
+class Ikev1ChildInfo(ChildSaInfo):
+    """A phase 2 SA (a ChildSaInfo with the IKEv1 columns)."""
+
+    st: int = 9  # PAN-OS state code seen for a mature phase 2
+    xt: int = 1
+    lifesize_kb_negotiated: int | None = None
+    proxy_local: str = ""
+    proxy_remote: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
