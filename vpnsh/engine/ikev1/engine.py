@@ -782,8 +782,10 @@ class Ikev1Engine:
             try:
                 msg, next_iv = m.decrypt_body(data, sa.cipher, sa.iv)
             except ParseError as exc:
-                self._auth_failed(sa, f"cannot decrypt {sa.mode_words} message {sa.step + 1} "
-                                      f"({exc})", now)
+                self.log(sa, f"decrypting {sa.mode_words} message {sa.step + 1}: {exc}",
+                         level="DEBUG")
+                self._auth_failed(sa, f"cannot decrypt {sa.mode_words} message {sa.step + 1}",
+                                  now)
                 return
         else:
             msg = m.parse_plain(data)

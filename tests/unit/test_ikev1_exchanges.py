@@ -1,0 +1,289 @@
+"""Two IKEv1 engines on an in-process wire with a fake clock: main and aggressive mode,
+quick mode with proxy IDs, PFS, lifetimes, rekey, delete, DPD, NAT-T, failures."""
+
+from __future__ import annotations
+
+import random
+from typing import Any, cast
+
+import pytest
+
+from vpnsh.engine.clock import FakeClock
+from vpnsh.engine.ikev1 import Ikev1Engine, is_ikev1
+from vpnsh.engine.ikev1 import message as m
+from vpnsh.engine.ikev2.events import (
+    ChildFailed,
+    ChildInstalled,
+    ChildRemoved,
+    IkeDeleted,
+    IkeEstablished,
+    IkeFailed,
+    LogLine,
+)
+from vpnsh.engine.ikev2.testing import Node, Wire, child_policy, ike_policy
+from vpnsh.engine.policy import ChildPolicy, EspProposal, IkePolicy, IkeProposal
+
+A, B = "192.0.2.1", "192.0.2.2"
+AES256_SHA1_G2 = IkeProposal(((12, 256),), (2,), (2,), (2,))
+TDES_SHA1_G2 = IkeProposal(((3, 192),), (2,), (2,), (2,))
+
+
+def pair(
+    a_kw: dict[str, Any] | None = None,
+    b_kw: dict[str, Any] | None = None,
+    a_children: tuple[ChildPolicy, ...] | None = None,
+    b_children: tuple[ChildPolicy, ...] | None = None,
+) -> tuple[Wire, Node, Node]:
+    clock = FakeClock()
+    a_pol = ike_policy("GA", A, B, version="ikev1", **(a_kw or {}))
+    b_pol = ike_policy("GB", B, A, version="ikev1", **(b_kw or {}))
+    a = Node("a", cast(Any, Ikev1Engine(clock=clock, rng=random.Random(1))), A)
+    b = Node("b", cast(Any, Ikev1Engine(clock=clock, rng=random.Random(2))), B)
+    a.engine.add_policies([a_pol], a_children if a_children is not None
+                          else (child_policy("TA", "GA"),))
+    b.engine.add_policies([b_pol], b_children if b_children is not None
+                          else (child_policy("TB", "GB"),))
+    return Wire(clock, a, b), a, b
+
+
+def eng(n: Node) -> Ikev1Engine:
+    return cast(Ikev1Engine, n.engine)
+
+
+def logs(n: Node) -> str:
+    return "\n".join(e.text for e in n.of(LogLine))
+
+
+def installed(n: Node) -> list[ChildInstalled]:
+    return n.of(ChildInstalled)
+
+
+def assert_keys_mirror(x: ChildInstalled, y: ChildInstalled) -> None:
+    kx, ky = x.keys, y.keys
+    assert kx.spi_in == ky.spi_out and kx.spi_out == ky.spi_in
+    assert kx.encr_key_out == ky.encr_key_in and kx.encr_key_in == ky.encr_key_out
+    assert kx.integ_key_out == ky.integ_key_in and kx.integ_key_in == ky.integ_key_out
+    assert kx.encr_key_in != kx.encr_key_out
+
+
+@pytest.mark.parametrize("mode", ["main", "aggressive"])
+def test_phase1_and_quick_mode_establish(mode: str) -> None:
+    wire, a, b = pair({"exchange_mode": mode})
+    assert eng(a).initiate("GA")
+    sent = eng(a).datagrams_to_send()
+    assert sent and is_ikev1(sent[0][0])
+    hdr = m.parse_header(sent[0][0])
+    assert hdr.exchange == (m.Exchange.MAIN if mode == "main" else m.Exchange.AGGRESSIVE)
+    for d in sent:
+        eng(b).receive(d[0], (B, 500), (A, 500), wire.clock.now)
+    wire.run()
+    assert [e.initiator for e in a.of(IkeEstablished)] == [True]
+    assert [e.initiator for e in b.of(IkeEstablished)] == [False]
+    (ia,), (ib,) = installed(a), installed(b)
+    assert_keys_mirror(ia, ib)
+    assert ia.keys.initiator and not ib.keys.initiator
+    words = "main mode" if mode == "main" else "aggressive mode"
+    assert f"IKE phase-1 negotiation is succeeded as initiator, {words}" in logs(a)
+    assert f"IKE phase-1 negotiation is succeeded as responder, {words}" in logs(b)
+    (sa_a,) = eng(a).ike_sas()
+    assert sa_a.mode == ("Main" if mode == "main" else "Aggr")
+    assert sa_a.algorithm == "PSK/DH14/A128/SHA256" and sa_a.st == 13 and sa_a.phase2 == 1
+    (ch,) = eng(b).child_sas()
+    assert ch.role == "Resp" and ch.algorithm == "ESP/A128/SHA256" and ch.st == 9
+    # the default proxy ID 0.0.0.0/0 both ways
+    assert ch.local_ts == ("Proto:any, 0.0.0.0-255.255.255.255, Ports:any",)
+
+
+@pytest.mark.parametrize("proposal", [AES256_SHA1_G2, TDES_SHA1_G2], ids=["aes256", "3des"])
+def test_other_phase1_suites(proposal: IkeProposal) -> None:
+    wire, a, b = pair({"proposals": (proposal,)}, {"proposals": (proposal,)})
+    eng(a).initiate("GA")
+    wire.run()
+    assert len(a.of(IkeEstablished)) == 1 and len(installed(b)) == 1
+
+
+def test_several_proxy_ids_each_get_their_own_sa_pair() -> None:
+    a_children = (
+        child_policy("T:one", "GA", local_ts=("10.1.0.0/24",), remote_ts=("10.2.0.0/24",)),
+        child_policy("T:two", "GA", local_ts=("10.1.1.0/24",), remote_ts=("10.2.1.5/32",),
+                     ip_proto=6, remote_port=443),
+    )
+    b_children = (
+        child_policy("U:one", "GB", local_ts=("10.2.0.0/24",), remote_ts=("10.1.0.0/24",)),
+        child_policy("U:two", "GB", local_ts=("10.2.1.5/32",), remote_ts=("10.1.1.0/24",),
+                     ip_proto=6, local_port=443),
+    )
+    wire, a, b = pair(a_children=a_children, b_children=b_children)
+    eng(a).initiate("GA")
+    wire.run()
+    names_a = sorted(e.keys.name for e in installed(a))
+    names_b = sorted(e.keys.name for e in installed(b))
+    assert names_a == ["T:one", "T:two"] and names_b == ["U:one", "U:two"]
+    two = next(e.keys for e in installed(b) if e.keys.name == "U:two")
+    assert two.local_ts[0].ip_proto == 6 and two.local_ts[0].start_port == 443
+    assert str(two.remote_ts[0].start_addr) == "10.1.1.0"
+    assert len({e.keys.spi_in for e in installed(a)}) == 2
+
+
+def test_proxy_id_mismatch_is_rejected_with_the_ids_in_the_log() -> None:
+    a_children = (child_policy("T", "GA", local_ts=("10.1.0.0/24",), remote_ts=("10.2.0.0/24",)),)
+    b_children = (child_policy("U:p", "GB", local_ts=("10.9.0.0/24",),
+                               remote_ts=("10.1.0.0/24",)),)
+    wire, a, b = pair(a_children=a_children, b_children=b_children)
+    eng(a).initiate("GA")
+    wire.run()
+    assert len(a.of(IkeEstablished)) == 1 and not installed(a) and not installed(b)
+    text = logs(b)
+    assert "no matching proxy-id" in text and "10.1.0.0/24" in text and "10.2.0.0/24" in text
+    assert "U:p: local 10.9.0.0/24 remote 10.1.0.0/24" in text
+    (failed,) = a.of(ChildFailed)
+    assert failed.name == "T" and "INVALID-ID-INFORMATION" in failed.reason
+
+
+@pytest.mark.parametrize("mode", ["main", "aggressive"])
+def test_wrong_psk_fails_in_plain_words(mode: str) -> None:
+    wire, a, b = pair({"exchange_mode": mode}, {"psk": b"another-key-0000"})
+    eng(a).initiate("GA")
+    wire.advance(120)
+    assert not a.of(IkeEstablished) and not b.of(IkeEstablished)
+    reasons = [e.reason for e in a.of(IkeFailed) + b.of(IkeFailed)]
+    assert reasons and any("pre-shared key mismatch" in r for r in reasons), reasons
+    assert eng(a).ike_sas() == [] and eng(b).ike_sas() == []
+
+
+def test_no_common_proposal_names_both_sides() -> None:
+    wire, a, b = pair({"proposals": (TDES_SHA1_G2,)})
+    eng(a).initiate("GA")
+    wire.run()
+    (fb,) = b.of(IkeFailed)
+    assert "no proposal chosen" in fb.reason and "3DES/SHA1/DH2" in fb.reason
+    assert "AES128-CBC/SHA256/DH14" in fb.reason
+    (fa,) = a.of(IkeFailed)
+    assert "NO-PROPOSAL-CHOSEN" in fa.reason
+
+
+def test_pfs_and_responder_lifetime() -> None:
+    esp = (EspProposal(((12, 256),), (2,)),)
+    a_children = (child_policy("TA", "GA", proposals=esp, pfs_group=14, lifetime=3600,
+                               lifesize_kb=100000),)
+    b_children = (child_policy("TB", "GB", proposals=esp, pfs_group=14, lifetime=1200),)
+    wire, a, b = pair(a_children=a_children, b_children=b_children)
+    eng(a).initiate("GA")
+    wire.run()
+    (ia,), (ib,) = installed(a), installed(b)
+    assert_keys_mirror(ia, ib)
+    assert ia.keys.lifetime_hard == 1200 and ib.keys.lifetime_hard == 1200
+    assert ia.keys.lifesize_kb == 100000 and ib.keys.lifesize_kb == 100000
+    assert eng(a).child_sas()[0].proposal == "AES256-CBC/SHA1/DH14"
+
+
+def test_pfs_mismatch_is_no_proposal_chosen() -> None:
+    wire, a, b = pair(a_children=(child_policy("TA", "GA", pfs_group=14),))
+    eng(a).initiate("GA")
+    wire.run()
+    assert not installed(a)
+    assert "no proposal chosen for tunnel TB" in logs(b)
+    assert a.of(ChildFailed)
+
+
+def test_phase2_rekey_installs_new_before_removing_old() -> None:
+    kids = (child_policy("TA", "GA", lifetime=100),)
+    wire, a, b = pair(a_children=kids, b_children=(child_policy("TB", "GB", lifetime=100),))
+    eng(a).initiate("GA")
+    wire.run()
+    (first_a,) = installed(a)
+    wire.advance(86)  # soft lifetime of the initiator: 80..85 s
+    new_a = [e for e in installed(a) if e.rekey_of == first_a.keys.spi_in]
+    assert len(new_a) == 1
+    assert not a.of(ChildRemoved)  # the old SA lives on through the grace time
+    new_b = [e for e in installed(b) if e.rekey_of is not None]
+    assert len(new_b) == 1
+    assert_keys_mirror(new_a[0], new_b[0])
+    wire.advance(11)
+    removed_a = a.of(ChildRemoved)
+    assert [r.spi_in for r in removed_a] == [first_a.keys.spi_in]
+    assert [r.spi_out for r in b.of(ChildRemoved)] == [first_a.keys.spi_in]
+    assert len(eng(a).child_sas()) == 1 and len(eng(b).child_sas()) == 1
+    assert eng(a).child_sas()[0].spi_in == new_a[0].keys.spi_in
+
+
+def test_delete_child_and_phase1_are_honoured() -> None:
+    wire, a, b = pair()
+    eng(a).initiate("GA")
+    wire.run()
+    assert eng(b).delete_child("TB") == 1
+    wire.run()
+    assert len(a.of(ChildRemoved)) == 1 and eng(a).child_sas() == []
+    assert "the peer deleted it" in a.of(ChildRemoved)[0].reason
+    assert eng(b).delete_ike("GB") == 1
+    wire.run()
+    assert eng(a).ike_sas() == [] and len(a.of(IkeDeleted)) == 1
+
+
+def test_phase1_renegotiated_when_a_phase2_rekey_needs_it() -> None:
+    wire, a, b = pair({"lifetime": 60}, a_children=(child_policy("TA", "GA", lifetime=200),),
+                      b_children=(child_policy("TB", "GB", lifetime=200),))
+    eng(a).initiate("GA")
+    wire.run()
+    wire.advance(61)
+    assert eng(a).ike_sas() == [] and len(eng(a).child_sas()) == 1  # phase 2 outlives it
+    wire.advance(110)  # the child's soft lifetime: a new phase 1, then quick mode
+    assert len(a.of(IkeEstablished)) == 2
+    assert any(e.rekey_of is not None for e in installed(a))
+
+
+def test_dpd_notices_a_dead_peer_and_cleans_up() -> None:
+    wire, a, b = pair({"dpd_interval": 5, "dpd_retry": 3}, {"dpd_interval": 5})
+    eng(a).initiate("GA")
+    wire.run()
+    wire.advance(20)  # R-U-THERE / ACK keep it up
+    assert not a.of(IkeDeleted)
+    assert "R_U_THERE" not in logs(a)
+    wire.drop = lambda data, sender: sender == "b"
+    wire.advance(40)
+    (gone,) = a.of(IkeDeleted)
+    assert "is dead" in gone.reason
+    assert eng(a).ike_sas() == [] and eng(a).child_sas() == []
+    assert len(a.of(ChildRemoved)) == 1
+
+
+def test_retransmission_recovers_lost_messages() -> None:
+    wire, a, b = pair()
+    lost: set[int] = set()
+
+    def drop(data: bytes, sender: str) -> bool:
+        n = len(wire.sent)
+        if n in (1, 4, 6) and n not in lost:  # the first M1, M4 and M6
+            lost.add(n)
+            return True
+        return False
+
+    wire.drop = drop
+    eng(a).initiate("GA")
+    wire.advance(30)
+    assert len(lost) == 3
+    assert len(a.of(IkeEstablished)) == 1 and len(installed(a)) == 1 and len(installed(b)) == 1
+    assert eng(a).ike_sas()[0].retransmits >= 1
+
+
+def test_nat_traversal_floats_to_4500_and_encapsulates() -> None:
+    wire, a, b = pair()
+    wire.add_nat(A, "203.0.113.9")
+    eng(b).add_policies([ike_policy("GB", B, None, version="ikev1")], ())
+    eng(a).initiate("GA")
+    wire.run()
+    (ia,), (ib,) = installed(a), installed(b)
+    assert ia.keys.encap and ib.keys.encap
+    assert ia.keys.local_port == 4500 and ia.keys.remote_port == 4500
+    assert ib.keys.remote_addr == "203.0.113.9" and ib.keys.remote_port != 500
+    assert eng(a).ike_sas()[0].nat == "ME" and eng(b).ike_sas()[0].nat == "PEER"
+
+
+def test_exchange_mode_mismatch_and_ikev2_only_gateway() -> None:
+    wire, a, b = pair({"exchange_mode": "aggressive"}, {"exchange_mode": "main"})
+    eng(a).initiate("GA")
+    wire.run()
+    assert "configured for main mode" in b.of(IkeFailed)[0].reason
+    pol: IkePolicy = ike_policy("G2", A, B, version="ikev2")
+    eng(a).add_policies([pol])
+    assert not eng(a).initiate("G2")
