@@ -327,7 +327,7 @@ def vpnsh_ike_setup(lab: NetLab, sites: TwoSites, workdir: Path, tunnels: int
         cpu0 = cpu_seconds(pids)
         t0 = time.monotonic()
         left.request("engine.op", name="vpn.ike-sa.test", args={})
-        wait_until(lambda: children_up() >= tunnels, timeout=120, interval=0.01,
+        wait_until(lambda: children_up() >= tunnels, timeout=120, interval=0.05,
                    what=f"{tunnels} vpnsh CHILD SAs")
         elapsed = time.monotonic() - t0
         cpu = cpu_seconds(pids) - cpu0

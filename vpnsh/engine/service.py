@@ -77,6 +77,9 @@ class Engine:
         self.tunnels: dict[str, TunnelStats] = collections.defaultdict(TunnelStats)
         self.last_failure: dict[str, tuple[float, str]] = {}  # gateway or child -> (time, reason)
         self._dp_started = False
+        self._pump_scheduled = False
+        self.up_gateways: collections.Counter[str] = collections.Counter()  # established IKE SAs
+        self.up_children: collections.Counter[str] = collections.Counter()  # installed CHILD SAs
         self._kernel_sockets: set[tuple[str, int]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._changed: asyncio.Event | None = None
@@ -167,7 +170,10 @@ class Engine:
 
     def _on_ike(self, data: bytes, local: tuple[str, int], remote: tuple[str, int]) -> None:
         self.ike.receive(data, local, remote)
-        self._pump()
+        # a burst of datagrams arrives in one loop iteration: answer them all in one pump
+        if not self._pump_scheduled:
+            self._pump_scheduled = True
+            asyncio.get_running_loop().call_soon(self._pump)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -175,6 +181,7 @@ class Engine:
         self._pump()
 
     def _pump(self) -> None:
+        self._pump_scheduled = False
         for data, local, remote in self.ike.datagrams_to_send():
             if data == KEEPALIVE:
                 self.io.send_keepalive(local, remote)
@@ -231,6 +238,7 @@ class Engine:
             except Exception as exc:  # noqa: BLE001 - e.g. a kernel without ESP
                 log.error("data plane could not install CHILD SA %s: %s", keys.name, exc)
                 self.ikemgr.write(f"data plane could not install {keys.name}: {exc}", level="ERROR")
+            self.up_children[keys.name] += 1
             stats = self.tunnels[keys.name]
             stats.state = "active"
             if event.rekey_of is not None:
@@ -240,11 +248,15 @@ class Engine:
                               f"SPI {keys.spi_in:08X}/{keys.spi_out:08X}", obj=keys.gateway)
         elif isinstance(event, ev.ChildRemoved):
             self.dp.remove_child(event.spi_in)
+            self.up_children[event.name] -= 1
+            if self.up_children[event.name] <= 0:
+                del self.up_children[event.name]
             if not any(c.name == event.name for c in self.ike.child_sas(event.name)):
                 self.tunnels[event.name].state = "inactive"
             self.ikemgr.event("ikev2-child-sa-delete", f"IKEv2 child SA deleted: tunnel {event.name}, "
                               f"{event.reason}", obj=event.gateway)
         elif isinstance(event, ev.IkeEstablished):
+            self.up_gateways[event.gateway] += 1
             self.ikemgr.event("ikev2-nego-ike-succ", f"IKEv2 IKE SA negotiation succeeded as "
                               f"{'initiator' if event.initiator else 'responder'}"
                               f"{', rekey' if event.rekey else ''}: gateway {event.gateway}",
@@ -258,6 +270,9 @@ class Engine:
             self.ikemgr.event("ikev2-nego-child-fail", f"IKEv2 child SA negotiation failed: tunnel "
                               f"{event.name}: {event.reason}", severity="high", obj=event.gateway)
         elif isinstance(event, ev.IkeDeleted):
+            self.up_gateways[event.gateway] -= 1
+            if self.up_gateways[event.gateway] <= 0:
+                del self.up_gateways[event.gateway]
             self.ikemgr.event("ikev2-ike-sa-delete", f"IKEv2 IKE SA deleted: gateway {event.gateway}, "
                               f"{event.reason}", obj=event.gateway)
 
@@ -519,8 +534,7 @@ class Engine:
             else:
                 errors.append(f"gateway {name} did not initiate (see ikemgr.log)")
         self._pump()
-        errors += await self._outcome(started, start, lambda n: any(
-            s.state == "Established" for s in self.ike.ike_sas(n)))
+        errors += await self._outcome(started, start, lambda: set(self.up_gateways))
         return {"start": start, "initiated": len(started), "errors": errors}
 
     async def _ipsec_test(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -539,23 +553,26 @@ class Engine:
                 started.append(child.name)
                 self.tunnels[child.name].state = "init"
         self._pump()
-        errors += await self._outcome(started, start, lambda n: any(
-            c.name == n and c.state == "Mature" for c in self.ike.child_sas(n)),
-            gateway_of={c.name: c.gateway for c in children})
+        errors += await self._outcome(started, start, lambda: set(self.up_children),
+                                      gateway_of={c.name: c.gateway for c in children})
         return {"start": start, "tunnels": started, "errors": errors}
 
-    async def _outcome(self, names: list[str], start: float, done: Callable[[str], bool],
+    async def _outcome(self, names: list[str], start: float, up: Callable[[], set[str]],
                        gateway_of: dict[str, str] | None = None) -> list[str]:
-        """Wait (bounded) until each name is up or has failed; the reasons of failures."""
+        """Wait (bounded) until each name is up or has failed; the reasons of failures.
+
+        ``up()`` gives the names that are up now; it is asked once per wake-up.
+        """
         deadline = time.monotonic() + TEST_TIMEOUT
         pending = list(names)
         errors: list[str] = []
         while pending:
+            done = up()
             for name in list(pending):
                 keys = [name] + ([gateway_of[name]] if gateway_of and name in gateway_of else [])
                 failure = next((self.last_failure[k] for k in keys
                                 if k in self.last_failure and self.last_failure[k][0] >= start), None)
-                if done(name):
+                if name in done:
                     pending.remove(name)
                 elif failure is not None:
                     errors.append(f"{name}: {failure[1]}")
