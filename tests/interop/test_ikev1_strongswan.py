@@ -1,0 +1,282 @@
+"""vpnsh <-> strongSwan over IKEv1 (main and aggressive mode), in two namespaces.
+
+Left is a real vpnshd with the user-space data plane, configured through the vpnsh
+shell with PAN-OS set commands (``protocol version ikev1``, ``protocol ikev1
+exchange-mode ...``); right is strongSwan (``version = 1``) with kernel-libipsec.
+
+Until the daemon routes IKEv1 to ``Ikev1Engine`` itself, the daemon is started
+through a small launcher (test code) that puts the IKEv1 engine in the IKEv2
+engine's place and maps ``exchange-mode`` and ``dpd retry``; once
+``vpnsh/engine/service.py`` knows ``Ikev1Engine`` the launcher changes nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.daemon import Daemon
+from tests.helpers.netns import (  # noqa: F401  (netlab is a fixture)
+    NetLab,
+    TwoSites,
+    netlab,
+    two_sites,
+    wait_until,
+)
+from tests.helpers.strongswan import (
+    Child,
+    Connection,
+    StrongSwan,
+    ViciError,
+    requires_strongswan,
+)
+
+pytestmark = [pytest.mark.interop, pytest.mark.netns, requires_strongswan]
+
+PSK = "interop-psk-0123456789"
+
+LAUNCHER = r"""
+import dataclasses, sys
+from vpnsh.engine import config_map, service
+from vpnsh.engine.ikev1 import Ikev1Engine
+
+if "Ikev1Engine" not in open(service.__file__).read():
+    _init = service.Engine.__post_init__
+
+    def _post_init(self):
+        _init(self)
+        self.ike = Ikev1Engine(clock=self.clock)
+
+    service.Engine.__post_init__ = _post_init
+    _gateway_policy = config_map.gateway_policy
+
+    def _policy(tree, name, gw, decrypt):
+        p = _gateway_policy(tree, name, gw, decrypt)
+        v1 = gw.get("protocol", {}).get("ikev1", {})
+        return dataclasses.replace(p, exchange_mode=v1.get("exchange-mode", "auto"),
+                                   dpd_retry=int(v1.get("dpd", {}).get("retry", 5)))
+
+    config_map.gateway_policy = _policy
+
+from vpnsh.engine.daemon import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+class Ikev1Daemon(Daemon):
+    def command(self) -> list[str]:
+        cmd = super().command()
+        i = cmd.index(sys.executable)
+        assert cmd[i + 1 : i + 3] == ["-m", "vpnsh.engine.daemon"]
+        return [*cmd[:i], sys.executable, "-c", LAUNCHER, *cmd[i + 3 :]]
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    ike_enc: str
+    ike_hash: str
+    ike_dh: str
+    esp_enc: str
+    esp_auth: str
+    pfs: str
+    sw_ike: str
+    sw_esp: str
+
+
+SUITES = [
+    Suite("aes128-sha1", "aes-128-cbc", "sha1", "group14", "aes-128-cbc", "sha1", "no-pfs",
+          "aes128-sha1-modp2048", "aes128-sha1"),
+    Suite("aes256-sha256-pfs", "aes-256-cbc", "sha256", "group14", "aes-256-cbc", "sha256",
+          "group14", "aes256-sha256-modp2048", "aes256-sha256-modp2048"),
+    Suite("panos-default", "3des", "sha1", "group2", "3des", "sha1", "group2",
+          "3des-sha1-modp1024", "3des-sha1-modp1024"),
+]
+
+
+def vpnsh_config(sites: TwoSites, suite: Suite, *, mode: str, psk: str = PSK,
+                 proxy_ids: bool = False, passive: bool = False) -> list[str]:
+    left, right = sites.left, sites.right
+    p = "set network ike crypto-profiles"
+    gw = "set network ike gateway GW"
+    lines = [
+        f"set network interface ethernet {left.outer_if} layer3 ip {left.outer}/24",
+        "set network interface tunnel units tunnel.1 mtu 1400",
+        f"{p} ike-crypto-profiles IKE encryption {suite.ike_enc}",
+        f"{p} ike-crypto-profiles IKE hash {suite.ike_hash}",
+        f"{p} ike-crypto-profiles IKE dh-group {suite.ike_dh}",
+        f"{p} ipsec-crypto-profiles ESP esp encryption {suite.esp_enc}",
+        f"{p} ipsec-crypto-profiles ESP esp authentication {suite.esp_auth}",
+        f"{p} ipsec-crypto-profiles ESP dh-group {suite.pfs}",
+        f"{gw} protocol version ikev1",
+        f"{gw} protocol ikev1 exchange-mode {mode}",
+        f"{gw} protocol ikev1 ike-crypto-profile IKE",
+        f"{gw} protocol ikev1 dpd enable yes",
+        f"{gw} local-address interface {left.outer_if}",
+        f"{gw} local-address ip {left.outer}/24",
+        f"{gw} peer-address ip {right.outer}",
+        f"{gw} authentication pre-shared-key key {psk}",
+        f"{gw} local-id type ipaddr",
+        f"{gw} local-id id {left.outer}",
+        f"{gw} peer-id type ipaddr",
+        f"{gw} peer-id id {right.outer}",
+        f"{gw} protocol-common nat-traversal enable yes",
+        "set network tunnel ipsec T tunnel-interface tunnel.1",
+        "set network tunnel ipsec T auto-key ike-gateway GW",
+        "set network tunnel ipsec T auto-key ipsec-crypto-profile ESP",
+        f"set network virtual-router default routing-table ip static-route r1 destination {right.inner_net}",
+        "set network virtual-router default routing-table ip static-route r1 interface tunnel.1",
+    ]
+    if passive:
+        lines.append(f"{gw} protocol-common passive-mode yes")
+    if proxy_ids:
+        lines.append("set network tunnel ipsec T auto-key proxy-id lan local "
+                     f"{left.inner_net} remote {right.inner_net}")
+    return lines
+
+
+@dataclass
+class Pair:
+    sites: TwoSites
+    vpnsh: Daemon
+    sw: StrongSwan
+
+    def shell(self, *commands: str, ok: bool = True) -> str:
+        args = [a for c in commands for a in ("-c", c)]
+        res = self.vpnsh.shell(*args, timeout=90)
+        if ok:
+            assert res.returncode == 0, res.stdout + res.stderr
+        return res.stdout + res.stderr
+
+    def op(self, op_name: str, **args: Any) -> Any:
+        return self.vpnsh.request("engine.op", name=op_name, args=args)
+
+    def ping(self, count: int = 3) -> bool:
+        left, right = self.sites.left, self.sites.right
+        return left.ns.ping(right.inner, source=left.inner, count=count, wait=2)
+
+    def vpnsh_children(self) -> list[dict[str, Any]]:
+        return list(self.op("vpn.ipsec-sa.show")["sas"])
+
+    def ikemgr(self) -> str:
+        log = self.vpnsh.log_dir / "ikemgr.log"
+        return log.read_text() if log.exists() else ""
+
+    def debug(self) -> str:
+        return (f"\n--- vpnsh ikemgr.log ---\n{self.ikemgr()[-5000:]}\n--- strongSwan ---\n"
+                f"{self.sw.log_tail(60)}")
+
+
+def make_pair(lab: NetLab, tmp_path: Path, suite: Suite, *, mode: str = "main",
+              sw_psk: str = PSK, sw_child: Child | None = None,
+              **config: Any) -> Pair:
+    sites = two_sites(lab)
+    left, right = sites.left, sites.right
+    daemon = Ikev1Daemon(tmp_path / "vpnsh", dataplane="userspace", netns=left.ns.name)
+    daemon.start()
+    script = tmp_path / "config.vpnsh"
+    script.write_text("\n".join(["configure", *vpnsh_config(sites, suite, mode=mode, **config),
+                                 "commit"]) + "\n")
+    res = daemon.shell("-f", str(script))
+    assert res.returncode == 0, res.stdout + res.stderr
+    child = sw_child or Child("net", [right.inner_net], [left.inner_net], [suite.sw_esp])
+    conn = Connection("s2s", [right.outer], [left.outer], sw_psk, [child], version=1,
+                      proposals=[suite.sw_ike], local_id=right.outer, remote_id=left.outer,
+                      aggressive=mode == "aggressive")
+    sw = StrongSwan(right.ns, tmp_path / "sw", connections=[conn],
+                    aggressive_psk=mode == "aggressive")
+    sw.start()
+    sw.load_all()
+    return Pair(sites, daemon, sw)
+
+
+@pytest.fixture
+def pair_factory(netlab: NetLab, tmp_path: Path) -> Iterator[Any]:  # noqa: F811
+    made: list[Pair] = []
+
+    def factory(suite: Suite = SUITES[0], **kw: Any) -> Pair:
+        p = make_pair(netlab, tmp_path, suite, **kw)
+        made.append(p)
+        return p
+
+    yield factory
+    for p in made:
+        p.vpnsh.stop()
+        p.sw.stop()
+
+
+# ----------------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("mode", ["main", "aggressive"])
+@pytest.mark.parametrize("suite", SUITES, ids=[s.name for s in SUITES])
+def test_vpnsh_initiates_ikev1_and_traffic_flows(pair_factory: Any, suite: Suite,
+                                                 mode: str) -> None:
+    p: Pair = pair_factory(suite, mode=mode)
+    out = p.shell("test vpn ike-sa gateway GW")
+    assert "Initiate 1 IKE SA." in out, out + p.debug()
+    sa = p.sw.wait_for_sa(ike="s2s", child="net")
+    assert sa.version == 1 and not sa.initiator, p.debug()
+    assert p.ping(), p.debug()
+    words = "main mode" if mode == "main" else "aggressive mode"
+    text = p.ikemgr()
+    assert f"IKE phase-1 negotiation is succeeded as initiator, {words}" in text
+    assert "IKE phase-2 negotiation is succeeded as initiator, quick mode" in text
+    child = p.sw.list_sas()[0].child("net")
+    assert child is not None and child.counter("packets-in") >= 3
+    # strongSwan narrowed vpnsh's 0.0.0.0/0 proxy IDs to its configured subnets
+    assert child.local_ts == [p.sites.right.inner_net]
+    flow = p.op("vpn.flow.show", name="T")["flows"][0]
+    assert flow["decap_packets"] >= 3 and flow["encap_packets"] >= 3
+
+
+@pytest.mark.parametrize("mode", ["main", "aggressive"])
+def test_strongswan_initiates_ikev1_and_traffic_flows(pair_factory: Any, mode: str) -> None:
+    p: Pair = pair_factory(SUITES[0], mode=mode)
+    p.sw.initiate("net")
+    sa = p.sw.wait_for_sa(ike="s2s", child="net")
+    assert sa.initiator and sa.version == 1
+    wait_until(lambda: p.vpnsh_children(), timeout=10, what="vpnsh to install the phase 2 SA")
+    assert p.ping(), p.debug()
+    words = "main mode" if mode == "main" else "aggressive mode"
+    assert f"IKE phase-1 negotiation is succeeded as responder, {words}" in p.ikemgr()
+
+
+def test_proxy_id_with_specific_subnets(pair_factory: Any) -> None:
+    p: Pair = pair_factory(SUITES[0], proxy_ids=True)
+    p.shell("test vpn ipsec-sa tunnel T:lan")
+    sa = p.sw.wait_for_sa(ike="s2s", child="net")
+    child = sa.child("net")
+    assert child is not None
+    assert child.local_ts == [p.sites.right.inner_net]
+    assert child.remote_ts == [p.sites.left.inner_net]
+    assert p.ping(), p.debug()
+    (row,) = p.vpnsh_children()
+    assert row["tunnel"] == "T:lan"
+
+
+def test_strongswan_with_other_proxy_ids_gets_invalid_id(pair_factory: Any) -> None:
+    sites_child = Child("net", ["10.2.0.0/24"], ["10.1.99.0/24"], [SUITES[0].sw_esp])
+    p: Pair = pair_factory(SUITES[0], proxy_ids=True, sw_child=sites_child)
+    with pytest.raises(ViciError):
+        p.sw.initiate("net", timeout=10)
+    wait_until(lambda: "no matching proxy-id" in p.ikemgr(), timeout=20,
+               what="vpnsh to reject strongSwan's proxy IDs")
+    text = p.ikemgr()
+    assert "10.1.99.0/24" in text and "T:lan: local 10.1.0.0/24 remote 10.2.0.0/24" in text
+    assert p.vpnsh_children() == []
+
+
+def test_wrong_psk_fails_with_a_plain_reason(pair_factory: Any) -> None:
+    p: Pair = pair_factory(SUITES[0], sw_psk="not-the-same-psk-000")
+    out = p.shell("test vpn ike-sa gateway GW")
+    assert "Initiate 1 IKE SA." in out, out
+    wait_until(lambda: "pre-shared key mismatch" in p.ikemgr(), timeout=60,
+               what="the pre-shared key mismatch in ikemgr.log")
+    assert p.vpnsh_children() == []
+
