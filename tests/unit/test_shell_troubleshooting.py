@@ -56,7 +56,7 @@ def test_show_system_info_in_panos_lines(session: Session) -> None:
     out = session.execute("show system info")
     assert out.output.splitlines() == [
         "hostname: PA-VM", "uptime: 0 days, 1:02:03", "sw-version: 0.1.0",
-        "vpn-dataplane: none", "pid: 42"]
+        "operational-mode: normal", "vpn-dataplane: none", "pid: 42"]
     assert session.execute("show system info | match uptime").output == "uptime: 0 days, 1:02:03\n"
 
 

@@ -1,7 +1,7 @@
 """``vpnshd``: the vpnsh daemon, in the foreground.
 
     vpnshd [--state-dir DIR] [--socket PATH] [--log-dir DIR]
-           [--dataplane userspace|kernel|none] [--hostname NAME]
+           [--dataplane userspace|kernel|none] [--hostname NAME] [--ssh-listen ADDR:PORT]
 
 Holds the candidate and running config, serves the control socket, owns the
 engine.  SIGTERM or SIGINT: stop accepting, shut the engine down, remove the
@@ -92,6 +92,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--log-dir", default=DEFAULT_LOG_DIR, help=f"log files (default {DEFAULT_LOG_DIR})")
     p.add_argument("--dataplane", choices=DATAPLANES, default="userspace", help="ESP data plane (default userspace)")
     p.add_argument("--hostname", default=None, help="name shown in the shell prompt (default: system hostname)")
+    p.add_argument("--ssh-listen", metavar="ADDR:PORT", default=None,
+                   help="also serve the vpnsh shell over SSH here (keys: STATE_DIR/ssh/; see docs/user-guide.md)")
     p.add_argument("--version", action="version", version=f"vpnshd {__version__}")
     args = p.parse_args(argv)
     args.socket = protocol.socket_path(args.socket)
@@ -157,6 +159,20 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
     except RuntimeError as exc:
         lock.close()
         raise StartupError(str(exc)) from None
+    ssh = None
+    if getattr(args, "ssh_listen", None):
+        from vpnsh.control.client import Client
+        from vpnsh.ssh.server import SshServer
+
+        try:
+            ssh = SshServer(args.ssh_listen, args.state_dir, lambda: Client(args.socket),
+                            hostname=args.hostname)
+            await ssh.start()
+        except (OSError, ValueError) as exc:
+            await server.stop()
+            service.flush()
+            lock.close()
+            raise StartupError(f"cannot serve SSH on {args.ssh_listen}: {exc}") from None
     log.info(
         "vpnshd %s started: pid %d, state %s, data plane %s",
         __version__, os.getpid(), args.state_dir, args.dataplane,
@@ -167,6 +183,8 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
         await stop.wait()
         log.info("shutting down")
     finally:
+        if ssh is not None:
+            await ssh.stop()
         await server.stop()
         try:
             result: Any = engine.shutdown()  # None, or an awaitable in a fuller engine

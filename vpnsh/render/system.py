@@ -17,6 +17,7 @@ SYSTEM_INFO_KEYS = (
     ("uptime", "uptime"),
     ("model", "model"),
     ("version", "sw-version"),
+    ("operational_mode", "operational-mode"),
     ("dataplane", "vpn-dataplane"),
     ("pid", "pid"),
     ("state_dir", "state-dir"),
@@ -28,6 +29,9 @@ SYSTEM_INFO_HIDDEN = ("uptime_seconds",)
 def system_info(info: Mapping[str, Any]) -> str:
     """``show system info``: ``name: value`` lines as PAN-OS prints them (``hostname: fw1``,
     ``uptime: 0 days, 1:02:03``, ``sw-version: ...``); only the keys the daemon gave."""
+    info = dict(info)
+    if "version" in info:  # the daemon's full answer: PAN-OS's mode line (netmiko waits for it)
+        info.setdefault("operational_mode", "normal")
     lines = [f"{label}: {info[key]}" for key, label in SYSTEM_INFO_KEYS if key in info]
     known = {k for k, _ in SYSTEM_INFO_KEYS} | set(SYSTEM_INFO_HIDDEN)
     lines += [f"{key}: {value}" for key, value in info.items() if key not in known]

@@ -1,0 +1,167 @@
+"""The vpnsh shell over SSH (vpnshd --ssh-listen), driven with OpenSSH's ssh client.
+
+Each test has its own daemon on a loopback port it picked, a client key it
+generated in STATE_DIR/ssh/authorized_keys, and a throwaway known-hosts setting.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.daemon import Daemon, wait_for
+
+pytestmark = pytest.mark.skipif(not shutil.which("ssh") or not shutil.which("ssh-keygen"),
+                                reason="OpenSSH client not installed")
+
+HOST = "vpnsh-test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def make_key(path: Path) -> Path:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return path
+
+
+class SshDaemon(Daemon):
+    def __init__(self, base: Path) -> None:
+        self.port = free_port()
+        super().__init__(base, hostname=HOST, extra_args=["--ssh-listen", f"127.0.0.1:{self.port}"])
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.key = make_key(self.base / "id_ed25519")
+        ssh_dir = self.state_dir / "ssh"
+        ssh_dir.mkdir(parents=True, exist_ok=True)
+        (ssh_dir / "authorized_keys").write_text(Path(f"{self.key}.pub").read_text())
+
+    def start(self, timeout: float = 20.0) -> SshDaemon:
+        super().start(timeout)
+        wait_for(lambda: port_open(self.port), timeout, f"ssh on port {self.port}")
+        return self
+
+    def ssh(self, *args: str, input: str = "", key: Path | None = None, user: str = "admin",
+            timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """``ssh [OPTIONS] user@127.0.0.1 [REMOTE COMMAND]``: args before ``--`` are options."""
+        opts, remote = list(args), []
+        if "--" in args:
+            i = args.index("--")
+            opts, remote = list(args[:i]), list(args[i + 1:])
+        cmd = ["ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+               "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes",
+               "-i", str(key or self.key), "-p", str(self.port), *opts, f"{user}@127.0.0.1", *remote]
+        return subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[SshDaemon]:
+    d = SshDaemon(tmp_path / "d")
+    d.start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+SCRIPT = """\
+show system info
+show vpn ike-sa
+configure
+set network interface tunnel units tunnel.1 ip 169.254.1.1/30
+show network interface tunnel
+commit
+exit
+show jobs all
+exit
+"""
+
+
+def test_openssh_login_show_configure_commit(sshd: SshDaemon) -> None:
+    r = sshd.ssh("-T", input=SCRIPT)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    lines = out.splitlines()
+    assert f"admin@{HOST}> hostname: {HOST}" in lines  # no echo without a terminal
+    assert "operational-mode: normal" in lines
+    assert "There is no IKEv2 SA found." in lines
+    assert f"admin@{HOST}> Entering configuration mode" in lines
+    assert f"[edit]\nadmin@{HOST}# " in out
+    assert "      ip 169.254.1.1/30;" in out or "169.254.1.1/30" in out
+    assert "Configuration committed successfully" in lines
+    assert any(line.split()[3:6] == ["1", "Commit", "FIN"] for line in lines if len(line.split()) > 5)
+    running = sshd.request("config.show", which="running", format="set", path=[])["text"]
+    assert "set network interface tunnel units tunnel.1 ip 169.254.1.1/30" in running
+
+
+def test_remote_command_runs_once_with_exit_status(sshd: SshDaemon) -> None:
+    r = sshd.ssh("--", "show system info")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == f"hostname: {HOST}"
+    r = sshd.ssh("--", "bogus command")
+    assert r.returncode == 1
+    assert "Unknown command: bogus" in r.stdout
+
+
+def test_pty_session_echoes_and_uses_panos_prompts(sshd: SshDaemon) -> None:
+    r = sshd.ssh("-tt", input="set cli pager off\nconfigure\nedit network ike\ntop\nexit\nexit\n")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.replace("\r\n", "\n")
+    assert f"admin@{HOST}> set cli pager off\n" in out  # typed text echoed after the prompt
+    assert f"[edit]\nadmin@{HOST}# edit network ike\n[edit network ike]\nadmin@{HOST}# top\n[edit]\n" in out
+    assert out.rstrip().endswith(f"admin@{HOST}> exit")
+
+
+def test_sessions_share_the_daemon_candidate(sshd: SshDaemon) -> None:
+    r = sshd.ssh("-T", input="configure\nset network interface tunnel units tunnel.7 comment shared\nexit\nexit\n")
+    assert r.returncode == 0, r.stderr
+    r = sshd.ssh("-T", user="operator",
+                 input="set cli config-output-format set\nshow config diff\nexit\n")
+    assert f"operator@{HOST}>" in r.stdout
+    assert "set network interface tunnel units tunnel.7 comment shared" in r.stdout
+
+
+def test_logs_and_system_log_over_ssh(sshd: SshDaemon) -> None:
+    sshd.ssh("-T", input="configure\nset network interface tunnel units tunnel.2 ip 169.254.2.1/30\n"
+                         "commit\nexit\nexit\n")
+    r = sshd.ssh("-T", input="less mp-log vpnshd.log | match started\n"
+                             "tail follow yes mp-log vpnshd.log | match committed\n"
+                             "show log system | match succeeded\nexit\n")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert any("vpnshd" in line and "started" in line for line in lines)
+    assert any("Commit job 1 succeeded" in line for line in lines)
+
+
+def test_unknown_key_is_refused(sshd: SshDaemon, tmp_path: Path) -> None:
+    other = make_key(tmp_path / "other")
+    r = sshd.ssh("--", "show system info", key=other)
+    assert r.returncode == 255
+    assert "hostname" not in r.stdout
+
+
+def test_host_key_made_once_mode_0600(sshd: SshDaemon) -> None:
+    path = sshd.state_dir / "ssh" / "host_key"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    before = path.read_bytes()
+    sshd.stop()
+    sshd.start()
+    assert path.read_bytes() == before
+    assert sshd.ssh("--", "show system info").returncode == 0
