@@ -114,6 +114,7 @@ class TwoEngines(RuleBasedStateMachine):
 
 TwoEngines.TestCase.settings = settings(
     max_examples=150,
+    derandomize=True,
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
