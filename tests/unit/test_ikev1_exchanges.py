@@ -287,3 +287,21 @@ def test_exchange_mode_mismatch_and_ikev2_only_gateway() -> None:
     pol: IkePolicy = ike_policy("G2", A, B, version="ikev2")
     eng(a).add_policies([pol])
     assert not eng(a).initiate("G2")
+
+
+def test_show_sections_for_the_renderer() -> None:
+    from vpnsh.engine.ikev1.show import ike_sa_sections
+    from vpnsh.render.vpn import show_ike_sa
+
+    wire, a, b = pair()
+    eng(a).initiate("GA")
+    wire.run()
+    sections = ike_sa_sections(eng(a).ike_sas(), eng(a).child_sas(), lambda g: 1)
+    data: dict[str, Any] = {"gateways_configured": 1, **sections}
+    (p1,), (p2,) = sections["ikev1_p1"], sections["ikev1_p2"]
+    assert p1["mode"] == "Main" and p1["state"] == 13 and p1["phase2"] == 1
+    assert p2["state"] == 9 and p2["tunnel"] == "TA" and p2["role"] == "Init"
+    text = show_ike_sa(data)
+    assert "IKEv1 phase-1 SAs" in text and "PSK/DH14/A128/SHA256" in text
+    assert "IKEv1 phase-2 SAs" in text and f"{p2['spi_in']:08X}" in text
+    assert "There is no IKEv2 SA found." in text
