@@ -321,3 +321,13 @@ def test_unchanged_tunnel_keeps_its_sas_across_commit(pair_factory: Any) -> None
     p.shell("configure", "set network tunnel ipsec T anti-replay-window 2048", "commit")
     wait_until(lambda: not p.vpnsh_children() or p.vpnsh_children()[0]["spi_in"] != before,
                timeout=10, what="the changed tunnel's SA to go")
+
+
+def test_sigterm_deletes_sas_politely(pair_factory: Any) -> None:
+    p: Pair = pair_factory(SUITES[0])
+    p.shell("test vpn ike-sa gateway GW")
+    p.sw.wait_for_sa(ike="s2s", child="net")
+    assert p.vpnsh.stop() == 0
+    # strongSwan drops the SA because vpnsh said so, not after a DPD timeout
+    p.sw.wait_for_no_sa("s2s")
+    assert "received DELETE for IKE_SA" in p.sw.log_text(), p.sw.log_tail()
