@@ -93,3 +93,29 @@ def test_default_profiles_map_3des_sha1_group2() -> None:
     esp = cfg.children["T-SiteB"].proposals[0]
     assert esp.integrity == (IntegId.AUTH_HMAC_SHA1_96,)
     assert cfg.children["T-SiteB"].pfs_group == DhId.MODP_1024
+
+
+def test_incremental_mapping_equals_full_mapping() -> None:
+    from vpnsh.config.diff import diff
+
+    base = (SAMPLES / "site-a.set").read_text().splitlines()
+    before = load(base)
+    after = load(base + [
+        "set network ike crypto-profiles ipsec-crypto-profiles ESP-GCM128 lifetime hours 2",
+        "set network tunnel ipsec T2 tunnel-interface tunnel.1",
+        "set network tunnel ipsec T2 auto-key ike-gateway GW-SiteB",
+        "set network tunnel ipsec T2 auto-key proxy-id p local 10.1.5.0/24 remote 10.2.5.0/24",
+        "set network virtual-router default routing-table ip static-route r5 destination 10.2.5.0/24",
+        "set network virtual-router default routing-table ip static-route r5 interface tunnel.1",
+    ])
+    first = engine_config(before, plain)
+    incremental = engine_config(after, plain, previous=first, diff=diff(before, after))
+    full = engine_config(after, plain)
+    assert incremental.gateways == full.gateways
+    assert incremental.children == full.children
+    assert incremental.children["T-SiteB"].lifetime == 7200  # the profile change reached it
+    assert incremental.routes == full.routes and incremental.tunnel_interfaces == full.tunnel_interfaces
+    assert incremental.placement == full.placement
+    # an untouched gateway is the very same object: its SAs are left alone
+    unchanged = engine_config(after, plain, previous=incremental, diff=diff(after, after))
+    assert unchanged.gateways["GW-SiteB"] is incremental.gateways["GW-SiteB"]

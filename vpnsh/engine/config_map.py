@@ -58,7 +58,11 @@ class EngineConfig:
     routes: list[Route] = field(default_factory=list)
     # tunnel name -> (tunnel interface, copy-tos) for the data plane
     placement: dict[str, tuple[str, bool]] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)  # "gateway GW" / "tunnel T" -> why unusable
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.problems.values())
 
     def children_of(self, gateway: str) -> list[ChildPolicy]:
         return [c for c in self.children.values() if c.gateway == gateway]
@@ -119,7 +123,7 @@ def _strip_mask(text: str) -> str:
 
 def _interface_address(tree: dict, ifname: str) -> str | None:
     for path in (ETHERNET, TUNNEL_UNITS):
-        entry = (effective(tree, path) or {}).get(ifname)
+        entry = effective(tree, path + (ifname,))
         if entry:
             ips = entry.get("layer3", entry).get("ip", [])
             if ips:
@@ -139,7 +143,7 @@ def gateway_policy(tree: dict, name: str, gw: dict[str, Any], decrypt: Decrypt) 
     v = "ikev1" if version == "ikev1" else "ikev2"
     settings = protocol.get(v, {})
     profile_name = settings.get("ike-crypto-profile", "default")
-    profile = (effective(tree, IKE_PROFILES) or {}).get(profile_name)
+    profile = effective(tree, IKE_PROFILES + (profile_name,))
     if profile is None:
         raise MappingError(f"gateway {name}: IKE crypto profile '{profile_name}' does not exist")
     local = gw.get("local-address", {})
@@ -198,7 +202,7 @@ def tunnel_children(tree: dict, name: str, tun: dict[str, Any], tnid: Callable[[
     if not gateways:
         raise MappingError(f"tunnel {name}: no auto-key ike-gateway")
     profile_name = auto.get("ipsec-crypto-profile", "default")
-    profile = (effective(tree, IPSEC_PROFILES) or {}).get(profile_name)
+    profile = effective(tree, IPSEC_PROFILES + (profile_name,))
     if profile is None:
         raise MappingError(f"tunnel {name}: IPsec crypto profile '{profile_name}' does not exist")
     common = {
@@ -237,30 +241,74 @@ def _routes(tree: dict, tunnel_ifs: set[str]) -> list[Route]:
     return routes
 
 
-def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None) -> EngineConfig:
-    """Build the engine's view of a (validated) running config."""
+def _stored(tree: dict, path: tuple[str, ...]) -> dict[str, Any]:
+    """The stored (not defaulted) dict at ``path``: cheap, for listing entry names."""
+    node: Any = tree
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
+
+
+def _touched(changes: Any) -> set[str]:
+    return set(changes.added) | set(changes.changed)
+
+
+def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
+                  previous: EngineConfig | None = None, diff: Any = None) -> EngineConfig:
+    """Build the engine's view of a (validated) running config.
+
+    With ``previous`` (the view of the last running config) and ``diff`` (what the
+    commit changed, from :func:`vpnsh.config.diff.diff`), only the gateways, tunnels,
+    interfaces and routes the diff touched are mapped again: a one-tunnel commit costs
+    one tunnel, not the whole config.
+    """
     ids = ids or IdMap(None)
     out = EngineConfig()
-    for name, gw in (effective(tree, GATEWAYS) or {}).items():
+    # an ethernet change can move a gateway's local address: map everything again
+    full = previous is None or diff is None or bool(diff.ethernet_interfaces)
+    touched_gw = set() if full else _touched(diff.gateways)
+    for name in _stored(tree, GATEWAYS):
         out.gateway_ids[name] = ids.get("gateway", name)
+        key = f"gateway {name}"
+        if not full and name not in touched_gw and previous is not None:
+            if name in previous.gateways:
+                out.gateways[name] = previous.gateways[name]
+            if key in previous.problems:
+                out.problems[key] = previous.problems[key]
+            continue
         try:
+            gw = effective(tree, GATEWAYS + (name,))
             out.gateways[name] = gateway_policy(tree, name, gw, decrypt)
         except (MappingError, alg.UnsupportedAlgorithm) as exc:
-            out.warnings.append(str(exc))
-    for name, tun in (effective(tree, TUNNELS) or {}).items():
+            out.problems[key] = str(exc)
+    touched_tun = set() if full else _touched(diff.tunnels)
+    for name in _stored(tree, TUNNELS):
+        key = f"tunnel {name}"
+        if not full and name not in touched_tun and previous is not None:
+            if name in previous.placement:
+                out.placement[name] = previous.placement[name]
+                out.children.update((c.name, c) for c in previous.children.values()
+                                    if c.tunnel == name)
+            if key in previous.problems:
+                out.problems[key] = previous.problems[key]
+            continue
         try:
+            tun = effective(tree, TUNNELS + (name,))
             children = tunnel_children(tree, name, tun, lambda n: ids.get("tunnel", n))
         except (MappingError, alg.UnsupportedAlgorithm) as exc:
-            out.warnings.append(str(exc))
+            out.problems[key] = str(exc)
             continue
         out.placement[name] = (tun.get("tunnel-interface", ""), tun.get("copy-tos", "no") == "yes")
         for child in children:
             out.children[child.name] = child
-    units = effective(tree, TUNNEL_UNITS) or {}
-    for ifname, unit in units.items():
-        out.tunnel_interfaces.append(
-            TunnelInterface(ifname, tuple(unit.get("ip", [])), int(unit.get("mtu", 1500))))
-    out.routes = _routes(tree, set(units))
+    if full or previous is None or diff.tunnel_interfaces or diff.routes:
+        units = effective(tree, TUNNEL_UNITS) or {}
+        for ifname, unit in units.items():
+            out.tunnel_interfaces.append(
+                TunnelInterface(ifname, tuple(unit.get("ip", [])), int(unit.get("mtu", 1500))))
+        out.routes = _routes(tree, set(units))
+    else:
+        out.tunnel_interfaces, out.routes = previous.tunnel_interfaces, previous.routes
     ids.keep_only("gateway", set(out.gateway_ids))
     ids.keep_only("tunnel", set(out.children))
     ids.save()

@@ -77,6 +77,7 @@ class Engine:
         self.tunnels: dict[str, TunnelStats] = collections.defaultdict(TunnelStats)
         self.last_failure: dict[str, tuple[float, str]] = {}  # gateway or child -> (time, reason)
         self._dp_started = False
+        self.running_mapped = False  # self.cfg maps a running config (incremental maps may follow)
         self._pump_scheduled = False
         self.up_gateways: collections.Counter[str] = collections.Counter()  # established IKE SAs
         self.up_children: collections.Counter[str] = collections.Counter()  # installed CHILD SAs
@@ -98,7 +99,9 @@ class Engine:
     def apply(self, running: dict[str, Any], diff: Any = None) -> None:
         """Take a newly committed running config (the engine never modifies it)."""
         self.running = running
-        cfg = config_map.engine_config(running, self._decrypt, self.ids)
+        cfg = config_map.engine_config(running, self._decrypt, self.ids,
+                                       previous=self.cfg if self.running_mapped else None, diff=diff)
+        self.running_mapped = True
         for warning in cfg.warnings:
             log.warning("config: %s", warning)
         old = self.cfg
