@@ -12,6 +12,7 @@ engine's place and maps ``exchange-mode`` and ``dpd retry``; once
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from tests.helpers.strongswan import (
     ViciError,
     requires_strongswan,
 )
+from tests.interop.test_esp_traffic import SIZE, transfer
 
 pytestmark = [pytest.mark.interop, pytest.mark.netns, requires_strongswan]
 
@@ -173,9 +175,9 @@ class Pair:
 
 
 def make_pair(lab: NetLab, tmp_path: Path, suite: Suite, *, mode: str = "main",
-              sw_psk: str = PSK, sw_child: Child | None = None,
-              **config: Any) -> Pair:
-    sites = two_sites(lab)
+              sw_psk: str = PSK, sw_child: Child | None = None, nat: bool = False,
+              sw_conn: dict[str, Any] | None = None, **config: Any) -> Pair:
+    sites = two_sites(lab, nat=nat)
     left, right = sites.left, sites.right
     daemon = Ikev1Daemon(tmp_path / "vpnsh", dataplane="userspace", netns=left.ns.name)
     daemon.start()
@@ -185,9 +187,9 @@ def make_pair(lab: NetLab, tmp_path: Path, suite: Suite, *, mode: str = "main",
     res = daemon.shell("-f", str(script))
     assert res.returncode == 0, res.stdout + res.stderr
     child = sw_child or Child("net", [right.inner_net], [left.inner_net], [suite.sw_esp])
-    conn = Connection("s2s", [right.outer], [left.outer], sw_psk, [child], version=1,
-                      proposals=[suite.sw_ike], local_id=right.outer, remote_id=left.outer,
-                      aggressive=mode == "aggressive")
+    conn = Connection("s2s", [right.outer], ["%any" if nat else left.outer], sw_psk, [child],
+                      version=1, proposals=[suite.sw_ike], local_id=right.outer,
+                      remote_id=left.outer, aggressive=mode == "aggressive", **(sw_conn or {}))
     sw = StrongSwan(right.ns, tmp_path / "sw", connections=[conn],
                     aggressive_psk=mode == "aggressive")
     sw.start()
@@ -280,3 +282,102 @@ def test_wrong_psk_fails_with_a_plain_reason(pair_factory: Any) -> None:
                what="the pre-shared key mismatch in ikemgr.log")
     assert p.vpnsh_children() == []
 
+
+
+def test_20mb_each_way(pair_factory: Any, tmp_path: Path) -> None:
+    p: Pair = pair_factory(SUITES[1])
+    p.shell("test vpn ike-sa gateway GW")
+    p.sw.wait_for_sa(ike="s2s", child="net")
+    left, right = p.sites.left, p.sites.right
+    transfer(tmp_path, left.ns, left.inner, right.ns, right.inner)
+    transfer(tmp_path, right.ns, right.inner, left.ns, left.inner)
+    flow = p.op("vpn.flow.show", name="T")["flows"][0]
+    assert flow["encap_bytes"] > SIZE and flow["decap_bytes"] > SIZE
+    assert flow["auth_errors"] == 0
+
+
+@pytest.mark.parametrize("initiator", ["vpnsh", "strongswan"])
+def test_phase2_rekey_under_traffic(pair_factory: Any, initiator: str,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short phase 2 lifetimes on the side that should rekey; pings keep flowing."""
+    if initiator == "vpnsh":
+        monkeypatch.setenv("VPNSH_TEST_LIFETIME_SCALE", "0.05")  # 180 s -> 9 s
+        extra: dict[str, Any] = {}
+    else:
+        extra = {"sw_child": None}
+    p: Pair = pair_factory(SUITES[0], **extra)
+    if initiator == "vpnsh":
+        p.shell("configure",
+                "set network ike crypto-profiles ipsec-crypto-profiles ESP lifetime seconds 180",
+                "commit")
+    else:
+        p.sw.stop()
+        right, left = p.sites.right, p.sites.left
+        child = Child("net", [right.inner_net], [left.inner_net], [SUITES[0].sw_esp],
+                      rekey_time="6s", life_time="20s", rand_time="0s")
+        conn = Connection("s2s", [right.outer], [left.outer], PSK, [child], version=1,
+                          proposals=[SUITES[0].sw_ike], local_id=right.outer,
+                          remote_id=left.outer)
+        p.sw = StrongSwan(right.ns, p.vpnsh.base.parent / "sw2", connections=[conn])
+        p.sw.start()
+        p.sw.load_all()
+    p.shell("test vpn ike-sa gateway GW")
+    p.sw.wait_for_sa(ike="s2s", child="net")
+    wait_until(lambda: p.vpnsh_children(), timeout=10, what="the phase 2 SA")
+    first = p.vpnsh_children()[0]["spi_in"]
+    left, right = p.sites.left, p.sites.right
+    pinger = left.ns.spawn(["ping", "-n", "-i", "0.2", "-c", "100", "-W", "1", "-I", left.inner,
+                            right.inner], log_path=p.vpnsh.base / "ping.log")
+
+    def rekeyed() -> bool:
+        children = p.vpnsh_children()
+        return bool(children) and all(c["spi_in"] != first for c in children)
+
+    wait_until(rekeyed, timeout=30, what="a phase 2 rekey" + p.debug())
+    wait_until(lambda: not pinger.running(), timeout=40, what="the ping run to end")
+    summary = re.search(r"(\d+) packets transmitted, (\d+) received", pinger.output())
+    assert summary, pinger.output()
+    sent, got = int(summary.group(1)), int(summary.group(2))
+    assert sent - got <= 1, f"{sent - got} of {sent} pings lost across rekeys" + p.debug()
+    assert "quick mode, rekey" in p.ikemgr()
+
+
+def test_dpd_notices_a_stopped_peer(pair_factory: Any) -> None:
+    p: Pair = pair_factory(SUITES[0])
+    p.shell("configure", "set network ike gateway GW protocol ikev1 dpd interval 2",
+            "set network ike gateway GW protocol ikev1 dpd retry 3", "commit")
+    p.shell("test vpn ike-sa gateway GW")
+    p.sw.wait_for_sa(ike="s2s", child="net")
+    wait_until(lambda: p.vpnsh_children(), timeout=10, what="the phase 2 SA")
+    # the peer goes silent (no Delete): drop IKE in its namespace
+    p.sites.right.ns.nft("table inet silence {\n  chain input {\n"
+                         "    type filter hook input priority 0; policy accept;\n"
+                         "    udp dport { 500, 4500 } drop\n  }\n}\n")
+    wait_until(lambda: "is dead" in p.ikemgr(), timeout=30, what="DPD to declare the peer dead")
+    assert p.vpnsh_children() == []
+    assert p.op("vpn.ike-sa.show")["ikev2"] == []
+
+
+def test_vpnsh_behind_nat(pair_factory: Any) -> None:
+    p: Pair = pair_factory(SUITES[0], nat=True)
+    p.shell("test vpn ike-sa gateway GW")
+    sa = p.sw.wait_for_sa(ike="s2s", child="net")
+    assert sa.nat_any
+    assert p.ping(), p.debug()
+    text = p.ikemgr()
+    assert "NAT detected in front of us" in text or "NAT detected on both sides" in text
+
+
+def test_proxy_id_with_protocol_and_port(pair_factory: Any) -> None:
+    left_net, right_net = "10.1.0.0/24", "10.2.0.0/24"
+    sw_child = Child("net", [f"{right_net}[tcp/5201]"], [f"{left_net}[tcp]"],
+                     [SUITES[0].sw_esp])
+    p: Pair = pair_factory(SUITES[0], proxy_ids=True, sw_child=sw_child)
+    p.shell("configure", "set network tunnel ipsec T auto-key proxy-id lan protocol tcp "
+            "remote-port 5201", "commit")
+    p.shell("test vpn ipsec-sa tunnel T:lan")
+    sa = p.sw.wait_for_sa(ike="s2s", child="net")
+    child = sa.child("net")
+    assert child is not None
+    assert child.local_ts == [f"{right_net}[tcp/5201]"], child.local_ts
+    assert child.remote_ts == [f"{left_net}[tcp]"], child.remote_ts
