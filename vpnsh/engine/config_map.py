@@ -282,13 +282,16 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
         except (MappingError, alg.UnsupportedAlgorithm) as exc:
             out.problems[key] = str(exc)
     touched_tun = set() if full else _touched(diff.tunnels)
+    previous_children: dict[str, list[ChildPolicy]] = {}
+    if not full and previous is not None:
+        for child in previous.children.values():
+            previous_children.setdefault(child.tunnel, []).append(child)
     for name in _stored(tree, TUNNELS):
         key = f"tunnel {name}"
         if not full and name not in touched_tun and previous is not None:
             if name in previous.placement:
                 out.placement[name] = previous.placement[name]
-                out.children.update((c.name, c) for c in previous.children.values()
-                                    if c.tunnel == name)
+                out.children.update((c.name, c) for c in previous_children.get(name, ()))
             if key in previous.problems:
                 out.problems[key] = previous.problems[key]
             continue
