@@ -137,3 +137,17 @@ def test_debug_ike_commands_reach_the_daemon(session: Session, client: StubClien
 def test_debug_show_as_json(client: StubClient) -> None:
     out = Session(client, user="admin", output_json=True).execute("show debug ike")
     assert json.loads(out.output)["global"] == "normal"
+
+
+def test_terminal_width_folds_long_lines(session: Session) -> None:
+    wide = session.execute("find command keyword dpd").output.splitlines()
+    assert max(len(line) for line in wide) > 40
+    assert session.execute("set cli terminal width 40").ok
+    narrow = session.execute("find command keyword dpd").output.splitlines()
+    assert max(len(line) for line in narrow) <= 40 and len(narrow) > len(wide)
+    assert "".join(narrow) == "".join(wide)
+
+
+def test_fold_keeps_short_text_unchanged() -> None:
+    assert session_mod.fold("a\nbb\n", 0) == "a\nbb\n"
+    assert session_mod.fold("abcdef\n", 4) == "abcd\nef\n"

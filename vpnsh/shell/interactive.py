@@ -114,9 +114,15 @@ def page(text: str, session: Session) -> None:
     sys.stdout.flush()
 
 
+def _stream(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
 def run_interactive(session: Session) -> int:
     tree = CachedTree(session)
     session.on_change = tree.invalidate
+    session.stream = _stream  # tail follow yes mp-log: lines as they come, until Ctrl-C
     prompt: PromptSession[str] = PromptSession(
         history=_history(),
         completer=ShellCompleter(session, tree),

@@ -121,8 +121,8 @@ class Session:
             command = parse(line, self.mode)
             if command is None:
                 return Outcome()
-            text = self._run(command)
-            return Outcome(True, apply_pipes(text, command.pipes))
+            text = apply_pipes(self._run(command), command.pipes)
+            return Outcome(True, fold(text, self.settings.terminal_width) if not self.output_json else text)
         except CommandError as exc:
             return Outcome(False, error=exc.message)
         except ShellError as exc:
@@ -382,6 +382,18 @@ def _login_name() -> str:
         return getpass.getuser()
     except Exception:
         return os.environ.get("USER", "admin")
+
+
+def fold(text: str, width: int) -> str:
+    """Lines longer than ``set cli terminal width N`` folded at N, as PAN-OS's CLI does
+    (0: the terminal's own width, nothing folded here)."""
+    if width <= 0 or all(len(line) <= width for line in text.split("\n")):
+        return text
+    out = []
+    for line in text.split("\n"):
+        line = line.rstrip()
+        out += [line[i:i + width] for i in range(0, len(line), width)] or [""]
+    return "\n".join(out)
 
 
 def new_lines(before: list[str], after: list[str]) -> list[str]:
