@@ -165,3 +165,54 @@ def test_host_key_made_once_mode_0600(sshd: SshDaemon) -> None:
     sshd.start()
     assert path.read_bytes() == before
     assert sshd.ssh("--", "show system info").returncode == 0
+
+
+def read_until(proc: subprocess.Popen[bytes], needle: bytes, timeout: float = 30.0) -> bytes:
+    """Bytes from ``proc.stdout`` until ``needle`` shows up (or the deadline passes)."""
+    import select
+    import time
+
+    got = b""
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while needle not in got:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no {needle!r} in {got[-500:]!r}")
+        ready, _, _ = select.select([proc.stdout], [], [], left)
+        if ready:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                raise EOFError(f"ssh ended before {needle!r}: {got[-500:]!r}")
+            got += chunk
+    return got
+
+
+def test_tail_follow_streams_until_ctrl_c_and_question_mark_help(sshd: SshDaemon) -> None:
+    cmd = ["ssh", "-tt", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+           "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes",
+           "-i", str(sshd.key), "-p", str(sshd.port), "admin@127.0.0.1"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdin is not None
+    try:
+        read_until(proc, f"admin@{HOST}> ".encode())
+        proc.stdin.write(b"show vpn ?")
+        proc.stdin.flush()
+        out = read_until(proc, b"ike-sa")
+        assert b"show IKE SA" in out
+        proc.stdin.write(b"\x15tail follow yes mp-log vpnshd.log\r")
+        proc.stdin.flush()
+        read_until(proc, b"admin logged in")
+        sshd.set("network interface tunnel units tunnel.3 comment follow")
+        sshd.request("config.commit", description="while following")
+        read_until(proc, b"commit job 1")  # written to vpnshd.log after the follow began
+        proc.stdin.write(b"\x03")
+        proc.stdin.flush()
+        read_until(proc, f"admin@{HOST}> ".encode())
+        proc.stdin.write(b"exit\r")
+        proc.stdin.flush()
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)

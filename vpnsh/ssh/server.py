@@ -97,6 +97,8 @@ class SshServer:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
+        # asyncssh logs every channel event at INFO: keep vpnshd.log for what matters
+        logging.getLogger("asyncssh").setLevel(logging.WARNING)
         host_key = keys.host_key(self.state_dir)
         self._server = await asyncssh.create_server(
             lambda: _Auth(self.state_dir),
