@@ -1,0 +1,161 @@
+"""``DualEngine``: the IKEv2 and IKEv1 engines behind one sans-IO API.
+
+The daemon can hold one ``DualEngine`` where it held an ``Ikev2Engine``: datagrams are
+routed by the ISAKMP version byte, everything else goes to the engine of the gateway's
+``protocol version``, and queries merge both. ``ikev2-preferred`` gateways initiate
+IKEv2 first; when that attempt fails (the peer does not answer, or refuses IKEv2) the
+gateway falls back to IKEv1 and stays there until its configuration changes.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+
+from ..ikev2.engine import Ikev2Engine
+from ..ikev2.events import ChildSaInfo, Event, IkeEstablished, IkeFailed, IkeSaInfo, LogLine
+from ..policy import ChildPolicy, IkePolicy
+from .engine import Ikev1Engine
+from .message import is_ikev1
+from .sa import Address
+
+
+class DualEngine:
+    """IKEv2 and IKEv1 for all gateways. Not thread-safe: call it from one task."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        v2: Ikev2Engine | None = None,
+        v1: Ikev1Engine | None = None,
+    ) -> None:
+        self._clock = clock
+        self.v2 = v2 or Ikev2Engine(clock=clock, rng=rng)
+        self.v1 = v1 or Ikev1Engine(clock=clock, rng=rng)
+        self._policies: dict[str, IkePolicy] = {}
+        self._trying_v2: dict[str, str | None] = {}  # ikev2-preferred gateway -> child asked
+        self.fallen_back: set[str] = set()  # ikev2-preferred gateways now on IKEv1
+        self._events: deque[Event] = deque()
+
+    # ------------------------------------------------------------------ config
+    def add_policies(self, ike_policies: Iterable[IkePolicy],
+                     child_policies: Iterable[ChildPolicy] = (), now: float | None = None) -> None:
+        ike, child = list(ike_policies), list(child_policies)
+        for p in ike:
+            old = self._policies.get(p.name)
+            if old is not None and old != p:
+                self.fallen_back.discard(p.name)
+            self._policies[p.name] = p
+        self.v2.add_policies(ike, child, now)
+        self.v1.add_policies(ike, child, now)
+
+    def remove_policies(self, ike_names: Iterable[str] = (), child_names: Iterable[str] = (),
+                        now: float | None = None) -> None:
+        ike, child = list(ike_names), list(child_names)
+        self.v2.remove_policies(ike, child, now)
+        self.v1.remove_policies(ike, child, now)
+        for name in ike:
+            self._policies.pop(name, None)
+            self.fallen_back.discard(name)
+            self._trying_v2.pop(name, None)
+
+    @property
+    def policies(self) -> dict[str, IkePolicy]:
+        return dict(self._policies)
+
+    # --------------------------------------------------------------- commands
+    def uses_ikev1(self, gateway: str) -> bool:
+        """Whether ``gateway`` negotiates (or would now negotiate) with IKEv1."""
+        p = self._policies[gateway]
+        if p.version == "ikev1":
+            return True
+        if p.version == "ikev2":
+            return False
+        return gateway in self.fallen_back or bool(self.v1.ike_sas(gateway))
+
+    def initiate(self, gateway: str, child: str | None = None, now: float | None = None) -> bool:
+        if self.uses_ikev1(gateway):
+            return self.v1.initiate(gateway, child, now)
+        started = self.v2.initiate(gateway, child, now)
+        if started and self._policies[gateway].version == "ikev2-preferred":
+            self._trying_v2[gateway] = child
+        return started
+
+    def delete_ike(self, gateway: str | None = None, now: float | None = None) -> int:
+        return self.v2.delete_ike(gateway, now) + self.v1.delete_ike(gateway, now)
+
+    def delete_child(self, name: str | None = None, now: float | None = None,
+                     exact: bool = False) -> int:
+        return self.v2.delete_child(name, now, exact) + self.v1.delete_child(name, now, exact)
+
+    def shutdown(self, now: float | None = None) -> None:
+        self.v2.shutdown(now)
+        self.v1.shutdown(now)
+
+    def child_lifesize_exceeded(self, spi_in: int, hard: bool, now: float | None = None) -> None:
+        self.v2.child_lifesize_exceeded(spi_in, hard, now)
+        self.v1.child_lifesize_exceeded(spi_in, hard, now)
+
+    # ------------------------------------------------------------------ I/O
+    def receive(self, data: bytes, local_addr: Address, remote_addr: Address,
+                now: float | None = None) -> None:
+        if is_ikev1(data):
+            self.v1.receive(data, local_addr, remote_addr, now)
+        else:
+            self.v2.receive(data, local_addr, remote_addr, now)
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Address, Address]]:
+        return self.v2.datagrams_to_send() + self.v1.datagrams_to_send()
+
+    def next_event(self) -> Event | None:
+        while not self._events:
+            ev = self.v2.next_event()
+            if ev is None:
+                break
+            if isinstance(ev, IkeFailed) and ev.gateway in self._trying_v2:
+                self._fall_back(ev)
+                continue
+            if isinstance(ev, IkeEstablished):
+                self._trying_v2.pop(ev.gateway, None)
+            self._events.append(ev)
+        if self._events:
+            return self._events.popleft()
+        return self.v1.next_event()
+
+    def _fall_back(self, failed: IkeFailed) -> None:
+        gateway = failed.gateway
+        child = self._trying_v2.pop(gateway)
+        self.fallen_back.add(gateway)
+        self._events.append(LogLine(
+            f"IKEv2 negotiation with gateway {gateway} failed ({failed.reason}): "
+            f"protocol version ikev2-preferred, falling back to IKEv1", gateway))
+        try:
+            if not self.v1.initiate(gateway, child):
+                self._events.append(failed)
+        except KeyError:
+            self._events.append(failed)
+
+    def next_timer(self) -> float | None:
+        times = [t for t in (self.v2.next_timer(), self.v1.next_timer()) if t is not None]
+        return min(times) if times else None
+
+    def handle_timer(self, now: float | None = None) -> None:
+        self.v2.handle_timer(now)
+        self.v1.handle_timer(now)
+
+    # -------------------------------------------------------------- queries
+    def ike_sas(self, gateway: str | None = None) -> list[IkeSaInfo]:
+        """IKEv1 phase 1 SAs are ``Ikev1SaInfo`` (a subclass): tell them apart by type."""
+        return [*self.v1.ike_sas(gateway), *self.v2.ike_sas(gateway)]
+
+    def child_sas(self, tunnel: str | None = None) -> list[ChildSaInfo]:
+        """IKEv1 phase 2 SAs are ``Ikev1ChildInfo`` (a subclass)."""
+        return [*self.v1.child_sas(tunnel), *self.v2.child_sas(tunnel)]
+
+    @property
+    def drops(self) -> Counter[str]:
+        return self.v2.drops + self.v1.drops
