@@ -216,3 +216,22 @@ def test_tail_follow_streams_until_ctrl_c_and_question_mark_help(sshd: SshDaemon
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+
+
+def test_daemon_stops_cleanly_during_a_tail_follow(sshd: SshDaemon) -> None:
+    cmd = ["ssh", "-tt", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+           "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes",
+           "-i", str(sshd.key), "-p", str(sshd.port), "admin@127.0.0.1"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdin is not None
+    try:
+        read_until(proc, f"admin@{HOST}> ".encode())
+        proc.stdin.write(b"tail follow yes mp-log vpnshd.log\r")
+        proc.stdin.flush()
+        read_until(proc, b"admin logged in")
+        assert sshd.stop(timeout=20) == 0  # SIGTERM ends the follow and the session
+        assert proc.wait(20) is not None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)

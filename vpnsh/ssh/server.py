@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,22 @@ from vpnsh.ssh.terminal import Terminal
 log = logging.getLogger("vpnshd.ssh")
 
 BANNER = ""
+MAX_WORKERS = 64  # threads running SSH sessions' commands (a tail follow holds one while it runs)
+
+
+class _Runner:
+    """Runs blocking calls (the sessions' sync client) on the SSH server's own threads, so
+    that long commands never take the event loop's default executor from the daemon."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="vpnsh-ssh")
+
+    async def __call__(self, fn: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, functools.partial(fn, *args))
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -95,6 +113,8 @@ class SshServer:
         self.hostname = hostname
         self._server: asyncssh.SSHAcceptor | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.run_blocking = _Runner()
+        self._sessions: dict[int, Session] = {}  # id -> session (dataclasses do not hash)
 
     async def start(self) -> None:
         # asyncssh logs every channel event at INFO: keep vpnshd.log for what matters
@@ -116,6 +136,8 @@ class SshServer:
         log.info("ssh: listening on %s:%d", self.host, self.port)
 
     async def stop(self) -> None:
+        for session in list(self._sessions.values()):
+            session.cancel.set()  # a tail follow ends; its thread is free for the exit
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
@@ -126,6 +148,7 @@ class SshServer:
         for task in list(self._tasks):
             with contextlib.suppress(BaseException):
                 await task
+        self.run_blocking.close()
 
     def _process(self, process: asyncssh.SSHServerProcess[str]) -> None:
         task = asyncio.ensure_future(self._run(process))
@@ -139,10 +162,15 @@ class SshServer:
         status = 0
         client = None
         try:
-            client = await asyncio.to_thread(self.make_client)
+            client = await self.run_blocking(self.make_client)
             session = Session(client, user=user, hostname=self.hostname)
-            shell = SshShell(process, session)
-            status = await shell.run()
+            self._sessions[id(session)] = session
+            shell = SshShell(process, session, self.run_blocking)
+            try:
+                status = await shell.run()
+            finally:
+                session.cancel.set()
+                self._sessions.pop(id(session), None)
         except (asyncssh.Error, BrokenPipeError, ConnectionError):
             status = 1
         except asyncio.CancelledError:
@@ -165,7 +193,9 @@ class SshServer:
 class SshShell:
     """The shell loop of one SSH channel around a :class:`Session`."""
 
-    def __init__(self, process: asyncssh.SSHServerProcess[str], session: Session) -> None:
+    def __init__(self, process: asyncssh.SSHServerProcess[str], session: Session,
+                 run_blocking: Callable[..., Any] | None = None) -> None:
+        self.run_blocking = run_blocking or asyncio.to_thread
         self.process = process
         self.session = session
         self.pty = process.get_terminal_type() is not None
@@ -214,12 +244,12 @@ class SshShell:
 
     async def _help(self, line: str) -> str:
         s = self.session
-        return await asyncio.to_thread(question_mark_text, line, s.mode, list(s.edit_path), self._tree_source)
+        return await self.run_blocking(question_mark_text, line, s.mode, list(s.edit_path), self._tree_source)
 
     async def _complete(self, line: str) -> list[str]:
         s = self.session
         _, _, partial = split_for_completion(line)
-        items = await asyncio.to_thread(help_items, line, s.mode, list(s.edit_path), self._tree_source)
+        items = await self.run_blocking(help_items, line, s.mode, list(s.edit_path), self._tree_source)
         words = [i.word for i in items if i.insertable and i.word.startswith(partial)]
         return [f'"{w}"' if any(c.isspace() for c in w) else w for w in dict.fromkeys(words)]
 
@@ -229,7 +259,7 @@ class SshShell:
         self.session.cancel.clear()
         self.term.busy = True
         try:
-            return await asyncio.to_thread(self.session.execute, line)
+            return await self.run_blocking(self.session.execute, line)
         finally:
             self.term.busy = False
             self._tree = None  # the candidate may have changed: fetch names afresh
@@ -253,7 +283,7 @@ class SshShell:
         self.session.stream = self._write_threadsafe
         reader = asyncio.ensure_future(self._reader())
         try:
-            await asyncio.to_thread(self.session.host)  # the prompt's host name, fetched once
+            await self.run_blocking(self.session.host)  # the prompt's host name, fetched once
             if BANNER:
                 self.term.write(BANNER)
             self.term.write("\n")
