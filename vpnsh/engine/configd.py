@@ -429,6 +429,7 @@ class ConfigService:
         (level ``normal`` is off).  Result: the settings (as ``debug.show``)."""
         state = self._debug_state()
         if scope == "pcap":
+            self._set_pcap(bool(pcap))
             state["pcap"] = bool(pcap)
         elif scope == "global":
             state["global"] = level or "normal"
@@ -450,10 +451,40 @@ class ConfigService:
         log.info("debug ike %s %s", scope, level if scope != "pcap" else ("on" if pcap else "off"))
         return self.debug_show()
 
+    def _set_pcap(self, on: bool) -> None:
+        """Open (truncate) or close ``LOG_DIR/ikemgr.pcap`` and hand the writer to the engine's
+        ``set_ike_pcap(writer | None)``; the engine calls ``writer.write(data, src, dst)`` for
+        each IKE datagram it sends or receives (vpnsh/engine/ike_pcap.py)."""
+        from vpnsh.engine.ike_pcap import IkePcap
+
+        old = getattr(self, "_pcap", None)
+        if on and old is not None:
+            return
+        setter = getattr(self.engine, "set_ike_pcap", None)
+        if on:
+            path = self._debug_state()["pcap_file"]
+            if not path:
+                raise ControlError("this daemon has no log dir for ikemgr.pcap", SERVER)
+            try:
+                self._pcap = IkePcap(path)
+            except OSError as exc:
+                raise ControlError(f"cannot write {path}: {exc.strerror}", SERVER) from None
+            if setter is not None:
+                setter(self._pcap)
+        else:
+            if setter is not None:
+                setter(None)
+            if old is not None:
+                old.close()
+            self._pcap = None
+
     def debug_show(self) -> dict[str, Any]:
         state = self._debug_state()
+        pcap = getattr(self, "_pcap", None)
         return {**json.loads(json.dumps(state)),
-                "engine_supported": getattr(self.engine, "set_debug", None) is not None}
+                "engine_supported": getattr(self.engine, "set_debug", None) is not None,
+                "pcap_supported": getattr(self.engine, "set_ike_pcap", None) is not None,
+                "pcap_packets": pcap.count if pcap is not None else 0}
 
     def engine_op(self, name: str, args: dict[str, Any] | None = None) -> Any:
         try:

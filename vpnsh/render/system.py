@@ -46,9 +46,11 @@ def debug_ike(state: Mapping[str, Any]) -> str:
             lines.append(f"sw.ikedaemon.debug.{kind[:-1]}.{name}: {level}")
     lines.append(f"sw.ikedaemon.debug.pcap: {'on' if state.get('pcap') else 'off'}")
     if state.get("pcap") and state.get("pcap_file"):
-        lines.append(f"pcap file: {state['pcap_file']}")
+        lines.append(f"pcap file: {state['pcap_file']} ({state.get('pcap_packets', 0)} packets)")
     if state.get("engine_supported") is False:
-        lines.append("(this engine does not act on the debug settings yet)")
+        lines.append("(this engine does not act on the debug levels yet)")
+    if state.get("pcap") and state.get("pcap_supported") is False:
+        lines.append("(this engine does not write IKE packets to the pcap yet)")
     return "\n".join(lines) + "\n"
 
 
