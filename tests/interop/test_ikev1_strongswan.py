@@ -4,10 +4,10 @@ Left is a real vpnshd with the user-space data plane, configured through the vpn
 shell with PAN-OS set commands (``protocol version ikev1``, ``protocol ikev1
 exchange-mode ...``); right is strongSwan (``version = 1``) with kernel-libipsec.
 
-Until the daemon routes IKEv1 to ``Ikev1Engine`` itself, the daemon is started
-through a small launcher (test code) that puts the IKEv1 engine in the IKEv2
-engine's place and maps ``exchange-mode`` and ``dpd retry``; once
-``vpnsh/engine/service.py`` knows ``Ikev1Engine`` the launcher changes nothing.
+Until the daemon routes IKEv1 itself, the daemon is started through a small launcher
+(test code) that puts ``vpnsh.engine.ikev1.dual.DualEngine`` (IKEv2 + IKEv1) in the
+IKEv2 engine's place and maps ``exchange-mode`` and ``dpd retry``; once
+``vpnsh/engine/service.py`` knows the IKEv1 engine the launcher changes nothing.
 """
 
 from __future__ import annotations
@@ -45,14 +45,14 @@ PSK = "interop-psk-0123456789"
 LAUNCHER = r"""
 import dataclasses, sys
 from vpnsh.engine import config_map, service
-from vpnsh.engine.ikev1 import Ikev1Engine
+from vpnsh.engine.ikev1.dual import DualEngine
 
-if "Ikev1Engine" not in open(service.__file__).read():
+if "Ikev1Engine" not in open(service.__file__).read() and "DualEngine" not in open(service.__file__).read():
     _init = service.Engine.__post_init__
 
     def _post_init(self):
         _init(self)
-        self.ike = Ikev1Engine(clock=self.clock)
+        self.ike = DualEngine(clock=self.clock)
 
     service.Engine.__post_init__ = _post_init
     _gateway_policy = config_map.gateway_policy
@@ -102,7 +102,8 @@ SUITES = [
 
 
 def vpnsh_config(sites: TwoSites, suite: Suite, *, mode: str, psk: str = PSK,
-                 proxy_ids: bool = False, passive: bool = False) -> list[str]:
+                 proxy_ids: bool = False, passive: bool = False,
+                 version: str = "ikev1") -> list[str]:
     left, right = sites.left, sites.right
     p = "set network ike crypto-profiles"
     gw = "set network ike gateway GW"
@@ -115,8 +116,9 @@ def vpnsh_config(sites: TwoSites, suite: Suite, *, mode: str, psk: str = PSK,
         f"{p} ipsec-crypto-profiles ESP esp encryption {suite.esp_enc}",
         f"{p} ipsec-crypto-profiles ESP esp authentication {suite.esp_auth}",
         f"{p} ipsec-crypto-profiles ESP dh-group {suite.pfs}",
-        f"{gw} protocol version ikev1",
+        f"{gw} protocol version {version}",
         f"{gw} protocol ikev1 exchange-mode {mode}",
+        f"{gw} protocol ikev2 ike-crypto-profile IKE",
         f"{gw} protocol ikev1 ike-crypto-profile IKE",
         f"{gw} protocol ikev1 dpd enable yes",
         f"{gw} local-address interface {left.outer_if}",
@@ -381,3 +383,12 @@ def test_proxy_id_with_protocol_and_port(pair_factory: Any) -> None:
     assert child is not None
     assert child.local_ts == [f"{right_net}[tcp/5201]"], child.local_ts
     assert child.remote_ts == [f"{left_net}[tcp]"], child.remote_ts
+
+
+def test_ikev2_preferred_falls_back_to_ikev1(pair_factory: Any) -> None:
+    p: Pair = pair_factory(SUITES[0], version="ikev2-preferred")
+    p.shell("test vpn ike-sa gateway GW")
+    sa = p.sw.wait_for_sa(ike="s2s", child="net", timeout=60)
+    assert sa.version == 1
+    assert "falling back to IKEv1" in p.ikemgr()
+    assert p.ping(), p.debug()
