@@ -29,6 +29,7 @@ SNAPLEN = 65535
 NAT_T_PORT = 4500
 NON_ESP_MARKER = b"\x00\x00\x00\x00"
 UDP = 17
+ESP = 50
 
 Endpoint = tuple[str, int]
 
@@ -49,6 +50,19 @@ def ike_payload(data: bytes, src: Endpoint, dst: Endpoint) -> bytes:
     return data
 
 
+def ip_packet(proto: int, payload: bytes, src: str, dst: str) -> bytes:
+    """An IPv4 or IPv6 header (checksummed) before ``payload`` of IP protocol ``proto``."""
+    s, d = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+    if s.version != d.version:
+        raise ValueError(f"address families differ: {src} -> {dst}")
+    if s.version == 4:
+        header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0x4000, 64, proto, 0,
+                             s.packed, d.packed)
+        header = header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
+        return header + payload
+    return struct.pack("!IHBB16s16s", 6 << 28, len(payload), proto, 64, s.packed, d.packed) + payload
+
+
 def ip_udp_packet(data: bytes, src: Endpoint, dst: Endpoint) -> bytes:
     """An IPv4/IPv6 + UDP packet carrying ``data`` (checksums filled in)."""
     s, d = ipaddress.ip_address(src[0]), ipaddress.ip_address(dst[0])
@@ -63,12 +77,7 @@ def ip_udp_packet(data: bytes, src: Endpoint, dst: Endpoint) -> bytes:
     udp = struct.pack("!HHHH", src[1], dst[1], udp_len, 0) + payload
     csum = _checksum(pseudo + udp) or 0xFFFF
     udp = udp[:6] + struct.pack("!H", csum) + udp[8:]
-    if s.version == 4:
-        header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, 0, 0x4000, 64, UDP, 0,
-                             s.packed, d.packed)
-        header = header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
-        return header + udp
-    return struct.pack("!IHBB16s16s", 6 << 28, udp_len, UDP, 64, s.packed, d.packed) + udp
+    return ip_packet(UDP, udp, src[0], dst[0])
 
 
 class IkePcap:
@@ -84,7 +93,14 @@ class IkePcap:
         self.count = 0
 
     def write(self, data: bytes, src: Endpoint, dst: Endpoint, ts: float | None = None) -> None:
-        packet = ip_udp_packet(bytes(data), src, dst)
+        """One IKE datagram (UDP ``src`` -> ``dst``)."""
+        self._record(ip_udp_packet(bytes(data), src, dst), ts)
+
+    def write_esp(self, esp: bytes, src: str, dst: str, ts: float | None = None) -> None:
+        """One ESP packet (IP protocol 50) as it goes on the wire, SPI first."""
+        self._record(ip_packet(ESP, bytes(esp), src, dst), ts)
+
+    def _record(self, packet: bytes, ts: float | None) -> None:
         ts = time.time() if ts is None else ts
         sec = int(ts)
         usec = int(round((ts - sec) * 1_000_000))
