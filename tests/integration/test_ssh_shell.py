@@ -239,7 +239,7 @@ def test_daemon_stops_cleanly_during_a_tail_follow(sshd: SshDaemon) -> None:
 
 def test_debug_ike_settings_and_pcap_file(sshd: SshDaemon) -> None:
     r = sshd.ssh("-T", input="debug ike global on dump\ndebug ike gateway GW1 on debug\n"
-                             "debug ike pcap on\nshow debug ike\nexit\n")
+                             "debug ike pcap on\ndebug ike wireshark-keys on\nshow debug ike\nexit\n")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert any(line.endswith("sw.ikedaemon.debug.global: dump") for line in lines)
@@ -247,6 +247,8 @@ def test_debug_ike_settings_and_pcap_file(sshd: SshDaemon) -> None:
     assert "sw.ikedaemon.debug.pcap: on" in lines
     pcap = sshd.log_dir / "ikemgr.pcap"
     assert pcap.read_bytes()[:4] == bytes.fromhex("d4c3b2a1")  # a pcap header, little-endian
+    assert f"wireshark keys: {sshd.log_dir / 'wireshark'} (ikev2_decryption_table, esp_sa)" in lines
+    assert (sshd.log_dir / "wireshark").is_dir()
     r = sshd.ssh("-T", input="debug ike global off\ndebug ike pcap off\nshow debug ike\nexit\n")
     lines = r.stdout.splitlines()
     assert any(line.endswith("sw.ikedaemon.debug.global: normal") for line in lines)

@@ -128,6 +128,8 @@ def test_debug_ike_commands_reach_the_daemon(session: Session, client: StubClien
     assert client.requests[-1] == ("debug.ike", {"scope": "tunnel", "level": None, "name": "T1"})
     assert session.execute("debug ike pcap on").ok
     assert client.requests[-1] == ("debug.ike", {"scope": "pcap", "pcap": True})
+    assert session.execute("debug ike wireshark-keys off").ok
+    assert client.requests[-1] == ("debug.ike", {"scope": "wireshark-keys", "keys": False})
     out = session.execute("show debug ike").output.splitlines()
     assert "sw.ikedaemon.debug.global: debug" in out and "sw.ikedaemon.debug.pcap: on" in out
     session.execute("debug ike global off")

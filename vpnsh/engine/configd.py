@@ -49,6 +49,7 @@ FORMATS = ("default", "set", "xml", "json")
 SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 LOG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 LOG_READ_LINES = 2000
+WIRESHARK_DIR = "wireshark"  # debug ike wireshark-keys on: key tables for Wireshark (engine/wireshark_keys.py)
 DEBUG_PCAP = "ikemgr.pcap"  # debug ike pcap on: IKE datagrams, written by the engine (engine/ike_pcap.py)
 SECRET_KEYWORDS = ("key",)  # the token after one of these is a secret
 MASK = "******"
@@ -417,12 +418,16 @@ class ConfigService:
     def _debug_state(self) -> dict[str, Any]:
         state = getattr(self, "_debug", None)
         if state is None:
-            state = self._debug = {"global": "normal", "gateways": {}, "tunnels": {}, "pcap": False,
-                                   "pcap_file": os.path.join(self.log_dir, DEBUG_PCAP) if self.log_dir else None}
+            state = self._debug = {
+                "global": "normal", "gateways": {}, "tunnels": {}, "pcap": False,
+                "pcap_file": os.path.join(self.log_dir, DEBUG_PCAP) if self.log_dir else None,
+                "wireshark_keys": False,
+                "wireshark_dir": os.path.join(self.log_dir, WIRESHARK_DIR) if self.log_dir else None,
+            }
         return state
 
     def debug_ike(self, scope: str, level: str | None = None, name: str | None = None,
-                  pcap: bool | None = None) -> dict[str, Any]:
+                  pcap: bool | None = None, keys: bool | None = None) -> dict[str, Any]:
         """``debug ike global|gateway GW|tunnel T on debug|dump`` / ``off``; ``debug ike pcap on|off``.
 
         Kept here and handed to the engine's ``set_debug(settings)`` when it has one
@@ -431,6 +436,9 @@ class ConfigService:
         if scope == "pcap":
             self._set_pcap(bool(pcap))
             state["pcap"] = bool(pcap)
+        elif scope == "wireshark-keys":
+            self._set_key_tables(bool(keys))
+            state["wireshark_keys"] = bool(keys)
         elif scope == "global":
             state["global"] = level or "normal"
         elif scope in ("gateway", "tunnel") and name:
@@ -478,12 +486,34 @@ class ConfigService:
                 old.close()
             self._pcap = None
 
+    def _set_key_tables(self, on: bool) -> None:
+        """``debug ike wireshark-keys on``: ``LOG_DIR/wireshark/{ikev2_decryption_table,esp_sa}``
+        (vpnsh/engine/wireshark_keys.py) handed to the engine's ``set_key_tables(tables | None)``;
+        the engine appends each new IKE and CHILD SA's keys.  Off: the engine stops; the files stay
+        (delete them: they hold keys)."""
+        from vpnsh.engine.wireshark_keys import KeyTables
+
+        setter = getattr(self.engine, "set_key_tables", None)
+        if on:
+            path = self._debug_state()["wireshark_dir"]
+            if not path:
+                raise ControlError("this daemon has no log dir for the key tables", SERVER)
+            try:
+                tables = KeyTables(path)
+            except OSError as exc:
+                raise ControlError(f"cannot write {path}: {exc.strerror}", SERVER) from None
+            if setter is not None:
+                setter(tables)
+        elif setter is not None:
+            setter(None)
+
     def debug_show(self) -> dict[str, Any]:
         state = self._debug_state()
         pcap = getattr(self, "_pcap", None)
         return {**json.loads(json.dumps(state)),
                 "engine_supported": getattr(self.engine, "set_debug", None) is not None,
                 "pcap_supported": getattr(self.engine, "set_ike_pcap", None) is not None,
+                "keys_supported": getattr(self.engine, "set_key_tables", None) is not None,
                 "pcap_packets": pcap.count if pcap is not None else 0}
 
     def engine_op(self, name: str, args: dict[str, Any] | None = None) -> Any:

@@ -47,6 +47,10 @@ def debug_ike(state: Mapping[str, Any]) -> str:
     lines.append(f"sw.ikedaemon.debug.pcap: {'on' if state.get('pcap') else 'off'}")
     if state.get("pcap") and state.get("pcap_file"):
         lines.append(f"pcap file: {state['pcap_file']} ({state.get('pcap_packets', 0)} packets)")
+    if state.get("wireshark_keys"):
+        lines.append(f"wireshark keys: {state.get('wireshark_dir')} (ikev2_decryption_table, esp_sa)")
+        if state.get("keys_supported") is False:
+            lines.append("(this engine does not write keys to the tables yet)")
     if state.get("engine_supported") is False:
         lines.append("(this engine does not act on the debug levels yet)")
     if state.get("pcap") and state.get("pcap_supported") is False:

@@ -21,6 +21,9 @@ KEYWORD_HELP: dict[str, str] = {
     "set": "Set operational parameters",
     "ping": "Ping hosts and networks",
     "less": "Examine debug file content",
+    "tail": "Print the last lines of a debug file",
+    "find": "Find CLI commands with keywords",
+    "debug": "Debug and diagnose",
     # show ...
     "vpn": "Show VPN information",
     "running": "Show running operational parameters",

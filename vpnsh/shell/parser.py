@@ -153,6 +153,7 @@ _DISPLAY = {
     "set cli scripting mode": "set cli scripting-mode",
     "less mp log": "less mp-log",
     "tail follow yes mp log": "tail mp-log",
+    "debug ike wireshark keys": "debug ike wireshark-keys",
 }
 
 

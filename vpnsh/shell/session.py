@@ -242,10 +242,12 @@ class Session:
         return find_command(str(command.args["keyword"]))
 
     def _debug_ike(self, command: Command) -> str:
-        scope = command.name.split()[-1]  # global | gateway | tunnel | pcap
+        scope = command.name.split()[-1]  # global | gateway | tunnel | pcap | wireshark-keys
         args: dict[str, Any] = {"scope": scope}
         if scope == "pcap":
             args["pcap"] = command.args["state"] == "on"
+        elif scope == "wireshark-keys":
+            args["keys"] = command.args["state"] == "on"
         else:
             args["level"] = command.args.get("level")  # None: off
             name = command.args.get("gateway", command.args.get("tunnel"))
@@ -468,6 +470,7 @@ _OP_HANDLERS: dict[str, Callable[[Session, Command], str]] = {
     "debug ike gateway": Session._debug_ike,
     "debug ike tunnel": Session._debug_ike,
     "debug ike pcap": Session._debug_ike,
+    "debug ike wireshark-keys": Session._debug_ike,
     "show debug ike": Session._show_debug_ike,
     "set cli config-output-format": Session._set_cli_format,
     "set cli pager": Session._set_cli_pager,
