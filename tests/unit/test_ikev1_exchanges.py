@@ -305,3 +305,19 @@ def test_show_sections_for_the_renderer() -> None:
     assert "IKEv1 phase-1 SAs" in text and "PSK/DH14/A128/SHA256" in text
     assert "IKEv1 phase-2 SAs" in text and f"{p2['spi_in']:08X}" in text
     assert "There is no IKEv2 SA found." in text
+
+
+def test_simultaneous_quick_modes_leave_one_sa_pair() -> None:
+    wire, a, b = pair()
+    eng(a).initiate("GA")
+    wire.run()
+    # both sides start phase 2 for the same proxy ID again at the same time
+    eng(a).delete_child("TA")
+    wire.run()
+    eng(a).initiate("GA")
+    eng(b).initiate("GB")
+    wire.run()
+    wire.advance(15)  # past the grace time of the replaced pair
+    assert len(eng(a).child_sas()) == 1 and len(eng(b).child_sas()) == 1
+    ca, cb = eng(a).child_sas()[0], eng(b).child_sas()[0]
+    assert ca.spi_in == cb.spi_out and ca.spi_out == cb.spi_in

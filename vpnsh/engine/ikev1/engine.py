@@ -84,6 +84,7 @@ REKEY_JITTER_INITIATOR = (0.80, 0.85)
 REKEY_JITTER_RESPONDER = (0.88, 0.92)  # the side that started the SA rekeys it first
 REKEY_GRACE = 10.0  # a rekeyed phase 2 SA lives on this long (traffic in flight)
 DONE_QUICK_KEEP = 60.0
+COLLISION_WINDOW = 10.0  # a peer's quick mode this soon after ours is a collision
 KEEPALIVE = b"\xff"
 NONCE_SIZE = 32
 
@@ -1208,7 +1209,7 @@ class Ikev1Engine:
             self._quick_reject(sa, msgid, NotifyType.INVALID_ID_INFORMATION, f"bad proxy ID: {exc}",
                                now)
             return
-        policy, rekey_of = self._match_proxy(sa, our_ts, peer_ts)
+        policy, rekey_of = self._match_proxy(sa, our_ts, peer_ts, now)
         if policy is None:
             configured = "; ".join(
                 f"{c.name}: local {c.local_selectors()[0].short()} remote "
@@ -1287,8 +1288,8 @@ class Ikev1Engine:
         sa.quick[msgid] = q
         self.send(data, sa.local, sa.remote)
 
-    def _match_proxy(self, sa: Phase1, ours: TrafficSelector, peers: TrafficSelector
-                     ) -> tuple[ChildPolicy | None, Child | None]:
+    def _match_proxy(self, sa: Phase1, ours: TrafficSelector, peers: TrafficSelector,
+                     now: float) -> tuple[ChildPolicy | None, Child | None]:
         cands = self._child_candidates(sa.gateway)
         exact = [c for c in cands if c.local_selectors()[0] == ours
                  and c.remote_selectors()[0] == peers]
@@ -1297,8 +1298,10 @@ class Ikev1Engine:
         if not (exact or wildcard):
             return None, None
         pick = (exact or wildcard)[0]
+        # an SA the peer renegotiates right after it came up is a collision, not a rekey
         old = next((c for c in self._children.values() if c.policy.name == pick.name
-                    and c.state == ChildState.INSTALLED), None)
+                    and c.state == ChildState.INSTALLED
+                    and now - c.created > min(COLLISION_WINDOW, 0.25 * c.lifetime)), None)
         return pick, old
 
     def _quick_reject(self, sa: Phase1, msgid: int, notify: int, reason: str, now: float) -> None:
@@ -1413,13 +1416,21 @@ class Ikev1Engine:
             spi_in=q.spi_in, spi_out=q.spi_out, suite=s, keys=keys, local_ts=q.local_ts,
             remote_ts=q.remote_ts, message_id=q.message_id, parent_sn=sa.sn, remote=sa.remote,
             created=now, rekey_at=now + soft, expires=now + q.lifetime, lifetime=q.lifetime,
-            lifesize_kb=q.lifesize_kb,
+            lifesize_kb=q.lifesize_kb, nonce_key=min(q.ni, q.nr),
         )
         self._next_child_id += 1
         self._children[child.child_id] = child
         old = q.rekey_of
         if old is not None and self._children.get(old.child_id) is not old:
             old = None
+        # both sides negotiated the same proxy ID at once: both agree to drop the pair whose
+        # exchange holds the lowest nonce (as RFC 7296 2.8.1 does for IKEv2 collisions)
+        dup = next((c for c in self._children.values() if c.policy.name == policy.name
+                    and c is not child and c is not old and c.state == ChildState.INSTALLED),
+                   None)
+        redundant: Child | None = None
+        if dup is not None:
+            redundant = child if child.nonce_key < dup.nonce_key else dup
         role = "initiator" if q.initiator else "responder"
         kind = "rekey" if old else "non-rekey"
         self.log(sa, f"====> IKE phase-2 negotiation is succeeded as {role}, quick mode, "
@@ -1428,11 +1439,13 @@ class Ikev1Engine:
                      f"{q.message_id:08X}, SPI:0x{q.spi_in:08X}/0x{q.spi_out:08X} "
                      f"{s.long()}, lifetime {q.lifetime} Sec{self._kb_words(q.lifesize_kb)} "
                      f"<====")
-        self.emit(ChildInstalled(keys, old.spi_in if old else None))
-        if old is not None:
-            old.state = ChildState.REKEYED
-            old.rekeying = False
-            old.delete_at = min(now + REKEY_GRACE, old.expires)
+        replaces = old if old is not None else (dup if redundant is dup else None)
+        self.emit(ChildInstalled(keys, replaces.spi_in if replaces else None))
+        for gone in (old, redundant):
+            if gone is not None:
+                gone.state = ChildState.REKEYED
+                gone.rekeying = False
+                gone.delete_at = min(now + REKEY_GRACE, gone.expires)
 
     @staticmethod
     def _kb_words(kb: int | None) -> str:

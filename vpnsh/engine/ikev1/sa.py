@@ -217,6 +217,7 @@ class Child:
     state: ChildState = ChildState.INSTALLED
     rekeying: bool = False
     delete_at: float = math.inf  # rekeyed: removed (with a Delete) at this time
+    nonce_key: bytes = b""  # min(Ni, Nr) of its quick mode: breaks simultaneous negotiations
 
     @property
     def gateway(self) -> str:
