@@ -253,3 +253,15 @@ def test_debug_ike_settings_and_pcap_file(sshd: SshDaemon) -> None:
     lines = r.stdout.splitlines()
     assert any(line.endswith("sw.ikedaemon.debug.global: normal") for line in lines)
     assert "sw.ikedaemon.debug.pcap: off" in lines
+
+
+def test_port_in_use_is_a_startup_error(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        d = Daemon(tmp_path / "d", extra_args=["--ssh-listen", f"127.0.0.1:{port}"])
+        proc = d.spawn()
+        assert proc.wait(30) == 1
+    assert f"cannot serve SSH on 127.0.0.1:{port}" in d.output()
+    assert not d.socket.exists()  # the control socket went away with it

@@ -81,6 +81,19 @@ def setup_logging(log_dir: str, foreground_stream: IO[str] | None = sys.stderr) 
 # ---------------------------------------------------------------------------- arguments
 
 
+DEFAULT_COOKIE_THRESHOLD = 50  # Ikev2Engine's half_open_limit
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {value}")
+    return value
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="vpnshd", description="The vpnsh IPsec VPN daemon (foreground).")
     p.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help=f"config and state (default {DEFAULT_STATE_DIR})")
@@ -94,6 +107,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hostname", default=None, help="name shown in the shell prompt (default: system hostname)")
     p.add_argument("--ssh-listen", metavar="ADDR:PORT", default=None,
                    help="also serve the vpnsh shell over SSH here (keys: STATE_DIR/ssh/; see docs/user-guide.md)")
+    p.add_argument("--ike-cookie-threshold", metavar="N", type=_non_negative, default=DEFAULT_COOKIE_THRESHOLD,
+                   help="IKEv2 DoS protection: demand a cookie (RFC 7296 2.6) from every new IKE_SA_INIT "
+                   f"while N or more IKE SAs are half-open (default {DEFAULT_COOKIE_THRESHOLD}; 0: always; "
+                   "a gateway's require-cookie setting demands them regardless)")
     p.add_argument("--version", action="version", version=f"vpnshd {__version__}")
     args = p.parse_args(argv)
     args.socket = protocol.socket_path(args.socket)
@@ -134,6 +151,7 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
         loop.add_signal_handler(sig, stop.set)
 
     engine = Engine(dataplane=args.dataplane, state_dir=args.state_dir, log_dir=args.log_dir)
+    engine.ike.half_open_limit = getattr(args, "ike_cookie_threshold", DEFAULT_COOKIE_THRESHOLD)
     addresses = AddressApplier(args.state_dir)
     with contextlib.suppress(Exception):
         addresses.links.warm_up()  # type: ignore[attr-defined]
@@ -170,7 +188,14 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
             await ssh.start()
         except (OSError, ValueError) as exc:
             await server.stop()
+            with contextlib.suppress(Exception):
+                result = engine.shutdown()
+                if inspect.isawaitable(result):
+                    await result
             service.flush()
+            addresses.close()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
             lock.close()
             raise StartupError(f"cannot serve SSH on {args.ssh_listen}: {exc}") from None
     log.info(

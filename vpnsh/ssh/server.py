@@ -134,6 +134,11 @@ class SshServer:
         if sockets and self.port == 0:
             self.port = sockets[0].getsockname()[1]
         log.info("ssh: listening on %s:%d", self.host, self.port)
+        if keys.authorized_keys(self.state_dir) is None and not passwords.read_passwords(
+                Path(self.state_dir) / "ssh" / passwords.FILE_NAME):
+            log.warning("ssh: nobody can log in yet: add a key to %s or a password with "
+                        "python -m vpnsh.ssh.passwords %s USER",
+                        Path(self.state_dir) / "ssh" / keys.AUTHORIZED_KEYS, self.state_dir)
 
     async def stop(self) -> None:
         for session in list(self._sessions.values()):
