@@ -465,7 +465,7 @@ class ConfigService:
         each IKE datagram it sends or receives (vpnsh/engine/ike_pcap.py)."""
         from vpnsh.engine.ike_pcap import IkePcap
 
-        old = getattr(self, "_pcap", None)
+        old: IkePcap | None = getattr(self, "_pcap", None)
         if on and old is not None:
             return
         setter = getattr(self.engine, "set_ike_pcap", None)
@@ -474,11 +474,12 @@ class ConfigService:
             if not path:
                 raise ControlError("this daemon has no log dir for ikemgr.pcap", SERVER)
             try:
-                self._pcap = IkePcap(path)
+                pcap = IkePcap(path)
             except OSError as exc:
                 raise ControlError(f"cannot write {path}: {exc.strerror}", SERVER) from None
+            self._pcap: IkePcap | None = pcap
             if setter is not None:
-                setter(self._pcap)
+                setter(pcap)
         else:
             if setter is not None:
                 setter(None)

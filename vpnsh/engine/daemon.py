@@ -189,9 +189,9 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
         except (OSError, ValueError) as exc:
             await server.stop()
             with contextlib.suppress(Exception):
-                result = engine.shutdown()
-                if inspect.isawaitable(result):
-                    await result
+                stopping: Any = engine.shutdown()
+                if inspect.isawaitable(stopping):
+                    await stopping
             service.flush()
             addresses.close()
             for sig in (signal.SIGTERM, signal.SIGINT):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import lru_cache
+from typing import Any
 
 from lark import Token
 from lark.exceptions import LarkError
@@ -24,7 +25,7 @@ _VALUE_SAMPLE = {"NUMBER": "1", "WORD": "x", "STRING": '"x"', "REGEX": "x"}
 def _forms(mode: str) -> Iterator[str]:
     kw = keyword_terminals()
     parser = lark_parser()
-    stack = [(parser.parse_interactive("", start=start_rule(mode)), ())]
+    stack: list[tuple[Any, tuple[str, ...]]] = [(parser.parse_interactive("", start=start_rule(mode)), ())]
     seen: set[tuple[str, ...]] = set()
     while stack:
         ip, words = stack.pop()
