@@ -321,3 +321,45 @@ def test_simultaneous_quick_modes_leave_one_sa_pair() -> None:
     assert len(eng(a).child_sas()) == 1 and len(eng(b).child_sas()) == 1
     ca, cb = eng(a).child_sas()[0], eng(b).child_sas()[0]
     assert ca.spi_in == cb.spi_out and ca.spi_out == cb.spi_in
+
+
+def _record_session(mode: str) -> tuple[list[tuple[str, bytes]], Wire, Node, Node]:
+    wire, a, b = pair({"exchange_mode": mode})
+    eng(a).initiate("GA")
+    wire.run()
+    return [(sender, data) for sender, data, _l, _r in wire.sent], wire, a, b
+
+
+@pytest.mark.parametrize("mode", ["main", "aggressive"])
+def test_fuzzed_session_messages_are_counted_drops(mode: str) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    recorded, done_wire, done_a, done_b = _record_session(mode)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+              database=None)
+    @given(st.integers(0, len(recorded) - 1), st.integers(0, 10_000), st.binary(min_size=1,
+                                                                                   max_size=8),
+           st.booleans())
+    def run(index: int, pos: int, junk: bytes, truncate: bool) -> None:
+        sender, data = recorded[index]
+        # fresh engines: a mangled first message may start an SA, later ones must be dropped
+        wire, a, b = pair({"exchange_mode": mode})
+        eng(a).initiate("GA")
+        target = b if sender == "a" else a
+        p = pos % len(data)
+        mangled = data[:p] if truncate else data[:p] + junk + data[p + len(junk):]
+        src = (A, 500) if sender == "a" else (B, 500)
+        dst = (B, 500) if sender == "a" else (A, 500)
+        eng(target).receive(mangled, dst, src, wire.clock.now)
+        # and to the engines that finished the session (established phase 1 and 2)
+        done_target = done_b if sender == "a" else done_a
+        eng(done_target).receive(mangled, dst, src, done_wire.clock.now)
+        for e in (target, done_target):
+            assert eng(e).drops["internal error"] == 0, eng(e).drops
+            for out, _local, _remote in eng(e).datagrams_to_send():
+                assert out == b"\xff" or m.parse_header(out).length == len(out)
+
+    run()
+    assert eng(done_a).ike_sas() and eng(done_b).child_sas()
