@@ -392,3 +392,38 @@ def test_ikev2_preferred_falls_back_to_ikev1(pair_factory: Any) -> None:
     assert sa.version == 1
     assert "falling back to IKEv1" in p.ikemgr()
     assert p.ping(), p.debug()
+
+
+def _vpnsh_site(tmp: Path, sites: TwoSites, name: str, lines: list[str]) -> Daemon:
+    daemon = Ikev1Daemon(tmp / name, dataplane="userspace", netns=sites.left.ns.name)
+    daemon.start()
+    script = tmp / f"{name}.vpnsh"
+    script.write_text("\n".join(["configure", *lines, "commit"]) + "\n")
+    res = daemon.shell("-f", str(script))
+    assert res.returncode == 0, res.stdout + res.stderr
+    return daemon
+
+
+@pytest.mark.parametrize("mode", ["main", "aggressive"])
+def test_vpnsh_to_vpnsh_ikev1(netlab: NetLab, tmp_path: Path, mode: str) -> None:  # noqa: F811
+    sites = two_sites(netlab)
+    mirrored = TwoSites(sites.right, sites.left)
+    a = _vpnsh_site(tmp_path, sites, "a", vpnsh_config(sites, SUITES[1], mode=mode))
+    try:
+        b = _vpnsh_site(tmp_path, mirrored, "b", vpnsh_config(mirrored, SUITES[1], mode=mode))
+        try:
+            res = a.shell("-c", "test vpn ike-sa gateway GW", timeout=60)
+            assert "Initiate 1 IKE SA." in res.stdout, res.stdout + res.stderr
+
+            def children(d: Daemon) -> list[dict[str, Any]]:
+                return list(d.request("engine.op", name="vpn.ipsec-sa.show", args={})["sas"])
+
+            wait_until(lambda: children(a) and children(b), timeout=20, what="the tunnel")
+            assert sites.left.ns.ping(sites.right.inner, source=sites.left.inner, count=3,
+                                      wait=2)
+            (sa_a,), (sa_b,) = children(a), children(b)
+            assert sa_a["spi_in"] == sa_b["spi_out"] and sa_a["spi_out"] == sa_b["spi_in"]
+        finally:
+            b.stop()
+    finally:
+        a.stop()
