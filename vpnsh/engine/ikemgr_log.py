@@ -12,9 +12,12 @@ SPIs and algorithm names only.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections import deque
 from pathlib import Path
+from typing import TextIO
 
 MAX_BYTES = 10 * 1024 * 1024
 
@@ -26,12 +29,20 @@ def _stamp(now: float) -> str:
 
 
 class IkemgrLog:
-    """Appends to ``log_dir/ikemgr.log`` (rotated once at 10 MiB) and keeps recent lines."""
+    """Appends to ``log_dir/ikemgr.log`` (rotated once at 10 MiB) and keeps recent lines.
+
+    The file stays open between lines (flushed after each, so ``tail`` and readers see
+    every line at once); it is reopened when it was rotated or removed under us.
+    """
 
     def __init__(self, log_dir: str | Path | None, keep: int = 2000) -> None:
         self.path = Path(log_dir) / "ikemgr.log" if log_dir else None
         self.recent: deque[str] = deque(maxlen=keep)
         self.system: deque[dict[str, object]] = deque(maxlen=keep)
+        self._file: TextIO | None = None
+        self._size = 0
+        self._ino = 0
+        self._checked = 0.0  # monotonic time of the last check that the file is still ours
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -42,10 +53,46 @@ class IkemgrLog:
         self.recent.append(line)
         if self.path is None:
             return
-        if self.path.exists() and self.path.stat().st_size > MAX_BYTES:
+        f = self._open()
+        data = line + "\n"
+        f.write(data)
+        f.flush()
+        self._size += len(data.encode()) if not data.isascii() else len(data)
+
+    def _open(self) -> TextIO:
+        assert self.path is not None
+        f = self._file
+        mono = time.monotonic()
+        if f is not None and mono - self._checked > 1.0:
+            # once a second at most: was the file moved or removed by someone else?
+            self._checked = mono
+            try:
+                st = self.path.stat()
+                if st.st_ino != self._ino:
+                    f = None
+                else:
+                    self._size = st.st_size
+            except FileNotFoundError:
+                f = None
+            if f is None:
+                self.close()
+        if f is not None and self._size > MAX_BYTES:
+            self.close()
             self.path.replace(self.path.with_suffix(".log.1"))
-        with self.path.open("a") as f:
-            f.write(line + "\n")
+            f = None
+        if f is None:
+            if self.path.exists() and self.path.stat().st_size > MAX_BYTES:
+                self.path.replace(self.path.with_suffix(".log.1"))
+            f = self._file = self.path.open("a")
+            st = os.fstat(f.fileno())
+            self._size, self._ino, self._checked = st.st_size, st.st_ino, mono
+        return f
+
+    def close(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
 
     def event(self, eventid: str, description: str, *, severity: str = "informational",
               obj: str = "", now: float | None = None) -> None:

@@ -11,11 +11,12 @@ comparisons; packets are parsed with :func:`parse_inner` straight from the bytes
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from .base import TrafficSelector
 
@@ -220,6 +221,10 @@ class _Entry(Generic[T]):
     value: T
 
 
+def _entry_rank(e: _Entry[Any]) -> tuple[int, int]:
+    return (e.specificity, -e.order)
+
+
 class Spd(Generic[T]):
     """Outbound selector table: tunnel interface -> selector pairs -> a value (the SA).
 
@@ -251,8 +256,9 @@ class Spd(Generic[T]):
             for rsel in remote:
                 if lsel.version != rsel.version:
                     continue
-                entries.append(_Entry(lsel.size * rsel.size, order, lsel, rsel, sa_id, value))
-        entries.sort(key=lambda e: (e.specificity, -e.order))
+                # the list stays sorted: insert, no re-sort of every SA's entries per add
+                bisect.insort(entries, _Entry(lsel.size * rsel.size, order, lsel, rsel, sa_id, value),
+                              key=_entry_rank)
         self._if_of[sa_id] = tunnel_if
         self._set(tunnel_if, entries)
 

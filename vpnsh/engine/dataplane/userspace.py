@@ -346,11 +346,15 @@ class UserspaceDataPlane:
         for key in list(self._acquired):  # list(): the outbound thread adds keys
             if key[0] == spec.tunnel_if:
                 self._acquired.pop(key, None)
-        # the outbound thread sends what waits for this interface (it may be queueing
-        # the first packet right now, so ask whatever the queue looks like from here)
+        # the outbound thread sends what waits for this interface. It may be queueing the
+        # first packet right now, so ask whatever the queue looks like from here: the
+        # thread looks at _flush before it sleeps again. Wake it (a syscall, and a GIL
+        # hand-over per SA when many come up at once) only when packets already wait:
+        # then it may be asleep with them.
         with self._flush_lock:
             self._flush.add(spec.tunnel_if)
-        self._wake(self._out_wake)
+        if self._pending.get(spec.tunnel_if) is not None:
+            self._wake(self._out_wake)
 
     def remove_child(self, inbound_spi: int) -> None:
         child = self._children.pop(inbound_spi, None)

@@ -11,6 +11,8 @@ the one-byte NAT keepalive ``b"\\xff"``) and strips it on receiving.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import os
 import random
@@ -88,6 +90,15 @@ class Ikev2Engine:
         self._child_spis: set[int] = set()
         self.drops: Counter[str] = Counter()
         self.current_raw = b""  # the datagram being processed (for IKE_SA_INIT AUTH octets)
+        # timers: a heap of (deadline, n, sa) with lazy invalidation; an entry is live while
+        # ``sa.timer_at`` equals its deadline. SAs whose state changed are "dirty" and get
+        # their deadline recomputed before the heap is next read.
+        self._timer_heap: list[tuple[float, int, IkeSa]] = []
+        self._timer_n = itertools.count()
+        self._dirty: dict[int, IkeSa] = {}
+        # lookups of gateways by address and by peer ID, rebuilt when the policies change
+        self._by_address: dict[str, tuple[dict[str, IkePolicy], IkePolicy | None]] | None = None
+        self._by_peer_id: dict[tuple[int, bytes], list[IkePolicy]] | None = None
 
     # ------------------------------------------------------------------ config
     def add_policies(
@@ -98,6 +109,7 @@ class Ikev2Engine:
     ) -> None:
         """Adds or replaces policies; a replaced policy that changed tears down its SAs."""
         now = self._now(now)
+        self._by_address = self._by_peer_id = None
         for p in ike_policies:
             old = self._ike_policies.get(p.name)
             if old is not None and old != p:
@@ -116,12 +128,14 @@ class Ikev2Engine:
         now: float | None = None,
     ) -> None:
         now = self._now(now)
+        self._by_address = self._by_peer_id = None
         for name in child_names:
             self.delete_child(name, now=now, exact=True)
             self._child_policies.pop(name, None)
         for name in ike_names:
             self._teardown_gateway(name, "gateway removed from configuration", now)
             self._ike_policies.pop(name, None)
+        self._by_address = self._by_peer_id = None
 
     def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
         for sa in [s for s in self._unique_sas() if s.gateway == gateway]:
@@ -235,6 +249,7 @@ class Ikev2Engine:
                         self._queue(sa, ChildDeleteTask([c], "lifesize expired"), now)
                     else:
                         c.rekey_at = now
+                        self._touch(sa)
                         self._check_timers(sa, now)
 
     # ------------------------------------------------------------------ I/O
@@ -260,14 +275,30 @@ class Ikev2Engine:
         return self._events.popleft() if self._events else None
 
     def next_timer(self) -> float | None:
-        times = [t for sa in self._unique_sas() for t in self._sa_timers(sa)]
-        return min(times) if times else None
+        self._refresh_timers()
+        heap = self._timer_heap
+        while heap:
+            t, _, sa = heap[0]
+            if sa.timer_at == t and self._sas.get(sa.local_spi) is sa:
+                return t
+            heapq.heappop(heap)
+        return None
 
     def handle_timer(self, now: float | None = None) -> None:
+        """Acts on every due timer, SA by SA in creation order (as a scan of all SAs would)."""
         now = self._now(now)
-        for sa in list(self._unique_sas()):
+        self._refresh_timers()
+        last_seq = self._seq  # SAs made while handling these timers wait for the next call
+        due: list[tuple[int, IkeSa]] = []
+        queued: set[int] = set()
+        self._pop_due(now, -1, last_seq, due, queued)
+        while due:
+            seq, sa = heapq.heappop(due)
             if self._sas.get(sa.local_spi) is sa:
                 self._check_timers(sa, now)
+            # acting on one SA may make a later one due (children moved to it, ...)
+            self._refresh_timers()
+            self._pop_due(now, seq, last_seq, due, queued)
 
     # -------------------------------------------------------------- queries
     def ike_sas(self, gateway: str | None = None) -> list[IkeSaInfo]:
@@ -339,6 +370,7 @@ class Ikev2Engine:
         if sa is None or sa.protection is None:
             self.drop("message for an unknown IKE SA")
             return
+        self._touch(sa)  # last_rx moves the DPD timer
         if msg.is_initiator == sa.initiator or (msg.spi_i, msg.spi_r) != (sa.spi_i, sa.spi_r):
             self.drop("IKE SPI or initiator flag mismatch")
             return
@@ -384,6 +416,7 @@ class Ikev2Engine:
             sa.local = local
 
     def _handle_request(self, sa: IkeSa, msg: message.Message, now: float) -> None:
+        self._touch(sa)
         ex = msg.exchange
         payloads: list[Payload]
         if ex == ExchangeType.IKE_AUTH and not sa.initiator and sa.state == IkeState.CONNECTING:
@@ -410,6 +443,7 @@ class Ikev2Engine:
         self._kick(sa, now)
 
     def _complete(self, sa: IkeSa, parsed: Parsed, now: float) -> None:
+        self._touch(sa)
         out = sa.outstanding
         assert out is not None
         if out.exchange == ExchangeType.IKE_SA_INIT:
@@ -420,10 +454,12 @@ class Ikev2Engine:
             self._kick(sa, now)
 
     def _queue(self, sa: IkeSa, task: Task, now: float) -> None:
+        self._touch(sa)
         sa.tasks.append(task)
         self._kick(sa, now)
 
     def _kick(self, sa: IkeSa, now: float) -> None:
+        self._touch(sa)
         while sa.outstanding is None and sa.tasks and self._sas.get(sa.local_spi) is sa:
             task = sa.tasks.popleft()
             payloads = task.build(self, sa, now)
@@ -433,6 +469,57 @@ class Ikev2Engine:
             self.send(data, sa.local, sa.remote)
 
     # --------------------------------------------------------------- timers
+    def _touch(self, sa: IkeSa) -> None:
+        """The timers of ``sa`` may have changed: recompute them before the heap is read."""
+        self._dirty[id(sa)] = sa
+
+    def _refresh_timers(self) -> None:
+        if not self._dirty:
+            return
+        dirty = list(self._dirty.values())
+        self._dirty.clear()
+        heap = self._timer_heap
+        for sa in dirty:
+            if self._sas.get(sa.local_spi) is not sa:
+                sa.timer_at = None
+                continue
+            times = self._sa_timers(sa)
+            t = min(times) if times else None
+            if t != sa.timer_at:
+                sa.timer_at = t
+                if t is not None:
+                    heapq.heappush(heap, (t, next(self._timer_n), sa))
+        if len(heap) > 64 + 4 * len(self._sas):  # drop the stale entries
+            live = [e for e in heap if e[2].timer_at == e[0] and self._sas.get(e[2].local_spi) is e[2]]
+            heapq.heapify(live)
+            self._timer_heap = live
+
+    def _pop_due(
+        self,
+        now: float,
+        after_seq: int,
+        last_seq: int,
+        due: list[tuple[int, IkeSa]],
+        queued: set[int],
+    ) -> None:
+        """Moves the SAs due at ``now`` (created after ``after_seq``, up to ``last_seq``)
+        from the timer heap to ``due``, ordered by creation."""
+        heap = self._timer_heap
+        later: list[tuple[float, int, IkeSa]] = []
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            t, _, sa = entry
+            if sa.timer_at != t or self._sas.get(sa.local_spi) is not sa:
+                continue  # stale
+            if id(sa) in queued or not after_seq < sa.created_seq <= last_seq:
+                later.append(entry)  # for the next call
+                continue
+            queued.add(id(sa))
+            heapq.heappush(due, (sa.created_seq, sa))
+            sa.timer_at = None  # _check_timers touches it: recomputed afterwards
+        for entry in later:
+            heapq.heappush(heap, entry)
+
     def _sa_timers(self, sa: IkeSa) -> list[float]:
         t: list[float] = []
         if sa.outstanding is not None:
@@ -467,6 +554,7 @@ class Ikev2Engine:
         return [x for x in t if math.isfinite(x)]
 
     def _check_timers(self, sa: IkeSa, now: float) -> None:
+        self._touch(sa)
         out = sa.outstanding
         if out is not None and now >= out.next_at:
             out.attempt += 1
@@ -540,6 +628,8 @@ class Ikev2Engine:
         self._events.append(event)
 
     def log(self, sa: IkeSa | None, text: str, *, gateway: str = "", level: str = "INFO") -> None:
+        if sa is not None:
+            self._touch(sa)
         gw = sa.gateway if sa is not None else gateway
         where = (
             f"{sa.local[0]}[{sa.local[1]}] - {sa.remote[0]}[{sa.remote[1]}] SN {sa.sn}: "
@@ -573,32 +663,37 @@ class Ikev2Engine:
 
     def policy_for_address(self, local_ip: str, remote_ip: str) -> IkePolicy | None:
         """A gateway for a new IKE SA: the peer's address first, then dynamic peers."""
-        usable = [
-            p
-            for p in self._ike_policies.values()
-            if p.enabled and p.version != "ikev1" and p.local_addr == local_ip
-        ]
-        for p in usable:
-            if p.peer_addr == remote_ip:
-                return p
-        for p in usable:
-            if p.peer_addr is None:
-                return p
-        return None
+        index = self._by_address
+        if index is None:
+            index = self._by_address = {}
+            for p in self._ike_policies.values():  # the first usable one in config order wins
+                if not p.enabled or p.version == "ikev1":
+                    continue
+                by_peer, dynamic = index.setdefault(p.local_addr, ({}, None))
+                if p.peer_addr is not None:
+                    by_peer.setdefault(p.peer_addr, p)
+                elif dynamic is None:
+                    index[p.local_addr] = (by_peer, p)
+        entry = index.get(local_ip)
+        if entry is None:
+            return None
+        return entry[0].get(remote_ip) or entry[1]
 
     def policy_for_identity(self, sa: IkeSa, idi: IdPayload) -> IkePolicy | None:
         """The gateway that matches the peer's address and ID (for dynamic peers)."""
         if identity.matches(sa.policy.peer_id, idi):
             return sa.policy
         assert sa.suite is not None
-        for p in self._ike_policies.values():
-            if (
-                p.enabled
-                and p.local_addr == sa.local[0]
-                and p.peer_addr in (None, sa.remote[0])
-                and p.peer_id is not None
-                and identity.matches(p.peer_id, idi)
-            ):
+        index = self._by_peer_id
+        if index is None:
+            index = self._by_peer_id = {}
+            for p in self._ike_policies.values():  # config order: the first match wins
+                if p.peer_id is not None:
+                    key = identity.match_key(p.peer_id)
+                    if key is not None:
+                        index.setdefault(key, []).append(p)
+        for p in index.get(identity.payload_key(idi), ()):
+            if p.enabled and p.local_addr == sa.local[0] and p.peer_addr in (None, sa.remote[0]):
                 return p
         return None
 
@@ -643,6 +738,8 @@ class Ikev2Engine:
         self._next_sn += 1
         sa.created_seq = self._tick()
         self._sas[spi] = sa
+        sa.timer_watch = self._touch
+        self._touch(sa)
         if not initiator:
             self._half_open[(spi_i, remote[0])] = sa
         return sa
@@ -668,6 +765,7 @@ class Ikev2Engine:
             )
 
     def _lifetimes(self, sa: IkeSa, now: float) -> None:
+        self._touch(sa)
         life = sa.policy.lifetime
         sa.established = now
         sa.expires = now + life
@@ -681,6 +779,7 @@ class Ikev2Engine:
         return self._seq
 
     def establish_ike(self, sa: IkeSa, now: float) -> None:
+        self._touch(sa)
         sa.state = IkeState.ESTABLISHED
         sa.established_seq = self._tick()
         self._half_open.pop((sa.spi_i, sa.remote[0]), None)
@@ -726,6 +825,7 @@ class Ikev2Engine:
         """A Delete for an IKE SA we abandon, not retransmitted (the peer may think it is up)."""
         if sa.protection is None or not sa.initiator and sa.state == IkeState.CONNECTING:
             return
+        self._touch(sa)
         sa.tasks.clear()
         msgid = sa.outstanding.message_id + 1 if sa.outstanding else sa.next_request_id
         msg = sa.new_message(ExchangeType.INFORMATIONAL, msgid, False)
@@ -742,6 +842,7 @@ class Ikev2Engine:
     def remove_ike(self, sa: IkeSa, reason: str, announce: bool = True) -> None:
         """Forgets an IKE SA and its CHILD SAs locally (no message to the peer)."""
         was = sa.state
+        self._touch(sa)
         sa.state = IkeState.DEAD
         if self._sas.get(sa.local_spi) is sa:
             del self._sas[sa.local_spi]
@@ -867,7 +968,9 @@ class Ikev2Engine:
             expires=now + policy.lifetime,
         )
         self._next_child_id += 1
+        self._touch(sa)
         sa.children[child.child_id] = child
+        child.owner = sa
         sa.pending_children.discard(policy.name)
         role = "INITIATOR" if initiator else "RESPONDER"
         kind = "rekey" if rekey_of else "non-rekey"
@@ -891,6 +994,7 @@ class Ikev2Engine:
         if sa.children.get(child.child_id) is not child:
             return
         del sa.children[child.child_id]
+        self._touch(sa)
         self._child_spis.discard(child.spi_in)
         self.log(
             sa,
@@ -907,6 +1011,7 @@ class Ikev2Engine:
         self, sa: IkeSa, old: ChildSa, new: ChildSa, ni: bytes, nr: bytes, ours: bool
     ) -> None:
         """Make-before-break, and the collision rule of RFC 7296 2.8.1."""
+        self._touch(sa)
         if ours:
             old.our_rekey = (new, ni, nr)
         else:
@@ -990,6 +1095,8 @@ class Ikev2Engine:
         sa.created_seq = sa.established_seq = self._tick()
         self._protect(sa)
         self._sas[sa.local_spi] = sa
+        sa.timer_watch = self._touch
+        self._touch(sa)
         self._lifetimes(sa, now)
         return sa
 
@@ -997,6 +1104,8 @@ class Ikev2Engine:
         self, old: IkeSa, new: IkeSa, ni: bytes, nr: bytes, ours: bool, now: float
     ) -> None:
         """A rekey of ``old`` made ``new``: move the CHILD SAs over, resolve collisions."""
+        self._touch(old)
+        self._touch(new)
         if ours:
             old.our_rekey = (new, ni, nr)
         else:
@@ -1082,8 +1191,11 @@ class Ikev2Engine:
         """CHILD SAs, and the CHILD SA work queued for them, follow a rekeyed IKE SA."""
         if src is dst:
             return
+        self._touch(src)
+        self._touch(dst)
         for c_sa in list(src.children.values()):
             dst.children[c_sa.child_id] = c_sa
+            c_sa.owner = dst
         src.children.clear()
         for t in list(src.tasks):
             if isinstance(t, ChildCreateTask | ChildDeleteTask):

@@ -61,6 +61,22 @@ def matches(expected: Identity | None, p: IdPayload) -> bool:
     return want.id_type == p.id_type and want.data == p.data
 
 
+_CASELESS = (IdType.FQDN, IdType.RFC822_ADDR)
+
+
+def payload_key(p: IdPayload) -> tuple[int, bytes]:
+    """Two IDs match (see ``matches``) exactly when their keys are equal."""
+    return (p.id_type, p.data.lower() if p.id_type in _CASELESS else p.data)
+
+
+def match_key(expected: Identity) -> tuple[int, bytes] | None:
+    """``payload_key`` of the ID ``expected`` stands for (None: it matches no payload)."""
+    try:
+        return payload_key(to_payload(expected, True))
+    except (IdentityError, ValueError):
+        return None
+
+
 _WIRE_NAMES = {
     IdType.IPV4_ADDR: "IPv4_address",
     IdType.IPV6_ADDR: "IPv6_address",

@@ -5,6 +5,8 @@ Keyed by IANA transform IDs (RFC 7296 3.3.2 and the IANA IKEv2 registry).
 
 from __future__ import annotations
 
+import functools
+
 from ..crypto.algorithms import EncrId, IntegId, PrfId, display_name
 from .constants import TransformType
 
@@ -54,6 +56,7 @@ def dh_keyword(group: int) -> str:
     return "no-pfs" if group == 0 else f"group{group}"
 
 
+@functools.cache  # pure, and asked for on every show and log line
 def encr_display(encr: int, bits: int, style: str) -> str:
     """The show-output name (``A128``, ``AES256-CBC``), from the one table in crypto.algorithms."""
     try:
@@ -62,6 +65,7 @@ def encr_display(encr: int, bits: int, style: str) -> str:
         return f"ENCR{encr}"
 
 
+@functools.cache  # pure, and asked for on every show and log line
 def prf_display(prf: int) -> str:
     try:
         return display_name(PrfId(prf))
@@ -69,6 +73,7 @@ def prf_display(prf: int) -> str:
         return f"PRF{prf}"
 
 
+@functools.cache  # pure, and asked for on every show and log line
 def integ_display(integ: int) -> str:
     try:
         return display_name(IntegId(integ))

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..crypto.dh import DhKeyPair
 from ..crypto.keymat import IkeKeys
@@ -24,6 +25,25 @@ if TYPE_CHECKING:
     from .engine import Ikev2Engine
 
 Address = tuple[str, int]
+
+# fields that feed the engine's timers: setting one marks the IKE SA for a recompute
+_IKE_TIMER_FIELDS = frozenset(
+    {
+        "state",
+        "initiator",
+        "created",
+        "policy",
+        "outstanding",
+        "expires",
+        "rekey_at",
+        "last_rx",
+        "next_keepalive",
+        "nat_local",
+        "tasks",
+        "children",
+    }
+)
+_CHILD_TIMER_FIELDS = frozenset({"state", "rekeying", "rekey_at", "expires"})
 
 
 class IkeState(enum.Enum):
@@ -98,6 +118,14 @@ class ChildSa:
     rekeying: bool = False  # our rekey of this SA is in flight
     our_rekey: tuple[ChildSa, bytes, bytes] | None = None  # (new SA, Ni, Nr) we created
     peer_rekey: tuple[ChildSa, bytes, bytes] | None = None  # (new SA, Ni, Nr) the peer created
+    owner: IkeSa | None = field(default=None, compare=False, repr=False)  # set by the engine
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _CHILD_TIMER_FIELDS:
+            owner = self.__dict__.get("owner")
+            if owner is not None:
+                owner.timers_changed()
 
 
 @dataclass
@@ -150,6 +178,21 @@ class IkeSa:
     then_delete: IkeSa | None = None  # delete this old SA once this redundant one is gone
     created_seq: int = 0
     established_seq: int = 0  # remove after sending the response being built
+    # the engine's timer heap: this SA's earliest deadline as queued there (None: not queued)
+    timer_at: float | None = field(default=None, compare=False, repr=False)
+    timer_watch: Callable[[IkeSa], None] | None = field(default=None, compare=False, repr=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _IKE_TIMER_FIELDS:
+            watch = self.__dict__.get("timer_watch")
+            if watch is not None:
+                watch(self)
+
+    def timers_changed(self) -> None:
+        watch = self.timer_watch
+        if watch is not None:
+            watch(self)
 
     @property
     def local_spi(self) -> bytes:
