@@ -276,10 +276,17 @@ def test_strongswan_with_other_proxy_ids_gets_invalid_id(pair_factory: Any) -> N
     assert p.vpnsh_children() == []
 
 
-def test_wrong_psk_fails_with_a_plain_reason(pair_factory: Any) -> None:
-    p: Pair = pair_factory(SUITES[0], sw_psk="not-the-same-psk-000")
-    out = p.shell("test vpn ike-sa gateway GW")
-    assert "Initiate 1 IKE SA." in out, out
+@pytest.mark.parametrize("initiator", ["vpnsh", "strongswan"])
+@pytest.mark.parametrize("mode", ["main", "aggressive"])
+def test_wrong_psk_fails_with_a_plain_reason(pair_factory: Any, mode: str,
+                                             initiator: str) -> None:
+    p: Pair = pair_factory(SUITES[0], mode=mode, sw_psk="not-the-same-psk-000")
+    if initiator == "vpnsh":
+        out = p.shell("test vpn ike-sa gateway GW")
+        assert "Initiate 1 IKE SA." in out, out
+    else:
+        with pytest.raises(ViciError):
+            p.sw.initiate("net", timeout=10)
     wait_until(lambda: "pre-shared key mismatch" in p.ikemgr(), timeout=60,
                what="the pre-shared key mismatch in ikemgr.log")
     assert p.vpnsh_children() == []

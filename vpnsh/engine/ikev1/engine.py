@@ -1473,10 +1473,8 @@ class Ikev1Engine:
             self.drop("unprotected informational")
             return
         if sa.state != P1State.ESTABLISHED:
-            if sa.state == P1State.CONNECTING and sa.initiator and sa.step == 5:
-                # the peer could decrypt and is complaining, but we cannot read it
-                self._auth_failed(sa, "the peer answered our main mode message 5 with a "
-                                      "notification we cannot decrypt", now)
+            if sa.state == P1State.CONNECTING and sa.cipher is not None:
+                self._informational_connecting(sa, data, h, now)
                 return
             self.drop("informational before phase 1 is up")
             return
@@ -1494,6 +1492,27 @@ class Ikev1Engine:
                 self._delete_in(sa, p, now)
                 if sa.state == P1State.DEAD:
                     return
+
+    def _informational_connecting(self, sa: Phase1, data: bytes, h: Header, now: float) -> None:
+        """A protected informational while phase 1 is not complete: an error notification
+        we can read fails the negotiation with its words; one we cannot decrypt or verify
+        was protected with other keys, i.e. the peer has another pre-shared key."""
+        assert sa.cipher is not None
+        try:
+            msg, _ = m.decrypt_body(data, sa.cipher, self._p2_iv(sa, h.message_id))
+            ok = self._verify_hash_first(msg, self._hash1(sa, h.message_id,
+                                                          msg.raw_after_first()))
+        except ParseError:
+            ok = False
+        if not ok:
+            self._auth_failed(sa, f"the peer answered our {sa.mode_words} message {sa.step} "
+                                  "with a notification protected by other keys", now)
+            return
+        for n in msg.all(NotifyPayload):
+            if isinstance(n, NotifyPayload) and n.notify_type < 16384:
+                self._fail_p1(sa, self._error_words(n))
+                return
+        self.drop("informational before phase 1 is up")
 
     def _notify_in(self, sa: Phase1, n: NotifyPayload, now: float) -> None:
         if n.notify_type == NotifyType.R_U_THERE:
@@ -1611,8 +1630,11 @@ class Ikev1Engine:
                 return
         if sa.state == P1State.CONNECTING:
             if now >= sa.created + HALF_OPEN_TIMEOUT:
+                hint = (" (the peer may have rejected our HASH_R: pre-shared key mismatch?)"
+                        if sa.aggressive and not sa.initiator else "")
                 self._fail_p1(sa, f"phase 1 did not complete within {int(HALF_OPEN_TIMEOUT)} "
-                                  f"seconds ({sa.mode_words} message {sa.step} was the last)")
+                                  f"seconds ({sa.mode_words} message {sa.step} was the last)"
+                                  f"{hint}")
             return
         for msgid, (_d, _data, at) in list(sa.done_quick.items()):
             if now >= at + DONE_QUICK_KEEP:
