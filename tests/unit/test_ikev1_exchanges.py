@@ -363,3 +363,47 @@ def test_fuzzed_session_messages_are_counted_drops(mode: str) -> None:
 
     run()
     assert eng(done_a).ike_sas() and eng(done_b).child_sas()
+
+
+def test_initial_contact_from_a_rebooted_peer_clears_the_old_sas() -> None:
+    wire, a, b = pair()
+    eng(a).initiate("GA")
+    wire.run()
+    old_sn = eng(b).ike_sas()[0].sn
+    # a reboots: a fresh engine at the same address initiates again (with INITIAL-CONTACT)
+    fresh = Ikev1Engine(clock=wire.clock, rng=random.Random(9))
+    fresh.add_policies([ike_policy("GA", A, B, version="ikev1")], (child_policy("TA", "GA"),))
+    a.engine = cast(Any, fresh)
+    a.events.clear()
+    fresh.initiate("GA")
+    wire.run()
+    assert [s.sn for s in eng(b).ike_sas()] != [old_sn] and len(eng(b).ike_sas()) == 1
+    assert any("INITIAL-CONTACT" in r.reason for r in b.of(ChildRemoved))
+    assert len(eng(b).child_sas()) == 1 and len(installed(a)) == 1
+
+
+def test_lifesize_soft_rekeys_and_hard_deletes() -> None:
+    wire, a, b = pair()
+    eng(a).initiate("GA")
+    wire.run()
+    (first,) = installed(a)
+    eng(a).child_lifesize_exceeded(first.keys.spi_in, hard=False)
+    wire.run()
+    assert [e.rekey_of for e in installed(a)][1:] == [first.keys.spi_in]
+    newest = installed(a)[-1].keys.spi_in
+    eng(a).child_lifesize_exceeded(newest, hard=True)
+    wire.run()
+    assert newest in [r.spi_in for r in a.of(ChildRemoved)]
+    assert newest not in [c.spi_in for c in eng(a).child_sas()]
+
+
+def test_nat_keepalives_from_the_side_behind_nat() -> None:
+    wire, a, b = pair({"keepalive_interval": 10})
+    wire.add_nat(A, "203.0.113.9")
+    eng(b).add_policies([ike_policy("GB", B, None, version="ikev1")], ())
+    eng(a).initiate("GA")
+    wire.run()
+    start = len(wire.sent)
+    wire.advance(25)
+    keepalives = [s for s in wire.sent[start:] if s[1] == b"\xff"]
+    assert keepalives and all(s[0] == "a" and s[2][1] == 4500 for s in keepalives)
