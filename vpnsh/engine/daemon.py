@@ -151,7 +151,8 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
         loop.add_signal_handler(sig, stop.set)
 
     engine = Engine(dataplane=args.dataplane, state_dir=args.state_dir, log_dir=args.log_dir)
-    engine.ike.half_open_limit = getattr(args, "ike_cookie_threshold", DEFAULT_COOKIE_THRESHOLD)
+    ikev2 = getattr(engine.ike, "v2", engine.ike)  # the IKEv2 engine, also behind a DualEngine
+    ikev2.half_open_limit = getattr(args, "ike_cookie_threshold", DEFAULT_COOKIE_THRESHOLD)
     addresses = AddressApplier(args.state_dir)
     with contextlib.suppress(Exception):
         addresses.links.warm_up()  # type: ignore[attr-defined]

@@ -96,6 +96,8 @@ class Ikev2Engine:
         self._timer_heap: list[tuple[float, int, IkeSa]] = []
         self._timer_n = itertools.count()
         self._dirty: dict[int, IkeSa] = {}
+        # gateway -> its SAs (by id); kept up to date from the dirty SAs, checked on use
+        self._gw_index: dict[str, dict[int, IkeSa]] = {}
         # lookups of gateways by address and by peer ID, rebuilt when the policies change
         self._by_address: dict[str, tuple[dict[str, IkePolicy], IkePolicy | None]] | None = None
         self._by_peer_id: dict[tuple[int, bytes], list[IkePolicy]] | None = None
@@ -138,7 +140,7 @@ class Ikev2Engine:
         self._by_address = self._by_peer_id = None
 
     def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
-        for sa in [s for s in self._unique_sas() if s.gateway == gateway]:
+        for sa in self._sas_of(gateway):
             if sa.state in (IkeState.ESTABLISHED, IkeState.REKEYED):
                 self._queue(sa, IkeDeleteTask(reason), now)
             else:
@@ -199,9 +201,7 @@ class Ikev2Engine:
         """Deletes the IKE SAs of ``gateway`` (all if None) with their CHILD SAs."""
         now = self._now(now)
         count = 0
-        for sa in list(self._unique_sas()):
-            if gateway is not None and sa.gateway != gateway:
-                continue
+        for sa in self._unique_sas() if gateway is None else self._sas_of(gateway):
             if sa.state in (IkeState.DELETING, IkeState.DEAD):
                 continue
             if sa.state != IkeState.REKEYED:
@@ -302,12 +302,8 @@ class Ikev2Engine:
 
     # -------------------------------------------------------------- queries
     def ike_sas(self, gateway: str | None = None) -> list[IkeSaInfo]:
-        out = []
-        for sa in sorted(self._unique_sas(), key=lambda s: s.sn):
-            if gateway is not None and sa.gateway != gateway:
-                continue
-            out.append(self._ike_info(sa))
-        return out
+        sas = self._unique_sas() if gateway is None else self._sas_of(gateway)
+        return [self._ike_info(sa) for sa in sorted(sas, key=lambda s: s.sn)]
 
     def child_sas(self, tunnel: str | None = None) -> list[ChildSaInfo]:
         out = []
@@ -329,11 +325,28 @@ class Ikev2Engine:
     def _unique_sas(self) -> list[IkeSa]:
         return list(self._sas.values())
 
+    def _sas_of(self, gateway: str) -> list[IkeSa]:
+        """The live SAs of ``gateway`` in creation order (the order of ``_unique_sas``)."""
+        self._refresh_timers()  # indexes SAs that are new or changed gateway
+        bucket = self._gw_index.get(gateway)
+        if not bucket:
+            return []
+        sas = self._sas
+        out = []
+        for key, sa in list(bucket.items()):
+            if sas.get(sa.local_spi) is sa and sa.policy.name == gateway:
+                out.append(sa)
+            else:
+                del bucket[key]  # gone, or now under another gateway
+        if not bucket:
+            del self._gw_index[gateway]
+        out.sort(key=lambda s: s.created_seq)
+        return out
+
     def _active_sa(self, gateway: str) -> IkeSa | None:
-        for sa in self._unique_sas():
+        for sa in self._sas_of(gateway):
             if (
-                sa.gateway == gateway
-                and sa.state in (IkeState.CONNECTING, IkeState.ESTABLISHED)
+                sa.state in (IkeState.CONNECTING, IkeState.ESTABLISHED)
                 and (sa.state == IkeState.ESTABLISHED or sa.initiator)
             ):
                 return sa
@@ -479,10 +492,16 @@ class Ikev2Engine:
         dirty = list(self._dirty.values())
         self._dirty.clear()
         heap = self._timer_heap
+        index = self._gw_index
         for sa in dirty:
             if self._sas.get(sa.local_spi) is not sa:
                 sa.timer_at = None
                 continue
+            bucket = index.get(sa.policy.name)
+            if bucket is None:
+                index[sa.policy.name] = {id(sa): sa}
+            else:
+                bucket[id(sa)] = sa
             times = self._sa_timers(sa)
             t = min(times) if times else None
             if t != sa.timer_at:
@@ -869,10 +888,9 @@ class Ikev2Engine:
         Only SAs established before this one began: one that came up since is the
         peer's own simultaneous initiation, which it still holds.
         """
-        for other in self._unique_sas():
+        for other in self._sas_of(sa.gateway):
             if (
                 other is not sa
-                and other.gateway == sa.gateway
                 and other.remote[0] == sa.remote[0]
                 and other.state == IkeState.ESTABLISHED
                 and 0 < other.established_seq < sa.created_seq
@@ -882,7 +900,7 @@ class Ikev2Engine:
     def is_initial_contact(self, sa: IkeSa) -> bool:
         """No other IKE SA with this gateway, in any state: a half-open one means the peer is
         initiating at the same time, and INITIAL_CONTACT would make it drop ours."""
-        return not any(o is not sa and o.gateway == sa.gateway for o in self._unique_sas())
+        return not any(o is not sa for o in self._sas_of(sa.gateway))
 
     def child_failed(self, sa: IkeSa, name: str, reason: str) -> None:
         self.log(
