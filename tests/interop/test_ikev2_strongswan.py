@@ -331,3 +331,37 @@ def test_sigterm_deletes_sas_politely(pair_factory: Any) -> None:
     # strongSwan drops the SA because vpnsh said so, not after a DPD timeout
     p.sw.wait_for_no_sa("s2s")
     assert "received DELETE for IKE_SA" in p.sw.log_text(), p.sw.log_tail()
+
+
+def test_tshark_decrypts_a_captured_vpnsh_tunnel(pair_factory: Any, tmp_path: Path) -> None:
+    """debug ike wireshark-keys on: tshark reads IKE_AUTH and the ESP payloads of a real capture."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("tshark"):
+        pytest.skip("tshark not installed")
+    p: Pair = pair_factory(SUITES[1])
+    p.shell("debug ike wireshark-keys on")
+    left = p.sites.left
+    pcap = tmp_path / "tunnel.pcapng"
+    cap = left.ns.capture(left.outer_if, pcap, "udp")
+    p.shell("test vpn ike-sa gateway GW")
+    assert p.ping(), p.debug()
+    cap.stop()
+
+    def fields(config: Path) -> list[list[str]]:
+        r = subprocess.run(
+            ["tshark", "-n", "-r", str(pcap), "-o", "esp.enable_encryption_decode:TRUE",
+             "-T", "fields", "-E", "separator=;", "-e", "frame.protocols",
+             "-e", "isakmp.exchangetype", "-e", "isakmp.id.type"],
+            capture_output=True, text=True, timeout=120,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(config)})
+        assert r.returncode == 0, r.stderr
+        return [line.split(";") for line in r.stdout.splitlines()]
+
+    rows = fields(p.vpnsh.log_dir)  # the daemon wrote LOG_DIR/wireshark/<tables>
+    ike_auth = [r for r in rows if r[1] == "35"]
+    assert len(ike_auth) >= 2 and all(r[2] for r in ike_auth), rows  # IDs read inside SK
+    assert sum(":esp:ip:icmp" in r[0] for r in rows) >= 6, rows  # both directions decrypted
+    blind = fields(tmp_path / "no-keys")
+    assert not any(":esp:ip:icmp" in r[0] for r in blind)

@@ -79,6 +79,9 @@ class Engine:
         self._dp_started = False
         self.running_mapped = False  # self.cfg maps a running config (incremental maps may follow)
         self._pump_scheduled = False
+        self.debug: dict[str, Any] = {}  # debug ike levels (configd keeps the settings)
+        self.pcap: Any = None  # debug ike pcap on: an IkePcap writer
+        self.key_tables: Any = None  # debug ike wireshark-keys on: a KeyTables writer
         self.up_gateways: collections.Counter[str] = collections.Counter()  # established IKE SAs
         self.up_children: collections.Counter[str] = collections.Counter()  # installed CHILD SAs
         self._kernel_sockets: set[tuple[str, int]] = set()
@@ -172,6 +175,8 @@ class Engine:
     # ------------------------------------------------------------------ I/O and timers
 
     def _on_ike(self, data: bytes, local: tuple[str, int], remote: tuple[str, int]) -> None:
+        if self.pcap is not None:
+            self.pcap.write(data, remote, local)
         self.ike.receive(data, local, remote)
         # a burst of datagrams arrives in one loop iteration: answer them all in one pump
         if not self._pump_scheduled:
@@ -190,6 +195,8 @@ class Engine:
                 self.io.send_keepalive(local, remote)
             else:
                 self.io.send_ike(data, local, remote)
+                if self.pcap is not None:
+                    self.pcap.write(data, local, remote)
         had_events = False
         while (event := self.ike.next_event()) is not None:
             had_events = True
@@ -242,6 +249,11 @@ class Engine:
                 log.error("data plane could not install CHILD SA %s: %s", keys.name, exc)
                 self.ikemgr.write(f"data plane could not install {keys.name}: {exc}", level="ERROR")
             self.up_children[keys.name] += 1
+            if self.key_tables is not None:
+                self.key_tables.esp_sa(keys.remote_addr, keys.local_addr, keys.spi_in, keys.encr_id,
+                                       keys.encr_key_in, keys.integ_id, keys.integ_key_in)
+                self.key_tables.esp_sa(keys.local_addr, keys.remote_addr, keys.spi_out, keys.encr_id,
+                                       keys.encr_key_out, keys.integ_id, keys.integ_key_out)
             stats = self.tunnels[keys.name]
             stats.state = "active"
             if event.rekey_of is not None:
@@ -306,6 +318,35 @@ class Engine:
         self._pump()
 
     # ------------------------------------------------------------------ operational
+
+    # -- debug ike (configd hands these over; see its debug.ike op)
+
+    def set_debug(self, settings: dict[str, Any]) -> None:
+        self.debug = dict(settings)
+
+    def set_ike_pcap(self, writer: Any) -> None:
+        """``debug ike pcap on``: every IKE datagram in and out goes to ``writer``."""
+        old, self.pcap = self.pcap, writer
+        if old is not None and old is not writer:
+            old.close()
+
+    def set_key_tables(self, tables: Any) -> None:
+        """``debug ike wireshark-keys on``: IKE and ESP keys in Wireshark's table formats."""
+        self.key_tables = tables
+        self._v2().key_log = self._log_ike_keys if tables is not None else None
+
+    def _v2(self) -> Ikev2Engine:
+        return getattr(self.ike, "v2", self.ike)
+
+    def _log_ike_keys(self, sa: Any) -> None:
+        suite, k = sa.suite, sa.keys
+        if self.key_tables is None or suite is None or k is None:
+            return
+        try:
+            self.key_tables.ike_sa(sa.spi_i, sa.spi_r, k.sk_ei, k.sk_er, suite.encr, suite.key_bits,
+                                   k.sk_ai, k.sk_ar, suite.integ)
+        except ValueError as exc:  # an algorithm Wireshark cannot decrypt
+            log.warning("wireshark key table: %s", exc)
 
     def op(self, name: str, args: dict[str, Any]) -> Any:
         """An operational request: data, not text (may return an awaitable)."""

@@ -89,6 +89,8 @@ class Ikev2Engine:
         self._seq = 0  # orders SA creation and establishment (the clock may stand still)
         self._child_spis: set[int] = set()
         self.drops: Counter[str] = Counter()
+        # called with each IKE SA whose keys were just derived (Wireshark key tables); None: off
+        self.key_log: Callable[[IkeSa], None] | None = None
         self.current_raw = b""  # the datagram being processed (for IKE_SA_INIT AUTH octets)
         # timers: a heap of (deadline, n, sa) with lazy invalidation; an entry is live while
         # ``sa.timer_at`` equals its deadline. SAs whose state changed are "dirty" and get
@@ -774,6 +776,8 @@ class Ikev2Engine:
     def _protect(self, sa: IkeSa) -> None:
         suite, k = sa.suite, sa.keys
         assert suite is not None and k is not None
+        if self.key_log is not None:  # debug ike wireshark-keys on: the daemon writes them out
+            self.key_log(sa)
         if sa.initiator:
             sa.protection = SkProtection(
                 suite.encr, suite.key_bits, suite.integ, k.sk_ei, k.sk_ai, k.sk_er, k.sk_ar
