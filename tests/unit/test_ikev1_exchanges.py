@@ -221,15 +221,32 @@ def test_delete_child_and_phase1_are_honoured() -> None:
 
 
 def test_phase1_renegotiated_when_a_phase2_rekey_needs_it() -> None:
-    wire, a, b = pair({"lifetime": 60}, a_children=(child_policy("TA", "GA", lifetime=200),),
+    wire, a, b = pair(a_children=(child_policy("TA", "GA", lifetime=200),),
                       b_children=(child_policy("TB", "GB", lifetime=200),))
     eng(a).initiate("GA")
     wire.run()
-    wire.advance(61)
+    assert eng(b).delete_ike("GB") == 1
+    wire.run()
     assert eng(a).ike_sas() == [] and len(eng(a).child_sas()) == 1  # phase 2 outlives it
-    wire.advance(110)  # the child's soft lifetime: a new phase 1, then quick mode
+    wire.advance(190)  # the soft lifetime (160..170 s): a new phase 1, quick mode, grace
     assert len(a.of(IkeEstablished)) == 2
     assert any(e.rekey_of is not None for e in installed(a))
+    assert len(eng(a).child_sas()) == 1 and len(eng(b).child_sas()) == 1
+
+
+def test_phase1_renegotiated_before_it_expires_while_phase2_is_up() -> None:
+    wire, a, b = pair({"lifetime": 60}, {"lifetime": 60},
+                      a_children=(child_policy("TA", "GA", lifetime=300),),
+                      b_children=(child_policy("TB", "GB", lifetime=300),))
+    eng(a).initiate("GA")
+    wire.run()
+    first = eng(a).ike_sas()[0].sn
+    wire.advance(55)  # soft lifetime 48..51 s: a new phase 1, the old one deleted
+    (now_a,) = eng(a).ike_sas()
+    assert now_a.sn != first and len(eng(b).ike_sas()) == 1
+    assert any("replaced by a new phase 1" in e.reason for e in a.of(IkeDeleted))
+    assert len(eng(a).child_sas()) == 1 and len(eng(b).child_sas()) == 1
+    assert not a.of(ChildRemoved) and not b.of(ChildRemoved)
 
 
 def test_dpd_notices_a_dead_peer_and_cleans_up() -> None:

@@ -1028,6 +1028,13 @@ class Ikev1Engine:
             sa.dpd_next = now + sa.policy.dpd_interval
         if sa.nat_local and sa.policy.keepalive_interval > 0:
             sa.next_keepalive = now + sa.policy.keepalive_interval
+        if not self._cannot_initiate(sa.policy):
+            jitter = REKEY_JITTER_INITIATOR if sa.initiator else REKEY_JITTER_RESPONDER
+            sa.rekey_at = now + int(sa.suite.lifetime * self._rng.uniform(*jitter))
+        for prev in list(self._sas.values()):
+            if (prev is not sa and prev.gateway == sa.gateway and prev.replaced
+                    and prev.state == P1State.ESTABLISHED):
+                self._delete_p1(prev, "replaced by a new phase 1 SA", now)
         role = "initiator" if sa.initiator else "responder"
         self.log(sa, f"====> IKE phase-1 negotiation is succeeded as {role}, {sa.mode_words}. "
                      f"Established SA: {sa.local[0]}[{sa.local[1]}]-{sa.remote[0]}"
@@ -1597,6 +1604,7 @@ class Ikev1Engine:
         if sa.state == P1State.ESTABLISHED:
             if sa.expires is not None:
                 t.append(sa.expires)
+            t.append(sa.rekey_at)
             t.append(sa.dpd_next)
             t.append(sa.next_keepalive)
         for q in sa.quick.values():
@@ -1654,6 +1662,15 @@ class Ikev1Engine:
                     self._quick_fail(sa, q, "quick mode did not complete in time")
                 else:
                     sa.quick.pop(q.message_id, None)
+        if now >= sa.rekey_at and not sa.replaced:
+            sa.rekey_at = math.inf
+            newer = any(o is not sa and o.gateway == sa.gateway and o.sn > sa.sn
+                        for o in self._sas.values())
+            needed = any(c.gateway == sa.gateway for c in self._children.values())
+            if not newer and needed:
+                sa.replaced = True
+                self.log(sa, "IKE phase-1 SA soft lifetime reached: negotiating a new one")
+                self._start_p1(sa.policy, now)
         if sa.expires is not None and now >= sa.expires:
             self.log(sa, "IKE phase-1 SA lifetime expired")
             self._delete_p1(sa, "lifetime expired", now)

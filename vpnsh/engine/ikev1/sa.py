@@ -140,6 +140,8 @@ class Phase1:
     retransmits: int = 0
     established: float | None = None
     expires: float | None = None
+    rekey_at: float = math.inf  # a new phase 1 is negotiated then (if phase 2 SAs need one)
+    replaced: bool = False  # a newer phase 1 took over: deleted once that one is up
     last_rx: float = 0.0
     dpd_seq: int = 0
     dpd_waiting: int | None = None  # sequence number of the R-U-THERE awaiting its ACK
