@@ -365,3 +365,16 @@ def test_tshark_decrypts_a_captured_vpnsh_tunnel(pair_factory: Any, tmp_path: Pa
     assert sum(":esp:ip:icmp" in r[0] for r in rows) >= 6, rows  # both directions decrypted
     blind = fields(tmp_path / "no-keys")
     assert not any(":esp:ip:icmp" in r[0] for r in blind)
+
+
+def test_debug_ike_dump_and_pcap(pair_factory: Any) -> None:
+    p: Pair = pair_factory(SUITES[0])
+    p.shell("debug ike global on dump", "debug ike pcap on")
+    p.shell("test vpn ike-sa gateway GW")
+    p.sw.wait_for_sa(ike="s2s", child="net")
+    log = (p.vpnsh.log_dir / "ikemgr.log").read_text()
+    assert "dump: sent" in log and "dump: received" in log
+    pcap = p.vpnsh.log_dir / "ikemgr.pcap"
+    assert pcap.exists() and pcap.stat().st_size > 24 * 4  # the header and IKE_SA_INIT/AUTH
+    p.shell("debug ike global off")
+    assert "debug" in p.shell("show debug ike").lower()

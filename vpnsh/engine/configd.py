@@ -375,6 +375,7 @@ class ConfigService:
         return {
             "hostname": self.hostname,
             "version": vpnsh.__version__,
+            "operational_mode": "normal",
             "uptime": uptime_text(up),
             "uptime_seconds": int(up),
             "pid": os.getpid(),

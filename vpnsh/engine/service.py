@@ -177,6 +177,8 @@ class Engine:
     def _on_ike(self, data: bytes, local: tuple[str, int], remote: tuple[str, int]) -> None:
         if self.pcap is not None:
             self.pcap.write(data, remote, local)
+        if self.debug:
+            self._dump("received", data, remote, local)
         self.ike.receive(data, local, remote)
         # a burst of datagrams arrives in one loop iteration: answer them all in one pump
         if not self._pump_scheduled:
@@ -197,6 +199,8 @@ class Engine:
                 self.io.send_ike(data, local, remote)
                 if self.pcap is not None:
                     self.pcap.write(data, local, remote)
+                if self.debug:
+                    self._dump("sent", data, local, remote)
         had_events = False
         while (event := self.ike.next_event()) is not None:
             had_events = True
@@ -238,7 +242,8 @@ class Engine:
     def _handle(self, event: ev.Event) -> None:
         now = self.clock()
         if isinstance(event, ev.LogLine):
-            self.ikemgr.write(event.text, level=event.level, gateway=event.gateway)
+            if event.level != "DEBUG" or self._debug_level(event.gateway) != "normal":
+                self.ikemgr.write(event.text, level=event.level, gateway=event.gateway)
         elif isinstance(event, ev.ChildInstalled):
             keys = event.keys
             tunnel = keys.name.split(":", 1)[0]
@@ -322,7 +327,19 @@ class Engine:
     # -- debug ike (configd hands these over; see its debug.ike op)
 
     def set_debug(self, settings: dict[str, Any]) -> None:
+        """``debug ike global|gateway GW on debug|dump``: DEBUG lines reach ikemgr.log; with
+        ``dump`` every IKE datagram's header is logged too (headers only: bodies are
+        encrypted or carry nothing secret before keys exist, and are not logged)."""
         self.debug = dict(settings)
+
+    def _debug_level(self, gateway: str = "") -> str:
+        per_gw = self.debug.get("gateways", {}).get(gateway) if gateway else None
+        return str(per_gw or self.debug.get("global", "normal"))
+
+    def _dump(self, what: str, data: bytes, src: tuple[str, int], dst: tuple[str, int]) -> None:
+        if self._debug_level() == "dump" or "dump" in self.debug.get("gateways", {}).values():
+            self.ikemgr.write(f"dump: {what} {len(data)} bytes {src[0]}[{src[1]}] -> {dst[0]}[{dst[1]}]"
+                              f" header {data[:28].hex()}", level="DEBUG")
 
     def set_ike_pcap(self, writer: Any) -> None:
         """``debug ike pcap on``: every IKE datagram in and out goes to ``writer``."""
