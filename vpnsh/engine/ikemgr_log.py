@@ -22,10 +22,20 @@ from typing import TextIO
 MAX_BYTES = 10 * 1024 * 1024
 
 
+# lines come in bursts: each second's date, time and zone are formatted once
+_last_second: tuple[int, str, str] = (-1, "", "")
+
+
 def _stamp(now: float) -> str:
+    global _last_second
     ms = int((now % 1) * 1000)
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f".{ms:03d} " + time.strftime(
-        "%z", time.localtime(now))
+    second = int(now // 1)
+    last = _last_second
+    if last[0] != second:
+        local = time.localtime(second)
+        last = _last_second = (second, time.strftime("%Y-%m-%d %H:%M:%S", local),
+                               time.strftime("%z", local))
+    return f"{last[1]}.{ms:03d} {last[2]}"
 
 
 class IkemgrLog:

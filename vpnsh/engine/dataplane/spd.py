@@ -12,6 +12,7 @@ comparisons; packets are parsed with :func:`parse_inner` straight from the bytes
 from __future__ import annotations
 
 import bisect
+import functools
 import ipaddress
 import itertools
 from collections.abc import Iterable
@@ -143,8 +144,13 @@ class CompiledSelector:
         return (self.hi - self.lo + 1) * ports * (256 if self.proto == 0 else 1)
 
 
+@functools.lru_cache(maxsize=4096)
+def _compiled(ts: TrafficSelector) -> CompiledSelector:
+    return CompiledSelector.compile(ts)  # an SA and its rekeys carry the same selectors
+
+
 def compile_all(selectors: Iterable[TrafficSelector]) -> tuple[CompiledSelector, ...]:
-    return tuple(CompiledSelector.compile(ts) for ts in selectors)
+    return tuple(_compiled(ts) for ts in selectors)
 
 
 def selectors_admit(local: tuple[CompiledSelector, ...], remote: tuple[CompiledSelector, ...],

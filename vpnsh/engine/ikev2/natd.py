@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import struct
@@ -9,6 +10,10 @@ import struct
 Address = tuple[str, int]
 
 
+@functools.lru_cache(maxsize=1024)
+def _packed(ip: str) -> bytes:
+    return ipaddress.ip_address(ip).packed
+
+
 def natd_hash(spi_i: bytes, spi_r: bytes, addr: Address) -> bytes:
-    ip = ipaddress.ip_address(addr[0]).packed
-    return hashlib.sha1(spi_i + spi_r + ip + struct.pack("!H", addr[1])).digest()
+    return hashlib.sha1(spi_i + spi_r + _packed(addr[0]) + struct.pack("!H", addr[1])).digest()
