@@ -271,7 +271,6 @@ class Engine:
             self.up_children[event.name] -= 1
             if self.up_children[event.name] <= 0:
                 del self.up_children[event.name]
-            if not any(c.name == event.name for c in self.ike.child_sas(event.name)):
                 self.tunnels[event.name].state = "inactive"
             self.ikemgr.event("ikev2-child-sa-delete", f"IKEv2 child SA deleted: tunnel {event.name}, "
                               f"{event.reason}", obj=event.gateway)

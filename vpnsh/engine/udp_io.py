@@ -55,6 +55,19 @@ def classify_4500(data: bytes) -> str:
     return "esp"
 
 
+RCVBUF_BYTES = 4 * 1024 * 1024
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+
+
+def _large_receive_buffer(sock: socket.socket) -> None:
+    """Room for a burst of IKE_SA_INITs (hundreds of peers at once): as root beyond
+    net.core.rmem_max, otherwise as much as the system allows."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF_BYTES)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+
+
 def _same(endpoint: _Endpoint) -> _Endpoint:
     return endpoint
 
@@ -96,6 +109,7 @@ class UdpIo:
                 continue
             sock = socket.socket(family, socket.SOCK_DGRAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            _large_receive_buffer(sock)
             sock.bind(key)
             sock.setblocking(False)
             endpoint = _Endpoint(self, key)
