@@ -1308,7 +1308,7 @@ class Ikev1Engine:
         # an SA the peer renegotiates right after it came up is a collision, not a rekey
         old = next((c for c in self._children.values() if c.policy.name == pick.name
                     and c.state == ChildState.INSTALLED
-                    and now - c.created > min(COLLISION_WINDOW, 0.25 * c.lifetime)), None)
+                    and now - c.created > min(COLLISION_WINDOW, 0.1 * c.lifetime)), None)
         return pick, old
 
     def _quick_reject(self, sa: Phase1, msgid: int, notify: int, reason: str, now: float) -> None:
