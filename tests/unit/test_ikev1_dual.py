@@ -60,3 +60,22 @@ def test_ikev1_gateway_through_the_dual_engine_both_roles() -> None:
     assert cast(DualEngine, a.engine).delete_child("TA") == 1
     wire.run()
     assert cast(DualEngine, b.engine).child_sas() == []
+
+
+def test_ikev1_fallback_uses_the_ikev1_profile() -> None:
+    from vpnsh.engine.policy import IkeProposal
+
+    gcm_only = IkeProposal(((20, 128),), (5,), (), (19,))  # IKEv2 only: no IKEv1 phase 1 form
+    aes = IkeProposal(((12, 128),), (5,), (12,), (14,))
+    clock = FakeClock()
+    a = Node("a", cast(Any, DualEngine(clock=clock, rng=random.Random(1))), A)
+    b = Node("b", cast(Any, Ikev1Engine(clock=clock, rng=random.Random(2))), B)
+    a.engine.add_policies([ike_policy("GA", A, B, version="ikev2-preferred",
+                                      proposals=(gcm_only,), ikev1_proposals=(aes,))],
+                          [child_policy("TA", "GA")])
+    b.engine.add_policies([ike_policy("GB", B, A, version="ikev1")], [child_policy("TB", "GB")])
+    wire = Wire(clock, a, b)
+    a.engine.initiate("GA")
+    wire.advance(400)
+    (sa,) = cast(DualEngine, a.engine).ike_sas()
+    assert isinstance(sa, Ikev1SaInfo) and sa.algorithm == "PSK/DH14/A128/SHA256"

@@ -61,6 +61,7 @@ class IkePolicy:
     peer_port: int = 500
     exchange_mode: str = "auto"  # IKEv1: auto | main | aggressive (auto initiates main mode)
     dpd_retry: int = 5  # IKEv1 DPD: R-U-THERE tries before the peer is declared dead
+    ikev1_proposals: tuple[IkeProposal, ...] = ()  # ikev2-preferred: the ikev1 profile (else proposals)
 
     def effective_local_id(self) -> Identity:
         return self.local_id or Identity("ipaddr", self.local_addr)

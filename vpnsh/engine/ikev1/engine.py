@@ -383,7 +383,7 @@ class Ikev1Engine:
     # ------------------------------------------------------------- proposals
     def _p1_offers(self, policy: IkePolicy, aggressive: bool) -> list[P1Suite]:
         out: list[P1Suite] = []
-        for prop in policy.proposals:
+        for prop in policy.ikev1_proposals or policy.proposals:
             groups = prop.dh_groups[:1] if aggressive else prop.dh_groups
             for eid, bits in prop.encryption:
                 v1 = _V1_ENCR.get(alg.EncrId(eid)) if eid in alg.EncrId._value2member_map_ else None
