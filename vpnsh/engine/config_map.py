@@ -142,10 +142,10 @@ def gateway_policy(tree: dict, name: str, gw: dict[str, Any], decrypt: Decrypt) 
     version = protocol.get("version", "ikev1")
     v = "ikev1" if version == "ikev1" else "ikev2"
     settings = protocol.get(v, {})
-    profile_name = settings.get("ike-crypto-profile", "default")
-    profile = effective(tree, IKE_PROFILES + (profile_name,))
-    if profile is None:
-        raise MappingError(f"gateway {name}: IKE crypto profile '{profile_name}' does not exist")
+    profile = _ike_profile(tree, name, settings)
+    v1 = protocol.get("ikev1", {})
+    # ikev2-preferred falls back to IKEv1 with the gateway's ikev1 profile
+    v1_profile = _ike_profile(tree, name, v1) if version == "ikev2-preferred" else None
     local = gw.get("local-address", {})
     local_addr = local.get("ip") or local.get("floating-ip")
     if local_addr:
@@ -178,7 +178,18 @@ def gateway_policy(tree: dict, name: str, gw: dict[str, Any], decrypt: Decrypt) 
         passive=common.get("passive-mode", "no") == "yes",
         version=version,
         enabled=gw.get("disabled", "no") != "yes",
+        exchange_mode=v1.get("exchange-mode", "auto"),
+        dpd_retry=int(v1.get("dpd", {}).get("retry", 5)),
+        ikev1_proposals=(ike_proposal(v1_profile),) if v1_profile else (),
     )
+
+
+def _ike_profile(tree: dict, gateway: str, settings: dict[str, Any]) -> dict[str, Any]:
+    profile_name = settings.get("ike-crypto-profile", "default")
+    profile = effective(tree, IKE_PROFILES + (profile_name,))
+    if profile is None:
+        raise MappingError(f"gateway {gateway}: IKE crypto profile '{profile_name}' does not exist")
+    return dict(profile)
 
 
 def _proxy_selectors(pid: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,8 @@ from vpnsh.engine.dataplane.base import DataPlane, ts_contains
 from vpnsh.engine.dataplane.ping import run_ping
 from vpnsh.engine.ids import IdMap
 from vpnsh.engine.ikemgr_log import IkemgrLog
+from vpnsh.engine.ikev1.dual import DualEngine
+from vpnsh.engine.ikev1.show import ike_sa_sections
 from vpnsh.engine.ikev2 import events as ev
 from vpnsh.engine.ikev2.engine import Ikev2Engine
 from vpnsh.engine.ikev2.handoff import child_sa_spec
@@ -64,7 +66,7 @@ class Engine:
     stopped: bool = False
 
     def __post_init__(self) -> None:
-        self.ike = Ikev2Engine(clock=self.clock)
+        self.ike = DualEngine(clock=self.clock)  # IKEv2 and IKEv1, by each gateway's version
         self.ikemgr = IkemgrLog(self.log_dir)
         self.secrets = SecretBox(self.state_dir) if self.state_dir else None
         self.ids = IdMap(self.state_dir)
@@ -352,7 +354,7 @@ class Engine:
         self._v2().key_log = self._log_ike_keys if tables is not None else None
 
     def _v2(self) -> Ikev2Engine:
-        return getattr(self.ike, "v2", self.ike)
+        return self.ike.v2
 
     def _log_ike_keys(self, sa: Any) -> None:
         suite, k = sa.suite, sa.keys
@@ -414,11 +416,13 @@ class Engine:
     def _ike_sa_show(self, args: dict[str, Any]) -> dict[str, Any]:
         gateway = args.get("gateway")
         self._gateway(gateway)
-        sas = [s for s in self.ike.ike_sas(gateway) if s.state in ("Established", "Rekeyed")]
-        children = [c for c in self.ike.child_sas() if gateway in (None, c.gateway)]
+        v2 = self._v2()
+        sas = [s for s in v2.ike_sas(gateway) if s.state in ("Established", "Rekeyed")]
+        children = [c for c in v2.child_sas() if gateway in (None, c.gateway)]
+        v1 = self.ike.v1
         return {
             "gateways_configured": len(self.cfg.gateway_ids) if gateway is None else 1,
-            "ikev1_p1": [], "ikev1_p2": [],
+            **ike_sa_sections(v1.ike_sas(gateway), v1.child_sas(), self._gwid, gateway),
             "ikev2": [{
                 "gwid": self._gwid(s.gateway), "peer": s.peer_address, "gateway": s.gateway,
                 "role": s.role, "sn": s.sn, "algorithm": s.algorithm, "established": s.created,
@@ -646,17 +650,19 @@ class Engine:
     def _ike_clear(self, args: dict[str, Any]) -> dict[str, Any]:
         gateway = args.get("gateway")
         self._gateway(gateway)
-        cleared = self.ike.delete_ike(gateway)
+        v1 = self.ike.v1.delete_ike(gateway)
+        v2 = self._v2().delete_ike(gateway)
         self._pump()
         return {"gateway": gateway, "gwid": self._gwid(gateway) if gateway else None,
-                "cleared": cleared, "ikev1": 0, "ikev2": cleared}
+                "cleared": v1 + v2, "ikev1": v1, "ikev2": v2}
 
     def _ipsec_clear(self, args: dict[str, Any]) -> dict[str, Any]:
         tunnel = args.get("tunnel")
         self._children(tunnel)
-        cleared = self.ike.delete_child(tunnel)
+        v1 = self.ike.v1.delete_child(tunnel)
+        v2 = self._v2().delete_child(tunnel)
         self._pump()
-        return {"tunnel": tunnel, "cleared": cleared, "ikev1": 0, "ikev2": cleared}
+        return {"tunnel": tunnel, "cleared": v1 + v2, "ikev1": v1, "ikev2": v2}
 
     async def _ping(self, args: dict[str, Any]) -> dict[str, Any]:
         await self.ready()
