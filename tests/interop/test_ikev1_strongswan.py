@@ -13,7 +13,6 @@ IKEv2 engine's place and maps ``exchange-mode`` and ``dpd retry``; once
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,46 +36,11 @@ from tests.helpers.strongswan import (
     requires_strongswan,
 )
 from tests.interop.test_esp_traffic import SIZE, transfer
+from tests.interop.test_ikev2_strongswan import Pair as Ikev2Pair
 
 pytestmark = [pytest.mark.interop, pytest.mark.netns, requires_strongswan]
 
 PSK = "interop-psk-0123456789"
-
-LAUNCHER = r"""
-import dataclasses, sys
-from vpnsh.engine import config_map, service
-from vpnsh.engine.ikev1.dual import DualEngine
-
-if "Ikev1Engine" not in open(service.__file__).read() and "DualEngine" not in open(service.__file__).read():
-    _init = service.Engine.__post_init__
-
-    def _post_init(self):
-        _init(self)
-        self.ike = DualEngine(clock=self.clock)
-
-    service.Engine.__post_init__ = _post_init
-    _gateway_policy = config_map.gateway_policy
-
-    def _policy(tree, name, gw, decrypt):
-        p = _gateway_policy(tree, name, gw, decrypt)
-        v1 = gw.get("protocol", {}).get("ikev1", {})
-        return dataclasses.replace(p, exchange_mode=v1.get("exchange-mode", "auto"),
-                                   dpd_retry=int(v1.get("dpd", {}).get("retry", 5)))
-
-    config_map.gateway_policy = _policy
-
-from vpnsh.engine.daemon import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-class Ikev1Daemon(Daemon):
-    def command(self) -> list[str]:
-        cmd = super().command()
-        i = cmd.index(sys.executable)
-        assert cmd[i + 1 : i + 3] == ["-m", "vpnsh.engine.daemon"]
-        return [*cmd[:i], sys.executable, "-c", LAUNCHER, *cmd[i + 3 :]]
-
 
 @dataclass(frozen=True)
 class Suite:
@@ -144,36 +108,12 @@ def vpnsh_config(sites: TwoSites, suite: Suite, *, mode: str, psk: str = PSK,
     return lines
 
 
-@dataclass
-class Pair:
-    sites: TwoSites
-    vpnsh: Daemon
-    sw: StrongSwan
-
-    def shell(self, *commands: str, ok: bool = True) -> str:
-        args = [a for c in commands for a in ("-c", c)]
-        res = self.vpnsh.shell(*args, timeout=90)
-        if ok:
-            assert res.returncode == 0, res.stdout + res.stderr
-        return res.stdout + res.stderr
-
-    def op(self, op_name: str, **args: Any) -> Any:
-        return self.vpnsh.request("engine.op", name=op_name, args=args)
-
-    def ping(self, count: int = 3) -> bool:
-        left, right = self.sites.left, self.sites.right
-        return left.ns.ping(right.inner, source=left.inner, count=count, wait=2)
-
-    def vpnsh_children(self) -> list[dict[str, Any]]:
-        return list(self.op("vpn.ipsec-sa.show")["sas"])
+class Pair(Ikev2Pair):
+    """The IKEv2 interop tests' pair, with the whole ikemgr log at hand."""
 
     def ikemgr(self) -> str:
         log = self.vpnsh.log_dir / "ikemgr.log"
         return log.read_text() if log.exists() else ""
-
-    def debug(self) -> str:
-        return (f"\n--- vpnsh ikemgr.log ---\n{self.ikemgr()[-5000:]}\n--- strongSwan ---\n"
-                f"{self.sw.log_tail(60)}")
 
 
 def make_pair(lab: NetLab, tmp_path: Path, suite: Suite, *, mode: str = "main",
@@ -181,7 +121,7 @@ def make_pair(lab: NetLab, tmp_path: Path, suite: Suite, *, mode: str = "main",
               sw_conn: dict[str, Any] | None = None, **config: Any) -> Pair:
     sites = two_sites(lab, nat=nat)
     left, right = sites.left, sites.right
-    daemon = Ikev1Daemon(tmp_path / "vpnsh", dataplane="userspace", netns=left.ns.name)
+    daemon = Daemon(tmp_path / "vpnsh", dataplane="userspace", netns=left.ns.name)
     daemon.start()
     script = tmp_path / "config.vpnsh"
     script.write_text("\n".join(["configure", *vpnsh_config(sites, suite, mode=mode, **config),
@@ -402,7 +342,7 @@ def test_ikev2_preferred_falls_back_to_ikev1(pair_factory: Any) -> None:
 
 
 def _vpnsh_site(tmp: Path, sites: TwoSites, name: str, lines: list[str]) -> Daemon:
-    daemon = Ikev1Daemon(tmp / name, dataplane="userspace", netns=sites.left.ns.name)
+    daemon = Daemon(tmp / name, dataplane="userspace", netns=sites.left.ns.name)
     daemon.start()
     script = tmp / f"{name}.vpnsh"
     script.write_text("\n".join(["configure", *lines, "commit"]) + "\n")

@@ -265,7 +265,7 @@ class Engine:
             stats.state = "active"
             if event.rekey_of is not None:
                 stats.last_rekey = now
-            self.ikemgr.event("ikev2-nego-child-succ",
+            self.ikemgr.event(self._eventid(keys.gateway, "ikev2-nego-child-succ", "ike-nego-p2-succ"),
                               f"IKEv2 child SA negotiation succeeded: tunnel {keys.name}, "
                               f"SPI {keys.spi_in:08X}/{keys.spi_out:08X}", obj=keys.gateway)
         elif isinstance(event, ev.ChildRemoved):
@@ -274,28 +274,35 @@ class Engine:
             if self.up_children[event.name] <= 0:
                 del self.up_children[event.name]
                 self.tunnels[event.name].state = "inactive"
-            self.ikemgr.event("ikev2-child-sa-delete", f"IKEv2 child SA deleted: tunnel {event.name}, "
+            self.ikemgr.event(self._eventid(event.gateway, "ikev2-child-sa-delete", "ike-p2-sa-delete"), f"IKEv2 child SA deleted: tunnel {event.name}, "
                               f"{event.reason}", obj=event.gateway)
         elif isinstance(event, ev.IkeEstablished):
             self.up_gateways[event.gateway] += 1
-            self.ikemgr.event("ikev2-nego-ike-succ", f"IKEv2 IKE SA negotiation succeeded as "
+            self.ikemgr.event(self._eventid(event.gateway, "ikev2-nego-ike-succ", "ike-nego-p1-succ"), f"IKEv2 IKE SA negotiation succeeded as "
                               f"{'initiator' if event.initiator else 'responder'}"
                               f"{', rekey' if event.rekey else ''}: gateway {event.gateway}",
                               obj=event.gateway)
         elif isinstance(event, ev.IkeFailed):
             self.last_failure[event.gateway] = (now, event.reason)
-            self.ikemgr.event("ikev2-nego-ike-fail", f"IKEv2 IKE SA negotiation failed: gateway "
+            self.ikemgr.event(self._eventid(event.gateway, "ikev2-nego-ike-fail", "ike-nego-p1-fail"), f"IKEv2 IKE SA negotiation failed: gateway "
                               f"{event.gateway}: {event.reason}", severity="high", obj=event.gateway)
         elif isinstance(event, ev.ChildFailed):
             self.last_failure[event.name] = (now, event.reason)
-            self.ikemgr.event("ikev2-nego-child-fail", f"IKEv2 child SA negotiation failed: tunnel "
+            self.ikemgr.event(self._eventid(event.gateway, "ikev2-nego-child-fail", "ike-nego-p2-fail"), f"IKEv2 child SA negotiation failed: tunnel "
                               f"{event.name}: {event.reason}", severity="high", obj=event.gateway)
         elif isinstance(event, ev.IkeDeleted):
             self.up_gateways[event.gateway] -= 1
             if self.up_gateways[event.gateway] <= 0:
                 del self.up_gateways[event.gateway]
-            self.ikemgr.event("ikev2-ike-sa-delete", f"IKEv2 IKE SA deleted: gateway {event.gateway}, "
+            self.ikemgr.event(self._eventid(event.gateway, "ikev2-ike-sa-delete", "ike-p1-sa-delete"), f"IKEv2 IKE SA deleted: gateway {event.gateway}, "
                               f"{event.reason}", obj=event.gateway)
+
+    def _eventid(self, gateway: str, ikev2: str, ikev1: str) -> str:
+        """System-log event ID: PAN-OS names IKEv1 events ike-nego-p1-*, IKEv2 ones ikev2-*."""
+        try:
+            return ikev1 if self.ike.uses_ikev1(gateway) else ikev2
+        except KeyError:  # the gateway left the config; its last events still arrive
+            return ikev2
 
     def _on_acquire(self, tunnel_if: str, src: str, dst: str, proto: int, dport: int) -> None:
         """Interesting traffic with no SA: negotiate the tunnel (proxy-id) it matches."""
