@@ -36,13 +36,13 @@ from vpnsh.engine.ikev2 import events as ev
 from vpnsh.engine.ikev2.engine import Ikev2Engine
 from vpnsh.engine.ikev2.handoff import child_sa_spec
 from vpnsh.engine.policy import ChildPolicy, IkePolicy
+from vpnsh.engine.sansio import KEEPALIVE
 from vpnsh.engine.udp_io import NATT_PORT, UdpIo
 
 log = logging.getLogger("vpnshd.engine")
 
 DATAPLANES = ("userspace", "kernel", "none")
 TEST_TIMEOUT = 20.0  # how long `test vpn ...` waits for the outcome
-KEEPALIVE = b"\xff"
 
 
 class EngineError(Exception):

@@ -22,12 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
+from vpnsh.engine.sansio import KEEPALIVE as NATT_KEEPALIVE
+
 log = logging.getLogger("vpnsh.udp")
 
 IKE_PORT = 500
 NATT_PORT = 4500
 NON_ESP_MARKER = b"\x00\x00\x00\x00"
-NATT_KEEPALIVE = b"\xff"
 
 Address = tuple[str, int]
 IkeHandler = Callable[[bytes, Address, Address], None]  # data, local, remote

@@ -22,7 +22,6 @@ import os
 import random
 import struct
 import time
-from collections import Counter, deque
 from collections.abc import Callable, Iterable
 
 from ..crypto import algorithms as alg
@@ -33,13 +32,13 @@ from ..ikev2.events import (
     ChildFailed,
     ChildInstalled,
     ChildRemoved,
-    Event,
     IkeDeleted,
     IkeEstablished,
     IkeFailed,
     LogLine,
 )
 from ..policy import ANY_PREFIX, ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
+from ..sansio import KEEPALIVE, SansIoEngine
 from . import message as m
 from .message import (
     Attr,
@@ -85,7 +84,6 @@ REKEY_JITTER_RESPONDER = (0.88, 0.92)  # the side that started the SA rekeys it 
 REKEY_GRACE = 10.0  # a rekeyed phase 2 SA lives on this long (traffic in flight)
 DONE_QUICK_KEEP = 60.0
 COLLISION_WINDOW = 10.0  # a peer's quick mode this soon after ours is a collision
-KEEPALIVE = b"\xff"
 NONCE_SIZE = 32
 
 _V1_ENCR = {alg.EncrId.ENCR_3DES: alg.Ikev1Encr.TRIPLE_DES_CBC,
@@ -106,8 +104,10 @@ def _msgid(v: int) -> bytes:
     return struct.pack("!I", v)
 
 
-class Ikev1Engine:
+class Ikev1Engine(SansIoEngine):
     """All IKEv1 SAs of one daemon. Not thread-safe: call it from one task."""
+
+    parse_error = ParseError
 
     def __init__(
         self,
@@ -116,19 +116,16 @@ class Ikev1Engine:
         rng: random.Random | None = None,
         retransmit: Retransmit | None = None,
     ) -> None:
-        self._clock = clock
+        super().__init__(clock)
         self._rng = rng or random.Random()
         self.retransmit = retransmit or Retransmit()
         self._ike_policies: dict[str, IkePolicy] = {}
         self._child_policies: dict[str, ChildPolicy] = {}
         self._sas: dict[bytes, Phase1] = {}  # by CKY-I
         self._children: dict[int, Child] = {}
-        self._out: list[tuple[bytes, Address, Address]] = []
-        self._events: deque[Event] = deque()
         self._next_sn = 1
         self._next_child_id = 1
         self._spis: set[int] = set()
-        self.drops: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ config
     def add_policies(
@@ -261,26 +258,8 @@ class Ikev1Engine:
                     self._child_timers(c, now)
 
     # ------------------------------------------------------------------ I/O
-    def receive(
-        self, data: bytes, local_addr: Address, remote_addr: Address, now: float | None = None
-    ) -> None:
-        """Takes one datagram; never raises (bad ones are counted in ``drops``)."""
-        now = self._now(now)
-        if data == KEEPALIVE:
-            return
-        try:
-            self._receive(bytes(data), local_addr, remote_addr, now)
-        except ParseError as exc:
-            self.drop(f"parse error: {exc}")
-        except Exception as exc:  # noqa: BLE001 - a bad datagram must never kill the daemon
-            self.drop(f"internal error: {type(exc).__name__}: {exc}")
 
-    def datagrams_to_send(self) -> list[tuple[bytes, Address, Address]]:
-        out, self._out = self._out, []
-        return out
 
-    def next_event(self) -> Event | None:
-        return self._events.popleft() if self._events else None
 
     def next_timer(self) -> float | None:
         times: list[float] = []
@@ -318,14 +297,8 @@ class Ikev1Engine:
         return dict(self._ike_policies)
 
     # ======================================================== internals
-    def _now(self, now: float | None) -> float:
-        return self._clock() if now is None else now
 
-    def send(self, data: bytes, local: Address, remote: Address) -> None:
-        self._out.append((data, local, remote))
 
-    def emit(self, event: Event) -> None:
-        self._events.append(event)
 
     def log(self, sa: Phase1 | None, text: str, *, gateway: str = "", level: str = "INFO") -> None:
         gw = sa.gateway if sa is not None else gateway
@@ -333,8 +306,6 @@ class Ikev1Engine:
                  f"cookie:{sa.cky_i.hex()}:{sa.cky_r.hex()}: " if sa is not None else "")
         self.emit(LogLine(f"{where}{text}", gw, level))
 
-    def drop(self, why: str) -> None:
-        self.drops[why.split(":")[0]] += 1
 
     def _child_candidates(self, gateway: str) -> list[ChildPolicy]:
         return [c for c in self._child_policies.values() if c.gateway == gateway and c.enabled]

@@ -18,12 +18,12 @@ import os
 import random
 import struct
 import time
-from collections import Counter, deque
 from collections.abc import Callable, Iterable
 
 from ..crypto.algorithms import encr_alg, integ_alg
 from ..crypto.keymat import child_sa_keys, ike_sa_keys, ike_sa_keys_rekey
 from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
+from ..sansio import KEEPALIVE, SansIoEngine
 from . import identity, message
 from .constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
 from .cookies import CookieJar
@@ -32,7 +32,6 @@ from .events import (
     ChildInstalled,
     ChildRemoved,
     ChildSaInfo,
-    Event,
     IkeDeleted,
     IkeEstablished,
     IkeFailed,
@@ -59,11 +58,12 @@ from .tasks.informational import ChildDeleteTask, DpdTask, IkeDeleteTask, respon
 
 HALF_OPEN_TIMEOUT = 30.0
 REKEY_JITTER = (0.80, 0.85)
-KEEPALIVE = b"\xff"
 
 
-class Ikev2Engine:
+class Ikev2Engine(SansIoEngine):
     """All IKEv2 SAs of one daemon. Not thread-safe: call it from one task."""
+
+    parse_error = ParseError
 
     def __init__(
         self,
@@ -73,7 +73,7 @@ class Ikev2Engine:
         retransmit: Retransmit | None = None,
         half_open_limit: int = 50,
     ) -> None:
-        self._clock = clock
+        super().__init__(clock)
         self._rng = rng or random.Random()
         self.retransmit = retransmit or Retransmit()
         self.half_open_limit = half_open_limit
@@ -82,13 +82,10 @@ class Ikev2Engine:
         self._child_policies: dict[str, ChildPolicy] = {}
         self._sas: dict[bytes, IkeSa] = {}  # by our SPI
         self._half_open: dict[tuple[bytes, str], IkeSa] = {}  # (SPIi, peer IP) of responder SAs
-        self._out: list[tuple[bytes, Address, Address]] = []
-        self._events: deque[Event] = deque()
         self._next_sn = 1
         self._next_child_id = 1
         self._seq = 0  # orders SA creation and establishment (the clock may stand still)
         self._child_spis: set[int] = set()
-        self.drops: Counter[str] = Counter()
         # called with each IKE SA whose keys were just derived (Wireshark key tables); None: off
         self.key_log: Callable[[IkeSa], None] | None = None
         self.current_raw = b""  # the datagram being processed (for IKE_SA_INIT AUTH octets)
@@ -255,26 +252,8 @@ class Ikev2Engine:
                         self._check_timers(sa, now)
 
     # ------------------------------------------------------------------ I/O
-    def receive(
-        self, data: bytes, local_addr: Address, remote_addr: Address, now: float | None = None
-    ) -> None:
-        now = self._now(now)
-        if data == KEEPALIVE:
-            return
-        try:
-            self._receive(bytes(data), local_addr, remote_addr, now)
-        except ParseError as exc:
-            self.drop(f"parse error: {exc}")
-        except Exception as exc:  # noqa: BLE001 - a bad datagram must never kill the daemon
-            self.drop(f"internal error: {type(exc).__name__}: {exc}")
 
-    def datagrams_to_send(self) -> list[tuple[bytes, Address, Address]]:
-        """(data, local address, remote address) to send, oldest first."""
-        out, self._out = self._out, []
-        return out
 
-    def next_event(self) -> Event | None:
-        return self._events.popleft() if self._events else None
 
     def next_timer(self) -> float | None:
         self._refresh_timers()
@@ -321,8 +300,6 @@ class Ikev2Engine:
         return dict(self._ike_policies)
 
     # ======================================================== internals
-    def _now(self, now: float | None) -> float:
-        return self._clock() if now is None else now
 
     def _unique_sas(self) -> list[IkeSa]:
         return list(self._sas.values())
@@ -642,11 +619,7 @@ class Ikev2Engine:
                 self._queue(sa, ChildCreateTask(c.policy, rekey_of=c), now)
 
     # ----------------------------------------------------- used by the tasks
-    def send(self, data: bytes, local: Address, remote: Address) -> None:
-        self._out.append((data, local, remote))
 
-    def emit(self, event: Event) -> None:
-        self._events.append(event)
 
     def log(self, sa: IkeSa | None, text: str, *, gateway: str = "", level: str = "INFO") -> None:
         if sa is not None:
@@ -659,8 +632,6 @@ class Ikev2Engine:
         )
         self.emit(LogLine(f"{where}{text}", gw, level))
 
-    def drop(self, why: str) -> None:
-        self.drops[why.split(":")[0]] += 1
 
     @staticmethod
     def notify_name(notify_type: int) -> str:

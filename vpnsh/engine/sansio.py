@@ -1,0 +1,64 @@
+"""The sans-IO half that the IKEv2 and IKEv1 engines share.
+
+Datagrams and the clock come in through :meth:`SansIoEngine.receive`; datagrams
+and events go out through :meth:`datagrams_to_send` and :meth:`next_event`. A bad
+datagram never raises: it is counted in ``drops`` by reason and dropped.
+Subclasses implement ``_receive`` and name their codec's error in ``parse_error``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+Address = tuple[str, int]
+KEEPALIVE = b"\xff"  # a NAT-keepalive (RFC 3948): never an IKE message
+
+
+class SansIoEngine:
+    parse_error: ClassVar[type[Exception]] = ValueError
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._out: list[tuple[bytes, Address, Address]] = []
+        self._events: deque[Any] = deque()
+        self.drops: Counter[str] = Counter()
+
+    def _receive(self, data: bytes, local_addr: Address, remote_addr: Address, now: float) -> None:
+        raise NotImplementedError
+
+    def receive(
+        self, data: bytes, local_addr: Address, remote_addr: Address, now: float | None = None
+    ) -> None:
+        """Takes one datagram; never raises (bad ones are counted in ``drops``)."""
+        now = self._now(now)
+        if data == KEEPALIVE:
+            return
+        try:
+            self._receive(bytes(data), local_addr, remote_addr, now)
+        except self.parse_error as exc:
+            self.drop(f"parse error: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a bad datagram must never kill the daemon
+            self.drop(f"internal error: {type(exc).__name__}: {exc}")
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Address, Address]]:
+        """(data, local address, remote address) to send, oldest first."""
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> Any:
+        return self._events.popleft() if self._events else None
+
+    def _now(self, now: float | None) -> float:
+        return self._clock() if now is None else now
+
+    def send(self, data: bytes, local: Address, remote: Address) -> None:
+        self._out.append((data, local, remote))
+
+    def emit(self, event: Any) -> None:
+        self._events.append(event)
+
+    def drop(self, why: str) -> None:
+        self.drops[why.split(":")[0]] += 1
