@@ -129,11 +129,12 @@ class Pair:
 
 def make_pair(lab: NetLab, tmp_path: Path, suite: Suite, *, sw_psk: str = PSK,
               sw_child: Child | None = None, sw_conn: dict[str, Any] | None = None,
-              **config: Any) -> Pair:
+              daemon_args: tuple[str, ...] = (), **config: Any) -> Pair:
     sites = two_sites(lab)
     left, right = sites.left, sites.right
     # vpnsh's own LAN address lives on lo; strongSwan's on lo too (kernel-libipsec needs one)
-    daemon = Daemon(tmp_path / "vpnsh", dataplane="userspace", netns=left.ns.name)
+    daemon = Daemon(tmp_path / "vpnsh", dataplane="userspace", netns=left.ns.name,
+                    extra_args=daemon_args)
     daemon.start()
     script = tmp_path / "config.vpnsh"
     script.write_text("\n".join(["configure", *vpnsh_config(sites, suite, **config), "commit"]) + "\n")
@@ -199,6 +200,24 @@ def test_strongswan_initiates_and_traffic_flows(pair_factory: Any, suite: Suite)
     detail = p.op("vpn.ike-sa.detail", gateway="GW")
     ts = detail["sas"][0]["children"][0]["ts_local"]
     assert ts == ["Proto:any, 10.1.0.0-10.1.0.255, Ports:any"], ts
+
+
+@pytest.mark.parametrize("raw_esp", [False, True], ids=["default", "raw-esp"])
+def test_udp_encapsulation_forced_without_nat(pair_factory: Any, raw_esp: bool) -> None:
+    """No NAT between the sites. The user-space data plane still has ESP go in UDP, by a
+    random NAT_DETECTION_SOURCE_IP: strongSwan itself reports a NAT in front of vpnsh.
+    With --raw-esp vpnsh sends its true hash (strongSwan's kernel-libipsec fakes its own
+    NAT either way, so ESP stays in UDP)."""
+    p: Pair = pair_factory(daemon_args=("--raw-esp",) if raw_esp else ())
+    p.shell("test vpn ike-sa gateway GW")
+    sa = p.sw.wait_for_sa(ike="s2s", child="net")
+    assert (sa.raw.get("nat-remote") == "yes") is not raw_esp, sa.raw
+    assert p.ping(), p.debug()
+    [ike] = p.op("vpn.ike-sa.detail", gateway="GW")["sas"]
+    assert ("UDP encapsulation forced" in ike["nat"]) is not raw_esp, ike["nat"]
+    assert (sa.raw.get("local-port"), sa.raw.get("remote-port")) == ("4500", "4500"), sa.raw
+    flow = p.op("vpn.flow.show", name="T")["flows"][0]
+    assert flow["decap_packets"] >= 3, flow
 
 
 def test_proxy_ids_give_specific_selectors(pair_factory: Any) -> None:

@@ -296,6 +296,39 @@ def test_nat_traversal_floats_to_4500_and_encapsulates() -> None:
     assert eng(a).ike_sas()[0].nat == "ME" and eng(b).ike_sas()[0].nat == "PEER"
 
 
+@pytest.mark.parametrize("mode", ["main", "aggressive"])
+@pytest.mark.parametrize("forcing", ["initiator", "responder"])
+def test_forced_udp_encapsulation_without_nat(mode: str, forcing: str) -> None:
+    """The user-space data plane's ESP-in-UDP without a NAT: the forcing side sends a
+    random NAT-D for its own address (RFC 3947), and both float to 4500 and encapsulate."""
+    wire, a, b = pair({"exchange_mode": mode})
+    (a if forcing == "initiator" else b).engine.force_udp_encap = True
+    eng(a).initiate("GA")
+    wire.run()
+    (ia,), (ib,) = installed(a), installed(b)
+    for keys in (ia.keys, ib.keys):
+        assert keys.encap and keys.local_port == keys.remote_port == 4500
+    forced, other = (eng(a), eng(b)) if forcing == "initiator" else (eng(b), eng(a))
+    assert forced.ike_sas()[0].nat == "Not detected (UDP encapsulation forced)"
+    assert other.ike_sas()[0].nat == "PEER"
+    assert "NAT not detected, UDP encapsulation forced" in logs(a if forcing == "initiator" else b)
+
+
+def test_forced_udp_encapsulation_needs_a_nat_t_peer() -> None:
+    """A peer without NAT-T (no RFC 3947 vendor ID) gets raw ESP: no NAT-D, no fake."""
+    wire, a, b = pair()
+    eng(a).force_udp_encap = True
+    # b knows no NAT-T: it neither announces it nor sends or reads NAT-D
+    eng(b)._vendor_ids = lambda policy: []  # type: ignore[method-assign]
+    eng(b)._natd_payloads = lambda sa: []  # type: ignore[method-assign]
+    eng(b)._read_natd = lambda sa, msg: None  # type: ignore[method-assign]
+    eng(a).initiate("GA")
+    wire.run()
+    (ia,), (ib,) = installed(a), installed(b)
+    assert not ia.keys.encap and not ib.keys.encap and ia.keys.remote_port == 500
+    assert eng(a).ike_sas()[0].nat == "Not detected"
+
+
 def test_exchange_mode_mismatch_and_ikev2_only_gateway() -> None:
     wire, a, b = pair({"exchange_mode": "aggressive"}, {"exchange_mode": "main"})
     eng(a).initiate("GA")

@@ -14,8 +14,8 @@ from vpnsh.engine.ikev2.events import (
     IkeFailed,
     LogLine,
 )
-from vpnsh.engine.ikev2.message import parse
-from vpnsh.engine.ikev2.sa import Retransmit
+from vpnsh.engine.ikev2.message import Message, parse
+from vpnsh.engine.ikev2.sa import IkeSa, Retransmit
 from vpnsh.engine.ikev2.testing import Node, Wire, child_policy, ike_policy, make_pair
 from vpnsh.engine.policy import EspProposal, IkeProposal
 
@@ -520,3 +520,62 @@ def test_unknown_critical_payload_in_request_is_rejected_with_notify() -> None:
     assert answer.is_response and answer.notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD)
     assert answer.notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD).data == bytes([200])
     assert a.engine.ike_sas()[0].state == "Established"
+
+
+@pytest.mark.parametrize("forcing", ["initiator", "responder", "both"])
+def test_forced_udp_encapsulation_without_nat(forcing: str) -> None:
+    """A data plane that wants ESP-in-UDP (the user-space one) fakes a NAT in NAT
+    detection: the faking side sends a random NAT_DETECTION_SOURCE_IP, the other side
+    sees a NAT in front of the faker, and both move to port 4500 and encapsulate."""
+    w, a, b = pair()
+    a.engine.force_udp_encap = forcing in ("initiator", "both")
+    b.engine.force_udp_encap = forcing in ("responder", "both")
+    up(w, a, b)
+    [ia], [ib] = a.engine.ike_sas(), b.engine.ike_sas()
+    assert ia.local_port == ia.peer_port == 4500 and ib.local_port == ib.peer_port == 4500
+    for node in (a, b):
+        [keys] = [e.keys for e in node.of(ChildInstalled)]
+        assert keys.encap and keys.local_port == keys.remote_port == 4500
+    # each side says what it faked, and takes the other's fake for a NAT in front of it
+    expect = {"initiator": ("Not detected (UDP encapsulation forced)", "PEER"),
+              "responder": ("PEER", "Not detected (UDP encapsulation forced)"),
+              "both": ("PEER (UDP encapsulation forced)",) * 2}[forcing]
+    assert (ia.nat, ib.nat) == expect
+    assert not any(d == b"\xff" for _, d, _, _ in w.sent)  # no real NAT: no keepalives
+    # the IKE SA's successor keeps the encapsulation, and so do CHILD SAs made over it
+    [sa] = a.engine._sas.values()
+    sa.rekey_at = w.clock.now
+    w.advance(1)
+    [ia] = a.engine.ike_sas()
+    assert ia.sn != 1 and ia.local_port == 4500 and ia.nat == expect[0]
+    a.engine.delete_child("tun")
+    assert a.engine.initiate("gw", "tun")
+    w.run()
+    assert len(a.of(ChildInstalled)) == 2 and all(e.keys.encap for e in a.of(ChildInstalled))
+
+
+def test_forced_udp_encapsulation_needs_nat_detection_from_the_peer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A peer that sends no NAT_DETECTION notifies may not take ESP-in-UDP: no fake then,
+    raw ESP on port 500's addresses."""
+    from vpnsh.engine.ikev2.tasks import ike_init
+
+    real_payloads, real_detect = ike_init.natd_payloads, ike_init.detect_nat
+
+    def responder_sends_none(spi_i: bytes, spi_r: bytes, *args: object, **kw: bool) -> list:
+        return [] if spi_r != ike_init.ZERO_SPI else real_payloads(spi_i, spi_r, *args, **kw)
+
+    def responder_reads_none(sa: IkeSa, msg: Message, force: bool = False) -> None:
+        if sa.initiator:
+            real_detect(sa, msg, force)
+
+    # b, the responder, knows nothing of NAT detection
+    monkeypatch.setattr(ike_init, "natd_payloads", responder_sends_none)
+    monkeypatch.setattr(ike_init, "detect_nat", responder_reads_none)
+    w, a, b = pair()
+    a.engine.force_udp_encap = True
+    up(w, a, b)
+    [ia] = a.engine.ike_sas()
+    assert ia.local_port == ia.peer_port == 500 and ia.nat == "Not detected"
+    assert not any(e.keys.encap for n in (a, b) for e in n.of(ChildInstalled))

@@ -1,7 +1,7 @@
 """``vpnshd``: the vpnsh daemon, in the foreground.
 
     vpnshd [--state-dir DIR] [--socket PATH] [--log-dir DIR]
-           [--dataplane userspace|kernel|none] [--hostname NAME] [--ssh-listen ADDR:PORT]
+           [--dataplane userspace|kernel|none] [--raw-esp] [--hostname NAME] [--ssh-listen ADDR:PORT]
 
 Holds the candidate and running config, serves the control socket, owns the
 engine.  SIGTERM or SIGINT: stop accepting, shut the engine down, remove the
@@ -104,6 +104,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--log-dir", default=DEFAULT_LOG_DIR, help=f"log files (default {DEFAULT_LOG_DIR})")
     p.add_argument("--dataplane", choices=DATAPLANES, default="userspace", help="ESP data plane (default userspace)")
+    p.add_argument("--raw-esp", action="store_true",
+                   help="user-space data plane: send ESP as IP protocol 50 where no NAT is detected "
+                   "(default: ESP in UDP on port 4500 with every peer that does NAT detection, "
+                   "as strongSwan's kernel-libipsec; UDP is batched, raw ESP is not)")
     p.add_argument("--hostname", default=None, help="name shown in the shell prompt (default: system hostname)")
     p.add_argument("--ssh-listen", metavar="ADDR:PORT", default=None,
                    help="also serve the vpnsh shell over SSH here (keys: STATE_DIR/ssh/; see docs/user-guide.md)")
@@ -150,9 +154,9 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    engine = Engine(dataplane=args.dataplane, state_dir=args.state_dir, log_dir=args.log_dir)
-    ikev2 = getattr(engine.ike, "v2", engine.ike)  # the IKEv2 engine, also behind a DualEngine
-    ikev2.half_open_limit = getattr(args, "ike_cookie_threshold", DEFAULT_COOKIE_THRESHOLD)
+    engine = Engine(dataplane=args.dataplane, raw_esp=getattr(args, "raw_esp", False),
+                    state_dir=args.state_dir, log_dir=args.log_dir)
+    engine.ike.v2.half_open_limit = getattr(args, "ike_cookie_threshold", DEFAULT_COOKIE_THRESHOLD)
     addresses = AddressApplier(args.state_dir)
     with contextlib.suppress(Exception):
         addresses.links.warm_up()  # type: ignore[attr-defined]

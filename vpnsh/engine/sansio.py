@@ -17,6 +17,27 @@ Address = tuple[str, int]
 KEEPALIVE = b"\xff"  # a NAT-keepalive (RFC 3948): never an IKE message
 
 
+def nat_words(local: bool, remote: bool, fake: bool) -> str:
+    """NAT detection in log words: a NAT in front of us (``local``), of the peer
+    (``remote``), and whether we faked one to force ESP-in-UDP (``fake``)."""
+    if local and remote:
+        text = "detected on both sides"
+    elif local:
+        text = "detected in front of us"
+    elif remote:
+        text = "detected in front of the peer"
+    else:
+        text = "not detected"
+    return text + ", UDP encapsulation forced" if fake else text
+
+
+def nat_column(local: bool, remote: bool, fake: bool) -> str:
+    """NAT detection for ``show vpn ike-sa detail`` (PAN-OS words)."""
+    text = {(False, False): "Not detected", (True, False): "ME", (False, True): "PEER",
+            (True, True): "BOTH"}[(local, remote)]
+    return text + " (UDP encapsulation forced)" if fake else text
+
+
 class SansIoEngine:
     parse_error: ClassVar[type[Exception]] = ValueError
 
@@ -25,6 +46,10 @@ class SansIoEngine:
         self._out: list[tuple[bytes, Address, Address]] = []
         self._events: deque[Any] = deque()
         self.drops: Counter[str] = Counter()
+        # ESP in UDP even without a NAT, by faking one in NAT detection (where the peer
+        # does NAT detection): the user-space data plane asks for it, as strongSwan's
+        # kernel-libipsec does, because it batches UDP (GSO/GRO) and not raw ESP
+        self.force_udp_encap = False
 
     def _receive(self, data: bytes, local_addr: Address, remote_addr: Address, now: float) -> None:
         raise NotImplementedError

@@ -59,6 +59,7 @@ class TunnelStats:
 @dataclass
 class Engine:
     dataplane: str = "userspace"
+    raw_esp: bool = False  # user-space data plane: protocol 50 where no NAT (vpnshd --raw-esp)
     state_dir: str | None = None
     log_dir: str | None = None
     clock: Callable[[], float] = time.time
@@ -71,7 +72,8 @@ class Engine:
         self.secrets = SecretBox(self.state_dir) if self.state_dir else None
         self.ids = IdMap(self.state_dir)
         self.cfg = config_map.EngineConfig()
-        self.dp: DataPlane = make_dataplane(self.dataplane)
+        self.dp: DataPlane = make_dataplane(self.dataplane, raw_esp=self.raw_esp)
+        self.ike.force_udp_encap = self.dp.forces_udp_encap
         self.dp.events.acquire = self._on_acquire
         self.dp.events.expire = self._on_expire
         self.io = UdpIo(on_ike=self._on_ike, on_esp=self.dp.esp_in_udp)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from .base import DataPlane
 
 
-def make_dataplane(kind: str) -> DataPlane:
-    """The data plane ``vpnshd --dataplane KIND`` asks for (not started yet)."""
+def make_dataplane(kind: str, *, raw_esp: bool = False) -> DataPlane:
+    """The data plane ``vpnshd --dataplane KIND`` asks for (not started yet).
+    ``raw_esp``: the user-space data plane sends IP protocol 50 where no NAT is, instead
+    of forcing ESP-in-UDP (``vpnshd --raw-esp``)."""
     if kind == "none":
         from .none import NullDataPlane
 
@@ -14,7 +16,7 @@ def make_dataplane(kind: str) -> DataPlane:
     if kind == "userspace":
         from .userspace import UserspaceDataPlane
 
-        return UserspaceDataPlane()
+        return UserspaceDataPlane(raw_esp=raw_esp)
     if kind == "kernel":
         from .kernel import KernelDataPlane
 

@@ -113,6 +113,8 @@ class DataPlaneInfo:
 
 class DataPlane(Protocol):
     events: DataPlaneEvents
+    # ESP must go in UDP even where no NAT is detected (the IKE engines fake one)
+    forces_udp_encap: bool
 
     async def start(self) -> None: ...
 

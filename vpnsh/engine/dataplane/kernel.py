@@ -268,6 +268,8 @@ def enable_esp_in_udp(sock: socket.socket) -> None:
 class KernelDataPlane:
     """The kernel XFRM data plane, optionally in a named network namespace (tests)."""
 
+    forces_udp_encap = False  # the kernel takes raw ESP as well
+
     def __init__(self, netns: str | None = None, hold_packets: bool = True) -> None:
         self.events = DataPlaneEvents()
         self.netns = netns

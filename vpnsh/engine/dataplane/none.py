@@ -6,6 +6,8 @@ from .base import ChildSaSpec, DataPlaneEvents, DataPlaneInfo, Route, SaCounters
 
 
 class NullDataPlane:
+    forces_udp_encap = False
+
     def __init__(self) -> None:
         self.events = DataPlaneEvents()
         self.children: dict[int, ChildSaSpec] = {}

@@ -27,6 +27,11 @@ The port-4500 socket, three ways (fastest first):
 * ``attach_udp_socket(local, sock)``: sends as above; receiving stays with ``UdpIo``.
 * neither: datagrams go to ``events.send_udp`` on the event loop, one wake-up per batch.
 
+With no NAT on the path, ESP still goes in UDP (``forces_udp_encap``; the IKE engines
+fake a NAT in NAT detection, as strongSwan's kernel-libipsec has it do): the port-4500
+socket batches both ways, a raw protocol-50 socket costs a system call per packet.
+``raw_esp=True`` (``vpnshd --raw-esp``) sends raw ESP where no NAT is detected.
+
 TUN devices carry a virtio-net header (``tun_offload``): decrypted segments of one TCP
 flow that arrive together are written as one large packet (see :mod:`.tun`).
 """
@@ -155,8 +160,13 @@ def _sockaddr(addr: str) -> tuple[int, tuple[Any, ...]]:
 class UserspaceDataPlane:
     """The :class:`~.base.DataPlane` of TUN devices and ESP in Python."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic, tun_offload: bool = True) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, tun_offload: bool = True,
+                 raw_esp: bool = False) -> None:
         self.events = DataPlaneEvents()
+        # ESP in UDP even without a NAT (the IKE engines fake one), as strongSwan's
+        # kernel-libipsec does unless raw_esp: a UDP socket batches (GSO/GRO), a raw one
+        # costs a system call per packet each way. ``raw_esp``: protocol 50 where no NAT is.
+        self.forces_udp_encap = not raw_esp
         self.stats = DataPlaneStats()
         self._clock = clock
         self._tuns: dict[str, TunDevice] = {}
@@ -246,6 +256,9 @@ class UserspaceDataPlane:
     def info(self) -> DataPlaneInfo:
         notes = [f"user-space ESP over TUN: {len(self._tuns)} tunnel interface(s), "
                  f"{len(self._children)} SA pair(s)"]
+        notes.append("ESP in UDP on port 4500 with every peer that does NAT detection "
+                     "(vpnshd --raw-esp: IP protocol 50 where no NAT is)" if self.forces_udp_encap
+                     else "raw ESP (IP protocol 50) where no NAT is detected")
         notes += self.problems
         return DataPlaneInfo("userspace", notes)
 

@@ -67,6 +67,15 @@ class DualEngine:
     def policies(self) -> dict[str, IkePolicy]:
         return dict(self._policies)
 
+    @property
+    def force_udp_encap(self) -> bool:
+        """ESP in UDP even without a NAT (see ``SansIoEngine.force_udp_encap``)."""
+        return self.v2.force_udp_encap
+
+    @force_udp_encap.setter
+    def force_udp_encap(self, value: bool) -> None:
+        self.v2.force_udp_encap = self.v1.force_udp_encap = value
+
     # --------------------------------------------------------------- commands
     def uses_ikev1(self, gateway: str) -> bool:
         """Whether ``gateway`` negotiates (or would now negotiate) with IKEv1."""

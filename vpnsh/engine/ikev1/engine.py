@@ -38,7 +38,7 @@ from ..ikev2.events import (
     LogLine,
 )
 from ..policy import ANY_PREFIX, ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
-from ..sansio import KEEPALIVE, SansIoEngine
+from ..sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
 from . import message as m
 from .message import (
     Attr,
@@ -479,15 +479,20 @@ class Ikev1Engine(SansIoEngine):
         return km.ikev1_hash(sa.suite.prf, data)
 
     def _natd_payloads(self, sa: Phase1) -> list[Payload]:
+        """NAT-D for the peer's address, then ours (RFC 3947 3.2); ours is random when we
+        force ESP-in-UDP (see ``SansIoEngine.force_udp_encap``)."""
         if not (sa.peer_natt or sa.peer_natt_draft):
             return []
-        return [NatDPayload(self._natd_hash(sa, sa.remote)),
-                NatDPayload(self._natd_hash(sa, sa.local))]
+        sa.nat_fake = self.force_udp_encap
+        ours = os.urandom(len(self._natd_hash(sa, sa.local))) if sa.nat_fake else (
+            self._natd_hash(sa, sa.local))
+        return [NatDPayload(self._natd_hash(sa, sa.remote)), NatDPayload(ours)]
 
     def _read_natd(self, sa: Phase1, msg: Message) -> None:
         hashes = [p.data for p in msg.all(NatDPayload) if isinstance(p, NatDPayload)]
         if len(hashes) < 2:
             return
+        sa.nat_fake = self.force_udp_encap and (sa.peer_natt or sa.peer_natt_draft)
         sa.nat_local = hashes[0] != self._natd_hash(sa, sa.local)
         sa.nat_remote = self._natd_hash(sa, sa.remote) not in hashes[1:]
 
@@ -1020,13 +1025,7 @@ class Ikev1Engine(SansIoEngine):
 
     @staticmethod
     def _nat_words(sa: Phase1) -> str:
-        if sa.nat_local and sa.nat_remote:
-            return "detected on both sides"
-        if sa.nat_local:
-            return "detected in front of us"
-        if sa.nat_remote:
-            return "detected in front of the peer"
-        return "not detected"
+        return nat_words(sa.nat_local, sa.nat_remote, sa.nat_fake)
 
     def _fail_p1(self, sa: Phase1, reason: str, notify: int | None = None) -> None:
         role = "initiator" if sa.initiator else "responder"
@@ -1684,8 +1683,7 @@ class Ikev1Engine(SansIoEngine):
     # ------------------------------------------------------------- snapshots
     def _p1_info(self, sa: Phase1) -> Ikev1SaInfo:
         pol = sa.policy
-        nat = {(False, False): "Not detected", (True, False): "ME", (False, True): "PEER",
-               (True, True): "BOTH"}[(sa.nat_local, sa.nat_remote)]
+        nat = nat_column(sa.nat_local, sa.nat_remote, sa.nat_fake)
         phase2 = sum(1 for c in self._children.values() if c.parent_sn == sa.sn)
         return Ikev1SaInfo(
             gateway=sa.gateway, sn=sa.sn, role="Init" if sa.initiator else "Resp",

@@ -135,6 +135,7 @@ class Phase1:
     peer_dpd: bool = False
     nat_local: bool = False
     nat_remote: bool = False
+    nat_fake: bool = False  # we sent a random NAT-D for our address to force ESP-in-UDP
     flight: Flight | None = None
     last_rx_digest: bytes = b""
     retransmits: int = 0
@@ -160,7 +161,7 @@ class Phase1:
 
     @property
     def nat(self) -> bool:
-        return self.nat_local or self.nat_remote
+        return self.nat_local or self.nat_remote or self.nat_fake
 
     @property
     def mode(self) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from ..crypto.algorithms import encr_alg, integ_alg
 from ..crypto.keymat import child_sa_keys, ike_sa_keys, ike_sa_keys_rekey
 from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
-from ..sansio import KEEPALIVE, SansIoEngine
+from ..sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
 from . import identity, message
 from .constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
 from .cookies import CookieJar
@@ -642,13 +642,7 @@ class Ikev2Engine(SansIoEngine):
 
     @staticmethod
     def nat_text(sa: IkeSa) -> str:
-        if sa.nat_local and sa.nat_remote:
-            return "detected on both sides"
-        if sa.nat_local:
-            return "detected in front of us"
-        if sa.nat_remote:
-            return "detected in front of the peer"
-        return "not detected"
+        return nat_words(sa.nat_local, sa.nat_remote, sa.nat_fake)
 
     def half_open_count(self) -> int:
         return len(self._half_open)
@@ -1078,6 +1072,7 @@ class Ikev2Engine(SansIoEngine):
             nr=nr,
             nat_local=old.nat_local,
             nat_remote=old.nat_remote,
+            nat_fake=old.nat_fake,
             rekey=True,
         )
         # IDs: the same identities, in the roles of the new SA
@@ -1213,12 +1208,7 @@ class Ikev2Engine(SansIoEngine):
         pol = sa.policy
         local_id = sa.id_i if sa.initiator else sa.id_r
         remote_id = sa.id_r if sa.initiator else sa.id_i
-        nat = {
-            (False, False): "Not detected",
-            (True, False): "ME",
-            (False, True): "PEER",
-            (True, True): "BOTH",
-        }[(sa.nat_local, sa.nat_remote)]
+        nat = nat_column(sa.nat_local, sa.nat_remote, sa.nat_fake)
         return IkeSaInfo(
             gateway=sa.gateway,
             sn=sa.sn,

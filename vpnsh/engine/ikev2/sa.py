@@ -151,6 +151,7 @@ class IkeSa:
     id_r: IdPayload | None = None
     nat_local: bool = False
     nat_remote: bool = False
+    nat_fake: bool = False  # we faked a NAT to force ESP-in-UDP (natd_payloads)
     # message IDs and retransmission
     next_request_id: int = 0
     expected_request_id: int = 0
@@ -204,7 +205,8 @@ class IkeSa:
 
     @property
     def nat(self) -> bool:
-        return self.nat_local or self.nat_remote
+        """ESP goes in UDP and IKE on port 4500: a NAT was detected, or faked."""
+        return self.nat_local or self.nat_remote or self.nat_fake
 
     def new_message(self, exchange: int, message_id: int, response: bool) -> Message:
         return Message(

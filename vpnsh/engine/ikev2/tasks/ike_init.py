@@ -23,16 +23,27 @@ NONCE_SIZE = 32
 
 
 def natd_payloads(
-    spi_i: bytes, spi_r: bytes, local: tuple[str, int], remote: tuple[str, int]
+    spi_i: bytes,
+    spi_r: bytes,
+    local: tuple[str, int],
+    remote: tuple[str, int],
+    *,
+    fake: bool = False,
 ) -> list[Payload]:
+    """The two NAT_DETECTION notifies. With ``fake`` the source hash is random, so the
+    peer sees a NAT in front of us and encapsulates ESP in UDP (strongSwan's
+    ``encap = yes``; its kernel-libipsec data plane does the same)."""
+    source = os.urandom(20) if fake else natd_hash(spi_i, spi_r, local)
     return [
-        NotifyPayload(NotifyType.NAT_DETECTION_SOURCE_IP, natd_hash(spi_i, spi_r, local)),
+        NotifyPayload(NotifyType.NAT_DETECTION_SOURCE_IP, source),
         NotifyPayload(NotifyType.NAT_DETECTION_DESTINATION_IP, natd_hash(spi_i, spi_r, remote)),
     ]
 
 
-def detect_nat(sa: IkeSa, msg: Message) -> None:
-    """Compares the peer's NAT_DETECTION hashes with the addresses we see (RFC 7296 2.23)."""
+def detect_nat(sa: IkeSa, msg: Message, force_encap: bool = False) -> None:
+    """Compares the peer's NAT_DETECTION hashes with the addresses we see (RFC 7296 2.23).
+    ``force_encap``: we fake a NAT (see :func:`natd_payloads`), which only works with a
+    peer that does NAT detection too."""
     sources = [
         n.data
         for n in msg.payloads
@@ -42,6 +53,7 @@ def detect_nat(sa: IkeSa, msg: Message) -> None:
     if not sources or dest is None:
         return
     spi_r = msg.spi_r
+    sa.nat_fake = force_encap
     sa.nat_remote = natd_hash(msg.spi_i, spi_r, sa.remote) not in sources
     sa.nat_local = dest.data != natd_hash(msg.spi_i, spi_r, sa.local)
 
@@ -68,7 +80,7 @@ class IkeInitTask:
             build(self.offers, ProtocolId.IKE),
             KePayload(self.group, sa.dh.public),
             NoncePayload(sa.ni),
-            *natd_payloads(sa.spi_i, ZERO_SPI, sa.local, sa.remote),
+            *natd_payloads(sa.spi_i, ZERO_SPI, sa.local, sa.remote, fake=engine.force_udp_encap),
         ]
         engine.log(
             sa, f"IKE_SA_INIT request sent to {sa.remote[0]}[{sa.remote[1]}], DH group {self.group}"
@@ -145,7 +157,7 @@ class IkeInitTask:
         sa.suite = suite
         sa.init_response = engine.current_raw
         engine.derive_ike_keys(sa, shared)
-        detect_nat(sa, msg)
+        detect_nat(sa, msg, engine.force_udp_encap)
         engine.log(sa, f"IKE_SA_INIT response received: {suite.long()}, NAT {engine.nat_text(sa)}")
         if sa.nat:
             sa.local = (sa.local[0], NATT_PORT)
@@ -240,13 +252,13 @@ def respond_init(
     sa.dh = pair
     sa.ni = nonce.data
     sa.nr = os.urandom(NONCE_SIZE)
-    detect_nat(sa, msg)
+    detect_nat(sa, msg, engine.force_udp_encap)
     engine.derive_ike_keys(sa, shared)  # needs spi_r, set by new_sa
     payloads: list[Payload] = [
         SaPayload((reply_prop,)),
         KePayload(suite.dh, pair.public),
         NoncePayload(sa.nr),
-        *natd_payloads(sa.spi_i, sa.spi_r, local, remote),
+        *natd_payloads(sa.spi_i, sa.spi_r, local, remote, fake=sa.nat_fake),
     ]
     sa.init_request = parsed.raw
     data = sa.respond(msg, payloads)
