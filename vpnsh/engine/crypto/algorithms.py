@@ -151,6 +151,19 @@ def _encr_table() -> dict[tuple[EncrId, int], EncrAlg]:
 
 _ENCR: dict[tuple[EncrId, int], EncrAlg] = _encr_table()
 
+# AEAD transforms (RFC 5282, RFC 7634) take no INTEG transform. The supported ones say
+# so in their descriptor; the short-ICV CCM/GCM variants (RFC 4309, RFC 4106) are only
+# named, never run, but a peer's proposal offering them must still be read as AEAD.
+AEAD_ENCR: frozenset[EncrId] = frozenset(
+    {eid for (eid, _bits), alg in _ENCR.items() if alg.aead}
+    | {
+        EncrId.ENCR_AES_CCM_8,
+        EncrId.ENCR_AES_CCM_12,
+        EncrId.ENCR_AES_GCM_8,
+        EncrId.ENCR_AES_GCM_12,
+    }
+)
+
 # Algorithms whose Transform carries no Key Length attribute (fixed key size).
 FIXED_KEY_ENCR: frozenset[EncrId] = frozenset(
     {EncrId.ENCR_3DES, EncrId.ENCR_NULL, EncrId.ENCR_CHACHA20_POLY1305}
@@ -271,6 +284,23 @@ _DH: dict[str, DhId | None] = {
     **{f"group{int(g)}": g for g in DhId},
 }
 
+# Keywords for algorithms a peer may propose but no PAN-OS profile can select: they
+# name them in proposal logs only and are never accepted from configuration (not in
+# the *_KEYWORDS below). Same shapes as the tables above; the key length in a
+# keyword is an example (``aes-128-ctr`` names every AES-CTR key size).
+DISPLAY_ONLY_ENCRYPTION: dict[str, tuple[EncrId, int]] = {
+    "des": (EncrId.ENCR_DES, 64),
+    "aes-128-ctr": (EncrId.ENCR_AES_CTR, 128),
+    "aes-128-ccm8": (EncrId.ENCR_AES_CCM_8, 128),
+    "aes-128-ccm12": (EncrId.ENCR_AES_CCM_12, 128),
+    "aes-128-gcm8": (EncrId.ENCR_AES_GCM_8, 128),
+    "aes-128-gcm12": (EncrId.ENCR_AES_GCM_12, 128),
+    "chacha20-poly1305": (EncrId.ENCR_CHACHA20_POLY1305, 256),
+}
+DISPLAY_ONLY_HASH: dict[str, tuple[PrfId | None, IntegId]] = {
+    "aes-xcbc": (PrfId.PRF_AES128_XCBC, IntegId.AUTH_AES_XCBC_96),
+}
+
 IKE_ENCRYPTION_KEYWORDS: tuple[str, ...] = tuple(_IKE_ENCRYPTION)
 ESP_ENCRYPTION_KEYWORDS: tuple[str, ...] = tuple(_ESP_ENCRYPTION)
 IKE_HASH_KEYWORDS: tuple[str, ...] = tuple(_IKE_HASH)
@@ -348,20 +378,10 @@ def _encr_names(encr: EncrId, key_bits: int) -> tuple[str, str, str]:
     return encr.name, encr.name, encr.name
 
 
-_PRF_HASH = {
-    PrfId.PRF_HMAC_MD5: "md5",
-    PrfId.PRF_HMAC_SHA1: "sha1",
-    PrfId.PRF_HMAC_SHA2_256: "sha256",
-    PrfId.PRF_HMAC_SHA2_384: "sha384",
-    PrfId.PRF_HMAC_SHA2_512: "sha512",
-}
-_INTEG_HASH = {
-    IntegId.AUTH_HMAC_MD5_96: "md5",
-    IntegId.AUTH_HMAC_SHA1_96: "sha1",
-    IntegId.AUTH_HMAC_SHA2_256_128: "sha256",
-    IntegId.AUTH_HMAC_SHA2_384_192: "sha384",
-    IntegId.AUTH_HMAC_SHA2_512_256: "sha512",
-}
+# The hash keyword of each PRF and integrity algorithm, read back from the IKE ``hash``
+# table (which pairs them).
+_PRF_HASH = {prf: kw for kw, (prf, _integ) in _IKE_HASH.items() if prf is not None}
+_INTEG_HASH = {integ: kw for kw, (_prf, integ) in _IKE_HASH.items() if integ != IntegId.NONE}
 
 
 def display_name(

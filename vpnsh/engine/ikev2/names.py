@@ -1,42 +1,43 @@
 """Algorithm names as a PAN-OS engineer reads them: config keywords and show-output abbreviations.
 
-Keyed by IANA transform IDs (RFC 7296 3.3.2 and the IANA IKEv2 registry).
+Keyed by IANA transform IDs (RFC 7296 3.3.2 and the IANA IKEv2 registry). Nothing here
+is a table of its own: the keywords are crypto.algorithms' PAN-OS crypto-profile tables
+read backwards (plus its display-only keywords for algorithms no profile can select),
+the AEAD set is its ``AEAD_ENCR`` and the show-output names come from its display_name().
 """
 
 from __future__ import annotations
 
 import functools
 
+from ..crypto import algorithms as alg
 from ..crypto.algorithms import EncrId, IntegId, PrfId, display_name
 from .constants import TransformType
 
-AEAD_ENCR = frozenset({14, 15, 16, 18, 19, 20, 28})
-VARIABLE_KEY_ENCR = frozenset({12, 13, 14, 15, 16, 18, 19, 20, 23})
+_ENCRYPTION: dict[str, tuple[EncrId, int]] = {
+    **{k: alg.ike_encryption(k) for k in alg.IKE_ENCRYPTION_KEYWORDS},
+    **{k: alg.esp_encryption(k) for k in alg.ESP_ENCRYPTION_KEYWORDS},
+    **alg.DISPLAY_ONLY_ENCRYPTION,
+}
+_HASH: dict[str, tuple[PrfId | None, IntegId]] = {
+    **{k: alg.ike_hash(k) for k in alg.IKE_HASH_KEYWORDS},
+    **alg.DISPLAY_ONLY_HASH,
+}
 
+# ENCR id -> keyword, ``{}`` standing for the key length: aes-128-cbc -> aes-{}-cbc.
 _ENCR_KEYWORD = {
-    2: "des",
-    3: "3des",
-    11: "null",
-    12: "aes-{}-cbc",
-    13: "aes-{}-ctr",
-    14: "aes-{}-ccm8",
-    15: "aes-{}-ccm12",
-    16: "aes-{}-ccm",
-    18: "aes-{}-gcm8",
-    19: "aes-{}-gcm12",
-    20: "aes-{}-gcm",
-    28: "chacha20-poly1305",
+    int(eid): kw.replace(f"-{bits}-", "-{}-") for kw, (eid, bits) in _ENCRYPTION.items()
 }
-_HASH_KEYWORD_PRF = {1: "md5", 2: "sha1", 4: "aes-xcbc", 5: "sha256", 6: "sha384", 7: "sha512"}
-_HASH_KEYWORD_INTEG = {
-    0: "none",
-    1: "md5",
-    2: "sha1",
-    5: "aes-xcbc",
-    12: "sha256",
-    13: "sha384",
-    14: "sha512",
+_PRF_KEYWORD = {int(prf): kw for kw, (prf, _integ) in _HASH.items() if prf is not None}
+# ESP's words last: integrity NONE is "none" (IKE's "non-auth" names the hash setting).
+_INTEG_KEYWORD = {
+    **{int(integ): kw for kw, (_prf, integ) in _HASH.items()},
+    **{int(alg.esp_authentication(k)): k for k in alg.ESP_AUTH_KEYWORDS},
 }
+
+AEAD_ENCR: frozenset[int] = alg.AEAD_ENCR
+# The transforms that carry a Key Length attribute: exactly those whose keyword spells it.
+VARIABLE_KEY_ENCR: frozenset[int] = frozenset(e for e, kw in _ENCR_KEYWORD.items() if "{}" in kw)
 
 
 def encr_keyword(encr: int, bits: int | None) -> str:
@@ -45,11 +46,11 @@ def encr_keyword(encr: int, bits: int | None) -> str:
 
 
 def prf_keyword(prf: int) -> str:
-    return _HASH_KEYWORD_PRF.get(prf, f"prf{prf}")
+    return _PRF_KEYWORD.get(prf, f"prf{prf}")
 
 
 def integ_keyword(integ: int) -> str:
-    return _HASH_KEYWORD_INTEG.get(integ, f"integ{integ}")
+    return _INTEG_KEYWORD.get(integ, f"integ{integ}")
 
 
 def dh_keyword(group: int) -> str:
