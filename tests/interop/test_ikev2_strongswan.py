@@ -218,6 +218,8 @@ def test_udp_encapsulation_forced_without_nat(pair_factory: Any, raw_esp: bool) 
     assert (sa.raw.get("local-port"), sa.raw.get("remote-port")) == ("4500", "4500"), sa.raw
     flow = p.op("vpn.flow.show", name="T")["flows"][0]
     assert flow["decap_packets"] >= 3, flow
+    assert (flow["outer_if"], flow["tunnel_if"], flow["mtu"]) == (
+        p.sites.left.outer_if, "tunnel.1", 1400), flow
 
 
 def test_proxy_ids_give_specific_selectors(pair_factory: Any) -> None:

@@ -502,6 +502,11 @@ class Engine:
         return {"tunnels_configured": n, "ipsec_configured": n, "ipsec_shown": len(flows),
                 "flows": flows, "dataplane": self.dp.info().kind}
 
+    def _outer_if(self, gateway: str) -> str:
+        """The interface the gateway's IKE and ESP leave by (``local-address interface``)."""
+        gw = self.running.get("network", {}).get("ike", {}).get("gateway", {}).get(gateway, {})
+        return str(gw.get("local-address", {}).get("interface", ""))
+
     def _flow(self, child: ChildPolicy, sa: ev.ChildSaInfo | None) -> dict[str, Any]:
         gw = self.cfg.gateways.get(child.gateway)
         tunnel_if, copy_tos = self.cfg.placement.get(child.tunnel, ("", False))
@@ -516,7 +521,8 @@ class Engine:
             "monitor": "off",
             "local_ip": gw.local_addr if gw else "0.0.0.0",
             "peer_ip": (sa.peer_address if sa else None) or "0.0.0.0",
-            "tunnel_if": tunnel_if, "outer_if": "", "mtu": None,
+            "tunnel_if": tunnel_if, "outer_if": self._outer_if(child.gateway),
+            "mtu": next((t.mtu for t in self.cfg.tunnel_interfaces if t.name == tunnel_if), None),
             "soft_lifetime": int(sa.rekey_at - sa.created) if sa else 0,
             "hard_lifetime": child.lifetime,
             "lifetime_remain": f"{max(0, int(sa.expires - now))} sec" if sa else "0 sec",
