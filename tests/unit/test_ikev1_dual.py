@@ -79,3 +79,29 @@ def test_ikev1_fallback_uses_the_ikev1_profile() -> None:
     wire.advance(400)
     (sa,) = cast(DualEngine, a.engine).ike_sas()
     assert isinstance(sa, Ikev1SaInfo) and sa.algorithm == "PSK/DH14/A128/SHA256"
+
+
+def test_ikev2_preferred_reports_an_ikev2_failure_after_sa_init_without_falling_back() -> None:
+    """The peer answers IKE_SA_INIT, so it speaks IKEv2 with us: a wrong pre-shared key
+    is the outcome to report, not a reason to try IKEv1."""
+    wire, a, b = nodes("ikev2-preferred", DualEngine, "ikev2")
+    b.engine.add_policies([ike_policy("GB", B, A, version="ikev2", psk=b"another key")],
+                          [child_policy("TB", "GB")])
+    dual = cast(DualEngine, a.engine)
+    assert dual.initiate("GA")
+    wire.advance(400)
+    assert not dual.fallen_back and not dual.uses_ikev1("GA")
+    [failed] = a.of(IkeFailed)
+    assert not failed.at_sa_init and "AUTHENTICATION_FAILED" in failed.reason, failed
+    assert not any("falling back" in e.text for e in a.of(LogLine))
+    assert not dual.v1.ike_sas()  # no IKEv1 attempt was made
+
+
+def test_ikev2_preferred_falls_back_when_ike_sa_init_goes_unanswered() -> None:
+    """A peer that never answers IKE_SA_INIT (here: nothing at the address) gets IKEv1."""
+    wire, a, b = nodes("ikev2-preferred", Ikev1Engine, "ikev1")
+    wire.drop = lambda data, sender: sender == "a" and data[17] >> 4 == 2  # IKEv2 lost
+    dual = cast(DualEngine, a.engine)
+    dual.initiate("GA")
+    wire.advance(400)
+    assert "GA" in dual.fallen_back and len(a.of(ChildInstalled)) == 1

@@ -3,8 +3,11 @@
 The daemon can hold one ``DualEngine`` where it held an ``Ikev2Engine``: datagrams are
 routed by the ISAKMP version byte, everything else goes to the engine of the gateway's
 ``protocol version``, and queries merge both. ``ikev2-preferred`` gateways initiate
-IKEv2 first; when that attempt fails (the peer does not answer, or refuses IKEv2) the
-gateway falls back to IKEv1 and stays there until its configuration changes.
+IKEv2 first; when IKE_SA_INIT fails (the peer does not answer it, or refuses it: an
+IKEv1-only peer answers NO_PROPOSAL_CHOSEN or INVALID_MAJOR_VERSION) the gateway falls
+back to IKEv1 and stays there until its configuration changes. A failure after
+IKE_SA_INIT (a wrong pre-shared key, selectors refused) is reported as it is: the peer
+does speak IKEv2 with us.
 """
 
 from __future__ import annotations
@@ -126,8 +129,12 @@ class DualEngine:
             if ev is None:
                 break
             if isinstance(ev, IkeFailed) and ev.gateway in self._trying_v2:
-                self._fall_back(ev)
-                continue
+                if ev.at_sa_init:
+                    self._fall_back(ev)
+                    continue
+                # the peer does IKEv2 with us (it answered IKE_SA_INIT): its own error
+                # (authentication, selectors...) is the outcome, not a reason for IKEv1
+                self._trying_v2.pop(ev.gateway, None)
             if isinstance(ev, IkeEstablished):
                 self._trying_v2.pop(ev.gateway, None)
             self._events.append(ev)

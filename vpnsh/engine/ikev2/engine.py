@@ -800,7 +800,7 @@ class Ikev2Engine(SansIoEngine):
             f"{sa.gateway} <==== {reason}",
             level="ERROR",
         )
-        self.emit(IkeFailed(sa.gateway, reason))
+        self.emit(IkeFailed(sa.gateway, reason, at_sa_init=self._at_sa_init(sa)))
         if send_delete:
             self._send_delete_once(sa)
         if quiet:
@@ -849,7 +849,12 @@ class Ikev2Engine(SansIoEngine):
             self.log(sa, f"IKE SA deleted: {reason}")
             self.emit(IkeDeleted(sa.gateway, sa.sn, reason, replaced=sa.replaced))
         elif announce and was == IkeState.CONNECTING and sa.initiator:
-            self.emit(IkeFailed(sa.gateway, reason))
+            self.emit(IkeFailed(sa.gateway, reason, at_sa_init=self._at_sa_init(sa)))
+
+    @staticmethod
+    def _at_sa_init(sa: IkeSa) -> bool:
+        """Our own IKE_SA_INIT never completed (see ``IkeFailed.at_sa_init``)."""
+        return sa.initiator and sa.protection is None and not sa.rekey
 
     def initial_contact(self, sa: IkeSa) -> None:
         """The peer rebooted: forget our other IKE SAs with it (RFC 7296 2.4).

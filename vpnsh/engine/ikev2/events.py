@@ -19,6 +19,9 @@ class IkeEstablished:
 class IkeFailed:
     gateway: str
     reason: str
+    # our IKE_SA_INIT got no answer or was refused (no keys yet): the peer may not do
+    # IKEv2 with us at all, so an ikev2-preferred gateway tries IKEv1
+    at_sa_init: bool = False
 
 
 @dataclass(frozen=True)
