@@ -378,3 +378,35 @@ def test_vpnsh_to_vpnsh_ikev1(netlab: NetLab, tmp_path: Path, mode: str) -> None
     finally:
         a.stop()
 
+
+
+def test_phase1_renegotiated_before_expiry_keeps_phase2(pair_factory: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new phase 1 replaces the old one before it expires; strongSwan adopts the phase 2
+    SAs (IKEv1 reauthentication) and traffic goes on."""
+    monkeypatch.setenv("VPNSH_TEST_LIFETIME_SCALE", "0.05")  # 180 s -> 9 s
+    p: Pair = pair_factory(SUITES[0])
+    p.shell("configure",
+            "set network ike crypto-profiles ike-crypto-profiles IKE lifetime seconds 180",
+            "commit")
+    p.shell("test vpn ike-sa gateway GW")
+    sa = p.sw.wait_for_sa(ike="s2s", child="net")
+    child = sa.child("net")
+    assert child is not None
+    spi = child.spi_in
+    left, right = p.sites.left, p.sites.right
+    pinger = left.ns.spawn(["ping", "-n", "-i", "0.2", "-c", "75", "-W", "1", "-I", left.inner,
+                            right.inner], log_path=p.vpnsh.base / "ping.log")
+    wait_until(lambda: p.ikemgr().count("replaced by a new phase 1") >= 2, timeout=40,
+               what="two phase 1 renegotiations" + p.debug())
+    wait_until(lambda: not pinger.running(), timeout=40, what="the ping run to end")
+    summary = re.search(r"(\d+) packets transmitted, (\d+) received", pinger.output())
+    assert summary, pinger.output()
+    sent, got = int(summary.group(1)), int(summary.group(2))
+    assert sent - got <= 1, f"{sent - got} of {sent} pings lost" + p.debug()
+    (now,) = p.sw.list_sas()
+    kept = now.child("net")
+    assert kept is not None and kept.spi_in == spi  # the same phase 2 SA, adopted
+    # each old ISAKMP SA handed its phase 2 SA over before our Delete reached it
+    adopted = p.sw.log_path.read_text().count("detected reauth of existing IKE_SA, adopting 1 ")
+    assert adopted >= 2, p.debug()

@@ -241,10 +241,41 @@ def test_phase1_renegotiated_before_it_expires_while_phase2_is_up() -> None:
     eng(a).initiate("GA")
     wire.run()
     first = eng(a).ike_sas()[0].sn
-    wire.advance(55)  # soft lifetime 48..51 s: a new phase 1, the old one deleted
+    wire.advance(61)  # soft lifetime 48..51 s: a new phase 1; the old one deleted by 60 s
     (now_a,) = eng(a).ike_sas()
     assert now_a.sn != first and len(eng(b).ike_sas()) == 1
     assert any("replaced by a new phase 1" in e.reason for e in a.of(IkeDeleted))
+    assert len(eng(a).child_sas()) == 1 and len(eng(b).child_sas()) == 1
+    assert not a.of(ChildRemoved) and not b.of(ChildRemoved)
+
+
+def test_replaced_phase1_is_deleted_only_after_a_grace_time() -> None:
+    """A peer adopting the phase 2 SAs of the old phase 1 (strongSwan's IKEv1
+    reauthentication) does it after the new phase 1 is up: a Delete of the old ISAKMP SA
+    right then would take them down with it, so the old one lives on for a while."""
+    wire, a, b = pair({"lifetime": 300}, {"lifetime": 300},
+                      a_children=(child_policy("TA", "GA", lifetime=3000),),
+                      b_children=(child_policy("TB", "GB", lifetime=3000),))
+    eng(a).initiate("GA")
+    wire.run()
+    first_a, first_b = eng(a).ike_sas()[0].sn, eng(b).ike_sas()[0].sn
+    start = wire.clock.now
+    wire.advance(239)
+    assert len(a.of(IkeEstablished)) == 1
+    while len(a.of(IkeEstablished)) < 2 and wire.clock.now < start + 260:
+        wire.advance(1)  # the soft lifetime, 240..255 s: a new phase 1
+    assert len(a.of(IkeEstablished)) == 2 and len(b.of(IkeEstablished)) == 2
+    wire.advance(9)
+    # both phase 1 SAs are still up on both sides: no Delete went out yet
+    assert [s.sn for s in eng(a).ike_sas()][0] == first_a and len(eng(a).ike_sas()) == 2
+    assert [s.sn for s in eng(b).ike_sas()][0] == first_b and len(eng(b).ike_sas()) == 2
+    assert not a.of(IkeDeleted) and not b.of(IkeDeleted)
+    assert "a new phase 1 SA is up: this one is deleted in 10 seconds" in logs(a)
+    wire.advance(2)
+    (now_a,), (now_b,) = eng(a).ike_sas(), eng(b).ike_sas()
+    assert now_a.sn != first_a and now_b.sn != first_b
+    assert [e.reason for e in a.of(IkeDeleted)] == ["replaced by a new phase 1 SA"]
+    assert [e.reason for e in b.of(IkeDeleted)] == ["the peer deleted the ISAKMP SA"]
     assert len(eng(a).child_sas()) == 1 and len(eng(b).child_sas()) == 1
     assert not a.of(ChildRemoved) and not b.of(ChildRemoved)
 

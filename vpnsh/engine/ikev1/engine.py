@@ -82,6 +82,12 @@ HALF_OPEN_TIMEOUT = 30.0
 REKEY_JITTER_INITIATOR = (0.80, 0.85)
 REKEY_JITTER_RESPONDER = (0.88, 0.92)  # the side that started the SA rekeys it first
 REKEY_GRACE = 10.0  # a rekeyed phase 2 SA lives on this long (traffic in flight)
+# A replaced phase 1 SA lives on this long after the new one is up (but not past its
+# lifetime) before we delete it. A peer that adopts the phase 2 SAs of the old phase 1
+# (strongSwan's IKEv1 reauthentication) does so in a job of its own once the new phase 1
+# is up; a Delete of the old ISAKMP SA handled before that job takes the phase 2 SAs down
+# with it, silently. strongSwan waits 10 s before deleting an IKEv1 SA it replaced, too.
+P1_REPLACE_GRACE = 10.0
 DONE_QUICK_KEEP = 60.0
 COLLISION_WINDOW = 10.0  # a peer's quick mode this soon after ours is a collision
 NONCE_SIZE = 32
@@ -1007,10 +1013,13 @@ class Ikev1Engine(SansIoEngine):
         if not self._cannot_initiate(sa.policy):
             jitter = REKEY_JITTER_INITIATOR if sa.initiator else REKEY_JITTER_RESPONDER
             sa.rekey_at = now + int(sa.suite.lifetime * self._rng.uniform(*jitter))
-        for prev in list(self._sas.values()):
+        for prev in self._sas.values():
             if (prev is not sa and prev.gateway == sa.gateway and prev.replaced
-                    and prev.state == P1State.ESTABLISHED):
-                self._delete_p1(prev, "replaced by a new phase 1 SA", now)
+                    and prev.state == P1State.ESTABLISHED and not math.isfinite(prev.retire_at)):
+                # not deleted yet: the peer may still be moving its phase 2 SAs over
+                prev.retire_at = min(now + P1_REPLACE_GRACE, prev.expires or math.inf)
+                self.log(prev, f"a new phase 1 SA is up: this one is deleted in "
+                               f"{prev.retire_at - now:.0f} seconds")
         role = "initiator" if sa.initiator else "responder"
         self.log(sa, f"====> IKE phase-1 negotiation is succeeded as {role}, {sa.mode_words}. "
                      f"Established SA: {sa.local[0]}[{sa.local[1]}]-{sa.remote[0]}"
@@ -1575,6 +1584,7 @@ class Ikev1Engine(SansIoEngine):
             if sa.expires is not None:
                 t.append(sa.expires)
             t.append(sa.rekey_at)
+            t.append(sa.retire_at)
             t.append(sa.dpd_next)
             t.append(sa.next_keepalive)
         for q in sa.quick.values():
@@ -1641,6 +1651,9 @@ class Ikev1Engine(SansIoEngine):
                 sa.replaced = True
                 self.log(sa, "IKE phase-1 SA soft lifetime reached: negotiating a new one")
                 self._start_p1(sa.policy, now)
+        if now >= sa.retire_at:
+            self._delete_p1(sa, "replaced by a new phase 1 SA", now)
+            return
         if sa.expires is not None and now >= sa.expires:
             self.log(sa, "IKE phase-1 SA lifetime expired")
             self._delete_p1(sa, "lifetime expired", now)

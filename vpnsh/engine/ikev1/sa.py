@@ -142,7 +142,8 @@ class Phase1:
     established: float | None = None
     expires: float | None = None
     rekey_at: float = math.inf  # a new phase 1 is negotiated then (if phase 2 SAs need one)
-    replaced: bool = False  # a newer phase 1 took over: deleted once that one is up
+    replaced: bool = False  # a newer phase 1 took over: deleted once that one is up ...
+    retire_at: float = math.inf  # ... at this time (P1_REPLACE_GRACE after it came up)
     last_rx: float = 0.0
     dpd_seq: int = 0
     dpd_waiting: int | None = None  # sequence number of the R-U-THERE awaiting its ACK
