@@ -411,23 +411,40 @@ class Column:
     note: str = ""
 
 
-def run_side(label: str, fn: Callable[[], SetupResult | ThroughputResult], repeat: int = 1,
-             key: Callable[[SetupResult | ThroughputResult], float] | None = None) -> Column:
-    """Run one side `repeat` times; keep the median run by `key` and note the spread."""
-    results: list[SetupResult | ThroughputResult] = []
-    try:
-        for _ in range(max(1, repeat)):
-            results.append(fn())
-    except NotAvailable as exc:
-        return Column(label, None, str(exc))
-    except Exception as exc:  # one side failing must not hide the other's figures
-        return Column(label, None, f"{label}: failed: {type(exc).__name__}: {exc}"[:2000])
-    if len(results) == 1 or key is None:
-        return Column(label, results[-1])
-    ranked = sorted(results, key=key)
-    values = ", ".join(f"{key(r):.1f}" for r in results)
-    return Column(label, ranked[len(ranked) // 2],
-                  f"{label}: median of {len(results)} runs ({values})")
+def run_sides(sides: Sequence[tuple[str, Callable[[], SetupResult | ThroughputResult]]],
+              repeat: int, key: Callable[[SetupResult | ThroughputResult], float]
+              ) -> list[Column]:
+    """Run the sides in turn, `repeat` rounds (A B, A B, ...), so that whatever else the
+    machine does over the minutes of a run weighs on each side alike; each column keeps
+    its median run by `key`. A side that fails once is out of the later rounds."""
+    results: dict[str, list[SetupResult | ThroughputResult]] = {label: [] for label, _ in sides}
+    failed: dict[str, str] = {}
+    for _ in range(max(1, repeat)):
+        for label, fn in sides:
+            if label in failed:
+                continue
+            try:
+                results[label].append(fn())
+            except NotAvailable as exc:
+                failed[label] = str(exc)
+            except Exception as exc:  # one side failing must not hide the other's figures
+                failed[label] = f"{label}: failed: {type(exc).__name__}: {exc}"[:2000]
+    columns = []
+    for label, _ in sides:
+        runs = results[label]
+        if not runs:
+            columns.append(Column(label, None, failed.get(label, "")))
+            continue
+        ranked = sorted(runs, key=key)
+        note = (f"{label}: median of {len(runs)} runs, in turn with the other side "
+                f"({', '.join(f'{key(r):.1f}' for r in runs)})" if len(runs) > 1 else "")
+        columns.append(Column(label, ranked[len(ranked) // 2], note))
+    return columns
+
+
+def run_side(label: str, fn: Callable[[], SetupResult | ThroughputResult]) -> Column:
+    """One run of one side (a reference figure)."""
+    return run_sides([(label, fn)], 1, lambda r: 0.0)[0]
 
 
 def print_table(title: str, rows: Sequence[tuple[str, Callable[[object], float], str]],
