@@ -8,7 +8,13 @@ import struct
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vpnsh.engine.dataplane.tun import _fold, _same_flow, _tcp4_segment, tcp4_checksum_ok
+from vpnsh.engine.dataplane.tun import (
+    _fold,
+    _same_flow,
+    _tcp4_segment,
+    tcp4_checksum_ok,
+    tcp4_checksums_ok,
+)
 
 
 def ref_sum(data: bytes) -> int:
@@ -50,6 +56,21 @@ def test_checksum_verifies_a_good_segment_and_refuses_a_bad_one() -> None:
 @given(st.binary(min_size=1, max_size=300), st.integers(0, 2**32 - 1))
 def test_checksum_agrees_with_the_textbook_sum(payload: bytes, seq: int) -> None:
     assert tcp4_checksum_ok(segment(payload, seq=seq), 20)
+
+
+@given(st.lists(st.tuples(st.binary(max_size=1500), st.booleans(), st.integers(0, 3)),
+                min_size=1, max_size=24))
+def test_batch_checksums_agree_with_one_by_one(batch: list[tuple[bytes, bool, int]]) -> None:
+    """The NumPy pass over a batch gives each packet the verdict of the per-packet sum:
+    odd and even lengths, bad checksums, and junk shorter than a header among them."""
+    packets = []
+    for payload, good, kind in batch:
+        if kind == 0:
+            packets.append(payload[:19])  # shorter than an IP header
+        else:
+            packets.append(segment(payload, good_checksum=good))
+    got = tcp4_checksums_ok(packets)
+    assert got == [len(p) >= 20 and tcp4_checksum_ok(p, 20) for p in packets]
 
 
 @given(st.integers(0, 2**20))

@@ -9,6 +9,11 @@ consecutive segments of one TCP/IPv4 flow as one large packet (the GRO the kerne
 do itself for a NIC): one trip through the kernel's IP and TCP input for the whole run.
 Reads are unchanged (no offloads are switched on for the kernel's side: every packet
 read is a whole, checksummed IP packet behind a zero header).
+
+Every segment's TCP checksum is verified before it joins a run, as the kernel's GRO does
+(the large packet goes to the kernel with its checksum to be completed, so nobody else
+would): for a batch, NumPy sums all the segments' 16-bit words in one call
+(:func:`tcp4_checksums_ok`), a few times cheaper per packet than Python integers.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from __future__ import annotations
 import fcntl
 import os
 import struct
+from collections.abc import Sequence
+
+import numpy as np
 
 TUN_PATH = "/dev/net/tun"
 TUNSETIFF = 0x400454CA
@@ -31,6 +39,7 @@ VNET_ZERO = bytes(VNET_HDR_LEN)
 VIRTIO_NET_HDR_F_NEEDS_CSUM = 1
 VIRTIO_NET_HDR_GSO_TCPV4 = 1
 MAX_COALESCED = 64000  # bytes of one coalesced packet
+VECTOR_MIN = 4  # batches this large get their checksums from NumPy, smaller ones one by one
 _ACK, _PSH = 0x10, 0x08
 
 
@@ -102,17 +111,18 @@ class TunDevice:
             return sum(not self.write(p) for p in packets)
         errors = 0
         i, n = 0, len(packets)
+        sums_ok = tcp4_checksums_ok(packets) if n >= VECTOR_MIN else None
         while i < n:
             first = packets[i]
             j = i + 1
-            info = _tcp4_segment(first)
+            info = _tcp4_segment(first, sums_ok[i] if sums_ok else None)
             if info is not None and j < n:
                 hlen, plen, seq = info
                 total = len(first)
                 next_seq = (seq + plen) & 0xFFFFFFFF
                 while j < n and total < MAX_COALESCED:
                     q = packets[j]
-                    qi = _tcp4_segment(q)
+                    qi = _tcp4_segment(q, sums_ok[j] if sums_ok else None)
                     if (qi is None or qi[0] != hlen or qi[2] != next_seq or qi[1] > plen
                             or total + qi[1] > MAX_COALESCED or not _same_flow(first, q, hlen)):
                         break
@@ -189,17 +199,46 @@ def tcp4_checksum_ok(packet: bytes, ihl: int) -> bool:
     return total % 0xFFFF == 0
 
 
-def _tcp4_segment(p: bytes) -> tuple[int, int, int] | None:
+def tcp4_checksums_ok(packets: Sequence[bytes]) -> list[bool]:
+    """For each packet, taken as IPv4 with a 20-byte header carrying TCP: does the TCP
+    checksum verify? One NumPy pass over all of them: the words from the addresses
+    (offset 12) to the end of each packet are summed per packet (``reduceat``), plus
+    the protocol and TCP length of the pseudo-header. Meaningless (but harmless) for
+    packets that are not TCP/IPv4; :func:`_tcp4_segment` looks at those first."""
+    parts: list[bytes | memoryview] = []
+    starts: list[int] = []
+    extra: list[int] = []
+    pos = 0
+    for p in packets:
+        n = len(p)
+        if n < 20:  # never a candidate; keeps every packet's start inside the buffer
+            p, n = bytes(20), 20
+        parts.append(memoryview(p)[12:])
+        starts.append(pos >> 1)
+        extra.append(6 + n - 20)
+        pos += n - 12
+        if pos & 1:  # an odd length: pad its last byte to a word, as the checksum does
+            parts.append(b"\x00")
+            pos += 1
+    words = np.frombuffer(b"".join(parts), dtype=">u2")
+    sums = np.add.reduceat(words, np.array(starts), dtype=np.uint64)
+    sums += np.array(extra, dtype=np.uint64)
+    ok: list[bool] = (sums % 0xFFFF == 0).tolist()
+    return ok
+
+
+def _tcp4_segment(p: bytes, checksum_ok: bool | None = None) -> tuple[int, int, int] | None:
     """(header length, payload length, sequence number) of a plain TCP/IPv4 data
     segment that may join a run: no IP options or fragments, only ACK (and PSH) set,
-    some payload, a checksum that verifies. None for anything else."""
+    some payload, a checksum that verifies (``checksum_ok`` when the caller knows
+    already, from :func:`tcp4_checksums_ok`). None for anything else."""
     if len(p) < 40 or p[0] != 0x45 or p[9] != 6 or p[6] & 0x3F or p[7]:
         return None
     hlen = 20 + (p[32] >> 4) * 4
     total = (p[2] << 8) | p[3]
     if total != len(p) or hlen < 40 or total <= hlen or p[33] & ~(_ACK | _PSH) or not p[33] & _ACK:
         return None
-    if not tcp4_checksum_ok(p, 20):
+    if not (tcp4_checksum_ok(p, 20) if checksum_ok is None else checksum_ok):
         return None
     return hlen, total - hlen, int.from_bytes(p[24:28], "big")
 
