@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from .policy import ChildPolicy, IkePolicy
 
 Address = tuple[str, int]
 KEEPALIVE = b"\xff"  # a NAT-keepalive (RFC 3948): never an IKE message
+_VERSION_WORDS = {"ikev1": "IKEv1", "ikev2": "IKEv2"}
 
 
 def nat_words(local: bool, remote: bool, fake: bool) -> str:
@@ -40,6 +44,7 @@ def nat_column(local: bool, remote: bool, fake: bool) -> str:
 
 class SansIoEngine:
     parse_error: ClassVar[type[Exception]] = ValueError
+    version: ClassVar[str] = ""  # "ikev2" | "ikev1": the gateways' protocol version it serves
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
@@ -50,6 +55,69 @@ class SansIoEngine:
         # does NAT detection): the user-space data plane asks for it, as strongSwan's
         # kernel-libipsec does, because it batches UDP (GSO/GRO) and not raw ESP
         self.force_udp_encap = False
+        self._ike_policies: dict[str, IkePolicy] = {}
+        self._child_policies: dict[str, ChildPolicy] = {}
+
+    # ------------------------------------------------------------------ policies
+    def add_policies(
+        self,
+        ike_policies: Iterable[IkePolicy],
+        child_policies: Iterable[ChildPolicy] = (),
+        now: float | None = None,
+    ) -> None:
+        """Adds or replaces policies; a replaced policy that changed tears down its SAs."""
+        now = self._now(now)
+        self._policies_changed()
+        for p in ike_policies:
+            old = self._ike_policies.get(p.name)
+            if old is not None and old != p:
+                self._teardown_gateway(p.name, "gateway configuration changed", now)
+            self._ike_policies[p.name] = p
+        for c in child_policies:
+            old_c = self._child_policies.get(c.name)
+            if old_c is not None and old_c != c:
+                self.delete_child(c.name, now=now, exact=True)
+            self._child_policies[c.name] = c
+
+    def remove_policies(
+        self,
+        ike_names: Iterable[str] = (),
+        child_names: Iterable[str] = (),
+        now: float | None = None,
+    ) -> None:
+        now = self._now(now)
+        self._policies_changed()
+        for name in child_names:
+            self.delete_child(name, now=now, exact=True)
+            self._child_policies.pop(name, None)
+        for name in ike_names:
+            self._teardown_gateway(name, "gateway removed from configuration", now)
+            self._ike_policies.pop(name, None)
+        self._policies_changed()
+
+    def _policies_changed(self) -> None:
+        """Drop whatever the engine derived from the policies (lookup indexes)."""
+
+    def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
+        raise NotImplementedError
+
+    def delete_child(self, name: str | None = None, now: float | None = None,
+                     exact: bool = False) -> int:
+        raise NotImplementedError
+
+    def _cannot_initiate(self, policy: IkePolicy) -> str:
+        """Why this gateway may not start negotiations here, or "" when it may."""
+        gw = policy.name
+        if not policy.enabled:
+            return f"gateway {gw} is disabled: not initiating"
+        if policy.passive:
+            return f"gateway {gw} is in passive mode: not initiating"
+        if policy.peer_addr is None:
+            return f"gateway {gw} has a dynamic peer: not initiating"
+        other = {"ikev2": "ikev1", "ikev1": "ikev2"}.get(self.version)
+        if policy.version == other:
+            return f"gateway {gw} is configured for {_VERSION_WORDS[other]}"
+        return ""
 
     def _receive(self, data: bytes, local_addr: Address, remote_addr: Address, now: float) -> None:
         raise NotImplementedError

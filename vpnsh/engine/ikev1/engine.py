@@ -22,7 +22,7 @@ import os
 import random
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from ..crypto import algorithms as alg
 from ..crypto import keymat as km
@@ -111,6 +111,7 @@ def _msgid(v: int) -> bytes:
 
 
 class Ikev1Engine(SansIoEngine):
+    version = "ikev1"
     """All IKEv1 SAs of one daemon. Not thread-safe: call it from one task."""
 
     parse_error = ParseError
@@ -125,8 +126,6 @@ class Ikev1Engine(SansIoEngine):
         super().__init__(clock)
         self._rng = rng or random.Random()
         self.retransmit = retransmit or Retransmit()
-        self._ike_policies: dict[str, IkePolicy] = {}
-        self._child_policies: dict[str, ChildPolicy] = {}
         self._sas: dict[bytes, Phase1] = {}  # by CKY-I
         self._children: dict[int, Child] = {}
         self._next_sn = 1
@@ -134,37 +133,6 @@ class Ikev1Engine(SansIoEngine):
         self._spis: set[int] = set()
 
     # ------------------------------------------------------------------ config
-    def add_policies(
-        self,
-        ike_policies: Iterable[IkePolicy],
-        child_policies: Iterable[ChildPolicy] = (),
-        now: float | None = None,
-    ) -> None:
-        """Adds or replaces policies; a replaced policy that changed tears down its SAs."""
-        now = self._now(now)
-        for p in ike_policies:
-            old = self._ike_policies.get(p.name)
-            if old is not None and old != p:
-                self._teardown_gateway(p.name, "gateway configuration changed", now)
-            self._ike_policies[p.name] = p
-        for c in child_policies:
-            old_c = self._child_policies.get(c.name)
-            if old_c is not None and old_c != c:
-                self.delete_child(c.name, now=now, exact=True)
-            self._child_policies[c.name] = c
-
-    def remove_policies(
-        self, ike_names: Iterable[str] = (), child_names: Iterable[str] = (),
-        now: float | None = None,
-    ) -> None:
-        now = self._now(now)
-        for name in child_names:
-            self.delete_child(name, now=now, exact=True)
-            self._child_policies.pop(name, None)
-        for name in ike_names:
-            self._teardown_gateway(name, "gateway removed from configuration", now)
-            self._ike_policies.pop(name, None)
-
     def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
         for c in [c for c in self._children.values() if c.gateway == gateway]:
             self._delete_child_sa(c, reason, now)
@@ -195,18 +163,6 @@ class Ikev1Engine(SansIoEngine):
         todo = [c for c in wanted if c.name not in installed]
         self._want(policy, [(c, None) for c in todo], now, force_p1=child is None)
         return True
-
-    def _cannot_initiate(self, policy: IkePolicy) -> str:
-        gw = policy.name
-        if not policy.enabled:
-            return f"gateway {gw} is disabled: not initiating"
-        if policy.passive:
-            return f"gateway {gw} is in passive mode: not initiating"
-        if policy.peer_addr is None:
-            return f"gateway {gw} has a dynamic peer: not initiating"
-        if policy.version == "ikev2":
-            return f"gateway {gw} is configured for IKEv2"
-        return ""
 
     def _want(self, policy: IkePolicy, items: list[tuple[ChildPolicy, Child | None]],
               now: float, force_p1: bool = False) -> None:

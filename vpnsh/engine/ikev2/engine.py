@@ -18,7 +18,7 @@ import os
 import random
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from ..crypto.algorithms import encr_alg, integ_alg
 from ..crypto.keymat import child_sa_keys, ike_sa_keys, ike_sa_keys_rekey
@@ -61,6 +61,7 @@ REKEY_JITTER = (0.80, 0.85)
 
 
 class Ikev2Engine(SansIoEngine):
+    version = "ikev2"
     """All IKEv2 SAs of one daemon. Not thread-safe: call it from one task."""
 
     parse_error = ParseError
@@ -78,8 +79,6 @@ class Ikev2Engine(SansIoEngine):
         self.retransmit = retransmit or Retransmit()
         self.half_open_limit = half_open_limit
         self.cookies = CookieJar()
-        self._ike_policies: dict[str, IkePolicy] = {}
-        self._child_policies: dict[str, ChildPolicy] = {}
         self._sas: dict[bytes, IkeSa] = {}  # by our SPI
         self._half_open: dict[tuple[bytes, str], IkeSa] = {}  # (SPIi, peer IP) of responder SAs
         self._next_sn = 1
@@ -102,40 +101,7 @@ class Ikev2Engine(SansIoEngine):
         self._by_peer_id: dict[tuple[int, bytes], list[IkePolicy]] | None = None
 
     # ------------------------------------------------------------------ config
-    def add_policies(
-        self,
-        ike_policies: Iterable[IkePolicy],
-        child_policies: Iterable[ChildPolicy] = (),
-        now: float | None = None,
-    ) -> None:
-        """Adds or replaces policies; a replaced policy that changed tears down its SAs."""
-        now = self._now(now)
-        self._by_address = self._by_peer_id = None
-        for p in ike_policies:
-            old = self._ike_policies.get(p.name)
-            if old is not None and old != p:
-                self._teardown_gateway(p.name, "gateway configuration changed", now)
-            self._ike_policies[p.name] = p
-        for c in child_policies:
-            old_c = self._child_policies.get(c.name)
-            if old_c is not None and old_c != c:
-                self.delete_child(c.name, now=now, exact=True)
-            self._child_policies[c.name] = c
-
-    def remove_policies(
-        self,
-        ike_names: Iterable[str] = (),
-        child_names: Iterable[str] = (),
-        now: float | None = None,
-    ) -> None:
-        now = self._now(now)
-        self._by_address = self._by_peer_id = None
-        for name in child_names:
-            self.delete_child(name, now=now, exact=True)
-            self._child_policies.pop(name, None)
-        for name in ike_names:
-            self._teardown_gateway(name, "gateway removed from configuration", now)
-            self._ike_policies.pop(name, None)
+    def _policies_changed(self) -> None:
         self._by_address = self._by_peer_id = None
 
     def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
@@ -156,18 +122,11 @@ class Ikev2Engine(SansIoEngine):
         policy = self._ike_policies[gateway]
         if child is not None and child not in self._child_policies:
             raise KeyError(child)
-        if not policy.enabled:
-            self.log(None, f"gateway {gateway} is disabled: not initiating", gateway=gateway)
+        why = self._cannot_initiate(policy)
+        if why:
+            self.log(None, why, gateway=gateway)
             return False
-        if policy.passive:
-            self.log(None, f"gateway {gateway} is in passive mode: not initiating", gateway=gateway)
-            return False
-        if policy.peer_addr is None:
-            self.log(None, f"gateway {gateway} has a dynamic peer: not initiating", gateway=gateway)
-            return False
-        if policy.version == "ikev1":
-            self.log(None, f"gateway {gateway} is configured for IKEv1", gateway=gateway)
-            return False
+        assert policy.peer_addr is not None  # a dynamic peer cannot initiate (above)
         wanted = [self._child_policies[child]] if child else self.child_candidates(gateway)
         sa = self._active_sa(gateway)
         if sa is not None:
