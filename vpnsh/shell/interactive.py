@@ -20,6 +20,7 @@ from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 
 from vpnsh.shell.completion import ShellCompleter, question_mark_text
+from vpnsh.shell.parser import inside_quotes
 from vpnsh.shell.session import Session
 
 HISTORY_FILE = "~/.vpnsh_history"
@@ -46,20 +47,6 @@ class CachedTree:
 
     def invalidate(self) -> None:
         self._at = 0.0
-
-
-def inside_quotes(text: str) -> bool:
-    """True if ``text`` ends inside an open double-quoted string."""
-    quoted = False
-    escaped = False
-    for ch in text:
-        if escaped:
-            escaped = False
-        elif ch == "\\" and quoted:
-            escaped = True
-        elif ch == '"':
-            quoted = not quoted
-    return quoted
 
 
 def key_bindings(session: Session, tree: CachedTree) -> KeyBindings:

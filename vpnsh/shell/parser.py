@@ -88,6 +88,21 @@ def unquote(text: str) -> str:
     return text
 
 
+def inside_quotes(text: str) -> bool:
+    """True if ``text`` ends inside an open double-quoted string (where ``?`` is text,
+    not a request for help)."""
+    quoted = False
+    escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+    return quoted
+
+
 # ------------------------------------------------------------------ parsing
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from vpnsh.shell.parser import inside_quotes
+
 CTRL_C = "\x03"
 CTRL_D = "\x04"
 CTRL_U = "\x15"
@@ -119,7 +121,7 @@ class Terminal:
                 line = line[:cut]
             elif ch == "\t":
                 line = await self._tab(prompt, line)
-            elif ch == "?" and not _inside_quotes(line) and self.help_text is not None:
+            elif ch == "?" and not inside_quotes(line) and self.help_text is not None:
                 text = await self.help_text(line)
                 self.write(f"?\n{text}")
                 self.write(prompt + line)
@@ -198,15 +200,3 @@ def _common_prefix(words: list[str]) -> str:
     while n < min(len(first), len(last)) and first[n] == last[n]:
         n += 1
     return first[:n]
-
-
-def _inside_quotes(text: str) -> bool:
-    quoted = escaped = False
-    for ch in text:
-        if escaped:
-            escaped = False
-        elif ch == "\\" and quoted:
-            escaped = True
-        elif ch == '"':
-            quoted = not quoted
-    return quoted
