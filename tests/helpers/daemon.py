@@ -5,7 +5,8 @@
     d.request("config.set", tokens=[...])
     d.stop()                        # SIGTERM; returns the exit status
 
-``d.shell("-c", "configure", ...)`` runs the ``vpnsh`` shell against it.
+``d.shell("-c", "configure", ...)`` runs the ``vpnsh`` shell against it;
+``d.configure(set_lines)`` commits a config through it as a command file.
 Readiness is polled on the socket with a deadline; nothing sleeps to wait.
 """
 
@@ -184,6 +185,14 @@ class Daemon:
         return subprocess.run(
             cmd, input=input if input is not None else "", capture_output=True, text=True, timeout=timeout
         )
+
+    def configure(self, lines: Sequence[str]) -> None:
+        """``configure``, the set ``lines``, ``commit``: one command file through the shell
+        (``vpnsh -f``), as a user would load a config; fails the test if any line fails."""
+        script = self.base / "config.vpnsh"
+        script.write_text("\n".join(["configure", *lines, "commit"]) + "\n")
+        res = self.shell("-f", str(script))
+        assert res.returncode == 0, res.stdout + res.stderr
 
     def __enter__(self) -> Daemon:
         return self.start()

@@ -79,21 +79,19 @@ def test_20mb_each_way_vpnsh_strongswan(netlab: NetLab, tmp_path: Path) -> None:
         p.sw.stop()
 
 
-def _vpnsh_site(tmp: Path, sites: TwoSites, name: str, lines: list[str]) -> Daemon:
+def vpnsh_site(tmp: Path, sites: TwoSites, name: str, lines: list[str]) -> Daemon:
+    """A vpnshd with the user-space data plane in the left site of ``sites``, configured."""
     daemon = Daemon(tmp / name, dataplane="userspace", netns=sites.left.ns.name)
     daemon.start()
-    script = tmp / f"{name}.vpnsh"
-    script.write_text("\n".join(["configure", *lines, "commit"]) + "\n")
-    res = daemon.shell("-f", str(script))
-    assert res.returncode == 0, res.stdout + res.stderr
+    daemon.configure(lines)
     return daemon
 
 
 def vpnsh_pair(lab: NetLab, tmp: Path, extra: list[str] = ()) -> tuple[TwoSites, Daemon, Daemon]:  # type: ignore[assignment]
     sites = two_sites(lab)
     mirrored = TwoSites(sites.right, sites.left)
-    a = _vpnsh_site(tmp, sites, "a", [*vpnsh_config(sites, SUITES[1]), *extra])
-    b = _vpnsh_site(tmp, mirrored, "b", [*vpnsh_config(mirrored, SUITES[1]), *extra])
+    a = vpnsh_site(tmp, sites, "a", [*vpnsh_config(sites, SUITES[1]), *extra])
+    b = vpnsh_site(tmp, mirrored, "b", [*vpnsh_config(mirrored, SUITES[1]), *extra])
     return sites, a, b
 
 

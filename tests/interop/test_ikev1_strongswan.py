@@ -3,18 +3,13 @@
 Left is a real vpnshd with the user-space data plane, configured through the vpnsh
 shell with PAN-OS set commands (``protocol version ikev1``, ``protocol ikev1
 exchange-mode ...``); right is strongSwan (``version = 1``) with kernel-libipsec.
-
-Until the daemon routes IKEv1 itself, the daemon is started through a small launcher
-(test code) that puts ``vpnsh.engine.ikev1.dual.DualEngine`` (IKEv2 + IKEv1) in the
-IKEv2 engine's place and maps ``exchange-mode`` and ``dpd retry``; once
-``vpnsh/engine/service.py`` knows the IKEv1 engine the launcher changes nothing.
+The config, the pair and its helpers are the IKEv2 interop tests' (test_ikev2_strongswan).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,25 +30,12 @@ from tests.helpers.strongswan import (
     ViciError,
     requires_strongswan,
 )
-from tests.interop.test_esp_traffic import SIZE, transfer
+from tests.interop.test_esp_traffic import SIZE, transfer, vpnsh_site
+from tests.interop.test_ikev2_strongswan import PSK, Suite
 from tests.interop.test_ikev2_strongswan import Pair as Ikev2Pair
+from tests.interop.test_ikev2_strongswan import vpnsh_config as ikev2_config
 
 pytestmark = [pytest.mark.interop, pytest.mark.netns, requires_strongswan]
-
-PSK = "interop-psk-0123456789"
-
-@dataclass(frozen=True)
-class Suite:
-    name: str
-    ike_enc: str
-    ike_hash: str
-    ike_dh: str
-    esp_enc: str
-    esp_auth: str
-    pfs: str
-    sw_ike: str
-    sw_esp: str
-
 
 SUITES = [
     Suite("aes128-sha1", "aes-128-cbc", "sha1", "group14", "aes-128-cbc", "sha1", "no-pfs",
@@ -65,47 +47,14 @@ SUITES = [
 ]
 
 
-def vpnsh_config(sites: TwoSites, suite: Suite, *, mode: str, psk: str = PSK,
-                 proxy_ids: bool = False, passive: bool = False,
-                 version: str = "ikev1") -> list[str]:
-    left, right = sites.left, sites.right
-    p = "set network ike crypto-profiles"
+def vpnsh_config(sites: TwoSites, suite: Suite, *, mode: str, version: str = "ikev1",
+                 **kw: Any) -> list[str]:
+    """The IKEv2 tests' config (ikev2_config) with the gateway on IKEv1 (or ``version``),
+    in ``mode``, with DPD; the same crypto profile serves both versions."""
     gw = "set network ike gateway GW"
-    lines = [
-        f"set network interface ethernet {left.outer_if} layer3 ip {left.outer}/24",
-        "set network interface tunnel units tunnel.1 mtu 1400",
-        f"{p} ike-crypto-profiles IKE encryption {suite.ike_enc}",
-        f"{p} ike-crypto-profiles IKE hash {suite.ike_hash}",
-        f"{p} ike-crypto-profiles IKE dh-group {suite.ike_dh}",
-        f"{p} ipsec-crypto-profiles ESP esp encryption {suite.esp_enc}",
-        f"{p} ipsec-crypto-profiles ESP esp authentication {suite.esp_auth}",
-        f"{p} ipsec-crypto-profiles ESP dh-group {suite.pfs}",
-        f"{gw} protocol version {version}",
-        f"{gw} protocol ikev1 exchange-mode {mode}",
-        f"{gw} protocol ikev2 ike-crypto-profile IKE",
-        f"{gw} protocol ikev1 ike-crypto-profile IKE",
-        f"{gw} protocol ikev1 dpd enable yes",
-        f"{gw} local-address interface {left.outer_if}",
-        f"{gw} local-address ip {left.outer}/24",
-        f"{gw} peer-address ip {right.outer}",
-        f"{gw} authentication pre-shared-key key {psk}",
-        f"{gw} local-id type ipaddr",
-        f"{gw} local-id id {left.outer}",
-        f"{gw} peer-id type ipaddr",
-        f"{gw} peer-id id {right.outer}",
-        f"{gw} protocol-common nat-traversal enable yes",
-        "set network tunnel ipsec T tunnel-interface tunnel.1",
-        "set network tunnel ipsec T auto-key ike-gateway GW",
-        "set network tunnel ipsec T auto-key ipsec-crypto-profile ESP",
-        f"set network virtual-router default routing-table ip static-route r1 destination {right.inner_net}",
-        "set network virtual-router default routing-table ip static-route r1 interface tunnel.1",
-    ]
-    if passive:
-        lines.append(f"{gw} protocol-common passive-mode yes")
-    if proxy_ids:
-        lines.append("set network tunnel ipsec T auto-key proxy-id lan local "
-                     f"{left.inner_net} remote {right.inner_net}")
-    return lines
+    lines = [ln for ln in ikev2_config(sites, suite, **kw) if ln != f"{gw} protocol version ikev2"]
+    return [*lines, f"{gw} protocol version {version}", f"{gw} protocol ikev1 exchange-mode {mode}",
+            f"{gw} protocol ikev1 ike-crypto-profile IKE", f"{gw} protocol ikev1 dpd enable yes"]
 
 
 class Pair(Ikev2Pair):
@@ -123,11 +72,7 @@ def make_pair(lab: NetLab, tmp_path: Path, suite: Suite, *, mode: str = "main",
     left, right = sites.left, sites.right
     daemon = Daemon(tmp_path / "vpnsh", dataplane="userspace", netns=left.ns.name)
     daemon.start()
-    script = tmp_path / "config.vpnsh"
-    script.write_text("\n".join(["configure", *vpnsh_config(sites, suite, mode=mode, **config),
-                                 "commit"]) + "\n")
-    res = daemon.shell("-f", str(script))
-    assert res.returncode == 0, res.stdout + res.stderr
+    daemon.configure(vpnsh_config(sites, suite, mode=mode, **config))
     child = sw_child or Child("net", [right.inner_net], [left.inner_net], [suite.sw_esp])
     conn = Connection("s2s", [right.outer], ["%any" if nat else left.outer], sw_psk, [child],
                       version=1, proposals=[suite.sw_ike], local_id=right.outer,
@@ -344,23 +289,13 @@ def test_ikev2_preferred_falls_back_to_ikev1(pair_factory: Any) -> None:
     assert p.ping(), p.debug()
 
 
-def _vpnsh_site(tmp: Path, sites: TwoSites, name: str, lines: list[str]) -> Daemon:
-    daemon = Daemon(tmp / name, dataplane="userspace", netns=sites.left.ns.name)
-    daemon.start()
-    script = tmp / f"{name}.vpnsh"
-    script.write_text("\n".join(["configure", *lines, "commit"]) + "\n")
-    res = daemon.shell("-f", str(script))
-    assert res.returncode == 0, res.stdout + res.stderr
-    return daemon
-
-
 @pytest.mark.parametrize("mode", ["main", "aggressive"])
 def test_vpnsh_to_vpnsh_ikev1(netlab: NetLab, tmp_path: Path, mode: str) -> None:  # noqa: F811
     sites = two_sites(netlab)
     mirrored = TwoSites(sites.right, sites.left)
-    a = _vpnsh_site(tmp_path, sites, "a", vpnsh_config(sites, SUITES[1], mode=mode))
+    a = vpnsh_site(tmp_path, sites, "a", vpnsh_config(sites, SUITES[1], mode=mode))
     try:
-        b = _vpnsh_site(tmp_path, mirrored, "b", vpnsh_config(mirrored, SUITES[1], mode=mode))
+        b = vpnsh_site(tmp_path, mirrored, "b", vpnsh_config(mirrored, SUITES[1], mode=mode))
         try:
             res = a.shell("-c", "test vpn ike-sa gateway GW", timeout=60)
             assert "Initiate 1 IKE SA." in res.stdout, res.stdout + res.stderr

@@ -136,10 +136,7 @@ def make_pair(lab: NetLab, tmp_path: Path, suite: Suite, *, sw_psk: str = PSK,
     daemon = Daemon(tmp_path / "vpnsh", dataplane="userspace", netns=left.ns.name,
                     extra_args=daemon_args)
     daemon.start()
-    script = tmp_path / "config.vpnsh"
-    script.write_text("\n".join(["configure", *vpnsh_config(sites, suite, **config), "commit"]) + "\n")
-    res = daemon.shell("-f", str(script))
-    assert res.returncode == 0, res.stdout + res.stderr
+    daemon.configure(vpnsh_config(sites, suite, **config))
     child = sw_child or Child("net", [right.inner_net], [left.inner_net], [suite.sw_esp])
     conn = Connection("s2s", [right.outer], [left.outer], sw_psk, [child], version=2,
                       proposals=[suite.sw_ike], local_id=right.outer, remote_id=left.outer,

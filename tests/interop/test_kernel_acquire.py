@@ -28,12 +28,8 @@ def test_acquire_from_kernel_policy_starts_negotiation(netlab: NetLab, tmp_path:
     daemon = Daemon(tmp_path / "vpnsh", dataplane="kernel", netns=left.ns.name)
     daemon.start()
     try:
-        script = tmp_path / "config.vpnsh"
         # proxy-ids: the kernel plane installs no any<->any trap (it would capture everything)
-        lines = ["configure", *vpnsh_config(sites, suite, proxy_ids=True), "commit"]
-        script.write_text("\n".join(lines) + "\n")
-        res = daemon.shell("-f", str(script))
-        assert res.returncode == 0, res.stdout + res.stderr
+        daemon.configure(vpnsh_config(sites, suite, proxy_ids=True))
         conn = Connection("s2s", [right.outer], [left.outer], PSK,
                           [Child("net", [right.inner_net], [left.inner_net], [suite.sw_esp])],
                           version=2, proposals=[suite.sw_ike], local_id=right.outer,
