@@ -602,10 +602,10 @@ class Ikev1Engine(SansIoEngine):
     # ------------------------------------------------------------ responder
     def _respond_first(self, data: bytes, h: Header, local: Address, remote: Address,
                        now: float, digest: bytes) -> None:
-        msg = m.parse_plain(data)
         if h.message_id != 0:
             self.drop("first message with a message ID")
             return
+        # the peer first, the payloads after: a stranger's datagram costs no parsing
         policy = self._policy_for_address(local[0], remote[0])
         if policy is None:
             self.drop("no gateway for peer")
@@ -613,6 +613,7 @@ class Ikev1Engine(SansIoEngine):
                               f"{remote[0]} ignored: no IKEv1 gateway is configured for this peer",
                               "", "ERROR"))
             return
+        msg = m.parse_plain(data)
         aggressive = h.exchange == Exchange.AGGRESSIVE
         sa = Phase1(sn=self._next_sn, policy=policy, initiator=False, aggressive=aggressive,
                     cky_i=h.cky_i, cky_r=self._new_cookie(), local=local, remote=remote,
