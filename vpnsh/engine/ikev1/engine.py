@@ -679,28 +679,30 @@ class Ikev1Engine(SansIoEngine):
             return
         sa.id_remote = idii
         sa.g_xi, sa.ni = ke.data, ni.data
-        if not self._dh_respond(sa):
+        shared = self._dh_respond(sa)
+        if shared is None:
             return
         sa.id_local = self._local_id(policy)
-        self._derive(sa, sa.dh.shared(sa.g_xi))  # type: ignore[union-attr]
+        self._derive(sa, shared)
         payloads: list[Payload] = [reply_sa, KePayload(sa.g_xr), NoncePayload(sa.nr),
                                    sa.id_local, HashPayload(self._hash_r(sa)),
                                    *self._vendor_ids(policy), *self._natd_payloads(sa)]
         sa.step = 2
         self._send_plain(sa, payloads, "aggressive mode message 2", now, True)
 
-    def _dh_respond(self, sa: Phase1) -> bool:
+    def _dh_respond(self, sa: Phase1) -> bytes | None:
+        """Our key pair and nonce; the shared secret, or None when the peer's value is bad."""
         assert sa.suite is not None
         try:
             sa.dh = dh_group(sa.suite.group).generate()
-            sa.dh.shared(sa.g_xi)
+            shared = sa.dh.shared(sa.g_xi)
         except (ValueError, alg.UnsupportedAlgorithm) as exc:
             self._fail_p1(sa, f"bad key exchange from the peer: {exc}",
                           notify=NotifyType.INVALID_KEY_INFORMATION)
-            return False
+            return None
         sa.g_xr = sa.dh.public
         sa.nr = os.urandom(NONCE_SIZE)
-        return True
+        return shared
 
     @staticmethod
     def _describe_p1(s: P1Suite) -> str:
@@ -859,9 +861,10 @@ class Ikev1Engine(SansIoEngine):
                 self.drop("main mode message 3 without KE and nonce")
                 return
             sa.g_xi, sa.ni = ke.data, ni.data
-            if not self._dh_respond(sa):
+            shared = self._dh_respond(sa)
+            if shared is None:
                 return
-            self._derive(sa, sa.dh.shared(sa.g_xi))  # type: ignore[union-attr]
+            self._derive(sa, shared)
             self._read_natd(sa, msg)
             sa.step = 4
             self._send_plain(sa, [KePayload(sa.g_xr), NoncePayload(sa.nr),
