@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vpnsh.config.secrets import SecretBox
-from vpnsh.engine import config_map
+from vpnsh.engine import config_map, counters
 from vpnsh.engine.crypto import algorithms as alg
 from vpnsh.engine.dataplane import make_dataplane
 from vpnsh.engine.dataplane.base import DataPlane, ts_contains
@@ -90,8 +90,12 @@ class Engine:
         self.up_children: collections.Counter[str] = collections.Counter()  # installed CHILD SAs
         self._kernel_sockets: set[tuple[str, int]] = set()
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_ran = False  # handle_timer just ran (see _schedule)
         self._changed: asyncio.Event | None = None
         self._apply_task: asyncio.Task[None] | None = None
+        # show counter global: SA events and acquires (drops are counted where they happen)
+        self.event_counts: collections.Counter[str] = collections.Counter()
+        self.counter_sampler = counters.Sampler(time.monotonic())
         if config_map.lifetime_scale() != 1.0:
             log.warning("VPNSH_TEST_LIFETIME_SCALE=%s: SA lifetimes are scaled (a test setting)",
                         config_map.lifetime_scale())
@@ -192,6 +196,7 @@ class Engine:
     def _on_timer(self) -> None:
         self._timer = None
         self.ike.handle_timer()
+        self._timer_ran = True
         self._pump()
 
     def _pump(self) -> None:
@@ -226,8 +231,14 @@ class Engine:
             self._timer.cancel()
             self._timer = None
         when = self.ike.next_timer()
+        ran, self._timer_ran = self._timer_ran, False
         if when is not None:
-            self._timer = loop.call_later(max(0.0, when - self.clock()), self._on_timer)
+            delay = when - self.clock()
+            if delay <= 0 and ran:
+                # still due right after handle_timer ran: a timer that failed (an internal
+                # error, logged and counted) must not spin the loop
+                delay = 0.05
+            self._timer = loop.call_later(max(0.0, delay), self._on_timer)
 
     async def _wait_change(self, deadline: float) -> bool:
         if self._changed is None:
@@ -245,6 +256,9 @@ class Engine:
 
     def _handle(self, event: ev.Event) -> None:
         now = self.clock()
+        counted = _EVENT_COUNTERS.get(type(event))
+        if counted is not None:
+            self.event_counts[counted] += 1
         if isinstance(event, ev.LogLine):
             if event.level != "DEBUG" or self._debug_level(event.gateway) != "normal":
                 self.ikemgr.write(event.text, level=event.level, gateway=event.gateway)
@@ -315,6 +329,7 @@ class Engine:
                     and any(ts_contains(ts, dst, proto, dport or None) for ts in child.remote_selectors())):
                 continue
             self.tunnels[child.name].key_acquires += 1
+            self.event_counts["key_acquire"] += 1
             gw = self.cfg.gateways.get(child.gateway)
             if gw is None or gw.passive or not gw.enabled:
                 continue
@@ -679,6 +694,28 @@ class Engine:
         self._pump()
         return {"tunnel": tunnel, "cleared": v1 + v2, "ikev1": v1, "ikev2": v2}
 
+    # -- show counter global (issue 11: IKE and ESP drops by reason, SA events, acquires)
+
+    def _counter_global(self, args: dict[str, Any]) -> dict[str, Any]:
+        values: collections.Counter[str] = collections.Counter()
+        defs: dict[str, counters.CounterDef] = {}
+        for version, engine in (("ikev2", self.ike.v2), ("ikev1", self.ike.v1)):
+            for reason, n in engine.drops.items():
+                d = counters.ike_drop(version, reason)
+                defs[d.name] = d
+                values[d.name] += n
+        dp_counters = getattr(self.dp, "global_counters", None)
+        if dp_counters is not None:
+            values.update(dp_counters())
+        values.update(self.event_counts)
+        severity = args.get("severity")
+        try:
+            return self.counter_sampler.show(
+                dict(values), defs, time.monotonic(), session=str(args.get("session", "")),
+                delta=args.get("delta") == "yes", severity=str(severity) if severity else None)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
+
     async def _ping(self, args: dict[str, Any]) -> dict[str, Any]:
         await self.ready()
         return await run_ping(str(args["source"]), str(args["host"]), int(args.get("count", 5)))
@@ -696,4 +733,12 @@ _OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
     "vpn.ike-sa.clear": Engine._ike_clear,
     "vpn.ipsec-sa.clear": Engine._ipsec_clear,
     "ping": Engine._ping,
+    # show counter global (issue 11)
+    "counter.global.show": Engine._counter_global,
+}
+
+_EVENT_COUNTERS: dict[type, str] = {
+    ev.IkeEstablished: "ike_sa_established", ev.IkeFailed: "ike_sa_failed",
+    ev.IkeDeleted: "ike_sa_deleted", ev.ChildInstalled: "ipsec_sa_installed",
+    ev.ChildFailed: "ipsec_sa_failed", ev.ChildRemoved: "ipsec_sa_deleted",
 }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import secrets
 import socket
 import threading
 from collections.abc import Callable
@@ -95,6 +96,8 @@ class Session:
     # as in scripts); ``cancel`` ends the follow (an SSH Ctrl-C; locally KeyboardInterrupt does)
     stream: Callable[[str], None] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    # names this CLI session to the daemon (``show counter global filter delta yes``)
+    session_id: str = field(default_factory=lambda: secrets.token_hex(8))
 
     # ------------------------------------------------------------ prompt
 
@@ -149,7 +152,10 @@ class Session:
         vpn = opcommands.lookup(command.name, command.args)
         if vpn is None:
             raise CommandError(INVALID_SYNTAX)
-        result = self.client.request(OP_ENGINE, name=vpn.op, args=opcommands.engine_args(command.args))
+        args = opcommands.engine_args(command.args)
+        if vpn.per_session:
+            args["session"] = self.session_id
+        result = self.client.request(OP_ENGINE, name=vpn.op, args=args)
         if self.output_json and vpn.is_show:
             return to_json(result)
         return vpn.render(result)

@@ -232,6 +232,9 @@ class Ikev1Engine(SansIoEngine):
             times.append(c.delete_at)
             if c.state == ChildState.INSTALLED and not c.rekeying:
                 times.append(c.rekey_at)
+        repeats = self.repeats_due()
+        if repeats is not None:
+            times.append(repeats)
         finite = [t for t in times if math.isfinite(t)]
         return min(finite) if finite else None
 
@@ -239,10 +242,11 @@ class Ikev1Engine(SansIoEngine):
         now = self._now(now)
         for sa in list(self._sas.values()):
             if self._sas.get(sa.cky_i) is sa:
-                self._p1_check(sa, now)
+                self._guarded(f"ISAKMP SA {sa.sn}", now, self._p1_check, sa, now)
         for c in list(self._children.values()):
             if self._children.get(c.child_id) is c:
-                self._child_timers(c, now)
+                self._guarded(f"IPsec SA {c.child_id}", now, self._child_timers, c, now)
+        self.flush_repeats(now)
 
     # -------------------------------------------------------------- queries
     def ike_sas(self, gateway: str | None = None) -> list[Ikev1SaInfo]:
@@ -609,9 +613,10 @@ class Ikev1Engine(SansIoEngine):
         policy = self._policy_for_address(local[0], remote[0])
         if policy is None:
             self.drop("no gateway for peer")
-            self.emit(LogLine(f"IKEv1 {Exchange(h.exchange).name.lower()} mode request from "
-                              f"{remote[0]} ignored: no IKEv1 gateway is configured for this peer",
-                              "", "ERROR"))
+            self.log_limited("IKEv1 requests from peers with no configuration",
+                             f"IKEv1 {Exchange(h.exchange).name.lower()} mode request from "
+                             f"{remote[0]} ignored: no IKEv1 gateway is configured for this peer",
+                             now)
             return
         msg = m.parse_plain(data)
         aggressive = h.exchange == Exchange.AGGRESSIVE

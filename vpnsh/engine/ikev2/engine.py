@@ -217,12 +217,13 @@ class Ikev2Engine(SansIoEngine):
     def next_timer(self) -> float | None:
         self._refresh_timers()
         heap = self._timer_heap
+        repeats = self.repeats_due()
         while heap:
             t, _, sa = heap[0]
             if sa.timer_at == t and self._sas.get(sa.local_spi) is sa:
-                return t
+                return t if repeats is None else min(t, repeats)
             heapq.heappop(heap)
-        return None
+        return repeats
 
     def handle_timer(self, now: float | None = None) -> None:
         """Acts on every due timer, SA by SA in creation order (as a scan of all SAs would)."""
@@ -235,10 +236,11 @@ class Ikev2Engine(SansIoEngine):
         while due:
             seq, sa = heapq.heappop(due)
             if self._sas.get(sa.local_spi) is sa:
-                self._check_timers(sa, now)
+                self._guarded(f"IKE SA {sa.sn}", now, self._check_timers, sa, now)
             # acting on one SA may make a later one due (children moved to it, ...)
             self._refresh_timers()
             self._pop_due(now, seq, last_seq, due, queued)
+        self.flush_repeats(now)
 
     # -------------------------------------------------------------- queries
     def ike_sas(self, gateway: str | None = None) -> list[IkeSaInfo]:

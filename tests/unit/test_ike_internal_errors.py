@@ -1,0 +1,112 @@
+"""Issue 11, items 6 and 4(d): internal errors are visible, timers survive them, and
+floods of log lines from strangers are summarised ("N similar messages suppressed")."""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any, cast
+
+import pytest
+
+from vpnsh.engine.clock import FakeClock
+from vpnsh.engine.ikev1 import Ikev1Engine
+from vpnsh.engine.ikev2.engine import Ikev2Engine
+from vpnsh.engine.ikev2.events import LogLine
+from vpnsh.engine.ikev2.testing import ike_policy
+from vpnsh.engine.ratelimit import Repeats
+
+A = "192.0.2.1"
+
+
+def _events(engine: Any) -> list[Any]:
+    out = []
+    while (e := engine.next_event()) is not None:
+        out.append(e)
+    return out
+
+
+def _first_message(version: str) -> bytes:
+    engine: Any = (Ikev2Engine if version == "ikev2" else Ikev1Engine)(clock=FakeClock())
+    engine.add_policies([ike_policy("gw", "198.51.100.1", A, version=version)])
+    assert engine.initiate("gw")
+    return cast(bytes, engine.datagrams_to_send()[0][0])
+
+
+@pytest.mark.parametrize("cls", [Ikev2Engine, Ikev1Engine])
+def test_internal_error_is_counted_and_its_traceback_logged_a_few_times(
+        cls: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    engine = cls(clock=clock)
+
+    def boom(*args: object) -> None:
+        raise KeyError("bug")
+
+    monkeypatch.setattr(engine, "_receive", boom)
+    with caplog.at_level(logging.ERROR, logger="vpnshd.ike"):
+        for _ in range(20):
+            engine.receive(b"x" * 40, (A, 500), ("203.0.113.9", 500), clock.now)
+    assert engine.drops["internal error"] == 20
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == 3  # then counted, not written
+    assert "KeyError" in caplog.text and "203.0.113.9" in caplog.text
+    assert "Traceback" in caplog.text or tracebacks[0].exc_info[0] is KeyError  # type: ignore[index]
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="vpnshd.ike"):
+        clock.advance(61)
+        engine.handle_timer(clock.now)
+    assert "17 similar messages suppressed" in caplog.text
+
+
+def test_a_timer_exception_never_stops_later_timers(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    engine = Ikev2Engine(clock=clock, rng=random.Random(3))
+    engine.add_policies([ike_policy("g1", A, "203.0.113.1"), ike_policy("g2", A, "203.0.113.2")])
+    assert engine.initiate("g1") and engine.initiate("g2")
+    engine.datagrams_to_send()
+    real = Ikev2Engine._check_timers
+
+    def broken_for_g1(self: Ikev2Engine, sa: Any, now: float) -> None:
+        if sa.gateway == "g1":
+            raise RuntimeError("timer bug")
+        real(self, sa, now)
+
+    monkeypatch.setattr(Ikev2Engine, "_check_timers", broken_for_g1)
+    when = engine.next_timer()
+    assert when is not None
+    clock.now = when + 0.1
+    engine.handle_timer(clock.now)  # must not raise
+    resent = engine.datagrams_to_send()
+    assert [remote[0] for _, _, remote in resent] == ["203.0.113.2"]  # g2's retransmit went
+    assert engine.drops["internal error"] == 1
+
+
+@pytest.mark.parametrize("version", ["ikev2", "ikev1"])
+def test_requests_from_unknown_peers_are_summarised(version: str) -> None:
+    clock = FakeClock()
+    engine: Any = (Ikev2Engine if version == "ikev2" else Ikev1Engine)(clock=clock)
+    engine.add_policies([ike_policy("gw", A, "203.0.113.1", version=version)])
+    data = _first_message(version)
+    for i in range(200):
+        engine.receive(data, (A, 500), (f"198.51.100.{i % 250 + 1}", 500), clock.now)
+    lines = [e for e in _events(engine) if isinstance(e, LogLine)]
+    assert len(lines) == 5 and all(e.level == "ERROR" for e in lines)
+    assert engine.drops["no gateway for peer address" if version == "ikev2" else "no gateway for peer"] == 200
+    when = engine.next_timer()
+    assert when is not None and when <= clock.now + 60  # the summary is due with the window
+    clock.advance(60)
+    engine.handle_timer(clock.now)
+    summary = [e.text for e in _events(engine) if isinstance(e, LogLine)]
+    assert len(summary) == 1 and summary[0].startswith("195 similar messages suppressed")
+    # the next one after the window is written again
+    engine.receive(data, (A, 500), ("198.51.100.1", 500), clock.now)
+    assert len([e for e in _events(engine) if isinstance(e, LogLine)]) == 1
+
+
+def test_repeats_window() -> None:
+    r = Repeats(burst=2, window=10)
+    assert [r.allow("k", t)[0] for t in (0, 1, 2, 3)] == [True, True, False, False]
+    assert r.allow("other", 3) == (True, 0)
+    assert r.next_flush() == 10
+    assert r.allow("k", 11) == (True, 2)
+    assert r.flush(100) == []
