@@ -114,7 +114,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ike-cookie-threshold", metavar="N", type=_non_negative, default=DEFAULT_COOKIE_THRESHOLD,
                    help="IKEv2 DoS protection: demand a cookie (RFC 7296 2.6) from every new IKE_SA_INIT "
                    f"while N or more IKE SAs are half-open (default {DEFAULT_COOKIE_THRESHOLD}; 0: always; "
-                   "a gateway's require-cookie setting demands them regardless)")
+                   "a gateway's require-cookie setting demands them regardless); IKEv1, which has no "
+                   "cookies, then answers only main mode from static peers, 5 half-open SAs per address")
     p.add_argument("--version", action="version", version=f"vpnshd {__version__}")
     args = p.parse_args(argv)
     args.socket = protocol.socket_path(args.socket)
@@ -157,6 +158,7 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
     engine = Engine(dataplane=args.dataplane, raw_esp=getattr(args, "raw_esp", False),
                     state_dir=args.state_dir, log_dir=args.log_dir)
     engine.ike.v2.half_open_limit = getattr(args, "ike_cookie_threshold", DEFAULT_COOKIE_THRESHOLD)
+    engine.ike.v1.half_open_limit = engine.ike.v2.half_open_limit  # IKEv1: the same limit
     addresses = AddressApplier(args.state_dir)
     with contextlib.suppress(Exception):
         addresses.links.warm_up()  # type: ignore[attr-defined]

@@ -79,6 +79,14 @@ from .sa import (
 )
 
 HALF_OPEN_TIMEOUT = 30.0
+# Half-open limits, as the IKEv2 responder has (it demands cookies from HALF_OPEN_LIMIT
+# half-open SAs on: vpnshd --ike-cookie-threshold sets both). IKEv1 has no cookie
+# exchange, so from that many half-open responder SAs on it takes only what an attacker
+# cannot multiply: main mode (its DH comes after the peer echoed our cookie) from a
+# configured static peer's address, at most HALF_OPEN_PER_PEER at a time per address.
+# Aggressive mode (a DH for any datagram) and dynamic peers (any address) wait.
+HALF_OPEN_LIMIT = 50
+HALF_OPEN_PER_PEER = 5  # strongSwan's block_threshold
 REKEY_JITTER_INITIATOR = (0.80, 0.85)
 REKEY_JITTER_RESPONDER = (0.88, 0.92)  # the side that started the SA rekeys it first
 REKEY_GRACE = 10.0  # a rekeyed phase 2 SA lives on this long (traffic in flight)
@@ -131,6 +139,7 @@ class Ikev1Engine(SansIoEngine):
         self._next_sn = 1
         self._next_child_id = 1
         self._spis: set[int] = set()
+        self.half_open_limit = HALF_OPEN_LIMIT
 
     # ------------------------------------------------------------------ config
     def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
@@ -618,8 +627,16 @@ class Ikev1Engine(SansIoEngine):
                              f"{remote[0]} ignored: no IKEv1 gateway is configured for this peer",
                              now)
             return
-        msg = m.parse_plain(data)
         aggressive = h.exchange == Exchange.AGGRESSIVE
+        refused = self._half_open_refusal(policy, aggressive, remote[0])
+        if refused:
+            self.drop("half-open limit")
+            self.log_limited("IKEv1 requests refused at the half-open limit",
+                             f"IKEv1 {Exchange(h.exchange).name.lower()} mode request from "
+                             f"{remote[0]} refused: {refused}", now, gateway=policy.name,
+                             level="WARN")
+            return
+        msg = m.parse_plain(data)
         sa = Phase1(sn=self._next_sn, policy=policy, initiator=False, aggressive=aggressive,
                     cky_i=h.cky_i, cky_r=self._new_cookie(), local=local, remote=remote,
                     created=now, last_rx=now)
@@ -694,6 +711,24 @@ class Ikev1Engine(SansIoEngine):
                                    *self._vendor_ids(policy), *self._natd_payloads(sa)]
         sa.step = 2
         self._send_plain(sa, payloads, "aggressive mode message 2", now, True)
+
+    def half_open_count(self) -> int:
+        return sum(1 for s in self._sas.values()
+                   if not s.initiator and s.state == P1State.CONNECTING)
+
+    def _half_open_refusal(self, policy: IkePolicy, aggressive: bool, remote_ip: str) -> str:
+        """Why no new responder SA may be made now, or "" (see HALF_OPEN_LIMIT)."""
+        half = [s for s in self._sas.values() if not s.initiator and s.state == P1State.CONNECTING]
+        if len(half) < self.half_open_limit:
+            return ""
+        where = f"{len(half)} ISAKMP SAs are half-open (limit {self.half_open_limit})"
+        if aggressive:
+            return f"aggressive mode is not answered while {where}"
+        if policy.peer_addr is None:
+            return f"dynamic peers are not answered while {where}"
+        if sum(1 for s in half if s.remote[0] == remote_ip) >= HALF_OPEN_PER_PEER:
+            return f"{HALF_OPEN_PER_PEER} SAs from this address are half-open and {where}"
+        return ""
 
     def _dh_respond(self, sa: Phase1) -> bytes | None:
         """Our key pair and nonce; the shared secret, or None when the peer's value is bad."""
