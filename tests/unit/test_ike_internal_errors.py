@@ -110,3 +110,32 @@ def test_repeats_window() -> None:
     assert r.next_flush() == 10
     assert r.allow("k", 11) == (True, 2)
     assert r.flush(100) == []
+
+
+@pytest.mark.parametrize("mode", ["aggressive", "main"])
+def test_ikev1_aes_without_key_length_is_aes128_not_an_internal_error(mode: str) -> None:
+    """Found by the fuzzer: the transform matched (AES with no length is AES-128) but the
+    suite kept key length 0 and deriving the keys raised."""
+    from vpnsh.engine.ikev1 import message as m
+    from vpnsh.engine.ikev1.engine import P1Attr
+
+    first = _first_message_mode(mode)
+    msg = m.parse_plain(first)
+    sa = msg.get(m.SaPayload)
+    assert isinstance(sa, m.SaPayload)
+    sa.proposals = [m.Proposal(p.number, p.protocol, p.spi, tuple(
+        m.Transform(t.number, t.transform_id, tuple(a for a in t.attrs if a.type != P1Attr.KEY_LENGTH))
+        for t in p.transforms)) for p in sa.proposals]
+    data = m.encode(msg.header, [r.payload for r in msg.payloads])
+    responder = Ikev1Engine(clock=FakeClock())
+    responder.add_policies([ike_policy("gw", A, "198.51.100.1", version="ikev1", exchange_mode=mode)])
+    responder.receive(data, (A, 500), ("198.51.100.1", 500))
+    assert responder.drops["internal error"] == 0, responder.drops
+    assert len(responder.datagrams_to_send()) == 1  # answered
+
+
+def _first_message_mode(mode: str) -> bytes:
+    engine = Ikev1Engine(clock=FakeClock())
+    engine.add_policies([ike_policy("gw", "198.51.100.1", A, version="ikev1", exchange_mode=mode)])
+    assert engine.initiate("gw")
+    return cast(bytes, engine.datagrams_to_send()[0][0])

@@ -15,6 +15,7 @@ phase 1 is up, a new phase 1 is negotiated first.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 import math
@@ -671,8 +672,12 @@ class Ikev1Engine(SansIoEngine):
                     theirs.append("non-PSK transform")
                     continue
                 theirs.append(self._describe_p1(s))
-                if chosen is None and any(self._same_p1(s, o) for o in offers):
-                    chosen = (t, s)
+                ours = next((o for o in offers if self._same_p1(s, o)), None)
+                if chosen is None and ours is not None:
+                    # AES without a key length is AES-128 (_same_p1): say so in the suite
+                    bits = s.key_bits or ours.key_bits or (
+                        128 if s.encr == alg.Ikev1Encr.AES_CBC else 0)
+                    chosen = (t, dataclasses.replace(s, key_bits=bits))
         if chosen is None:
             self._fail_p1(sa, "no proposal chosen: the peer proposed "
                               f"[{'; '.join(theirs) or 'nothing'}], the IKE crypto profile "
