@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import ipaddress
 import math
 import os
@@ -824,7 +825,7 @@ class Ikev1Engine(SansIoEngine):
             sa.g_xr, sa.nr, sa.id_remote = ke.data, nr.data, idir
             if not self._derive_initiator(sa):
                 return
-            if hr.data != self._hash_r(sa):
+            if not hmac.compare_digest(hr.data, self._hash_r(sa)):
                 self._fail_p1(sa, "authentication failed: the peer's HASH_R does not verify "
                                   "(pre-shared key mismatch)", notify=NotifyType.AUTHENTICATION_FAILED)
                 return
@@ -864,7 +865,7 @@ class Ikev1Engine(SansIoEngine):
                 self._auth_failed(sa, "main mode message 6 lacks ID or hash", now)
                 return
             sa.id_remote = idir
-            if hr.data != self._hash_r(sa):
+            if not hmac.compare_digest(hr.data, self._hash_r(sa)):
                 self._auth_failed(sa, "the peer's HASH_R does not verify", now)
                 return
             sa.iv = next_iv
@@ -924,7 +925,7 @@ class Ikev1Engine(SansIoEngine):
                 self._auth_failed(sa, "main mode message 5 lacks ID or hash", now)
                 return
             sa.id_remote = idii
-            if hi.data != self._hash_i(sa):
+            if not hmac.compare_digest(hi.data, self._hash_i(sa)):
                 self._auth_failed(sa, "the peer's HASH_I does not verify", now)
                 return
             sa.iv = next_iv
@@ -942,7 +943,7 @@ class Ikev1Engine(SansIoEngine):
             if not isinstance(hi, HashPayload):
                 self.drop("aggressive mode message 3 without hash")
                 return
-            if hi.data != self._hash_i(sa):
+            if not hmac.compare_digest(hi.data, self._hash_i(sa)):
                 self._fail_p1(sa, "authentication failed: the peer's HASH_I does not verify "
                                   "(pre-shared key mismatch)", notify=NotifyType.AUTHENTICATION_FAILED)
                 return
@@ -1174,7 +1175,7 @@ class Ikev1Engine(SansIoEngine):
     def _verify_hash_first(self, msg: Message, expected: bytes) -> bool:
         if not msg.payloads or not isinstance(msg.payloads[0].payload, HashPayload):
             return False
-        return msg.payloads[0].payload.data == expected
+        return hmac.compare_digest(msg.payloads[0].payload.data, expected)  # constant time
 
     def _quick_respond(self, sa: Phase1, msg: Message, msgid: int, next_iv: bytes, now: float,
                        digest: bytes) -> None:
