@@ -50,15 +50,15 @@ def test_ike_drops_by_reason_and_delta_per_session(monkeypatch: pytest.MonkeyPat
     engine = _engine()
     rng = random.Random(5)
     for _ in range(10):
-        engine.ike.receive(rng.randbytes(50), LOCAL, ("203.0.113.5", 500))
-    engine.ike.receive(hostile.v2_many_proposals(), LOCAL, ("203.0.113.5", 500))
-    engine.ike.receive(hostile.v1_many_proposals(), LOCAL, ("192.0.2.2", 500))
+        engine.ike.receive(rng.randbytes(50), LOCAL, ("203.0.113.5", 500), 0.0)
+    engine.ike.receive(hostile.v2_many_proposals(), LOCAL, ("203.0.113.5", 500), 0.0)
+    engine.ike.receive(hostile.v1_many_proposals(), LOCAL, ("192.0.2.2", 500), 0.0)
 
     def boom(*a: object) -> None:
         raise RuntimeError("bug")
 
     monkeypatch.setattr(engine.ike.v2, "_receive", boom)
-    engine.ike.receive(b"\x00" * 40, LOCAL, ("203.0.113.5", 500))
+    engine.ike.receive(b"\x00" * 40, LOCAL, ("203.0.113.5", 500), 0.0)
 
     first = engine.op("counter.global.show", {"session": "s1"})
     rows = _rows(first)
@@ -70,7 +70,7 @@ def test_ike_drops_by_reason_and_delta_per_session(monkeypatch: pytest.MonkeyPat
     assert all(r["value"] > 0 for r in first["counters"])  # zero counters are not listed
 
     for _ in range(3):
-        engine.ike.receive(b"\x00" * 40, LOCAL, ("203.0.113.5", 500))
+        engine.ike.receive(b"\x00" * 40, LOCAL, ("203.0.113.5", 500), 0.0)
     delta = engine.op("counter.global.show", {"session": "s1", "delta": "yes"})
     assert _rows(delta)["ikev2_internal_error"]["value"] == 3
     assert "ikev2_drop_parse_error" not in _rows(delta)  # no change since s1's last run
@@ -132,7 +132,7 @@ class _EngineClient:
 def test_shell_text_json_and_delta_per_session() -> None:
     engine = _engine()
     for _ in range(4):
-        engine.ike.receive(b"\x00" * 40, LOCAL, ("203.0.113.5", 500))
+        engine.ike.receive(b"\x00" * 40, LOCAL, ("203.0.113.5", 500), 0.0)
     client = _EngineClient(engine)
     session = Session(client, user="admin")
     out = session.execute("show counter global")
@@ -147,7 +147,7 @@ def test_shell_text_json_and_delta_per_session() -> None:
                                                  "args": {"session": session.session_id}})
     out = session.execute("show counter global filter delta yes severity drop")
     assert out.ok and "Total counters shown: 0" in out.output  # nothing new since the last run
-    engine.ike.receive(b"\x00" * 40, LOCAL, ("203.0.113.5", 500))
+    engine.ike.receive(b"\x00" * 40, LOCAL, ("203.0.113.5", 500), 0.0)
     data = json.loads(Session(client, user="admin", output_json=True)
                       .execute("show counter global filter delta yes").output)
     assert set(data) == {"elapsed", "delta", "counters"} and data["delta"] is True

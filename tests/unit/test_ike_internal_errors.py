@@ -129,7 +129,7 @@ def test_ikev1_aes_without_key_length_is_aes128_not_an_internal_error(mode: str)
     data = m.encode(msg.header, [r.payload for r in msg.payloads])
     responder = Ikev1Engine(clock=FakeClock())
     responder.add_policies([ike_policy("gw", A, "198.51.100.1", version="ikev1", exchange_mode=mode)])
-    responder.receive(data, (A, 500), ("198.51.100.1", 500))
+    responder.receive(data, (A, 500), ("198.51.100.1", 500), 0.0)
     assert responder.drops["internal error"] == 0, responder.drops
     assert len(responder.datagrams_to_send()) == 1  # answered
 

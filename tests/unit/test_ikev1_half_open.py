@@ -43,7 +43,7 @@ def test_main_mode_flood_from_one_address_is_bounded() -> None:
     b = _responder(limit=3)
     main = _first("main")
     for _ in range(20):
-        b.receive(_fresh(main), (B, 500), (A, 500))
+        b.receive(_fresh(main), (B, 500), (A, 500), 0.0)
     assert b.half_open_count() == HALF_OPEN_PER_PEER  # was 20: one SA per datagram
     assert b.drops["half-open limit"] == 20 - HALF_OPEN_PER_PEER
     assert len(b.datagrams_to_send()) == HALF_OPEN_PER_PEER
@@ -54,13 +54,13 @@ def test_main_mode_flood_from_one_address_is_bounded() -> None:
 def test_aggressive_mode_and_dynamic_peers_wait_at_the_limit() -> None:
     b = _responder(limit=2)
     main, aggr = _first("main"), _first("aggressive")
-    b.receive(_fresh(aggr), (B, 500), ("198.51.100.7", 500))  # dynamic peer, under the limit
-    b.receive(_fresh(main), (B, 500), (A, 500))
+    b.receive(_fresh(aggr), (B, 500), ("198.51.100.7", 500), 0.0)  # dynamic peer, under the limit
+    b.receive(_fresh(main), (B, 500), (A, 500), 0.0)
     assert b.half_open_count() == 2
-    b.receive(_fresh(aggr), (B, 500), ("198.51.100.8", 500))
-    b.receive(_fresh(main), (B, 500), ("198.51.100.9", 500))
+    b.receive(_fresh(aggr), (B, 500), ("198.51.100.8", 500), 0.0)
+    b.receive(_fresh(main), (B, 500), ("198.51.100.9", 500), 0.0)
     assert b.half_open_count() == 2 and b.drops["half-open limit"] == 2
-    b.receive(_fresh(main), (B, 500), (A, 500))  # a static peer's main mode still goes
+    b.receive(_fresh(main), (B, 500), (A, 500), 0.0)  # a static peer's main mode still goes
     assert b.half_open_count() == 3
 
 

@@ -1,6 +1,10 @@
 """The sans-IO half that the IKEv2 and IKEv1 engines share.
 
-Datagrams and the clock come in through :meth:`SansIoEngine.receive`; datagrams
+Datagrams and the clock come in through :meth:`SansIoEngine.receive` and
+``handle_timer``, each with a required ``now`` (a monotonic clock: an NTP step must not
+move DPD, rekey or retransmit deadlines; wall-clock time is only for what people read,
+converted at the edge, see ``Engine.wall``). Commands take an optional ``now`` that
+defaults to the engine's clock. Datagrams
 and events go out through :meth:`datagrams_to_send` and :meth:`next_event`. A bad
 datagram never raises: it is counted in ``drops`` by reason and dropped. A bug that a
 datagram or a timer runs into is counted as an internal error and its traceback logged
@@ -54,7 +58,7 @@ class SansIoEngine:
     parse_error: ClassVar[type[Exception]] = ValueError
     version: ClassVar[str] = ""  # "ikev2" | "ikev1": the gateways' protocol version it serves
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._out: list[tuple[bytes, Address, Address]] = []
         self._events: deque[Any] = deque()
@@ -134,11 +138,9 @@ class SansIoEngine:
     def _receive(self, data: bytes, local_addr: Address, remote_addr: Address, now: float) -> None:
         raise NotImplementedError
 
-    def receive(
-        self, data: bytes, local_addr: Address, remote_addr: Address, now: float | None = None
-    ) -> None:
-        """Takes one datagram; never raises (bad ones are counted in ``drops``)."""
-        now = self._now(now)
+    def receive(self, data: bytes, local_addr: Address, remote_addr: Address, now: float) -> None:
+        """Takes one datagram that arrived at ``now`` (the caller's monotonic clock, as
+        aioquic's ``receive_datagram``); never raises (bad ones are counted in ``drops``)."""
         if data == KEEPALIVE:
             return
         try:

@@ -62,7 +62,9 @@ class Engine:
     raw_esp: bool = False  # user-space data plane: protocol 50 where no NAT (vpnshd --raw-esp)
     state_dir: str | None = None
     log_dir: str | None = None
-    clock: Callable[[], float] = time.time
+    # the engines' clock: monotonic, so that an NTP step never moves DPD, rekey or
+    # retransmit deadlines; times shown to people go through wall()
+    clock: Callable[[], float] = time.monotonic
     running: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
 
@@ -187,7 +189,7 @@ class Engine:
             self.pcap.write(data, remote, local)
         if self.debug:
             self._dump("received", data, remote, local)
-        self.ike.receive(data, local, remote)
+        self.ike.receive(data, local, remote, self.clock())
         # a burst of datagrams arrives in one loop iteration: answer them all in one pump
         if not self._pump_scheduled:
             self._pump_scheduled = True
@@ -195,7 +197,7 @@ class Engine:
 
     def _on_timer(self) -> None:
         self._timer = None
-        self.ike.handle_timer()
+        self.ike.handle_timer(self.clock())
         self._timer_ran = True
         self._pump()
 
@@ -432,6 +434,10 @@ class Engine:
             raise EngineError(f"tunnel {tunnel} is not configured")
         return found
 
+    def wall(self, t: float | None) -> float | None:
+        """Epoch seconds for a time of the engines' (monotonic) clock: for people only."""
+        return None if t is None else t + (time.time() - self.clock())
+
     def _gwid(self, gateway: str) -> int:
         return self.cfg.gateway_ids.get(gateway, 0)
 
@@ -446,11 +452,12 @@ class Engine:
         v1 = self.ike.v1
         return {
             "gateways_configured": len(self.cfg.gateway_ids) if gateway is None else 1,
-            **ike_sa_sections(v1.ike_sas(gateway), v1.child_sas(), self._gwid, gateway),
+            **ike_sa_sections(v1.ike_sas(gateway), v1.child_sas(), self._gwid, gateway, self.wall),
             "ikev2": [{
                 "gwid": self._gwid(s.gateway), "peer": s.peer_address, "gateway": s.gateway,
-                "role": s.role, "sn": s.sn, "algorithm": s.algorithm, "established": s.created,
-                "expiration": s.expires, "xt": s.retransmits, "children": len(s.children),
+                "role": s.role, "sn": s.sn, "algorithm": s.algorithm,
+                "established": self.wall(s.created), "expiration": self.wall(s.expires),
+                "xt": s.retransmits, "children": len(s.children),
                 "state": s.state,
             } for s in sas],
             "ikev2_children": [{
@@ -472,18 +479,19 @@ class Engine:
                 "auth": "PSK, peer PSK", "proposal": s.proposal, "local_id": s.id_local,
                 "remote_id": s.id_remote, "id_i": s.id_i, "id_r": s.id_r, "nat": s.nat,
                 "msgid_rx": s.message_id_rx, "msgid_tx": s.message_id_tx,
-                "liveness": s.liveness_interval, "created": s.created, "expires": s.expires,
-                "rekey_at": s.rekey_at,
+                "liveness": s.liveness_interval, "created": self.wall(s.created),
+                "expires": self.wall(s.expires), "rekey_at": self.wall(s.rekey_at),
                 "children": [{
                     "id": c.child_id, "tnid": c.tunnel_id, "tunnel": c.name, "role": c.role,
                     "state": c.state, "msgid": c.message_id, "parent": c.parent_sn,
                     "spi_in": c.spi_in, "spi_out": c.spi_out, "algorithm": c.proposal,
                     "ts_local": list(c.local_ts), "ts_remote": list(c.remote_ts),
-                    "created": c.created, "expires": c.expires, "rekey_at": c.rekey_at,
+                    "created": self.wall(c.created), "expires": self.wall(c.expires),
+                    "rekey_at": self.wall(c.rekey_at),
                 } for c in kids],
             })
         return {"gateway": gateway, "gwid": self._gwid(gateway), "local": policy.local_addr,
-                "peer": policy.peer_addr or "dynamic", "now": self.clock(), "sas": sas}
+                "peer": policy.peer_addr or "dynamic", "now": time.time(), "sas": sas}
 
     # -- show vpn ipsec-sa
 
@@ -629,7 +637,7 @@ class Engine:
                 errors.append(f"gateway {name} did not initiate (see ikemgr.log)")
         self._pump()
         errors += await self._outcome(started, start, lambda: set(self.up_gateways))
-        return {"start": start, "initiated": len(started), "errors": errors}
+        return {"start": self.wall(start), "initiated": len(started), "errors": errors}
 
     async def _ipsec_test(self, args: dict[str, Any]) -> dict[str, Any]:
         await self.ready()
@@ -649,7 +657,7 @@ class Engine:
         self._pump()
         errors += await self._outcome(started, start, lambda: set(self.up_children),
                                       gateway_of={c.name: c.gateway for c in children})
-        return {"start": start, "tunnels": started, "errors": errors}
+        return {"start": self.wall(start), "tunnels": started, "errors": errors}
 
     async def _outcome(self, names: list[str], start: float, up: Callable[[], set[str]],
                        gateway_of: dict[str, str] | None = None) -> list[str]:

@@ -31,7 +31,7 @@ class DualEngine:
     def __init__(
         self,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         v2: Ikev2Engine | None = None,
         v1: Ikev1Engine | None = None,
@@ -114,7 +114,7 @@ class DualEngine:
 
     # ------------------------------------------------------------------ I/O
     def receive(self, data: bytes, local_addr: Address, remote_addr: Address,
-                now: float | None = None) -> None:
+                now: float) -> None:
         if is_ikev1(data):
             self.v1.receive(data, local_addr, remote_addr, now)
         else:
@@ -159,7 +159,7 @@ class DualEngine:
         times = [t for t in (self.v2.next_timer(), self.v1.next_timer()) if t is not None]
         return min(times) if times else None
 
-    def handle_timer(self, now: float | None = None) -> None:
+    def handle_timer(self, now: float) -> None:
         self.v2.handle_timer(now)
         self.v1.handle_timer(now)
 

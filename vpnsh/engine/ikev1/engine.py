@@ -129,7 +129,7 @@ class Ikev1Engine(SansIoEngine):
     def __init__(
         self,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         retransmit: Retransmit | None = None,
     ) -> None:
@@ -249,8 +249,7 @@ class Ikev1Engine(SansIoEngine):
         finite = [t for t in times if math.isfinite(t)]
         return min(finite) if finite else None
 
-    def handle_timer(self, now: float | None = None) -> None:
-        now = self._now(now)
+    def handle_timer(self, now: float) -> None:
         for sa in list(self._sas.values()):
             if self._sas.get(sa.cky_i) is sa:
                 self._guarded(f"ISAKMP SA {sa.sn}", now, self._p1_check, sa, now)

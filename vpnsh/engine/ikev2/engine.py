@@ -2,7 +2,7 @@
 
 Datagrams and the time come in (``receive``, ``handle_timer``), datagrams,
 the next timer and events go out (``datagrams_to_send``, ``next_timer``,
-``next_event``). Times are wall-clock seconds (``time.time()`` or a fake clock).
+``next_event``). Times are monotonic seconds (``time.monotonic()`` or a fake clock).
 
 Addresses are ``(ip, port)``. A datagram to or from port 4500 is an IKE message
 without the non-ESP marker: the I/O layer adds the marker on sending (except to
@@ -69,7 +69,7 @@ class Ikev2Engine(SansIoEngine):
     def __init__(
         self,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         retransmit: Retransmit | None = None,
         half_open_limit: int = 50,
@@ -225,9 +225,8 @@ class Ikev2Engine(SansIoEngine):
             heapq.heappop(heap)
         return repeats
 
-    def handle_timer(self, now: float | None = None) -> None:
+    def handle_timer(self, now: float) -> None:
         """Acts on every due timer, SA by SA in creation order (as a scan of all SAs would)."""
-        now = self._now(now)
         self._refresh_timers()
         last_seq = self._seq  # SAs made while handling these timers wait for the next call
         due: list[tuple[int, IkeSa]] = []
