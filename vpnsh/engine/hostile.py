@@ -12,6 +12,7 @@ import os
 import random
 import struct
 from collections.abc import Callable, Iterator
+from typing import Any
 
 MAX_DATAGRAM = 65507  # the largest UDP payload over IPv4
 
@@ -203,3 +204,121 @@ def stream(samples: list[bytes], rng: random.Random, big_every: int = 200) -> It
                                  rng.choice((0, 8, 0x20, 1)), 0, 28 + len(body)) + body)
         else:
             yield mutate(rng.choice(big), rng)[: rng.randint(28, 2000)]
+
+
+# --- a sender, for the live hostile-input test (tests/integration/test_hostile_input.py) ---
+
+
+def _samples(target: str) -> list[bytes]:
+    """First messages of real exchanges (IKEv2, IKEv1 main and aggressive mode) to target."""
+    from .clock import FakeClock
+    from .ikev1 import Ikev1Engine
+    from .ikev2.engine import Ikev2Engine
+    from .ikev2.testing import ike_policy
+    from .policy import IkeProposal
+
+    out = []
+    for version, mode in (("ikev2", "main"), ("ikev1", "main"), ("ikev1", "aggressive")):
+        for group in (14, 19, 2):
+            engine: Any = (Ikev2Engine if version == "ikev2" else Ikev1Engine)(clock=FakeClock())
+            prop = IkeProposal(((12, 128),), (5,), (12,), (group,))
+            engine.add_policies([ike_policy("g", "192.0.2.99", target, version=version,
+                                            exchange_mode=mode, proposals=(prop,))])
+            engine.initiate("g")
+            out += [d for d, _, _ in engine.datagrams_to_send()]
+    return out
+
+
+def _live_sa_messages(rng: random.Random, spis: list[tuple[bytes, bytes]]) -> list[bytes]:
+    """Encrypted-looking IKEv2 messages for the live IKE SAs: bad ICVs, odd message IDs."""
+    out = []
+    for spi_i, spi_r in spis:
+        for _ in range(64):
+            body = rng.randbytes(rng.randint(20, 300))
+            flags = rng.choice((0x08, 0x20, 0x28, 0x00))
+            exchange = rng.choice((35, 36, 37))
+            chain = struct.pack("!BBH", rng.choice((41, 33, 0)), 0, 4 + len(body)) + body
+            out.append(spi_i + spi_r + struct.pack("!BBBBII", 46, 0x20, exchange, flags,
+                                                   rng.randrange(8), 28 + len(chain)) + chain)
+    return out
+
+
+def _esp(rng: random.Random, spis: list[int]) -> bytes:
+    spi = rng.choice(spis) if spis and rng.random() < 0.6 else rng.randrange(256, 1 << 32)
+    return struct.pack("!II", spi, rng.randrange(1 << 32)) + rng.randbytes(rng.randint(0, 200))
+
+
+def send(target: str, sources: list[str], count: int, esp_spis: list[int],
+         ike_spis: list[tuple[bytes, bytes]], seed: int = 1, rate: int = 0) -> dict[str, Any]:
+    """Sends ``count`` hostile datagrams to target: IKE on 500, IKE (non-ESP marker) and
+    ESP in UDP on 4500, 64 KB worst shapes now and then, round-robin over ``sources``;
+    ``rate`` datagrams a second at most (0: as fast as the sockets go)."""
+    import socket
+    import time
+
+    rng = random.Random(seed)
+    samples = _samples(target) + _live_sa_messages(rng, ike_spis)
+    ike = stream(samples, rng, big_every=0)
+    pool: list[tuple[bytes, int]] = []
+    for _ in range(6000):  # distinct datagrams, cycled: the sending loop stays fast
+        kind = rng.random()
+        if kind < 0.45:
+            pool.append((next(ike), 500))
+        elif kind < 0.65:
+            pool.append((b"\x00\x00\x00\x00" + next(ike), 4500))
+        else:
+            pool.append((_esp(rng, esp_spis), 4500))
+    big = [shape() for shape in SHAPES.values()]
+    socks = []
+    for src in sources:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
+        s.bind((src, 0))
+        socks.append(s)
+    sent = bigs = errors = 0
+    start = time.monotonic()
+    for i in range(count):
+        if rate and i % 500 == 0:
+            ahead = start + i / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+        sock = socks[i % len(socks)]
+        if i % 200 == 199:
+            data, port = big[(i // 200) % len(big)], 500
+            bigs += 1
+        else:
+            data, port = pool[i % len(pool)]
+        try:
+            sock.sendto(data, (target, port))
+            sent += 1
+        except OSError:
+            errors += 1
+    seconds = time.monotonic() - start
+    for s in socks:
+        s.close()
+    return {"sent": sent, "big": bigs, "errors": errors, "seconds": round(seconds, 3)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(prog="python -m vpnsh.engine.hostile",
+                                description="Send hostile IKE and ESP datagrams (tests only).")
+    p.add_argument("--target", required=True)
+    p.add_argument("--sources", required=True, help="comma-separated source addresses")
+    p.add_argument("--count", type=int, default=100_000)
+    p.add_argument("--esp-spi", action="append", default=[], help="a live inbound SPI (hex)")
+    p.add_argument("--ike-spi", action="append", default=[], help="a live IKE SA: SPIi:SPIr (hex)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--rate", type=int, default=0, help="datagrams a second (0: no limit)")
+    a = p.parse_args(argv)
+    ike_spis = [(bytes.fromhex(x.split(":")[0]), bytes.fromhex(x.split(":")[1])) for x in a.ike_spi]
+    result = send(a.target, a.sources.split(","), a.count, [int(x, 16) for x in a.esp_spi],
+                  ike_spis, a.seed, a.rate)
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
