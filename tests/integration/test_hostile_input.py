@@ -117,7 +117,10 @@ def test_hostile_stream_while_pings_flow(netlab: NetLab, tmp_path: Path) -> None
         assert counters.get("ikev2_drop_parse_error", 0) > 0
         assert counters.get("esp_drop_unknown_spi", 0) > 0
         assert counters.get("esp_drop_auth_fail", 0) > 0
-        assert received > 0.5 * sent["sent"]
+        # the daemon keeps up with 20,000 hostile datagrams a second: its sockets' queues do
+        # not overflow (before issue 11, 64 KB ones cost up to 50 ms each: 38% were lost)
+        assert queue_drops <= 0.1 * sent["sent"], queue_drops
+        assert received > 0.9 * sent["sent"]
     finally:
         a.stop()
         b.stop()
