@@ -51,6 +51,7 @@ LOG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 LOG_READ_LINES = 2000
 WIRESHARK_DIR = "wireshark"  # debug ike wireshark-keys on: key tables for Wireshark (engine/wireshark_keys.py)
 DEBUG_PCAP = "ikemgr.pcap"  # debug ike pcap on: IKE datagrams, written by the engine (engine/ike_pcap.py)
+SECRET_MARK = '"-AQ=='  # an encrypted secret as it appears in a JSON dump of a tree
 SECRET_KEYWORDS = ("key",)  # the token after one of these is a secret
 MASK = "******"
 
@@ -177,11 +178,25 @@ class ConfigService:
         # revert then cost no copy of a large tree.
         self.candidate: dict[str, Any] = self._load_candidate()
         self._shared = self.candidate is self.running
+        self._check_master_key()
         initial = config_diff.diff({}, self.running)
         try:
-            self.engine.apply(self.running, initial)
+            for problem in self.engine.apply(self.running, initial) or ():
+                log.error("running config: %s: not applied", problem)
         except Exception:  # noqa: BLE001 - serve anyway: the shell can show and fix the config
             log.exception("the engine could not apply the stored running config")
+
+    def _check_master_key(self) -> None:
+        """A running config with encrypted secrets and no master key: say so loudly. Those
+        gateways stay down with the reason in the log and ``show log system``; no new key is
+        made to decrypt them (one is made only when a key is next entered in clear)."""
+        if self.box.exists() or SECRET_MARK not in json.dumps(self.running):
+            return
+        text = (f"the master key {self.box.path} is missing: the encrypted pre-shared keys of the "
+                "running config cannot be decrypted; gateways using them stay down until their "
+                "keys are entered in clear again and committed")
+        log.error("%s", text)
+        self.system_log.event("master-key", text, severity="critical")
 
     def ops(self) -> dict[str, Callable[..., Any]]:
         return {
@@ -282,7 +297,8 @@ class ConfigService:
 
     def _problems(self) -> list[str]:
         # running was valid when committed: subtrees equal to it skip the per-value checks
-        return [str(p) for p in validate.validate(self.candidate, running=self.running)]
+        return [str(p) for p in validate.validate(self.candidate, running=self.running,
+                                                  decryptable=self.box.can_decrypt)]
 
     def validate(self) -> dict[str, Any]:
         job = self.jobs.start("Validate")
@@ -320,7 +336,8 @@ class ConfigService:
                 warnings.append(f"Warning: interface addresses not applied: {exc}")
         t4 = time.perf_counter()
         try:
-            self.engine.apply(self.running, changes)
+            # per object: a gateway or tunnel that cannot be applied is named, the rest applied
+            warnings += [f"Warning: {w}" for w in self.engine.apply(self.running, changes) or ()]
         except Exception as exc:  # noqa: BLE001
             log.exception("engine.apply failed for commit job %d", job.id)
             warnings.append(f"Warning: the engine could not apply every change: {exc}")
