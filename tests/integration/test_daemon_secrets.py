@@ -51,8 +51,8 @@ def test_foreign_encrypted_key_fails_commit_naming_the_gateway(vpnshd: Daemon, t
     assert "enter the key in clear" in text
     assert (vpnshd.state_dir / "running.json").read_bytes() == before
     # entered in clear, the same gateway commits
-    vpnshd.request("config.set", tokens="network ike gateway GW-Pasted authentication "
-                   "pre-shared-key key in-clear-now".split())
+    vpnshd.set("network ike gateway GW-Pasted authentication "
+                   "pre-shared-key key in-clear-now")
     vpnshd.request("config.commit")
     assert gateways(vpnshd) == {"GW-Pasted"}
 
@@ -77,7 +77,7 @@ def test_undecryptable_key_in_running_config_never_stops_the_others(
     events = d.request("log.system", filter=[])["text"]
     assert "GW-Bad" in events and "in clear" in events
     # a later commit touching something else still applies, and says which gateway is out
-    d.request("config.set", tokens="network ike gateway GW-Good comment still-up".split())
+    d.set("network ike gateway GW-Good comment still-up")
     lines = d.request("config.commit")["lines"]
     assert gateways(d) == {"GW-Good"}, lines
 
@@ -97,7 +97,7 @@ def test_lost_master_key_is_said_and_never_silently_replaced(
     events = d.request("log.system", filter=[])["text"]
     assert "master.key is missing" in events
     # the operator enters the key in clear again: a new master key, the gateway comes up
-    d.request("config.set", tokens="network ike gateway GW-A authentication pre-shared-key key "
-              "secret-a".split())
+    d.set("network ike gateway GW-A authentication pre-shared-key key "
+              "secret-a")
     d.request("config.commit")
     assert master.exists() and gateways(d) == {"GW-A"}

@@ -31,7 +31,7 @@ from typing import Any
 
 import vpnsh
 from vpnsh.config import diff as config_diff
-from vpnsh.config import formats, tree, validate
+from vpnsh.config import formats, redact, tree, validate
 from vpnsh.config.factory import factory_config
 from vpnsh.config.secrets import SecretBox
 from vpnsh.config.store import ConfigStore, write_atomic
@@ -52,8 +52,6 @@ LOG_READ_LINES = 2000
 WIRESHARK_DIR = "wireshark"  # debug ike wireshark-keys on: key tables for Wireshark (engine/wireshark_keys.py)
 DEBUG_PCAP = "ikemgr.pcap"  # debug ike pcap on: IKE datagrams, written by the engine (engine/ike_pcap.py)
 SECRET_MARK = '"-AQ=='  # an encrypted secret as it appears in a JSON dump of a tree
-SECRET_KEYWORDS = ("key",)  # the token after one of these is a secret
-MASK = "******"
 
 COMMIT_LINES = (
     "Commit job {job} is in progress. Use Ctrl+C to return to command prompt",
@@ -63,16 +61,12 @@ COMMIT_OK = "Configuration committed successfully"
 
 
 def redact_tokens(tokens: Sequence[str]) -> list[str]:
-    """Tokens with every secret value masked (encrypted ones are left as they are)."""
-    out = list(map(str, tokens))
-    for i in range(1, len(out)):
-        if out[i - 1] in SECRET_KEYWORDS and not out[i].startswith("-AQ=="):
-            out[i] = MASK
-    return out
+    """Tokens with every clear secret value masked, as the schema's Secret leaves say."""
+    return redact.mask_tokens(tokens)
 
 
 def secrets_in(tokens: Sequence[str]) -> list[str]:
-    return [t for t, r in zip(map(str, tokens), redact_tokens(tokens), strict=True) if r == MASK and t != MASK]
+    return redact.secret_values(tokens)
 
 
 def redact_request(op: str, args: dict[str, Any]) -> str:
@@ -86,7 +80,7 @@ def redact_request(op: str, args: dict[str, Any]) -> str:
 def _scrub(text: str, secrets: Sequence[str]) -> str:
     for s in secrets:
         if s:
-            text = text.replace(s, MASK)
+            text = text.replace(s, redact.MASK)
     return text
 
 
@@ -238,9 +232,11 @@ class ConfigService:
 
     def set(self, tokens: list[str]) -> dict[str, Any]:
         tokens = _tokens(tokens)
+        secrets = secrets_in(tokens)
+        redact.KNOWN.remember(secrets)  # the log filter scrubs them from any line
         if log.isEnabledFor(logging.DEBUG):
             log.debug("set %s", " ".join(redact_tokens(tokens)))
-        return self._edit(tree.set_path, tokens, encrypt=self.box.encrypt, secrets=secrets_in(tokens))
+        return self._edit(tree.set_path, tokens, encrypt=self.box.encrypt, secrets=secrets)
 
     def delete(self, tokens: list[str]) -> dict[str, Any]:
         return self._edit(tree.delete_path, _tokens(tokens))

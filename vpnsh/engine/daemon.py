@@ -17,7 +17,6 @@ import fcntl
 import inspect
 import logging
 import os
-import re
 import signal
 import socket
 import sys
@@ -25,6 +24,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from vpnsh import __version__
+from vpnsh.config import redact
 from vpnsh.control import protocol
 from vpnsh.control.server import ControlServer, Dispatcher, socket_answers
 from vpnsh.engine.service import DATAPLANES, Engine
@@ -43,17 +43,23 @@ class StartupError(Exception):
 
 # ---------------------------------------------------------------------------- logging
 
-_SECRET_RE = re.compile(r"(\b(?:key|pre-shared-key key|secret|password)\s+)(?!-AQ==)(\"[^\"]*\"|\S+)")
-
-
 class SecretFilter(logging.Filter):
-    """Last line of defence: masks any ``key VALUE`` that is not in encrypted form."""
+    """Last line of defence: masks every secret a request carried in (the values of the
+    schema's Secret leaves, :data:`vpnsh.config.redact.KNOWN`) wherever a line holds one.
+    No guessing from words such as ``key`` or ``password``: innocent text is left alone."""
+
+    def __init__(self, known: redact.KnownSecrets | None = None) -> None:
+        super().__init__()
+        self.known = known or redact.KNOWN
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = _SECRET_RE.sub(r"\1******", message)
-        if masked != message:
-            record.msg, record.args = masked, None
+        masked = self.known.scrub(message)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        exc_text = self.known.scrub(record.exc_text) if record.exc_text else record.exc_text
+        if masked != message or exc_text != record.exc_text:
+            record.msg, record.args, record.exc_text = masked, None, exc_text
         return True
 
 
