@@ -112,3 +112,25 @@ def test_commit_applies_and_removes_addresses_in_a_namespace(
     d.request("config.commit")
     assert addrs(gw, "veth-a") == {"10.77.0.9/24"}
     assert addrs(peer, "veth-b") == set()
+
+
+@pytest.mark.netns
+def test_start_restores_addresses_after_kill9(lab: NetLab, daemon_factory: Callable[..., Daemon]) -> None:
+    """Issue 11 item 3: the host follows the running config at start, no commit (force) needed."""
+    gw, peer = lab.add_host("gw"), lab.add_host("peer")
+    lab.connect(gw, None, peer, None, left_if="veth-a", right_if="veth-b")
+    d = daemon_factory(netns=gw.name).start()
+    d.set("network interface ethernet veth-a layer3 ip 10.78.0.1/24")
+    d.request("config.commit")
+    assert addrs(gw, "veth-a") == {"10.78.0.1/24"}
+
+    d.kill9()
+    gw.run("ip", "addr", "del", "10.78.0.1/24", "dev", "veth-a")
+    assert addrs(gw, "veth-a") == set()
+    d.start()
+    assert addrs(gw, "veth-a") == {"10.78.0.1/24"}  # back, before any commit
+    assert d.request("config.commit")["lines"] == ["There are no changes to commit."]
+    # and the record of what vpnsh added still lets a later commit remove it
+    d.delete("network interface ethernet veth-a")
+    d.request("config.commit")
+    assert addrs(gw, "veth-a") == set()

@@ -173,12 +173,26 @@ class ConfigService:
         self.candidate: dict[str, Any] = self._load_candidate()
         self._shared = self.candidate is self.running
         self._check_master_key()
+        self._reconcile_host()
         initial = config_diff.diff({}, self.running)
         try:
             for problem in self.engine.apply(self.running, initial) or ():
                 log.error("running config: %s: not applied", problem)
         except Exception:  # noqa: BLE001 - serve anyway: the shell can show and fix the config
             log.exception("the engine could not apply the stored running config")
+
+    def _reconcile_host(self) -> None:
+        """At start the host is made to match the running config, as a commit would make it:
+        after a reboot, a kill -9 (even between removing an old address and adding the new
+        one) or someone's ``ip addr del``, the ethernet addresses are back without a commit.
+        TUN/XFRM interfaces, routes and kernel policies follow from the engine's first apply."""
+        if self.addresses is None:
+            return
+        try:
+            for warning in self.addresses.apply(self.running):
+                log.warning("start: %s", warning.removeprefix("Warning: "))
+        except Exception:  # noqa: BLE001 - serve anyway: the shell can show and fix the config
+            log.exception("start: interface addresses of the running config not applied")
 
     def _check_master_key(self) -> None:
         """A running config with encrypted secrets and no master key: say so loudly. Those
