@@ -121,6 +121,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="IKEv2 DoS protection: demand a cookie (RFC 7296 2.6) from every new IKE_SA_INIT "
                    f"while N or more IKE SAs are half-open (default {DEFAULT_COOKIE_THRESHOLD}; 0: always; "
                    "a gateway's require-cookie setting demands them regardless)")
+    p.add_argument("--control-idle-timeout", metavar="SECONDS", type=float,
+                   default=protocol.IDLE_TIMEOUT,
+                   help="close a control-socket connection with no request for this long "
+                   f"(default {protocol.IDLE_TIMEOUT:.0f}; clients reconnect by themselves)")
     p.add_argument("--version", action="version", version=f"vpnshd {__version__}")
     args = p.parse_args(argv)
     args.socket = protocol.socket_path(args.socket)
@@ -182,7 +186,8 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
     dispatcher = Dispatcher(redactor=redact_request)
     for op, handler in service.ops().items():
         dispatcher.register(op, handler)
-    server = ControlServer(args.socket, dispatcher)
+    server = ControlServer(args.socket, dispatcher,
+                           idle_timeout=getattr(args, "control_idle_timeout", protocol.IDLE_TIMEOUT))
     try:
         await server.start()
     except RuntimeError as exc:
