@@ -35,6 +35,7 @@ from vpnsh.config import formats, redact, tree, validate
 from vpnsh.config.factory import factory_config
 from vpnsh.config.secrets import SecretBox
 from vpnsh.config.store import ConfigStore, write_atomic
+from vpnsh.config.vpn_schema import MAX_ROLLBACK_VERSION
 from vpnsh.control.protocol import SERVER, SYNTAX, VALIDATION, ControlError
 from vpnsh.engine.joblog import JobLog, SystemLog, filter_events, render_events
 from vpnsh.engine.netif import AddressApplier
@@ -333,7 +334,7 @@ class ConfigService:
         t1 = time.perf_counter()
         changes = config_diff.diff(self.running, self.candidate)
         t2 = time.perf_counter()
-        self.store.commit(self.candidate, description)
+        self.store.commit(self.candidate, description, keep=self._history_versions())
         t3 = time.perf_counter()
         self.running, self._shared = self.candidate, True
         self._forget_candidate_file()
@@ -360,6 +361,11 @@ class ConfigService:
         )
         lines = [COMMIT_LINES[0].format(job=job.id), COMMIT_LINES[1], *warnings, COMMIT_OK]
         return {"job": job.id, "lines": lines, "warnings": warnings}
+
+    def _history_versions(self) -> int:
+        """``deviceconfig setting management max-rollback-version`` of the candidate (100)."""
+        value = tree.effective(self.candidate, MAX_ROLLBACK_VERSION)
+        return int(value) if value else 100
 
     # ------------------------------------------------------------------ snapshots
 
