@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 PREFIX = "-AQ=="
 _AAD = b"vpnsh-secret-v1"
+log = logging.getLogger("vpnshd.secrets")
 
 
 class SecretBox:
@@ -56,6 +58,8 @@ class SecretBox:
             os.fsync(fd)
         finally:
             os.close(fd)
+        log.warning("created a new master key %s (secrets encrypted under another one cannot "
+                    "be decrypted with it)", self.path)
         return key
 
     @staticmethod
