@@ -91,10 +91,14 @@ def _is_signature_error(handler: Handler, args: dict[str, Any]) -> bool:
 class ControlServer:
     """Serves a :class:`Dispatcher` on a Unix socket with mode 0600."""
 
-    def __init__(self, path: str, dispatcher: Dispatcher, max_frame: int = protocol.MAX_FRAME) -> None:
+    def __init__(self, path: str, dispatcher: Dispatcher, max_frame: int = protocol.MAX_FRAME,
+                 idle_timeout: float = protocol.IDLE_TIMEOUT,
+                 frame_timeout: float = protocol.FRAME_TIMEOUT) -> None:
         self.path = path
         self.dispatcher = dispatcher
         self.max_frame = max_frame
+        self.idle_timeout = idle_timeout  # no request for so long: the connection is closed
+        self.frame_timeout = frame_timeout  # a frame's body must follow its header within
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -158,14 +162,22 @@ class ControlServer:
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
             try:
-                header = await reader.readexactly(protocol.HEADER.size)
+                header = await asyncio.wait_for(reader.readexactly(protocol.HEADER.size),
+                                                self.idle_timeout)
             except asyncio.IncompleteReadError as exc:
                 if exc.partial:
                     log.warning("connection closed inside a frame header")
                 return
+            except TimeoutError:
+                log.info("closing a control connection idle for %.0f s", self.idle_timeout)
+                return  # the client reconnects on its next request
             try:
                 length = protocol.frame_length(header, self.max_frame)
-                body = await reader.readexactly(length)
+                try:
+                    body = await asyncio.wait_for(reader.readexactly(length), self.frame_timeout)
+                except TimeoutError:
+                    raise FrameError(f"frame body not received within {self.frame_timeout:.0f} s"
+                                     ) from None
                 message = protocol.decode_body(body)
             except FrameError as exc:
                 log.warning("bad frame from a client, closing its connection: %s", exc.message)

@@ -17,7 +17,6 @@ import fcntl
 import inspect
 import logging
 import os
-import re
 import signal
 import socket
 import sys
@@ -25,6 +24,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from vpnsh import __version__
+from vpnsh.config import redact
 from vpnsh.control import protocol
 from vpnsh.control.server import ControlServer, Dispatcher, socket_answers
 from vpnsh.engine.service import DATAPLANES, Engine
@@ -43,17 +43,23 @@ class StartupError(Exception):
 
 # ---------------------------------------------------------------------------- logging
 
-_SECRET_RE = re.compile(r"(\b(?:key|pre-shared-key key|secret|password)\s+)(?!-AQ==)(\"[^\"]*\"|\S+)")
-
-
 class SecretFilter(logging.Filter):
-    """Last line of defence: masks any ``key VALUE`` that is not in encrypted form."""
+    """Last line of defence: masks every secret a request carried in (the values of the
+    schema's Secret leaves, :data:`vpnsh.config.redact.KNOWN`) wherever a line holds one.
+    No guessing from words such as ``key`` or ``password``: innocent text is left alone."""
+
+    def __init__(self, known: redact.KnownSecrets | None = None) -> None:
+        super().__init__()
+        self.known = known or redact.KNOWN
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = _SECRET_RE.sub(r"\1******", message)
-        if masked != message:
-            record.msg, record.args = masked, None
+        masked = self.known.scrub(message)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        exc_text = self.known.scrub(record.exc_text) if record.exc_text else record.exc_text
+        if masked != message or exc_text != record.exc_text:
+            record.msg, record.args, record.exc_text = masked, None, exc_text
         return True
 
 
@@ -115,6 +121,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="IKEv2 DoS protection: demand a cookie (RFC 7296 2.6) from every new IKE_SA_INIT "
                    f"while N or more IKE SAs are half-open (default {DEFAULT_COOKIE_THRESHOLD}; 0: always; "
                    "a gateway's require-cookie setting demands them regardless)")
+    p.add_argument("--control-idle-timeout", metavar="SECONDS", type=float,
+                   default=protocol.IDLE_TIMEOUT,
+                   help="close a control-socket connection with no request for this long "
+                   f"(default {protocol.IDLE_TIMEOUT:.0f}; clients reconnect by themselves)")
     p.add_argument("--version", action="version", version=f"vpnshd {__version__}")
     args = p.parse_args(argv)
     args.socket = protocol.socket_path(args.socket)
@@ -176,7 +186,8 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
     dispatcher = Dispatcher(redactor=redact_request)
     for op, handler in service.ops().items():
         dispatcher.register(op, handler)
-    server = ControlServer(args.socket, dispatcher)
+    server = ControlServer(args.socket, dispatcher,
+                           idle_timeout=getattr(args, "control_idle_timeout", protocol.IDLE_TIMEOUT))
     try:
         await server.start()
     except RuntimeError as exc:
