@@ -27,6 +27,7 @@ from typing import IO, Any
 from vpnsh import __version__
 from vpnsh.control import protocol
 from vpnsh.control.server import ControlServer, Dispatcher, socket_answers
+from vpnsh.engine import logfiles
 from vpnsh.engine.service import DATAPLANES, Engine
 
 log = logging.getLogger("vpnshd")
@@ -61,7 +62,7 @@ def setup_logging(log_dir: str, foreground_stream: IO[str] | None = sys.stderr) 
     os.makedirs(log_dir, mode=0o750, exist_ok=True)
     path = os.path.join(log_dir, LOG_FILE)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers: list[logging.Handler] = [logging.FileHandler(path, encoding="utf-8")]
+    handlers: list[logging.Handler] = [logfiles.file_handler(path)]
     if foreground_stream is not None:
         handlers.append(logging.StreamHandler(foreground_stream))
     root = logging.getLogger()
@@ -74,7 +75,7 @@ def setup_logging(log_dir: str, foreground_stream: IO[str] | None = sys.stderr) 
         root.addHandler(h)
     root.setLevel(logging.INFO)
     with contextlib.suppress(OSError):
-        os.chmod(path, 0o640)
+        os.chmod(path, logfiles.LOG_MODE)
     return path
 
 
@@ -94,6 +95,20 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _log_size(text: str) -> int:
+    try:
+        return logfiles.parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="vpnshd", description="The vpnsh IPsec VPN daemon (foreground).")
     p.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help=f"config and state (default {DEFAULT_STATE_DIR})")
@@ -103,6 +118,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"control socket (default ${protocol.SOCKET_ENV} or {protocol.DEFAULT_SOCKET})",
     )
     p.add_argument("--log-dir", default=DEFAULT_LOG_DIR, help=f"log files (default {DEFAULT_LOG_DIR})")
+    p.add_argument("--log-max-size", metavar="SIZE", type=_log_size, default=logfiles.DEFAULT_MAX_BYTES,
+                   help="rotate vpnshd.log and ikemgr.log when they reach SIZE (e.g. 10M, 512k; "
+                   "default 10M); rotated files are NAME.1 (newest) .. NAME.N")
+    p.add_argument("--log-keep", metavar="N", type=_positive, default=logfiles.DEFAULT_KEEP,
+                   help=f"rotated files kept per log (default {logfiles.DEFAULT_KEEP})")
     p.add_argument("--dataplane", choices=DATAPLANES, default="userspace", help="ESP data plane (default userspace)")
     p.add_argument("--raw-esp", action="store_true",
                    help="user-space data plane: send ESP as IP protocol 50 where no NAT is detected "
@@ -233,6 +253,7 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    logfiles.set_default_rotation(logfiles.Rotation(args.log_max_size, args.log_keep))
     try:
         setup_logging(args.log_dir)
     except OSError as exc:
