@@ -77,7 +77,13 @@ class Client:
         assert self._sock is not None
         rid = next(self._ids)
         try:
-            self._sock.sendall(protocol.encode(protocol.request(rid, op, args)))
+            try:
+                self._sock.sendall(protocol.encode(protocol.request(rid, op, args)))
+            except BrokenPipeError:
+                # the daemon refused the connection (roles.py) and said why before closing
+                response = self._read_message()
+                self.close()
+                return protocol.result_of(response)
             while True:
                 response = self._read_message()
                 if response.get("id") in (rid, None):

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from vpnsh import __version__
-from vpnsh.control import protocol
+from vpnsh.control import protocol, roles
 from vpnsh.control.server import ControlServer, Dispatcher, socket_answers
 from vpnsh.engine import logfiles
 from vpnsh.engine.service import DATAPLANES, Engine
@@ -123,6 +123,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    "default 10M); rotated files are NAME.1 (newest) .. NAME.N")
     p.add_argument("--log-keep", metavar="N", type=_positive, default=logfiles.DEFAULT_KEEP,
                    help=f"rotated files kept per log (default {logfiles.DEFAULT_KEEP})")
+    p.add_argument("--admin-group", metavar="GROUP", default=roles.ADMIN_GROUP,
+                   help=f"Unix group whose members are superusers on the control socket and over SSH "
+                   f"(root always is; default {roles.ADMIN_GROUP})")
+    p.add_argument("--reader-group", metavar="GROUP", default=roles.READER_GROUP,
+                   help="Unix group whose members are superreaders: every show, no change "
+                   f"(default {roles.READER_GROUP})")
     p.add_argument("--dataplane", choices=DATAPLANES, default="userspace", help="ESP data plane (default userspace)")
     p.add_argument("--raw-esp", action="store_true",
                    help="user-space data plane: send ESP as IP protocol 50 where no NAT is detected "
@@ -254,6 +260,7 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logfiles.set_default_rotation(logfiles.Rotation(args.log_max_size, args.log_keep))
+    roles.set_groups(args.admin_group, args.reader_group)
     try:
         setup_logging(args.log_dir)
     except OSError as exc:
