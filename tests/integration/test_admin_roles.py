@@ -119,7 +119,7 @@ def shell_as(user: str, d: Daemon, *args: str) -> subprocess.CompletedProcess[st
                           capture_output=True, text=True, timeout=60, cwd="/")
 
 
-SET_COMMENT = ("config.set", {"tokens": "network interface tunnel units tunnel.7 comment x".split()})
+SET_COMMENT = ("config.set", {"tokens": ["network", "interface", "tunnel", "units", "tunnel.7", "comment", "x"]})
 
 
 def test_socket_reachable_by_the_groups(daemon: Daemon) -> None:

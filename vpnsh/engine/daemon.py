@@ -27,7 +27,7 @@ from typing import IO, Any
 from vpnsh import __version__
 from vpnsh.control import protocol, roles
 from vpnsh.control.server import ControlServer, Dispatcher, socket_answers
-from vpnsh.engine import logfiles
+from vpnsh.engine import logfiles, sdnotify
 from vpnsh.engine.service import DATAPLANES, Engine
 
 log = logging.getLogger("vpnshd")
@@ -64,13 +64,17 @@ def setup_logging(log_dir: str, foreground_stream: IO[str] | None = sys.stderr) 
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handlers: list[logging.Handler] = [logfiles.file_handler(path)]
     if foreground_stream is not None:
-        handlers.append(logging.StreamHandler(foreground_stream))
+        stream = logging.StreamHandler(foreground_stream)
+        if os.environ.get("JOURNAL_STREAM"):  # stderr goes to the journal: it stamps the time
+            stream.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handlers.append(stream)
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
     secret_filter = SecretFilter()
     for h in handlers:
-        h.setFormatter(fmt)
+        if h.formatter is None:
+            h.setFormatter(fmt)
         h.addFilter(secret_filter)
         root.addHandler(h)
     root.setLevel(logging.INFO)
@@ -141,6 +145,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="IKEv2 DoS protection: demand a cookie (RFC 7296 2.6) from every new IKE_SA_INIT "
                    f"while N or more IKE SAs are half-open (default {DEFAULT_COOKIE_THRESHOLD}; 0: always; "
                    "a gateway's require-cookie setting demands them regardless)")
+    p.add_argument("--install-unit", metavar="DIR", nargs="?", const="/etc/systemd/system", default=None,
+                   help="write the systemd unit vpnshd.service into DIR (default /etc/systemd/system), "
+                   "ExecStart pointing at this vpnshd, and exit")
     p.add_argument("--version", action="version", version=f"vpnshd {__version__}")
     args = p.parse_args(argv)
     args.socket = protocol.socket_path(args.socket)
@@ -165,6 +172,24 @@ def lock_state_dir(state_dir: str) -> IO[str]:
     f.write(f"{os.getpid()}\n")
     f.flush()
     return f
+
+
+READY_TIMEOUT = 30.0  # at most this long for the running config's IKE sockets before READY
+
+
+async def _engine_settled(engine: Engine) -> None:
+    """Wait until the engine has applied the running config: its IKE sockets are bound."""
+    task = getattr(engine, "_apply_task", None)
+    if isinstance(task, asyncio.Task):
+        await asyncio.wait([task], timeout=READY_TIMEOUT)
+
+
+def _reload() -> None:
+    """SIGHUP (``systemctl reload vpnshd``): nothing is re-read behind the admins' backs."""
+    sdnotify.reloading("reload: nothing to re-read")
+    log.info("reload requested (SIGHUP): vpnshd re-reads nothing; the configuration changes "
+             "only by a commit (vpnsh: configure, then commit)")
+    sdnotify.ready("serving (reload re-read nothing: commit is the only way config changes)")
 
 
 async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) -> int:
@@ -229,16 +254,21 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
                 loop.remove_signal_handler(sig)
             lock.close()
             raise StartupError(f"cannot serve SSH on {args.ssh_listen}: {exc}") from None
+    await _engine_settled(engine)
+    loop.add_signal_handler(signal.SIGHUP, _reload)
     log.info(
         "vpnshd %s started: pid %d, state %s, data plane %s",
         __version__, os.getpid(), args.state_dir, args.dataplane,
     )
+    sdnotify.ready(f"serving on {args.socket}")  # systemd Type=notify: the sockets are up
     if ready is not None:
         ready.set()
     try:
         await stop.wait()
         log.info("shutting down")
+        sdnotify.stopping()
     finally:
+        loop.remove_signal_handler(signal.SIGHUP)
         if ssh is not None:
             await ssh.stop()
         await server.stop()
@@ -257,8 +287,32 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
     return 0
 
 
+def _this_vpnshd() -> str:
+    """The vpnshd program of this installation: beside this Python (a venv), else on PATH."""
+    import shutil
+
+    beside = os.path.join(os.path.dirname(sys.executable), "vpnshd")
+    found = beside if os.access(beside, os.X_OK) else shutil.which("vpnshd")
+    return os.path.abspath(found) if found else "/usr/local/bin/vpnshd"
+
+
+def install_unit(unit_dir: str) -> int:
+    from vpnsh import systemd
+
+    path = systemd.install(unit_dir, _this_vpnshd())
+    print(f"wrote {path} (ExecStart={_this_vpnshd()})\n"
+          "next: systemctl daemon-reload && systemctl enable --now vpnshd")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.install_unit is not None:
+        try:
+            return install_unit(args.install_unit)
+        except OSError as exc:
+            print(f"vpnshd: cannot install the unit into {args.install_unit}: {exc}", file=sys.stderr)
+            return 1
     logfiles.set_default_rotation(logfiles.Rotation(args.log_max_size, args.log_keep))
     roles.set_groups(args.admin_group, args.reader_group)
     try:
