@@ -49,8 +49,8 @@ class Client:
         except PermissionError:
             sock.close()
             raise ControlError(
-                f"permission denied on {self.path}: the control socket is root-only; "
-                "run vpnsh as root (or with sudo).",
+                f"permission denied on {self.path}: run vpnsh as root, or as a member of group "
+                "vpnsh-admin or vpnsh-reader (the socket opens to them once a group exists).",
                 CONNECT,
             ) from None
         except OSError as exc:
