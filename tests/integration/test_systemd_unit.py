@@ -115,6 +115,7 @@ def test_ready_after_control_and_ike_sockets_then_reload_and_stop(
     msg = _message(notify_socket)
     # at READY=1 both the control socket and the IKE socket are already there
     assert msg["READY"] == "1" and int(msg["MAINPID"]) > 0, msg
+    assert msg["STATUS"] == f"serving on {d.socket}; IKE on 127.0.0.1", msg
     ike_bound = _udp_500_bound(ns.run)
     with Client(str(d.socket), timeout=5) as c:
         info = c.request("system.info")

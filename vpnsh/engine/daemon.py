@@ -184,6 +184,11 @@ async def _engine_settled(engine: Engine) -> None:
         await asyncio.wait([task], timeout=READY_TIMEOUT)
 
 
+def _ike_addresses(engine: Engine) -> str:
+    bound = sorted(getattr(getattr(engine, "io", None), "bound_addresses", set)())
+    return ", ".join(bound) or "no address (no gateway configured)"
+
+
 def _reload() -> None:
     """SIGHUP (``systemctl reload vpnshd``): nothing is re-read behind the admins' backs."""
     sdnotify.reloading("reload: nothing to re-read")
@@ -260,7 +265,8 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
         "vpnshd %s started: pid %d, state %s, data plane %s",
         __version__, os.getpid(), args.state_dir, args.dataplane,
     )
-    sdnotify.ready(f"serving on {args.socket}")  # systemd Type=notify: the sockets are up
+    # systemd Type=notify: the control socket and the IKE sockets are up (systemctl status shows them)
+    sdnotify.ready(f"serving on {args.socket}; IKE on {_ike_addresses(engine)}")
     if ready is not None:
         ready.set()
     try:
