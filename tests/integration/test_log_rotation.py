@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.daemon import Daemon
+from tests.helpers.daemon import Daemon, wait_for
+from tests.helpers.netns import NetLab, netlab  # noqa: F401
 from vpnsh.control.client import Client, ControlError
 from vpnsh.engine import logfiles
 from vpnsh.engine.ikemgr_log import IkemgrLog
@@ -99,3 +100,33 @@ def test_vpnshd_log_rotates_and_mp_log_reads_across(daemon_factory: Callable[...
     after = c.request("log.read", file="vpnshd.log", lines=200)["text"].splitlines()
     fresh = _numbers(new_lines(before, after), r"marker-(\d{5})")
     assert fresh == list(range(200, i))
+
+
+def _gateways(n: int) -> list[str]:
+    lines = ["set network interface ethernet lo layer3 ip 127.0.0.1/8"]
+    for i in range(1, n + 1):
+        gw = f"set network ike gateway GW{i}"
+        lines += [f"{gw} protocol version ikev2", f"{gw} local-address interface lo",
+                  f"{gw} local-address ip 127.0.0.1/8", f"{gw} peer-address ip 127.0.1.{i}",
+                  f"{gw} authentication pre-shared-key key Secret-For-Logs-{i}"]
+    return lines
+
+
+@pytest.mark.netns
+def test_daemon_ikemgr_log_rotates_with_the_options(netlab: NetLab,  # noqa: F811
+                                                    daemon_factory: Callable[..., Daemon]) -> None:
+    ns = netlab.add_host("gw")
+    d = daemon_factory(netns=ns.name, extra_args=["--log-max-size", "1k", "--log-keep", "1"])
+    d.start()
+    d.configure(_gateways(12))
+    # one test initiates all twelve (no peer answers): ~24 ikemgr lines, ~3.5 KB through 1k;
+    # the request waits for outcomes that never come, so the client gives up at once
+    with Client(str(d.socket), timeout=1) as c, pytest.raises(ControlError):
+        c.request("engine.op", name="vpn.ike-sa.test", args={})
+    rotated = d.log_dir / "ikemgr.log.1"
+    wait_for(rotated.exists, 20, "ikemgr.log to rotate at 1k")
+    assert not (d.log_dir / "ikemgr.log.2").exists()  # --log-keep 1
+    assert rotated.stat().st_size <= 1024 + 300
+    res = d.shell("-c", "less mp-log ikemgr.log")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert len(re.findall(r"NEGOTIATION STARTED", res.stdout)) >= 2, res.stdout
