@@ -175,7 +175,8 @@ def test_superreader_shows_but_changes_nothing(daemon: Daemon, accounts: Account
 
 
 def test_superuser_name_in_jobs_and_log(daemon: Daemon, accounts: Accounts) -> None:
-    got = as_user(accounts.admin, daemon, [("admin.whoami", {}), SET_COMMENT, ("config.commit", {})])
+    got = as_user(accounts.admin, daemon, [("admin.whoami", {}), SET_COMMENT, ("config.commit", {}),
+                                           ("engine.op", {"name": "vpn.ike-sa.clear", "args": {}})])
     assert all(r["ok"] for r in got), got
     assert got[0]["result"] == {"user": accounts.admin, "role": "superuser", "uid": got[0]["result"]["uid"],
                                 "via": "socket"}
@@ -184,6 +185,7 @@ def test_superuser_name_in_jobs_and_log(daemon: Daemon, accounts: Accounts) -> N
     log = daemon.log_text()
     assert f"{accounts.admin}: config.set network interface tunnel units tunnel.7 comment x" in log
     assert f"{accounts.admin}: config.commit" in log
+    assert f"{accounts.admin}: engine.op vpn.ike-sa.clear" in log
     # root is a superuser, named root
     assert daemon.request("admin.whoami")["user"] == "root"
 

@@ -87,7 +87,10 @@ class Dispatcher:
             return protocol.error(req.id, f"internal error in {req.op}: {exc}", SERVER)
         if admin is not None and admin.role == roles.SUPERUSER and not roles.may_run(
                 roles.Admin("", roles.SUPERREADER), req.op, req.args):
-            log.info("%s%s", who, self.redactor(req.op, req.args))  # who changed what
+            what = self.redactor(req.op, req.args)
+            if req.op == "engine.op":
+                what += f" {req.args.get('name')}"
+            log.info("%s%s", who, what)  # who changed what
         return protocol.ok(req.id, result)
 
 
