@@ -89,7 +89,15 @@ class ServerThread:
         self.loop.run_until_complete(self.server.start())
         self.ready.set()
         self.loop.run_forever()
-        self.loop.run_until_complete(self.server.stop())
+        try:
+            self.loop.run_until_complete(self.server.stop())
+        finally:
+            # As asyncio.run ends: a connection still being accepted is a task of its own.
+            pending = asyncio.all_tasks(self.loop)
+            for task in pending:
+                task.cancel()
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self.loop.close()
 
     def __enter__(self) -> ServerThread:
         self.thread.start()

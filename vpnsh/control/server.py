@@ -147,7 +147,7 @@ class ControlServer:
         old_umask = os.umask(0o177)
         try:
             self._server = await asyncio.start_unix_server(
-                self._serve, path=self.path, limit=1 << 20
+                self._accept, path=self.path, limit=1 << 20
             )
         finally:
             os.umask(old_umask)
@@ -168,10 +168,17 @@ class ControlServer:
             os.unlink(self.path)
         self._server = None
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Start serving a new connection, tracked from the start so that `stop` ends it.
+
+        A connection accepted just before `stop` must be cancelled too: tracked only once its
+        coroutine ran, it was left unstarted ("coroutine '_serve' was never awaited").
+        """
+        task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
         self._connections.add(task)
+        task.add_done_callback(self._connections.discard)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             if not await self._admit(writer):
                 return
@@ -181,7 +188,6 @@ class ControlServer:
         except asyncio.CancelledError:
             pass
         finally:
-            self._connections.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
