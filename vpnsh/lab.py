@@ -6,7 +6,8 @@ Two sites, each a network namespace with its own vpnshd:
 
 The WAN link uses a documentation range; each LAN is a veth into a host namespace
 (a machine behind the gateway, default route via the gateway's 10.x.0.1). Each vpnshd gets its own state dir, log dir and control socket,
-then loads ``sample-configs/site-a.set`` / ``site-b.set`` through the shell and
+then loads the sample configs ``site-a.set`` / ``site-b.set`` (package data,
+:mod:`vpnsh.sample_configs`, so an installed wheel has them) through the shell and
 commits. ``vpnsh lab shell site-a`` opens the shell of site A, where
 ``ping source 10.1.0.1 host 10.2.0.1`` brings the tunnel up.
 """
@@ -24,10 +25,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from vpnsh import sample_configs
+
 LAB_RUN = Path("/run/vpnsh-lab")
 LAB_STATE = Path("/var/lib/vpnsh-lab")
 LAB_LOG = Path("/var/log/vpnsh-lab")
-SAMPLES = Path(__file__).resolve().parent.parent / "sample-configs"
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,8 @@ class Site:
     def pidfile(self) -> Path:
         return LAB_RUN / f"{self.name}.pid"
 
-    @property
-    def config(self) -> Path:
-        return SAMPLES / f"{self.name}.set"
+    def config_text(self) -> str:
+        return sample_configs.read(self.name)
 
 
 SITES = (
@@ -151,7 +152,7 @@ def _start_daemon(site: Site, dataplane: str) -> None:
 
 
 def _load_config(site: Site) -> None:
-    script = "configure\n" + site.config.read_text() + "\ncommit\n"
+    script = "configure\n" + site.config_text() + "\ncommit\n"
     with tempfile.NamedTemporaryFile("w", suffix=".vpnsh", delete=False) as f:
         f.write(script)
     try:
@@ -160,7 +161,7 @@ def _load_config(site: Site) -> None:
     finally:
         os.unlink(f.name)
     if res.returncode != 0:
-        raise SystemExit(f"vpnsh lab: loading {site.config} into {site.name} failed:\n"
+        raise SystemExit(f"vpnsh lab: loading sample config {site.name}.set into {site.name} failed:\n"
                          f"{res.stdout}{res.stderr}")
 
 

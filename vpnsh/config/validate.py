@@ -7,7 +7,7 @@ committed).  Each :class:`Problem` prints as PAN-OS does: ``a -> b -> c message`
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
@@ -67,7 +67,12 @@ _BRANCH = (Container, Entries)
 _LEAVES = (Leaf, LeafList)
 
 
-def _check_value(node: Leaf | LeafList, path: Path, value: Any, out: list[Problem]) -> None:
+SECRET_UNDECRYPTABLE = ("cannot be decrypted with this device's master key (it was encrypted "
+                        "on another device or with a lost master key): enter the key in clear")
+
+
+def _check_value(node: Leaf | LeafList, path: Path, value: Any, out: list[Problem],
+                 decryptable: Callable[[str], bool] | None = None) -> None:
     is_list = isinstance(node, LeafList)
     if is_list and (not isinstance(value, list) or not value):
         out.append(Problem(path, "must be a non-empty list"))
@@ -79,6 +84,8 @@ def _check_value(node: Leaf | LeafList, path: Path, value: Any, out: list[Proble
         elif isinstance(vtype, Secret):
             if not str(v).startswith(ENCRYPTED_PREFIX):
                 out.append(Problem(path, "is not encrypted"))
+            elif decryptable is not None and not decryptable(str(v)):
+                out.append(Problem(path, SECRET_UNDECRYPTABLE))
         else:
             try:
                 parsed = parse_cached(vtype, v if type(v) is str else str(v))
@@ -131,10 +138,12 @@ class _Delta:
 class _Shape:
     """The type and shape walk: problems, reference values, and the delta to ``good``."""
 
-    def __init__(self, delta: _Delta | None) -> None:
+    def __init__(self, delta: _Delta | None,
+                 decryptable: Callable[[str], bool] | None = None) -> None:
         self.out: list[Problem] = []
         self.refs: list[RefUse] = []
         self.delta = delta
+        self.decryptable = decryptable
 
     def walk(self, node: Node, value: Any, path: Path, entry: bool, good: Any,
              inside: bool) -> bool:
@@ -153,7 +162,7 @@ class _Shape:
                     out.append(Problem(path, "takes no value"))
                 return False
             assert isinstance(node, _LEAVES)
-            _check_value(node, path, value, out)
+            _check_value(node, path, value, out, self.decryptable)
             if isinstance(node.type, Ref):
                 for v in value if isinstance(value, list) else (value,):
                     self.refs.append((path, node.type, v))
@@ -512,7 +521,8 @@ SEMANTIC_CHECKS = (_check_gateways, _check_ike_profiles, _check_ipsec_profiles,
                    _check_tunnels, _check_membership, _check_rules)
 
 
-def validate(tree: dict, running: dict | None = None) -> list[Problem]:
+def validate(tree: dict, running: dict | None = None,
+             decryptable: Callable[[str], bool] | None = None) -> list[Problem]:
     """Every problem of ``tree``; semantic checks run only on a well-typed tree.
 
     ``running`` (optional) is a tree known to be valid, e.g. the running config: subtrees
@@ -520,11 +530,15 @@ def validate(tree: dict, running: dict | None = None) -> list[Problem]:
     reference may name was removed) and the semantic checks of entries whose dependencies
     are unchanged, which keeps a small commit fast.  The result is the same as without
     ``running``.
+
+    ``decryptable`` (optional) tells whether an encrypted secret can be decrypted with this
+    device's master key; a secret it refuses (pasted from another firewall) is a problem of
+    its leaf, so the commit names the gateway and asks for the key in clear.
     """
     if not isinstance(running, dict) or not isinstance(tree, dict):
         running = None
     delta = None if running is None else _Delta(tree, running)
-    shape = _Shape(delta)
+    shape = _Shape(delta, decryptable)
     shape.walk(ROOT, tree, (), False, running, False)
     problems = shape.out
     if problems:

@@ -43,6 +43,7 @@ MGMT_PROFILES = ("network", "profiles", "interface-management-profile")
 VIRTUAL_ROUTERS = ("network", "virtual-router")
 ZONES = ("zone",)
 RULES = ("rulebase", "security", "rules")
+MAX_ROLLBACK_VERSION = ("deviceconfig", "setting", "management", "max-rollback-version")
 
 # ---------------------------------------------------------------- algorithm names (4.3)
 
@@ -366,4 +367,14 @@ RULEBASE = Container("rulebase", "Rule base", children=[
     ]),
 ])
 
-ROOT = Container("config", "Configuration", children=[NETWORK, ZONE, RULEBASE])
+# PAN-OS: Device > Setup > Management > Number of Versions for Config Backups
+DEVICECONFIG = Container("deviceconfig", "Device configuration", children=[
+    Container("setting", "Device settings", children=[
+        Container("management", "Management settings", children=[
+            Leaf("max-rollback-version", "Number of committed config versions kept (history)",
+                 type=Int(lo=1, hi=1048576), default=100),
+        ]),
+    ]),
+])
+
+ROOT = Container("config", "Configuration", children=[NETWORK, ZONE, RULEBASE, DEVICECONFIG])

@@ -14,6 +14,7 @@ the config without one; a proxy-id tunnel gets its own TnID, as on PAN-OS.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from vpnsh.engine.ids import IdMap
 from vpnsh.engine.policy import ChildPolicy, EspProposal, Identity, IkePolicy, IkeProposal
 
 Decrypt = Callable[[str], str]
+log = logging.getLogger("vpnshd.engine")
 
 # PAN-OS offers no PRF choice for GCM ("hash non-auth"); propose the SHA-2 PRFs.
 GCM_PRFS = (alg.PrfId.PRF_HMAC_SHA2_256, alg.PrfId.PRF_HMAC_SHA2_384, alg.PrfId.PRF_HMAC_SHA2_512)
@@ -161,11 +163,16 @@ def gateway_policy(tree: dict, name: str, gw: dict[str, Any], decrypt: Decrypt) 
     common = gw.get("protocol-common", {})
     natt = common.get("nat-traversal", {})
     dpd = settings.get("dpd", {})
+    try:
+        psk = decrypt(key).encode()
+    except ValueError as exc:
+        raise MappingError(f"gateway {name}: pre-shared key not usable ({exc}); "
+                           "enter the key in clear and commit") from None
     return IkePolicy(
         name=name,
         local_addr=local_addr,
         peer_addr=peer.get("ip"),
-        psk=decrypt(key).encode(),
+        psk=psk,
         proposals=(ike_proposal(profile),),
         local_id=_identity(gw.get("local-id")),
         peer_id=_identity(gw.get("peer-id")),
@@ -292,6 +299,9 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
             out.gateways[name] = gateway_policy(tree, name, gw, decrypt)
         except (MappingError, alg.UnsupportedAlgorithm) as exc:
             out.problems[key] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - one bad gateway never stops the others
+            log.exception("mapping gateway %s failed", name)
+            out.problems[key] = f"gateway {name}: not applied: internal error {type(exc).__name__}"
     touched_tun = set() if full else _touched(diff.tunnels)
     previous_children: dict[str, list[ChildPolicy]] = {}
     if not full and previous is not None:
@@ -311,6 +321,10 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
             children = tunnel_children(tree, name, tun, lambda n: ids.get("tunnel", n))
         except (MappingError, alg.UnsupportedAlgorithm) as exc:
             out.problems[key] = str(exc)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one bad tunnel never stops the others
+            log.exception("mapping tunnel %s failed", name)
+            out.problems[key] = f"tunnel {name}: not applied: internal error {type(exc).__name__}"
             continue
         out.placement[name] = (tun.get("tunnel-interface", ""), tun.get("copy-tos", "no") == "yes")
         for child in children:

@@ -17,7 +17,6 @@ until the next edit, with the candidate): the engine must not modify it.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import logging
@@ -31,11 +30,13 @@ from typing import Any
 
 import vpnsh
 from vpnsh.config import diff as config_diff
-from vpnsh.config import formats, tree, validate
+from vpnsh.config import formats, redact, tree, validate
 from vpnsh.config.factory import factory_config
 from vpnsh.config.secrets import SecretBox
 from vpnsh.config.store import ConfigStore, write_atomic
+from vpnsh.config.vpn_schema import MAX_ROLLBACK_VERSION
 from vpnsh.control.protocol import SERVER, SYNTAX, VALIDATION, ControlError
+from vpnsh.engine import logfiles
 from vpnsh.engine.joblog import JobLog, SystemLog, filter_events, render_events
 from vpnsh.engine.netif import AddressApplier
 from vpnsh.engine.service import Engine, EngineError
@@ -51,8 +52,7 @@ LOG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 LOG_READ_LINES = 2000
 WIRESHARK_DIR = "wireshark"  # debug ike wireshark-keys on: key tables for Wireshark (engine/wireshark_keys.py)
 DEBUG_PCAP = "ikemgr.pcap"  # debug ike pcap on: IKE datagrams, written by the engine (engine/ike_pcap.py)
-SECRET_KEYWORDS = ("key",)  # the token after one of these is a secret
-MASK = "******"
+SECRET_MARK = '"-AQ=='  # an encrypted secret as it appears in a JSON dump of a tree
 
 COMMIT_LINES = (
     "Commit job {job} is in progress. Use Ctrl+C to return to command prompt",
@@ -62,16 +62,12 @@ COMMIT_OK = "Configuration committed successfully"
 
 
 def redact_tokens(tokens: Sequence[str]) -> list[str]:
-    """Tokens with every secret value masked (encrypted ones are left as they are)."""
-    out = list(map(str, tokens))
-    for i in range(1, len(out)):
-        if out[i - 1] in SECRET_KEYWORDS and not out[i].startswith("-AQ=="):
-            out[i] = MASK
-    return out
+    """Tokens with every clear secret value masked, as the schema's Secret leaves say."""
+    return redact.mask_tokens(tokens)
 
 
 def secrets_in(tokens: Sequence[str]) -> list[str]:
-    return [t for t, r in zip(map(str, tokens), redact_tokens(tokens), strict=True) if r == MASK and t != MASK]
+    return redact.secret_values(tokens)
 
 
 def redact_request(op: str, args: dict[str, Any]) -> str:
@@ -85,7 +81,7 @@ def redact_request(op: str, args: dict[str, Any]) -> str:
 def _scrub(text: str, secrets: Sequence[str]) -> str:
     for s in secrets:
         if s:
-            text = text.replace(s, MASK)
+            text = text.replace(s, redact.MASK)
     return text
 
 
@@ -177,11 +173,39 @@ class ConfigService:
         # revert then cost no copy of a large tree.
         self.candidate: dict[str, Any] = self._load_candidate()
         self._shared = self.candidate is self.running
+        self._check_master_key()
+        self._reconcile_host()
         initial = config_diff.diff({}, self.running)
         try:
-            self.engine.apply(self.running, initial)
+            for problem in self.engine.apply(self.running, initial) or ():
+                log.error("running config: %s: not applied", problem)
         except Exception:  # noqa: BLE001 - serve anyway: the shell can show and fix the config
             log.exception("the engine could not apply the stored running config")
+
+    def _reconcile_host(self) -> None:
+        """At start the host is made to match the running config, as a commit would make it:
+        after a reboot, a kill -9 (even between removing an old address and adding the new
+        one) or someone's ``ip addr del``, the ethernet addresses are back without a commit.
+        TUN/XFRM interfaces, routes and kernel policies follow from the engine's first apply."""
+        if self.addresses is None:
+            return
+        try:
+            for warning in self.addresses.apply(self.running):
+                log.warning("start: %s", warning.removeprefix("Warning: "))
+        except Exception:  # noqa: BLE001 - serve anyway: the shell can show and fix the config
+            log.exception("start: interface addresses of the running config not applied")
+
+    def _check_master_key(self) -> None:
+        """A running config with encrypted secrets and no master key: say so loudly. Those
+        gateways stay down with the reason in the log and ``show log system``; no new key is
+        made to decrypt them (one is made only when a key is next entered in clear)."""
+        if self.box.exists() or SECRET_MARK not in json.dumps(self.running):
+            return
+        text = (f"the master key {self.box.path} is missing: the encrypted pre-shared keys of the "
+                "running config cannot be decrypted; gateways using them stay down until their "
+                "keys are entered in clear again and committed")
+        log.error("%s", text)
+        self.system_log.event("master-key", text, severity="critical")
 
     def ops(self) -> dict[str, Callable[..., Any]]:
         return {
@@ -223,9 +247,11 @@ class ConfigService:
 
     def set(self, tokens: list[str]) -> dict[str, Any]:
         tokens = _tokens(tokens)
+        secrets = secrets_in(tokens)
+        redact.KNOWN.remember(secrets)  # the log filter scrubs them from any line
         if log.isEnabledFor(logging.DEBUG):
             log.debug("set %s", " ".join(redact_tokens(tokens)))
-        return self._edit(tree.set_path, tokens, encrypt=self.box.encrypt, secrets=secrets_in(tokens))
+        return self._edit(tree.set_path, tokens, encrypt=self.box.encrypt, secrets=secrets)
 
     def delete(self, tokens: list[str]) -> dict[str, Any]:
         return self._edit(tree.delete_path, _tokens(tokens))
@@ -282,7 +308,8 @@ class ConfigService:
 
     def _problems(self) -> list[str]:
         # running was valid when committed: subtrees equal to it skip the per-value checks
-        return [str(p) for p in validate.validate(self.candidate, running=self.running)]
+        return [str(p) for p in validate.validate(self.candidate, running=self.running,
+                                                  decryptable=self.box.can_decrypt)]
 
     def validate(self) -> dict[str, Any]:
         job = self.jobs.start("Validate")
@@ -307,7 +334,7 @@ class ConfigService:
         t1 = time.perf_counter()
         changes = config_diff.diff(self.running, self.candidate)
         t2 = time.perf_counter()
-        self.store.commit(self.candidate, description)
+        self.store.commit(self.candidate, description, keep=self._history_versions())
         t3 = time.perf_counter()
         self.running, self._shared = self.candidate, True
         self._forget_candidate_file()
@@ -320,7 +347,8 @@ class ConfigService:
                 warnings.append(f"Warning: interface addresses not applied: {exc}")
         t4 = time.perf_counter()
         try:
-            self.engine.apply(self.running, changes)
+            # per object: a gateway or tunnel that cannot be applied is named, the rest applied
+            warnings += [f"Warning: {w}" for w in self.engine.apply(self.running, changes) or ()]
         except Exception as exc:  # noqa: BLE001
             log.exception("engine.apply failed for commit job %d", job.id)
             warnings.append(f"Warning: the engine could not apply every change: {exc}")
@@ -333,6 +361,11 @@ class ConfigService:
         )
         lines = [COMMIT_LINES[0].format(job=job.id), COMMIT_LINES[1], *warnings, COMMIT_OK]
         return {"job": job.id, "lines": lines, "warnings": warnings}
+
+    def _history_versions(self) -> int:
+        """``deviceconfig setting management max-rollback-version`` of the candidate (100)."""
+        value = tree.effective(self.candidate, MAX_ROLLBACK_VERSION)
+        return int(value) if value else 100
 
     # ------------------------------------------------------------------ snapshots
 
@@ -407,9 +440,8 @@ class ConfigService:
         if not self.log_dir:
             raise ControlError("this daemon has no log dir", SERVER)
         path = os.path.join(self.log_dir, file)
-        try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                tail = collections.deque(f, maxlen=max(1, int(lines)))
+        try:  # across rotation: the rotated files (FILE.1 ...) lead up to the current one
+            tail = logfiles.tail_lines(path, int(lines))
         except FileNotFoundError:
             raise ControlError(f"{file}: no such log file", SERVER) from None
         return {"text": "".join(tail)}

@@ -109,14 +109,22 @@ class Engine:
             raise EngineError("no state dir: cannot decrypt pre-shared keys")
         return self.secrets.decrypt(text)
 
-    def apply(self, running: dict[str, Any], diff: Any = None) -> None:
-        """Take a newly committed running config (the engine never modifies it)."""
+    def apply(self, running: dict[str, Any], diff: Any = None) -> list[str]:
+        """Take a newly committed running config (the engine never modifies it).
+
+        Applied object by object: a gateway or tunnel that cannot be used (a key that does not
+        decrypt, a missing profile...) is left out and named in the list returned, with why;
+        the others are applied."""
         self.running = running
         cfg = config_map.engine_config(running, self._decrypt, self.ids,
                                        previous=self.cfg if self.running_mapped else None, diff=diff)
         self.running_mapped = True
-        for warning in cfg.warnings:
+        old_problems = set(self.cfg.problems.values())
+        for what, warning in cfg.problems.items():
             log.warning("config: %s", warning)
+            if warning not in old_problems:
+                self.ikemgr.event("config-error", f"{warning}: not applied", severity="high",
+                                  obj=what.partition(" ")[2])
         old = self.cfg
         self.ike.remove_policies(
             ike_names=[g for g in old.gateways if g not in cfg.gateways],
@@ -127,9 +135,10 @@ class Engine:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return  # no event loop (a unit test of the mapping): nothing to bind or send
+            return cfg.warnings  # no event loop (a unit test of the mapping): nothing to bind
         previous = self._apply_task
         self._apply_task = loop.create_task(self._apply_io(cfg, previous))
+        return cfg.warnings
 
     async def _apply_io(self, cfg: config_map.EngineConfig, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:

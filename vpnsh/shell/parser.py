@@ -198,6 +198,11 @@ def split_words(text: str) -> list[str]:
     return _WORD_RE.findall(text)
 
 
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Where each word of :func:`split_words` sits in ``text``: (start, end)."""
+    return [m.span() for m in _WORD_RE.finditer(text)]
+
+
 def split_for_completion(text: str) -> tuple[str, list[str], str]:
     """``(text before the partial word, complete words, partial word)``."""
     words = split_words(text)

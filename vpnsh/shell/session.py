@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from vpnsh.control.roles import DENIED, SUPERREADER, SUPERUSER
 from vpnsh.render import system as system_render
 from vpnsh.render.json_output import to_json
 from vpnsh.render.pipes import PipeError, apply_pipes
@@ -28,6 +29,7 @@ from vpnsh.shell.parser import (
     CONFIGURE,
     INVALID_SYNTAX,
     OPERATIONAL,
+    UNKNOWN_COMMAND,
     Command,
     CommandError,
     parse,
@@ -52,6 +54,7 @@ OP_LOG_SYSTEM = "log.system"
 OP_LOG_READ = "log.read"
 OP_DEBUG_IKE = "debug.ike"
 OP_DEBUG_SHOW = "debug.show"
+OP_WHOAMI = "admin.whoami"  # -> {"user", "role"}: this connection's admin (roles.py)
 TAIL_LINES = 10  # ``tail mp-log F`` prints this many lines, as tail(1) does
 FOLLOW_INTERVAL = 0.5  # seconds between polls of a followed log
 
@@ -136,6 +139,8 @@ class Session:
             kind = getattr(exc, "kind", None)
             if kind is None:
                 raise
+            if kind == DENIED:  # beyond this admin's role: PAN-OS does not offer the command
+                return Outcome(False, error=UNKNOWN_COMMAND.format(line.split()[0]))
             return Outcome(False, error=daemon_error_text(kind, str(exc)))
 
     def _run(self, command: Command) -> str:
@@ -167,9 +172,23 @@ class Session:
     # ------------------------------------------------------------ operational
 
     def _configure(self, command: Command) -> str:
+        if self._role() == SUPERREADER:  # read-only: PAN-OS's CLI has no configure for it
+            raise CommandError(UNKNOWN_COMMAND.format("configure"))
         self.mode = CONFIGURE
         self.edit_path = []
         return "Entering configuration mode\n"
+
+    def _role(self) -> str:
+        """This session's admin role, as the daemon sees it (``admin.whoami``, asked once)."""
+        role = getattr(self, "_admin_role", None)
+        if role is None:
+            try:
+                whoami = self.client.request(OP_WHOAMI)
+                role = str(whoami.get("role") or SUPERUSER) if isinstance(whoami, dict) else SUPERUSER
+            except Exception:  # noqa: BLE001 - an older or fake daemon: it enforces, if anything
+                role = SUPERUSER
+            self._admin_role = role
+        return role
 
     def _exit(self, command: Command) -> str:
         if self.mode == CONFIGURE and self.edit_path:

@@ -98,6 +98,15 @@ XFRMI_BARE_TUNNEL_ID = 10000  # if_id of a bare "tunnel" interface (no unit numb
 # 0: while an ACQUIRE is pending, the kernel holds a bounded queue of the flow's packets
 # (and sends them once the SA is in) instead of dropping them
 LARVAL_DROP = "/proc/sys/net/core/xfrm_larval_drop"
+# Every SA and policy this plane makes carries a reqid from this range: it marks them as
+# vpnsh's, so a daemon started after a crash (kill -9, no stop()) removes what the dead one
+# left in the kernel and nothing of anyone else's (strongSwan's reqids count from 1).
+REQID_BASE = 0x76500000
+REQID_SPAN = 0x00100000
+
+
+def owned_reqid(reqid: int) -> bool:
+    return REQID_BASE <= reqid < REQID_BASE + REQID_SPAN
 
 
 class KernelDataPlaneError(RuntimeError):
@@ -282,7 +291,7 @@ class KernelDataPlane:
         self._children: dict[int, _Child] = {}  # inbound spi -> child
         self._out_to_in: dict[int, int] = {}
         self._reqids: dict[str, int] = {}
-        self._next_reqid = itertools.count(1)
+        self._next_reqid = itertools.count(REQID_BASE)
         self._traps: dict[str, TrapSpec] = {}
         self._installed: dict[PolicyKey, PolicyEntry] = {}
         self._xfrmi: dict[str, int] = {}  # links this plane made: name -> if_id
@@ -300,8 +309,42 @@ class KernelDataPlane:
         for note in self._caps.notes():
             log.warning("kernel data plane: %s", note)
         self._cmd = xn.XfrmChannel(self.netns)
+        self.remove_leftovers()
         if self.hold_packets:
             self._larval_drop_before = self._sysctl(LARVAL_DROP, "0")
+
+    def remove_leftovers(self) -> tuple[int, int]:
+        """Remove the SAs and policies a previous vpnsh left in the kernel (their reqid says
+        so: :data:`REQID_BASE`); returns (SAs, policies) removed."""
+        sas = policies = 0
+        try:
+            for msg in self._request(xn.build(xn.xfrm_userpolicy_id, {}), xn.XFRM_MSG_GETPOLICY,
+                                     dump=True):
+                if not any(owned_reqid(t["reqid"]) for t in msg.get_attr("XFRMA_TMPL") or []):
+                    continue
+                if_id = msg.get_attr("XFRMA_IF_ID") or 0
+                req = xn.build(xn.xfrm_userpolicy_id, {"sel": msg["sel"], "dir": msg["dir"]},
+                               [("XFRMA_IF_ID", if_id)] if if_id else [])
+                with contextlib.suppress(NetlinkError):
+                    self._request(req, xn.XFRM_MSG_DELPOLICY)
+                    policies += 1
+            for msg in self._request(xn.build(xn.xfrm_usersa_id, {}), xn.XFRM_MSG_GETSA,
+                                     dump=True):
+                if not owned_reqid(msg["reqid"]):
+                    continue
+                sa_id = msg["id"]
+                req = xn.build(xn.xfrm_usersa_id, {"daddr": sa_id["daddr"], "spi": sa_id["spi"],
+                                                   "family": msg["family"], "proto": sa_id["proto"]},
+                               [("XFRMA_SRCADDR", msg["saddr"])])
+                with contextlib.suppress(NetlinkError):
+                    self._request(req, xn.XFRM_MSG_DELSA)
+                    sas += 1
+        except (NetlinkError, KernelDataPlaneError) as exc:
+            log.warning("kernel data plane: cannot clean what a previous run left: %s", exc)
+        if sas or policies:
+            log.warning("kernel data plane: removed %d SA(s) and %d policy(ies) a previous run "
+                        "left (it did not stop cleanly)", sas, policies)
+        return sas, policies
 
     def _sysctl(self, path: str, value: str) -> str | None:
         """Set a /proc/sys value in this plane's namespace; return the previous one."""
