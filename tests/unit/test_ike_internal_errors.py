@@ -139,3 +139,44 @@ def _first_message_mode(mode: str) -> bytes:
     engine.add_policies([ike_policy("gw", "198.51.100.1", A, version="ikev1", exchange_mode=mode)])
     assert engine.initiate("gw")
     return cast(bytes, engine.datagrams_to_send()[0][0])
+
+
+def test_one_engines_timer_bug_never_stops_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vpnsh.engine.ikev1.dual import DualEngine
+
+    clock = FakeClock()
+    dual = DualEngine(clock=clock)
+    dual.add_policies([ike_policy("v1", A, "203.0.113.1", version="ikev1")])
+    assert dual.initiate("v1")
+    dual.datagrams_to_send()
+
+    def broken(now: float) -> None:
+        raise RuntimeError("IKEv2 timer bug")
+
+    monkeypatch.setattr(dual.v2, "handle_timer", broken)
+    when = dual.next_timer()
+    assert when is not None
+    dual.handle_timer(when + 0.1)  # must not raise
+    assert [remote[0] for _, _, remote in dual.datagrams_to_send()] == ["203.0.113.1"]  # v1 went on
+    assert dual.v2.drops["internal error"] == 1
+
+
+def test_the_daemon_schedules_its_timers_again_after_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from vpnsh.engine.service import Engine
+
+    async def run() -> None:
+        engine = Engine(dataplane="none")
+        engine.ike.add_policies([ike_policy("gw", A, "203.0.113.1")])
+        assert engine.ike.initiate("gw")
+
+        def broken(now: float) -> None:
+            raise RuntimeError("timer bug")
+
+        monkeypatch.setattr(engine.ike, "handle_timer", broken)
+        engine._on_timer()  # must not raise
+        assert engine._timer is not None  # the next run is scheduled
+        engine._timer.cancel()
+
+    asyncio.run(run())

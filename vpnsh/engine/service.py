@@ -206,7 +206,10 @@ class Engine:
 
     def _on_timer(self) -> None:
         self._timer = None
-        self.ike.handle_timer(self.clock())
+        try:
+            self.ike.handle_timer(self.clock())
+        except Exception:  # noqa: BLE001 - the timers must be scheduled again whatever happened
+            log.exception("IKE timers failed")
         self._timer_ran = True
         self._pump()
 

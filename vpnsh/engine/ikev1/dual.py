@@ -160,8 +160,11 @@ class DualEngine:
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
-        self.v2.handle_timer(now)
-        self.v1.handle_timer(now)
+        for engine in (self.v2, self.v1):  # one engine's bug never stops the other's timers
+            try:
+                engine.handle_timer(now)
+            except Exception as exc:  # noqa: BLE001 - counted and logged, see internal_error
+                engine.internal_error("in its timers", exc, now)
 
     # -------------------------------------------------------------- queries
     def ike_sas(self, gateway: str | None = None) -> list[IkeSaInfo]:
