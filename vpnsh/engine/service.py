@@ -95,7 +95,8 @@ class Engine:
         self._apply_task: asyncio.Task[None] | None = None
         self.monitor = MonitorRunner(Hooks(  # tunnel monitor and path monitor (engine/monitor/)
             renegotiate=self._monitor_renegotiate, routes_changed=self._monitor_routes_changed,
-            event=self._monitor_event, sa_state=self._monitor_sa_state))
+            event=self._monitor_event, sa_state=self._monitor_sa_state,
+            bring_up=self._monitor_bring_up))
         if config_map.lifetime_scale() != 1.0:
             log.warning("VPNSH_TEST_LIFETIME_SCALE=%s: SA lifetimes are scaled (a test setting)",
                         config_map.lifetime_scale())
@@ -355,6 +356,27 @@ class Engine:
             self.tunnels[child].state = "init"
         self._pump()
         return started
+
+    def _monitor_bring_up(self, tunnel_if: str, src: str, dst: str, child: str | None) -> None:
+        """A monitor probe went into ``tunnel_if``: a key acquire when no SA carries it."""
+        if child is None:  # a path-monitor probe: whichever tunnel on the interface matches
+            if not any(self.cfg.placement.get(c.tunnel, ("",))[0] == tunnel_if
+                       and c.name in self.up_children for c in self.cfg.children.values()):
+                self._on_acquire(tunnel_if, src, dst, 1, 0)
+            return
+        if child in self.up_children:
+            return
+        policy = self.cfg.children.get(child)
+        gw = self.cfg.gateways.get(policy.gateway) if policy else None
+        if policy is None or gw is None or gw.passive or not gw.enabled or not policy.enabled:
+            return
+        self.tunnels[child].key_acquires += 1
+        try:
+            if self.ike.initiate(gw.name, child):
+                self.tunnels[child].state = "init"
+        except KeyError:
+            return
+        self._pump()
 
     def _monitor_routes_changed(self) -> None:
         try:

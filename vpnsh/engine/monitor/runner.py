@@ -50,6 +50,11 @@ class Hooks:
     event: Callable[[str, str, str, str, str], None]
     # what IKE says of a runtime tunnel, for the reason text: "IKE SA up, IPsec SA up"
     sa_state: Callable[[str], str]
+    # a probe went into a runtime tunnel: negotiate it if it has no SA (probes are
+    # interesting traffic; the data plane does not see them so, as they come from a
+    # link-local 169.254/16 tunnel address as often as not)
+    # (interface, source, destination, runtime tunnel of a tunnel monitor or None)
+    bring_up: Callable[[str, str, str, str | None], None] = lambda *a: None
 
 
 class MonitorRunner:
@@ -98,8 +103,11 @@ class MonitorRunner:
     def _tick(self) -> None:
         self._timer = None
         try:
+            carriers = {t.spec.interface: t.spec.child for t in self.set.tunnels.values()}
             for probe in self.set.poll(self.clock()):
                 self.io.send(probe)
+                self.hooks.bring_up(probe.interface, probe.source, probe.destination,
+                                    carriers.get(probe.interface))
             self._drain()
         except Exception:  # noqa: BLE001 - the monitors keep running
             log.exception("tunnel monitor tick")
