@@ -694,7 +694,15 @@ class Engine:
                    if p and p.encryption else "NULL")
             auth = alg.display_name(alg.IntegId(p.integrity[0])) if p and p.integrity else "NONE"
             port = f"{child.ip_proto}:{child.local_port}", f"{child.ip_proto}:{child.remote_port}"
+            mon = next((m for m in self.cfg.tunnel_monitors if m.tunnel == child.tunnel), None)
             rows.append({"tnid": child.tunnel_id, "name": child.name, "gateway": child.gateway,
+                         # configuration, as the rest of the row (PAN-OS prints no monitor
+                         # column here: reference 2.6 [V]; --output json has it)
+                         "monitor": None if mon is None else {
+                             "destination": mon.destination, "source": mon.source,
+                             "profile": mon.profile, "action": mon.action,
+                             "interval": mon.interval, "threshold": mon.threshold,
+                             "carrier": mon.child},
                          "local": child.local_ts[0], "local_ptl": port[0],
                          "remote": child.remote_ts[0], "remote_ptl": port[1],
                          "proposals": f"{'ESP tunl ' + dh + '[' + enc + '][' + auth + ']':<31}"
