@@ -490,6 +490,7 @@ class Engine:
     async def shutdown(self) -> None:
         """SIGTERM: delete every SA politely, give the Deletes a moment, stop the data plane."""
         self.stopped = True
+        self.monitor.close()  # no probe may start a negotiation while the SAs are deleted
         self.ike.shutdown()
         self._pump()
         deadline = time.monotonic() + 2.0
@@ -497,7 +498,6 @@ class Engine:
             await self._wait_change(min(deadline, time.monotonic() + 0.2))
         if self._timer is not None:
             self._timer.cancel()
-        self.monitor.close()
         self.io.close()
         if self._dp_started:
             await self.dp.stop()
