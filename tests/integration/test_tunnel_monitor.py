@@ -189,6 +189,16 @@ def stop_ping(pinger: Any) -> tuple[int, list[tuple[int, int]], float]:
     return sent, runs, gap
 
 
+def healthy(d: Daemon, mode: str) -> bool:
+    """The primary's monitor has had replies and has lost nothing since the last one."""
+    if mode == "tunnel-monitor":
+        m = flows(d)["T1"]["monitor_detail"]
+        return bool(m) and m["replies"] >= 2 and m["lost_in_row"] == 0
+    rows = d.request("engine.op", name="routing.path-monitor.show", args={})["routes"]
+    mons = [m for r in rows if r["name"] == "r1" for m in r["monitors"]]
+    return bool(mons) and all(m["replies"] >= 2 and m["lost_in_row"] == 0 for m in mons)
+
+
 def system_log(d: Daemon, *words: str) -> str:
     return str(d.request("log.system", filter=list(words))["text"])
 
@@ -209,6 +219,8 @@ def test_fail_over_to_the_backup_tunnel_and_back(netlab: NetLab, tmp_path: Path,
     wait_until(lambda: flows(lab.da)["T1"]["encap_packets"] >= t1_before + 10, timeout=10,
                what="pings through tunnel.1")
 
+    wait_until(lambda: healthy(lab.da, mode), timeout=3 * INTERVAL + 2,
+               what="the primary's monitor to have answers and no loss")
     a.nft(BREAK)
     t_break = time.monotonic()
     wait_until(lambda: out_dev(a) == "tunnel.2", timeout=INTERVAL * THRESHOLD + MARGIN + 5,
@@ -220,6 +232,9 @@ def test_fail_over_to_the_backup_tunnel_and_back(netlab: NetLab, tmp_path: Path,
     print(f"\n[{mode}] primary broken: traffic on tunnel.2 after {moved:.1f} s "
           f"(bound: interval {INTERVAL} x threshold {THRESHOLD} + margin {MARGIN} s)")
     assert moved <= INTERVAL * THRESHOLD + MARGIN
+    # and not before threshold probes could have been lost (the last answered one went out
+    # at most an interval before the break)
+    assert moved >= INTERVAL * (THRESHOLD - 1)
     if mode == "tunnel-monitor":
         f1 = flows(lab.da)["T1"]
         assert f1["monitor"] == "down" and "unanswered" in f1["monitor_detail"]["reason"]

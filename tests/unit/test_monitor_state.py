@@ -171,3 +171,13 @@ def test_path_monitor_failure_during_hold_time_restarts_the_hold():
     got = run(ms, 0.0, 45.0, answer=lambda p, now: not any(a <= now < b for a, b in flaky))
     kinds = [(t, type(e).__name__) for t, e in got]
     assert kinds == [(6.0, "RouteWithdrawn"), (27.0, "RouteRestored")]  # 17 + 10
+
+
+def test_first_probe_phase_spreads_monitors_over_their_interval():
+    ms = MonitorSet(phase=lambda interval: interval / 2)
+    ms.configure([tspec(interval=2)], [pspec()], now=10.0)
+    assert ms.tunnels["T1"].beat.next_due() == 11.0
+    assert {d.beat.next_due() for d in ms.paths[("default", "to-B")].dests.values()} == {10.5}
+    assert ms.poll(10.4) == [] and len(ms.poll(10.5)) == 2
+    [probe] = ms.poll(11.0)
+    assert probe.interface == "tunnel.1" and probe.destination == "169.254.10.2"

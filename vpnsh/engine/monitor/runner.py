@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ class MonitorRunner:
     def __init__(self, hooks: Hooks, clock: Callable[[], float] = time.monotonic) -> None:
         self.hooks = hooks
         self.clock = clock
-        self.set = MonitorSet()
+        self.set = MonitorSet(phase=lambda interval: random.uniform(0.0, interval))
         self.io = ProbeIO(self._on_reply)
         self._timer: asyncio.TimerHandle | None = None
         self.renegotiations: dict[str, int] = {}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,6 +180,10 @@ class MonitorSet:
     _events: collections.deque[Event] = field(default_factory=collections.deque)
     _by_ident: dict[int, _Tunnel | _Dest] = field(default_factory=dict)
     _ids: itertools.cycle[int] = field(default_factory=_idents)
+    # where in its first interval a new monitor's first probe goes (0: at once). The daemon
+    # picks at random, so that two peers monitoring each other do not probe, renegotiate
+    # and so initiate in step (two IKE SAs where one would do)
+    phase: Callable[[float], float] = field(default=lambda interval: 0.0)
 
     # ------------------------------------------------------------------ config
 
@@ -198,7 +203,8 @@ class MonitorSet:
         for name, spec in want_t.items():
             if name not in self.tunnels:
                 ident = self._ident()
-                mon = _Tunnel(spec, Heartbeat(spec.interval, spec.threshold, now), ident)
+                start = now + self.phase(spec.interval)
+                mon = _Tunnel(spec, Heartbeat(spec.interval, spec.threshold, start), ident)
                 self.tunnels[name] = mon
                 self._by_ident[ident] = mon
         want_p = {p.key: p for p in paths}
@@ -211,7 +217,7 @@ class MonitorSet:
             dests: dict[str, _Dest] = {}
             for md in pspec.destinations:
                 ident = self._ident()
-                dest = _Dest(md, Heartbeat(md.interval, md.count, now), ident)
+                dest = _Dest(md, Heartbeat(md.interval, md.count, now + self.phase(md.interval)), ident)
                 dests[md.name] = dest
                 self._by_ident[ident] = dest
             self.paths[key] = _Path(pspec, dests, changed_at=now)
