@@ -84,6 +84,10 @@ KEYWORD_HELP: dict[str, str] = {
     "bottom": "Move to the bottom",
     "before": "Move before an entry",
     "after": "Move after an entry",
+    # tunnel monitor, path monitor (issue 15)
+    "routing": "Show routing information",
+    "path-monitor": "Show static route path monitoring status",
+    "virtual-router": "Show for given virtual router",
     # pipes
     "match": "Show only lines that match a regular expression",
     "except": "Show all lines except those that match a regular expression",
@@ -145,6 +149,7 @@ VALUE_HELP: dict[str, str] = {
     "match": "Regular expression",
     "except": "Regular expression",
     "system": "Log filter",
+    "virtual-router": "Virtual router name",  # tunnel monitor, path monitor (issue 15)
 }
 
 PIPE_HELP = "Pipe through a command"

@@ -52,6 +52,8 @@ _TABLE: dict[str, tuple[str, Callable[[Mapping[str, Any]], Render], bool]] = {
     "test vpn ipsec-sa": ("vpn.ipsec-sa.test", lambda a: vpn_render.test_ipsec_sa, True),
     "clear vpn ike-sa": ("vpn.ike-sa.clear", lambda a: vpn_render.clear_ike_sa, True),
     "clear vpn ipsec-sa": ("vpn.ipsec-sa.clear", lambda a: vpn_render.clear_ipsec_sa, True),
+    # tunnel monitor, path monitor (issue 15)
+    "show routing path-monitor": ("routing.path-monitor.show", lambda a: vpn_render.show_path_monitor, True),
 }
 
 
