@@ -277,8 +277,9 @@ TUNNEL = Container("tunnel", "Tunnels", children=[
 # ---------------------------------------------------------------- profiles
 
 PROFILES = Container("profiles", "Network profiles", children=[
-    Entries("monitor-profile", "Tunnel monitor profiles", children=[
-        Leaf("interval", "probing interval in seconds", type=Int(lo=2, hi=10), default=3),
+    # ranges and defaults: panos-policy-monitor-pki-api.md D.2 (codegen accepts interval 2-100)
+    Entries("monitor-profile", "Tunnel monitor profiles", key=Name(max_len=31), children=[
+        Leaf("interval", "probing interval in seconds", type=Int(lo=2, hi=100), default=3),
         Leaf("threshold", "number of failures before taking action",
              type=Int(lo=2, hi=10), default=5),
         Leaf("action", "action when tunnel is down",
@@ -296,6 +297,24 @@ PROFILES = Container("profiles", "Network profiles", children=[
 ])
 
 # ---------------------------------------------------------------- virtual router (1.7)
+
+# static-route path monitoring: panos-policy-monitor-pki-api.md D.3
+PATH_MONITOR = Container("path-monitor", "Static Route Path Monitoring", children=[
+    yes_no("enable", "Enable path monitoring", "no"),
+    Leaf("failure-condition", "failure condition: any or all destinations down",
+         type=Enum(values=("any", "all")), default="any"),
+    Leaf("hold-time", "hold time in minutes before a recovered path is used again (preemptive hold)",
+         type=Int(lo=0, hi=1440), default=2),
+    Entries("monitor-destinations", "Monitor destinations (up to 8)", children=[
+        yes_no("enable", "Enable this monitor destination", "yes"),
+        Leaf("source", "Source IP address (an interface address with its mask)",
+             type=IPInterface()),
+        Leaf("destination", "Destination IP address to ping", type=IPAddress()),
+        Leaf("interval", "ping interval in seconds", type=Int(lo=1, hi=60), default=3),
+        Leaf("count", "pings lost in a row before the destination is down",
+             type=Int(lo=3, hi=10), default=5),
+    ]),
+])
 
 STATIC_ROUTE = Entries("static-route", "Static routes", children=[
     Leaf("destination", "Destination IP address/prefix", type=IPPrefix()),
@@ -317,6 +336,7 @@ STATIC_ROUTE = Entries("static-route", "Static routes", children=[
     Container("bfd", "BFD configuration", children=[
         Leaf("profile", "BFD profile", type=String(max_len=63), default="None"),
     ]),
+    PATH_MONITOR,
 ])
 
 VIRTUAL_ROUTER = Entries("virtual-router", "Virtual routers", children=[

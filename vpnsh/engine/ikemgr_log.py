@@ -110,10 +110,10 @@ class IkemgrLog:
             self._file = None
 
     def event(self, eventid: str, description: str, *, severity: str = "informational",
-              obj: str = "", now: float | None = None) -> None:
-        """A system-log entry of subtype vpn (``show log system subtype equal vpn``)."""
+              obj: str = "", now: float | None = None, subtype: str = "vpn") -> None:
+        """A system-log entry, of subtype vpn unless told (``show log system subtype equal vpn``)."""
         now = time.time() if now is None else now
-        self.system.append({"time": now, "subtype": "vpn", "eventid": eventid, "object": obj,
+        self.system.append({"time": now, "subtype": subtype, "eventid": eventid, "object": obj,
                             "severity": severity, "description": description})
 
     def tail(self, lines: int = 200) -> list[str]:

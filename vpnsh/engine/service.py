@@ -35,6 +35,7 @@ from vpnsh.engine.ikev1.show import ike_sa_sections
 from vpnsh.engine.ikev2 import events as ev
 from vpnsh.engine.ikev2.engine import Ikev2Engine
 from vpnsh.engine.ikev2.handoff import child_sa_spec
+from vpnsh.engine.monitor.runner import Hooks, MonitorRunner
 from vpnsh.engine.policy import ChildPolicy, IkePolicy
 from vpnsh.engine.sansio import KEEPALIVE
 from vpnsh.engine.udp_io import NATT_PORT, UdpIo
@@ -98,6 +99,10 @@ class Engine:
         # show counter global: SA events and acquires (drops are counted where they happen)
         self.event_counts: collections.Counter[str] = collections.Counter()
         self.counter_sampler = counters.Sampler(time.monotonic())
+        self.monitor = MonitorRunner(Hooks(  # tunnel monitor and path monitor (engine/monitor/)
+            renegotiate=self._monitor_renegotiate, routes_changed=self._monitor_routes_changed,
+            event=self._monitor_event, sa_state=self._monitor_sa_state,
+            bring_up=self._monitor_bring_up))
         if config_map.lifetime_scale() != 1.0:
             log.warning("VPNSH_TEST_LIFETIME_SCALE=%s: SA lifetimes are scaled (a test setting)",
                         config_map.lifetime_scale())
@@ -132,6 +137,7 @@ class Engine:
         )
         self.ike.add_policies(cfg.gateways.values(), cfg.children.values())
         self.cfg = cfg
+        self.monitor.configure(cfg.tunnel_monitors, cfg.path_monitors)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -156,7 +162,8 @@ class Engine:
                 log.error("cannot listen for IKE on %s: %s", addr, exc)
                 self.ikemgr.write(f"cannot listen on {addr}: {exc}", level="ERROR")
         try:
-            await asyncio.to_thread(self.dp.set_interfaces, cfg.tunnel_interfaces, cfg.routes)
+            await asyncio.to_thread(self.dp.set_interfaces, cfg.tunnel_interfaces,
+                                    self.monitor.routes(cfg.routes))
             if self.dataplane == "kernel":
                 await asyncio.to_thread(self._kernel_setup, cfg)
         except Exception as exc:  # noqa: BLE001 - report, keep serving
@@ -357,6 +364,101 @@ class Engine:
             self._pump()
             return
 
+    # ------------------------------------------------------------------ tunnel monitor, path monitor
+
+    def _monitor_renegotiate(self, tunnel: str, child: str, reason: str) -> bool:
+        policy = self.cfg.children.get(child)
+        gw = self.cfg.gateways.get(policy.gateway) if policy else None
+        if policy is None or gw is None or not gw.enabled or not policy.enabled:
+            return False
+        self.ikemgr.write(f"tunnel monitor: {reason}: new IKE and IPsec SAs for tunnel {child}",
+                          gateway=gw.name)
+        if gw.passive:  # it may not initiate: drop what may be stale, the peer renegotiates
+            self.ike.delete_child(child)
+            self._pump()
+            return False
+        try:
+            started = self.ike.renegotiate(gw.name, child, reason)
+        except KeyError:
+            return False
+        if started:
+            self.tunnels[child].state = "init"
+        self._pump()
+        return started
+
+    def _monitor_bring_up(self, tunnel_if: str, src: str, dst: str, child: str | None) -> None:
+        """A monitor probe went into ``tunnel_if``: a key acquire when no SA carries it."""
+        if child is None:  # a path-monitor probe: whichever tunnel on the interface matches
+            if not any(self.cfg.placement.get(c.tunnel, ("",))[0] == tunnel_if
+                       and c.name in self.up_children for c in self.cfg.children.values()):
+                self._on_acquire(tunnel_if, src, dst, 1, 0)
+            return
+        if child in self.up_children:
+            return
+        policy = self.cfg.children.get(child)
+        gw = self.cfg.gateways.get(policy.gateway) if policy else None
+        if policy is None or gw is None or gw.passive or not gw.enabled or not policy.enabled:
+            return
+        self.tunnels[child].key_acquires += 1
+        try:
+            if self.ike.initiate(gw.name, child):
+                self.tunnels[child].state = "init"
+        except KeyError:
+            return
+        self._pump()
+
+    def _monitor_routes_changed(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        previous = self._apply_task
+
+        async def resync() -> None:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            cfg = self.cfg
+            try:
+                await asyncio.to_thread(self.dp.set_interfaces, cfg.tunnel_interfaces,
+                                        self.monitor.routes(cfg.routes))
+            except Exception as exc:  # noqa: BLE001
+                log.error("data plane could not update routes for the monitors: %s", exc)
+
+        self._apply_task = loop.create_task(resync())
+
+    def _monitor_event(self, eventid: str, text: str, severity: str, obj: str, subtype: str) -> None:
+        self.ikemgr.event(eventid, text, severity=severity, obj=obj, subtype=subtype)
+        self.ikemgr.write(text, level="INFO" if severity == "informational" else "WARN")
+
+    def _monitor_sa_state(self, child: str) -> str:
+        policy = self.cfg.children.get(child)
+        ike = "up" if policy is not None and policy.gateway in self.up_gateways else "down"
+        return f"IKE SA {ike}, IPsec SA {'up' if child in self.up_children else 'down'}"
+
+    def _path_monitor_show(self, args: dict[str, Any]) -> dict[str, Any]:
+        vr = args.get("virtual_router")
+        rows = [r for r in self.monitor.set.path_status() if vr in (None, r["vr"])]
+        now = self.monitor.clock()
+        for r in rows:
+            hold = r.pop("hold_until")
+            r["hold_remaining"] = max(0, int(hold - now)) if hold is not None else None
+            r["since_seconds"] = int(now - r.pop("since"))
+        return {"routes": rows}
+
+    def _monitor_flow(self, child: ChildPolicy) -> dict[str, Any] | None:
+        for spec in self.cfg.tunnel_monitors:
+            if spec.tunnel == child.tunnel:
+                status = self.monitor.set.tunnel_status(spec.tunnel)
+                if status is None:
+                    return None
+                now = self.monitor.clock()
+                last = status.pop("last_reply")
+                status["last_reply_ago"] = None if last is None else round(now - last, 1)
+                status["since_seconds"] = int(now - status.pop("since"))
+                status["carrier"] = spec.child
+                return status
+        return None
+
     def _on_expire(self, spi_in: int, kind: str) -> None:
         self.ike.child_lifesize_exceeded(spi_in, hard=(kind == "hard"))
         self._pump()
@@ -417,6 +519,7 @@ class Engine:
     async def shutdown(self) -> None:
         """SIGTERM: delete every SA politely, give the Deletes a moment, stop the data plane."""
         self.stopped = True
+        self.monitor.close()  # no probe may start a negotiation while the SAs are deleted
         self.ike.shutdown()
         self._pump()
         deadline = time.monotonic() + 2.0
@@ -554,6 +657,7 @@ class Engine:
             "gwid": self._gwid(child.gateway),
             "state": "active" if sa else ("init" if stats.state == "init" else "inactive"),
             "monitor": "off",
+            "monitor_detail": None,
             "local_ip": gw.local_addr if gw else "0.0.0.0",
             "peer_ip": (sa.peer_address if sa else None) or "0.0.0.0",
             "tunnel_if": tunnel_if, "outer_if": self._outer_if(child.gateway),
@@ -577,6 +681,9 @@ class Engine:
             "initiator": ("yes" if sa.role == "Init" else "no") if sa else "no",
             "key_acquires": stats.key_acquires,
         }
+        monitor = self._monitor_flow(child)
+        if monitor is not None:
+            flow["monitor"], flow["monitor_detail"] = monitor["status"], monitor
         c = counters
         flow.update({
             "encap_packets": c.encap_packets if c else 0, "decap_packets": c.decap_packets if c else 0,
@@ -622,7 +729,15 @@ class Engine:
                    if p and p.encryption else "NULL")
             auth = alg.display_name(alg.IntegId(p.integrity[0])) if p and p.integrity else "NONE"
             port = f"{child.ip_proto}:{child.local_port}", f"{child.ip_proto}:{child.remote_port}"
+            mon = next((m for m in self.cfg.tunnel_monitors if m.tunnel == child.tunnel), None)
             rows.append({"tnid": child.tunnel_id, "name": child.name, "gateway": child.gateway,
+                         # configuration, as the rest of the row (PAN-OS prints no monitor
+                         # column here: reference 2.6 [V]; --output json has it)
+                         "monitor": None if mon is None else {
+                             "destination": mon.destination, "source": mon.source,
+                             "profile": mon.profile, "action": mon.action,
+                             "interval": mon.interval, "threshold": mon.threshold,
+                             "carrier": mon.child},
                          "local": child.local_ts[0], "local_ptl": port[0],
                          "remote": child.remote_ts[0], "remote_ptl": port[1],
                          "proposals": f"{'ESP tunl ' + dh + '[' + enc + '][' + auth + ']':<31}"
@@ -755,6 +870,8 @@ _OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
     "ping": Engine._ping,
     # show counter global (issue 11)
     "counter.global.show": Engine._counter_global,
+    # tunnel monitor, path monitor (engine/monitor/)
+    "routing.path-monitor.show": Engine._path_monitor_show,
 }
 
 _EVENT_COUNTERS: dict[type, str] = {

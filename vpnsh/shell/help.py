@@ -90,6 +90,10 @@ KEYWORD_HELP: dict[str, str] = {
     "filter": "Filter the counters shown",
     "delta": "Show the change since this session's previous run, or the values",
     "severity": "Show only counters of this severity (info, warn, error, drop)",
+    # tunnel monitor, path monitor (issue 15)
+    "routing": "Show routing information",
+    "path-monitor": "Show static route path monitoring status",
+    "virtual-router": "Show for given virtual router",
     # pipes
     "match": "Show only lines that match a regular expression",
     "except": "Show all lines except those that match a regular expression",
@@ -154,6 +158,7 @@ VALUE_HELP: dict[str, str] = {
     "except": "Regular expression",
     "system": "Log filter",
     "severity": "info, warn, error or drop",
+    "virtual-router": "Virtual router name",  # tunnel monitor, path monitor (issue 15)
 }
 
 PIPE_HELP = "Pipe through a command"

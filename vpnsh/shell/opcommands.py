@@ -56,6 +56,8 @@ _TABLE: dict[str, tuple[str, Callable[[Mapping[str, Any]], Render], bool]] = {
     "clear vpn ipsec-sa": ("vpn.ipsec-sa.clear", lambda a: vpn_render.clear_ipsec_sa, True),
     # show counter global (issue 11)
     "show counter global": ("counter.global.show", lambda a: counters_render.show_counter_global, True),
+    # tunnel monitor, path monitor (issue 15)
+    "show routing path-monitor": ("routing.path-monitor.show", lambda a: vpn_render.show_path_monitor, True),
 }
 _PER_SESSION = {"show counter global"}
 

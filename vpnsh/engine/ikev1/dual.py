@@ -104,6 +104,18 @@ class DualEngine:
                      exact: bool = False) -> int:
         return self.v2.delete_child(name, now, exact) + self.v1.delete_child(name, now, exact)
 
+    def renegotiate(self, gateway: str, child: str | None, reason: str,
+                    now: float | None = None) -> bool:
+        """Tunnel monitor: new IKE and CHILD SAs for ``gateway`` now (the old ones are dropped
+        without waiting for the peer). False when the gateway may not initiate."""
+        if self.uses_ikev1(gateway):
+            if child:
+                self.v1.delete_child(child, now)
+            self.v1.delete_ike(gateway, now)
+        else:
+            self.v2.abandon_ike(gateway, reason)
+        return self.initiate(gateway, child, now)
+
     def shutdown(self, now: float | None = None) -> None:
         self.v2.shutdown(now)
         self.v1.shutdown(now)

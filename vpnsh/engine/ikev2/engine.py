@@ -173,6 +173,18 @@ class Ikev2Engine(SansIoEngine):
                 self._queue(sa, IkeDeleteTask("cleared by administrator"), now)
         return count
 
+    def abandon_ike(self, gateway: str, reason: str) -> int:
+        """Tunnel monitor: forget the IKE SAs of ``gateway`` at once (one Delete is sent, not
+        retransmitted: the path may be broken), so that a new one can be negotiated now."""
+        count = 0
+        for sa in self._sas_of(gateway):
+            if sa.state == IkeState.DEAD:
+                continue
+            count += 1
+            self._send_delete_once(sa)
+            self.remove_ike(sa, reason)
+        return count
+
     def delete_child(
         self, name: str | None = None, now: float | None = None, exact: bool = False
     ) -> int:
