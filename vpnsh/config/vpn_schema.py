@@ -259,6 +259,10 @@ TUNNEL = Container("tunnel", "Tunnels", children=[
              default="1024"),
         yes_no("copy-tos", "Copy IP TOS bits from inner packet to IPSec packet "
                "(not recommended)", "no"),
+        # accepted so that PAN-OS configs and API clients (Ansible sends it) load; IPv6
+        # tunnels are not carried, so vpnsh does not act on it
+        yes_no("copy-flow-label", "Copy IPv6 flow label for 6in6 tunnel from inner packet to "
+               "IPSec packet (not recommended)", "no"),
         Container("tunnel-monitor", "Monitor tunnel status", children=[
             yes_no("enable", "Enable tunnel monitoring on this tunnel", "no"),
             Leaf("destination-ip", "Destination IP to send ICMP probe", type=IPAddress()),
