@@ -316,3 +316,24 @@ def test_export_configuration_is_the_running_config(api: ApiDaemon) -> None:
     x.set(xpath=D + "/network/ike/crypto-profiles/ike-crypto-profiles", element="<entry name='uncommitted'/>")
     x.export(category="configuration")
     assert "uncommitted" not in x.xml_document
+
+
+def test_rename_and_move_security_rules(api: ApiDaemon) -> None:
+    x = xapi(api, api_username=USER, api_password=PASSWORD)
+    x.keygen()
+    rules = V + "/rulebase/security/rules"
+    for name in ("A", "B", "C"):
+        x.set(xpath=rules, element=f"<entry name='{name}'><from><member>any</member></from><to><member>any</member>"
+                                   "</to><action>allow</action></entry>")
+    x.move(xpath=rules + "/entry[@name='C']", where="top")
+    x.rename(xpath=rules + "/entry[@name='A']", newname="A2")
+    x.get(xpath=rules + "/entry/@name")
+    names = [e.get("name") for e in ET.fromstring(x.xml_document).findall("result/entry")]
+    assert names == ["C", "A2", "B"]
+    with pytest.raises(pan_xapi.PanXapiError, match="No such node"):
+        x.rename(xpath=rules + "/entry[@name='absent']", newname="Z")
+    assert x.status_code == "7"
+    with pytest.raises(pan_xapi.PanXapiError, match="already exists"):
+        x.rename(xpath=rules + "/entry[@name='B']", newname="C")
+    x.get(xpath=rules + "/entry/@name")
+    assert [e.get("name") for e in ET.fromstring(x.xml_document).findall("result/entry")] == names

@@ -133,7 +133,7 @@ class Api:
     async def _handle(self, params: Mapping[str, str], header_key: str | None) -> str:
         kind = params.get("type", "")
         if kind == "keygen":
-            return self._keygen(params)
+            return await self._keygen(params)
         user = self.keys.user_of(params.get("key") or header_key or "")
         if user is None:
             raise ApiError(replies.FORBIDDEN, replies.INVALID_CREDENTIALS, 403)
@@ -155,8 +155,9 @@ class Api:
 
     # ------------------------------------------------------------------ keygen
 
-    def _keygen(self, params: Mapping[str, str]) -> str:
-        key = self.keys.keygen(params.get("user", ""), params.get("password", ""))
+    async def _keygen(self, params: Mapping[str, str]) -> str:
+        # scrypt takes tens of milliseconds: off the event loop, which serves the VPN too
+        key = await asyncio.to_thread(self.keys.keygen, params.get("user", ""), params.get("password", ""))
         if key is None:
             log.info("API keygen refused for user %r", params.get("user", ""))
             raise ApiError(replies.FORBIDDEN, replies.INVALID_CREDENTIALS, 403)
