@@ -10,6 +10,7 @@ candidate with the same validation as the shell, and follows the shell when the 
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any, Protocol
 
 from vpnsh.control.protocol import ControlError
@@ -39,20 +40,17 @@ class ControlPort:
     # -- the ops the API uses (names as in vpnsh/shell/session.py)
 
     async def tree(self, which: str, user: str = "") -> dict[str, Any]:
-        import json
-
         result = await self.request("config.show", user, which=which, path=[], format="json")
         data = json.loads(result.get("text") or "{}")
         return data if isinstance(data, dict) else {}
 
     async def value(self, which: str, tokens: list[str], user: str = "") -> Any:
-        """The stored value at ``tokens`` (None if absent)."""
-        node: Any = await self.tree(which, user)
-        for key in tokens:
-            if not isinstance(node, dict) or key not in node:
-                return None
-            node = node[key]
-        return node
+        """The stored value at ``tokens`` (None if absent): only that subtree is rendered."""
+        if not tokens:
+            return await self.tree(which, user)
+        result = await self.request("config.show", user, which=which, path=tokens, format="json")
+        text = result.get("text") or ""
+        return json.loads(text)[tokens[-1]] if text.strip() else None
 
     async def set(self, tokens: list[str], user: str = "") -> None:
         await self.request("config.set", user, tokens=tokens)
