@@ -214,7 +214,7 @@ MGMT_PROFILE_REF = Leaf("interface-management-profile", "Interface management pr
 INTERFACE = Container("interface", "Network interfaces", children=[
     Entries("ethernet", "Ethernet (Linux) interfaces", key=IfName(), children=[
         Container("layer3", "Layer3 interface", children=[
-            LeafList("ip", "IP address with netmask", type=IPInterface()),
+            LeafList("ip", "IP address with netmask", type=IPInterface(), xml="entry"),
             MGMT_PROFILE_REF,
             Leaf("mtu", "Maximum Transfer Unit", type=Int(lo=576, hi=9216)),
         ]),
@@ -222,7 +222,7 @@ INTERFACE = Container("interface", "Network interfaces", children=[
     ]),
     Container("tunnel", "Tunnel interface", children=[
         Entries("units", "Logical interfaces", key=TunnelName(), children=[
-            LeafList("ip", "IP address with netmask", type=IPInterface()),
+            LeafList("ip", "IP address with netmask", type=IPInterface(), xml="entry"),
             Leaf("mtu", "Maximum Transfer Unit", type=Int(lo=576, hi=9216), default=1500),
             MGMT_PROFILE_REF,
             Leaf("comment", "comment", type=String(max_len=1023)),
@@ -249,7 +249,7 @@ TUNNEL = Container("tunnel", "Tunnels", children=[
         Leaf("tunnel-interface", "to apply IPSec VPN tunnels to tunnel interface",
              type=Ref(target=TUNNEL_UNITS, hint="<tunnel.N>")),
         Container("auto-key", "IKE VPN options", children=[
-            LeafList("ike-gateway", "IKE gateway", type=Ref(target=GATEWAYS)),
+            LeafList("ike-gateway", "IKE gateway", type=Ref(target=GATEWAYS), xml="entry"),
             Leaf("ipsec-crypto-profile", "IPSec crypto profile name",
                  type=Ref(target=IPSEC_PROFILES), default="default"),
             PROXY_ID,
@@ -260,6 +260,10 @@ TUNNEL = Container("tunnel", "Tunnels", children=[
              default="1024"),
         yes_no("copy-tos", "Copy IP TOS bits from inner packet to IPSec packet "
                "(not recommended)", "no"),
+        # accepted so that PAN-OS configs and API clients (Ansible sends it) load; IPv6
+        # tunnels are not carried, so vpnsh does not act on it
+        yes_no("copy-flow-label", "Copy IPv6 flow label for 6in6 tunnel from inner packet to "
+               "IPSec packet (not recommended)", "no"),
         Container("tunnel-monitor", "Monitor tunnel status", children=[
             yes_no("enable", "Enable tunnel monitoring on this tunnel", "no"),
             Leaf("destination-ip", "Destination IP to send ICMP probe", type=IPAddress()),
@@ -292,7 +296,7 @@ PROFILES = Container("profiles", "Network profiles", children=[
         yes_no("http", "allow http", "no"),
         yes_no("snmp", "allow snmp", "no"),
         yes_no("response-pages", "allow response pages", "no"),
-        LeafList("permitted-ip", "permitted IP addresses", type=IPPrefix()),
+        LeafList("permitted-ip", "permitted IP addresses", type=IPPrefix(), xml="entry"),
     ]),
 ])
 

@@ -2,6 +2,7 @@
 
     vpnshd [--state-dir DIR] [--socket PATH] [--log-dir DIR]
            [--dataplane userspace|kernel|none] [--raw-esp] [--hostname NAME] [--ssh-listen ADDR:PORT]
+           [--api-listen ADDR:PORT]
 
 Holds the candidate and running config, serves the control socket, owns the
 engine.  SIGTERM or SIGINT: stop accepting, shut the engine down, remove the
@@ -21,7 +22,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from vpnsh import __version__
 from vpnsh.config import redact
@@ -147,6 +148,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hostname", default=None, help="name shown in the shell prompt (default: system hostname)")
     p.add_argument("--ssh-listen", metavar="ADDR:PORT", default=None,
                    help="also serve the vpnsh shell over SSH here (keys: STATE_DIR/ssh/; see docs/user-guide.md)")
+    p.add_argument("--api-listen", metavar="ADDR:PORT", default=None,
+                   help="also serve the PAN-OS XML API over HTTPS here (off by default; certificate and "
+                   "API keys in STATE_DIR/api/; see docs/xml-api.md)")
     p.add_argument("--ike-cookie-threshold", metavar="N", type=_non_negative, default=DEFAULT_COOKIE_THRESHOLD,
                    help="IKEv2 DoS protection: demand a cookie (RFC 7296 2.6) from every new IKE_SA_INIT "
                    f"while N or more IKE SAs are half-open (default {DEFAULT_COOKIE_THRESHOLD}; 0: always; "
@@ -252,6 +256,23 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
         lock.close()
         raise StartupError(str(exc)) from None
     ssh = None
+
+    async def abort_start(reason: str) -> NoReturn:
+        """A listener could not start: undo what started before it and say why."""
+        if ssh is not None:
+            await ssh.stop()
+        await server.stop()
+        with contextlib.suppress(Exception):
+            stopping: Any = engine.shutdown()
+            if inspect.isawaitable(stopping):
+                await stopping
+        service.flush()
+        addresses.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        lock.close()
+        raise StartupError(reason) from None
+
     if getattr(args, "ssh_listen", None):
         from vpnsh.control.client import Client
         from vpnsh.ssh.server import SshServer
@@ -261,17 +282,16 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
                             hostname=args.hostname)
             await ssh.start()
         except (OSError, ValueError) as exc:
-            await server.stop()
-            with contextlib.suppress(Exception):
-                stopping: Any = engine.shutdown()
-                if inspect.isawaitable(stopping):
-                    await stopping
-            service.flush()
-            addresses.close()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
-            lock.close()
-            raise StartupError(f"cannot serve SSH on {args.ssh_listen}: {exc}") from None
+            await abort_start(f"cannot serve SSH on {args.ssh_listen}: {exc}")
+    api = None
+    if getattr(args, "api_listen", None):
+        from vpnsh.api.server import ApiServer
+
+        try:
+            api = ApiServer(args.api_listen, args.state_dir, dispatcher, hostname=args.hostname)
+            await api.start()
+        except (OSError, ValueError) as exc:
+            await abort_start(f"cannot serve the XML API on {args.api_listen}: {exc}")
     await _engine_settled(engine)
     loop.add_signal_handler(signal.SIGHUP, _reload)
     log.info(
@@ -288,6 +308,8 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
         sdnotify.stopping()
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
+        if api is not None:
+            await api.stop()
         if ssh is not None:
             await ssh.stop()
         await server.stop()
