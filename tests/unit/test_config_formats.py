@@ -14,6 +14,7 @@ from vpnsh.config.schema import (
     Container,
     Entries,
     Enum,
+    EthernetName,
     Flag,
     Hostname,
     IfName,
@@ -23,9 +24,11 @@ from vpnsh.config.schema import (
     IPPrefix,
     Leaf,
     LeafList,
+    LoopbackName,
     Name,
     Ref,
     Secret,
+    SubinterfaceName,
     TunnelName,
     ValueType,
 )
@@ -155,6 +158,15 @@ def values(vt: ValueType) -> st.SearchStrategy:
         return st.one_of(st.just("any"), st.ip_addresses(v=4).map(str))
     if isinstance(vt, TunnelName):
         return st.integers(1, 9999).map(lambda n: f"tunnel.{n}")
+    if isinstance(vt, LoopbackName):
+        return st.integers(1, 9999).map(lambda n: f"loopback.{n}")
+    if isinstance(vt, SubinterfaceName):
+        return st.tuples(st.integers(1, 8), st.integers(1, 9999)).map(
+            lambda p: f"ethernet1/{p[0]}.{p[1]}")
+    if isinstance(vt, EthernetName):
+        return st.one_of(st.integers(1, 64).map(lambda n: f"ethernet1/{n}"),
+                         st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True).filter(
+                             lambda s: not s.startswith(("tunnel.", "loopback.", "ethernet"))))
     if isinstance(vt, IfName):
         return st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True).filter(
             lambda s: not s.startswith("tunnel."))

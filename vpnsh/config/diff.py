@@ -21,6 +21,7 @@ from .vpn_schema import (
     GATEWAYS,
     IKE_PROFILES,
     IPSEC_PROFILES,
+    LOOPBACKS,
     MONITOR_PROFILES,
     TUNNEL_UNITS,
     TUNNELS,
@@ -52,7 +53,8 @@ class ConfigDiff:
     gateways: Changes = field(default_factory=Changes)
     tunnels: Changes = field(default_factory=Changes)
     tunnel_interfaces: Changes = field(default_factory=Changes)
-    ethernet_interfaces: Changes = field(default_factory=Changes)
+    ethernet_interfaces: Changes = field(default_factory=Changes)  # with their subinterfaces
+    loopback_interfaces: Changes = field(default_factory=Changes)
     routes: Changes = field(default_factory=Changes)
     ike_profiles: Changes = field(default_factory=Changes)
     ipsec_profiles: Changes = field(default_factory=Changes)
@@ -113,7 +115,7 @@ def _touched(c: Changes) -> set:
 
 KINDS = (("ike_profiles", IKE_PROFILES), ("ipsec_profiles", IPSEC_PROFILES),
          ("monitor_profiles", MONITOR_PROFILES), ("tunnel_interfaces", TUNNEL_UNITS),
-         ("ethernet_interfaces", ETHERNET), ("gateways", GATEWAYS), ("tunnels", TUNNELS))
+         ("ethernet_interfaces", ETHERNET), ("loopback_interfaces", LOOPBACKS), ("gateways", GATEWAYS), ("tunnels", TUNNELS))
 
 
 def diff(running: dict, candidate: dict) -> ConfigDiff:

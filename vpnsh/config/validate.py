@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
+from . import ifnames
 from .schema import (
     Container,
     Entries,
@@ -23,13 +24,14 @@ from .schema import (
     Secret,
     parse_cached,
 )
-from .tree import ENCRYPTED_PREFIX, Path, node_at, with_defaults
+from .tree import ENCRYPTED_PREFIX, Path, entries_at, node_at, with_defaults
 from .vpn_schema import (
     AEAD_CIPHERS,
     ETHERNET,
     GATEWAYS,
     IKE_PROFILES,
     IPSEC_PROFILES,
+    LOOPBACKS,
     ROOT,
     RULES,
     TUNNELS,
@@ -104,9 +106,7 @@ class _Delta:
     def _of(self, base: Path) -> tuple[set[str], bool]:
         hit = self.entries.get(base)
         if hit is None:
-            new, old = _get(self.tree, base), _get(self.running, base)
-            new = new if isinstance(new, dict) else {}
-            old = old if isinstance(old, dict) else {}
+            new, old = entries_at(self.tree, base), entries_at(self.running, base)
             if new is old:
                 hit = (set(), False)
             else:
@@ -264,9 +264,7 @@ def _ref_problems(tree: dict, refs: list[RefUse]) -> Iterator[Problem]:
         for t in ref.targets:
             entries = names.get(t)
             if entries is None:
-                entries = names[t] = _get(tree, t)
-                if not isinstance(entries, dict):
-                    entries = names[t] = {}
+                entries = names[t] = entries_at(tree, t)
             if value in entries:
                 break
         else:
@@ -276,7 +274,7 @@ def _ref_problems(tree: dict, refs: list[RefUse]) -> Iterator[Problem]:
 def _exists(tree: dict, ref: Ref, name: str) -> bool:
     if name in ref.extra:
         return True
-    return any(isinstance(_get(tree, t), dict) and name in _get(tree, t) for t in ref.targets)
+    return any(name in entries_at(tree, t) for t in ref.targets)
 
 
 def _check_refs(tree: dict) -> Iterator[Problem]:
@@ -309,7 +307,7 @@ def _family(text: str) -> int:
 def _check_gateways(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
     gateways = _get(tree, GATEWAYS) or {}
     # one gateway is checked against itself, the IKE profiles and the ethernet interfaces
-    todo = None if delta is None or not delta.clean(IKE_PROFILES, ETHERNET) else \
+    todo = None if delta is None or not delta.clean(IKE_PROFILES, ETHERNET, LOOPBACKS) else \
         delta.changed(GATEWAYS)
     if todo is not None and not todo:  # the gateways of running, or some of them
         return
@@ -372,7 +370,7 @@ def _check_local_address(tree: dict, path: Path, gw: dict) -> Iterator[Problem]:
     ifname = local.get("interface")
     if ifname is None:
         return
-    addrs = _get(tree, ETHERNET + (ifname, "layer3", "ip")) or []
+    addrs = ifnames.interface_ips(tree, ifname)
     if "ip" in local:
         if addrs and local["ip"] not in addrs:
             yield Problem(path + ("local-address", "ip"),
@@ -508,7 +506,26 @@ def _check_rules(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
                               f"another {key}")
 
 
-SEMANTIC_CHECKS = (_check_gateways, _check_ike_profiles, _check_ipsec_profiles,
+def _check_subinterfaces(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
+    """A subinterface is named after its port and has a VLAN tag of its own on that port."""
+    if delta is not None and delta.clean(ETHERNET):
+        return
+    tags: dict[tuple[str, int], str] = {}
+    for parent, name, unit in ifnames.subinterfaces(tree):
+        path = ETHERNET + (parent, "layer3", "units", name)
+        if not name.startswith(parent + "."):
+            yield Problem(path, f"'{name}' is not a subinterface of '{parent}' "
+                          f"(use {parent}.<unit>)")
+        tag = unit.get("tag")
+        if tag is None:
+            yield Problem(path, "is missing 'tag'")
+        elif (parent, int(tag)) in tags:
+            yield Problem(path + ("tag",), f"{tag} is already used by '{tags[(parent, int(tag))]}'")
+        else:
+            tags[(parent, int(tag))] = name
+
+
+SEMANTIC_CHECKS = (_check_subinterfaces, _check_gateways, _check_ike_profiles, _check_ipsec_profiles,
                    _check_tunnels, _check_membership, _check_rules)
 
 

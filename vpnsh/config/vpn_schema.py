@@ -13,20 +13,22 @@ from .schema import (
     Container,
     Entries,
     Enum,
+    EthernetName,
     Flag,
     Hostname,
-    IfName,
     Int,
     IPAddress,
     IPInterface,
     IPPrefix,
     Leaf,
     LeafList,
+    LoopbackName,
     Name,
     Node,
     Ref,
     Secret,
     String,
+    SubinterfaceName,
     TunnelName,
 )
 
@@ -38,6 +40,9 @@ GATEWAYS = ("network", "ike", "gateway")
 TUNNELS = ("network", "tunnel", "ipsec")
 TUNNEL_UNITS = ("network", "interface", "tunnel", "units")
 ETHERNET = ("network", "interface", "ethernet")
+# every ethernet entry's subinterfaces ("*": any entry name, as references read it)
+SUBINTERFACES = ETHERNET + ("*", "layer3", "units")
+LOOPBACKS = ("network", "interface", "loopback", "units")
 MONITOR_PROFILES = ("network", "profiles", "monitor-profile")
 MGMT_PROFILES = ("network", "profiles", "interface-management-profile")
 VIRTUAL_ROUTERS = ("network", "virtual-router")
@@ -58,7 +63,10 @@ AH_AUTH = ("md5", "sha1", "sha256", "sha384", "sha512")
 ID_TYPES = ("ipaddr", "fqdn", "ufqdn", "keyid", "dn")
 AEAD_CIPHERS = ("aes-128-gcm", "aes-256-gcm", "aes-128-ccm")
 
-ANY_INTERFACE = Ref(target=ETHERNET, also=(TUNNEL_UNITS,), hint="<interface>")
+ANY_INTERFACE = Ref(target=ETHERNET, also=(SUBINTERFACES, LOOPBACKS, TUNNEL_UNITS),
+                    hint="<interface>")
+# where an IKE gateway may have its local address: anything but a tunnel interface
+LOCAL_INTERFACE = Ref(target=ETHERNET, also=(SUBINTERFACES, LOOPBACKS), hint="<interface>")
 
 
 def yes_no(name: str, help: str, default: str | None = None) -> Leaf:
@@ -167,7 +175,7 @@ GATEWAY = Entries("gateway", "IKE gateway", children=[
     Container("local-address", "Local address configuration", exclusive=(("ip", "floating-ip"),),
               children=[
                   Leaf("interface", "local gateway end-point",
-                       type=Ref(target=ETHERNET, hint="<ifname>")),
+                       type=LOCAL_INTERFACE),
                   Leaf("ip", "specify exact IP address if interface has multiple addresses",
                        type=IPInterface()),
                   Leaf("floating-ip", "floating IP address in HA Active-Active configuration",
@@ -210,22 +218,49 @@ IKE = Container("ike", "IKE configuration", children=[
 MGMT_PROFILE_REF = Leaf("interface-management-profile", "Interface management profile",
                         type=Ref(target=MGMT_PROFILES))
 
+def _logical(name: str, help: str, key: object, *extra: Node) -> Entries:
+    """Entries of logical interfaces (subinterfaces, loopbacks, tunnel units)."""
+    return Entries(name, help, key=key, children=[  # type: ignore[arg-type]
+        *extra,
+        LeafList("ip", "IP address with netmask", type=IPInterface()),
+        Leaf("mtu", "Maximum Transfer Unit", type=Int(lo=576, hi=9216), default=1500),
+        MGMT_PROFILE_REF,
+        Leaf("comment", "comment", type=String(max_len=1023)),
+    ])
+
+
+def _enabled(name: str, help: str, keyword: str = "enabled") -> Container:
+    return Container(name, help, children=[yes_no(keyword, f"{help}: enable", "no")])
+
+
 INTERFACE = Container("interface", "Network interfaces", children=[
-    Entries("ethernet", "Ethernet (Linux) interfaces", key=IfName(), children=[
+    Entries("ethernet", "Ethernet interfaces (ethernet1/N, or a Linux device name)",
+            key=EthernetName(), children=[
         Container("layer3", "Layer3 interface", children=[
             LeafList("ip", "IP address with netmask", type=IPInterface()),
             MGMT_PROFILE_REF,
             Leaf("mtu", "Maximum Transfer Unit", type=Int(lo=576, hi=9216)),
+            _logical("units", "Layer3 subinterfaces (802.1Q VLANs)", SubinterfaceName(),
+                     Leaf("tag", "802.1Q VLAN tag", type=Int(lo=1, hi=4094))),
+            # accepted so that a pasted PAN-OS config loads; vpnsh does not act on them
+            _enabled("ndp-proxy", "NDP proxy"),
+            _enabled("lldp", "LLDP", "enable"),
+            Container("adjust-tcp-mss", "TCP MSS adjustment", children=[
+                yes_no("enable", "Adjust TCP MSS", "no"),
+            ]),
         ]),
+        Leaf("link-speed", "Interface link speed", type=String(max_len=15), default="auto"),
+        Leaf("link-duplex", "Interface link duplex", type=Enum(values=("auto", "half", "full")),
+             default="auto"),
+        Leaf("link-state", "Interface link state", type=Enum(values=("auto", "up", "down")),
+             default="auto"),
         Leaf("comment", "comment", type=String(max_len=1023)),
     ]),
+    Container("loopback", "Loopback interface", children=[
+        _logical("units", "Logical interfaces", LoopbackName()),
+    ]),
     Container("tunnel", "Tunnel interface", children=[
-        Entries("units", "Logical interfaces", key=TunnelName(), children=[
-            LeafList("ip", "IP address with netmask", type=IPInterface()),
-            Leaf("mtu", "Maximum Transfer Unit", type=Int(lo=576, hi=9216), default=1500),
-            MGMT_PROFILE_REF,
-            Leaf("comment", "comment", type=String(max_len=1023)),
-        ]),
+        _logical("units", "Logical interfaces", TunnelName()),
     ]),
 ])
 

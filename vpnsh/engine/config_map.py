@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vpnsh.config import ifnames
 from vpnsh.config.tree import effective
 from vpnsh.config.vpn_schema import (
-    ETHERNET,
     GATEWAYS,
     IKE_PROFILES,
     IPSEC_PROFILES,
@@ -122,13 +122,8 @@ def _strip_mask(text: str) -> str:
 
 
 def _interface_address(tree: dict, ifname: str) -> str | None:
-    for path in (ETHERNET, TUNNEL_UNITS):
-        entry = effective(tree, path + (ifname,))
-        if entry:
-            ips = entry.get("layer3", entry).get("ip", [])
-            if ips:
-                return _strip_mask(ips[0])
-    return None
+    ips = ifnames.interface_ips(tree, ifname)
+    return _strip_mask(ips[0]) if ips else None
 
 
 def _identity(value: dict[str, Any] | None) -> Identity | None:
@@ -276,7 +271,8 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
     ids = ids or IdMap(None)
     out = EngineConfig()
     # an ethernet change can move a gateway's local address: map everything again
-    full = previous is None or diff is None or bool(diff.ethernet_interfaces)
+    full = previous is None or diff is None or bool(diff.ethernet_interfaces) \
+        or bool(diff.loopback_interfaces)
     touched_gw = set() if full else _touched(diff.gateways)
     for name in _stored(tree, GATEWAYS):
         out.gateway_ids[name] = ids.get("gateway", name)

@@ -115,6 +115,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="IKEv2 DoS protection: demand a cookie (RFC 7296 2.6) from every new IKE_SA_INIT "
                    f"while N or more IKE SAs are half-open (default {DEFAULT_COOKIE_THRESHOLD}; 0: always; "
                    "a gateway's require-cookie setting demands them regardless)")
+    p.add_argument("--interface-map", metavar="FILE", default=None,
+                   help="which Linux device each ethernet1/N is (default STATE_DIR/interface-map; "
+                   "without a map: the NICs in PCI order, the first one management; "
+                   "see vpnsh/engine/ifmap.py and docs/user-guide.md)")
     p.add_argument("--version", action="version", version=f"vpnshd {__version__}")
     args = p.parse_args(argv)
     args.socket = protocol.socket_path(args.socket)
@@ -144,6 +148,7 @@ def lock_state_dir(state_dir: str) -> IO[str]:
 async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) -> int:
     """Run the daemon until SIGTERM/SIGINT.  Returns the exit status."""
     from vpnsh.engine.configd import ConfigService, ConfigStateError, redact_request
+    from vpnsh.engine.ifmap import InterfaceMap
     from vpnsh.engine.netif import AddressApplier
 
     if socket_answers(args.socket):
@@ -157,7 +162,10 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
     engine = Engine(dataplane=args.dataplane, raw_esp=getattr(args, "raw_esp", False),
                     state_dir=args.state_dir, log_dir=args.log_dir)
     engine.ike.v2.half_open_limit = getattr(args, "ike_cookie_threshold", DEFAULT_COOKIE_THRESHOLD)
-    addresses = AddressApplier(args.state_dir)
+    ifmap = InterfaceMap.for_state_dir(args.state_dir, getattr(args, "interface_map", None))
+    if ifmap.error:
+        log.warning("interface map %s", ifmap.error)
+    addresses = AddressApplier(args.state_dir, ifmap=ifmap)
     with contextlib.suppress(Exception):
         addresses.links.warm_up()  # type: ignore[attr-defined]
     try:
