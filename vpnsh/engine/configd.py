@@ -39,6 +39,7 @@ from vpnsh.control.protocol import SERVER, SYNTAX, VALIDATION, ControlError
 from vpnsh.engine.joblog import JobLog, SystemLog, filter_events, render_events
 from vpnsh.engine.netif import AddressApplier
 from vpnsh.engine.service import Engine, EngineError
+from vpnsh.render import system as system_text
 
 log = logging.getLogger("vpnshd.config")
 
@@ -54,11 +55,6 @@ DEBUG_PCAP = "ikemgr.pcap"  # debug ike pcap on: IKE datagrams, written by the e
 SECRET_KEYWORDS = ("key",)  # the token after one of these is a secret
 MASK = "******"
 
-COMMIT_LINES = (
-    "Commit job {job} is in progress. Use Ctrl+C to return to command prompt",
-    "...........98%..............100%",
-)
-COMMIT_OK = "Configuration committed successfully"
 
 
 def redact_tokens(tokens: Sequence[str]) -> list[str]:
@@ -285,25 +281,34 @@ class ConfigService:
         return [str(p) for p in validate.validate(self.candidate, running=self.running)]
 
     def validate(self) -> dict[str, Any]:
+        """``validate full``: a Validate job; on problems a ``validation`` error whose text
+        names the job (``Validate job enqueued with jobid N``) and lists the problems."""
         job = self.jobs.start("Validate")
         problems = self._problems()
-        self.jobs.done(job, not problems, problems)
+        head = system_text.validate_enqueued(job.id)
         if problems:
-            raise ControlError("\n".join(["Validation Error:", *problems]), VALIDATION)
-        return {"job": job.id, "lines": [f"Validate job enqueued with jobid {job.id}", "Configuration is valid"]}
+            self.jobs.done(job, False, [*problems, "Validation failed"])
+            raise ControlError(head + system_text.validation_error(problems).rstrip("\n"),
+                               VALIDATION)
+        self.jobs.done(job, True, ["Configuration is valid"])
+        return {"job": job.id, "result": "OK", "lines": [head.rstrip("\n"), "Configuration is valid"]}
 
     def commit(self, description: str = "", force: bool = False) -> dict[str, Any]:
+        """A Commit job.  Success: its lines as PAN-OS prints them.  Failure: a ``validation``
+        error whose text is the job, its progress, ``Validation Error:`` with the problems and
+        ``Commit failed`` (what netmiko's ``commit()`` raises with); the running config is
+        untouched and the job is recorded as FAIL with the problems as details."""
         t0 = time.perf_counter()
         if not force and not self._changed():
-            return {"job": None, "lines": ["There are no changes to commit."]}
+            return {"job": None, "lines": [system_text.NO_CHANGES]}
         job = self.jobs.start("Commit", description)
         problems = self._problems()
         if problems:
-            self.jobs.done(job, False, problems)
+            self.jobs.done(job, False, [*problems, system_text.COMMIT_FAILED])
             self.system_log.event("commit", f"Commit job {job.id} failed: {len(problems)} validation error(s)",
                                   severity="medium")
             log.info("commit job %d failed validation with %d problem(s)", job.id, len(problems))
-            raise ControlError("\n".join(["Validation Error:", *problems]), VALIDATION)
+            raise ControlError(system_text.commit_failed(job.id, problems).rstrip("\n"), VALIDATION)
         t1 = time.perf_counter()
         changes = config_diff.diff(self.running, self.candidate)
         t2 = time.perf_counter()
@@ -325,14 +330,14 @@ class ConfigService:
             log.exception("engine.apply failed for commit job %d", job.id)
             warnings.append(f"Warning: the engine could not apply every change: {exc}")
         t5 = time.perf_counter()
-        self.jobs.done(job, True, warnings)
+        self.jobs.done(job, True, [system_text.COMMIT_OK], warnings)
         self.system_log.event("commit", f"Commit job {job.id} succeeded" + (f": {description}" if description else ""))
         log.info(
             "commit job %d ok: validate %.0f ms, diff %.0f ms, store %.0f ms, netif %.0f ms, engine %.0f ms",
             job.id, *(1000 * x for x in (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)),
         )
-        lines = [COMMIT_LINES[0].format(job=job.id), COMMIT_LINES[1], *warnings, COMMIT_OK]
-        return {"job": job.id, "lines": lines, "warnings": warnings}
+        return {"job": job.id, "result": "OK", "lines": system_text.commit_lines(job.id, warnings),
+                "warnings": warnings}
 
     # ------------------------------------------------------------------ snapshots
 
@@ -388,7 +393,7 @@ class ConfigService:
         if id is not None:
             job = self.jobs.get(int(id))
             if job is None:
-                raise ControlError(f"job {id} not found", SERVER)
+                raise ControlError(f"Job {id} not found", SERVER)
             return {"jobs": [j for j in self.jobs.as_data() if j["id"] == job.id]}
         return {"jobs": self.jobs.as_data()}
 

@@ -201,7 +201,11 @@ class Session:
         job_id = command.args.get("job_id")
         jobs = self.client.request(OP_JOBS) if job_id is None else self.client.request(OP_JOBS, id=job_id)
         rows = jobs.get("jobs", []) if isinstance(jobs, dict) else jobs
-        return to_json(rows) if self.output_json else system_render.jobs(rows)
+        if self.output_json:
+            return to_json(rows)
+        if job_id is not None and rows:
+            return system_render.job_detail(rows[0])
+        return system_render.jobs(rows)
 
     def _show_log_system(self, command: Command) -> str:
         result = self.client.request(OP_LOG_SYSTEM, filter=command.args.get("filter", []))
@@ -352,10 +356,9 @@ class Session:
         self._changed()
         if isinstance(result, dict) and "lines" not in result:  # job and status only
             problems = _failed_details(result)
-            head = system_render.commit_started(_job_id(result))
             if problems is not None:
-                raise ShellError(head + system_render.validation_error(problems).rstrip("\n"))
-            return head + system_render.commit_succeeded()
+                raise ShellError(system_render.commit_failed(_job_id(result), problems).rstrip("\n"))
+            return system_render.commit_started(_job_id(result)) + system_render.commit_succeeded()
         return _lines(result)
 
     def _validate(self, command: Command) -> str:
@@ -448,6 +451,8 @@ def daemon_error_text(kind: str, message: str) -> str:
     if kind == "syntax":
         return INVALID_SYNTAX if message in ("", INVALID_SYNTAX) else f"{INVALID_SYNTAX}\n{message}"
     if kind == "validation":
+        if message.startswith(("Commit job ", "Validate job ")):  # the daemon's full PAN-OS text
+            return message
         return system_render.validation_error(message).rstrip("\n")
     if kind == "connect":
         return message
