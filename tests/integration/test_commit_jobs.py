@@ -68,3 +68,32 @@ def test_job_ids_survive_a_restart_without_gaps(vpnshd: Daemon) -> None:
     vpnshd.set("network interface tunnel units tunnel.1 comment b")
     assert vpnshd.request("config.commit")["job"] == 2
     assert [j["id"] for j in vpnshd.request("jobs.show")["jobs"]] == [1, 2]
+
+
+def test_output_json_prints_only_json_for_every_command(vpnshd: Daemon) -> None:
+    import json
+
+    script = ["configure", "set network interface tunnel units tunnel.3 comment j", "commit",
+              "show network interface tunnel", "validate full", "save config to j1",
+              "run show jobs all", "exit", "show system info", "show config running"]
+    args: list[str] = ["--output", "json"]
+    for line in script:
+        args += ["-c", line]
+    r = vpnshd.shell(*args)
+    assert r.returncode == 0, r.stderr
+    assert "Entering configuration mode" in r.stderr and "Entering" not in r.stdout
+    decoder, text, docs = json.JSONDecoder(), r.stdout.strip(), []
+    while text:  # one JSON document per command that has a result, nothing else
+        doc, end = decoder.raw_decode(text)
+        docs.append(doc)
+        text = text[end:].strip()
+    commit = docs[0]
+    assert commit["job"] == 1 and commit["result"] == "OK"
+    assert "Configuration committed successfully" in commit["lines"]
+    assert "tunnel.3" in json.dumps(docs[1]) and docs[3]["lines"] == ["Config saved to j1"]
+    assert docs[2]["result"] == "OK" and docs[2]["job"] == 2
+    assert [j["id"] for j in docs[4]] == [1, 2]
+    assert docs[5]["hostname"]
+    assert len(docs) == 7
+    r = vpnshd.shell("--output", "json", "-c", "configure", "-c", "show network interface tunnel")
+    assert json.loads(r.stdout)  # one document: python3 -m json.tool reads it

@@ -33,6 +33,9 @@ def run_script(
         if outcome.output:
             out.write(outcome.output)
             out.flush()
+        if outcome.notice:
+            err.write(outcome.notice)
+            err.flush()
         if not outcome.ok:
             status = 1
             err.write(f"line {number}: {outcome.error}\n")

@@ -66,6 +66,7 @@ class Outcome:
     ok: bool = True
     output: str = ""
     error: str = ""
+    notice: str = ""  # --output json: a message that is not data (goes to stderr)
 
 
 @dataclass
@@ -122,7 +123,9 @@ class Session:
             if command is None:
                 return Outcome()
             text = apply_pipes(self._run(command), command.pipes)
-            return Outcome(True, fold(text, self.settings.terminal_width) if not self.output_json else text)
+            if self.output_json:
+                return json_outcome(text)
+            return Outcome(True, fold(text, self.settings.terminal_width))
         except CommandError as exc:
             return Outcome(False, error=exc.message)
         except ShellError as exc:
@@ -354,6 +357,8 @@ class Session:
             args["force"] = True
         result = self.client.request(OP_COMMIT, **args)
         self._changed()
+        if self.output_json:
+            return to_json(result)
         if isinstance(result, dict) and "lines" not in result:  # job and status only
             problems = _failed_details(result)
             if problems is not None:
@@ -362,24 +367,42 @@ class Session:
         return _lines(result)
 
     def _validate(self, command: Command) -> str:
-        return _lines(self.client.request(OP_VALIDATE))
+        return self._result(self.client.request(OP_VALIDATE))
+
+    def _result(self, result: Any) -> str:
+        """A daemon result: its JSON under --output json, else its ``lines``."""
+        return to_json(result) if self.output_json else _lines(result)
 
     def _revert(self, command: Command) -> str:
         result = self.client.request(OP_REVERT)
         self._changed()
-        return _lines(result)
+        return self._result(result)
 
     def _save(self, command: Command) -> str:
-        return _lines(self.client.request(OP_SAVE, name=command.args["file"]))
+        return self._result(self.client.request(OP_SAVE, name=command.args["file"]))
 
     def _load(self, command: Command) -> str:
         result = self.client.request(OP_LOAD, name=command.args["file"])
         self._changed()
-        return _lines(result)
+        return self._result(result)
 
     def _run_command(self, command: Command) -> str:
         assert command.inner is not None
         return self._run_operational(command.inner)
+
+
+def json_outcome(text: str) -> Outcome:
+    """``--output json``: stdout gets only JSON.  A command whose output is JSON prints it;
+    a command that only says something (``Entering configuration mode``, ``Config saved to
+    x``) prints nothing on stdout and its words go to stderr as a notice."""
+    stripped = text.strip()
+    if not stripped:
+        return Outcome(True)
+    try:
+        json.loads(stripped)
+    except ValueError:
+        return Outcome(True, notice=text)
+    return Outcome(True, text)
 
 
 def _login_name() -> str:
