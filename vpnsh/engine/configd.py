@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import inspect
 import json
 import logging
 import marshal
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -525,9 +526,12 @@ class ConfigService:
 
     def engine_op(self, name: str, args: dict[str, Any] | None = None) -> Any:
         try:
-            return self.engine.op(name, dict(args or {}))
+            result = self.engine.op(name, dict(args or {}))
         except EngineError as exc:
             raise ControlError(str(exc), SERVER) from None
+        if inspect.isawaitable(result):
+            return _engine_errors(result)
+        return result
 
     # ------------------------------------------------------------------ candidate persistence
 
@@ -577,6 +581,14 @@ class ConfigService:
         self._dirty = False
         # Large candidates: write less often, so a script of many sets is not slowed down.
         self._flush_delay = max(FLUSH_DELAY, 10 * (time.perf_counter() - t0))
+
+
+async def _engine_errors(pending: Awaitable[Any]) -> Any:
+    """An async engine op's result; its EngineError as the ControlError the shell prints."""
+    try:
+        return await pending
+    except EngineError as exc:
+        raise ControlError(str(exc), SERVER) from None
 
 
 def _jsonable(value: Any) -> Any:

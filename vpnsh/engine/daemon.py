@@ -165,6 +165,7 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
     ifmap = InterfaceMap.for_state_dir(args.state_dir, getattr(args, "interface_map", None))
     if ifmap.error:
         log.warning("interface map %s", ifmap.error)
+    engine.ifmap = ifmap
     addresses = AddressApplier(args.state_dir, ifmap=ifmap)
     with contextlib.suppress(Exception):
         addresses.links.warm_up()  # type: ignore[attr-defined]

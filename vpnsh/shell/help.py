@@ -84,6 +84,18 @@ KEYWORD_HELP: dict[str, str] = {
     "bottom": "Move to the bottom",
     "before": "Move before an entry",
     "after": "Move after an entry",
+    # everyday host commands (issue 13)
+    "interface": "Show interface information",
+    "routing": "Show routing information",
+    "route": "Show route table",
+    "fib": "Show forwarding table",
+    "fib-lookup": "Perform route lookup within active route table (fib)",
+    "virtual-router": "Virtual router",
+    "ip": "Destination IP address",
+    "clock": "Show system date and time",
+    "arp": "Show ARP information",
+    "resources": "Show system resources",
+    "traceroute": "Print the route packets take to network host",
     # pipes
     "match": "Show only lines that match a regular expression",
     "except": "Show all lines except those that match a regular expression",
@@ -116,6 +128,9 @@ CONTEXT_HELP: dict[tuple[str, ...], str] = {
     ("save", "config"): "Save the candidate configuration",
     ("load", "config"): "Load a saved configuration",
     ("revert", "config"): "Discard candidate changes, back to running",
+    ("test", "routing"): "Test routing",
+    ("show", "arp"): "Show ARP information",
+    ("show", "system", "resources"): "Show system resources",
 }
 
 # First words of configure mode whose help differs from operational mode.
@@ -145,6 +160,10 @@ VALUE_HELP: dict[str, str] = {
     "match": "Regular expression",
     "except": "Regular expression",
     "system": "Log filter",
+    "interface": "all, or an interface name (ethernet1/1, tunnel.1, ...)",
+    "arp": "all, or an interface name",
+    "virtual-router": "Virtual router name (default)",
+    "ip": "IP address to look up",
 }
 
 PIPE_HELP = "Pipe through a command"

@@ -169,6 +169,7 @@ _DISPLAY = {
     "less mp log": "less mp-log",
     "tail follow yes mp log": "tail mp-log",
     "debug ike wireshark keys": "debug ike wireshark-keys",
+    "test routing fib lookup": "test routing fib-lookup",
 }
 
 

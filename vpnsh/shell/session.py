@@ -288,7 +288,7 @@ class Session:
 
     def _ping(self, command: Command) -> str:
         """Ping runs in the daemon: in its namespace, through its tunnel interfaces."""
-        args = {"source": command.args["source"], "host": command.args["host"],
+        args = {"source": command.args.get("source"), "host": command.args["host"],
                 "count": command.args.get("count", 5)}
         result = self.client.request(OP_ENGINE, name="ping", args=args)
         if self.output_json:
