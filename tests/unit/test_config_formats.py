@@ -10,6 +10,7 @@ from tests.unit.test_config_helpers import site_a
 from vpnsh.config.factory import factory_config
 from vpnsh.config.formats import FORMATS, parse, render, tokenize
 from vpnsh.config.schema import (
+    AddressMember,
     AddressOrAny,
     Container,
     Entries,
@@ -22,10 +23,12 @@ from vpnsh.config.schema import (
     IPAddress,
     IPInterface,
     IPPrefix,
+    IPRange,
     Leaf,
     LeafList,
     LoopbackName,
     Name,
+    PortList,
     Ref,
     Secret,
     SubinterfaceName,
@@ -154,8 +157,12 @@ def values(vt: ValueType) -> st.SearchStrategy:
         return st.ip_addresses(v=4).map(str)
     if isinstance(vt, IPInterface | IPPrefix):
         return st.tuples(st.ip_addresses(v=4), st.integers(0, 32)).map(lambda t: f"{t[0]}/{t[1]}")
-    if isinstance(vt, AddressOrAny):
-        return st.one_of(st.just("any"), st.ip_addresses(v=4).map(str))
+    if isinstance(vt, AddressOrAny | AddressMember):
+        return st.one_of(st.just("any"), st.ip_addresses(v=4).map(lambda a: f"{a}/32"))
+    if isinstance(vt, IPRange):
+        return st.ip_addresses(v=4).map(lambda a: f"{a}-{a}")
+    if isinstance(vt, PortList):
+        return st.integers(0, 65535).map(str)
     if isinstance(vt, TunnelName):
         return st.integers(1, 9999).map(lambda n: f"tunnel.{n}")
     if isinstance(vt, LoopbackName):

@@ -293,15 +293,74 @@ class AddressOrAny(ValueType):
         if text == "any":
             return text
         if "-" in text:
-            lo, _, hi = text.partition("-")
-            try:
-                a, b = ipaddress.ip_address(lo), ipaddress.ip_address(hi)
-            except ValueError:
-                raise ValueError(f"'{text}' is not a valid address range") from None
-            if a.version != b.version or int(a) > int(b):
-                raise ValueError(f"'{text}' is not a valid address range")
-            return f"{a}-{b}"
+            return parse_range(text)
         return IPPrefix().parse(text)
+
+
+def parse_range(text: str) -> str:
+    """A canonical ``first-last`` IP range (same family, first <= last) or ValueError."""
+    lo, sep, hi = text.partition("-")
+    try:
+        a, b = ipaddress.ip_address(lo), ipaddress.ip_address(hi)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a valid address range") from None
+    if not sep or a.version != b.version or int(a) > int(b):
+        raise ValueError(f"'{text}' is not a valid address range")
+    return f"{a}-{b}"
+
+
+@dataclass(frozen=True)
+class IPRange(ValueType):
+    """An address range object value: ``10.1.0.10-10.1.0.20``."""
+
+    hint: str = "<ip-range>"
+
+    def parse(self, text: str) -> str:
+        return parse_range(text)
+
+
+_LITERAL_RE = re.compile(r"[0-9][0-9./-]*|[0-9A-Fa-f:]*:[0-9A-Fa-f:./-]*")
+
+
+def looks_literal(text: str) -> bool:
+    """Whether ``text`` is written as an IP literal (so it is never taken as an object name)."""
+    return bool(_LITERAL_RE.fullmatch(text))
+
+
+@dataclass(frozen=True)
+class AddressMember(ValueType):
+    """A rule's address member: ``any``, a network, a range ``a-b``, or an address object or
+    group name (checked at commit: see :mod:`vpnsh.config.objects`)."""
+
+    hint: str = "<address>"
+
+    def parse(self, text: str) -> str:
+        if text == "any":
+            return text
+        if looks_literal(text):
+            return AddressOrAny().parse(text)
+        return Name().parse(text)
+
+
+@dataclass(frozen=True)
+class PortList(ValueType):
+    """PAN-OS service ports: ``22``, ``80,8080``, ``1024-65535``, comma separated."""
+
+    hint: str = "<0-65535>"
+
+    def parse(self, text: str) -> str:
+        parts = text.split(",")
+        if not text or len(text) > 1023:
+            raise ValueError(f"'{text}' is not a valid port list")
+        for part in parts:
+            lo, sep, hi = part.partition("-")
+            try:
+                a, b = int(lo, 10), int(hi, 10) if sep else int(lo, 10)
+            except ValueError:
+                raise ValueError(f"'{part}' is not a valid port or port range") from None
+            if not (0 <= a <= 65535 and 0 <= b <= 65535) or a > b:
+                raise ValueError(f"'{part}' is not a valid port or port range (0-65535)")
+        return text
 
 
 _PARSED: dict[tuple[ValueType, str], tuple[bool, str | int]] = {}

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
-from . import ifnames
+from . import ifnames, objects
 from .schema import (
     Container,
     Entries,
@@ -26,14 +26,19 @@ from .schema import (
 )
 from .tree import ENCRYPTED_PREFIX, Path, entries_at, node_at, with_defaults
 from .vpn_schema import (
+    ADDRESS_GROUPS,
+    ADDRESSES,
     AEAD_CIPHERS,
     ETHERNET,
     GATEWAYS,
     IKE_PROFILES,
     IPSEC_PROFILES,
     LOOPBACKS,
+    NAT_RULES,
     ROOT,
     RULES,
+    SERVICE_GROUPS,
+    SERVICES,
     TUNNELS,
     VIRTUAL_ROUTERS,
     ZONES,
@@ -492,7 +497,9 @@ def _check_membership(tree: dict, delta: _Delta | None = None) -> Iterator[Probl
 
 
 def _check_rules(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
-    todo = None if delta is None else delta.changed(RULES)
+    # a rule is checked against itself and the address and service objects it may name
+    objs = (ADDRESSES, ADDRESS_GROUPS, SERVICES, SERVICE_GROUPS)
+    todo = None if delta is None or not delta.clean(*objs) else delta.changed(RULES)
     for name, rule in (_get(tree, RULES) or {}).items():
         if todo is not None and name not in todo:
             continue
@@ -504,6 +511,75 @@ def _check_rules(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
             if "any" in members and len(members) > 1:
                 yield Problem(path + (key,), f"is invalid. 'any' should not be used with "
                               f"another {key}")
+        yield from _address_members(tree, path, rule, "source", "destination")
+        services = rule.get("service") or []
+        if len(services) > 1 and "application-default" in services:
+            yield Problem(path + ("service",), "is invalid. 'application-default' should not "
+                          "be used with another service")
+    todo = None if delta is None or not delta.clean(*objs) else delta.changed(NAT_RULES)
+    for name, rule in (_get(tree, NAT_RULES) or {}).items():
+        if todo is not None and name not in todo:
+            continue
+        path = NAT_RULES + (name,)
+        yield from _missing(path, rule, "from", "to", "source", "destination")
+        yield from _address_members(tree, path, rule, "source", "destination")
+        st = rule.get("source-translation") or {}
+        dipp = st.get("dynamic-ip-and-port")
+        if dipp is not None:
+            if not dipp:
+                yield Problem(path + ("source-translation", "dynamic-ip-and-port"),
+                              "is missing 'interface-address' or 'translated-address'")
+            elif "interface-address" in dipp:
+                yield from _missing(path + ("source-translation", "dynamic-ip-and-port",
+                                            "interface-address"),
+                                    dipp["interface-address"], "interface")
+            yield from _address_members(tree, path + ("source-translation",
+                                                      "dynamic-ip-and-port"),
+                                        dipp or {}, "translated-address")
+        if "static-ip" in st:
+            sp = path + ("source-translation", "static-ip")
+            yield from _missing(sp, st["static-ip"], "translated-address")
+            yield from _address_members(tree, sp, st["static-ip"], "translated-address")
+        if "destination-translation" in rule:
+            dp = path + ("destination-translation",)
+            yield from _missing(dp, rule["destination-translation"], "translated-address")
+            yield from _address_members(tree, dp, rule["destination-translation"],
+                                        "translated-address")
+
+
+def _address_members(tree: dict, path: Path, entry: dict, *keys: str) -> Iterator[Problem]:
+    """Each address member names an address object or group, or is a valid literal."""
+    for key in keys:
+        value = entry.get(key)
+        for member in value if isinstance(value, list) else [value] if value else []:
+            try:
+                objects.address_networks(tree, member, path + (key,))
+            except objects.ObjectError as exc:
+                yield Problem(exc.path, exc.message)
+
+
+def _check_objects(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
+    """Address and service objects: each is complete; groups do not contain themselves."""
+    if delta is not None and delta.clean(ADDRESSES, ADDRESS_GROUPS, SERVICES, SERVICE_GROUPS):
+        return
+    for name, obj in (_get(tree, ADDRESSES) or {}).items():
+        if not any(k in obj for k in ("ip-netmask", "ip-range", "fqdn")):
+            yield Problem(ADDRESSES + (name,), "is missing 'ip-netmask', 'ip-range' or 'fqdn'")
+    for name, obj in (_get(tree, SERVICES) or {}).items():
+        path = SERVICES + (name,)
+        protocol = obj.get("protocol") or {}
+        if not protocol:
+            yield Problem(path, "is missing 'protocol'")
+        for proto, spec in protocol.items():
+            yield from _missing(path + ("protocol", proto), spec or {}, "port")
+    for name, group in (_get(tree, ADDRESS_GROUPS) or {}).items():
+        if not group.get("static"):
+            yield Problem(ADDRESS_GROUPS + (name,), "is missing 'static'")
+    for name, group in (_get(tree, SERVICE_GROUPS) or {}).items():
+        if not group.get("members"):
+            yield Problem(SERVICE_GROUPS + (name,), "is missing 'members'")
+    for exc in objects.problems(tree):
+        yield Problem(exc.path, exc.message)
 
 
 def _check_subinterfaces(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
@@ -525,8 +601,9 @@ def _check_subinterfaces(tree: dict, delta: _Delta | None = None) -> Iterator[Pr
             tags[(parent, int(tag))] = name
 
 
-SEMANTIC_CHECKS = (_check_subinterfaces, _check_gateways, _check_ike_profiles, _check_ipsec_profiles,
-                   _check_tunnels, _check_membership, _check_rules)
+SEMANTIC_CHECKS = (_check_subinterfaces, _check_gateways, _check_ike_profiles,
+                   _check_ipsec_profiles, _check_tunnels, _check_membership, _check_objects,
+                   _check_rules)
 
 
 def validate(tree: dict, running: dict | None = None) -> list[Problem]:

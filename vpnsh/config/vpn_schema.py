@@ -7,9 +7,10 @@ validation) is derived from this one definition.
 
 from __future__ import annotations
 
+from .applications import APPLICATION_NAMES, APPLICATIONS
 from .schema import (
     YES_NO,
-    AddressOrAny,
+    AddressMember,
     Container,
     Entries,
     Enum,
@@ -20,11 +21,13 @@ from .schema import (
     IPAddress,
     IPInterface,
     IPPrefix,
+    IPRange,
     Leaf,
     LeafList,
     LoopbackName,
     Name,
     Node,
+    PortList,
     Ref,
     Secret,
     String,
@@ -48,6 +51,14 @@ MGMT_PROFILES = ("network", "profiles", "interface-management-profile")
 VIRTUAL_ROUTERS = ("network", "virtual-router")
 ZONES = ("zone",)
 RULES = ("rulebase", "security", "rules")
+DEFAULT_RULES = ("rulebase", "default-security-rules", "rules")
+NAT_RULES = ("rulebase", "nat", "rules")
+ADDRESSES = ("address",)
+ADDRESS_GROUPS = ("address-group",)
+SERVICES = ("service",)
+SERVICE_GROUPS = ("service-group",)
+# services PAN-OS predefines (not config entries): name -> (protocol, ports)
+PREDEFINED_SERVICES = {"service-http": ("tcp", "80,8080"), "service-https": ("tcp", "443")}
 
 # ---------------------------------------------------------------- algorithm names (4.3)
 
@@ -364,6 +375,48 @@ NETWORK = Container("network", "Network configuration", children=[
     IKE, INTERFACE, TUNNEL, PROFILES, VIRTUAL_ROUTER,
 ])
 
+# ---------------------------------------------------------------- objects (address, service)
+
+ADDRESS = Entries("address", "Address objects",
+                  exclusive=(("ip-netmask", "ip-range", "fqdn"),), children=[
+    Leaf("ip-netmask", "IP address or network in CIDR form (10.1.0.0/24)", type=IPPrefix()),
+    Leaf("ip-range", "IP address range (10.1.0.10-10.1.0.20)", type=IPRange()),
+    Leaf("fqdn", "fully qualified domain name (resolved at commit)", type=Hostname()),
+    Leaf("description", "description", type=String(max_len=1023)),
+    LeafList("tag", "tags", type=Name()),
+])
+
+ADDRESS_GROUP = Entries("address-group", "Address groups", children=[
+    LeafList("static", "address objects and groups of this static group",
+             type=Ref(target=ADDRESSES, also=(ADDRESS_GROUPS,), hint="<address>")),
+    Leaf("description", "description", type=String(max_len=1023)),
+    LeafList("tag", "tags", type=Name()),
+])
+
+
+def _service_protocol(name: str) -> Container:
+    return Container(name, f"{name.upper()} service", children=[
+        Leaf("port", "destination ports (22, 80,8080, 1024-65535)", type=PortList()),
+        Leaf("source-port", "source ports (any when absent)", type=PortList()),
+    ])
+
+
+SERVICE = Entries("service", "Service objects", children=[
+    Container("protocol", "service protocol", choice=True, children=[
+        _service_protocol("tcp"), _service_protocol("udp"),
+    ]),
+    Leaf("description", "description", type=String(max_len=1023)),
+    LeafList("tag", "tags", type=Name()),
+])
+
+SERVICE_REF = Ref(target=SERVICES, also=(SERVICE_GROUPS,), extra=tuple(PREDEFINED_SERVICES),
+                  hint="<service>")
+
+SERVICE_GROUP = Entries("service-group", "Service groups", children=[
+    LeafList("members", "services and service groups of this group", type=SERVICE_REF),
+    LeafList("tag", "tags", type=Name()),
+])
+
 # ---------------------------------------------------------------- zones, rules (1.8, 1.9)
 
 ZONE = Entries("zone", "Security zones", children=[
@@ -374,31 +427,95 @@ ZONE = Entries("zone", "Security zones", children=[
 
 ZONE_OR_ANY = Ref(target=ZONES, extra=("any",), hint="<zone>")
 
-RULEBASE = Container("rulebase", "Rule base", children=[
-    Container("security", "Security policies", children=[
-        Entries("rules", "Security rules", ordered=True, children=[
-            LeafList("from", "Source zones", type=ZONE_OR_ANY),
-            LeafList("to", "Destination zones", type=ZONE_OR_ANY),
-            LeafList("source", "Source addresses", type=AddressOrAny()),
-            LeafList("destination", "Destination addresses", type=AddressOrAny()),
-            LeafList("source-user", "Source users", type=Name(), default=("any",)),
-            LeafList("category", "URL categories", type=Name(), default=("any",)),
-            LeafList("application", "Applications", type=Name()),
-            LeafList("service", "Services (any, application-default, service-http, ...)",
-                     type=Name()),
-            LeafList("hip-profiles", "HIP profiles", type=Name(), default=("any",)),
-            Leaf("action", "Action",
-                 type=Enum(values=("allow", "deny", "drop", "reset-client", "reset-server",
-                                   "reset-both"))),
-            Leaf("rule-type", "Rule type",
-                 type=Enum(values=("universal", "intrazone", "interzone")),
-                 default="universal"),
-            Leaf("description", "Description", type=String(max_len=1024)),
-            yes_no("disabled", "Disable the rule", "no"),
-            yes_no("log-start", "Log at session start", "no"),
-            yes_no("log-end", "Log at session end", "yes"),
-        ]),
-    ]),
+ACTIONS = ("allow", "deny", "drop", "reset-client", "reset-server", "reset-both")
+RULE_SERVICE = Ref(target=SERVICES, also=(SERVICE_GROUPS,),
+                   extra=("any", "application-default", *PREDEFINED_SERVICES), hint="<service>")
+APPLICATION = Enum(values=APPLICATION_NAMES, hint="<application>")
+
+SECURITY_RULES = Entries("rules", "Security rules", ordered=True, children=[
+    LeafList("from", "Source zones", type=ZONE_OR_ANY),
+    LeafList("to", "Destination zones", type=ZONE_OR_ANY),
+    LeafList("source", "Source addresses (any, IP, network, range, address object or group)",
+             type=AddressMember()),
+    LeafList("destination", "Destination addresses (any, IP, network, range, address object "
+             "or group)", type=AddressMember()),
+    yes_no("negate-source", "Negate the source addresses", "no"),
+    yes_no("negate-destination", "Negate the destination addresses", "no"),
+    LeafList("source-user", "Source users", type=Name(), default=("any",)),
+    LeafList("category", "URL categories", type=Name(), default=("any",)),
+    LeafList("application", "Applications (any, or a port-based stand-in: "
+             + ", ".join(APPLICATIONS) + ")", type=APPLICATION),
+    LeafList("service", "Services (any, application-default, service-http, service-https, "
+             "service objects and groups)", type=RULE_SERVICE),
+    LeafList("hip-profiles", "HIP profiles", type=Name(), default=("any",)),
+    Leaf("action", "Action", type=Enum(values=ACTIONS), default="allow"),
+    Leaf("rule-type", "Rule type",
+         type=Enum(values=("universal", "intrazone", "interzone")), default="universal"),
+    Leaf("description", "Description", type=String(max_len=1024)),
+    LeafList("tag", "Tags", type=Name()),
+    yes_no("disabled", "Disable the rule", "no"),
+    yes_no("log-start", "Log at session start", "no"),
+    yes_no("log-end", "Log at session end", "yes"),
 ])
 
-ROOT = Container("config", "Configuration", children=[NETWORK, ZONE, RULEBASE])
+DEFAULT_SECURITY_RULES = Container("default-security-rules", "Predefined security rules "
+                                   "(override)", children=[
+    Entries("rules", "intrazone-default (allow) or interzone-default (deny)",
+            key=Enum(values=("intrazone-default", "interzone-default"), hint="<rule>"),
+            children=[
+                Leaf("action", "Action", type=Enum(values=ACTIONS)),
+                yes_no("log-start", "Log at session start"),
+                yes_no("log-end", "Log at session end"),
+                LeafList("tag", "Tags", type=Name()),
+            ]),
+])
+
+NAT_ADDRESS = AddressMember()
+
+NAT_RULE_ENTRIES = Entries("rules", "NAT rules", ordered=True, children=[
+    Leaf("nat-type", "NAT type", type=Enum(values=("ipv4",)), default="ipv4"),
+    LeafList("from", "Source zones", type=ZONE_OR_ANY),
+    LeafList("to", "Destination zone", type=ZONE_OR_ANY),
+    Leaf("to-interface", "Egress interface", type=Ref(target=ETHERNET,
+                                                      also=(SUBINTERFACES, TUNNEL_UNITS),
+                                                      extra=("any",), hint="<interface>"),
+         default="any"),
+    LeafList("source", "Source addresses", type=NAT_ADDRESS),
+    LeafList("destination", "Destination addresses", type=NAT_ADDRESS),
+    Leaf("service", "Service (one)", type=Ref(target=SERVICES, extra=("any", *PREDEFINED_SERVICES),
+                                              hint="<service>"), default="any"),
+    Container("source-translation", "Source address translation", choice=True, children=[
+        Container("dynamic-ip-and-port", "Dynamic IP and port (masquerade)", choice=True,
+                  children=[
+                      Container("interface-address", "Use the address of an interface",
+                                children=[
+                                    Leaf("interface", "interface", type=ANY_INTERFACE),
+                                    Leaf("ip", "interface address with netmask",
+                                         type=IPInterface()),
+                                ]),
+                      LeafList("translated-address", "Translated addresses",
+                               type=NAT_ADDRESS),
+                  ]),
+        Container("static-ip", "Static IP (one to one)", children=[
+            Leaf("translated-address", "Translated address or network", type=NAT_ADDRESS),
+            yes_no("bi-directional", "Also translate connections to the translated address",
+                   "no"),
+        ]),
+    ]),
+    Container("destination-translation", "Destination address translation", children=[
+        Leaf("translated-address", "Translated address", type=NAT_ADDRESS),
+        Leaf("translated-port", "Translated port", type=Int(lo=1, hi=65535)),
+    ]),
+    Leaf("description", "Description", type=String(max_len=1024)),
+    LeafList("tag", "Tags", type=Name()),
+    yes_no("disabled", "Disable the rule", "no"),
+])
+
+RULEBASE = Container("rulebase", "Rule base", children=[
+    Container("security", "Security policies", children=[SECURITY_RULES]),
+    DEFAULT_SECURITY_RULES,
+    Container("nat", "NAT policies", children=[NAT_RULE_ENTRIES]),
+])
+
+ROOT = Container("config", "Configuration", children=[NETWORK, ZONE, ADDRESS, ADDRESS_GROUP,
+                                                      SERVICE, SERVICE_GROUP, RULEBASE])
