@@ -1,4 +1,5 @@
-"""A PAN-OS set config with ethernet1/1, ethernet1/2 (untagged, or a VLAN subinterface),
+"""A PAN-OS set config with ethernet1/1, ethernet1/2 (untagged, or a VLAN subinterface) and
+address objects (the static route's destination is one),
 pasted into a vpnshd whose interface map binds the ports to the namespace's veths: it
 commits, addresses land on the mapped devices (the VLAN device is made), and a LAN host
 pings the far site through the tunnel.  The far site keeps Linux names."""
@@ -56,7 +57,10 @@ def panos_site(outer: str, peer: str, vlan: bool) -> list[str]:
         f"set zone trust network layer3 {lan}",
         "set zone vpn network layer3 tunnel.1",
         f"set network virtual-router default interface [ ethernet1/1 {lan} tunnel.1 ]",
-        "set network virtual-router default routing-table ip static-route far destination 10.2.0.0/24",
+        "set address SiteB-LAN ip-netmask 10.2.0.0/24",
+        "set address SiteA-LAN ip-netmask 10.1.1.0/24",
+        "set address-group LANs static [ SiteA-LAN SiteB-LAN ]",
+        "set network virtual-router default routing-table ip static-route far destination SiteB-LAN",
         "set network virtual-router default routing-table ip static-route far interface tunnel.1",
         f"{p} ike-crypto-profiles IKE encryption aes-256-cbc",
         f"{p} ike-crypto-profiles IKE hash sha256",

@@ -203,3 +203,53 @@ def test_unbound_port_is_a_warning_not_a_failure(tmp_path: Path) -> None:
     out = applier.apply(t)
     assert out == ["Warning: interface ethernet1/4 is not bound to a device on this host "
                    "(interface map default); its address(es) 10.4.4.4/24 were not applied"]
+
+
+# --------------------------------------------------------------------------- address objects
+
+
+OBJECTS = PANOS_SET + """\
+set address SiteB-LAN ip-netmask 10.2.0.0/24
+set address SiteA-LAN ip-netmask 10.1.1.0/24
+set address Range ip-range 10.3.0.1-10.3.0.9
+set network virtual-router default routing-table ip static-route far destination SiteB-LAN
+set network virtual-router default routing-table ip static-route far interface tunnel.1
+set network tunnel ipsec T auto-key proxy-id p1 local SiteA-LAN
+set network tunnel ipsec T auto-key proxy-id p1 remote SiteB-LAN
+"""
+
+
+def test_address_objects_in_static_route_and_proxy_id() -> None:
+    from vpnsh.config import netref
+    from vpnsh.engine import config_map
+
+    t = load(OBJECTS)
+    assert netref.network(t, "SiteB-LAN") == "10.2.0.0/24"
+    assert netref.network(t, "10.9.0.0/16") == "10.9.0.0/16"
+    problems = [str(p) for p in validate.validate(t)]
+    assert not any("SiteB-LAN" in p or "SiteA-LAN" in p for p in problems), problems
+    routes = config_map._routes(t, {"tunnel.1"})
+    assert [(r.destination, r.interface) for r in routes] == [("10.2.0.0/24", "tunnel.1")]
+    sel = config_map._proxy_selectors(t, t["network"]["tunnel"]["ipsec"]["T"]["auto-key"]
+                                      ["proxy-id"]["p1"])
+    assert sel["local_ts"] == ("10.1.1.0/24",) and sel["remote_ts"] == ("10.2.0.0/24",)
+
+
+def test_address_object_that_is_no_single_network_is_refused() -> None:
+    t = load(OBJECTS.replace("destination SiteB-LAN", "destination Range") +
+             "set network tunnel ipsec T auto-key proxy-id p2 local Nowhere\n"
+             "set network tunnel ipsec T auto-key proxy-id p2 remote 10.2.0.0/24\n")
+    problems = [str(p) for p in validate.validate(t)]
+    assert "network -> virtual-router -> default -> routing-table -> ip -> static-route -> far " \
+           "-> destination 'Range' is not an ip-netmask address object" in problems
+    assert "network -> tunnel -> ipsec -> T -> auto-key -> proxy-id -> p2 -> local 'Nowhere' " \
+           "is not a valid reference" in problems
+
+
+def test_changing_an_address_object_changes_its_routes_and_tunnels() -> None:
+    from vpnsh.config import diff
+
+    before = load(OBJECTS)
+    after = load(OBJECTS.replace("SiteB-LAN ip-netmask 10.2.0.0/24", "SiteB-LAN ip-netmask 10.2.0.0/23"))
+    d = diff.diff(before, after)
+    assert d.tunnels.changed == {"T"} and d.routes.changed == {("default", "far")}

@@ -17,6 +17,7 @@ from .formats import render
 from .schema import Node
 from .tree import node_at, with_defaults
 from .vpn_schema import (
+    ADDRESSES,
     ETHERNET,
     GATEWAYS,
     IKE_PROFILES,
@@ -146,6 +147,19 @@ def diff(running: dict, candidate: dict) -> ConfigDiff:
                     or tun.get("tunnel-interface") in units
                     or _get(tun, ("tunnel-monitor", "tunnel-monitor-profile")) in monitors):
                 d.tunnels.changed.add(name)
+
+    # an address object's new value moves the proxy-ids and static routes that name it
+    addrs = _touched(_compare(_objects(running, ADDRESSES), _objects(candidate, ADDRESSES),
+                              node_at(ADDRESSES)[0]))
+    if addrs:
+        for name, tun in _objects(candidate, TUNNELS).items():
+            pids = (_get(tun, ("auto-key", "proxy-id")) or {}).values()
+            if name not in d.tunnels.added and any(
+                    p.get(k) in addrs for p in pids for k in ("local", "remote")):
+                d.tunnels.changed.add(name)
+        for key, route in _routes(candidate).items():
+            if route.get("destination") in addrs and key not in d.routes.added:
+                d.routes.changed.add(key)
 
     d.other = running is not candidate and _rest(running) != _rest(candidate)
     return d

@@ -343,6 +343,19 @@ class AddressMember(ValueType):
 
 
 @dataclass(frozen=True)
+class PrefixOrAddress(ValueType):
+    """One network: a prefix or host (``10.1.0.0/24``), or the name of an ``ip-netmask``
+    address object (static-route destination, proxy-id local/remote; checked at commit)."""
+
+    hint: str = "<ip/netmask|address>"
+
+    def parse(self, text: str) -> str:
+        if looks_literal(text):
+            return IPPrefix().parse(text)
+        return Name().parse(text)
+
+
+@dataclass(frozen=True)
 class PortList(ValueType):
     """PAN-OS service ports: ``22``, ``80,8080``, ``1024-65535``, comma separated."""
 

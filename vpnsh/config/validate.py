@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
-from . import ifnames, objects
+from . import ifnames, netref, objects
 from .schema import (
     Container,
     Entries,
@@ -455,7 +455,7 @@ def _check_tunnels(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]
             ppath = path + ("auto-key", "proxy-id", pid)
             yield from _missing(ppath, entry, "local", "remote")
             if "local" in entry and "remote" in entry and \
-                    _family(entry["local"]) != _family(entry["remote"]):
+                    _net_family(tree, entry["local"]) != _net_family(tree, entry["remote"]):
                 yield Problem(ppath, "local and remote are of different address families")
             sel = _selector(entry)
             if sel in seen:
@@ -601,7 +601,21 @@ def _check_subinterfaces(tree: dict, delta: _Delta | None = None) -> Iterator[Pr
             tags[(parent, int(tag))] = name
 
 
-SEMANTIC_CHECKS = (_check_subinterfaces, _check_gateways, _check_ike_profiles,
+def _net_family(tree: dict, value: str) -> int:
+    try:
+        return _family(netref.network(tree, value))
+    except objects.ObjectError:
+        return 0  # reported by _check_network_refs
+
+
+def _check_network_refs(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
+    """Static-route destinations and proxy-id local/remote: a prefix, or an ip-netmask
+    address object."""
+    for exc in netref.problems(tree):
+        yield Problem(exc.path, exc.message)
+
+
+SEMANTIC_CHECKS = (_check_subinterfaces, _check_network_refs, _check_gateways, _check_ike_profiles,
                    _check_ipsec_profiles, _check_tunnels, _check_membership, _check_objects,
                    _check_rules)
 

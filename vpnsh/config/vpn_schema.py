@@ -28,6 +28,7 @@ from .schema import (
     Name,
     Node,
     PortList,
+    PrefixOrAddress,
     Ref,
     Secret,
     String,
@@ -278,8 +279,10 @@ INTERFACE = Container("interface", "Network interfaces", children=[
 # ---------------------------------------------------------------- IPsec tunnel (1.6)
 
 PROXY_ID = Entries("proxy-id", "IPv4 type of proxy ID", children=[
-    Leaf("local", "IP subnet or IP address represents local network", type=IPPrefix()),
-    Leaf("remote", "IP subnet or IP address represents remote network", type=IPPrefix()),
+    Leaf("local", "IP subnet or IP address represents local network (or an address object)",
+         type=PrefixOrAddress()),
+    Leaf("remote", "IP subnet or IP address represents remote network (or an address object)",
+         type=PrefixOrAddress()),
     Container("protocol", "Specify protocol and port number for proxy-id", choice=True,
               default={"any": {}}, children=[
                   Flag("any", "any IP protocol"),
@@ -343,7 +346,8 @@ PROFILES = Container("profiles", "Network profiles", children=[
 # ---------------------------------------------------------------- virtual router (1.7)
 
 STATIC_ROUTE = Entries("static-route", "Static routes", children=[
-    Leaf("destination", "Destination IP address/prefix", type=IPPrefix()),
+    Leaf("destination", "Destination IP address/prefix (or an address object)",
+         type=PrefixOrAddress()),
     Leaf("interface", "Interface to use", type=ANY_INTERFACE),
     Container("nexthop", "Next hop to destination", choice=True, children=[
         Leaf("ip-address", "Next hop IP address", type=IPAddress()),

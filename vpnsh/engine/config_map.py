@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vpnsh.config import ifnames
+from vpnsh.config import ifnames, netref
 from vpnsh.config.tree import effective
 from vpnsh.config.vpn_schema import (
     GATEWAYS,
@@ -187,10 +187,10 @@ def _ike_profile(tree: dict, gateway: str, settings: dict[str, Any]) -> dict[str
     return dict(profile)
 
 
-def _proxy_selectors(pid: dict[str, Any]) -> dict[str, Any]:
+def _proxy_selectors(tree: dict, pid: dict[str, Any]) -> dict[str, Any]:
     proto = pid.get("protocol") or {}
-    out: dict[str, Any] = {"local_ts": (pid.get("local", "0.0.0.0/0"),),
-                           "remote_ts": (pid.get("remote", "0.0.0.0/0"),)}
+    out: dict[str, Any] = {"local_ts": (netref.network(tree, pid.get("local", "0.0.0.0/0")),),
+                           "remote_ts": (netref.network(tree, pid.get("remote", "0.0.0.0/0")),)}
     if "number" in proto:
         out["ip_proto"] = int(proto["number"])
     for kw, number in IP_PROTOCOLS.items():
@@ -226,7 +226,7 @@ def tunnel_children(tree: dict, name: str, tun: dict[str, Any], tnid: Callable[[
         return [ChildPolicy(name=name, tunnel_id=tnid(name), **common)]
     return [
         ChildPolicy(name=f"{name}:{pid_name}", tunnel_id=tnid(f"{name}:{pid_name}"), **common,
-                    **_proxy_selectors(pid))
+                    **_proxy_selectors(tree, pid))
         for pid_name, pid in proxy_ids.items()
     ]
 
@@ -242,7 +242,7 @@ def _routes(tree: dict, tunnel_ifs: set[str]) -> list[Route]:
             nexthop = route.get("nexthop", {})
             if "discard" in nexthop or "no-install" in route.get("route-table", {}):
                 continue
-            routes.append(Route(route["destination"], iface, nexthop.get("ip-address"),
+            routes.append(Route(netref.network(tree, route["destination"]), iface, nexthop.get("ip-address"),
                                 int(route.get("metric", 10))))
     return routes
 
