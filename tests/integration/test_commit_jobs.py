@@ -26,7 +26,8 @@ def test_commit_ok_fail_validate_and_jobs(vpnshd: Daemon) -> None:
     assert out[start + 2].startswith("Warning: interface ethernet1/7 is not bound to a device")
     assert out[start + 3] == "Configuration committed successfully"
     # 2: a failing commit prints its job, the progress, the reasons and "Commit failed"
-    r = vpnshd.shell("-c", "configure", "-c", "set zone z network layer3 ethernet1/9", "-c", "commit")
+    r = vpnshd.shell("--keep-candidate", "-c", "configure",
+                     "-c", "set zone z network layer3 ethernet1/9", "-c", "commit")
     assert r.returncode == 1
     err = r.stderr.splitlines()
     assert err == ["line 3: " + banner(2), PROGRESS, "Validation Error:",

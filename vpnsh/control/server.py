@@ -18,10 +18,11 @@ import inspect
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from vpnsh.control import protocol
+from vpnsh.control import connection, protocol
 from vpnsh.control.protocol import SERVER, ControlError, FrameError
 
 log = logging.getLogger("vpnshd.control")
@@ -137,6 +138,9 @@ class ControlServer:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        conn = connection.Connection()
+        connection.CURRENT.set(conn)  # this connection's task: handlers see who asks
+        connection.OPEN[conn.id] = conn
         try:
             await self._serve_connection(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -145,6 +149,7 @@ class ControlServer:
             pass
         finally:
             self._connections.discard(task)
+            connection.OPEN.pop(conn.id, None)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -166,6 +171,9 @@ class ControlServer:
                 writer.write(protocol.encode(protocol.error(None, f"bad frame: {exc.message}")))
                 await writer.drain()
                 return
+            conn = connection.CURRENT.get()
+            if conn is not None:
+                conn.last = time.time()
             response = await self.dispatcher.dispatch(message)
             try:
                 data = protocol.encode(response, self.max_frame)

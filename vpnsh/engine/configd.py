@@ -36,7 +36,9 @@ from vpnsh.config import formats, tree, validate
 from vpnsh.config.factory import factory_config
 from vpnsh.config.secrets import SecretBox
 from vpnsh.config.store import ConfigStore, write_atomic
+from vpnsh.control import connection
 from vpnsh.control.protocol import SERVER, SYNTAX, VALIDATION, ControlError
+from vpnsh.engine.changes import LockError, Locks, Step, replay
 from vpnsh.engine.joblog import JobLog, SystemLog, filter_events, render_events
 from vpnsh.engine.netif import AddressApplier
 from vpnsh.engine.service import Engine, EngineError
@@ -157,6 +159,8 @@ class ConfigService:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flush_delay = FLUSH_DELAY
         self._dirty = False
+        self.steps: list[Step] = []  # the candidate's edits since running, in order (changes.py)
+        self.locks = Locks()
 
         if not os.path.exists(os.path.join(state_dir, RUNNING_FILE)):
             self.store.commit(factory_config(), "factory default")
@@ -202,11 +206,20 @@ class ConfigService:
             "engine.op": self.engine_op,
             "debug.ike": self.debug_ike,
             "debug.show": self.debug_show,
+            # admins, locks and per-admin changes (issue 13)
+            "session.hello": self.session_hello,
+            "admins.show": self.admins_show,
+            "lock.add": self.lock_add,
+            "lock.remove": self.lock_remove,
+            "lock.show": self.lock_show,
+            "config.changes": self.config_changes,
         }
 
     # ------------------------------------------------------------------ candidate edits
 
-    def _edit(self, fn: Callable[..., Any], *args: Any, secrets: Sequence[str] = (), **kw: Any) -> dict[str, Any]:
+    def _edit(self, fn: Callable[..., Any], *args: Any, secrets: Sequence[str] = (),
+              step: Step | None = None, **kw: Any) -> dict[str, Any]:
+        self._check_lock(edit=True)
         try:
             if self._shared:
                 self.candidate, self._shared = _copy(self.running), False
@@ -215,32 +228,119 @@ class ConfigService:
             raise _config_error(exc, secrets) from None
         if isinstance(result, dict):  # a library that returns a new tree rather than editing
             self.candidate = result
+        if step is not None:
+            self.steps.append(step)
         self._touch()
         return {}
+
+    def _step(self, verb: str, tokens: list[str], **extra: Any) -> Step:
+        """A record of this edit by the asking admin; secrets in it only encrypted."""
+        conn = connection.current()
+        stored = list(tokens)
+        for i, (t, r) in enumerate(zip(tokens, redact_tokens(tokens), strict=True)):
+            if r == MASK and t != MASK:
+                stored[i] = self.box.encrypt(t)
+        action = verb
+        if verb == "set":
+            action = "edit" if self._exists(self.running, tokens) else "add"
+        elif verb in ("rename", "move", "load"):
+            action = "edit"
+        return Step(conn.admin, conn.id, verb, stored, extra, action=action)
+
+    @staticmethod
+    def _exists(tree_: dict[str, Any], tokens: list[str]) -> bool:
+        try:
+            tree.get_path(tree_, tokens)
+        except (tree.ConfigError, ValueError, KeyError):
+            return False
+        return True
+
+    def _apply_step(self, tree_: dict[str, Any], step: Step) -> Any:
+        if step.verb == "set":
+            return tree.set_path(tree_, step.tokens, encrypt=self.box.encrypt)
+        if step.verb == "delete":
+            return tree.delete_path(tree_, step.tokens)
+        if step.verb == "rename":
+            return tree.rename_entry(tree_, step.tokens, step.extra["new"])
+        if step.verb == "move":
+            return tree.move_entry(tree_, step.tokens, step.extra["where"], step.extra.get("ref"))
+        if step.verb == "load":
+            return _copy(step.extra["tree"])
+        raise ValueError(f"unknown step {step.verb}")
+
+    def _replayed(self, steps: list[Step]) -> tuple[dict[str, Any], list[Step], list[str]]:
+        return replay(_copy(self.running), steps, self._apply_step)
+
+    def _check_lock(self, edit: bool = False, commit: bool = False) -> None:
+        admin = connection.current().admin
+        try:
+            if commit:
+                self.locks.check_commit(admin)
+            elif edit:
+                self.locks.check_edit(admin)
+        except LockError as exc:
+            raise ControlError(str(exc), SERVER) from None
 
     def set(self, tokens: list[str]) -> dict[str, Any]:
         tokens = _tokens(tokens)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("set %s", " ".join(redact_tokens(tokens)))
-        return self._edit(tree.set_path, tokens, encrypt=self.box.encrypt, secrets=secrets_in(tokens))
+        return self._edit(tree.set_path, tokens, encrypt=self.box.encrypt, secrets=secrets_in(tokens),
+                          step=self._step("set", tokens))
 
     def delete(self, tokens: list[str]) -> dict[str, Any]:
-        return self._edit(tree.delete_path, _tokens(tokens))
+        tokens = _tokens(tokens)
+        step = self._step("delete", tokens)
+        step.action = "delete"
+        return self._edit(tree.delete_path, tokens, step=step)
 
     def rename(self, tokens: list[str], new: str) -> dict[str, Any]:
-        return self._edit(tree.rename_entry, _tokens(tokens), str(new))
+        tokens = _tokens(tokens)
+        return self._edit(tree.rename_entry, tokens, str(new),
+                          step=self._step("rename", tokens, new=str(new)))
 
     def move(self, tokens: list[str], where: str, ref: str | None = None) -> dict[str, Any]:
         if where not in ("top", "bottom", "before", "after"):
             raise ControlError(f"move: where must be top, bottom, before or after, not {where!r}", SYNTAX)
         if where in ("before", "after") and not ref:
             raise ControlError(f"move {where} needs the name of another entry", SYNTAX)
-        return self._edit(tree.move_entry, _tokens(tokens), where, ref)
+        tokens = _tokens(tokens)
+        return self._edit(tree.move_entry, tokens, where, ref,
+                          step=self._step("move", tokens, where=where, ref=ref))
 
-    def revert(self) -> dict[str, Any]:
-        self.candidate, self._shared = self.running, True
-        self._forget_candidate_file()
-        return {"lines": ["Candidate configuration reverted to running configuration"]}
+    def revert(self, admins: list[str] | None = None, session: bool = False) -> dict[str, Any]:
+        """``revert config``: the whole candidate back to running; with ``admins``
+        (``revert config partial admin [ a b ]``) only their changes; with ``session`` only
+        the changes made through this control connection (a failed script's)."""
+        if admins is None and not session:
+            self._check_lock(edit=True)
+            self.candidate, self._shared = self.running, True
+            self.steps = []
+            self._forget_candidate_file()
+            return {"lines": ["Candidate configuration reverted to running configuration"]}
+        conn = connection.current()
+        if session:
+            drop = [s for s in self.steps if s.session == conn.id]
+        else:
+            drop = [s for s in self.steps if s.admin in (admins or [])]
+        if drop and not session:
+            self._check_lock(edit=True)
+        keep = [s for s in self.steps if s not in drop]
+        self._set_candidate(keep)
+        who = "this session" if session else ", ".join(admins or [])
+        return {"reverted": len(drop), "lines": [f"Reverted {len(drop)} change(s) by {who}"]}
+
+    def _set_candidate(self, steps: list[Step]) -> list[str]:
+        """The candidate as running plus ``steps``; the steps that no longer apply are dropped
+        (their lines returned)."""
+        if not steps:
+            self.candidate, self._shared, self.steps = self.running, True, []
+            self._forget_candidate_file()
+            return []
+        self.candidate, self.steps, dropped = self._replayed(steps)
+        self._shared = False
+        self._touch()
+        return dropped
 
     # ------------------------------------------------------------------ views
 
@@ -294,16 +394,29 @@ class ConfigService:
         self.jobs.done(job, True, ["Configuration is valid"])
         return {"job": job.id, "result": "OK", "lines": [head.rstrip("\n"), "Configuration is valid"]}
 
-    def commit(self, description: str = "", force: bool = False) -> dict[str, Any]:
+    def commit(self, description: str = "", force: bool = False,
+               admins: list[str] | None = None) -> dict[str, Any]:
         """A Commit job.  Success: its lines as PAN-OS prints them.  Failure: a ``validation``
         error whose text is the job, its progress, ``Validation Error:`` with the problems and
         ``Commit failed`` (what netmiko's ``commit()`` raises with); the running config is
-        untouched and the job is recorded as FAIL with the problems as details."""
+        untouched and the job is recorded as FAIL with the problems as details.
+
+        ``admins`` (``commit partial admin [ a b ]``): commit running plus only their changes;
+        everyone else's stay in the candidate."""
         t0 = time.perf_counter()
-        if not force and not self._changed():
+        self._check_lock(commit=True)
+        admin = connection.current().admin
+        rest: list[Step] = []
+        target = self.candidate
+        if admins is not None:
+            mine = [s for s in self.steps if s.admin in admins]
+            rest = [s for s in self.steps if s.admin not in admins]
+            target = self._replayed(mine)[0] if mine else self.running
+        changed = self._changed() if admins is None else target != self.running
+        if not force and not changed:
             return {"job": None, "lines": [system_text.NO_CHANGES]}
-        job = self.jobs.start("Commit", description)
-        problems = self._problems()
+        job = self.jobs.start("Commit", description, user=admin)
+        problems = [str(p) for p in validate.validate(target, running=self.running)]
         if problems:
             self.jobs.done(job, False, [*problems, system_text.COMMIT_FAILED])
             self.system_log.event("commit", f"Commit job {job.id} failed: {len(problems)} validation error(s)",
@@ -311,12 +424,15 @@ class ConfigService:
             log.info("commit job %d failed validation with %d problem(s)", job.id, len(problems))
             raise ControlError(system_text.commit_failed(job.id, problems).rstrip("\n"), VALIDATION)
         t1 = time.perf_counter()
-        changes = config_diff.diff(self.running, self.candidate)
+        changes = config_diff.diff(self.running, target)
         t2 = time.perf_counter()
-        self.store.commit(self.candidate, description)
+        self.store.commit(target, description)
         t3 = time.perf_counter()
-        self.running, self._shared = self.candidate, True
+        self.running, self._shared = target, True
         self._forget_candidate_file()
+        self.steps = []
+        dropped = self._set_candidate(rest) if rest else []
+        self.locks.released_by_commit(admin)
         warnings: list[str] = []
         if self.addresses is not None:
             try:
@@ -331,6 +447,7 @@ class ConfigService:
             log.exception("engine.apply failed for commit job %d", job.id)
             warnings.append(f"Warning: the engine could not apply every change: {exc}")
         t5 = time.perf_counter()
+        warnings += [f"Warning: a change no longer applies and was dropped: {d}" for d in dropped]
         self.jobs.done(job, True, [system_text.COMMIT_OK], warnings)
         self.system_log.event("commit", f"Commit job {job.id} succeeded" + (f": {description}" if description else ""))
         log.info(
@@ -370,9 +487,60 @@ class ConfigService:
             except (tree.ConfigError, ValueError, KeyError) as exc:
                 raise _config_error(exc) from None
             source = f"{format} text"
+        self._check_lock(edit=True)
         self.candidate, self._shared = loaded, False
+        self.steps.append(self._step("load", [], tree=_copy(loaded)))
         self._touch()
         return {"lines": [f"Config loaded from {source}"]}
+
+    # ------------------------------------------------------------------ admins, locks, changes
+
+    def session_hello(self, admin: str, client: str = "CLI", peer: str = "local") -> dict[str, Any]:
+        """A client names its admin (the shell's user, the SSH login) for this connection."""
+        if not isinstance(admin, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._@-]{0,63}", admin):
+            raise ControlError(f"invalid admin name {admin!r}", SYNTAX)
+        conn = connection.current()
+        conn.admin, conn.client, conn.peer, conn.said_hello = admin, str(client)[:8], str(peer)[:64], True
+        return {"session": conn.id, "admin": conn.admin}
+
+    def admins_show(self) -> dict[str, Any]:
+        """``show admins``: the admins with a control connection (a shell, a script, SSH)."""
+        rows = [{"admin": c.admin, "from": c.peer, "client": c.client, "session": c.id,
+                 "started": c.started, "last": c.last}
+                for c in sorted(connection.OPEN.values(), key=lambda c: c.started) if c.said_hello]
+        return {"admins": rows}
+
+    def lock_add(self, kind: str, comment: str = "") -> dict[str, Any]:
+        admin = connection.current().admin
+        try:
+            self.locks.add(self._lock_kind(kind), admin, str(comment))
+        except LockError as exc:
+            raise ControlError(str(exc), SERVER) from None
+        self.system_log.event("lock", f"{kind} lock taken by {admin}")
+        return {"lines": [f"Successfully acquired {kind} lock"]}
+
+    def lock_remove(self, kind: str, admin: str | None = None) -> dict[str, Any]:
+        me = connection.current().admin
+        try:
+            self.locks.remove(self._lock_kind(kind), me, admin)
+        except LockError as exc:
+            raise ControlError(str(exc), SERVER) from None
+        return {"lines": [f"Successfully released {kind} lock"]}
+
+    def lock_show(self, kind: str) -> dict[str, Any]:
+        return {"locks": self.locks.as_data(self._lock_kind(kind))}
+
+    @staticmethod
+    def _lock_kind(kind: str) -> str:
+        if kind not in ("config", "commit"):
+            raise ControlError(f"lock kind must be config or commit, not {kind!r}", SYNTAX)
+        return kind
+
+    def config_changes(self, admin: str | None = None) -> dict[str, Any]:
+        """``show config list changes``: the candidate's changes, oldest first."""
+        rows = [{"admin": s.admin, "action": s.action, "xpath": s.xpath(), "time": s.time,
+                 "session": s.session} for s in self.steps if admin in (None, s.admin)]
+        return {"changes": rows}
 
     # ------------------------------------------------------------------ system, jobs, engine
 

@@ -8,6 +8,7 @@ repeats the verdicts.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -197,6 +198,33 @@ def resources(data: Mapping[str, Any]) -> str:
 def command_output(data: Mapping[str, Any]) -> str:
     """``ping`` and ``traceroute``: the Linux tool's own text (verified for ping)."""
     return str(data.get("output", ""))
+
+
+def admin_row(r: Mapping[str, Any], now: float | None = None) -> dict[str, str]:
+    """A connection record of the daemon as a ``show admins`` row."""
+    now = time.time() if now is None else now
+    idle = max(0, int(now - float(r.get("last", now))))
+    return {"admin": str(r.get("admin", "")), "from": str(r.get("from", "")),
+            "client": str(r.get("client", "")),
+            "start": time.strftime("%m/%d %H:%M:%S", time.localtime(float(r.get("started", now)))),
+            "idle": f"{idle // 3600:02d}:{idle // 60 % 60:02d}:{idle % 60:02d}s"}
+
+
+def locks(kind: str, rows: Sequence[Mapping[str, Any]]) -> str:
+    """``show config-locks`` / ``show commit-locks`` (modelled on the GUI's Locks dialog)."""
+    lines = [f"{kind.capitalize()} locks:",
+             f"{'Admin':<13}{'Location':<10}{'Type':<8}{'Created':<21}Comment", DASHES]
+    for r in rows:
+        created = time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(float(r["created"])))
+        lines.append(f"{r['admin']:<13}{r['location']:<10}{r['type']:<8}{created:<21}"
+                     f"{r.get('comment', '')}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def changes(rows: Sequence[Mapping[str, Any]]) -> str:
+    """``show config list changes``: ``<admin>  <add|edit|delete>  <xpath>`` (modelled)."""
+    width = max([len(str(r["admin"])) for r in rows] + [5])
+    return "".join(f"{r['admin']:<{width}}  {r['action']:<6}  {r['xpath']}\n" for r in rows)
 
 
 def admins(rows: Sequence[Mapping[str, Any]]) -> str:

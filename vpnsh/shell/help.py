@@ -96,6 +96,20 @@ KEYWORD_HELP: dict[str, str] = {
     "arp": "Show ARP information",
     "resources": "Show system resources",
     "traceroute": "Print the route packets take to network host",
+    # admins, locks and per-admin changes (issue 13)
+    "admins": "Show logged-in administrators",
+    "request": "Make system-level requests",
+    "config-lock": "Configuration lock",
+    "commit-lock": "Commit lock",
+    "add": "Take the lock",
+    "remove": "Release the lock",
+    "comment": "Comment for the lock",
+    "config-locks": "Show configuration locks",
+    "commit-locks": "Show commit locks",
+    "list": "List configuration changes",
+    "changes": "Changes in the candidate not yet committed",
+    "partial": "Only the changes of the given administrators",
+    "admin": "Administrator name(s)",
     # pipes
     "match": "Show only lines that match a regular expression",
     "except": "Show all lines except those that match a regular expression",
@@ -131,6 +145,9 @@ CONTEXT_HELP: dict[tuple[str, ...], str] = {
     ("test", "routing"): "Test routing",
     ("show", "arp"): "Show ARP information",
     ("show", "system", "resources"): "Show system resources",
+    ("commit", "partial"): "Commit only the changes of the given administrators",
+    ("revert", "config", "partial"): "Revert only the changes of the given administrators",
+    ("request", "commit-lock", "remove", "admin"): "Owner of the lock",
 }
 
 # First words of configure mode whose help differs from operational mode.
@@ -164,6 +181,8 @@ VALUE_HELP: dict[str, str] = {
     "arp": "all, or an interface name",
     "virtual-router": "Virtual router name (default)",
     "ip": "IP address to look up",
+    "comment": "Lock comment",
+    "admin": "Administrator name",
 }
 
 PIPE_HELP = "Pipe through a command"

@@ -170,6 +170,10 @@ _DISPLAY = {
     "tail follow yes mp log": "tail mp-log",
     "debug ike wireshark keys": "debug ike wireshark-keys",
     "test routing fib lookup": "test routing fib-lookup",
+    "request config lock": "request config-lock",
+    "request commit lock": "request commit-lock",
+    "show config locks": "show config-locks",
+    "show commit locks": "show commit-locks",
 }
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from vpnsh.render import host as host_render
 from vpnsh.render import system as system_render
 from vpnsh.render.json_output import to_json
 from vpnsh.render.pipes import PipeError, apply_pipes
@@ -51,6 +52,12 @@ OP_LOG_SYSTEM = "log.system"
 OP_LOG_READ = "log.read"
 OP_DEBUG_IKE = "debug.ike"
 OP_DEBUG_SHOW = "debug.show"
+OP_HELLO = "session.hello"
+OP_ADMINS = "admins.show"
+OP_LOCK_ADD = "lock.add"
+OP_LOCK_REMOVE = "lock.remove"
+OP_LOCK_SHOW = "lock.show"
+OP_CHANGES = "config.changes"
 TAIL_LINES = 10  # ``tail mp-log F`` prints this many lines, as tail(1) does
 FOLLOW_INTERVAL = 0.5  # seconds between polls of a followed log
 
@@ -96,6 +103,7 @@ class Session:
     # as in scripts); ``cancel`` ends the follow (an SSH Ctrl-C; locally KeyboardInterrupt does)
     stream: Callable[[str], None] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    edited: bool = False  # this session changed the candidate (a failed script takes it back)
 
     # ------------------------------------------------------------ prompt
 
@@ -302,16 +310,19 @@ class Session:
 
     def _set(self, command: Command) -> str:
         self.client.request(OP_SET, tokens=self._path(command))
+        self.edited = True
         self._changed()
         return ""
 
     def _delete(self, command: Command) -> str:
         self.client.request(OP_DELETE, tokens=self._path(command))
+        self.edited = True
         self._changed()
         return ""
 
     def _rename(self, command: Command) -> str:
         self.client.request(OP_RENAME, tokens=self._path(command), new=command.args["new_name"])
+        self.edited = True
         self._changed()
         return ""
 
@@ -321,6 +332,7 @@ class Session:
             if where in args:
                 ref = args[where] if where in ("before", "after") else None
                 self.client.request(OP_MOVE, tokens=self._path(command), where=where, ref=ref)
+                self.edited = True
                 self._changed()
                 return ""
         raise CommandError(INVALID_SYNTAX)
@@ -355,6 +367,8 @@ class Session:
             args["description"] = command.args["description"]
         if command.args.get("force"):
             args["force"] = True
+        if "admin" in command.args:  # commit partial admin [ a b ]
+            args["admins"] = _names(command.args["admin"])
         result = self.client.request(OP_COMMIT, **args)
         self._changed()
         if self.output_json:
@@ -374,15 +388,51 @@ class Session:
         return to_json(result) if self.output_json else _lines(result)
 
     def _revert(self, command: Command) -> str:
-        result = self.client.request(OP_REVERT)
+        if "admin" in command.args:  # revert config partial admin [ a b ]
+            result = self.client.request(OP_REVERT, admins=_names(command.args["admin"]))
+        else:
+            result = self.client.request(OP_REVERT)
         self._changed()
         return self._result(result)
+
+    # ------------------------------------------------------------ admins, locks, changes
+
+    def hello(self, client: str = "CLI", peer: str = "local") -> None:
+        """Tell the daemon which admin this connection is (for locks, changes, show admins)."""
+        self.client.request(OP_HELLO, admin=self.user, client=client, peer=peer)
+
+    def _show_admins(self, command: Command) -> str:
+        rows = self.client.request(OP_ADMINS).get("admins", [])
+        return to_json(rows) if self.output_json else host_render.admins(
+            [host_render.admin_row(r) for r in rows])
+
+    def _request_lock(self, command: Command) -> str:
+        kind = "config" if command.name == "request config-lock" else "commit"
+        if command.args.get("add"):
+            result = self.client.request(OP_LOCK_ADD, kind=kind,
+                                         comment=command.args.get("comment", ""))
+        elif "admin" in command.args:
+            result = self.client.request(OP_LOCK_REMOVE, kind=kind, admin=command.args["admin"])
+        else:
+            result = self.client.request(OP_LOCK_REMOVE, kind=kind)
+        return self._result(result)
+
+    def _show_locks(self, command: Command) -> str:
+        kind = "config" if command.name == "show config-locks" else "commit"
+        rows = self.client.request(OP_LOCK_SHOW, kind=kind).get("locks", [])
+        return to_json(rows) if self.output_json else host_render.locks(kind, rows)
+
+    def _show_changes(self, command: Command) -> str:
+        args = {"admin": command.args["admin"]} if "admin" in command.args else {}
+        rows = self.client.request(OP_CHANGES, **args).get("changes", [])
+        return to_json(rows) if self.output_json else host_render.changes(rows)
 
     def _save(self, command: Command) -> str:
         return self._result(self.client.request(OP_SAVE, name=command.args["file"]))
 
     def _load(self, command: Command) -> str:
         result = self.client.request(OP_LOAD, name=command.args["file"])
+        self.edited = True
         self._changed()
         return self._result(result)
 
@@ -403,6 +453,10 @@ def json_outcome(text: str) -> Outcome:
     except ValueError:
         return Outcome(True, notice=text)
     return Outcome(True, text)
+
+
+def _names(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
 def _login_name() -> str:
@@ -505,6 +559,12 @@ _OP_HANDLERS: dict[str, Callable[[Session, Command], str]] = {
     "set cli scripting-mode": Session._set_cli_scripting,
     "set cli terminal width": Session._set_cli_width,
     "ping": Session._ping,
+    "show admins": Session._show_admins,
+    "request config-lock": Session._request_lock,
+    "request commit-lock": Session._request_lock,
+    "show config-locks": Session._show_locks,
+    "show commit-locks": Session._show_locks,
+    "show config list changes": Session._show_changes,
 }
 
 _CONFIG_HANDLERS: dict[str, Callable[[Session, Command], str]] = {
