@@ -14,6 +14,7 @@ removes a lock, and the owner's commit releases both.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,23 @@ def xpath(tokens: Sequence[str]) -> str:
         pass
     base = DEVICE if parts and parts[0] == "network" else VSYS
     return base + "/" + "/".join(parts)
+
+
+_SEGMENT = re.compile(r"entry\[@name='([^']*)'\]|[^/]+")
+
+
+def xpath_tokens(text: str) -> list[str]:
+    """The config path (keywords and entry names) of a PAN-OS xpath as :func:`xpath` writes
+    it; the device and vsys prefixes are optional.  ValueError for anything else."""
+    if not text.startswith("/config"):
+        raise ValueError(f"'{text}' is not an xpath under /config")
+    parts = [m.group(1) if m.group(1) is not None else m.group(0)
+             for m in _SEGMENT.finditer(text[len("/config"):])]
+    words = [m.group(0) for m in _SEGMENT.finditer(text[len("/config"):])]
+    for prefix in ("devices", "vsys"):
+        if words[:1] == [prefix] and len(words) > 1 and words[1].startswith("entry["):
+            parts, words = parts[2:], words[2:]
+    return parts
 
 
 Apply = Callable[[dict, Step], Any]

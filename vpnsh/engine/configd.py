@@ -38,7 +38,7 @@ from vpnsh.config.secrets import SecretBox
 from vpnsh.config.store import ConfigStore, write_atomic
 from vpnsh.control import connection
 from vpnsh.control.protocol import SERVER, SYNTAX, VALIDATION, ControlError
-from vpnsh.engine.changes import LockError, Locks, Step, replay
+from vpnsh.engine.changes import LockError, Locks, Step, replay, xpath_tokens
 from vpnsh.engine.joblog import JobLog, SystemLog, filter_events, render_events
 from vpnsh.engine.netif import AddressApplier
 from vpnsh.engine.service import Engine, EngineError
@@ -213,6 +213,9 @@ class ConfigService:
             "lock.remove": self.lock_remove,
             "lock.show": self.lock_show,
             "config.changes": self.config_changes,
+            # config versions (issue 13)
+            "config.saved": self.saved_show,
+            "config.load_partial": self.load_partial,
         }
 
     # ------------------------------------------------------------------ candidate edits
@@ -381,11 +384,17 @@ class ConfigService:
         # running was valid when committed: subtrees equal to it skip the per-value checks
         return [str(p) for p in validate.validate(self.candidate, running=self.running)]
 
-    def validate(self) -> dict[str, Any]:
+    def validate(self, admins: list[str] | None = None) -> dict[str, Any]:
         """``validate full``: a Validate job; on problems a ``validation`` error whose text
-        names the job (``Validate job enqueued with jobid N``) and lists the problems."""
-        job = self.jobs.start("Validate")
-        problems = self._problems()
+        names the job (``Validate job enqueued with jobid N``) and lists the problems.
+        ``admins`` (``validate partial admin [ a b ]``): running plus only their changes."""
+        job = self.jobs.start("Validate", user=connection.current().admin)
+        if admins is None:
+            problems = self._problems()
+        else:
+            mine = [s for s in self.steps if s.admin in admins]
+            target = self._replayed(mine)[0] if mine else self.running
+            problems = [str(p) for p in validate.validate(target, running=self.running)]
         head = system_text.validate_enqueued(job.id)
         if problems:
             self.jobs.done(job, False, [*problems, "Validation failed"])
@@ -471,16 +480,42 @@ class ConfigService:
         self.store.save_named(self._snapshot_name(name), self.candidate)
         return {"lines": [f"Config saved to {name}"]}
 
-    def load(self, name: str | None = None, text: str | None = None, format: str = "json") -> dict[str, Any]:
-        """Replace the candidate: from a snapshot saved with ``save``, or from text."""
-        if (name is None) == (text is None):
-            raise ControlError("config.load takes either a name or a text", SERVER)
-        if name is not None:
+    def _source(self, name: str | None = None, version: int | None = None,
+                last_saved: bool = False) -> tuple[dict[str, Any], str]:
+        """A stored config: a saved snapshot, a committed version, the last saved snapshot."""
+        if version is not None:
             try:
-                loaded = self.store.load_named(self._snapshot_name(name))
-            except FileNotFoundError:
-                raise ControlError(f"{name} does not exist", SERVER) from None
-            source = name
+                return self.store.version(int(version)), f"version {int(version)}"
+            except (KeyError, ValueError):
+                raise ControlError(f"Version {version} does not exist", SERVER) from None
+        if last_saved:
+            saved = self.store.saved_dir
+            files = sorted(saved.glob("*.json"), key=lambda p: p.stat().st_mtime) \
+                if saved.is_dir() else []
+            if not files:
+                raise ControlError("No saved configuration (save config to NAME first)", SERVER)
+            name = files[-1].stem
+        if name is None:
+            return self.running, "running config"
+        try:
+            return self.store.load_named(self._snapshot_name(name)), name
+        except FileNotFoundError:
+            raise ControlError(f"{name} does not exist", SERVER) from None
+
+    def saved_show(self, name: str, format: str = "default") -> dict[str, Any]:
+        """``show config saved NAME``: a snapshot saved with ``save config to NAME``."""
+        loaded, _ = self._source(name=name)
+        return {"text": formats.render(loaded, self._format(format))}
+
+    def load(self, name: str | None = None, text: str | None = None, format: str = "json",
+             version: int | None = None, last_saved: bool = False) -> dict[str, Any]:
+        """Replace the candidate: from a snapshot saved with ``save``, a committed version
+        (``load config version N``), the last saved snapshot, or from text."""
+        if sum((name is not None, text is not None, version is not None, bool(last_saved))) != 1:
+            raise ControlError("config.load takes one of name, text, version, last_saved", SERVER)
+        if text is None:
+            loaded, source = self._source(name, version, last_saved)
+            loaded = _copy(loaded)
         else:
             try:
                 loaded = formats.parse(str(text), self._format(format), encrypt=self.box.encrypt)
@@ -492,6 +527,40 @@ class ConfigService:
         self.steps.append(self._step("load", [], tree=_copy(loaded)))
         self._touch()
         return {"lines": [f"Config loaded from {source}"]}
+
+    def load_partial(self, from_xpath: str, to_xpath: str, mode: str = "merge",
+                     name: str | None = None, version: int | None = None) -> dict[str, Any]:
+        """``load config partial [from NAME] from-xpath X to-xpath Y mode merge|replace``: the
+        part of a stored config (default: running) at X into the candidate at Y."""
+        if mode not in ("merge", "replace"):
+            raise ControlError(f"mode must be merge or replace, not {mode!r}", SYNTAX)
+        source, label = self._source(name, version)
+        try:
+            src_path, dst_path = xpath_tokens(from_xpath), xpath_tokens(to_xpath)
+            tree.node_at(dst_path)
+            tree.node_at(src_path)
+        except (ValueError, tree.ConfigError) as exc:
+            raise ControlError(f"Server error : {exc}", SERVER) from None
+        part = _get_path(source, src_path)
+        if part is None:
+            raise ControlError(f"Server error : {from_xpath} does not exist in {label}", SERVER)
+        self._check_lock(edit=True)
+        new = _copy(self.running if self._shared else self.candidate)
+        if not dst_path:
+            new = _copy(part) if mode == "replace" else _merge(new, _copy(part))
+        else:
+            parent = new
+            for key in dst_path[:-1]:
+                parent = parent.setdefault(key, {})
+            old = parent.get(dst_path[-1])
+            if mode == "merge" and isinstance(old, dict) and isinstance(part, dict):
+                parent[dst_path[-1]] = _merge(old, _copy(part))
+            else:
+                parent[dst_path[-1]] = _copy(part) if isinstance(part, dict) else part
+        self.candidate, self._shared = new, False
+        self.steps.append(self._step("load", dst_path, tree=_copy(new)))
+        self._touch()
+        return {"lines": [f"Config loaded from {label} ({mode} {from_xpath} -> {to_xpath})"]}
 
     # ------------------------------------------------------------------ admins, locks, changes
 
@@ -749,6 +818,28 @@ class ConfigService:
         self._dirty = False
         # Large candidates: write less often, so a script of many sets is not slowed down.
         self._flush_delay = max(FLUSH_DELAY, 10 * (time.perf_counter() - t0))
+
+
+def _get_path(node: Any, path: Sequence[str]) -> Any:
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _merge(base: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    """``part`` merged into ``base``: dicts merged key by key, lists joined without repeats,
+    anything else from ``part``."""
+    for key, value in part.items():
+        old = base.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            base[key] = _merge(old, value)
+        elif isinstance(old, list) and isinstance(value, list):
+            base[key] = old + [v for v in value if v not in old]
+        else:
+            base[key] = value
+    return base
 
 
 async def _engine_errors(pending: Awaitable[Any]) -> Any:

@@ -110,6 +110,15 @@ KEYWORD_HELP: dict[str, str] = {
     "changes": "Changes in the candidate not yet committed",
     "partial": "Only the changes of the given administrators",
     "admin": "Administrator name(s)",
+    # config versions (issue 13)
+    "version": "Load a committed config version",
+    "last-saved": "Load the last saved configuration",
+    "from-xpath": "Xpath of the part to load from",
+    "to-xpath": "Xpath of the part to load into",
+    "mode": "merge or replace",
+    "merge": "Merge into the candidate",
+    "replace": "Replace the part in the candidate",
+    "saved": "Show a saved configuration",
     # pipes
     "match": "Show only lines that match a regular expression",
     "except": "Show all lines except those that match a regular expression",
@@ -146,6 +155,8 @@ CONTEXT_HELP: dict[tuple[str, ...], str] = {
     ("show", "arp"): "Show ARP information",
     ("show", "system", "resources"): "Show system resources",
     ("commit", "partial"): "Commit only the changes of the given administrators",
+    ("validate", "partial"): "Validate only the changes of the given administrators",
+    ("load", "config", "partial"): "Load part of a configuration (xpath)",
     ("revert", "config", "partial"): "Revert only the changes of the given administrators",
     ("request", "commit-lock", "remove", "admin"): "Owner of the lock",
 }
@@ -183,6 +194,10 @@ VALUE_HELP: dict[str, str] = {
     "ip": "IP address to look up",
     "comment": "Lock comment",
     "admin": "Administrator name",
+    "version": "Version number (show jobs, config history)",
+    "from-xpath": "Xpath (/config/devices/entry[@name='localhost.localdomain']/network/...)",
+    "to-xpath": "Xpath (/config/devices/entry[@name='localhost.localdomain']/network/...)",
+    "saved": "Saved configuration name",
 }
 
 PIPE_HELP = "Pipe through a command"

@@ -58,6 +58,8 @@ OP_LOCK_ADD = "lock.add"
 OP_LOCK_REMOVE = "lock.remove"
 OP_LOCK_SHOW = "lock.show"
 OP_CHANGES = "config.changes"
+OP_SAVED = "config.saved"
+OP_LOAD_PARTIAL = "config.load_partial"
 TAIL_LINES = 10  # ``tail mp-log F`` prints this many lines, as tail(1) does
 FOLLOW_INTERVAL = 0.5  # seconds between polls of a followed log
 
@@ -357,6 +359,8 @@ class Session:
         if len(path) == 2 and path[0] == "config" and path[1] in ("running", "candidate", "diff"):
             # "show config running" typed in configure mode: no config node is called "config"
             return self._show_config(Command("show config", {"which": path[1]}))
+        if len(path) == 3 and path[:2] == ["config", "saved"]:
+            return self._show_config_saved(Command("show config saved", {"file": path[2]}))
         result = self.client.request(OP_SHOW, which="candidate", path=self._path(command),
                                      format=self._format())
         return _text_result(result)
@@ -381,7 +385,14 @@ class Session:
         return _lines(result)
 
     def _validate(self, command: Command) -> str:
+        if "admin" in command.args:  # validate partial admin [ a b ]
+            return self._result(self.client.request(OP_VALIDATE,
+                                                    admins=_names(command.args["admin"])))
         return self._result(self.client.request(OP_VALIDATE))
+
+    def _show_config_saved(self, command: Command) -> str:
+        return _text_result(self.client.request(OP_SAVED, name=command.args["file"],
+                                                format=self._format()))
 
     def _result(self, result: Any) -> str:
         """A daemon result: its JSON under --output json, else its ``lines``."""
@@ -431,7 +442,20 @@ class Session:
         return self._result(self.client.request(OP_SAVE, name=command.args["file"]))
 
     def _load(self, command: Command) -> str:
-        result = self.client.request(OP_LOAD, name=command.args["file"])
+        args = command.args
+        if "from_xpath" in args or "to_xpath" in args or "mode" in args:
+            if not all(k in args for k in ("from_xpath", "to_xpath", "mode")):
+                raise CommandError(f"{INVALID_SYNTAX}\nload config partial needs from-xpath, "
+                                   "to-xpath and mode")
+            extra = {"name": args["file"]} if "file" in args else {}
+            result = self.client.request(OP_LOAD_PARTIAL, from_xpath=args["from_xpath"],
+                                         to_xpath=args["to_xpath"], mode=args["mode"], **extra)
+        elif "version" in args:
+            result = self.client.request(OP_LOAD, version=args["version"])
+        elif args.get("last_saved"):
+            result = self.client.request(OP_LOAD, last_saved=True)
+        else:
+            result = self.client.request(OP_LOAD, name=args["file"])
         self.edited = True
         self._changed()
         return self._result(result)
@@ -565,6 +589,7 @@ _OP_HANDLERS: dict[str, Callable[[Session, Command], str]] = {
     "show config-locks": Session._show_locks,
     "show commit-locks": Session._show_locks,
     "show config list changes": Session._show_changes,
+    "show config saved": Session._show_config_saved,
 }
 
 _CONFIG_HANDLERS: dict[str, Callable[[Session, Command], str]] = {
