@@ -176,6 +176,7 @@ def gateway_policy(tree: dict, name: str, gw: dict[str, Any], decrypt: Decrypt) 
         exchange_mode=v1.get("exchange-mode", "auto"),
         dpd_retry=int(v1.get("dpd", {}).get("retry", 5)),
         ikev1_proposals=(ike_proposal(v1_profile),) if v1_profile else (),
+        peer_fqdn=peer.get("fqdn"),
     )
 
 

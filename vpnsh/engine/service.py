@@ -471,7 +471,7 @@ class Engine:
                 } for c in kids],
             })
         return {"gateway": gateway, "gwid": self._gwid(gateway), "local": policy.local_addr,
-                "peer": policy.peer_addr or "dynamic", "now": self.clock(), "sas": sas}
+                "peer": policy.peer_display, "now": self.clock(), "sas": sas}
 
     # -- show vpn ipsec-sa
 
@@ -573,7 +573,7 @@ class Engine:
                 if p.prf:
                     props += f"[{alg.display_name(alg.PrfId(p.prf[0]))}]"
             local_id = f"({gw.local_id})" if gw.local_id else ""
-            rows.append({"gwid": self._gwid(name), "name": name, "peer": gw.peer_addr or "dynamic",
+            rows.append({"gwid": self._gwid(name), "name": name, "peer": gw.peer_display,
                          "local": f"{gw.local_addr}{local_id}",
                          "protocol": "IKEv1" if gw.version == "ikev1" else "IKEv2",
                          "proposals": f"{props}{gw.lifetime}-sec"})

@@ -131,7 +131,8 @@ def _path_items(
                     items.append(g)
         return items
     if verb == "set":
-        if _complete_set(tokens) and not partial:
+        # a bare "set" is incomplete at any edit level: no <Enter> until a path is typed
+        if len(words) > 1 and _complete_set(tokens) and not partial:
             items.append(HelpItem("<Enter>", help_table.ENTER_HELP))
     elif not partial:
         items = [i for i in items if not i.word.startswith("<") and i.word not in ("[", "]")]
