@@ -29,4 +29,11 @@ LAYOUTS: dict[str, tuple[str, str]] = {
     "commit (failure)": (MODELLED, "Validation Error: with `->` paths (verified), then "
                          "`Commit failed` (modelled)"),
     "validate full": (MODELLED, "`Validate job enqueued with jobid N` (XML API message)"),
+    "show config-locks, show commit-locks": (MODELLED, "fields of the GUI's Locks dialog"),
+    "request config-lock|commit-lock": (MODELLED, "error texts verified (pan-os-python regexes); "
+                                        "success lines modelled"),
+    "show config list changes": (MODELLED, "admin, add/edit/delete, PAN-OS xpath"),
+    "save/load config (versions, partial)": (MODELLED, "`Config saved to X`, `Config loaded "
+                                             "from X`"),
+    "show config running (default format)": (VERIFIED, "brace tree under `config {`"),
 }

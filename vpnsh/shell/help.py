@@ -96,6 +96,10 @@ KEYWORD_HELP: dict[str, str] = {
     "arp": "Show ARP information",
     "resources": "Show system resources",
     "traceroute": "Print the route packets take to network host",
+    "id": "Show the job with this id",
+    "keyword": "Keyword to look for",
+    "normal": "Normal logging (debug off)",
+    "dump": "Debug logging with packet dumps",
     # admins, locks and per-admin changes (issue 13)
     "admins": "Show logged-in administrators",
     "request": "Make system-level requests",
