@@ -74,6 +74,8 @@ def test_netmiko_with_key_and_config_error(sshd: SshDaemon) -> None:
         assert "Invalid syntax." in out or "Server error" in out
         out = conn.send_command("show system info")
         assert f"hostname: {HOST}" in out.splitlines()
+        rows = [line.split() for line in conn.send_command("show admins").splitlines()[2:]]
+        assert ["admin", "127.0.0.1", "SSH"] in [r[:3] for r in rows]  # the SSH login, from where
     finally:
         conn.disconnect()
 
