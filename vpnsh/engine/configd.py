@@ -425,6 +425,17 @@ class ConfigService:
         if not force and not changed:
             return {"job": None, "lines": [system_text.NO_CHANGES]}
         job = self.jobs.start("Commit", description, user=admin)
+        try:
+            return self._commit_job(job, target, rest, admin, description, t0)
+        except ControlError:
+            raise
+        except Exception as exc:  # an internal failure still ends its job, as FAIL
+            log.exception("commit job %d failed", job.id)
+            self.jobs.done(job, False, [f"internal error: {exc}", system_text.COMMIT_FAILED])
+            raise
+
+    def _commit_job(self, job: Any, target: dict[str, Any], rest: list[Step], admin: str,
+                    description: str, t0: float) -> dict[str, Any]:
         problems = [str(p) for p in validate.validate(target, running=self.running)]
         if problems:
             self.jobs.done(job, False, [*problems, system_text.COMMIT_FAILED])
