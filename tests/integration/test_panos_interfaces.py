@@ -151,3 +151,33 @@ def test_pasted_panos_config_carries_traffic(netlab: NetLab, tmp_path: Path,  # 
 
 def _with_psk(lines: list[str]) -> list[str]:
     return [ln.rsplit(" ", 1)[0] + f" {PSK}" if "pre-shared-key key" in ln else ln for ln in lines]
+
+
+def test_vlan_subinterface_commits_on_any_kernel(netlab: NetLab, tmp_path: Path) -> None:  # noqa: F811
+    """The pasted VLAN subinterface always commits; the VLAN device is made where the kernel
+    has 802.1Q, else the commit says why it is missing (a warning, not a failure)."""
+    gw, peer = netlab.add_host("gw"), netlab.add_host("peer")
+    netlab.connect(gw, None, peer, None, left_if="lan-port", right_if="lan-host")
+    d = Daemon(tmp_path / "d", netns=gw.name)
+    d.state_dir.mkdir(parents=True)
+    (d.state_dir / "interface-map").write_text("ethernet1/2 lan-port\n")
+    d.start()
+    try:
+        for line in ("network interface ethernet ethernet1/2 layer3 units ethernet1/2.110 tag 110",
+                     "network interface ethernet ethernet1/2 layer3 units ethernet1/2.110 ip "
+                     "10.1.1.1/24",
+                     "zone trust network layer3 ethernet1/2.110"):
+            d.set(line)
+        out = d.request("config.commit")
+        assert "Configuration committed successfully" in out["lines"]
+        if kernel_has_vlans():
+            assert out["warnings"] == []
+            assert "10.1.1.1/24" in gw.run("ip", "-o", "addr", "show", "dev", "lan-port.110").stdout
+        else:
+            assert any("could not create lan-port.110" in w and "802.1Q" in w
+                       for w in out["warnings"]), out["warnings"]
+        shown = d.shell("-c", "show interface all").stdout
+        row = next(line for line in shown.splitlines() if line.startswith("ethernet1/2.110 "))
+        assert row.split()[3:] == ["trust", "N/A", "110", "10.1.1.1/24"]
+    finally:
+        d.stop()
