@@ -107,3 +107,18 @@ def test_failed_script_reverts_only_its_own_changes(vpnshd: Daemon,
     assert r.returncode == 1 and "Reverted" not in r.stderr
     cand = vpnshd.request("config.show", which="candidate", format="set", path=[])["text"]
     assert "tunnel.5 comment kept" in cand
+
+
+def test_changes_are_attributed_after_a_daemon_restart(vpnshd: Daemon,
+                                                       shells: tuple[Session, Session]) -> None:
+    ops1, ops2 = shells
+    ok(ops1, TUN + "tunnel.1 comment by-ops1")
+    ok(ops2, "set network ike gateway GW authentication pre-shared-key key Sup3rSecret-9")
+    vpnshd.restart()
+    changes = vpnshd.request("config.changes")["changes"]
+    assert [(c["admin"], c["action"]) for c in changes] == [("ops1", "add"), ("ops2", "add")]
+    on_disk = (vpnshd.state_dir / "candidate-changes.json").read_text()
+    assert "Sup3rSecret-9" not in on_disk and "-AQ==" in on_disk
+    vpnshd.request("config.commit", admins=["ops1"])
+    running = vpnshd.request("config.show", which="running", format="set", path=[])["text"]
+    assert "tunnel.1 comment by-ops1" in running and "gateway GW" not in running

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import inspect
 import json
 import logging
@@ -48,6 +49,7 @@ log = logging.getLogger("vpnshd.config")
 
 CANDIDATE_FILE = "candidate.json"  # as ConfigStore.save_candidate writes it
 RUNNING_FILE = "running.json"
+STEPS_FILE = "candidate-changes.json"  # who changed what in the candidate (secrets encrypted)
 FLUSH_DELAY = 0.2  # seconds between a change and the candidate reaching disk
 FORMATS = ("default", "set", "xml", "json")
 SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -178,6 +180,7 @@ class ConfigService:
         # revert then cost no copy of a large tree.
         self.candidate: dict[str, Any] = self._load_candidate()
         self._shared = self.candidate is self.running
+        self.steps = [] if self._shared else self._load_steps()
         initial = config_diff.diff({}, self.running)
         try:
             self.engine.apply(self.running, initial)
@@ -814,6 +817,20 @@ class ConfigService:
         self._dirty = False
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._candidate_path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.state_dir, STEPS_FILE))
+
+    def _load_steps(self) -> list[Step]:
+        """Who changed what in the stored candidate (lost with an unreadable file: the
+        candidate itself stays)."""
+        try:
+            with open(os.path.join(self.state_dir, STEPS_FILE), encoding="utf-8") as f:
+                return [Step(**s) for s in json.load(f)]
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("candidate change record unreadable (%s); changes are not attributed", exc)
+            return []
 
     def flush(self) -> None:
         """Write the candidate to disk if it changed (atomic: temp file, fsync, rename)."""
@@ -826,6 +843,8 @@ class ConfigService:
         # Compact JSON: the C encoder (indented output falls back to pure Python, 10x slower).
         data = json.dumps(self.candidate, separators=(",", ":")).encode()
         write_atomic(Path(self._candidate_path), data)
+        steps = json.dumps([dataclasses.asdict(s) for s in self.steps], separators=(",", ":"))
+        write_atomic(Path(self.state_dir) / STEPS_FILE, steps.encode())
         self._dirty = False
         # Large candidates: write less often, so a script of many sets is not slowed down.
         self._flush_delay = max(FLUSH_DELAY, 10 * (time.perf_counter() - t0))
