@@ -60,3 +60,19 @@ def test_locks_and_changes_renders() -> None:
     row = host.admin_row({"admin": "ops1", "from": "local", "client": "CLI", "started": 0,
                           "last": 0}, now=3725)
     assert row["idle"] == "01:02:05s"
+
+
+def test_every_shell_op_is_served(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The shell's ops (session.OP_*, the op-command table) all exist in the daemon."""
+    from vpnsh.engine.configd import ConfigService
+    from vpnsh.engine.service import _OPS
+    from vpnsh.shell import opcommands, session
+
+    for name in opcommands.names():
+        found = opcommands.lookup(name, {})
+        assert found is not None and found.op in _OPS, name
+    service = ConfigService(str(tmp_path), Engine(dataplane="none"), hostname="h")
+    served = set(service.ops())
+    for const, op in vars(session).items():
+        if const.startswith("OP_") and isinstance(op, str):
+            assert op in served, (const, op)
