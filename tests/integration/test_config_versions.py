@@ -32,6 +32,13 @@ def test_versions_saved_and_partial_loads(vpnshd: Daemon) -> None:
         ok(s, TUN + "tunnel.1 comment v-two")
         ok(s, TUN + "tunnel.2 comment v-two")
         ok(s, "commit")
+        # show config audit info|version N
+        audit = ok(s, "run show config audit info").splitlines()
+        assert audit[0].split() == ["Version", "Date", "Description"]
+        assert [line.split()[0] for line in audit[2:4]] == [str(v_one + 1), str(v_one)]
+        ok(s, "run set cli config-output-format set")
+        assert "tunnel.1 comment v-one" in ok(s, f"run show config audit version {v_one}")
+        ok(s, "run set cli config-output-format default")
         # load config version N: the candidate becomes that commit's config
         assert ok(s, f"load config version {v_one}") == f"Config loaded from version {v_one}\n"
         assert "tunnel.1 comment v-one" in cand(vpnshd) and "tunnel.2" not in cand(vpnshd)

@@ -218,6 +218,7 @@ class ConfigService:
             "config.changes": self.config_changes,
             # config versions (issue 13)
             "config.saved": self.saved_show,
+            "config.version": self.version_show,
             "config.load_partial": self.load_partial,
         }
 
@@ -519,6 +520,11 @@ class ConfigService:
     def saved_show(self, name: str, format: str = "default") -> dict[str, Any]:
         """``show config saved NAME``: a snapshot saved with ``save config to NAME``."""
         loaded, _ = self._source(name=name)
+        return {"text": formats.render(loaded, self._format(format))}
+
+    def version_show(self, n: int, format: str = "default") -> dict[str, Any]:
+        """``show config audit version N``: the config commit N made."""
+        loaded, _ = self._source(version=n)
         return {"text": formats.render(loaded, self._format(format))}
 
     def load(self, name: str | None = None, text: str | None = None, format: str = "json",

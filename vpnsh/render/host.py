@@ -227,6 +227,15 @@ def changes(rows: Sequence[Mapping[str, Any]]) -> str:
     return "".join(f"{r['admin']:<{width}}  {r['action']:<6}  {r['xpath']}\n" for r in rows)
 
 
+def versions(rows: Sequence[Mapping[str, Any]]) -> str:
+    """``show config audit info``: the committed versions, newest first (modelled)."""
+    lines = [f"{'Version':<9}{'Date':<21}Description", DASHES]
+    for r in sorted(rows, key=lambda r: int(r.get("n", 0)), reverse=True):
+        when = time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(float(r.get("time", 0))))
+        lines.append(f"{r.get('n', '')!s:<9}{when:<21}{r.get('description', '')}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
 def admins(rows: Sequence[Mapping[str, Any]]) -> str:
     """``show admins`` (modelled: Admin, From, Client, Session-start, Idle-for)."""
     lines = [f"{'Admin':<15}{'From':<16}{'Client':<7}{'Session-start':<18}Idle-for", DASHES]

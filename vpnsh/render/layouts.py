@@ -35,5 +35,7 @@ LAYOUTS: dict[str, tuple[str, str]] = {
     "show config list changes": (MODELLED, "admin, add/edit/delete, PAN-OS xpath"),
     "save/load config (versions, partial)": (MODELLED, "`Config saved to X`, `Config loaded "
                                              "from X`"),
+    "show config audit info|version N": (MODELLED, "versions table; a version in the current "
+                                         "output format"),
     "show config running (default format)": (VERIFIED, "brace tree under `config {`"),
 }

@@ -123,6 +123,7 @@ KEYWORD_HELP: dict[str, str] = {
     "merge": "Merge into the candidate",
     "replace": "Replace the part in the candidate",
     "saved": "Show a saved configuration",
+    "audit": "Committed configuration versions",
     # pipes
     "match": "Show only lines that match a regular expression",
     "except": "Show all lines except those that match a regular expression",
@@ -159,6 +160,8 @@ CONTEXT_HELP: dict[tuple[str, ...], str] = {
     ("show", "arp"): "Show ARP information",
     ("show", "system", "resources"): "Show system resources",
     ("commit", "partial"): "Commit only the changes of the given administrators",
+    ("show", "config", "audit", "info"): "List the committed versions",
+    ("show", "config", "audit", "version"): "Show one committed version",
     ("validate", "partial"): "Validate only the changes of the given administrators",
     ("load", "config", "partial"): "Load part of a configuration (xpath)",
     ("revert", "config", "partial"): "Revert only the changes of the given administrators",

@@ -59,6 +59,8 @@ OP_LOCK_REMOVE = "lock.remove"
 OP_LOCK_SHOW = "lock.show"
 OP_CHANGES = "config.changes"
 OP_SAVED = "config.saved"
+OP_VERSION = "config.version"
+OP_HISTORY = "config.history"
 OP_LOAD_PARTIAL = "config.load_partial"
 TAIL_LINES = 10  # ``tail mp-log F`` prints this many lines, as tail(1) does
 FOLLOW_INTERVAL = 0.5  # seconds between polls of a followed log
@@ -390,6 +392,13 @@ class Session:
                                                     admins=_names(command.args["admin"])))
         return self._result(self.client.request(OP_VALIDATE))
 
+    def _show_config_audit(self, command: Command) -> str:
+        if "version" in command.args:
+            return _text_result(self.client.request(OP_VERSION, n=command.args["version"],
+                                                    format=self._format()))
+        rows = self.client.request(OP_HISTORY).get("history", [])
+        return to_json(rows) if self.output_json else host_render.versions(rows)
+
     def _show_config_saved(self, command: Command) -> str:
         return _text_result(self.client.request(OP_SAVED, name=command.args["file"],
                                                 format=self._format()))
@@ -590,6 +599,7 @@ _OP_HANDLERS: dict[str, Callable[[Session, Command], str]] = {
     "show commit-locks": Session._show_locks,
     "show config list changes": Session._show_changes,
     "show config saved": Session._show_config_saved,
+    "show config audit": Session._show_config_audit,
 }
 
 _CONFIG_HANDLERS: dict[str, Callable[[Session, Command], str]] = {
