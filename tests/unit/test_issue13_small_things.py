@@ -76,3 +76,17 @@ def test_every_shell_op_is_served(tmp_path) -> None:  # type: ignore[no-untyped-
     for const, op in vars(session).items():
         if const.startswith("OP_") and isinstance(op, str):
             assert op in served, (const, op)
+
+
+def test_question_mark_offers_interface_and_router_names() -> None:
+    t = {"network": {"interface": {"ethernet": {"ethernet1/1": {}},
+                                   "tunnel": {"units": {"tunnel.1": {}}}},
+                     "virtual-router": {"default": {}}}}
+    words = [i.word for i in help_items("show interface ", "operational", [], lambda: t)]
+    assert words == ["all", "ethernet1/1", "tunnel.1", "<value>"]
+    words = [i.word for i in help_items("test routing fib-lookup virtual-router ", "operational",
+                                        [], lambda: t)]
+    assert words == ["default", "<value>"]
+    helps = {i.word: i.help for i in help_items("show ", "operational", [], lambda: t)}
+    assert helps["interface"] == "Show interface information"
+    assert helps["config-locks"] == "Show configuration locks"
