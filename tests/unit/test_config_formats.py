@@ -29,6 +29,7 @@ from vpnsh.config.schema import (
     LoopbackName,
     Name,
     PortList,
+    PrefixOrAddress,
     Ref,
     Secret,
     SubinterfaceName,
@@ -155,6 +156,8 @@ def values(vt: ValueType) -> st.SearchStrategy:
         return st.integers(vt.lo, vt.hi).map(str)
     if isinstance(vt, IPAddress):
         return st.ip_addresses(v=4).map(str)
+    if isinstance(vt, PrefixOrAddress):  # a prefix, or an address object's name
+        return st.sampled_from(["10.1.0.0/24", "192.0.2.7/32", "SiteB-LAN"])
     if isinstance(vt, IPInterface | IPPrefix):
         return st.tuples(st.ip_addresses(v=4), st.integers(0, 32)).map(lambda t: f"{t[0]}/{t[1]}")
     if isinstance(vt, AddressOrAny | AddressMember):

@@ -64,6 +64,7 @@ def test_locks_and_changes_renders() -> None:
 
 def test_every_shell_op_is_served(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The shell's ops (session.OP_*, the op-command table) all exist in the daemon."""
+    from vpnsh.control.server import Dispatcher
     from vpnsh.engine.configd import ConfigService
     from vpnsh.engine.service import _OPS
     from vpnsh.shell import opcommands, session
@@ -72,7 +73,7 @@ def test_every_shell_op_is_served(tmp_path) -> None:  # type: ignore[no-untyped-
         found = opcommands.lookup(name, {})
         assert found is not None and found.op in _OPS, name
     service = ConfigService(str(tmp_path), Engine(dataplane="none"), hostname="h")
-    served = set(service.ops())
+    served = set(service.ops()) | set(Dispatcher().ops())  # admin.whoami, admin.login
     for const, op in vars(session).items():
         if const.startswith("OP_") and isinstance(op, str):
             assert op in served, (const, op)

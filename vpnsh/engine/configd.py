@@ -17,7 +17,6 @@ until the next edit, with the candidate): the engine must not modify it.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import inspect
@@ -33,12 +32,14 @@ from typing import Any
 
 import vpnsh
 from vpnsh.config import diff as config_diff
-from vpnsh.config import formats, tree, validate
+from vpnsh.config import formats, redact, tree, validate
 from vpnsh.config.factory import factory_config
 from vpnsh.config.secrets import SecretBox
 from vpnsh.config.store import ConfigStore, write_atomic
-from vpnsh.control import connection
+from vpnsh.config.vpn_schema import MAX_ROLLBACK_VERSION
+from vpnsh.control import connection, roles
 from vpnsh.control.protocol import SERVER, SYNTAX, VALIDATION, ControlError
+from vpnsh.engine import logfiles
 from vpnsh.engine.changes import LockError, Locks, Step, replay, xpath_tokens
 from vpnsh.engine.joblog import JobLog, SystemLog, filter_events, render_events
 from vpnsh.engine.netif import AddressApplier
@@ -57,22 +58,17 @@ LOG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 LOG_READ_LINES = 2000
 WIRESHARK_DIR = "wireshark"  # debug ike wireshark-keys on: key tables for Wireshark (engine/wireshark_keys.py)
 DEBUG_PCAP = "ikemgr.pcap"  # debug ike pcap on: IKE datagrams, written by the engine (engine/ike_pcap.py)
-SECRET_KEYWORDS = ("key",)  # the token after one of these is a secret
-MASK = "******"
+SECRET_MARK = '"-AQ=='  # an encrypted secret as it appears in a JSON dump of a tree
 
 
 
 def redact_tokens(tokens: Sequence[str]) -> list[str]:
-    """Tokens with every secret value masked (encrypted ones are left as they are)."""
-    out = list(map(str, tokens))
-    for i in range(1, len(out)):
-        if out[i - 1] in SECRET_KEYWORDS and not out[i].startswith("-AQ=="):
-            out[i] = MASK
-    return out
+    """Tokens with every clear secret value masked, as the schema's Secret leaves say."""
+    return redact.mask_tokens(tokens)
 
 
 def secrets_in(tokens: Sequence[str]) -> list[str]:
-    return [t for t, r in zip(map(str, tokens), redact_tokens(tokens), strict=True) if r == MASK and t != MASK]
+    return redact.secret_values(tokens)
 
 
 def redact_request(op: str, args: dict[str, Any]) -> str:
@@ -86,7 +82,7 @@ def redact_request(op: str, args: dict[str, Any]) -> str:
 def _scrub(text: str, secrets: Sequence[str]) -> str:
     for s in secrets:
         if s:
-            text = text.replace(s, MASK)
+            text = text.replace(s, redact.MASK)
     return text
 
 
@@ -181,11 +177,39 @@ class ConfigService:
         self.candidate: dict[str, Any] = self._load_candidate()
         self._shared = self.candidate is self.running
         self.steps = [] if self._shared else self._load_steps()
+        self._check_master_key()
+        self._reconcile_host()
         initial = config_diff.diff({}, self.running)
         try:
-            self.engine.apply(self.running, initial)
+            for problem in self.engine.apply(self.running, initial) or ():
+                log.error("running config: %s: not applied", problem)
         except Exception:  # noqa: BLE001 - serve anyway: the shell can show and fix the config
             log.exception("the engine could not apply the stored running config")
+
+    def _reconcile_host(self) -> None:
+        """At start the host is made to match the running config, as a commit would make it:
+        after a reboot, a kill -9 (even between removing an old address and adding the new
+        one) or someone's ``ip addr del``, the ethernet addresses are back without a commit.
+        TUN/XFRM interfaces, routes and kernel policies follow from the engine's first apply."""
+        if self.addresses is None:
+            return
+        try:
+            for warning in self.addresses.apply(self.running):
+                log.warning("start: %s", warning.removeprefix("Warning: "))
+        except Exception:  # noqa: BLE001 - serve anyway: the shell can show and fix the config
+            log.exception("start: interface addresses of the running config not applied")
+
+    def _check_master_key(self) -> None:
+        """A running config with encrypted secrets and no master key: say so loudly. Those
+        gateways stay down with the reason in the log and ``show log system``; no new key is
+        made to decrypt them (one is made only when a key is next entered in clear)."""
+        if self.box.exists() or SECRET_MARK not in json.dumps(self.running):
+            return
+        text = (f"the master key {self.box.path} is missing: the encrypted pre-shared keys of the "
+                "running config cannot be decrypted; gateways using them stay down until their "
+                "keys are entered in clear again and committed")
+        log.error("%s", text)
+        self.system_log.event("master-key", text, severity="critical")
 
     def ops(self) -> dict[str, Callable[..., Any]]:
         return {
@@ -245,7 +269,7 @@ class ConfigService:
         conn = connection.current()
         stored = list(tokens)
         for i, (t, r) in enumerate(zip(tokens, redact_tokens(tokens), strict=True)):
-            if r == MASK and t != MASK:
+            if r == redact.MASK and t != redact.MASK:
                 stored[i] = self.box.encrypt(t)
         action = verb
         if verb == "set":
@@ -290,9 +314,11 @@ class ConfigService:
 
     def set(self, tokens: list[str]) -> dict[str, Any]:
         tokens = _tokens(tokens)
+        secrets = secrets_in(tokens)
+        redact.KNOWN.remember(secrets)  # the log filter scrubs them from any line
         if log.isEnabledFor(logging.DEBUG):
             log.debug("set %s", " ".join(redact_tokens(tokens)))
-        return self._edit(tree.set_path, tokens, encrypt=self.box.encrypt, secrets=secrets_in(tokens),
+        return self._edit(tree.set_path, tokens, encrypt=self.box.encrypt, secrets=secrets,
                           step=self._step("set", tokens))
 
     def delete(self, tokens: list[str]) -> dict[str, Any]:
@@ -384,9 +410,12 @@ class ConfigService:
 
     # ------------------------------------------------------------------ validate / commit
 
-    def _problems(self) -> list[str]:
+    def _problems(self, tree_: dict[str, Any] | None = None) -> list[str]:
+        """The validation problems of the candidate (or of ``tree_``, a partial commit's)."""
         # running was valid when committed: subtrees equal to it skip the per-value checks
-        return [str(p) for p in validate.validate(self.candidate, running=self.running)]
+        return [str(p) for p in validate.validate(self.candidate if tree_ is None else tree_,
+                                                  running=self.running,
+                                                  decryptable=self.box.can_decrypt)]
 
     def validate(self, admins: list[str] | None = None) -> dict[str, Any]:
         """``validate full``: a Validate job; on problems a ``validation`` error whose text
@@ -398,7 +427,7 @@ class ConfigService:
         else:
             mine = [s for s in self.steps if s.admin in admins]
             target = self._replayed(mine)[0] if mine else self.running
-            problems = [str(p) for p in validate.validate(target, running=self.running)]
+            problems = self._problems(target)
         head = system_text.validate_enqueued(job.id)
         if problems:
             self.jobs.done(job, False, [*problems, "Validation failed"])
@@ -440,7 +469,7 @@ class ConfigService:
 
     def _commit_job(self, job: Any, target: dict[str, Any], rest: list[Step], admin: str,
                     description: str, t0: float) -> dict[str, Any]:
-        problems = [str(p) for p in validate.validate(target, running=self.running)]
+        problems = self._problems(target)
         if problems:
             self.jobs.done(job, False, [*problems, system_text.COMMIT_FAILED])
             self.system_log.event("commit", f"Commit job {job.id} failed: {len(problems)} validation error(s)",
@@ -450,7 +479,7 @@ class ConfigService:
         t1 = time.perf_counter()
         changes = config_diff.diff(self.running, target)
         t2 = time.perf_counter()
-        self.store.commit(target, description)
+        self.store.commit(target, description, keep=self._history_versions())
         t3 = time.perf_counter()
         self.running, self._shared = target, True
         self._forget_candidate_file()
@@ -466,7 +495,8 @@ class ConfigService:
                 warnings.append(f"Warning: interface addresses not applied: {exc}")
         t4 = time.perf_counter()
         try:
-            self.engine.apply(self.running, changes)
+            # per object: a gateway or tunnel that cannot be applied is named, the rest applied
+            warnings += [f"Warning: {w}" for w in self.engine.apply(self.running, changes) or ()]
         except Exception as exc:  # noqa: BLE001
             log.exception("engine.apply failed for commit job %d", job.id)
             warnings.append(f"Warning: the engine could not apply every change: {exc}")
@@ -480,6 +510,11 @@ class ConfigService:
         )
         return {"job": job.id, "result": "OK", "lines": system_text.commit_lines(job.id, warnings),
                 "warnings": warnings}
+
+    def _history_versions(self) -> int:
+        """``deviceconfig setting management max-rollback-version`` of the candidate (100)."""
+        value = tree.effective(self.candidate, MAX_ROLLBACK_VERSION)
+        return int(value) if value else 100
 
     # ------------------------------------------------------------------ snapshots
 
@@ -585,11 +620,18 @@ class ConfigService:
     # ------------------------------------------------------------------ admins, locks, changes
 
     def session_hello(self, admin: str, client: str = "CLI", peer: str = "local") -> dict[str, Any]:
-        """A client names its admin (the shell's user, the SSH login) for this connection."""
+        """A client says what it is (shell, script, SSH) and from where, for ``show admins``.
+
+        The connection's admin is the one the socket's credentials (or the SSH login) made it
+        (vpnsh.control.roles); a superuser connection may name another admin it acts for
+        (attribution of locks and changes: a superuser may do all of it anyway)."""
         if not isinstance(admin, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._@-]{0,63}", admin):
             raise ControlError(f"invalid admin name {admin!r}", SYNTAX)
         conn = connection.current()
-        conn.admin, conn.client, conn.peer, conn.said_hello = admin, str(client)[:8], str(peer)[:64], True
+        who = roles.current.get()
+        if who is None or who.role == roles.SUPERUSER:
+            conn.admin = admin
+        conn.client, conn.peer, conn.said_hello = str(client)[:8], str(peer)[:64], True
         return {"session": conn.id, "admin": conn.admin}
 
     def admins_show(self) -> dict[str, Any]:
@@ -670,9 +712,8 @@ class ConfigService:
         if not self.log_dir:
             raise ControlError("this daemon has no log dir", SERVER)
         path = os.path.join(self.log_dir, file)
-        try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                tail = collections.deque(f, maxlen=max(1, int(lines)))
+        try:  # across rotation: the rotated files (FILE.1 ...) lead up to the current one
+            tail = logfiles.tail_lines(path, int(lines))
         except FileNotFoundError:
             raise ControlError(f"{file}: no such log file", SERVER) from None
         return {"text": "".join(tail)}

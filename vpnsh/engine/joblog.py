@@ -13,6 +13,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from vpnsh.control import roles
+
 log = logging.getLogger("vpnshd.jobs")
 
 JOBS_FILE = "jobs.json"
@@ -30,7 +32,7 @@ class Job:
     description: str = ""
     details: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    user: str = ""
+    user: str = ""  # the admin who started it (PAN-OS's job field ``user``)
 
     def finish(self, ok: bool, details: list[str] | None = None,
                warnings: list[str] | None = None) -> None:
@@ -48,10 +50,13 @@ class JobLog:
         self.jobs: list[Job] = []
         self._load()
 
-    def start(self, type_: str, description: str = "", user: str = "") -> Job:
-        """A new job with the next id; the id is on disk at once, so ids never repeat or
-        skip, even when the daemon stops before the job is done."""
+    def start(self, type_: str, description: str = "", user: str | None = None) -> Job:
+        """A new job; ``user`` defaults to the admin of the request being served.  The id is
+        on disk at once, so ids never repeat or skip, even when the daemon stops before the
+        job is done."""
         self.last_id += 1
+        if user is None:
+            user = roles.current_name()
         job = Job(self.last_id, type_, time.time(), description=description, user=user)
         self.jobs.append(job)
         del self.jobs[:-KEEP]

@@ -86,11 +86,9 @@ KEYWORD_HELP: dict[str, str] = {
     "after": "Move after an entry",
     # everyday host commands (issue 13)
     "interface": "Show interface information",
-    "routing": "Show routing information",
     "route": "Show route table",
     "fib": "Show forwarding table",
     "fib-lookup": "Perform route lookup within active route table (fib)",
-    "virtual-router": "Virtual router",
     "ip": "Destination IP address",
     "clock": "Show system date and time",
     "arp": "Show ARP information",
@@ -124,6 +122,16 @@ KEYWORD_HELP: dict[str, str] = {
     "replace": "Replace the part in the candidate",
     "saved": "Show a saved configuration",
     "audit": "Committed configuration versions",
+    # show counter global (issue 11)
+    "counter": "Show system counter information",
+    "global": "Show global counters",
+    "filter": "Filter the counters shown",
+    "delta": "Show the change since this session's previous run, or the values",
+    "severity": "Show only counters of this severity (info, warn, error, drop)",
+    # tunnel monitor, path monitor (issue 15)
+    "routing": "Show routing information",
+    "path-monitor": "Show static route path monitoring status",
+    "virtual-router": "Show for given virtual router",
     # pipes
     "match": "Show only lines that match a regular expression",
     "except": "Show all lines except those that match a regular expression",
@@ -166,6 +174,8 @@ CONTEXT_HELP: dict[tuple[str, ...], str] = {
     ("load", "config", "partial"): "Load part of a configuration (xpath)",
     ("revert", "config", "partial"): "Revert only the changes of the given administrators",
     ("request", "commit-lock", "remove", "admin"): "Owner of the lock",
+    ("delta", "yes"): "Show only the change since this session's previous run",
+    ("delta", "no"): "Show the counters' values",
 }
 
 # First words of configure mode whose help differs from operational mode.
@@ -197,7 +207,6 @@ VALUE_HELP: dict[str, str] = {
     "system": "Log filter",
     "interface": "all, or an interface name (ethernet1/1, tunnel.1, ...)",
     "arp": "all, or an interface name",
-    "virtual-router": "Virtual router name (default)",
     "ip": "IP address to look up",
     "comment": "Lock comment",
     "admin": "Administrator name",
@@ -205,6 +214,8 @@ VALUE_HELP: dict[str, str] = {
     "from-xpath": "Xpath (/config/devices/entry[@name='localhost.localdomain']/network/...)",
     "to-xpath": "Xpath (/config/devices/entry[@name='localhost.localdomain']/network/...)",
     "saved": "Saved configuration name",
+    "severity": "info, warn, error or drop",
+    "virtual-router": "Virtual router name",  # tunnel monitor, path monitor (issue 15)
 }
 
 PIPE_HELP = "Pipe through a command"

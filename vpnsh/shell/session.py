@@ -13,12 +13,14 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import secrets
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from vpnsh.control.roles import DENIED, SUPERREADER, SUPERUSER
 from vpnsh.render import host as host_render
 from vpnsh.render import system as system_render
 from vpnsh.render.json_output import to_json
@@ -28,6 +30,7 @@ from vpnsh.shell.parser import (
     CONFIGURE,
     INVALID_SYNTAX,
     OPERATIONAL,
+    UNKNOWN_COMMAND,
     Command,
     CommandError,
     parse,
@@ -62,6 +65,7 @@ OP_SAVED = "config.saved"
 OP_VERSION = "config.version"
 OP_HISTORY = "config.history"
 OP_LOAD_PARTIAL = "config.load_partial"
+OP_WHOAMI = "admin.whoami"  # -> {"user", "role"}: this connection's admin (roles.py)
 TAIL_LINES = 10  # ``tail mp-log F`` prints this many lines, as tail(1) does
 FOLLOW_INTERVAL = 0.5  # seconds between polls of a followed log
 
@@ -108,6 +112,8 @@ class Session:
     stream: Callable[[str], None] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     edited: bool = False  # this session changed the candidate (a failed script takes it back)
+    # names this CLI session to the daemon (``show counter global filter delta yes``)
+    session_id: str = field(default_factory=lambda: secrets.token_hex(8))
 
     # ------------------------------------------------------------ prompt
 
@@ -148,6 +154,8 @@ class Session:
             kind = getattr(exc, "kind", None)
             if kind is None:
                 raise
+            if kind == DENIED:  # beyond this admin's role: PAN-OS does not offer the command
+                return Outcome(False, error=UNKNOWN_COMMAND.format(line.split()[0]))
             return Outcome(False, error=daemon_error_text(kind, str(exc)))
 
     def _run(self, command: Command) -> str:
@@ -164,7 +172,10 @@ class Session:
         vpn = opcommands.lookup(command.name, command.args)
         if vpn is None:
             raise CommandError(INVALID_SYNTAX)
-        result = self.client.request(OP_ENGINE, name=vpn.op, args=opcommands.engine_args(command.args))
+        args = opcommands.engine_args(command.args)
+        if vpn.per_session:
+            args["session"] = self.session_id
+        result = self.client.request(OP_ENGINE, name=vpn.op, args=args)
         if self.output_json and vpn.is_show:
             return to_json(result)
         return vpn.render(result)
@@ -176,9 +187,23 @@ class Session:
     # ------------------------------------------------------------ operational
 
     def _configure(self, command: Command) -> str:
+        if self._role() == SUPERREADER:  # read-only: PAN-OS's CLI has no configure for it
+            raise CommandError(UNKNOWN_COMMAND.format("configure"))
         self.mode = CONFIGURE
         self.edit_path = []
         return "Entering configuration mode\n"
+
+    def _role(self) -> str:
+        """This session's admin role, as the daemon sees it (``admin.whoami``, asked once)."""
+        role = getattr(self, "_admin_role", None)
+        if role is None:
+            try:
+                whoami = self.client.request(OP_WHOAMI)
+                role = str(whoami.get("role") or SUPERUSER) if isinstance(whoami, dict) else SUPERUSER
+            except Exception:  # noqa: BLE001 - an older or fake daemon: it enforces, if anything
+                role = SUPERUSER
+            self._admin_role = role
+        return role
 
     def _exit(self, command: Command) -> str:
         if self.mode == CONFIGURE and self.edit_path:
