@@ -37,3 +37,14 @@ def current() -> Connection:
     """The connection of the request being handled (a fresh one outside any)."""
     conn = CURRENT.get()
     return conn if conn is not None else Connection(id=0)
+
+
+def admin_name(default: str = DEFAULT_ADMIN) -> str:
+    """Who the request being handled acts for: the name a superuser's session named
+    (``session.hello``), else the admin the roles gave the request, else ``admin``."""
+    from vpnsh.control import roles
+
+    conn = CURRENT.get()
+    if conn is not None and conn.said_hello:
+        return conn.admin
+    return roles.current_name() or (conn.admin if conn is not None else default)

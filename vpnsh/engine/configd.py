@@ -276,7 +276,7 @@ class ConfigService:
             action = "edit" if self._exists(self.running, tokens) else "add"
         elif verb in ("rename", "move", "load"):
             action = "edit"
-        return Step(conn.admin, conn.id, verb, stored, extra, action=action)
+        return Step(connection.admin_name(), conn.id, verb, stored, extra, action=action)
 
     @staticmethod
     def _exists(tree_: dict[str, Any], tokens: list[str]) -> bool:
@@ -303,7 +303,7 @@ class ConfigService:
         return replay(_copy(self.running), steps, self._apply_step)
 
     def _check_lock(self, edit: bool = False, commit: bool = False) -> None:
-        admin = connection.current().admin
+        admin = connection.admin_name()
         try:
             if commit:
                 self.locks.check_commit(admin)
@@ -421,7 +421,7 @@ class ConfigService:
         """``validate full``: a Validate job; on problems a ``validation`` error whose text
         names the job (``Validate job enqueued with jobid N``) and lists the problems.
         ``admins`` (``validate partial admin [ a b ]``): running plus only their changes."""
-        job = self.jobs.start("Validate", user=connection.current().admin)
+        job = self.jobs.start("Validate", user=connection.admin_name(""))
         if admins is None:
             problems = self._problems()
         else:
@@ -447,7 +447,7 @@ class ConfigService:
         everyone else's stay in the candidate."""
         t0 = time.perf_counter()
         self._check_lock(commit=True)
-        admin = connection.current().admin
+        admin = connection.admin_name()
         rest: list[Step] = []
         target = self.candidate
         if admins is not None:
@@ -457,7 +457,7 @@ class ConfigService:
         changed = self._changed() if admins is None else target != self.running
         if not force and not changed:
             return {"job": None, "lines": [system_text.NO_CHANGES]}
-        job = self.jobs.start("Commit", description, user=admin)
+        job = self.jobs.start("Commit", description, user=connection.admin_name(""))
         try:
             return self._commit_job(job, target, rest, admin, description, t0)
         except ControlError:
@@ -642,7 +642,7 @@ class ConfigService:
         return {"admins": rows}
 
     def lock_add(self, kind: str, comment: str = "") -> dict[str, Any]:
-        admin = connection.current().admin
+        admin = connection.admin_name()
         try:
             self.locks.add(self._lock_kind(kind), admin, str(comment))
         except LockError as exc:
@@ -651,7 +651,7 @@ class ConfigService:
         return {"lines": [f"Successfully acquired {kind} lock"]}
 
     def lock_remove(self, kind: str, admin: str | None = None) -> dict[str, Any]:
-        me = connection.current().admin
+        me = connection.admin_name()
         try:
             self.locks.remove(self._lock_kind(kind), me, admin)
         except LockError as exc:
