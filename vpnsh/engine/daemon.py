@@ -156,6 +156,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    f"while N or more IKE SAs are half-open (default {DEFAULT_COOKIE_THRESHOLD}; 0: always; "
                    "a gateway's require-cookie setting demands them regardless); IKEv1, which has no "
                    "cookies, then answers only main mode from static peers, 5 half-open SAs per address")
+    p.add_argument("--interface-map", metavar="FILE", default=None,
+                   help="which Linux device each ethernet1/N is (default STATE_DIR/interface-map; "
+                   "without a map: the NICs in PCI order, the first one management; "
+                   "see vpnsh/engine/ifmap.py and docs/user-guide.md)")
     p.add_argument("--control-idle-timeout", metavar="SECONDS", type=float,
                    default=protocol.IDLE_TIMEOUT,
                    help="close a control-socket connection with no request for this long "
@@ -215,6 +219,7 @@ def _reload() -> None:
 async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) -> int:
     """Run the daemon until SIGTERM/SIGINT.  Returns the exit status."""
     from vpnsh.engine.configd import ConfigService, ConfigStateError, redact_request
+    from vpnsh.engine.ifmap import InterfaceMap
     from vpnsh.engine.netif import AddressApplier
 
     if socket_answers(args.socket):
@@ -229,7 +234,11 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
                     state_dir=args.state_dir, log_dir=args.log_dir)
     engine.ike.v2.half_open_limit = getattr(args, "ike_cookie_threshold", DEFAULT_COOKIE_THRESHOLD)
     engine.ike.v1.half_open_limit = engine.ike.v2.half_open_limit  # IKEv1: the same limit
-    addresses = AddressApplier(args.state_dir)
+    ifmap = InterfaceMap.for_state_dir(args.state_dir, getattr(args, "interface_map", None))
+    if ifmap.error:
+        log.warning("interface map %s", ifmap.error)
+    engine.ifmap = ifmap
+    addresses = AddressApplier(args.state_dir, ifmap=ifmap)
     with contextlib.suppress(Exception):
         addresses.links.warm_up()  # type: ignore[attr-defined]
     try:

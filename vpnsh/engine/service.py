@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -23,12 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vpnsh.config.secrets import SecretBox
-from vpnsh.engine import config_map, counters
+from vpnsh.engine import config_map, counters, hostinfo
 from vpnsh.engine.crypto import algorithms as alg
 from vpnsh.engine.dataplane import make_dataplane
 from vpnsh.engine.dataplane.base import DataPlane, ts_contains
-from vpnsh.engine.dataplane.ping import run_ping
+from vpnsh.engine.dataplane.ping import run_ping, run_traceroute
 from vpnsh.engine.ids import IdMap
+from vpnsh.engine.ifmap import InterfaceMap
 from vpnsh.engine.ikemgr_log import IkemgrLog
 from vpnsh.engine.ikev1.dual import DualEngine
 from vpnsh.engine.ikev1.show import ike_sa_sections
@@ -71,6 +73,7 @@ class Engine:
 
     def __post_init__(self) -> None:
         self.ike = DualEngine(clock=self.clock)  # IKEv2 and IKEv1, by each gateway's version
+        self.ifmap = InterfaceMap(None)  # the daemon's map (vpnsh.engine.ifmap) replaces it
         self.ikemgr = IkemgrLog(self.log_dir)
         self.secrets = SecretBox(self.state_dir) if self.state_dir else None
         self.ids = IdMap(self.state_dir)
@@ -606,7 +609,7 @@ class Engine:
                 } for c in kids],
             })
         return {"gateway": gateway, "gwid": self._gwid(gateway), "local": policy.local_addr,
-                "peer": policy.peer_addr or "dynamic", "now": time.time(), "sas": sas}
+                "peer": policy.peer_display, "now": time.time(), "sas": sas}
 
     # -- show vpn ipsec-sa
 
@@ -712,7 +715,7 @@ class Engine:
                 if p.prf:
                     props += f"[{alg.display_name(alg.PrfId(p.prf[0]))}]"
             local_id = f"({gw.local_id})" if gw.local_id else ""
-            rows.append({"gwid": self._gwid(name), "name": name, "peer": gw.peer_addr or "dynamic",
+            rows.append({"gwid": self._gwid(name), "name": name, "peer": gw.peer_display,
                          "local": f"{gw.local_addr}{local_id}",
                          "protocol": "IKEv1" if gw.version == "ikev1" else "IKEv2",
                          "proposals": f"{props}{gw.lifetime}-sec"})
@@ -853,7 +856,83 @@ class Engine:
 
     async def _ping(self, args: dict[str, Any]) -> dict[str, Any]:
         await self.ready()
-        return await run_ping(str(args["source"]), str(args["host"]), int(args.get("count", 5)))
+        source = args.get("source")
+        return await run_ping(None if source is None else str(source), str(args["host"]),
+                              int(args.get("count", 5)))
+
+    # -- everyday host commands: show interface, routing, arp, clock, resources, traceroute
+
+    async def _host_view(self) -> hostinfo.HostView:
+        await self.ready()
+        snap = await asyncio.to_thread(hostinfo.snapshot)
+        return hostinfo.HostView(self.running, self.ifmap, snap)
+
+    async def _interface_show(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = await self._host_view()
+        name = args.get("name")
+        if name in (None, "all"):
+            return view.interfaces()
+        known = {i["name"] for i in view.interfaces()["logical"]}
+        if name not in known:
+            raise EngineError(f"Invalid interface {name}")
+        return view.interface(str(name))
+
+    async def _routing_route(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = await self._host_view()
+        return {"virtual_routers": [{"name": vr, "id": i, "routes": view.routes() if i == 1 else []}
+                                    for i, vr in enumerate(self._virtual_routers(), 1)]}
+
+    async def _routing_fib(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = await self._host_view()
+        names = [i["name"] for i in view.interfaces()["logical"] if i["vr"]]
+        return {"virtual_routers": [{"name": vr, "interfaces": [n for n in names
+                                                                if view.vr_of.get(n) == vr],
+                                     "entries": view.fib() if i == 1 else []}
+                                    for i, vr in enumerate(self._virtual_routers(), 1)]}
+
+    async def _fib_lookup(self, args: dict[str, Any]) -> dict[str, Any]:
+        ip = str(args["ip"])
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise EngineError(f"'{ip}' is not a valid IP address") from None
+        vr = str(args.get("virtual_router", "default"))
+        if vr not in self._virtual_routers():
+            raise EngineError(f"virtual-router {vr} does not exist")
+        view = await self._host_view()
+        hit = await asyncio.to_thread(hostinfo.lookup, ip)
+        out: dict[str, Any] = {"virtual_router": vr, "destination": ip, "found": hit is not None}
+        if hit is not None:
+            routes = [r for r in view.routes() if "H" not in r["flags"]
+                      and ip_in(ip, r["destination"])]
+            best = max(routes, key=lambda r: int(r["destination"].split("/")[1]), default=None)
+            out.update(interface=view.name_of(hit["oif"]), nexthop=hit["gateway"] or "0.0.0.0",
+                       source=hit["src"] or "", metric=best["metric"] if best else 0)
+        return out
+
+    async def _arp_show(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = await self._host_view()
+        entries = view.arp()
+        name = args.get("interface", args.get("name"))
+        if name not in (None, "all"):
+            entries = [e for e in entries if e["interface"] == name]
+        return {"max": hostinfo.ARP_MAX, "timeout": hostinfo.ARP_TIMEOUT,
+                "total": len(view.arp()), "entries": entries}
+
+    def _clock(self, args: dict[str, Any]) -> dict[str, Any]:
+        return hostinfo.clock()
+
+    async def _resources(self, args: dict[str, Any]) -> dict[str, Any]:
+        return await hostinfo.resources()
+
+    async def _traceroute(self, args: dict[str, Any]) -> dict[str, Any]:
+        await self.ready()
+        source = args.get("source")
+        return await run_traceroute(str(args["host"]), None if source is None else str(source))
+
+    def _virtual_routers(self) -> list[str]:
+        vrs = list(((self.running.get("network") or {}).get("virtual-router")) or {})
+        return vrs or ["default"]
 
 
 _OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
@@ -868,6 +947,15 @@ _OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
     "vpn.ike-sa.clear": Engine._ike_clear,
     "vpn.ipsec-sa.clear": Engine._ipsec_clear,
     "ping": Engine._ping,
+    # everyday host commands (show interface, routing, arp, clock, resources, traceroute)
+    "host.interface.show": Engine._interface_show,
+    "host.routing.route.show": Engine._routing_route,
+    "host.routing.fib.show": Engine._routing_fib,
+    "host.routing.fib-lookup": Engine._fib_lookup,
+    "host.arp.show": Engine._arp_show,
+    "host.clock.show": Engine._clock,
+    "host.resources.show": Engine._resources,
+    "traceroute": Engine._traceroute,
     # show counter global (issue 11)
     "counter.global.show": Engine._counter_global,
     # tunnel monitor, path monitor (engine/monitor/)
@@ -879,3 +967,10 @@ _EVENT_COUNTERS: dict[type, str] = {
     ev.IkeDeleted: "ike_sa_deleted", ev.ChildInstalled: "ipsec_sa_installed",
     ev.ChildFailed: "ipsec_sa_failed", ev.ChildRemoved: "ipsec_sa_deleted",
 }
+
+
+def ip_in(ip: str, network: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip) in ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return False

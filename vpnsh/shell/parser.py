@@ -169,6 +169,11 @@ _DISPLAY = {
     "less mp log": "less mp-log",
     "tail follow yes mp log": "tail mp-log",
     "debug ike wireshark keys": "debug ike wireshark-keys",
+    "test routing fib lookup": "test routing fib-lookup",
+    "request config lock": "request config-lock",
+    "request commit lock": "request commit-lock",
+    "show config locks": "show config-locks",
+    "show commit locks": "show commit-locks",
     "show routing path monitor": "show routing path-monitor",  # tunnel monitor, path monitor (issue 15)
 }
 
