@@ -151,6 +151,19 @@ def lock_state_dir(state_dir: str) -> IO[str]:
     return f
 
 
+def raise_fd_limit() -> None:
+    """Take the hard limit of open files as the soft one (sockets, TUN devices, logs and
+    clients of thousands of tunnels); what cannot be opened later is reported, not fatal."""
+    import resource
+
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (OSError, ValueError) as exc:
+        log.warning("cannot raise the open-files limit: %s", exc)
+
+
 async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) -> int:
     """Run the daemon until SIGTERM/SIGINT.  Returns the exit status."""
     from vpnsh.engine.configd import ConfigService, ConfigStateError, redact_request
@@ -159,6 +172,7 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
     if socket_answers(args.socket):
         raise StartupError(f"another vpnshd is already serving on {args.socket}")
     lock = lock_state_dir(args.state_dir)
+    raise_fd_limit()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
