@@ -55,6 +55,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+# the sockets UdpIo hands over are wildcard ones: each datagram's local address comes
+# from IP_PKTINFO and each send names its source the same way (vpnsh.engine.udp_io)
+from ..udp_io import PKTINFO_CMSG_SPACE, local_from_ancillary, pktinfo_cmsg, wildcard_for
 from .base import (
     ChildSaSpec,
     DataPlaneEvents,
@@ -68,10 +71,6 @@ from .routes import configure_link, run_netlink, sync_routes
 from .sa import Direction, EspSA
 from .spd import InboundCheck, PacketKey, Spd, compile_all, parse_inner
 from .tun import VNET_HDR_LEN, TunDevice, TunError
-
-# the sockets UdpIo hands over are wildcard ones: each datagram's local address comes
-# from IP_PKTINFO and each send names its source the same way (vpnsh.engine.udp_io)
-from ..udp_io import PKTINFO_CMSG_SPACE, local_from_ancillary, pktinfo_cmsg, wildcard_for
 
 log = logging.getLogger("vpnsh.dataplane.userspace")
 
