@@ -3,6 +3,7 @@
     vpnsh                          interactive shell (operational mode)
     vpnsh -c configure -c 'set ...' -c commit
     vpnsh -f script.txt            one command a line, as if typed
+    vpnsh -f script.txt --bulk     the same, set/delete runs sent in one request each
     echo 'show vpn flow' | vpnsh   commands on stdin when it is not a terminal
     vpnsh lab up|down|status|shell SITE   the two-site lab (vpnsh.lab)
 """
@@ -37,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="json: show commands print JSON")
     p.add_argument("--keep-going", action="store_true",
                    help="in a script, run every line even after a failing one (exit 1 if any failed)")
+    p.add_argument("--bulk", action="store_true",
+                   help="with -f: send each run of configure-mode set/delete lines to the daemon "
+                        "in one request, applied all or nothing (large configs in seconds)")
     return p
 
 
@@ -85,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     session = Session(client, output_json=args.output == "json")
     lines = _script_lines(args)
     try:
+        if lines is not None and args.bulk:
+            from vpnsh.shell.bulk import run_bulk_script
+
+            return run_bulk_script(session, lines, sys.stdout, sys.stderr, keep_going=args.keep_going)
         if lines is not None:
             return run_script(session, lines, sys.stdout, sys.stderr, keep_going=args.keep_going)
         from vpnsh.shell.interactive import run_interactive

@@ -22,10 +22,12 @@ def run_script(
     err: TextIO,
     *,
     keep_going: bool = False,
+    first_line: int = 1,
 ) -> int:
-    """Run ``lines``; return the exit status (0 all succeeded, 1 otherwise)."""
+    """Run ``lines``; return the exit status (0 all succeeded, 1 otherwise). Errors name
+    lines counted from ``first_line``."""
     status = 0
-    for number, raw in enumerate(lines, start=1):
+    for number, raw in enumerate(lines, start=first_line):
         line = raw.rstrip("\r\n")
         if not line.strip() or line.lstrip().startswith("#"):
             continue
