@@ -27,6 +27,7 @@ retransmits; nothing here raises into the engine.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import ipaddress
 import logging
@@ -56,6 +57,10 @@ IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 PKTINFO_CMSG_SPACE = socket.CMSG_SPACE(20)  # struct in6_pktinfo (in_pktinfo is 12 bytes)
 READ_BATCH = 64  # datagrams read per wake-up before the loop serves others
 MAX_DATAGRAM = 65535
+# datagrams waiting for room in a socket's send buffer (a burst of 10,000 IKE_SA_INITs
+# from one `test vpn ike-sa` is larger than any buffer): beyond this they are dropped
+# and counted, and IKE retransmits them
+SEND_QUEUE_MAX = 65536
 
 
 @dataclass
@@ -66,6 +71,7 @@ class IoCounters:
     keepalives_in: int = 0
     runts: int = 0
     send_errors: int = 0
+    send_queued: int = 0  # datagrams that waited for room in the send buffer
 
 
 def classify_4500(data: bytes) -> str:
@@ -107,13 +113,17 @@ RCVBUF_BYTES = 4 * 1024 * 1024
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
 
+SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
+
+
 def _large_receive_buffer(sock: socket.socket) -> None:
-    """Room for a burst of IKE_SA_INITs (thousands of peers at once): as root beyond
-    net.core.rmem_max, otherwise as much as the system allows."""
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF_BYTES)
-    except OSError:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+    """Room for a burst of IKE_SA_INITs (thousands of peers at once), both ways: as root
+    beyond net.core.rmem_max/wmem_max, otherwise as much as the system allows."""
+    for force, plain in ((SO_RCVBUFFORCE, socket.SO_RCVBUF), (SO_SNDBUFFORCE, socket.SO_SNDBUF)):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, RCVBUF_BYTES)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, plain, RCVBUF_BYTES)
 
 
 def open_wildcard_socket(family: int, port: int) -> socket.socket:
@@ -150,6 +160,8 @@ class _Endpoint:
         self._loop = asyncio.get_running_loop()
         self._reading = False
         self._closed = False
+        self._waiting: collections.deque[tuple[bytes, tuple[int, int, bytes], Address]] = \
+            collections.deque()
         self.resume_reading()
 
     # the transport surface
@@ -172,8 +184,41 @@ class _Endpoint:
     def close(self) -> None:
         if not self._closed:
             self.pause_reading()
+            if self._waiting:
+                self._loop.remove_writer(self.sock.fileno())
+                self._waiting.clear()
             self._closed = True
             self.sock.close()
+
+    def send(self, data: bytes, local_ip: str, remote: Address) -> str:
+        """Send (or queue while the buffer is full): ``'sent'``, ``'queued'`` or an error."""
+        item = pktinfo_cmsg(local_ip)
+        if not self._waiting:
+            try:
+                self.sock.sendmsg([data], [item], 0, remote)
+                return "sent"
+            except (BlockingIOError, InterruptedError):
+                self._loop.add_writer(self.sock.fileno(), self._writable)
+            except OSError as exc:  # an address gone, EPERM from a firewall...
+                return str(exc)
+        if len(self._waiting) >= SEND_QUEUE_MAX:
+            return "send queue full"
+        self._waiting.append((data, item, remote))
+        return "queued"
+
+    def _writable(self) -> None:
+        waiting, sock = self._waiting, self.sock
+        while waiting:
+            data, item, remote = waiting[0]
+            try:
+                sock.sendmsg([data], [item], 0, remote)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.owner.counters.send_errors += 1
+                log.debug("queued send to %s:%d failed: %s", remote[0], remote[1], exc)
+            waiting.popleft()
+        self._loop.remove_writer(sock.fileno())
 
     def _readable(self) -> None:
         sock, port, dispatch = self.sock, self.port, self.owner.dispatch
@@ -280,11 +325,12 @@ class UdpIo:
             self.counters.send_errors += 1
             log.warning("no socket for %s:%d to send to %s:%d", *local, *remote)
             return False
-        try:
-            ep.sock.sendmsg([data], [pktinfo_cmsg(local[0])], 0, remote)
-        except OSError as exc:  # a full buffer, an address gone, EPERM from a firewall...
+        outcome = ep.send(data, local[0], remote)
+        if outcome == "queued":
+            self.counters.send_queued += 1
+        elif outcome != "sent":
             self.counters.send_errors += 1
-            log.debug("send from %s:%d to %s:%d failed: %s", *local, *remote, exc)
+            log.debug("send from %s:%d to %s:%d failed: %s", *local, *remote, outcome)
             return False
         return True
 
