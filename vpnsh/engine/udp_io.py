@@ -131,7 +131,8 @@ def open_wildcard_socket(family: int, port: int) -> socket.socket:
     each datagram's destination address (``*_PKTINFO``)."""
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # no SO_REUSEADDR: a second IKE daemon in this namespace (charon, another vpnshd)
+        # makes bind fail with a clear EADDRINUSE instead of silently sharing the port
         _large_receive_buffer(sock)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
