@@ -72,7 +72,8 @@ def test_shell_session_against_vpnshd(vpnshd: Daemon) -> None:
         for line in ("run show vpn ike-sa", "run show vpn ike-sa gateway GW1",
                      "run show vpn ipsec-sa summary", "run show vpn flow", "run show vpn gateway",
                      "run show vpn tunnel", "run test vpn ike-sa gateway GW1",
-                     "run clear vpn ipsec-sa", "run show jobs all", "run show system info"):
+                     "run clear vpn ipsec-sa", "run show jobs all", "run show system info",
+                     "run show counter global", "run show counter global filter delta yes severity drop"):
             out = s.execute(line)
             assert out.ok, (line, out.error)
         s.execute("exit")

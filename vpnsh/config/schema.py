@@ -319,6 +319,9 @@ class LeafList(Node):
 
     type: ValueType = field(default_factory=String)
     default: tuple[str, ...] | None = None
+    # how each value is written in XML: ``<member>V</member>``, or ``<entry name="V"/>`` where
+    # PAN-OS's XML has entries although its CLI has a list (an interface's ``ip``)
+    xml: str = "member"
 
 
 @dataclass

@@ -32,6 +32,7 @@ from .vpn_schema import (
     IPSEC_PROFILES,
     ROOT,
     RULES,
+    TUNNEL_UNITS,
     TUNNELS,
     VIRTUAL_ROUTERS,
     ZONES,
@@ -517,8 +518,54 @@ def _check_rules(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
                               f"another {key}")
 
 
+# ---------------------------------------------------------------- tunnel monitor, path monitor
+
+MAX_MONITOR_DESTINATIONS = 8  # per static route (PAN-OS)
+MAX_MONITORED_ROUTES = 128
+
+
+def _check_monitors(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
+    """Tunnel monitor probes leave from the tunnel interface's address, so it needs one (as
+    PAN-OS demands); path monitoring needs destinations with a source and a destination."""
+    if delta is None or not delta.clean(TUNNELS, TUNNEL_UNITS):
+        for name, tun in (_get(tree, TUNNELS) or {}).items():
+            mon = _get(tun, ("tunnel-monitor",)) or {}
+            ifname = tun.get("tunnel-interface")
+            if mon.get("enable") != "yes" or not ifname:
+                continue
+            unit = _get(tree, TUNNEL_UNITS + (ifname,)) or {}
+            if not unit.get("ip"):
+                yield Problem(TUNNELS + (name, "tunnel-monitor"),
+                              f"needs an IP address on {ifname}: the monitor's probes are sent "
+                              f"from it (set network interface tunnel units {ifname} ip ...)")
+    if delta is not None and delta.clean(VIRTUAL_ROUTERS):
+        return
+    monitored = 0
+    for vr, entry in (_get(tree, VIRTUAL_ROUTERS) or {}).items():
+        routes = _get(entry, ("routing-table", "ip", "static-route")) or {}
+        for rname, route in routes.items():
+            pm = _get(route, ("path-monitor",)) or {}
+            if pm.get("enable") != "yes":
+                continue
+            monitored += 1
+            ppath = VIRTUAL_ROUTERS + (vr, "routing-table", "ip", "static-route", rname,
+                                       "path-monitor")
+            dests = pm.get("monitor-destinations") or {}
+            if not dests:
+                yield Problem(ppath, "is enabled but has no monitor-destinations")
+            if len(dests) > MAX_MONITOR_DESTINATIONS:
+                yield Problem(ppath + ("monitor-destinations",),
+                              f"has {len(dests)} entries: at most {MAX_MONITOR_DESTINATIONS}")
+            for dname, dest in dests.items():
+                yield from _missing(ppath + ("monitor-destinations", dname), dest,
+                                    "source", "destination")
+    if monitored > MAX_MONITORED_ROUTES:
+        yield Problem(VIRTUAL_ROUTERS, f"{monitored} static routes have path monitoring: at most "
+                      f"{MAX_MONITORED_ROUTES}")
+
+
 SEMANTIC_CHECKS = (_check_gateways, _check_ike_profiles, _check_ipsec_profiles,
-                   _check_tunnels, _check_membership, _check_rules)
+                   _check_tunnels, _check_membership, _check_rules, _check_monitors)
 
 
 def validate(tree: dict, running: dict | None = None,

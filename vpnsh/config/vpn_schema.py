@@ -214,7 +214,7 @@ MGMT_PROFILE_REF = Leaf("interface-management-profile", "Interface management pr
 INTERFACE = Container("interface", "Network interfaces", children=[
     Entries("ethernet", "Ethernet (Linux) interfaces", key=IfName(), children=[
         Container("layer3", "Layer3 interface", children=[
-            LeafList("ip", "IP address with netmask", type=IPInterface()),
+            LeafList("ip", "IP address with netmask", type=IPInterface(), xml="entry"),
             MGMT_PROFILE_REF,
             Leaf("mtu", "Maximum Transfer Unit", type=Int(lo=576, hi=9216)),
         ]),
@@ -222,7 +222,7 @@ INTERFACE = Container("interface", "Network interfaces", children=[
     ]),
     Container("tunnel", "Tunnel interface", children=[
         Entries("units", "Logical interfaces", key=TunnelName(), children=[
-            LeafList("ip", "IP address with netmask", type=IPInterface()),
+            LeafList("ip", "IP address with netmask", type=IPInterface(), xml="entry"),
             Leaf("mtu", "Maximum Transfer Unit", type=Int(lo=576, hi=9216), default=1500),
             MGMT_PROFILE_REF,
             Leaf("comment", "comment", type=String(max_len=1023)),
@@ -249,7 +249,7 @@ TUNNEL = Container("tunnel", "Tunnels", children=[
         Leaf("tunnel-interface", "to apply IPSec VPN tunnels to tunnel interface",
              type=Ref(target=TUNNEL_UNITS, hint="<tunnel.N>")),
         Container("auto-key", "IKE VPN options", children=[
-            LeafList("ike-gateway", "IKE gateway", type=Ref(target=GATEWAYS)),
+            LeafList("ike-gateway", "IKE gateway", type=Ref(target=GATEWAYS), xml="entry"),
             Leaf("ipsec-crypto-profile", "IPSec crypto profile name",
                  type=Ref(target=IPSEC_PROFILES), default="default"),
             PROXY_ID,
@@ -260,6 +260,10 @@ TUNNEL = Container("tunnel", "Tunnels", children=[
              default="1024"),
         yes_no("copy-tos", "Copy IP TOS bits from inner packet to IPSec packet "
                "(not recommended)", "no"),
+        # accepted so that PAN-OS configs and API clients (Ansible sends it) load; IPv6
+        # tunnels are not carried, so vpnsh does not act on it
+        yes_no("copy-flow-label", "Copy IPv6 flow label for 6in6 tunnel from inner packet to "
+               "IPSec packet (not recommended)", "no"),
         Container("tunnel-monitor", "Monitor tunnel status", children=[
             yes_no("enable", "Enable tunnel monitoring on this tunnel", "no"),
             Leaf("destination-ip", "Destination IP to send ICMP probe", type=IPAddress()),
@@ -277,8 +281,9 @@ TUNNEL = Container("tunnel", "Tunnels", children=[
 # ---------------------------------------------------------------- profiles
 
 PROFILES = Container("profiles", "Network profiles", children=[
-    Entries("monitor-profile", "Tunnel monitor profiles", children=[
-        Leaf("interval", "probing interval in seconds", type=Int(lo=2, hi=10), default=3),
+    # ranges and defaults: panos-policy-monitor-pki-api.md D.2 (codegen accepts interval 2-100)
+    Entries("monitor-profile", "Tunnel monitor profiles", key=Name(max_len=31), children=[
+        Leaf("interval", "probing interval in seconds", type=Int(lo=2, hi=100), default=3),
         Leaf("threshold", "number of failures before taking action",
              type=Int(lo=2, hi=10), default=5),
         Leaf("action", "action when tunnel is down",
@@ -291,11 +296,29 @@ PROFILES = Container("profiles", "Network profiles", children=[
         yes_no("http", "allow http", "no"),
         yes_no("snmp", "allow snmp", "no"),
         yes_no("response-pages", "allow response pages", "no"),
-        LeafList("permitted-ip", "permitted IP addresses", type=IPPrefix()),
+        LeafList("permitted-ip", "permitted IP addresses", type=IPPrefix(), xml="entry"),
     ]),
 ])
 
 # ---------------------------------------------------------------- virtual router (1.7)
+
+# static-route path monitoring: panos-policy-monitor-pki-api.md D.3
+PATH_MONITOR = Container("path-monitor", "Static Route Path Monitoring", children=[
+    yes_no("enable", "Enable path monitoring", "no"),
+    Leaf("failure-condition", "failure condition: any or all destinations down",
+         type=Enum(values=("any", "all")), default="any"),
+    Leaf("hold-time", "hold time in minutes before a recovered path is used again (preemptive hold)",
+         type=Int(lo=0, hi=1440), default=2),
+    Entries("monitor-destinations", "Monitor destinations (up to 8)", children=[
+        yes_no("enable", "Enable this monitor destination", "yes"),
+        Leaf("source", "Source IP address (an interface address with its mask)",
+             type=IPInterface()),
+        Leaf("destination", "Destination IP address to ping", type=IPAddress()),
+        Leaf("interval", "ping interval in seconds", type=Int(lo=1, hi=60), default=3),
+        Leaf("count", "pings lost in a row before the destination is down",
+             type=Int(lo=3, hi=10), default=5),
+    ]),
+])
 
 STATIC_ROUTE = Entries("static-route", "Static routes", children=[
     Leaf("destination", "Destination IP address/prefix", type=IPPrefix()),
@@ -317,6 +340,7 @@ STATIC_ROUTE = Entries("static-route", "Static routes", children=[
     Container("bfd", "BFD configuration", children=[
         Leaf("profile", "BFD profile", type=String(max_len=63), default="None"),
     ]),
+    PATH_MONITOR,
 ])
 
 VIRTUAL_ROUTER = Entries("virtual-router", "Virtual routers", children=[

@@ -50,8 +50,8 @@ class Client:
         except PermissionError:
             sock.close()
             raise ControlError(
-                f"permission denied on {self.path}: the control socket is root-only; "
-                "run vpnsh as root (or with sudo).",
+                f"permission denied on {self.path}: run vpnsh as root, or as a member of group "
+                "vpnsh-admin or vpnsh-reader (the socket opens to them once a group exists).",
                 CONNECT,
             ) from None
         except OSError as exc:
@@ -91,7 +91,13 @@ class Client:
         assert self._sock is not None
         rid = next(self._ids)
         try:
-            self._sock.sendall(protocol.encode(protocol.request(rid, op, args)))
+            try:
+                self._sock.sendall(protocol.encode(protocol.request(rid, op, args)))
+            except BrokenPipeError:
+                # the daemon refused the connection (roles.py) and said why before closing
+                response = self._read_message()
+                self.close()
+                return protocol.result_of(response)
             while True:
                 response = self._read_message()
                 if response.get("id") in (rid, None):

@@ -5,6 +5,10 @@ keyword arguments.  A handler returns a JSON-compatible result (or an
 awaitable of one) and raises :class:`ControlError` to fail with a kind; any
 other exception becomes a ``server`` error and is logged with its traceback.
 
+Each connection is admitted by its peer's credentials (``SO_PEERCRED``) and
+served with that admin's role (:mod:`vpnsh.control.roles`): a superreader's
+request that would change something is refused with kind ``denied``.
+
 Requests on one connection are answered in order; connections are served
 concurrently.  A frame that cannot be decoded gets an error response (id
 ``null``) and closes that connection only.
@@ -21,7 +25,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from vpnsh.control import protocol
+from vpnsh.control import protocol, roles
 from vpnsh.control.protocol import SERVER, ControlError, FrameError
 
 log = logging.getLogger("vpnshd.control")
@@ -39,7 +43,7 @@ class Dispatcher:
     """Op name -> handler."""
 
     def __init__(self, redactor: Redactor = _default_redactor) -> None:
-        self._handlers: dict[str, Handler] = {}
+        self._handlers: dict[str, Handler] = {"admin.whoami": _whoami, "admin.login": _login}
         self.redactor = redactor
 
     def register(self, op: str, handler: Handler) -> None:
@@ -60,12 +64,18 @@ class Dispatcher:
         handler = self._handlers.get(req.op)
         if handler is None:
             return protocol.error(req.id, f"unknown op {req.op!r}", SERVER)
+        admin = roles.current.get()
+        if not roles.may_run(admin, req.op, req.args):
+            assert admin is not None
+            log.warning("%s: refused %s", admin.name, self.redactor(req.op, req.args))
+            return protocol.error(req.id, roles.refusal(admin, req.op), roles.DENIED)
+        who = f"{admin.name}: " if admin is not None else ""
         try:
             result = handler(**req.args)
             if inspect.isawaitable(result):
                 result = await result
         except ControlError as exc:
-            log.info("%s failed (%s)", self.redactor(req.op, req.args), exc.kind)
+            log.info("%s%s failed (%s)", who, self.redactor(req.op, req.args), exc.kind)
             return protocol.error(req.id, exc.message, exc.kind)
         except TypeError as exc:
             if _is_signature_error(handler, req.args):
@@ -75,7 +85,32 @@ class Dispatcher:
         except Exception as exc:  # noqa: BLE001 - the daemon must keep serving
             log.exception("%s raised", self.redactor(req.op, req.args))
             return protocol.error(req.id, f"internal error in {req.op}: {exc}", SERVER)
+        if admin is not None and admin.role == roles.SUPERUSER and not roles.may_run(
+                roles.Admin("", roles.SUPERREADER), req.op, req.args):
+            what = self.redactor(req.op, req.args)
+            if req.op == "engine.op":
+                what += f" {req.args.get('name')}"
+            log.info("%s%s", who, what)  # who changed what
         return protocol.ok(req.id, result)
+
+
+def _whoami() -> dict[str, Any]:
+    """``admin.whoami``: this connection's admin (the shell shows and checks its role)."""
+    admin = roles.current.get()
+    return admin.as_data() if admin is not None else {"user": "", "role": roles.SUPERUSER}
+
+
+def _login(user: str) -> dict[str, Any]:
+    """``admin.login``: the daemon's SSH server serves this connection as SSH user ``user``."""
+    admin = roles.current.get()
+    if admin is None:
+        raise ControlError("admin.login needs a socket connection", roles.DENIED)
+    try:
+        new = roles.login_as(admin, str(user))
+    except PermissionError as exc:
+        raise ControlError(str(exc), roles.DENIED) from None
+    roles.current.set(new)
+    return new.as_data()
 
 
 def _is_signature_error(handler: Handler, args: dict[str, Any]) -> bool:
@@ -89,7 +124,7 @@ def _is_signature_error(handler: Handler, args: dict[str, Any]) -> bool:
 
 
 class ControlServer:
-    """Serves a :class:`Dispatcher` on a Unix socket with mode 0600."""
+    """Serves a :class:`Dispatcher` on a Unix socket (mode: :func:`roles.socket_mode`)."""
 
     def __init__(self, path: str, dispatcher: Dispatcher, max_frame: int = protocol.MAX_FRAME,
                  idle_timeout: float = protocol.IDLE_TIMEOUT,
@@ -120,7 +155,7 @@ class ControlServer:
             )
         finally:
             os.umask(old_umask)
-        os.chmod(self.path, 0o600)
+        os.chmod(self.path, roles.socket_mode())
         log.info("control socket listening on %s", self.path)
 
     async def stop(self) -> None:
@@ -149,6 +184,8 @@ class ControlServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
+            if not await self._admit(writer):
+                return
             await self._serve_connection(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -158,6 +195,27 @@ class ControlServer:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _admit(self, writer: asyncio.StreamWriter) -> bool:
+        """Who is connecting (SO_PEERCRED): set this connection's admin, or refuse it."""
+        try:
+            pid, uid = roles.peer_credentials(writer.get_extra_info("socket"))
+        except (OSError, AttributeError) as exc:
+            log.warning("control connection without peer credentials (%s): refused", exc)
+            return False
+        admin = roles.admin_for_peer(pid, uid)
+        if admin is None:
+            name = roles.user_name(uid)
+            groups = f"{roles.group_of(roles.SUPERUSER)} or {roles.group_of(roles.SUPERREADER)}"
+            log.warning("control connection from %s (uid %d, pid %d) refused: not in %s",
+                        name, uid, pid, groups)
+            writer.write(protocol.encode(protocol.error(
+                None, f"{name} is not a vpnsh administrator: add the account to group {groups}",
+                protocol.CONNECT)))
+            await writer.drain()
+            return False
+        roles.current.set(admin)
+        return True
 
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:

@@ -26,6 +26,7 @@ from vpnsh.config.vpn_schema import (
     GATEWAYS,
     IKE_PROFILES,
     IPSEC_PROFILES,
+    MONITOR_PROFILES,
     TUNNEL_UNITS,
     TUNNELS,
     VIRTUAL_ROUTERS,
@@ -33,6 +34,7 @@ from vpnsh.config.vpn_schema import (
 from vpnsh.engine.crypto import algorithms as alg
 from vpnsh.engine.dataplane.base import Route, TunnelInterface
 from vpnsh.engine.ids import IdMap
+from vpnsh.engine.monitor.state import MonitorDestination, PathMonitorSpec, TunnelMonitorSpec
 from vpnsh.engine.policy import ChildPolicy, EspProposal, Identity, IkePolicy, IkeProposal
 
 Decrypt = Callable[[str], str]
@@ -61,6 +63,8 @@ class EngineConfig:
     # tunnel name -> (tunnel interface, copy-tos) for the data plane
     placement: dict[str, tuple[str, bool]] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)  # "gateway GW" / "tunnel T" -> why unusable
+    tunnel_monitors: list[TunnelMonitorSpec] = field(default_factory=list)
+    path_monitors: list[PathMonitorSpec] = field(default_factory=list)
 
     @property
     def warnings(self) -> list[str]:
@@ -259,6 +263,74 @@ def _routes(tree: dict, tunnel_ifs: set[str]) -> list[Route]:
     return routes
 
 
+def hold_time_scale() -> float:
+    """``VPNSH_TEST_HOLD_TIME_SCALE``: for tests only, shrinks path-monitor hold times
+    (configured in minutes: 1 minute with 0.1 is 6 s)."""
+    try:
+        return float(os.environ.get("VPNSH_TEST_HOLD_TIME_SCALE", "1"))
+    except ValueError:
+        return 1.0
+
+
+def tunnel_monitors(tree: dict, children: dict[str, ChildPolicy],
+                    placement: dict[str, tuple[str, bool]]) -> tuple[list[TunnelMonitorSpec], dict[str, str]]:
+    """The tunnel monitors of the running config, and problems ("tunnel T" -> why not)."""
+    out: list[TunnelMonitorSpec] = []
+    problems: dict[str, str] = {}
+    for name, raw in _stored(tree, TUNNELS).items():
+        if not isinstance(raw, dict) or (raw.get("tunnel-monitor") or {}).get("enable") != "yes":
+            continue
+        if name not in placement or raw.get("disabled") == "yes":
+            continue
+        mon = effective(tree, TUNNELS + (name, "tunnel-monitor")) or {}
+        ifname = placement[name][0]
+        source = _interface_address(tree, ifname)
+        destination = mon.get("destination-ip")
+        if not source or not destination:
+            problems[f"tunnel-monitor {name}"] = (f"tunnel {name}: tunnel monitor needs an address on "
+                                                  f"{ifname} and a destination-ip")
+            continue
+        child = f"{name}:{mon['proxy-id']}" if mon.get("proxy-id") else name
+        if child not in children:
+            child = next((c for c in children if children[c].tunnel == name), name)
+        profile_name = mon.get("tunnel-monitor-profile") or "default"
+        profile = effective(tree, MONITOR_PROFILES + (profile_name,)) or {}
+        out.append(TunnelMonitorSpec(
+            tunnel=name, child=child, interface=ifname, source=source, destination=destination,
+            profile=profile_name, action=str(profile.get("action", "wait-recover")),
+            interval=int(profile.get("interval", 3)), threshold=int(profile.get("threshold", 5))))
+    return out, problems
+
+
+def path_monitors(tree: dict, routes: list[Route]) -> list[PathMonitorSpec]:
+    """The static routes with path monitoring on, among the routes the data plane installs."""
+    out: list[PathMonitorSpec] = []
+    installed = set(routes)
+    for vr_name, vr in _stored(tree, VIRTUAL_ROUTERS).items():
+        static = (((vr or {}).get("routing-table") or {}).get("ip") or {}).get("static-route") or {}
+        for rname, raw in static.items():
+            if ((raw or {}).get("path-monitor") or {}).get("enable") != "yes":
+                continue
+            route = effective(tree, VIRTUAL_ROUTERS + (vr_name, "routing-table", "ip", "static-route", rname))
+            nexthop = route.get("nexthop", {})
+            r = Route(route.get("destination", ""), route.get("interface", ""),
+                      nexthop.get("ip-address"), int(route.get("metric", 10)))
+            if r not in installed:
+                continue  # not a route into a tunnel: nothing here installs it
+            pm = route["path-monitor"]
+            dests = tuple(
+                MonitorDestination(dname, _strip_mask(d["source"]), d["destination"],
+                                   int(d.get("interval", 3)), int(d.get("count", 5)),
+                                   d.get("enable", "yes") == "yes")
+                for dname, d in (pm.get("monitor-destinations") or {}).items()
+                if d.get("source") and d.get("destination"))
+            out.append(PathMonitorSpec(
+                vr=vr_name, name=rname, route=r, destinations=dests,
+                failure_condition=str(pm.get("failure-condition", "any")),
+                hold_time=float(pm.get("hold-time", 2)) * 60 * hold_time_scale()))
+    return out
+
+
 def _stored(tree: dict, path: tuple[str, ...]) -> dict[str, Any]:
     """The stored (not defaulted) dict at ``path``: cheap, for listing entry names."""
     node: Any = tree
@@ -337,6 +409,9 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
         out.routes = _routes(tree, set(units))
     else:
         out.tunnel_interfaces, out.routes = previous.tunnel_interfaces, previous.routes
+    out.tunnel_monitors, monitor_problems = tunnel_monitors(tree, out.children, out.placement)
+    out.problems.update(monitor_problems)
+    out.path_monitors = path_monitors(tree, out.routes)
     ids.keep_only("gateway", set(out.gateway_ids))
     ids.keep_only("tunnel", set(out.children))
     ids.save()

@@ -17,7 +17,6 @@ until the next edit, with the candidate): the engine must not modify it.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import logging
@@ -37,6 +36,7 @@ from vpnsh.config.secrets import SecretBox
 from vpnsh.config.store import ConfigStore, write_atomic
 from vpnsh.config.vpn_schema import MAX_ROLLBACK_VERSION
 from vpnsh.control.protocol import SERVER, SYNTAX, VALIDATION, ControlError
+from vpnsh.engine import logfiles
 from vpnsh.engine.joblog import JobLog, SystemLog, filter_events, render_events
 from vpnsh.engine.netif import AddressApplier
 from vpnsh.engine.service import Engine, EngineError
@@ -478,9 +478,8 @@ class ConfigService:
         if not self.log_dir:
             raise ControlError("this daemon has no log dir", SERVER)
         path = os.path.join(self.log_dir, file)
-        try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                tail = collections.deque(f, maxlen=max(1, int(lines)))
+        try:  # across rotation: the rotated files (FILE.1 ...) lead up to the current one
+            tail = logfiles.tail_lines(path, int(lines))
         except FileNotFoundError:
             raise ControlError(f"{file}: no such log file", SERVER) from None
         return {"text": "".join(tail)}

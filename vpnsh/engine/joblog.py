@@ -13,6 +13,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from vpnsh.control import roles
+
 log = logging.getLogger("vpnshd.jobs")
 
 JOBS_FILE = "jobs.json"
@@ -29,6 +31,7 @@ class Job:
     result: str = "PEND"  # OK | FAIL once done
     description: str = ""
     details: list[str] = field(default_factory=list)
+    user: str = ""  # the admin who started it (PAN-OS's job field ``user``)
 
     def finish(self, ok: bool, details: list[str] | None = None) -> None:
         self.completed = time.time()
@@ -44,9 +47,12 @@ class JobLog:
         self.jobs: list[Job] = []
         self._load()
 
-    def start(self, type_: str, description: str = "") -> Job:
+    def start(self, type_: str, description: str = "", user: str | None = None) -> Job:
+        """A new job; ``user`` defaults to the admin of the request being served."""
         self.last_id += 1
-        job = Job(self.last_id, type_, time.time(), description=description)
+        if user is None:
+            user = roles.current_name()
+        job = Job(self.last_id, type_, time.time(), description=description, user=user)
         self.jobs.append(job)
         del self.jobs[:-KEEP]
         return job

@@ -84,6 +84,16 @@ KEYWORD_HELP: dict[str, str] = {
     "bottom": "Move to the bottom",
     "before": "Move before an entry",
     "after": "Move after an entry",
+    # show counter global (issue 11)
+    "counter": "Show system counter information",
+    "global": "Show global counters",
+    "filter": "Filter the counters shown",
+    "delta": "Show the change since this session's previous run, or the values",
+    "severity": "Show only counters of this severity (info, warn, error, drop)",
+    # tunnel monitor, path monitor (issue 15)
+    "routing": "Show routing information",
+    "path-monitor": "Show static route path monitoring status",
+    "virtual-router": "Show for given virtual router",
     # pipes
     "match": "Show only lines that match a regular expression",
     "except": "Show all lines except those that match a regular expression",
@@ -116,6 +126,8 @@ CONTEXT_HELP: dict[tuple[str, ...], str] = {
     ("save", "config"): "Save the candidate configuration",
     ("load", "config"): "Load a saved configuration",
     ("revert", "config"): "Discard candidate changes, back to running",
+    ("delta", "yes"): "Show only the change since this session's previous run",
+    ("delta", "no"): "Show the counters' values",
 }
 
 # First words of configure mode whose help differs from operational mode.
@@ -145,6 +157,8 @@ VALUE_HELP: dict[str, str] = {
     "match": "Regular expression",
     "except": "Regular expression",
     "system": "Log filter",
+    "severity": "info, warn, error or drop",
+    "virtual-router": "Virtual router name",  # tunnel monitor, path monitor (issue 15)
 }
 
 PIPE_HELP = "Pipe through a command"

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vpnsh.render import counters as counters_render
 from vpnsh.render import vpn as vpn_render
 from vpnsh.render.json_output import to_json
 
@@ -22,6 +23,7 @@ class OpCommand:
     op: str
     render: Render
     is_show: bool = True  # prints JSON under --output json (every VPN op does: docs/operational-data.md)
+    per_session: bool = False  # the daemon keeps state per CLI session (show counter global delta)
 
 
 def _show_ike_sa(args: Mapping[str, Any]) -> Render:
@@ -52,7 +54,12 @@ _TABLE: dict[str, tuple[str, Callable[[Mapping[str, Any]], Render], bool]] = {
     "test vpn ipsec-sa": ("vpn.ipsec-sa.test", lambda a: vpn_render.test_ipsec_sa, True),
     "clear vpn ike-sa": ("vpn.ike-sa.clear", lambda a: vpn_render.clear_ike_sa, True),
     "clear vpn ipsec-sa": ("vpn.ipsec-sa.clear", lambda a: vpn_render.clear_ipsec_sa, True),
+    # show counter global (issue 11)
+    "show counter global": ("counter.global.show", lambda a: counters_render.show_counter_global, True),
+    # tunnel monitor, path monitor (issue 15)
+    "show routing path-monitor": ("routing.path-monitor.show", lambda a: vpn_render.show_path_monitor, True),
 }
+_PER_SESSION = {"show counter global"}
 
 
 def lookup(name: str, args: Mapping[str, Any]) -> OpCommand | None:
@@ -63,7 +70,7 @@ def lookup(name: str, args: Mapping[str, Any]) -> OpCommand | None:
     op, pick, is_show = entry
     if name == "show vpn ike-sa" and args.get("detail"):
         op = "vpn.ike-sa.detail"
-    return OpCommand(op, pick(args), is_show)
+    return OpCommand(op, pick(args), is_show, per_session=name in _PER_SESSION)
 
 
 def engine_args(args: Mapping[str, Any]) -> dict[str, Any]:

@@ -200,6 +200,7 @@ _DISPLAY = {
     "less mp log": "less mp-log",
     "tail follow yes mp log": "tail mp-log",
     "debug ike wireshark keys": "debug ike wireshark-keys",
+    "show routing path monitor": "show routing path-monitor",  # tunnel monitor, path monitor (issue 15)
 }
 
 

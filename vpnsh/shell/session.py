@@ -13,12 +13,14 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import secrets
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from vpnsh.control.roles import DENIED, SUPERREADER, SUPERUSER
 from vpnsh.render import system as system_render
 from vpnsh.render.json_output import to_json
 from vpnsh.render.pipes import PipeError, apply_pipes
@@ -27,6 +29,7 @@ from vpnsh.shell.parser import (
     CONFIGURE,
     INVALID_SYNTAX,
     OPERATIONAL,
+    UNKNOWN_COMMAND,
     Command,
     CommandError,
     parse,
@@ -51,6 +54,7 @@ OP_LOG_SYSTEM = "log.system"
 OP_LOG_READ = "log.read"
 OP_DEBUG_IKE = "debug.ike"
 OP_DEBUG_SHOW = "debug.show"
+OP_WHOAMI = "admin.whoami"  # -> {"user", "role"}: this connection's admin (roles.py)
 TAIL_LINES = 10  # ``tail mp-log F`` prints this many lines, as tail(1) does
 FOLLOW_INTERVAL = 0.5  # seconds between polls of a followed log
 
@@ -95,6 +99,8 @@ class Session:
     # as in scripts); ``cancel`` ends the follow (an SSH Ctrl-C; locally KeyboardInterrupt does)
     stream: Callable[[str], None] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    # names this CLI session to the daemon (``show counter global filter delta yes``)
+    session_id: str = field(default_factory=lambda: secrets.token_hex(8))
 
     # ------------------------------------------------------------ prompt
 
@@ -133,6 +139,8 @@ class Session:
             kind = getattr(exc, "kind", None)
             if kind is None:
                 raise
+            if kind == DENIED:  # beyond this admin's role: PAN-OS does not offer the command
+                return Outcome(False, error=UNKNOWN_COMMAND.format(line.split()[0]))
             return Outcome(False, error=daemon_error_text(kind, str(exc)))
 
     def _run(self, command: Command) -> str:
@@ -149,7 +157,10 @@ class Session:
         vpn = opcommands.lookup(command.name, command.args)
         if vpn is None:
             raise CommandError(INVALID_SYNTAX)
-        result = self.client.request(OP_ENGINE, name=vpn.op, args=opcommands.engine_args(command.args))
+        args = opcommands.engine_args(command.args)
+        if vpn.per_session:
+            args["session"] = self.session_id
+        result = self.client.request(OP_ENGINE, name=vpn.op, args=args)
         if self.output_json and vpn.is_show:
             return to_json(result)
         return vpn.render(result)
@@ -161,9 +172,23 @@ class Session:
     # ------------------------------------------------------------ operational
 
     def _configure(self, command: Command) -> str:
+        if self._role() == SUPERREADER:  # read-only: PAN-OS's CLI has no configure for it
+            raise CommandError(UNKNOWN_COMMAND.format("configure"))
         self.mode = CONFIGURE
         self.edit_path = []
         return "Entering configuration mode\n"
+
+    def _role(self) -> str:
+        """This session's admin role, as the daemon sees it (``admin.whoami``, asked once)."""
+        role = getattr(self, "_admin_role", None)
+        if role is None:
+            try:
+                whoami = self.client.request(OP_WHOAMI)
+                role = str(whoami.get("role") or SUPERUSER) if isinstance(whoami, dict) else SUPERUSER
+            except Exception:  # noqa: BLE001 - an older or fake daemon: it enforces, if anything
+                role = SUPERUSER
+            self._admin_role = role
+        return role
 
     def _exit(self, command: Command) -> str:
         if self.mode == CONFIGURE and self.edit_path:

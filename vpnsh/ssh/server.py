@@ -9,7 +9,8 @@ Login: public keys listed in ``STATE_DIR/ssh/authorized_keys`` (read at each
 login), and passwords from ``STATE_DIR/ssh/passwords`` (:mod:`vpnsh.ssh.passwords`;
 also offered as keyboard-interactive, which netmiko's PAN-OS driver uses).  Any
 user name may log in with an authorized key; it is the name in the prompt
-(``admin@HOST>``).  The host key is ``STATE_DIR/ssh/host_key``, made on first start.
+(``admin@HOST>``), and its admin role is that of the Unix account of that name
+(:mod:`vpnsh.control.roles`; a name with no account is a superuser).  The host key is ``STATE_DIR/ssh/host_key``, made on first start.
 
 With a PTY the session is a terminal (echo, editing, TAB, ``?``, pager); without
 one, input lines run as typed with prompts and output but no echo; ``ssh host
@@ -29,6 +30,7 @@ from typing import Any
 
 import asyncssh
 
+from vpnsh.control.protocol import ControlError
 from vpnsh.shell.completion import help_items, question_mark_text
 from vpnsh.shell.parser import CONFIGURE, OPERATIONAL, split_for_completion
 from vpnsh.shell.session import Session
@@ -172,6 +174,13 @@ class SshServer:
         client = None
         try:
             client = await self.run_blocking(self.make_client)
+            try:  # the daemon serves this session with the SSH user's role (control/roles.py)
+                await self.run_blocking(functools.partial(client.request, "admin.login", user=user))
+            except ControlError as exc:
+                log.warning("ssh: %s refused: %s", user, exc)
+                process.stdout.write(f"{exc}\n")
+                status = 1
+                return
             session = Session(client, user=user, hostname=self.hostname)
             self._sessions[id(session)] = session
             shell = SshShell(process, session, self.run_blocking)

@@ -728,6 +728,11 @@ class KernelDataPlane:
             return None
         return replies[0] if replies else None
 
+    def global_counters(self) -> dict[str, int]:
+        """The kernel's XFRM drop counters (this namespace's /proc/net/xfrm_stat) under the
+        names of ``show counter global`` (vpnsh.engine.counters)."""
+        return xfrm_stat_counters()
+
     def counters(self, inbound_spi: int) -> SaCounters | None:
         child = self._children.get(inbound_spi)
         if child is None:
@@ -842,3 +847,31 @@ def _replay_seq(sa: nlmsg, outbound: bool) -> int:
     if rs:
         return int(rs["oseq"] if outbound else rs["seq"])
     return 0
+
+
+# /proc/net/xfrm_stat -> counter names of ``show counter global``
+_XFRM_STAT = {
+    "XfrmInNoStates": "esp_drop_unknown_spi",
+    "XfrmInStateProtoError": "esp_drop_auth_fail",
+    "XfrmInStateSeqError": "esp_drop_replay",
+    "XfrmInStateExpired": "esp_drop_expired_sa",
+    "XfrmInTmplMismatch": "esp_drop_selector",
+    "XfrmInHdrError": "esp_drop_malformed",
+    "XfrmInNoPols": "esp_drop_no_policy",
+    "XfrmOutNoStates": "tun_drop_no_sa",
+    "XfrmAcquireError": "key_acquire_error",
+}
+
+
+def xfrm_stat_counters(path: str = "/proc/net/xfrm_stat") -> dict[str, int]:
+    out: dict[str, int] = {}
+    try:
+        with open(path, encoding="ascii") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 2 and parts[0] in _XFRM_STAT and parts[1].isdigit():
+                    name = _XFRM_STAT[parts[0]]
+                    out[name] = out.get(name, 0) + int(parts[1])
+    except OSError:
+        pass
+    return out
