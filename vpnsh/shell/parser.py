@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from lark import Lark, Token, Tree
@@ -50,7 +49,15 @@ class Command:
 
 @lru_cache(maxsize=1)
 def grammar_text() -> str:
-    return resources.files("vpnsh.grammar").joinpath("vpnsh.lark").read_text(encoding="utf-8")
+    # a plain read beside the package: importlib.resources costs a one-shot shell ~10 ms of
+    # imports (tempfile, zipfile, lzma...) for nothing (vpnsh is never run from a zip)
+    import os
+
+    import vpnsh.grammar
+
+    with open(os.path.join(os.path.dirname(vpnsh.grammar.__file__), "vpnsh.lark"),
+              encoding="utf-8") as f:
+        return f.read()
 
 
 @lru_cache(maxsize=1)
