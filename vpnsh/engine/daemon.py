@@ -193,6 +193,19 @@ def lock_state_dir(state_dir: str) -> IO[str]:
     return f
 
 
+def raise_fd_limit() -> None:
+    """Take the hard limit of open files as the soft one (sockets, TUN devices, logs and
+    clients of thousands of tunnels); what cannot be opened later is reported, not fatal."""
+    import resource
+
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (OSError, ValueError) as exc:
+        log.warning("cannot raise the open-files limit: %s", exc)
+
+
 READY_TIMEOUT = 30.0  # at most this long for the running config's IKE sockets before READY
 
 
@@ -203,8 +216,10 @@ async def _engine_settled(engine: Engine) -> None:
         await asyncio.wait([task], timeout=READY_TIMEOUT)
 
 
-def _ike_addresses(engine: Engine) -> str:
+def _ike_addresses(engine: Engine, show: int = 8) -> str:
     bound = sorted(getattr(getattr(engine, "io", None), "bound_addresses", set)())
+    if len(bound) > show:  # 10,000 gateway addresses do not fit a status line
+        return f"{', '.join(bound[:show])} and {len(bound) - show} more"
     return ", ".join(bound) or "no address (no gateway configured)"
 
 
@@ -225,6 +240,7 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
     if socket_answers(args.socket):
         raise StartupError(f"another vpnshd is already serving on {args.socket}")
     lock = lock_state_dir(args.state_dir)
+    raise_fd_limit()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -3,6 +3,7 @@
     vpnsh                          interactive shell (operational mode)
     vpnsh -c configure -c 'set ...' -c commit
     vpnsh -f script.txt            one command a line, as if typed
+    vpnsh -f script.txt --bulk     the same, set/delete runs sent in one request each
     echo 'show vpn flow' | vpnsh   commands on stdin when it is not a terminal
     vpnsh lab up|down|status|shell SITE   the two-site lab (vpnsh.lab)
 """
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-candidate", action="store_true",
                    help="a failing script keeps the candidate changes it made (default: they are "
                         "reverted; other admins' changes are never touched)")
+    p.add_argument("--bulk", action="store_true",
+                   help="with -f: send each run of configure-mode set/delete lines to the daemon "
+                        "in one request, applied all or nothing (large configs in seconds)")
     return p
 
 
@@ -91,6 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         session.hello("CLI", "local")
     lines = _script_lines(args)
     try:
+        if lines is not None and args.bulk:
+            from vpnsh.shell.bulk import run_bulk_script
+
+            return run_bulk_script(session, lines, sys.stdout, sys.stderr, keep_going=args.keep_going,
+                                   keep_candidate=args.keep_candidate)
         if lines is not None:
             return run_script(session, lines, sys.stdout, sys.stderr, keep_going=args.keep_going,
                               keep_candidate=args.keep_candidate)
