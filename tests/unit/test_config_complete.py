@@ -11,7 +11,7 @@ def words(tokens, partial="", tree=None):
 def test_top_level_keywords_with_help():
     got = complete({}, [], "")
     assert Choice("network", "Network configuration") in got
-    assert [c.word for c in got] == ["network", "zone", "rulebase", "deviceconfig"]
+    assert [c.word for c in got] == ["network", "zone", "rulebase", "deviceconfig", "shared"]
 
 
 def test_partial_filters_keywords():

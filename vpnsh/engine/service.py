@@ -36,6 +36,8 @@ from vpnsh.engine.ikev2 import events as ev
 from vpnsh.engine.ikev2.engine import Ikev2Engine
 from vpnsh.engine.ikev2.handoff import child_sa_spec
 from vpnsh.engine.monitor.runner import Hooks, MonitorRunner
+from vpnsh.engine.pki import ops as pki_ops
+from vpnsh.engine.pki.store import CertStore, PkiError
 from vpnsh.engine.policy import ChildPolicy, IkePolicy
 from vpnsh.engine.sansio import KEEPALIVE
 from vpnsh.engine.udp_io import NATT_PORT, UdpIo
@@ -856,6 +858,20 @@ class Engine:
         return await run_ping(str(args["source"]), str(args["host"]), int(args.get("count", 5)))
 
 
+# -- certificates (issue 16): the certificate store's commands (vpnsh.engine.pki.ops)
+
+def _pki_op(name: str) -> Callable[[Engine, dict[str, Any]], Any]:
+    def run(engine: Engine, args: dict[str, Any]) -> Any:
+        if engine.state_dir is None:
+            raise EngineError("no state dir: no certificate store")
+        store = CertStore(engine.state_dir, engine.secrets)  # cheap: it reads files on use
+        try:
+            return pki_ops.OPS[name](store, args)
+        except (PkiError, ValueError) as exc:  # ValueError: the master key cannot decrypt
+            raise EngineError(str(exc)) from None
+    return run
+
+
 _OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
     "vpn.ike-sa.show": Engine._ike_sa_show,
     "vpn.ike-sa.detail": Engine._ike_sa_detail,
@@ -872,6 +888,8 @@ _OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
     "counter.global.show": Engine._counter_global,
     # tunnel monitor, path monitor (engine/monitor/)
     "routing.path-monitor.show": Engine._path_monitor_show,
+    # certificates (issue 16)
+    **{name: _pki_op(name) for name in pki_ops.OPS},
 }
 
 _EVENT_COUNTERS: dict[type, str] = {

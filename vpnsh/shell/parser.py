@@ -170,6 +170,8 @@ _DISPLAY = {
     "tail follow yes mp log": "tail mp-log",
     "debug ike wireshark keys": "debug ike wireshark-keys",
     "show routing path monitor": "show routing path-monitor",  # tunnel monitor, path monitor (issue 15)
+    # certificates (issue 16)
+    "show sslmgr store config certificate info": "show sslmgr-store config-certificate-info",
 }
 
 
