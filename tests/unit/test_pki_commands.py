@@ -148,3 +148,14 @@ def test_certificate_profile_validation_in_words() -> None:
     assert "OCSP is not supported" in str(validate(ocsp_only)[0])
     bad = {"shared": {"certificate-profile": {"CP": {"CA": {"r": {}}, "crl-receive-timeout": 99}}}}
     assert validate(bad) and "crl-receive-timeout" in str(validate(bad)[0])
+
+
+def test_history_masks_import_passphrases() -> None:
+    from vpnsh.shell.history import mask_line
+    line = "scp import keypair from /tmp/a.p12 certificate-name A format pkcs12 passphrase 'S3cr3t'"
+    assert mask_line(line) == ("scp import keypair from /tmp/a.p12 certificate-name A format pkcs12 "
+                               "passphrase ******")
+    assert "S3cr3t" not in mask_line('run scp import keypair from /x certificate-name A format pem '
+                                      'passphrase "S3cr3t"', ["network"])
+    assert mask_line("show sslmgr-store config-certificate-info") == (
+        "show sslmgr-store config-certificate-info")
