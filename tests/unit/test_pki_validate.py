@@ -229,3 +229,33 @@ def test_profiles_from_config_and_store_check(store: CertStore) -> None:
     problems = check_profiles(profs, store)
     assert problems == ["certificate-profile BAD: CA nope is not a certificate of this device "
                         "(request certificate generate / scp import)"]
+
+
+@pytest.mark.parametrize(("cert", "cas", "crl", "trusted"), [
+    ("peer", ("ca", "int"), False, True),
+    ("revoked", ("ca", "int"), False, True),
+    ("revoked", ("ca", "int"), True, False),
+    ("peer", ("ca", "int"), True, True),
+    ("peer", ("other",), False, False),
+    ("peer", ("ca",), False, False),   # the intermediate missing
+])
+def test_verdicts_agree_with_strongswan_pki_verify(lab: dict[str, bytes], tmp_path: Path, cert: str,
+                                                   cas: tuple[str, ...], crl: bool,
+                                                   trusted: bool) -> None:
+    """strongSwan's own chain check (``pki --verify``) and ours reach the same verdict."""
+    (tmp_path / "c.crt").write_bytes(lab[f"{cert}.crt"])
+    args = ["pki", "--verify", "--in", str(tmp_path / "c.crt")]
+    for ca in cas:
+        (tmp_path / f"{ca}.crt").write_bytes(lab[f"{ca}.crt"])
+        args += ["--cacert", str(tmp_path / f"{ca}.crt")]
+    if crl:
+        (tmp_path / "int.crl").write_bytes(lab["int.crl"])
+        args += ["--crl", str(tmp_path / "int.crl")]
+    theirs = subprocess.run(args, capture_output=True, timeout=60).returncode == 0
+    crls = {x509.load_pem_x509_crl(lab["int.crl"]).issuer.public_bytes():
+            x509.load_pem_x509_crl(lab["int.crl"])} if crl else {}
+    anchors = [_c(lab, "ca")] if "ca" in cas else [_c(lab, "other")]
+    inter = [_c(lab, "int")] if "int" in cas else []
+    ours = v.validate_chain(_c(lab, cert), inter, anchors, now=_now(),
+                            policy=v.Policy(use_crl=crl), crl_for=v.crl_lookup(crls))
+    assert theirs == trusted and ours.ok == trusted, ours.reason
