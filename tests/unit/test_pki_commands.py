@@ -159,3 +159,24 @@ def test_history_masks_import_passphrases() -> None:
                                       'passphrase "S3cr3t"', ["network"])
     assert mask_line("show sslmgr-store config-certificate-info") == (
         "show sslmgr-store config-certificate-info")
+
+
+def test_commit_warns_of_profile_cas_missing_from_the_store(vpnshd: Daemon) -> None:
+    with Client(str(vpnshd.socket)) as client:
+        s = Session(client, user="admin")
+        _run(s, "request certificate generate certificate-name root name Root algorithm ECDSA "
+                "ecdsa-nbits 256 ca yes")
+        _run(s, "request certificate generate certificate-name leaf name leaf algorithm ECDSA "
+                "ecdsa-nbits 256 signed-by root")
+        for line in ("configure", "set shared certificate-profile CP CA root",
+                     "set shared certificate-profile CP use-crl yes",
+                     "set shared certificate-profile BAD CA nope",
+                     "set shared certificate-profile BAD CA leaf"):
+            _run(s, line)
+        out = _run(s, "commit")
+        assert "certificate-profile BAD: CA nope is not a certificate of this device" in out
+        assert "certificate-profile BAD: certificate leaf is not a CA" in out
+        assert "certificate-profile CP" not in out
+        assert out.splitlines()[-1] == "Configuration committed successfully"
+        bad = s.execute("set shared certificate-profile CP crl-receive-timeout 99")
+        assert not bad.ok

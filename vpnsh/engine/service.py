@@ -37,6 +37,7 @@ from vpnsh.engine.ikev2.engine import Ikev2Engine
 from vpnsh.engine.ikev2.handoff import child_sa_spec
 from vpnsh.engine.monitor.runner import Hooks, MonitorRunner
 from vpnsh.engine.pki import ops as pki_ops
+from vpnsh.engine.pki import profile as pki_profile
 from vpnsh.engine.pki.store import CertStore, PkiError
 from vpnsh.engine.policy import ChildPolicy, IkePolicy
 from vpnsh.engine.sansio import KEEPALIVE
@@ -140,13 +141,21 @@ class Engine:
         self.ike.add_policies(cfg.gateways.values(), cfg.children.values())
         self.cfg = cfg
         self.monitor.configure(cfg.tunnel_monitors, cfg.path_monitors)
+        warnings = cfg.warnings + self._pki_warnings(running)  # certificates (issue 16)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return cfg.warnings  # no event loop (a unit test of the mapping): nothing to bind
+            return warnings  # no event loop (a unit test of the mapping): nothing to bind
         previous = self._apply_task
         self._apply_task = loop.create_task(self._apply_io(cfg, previous))
-        return cfg.warnings
+        return warnings
+
+    def _pki_warnings(self, running: dict[str, Any]) -> list[str]:
+        """Certificate profiles naming CAs the certificate store lacks (issue 16)."""
+        profiles = pki_profile.profiles_from_config(running)
+        if not profiles or self.state_dir is None:
+            return []
+        return pki_profile.check_profiles(profiles, CertStore(self.state_dir, self.secrets))
 
     async def _apply_io(self, cfg: config_map.EngineConfig, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
