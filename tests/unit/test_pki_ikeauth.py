@@ -19,7 +19,7 @@ OCTETS = b"first message" + b"\x42" * 32 + b"prf(SK_p, ID')"
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _keypair(src: CertStore, name: str) -> bytes:
