@@ -202,3 +202,22 @@ def test_ikev1_hostile_fragments() -> None:
     good = f1.fragment_message(_v1_message(300), 100)[0]
     with pytest.raises(ValueError, match="length"):
         f1.parse_fragment_message(good[:-1])
+
+
+def test_skf_with_aes_gcm_sealed_and_opened_by_the_sa_aead() -> None:
+    from vpnsh.engine.crypto.algorithms import encr_alg
+    from vpnsh.engine.crypto.cipher import Aead
+    alg = encr_alg(20, 128)  # ENCR_AES_GCM_16, 128-bit key + 4-octet salt
+    key = os.urandom(alg.key_size)
+    shape = f2.CipherShape(alg.iv_size, alg.block_size, alg.icv_size)
+    aead = Aead(alg, key)
+    inner = os.urandom(2500)
+    per = f2.max_inner_per_fragment(1280, 6, natt=False, cipher=shape)
+    msgs = f2.fragment_messages(HEADER, 38, inner, per, shape,
+                                lambda prefix, iv, padded: aead.seal(iv, padded, prefix))
+    assert len(msgs) == 3 and all(40 + 8 + len(m) <= 1280 for m in msgs)
+    sk = SkProtection(20, 128, 0, key, b"", key, b"")
+    re = r.Reassembler()
+    outs = [re.add_v2(9, f2.parse_skf_header(m[28:]).number, f2.parse_skf_header(m[28:]).total,
+                      f2.parse_skf_header(m[28:]).next_payload, sk.open(m, 32), 0.0) for m in msgs]
+    assert outs[-1].complete and outs[-1].data == inner and outs[-1].first_payload == 38
