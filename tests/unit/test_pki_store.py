@@ -160,3 +160,12 @@ def test_read_local_file_refuses_remote_and_relative_paths(tmp_path: Path) -> No
         read_local_file(str(tmp_path / "missing.pem"))
     (tmp_path / "f.pem").write_bytes(b"abc")
     assert read_local_file(str(tmp_path / "f.pem")) == b"abc"
+
+
+def test_import_pem_key_before_certificate(tmp_path: Path) -> None:
+    s = CertStore(tmp_path)
+    cert, key = _ec_pair()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                            serialization.NoEncryption()) + cert.public_bytes(serialization.Encoding.PEM)
+    s.import_file("k", pem, "pem", keypair=True)
+    assert s.certificate("k") == cert and s.has_key("k")

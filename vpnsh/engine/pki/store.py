@@ -280,7 +280,7 @@ class CertStore:
                 raise PkiError("no PEM certificate in the file") from None
             cert = certs[0]
             if b"PRIVATE KEY-----" in data:
-                start = data.index(b"-----BEGIN", data.index(b"PRIVATE KEY-----") - 40)
+                start = data.index(b"-----BEGIN", max(0, data.index(b"PRIVATE KEY-----") - 40))
                 try:
                     key = serialization.load_pem_private_key(data[start:], password=pw)
                 except TypeError:
