@@ -29,6 +29,7 @@ from .vpn_schema import (
     ADDRESS_GROUPS,
     ADDRESSES,
     AEAD_CIPHERS,
+    CERT_PROFILES,
     ETHERNET,
     GATEWAYS,
     IKE_PROFILES,
@@ -671,9 +672,23 @@ def _check_monitors(tree: dict, delta: _Delta | None = None) -> Iterator[Problem
                       f"{MAX_MONITORED_ROUTES}")
 
 
+def _check_cert_profiles(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
+    """Certificate profiles (issue 16): a profile trusts at least one CA; vpnsh checks
+    revocation with CRLs only, so a profile that asks for OCSP alone cannot be honoured."""
+    if delta is not None and delta.clean(CERT_PROFILES):
+        return
+    for name, prof in (_get(tree, CERT_PROFILES) or {}).items():
+        if not prof.get("CA"):
+            yield Problem(CERT_PROFILES + (name,), "needs at least one CA "
+                          f"(set shared certificate-profile {name} CA <certificate-name>)")
+        if prof.get("use-ocsp") == "yes" and prof.get("use-crl") != "yes":
+            yield Problem(CERT_PROFILES + (name, "use-ocsp"),
+                          "OCSP is not supported: use use-crl yes with local CRL files")
+
+
 SEMANTIC_CHECKS = (_check_subinterfaces, _check_network_refs, _check_gateways,
                    _check_ike_profiles, _check_ipsec_profiles, _check_tunnels, _check_membership,
-                   _check_objects, _check_rules, _check_monitors)
+                   _check_objects, _check_rules, _check_monitors, _check_cert_profiles)
 
 
 def validate(tree: dict, running: dict | None = None,

@@ -556,6 +556,40 @@ DEVICECONFIG = Container("deviceconfig", "Device configuration", children=[
     ]),
 ])
 
+# certificate profiles (issue 16): reference panos-policy-monitor-pki-api.md section E.4. The
+# CA entries name certificates of the certificate store (vpnsh.engine.pki.store), which is
+# not config: the engine checks that they exist and are CAs (vpnsh.engine.pki.profile).
+CERT_PROFILES = ("shared", "certificate-profile")
+CERTIFICATE_PROFILE = Entries("certificate-profile", "Certificate profile", children=[
+    Entries("CA", "CA certificate", children=[
+        Leaf("default-ocsp-url", "Default OCSP URL (not used: vpnsh checks CRLs only)",
+             type=String(max_len=255)),
+        Leaf("ocsp-verify-cert", "Certificate to verify signature in OCSP response",
+             type=String(max_len=63)),
+    ]),
+    yes_no("use-crl", "Use CRL", "no"),
+    yes_no("use-ocsp", "Use OCSP (not supported: CRLs only)", "no"),
+    Leaf("crl-receive-timeout", "CRL receive timeout (seconds)", type=Int(lo=1, hi=60), default=5),
+    Leaf("ocsp-receive-timeout", "OCSP receive timeout (seconds)", type=Int(lo=1, hi=60),
+         default=5),
+    Leaf("cert-status-timeout", "Certificate status timeout (seconds)", type=Int(lo=0, hi=60),
+         default=5),
+    yes_no("block-unknown-cert", "Block session if certificate status is unknown", "no"),
+    yes_no("block-timeout-cert", "Block session if certificate status cannot be retrieved "
+           "within timeout", "no"),
+    yes_no("block-unauthenticated-cert", "Block session if the certificate was not issued to "
+           "the authenticating device", "no"),
+    yes_no("block-expired-cert", "Block sessions with expired certificates", "no"),
+    yes_no("ocsp-exclude-nonce", "Whether to exclude nonce extension for OCSP requests", "no"),
+    Container("username-field", "User name field", children=[
+        Leaf("subject", "Get user name from subject", type=Enum(values=("common-name",))),
+        Leaf("subject-alt", "Get user name from subject alternative name",
+             type=Enum(values=("email", "principal-name"))),
+    ], choice=True),
+    Leaf("domain", "NetBIOS domain so the user name can be mapped", type=String(max_len=127)),
+])
+SHARED = Container("shared", "Shared configuration", children=[CERTIFICATE_PROFILE])
+
 ROOT = Container("config", "Configuration", children=[NETWORK, ZONE, ADDRESS, ADDRESS_GROUP,
                                                       SERVICE, SERVICE_GROUP, RULEBASE,
-                                                      DEVICECONFIG])
+                                                      DEVICECONFIG, SHARED])

@@ -38,6 +38,9 @@ from vpnsh.engine.ikev2 import events as ev
 from vpnsh.engine.ikev2.engine import Ikev2Engine
 from vpnsh.engine.ikev2.handoff import child_sa_spec
 from vpnsh.engine.monitor.runner import Hooks, MonitorRunner
+from vpnsh.engine.pki import ops as pki_ops
+from vpnsh.engine.pki import profile as pki_profile
+from vpnsh.engine.pki.store import CertStore, PkiError
 from vpnsh.engine.policy import ChildPolicy, IkePolicy
 from vpnsh.engine.sansio import KEEPALIVE
 from vpnsh.engine.udp_io import NATT_PORT, UdpIo
@@ -141,13 +144,21 @@ class Engine:
         self.ike.add_policies(cfg.gateways.values(), cfg.children.values())
         self.cfg = cfg
         self.monitor.configure(cfg.tunnel_monitors, cfg.path_monitors)
+        warnings = cfg.warnings + self._pki_warnings(running)  # certificates (issue 16)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return cfg.warnings  # no event loop (a unit test of the mapping): nothing to bind
+            return warnings  # no event loop (a unit test of the mapping): nothing to bind
         previous = self._apply_task
         self._apply_task = loop.create_task(self._apply_io(cfg, previous))
-        return cfg.warnings
+        return warnings
+
+    def _pki_warnings(self, running: dict[str, Any]) -> list[str]:
+        """Certificate profiles naming CAs the certificate store lacks (issue 16)."""
+        profiles = pki_profile.profiles_from_config(running)
+        if not profiles or self.state_dir is None:
+            return []
+        return pki_profile.check_profiles(profiles, CertStore(self.state_dir, self.secrets))
 
     async def _apply_io(self, cfg: config_map.EngineConfig, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
@@ -935,6 +946,20 @@ class Engine:
         return vrs or ["default"]
 
 
+# -- certificates (issue 16): the certificate store's commands (vpnsh.engine.pki.ops)
+
+def _pki_op(name: str) -> Callable[[Engine, dict[str, Any]], Any]:
+    def run(engine: Engine, args: dict[str, Any]) -> Any:
+        if engine.state_dir is None:
+            raise EngineError("no state dir: no certificate store")
+        store = CertStore(engine.state_dir, engine.secrets)  # cheap: it reads files on use
+        try:
+            return pki_ops.OPS[name](store, args)
+        except (PkiError, ValueError) as exc:  # ValueError: the master key cannot decrypt
+            raise EngineError(str(exc)) from None
+    return run
+
+
 _OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
     "vpn.ike-sa.show": Engine._ike_sa_show,
     "vpn.ike-sa.detail": Engine._ike_sa_detail,
@@ -960,6 +985,8 @@ _OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
     "counter.global.show": Engine._counter_global,
     # tunnel monitor, path monitor (engine/monitor/)
     "routing.path-monitor.show": Engine._path_monitor_show,
+    # certificates (issue 16)
+    **{name: _pki_op(name) for name in pki_ops.OPS},
 }
 
 _EVENT_COUNTERS: dict[type, str] = {

@@ -13,6 +13,7 @@ from typing import Any
 
 from vpnsh.render import counters as counters_render
 from vpnsh.render import host as host_render
+from vpnsh.render import pki as pki_render
 from vpnsh.render import vpn as vpn_render
 from vpnsh.render.json_output import to_json
 
@@ -69,6 +70,15 @@ _TABLE: dict[str, tuple[str, Callable[[Mapping[str, Any]], Render], bool]] = {
     "show counter global": ("counter.global.show", lambda a: counters_render.show_counter_global, True),
     # tunnel monitor, path monitor (issue 15)
     "show routing path-monitor": ("routing.path-monitor.show", lambda a: vpn_render.show_path_monitor, True),
+    # certificates (issue 16): vpnsh.engine.pki.ops
+    "request certificate generate": ("pki.certificate.generate", lambda a: pki_render.message, True),
+    "request certificate delete": ("pki.certificate.delete", lambda a: pki_render.message, True),
+    "scp import certificate": ("pki.certificate.import", lambda a: pki_render.message, True),
+    "scp import keypair": ("pki.keypair.import", lambda a: pki_render.message, True),
+    "scp import crl": ("pki.crl.import", lambda a: pki_render.message, True),
+    "scp export certificate": ("pki.certificate.export", lambda a: pki_render.message, True),
+    "show sslmgr-store config-certificate-info": (
+        "pki.certificate.show", lambda a: pki_render.show_certificates, True),
 }
 _PER_SESSION = {"show counter global"}
 

@@ -213,6 +213,8 @@ _DISPLAY = {
     "show config locks": "show config-locks",
     "show commit locks": "show commit-locks",
     "show routing path monitor": "show routing path-monitor",  # tunnel monitor, path monitor (issue 15)
+    # certificates (issue 16)
+    "show sslmgr store config certificate info": "show sslmgr-store config-certificate-info",
 }
 
 
