@@ -110,7 +110,7 @@ def addresses_networks(tree: dict, members: Iterable[str], where: Sequence[str] 
         nets.extend(address_networks(tree, m, where, fqdn))
     v4 = [n for n in nets if n.version == 4]
     v6 = [n for n in nets if n.version == 6]
-    return [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]  # type: ignore[arg-type]
+    return [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]
 
 
 def is_address_name(tree: dict, member: str) -> bool:

@@ -36,6 +36,7 @@ from vpnsh.config.factory import factory_config
 from vpnsh.config.secrets import SecretBox
 from vpnsh.config.store import ConfigStore, write_atomic
 from vpnsh.control.protocol import SERVER, SYNTAX, VALIDATION, ControlError
+from vpnsh.engine.firewall.manager import FirewallError
 from vpnsh.engine.joblog import JobLog, SystemLog, filter_events, render_events
 from vpnsh.engine.netif import AddressApplier
 from vpnsh.engine.service import Engine, EngineError
@@ -178,6 +179,12 @@ class ConfigService:
         self.candidate: dict[str, Any] = self._load_candidate()
         self._shared = self.candidate is self.running
         initial = config_diff.diff({}, self.running)
+        firewall = getattr(self.engine, "firewall", None)
+        if firewall is not None:
+            try:
+                firewall.apply(self.running)
+            except Exception:  # noqa: BLE001 - serve anyway: the shell can show and fix the config
+                log.exception("the firewall could not apply the stored running config")
         try:
             self.engine.apply(self.running, initial)
         except Exception:  # noqa: BLE001 - serve anyway: the shell can show and fix the config
@@ -304,6 +311,16 @@ class ConfigService:
                                   severity="medium")
             log.info("commit job %d failed validation with %d problem(s)", job.id, len(problems))
             raise ControlError("\n".join(["Validation Error:", *problems]), VALIDATION)
+        firewall = getattr(self.engine, "firewall", None)
+        if firewall is not None:
+            # zones and rules go into the kernel first: refused, the commit fails whole
+            try:
+                firewall.apply(self.candidate)
+            except FirewallError as exc:
+                self.jobs.done(job, False, [str(exc)])
+                self.system_log.event("commit", f"Commit job {job.id} failed: {exc}",
+                                      severity="medium")
+                raise ControlError(f"Commit failed: {exc}", VALIDATION) from None
         t1 = time.perf_counter()
         changes = config_diff.diff(self.running, self.candidate)
         t2 = time.perf_counter()

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vpnsh.render import firewall as fw_render
 from vpnsh.render import vpn as vpn_render
 from vpnsh.render.json_output import to_json
 
@@ -52,6 +53,17 @@ _TABLE: dict[str, tuple[str, Callable[[Mapping[str, Any]], Render], bool]] = {
     "test vpn ipsec-sa": ("vpn.ipsec-sa.test", lambda a: vpn_render.test_ipsec_sa, True),
     "clear vpn ike-sa": ("vpn.ike-sa.clear", lambda a: vpn_render.clear_ike_sa, True),
     "clear vpn ipsec-sa": ("vpn.ipsec-sa.clear", lambda a: vpn_render.clear_ipsec_sa, True),
+    # firewall (issue 14): zones, security rules, sessions, traffic log
+    "test security-policy-match": ("security-policy.test",
+                                   lambda a: fw_render.test_security_policy_match, True),
+    "show running security-policy": ("security-policy.show",
+                                     lambda a: fw_render.show_running_security_policy, True),
+    "show rule-hit-count": ("rule-hit-count.show", lambda a: fw_render.show_rule_hit_count, True),
+    "show session all": ("session.show", lambda a: fw_render.show_session_all, True),
+    "show session id": ("session.detail", lambda a: fw_render.show_session_id, True),
+    "clear session all": ("session.clear", lambda a: fw_render.clear_session, True),
+    "clear session id": ("session.clear", lambda a: fw_render.clear_session, True),
+    "show log traffic": ("log.traffic", lambda a: fw_render.show_log_traffic, True),
 }
 
 
