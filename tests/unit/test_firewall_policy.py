@@ -83,7 +83,7 @@ def test_nft_batch_is_one_table_replaced_whole():
                                                                              "vpnsh") != "vpnsh"]
     assert others == []
     comments = [c["add"]["rule"].get("comment") for c in batch if "rule" in c.get("add", {})]
-    assert "vpnsh:65533" == comments[-1]  # interzone-default last
+    assert comments[-1] == "vpnsh:65533"  # interzone-default last
 
 
 def test_no_zone_no_table():

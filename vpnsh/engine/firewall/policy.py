@@ -120,7 +120,8 @@ class Policy:
 
     def all_rules(self) -> list[Rule]:
         """User rules in order, then the two default rules."""
-        return [*self.rules, self.defaults[INTRAZONE_DEFAULT], self.defaults[INTERZONE_DEFAULT]]
+        return [*self.rules, *(self.defaults[n] for n in (INTRAZONE_DEFAULT, INTERZONE_DEFAULT)
+                               if n in self.defaults)]
 
     def by_id(self, rid: int) -> Rule | None:
         for rule in self.all_rules():
