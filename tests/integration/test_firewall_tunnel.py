@@ -44,6 +44,7 @@ def echo(c):
         except OSError:
             return
         if not d:
+            c.close()
             return
         total[0] += len(d)
         open(sys.argv[1] + ".tmp", "w").write(str(total[0]))
@@ -104,6 +105,8 @@ def lab(netlab: NetLab, tmp_path: Path) -> Iterator[Lab]:  # noqa: F811
     netlab.connect(ga, "198.51.100.1/24", gb, "198.51.100.2/24", left_if="wan0", right_if="wan0")
     netlab.connect(ga, "10.1.0.1/24", ha, "10.1.0.10/24", left_if="lan0", right_if="eth0")
     netlab.connect(gb, "10.2.0.1/24", hb, "10.2.0.10/24", left_if="lan0", right_if="eth0")
+    # session ends come from conntrack DESTROY events: let a closed TCP session go in 1 s
+    ga.sysctl("net.netfilter.nf_conntrack_tcp_timeout_time_wait", 1)
     ha.add_route("default", via="10.1.0.1")
     hb.add_route("default", via="10.2.0.1")
     daemons = []
@@ -168,6 +171,22 @@ def test_allowed_passes_denied_does_not_and_policy_match_agrees(lab: Lab) -> Non
     assert after["b-ssh"] > before.get("b-ssh", 0)
     assert after["b-ping"] > before.get("b-ping", 0)
     assert after["vpn-deny"] >= before.get("vpn-deny", 0) + 2
+    # traffic log: the denied attempts (deny) and the ended ssh session (end, with bytes)
+    def logs(*words: str) -> list[dict]:
+        result: list[dict] = op(lab.a, "log.traffic", filter=list(words))["logs"]
+        return result
+
+    wait_for(lambda: logs("rule", "equal", "vpn-deny", "dport", "equal", "2000"), 10,
+             "the deny log of TCP/2000")
+    denied = logs("rule", "equal", "vpn-deny", "dport", "equal", "2000")
+    assert len(denied) == 1  # one log per attempt, not per retransmitted SYN
+    assert denied[0]["action"] == "deny" and denied[0]["src"] == "10.2.0.10"
+    assert (denied[0]["from"], denied[0]["to"]) == ("vpn", "trust")
+    wait_for(lambda: logs("rule", "equal", "b-ssh"), 20, "the session-end log of TCP/22")
+    ended = logs("rule", "equal", "b-ssh")[0]
+    assert ended["subtype"] == "end" and ended["dport"] == 22 and ended["bytes"] > 0
+    out = lab.a.shell("-c", "show log traffic action equal deny direction equal backward").stdout
+    assert "vpn-deny" in out and "10.2.0.10" in out and "b-ssh" not in out
     # the shell renders both, PAN-OS style
     out = lab.a.shell("-c", "test security-policy-match from vpn to trust source 10.2.0.10 "
                       "destination 10.1.0.10 protocol 6 destination-port 22").stdout

@@ -137,6 +137,7 @@ class Engine:
             self._dp_started = True
         if self.firewall.installed:
             await self.firewall.start_events()
+            self.firewall.start_deny_log()
         for addr in sorted({g.local_addr for g in cfg.gateways.values() if g.enabled}):
             try:
                 await self.io.bind(addr)

@@ -19,17 +19,19 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vpnsh.config.applications import classify
 from vpnsh.config.objects import ObjectError
 from vpnsh.config.tree import effective
 from vpnsh.config.vpn_schema import RULES
 
-from . import nft
+from . import nflog, nft
 from . import sessions as ct
 from .policy import DEFAULT_IDS, MAX_RULE_ID, Policy, Rule, compile_policy
 
@@ -38,6 +40,8 @@ log = logging.getLogger("vpnshd.firewall")
 STATE_FILE = "firewall.json"
 TRAFFIC_LOG_MAX = 10_000
 ACCT_SYSCTL = "/proc/sys/net/netfilter/nf_conntrack_acct"
+REAP_INTERVAL = 2.0
+DENY_DEDUP_SECONDS = 5.0  # one deny log per attempt, not per retransmitted SYN
 
 
 class FirewallError(RuntimeError):
@@ -60,6 +64,9 @@ class Firewall:
         self.traffic_log: deque[dict[str, Any]] = deque(maxlen=TRAFFIC_LOG_MAX)
         self._events: asyncio.subprocess.Process | None = None
         self._events_task: asyncio.Task[None] | None = None
+        self._nflog: socket.socket | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        self._recent_denies: dict[tuple[str, str, int, int, int], float] = {}
         self._load()
 
     # ------------------------------------------------------------------ state
@@ -235,20 +242,95 @@ class Firewall:
         except OSError as exc:
             log.warning("no traffic log: cannot run conntrack -E: %s", exc)
             return
-        self._events_task = asyncio.get_running_loop().create_task(self._read_events())
+        loop = asyncio.get_running_loop()
+        self._events_task = loop.create_task(self._read_events())
+        self._reaper = loop.create_task(self._reap())
+
+    async def _reap(self) -> None:
+        """List conntrack every few seconds: a dump removes expired entries at once (the
+        kernel's own sweep may wait up to a minute), so aged-out sessions are logged soon."""
+        while True:
+            await asyncio.sleep(REAP_INTERVAL)
+            if not self.installed:
+                continue
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    ct.CONNTRACK, "-L", stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL)
+                await proc.wait()
+            except OSError as exc:
+                log.warning("conntrack -L: %s", exc)
+                return
+
+    def start_deny_log(self) -> None:
+        """Read the NFLOG group deny rules log to (one entry per denied session attempt)."""
+        if not self.enforce or self._nflog is not None:
+            return
+        try:
+            self._nflog = nflog.open_group(nft.LOG_GROUP)
+        except OSError as exc:
+            log.warning("no deny logs: cannot bind NFLOG group %d: %s", nft.LOG_GROUP, exc)
+            return
+        asyncio.get_running_loop().add_reader(self._nflog.fileno(), self._read_nflog)
+
+    def _read_nflog(self) -> None:
+        assert self._nflog is not None
+        while True:
+            try:
+                data = self._nflog.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # ENOBUFS: the kernel dropped logs; go on
+                log.warning("NFLOG: %s", exc)
+                return
+            for pkt in nflog.parse(data):
+                self._log_denied(pkt)
+
+    def _log_denied(self, pkt: nflog.LoggedPacket) -> None:
+        if not pkt.prefix.startswith(nft.COMMENT_PREFIX):
+            return
+        try:
+            rid = int(pkt.prefix[len(nft.COMMENT_PREFIX):].strip())
+        except ValueError:
+            return
+        rule = self.policy.by_id(rid)
+        now = self.clock()
+        key = (pkt.src, pkt.dst, pkt.proto, pkt.sport, pkt.dport)
+        if now - self._recent_denies.get(key, -1e9) < DENY_DEDUP_SECONDS:
+            return  # a retransmission of the same attempt
+        self._recent_denies[key] = now
+        if len(self._recent_denies) > 4096:
+            self._recent_denies = {k: t for k, t in self._recent_denies.items()
+                                   if now - t < DENY_DEDUP_SECONDS}
+        self.traffic_log.append({
+            "time": now, "subtype": "deny", "rule": rule.name if rule else f"(rule id {rid})",
+            "action": rule.action if rule else "deny",
+            "from": self.policy.zone_of(_ifname(pkt.indev)) or "",
+            "to": self.policy.zone_of(_ifname(pkt.outdev)) or "",
+            "src": pkt.src, "dst": pkt.dst, "sport": pkt.sport, "dport": pkt.dport,
+            "proto": ct.PROTO_NAMES.get(pkt.proto, str(pkt.proto)),
+            "app": classify(pkt.proto, pkt.dport if pkt.proto in (6, 17) else None,
+                            pkt.icmp_type),
+            "bytes": 0, "packets": 1, "bytes_sent": 0, "bytes_received": 0, "session_id": 0,
+            "session_end_reason": "policy-deny",
+        })
 
     async def _read_events(self) -> None:
         assert self._events is not None and self._events.stdout is not None
         while True:
             line = await self._events.stdout.readline()
             if not line:
+                log.warning("conntrack -E ended: no more session-end logs")
                 return
-            s = ct.parse_line(line.decode(errors="replace"))
-            if s is None or not s.rule_id:
-                continue
-            rule = self.policy.by_id(s.rule_id)
-            if rule is not None and rule.log_end:
-                self.log_session_end(s, rule)
+            try:
+                s = ct.parse_line(line.decode(errors="replace"))
+                if s is None or not s.rule_id:
+                    continue
+                rule = self.policy.by_id(s.rule_id)
+                if rule is not None and rule.log_end:
+                    self.log_session_end(s, rule)
+            except Exception:  # noqa: BLE001 - one bad line never stops the log
+                log.exception("conntrack event %r", line[:200])
 
     def log_session_end(self, s: ct.Session, rule: Rule, reason: str = "") -> None:
         zone_from, zone_to = _zones(rule)
@@ -267,14 +349,20 @@ class Firewall:
         self.traffic_log.append(entry)
 
     async def stop_events(self) -> None:
+        if self._nflog is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._nflog.fileno())
+            self._nflog.close()
+            self._nflog = None
         if self._events is not None:
             with contextlib.suppress(ProcessLookupError):
                 self._events.kill()
             await self._events.wait()
             self._events = None
-        if self._events_task is not None:
-            self._events_task.cancel()
-            self._events_task = None
+        for task in (self._events_task, self._reaper):
+            if task is not None:
+                task.cancel()
+        self._events_task = self._reaper = None
 
 
 def _zones(rule: Rule | None) -> tuple[str, str]:
@@ -284,6 +372,13 @@ def _zones(rule: Rule | None) -> tuple[str, str]:
     f = rule.from_zones[0] if len(rule.from_zones) == 1 and rule.from_zones[0] != "any" else ""
     t = rule.to_zones[0] if len(rule.to_zones) == 1 and rule.to_zones[0] != "any" else ""
     return f, t
+
+
+def _ifname(index: int) -> str:
+    try:
+        return socket.if_indextoname(index) if index else ""
+    except OSError:
+        return ""
 
 
 def _int(v: Any) -> int | None:
