@@ -112,12 +112,18 @@ class Firewall:
     def apply(self, tree: dict[str, Any]) -> Policy:
         """Compile ``tree`` and (when enforcing) replace the table in one transaction."""
         known = dict(self.rules)
-        policy = self.compile(tree)
+        listing = nft.CounterListing() if self.enforce and self.installed else None
+        try:
+            policy = self.compile(tree)
+        except FirewallError:
+            if listing is not None:
+                listing.result()  # reap it
+            raise
         names = {r.name for r in policy.rules}
         generation = (self.generation + 1) & 0xFFFF or 1
         if self.enforce and (policy.enforced or self.installed or self._first):
             batch = nft.ruleset(policy, generation)
-            counters = nft.rule_counters(nft.list_table()) if self.installed else {}
+            counters = nft.rule_counters(listing.result()) if listing is not None else {}
             try:
                 nft.run_nft(batch)
             except nft.NftError as exc:
@@ -160,7 +166,7 @@ class Firewall:
 
     def hit_counts(self) -> list[dict[str, Any]]:
         """Per rule (user rules in order, then the defaults): counts and timestamps."""
-        live = nft.rule_counters(nft.list_table()) if self.installed else {}
+        live = nft.rule_counters(nft.list_counters()) if self.installed else {}
         now = int(self.clock())
         out = []
         for rule in self.policy.all_rules():

@@ -15,9 +15,9 @@ The table::
         ct mark & 0xffff0000 == GEN<<16 accept      # session already allowed by THIS commit
         ct direction reply accept                   # replies of an existing session
         ct state related accept                     # ICMP errors of a session
-        iifname @zoned jump policy                  # traffic in or out of a zone
-        oifname @zoned jump policy
-    chain policy    one nft rule per (rule, zone pair, address family, L4 pattern), in order:
+        iifname @zoned jump secpolicy                 # traffic in or out of a zone
+        oifname @zoned jump secpolicy
+    chain secpolicy one nft rule per (rule, zone pair, address family, L4 pattern), in order:
         iifname {from} oifname {to} ct original ip saddr {...} ... counter ct mark set GEN<<16|ID accept
         ... counter drop | reject
         default rules: intrazone-default per zone, then interzone-default
@@ -31,9 +31,11 @@ pre-NAT; the destination zone is the egress interface, i.e. post-NAT (PAN-OS sem
 
 from __future__ import annotations
 
-import json
+import re
 import subprocess
 from typing import Any
+
+import orjson
 
 from vpnsh.config.applications import ICMP, ICMPV6, L4
 
@@ -45,6 +47,7 @@ GEN_MASK = 0xFFFF0000
 ID_MASK = 0x0000FFFF
 COMMENT_PREFIX = "vpnsh:"
 NFT = "nft"
+POLICY_CHAIN = "secpolicy"  # ("policy" is an nft keyword: a chain so named cannot be listed)
 LOG_GROUP = 14  # NFLOG group of deny logs
 
 
@@ -208,7 +211,7 @@ def ruleset(policy: Policy, generation: int) -> dict[str, Any]:
     cmds.append({"add": {"table": dict(table)}})
     cmds.append({"add": _obj("chain", name="forward", type="filter", hook="forward", prio=0,
                               policy="accept")})
-    cmds.append({"add": _obj("chain", name="policy")})
+    cmds.append({"add": _obj("chain", name=POLICY_CHAIN)})
     zoned = sorted({i for ifs in policy.zones.values() for i in ifs})
 
     def rule(chain: str, expr: list[dict[str, Any]], comment: str | None = None) -> None:
@@ -222,50 +225,62 @@ def ruleset(policy: Policy, generation: int) -> dict[str, Any]:
     rule("forward", [_match({"ct": {"key": "direction"}}, "reply"), {"accept": None}])
     rule("forward", [_match({"ct": {"key": "state"}}, "related"), {"accept": None}])
     if zoned:
-        rule("forward", [_match(_meta("iifname"), _names(zoned)), {"jump": {"target": "policy"}}])
-        rule("forward", [_match(_meta("oifname"), _names(zoned)), {"jump": {"target": "policy"}}])
+        rule("forward", [_match(_meta("iifname"), _names(zoned)), {"jump": {"target": POLICY_CHAIN}}])
+        rule("forward", [_match(_meta("oifname"), _names(zoned)), {"jump": {"target": POLICY_CHAIN}}])
     for r in policy.all_rules():
         if r.disabled:
             continue
         for expr in rule_exprs(r, policy, generation):
-            rule("policy", expr, f"{COMMENT_PREFIX}{r.rid}")
+            rule(POLICY_CHAIN, expr, f"{COMMENT_PREFIX}{r.rid}")
     return {"nftables": cmds}
 
 
 def run_nft(batch: dict[str, Any], *, check: bool = True) -> str:
     """Feed one JSON batch to ``nft -j -f -`` (one transaction); raise NftError on refusal."""
     try:
-        res = subprocess.run([NFT, "-j", "-f", "-"], input=json.dumps(batch), text=True,
-                             capture_output=True, timeout=60)
+        res = subprocess.run([NFT, "-j", "-f", "-"], input=orjson.dumps(batch), capture_output=True,
+                             timeout=60)
     except FileNotFoundError:
         raise NftError("nft is not installed (Debian package nftables)") from None
     if check and res.returncode != 0:
-        raise NftError(res.stderr.strip() or f"nft exited with {res.returncode}")
-    return res.stdout
+        raise NftError(res.stderr.decode(errors="replace").strip()
+                       or f"nft exited with {res.returncode}")
+    return res.stdout.decode(errors="replace")
 
 
-def list_table() -> dict[str, Any] | None:
-    """``nft -j list table inet vpnsh`` parsed, or None when the table does not exist."""
-    try:
-        res = subprocess.run([NFT, "-j", "list", "table", FAMILY, TABLE], text=True,
-                             capture_output=True, timeout=30)
-    except FileNotFoundError:
-        return None
-    if res.returncode != 0:
-        return None
-    data: dict[str, Any] = json.loads(res.stdout)
-    return data
+_COUNTED = re.compile(r'counter packets (\d+) bytes \d+.* comment "' + COMMENT_PREFIX
+                      + r'(\d+)"')
 
 
-def rule_counters(listing: dict[str, Any] | None) -> dict[int, int]:
+def list_counters() -> str | None:
+    """``nft list chain inet vpnsh secpolicy`` (text: nft writes JSON ~50x slower), or None
+    when there is no such table."""
+    return CounterListing().result()
+
+
+class CounterListing:
+    """``list_counters`` started now, read later: the listing runs while Python builds the
+    next batch."""
+
+    def __init__(self) -> None:
+        try:
+            self.proc: subprocess.Popen[str] | None = subprocess.Popen(
+                [NFT, "list", "chain", FAMILY, TABLE, POLICY_CHAIN], text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        except FileNotFoundError:
+            self.proc = None
+
+    def result(self) -> str | None:
+        if self.proc is None:
+            return None
+        out, _ = self.proc.communicate(timeout=30)
+        return out if self.proc.returncode == 0 else None
+
+
+def rule_counters(listing: str | None) -> dict[int, int]:
     """Packets counted per rule id (first packets of sessions, plus re-evaluations)."""
     out: dict[int, int] = {}
-    for item in (listing or {}).get("nftables", []):
-        r = item.get("rule")
-        if not r or not str(r.get("comment", "")).startswith(COMMENT_PREFIX):
-            continue
-        rid = int(r["comment"][len(COMMENT_PREFIX):])
-        for e in r.get("expr", []):
-            if "counter" in e and isinstance(e["counter"], dict):
-                out[rid] = out.get(rid, 0) + int(e["counter"].get("packets", 0))
+    for m in _COUNTED.finditer(listing or ""):
+        rid = int(m.group(2))
+        out[rid] = out.get(rid, 0) + int(m.group(1))
     return out

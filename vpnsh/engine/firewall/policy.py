@@ -155,7 +155,7 @@ def compile_policy(tree: dict, rule_id: Callable[[str], int],
         policy.zones[zone] = tuple(((entry.get("network") or {}).get("layer3")) or ())
     stored = _stored(tree, RULES)
     for index, name in enumerate(stored, start=1):
-        r = effective(tree, RULES + (name,))
+        r = stored[name]  # defaults below: effective() per rule costs ~0.2 ms each
         where = RULES + (name,)
         src_text = tuple(r.get("source") or ("any",))
         dst_text = tuple(r.get("destination") or ("any",))
