@@ -239,3 +239,45 @@ def test_session_kept_when_still_allowed_and_cut_when_not(lab: Lab) -> None:
     wait_for(stalled, 15, "the session to be cut")
     assert not tcp_open(lab, 22)
     assert isinstance(stream, BackgroundProcess)
+
+
+# the far end writes the source address of each TCP connection it gets
+PEER_LOGGER = r"""
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[2]))); s.listen(16)
+print("listening", flush=True)
+while True:
+    c, peer = s.accept()
+    with open(sys.argv[1], "a") as f:
+        f.write(peer[0] + "\n")
+    c.close()
+"""
+
+
+def test_nat_exempt_above_masquerade(lab: Lab, tmp_path: Path) -> None:
+    peers = tmp_path / "peers"
+    log = tmp_path / "peer.log"
+    lab.host_b.spawn([sys.executable, "-c", PEER_LOGGER, str(peers), "8080"], log_path=log)
+    wait_for(lambda: "listening" in log.read_text(), 10, "the peer logger")
+
+    def source_seen_by_b() -> str:
+        before = peers.read_text().splitlines() if peers.exists() else []
+        res = lab.host_a.run(sys.executable, "-c", CONNECT, "10.2.0.10", "8080", "3",
+                             check=False)
+        assert res.stdout.startswith("open"), res.stdout
+        wait_for(lambda: peers.exists() and len(peers.read_text().splitlines()) > len(before),
+                 10, "the far end to see the connection")
+        return peers.read_text().splitlines()[-1]
+
+    nat = "set rulebase nat rules "
+    lab.a.configure([
+        nat + "no-nat-vpn from trust to vpn source site-a-lan destination site-b-lan",
+        nat + "masquerade from trust to any source site-a-lan destination any "
+        "source-translation dynamic-ip-and-port interface-address interface tunnel.1",
+    ])
+    assert source_seen_by_b() == "10.1.0.10"  # the exemption above wins: no translation
+    lab.a.configure(["delete rulebase nat rules no-nat-vpn"])
+    assert source_seen_by_b() == "169.254.10.1"  # masqueraded to tunnel.1's address
+    lab.a.configure(["set rulebase nat rules masquerade disabled yes"])
+    assert source_seen_by_b() == "10.1.0.10"

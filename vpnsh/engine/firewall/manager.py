@@ -33,6 +33,7 @@ from vpnsh.config.vpn_schema import RULES
 
 from . import nflog, nft
 from . import sessions as ct
+from .nat import compile_nat
 from .policy import DEFAULT_IDS, MAX_RULE_ID, Policy, Rule, compile_policy
 
 log = logging.getLogger("vpnshd.firewall")
@@ -105,7 +106,9 @@ class Firewall:
 
     def compile(self, tree: dict[str, Any]) -> Policy:
         try:
-            return compile_policy(tree, self._rule_id)
+            policy = compile_policy(tree, self._rule_id)
+            policy.nat = compile_nat(tree)
+            return policy
         except ObjectError as exc:
             raise FirewallError(str(exc)) from None
 

@@ -39,6 +39,7 @@ import orjson
 
 from vpnsh.config.applications import ICMP, ICMPV6, L4
 
+from .nat import nat_chains
 from .policy import Network, Policy, Rule
 
 FAMILY = "inet"
@@ -72,10 +73,9 @@ def _meta(key: str) -> dict[str, Any]:
 
 
 def _ct(key: str, family: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"key": key, "dir": "original"}
-    if family:
-        body["family"] = family
-    return {"ct": body}
+    # nft's JSON spells the address keys "ip saddr" / "ip6 daddr" (a "family" member is
+    # not read: the address would be compared as 16 bytes)
+    return {"ct": {"key": f"{family} {key}" if family else key, "dir": "original"}}
 
 
 def _one_or_set(values: list[Any]) -> Any:
@@ -220,6 +220,7 @@ def ruleset(policy: Policy, generation: int) -> dict[str, Any]:
             body["comment"] = comment
         cmds.append({"add": _obj("rule", **body)})
 
+    cmds.extend(nat_chains(policy.nat, policy, _obj))
     rule("forward", [_match({"&": [{"ct": {"key": "mark"}}, GEN_MASK]},
                             mark(generation, 0)), {"accept": None}])
     rule("forward", [_match({"ct": {"key": "direction"}}, "reply"), {"accept": None}])

@@ -106,11 +106,13 @@ class Policy:
     zones: dict[str, tuple[str, ...]] = field(default_factory=dict)  # zone -> interfaces
     rules: list[Rule] = field(default_factory=list)
     defaults: dict[str, Rule] = field(default_factory=dict)
+    nat: list[Any] = field(default_factory=list)  # NatRule (see .nat), in order
 
     @property
     def enforced(self) -> bool:
-        """Whether there is anything to enforce: a firewall exists once a zone does."""
-        return bool(self.zones)
+        """Whether there is anything to enforce: a firewall exists once a zone or a NAT
+        rule does."""
+        return bool(self.zones) or bool(self.nat)
 
     def zone_of(self, ifname: str) -> str | None:
         for zone, ifaces in self.zones.items():
