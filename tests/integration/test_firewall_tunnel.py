@@ -62,7 +62,9 @@ threading.Event().wait()
 CONNECT = r"""
 import socket, sys
 try:
-    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3])).close()
+    src = (sys.argv[4], 0) if len(sys.argv) > 4 else None
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]),
+                             source_address=src).close()
     print("open")
 except OSError as e:
     print("closed", e)
@@ -129,9 +131,9 @@ def lab(netlab: NetLab, tmp_path: Path) -> Iterator[Lab]:  # noqa: F811
             d.stop()
 
 
-def tcp_open(lab: Lab, port: int, timeout: float = 2.0) -> bool:
+def tcp_open(lab: Lab, port: int, timeout: float = 2.0, source: str = "10.2.0.10") -> bool:
     out = lab.host_b.run(sys.executable, "-c", CONNECT, "10.1.0.10", str(port), str(timeout),
-                         check=False).stdout
+                         source, check=False).stdout
     return out.startswith("open")
 
 
@@ -162,6 +164,10 @@ def test_allowed_passes_denied_does_not_and_policy_match_agrees(lab: Lab) -> Non
     for port, allowed, rule in cases:
         assert tcp_open(lab, port) is allowed, port
         assert policy_match(lab, 6, port) == rule
+    # from outside site B's LAN (a second address of host B): the prefix does not match
+    lab.host_b.add_loopback_address("10.9.0.10")
+    assert not tcp_open(lab, 22, source="10.9.0.10")
+    assert policy_match(lab, 6, 22, src="10.9.0.10") == "vpn-deny"
     assert lab.host_b.run("ping", "-c1", "-W2", "10.1.0.10", check=False).returncode == 0
     assert policy_match(lab, 1) == "b-ping"
     # the other way (trust -> vpn at site A) is allowed by trust-to-vpn, for any port
@@ -220,6 +226,14 @@ def test_session_kept_when_still_allowed_and_cut_when_not(lab: Lab) -> None:
     grows()
     sessions = op(lab.a, "session.show", filter=["destination-port", "22"])["sessions"]
     assert sessions and sessions[0]["rule"] == "b-ssh"
+    sid = sessions[0]["id"]
+    detail = op(lab.a, "session.detail", session_id=sid)["session"]
+    assert (detail["src"], detail["dst"], detail["from"], detail["to"]) == \
+        ("10.2.0.10", "10.1.0.10", "vpn", "trust")
+    out = lab.a.shell("-c", f"show session id {sid}").stdout
+    assert "rule                                 : b-ssh" in out
+    out = lab.a.shell("-c", "show session all filter rule b-ssh").stdout
+    assert f"{sid}" in out and "10.2.0.10[" in out
     # a commit that still allows it: the session goes on
     lab.a.request("config.set", tokens=["rulebase", "security", "rules", "b-web", "from", "vpn", "to", "trust", "source", "site-b-lan", "destination", "site-a-lan", "application", "web-browsing", "service", "application-default", "action", "allow"])
     lab.a.request("config.commit")
@@ -238,6 +252,9 @@ def test_session_kept_when_still_allowed_and_cut_when_not(lab: Lab) -> None:
 
     wait_for(stalled, 15, "the session to be cut")
     assert not tcp_open(lab, 22)
+    # clear session: the entry goes
+    assert op(lab.a, "session.clear", session_id=sid)["cleared"] == 1
+    assert all(s["id"] != sid for s in op(lab.a, "session.show")["sessions"])
     assert isinstance(stream, BackgroundProcess)
 
 
