@@ -191,6 +191,12 @@ def test_allowed_passes_denied_does_not_and_policy_match_agrees(lab: Lab) -> Non
     wait_for(lambda: logs("rule", "equal", "b-ssh"), 20, "the session-end log of TCP/22")
     ended = logs("rule", "equal", "b-ssh")[0]
     assert ended["subtype"] == "end" and ended["dport"] == 22 and ended["bytes"] > 0
+    # log-start: the start of a session, logged at once
+    lab.a.request("config.set", tokens=["rulebase", "security", "rules", "b-ssh", "log-start", "yes"])
+    lab.a.request("config.commit")
+    assert tcp_open(lab, 22)
+    wait_for(lambda: logs("rule", "equal", "b-ssh", "subtype", "equal", "start"), 10,
+             "the session-start log")
     out = lab.a.shell("-c", "show log traffic action equal deny direction equal backward").stdout
     assert "vpn-deny" in out and "10.2.0.10" in out and "b-ssh" not in out
     # the shell renders both, PAN-OS style
@@ -234,10 +240,13 @@ def test_session_kept_when_still_allowed_and_cut_when_not(lab: Lab) -> None:
     assert "rule                                 : b-ssh" in out
     out = lab.a.shell("-c", "show session all filter rule b-ssh").stdout
     assert f"{sid}" in out and "10.2.0.10[" in out
+    hits_before = hits(lab)["b-ssh"]
+    assert hits_before >= 1
     # a commit that still allows it: the session goes on
     lab.a.request("config.set", tokens=["rulebase", "security", "rules", "b-web", "from", "vpn", "to", "trust", "source", "site-b-lan", "destination", "site-a-lan", "application", "web-browsing", "service", "application-default", "action", "allow"])
     lab.a.request("config.commit")
     grows()
+    assert hits(lab)["b-ssh"] >= hits_before  # counts survive the table's replacement
     # a commit that no longer allows it: the session stops carrying data
     lab.a.request("config.delete", tokens=["rulebase", "security", "rules", "b-ssh"])
     lab.a.request("config.commit")

@@ -336,15 +336,23 @@ class Firewall:
                 if s is None or not s.rule_id:
                     continue
                 rule = self.policy.by_id(s.rule_id)
-                if rule is not None and rule.log_end:
+                if rule is None:
+                    continue
+                if s.event == "new" and rule.log_start:
+                    self.log_session_end(s, rule, subtype="start")
+                elif s.event == "destroy" and rule.log_end:
                     self.log_session_end(s, rule)
             except Exception:  # noqa: BLE001 - one bad line never stops the log
                 log.exception("conntrack event %r", line[:200])
 
-    def log_session_end(self, s: ct.Session, rule: Rule, reason: str = "") -> None:
+    def log_session_end(self, s: ct.Session, rule: Rule, reason: str = "",
+                        subtype: str = "end") -> None:
+        """A traffic log entry of a session's end (or, ``subtype`` start, its start)."""
         zone_from, zone_to = _zones(rule)
+        if subtype == "start":
+            reason = "n/a"
         self.traffic_log.append({
-            "time": self.clock(), "subtype": "end", "rule": rule.name, "action": rule.action,
+            "time": self.clock(), "subtype": subtype, "rule": rule.name, "action": rule.action,
             "from": zone_from, "to": zone_to, "src": s.src, "dst": s.dst,
             "sport": s.sport, "dport": s.dport, "proto": ct.PROTO_NAMES.get(s.proto,
                                                                                   str(s.proto)),

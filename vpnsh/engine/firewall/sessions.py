@@ -149,5 +149,5 @@ def delete(session: Session) -> bool:
 
 
 def events_argv() -> list[str]:
-    """The conntrack event listener of session ends."""
-    return [CONNTRACK, "-E", "-e", "DESTROY", "-o", "extended,id"]
+    """The conntrack event listener of session starts (log-start) and ends (log-end)."""
+    return [CONNTRACK, "-E", "-e", "NEW,DESTROY", "-o", "extended,id"]
