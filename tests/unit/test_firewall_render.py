@@ -114,3 +114,41 @@ def test_nflog_datagram():
     assert (p.prefix, p.indev, p.src, p.dst, p.proto, p.sport, p.dport) == \
         ("vpnsh:4 ", 3, "10.2.0.10", "10.1.0.10", 6, 41234, 2000)
     assert list(nflog.parse(data[:30])) == []  # truncated: nothing, no exception
+
+
+FORMS = [
+    ("test security-policy-match from vpn to trust source 10.2.0.10 destination 10.1.0.10 "
+     "protocol 6 destination-port 22 application ssh show-all yes",
+     "test security-policy-match",
+     {"from": "vpn", "to": "trust", "source": "10.2.0.10", "destination": "10.1.0.10",
+      "protocol": 6, "destination_port": 22, "application": "ssh", "show_all": "yes"}),
+    ("show rule-hit-count vsys vsys-name vsys1 rule-base security rules all",
+     "show rule-hit-count", {"vsys": "vsys1", "rule_base": "security"}),
+    ("show running security-policy", "show running security-policy", {}),
+    ("show session all filter source 10.2.0.10 rule b-ssh", "show session all",
+     {"filter": ["source", "10.2.0.10", "rule", "b-ssh"]}),
+    ("show session id 77", "show session id", {"session_id": 77}),
+    ("clear session all", "clear session all", {}),
+    ("clear session id 77", "clear session id", {"session_id": 77}),
+    ("show log traffic action equal deny", "show log traffic",
+     {"filter": ["action", "equal", "deny"]}),
+]
+
+
+@pytest.mark.parametrize("line, name, args", FORMS)
+def test_firewall_commands_parse_and_reach_an_engine_op(line, name, args):
+    from vpnsh.engine.service import _OPS
+    from vpnsh.shell import opcommands
+    from vpnsh.shell.parser import parse
+
+    command = parse(line, "operational")
+    assert command is not None and (command.name, command.args) == (name, args)
+    found = opcommands.lookup(command.name, command.args)
+    assert found is not None and found.op in _OPS
+
+
+def test_show_rule_hit_count_without_vsys_name_is_invalid_syntax():
+    from vpnsh.shell.parser import CommandError, parse
+
+    with pytest.raises(CommandError):
+        parse("show rule-hit-count vsys vsys1 rule-base security rules all", "operational")
