@@ -214,6 +214,11 @@ def test_one_table_touching_no_other(lab: Lab) -> None:
     lab.a.request("config.commit", force=True)
     out = lab_ns.run("nft", "list", "tables").stdout.split()
     assert "vpnsh" in out and "other" in out
+    # a restart keeps enforcing, and keeps the hit counts of the table it replaces
+    assert tcp_open(lab, 22)
+    lab.a.restart()
+    assert hits(lab)["b-ssh"] >= 1
+    assert not tcp_open(lab, 2000)
 
 
 def test_session_kept_when_still_allowed_and_cut_when_not(lab: Lab) -> None:

@@ -115,7 +115,9 @@ class Firewall:
     def apply(self, tree: dict[str, Any]) -> Policy:
         """Compile ``tree`` and (when enforcing) replace the table in one transaction."""
         known = dict(self.rules)
-        listing = nft.CounterListing() if self.enforce and self.installed else None
+        # the table being replaced may be an earlier run's: its counts are kept too
+        listing = nft.CounterListing() if self.enforce and (self.installed or self._first) \
+            else None
         try:
             policy = self.compile(tree)
         except FirewallError:
@@ -156,10 +158,12 @@ class Firewall:
 
     def _harvest(self, counters: dict[int, int]) -> None:
         """Fold the counters of the table about to go into the kept totals."""
-        for rule in self.policy.all_rules():
-            n = counters.get(rule.rid, 0)
-            if n:
-                h = self.hits.setdefault(rule.name, {"count": 0, "first": 0, "last": 0, "reset": 0})
+        names = {int(e["id"]): n for n, e in self.rules.items()}
+        names.update({rid: name for name, rid in DEFAULT_IDS.items()})
+        for rid, n in counters.items():
+            name = names.get(rid)
+            if n and name is not None:
+                h = self.hits.setdefault(name, {"count": 0, "first": 0, "last": 0, "reset": 0})
                 h["count"] += n
 
     def remove(self) -> None:
