@@ -312,3 +312,38 @@ def test_nat_exempt_above_masquerade(lab: Lab, tmp_path: Path) -> None:
     assert source_seen_by_b() == "169.254.10.1"  # masqueraded to tunnel.1's address
     lab.a.configure(["set rulebase nat rules masquerade disabled yes"])
     assert source_seen_by_b() == "10.1.0.10"
+
+
+def test_destination_nat_with_port_translation(lab: Lab) -> None:
+    # PAN-OS: the security rule names the pre-NAT address and port, and the post-NAT zone
+    lab.a.configure([
+        "set service tcp-2222 protocol tcp port 2222",
+        "set rulebase nat rules ssh-in from vpn to trust source any destination 10.1.0.99 "
+        "service tcp-2222 destination-translation translated-address 10.1.0.10 "
+        "translated-port 22",
+        "set rulebase security rules b-dnat from vpn to trust source site-b-lan "
+        "destination 10.1.0.99 application any service tcp-2222 action allow",
+        "move rulebase security rules b-dnat top",
+    ])
+    assert policy_match(lab, 6, 2222, dst="10.1.0.99") == "b-dnat"
+    before = int(lab.counter.read_text()) if lab.counter.exists() else 0
+    out = lab.host_b.run(sys.executable, "-c", STREAM_ONCE, "10.1.0.99", "2222",
+                         check=False).stdout
+    assert out.strip() == "echo ok", out  # the server on 10.1.0.10:22 answered
+    assert int(lab.counter.read_text()) > before
+    sessions = op(lab.a, "session.show", filter=["destination-port", "2222"])["sessions"]
+    assert sessions and sessions[0]["rule"] == "b-dnat"
+    assert (sessions[0]["reply_src"], sessions[0]["reply_sport"]) == ("10.1.0.10", 22)
+    # without the NAT rule, 10.1.0.99 is nobody
+    lab.a.configure(["delete rulebase nat rules ssh-in"])
+    out = lab.host_b.run(sys.executable, "-c", CONNECT, "10.1.0.99", "2222", "2",
+                         check=False).stdout
+    assert out.startswith("closed")
+
+
+STREAM_ONCE = r"""
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+s.sendall(b"ping-through-dnat")
+print("echo ok" if s.recv(100) == b"ping-through-dnat" else "wrong echo")
+"""
