@@ -31,6 +31,7 @@ from vpnsh.config.schema import (
     hint_of,
 )
 from vpnsh.config.vpn_schema import ROOT
+from vpnsh.render.layouts import LAYOUTS
 from vpnsh.shell import help as help_table
 from vpnsh.shell.parser import CONFIGURE, OPERATIONAL, keyword_terminals, lark_parser, start_rule
 
@@ -212,6 +213,18 @@ def render() -> str:
     cfg = [(s, h) for s, h in command_forms(CONFIGURE) if not s.startswith("run ")]
     cfg.append(("run <operational command>", help_table.KEYWORD_HELP["run"]))
     out += [f"| `{_cell(s)}` | {_cell(h)} |" for s, h in sorted(cfg)]
+    out += [
+        "",
+        "## Output layouts",
+        "",
+        "How sure each layout is: *verified* against real PAN-OS output, or *modelled* on",
+        "PAN-OS's fields and style (`vpnsh/render/layouts.py`). The VPN commands' layouts are in",
+        "`docs/operational-data.md`.",
+        "",
+        "| Command | Layout | Source |",
+        "| --- | --- | --- |",
+    ]
+    out += [f"| `{_cell(c)}` | {v} | {_cell(src)} |" for c, (v, src) in LAYOUTS.items()]
     out += [
         "",
         "## Config paths",

@@ -1,13 +1,22 @@
-"""``vpnsh lab up|down|status|shell SITE``: the two-site lab on this machine.
+"""``vpnsh lab up|down|status|shell SITE|break LINK|repair``: the two-site lab on this machine.
 
-Two sites, each a network namespace with its own vpnshd:
+Two sites, each a network namespace with its own vpnshd, joined by two WAN links:
 
     [host-a] 10.1.0.10 --lan0-- [site-a] wan0 198.51.100.1 ==veth== 198.51.100.2 wan0 [site-b] --lan0-- 10.2.0.10 [host-b]
+                                         wan1 192.0.2.1    ==veth== 192.0.2.2    wan1
+
+A tunnel runs over each link (tunnel.1 over wan0 is the primary, tunnel.2 over wan1 the
+backup: static route metric 10 and 20), each with a tunnel monitor; the primary's monitor
+profile fails over. ``vpnsh lab break wan0`` drops every packet on site A's wan0 (an
+nftables rule: both daemons stay up), so the primary's probes go unanswered and traffic
+moves to tunnel.2; ``vpnsh lab repair`` removes the rule and traffic comes back.
 
 The WAN link uses a documentation range; each LAN is a veth into a host namespace
 (a machine behind the gateway, default route via the gateway's 10.x.0.1). Each vpnshd gets its own state dir, log dir and control socket,
-then loads ``sample-configs/site-a.set`` / ``site-b.set`` through the shell and
-commits. ``vpnsh lab shell site-a`` opens the shell of site A, where
+then loads the sample configs ``site-a.set`` / ``site-b.set`` (package data,
+:mod:`vpnsh.sample_configs`, so an installed wheel has them) through the shell and
+commits (and ``site-a-backup.set`` / ``site-b-backup.set``: the second path).
+``vpnsh lab shell site-a`` opens the shell of site A, where
 ``ping source 10.1.0.1 host 10.2.0.1`` brings the tunnel up.
 """
 
@@ -24,10 +33,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from vpnsh import sample_configs
+
 LAB_RUN = Path("/run/vpnsh-lab")
 LAB_STATE = Path("/var/lib/vpnsh-lab")
 LAB_LOG = Path("/var/log/vpnsh-lab")
-SAMPLES = Path(__file__).resolve().parent.parent / "sample-configs"
+WAN_LINKS = (("wan0", "vpnsh-lab-a", "vpnsh-lab-b"), ("wan1", "vpnsh-lab-a1", "vpnsh-lab-b1"))
+BREAK_TABLE = "vpnsh_lab_break"
 
 
 @dataclass(frozen=True)
@@ -53,9 +65,12 @@ class Site:
     def pidfile(self) -> Path:
         return LAB_RUN / f"{self.name}.pid"
 
-    @property
-    def config(self) -> Path:
-        return SAMPLES / f"{self.name}.set"
+    def config_text(self) -> str:
+        return sample_configs.read(self.name)
+
+    def backup_config_text(self) -> str:
+        """The second WAN link, tunnel and backup route (fail-over lab)."""
+        return sample_configs.read(f"{self.name}-backup")
 
 
 SITES = (
@@ -113,14 +128,17 @@ def _build_network() -> None:
                 _run("ip", "netns", "add", ns)
             _run("ip", "-n", ns, "link", "set", "lo", "up")
         _run("ip", "netns", "exec", site.netns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-    if "wan0" not in _run("ip", "-n", a.netns, "-o", "link", "show").stdout:
-        _run("ip", "link", "add", "vpnsh-lab-a", "type", "veth", "peer", "name", "vpnsh-lab-b")
-        _run("ip", "link", "set", "vpnsh-lab-a", "netns", a.netns)
-        _run("ip", "link", "set", "vpnsh-lab-b", "netns", b.netns)
-        _run("ip", "-n", a.netns, "link", "set", "vpnsh-lab-a", "name", "wan0")
-        _run("ip", "-n", b.netns, "link", "set", "vpnsh-lab-b", "name", "wan0")
+    for wan, tmp_a, tmp_b in WAN_LINKS:
+        if f": {wan}@" in _run("ip", "-n", a.netns, "-o", "link", "show").stdout:
+            continue
+        _run("ip", "link", "add", tmp_a, "type", "veth", "peer", "name", tmp_b)
+        _run("ip", "link", "set", tmp_a, "netns", a.netns)
+        _run("ip", "link", "set", tmp_b, "netns", b.netns)
+        _run("ip", "-n", a.netns, "link", "set", tmp_a, "name", wan)
+        _run("ip", "-n", b.netns, "link", "set", tmp_b, "name", wan)
     for site in SITES:
-        _run("ip", "-n", site.netns, "link", "set", "wan0", "up")
+        for wan, _, _ in WAN_LINKS:
+            _run("ip", "-n", site.netns, "link", "set", wan, "up")
         if "lan0" not in _run("ip", "-n", site.netns, "-o", "link", "show").stdout:
             _run("ip", "-n", site.netns, "link", "add", "lan0", "type", "veth",
                  "peer", "name", "eth0", "netns", site.host_netns)
@@ -151,7 +169,8 @@ def _start_daemon(site: Site, dataplane: str) -> None:
 
 
 def _load_config(site: Site) -> None:
-    script = "configure\n" + site.config.read_text() + "\ncommit\n"
+    script = ("configure\n" + site.config_text() + "\n" + site.backup_config_text()
+              + "\ncommit\n")
     with tempfile.NamedTemporaryFile("w", suffix=".vpnsh", delete=False) as f:
         f.write(script)
     try:
@@ -160,7 +179,7 @@ def _load_config(site: Site) -> None:
     finally:
         os.unlink(f.name)
     if res.returncode != 0:
-        raise SystemExit(f"vpnsh lab: loading {site.config} into {site.name} failed:\n"
+        raise SystemExit(f"vpnsh lab: loading sample config {site.name}.set into {site.name} failed:\n"
                          f"{res.stdout}{res.stderr}")
 
 
@@ -174,6 +193,31 @@ def up(dataplane: str) -> int:
         print(f"  {site.name}: netns {site.netns}, WAN {site.wan}, LAN {site.lan}, "
               f"LAN host {site.host} (netns {site.host_netns}), socket {site.socket}")
     print("Next: vpnsh lab shell site-a, then: ping source 10.1.0.1 host 10.2.0.1")
+    print("Fail-over: vpnsh lab break wan0 (show vpn flow: T-SiteB monitor down, traffic on "
+          "tunnel.2), vpnsh lab repair (back on tunnel.1)")
+    return 0
+
+
+def break_link(wan: str) -> int:
+    """Drop every packet in and out of site A's ``wan`` (nftables; the daemons stay up)."""
+    a = SITES[0]
+    if wan not in {w for w, _, _ in WAN_LINKS}:
+        raise SystemExit(f"vpnsh lab: no link '{wan}' (links: {', '.join(w for w, _, _ in WAN_LINKS)})")
+    ruleset = (f"table inet {BREAK_TABLE} {{\n"
+               f"  chain in {{ type filter hook input priority -5; policy accept; iifname \"{wan}\" drop; }}\n"
+               f"  chain out {{ type filter hook output priority -5; policy accept; oifname \"{wan}\" drop; }}\n"
+               "}\n")
+    subprocess.run(["ip", "netns", "exec", a.netns, "nft", "-f", "-"], input=ruleset, text=True,
+                   check=True)
+    print(f"{wan} of {a.name} now drops every packet. Watch: vpnsh lab status, or in the shell "
+          "show vpn flow / show log system subtype equal vpn. Undo: vpnsh lab repair")
+    return 0
+
+
+def repair() -> int:
+    a = SITES[0]
+    _run("ip", "netns", "exec", a.netns, "nft", "delete", "table", "inet", BREAK_TABLE, check=False)
+    print(f"{a.name}: links repaired (the tunnel monitor brings the primary back)")
     return 0
 
 
@@ -225,6 +269,9 @@ def main(argv: list[str]) -> int:
     sub.add_parser("status", help="show the sites and their tunnels")
     p_sh = sub.add_parser("shell", help="open the shell of one site")
     p_sh.add_argument("site", choices=[s.name for s in SITES])
+    p_br = sub.add_parser("break", help="drop every packet on one WAN link of site A")
+    p_br.add_argument("link", choices=[w for w, _, _ in WAN_LINKS])
+    sub.add_parser("repair", help="undo 'break'")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("vpnsh lab: needs root (it creates network namespaces)")
@@ -234,4 +281,8 @@ def main(argv: list[str]) -> int:
         return down()
     if args.cmd == "status":
         return status()
+    if args.cmd == "break":
+        return break_link(args.link)
+    if args.cmd == "repair":
+        return repair()
     return shell(args.site)

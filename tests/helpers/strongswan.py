@@ -40,11 +40,45 @@ import pytest
 from tests.helpers.netns import BackgroundProcess, Namespace, netns_missing
 
 CHARON = Path("/usr/lib/ipsec/charon")
+PLUGIN_DIR = Path("/usr/lib/ipsec/plugins")
 PLUGINS = ("random nonce openssl aes sha1 sha2 md5 hmac gcm xcbc cmac kdf curve25519 pem pkcs1 "
            "x509 pubkey socket-default kernel-libipsec kernel-netlink vici updown")
+
+# The Debian 12 package that ships each plugin the tests load (from `dpkg -L`), so that a
+# missing plugin is named with the package to install. scripts/ci_deps.py checks that each
+# of these packages is in .ci/run's install list.
+_PACKAGE_PLUGINS = {
+    "libstrongswan": "aes constraints hmac kdf kernel-netlink md5 nonce pem pkcs1 pkcs8 pubkey "
+                     "random revocation sha1 sha2 x509 xcbc",
+    "libstrongswan-standard-plugins": "gcm openssl",
+    "libstrongswan-extra-plugins": "cmac curve25519",
+    "libcharon-extra-plugins": "kernel-libipsec",
+    "strongswan-libcharon": "socket-default updown",
+    "strongswan-swanctl": "vici",
+}
+PLUGIN_PACKAGES = {plugin: package for package, plugins in _PACKAGE_PLUGINS.items()
+                   for plugin in plugins.split()}
 DEFAULT_LOG_LEVELS: dict[str, int] = {
     "default": 1, "ike": 2, "cfg": 2, "knl": 1, "net": 1, "enc": 1, "esp": 1, "chd": 2,
 }
+
+
+def plugin_path(name: str) -> Path:
+    return PLUGIN_DIR / f"libstrongswan-{name}.so"
+
+
+def missing_plugins(plugins: str) -> str | None:
+    """One line naming the plugins of a `load =` list that are not on disk and their packages.
+
+    charon starts without a plugin it cannot find and only logs it; the test then waits for a
+    protocol error (INVALID_KE_PAYLOAD with no `openssl`). Checked before charon starts.
+    """
+    absent = [n for n in plugins.split() if not plugin_path(n).exists()]
+    if not absent:
+        return None
+    packages = sorted({PLUGIN_PACKAGES.get(n, "unknown (see `apt-file search`)") for n in absent})
+    return (f"strongSwan plugin(s) {', '.join(absent)} missing from {PLUGIN_DIR}: "
+            f"apt-get install {' '.join(packages)}")
 
 
 def strongswan_missing() -> str | None:
@@ -508,8 +542,9 @@ class StrongSwan:
 
     def __init__(self, ns: Namespace, workdir: Path, *, log_levels: Mapping[str, int] | None = None,
                  aggressive_psk: bool = False, charon_options: Mapping[str, object] | None = None,
-                 connections: Sequence[Connection] = ()) -> None:
+                 connections: Sequence[Connection] = (), plugins: str = PLUGINS) -> None:
         self.ns = ns
+        self.plugins = plugins
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.conf_path = self.workdir / "strongswan.conf"
@@ -535,7 +570,8 @@ class StrongSwan:
     def write_config(self) -> None:
         self.conf_path.write_text(render_strongswan_conf(
             vici_socket=str(self.vici_path), log_path=self.log_path, log_levels=self.log_levels,
-            aggressive_psk=self.aggressive_psk, charon_options=self.charon_options))
+            aggressive_psk=self.aggressive_psk, charon_options=self.charon_options,
+            plugins=self.plugins))
         self.swanctl_conf_path.write_text(render_swanctl_conf(self.connections))
         os.chmod(self.swanctl_conf_path, 0o600)
 
@@ -546,6 +582,9 @@ class StrongSwan:
     # lifecycle
     def start(self, timeout: float = 20.0) -> None:
         """Write the config, start charon with a private /run, wait for vici to answer."""
+        absent = missing_plugins(self.plugins)
+        if absent is not None:
+            raise ViciError(absent)
         self.write_config()
         with contextlib.suppress(FileNotFoundError):
             self.vici_path.unlink()

@@ -114,7 +114,10 @@ def test_invalid_commit_leaves_running_byte_identical(vpnshd: Daemon) -> None:
     err = info.value
     assert err.kind == "validation"
     lines = err.message.splitlines()
-    assert lines[0] == "Validation Error:"
+    job = vpnshd.request("jobs.show")["jobs"][-1]["id"]
+    assert lines[:3] == [f"Commit job {job} is in progress. Use Ctrl+C to return to command prompt",
+                         "...........98%..............100%", "Validation Error:"]
+    assert lines[-1] == "Commit failed"
     assert any("NO-SUCH-GW" in line and " -> " in line for line in lines[1:])
     assert any("NO-SUCH-PROFILE" in line for line in lines[1:])
     assert running_bytes(vpnshd) == before
@@ -288,3 +291,17 @@ def test_concurrent_clients_commit_one_at_a_time(vpnshd: Daemon) -> None:
     for i in range(4):
         assert f"tunnel.{10 + i} comment c2" in running
     assert vpnshd.request("config.status")["changed"] is False
+
+
+def test_history_keeps_max_rollback_version_commits(vpnshd: Daemon) -> None:
+    """Issue 11 item 7: the commit history is bounded, as PAN-OS's Number of Versions for
+    Config Backups (deviceconfig setting management max-rollback-version, default 100)."""
+    vpnshd.set("deviceconfig setting management max-rollback-version 3")
+    vpnshd.request("config.commit")
+    for i in range(5):
+        vpnshd.set(f"network interface tunnel units tunnel.1 comment c{i}")
+        vpnshd.request("config.commit", description=f"c{i}")
+    history = vpnshd.request("config.history")["history"]
+    assert [h["description"] for h in history] == ["c2", "c3", "c4"]
+    assert len(history_files(vpnshd)) == 3
+    assert "c4" in show(vpnshd, "running")

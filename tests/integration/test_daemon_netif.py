@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.daemon import Daemon
+from tests.helpers.daemon import Daemon, wait_for
 from tests.helpers.netns import Namespace, NetLab, netns_missing
 from vpnsh.engine.netif import AddressApplier, desired_addresses, plan
 
@@ -112,3 +112,35 @@ def test_commit_applies_and_removes_addresses_in_a_namespace(
     d.request("config.commit")
     assert addrs(gw, "veth-a") == {"10.77.0.9/24"}
     assert addrs(peer, "veth-b") == set()
+
+
+@pytest.mark.netns
+def test_start_restores_addresses_after_kill9(lab: NetLab, daemon_factory: Callable[..., Daemon]) -> None:
+    """Issue 11 item 3: the host follows the running config at start, no commit (force) needed."""
+    gw, peer = lab.add_host("gw"), lab.add_host("peer")
+    lab.connect(gw, None, peer, None, left_if="veth-a", right_if="veth-b")
+    d = daemon_factory(netns=gw.name, dataplane="userspace").start()
+    d.set("network interface ethernet veth-a layer3 ip 10.78.0.1/24")
+    d.set("network interface tunnel units tunnel.1 ip 169.254.78.1/30")
+    d.set("network virtual-router default interface tunnel.1")
+    d.set("network virtual-router default routing-table ip static-route r1 destination "
+          "10.79.0.0/24 interface tunnel.1")
+    d.request("config.commit")
+    assert addrs(gw, "veth-a") == {"10.78.0.1/24"}
+    wait_for(lambda: "tunnel.1" in gw.run("ip", "route", "show", "10.79.0.0/24").stdout, 10,
+             "the route into tunnel.1")
+
+    d.kill9()
+    gw.run("ip", "addr", "del", "10.78.0.1/24", "dev", "veth-a")
+    assert addrs(gw, "veth-a") == set()
+    d.start()
+    assert addrs(gw, "veth-a") == {"10.78.0.1/24"}  # back, before any commit
+    # the tunnel interface (a TUN device, gone with the killed process) and its route too
+    wait_for(lambda: "tunnel.1" in gw.run("ip", "route", "show", "10.79.0.0/24").stdout, 10,
+             "the route into tunnel.1 after the restart")
+    assert "169.254.78.1/30" in gw.run("ip", "addr", "show", "dev", "tunnel.1").stdout
+    assert d.request("config.commit")["lines"] == ["There are no changes to commit."]
+    # and the record of what vpnsh added still lets a later commit remove it
+    d.delete("network interface ethernet veth-a")
+    d.request("config.commit")
+    assert addrs(gw, "veth-a") == set()

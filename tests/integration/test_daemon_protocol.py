@@ -11,9 +11,11 @@ import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.helpers.daemon import wait_for
 from vpnsh.control import protocol
 from vpnsh.control.client import Client, ControlError
 from vpnsh.control.protocol import FrameError
@@ -77,9 +79,9 @@ def test_result_of_raises_with_kind() -> None:
 class ServerThread:
     """A ControlServer on its own event loop in a thread."""
 
-    def __init__(self, path: str, dispatcher: Dispatcher) -> None:
+    def __init__(self, path: str, dispatcher: Dispatcher, **kw: Any) -> None:
         self.path = path
-        self.server = ControlServer(path, dispatcher)
+        self.server = ControlServer(path, dispatcher, **kw)
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -89,7 +91,15 @@ class ServerThread:
         self.loop.run_until_complete(self.server.start())
         self.ready.set()
         self.loop.run_forever()
-        self.loop.run_until_complete(self.server.stop())
+        try:
+            self.loop.run_until_complete(self.server.stop())
+        finally:
+            # As asyncio.run ends: a connection still being accepted is a task of its own.
+            pending = asyncio.all_tasks(self.loop)
+            for task in pending:
+                task.cancel()
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self.loop.close()
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
@@ -225,3 +235,44 @@ def test_client_says_how_to_start_the_daemon(tmp_path: Path) -> None:
         Client(str(tmp_path / "none.sock")).request("system.info")
     assert info.value.kind == "connect"
     assert "vpnshd --socket" in info.value.message
+
+
+def test_deeply_nested_frame_is_a_bad_frame(served: ServerThread) -> None:
+    """Issue 11 item 7: JSON nested past the decoder's recursion limit is "bad frame", not a
+    RecursionError out of the handler; other connections go on."""
+    with Client(served.path) as good:
+        bad = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        bad.settimeout(10)
+        bad.connect(served.path)
+        body = b'{"v":1,"id":1,"op":"echo","args":{"x":' + b"[" * 200_000 + b"]" * 200_000 + b"}}"
+        bad.sendall(struct.pack(">I", len(body)) + body)
+        header = bad.recv(4, socket.MSG_WAITALL)
+        assert len(header) == 4, "the server closed the connection without an answer"
+        reply = json.loads(bad.recv(struct.unpack(">I", header)[0], socket.MSG_WAITALL))
+        assert reply["ok"] is False and "bad frame" in reply["error"] and "nested" in reply["error"]
+        bad.close()
+        assert good.request("echo", n=1) == {"n": 1}
+
+
+def test_idle_clients_time_out_and_the_client_reconnects(tmp_path: Path) -> None:
+    d = Dispatcher()
+    d.register("echo", lambda **kw: kw)
+    with ServerThread(str(tmp_path / "c.sock"), d, idle_timeout=0.3, frame_timeout=0.3) as s:
+        idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        idle.settimeout(10)
+        idle.connect(s.path)
+        assert idle.recv(1) == b""  # closed by the server, well before the 10 s timeout
+        idle.close()
+        # half a frame, then nothing: answered "bad frame" and closed
+        slow = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        slow.settimeout(10)
+        slow.connect(s.path)
+        slow.sendall(struct.pack(">I", 100) + b"{")
+        header = slow.recv(4, socket.MSG_WAITALL)
+        reply = json.loads(slow.recv(struct.unpack(">I", header)[0], socket.MSG_WAITALL))
+        assert "bad frame" in reply["error"] and "not received" in reply["error"]
+        slow.close()
+        with Client(s.path) as c:
+            assert c.request("echo", n=1) == {"n": 1}
+            wait_for(lambda: not s.server._connections, 10, "the idle connection to be closed")
+            assert c.request("echo", n=2) == {"n": 2}  # a new connection, no error

@@ -148,7 +148,7 @@ def policy_match(lab: Lab, proto: int, port: int | None = None, frm: str = "vpn"
                                "protocol": proto}
     if port is not None:
         args["destination_port"] = port
-    rules = op(lab.a, "security-policy.test", **args)["rules"]
+    rules = op(lab.a, "security-policy-match.show", **args)["rules"]
     return rules[0]["name"] if rules else "(default)"
 
 
@@ -179,7 +179,7 @@ def test_allowed_passes_denied_does_not_and_policy_match_agrees(lab: Lab) -> Non
     assert after["vpn-deny"] >= before.get("vpn-deny", 0) + 2
     # traffic log: the denied attempts (deny) and the ended ssh session (end, with bytes)
     def logs(*words: str) -> list[dict]:
-        result: list[dict] = op(lab.a, "log.traffic", filter=list(words))["logs"]
+        result: list[dict] = op(lab.a, "log.traffic.show", filter=list(words))["logs"]
         return result
 
     wait_for(lambda: logs("rule", "equal", "vpn-deny", "dport", "equal", "2000"), 10,

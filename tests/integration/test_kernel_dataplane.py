@@ -24,6 +24,7 @@ from vpnsh.engine.dataplane.kernel import (
     AEAD_ALGORITHMS,
     CIPHER_ALGORITHMS,
     INTEG_ALGORITHMS,
+    REQID_BASE,
     KernelDataPlane,
     KernelDataPlaneError,
     TrapSpec,
@@ -116,13 +117,13 @@ def test_traps_install_and_remove_policies(sites: Any, left_plane: KernelDataPla
                    (REMOTE_NET, LOCAL_NET, "fwd")}
     out = next(p for p in pols if p["dir"] == "out")
     assert out["tmpl"] == f"{LEFT} dst {RIGHT}"
-    assert {p["reqid"] for p in pols} == {"1"}
+    assert {p["reqid"] for p in pols} == {str(REQID_BASE)}
     # the same through XFRM_MSG_GETPOLICY
     decoded = left_plane.policies()
     assert len(decoded) == 3
     out_dec = next(p for p in decoded if p["dir"] == xn.XFRM_POLICY_OUT)
     assert (out_dec["src"], out_dec["dst"]) == (LOCAL_NET, REMOTE_NET)
-    assert out_dec["tmpl"] == [{"src": LEFT, "dst": RIGHT, "reqid": 1, "mode": 1}]
+    assert out_dec["tmpl"] == [{"src": LEFT, "dst": RIGHT, "reqid": REQID_BASE, "mode": 1}]
     # a second proxy-id gets its own reqid; removing the first leaves the second alone
     left_plane.set_traps([trap(), trap("T1:P2", local="10.1.1.0/24", remote="10.2.1.0/24")])
     assert len(ip_xfrm_policies(ns)) == 6
@@ -130,7 +131,7 @@ def test_traps_install_and_remove_policies(sites: Any, left_plane: KernelDataPla
     pols = ip_xfrm_policies(ns)
     assert {(p["src"], p["dst"]) for p in pols} == {("10.1.1.0/24", "10.2.1.0/24"),
                                                     ("10.2.1.0/24", "10.1.1.0/24")}
-    assert {p["reqid"] for p in pols} == {"2"}
+    assert {p["reqid"] for p in pols} == {str(REQID_BASE + 1)}
     left_plane.set_traps([])
     assert ip_xfrm_policies(ns) == []
 
@@ -170,6 +171,29 @@ def test_policies_of_others_are_left_alone(sites: Any, left_plane: KernelDataPla
     left_plane.set_traps([trap()])
     left_plane.set_traps([])
     assert [(p["src"], p["dst"]) for p in ip_xfrm_policies(ns)] == [("10.9.0.0/24", "10.8.0.0/24")]
+
+
+def test_a_new_plane_removes_what_a_crashed_one_left(sites: Any) -> None:  # noqa: F811
+    """Issue 11 item 3: kill -9 leaves vpnsh's policies (and SAs) in the kernel; the next
+    daemon's plane removes them at start (their reqid marks them ours) and nobody else's."""
+    ns = sites.left.ns
+    ns.run("ip", "xfrm", "policy", "add", "src", "10.9.0.0/24", "dst", "10.8.0.0/24", "dir", "out",
+           "tmpl", "src", LEFT, "dst", "198.51.100.9", "proto", "esp", "mode", "tunnel", "reqid", "1")
+    crashed = KernelDataPlane(netns=ns.name, hold_packets=False)
+    crashed.open()
+    crashed.set_traps([trap(), trap("T2", local="10.1.1.0/24", remote="10.2.1.0/24")])
+    if not esp_missing():
+        crashed.install_child(child_spec())
+    assert len(ip_xfrm_policies(ns)) == 7
+    assert crashed._cmd is not None
+    crashed._cmd.close()  # dies without stop(): nothing removed
+    fresh = KernelDataPlane(netns=ns.name, hold_packets=False)
+    try:
+        fresh.open()
+        assert [(p["src"], p["dst"]) for p in ip_xfrm_policies(ns)] == [("10.9.0.0/24", "10.8.0.0/24")]
+        assert ns.run("ip", "xfrm", "state").stdout.strip() == ""
+    finally:
+        asyncio.run(fresh.stop())
 
 
 def test_any_to_any_without_xfrm_interfaces_is_not_installed(

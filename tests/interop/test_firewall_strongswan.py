@@ -63,12 +63,12 @@ def test_allowed_passes_denied_is_logged_vpnsh_strongswan(netlab: NetLab,  # noq
         assert connect(22), p.debug()
         assert not connect(2000)
         assert right.ns.ping("10.1.0.10", source=right.inner, count=1, wait=2)
-        match = p.op("security-policy.test", **{"from": "vpn", "to": "trust",
+        match = p.op("security-policy-match.show", **{"from": "vpn", "to": "trust",
                                                 "source": right.inner,
                                                 "destination": "10.1.0.10", "protocol": 6,
                                                 "destination_port": 2000})
         assert match["rules"][0]["name"] == "far-deny"
-        wait_for(lambda: p.op("log.traffic", filter=["rule", "equal", "far-deny"])["logs"], 10,
+        wait_for(lambda: p.op("log.traffic.show", filter=["rule", "equal", "far-deny"])["logs"], 10,
                  "the deny log")
         hits = {r["name"]: r["hit-count"] for r in p.op("rule-hit-count.show")["rules"]}
         assert hits["far-ssh"] >= 2 and hits["far-deny"] >= 1

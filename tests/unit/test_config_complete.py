@@ -12,7 +12,7 @@ def test_top_level_keywords_with_help():
     got = complete({}, [], "")
     assert Choice("network", "Network configuration") in got
     assert [c.word for c in got] == ["network", "zone", "address", "address-group", "service",
-                                     "service-group", "rulebase"]
+                                     "service-group", "rulebase", "deviceconfig"]
 
 
 def test_partial_filters_keywords():

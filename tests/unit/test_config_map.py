@@ -119,3 +119,23 @@ def test_incremental_mapping_equals_full_mapping() -> None:
     # an untouched gateway is the very same object: its SAs are left alone
     unchanged = engine_config(after, plain, previous=incremental, diff=diff(after, after))
     assert unchanged.gateways["GW-SiteB"] is incremental.gateways["GW-SiteB"]
+
+
+def test_one_undecryptable_key_never_stops_the_other_gateways() -> None:
+    """A key the master key cannot decrypt leaves its gateway out, named with why; the others map."""
+    base = (SAMPLES / "site-a.set").read_text().splitlines()
+    extra = [line.replace("GW-SiteB", "GW-Other") for line in base if "ike gateway GW-SiteB" in line]
+    extra = [line.replace("198.51.100.2", "198.51.100.9") for line in extra]
+
+    def decrypt(text: str) -> str:
+        if "lab-secret" in text and decrypt.calls == 0:  # type: ignore[attr-defined]
+            decrypt.calls += 1  # type: ignore[attr-defined]
+            raise ValueError("secret cannot be decrypted with this master key")
+        return plain(text)
+
+    decrypt.calls = 0  # type: ignore[attr-defined]
+    cfg = engine_config(load(base + extra), decrypt)
+    assert len(cfg.gateways) == 1
+    broken = ({"GW-SiteB", "GW-Other"} - set(cfg.gateways)).pop()
+    assert "in clear" in cfg.problems[f"gateway {broken}"]
+    assert broken in cfg.problems[f"gateway {broken}"]

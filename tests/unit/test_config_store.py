@@ -5,6 +5,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,12 @@ def test_running_config_survives_kill_9_mid_commit(tmp_path):
     assert store.version(running["n"]) == running
     for h in hist:
         json.loads((tmp_path / "history" / f"{h['n']}.json").read_text())
+
+
+def test_commit_keeps_the_newest_versions(tmp_path: Path) -> None:
+    store = ConfigStore(tmp_path)
+    for i in range(6):
+        store.commit({"n": i}, f"c{i}", keep=4 if i < 5 else 2)
+    assert [h["n"] for h in store.history()] == [5, 6]
+    assert store.version(6) == {"n": 5}
+    assert sorted(p.name for p in (tmp_path / "history").iterdir()) == ["5.json", "6.json"]

@@ -134,8 +134,8 @@ def test_fuzz_engine_only_counts_drops(body: bytes, exchange: int, first: int) -
     h = m.Header(os.urandom(8), bytes(8) if exchange in (2, 4) else os.urandom(8), first,
                  exchange, 0, 0)
     data = h.pack(28 + len(body)) + body
-    eng.receive(data, ("192.0.2.1", 500), ("192.0.2.2", 500))
-    eng.receive(body, ("192.0.2.1", 500), ("192.0.2.2", 500))
+    eng.receive(data, ("192.0.2.1", 500), ("192.0.2.2", 500), 0.0)
+    eng.receive(body, ("192.0.2.1", 500), ("192.0.2.2", 500), 0.0)
     assert sum(eng.drops.values()) == 2 and eng.drops["internal error"] == 0
     assert eng.datagrams_to_send() == []
 

@@ -78,7 +78,7 @@ def test_engines_count_and_drop_bad_datagrams(datagrams: list[bytes]) -> None:
     for data in datagrams:
         for node, peer in ((a, B), (b, A)):
             for port in (500, 4500):
-                node.engine.receive(data, (node.address, port), (peer, port))
+                node.engine.receive(data, (node.address, port), (peer, port), w.clock.now)
     for node in (a, b):
         assert not any(k.startswith("internal error") for k in node.engine.drops), node.engine.drops
     # whatever the garbage did, the established SAs still work

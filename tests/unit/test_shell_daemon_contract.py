@@ -63,7 +63,8 @@ def test_shell_session_against_vpnshd(vpnshd: Daemon) -> None:
 
         s.execute("delete network ike gateway GW1 peer-address")
         out = s.execute("validate full")
-        assert not out.ok and out.error.startswith("Validation Error:\n")
+        assert not out.ok and out.error.startswith("Validate job enqueued with jobid ")
+        assert out.error.splitlines()[1] == "Validation Error:"
         assert "GW1" in out.error
         assert s.execute("revert config").ok
         assert s.execute("save config to snap1").ok
@@ -72,7 +73,8 @@ def test_shell_session_against_vpnshd(vpnshd: Daemon) -> None:
         for line in ("run show vpn ike-sa", "run show vpn ike-sa gateway GW1",
                      "run show vpn ipsec-sa summary", "run show vpn flow", "run show vpn gateway",
                      "run show vpn tunnel", "run test vpn ike-sa gateway GW1",
-                     "run clear vpn ipsec-sa", "run show jobs all", "run show system info"):
+                     "run clear vpn ipsec-sa", "run show jobs all", "run show system info",
+                     "run show counter global", "run show counter global filter delta yes severity drop"):
             out = s.execute(line)
             assert out.ok, (line, out.error)
         s.execute("exit")

@@ -17,7 +17,12 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from vpnsh.engine.dataplane import xfrm_netlink as xn
 from vpnsh.engine.dataplane.base import ChildSaSpec, EspKeys
-from vpnsh.engine.dataplane.kernel import KernelDataPlane, KernelDataPlaneError, TrapSpec
+from vpnsh.engine.dataplane.kernel import (
+    REQID_BASE,
+    KernelDataPlane,
+    KernelDataPlaneError,
+    TrapSpec,
+)
 from vpnsh.engine.dataplane.kernel_probe import KernelCapabilities
 from vpnsh.engine.policy import TrafficSelector
 
@@ -100,7 +105,7 @@ def test_install_adds_two_sas_then_three_policies() -> None:
     sa_in, sa_out = fake.log[0][1], fake.log[1][1]
     assert (sa_in["id"]["spi"], xn.addr_text(sa_in["id"]["daddr"], 2)) == (0xA1, LEFT)
     assert (sa_out["id"]["spi"], xn.addr_text(sa_out["id"]["daddr"], 2)) == (0xB1, RIGHT)
-    assert sa_in["reqid"] == sa_out["reqid"] == 1 and sa_in["mode"] == xn.XFRM_MODE_TUNNEL
+    assert sa_in["reqid"] == sa_out["reqid"] == REQID_BASE and sa_in["mode"] == xn.XFRM_MODE_TUNNEL
     assert sa_in["flags"] & xn.XFRM_STATE_ESN and sa_in["replay_window"] == 0
     assert sa_in.get_attr("XFRMA_REPLAY_ESN_VAL")["replay_window"] == 1024
     # ESP-in-UDP ports seen from each SA's own source and destination
@@ -120,7 +125,7 @@ def test_install_adds_two_sas_then_three_policies() -> None:
     [tmpl] = dirs[xn.XFRM_POLICY_OUT].get_attr("XFRMA_TMPL")
     assert (xn.addr_text(tmpl["saddr"], 2), xn.addr_text(tmpl["id"]["daddr"], 2)) == (LEFT, RIGHT)
     [tmpl_in] = dirs[xn.XFRM_POLICY_IN].get_attr("XFRMA_TMPL")
-    assert xn.addr_text(tmpl_in["id"]["daddr"], 2) == LEFT and tmpl_in["reqid"] == 1
+    assert xn.addr_text(tmpl_in["id"]["daddr"], 2) == LEFT and tmpl_in["reqid"] == REQID_BASE
 
 
 def test_small_window_uses_the_legacy_replay_field() -> None:
@@ -157,7 +162,7 @@ def test_rekey_then_remove_old_keeps_policies_and_remove_last_drops_them() -> No
     plane.install_child(spec())
     plane.install_child(spec(spi_in=0xA2, spi_out=0xB2))
     assert fake.ops()[5:] == ["NEWSA", "NEWSA"]  # same reqid, same policies: nothing to update
-    assert fake.log[5][1]["reqid"] == 1
+    assert fake.log[5][1]["reqid"] == REQID_BASE
     fake.log.clear()
     plane.remove_child(0xA1)
     assert fake.ops() == ["DELSA", "DELSA"]

@@ -125,7 +125,10 @@ def _xml(node: Node, key: str, value: Any, entry: bool = False) -> ET.Element:
         el.text = str(value)
     elif isinstance(node, LeafList):
         for v in value:
-            ET.SubElement(el, "member").text = str(v)
+            if node.xml == "entry":
+                ET.SubElement(el, "entry", name=str(v))
+            else:
+                ET.SubElement(el, "member").text = str(v)
     elif isinstance(node, Entries) and not entry:
         for name, sub in value.items():
             el.append(_xml(node, name, sub, entry=True))
@@ -133,6 +136,14 @@ def _xml(node: Node, key: str, value: Any, entry: bool = False) -> ET.Element:
         for child, sub in _children(node, value):
             el.append(_xml(child, child.name, sub))
     return el
+
+
+def to_element(value: Any, path: Sequence[str] = ()) -> ET.Element:
+    """The value stored at ``path`` as the XML element ``render(..., "xml", path)`` prints
+    (an entry as ``<entry name="N">``); the PAN-OS XML API builds its replies from it."""
+    path = tuple(path)
+    node, is_entry = node_at(path) if path else (ROOT, False)
+    return _xml(node, path[-1] if path else ROOT.name, value, entry=is_entry)
 
 
 def render(tree: dict, fmt: str = "default", path: Sequence[str] = ()) -> str:
@@ -153,8 +164,9 @@ def render(tree: dict, fmt: str = "default", path: Sequence[str] = ()) -> str:
         ET.indent(el)
         return ET.tostring(el, encoding="unicode") + "\n"
     if fmt == "default":
-        if not path:
-            lines = list(_brace_body(ROOT, value, ""))
+        if not path:  # the whole tree under PAN-OS's "config {" root
+            body = list(_brace_body(ROOT, value, "  "))
+            lines = [f"{ROOT.name} {{", *body, "}"] if body else []
         else:
             lines = list(_brace(node, key, value, "", entry=is_entry))
         return "\n".join(lines) + ("\n" if lines else "")
@@ -271,7 +283,12 @@ def _xml_parse(el: ET.Element, node: Node, path: Path, entry: bool = False) -> A
     if isinstance(node, Leaf):
         return el.text or ""
     if isinstance(node, LeafList):
-        return [m.text or "" for m in el if m.tag == "member"]
+        for m in el:
+            if m.tag != node.xml:
+                raise ConfigError(path + (m.tag,), f"'{m.tag}' is unexpected")
+        if node.xml == "entry":
+            return [m.get("name") or "" for m in el]
+        return [m.text or "" for m in el]
     assert isinstance(node, Container | Entries)
     out: dict = {}
     if isinstance(node, Entries) and not entry:
@@ -287,6 +304,15 @@ def _xml_parse(el: ET.Element, node: Node, path: Path, entry: bool = False) -> A
             raise ConfigError(path + (sub.tag,), f"'{sub.tag}' is unexpected")
         out[sub.tag] = _xml_parse(sub, child, path + (sub.tag,))
     return out
+
+
+def from_element(el: ET.Element, path: Sequence[str] = (), *, encrypt: Encrypt | None = None) -> Any:
+    """The value for ``path`` from an XML element whose content is that node's content
+    (its tag is not looked at), checked against the schema as :func:`parse` checks it."""
+    path = tuple(path)
+    node, is_entry = node_at(path) if path else (ROOT, False)
+    raw = _xml_parse(el, node, path, entry=is_entry)
+    return _canonical(node, raw, path, encrypt, entry=is_entry)
 
 
 def parse(text: str, fmt: str = "default", *, encrypt: Encrypt | None = None) -> dict:
@@ -323,7 +349,13 @@ def parse(text: str, fmt: str = "default", *, encrypt: Encrypt | None = None) ->
         raw = _xml_parse(root, ROOT, ())
     elif fmt == "default":
         ts = _Tokens(text)
+        wrapped = ts.peek() == ROOT.name  # "config { ... }" as render writes it (or not)
+        if wrapped:
+            ts.take()
+            ts.take("{")
         raw = _brace_parse(ts, ROOT, False, ())
+        if wrapped:
+            ts.take("}")
         if ts.peek() is not None:
             raise ConfigError((), f"'{ts.peek()}' is unexpected")
     else:

@@ -26,6 +26,8 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from . import ifnames
+
 
 class SchemaError(ValueError):
     """A value or path that the schema does not accept.
@@ -213,6 +215,55 @@ class IfName(String):
 
 
 @dataclass(frozen=True)
+class EthernetName(IfName):
+    """An ethernet port: PAN-OS ``ethernet1/N`` (bound to a Linux device by the host's
+    interface map, see vpnsh.engine.ifmap) or a Linux device name used as it is."""
+
+    hint: str = "<ethernet1/N|ifname>"
+
+    def parse(self, text: str) -> str:
+        if ifnames.ETHERNET_RE.fullmatch(text):
+            return text
+        if text.startswith("ethernet") and "/" in text:
+            if ifnames.kind(text) == "subinterface" or ifnames.SUBIF_RE.fullmatch(text):
+                raise ValueError(f"'{text}' is a subinterface: set it under "
+                                 f"{text.rsplit('.', 1)[0]} layer3 units")
+            raise ValueError(f"'{text}' is not a valid ethernet interface name "
+                             "(ethernet1/1-ethernet1/999)")
+        if text.startswith("loopback."):
+            raise ValueError(f"'{text}' is a loopback interface, not an ethernet interface")
+        return super().parse(text)
+
+
+@dataclass(frozen=True)
+class SubinterfaceName(ValueType):
+    """A layer3 subinterface: ``<port>.<unit>``, unit 1-9999 (``ethernet1/2.110``)."""
+
+    hint: str = "<ethernet1/N.U>"
+
+    def parse(self, text: str) -> str:
+        sub = ifnames.split_subinterface(text)
+        if sub is None or ("/" in sub[0] and not ifnames.ETHERNET_RE.fullmatch(sub[0])):
+            raise ValueError(f"'{text}' is not a valid subinterface name (<port>.<1-9999>)")
+        if len(text) > 31:
+            raise ValueError(f"'{text}' is longer than 31 characters")
+        return text
+
+
+@dataclass(frozen=True)
+class LoopbackName(ValueType):
+    """A loopback interface name: ``loopback.N`` with N in 1-9999."""
+
+    hint: str = "<loopback.N>"
+
+    def parse(self, text: str) -> str:
+        if not ifnames.LOOPBACK_RE.fullmatch(text):
+            raise ValueError(f"'{text}' is not a valid loopback interface name "
+                             "(loopback.1-loopback.9999)")
+        return text
+
+
+@dataclass(frozen=True)
 class TunnelName(ValueType):
     """A tunnel interface name: ``tunnel.N`` with N in 1-9999."""
 
@@ -288,6 +339,19 @@ class AddressMember(ValueType):
             return text
         if looks_literal(text):
             return AddressOrAny().parse(text)
+        return Name().parse(text)
+
+
+@dataclass(frozen=True)
+class PrefixOrAddress(ValueType):
+    """One network: a prefix or host (``10.1.0.0/24``), or the name of an ``ip-netmask``
+    address object (static-route destination, proxy-id local/remote; checked at commit)."""
+
+    hint: str = "<ip/netmask|address>"
+
+    def parse(self, text: str) -> str:
+        if looks_literal(text):
+            return IPPrefix().parse(text)
         return Name().parse(text)
 
 
@@ -378,6 +442,9 @@ class LeafList(Node):
 
     type: ValueType = field(default_factory=String)
     default: tuple[str, ...] | None = None
+    # how each value is written in XML: ``<member>V</member>``, or ``<entry name="V"/>`` where
+    # PAN-OS's XML has entries although its CLI has a list (an interface's ``ip``)
+    xml: str = "member"
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 PREFIX = "-AQ=="
 _AAD = b"vpnsh-secret-v1"
+log = logging.getLogger("vpnshd.secrets")
 
 
 class SecretBox:
@@ -25,26 +27,39 @@ class SecretBox:
         self.path = Path(state_dir) / "master.key"
         self._key: bytes | None = None
 
-    def _master(self) -> bytes:
+    def exists(self) -> bool:
+        return self._key is not None or self.path.exists()
+
+    def _master(self, create: bool = False) -> bytes:
+        """The master key; created only to encrypt (``create``), never to decrypt: a lost key
+        replaced by a new one would turn every stored secret into noise without a word."""
         if self._key is None:
-            self._key = self._load_or_create()
+            self._key = self._load_or_create() if create else self._load()
         return self._key
+
+    def _load(self) -> bytes:
+        try:
+            key = self.path.read_bytes()
+        except FileNotFoundError:
+            raise ValueError(f"the master key {self.path} is missing") from None
+        if len(key) != 32:
+            raise ValueError(f"{self.path} is not a valid master key")
+        return key
 
     def _load_or_create(self) -> bytes:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            key = self.path.read_bytes()
-            if len(key) != 32:
-                raise ValueError(f"{self.path} is not a valid master key") from None
-            return key
+            return self._load()
         key = AESGCM.generate_key(bit_length=256)
         try:
             os.write(fd, key)
             os.fsync(fd)
         finally:
             os.close(fd)
+        log.warning("created a new master key %s (secrets encrypted under another one cannot "
+                    "be decrypted with it)", self.path)
         return key
 
     @staticmethod
@@ -53,15 +68,23 @@ class SecretBox:
 
     def encrypt(self, plain: str) -> str:
         nonce = os.urandom(12)
-        sealed = AESGCM(self._master()).encrypt(nonce, plain.encode(), _AAD)
+        sealed = AESGCM(self._master(create=True)).encrypt(nonce, plain.encode(), _AAD)
         return PREFIX + base64.b64encode(nonce + sealed).decode("ascii")
+
+    def can_decrypt(self, text: str) -> bool:
+        try:
+            self.decrypt(text)
+        except ValueError:
+            return False
+        return True
 
     def decrypt(self, text: str) -> str:
         """The clear text of an encrypted secret; ValueError if it is not one of ours."""
         if not self.is_encrypted(text):
             raise ValueError("not an encrypted secret")
+        master = self._master()  # ValueError: missing or invalid master key, said as such
         try:
             blob = base64.b64decode(text[len(PREFIX):], validate=True)
-            return AESGCM(self._master()).decrypt(blob[:12], blob[12:], _AAD).decode()
+            return AESGCM(master).decrypt(blob[:12], blob[12:], _AAD).decode()
         except (binascii.Error, InvalidTag, ValueError, UnicodeDecodeError):
             raise ValueError("secret cannot be decrypted with this master key") from None

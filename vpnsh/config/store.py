@@ -140,12 +140,20 @@ class ConfigStore:
             return []
         return sorted(int(p.stem) for p in self.history_dir.glob("*.json") if p.stem.isdigit())
 
-    def commit(self, tree: dict, description: str = "") -> int:
-        """Make ``tree`` the running config; return its commit number (1, 2, ...)."""
-        n = (self._numbers() or [0])[-1] + 1
+    def commit(self, tree: dict, description: str = "", keep: int | None = None) -> int:
+        """Make ``tree`` the running config; return its commit number (1, 2, ...).
+
+        ``keep``: how many versions the history keeps (the newest; PAN-OS's
+        max-rollback-version); older ones are removed once the new one is on disk."""
+        numbers = self._numbers()
+        n = (numbers or [0])[-1] + 1
         config = _encode(tree)  # one serialisation for both files
         write_atomic(self.history_dir / f"{n}.json", _record(n, time.time(), description, config))
         write_atomic(self.root / "running.json", config + b"\n")
+        if keep is not None and keep >= 1:
+            for old in [*numbers, n][:-keep]:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.history_dir / f"{old}.json").unlink()
         return n
 
     def history(self) -> list[dict]:

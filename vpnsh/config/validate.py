@@ -7,11 +7,11 @@ committed).  Each :class:`Problem` prints as PAN-OS does: ``a -> b -> c message`
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
-from . import objects
+from . import ifnames, netref, objects
 from .schema import (
     Container,
     Entries,
@@ -24,7 +24,7 @@ from .schema import (
     Secret,
     parse_cached,
 )
-from .tree import ENCRYPTED_PREFIX, Path, node_at, with_defaults
+from .tree import ENCRYPTED_PREFIX, Path, entries_at, node_at, with_defaults
 from .vpn_schema import (
     ADDRESS_GROUPS,
     ADDRESSES,
@@ -33,11 +33,13 @@ from .vpn_schema import (
     GATEWAYS,
     IKE_PROFILES,
     IPSEC_PROFILES,
+    LOOPBACKS,
     NAT_RULES,
     ROOT,
     RULES,
     SERVICE_GROUPS,
     SERVICES,
+    TUNNEL_UNITS,
     TUNNELS,
     VIRTUAL_ROUTERS,
     ZONES,
@@ -73,7 +75,12 @@ _BRANCH = (Container, Entries)
 _LEAVES = (Leaf, LeafList)
 
 
-def _check_value(node: Leaf | LeafList, path: Path, value: Any, out: list[Problem]) -> None:
+SECRET_UNDECRYPTABLE = ("cannot be decrypted with this device's master key (it was encrypted "
+                        "on another device or with a lost master key): enter the key in clear")
+
+
+def _check_value(node: Leaf | LeafList, path: Path, value: Any, out: list[Problem],
+                 decryptable: Callable[[str], bool] | None = None) -> None:
     is_list = isinstance(node, LeafList)
     if is_list and (not isinstance(value, list) or not value):
         out.append(Problem(path, "must be a non-empty list"))
@@ -85,6 +92,8 @@ def _check_value(node: Leaf | LeafList, path: Path, value: Any, out: list[Proble
         elif isinstance(vtype, Secret):
             if not str(v).startswith(ENCRYPTED_PREFIX):
                 out.append(Problem(path, "is not encrypted"))
+            elif decryptable is not None and not decryptable(str(v)):
+                out.append(Problem(path, SECRET_UNDECRYPTABLE))
         else:
             try:
                 parsed = parse_cached(vtype, v if type(v) is str else str(v))
@@ -110,9 +119,7 @@ class _Delta:
     def _of(self, base: Path) -> tuple[set[str], bool]:
         hit = self.entries.get(base)
         if hit is None:
-            new, old = _get(self.tree, base), _get(self.running, base)
-            new = new if isinstance(new, dict) else {}
-            old = old if isinstance(old, dict) else {}
+            new, old = entries_at(self.tree, base), entries_at(self.running, base)
             if new is old:
                 hit = (set(), False)
             else:
@@ -137,10 +144,12 @@ class _Delta:
 class _Shape:
     """The type and shape walk: problems, reference values, and the delta to ``good``."""
 
-    def __init__(self, delta: _Delta | None) -> None:
+    def __init__(self, delta: _Delta | None,
+                 decryptable: Callable[[str], bool] | None = None) -> None:
         self.out: list[Problem] = []
         self.refs: list[RefUse] = []
         self.delta = delta
+        self.decryptable = decryptable
 
     def walk(self, node: Node, value: Any, path: Path, entry: bool, good: Any,
              inside: bool) -> bool:
@@ -159,7 +168,7 @@ class _Shape:
                     out.append(Problem(path, "takes no value"))
                 return False
             assert isinstance(node, _LEAVES)
-            _check_value(node, path, value, out)
+            _check_value(node, path, value, out, self.decryptable)
             if isinstance(node.type, Ref):
                 for v in value if isinstance(value, list) else (value,):
                     self.refs.append((path, node.type, v))
@@ -270,9 +279,7 @@ def _ref_problems(tree: dict, refs: list[RefUse]) -> Iterator[Problem]:
         for t in ref.targets:
             entries = names.get(t)
             if entries is None:
-                entries = names[t] = _get(tree, t)
-                if not isinstance(entries, dict):
-                    entries = names[t] = {}
+                entries = names[t] = entries_at(tree, t)
             if value in entries:
                 break
         else:
@@ -282,7 +289,7 @@ def _ref_problems(tree: dict, refs: list[RefUse]) -> Iterator[Problem]:
 def _exists(tree: dict, ref: Ref, name: str) -> bool:
     if name in ref.extra:
         return True
-    return any(isinstance(_get(tree, t), dict) and name in _get(tree, t) for t in ref.targets)
+    return any(name in entries_at(tree, t) for t in ref.targets)
 
 
 def _check_refs(tree: dict) -> Iterator[Problem]:
@@ -315,7 +322,7 @@ def _family(text: str) -> int:
 def _check_gateways(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
     gateways = _get(tree, GATEWAYS) or {}
     # one gateway is checked against itself, the IKE profiles and the ethernet interfaces
-    todo = None if delta is None or not delta.clean(IKE_PROFILES, ETHERNET) else \
+    todo = None if delta is None or not delta.clean(IKE_PROFILES, ETHERNET, LOOPBACKS) else \
         delta.changed(GATEWAYS)
     if todo is not None and not todo:  # the gateways of running, or some of them
         return
@@ -378,7 +385,7 @@ def _check_local_address(tree: dict, path: Path, gw: dict) -> Iterator[Problem]:
     ifname = local.get("interface")
     if ifname is None:
         return
-    addrs = _get(tree, ETHERNET + (ifname, "layer3", "ip")) or []
+    addrs = ifnames.interface_ips(tree, ifname)
     if "ip" in local:
         if addrs and local["ip"] not in addrs:
             yield Problem(path + ("local-address", "ip"),
@@ -458,7 +465,7 @@ def _check_tunnels(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]
             ppath = path + ("auto-key", "proxy-id", pid)
             yield from _missing(ppath, entry, "local", "remote")
             if "local" in entry and "remote" in entry and \
-                    _family(entry["local"]) != _family(entry["remote"]):
+                    _net_family(tree, entry["local"]) != _net_family(tree, entry["remote"]):
                 yield Problem(ppath, "local and remote are of different address families")
             sel = _selector(entry)
             if sel in seen:
@@ -585,11 +592,92 @@ def _check_objects(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]
         yield Problem(exc.path, exc.message)
 
 
-SEMANTIC_CHECKS = (_check_gateways, _check_ike_profiles, _check_ipsec_profiles,
-                   _check_tunnels, _check_membership, _check_objects, _check_rules)
+def _check_subinterfaces(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
+    """A subinterface is named after its port and has a VLAN tag of its own on that port."""
+    if delta is not None and delta.clean(ETHERNET):
+        return
+    tags: dict[tuple[str, int], str] = {}
+    for parent, name, unit in ifnames.subinterfaces(tree):
+        path = ETHERNET + (parent, "layer3", "units", name)
+        if not name.startswith(parent + "."):
+            yield Problem(path, f"'{name}' is not a subinterface of '{parent}' "
+                          f"(use {parent}.<unit>)")
+        tag = unit.get("tag")
+        if tag is None:
+            yield Problem(path, "is missing 'tag'")
+        elif (parent, int(tag)) in tags:
+            yield Problem(path + ("tag",), f"{tag} is already used by '{tags[(parent, int(tag))]}'")
+        else:
+            tags[(parent, int(tag))] = name
 
 
-def validate(tree: dict, running: dict | None = None) -> list[Problem]:
+def _net_family(tree: dict, value: str) -> int:
+    try:
+        return _family(netref.network(tree, value))
+    except objects.ObjectError:
+        return 0  # reported by _check_network_refs
+
+
+def _check_network_refs(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
+    """Static-route destinations and proxy-id local/remote: a prefix, or an ip-netmask
+    address object."""
+    for exc in netref.problems(tree):
+        yield Problem(exc.path, exc.message)
+
+
+# ---------------------------------------------------------------- tunnel monitor, path monitor
+
+MAX_MONITOR_DESTINATIONS = 8  # per static route (PAN-OS)
+MAX_MONITORED_ROUTES = 128
+
+
+def _check_monitors(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
+    """Tunnel monitor probes leave from the tunnel interface's address, so it needs one (as
+    PAN-OS demands); path monitoring needs destinations with a source and a destination."""
+    if delta is None or not delta.clean(TUNNELS, TUNNEL_UNITS):
+        for name, tun in (_get(tree, TUNNELS) or {}).items():
+            mon = _get(tun, ("tunnel-monitor",)) or {}
+            ifname = tun.get("tunnel-interface")
+            if mon.get("enable") != "yes" or not ifname:
+                continue
+            unit = _get(tree, TUNNEL_UNITS + (ifname,)) or {}
+            if not unit.get("ip"):
+                yield Problem(TUNNELS + (name, "tunnel-monitor"),
+                              f"needs an IP address on {ifname}: the monitor's probes are sent "
+                              f"from it (set network interface tunnel units {ifname} ip ...)")
+    if delta is not None and delta.clean(VIRTUAL_ROUTERS):
+        return
+    monitored = 0
+    for vr, entry in (_get(tree, VIRTUAL_ROUTERS) or {}).items():
+        routes = _get(entry, ("routing-table", "ip", "static-route")) or {}
+        for rname, route in routes.items():
+            pm = _get(route, ("path-monitor",)) or {}
+            if pm.get("enable") != "yes":
+                continue
+            monitored += 1
+            ppath = VIRTUAL_ROUTERS + (vr, "routing-table", "ip", "static-route", rname,
+                                       "path-monitor")
+            dests = pm.get("monitor-destinations") or {}
+            if not dests:
+                yield Problem(ppath, "is enabled but has no monitor-destinations")
+            if len(dests) > MAX_MONITOR_DESTINATIONS:
+                yield Problem(ppath + ("monitor-destinations",),
+                              f"has {len(dests)} entries: at most {MAX_MONITOR_DESTINATIONS}")
+            for dname, dest in dests.items():
+                yield from _missing(ppath + ("monitor-destinations", dname), dest,
+                                    "source", "destination")
+    if monitored > MAX_MONITORED_ROUTES:
+        yield Problem(VIRTUAL_ROUTERS, f"{monitored} static routes have path monitoring: at most "
+                      f"{MAX_MONITORED_ROUTES}")
+
+
+SEMANTIC_CHECKS = (_check_subinterfaces, _check_network_refs, _check_gateways,
+                   _check_ike_profiles, _check_ipsec_profiles, _check_tunnels, _check_membership,
+                   _check_objects, _check_rules, _check_monitors)
+
+
+def validate(tree: dict, running: dict | None = None,
+             decryptable: Callable[[str], bool] | None = None) -> list[Problem]:
     """Every problem of ``tree``; semantic checks run only on a well-typed tree.
 
     ``running`` (optional) is a tree known to be valid, e.g. the running config: subtrees
@@ -597,11 +685,15 @@ def validate(tree: dict, running: dict | None = None) -> list[Problem]:
     reference may name was removed) and the semantic checks of entries whose dependencies
     are unchanged, which keeps a small commit fast.  The result is the same as without
     ``running``.
+
+    ``decryptable`` (optional) tells whether an encrypted secret can be decrypted with this
+    device's master key; a secret it refuses (pasted from another firewall) is a problem of
+    its leaf, so the commit names the gateway and asks for the key in clear.
     """
     if not isinstance(running, dict) or not isinstance(tree, dict):
         running = None
     delta = None if running is None else _Delta(tree, running)
-    shape = _Shape(delta)
+    shape = _Shape(delta, decryptable)
     shape.walk(ROOT, tree, (), False, running, False)
     problems = shape.out
     if problems:

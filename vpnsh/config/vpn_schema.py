@@ -14,9 +14,9 @@ from .schema import (
     Container,
     Entries,
     Enum,
+    EthernetName,
     Flag,
     Hostname,
-    IfName,
     Int,
     IPAddress,
     IPInterface,
@@ -24,12 +24,15 @@ from .schema import (
     IPRange,
     Leaf,
     LeafList,
+    LoopbackName,
     Name,
     Node,
     PortList,
+    PrefixOrAddress,
     Ref,
     Secret,
     String,
+    SubinterfaceName,
     TunnelName,
 )
 
@@ -41,6 +44,9 @@ GATEWAYS = ("network", "ike", "gateway")
 TUNNELS = ("network", "tunnel", "ipsec")
 TUNNEL_UNITS = ("network", "interface", "tunnel", "units")
 ETHERNET = ("network", "interface", "ethernet")
+# every ethernet entry's subinterfaces ("*": any entry name, as references read it)
+SUBINTERFACES = ETHERNET + ("*", "layer3", "units")
+LOOPBACKS = ("network", "interface", "loopback", "units")
 MONITOR_PROFILES = ("network", "profiles", "monitor-profile")
 MGMT_PROFILES = ("network", "profiles", "interface-management-profile")
 VIRTUAL_ROUTERS = ("network", "virtual-router")
@@ -54,6 +60,7 @@ SERVICES = ("service",)
 SERVICE_GROUPS = ("service-group",)
 # services PAN-OS predefines (not config entries): name -> (protocol, ports)
 PREDEFINED_SERVICES = {"service-http": ("tcp", "80,8080"), "service-https": ("tcp", "443")}
+MAX_ROLLBACK_VERSION = ("deviceconfig", "setting", "management", "max-rollback-version")
 
 # ---------------------------------------------------------------- algorithm names (4.3)
 
@@ -69,7 +76,10 @@ AH_AUTH = ("md5", "sha1", "sha256", "sha384", "sha512")
 ID_TYPES = ("ipaddr", "fqdn", "ufqdn", "keyid", "dn")
 AEAD_CIPHERS = ("aes-128-gcm", "aes-256-gcm", "aes-128-ccm")
 
-ANY_INTERFACE = Ref(target=ETHERNET, also=(TUNNEL_UNITS,), hint="<interface>")
+ANY_INTERFACE = Ref(target=ETHERNET, also=(SUBINTERFACES, LOOPBACKS, TUNNEL_UNITS),
+                    hint="<interface>")
+# where an IKE gateway may have its local address: anything but a tunnel interface
+LOCAL_INTERFACE = Ref(target=ETHERNET, also=(SUBINTERFACES, LOOPBACKS), hint="<interface>")
 
 
 def yes_no(name: str, help: str, default: str | None = None) -> Leaf:
@@ -178,7 +188,7 @@ GATEWAY = Entries("gateway", "IKE gateway", children=[
     Container("local-address", "Local address configuration", exclusive=(("ip", "floating-ip"),),
               children=[
                   Leaf("interface", "local gateway end-point",
-                       type=Ref(target=ETHERNET, hint="<ifname>")),
+                       type=LOCAL_INTERFACE),
                   Leaf("ip", "specify exact IP address if interface has multiple addresses",
                        type=IPInterface()),
                   Leaf("floating-ip", "floating IP address in HA Active-Active configuration",
@@ -221,30 +231,59 @@ IKE = Container("ike", "IKE configuration", children=[
 MGMT_PROFILE_REF = Leaf("interface-management-profile", "Interface management profile",
                         type=Ref(target=MGMT_PROFILES))
 
+def _logical(name: str, help: str, key: object, *extra: Node) -> Entries:
+    """Entries of logical interfaces (subinterfaces, loopbacks, tunnel units)."""
+    return Entries(name, help, key=key, children=[  # type: ignore[arg-type]
+        *extra,
+        LeafList("ip", "IP address with netmask", type=IPInterface(), xml="entry"),
+        Leaf("mtu", "Maximum Transfer Unit", type=Int(lo=576, hi=9216), default=1500),
+        MGMT_PROFILE_REF,
+        Leaf("comment", "comment", type=String(max_len=1023)),
+    ])
+
+
+def _enabled(name: str, help: str, keyword: str = "enabled") -> Container:
+    return Container(name, help, children=[yes_no(keyword, f"{help}: enable", "no")])
+
+
 INTERFACE = Container("interface", "Network interfaces", children=[
-    Entries("ethernet", "Ethernet (Linux) interfaces", key=IfName(), children=[
+    Entries("ethernet", "Ethernet interfaces (ethernet1/N, or a Linux device name)",
+            key=EthernetName(), children=[
         Container("layer3", "Layer3 interface", children=[
-            LeafList("ip", "IP address with netmask", type=IPInterface()),
+            LeafList("ip", "IP address with netmask", type=IPInterface(), xml="entry"),
             MGMT_PROFILE_REF,
             Leaf("mtu", "Maximum Transfer Unit", type=Int(lo=576, hi=9216)),
+            _logical("units", "Layer3 subinterfaces (802.1Q VLANs)", SubinterfaceName(),
+                     Leaf("tag", "802.1Q VLAN tag", type=Int(lo=1, hi=4094))),
+            # accepted so that a pasted PAN-OS config loads; vpnsh does not act on them
+            _enabled("ndp-proxy", "NDP proxy"),
+            _enabled("lldp", "LLDP", "enable"),
+            Container("adjust-tcp-mss", "TCP MSS adjustment", children=[
+                yes_no("enable", "Adjust TCP MSS", "no"),
+            ]),
         ]),
+        Leaf("link-speed", "Interface link speed", type=String(max_len=15), default="auto"),
+        Leaf("link-duplex", "Interface link duplex", type=Enum(values=("auto", "half", "full")),
+             default="auto"),
+        Leaf("link-state", "Interface link state", type=Enum(values=("auto", "up", "down")),
+             default="auto"),
         Leaf("comment", "comment", type=String(max_len=1023)),
     ]),
+    Container("loopback", "Loopback interface", children=[
+        _logical("units", "Logical interfaces", LoopbackName()),
+    ]),
     Container("tunnel", "Tunnel interface", children=[
-        Entries("units", "Logical interfaces", key=TunnelName(), children=[
-            LeafList("ip", "IP address with netmask", type=IPInterface()),
-            Leaf("mtu", "Maximum Transfer Unit", type=Int(lo=576, hi=9216), default=1500),
-            MGMT_PROFILE_REF,
-            Leaf("comment", "comment", type=String(max_len=1023)),
-        ]),
+        _logical("units", "Logical interfaces", TunnelName()),
     ]),
 ])
 
 # ---------------------------------------------------------------- IPsec tunnel (1.6)
 
 PROXY_ID = Entries("proxy-id", "IPv4 type of proxy ID", children=[
-    Leaf("local", "IP subnet or IP address represents local network", type=IPPrefix()),
-    Leaf("remote", "IP subnet or IP address represents remote network", type=IPPrefix()),
+    Leaf("local", "IP subnet or IP address represents local network (or an address object)",
+         type=PrefixOrAddress()),
+    Leaf("remote", "IP subnet or IP address represents remote network (or an address object)",
+         type=PrefixOrAddress()),
     Container("protocol", "Specify protocol and port number for proxy-id", choice=True,
               default={"any": {}}, children=[
                   Flag("any", "any IP protocol"),
@@ -259,7 +298,7 @@ TUNNEL = Container("tunnel", "Tunnels", children=[
         Leaf("tunnel-interface", "to apply IPSec VPN tunnels to tunnel interface",
              type=Ref(target=TUNNEL_UNITS, hint="<tunnel.N>")),
         Container("auto-key", "IKE VPN options", children=[
-            LeafList("ike-gateway", "IKE gateway", type=Ref(target=GATEWAYS)),
+            LeafList("ike-gateway", "IKE gateway", type=Ref(target=GATEWAYS), xml="entry"),
             Leaf("ipsec-crypto-profile", "IPSec crypto profile name",
                  type=Ref(target=IPSEC_PROFILES), default="default"),
             PROXY_ID,
@@ -270,6 +309,10 @@ TUNNEL = Container("tunnel", "Tunnels", children=[
              default="1024"),
         yes_no("copy-tos", "Copy IP TOS bits from inner packet to IPSec packet "
                "(not recommended)", "no"),
+        # accepted so that PAN-OS configs and API clients (Ansible sends it) load; IPv6
+        # tunnels are not carried, so vpnsh does not act on it
+        yes_no("copy-flow-label", "Copy IPv6 flow label for 6in6 tunnel from inner packet to "
+               "IPSec packet (not recommended)", "no"),
         Container("tunnel-monitor", "Monitor tunnel status", children=[
             yes_no("enable", "Enable tunnel monitoring on this tunnel", "no"),
             Leaf("destination-ip", "Destination IP to send ICMP probe", type=IPAddress()),
@@ -287,8 +330,9 @@ TUNNEL = Container("tunnel", "Tunnels", children=[
 # ---------------------------------------------------------------- profiles
 
 PROFILES = Container("profiles", "Network profiles", children=[
-    Entries("monitor-profile", "Tunnel monitor profiles", children=[
-        Leaf("interval", "probing interval in seconds", type=Int(lo=2, hi=10), default=3),
+    # ranges and defaults: panos-policy-monitor-pki-api.md D.2 (codegen accepts interval 2-100)
+    Entries("monitor-profile", "Tunnel monitor profiles", key=Name(max_len=31), children=[
+        Leaf("interval", "probing interval in seconds", type=Int(lo=2, hi=100), default=3),
         Leaf("threshold", "number of failures before taking action",
              type=Int(lo=2, hi=10), default=5),
         Leaf("action", "action when tunnel is down",
@@ -301,14 +345,33 @@ PROFILES = Container("profiles", "Network profiles", children=[
         yes_no("http", "allow http", "no"),
         yes_no("snmp", "allow snmp", "no"),
         yes_no("response-pages", "allow response pages", "no"),
-        LeafList("permitted-ip", "permitted IP addresses", type=IPPrefix()),
+        LeafList("permitted-ip", "permitted IP addresses", type=IPPrefix(), xml="entry"),
     ]),
 ])
 
 # ---------------------------------------------------------------- virtual router (1.7)
 
+# static-route path monitoring: panos-policy-monitor-pki-api.md D.3
+PATH_MONITOR = Container("path-monitor", "Static Route Path Monitoring", children=[
+    yes_no("enable", "Enable path monitoring", "no"),
+    Leaf("failure-condition", "failure condition: any or all destinations down",
+         type=Enum(values=("any", "all")), default="any"),
+    Leaf("hold-time", "hold time in minutes before a recovered path is used again (preemptive hold)",
+         type=Int(lo=0, hi=1440), default=2),
+    Entries("monitor-destinations", "Monitor destinations (up to 8)", children=[
+        yes_no("enable", "Enable this monitor destination", "yes"),
+        Leaf("source", "Source IP address (an interface address with its mask)",
+             type=IPInterface()),
+        Leaf("destination", "Destination IP address to ping", type=IPAddress()),
+        Leaf("interval", "ping interval in seconds", type=Int(lo=1, hi=60), default=3),
+        Leaf("count", "pings lost in a row before the destination is down",
+             type=Int(lo=3, hi=10), default=5),
+    ]),
+])
+
 STATIC_ROUTE = Entries("static-route", "Static routes", children=[
-    Leaf("destination", "Destination IP address/prefix", type=IPPrefix()),
+    Leaf("destination", "Destination IP address/prefix (or an address object)",
+         type=PrefixOrAddress()),
     Leaf("interface", "Interface to use", type=ANY_INTERFACE),
     Container("nexthop", "Next hop to destination", choice=True, children=[
         Leaf("ip-address", "Next hop IP address", type=IPAddress()),
@@ -327,6 +390,7 @@ STATIC_ROUTE = Entries("static-route", "Static routes", children=[
     Container("bfd", "BFD configuration", children=[
         Leaf("profile", "BFD profile", type=String(max_len=63), default="None"),
     ]),
+    PATH_MONITOR,
 ])
 
 VIRTUAL_ROUTER = Entries("virtual-router", "Virtual routers", children=[
@@ -441,7 +505,8 @@ NAT_RULE_ENTRIES = Entries("rules", "NAT rules", ordered=True, children=[
     Leaf("nat-type", "NAT type", type=Enum(values=("ipv4",)), default="ipv4"),
     LeafList("from", "Source zones", type=ZONE_OR_ANY),
     LeafList("to", "Destination zone", type=ZONE_OR_ANY),
-    Leaf("to-interface", "Egress interface", type=Ref(target=ETHERNET, also=(TUNNEL_UNITS,),
+    Leaf("to-interface", "Egress interface", type=Ref(target=ETHERNET,
+                                                      also=(SUBINTERFACES, TUNNEL_UNITS),
                                                       extra=("any",), hint="<interface>"),
          default="any"),
     LeafList("source", "Source addresses", type=NAT_ADDRESS),
@@ -481,5 +546,16 @@ RULEBASE = Container("rulebase", "Rule base", children=[
     Container("nat", "NAT policies", children=[NAT_RULE_ENTRIES]),
 ])
 
+# PAN-OS: Device > Setup > Management > Number of Versions for Config Backups
+DEVICECONFIG = Container("deviceconfig", "Device configuration", children=[
+    Container("setting", "Device settings", children=[
+        Container("management", "Management settings", children=[
+            Leaf("max-rollback-version", "Number of committed config versions kept (history)",
+                 type=Int(lo=1, hi=1048576), default=100),
+        ]),
+    ]),
+])
+
 ROOT = Container("config", "Configuration", children=[NETWORK, ZONE, ADDRESS, ADDRESS_GROUP,
-                                                      SERVICE, SERVICE_GROUP, RULEBASE])
+                                                      SERVICE, SERVICE_GROUP, RULEBASE,
+                                                      DEVICECONFIG])

@@ -11,6 +11,7 @@ message that says how to start one.
 from __future__ import annotations
 
 import itertools
+import select
 import socket
 from typing import Any
 
@@ -49,8 +50,8 @@ class Client:
         except PermissionError:
             sock.close()
             raise ControlError(
-                f"permission denied on {self.path}: the control socket is root-only; "
-                "run vpnsh as root (or with sudo).",
+                f"permission denied on {self.path}: run vpnsh as root, or as a member of group "
+                "vpnsh-admin or vpnsh-reader (the socket opens to them once a group exists).",
                 CONNECT,
             ) from None
         except OSError as exc:
@@ -71,13 +72,32 @@ class Client:
 
     # -- requests
 
+    def _closed_by_daemon(self) -> bool:
+        """Whether the daemon closed this (idle) connection: readable, and at its end."""
+        assert self._sock is not None
+        try:
+            readable, _, _ = select.select([self._sock], [], [], 0)
+            return bool(readable) and self._sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+
     def request(self, op: str, **args: Any) -> Any:
         """Send one request and return its result; raise :class:`ControlError` on failure."""
+        if self._sock is not None and self._closed_by_daemon():
+            self.close()  # closed while idle (vpnshd's idle timeout): a new connection
         self.connect()
         assert self._sock is not None
         rid = next(self._ids)
         try:
-            self._sock.sendall(protocol.encode(protocol.request(rid, op, args)))
+            try:
+                self._sock.sendall(protocol.encode(protocol.request(rid, op, args)))
+            except BrokenPipeError:
+                # the daemon refused the connection (roles.py) and said why before closing
+                response = self._read_message()
+                self.close()
+                return protocol.result_of(response)
             while True:
                 response = self._read_message()
                 if response.get("id") in (rid, None):

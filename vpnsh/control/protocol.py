@@ -21,6 +21,8 @@ from typing import Any
 VERSION = 1
 HEADER = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024  # a whole config in one frame fits with room to spare
+IDLE_TIMEOUT = 900.0  # seconds a client may stay connected without a request (vpnshd option)
+FRAME_TIMEOUT = 30.0  # seconds for the rest of a frame once its header came
 
 DEFAULT_SOCKET = "/run/vpnsh/vpnsh.sock"
 SOCKET_ENV = "VPNSH_SOCKET"
@@ -90,6 +92,8 @@ def decode_body(body: bytes) -> dict[str, Any]:
         raise FrameError(f"frame is not UTF-8: {exc.reason} at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
         raise FrameError(f"frame is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise FrameError("frame is not JSON this side accepts: nested too deeply") from None
     if not isinstance(message, dict):
         raise FrameError(f"frame holds a JSON {type(message).__name__}, expected an object")
     return message

@@ -14,17 +14,19 @@ the config without one; a proxy-id tunnel gets its own TnID, as on PAN-OS.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vpnsh.config import ifnames, netref
 from vpnsh.config.tree import effective
 from vpnsh.config.vpn_schema import (
-    ETHERNET,
     GATEWAYS,
     IKE_PROFILES,
     IPSEC_PROFILES,
+    MONITOR_PROFILES,
     TUNNEL_UNITS,
     TUNNELS,
     VIRTUAL_ROUTERS,
@@ -32,9 +34,11 @@ from vpnsh.config.vpn_schema import (
 from vpnsh.engine.crypto import algorithms as alg
 from vpnsh.engine.dataplane.base import Route, TunnelInterface
 from vpnsh.engine.ids import IdMap
+from vpnsh.engine.monitor.state import MonitorDestination, PathMonitorSpec, TunnelMonitorSpec
 from vpnsh.engine.policy import ChildPolicy, EspProposal, Identity, IkePolicy, IkeProposal
 
 Decrypt = Callable[[str], str]
+log = logging.getLogger("vpnshd.engine")
 
 # PAN-OS offers no PRF choice for GCM ("hash non-auth"); propose the SHA-2 PRFs.
 GCM_PRFS = (alg.PrfId.PRF_HMAC_SHA2_256, alg.PrfId.PRF_HMAC_SHA2_384, alg.PrfId.PRF_HMAC_SHA2_512)
@@ -59,6 +63,8 @@ class EngineConfig:
     # tunnel name -> (tunnel interface, copy-tos) for the data plane
     placement: dict[str, tuple[str, bool]] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)  # "gateway GW" / "tunnel T" -> why unusable
+    tunnel_monitors: list[TunnelMonitorSpec] = field(default_factory=list)
+    path_monitors: list[PathMonitorSpec] = field(default_factory=list)
 
     @property
     def warnings(self) -> list[str]:
@@ -122,13 +128,8 @@ def _strip_mask(text: str) -> str:
 
 
 def _interface_address(tree: dict, ifname: str) -> str | None:
-    for path in (ETHERNET, TUNNEL_UNITS):
-        entry = effective(tree, path + (ifname,))
-        if entry:
-            ips = entry.get("layer3", entry).get("ip", [])
-            if ips:
-                return _strip_mask(ips[0])
-    return None
+    ips = ifnames.interface_ips(tree, ifname)
+    return _strip_mask(ips[0]) if ips else None
 
 
 def _identity(value: dict[str, Any] | None) -> Identity | None:
@@ -161,11 +162,16 @@ def gateway_policy(tree: dict, name: str, gw: dict[str, Any], decrypt: Decrypt) 
     common = gw.get("protocol-common", {})
     natt = common.get("nat-traversal", {})
     dpd = settings.get("dpd", {})
+    try:
+        psk = decrypt(key).encode()
+    except ValueError as exc:
+        raise MappingError(f"gateway {name}: pre-shared key not usable ({exc}); "
+                           "enter the key in clear and commit") from None
     return IkePolicy(
         name=name,
         local_addr=local_addr,
         peer_addr=peer.get("ip"),
-        psk=decrypt(key).encode(),
+        psk=psk,
         proposals=(ike_proposal(profile),),
         local_id=_identity(gw.get("local-id")),
         peer_id=_identity(gw.get("peer-id")),
@@ -181,6 +187,7 @@ def gateway_policy(tree: dict, name: str, gw: dict[str, Any], decrypt: Decrypt) 
         exchange_mode=v1.get("exchange-mode", "auto"),
         dpd_retry=int(v1.get("dpd", {}).get("retry", 5)),
         ikev1_proposals=(ike_proposal(v1_profile),) if v1_profile else (),
+        peer_fqdn=peer.get("fqdn"),
     )
 
 
@@ -192,10 +199,10 @@ def _ike_profile(tree: dict, gateway: str, settings: dict[str, Any]) -> dict[str
     return dict(profile)
 
 
-def _proxy_selectors(pid: dict[str, Any]) -> dict[str, Any]:
+def _proxy_selectors(tree: dict, pid: dict[str, Any]) -> dict[str, Any]:
     proto = pid.get("protocol") or {}
-    out: dict[str, Any] = {"local_ts": (pid.get("local", "0.0.0.0/0"),),
-                           "remote_ts": (pid.get("remote", "0.0.0.0/0"),)}
+    out: dict[str, Any] = {"local_ts": (netref.network(tree, pid.get("local", "0.0.0.0/0")),),
+                           "remote_ts": (netref.network(tree, pid.get("remote", "0.0.0.0/0")),)}
     if "number" in proto:
         out["ip_proto"] = int(proto["number"])
     for kw, number in IP_PROTOCOLS.items():
@@ -231,7 +238,7 @@ def tunnel_children(tree: dict, name: str, tun: dict[str, Any], tnid: Callable[[
         return [ChildPolicy(name=name, tunnel_id=tnid(name), **common)]
     return [
         ChildPolicy(name=f"{name}:{pid_name}", tunnel_id=tnid(f"{name}:{pid_name}"), **common,
-                    **_proxy_selectors(pid))
+                    **_proxy_selectors(tree, pid))
         for pid_name, pid in proxy_ids.items()
     ]
 
@@ -247,9 +254,77 @@ def _routes(tree: dict, tunnel_ifs: set[str]) -> list[Route]:
             nexthop = route.get("nexthop", {})
             if "discard" in nexthop or "no-install" in route.get("route-table", {}):
                 continue
-            routes.append(Route(route["destination"], iface, nexthop.get("ip-address"),
+            routes.append(Route(netref.network(tree, route["destination"]), iface, nexthop.get("ip-address"),
                                 int(route.get("metric", 10))))
     return routes
+
+
+def hold_time_scale() -> float:
+    """``VPNSH_TEST_HOLD_TIME_SCALE``: for tests only, shrinks path-monitor hold times
+    (configured in minutes: 1 minute with 0.1 is 6 s)."""
+    try:
+        return float(os.environ.get("VPNSH_TEST_HOLD_TIME_SCALE", "1"))
+    except ValueError:
+        return 1.0
+
+
+def tunnel_monitors(tree: dict, children: dict[str, ChildPolicy],
+                    placement: dict[str, tuple[str, bool]]) -> tuple[list[TunnelMonitorSpec], dict[str, str]]:
+    """The tunnel monitors of the running config, and problems ("tunnel T" -> why not)."""
+    out: list[TunnelMonitorSpec] = []
+    problems: dict[str, str] = {}
+    for name, raw in _stored(tree, TUNNELS).items():
+        if not isinstance(raw, dict) or (raw.get("tunnel-monitor") or {}).get("enable") != "yes":
+            continue
+        if name not in placement or raw.get("disabled") == "yes":
+            continue
+        mon = effective(tree, TUNNELS + (name, "tunnel-monitor")) or {}
+        ifname = placement[name][0]
+        source = _interface_address(tree, ifname)
+        destination = mon.get("destination-ip")
+        if not source or not destination:
+            problems[f"tunnel-monitor {name}"] = (f"tunnel {name}: tunnel monitor needs an address on "
+                                                  f"{ifname} and a destination-ip")
+            continue
+        child = f"{name}:{mon['proxy-id']}" if mon.get("proxy-id") else name
+        if child not in children:
+            child = next((c for c in children if children[c].tunnel == name), name)
+        profile_name = mon.get("tunnel-monitor-profile") or "default"
+        profile = effective(tree, MONITOR_PROFILES + (profile_name,)) or {}
+        out.append(TunnelMonitorSpec(
+            tunnel=name, child=child, interface=ifname, source=source, destination=destination,
+            profile=profile_name, action=str(profile.get("action", "wait-recover")),
+            interval=int(profile.get("interval", 3)), threshold=int(profile.get("threshold", 5))))
+    return out, problems
+
+
+def path_monitors(tree: dict, routes: list[Route]) -> list[PathMonitorSpec]:
+    """The static routes with path monitoring on, among the routes the data plane installs."""
+    out: list[PathMonitorSpec] = []
+    installed = set(routes)
+    for vr_name, vr in _stored(tree, VIRTUAL_ROUTERS).items():
+        static = (((vr or {}).get("routing-table") or {}).get("ip") or {}).get("static-route") or {}
+        for rname, raw in static.items():
+            if ((raw or {}).get("path-monitor") or {}).get("enable") != "yes":
+                continue
+            route = effective(tree, VIRTUAL_ROUTERS + (vr_name, "routing-table", "ip", "static-route", rname))
+            nexthop = route.get("nexthop", {})
+            r = Route(route.get("destination", ""), route.get("interface", ""),
+                      nexthop.get("ip-address"), int(route.get("metric", 10)))
+            if r not in installed:
+                continue  # not a route into a tunnel: nothing here installs it
+            pm = route["path-monitor"]
+            dests = tuple(
+                MonitorDestination(dname, _strip_mask(d["source"]), d["destination"],
+                                   int(d.get("interval", 3)), int(d.get("count", 5)),
+                                   d.get("enable", "yes") == "yes")
+                for dname, d in (pm.get("monitor-destinations") or {}).items()
+                if d.get("source") and d.get("destination"))
+            out.append(PathMonitorSpec(
+                vr=vr_name, name=rname, route=r, destinations=dests,
+                failure_condition=str(pm.get("failure-condition", "any")),
+                hold_time=float(pm.get("hold-time", 2)) * 60 * hold_time_scale()))
+    return out
 
 
 def _stored(tree: dict, path: tuple[str, ...]) -> dict[str, Any]:
@@ -276,7 +351,8 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
     ids = ids or IdMap(None)
     out = EngineConfig()
     # an ethernet change can move a gateway's local address: map everything again
-    full = previous is None or diff is None or bool(diff.ethernet_interfaces)
+    full = previous is None or diff is None or bool(diff.ethernet_interfaces) \
+        or bool(diff.loopback_interfaces)
     touched_gw = set() if full else _touched(diff.gateways)
     for name in _stored(tree, GATEWAYS):
         out.gateway_ids[name] = ids.get("gateway", name)
@@ -292,6 +368,9 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
             out.gateways[name] = gateway_policy(tree, name, gw, decrypt)
         except (MappingError, alg.UnsupportedAlgorithm) as exc:
             out.problems[key] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - one bad gateway never stops the others
+            log.exception("mapping gateway %s failed", name)
+            out.problems[key] = f"gateway {name}: not applied: internal error {type(exc).__name__}"
     touched_tun = set() if full else _touched(diff.tunnels)
     previous_children: dict[str, list[ChildPolicy]] = {}
     if not full and previous is not None:
@@ -312,6 +391,10 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
         except (MappingError, alg.UnsupportedAlgorithm) as exc:
             out.problems[key] = str(exc)
             continue
+        except Exception as exc:  # noqa: BLE001 - one bad tunnel never stops the others
+            log.exception("mapping tunnel %s failed", name)
+            out.problems[key] = f"tunnel {name}: not applied: internal error {type(exc).__name__}"
+            continue
         out.placement[name] = (tun.get("tunnel-interface", ""), tun.get("copy-tos", "no") == "yes")
         for child in children:
             out.children[child.name] = child
@@ -323,6 +406,9 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
         out.routes = _routes(tree, set(units))
     else:
         out.tunnel_interfaces, out.routes = previous.tunnel_interfaces, previous.routes
+    out.tunnel_monitors, monitor_problems = tunnel_monitors(tree, out.children, out.placement)
+    out.problems.update(monitor_problems)
+    out.path_monitors = path_monitors(tree, out.routes)
     ids.keep_only("gateway", set(out.gateway_ids))
     ids.keep_only("tunnel", set(out.children))
     ids.save()

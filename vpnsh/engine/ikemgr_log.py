@@ -19,8 +19,7 @@ from collections import deque
 from pathlib import Path
 from typing import TextIO
 
-MAX_BYTES = 10 * 1024 * 1024
-
+from vpnsh.engine import logfiles
 
 # lines come in bursts: each second's date, time and zone are formatted once
 _last_second: tuple[int, str, str] = (-1, "", "")
@@ -39,14 +38,17 @@ def _stamp(now: float) -> str:
 
 
 class IkemgrLog:
-    """Appends to ``log_dir/ikemgr.log`` (rotated once at 10 MiB) and keeps recent lines.
+    """Appends to ``log_dir/ikemgr.log`` (rotated by size, :mod:`vpnsh.engine.logfiles`)
+    and keeps recent lines.
 
     The file stays open between lines (flushed after each, so ``tail`` and readers see
     every line at once); it is reopened when it was rotated or removed under us.
     """
 
-    def __init__(self, log_dir: str | Path | None, keep: int = 2000) -> None:
+    def __init__(self, log_dir: str | Path | None, keep: int = 2000,
+                 rotation: logfiles.Rotation | None = None) -> None:
         self.path = Path(log_dir) / "ikemgr.log" if log_dir else None
+        self.rotation = rotation or logfiles.default_rotation()
         self.recent: deque[str] = deque(maxlen=keep)
         self.system: deque[dict[str, object]] = deque(maxlen=keep)
         self._file: TextIO | None = None
@@ -86,14 +88,17 @@ class IkemgrLog:
                 f = None
             if f is None:
                 self.close()
-        if f is not None and self._size > MAX_BYTES:
+        limit = self.rotation.max_bytes
+        if f is not None and self._size >= limit:
             self.close()
-            self.path.replace(self.path.with_suffix(".log.1"))
+            logfiles.rotate(str(self.path), self.rotation.keep)
             f = None
         if f is None:
-            if self.path.exists() and self.path.stat().st_size > MAX_BYTES:
-                self.path.replace(self.path.with_suffix(".log.1"))
+            if self.path.exists() and self.path.stat().st_size >= limit:
+                logfiles.rotate(str(self.path), self.rotation.keep)
             f = self._file = self.path.open("a")
+            with contextlib.suppress(OSError):
+                os.fchmod(f.fileno(), logfiles.LOG_MODE)
             st = os.fstat(f.fileno())
             self._size, self._ino, self._checked = st.st_size, st.st_ino, mono
         return f
@@ -105,14 +110,14 @@ class IkemgrLog:
             self._file = None
 
     def event(self, eventid: str, description: str, *, severity: str = "informational",
-              obj: str = "", now: float | None = None) -> None:
-        """A system-log entry of subtype vpn (``show log system subtype equal vpn``)."""
+              obj: str = "", now: float | None = None, subtype: str = "vpn") -> None:
+        """A system-log entry, of subtype vpn unless told (``show log system subtype equal vpn``)."""
         now = time.time() if now is None else now
-        self.system.append({"time": now, "subtype": "vpn", "eventid": eventid, "object": obj,
+        self.system.append({"time": now, "subtype": subtype, "eventid": eventid, "object": obj,
                             "severity": severity, "description": description})
 
     def tail(self, lines: int = 200) -> list[str]:
-        if self.path and self.path.exists():
-            with self.path.open() as f:
-                return list(deque(f, maxlen=lines))
+        if self.path:
+            with contextlib.suppress(FileNotFoundError):
+                return logfiles.tail_lines(str(self.path), lines, self.rotation.keep)
         return list(self.recent)[-lines:]

@@ -1,20 +1,32 @@
 """The sans-IO half that the IKEv2 and IKEv1 engines share.
 
-Datagrams and the clock come in through :meth:`SansIoEngine.receive`; datagrams
+Datagrams and the clock come in through :meth:`SansIoEngine.receive` and
+``handle_timer``, each with a required ``now`` (a monotonic clock: an NTP step must not
+move DPD, rekey or retransmit deadlines; wall-clock time is only for what people read,
+converted at the edge, see ``Engine.wall``). Commands take an optional ``now`` that
+defaults to the engine's clock. Datagrams
 and events go out through :meth:`datagrams_to_send` and :meth:`next_event`. A bad
-datagram never raises: it is counted in ``drops`` by reason and dropped.
+datagram never raises: it is counted in ``drops`` by reason and dropped. A bug that a
+datagram or a timer runs into is counted as an internal error and its traceback logged
+(a few a minute: :mod:`.ratelimit`); it never stops the timers of other SAs.
 Subclasses implement ``_receive`` and name their codec's error in ``parse_error``.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .ratelimit import Repeats, suppressed_text
+
 if TYPE_CHECKING:
     from .policy import ChildPolicy, IkePolicy
+
+log = logging.getLogger("vpnshd.ike")
+INTERNAL_ERROR = "internal error"
 
 Address = tuple[str, int]
 KEEPALIVE = b"\xff"  # a NAT-keepalive (RFC 3948): never an IKE message
@@ -46,7 +58,7 @@ class SansIoEngine:
     parse_error: ClassVar[type[Exception]] = ValueError
     version: ClassVar[str] = ""  # "ikev2" | "ikev1": the gateways' protocol version it serves
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._out: list[tuple[bytes, Address, Address]] = []
         self._events: deque[Any] = deque()
@@ -57,6 +69,10 @@ class SansIoEngine:
         self.force_udp_encap = False
         self._ike_policies: dict[str, IkePolicy] = {}
         self._child_policies: dict[str, ChildPolicy] = {}
+        # log lines of one kind (a flood of requests from strangers): a few a minute
+        self._repeats = Repeats(burst=5, window=60.0)
+        self._repeat_levels: dict[str, tuple[str, str]] = {}  # kind -> (gateway, level)
+        self._tracebacks = Repeats(burst=3, window=60.0)
 
     # ------------------------------------------------------------------ policies
     def add_policies(
@@ -122,11 +138,9 @@ class SansIoEngine:
     def _receive(self, data: bytes, local_addr: Address, remote_addr: Address, now: float) -> None:
         raise NotImplementedError
 
-    def receive(
-        self, data: bytes, local_addr: Address, remote_addr: Address, now: float | None = None
-    ) -> None:
-        """Takes one datagram; never raises (bad ones are counted in ``drops``)."""
-        now = self._now(now)
+    def receive(self, data: bytes, local_addr: Address, remote_addr: Address, now: float) -> None:
+        """Takes one datagram that arrived at ``now`` (the caller's monotonic clock, as
+        aioquic's ``receive_datagram``); never raises (bad ones are counted in ``drops``)."""
         if data == KEEPALIVE:
             return
         try:
@@ -134,7 +148,55 @@ class SansIoEngine:
         except self.parse_error as exc:
             self.drop(f"parse error: {exc}")
         except Exception as exc:  # noqa: BLE001 - a bad datagram must never kill the daemon
-            self.drop(f"internal error: {type(exc).__name__}: {exc}")
+            self.internal_error(f"on a datagram from {remote_addr[0]}[{remote_addr[1]}]", exc, now)
+
+    def internal_error(self, where: str, exc: BaseException, now: float) -> None:
+        """A bug met a datagram or a timer: counted as a drop, its traceback logged (at
+        most three of one kind a minute, then counted and summarised)."""
+        self.drops[INTERNAL_ERROR] += 1
+        kind = f"{_VERSION_WORDS.get(self.version, 'IKE')} internal error {type(exc).__name__}"
+        write, before = self._tracebacks.allow(kind, now)
+        if before:
+            log.error("%s", suppressed_text(before, kind))
+        if write:
+            log.error("%s %s: %s", kind, where, exc, exc_info=exc)
+
+    def log_limited(self, kind: str, text: str, now: float, gateway: str = "",
+                    level: str = "ERROR") -> None:
+        """A log line of a kind that may come in floods: a few a minute, the rest counted
+        and reported as "N similar messages suppressed"."""
+        from .ikev2.events import LogLine
+
+        self._repeat_levels[kind] = (gateway, level)
+        write, before = self._repeats.allow(kind, now)
+        if before:
+            self.emit(LogLine(suppressed_text(before, kind), gateway, level))
+        if write:
+            self.emit(LogLine(text, gateway, level))
+
+    def flush_repeats(self, now: float) -> None:
+        """Report what was suppressed in windows that are over (called with the timers)."""
+        from .ikev2.events import LogLine
+
+        for kind, count in self._repeats.flush(now):
+            gateway, level = self._repeat_levels.pop(kind, ("", "ERROR"))
+            self.emit(LogLine(suppressed_text(count, kind), gateway, level))
+        for kind, count in self._tracebacks.flush(now):
+            log.error("%s", suppressed_text(count, kind))
+
+    def repeats_due(self) -> float | None:
+        """When :meth:`flush_repeats` has something to report, or None."""
+        if not (self._repeats.pending() or self._tracebacks.pending()):
+            return None
+        return min(t for t in (self._repeats.next_flush(), self._tracebacks.next_flush())
+                   if t is not None)
+
+    def _guarded(self, what: str, now: float, fn: Callable[..., None], *args: Any) -> None:
+        """Runs one SA's timers; a bug there is an internal error, not the end of the rest."""
+        try:
+            fn(*args)
+        except Exception as exc:  # noqa: BLE001 - one SA's bug must not stop the others' timers
+            self.internal_error(f"in the timers of {what}", exc, now)
 
     def datagrams_to_send(self) -> list[tuple[bytes, Address, Address]]:
         """(data, local address, remote address) to send, oldest first."""

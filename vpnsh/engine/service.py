@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -23,20 +24,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vpnsh.config.secrets import SecretBox
-from vpnsh.engine import config_map
+from vpnsh.engine import config_map, counters, hostinfo
 from vpnsh.engine.crypto import algorithms as alg
 from vpnsh.engine.dataplane import make_dataplane
 from vpnsh.engine.dataplane.base import DataPlane, ts_contains
-from vpnsh.engine.dataplane.ping import run_ping
+from vpnsh.engine.dataplane.ping import run_ping, run_traceroute
 from vpnsh.engine.firewall.filters import FilterError, filter_logs, filter_sessions
 from vpnsh.engine.firewall.manager import Firewall
 from vpnsh.engine.ids import IdMap
+from vpnsh.engine.ifmap import InterfaceMap
 from vpnsh.engine.ikemgr_log import IkemgrLog
 from vpnsh.engine.ikev1.dual import DualEngine
 from vpnsh.engine.ikev1.show import ike_sa_sections
 from vpnsh.engine.ikev2 import events as ev
 from vpnsh.engine.ikev2.engine import Ikev2Engine
 from vpnsh.engine.ikev2.handoff import child_sa_spec
+from vpnsh.engine.monitor.runner import Hooks, MonitorRunner
 from vpnsh.engine.policy import ChildPolicy, IkePolicy
 from vpnsh.engine.sansio import KEEPALIVE
 from vpnsh.engine.udp_io import NATT_PORT, UdpIo
@@ -64,12 +67,15 @@ class Engine:
     raw_esp: bool = False  # user-space data plane: protocol 50 where no NAT (vpnshd --raw-esp)
     state_dir: str | None = None
     log_dir: str | None = None
-    clock: Callable[[], float] = time.time
+    # the engines' clock: monotonic, so that an NTP step never moves DPD, rekey or
+    # retransmit deadlines; times shown to people go through wall()
+    clock: Callable[[], float] = time.monotonic
     running: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
 
     def __post_init__(self) -> None:
         self.ike = DualEngine(clock=self.clock)  # IKEv2 and IKEv1, by each gateway's version
+        self.ifmap = InterfaceMap(None)  # the daemon's map (vpnsh.engine.ifmap) replaces it
         self.ikemgr = IkemgrLog(self.log_dir)
         self.secrets = SecretBox(self.state_dir) if self.state_dir else None
         self.ids = IdMap(self.state_dir)
@@ -94,8 +100,16 @@ class Engine:
         self.up_children: collections.Counter[str] = collections.Counter()  # installed CHILD SAs
         self._kernel_sockets: set[tuple[str, int]] = set()
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_ran = False  # handle_timer just ran (see _schedule)
         self._changed: asyncio.Event | None = None
         self._apply_task: asyncio.Task[None] | None = None
+        # show counter global: SA events and acquires (drops are counted where they happen)
+        self.event_counts: collections.Counter[str] = collections.Counter()
+        self.counter_sampler = counters.Sampler(time.monotonic())
+        self.monitor = MonitorRunner(Hooks(  # tunnel monitor and path monitor (engine/monitor/)
+            renegotiate=self._monitor_renegotiate, routes_changed=self._monitor_routes_changed,
+            event=self._monitor_event, sa_state=self._monitor_sa_state,
+            bring_up=self._monitor_bring_up))
         if config_map.lifetime_scale() != 1.0:
             log.warning("VPNSH_TEST_LIFETIME_SCALE=%s: SA lifetimes are scaled (a test setting)",
                         config_map.lifetime_scale())
@@ -107,14 +121,22 @@ class Engine:
             raise EngineError("no state dir: cannot decrypt pre-shared keys")
         return self.secrets.decrypt(text)
 
-    def apply(self, running: dict[str, Any], diff: Any = None) -> None:
-        """Take a newly committed running config (the engine never modifies it)."""
+    def apply(self, running: dict[str, Any], diff: Any = None) -> list[str]:
+        """Take a newly committed running config (the engine never modifies it).
+
+        Applied object by object: a gateway or tunnel that cannot be used (a key that does not
+        decrypt, a missing profile...) is left out and named in the list returned, with why;
+        the others are applied."""
         self.running = running
         cfg = config_map.engine_config(running, self._decrypt, self.ids,
                                        previous=self.cfg if self.running_mapped else None, diff=diff)
         self.running_mapped = True
-        for warning in cfg.warnings:
+        old_problems = set(self.cfg.problems.values())
+        for what, warning in cfg.problems.items():
             log.warning("config: %s", warning)
+            if warning not in old_problems:
+                self.ikemgr.event("config-error", f"{warning}: not applied", severity="high",
+                                  obj=what.partition(" ")[2])
         old = self.cfg
         self.ike.remove_policies(
             ike_names=[g for g in old.gateways if g not in cfg.gateways],
@@ -122,12 +144,14 @@ class Engine:
         )
         self.ike.add_policies(cfg.gateways.values(), cfg.children.values())
         self.cfg = cfg
+        self.monitor.configure(cfg.tunnel_monitors, cfg.path_monitors)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return  # no event loop (a unit test of the mapping): nothing to bind or send
+            return cfg.warnings  # no event loop (a unit test of the mapping): nothing to bind
         previous = self._apply_task
         self._apply_task = loop.create_task(self._apply_io(cfg, previous))
+        return cfg.warnings
 
     async def _apply_io(self, cfg: config_map.EngineConfig, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
@@ -148,7 +172,8 @@ class Engine:
                 log.error("cannot listen for IKE on %s: %s", addr, exc)
                 self.ikemgr.write(f"cannot listen on {addr}: {exc}", level="ERROR")
         try:
-            await asyncio.to_thread(self.dp.set_interfaces, cfg.tunnel_interfaces, cfg.routes)
+            await asyncio.to_thread(self.dp.set_interfaces, cfg.tunnel_interfaces,
+                                    self.monitor.routes(cfg.routes))
             if self.dataplane == "kernel":
                 await asyncio.to_thread(self._kernel_setup, cfg)
         except Exception as exc:  # noqa: BLE001 - report, keep serving
@@ -190,7 +215,7 @@ class Engine:
             self.pcap.write(data, remote, local)
         if self.debug:
             self._dump("received", data, remote, local)
-        self.ike.receive(data, local, remote)
+        self.ike.receive(data, local, remote, self.clock())
         # a burst of datagrams arrives in one loop iteration: answer them all in one pump
         if not self._pump_scheduled:
             self._pump_scheduled = True
@@ -198,7 +223,11 @@ class Engine:
 
     def _on_timer(self) -> None:
         self._timer = None
-        self.ike.handle_timer()
+        try:
+            self.ike.handle_timer(self.clock())
+        except Exception:  # noqa: BLE001 - the timers must be scheduled again whatever happened
+            log.exception("IKE timers failed")
+        self._timer_ran = True
         self._pump()
 
     def _pump(self) -> None:
@@ -233,8 +262,14 @@ class Engine:
             self._timer.cancel()
             self._timer = None
         when = self.ike.next_timer()
+        ran, self._timer_ran = self._timer_ran, False
         if when is not None:
-            self._timer = loop.call_later(max(0.0, when - self.clock()), self._on_timer)
+            delay = when - self.clock()
+            if delay <= 0 and ran:
+                # still due right after handle_timer ran: a timer that failed (an internal
+                # error, logged and counted) must not spin the loop
+                delay = 0.05
+            self._timer = loop.call_later(max(0.0, delay), self._on_timer)
 
     async def _wait_change(self, deadline: float) -> bool:
         if self._changed is None:
@@ -252,6 +287,9 @@ class Engine:
 
     def _handle(self, event: ev.Event) -> None:
         now = self.clock()
+        counted = _EVENT_COUNTERS.get(type(event))
+        if counted is not None:
+            self.event_counts[counted] += 1
         if isinstance(event, ev.LogLine):
             if event.level != "DEBUG" or self._debug_level(event.gateway) != "normal":
                 self.ikemgr.write(event.text, level=event.level, gateway=event.gateway)
@@ -322,6 +360,7 @@ class Engine:
                     and any(ts_contains(ts, dst, proto, dport or None) for ts in child.remote_selectors())):
                 continue
             self.tunnels[child.name].key_acquires += 1
+            self.event_counts["key_acquire"] += 1
             gw = self.cfg.gateways.get(child.gateway)
             if gw is None or gw.passive or not gw.enabled:
                 continue
@@ -334,6 +373,101 @@ class Engine:
                 pass
             self._pump()
             return
+
+    # ------------------------------------------------------------------ tunnel monitor, path monitor
+
+    def _monitor_renegotiate(self, tunnel: str, child: str, reason: str) -> bool:
+        policy = self.cfg.children.get(child)
+        gw = self.cfg.gateways.get(policy.gateway) if policy else None
+        if policy is None or gw is None or not gw.enabled or not policy.enabled:
+            return False
+        self.ikemgr.write(f"tunnel monitor: {reason}: new IKE and IPsec SAs for tunnel {child}",
+                          gateway=gw.name)
+        if gw.passive:  # it may not initiate: drop what may be stale, the peer renegotiates
+            self.ike.delete_child(child)
+            self._pump()
+            return False
+        try:
+            started = self.ike.renegotiate(gw.name, child, reason)
+        except KeyError:
+            return False
+        if started:
+            self.tunnels[child].state = "init"
+        self._pump()
+        return started
+
+    def _monitor_bring_up(self, tunnel_if: str, src: str, dst: str, child: str | None) -> None:
+        """A monitor probe went into ``tunnel_if``: a key acquire when no SA carries it."""
+        if child is None:  # a path-monitor probe: whichever tunnel on the interface matches
+            if not any(self.cfg.placement.get(c.tunnel, ("",))[0] == tunnel_if
+                       and c.name in self.up_children for c in self.cfg.children.values()):
+                self._on_acquire(tunnel_if, src, dst, 1, 0)
+            return
+        if child in self.up_children:
+            return
+        policy = self.cfg.children.get(child)
+        gw = self.cfg.gateways.get(policy.gateway) if policy else None
+        if policy is None or gw is None or gw.passive or not gw.enabled or not policy.enabled:
+            return
+        self.tunnels[child].key_acquires += 1
+        try:
+            if self.ike.initiate(gw.name, child):
+                self.tunnels[child].state = "init"
+        except KeyError:
+            return
+        self._pump()
+
+    def _monitor_routes_changed(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        previous = self._apply_task
+
+        async def resync() -> None:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            cfg = self.cfg
+            try:
+                await asyncio.to_thread(self.dp.set_interfaces, cfg.tunnel_interfaces,
+                                        self.monitor.routes(cfg.routes))
+            except Exception as exc:  # noqa: BLE001
+                log.error("data plane could not update routes for the monitors: %s", exc)
+
+        self._apply_task = loop.create_task(resync())
+
+    def _monitor_event(self, eventid: str, text: str, severity: str, obj: str, subtype: str) -> None:
+        self.ikemgr.event(eventid, text, severity=severity, obj=obj, subtype=subtype)
+        self.ikemgr.write(text, level="INFO" if severity == "informational" else "WARN")
+
+    def _monitor_sa_state(self, child: str) -> str:
+        policy = self.cfg.children.get(child)
+        ike = "up" if policy is not None and policy.gateway in self.up_gateways else "down"
+        return f"IKE SA {ike}, IPsec SA {'up' if child in self.up_children else 'down'}"
+
+    def _path_monitor_show(self, args: dict[str, Any]) -> dict[str, Any]:
+        vr = args.get("virtual_router")
+        rows = [r for r in self.monitor.set.path_status() if vr in (None, r["vr"])]
+        now = self.monitor.clock()
+        for r in rows:
+            hold = r.pop("hold_until")
+            r["hold_remaining"] = max(0, int(hold - now)) if hold is not None else None
+            r["since_seconds"] = int(now - r.pop("since"))
+        return {"routes": rows}
+
+    def _monitor_flow(self, child: ChildPolicy) -> dict[str, Any] | None:
+        for spec in self.cfg.tunnel_monitors:
+            if spec.tunnel == child.tunnel:
+                status = self.monitor.set.tunnel_status(spec.tunnel)
+                if status is None:
+                    return None
+                now = self.monitor.clock()
+                last = status.pop("last_reply")
+                status["last_reply_ago"] = None if last is None else round(now - last, 1)
+                status["since_seconds"] = int(now - status.pop("since"))
+                status["carrier"] = spec.child
+                return status
+        return None
 
     def _on_expire(self, spi_in: int, kind: str) -> None:
         self.ike.child_lifesize_exceeded(spi_in, hard=(kind == "hard"))
@@ -395,6 +529,7 @@ class Engine:
     async def shutdown(self) -> None:
         """SIGTERM: delete every SA politely, give the Deletes a moment, stop the data plane."""
         self.stopped = True
+        self.monitor.close()  # no probe may start a negotiation while the SAs are deleted
         self.ike.shutdown()
         self._pump()
         deadline = time.monotonic() + 2.0
@@ -425,6 +560,10 @@ class Engine:
             raise EngineError(f"tunnel {tunnel} is not configured")
         return found
 
+    def wall(self, t: float | None) -> float | None:
+        """Epoch seconds for a time of the engines' (monotonic) clock: for people only."""
+        return None if t is None else t + (time.time() - self.clock())
+
     def _gwid(self, gateway: str) -> int:
         return self.cfg.gateway_ids.get(gateway, 0)
 
@@ -439,11 +578,12 @@ class Engine:
         v1 = self.ike.v1
         return {
             "gateways_configured": len(self.cfg.gateway_ids) if gateway is None else 1,
-            **ike_sa_sections(v1.ike_sas(gateway), v1.child_sas(), self._gwid, gateway),
+            **ike_sa_sections(v1.ike_sas(gateway), v1.child_sas(), self._gwid, gateway, self.wall),
             "ikev2": [{
                 "gwid": self._gwid(s.gateway), "peer": s.peer_address, "gateway": s.gateway,
-                "role": s.role, "sn": s.sn, "algorithm": s.algorithm, "established": s.created,
-                "expiration": s.expires, "xt": s.retransmits, "children": len(s.children),
+                "role": s.role, "sn": s.sn, "algorithm": s.algorithm,
+                "established": self.wall(s.created), "expiration": self.wall(s.expires),
+                "xt": s.retransmits, "children": len(s.children),
                 "state": s.state,
             } for s in sas],
             "ikev2_children": [{
@@ -465,18 +605,19 @@ class Engine:
                 "auth": "PSK, peer PSK", "proposal": s.proposal, "local_id": s.id_local,
                 "remote_id": s.id_remote, "id_i": s.id_i, "id_r": s.id_r, "nat": s.nat,
                 "msgid_rx": s.message_id_rx, "msgid_tx": s.message_id_tx,
-                "liveness": s.liveness_interval, "created": s.created, "expires": s.expires,
-                "rekey_at": s.rekey_at,
+                "liveness": s.liveness_interval, "created": self.wall(s.created),
+                "expires": self.wall(s.expires), "rekey_at": self.wall(s.rekey_at),
                 "children": [{
                     "id": c.child_id, "tnid": c.tunnel_id, "tunnel": c.name, "role": c.role,
                     "state": c.state, "msgid": c.message_id, "parent": c.parent_sn,
                     "spi_in": c.spi_in, "spi_out": c.spi_out, "algorithm": c.proposal,
                     "ts_local": list(c.local_ts), "ts_remote": list(c.remote_ts),
-                    "created": c.created, "expires": c.expires, "rekey_at": c.rekey_at,
+                    "created": self.wall(c.created), "expires": self.wall(c.expires),
+                    "rekey_at": self.wall(c.rekey_at),
                 } for c in kids],
             })
         return {"gateway": gateway, "gwid": self._gwid(gateway), "local": policy.local_addr,
-                "peer": policy.peer_addr or "dynamic", "now": self.clock(), "sas": sas}
+                "peer": policy.peer_display, "now": time.time(), "sas": sas}
 
     # -- show vpn ipsec-sa
 
@@ -527,6 +668,7 @@ class Engine:
             "gwid": self._gwid(child.gateway),
             "state": "active" if sa else ("init" if stats.state == "init" else "inactive"),
             "monitor": "off",
+            "monitor_detail": None,
             "local_ip": gw.local_addr if gw else "0.0.0.0",
             "peer_ip": (sa.peer_address if sa else None) or "0.0.0.0",
             "tunnel_if": tunnel_if, "outer_if": self._outer_if(child.gateway),
@@ -550,6 +692,9 @@ class Engine:
             "initiator": ("yes" if sa.role == "Init" else "no") if sa else "no",
             "key_acquires": stats.key_acquires,
         }
+        monitor = self._monitor_flow(child)
+        if monitor is not None:
+            flow["monitor"], flow["monitor_detail"] = monitor["status"], monitor
         c = counters
         flow.update({
             "encap_packets": c.encap_packets if c else 0, "decap_packets": c.decap_packets if c else 0,
@@ -578,7 +723,7 @@ class Engine:
                 if p.prf:
                     props += f"[{alg.display_name(alg.PrfId(p.prf[0]))}]"
             local_id = f"({gw.local_id})" if gw.local_id else ""
-            rows.append({"gwid": self._gwid(name), "name": name, "peer": gw.peer_addr or "dynamic",
+            rows.append({"gwid": self._gwid(name), "name": name, "peer": gw.peer_display,
                          "local": f"{gw.local_addr}{local_id}",
                          "protocol": "IKEv1" if gw.version == "ikev1" else "IKEv2",
                          "proposals": f"{props}{gw.lifetime}-sec"})
@@ -595,7 +740,15 @@ class Engine:
                    if p and p.encryption else "NULL")
             auth = alg.display_name(alg.IntegId(p.integrity[0])) if p and p.integrity else "NONE"
             port = f"{child.ip_proto}:{child.local_port}", f"{child.ip_proto}:{child.remote_port}"
+            mon = next((m for m in self.cfg.tunnel_monitors if m.tunnel == child.tunnel), None)
             rows.append({"tnid": child.tunnel_id, "name": child.name, "gateway": child.gateway,
+                         # configuration, as the rest of the row (PAN-OS prints no monitor
+                         # column here: reference 2.6 [V]; --output json has it)
+                         "monitor": None if mon is None else {
+                             "destination": mon.destination, "source": mon.source,
+                             "profile": mon.profile, "action": mon.action,
+                             "interval": mon.interval, "threshold": mon.threshold,
+                             "carrier": mon.child},
                          "local": child.local_ts[0], "local_ptl": port[0],
                          "remote": child.remote_ts[0], "remote_ptl": port[1],
                          "proposals": f"{'ESP tunl ' + dh + '[' + enc + '][' + auth + ']':<31}"
@@ -622,7 +775,7 @@ class Engine:
                 errors.append(f"gateway {name} did not initiate (see ikemgr.log)")
         self._pump()
         errors += await self._outcome(started, start, lambda: set(self.up_gateways))
-        return {"start": start, "initiated": len(started), "errors": errors}
+        return {"start": self.wall(start), "initiated": len(started), "errors": errors}
 
     async def _ipsec_test(self, args: dict[str, Any]) -> dict[str, Any]:
         await self.ready()
@@ -642,7 +795,7 @@ class Engine:
         self._pump()
         errors += await self._outcome(started, start, lambda: set(self.up_children),
                                       gateway_of={c.name: c.gateway for c in children})
-        return {"start": start, "tunnels": started, "errors": errors}
+        return {"start": self.wall(start), "tunnels": started, "errors": errors}
 
     async def _outcome(self, names: list[str], start: float, up: Callable[[], set[str]],
                        gateway_of: dict[str, str] | None = None) -> list[str]:
@@ -687,9 +840,107 @@ class Engine:
         self._pump()
         return {"tunnel": tunnel, "cleared": v1 + v2, "ikev1": v1, "ikev2": v2}
 
+    # -- show counter global (issue 11: IKE and ESP drops by reason, SA events, acquires)
+
+    def _counter_global(self, args: dict[str, Any]) -> dict[str, Any]:
+        values: collections.Counter[str] = collections.Counter()
+        defs: dict[str, counters.CounterDef] = {}
+        for version, engine in (("ikev2", self.ike.v2), ("ikev1", self.ike.v1)):
+            for reason, n in engine.drops.items():
+                d = counters.ike_drop(version, reason)
+                defs[d.name] = d
+                values[d.name] += n
+        dp_counters = getattr(self.dp, "global_counters", None)
+        if dp_counters is not None:
+            values.update(dp_counters())
+        values.update(self.event_counts)
+        severity = args.get("severity")
+        try:
+            return self.counter_sampler.show(
+                dict(values), defs, time.monotonic(), session=str(args.get("session", "")),
+                delta=args.get("delta") == "yes", severity=str(severity) if severity else None)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
+
     async def _ping(self, args: dict[str, Any]) -> dict[str, Any]:
         await self.ready()
-        return await run_ping(str(args["source"]), str(args["host"]), int(args.get("count", 5)))
+        source = args.get("source")
+        return await run_ping(None if source is None else str(source), str(args["host"]),
+                              int(args.get("count", 5)))
+
+    # -- everyday host commands: show interface, routing, arp, clock, resources, traceroute
+
+    async def _host_view(self) -> hostinfo.HostView:
+        await self.ready()
+        snap = await asyncio.to_thread(hostinfo.snapshot)
+        return hostinfo.HostView(self.running, self.ifmap, snap)
+
+    async def _interface_show(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = await self._host_view()
+        name = args.get("name")
+        if name in (None, "all"):
+            return view.interfaces()
+        known = {i["name"] for i in view.interfaces()["logical"]}
+        if name not in known:
+            raise EngineError(f"Invalid interface {name}")
+        return view.interface(str(name))
+
+    async def _routing_route(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = await self._host_view()
+        return {"virtual_routers": [{"name": vr, "id": i, "routes": view.routes() if i == 1 else []}
+                                    for i, vr in enumerate(self._virtual_routers(), 1)]}
+
+    async def _routing_fib(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = await self._host_view()
+        names = [i["name"] for i in view.interfaces()["logical"] if i["vr"]]
+        return {"virtual_routers": [{"name": vr, "interfaces": [n for n in names
+                                                                if view.vr_of.get(n) == vr],
+                                     "entries": view.fib() if i == 1 else []}
+                                    for i, vr in enumerate(self._virtual_routers(), 1)]}
+
+    async def _fib_lookup(self, args: dict[str, Any]) -> dict[str, Any]:
+        ip = str(args["ip"])
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise EngineError(f"'{ip}' is not a valid IP address") from None
+        vr = str(args.get("virtual_router", "default"))
+        if vr not in self._virtual_routers():
+            raise EngineError(f"virtual-router {vr} does not exist")
+        view = await self._host_view()
+        hit = await asyncio.to_thread(hostinfo.lookup, ip)
+        out: dict[str, Any] = {"virtual_router": vr, "destination": ip, "found": hit is not None}
+        if hit is not None:
+            routes = [r for r in view.routes() if "H" not in r["flags"]
+                      and ip_in(ip, r["destination"])]
+            best = max(routes, key=lambda r: int(r["destination"].split("/")[1]), default=None)
+            out.update(interface=view.name_of(hit["oif"]), nexthop=hit["gateway"] or "0.0.0.0",
+                       source=hit["src"] or "", metric=best["metric"] if best else 0)
+        return out
+
+    async def _arp_show(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = await self._host_view()
+        entries = view.arp()
+        name = args.get("interface", args.get("name"))
+        if name not in (None, "all"):
+            entries = [e for e in entries if e["interface"] == name]
+        return {"max": hostinfo.ARP_MAX, "timeout": hostinfo.ARP_TIMEOUT,
+                "total": len(view.arp()), "entries": entries}
+
+    def _clock(self, args: dict[str, Any]) -> dict[str, Any]:
+        return hostinfo.clock()
+
+    async def _resources(self, args: dict[str, Any]) -> dict[str, Any]:
+        return await hostinfo.resources()
+
+    async def _traceroute(self, args: dict[str, Any]) -> dict[str, Any]:
+        await self.ready()
+        source = args.get("source")
+        return await run_traceroute(str(args["host"]), None if source is None else str(source))
+
+    def _virtual_routers(self) -> list[str]:
+        vrs = list(((self.running.get("network") or {}).get("virtual-router")) or {})
+        return vrs or ["default"]
 
 
 # ---------------------------------------------------------------- firewall (issue 14):
@@ -743,13 +994,13 @@ def _words(value: Any) -> list[str]:
 
 
 _FIREWALL_OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
-    "security-policy.test": _fw_policy_match,
+    "security-policy-match.show": _fw_policy_match,
     "rule-hit-count.show": _fw_hit_count,
     "security-policy.show": _fw_running_policy,
     "session.show": _fw_sessions,
     "session.detail": _fw_session,
     "session.clear": _fw_clear_sessions,
-    "log.traffic": _fw_traffic_log,
+    "log.traffic.show": _fw_traffic_log,
 }
 
 _OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
@@ -764,5 +1015,31 @@ _OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
     "vpn.ike-sa.clear": Engine._ike_clear,
     "vpn.ipsec-sa.clear": Engine._ipsec_clear,
     "ping": Engine._ping,
+    # everyday host commands (show interface, routing, arp, clock, resources, traceroute)
+    "host.interface.show": Engine._interface_show,
+    "host.routing.route.show": Engine._routing_route,
+    "host.routing.fib.show": Engine._routing_fib,
+    "host.routing.fib-lookup": Engine._fib_lookup,
+    "host.arp.show": Engine._arp_show,
+    "host.clock.show": Engine._clock,
+    "host.resources.show": Engine._resources,
+    "traceroute": Engine._traceroute,
+    # show counter global (issue 11)
+    "counter.global.show": Engine._counter_global,
+    # tunnel monitor, path monitor (engine/monitor/)
+    "routing.path-monitor.show": Engine._path_monitor_show,
     **_FIREWALL_OPS,
 }
+
+_EVENT_COUNTERS: dict[type, str] = {
+    ev.IkeEstablished: "ike_sa_established", ev.IkeFailed: "ike_sa_failed",
+    ev.IkeDeleted: "ike_sa_deleted", ev.ChildInstalled: "ipsec_sa_installed",
+    ev.ChildFailed: "ipsec_sa_failed", ev.ChildRemoved: "ipsec_sa_deleted",
+}
+
+
+def ip_in(ip: str, network: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip) in ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return False

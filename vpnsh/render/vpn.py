@@ -264,6 +264,56 @@ FLOW_COUNTERS: tuple[tuple[str, str], ...] = (
 )
 
 
+def _monitor_lines(m: Row | None) -> list[str]:
+    """Under ``monitor:`` in the detail block (reference D.4: the two-column style, [U])."""
+    if not m:
+        return []
+    rows = [
+        ("monitor status", m.get("status")),
+        ("monitor interval", f"{m.get('interval')} sec"),
+        ("monitor threshold", m.get("threshold")),
+        ("monitor action", m.get("action")),
+        ("monitor profile", m.get("profile")),
+        ("monitor source", m.get("source")),
+        ("monitor destination", m.get("destination")),
+        ("monitor packets sent", m.get("sent")),
+        ("monitor packets reply", m.get("replies")),
+        ("monitor lost in row", m.get("lost_in_row")),
+    ]
+    if m.get("status") == "down" and m.get("reason"):
+        rows.append(("monitor down reason", m.get("reason")))
+    return [f"          {label + ':':<22}{value}" for label, value in rows]
+
+
+def show_path_monitor(data: Row) -> str:
+    """``show routing path-monitor``: one row per monitored static route, one indented row
+    per monitor destination (reference D.4: no PAN-OS transcript found; [U])."""
+    routes = data.get("routes", [])
+    if not routes:
+        return "No static route with path monitoring.\n"
+    cols: Columns = (
+        ("VirtualRouter", 15, "vr"), ("Route", 17, "name"), ("Destination", 20, "destination"),
+        ("Nexthop", 16, "nexthop"), ("Interface", 12, "interface"), ("Metric", 8, "metric"),
+        ("Condition", 11, "failure_condition"), ("Status", 0, "status"),
+    )
+    lines = table(cols, [])
+    for r in routes:
+        row = {**r, "nexthop": r.get("nexthop") or "None",
+               "status": ("Up" if r.get("status") == "up" else "Down")
+               + (f" (hold {r['hold_remaining']} s)" if r.get("hold_remaining") is not None else "")}
+        lines += table(cols, [row])[2:]
+        for m in r.get("monitors", []):
+            state = "Up" if m.get("status") == "up" else "Down"
+            if not m.get("enabled", True):
+                state = "Disabled"
+            lines.append(f"    {m.get('name', ''):<12} source {m.get('source', ''):<16} "
+                         f"destination {m.get('destination', ''):<16} interval {m.get('interval')} "
+                         f"count {m.get('count')} sent {m.get('sent')} reply {m.get('replies')} {state}")
+        if r.get("reason"):
+            lines.append(f"    reason: {r['reason']}")
+    return "\n".join(lines) + "\n"
+
+
 def show_flow_detail(data: Row) -> str:
     """``show vpn flow name T`` / ``tunnel-id N``: one block per tunnel."""
     out: list[str] = []
@@ -274,6 +324,8 @@ def show_flow_detail(data: Row) -> str:
             if key in ("local_spi", "remote_spi") and isinstance(value, int):
                 value = spi(value)
             out.append(f"        {label + ':':<24}{'' if value is None else value}")
+            if key == "monitor":
+                out += _monitor_lines(f.get("monitor_detail"))
         pid = f.get("proxy_id", {})
         out.append("        proxy-id:")
         for label, key in (("local ip", "local"), ("remote ip", "remote"), ("protocol", "protocol"),

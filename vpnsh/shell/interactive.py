@@ -1,13 +1,12 @@
 """The interactive shell: a prompt_toolkit session around :class:`Session`.
 
 ``?`` lists the next choices at once (a key binding, no Enter), TAB completes,
-history lives in memory and in ``~/.vpnsh_history``, long output goes through
+history lives in memory and in ``~/.vpnsh_history`` (secrets masked, mode 0600), long output goes through
 a pager when the pager is on and stdout is a terminal.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -16,14 +15,13 @@ from typing import Any
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import run_in_terminal
-from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 
 from vpnsh.shell.completion import ShellCompleter, question_mark_text
+from vpnsh.shell.history import private_history
 from vpnsh.shell.parser import inside_quotes
 from vpnsh.shell.session import Session
 
-HISTORY_FILE = "~/.vpnsh_history"
 TREE_CACHE_SECONDS = 2.0
 
 
@@ -71,16 +69,6 @@ def key_bindings(session: Session, tree: CachedTree) -> KeyBindings:
     return kb
 
 
-def _history() -> History:
-    path = os.path.expanduser(HISTORY_FILE)
-    try:
-        with open(path, "a", encoding="utf-8"):
-            pass
-        return FileHistory(path)
-    except OSError:
-        return InMemoryHistory()
-
-
 def page(text: str, session: Session) -> None:
     """Print ``text``; through ``less`` when the pager is on and it does not fit."""
     rows = shutil.get_terminal_size().lines
@@ -111,7 +99,8 @@ def run_interactive(session: Session) -> int:
     session.on_change = tree.invalidate
     session.stream = _stream  # tail follow yes mp-log: lines as they come, until Ctrl-C
     prompt: PromptSession[str] = PromptSession(
-        history=_history(),
+        # secrets masked, mode 0600; the edit path as when the line is entered
+        history=private_history(lambda: session.edit_path if session.mode == "configure" else ()),
         completer=ShellCompleter(session, tree),
         key_bindings=key_bindings(session, tree),
         complete_while_typing=False,
@@ -143,6 +132,8 @@ def run_interactive(session: Session) -> int:
             continue
         if outcome.output:
             page(outcome.output, session)
+        if outcome.notice:
+            print(outcome.notice, end="", file=sys.stderr)
         if not outcome.ok:
             print(outcome.error)
     return 0

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Iterable, Sequence
@@ -37,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="json: show commands print JSON")
     p.add_argument("--keep-going", action="store_true",
                    help="in a script, run every line even after a failing one (exit 1 if any failed)")
+    p.add_argument("--keep-candidate", action="store_true",
+                   help="a failing script keeps the candidate changes it made (default: they are "
+                        "reverted; other admins' changes are never touched)")
     return p
 
 
@@ -83,10 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     client = make_client(args.socket)
     session = Session(client, output_json=args.output == "json")
+    with contextlib.suppress(Exception):  # an older daemon, or none yet: the commands will say
+        session.hello("CLI", "local")
     lines = _script_lines(args)
     try:
         if lines is not None:
-            return run_script(session, lines, sys.stdout, sys.stderr, keep_going=args.keep_going)
+            return run_script(session, lines, sys.stdout, sys.stderr, keep_going=args.keep_going,
+                              keep_candidate=args.keep_candidate)
         from vpnsh.shell.interactive import run_interactive
 
         return run_interactive(session)

@@ -11,7 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vpnsh.render import counters as counters_render
 from vpnsh.render import firewall as fw_render
+from vpnsh.render import host as host_render
 from vpnsh.render import vpn as vpn_render
 from vpnsh.render.json_output import to_json
 
@@ -23,6 +25,7 @@ class OpCommand:
     op: str
     render: Render
     is_show: bool = True  # prints JSON under --output json (every VPN op does: docs/operational-data.md)
+    per_session: bool = False  # the daemon keeps state per CLI session (show counter global delta)
 
 
 def _show_ike_sa(args: Mapping[str, Any]) -> Render:
@@ -54,7 +57,7 @@ _TABLE: dict[str, tuple[str, Callable[[Mapping[str, Any]], Render], bool]] = {
     "clear vpn ike-sa": ("vpn.ike-sa.clear", lambda a: vpn_render.clear_ike_sa, True),
     "clear vpn ipsec-sa": ("vpn.ipsec-sa.clear", lambda a: vpn_render.clear_ipsec_sa, True),
     # firewall (issue 14): zones, security rules, sessions, traffic log
-    "test security-policy-match": ("security-policy.test",
+    "test security-policy-match": ("security-policy-match.show",
                                    lambda a: fw_render.test_security_policy_match, True),
     "show running security-policy": ("security-policy.show",
                                      lambda a: fw_render.show_running_security_policy, True),
@@ -63,8 +66,23 @@ _TABLE: dict[str, tuple[str, Callable[[Mapping[str, Any]], Render], bool]] = {
     "show session id": ("session.detail", lambda a: fw_render.show_session_id, True),
     "clear session all": ("session.clear", lambda a: fw_render.clear_session, True),
     "clear session id": ("session.clear", lambda a: fw_render.clear_session, True),
-    "show log traffic": ("log.traffic", lambda a: fw_render.show_log_traffic, True),
+    "show log traffic": ("log.traffic.show", lambda a: fw_render.show_log_traffic, True),
+    # everyday host commands (issue 13): data from the daemon's namespace (engine/hostinfo.py)
+    "show interface": ("host.interface.show", lambda a: host_render.interface_all
+                       if a.get("interface") == "all" else host_render.interface_detail, True),
+    "show routing route": ("host.routing.route.show", lambda a: host_render.routing_route, True),
+    "show routing fib": ("host.routing.fib.show", lambda a: host_render.routing_fib, True),
+    "test routing fib-lookup": ("host.routing.fib-lookup", lambda a: host_render.fib_lookup, True),
+    "show arp": ("host.arp.show", lambda a: host_render.arp, True),
+    "show clock": ("host.clock.show", lambda a: host_render.clock, True),
+    "show system resources": ("host.resources.show", lambda a: host_render.resources, True),
+    "traceroute": ("traceroute", lambda a: host_render.command_output, True),
+    # show counter global (issue 11)
+    "show counter global": ("counter.global.show", lambda a: counters_render.show_counter_global, True),
+    # tunnel monitor, path monitor (issue 15)
+    "show routing path-monitor": ("routing.path-monitor.show", lambda a: vpn_render.show_path_monitor, True),
 }
+_PER_SESSION = {"show counter global"}
 
 
 def lookup(name: str, args: Mapping[str, Any]) -> OpCommand | None:
@@ -75,13 +93,16 @@ def lookup(name: str, args: Mapping[str, Any]) -> OpCommand | None:
     op, pick, is_show = entry
     if name == "show vpn ike-sa" and args.get("detail"):
         op = "vpn.ike-sa.detail"
-    return OpCommand(op, pick(args), is_show)
+    return OpCommand(op, pick(args), is_show, per_session=name in _PER_SESSION)
 
 
 def engine_args(args: Mapping[str, Any]) -> dict[str, Any]:
     """The parsed args the engine gets: all but the ones that chose the op or view
     (``detail``; ``all``/``info`` of ``show running tunnel flow``)."""
-    return {k: v for k, v in args.items() if k not in ("detail", "all", "info")}
+    out = {k: v for k, v in args.items() if k not in ("detail", "all", "info")}
+    if "interface" in out and "name" not in out:  # show interface NAME|all, show arp NAME|all
+        out["name"] = out["interface"]
+    return out
 
 
 def names() -> list[str]:

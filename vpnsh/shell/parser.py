@@ -174,6 +174,12 @@ _DISPLAY = {
     "test security policy match": "test security-policy-match",
     "show running security policy": "show running security-policy",
     "show rule hit count": "show rule-hit-count",
+    "test routing fib lookup": "test routing fib-lookup",
+    "request config lock": "request config-lock",
+    "request commit lock": "request commit-lock",
+    "show config locks": "show config-locks",
+    "show commit locks": "show commit-locks",
+    "show routing path monitor": "show routing path-monitor",  # tunnel monitor, path monitor (issue 15)
 }
 
 
@@ -201,6 +207,11 @@ _WORD_RE = re.compile(r'"(?:\\.|[^"\\])*"?|\[|\]|\||[^\s"\[\]|]+')
 def split_words(text: str) -> list[str]:
     """The words of a line as the lexer sees them: quoted strings kept whole, raw."""
     return _WORD_RE.findall(text)
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Where each word of :func:`split_words` sits in ``text``: (start, end)."""
+    return [m.span() for m in _WORD_RE.finditer(text)]
 
 
 def split_for_completion(text: str) -> tuple[str, list[str], str]:

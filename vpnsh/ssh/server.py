@@ -9,7 +9,8 @@ Login: public keys listed in ``STATE_DIR/ssh/authorized_keys`` (read at each
 login), and passwords from ``STATE_DIR/ssh/passwords`` (:mod:`vpnsh.ssh.passwords`;
 also offered as keyboard-interactive, which netmiko's PAN-OS driver uses).  Any
 user name may log in with an authorized key; it is the name in the prompt
-(``admin@HOST>``).  The host key is ``STATE_DIR/ssh/host_key``, made on first start.
+(``admin@HOST>``), and its admin role is that of the Unix account of that name
+(:mod:`vpnsh.control.roles`; a name with no account is a superuser).  The host key is ``STATE_DIR/ssh/host_key``, made on first start.
 
 With a PTY the session is a terminal (echo, editing, TAB, ``?``, pager); without
 one, input lines run as typed with prompts and output but no echo; ``ssh host
@@ -29,10 +30,12 @@ from typing import Any
 
 import asyncssh
 
+from vpnsh.control.protocol import ControlError
 from vpnsh.shell.completion import help_items, question_mark_text
 from vpnsh.shell.parser import CONFIGURE, OPERATIONAL, split_for_completion
 from vpnsh.shell.session import Session
 from vpnsh.ssh import keys, passwords
+from vpnsh.ssh.login_guard import LoginGuard
 from vpnsh.ssh.terminal import Terminal
 
 log = logging.getLogger("vpnshd.ssh")
@@ -66,8 +69,9 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 class _Auth(asyncssh.SSHServer):
-    def __init__(self, state_dir: str) -> None:
+    def __init__(self, state_dir: str, guard: LoginGuard | None = None) -> None:
         self.state_dir = state_dir
+        self.guard = guard or LoginGuard()
         self.conn: asyncssh.SSHServerConnection | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
@@ -89,12 +93,12 @@ class _Auth(asyncssh.SSHServer):
         return bool(passwords.read_passwords(self._password_file()))
 
     async def validate_password(self, username: str, password: str) -> bool:
+        """Backoff per source address, the same work for unknown and known users, every
+        failure logged (rate-limited): :mod:`vpnsh.ssh.login_guard`."""
         stored = passwords.read_passwords(self._password_file()).get(username)
-        if stored is None:
-            return False
-        ok = await asyncio.to_thread(passwords.verify_password, password, stored)
-        log.info("ssh password login for %s: %s", username, "accepted" if ok else "refused")
-        return ok
+        peer = self.conn.get_extra_info("peername") if self.conn is not None else None
+        source = str(peer[0]) if peer else "?"
+        return await self.guard.check(source, username, password, stored)
 
 
 class SshServer:
@@ -115,13 +119,14 @@ class SshServer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.run_blocking = _Runner()
         self._sessions: dict[int, Session] = {}  # id -> session (dataclasses do not hash)
+        self.guard = LoginGuard()  # one for all connections: backoff is per source address
 
     async def start(self) -> None:
         # asyncssh logs every channel event at INFO: keep vpnshd.log for what matters
         logging.getLogger("asyncssh").setLevel(logging.WARNING)
         host_key = keys.host_key(self.state_dir)
         self._server = await asyncssh.create_server(
-            lambda: _Auth(self.state_dir),
+            lambda: _Auth(self.state_dir, self.guard),
             self.host,
             self.port,
             server_host_keys=[host_key],
@@ -154,6 +159,7 @@ class SshServer:
             with contextlib.suppress(BaseException):
                 await task
         self.run_blocking.close()
+        self.guard.close()
 
     def _process(self, process: asyncssh.SSHServerProcess[str]) -> None:
         task = asyncio.ensure_future(self._run(process))
@@ -168,7 +174,16 @@ class SshServer:
         client = None
         try:
             client = await self.run_blocking(self.make_client)
+            try:  # the daemon serves this session with the SSH user's role (control/roles.py)
+                await self.run_blocking(functools.partial(client.request, "admin.login", user=user))
+            except ControlError as exc:
+                log.warning("ssh: %s refused: %s", user, exc)
+                process.stdout.write(f"{exc}\n")
+                status = 1
+                return
             session = Session(client, user=user, hostname=self.hostname)
+            with contextlib.suppress(Exception):  # who this is: for locks and show admins
+                await self.run_blocking(session.hello, "SSH", peer[0] if peer else "?")
             self._sessions[id(session)] = session
             shell = SshShell(process, session, self.run_blocking)
             try:

@@ -8,6 +8,7 @@ coordinate for ECP (RFC 5903 section 9).
 
 from __future__ import annotations
 
+import secrets
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -155,17 +156,48 @@ class ModpKeyPair(DhKeyPair):
 
     def shared(self, peer_public: bytes) -> bytes:
         g = self.group
-        if len(peer_public) != g.public_size:
-            raise ValueError(
-                f"{g.id.name} public value is {len(peer_public)} bytes, want {g.public_size}"
-            )
-        y = int.from_bytes(peer_public, "big")
-        if not 1 < y < g.p - 1:
-            raise ValueError(f"{g.id.name} public value out of range")
+        y = _peer_value(g, peer_public)
         with _ffdh_allowed():
             peer = dh.DHPublicNumbers(y, g.numbers).public_key()
             secret = self._key.exchange(peer)
         return secret.rjust(g.public_size, b"\x00")
+
+
+def _peer_value(group: ModpGroup, peer_public: bytes) -> int:
+    """The peer's public value y, checked: the group's length and 1 < y < p - 1."""
+    if len(peer_public) != group.public_size:
+        raise ValueError(
+            f"{group.id.name} public value is {len(peer_public)} bytes, want {group.public_size}"
+        )
+    y = int.from_bytes(peer_public, "big")
+    if not 1 < y < group.p - 1:
+        raise ValueError(f"{group.id.name} public value out of range")
+    return y
+
+
+# OpenSSL knows the RFC 3526 primes by name and takes a peer value in them cheaply; the
+# RFC 2409 groups 1 and 2 it does not know, and it re-checks their parameters (primality
+# tests: 20-70 ms) for every peer value it is given. Those two groups are computed here
+# instead: the modular exponentiation, with the range check above.
+_PLAIN_MODP = frozenset({DhId.MODP_768, DhId.MODP_1024})
+# exponent length for those groups: twice their ~80-bit strength and then some (OpenSSL
+# uses 224 bits for group 14)
+_PLAIN_EXPONENT_BITS = 256
+
+
+@dataclass(repr=False)
+class PlainModpKeyPair(DhKeyPair):
+    group: ModpGroup
+    _x: int
+    public: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.public = pow(2, self._x, self.group.p).to_bytes(self.group.public_size, "big")
+
+    def shared(self, peer_public: bytes) -> bytes:
+        g = self.group
+        y = _peer_value(g, peer_public)
+        return pow(y, self._x, g.p).to_bytes(g.public_size, "big")
 
 
 class ModpGroup(DhGroup):
@@ -173,15 +205,21 @@ class ModpGroup(DhGroup):
         self.id = dh_id
         self.p = MODP_PRIMES[dh_id]
         self.public_size = (self.p.bit_length() + 7) // 8
+        self.plain = dh_id in _PLAIN_MODP
         with _ffdh_allowed():
             self.numbers = dh.DHParameterNumbers(self.p, 2)
-            self.parameters = self.numbers.parameters()
+            self.parameters = None if self.plain else self.numbers.parameters()
 
     def generate(self) -> DhKeyPair:
+        if self.parameters is None:
+            x = secrets.randbits(_PLAIN_EXPONENT_BITS) | (1 << (_PLAIN_EXPONENT_BITS - 1))
+            return PlainModpKeyPair(self, x)
         with _ffdh_allowed():
             return ModpKeyPair(self, self.parameters.generate_private_key())
 
     def from_private(self, private_value: int) -> DhKeyPair:
+        if self.plain:
+            return PlainModpKeyPair(self, private_value)
         y = pow(2, private_value, self.p)
         with _ffdh_allowed():
             key = dh.DHPrivateNumbers(private_value, dh.DHPublicNumbers(y, self.numbers))

@@ -98,6 +98,15 @@ XFRMI_BARE_TUNNEL_ID = 10000  # if_id of a bare "tunnel" interface (no unit numb
 # 0: while an ACQUIRE is pending, the kernel holds a bounded queue of the flow's packets
 # (and sends them once the SA is in) instead of dropping them
 LARVAL_DROP = "/proc/sys/net/core/xfrm_larval_drop"
+# Every SA and policy this plane makes carries a reqid from this range: it marks them as
+# vpnsh's, so a daemon started after a crash (kill -9, no stop()) removes what the dead one
+# left in the kernel and nothing of anyone else's (strongSwan's reqids count from 1).
+REQID_BASE = 0x76500000
+REQID_SPAN = 0x00100000
+
+
+def owned_reqid(reqid: int) -> bool:
+    return REQID_BASE <= reqid < REQID_BASE + REQID_SPAN
 
 
 class KernelDataPlaneError(RuntimeError):
@@ -282,7 +291,7 @@ class KernelDataPlane:
         self._children: dict[int, _Child] = {}  # inbound spi -> child
         self._out_to_in: dict[int, int] = {}
         self._reqids: dict[str, int] = {}
-        self._next_reqid = itertools.count(1)
+        self._next_reqid = itertools.count(REQID_BASE)
         self._traps: dict[str, TrapSpec] = {}
         self._installed: dict[PolicyKey, PolicyEntry] = {}
         self._xfrmi: dict[str, int] = {}  # links this plane made: name -> if_id
@@ -300,8 +309,42 @@ class KernelDataPlane:
         for note in self._caps.notes():
             log.warning("kernel data plane: %s", note)
         self._cmd = xn.XfrmChannel(self.netns)
+        self.remove_leftovers()
         if self.hold_packets:
             self._larval_drop_before = self._sysctl(LARVAL_DROP, "0")
+
+    def remove_leftovers(self) -> tuple[int, int]:
+        """Remove the SAs and policies a previous vpnsh left in the kernel (their reqid says
+        so: :data:`REQID_BASE`); returns (SAs, policies) removed."""
+        sas = policies = 0
+        try:
+            for msg in self._request(xn.build(xn.xfrm_userpolicy_id, {}), xn.XFRM_MSG_GETPOLICY,
+                                     dump=True):
+                if not any(owned_reqid(t["reqid"]) for t in msg.get_attr("XFRMA_TMPL") or []):
+                    continue
+                if_id = msg.get_attr("XFRMA_IF_ID") or 0
+                req = xn.build(xn.xfrm_userpolicy_id, {"sel": msg["sel"], "dir": msg["dir"]},
+                               [("XFRMA_IF_ID", if_id)] if if_id else [])
+                with contextlib.suppress(NetlinkError):
+                    self._request(req, xn.XFRM_MSG_DELPOLICY)
+                    policies += 1
+            for msg in self._request(xn.build(xn.xfrm_usersa_id, {}), xn.XFRM_MSG_GETSA,
+                                     dump=True):
+                if not owned_reqid(msg["reqid"]):
+                    continue
+                sa_id = msg["id"]
+                req = xn.build(xn.xfrm_usersa_id, {"daddr": sa_id["daddr"], "spi": sa_id["spi"],
+                                                   "family": msg["family"], "proto": sa_id["proto"]},
+                               [("XFRMA_SRCADDR", msg["saddr"])])
+                with contextlib.suppress(NetlinkError):
+                    self._request(req, xn.XFRM_MSG_DELSA)
+                    sas += 1
+        except (NetlinkError, KernelDataPlaneError) as exc:
+            log.warning("kernel data plane: cannot clean what a previous run left: %s", exc)
+        if sas or policies:
+            log.warning("kernel data plane: removed %d SA(s) and %d policy(ies) a previous run "
+                        "left (it did not stop cleanly)", sas, policies)
+        return sas, policies
 
     def _sysctl(self, path: str, value: str) -> str | None:
         """Set a /proc/sys value in this plane's namespace; return the previous one."""
@@ -685,6 +728,11 @@ class KernelDataPlane:
             return None
         return replies[0] if replies else None
 
+    def global_counters(self) -> dict[str, int]:
+        """The kernel's XFRM drop counters (this namespace's /proc/net/xfrm_stat) under the
+        names of ``show counter global`` (vpnsh.engine.counters)."""
+        return xfrm_stat_counters()
+
     def counters(self, inbound_spi: int) -> SaCounters | None:
         child = self._children.get(inbound_spi)
         if child is None:
@@ -799,3 +847,31 @@ def _replay_seq(sa: nlmsg, outbound: bool) -> int:
     if rs:
         return int(rs["oseq"] if outbound else rs["seq"])
     return 0
+
+
+# /proc/net/xfrm_stat -> counter names of ``show counter global``
+_XFRM_STAT = {
+    "XfrmInNoStates": "esp_drop_unknown_spi",
+    "XfrmInStateProtoError": "esp_drop_auth_fail",
+    "XfrmInStateSeqError": "esp_drop_replay",
+    "XfrmInStateExpired": "esp_drop_expired_sa",
+    "XfrmInTmplMismatch": "esp_drop_selector",
+    "XfrmInHdrError": "esp_drop_malformed",
+    "XfrmInNoPols": "esp_drop_no_policy",
+    "XfrmOutNoStates": "tun_drop_no_sa",
+    "XfrmAcquireError": "key_acquire_error",
+}
+
+
+def xfrm_stat_counters(path: str = "/proc/net/xfrm_stat") -> dict[str, int]:
+    out: dict[str, int] = {}
+    try:
+        with open(path, encoding="ascii") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 2 and parts[0] in _XFRM_STAT and parts[1].isdigit():
+                    name = _XFRM_STAT[parts[0]]
+                    out[name] = out.get(name, 0) + int(parts[1])
+    except OSError:
+        pass
+    return out

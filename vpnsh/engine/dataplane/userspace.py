@@ -39,6 +39,7 @@ flow that arrive together are written as one large packet (see :mod:`.tun`).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import errno
@@ -86,6 +87,9 @@ _GRO_CMSG_SPACE = socket.CMSG_SPACE(4)
 PENDING_PER_IF = 16  # packets waiting for an SA, per interface
 PENDING_MAX_AGE = 3.0  # seconds a waiting packet is kept
 ACQUIRE_HOLDOFF = 10.0  # seconds before the same flow triggers another acquire
+# flows remembered for that hold-off: a tunnel that stays down must not grow the table
+# with every new flow sent into it; past this, the stale and then the oldest go
+ACQUIRED_MAX = 4096
 READ_BATCH = 64  # packets read from one fd before looking at the others
 LIFE_TICK = 1.0  # seconds between lifetime checks
 MAX_PACKET = 65535
@@ -118,6 +122,13 @@ class DataPlaneStats:
     encap_drops: int = 0  # EspDrop on the way out (lifesize, sequence exhausted)
     dead_sa: int = 0  # traffic on an SA whose hard lifetime has passed
     link_scoped: int = 0  # multicast / link-local packets with no SA: dropped, no acquire
+
+
+def _sa_drops(child: _Child) -> dict[str, int]:
+    i, o = child.inbound.counters, child.outbound.counters
+    return {"auth_fail": i.auth_fail, "replay": i.replay, "pad_errors": i.pad_errors,
+            "other_drops": i.other_drops + o.other_drops,
+            "selector_drop": i.selector_drop + child.selector_drops}
 
 
 @dataclass(eq=False)
@@ -180,6 +191,7 @@ class UserspaceDataPlane:
         self._udp_taken: dict[Address, tuple[socket.socket, Callable[[bytes, Address, Address], None]]] = {}
         self._pending: dict[str, _Pending] = {}
         self._acquired: dict[tuple[str, str, str, int, int], float] = {}
+        self._retired: collections.Counter[str] = collections.Counter()  # drops of removed SAs
         self._flush: set[str] = set()  # interfaces whose waiting packets may go now
         self._flush_lock = threading.Lock()
         self._udp_out: deque[tuple[bytes, Address, Address]] = deque()
@@ -327,6 +339,24 @@ class UserspaceDataPlane:
         for p in problems:
             log.warning("tunnel interfaces: %s", p)
 
+    def global_counters(self) -> dict[str, int]:
+        """ESP and TUN drops and events for ``show counter global`` (key: counter name in
+        vpnsh.engine.counters), including those of SAs already removed."""
+        s = self.stats
+        totals = collections.Counter(self._retired)
+        for child in list(self._children.values()):
+            totals.update(_sa_drops(child))
+        return {
+            "esp_drop_unknown_spi": s.unknown_spi, "esp_drop_short": s.short,
+            "esp_drop_wrong_path": s.wrong_path, "esp_drop_expired_sa": s.dead_sa,
+            "esp_drop_auth_fail": totals["auth_fail"], "esp_drop_replay": totals["replay"],
+            "esp_drop_bad_padding": totals["pad_errors"], "esp_drop_malformed": totals["other_drops"],
+            "esp_drop_selector": totals["selector_drop"], "esp_encap_drop": s.encap_drops,
+            "esp_send_error": s.send_errors, "tun_drop_no_sa": s.pending_dropped,
+            "tun_drop_not_ip": s.not_ip, "tun_drop_link_scoped": s.link_scoped,
+            "tun_write_error": s.tun_write_errors,
+        }
+
     def stats_snapshot(self) -> DataPlaneStats:
         """A copy of the data plane's own counters (with the TUN devices' figures)."""
         self.stats.tun_coalesced = sum(t.coalesced for t in self._tuns.values())
@@ -374,6 +404,7 @@ class UserspaceDataPlane:
         self._spd.remove(inbound_spi)
         if child is None:
             return
+        self._retired.update(_sa_drops(child))  # the global counters keep its drops
         if child.spec.encap is None and not any(
                 c.spec.encap is None and c.spec.local_addr == child.spec.local_addr
                 for c in self._children.values()):
@@ -808,9 +839,22 @@ class UserspaceDataPlane:
         last = self._acquired.get(flow)
         if last is not None and now - last < ACQUIRE_HOLDOFF:
             return
-        self._acquired[flow] = now
+        acquired = self._acquired
+        acquired.pop(flow, None)  # in again at the end: the table stays oldest first
+        acquired[flow] = now
+        if len(acquired) > ACQUIRED_MAX:
+            self._prune_acquired(now)
         self.stats.acquires += 1
         self._call_soon(self.events.acquire, *flow)
+
+    def _prune_acquired(self, now: float) -> None:
+        """Forget flows whose hold-off is over, then the oldest, down to ACQUIRED_MAX."""
+        acquired = self._acquired
+        while acquired:
+            oldest = next(iter(acquired))
+            if len(acquired) <= ACQUIRED_MAX and now - acquired[oldest] < ACQUIRE_HOLDOFF:
+                break
+            acquired.pop(oldest, None)
 
     def _flush_pending(self) -> None:
         with self._flush_lock:

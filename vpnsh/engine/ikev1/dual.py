@@ -31,7 +31,7 @@ class DualEngine:
     def __init__(
         self,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         v2: Ikev2Engine | None = None,
         v1: Ikev1Engine | None = None,
@@ -104,6 +104,18 @@ class DualEngine:
                      exact: bool = False) -> int:
         return self.v2.delete_child(name, now, exact) + self.v1.delete_child(name, now, exact)
 
+    def renegotiate(self, gateway: str, child: str | None, reason: str,
+                    now: float | None = None) -> bool:
+        """Tunnel monitor: new IKE and CHILD SAs for ``gateway`` now (the old ones are dropped
+        without waiting for the peer). False when the gateway may not initiate."""
+        if self.uses_ikev1(gateway):
+            if child:
+                self.v1.delete_child(child, now)
+            self.v1.delete_ike(gateway, now)
+        else:
+            self.v2.abandon_ike(gateway, reason)
+        return self.initiate(gateway, child, now)
+
     def shutdown(self, now: float | None = None) -> None:
         self.v2.shutdown(now)
         self.v1.shutdown(now)
@@ -114,7 +126,7 @@ class DualEngine:
 
     # ------------------------------------------------------------------ I/O
     def receive(self, data: bytes, local_addr: Address, remote_addr: Address,
-                now: float | None = None) -> None:
+                now: float) -> None:
         if is_ikev1(data):
             self.v1.receive(data, local_addr, remote_addr, now)
         else:
@@ -159,9 +171,12 @@ class DualEngine:
         times = [t for t in (self.v2.next_timer(), self.v1.next_timer()) if t is not None]
         return min(times) if times else None
 
-    def handle_timer(self, now: float | None = None) -> None:
-        self.v2.handle_timer(now)
-        self.v1.handle_timer(now)
+    def handle_timer(self, now: float) -> None:
+        for engine in (self.v2, self.v1):  # one engine's bug never stops the other's timers
+            try:
+                engine.handle_timer(now)
+            except Exception as exc:  # noqa: BLE001 - counted and logged, see internal_error
+                engine.internal_error("in its timers", exc, now)
 
     # -------------------------------------------------------------- queries
     def ike_sas(self, gateway: str | None = None) -> list[IkeSaInfo]:

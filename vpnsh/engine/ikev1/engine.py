@@ -15,7 +15,9 @@ phase 1 is up, a new phase 1 is negotiated first.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import hmac
 import ipaddress
 import math
 import os
@@ -79,6 +81,14 @@ from .sa import (
 )
 
 HALF_OPEN_TIMEOUT = 30.0
+# Half-open limits, as the IKEv2 responder has (it demands cookies from HALF_OPEN_LIMIT
+# half-open SAs on: vpnshd --ike-cookie-threshold sets both). IKEv1 has no cookie
+# exchange, so from that many half-open responder SAs on it takes only what an attacker
+# cannot multiply: main mode (its DH comes after the peer echoed our cookie) from a
+# configured static peer's address, at most HALF_OPEN_PER_PEER at a time per address.
+# Aggressive mode (a DH for any datagram) and dynamic peers (any address) wait.
+HALF_OPEN_LIMIT = 50
+HALF_OPEN_PER_PEER = 5  # strongSwan's block_threshold
 REKEY_JITTER_INITIATOR = (0.80, 0.85)
 REKEY_JITTER_RESPONDER = (0.88, 0.92)  # the side that started the SA rekeys it first
 REKEY_GRACE = 10.0  # a rekeyed phase 2 SA lives on this long (traffic in flight)
@@ -119,7 +129,7 @@ class Ikev1Engine(SansIoEngine):
     def __init__(
         self,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         retransmit: Retransmit | None = None,
     ) -> None:
@@ -131,6 +141,7 @@ class Ikev1Engine(SansIoEngine):
         self._next_sn = 1
         self._next_child_id = 1
         self._spis: set[int] = set()
+        self.half_open_limit = HALF_OPEN_LIMIT
 
     # ------------------------------------------------------------------ config
     def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
@@ -232,17 +243,20 @@ class Ikev1Engine(SansIoEngine):
             times.append(c.delete_at)
             if c.state == ChildState.INSTALLED and not c.rekeying:
                 times.append(c.rekey_at)
+        repeats = self.repeats_due()
+        if repeats is not None:
+            times.append(repeats)
         finite = [t for t in times if math.isfinite(t)]
         return min(finite) if finite else None
 
-    def handle_timer(self, now: float | None = None) -> None:
-        now = self._now(now)
+    def handle_timer(self, now: float) -> None:
         for sa in list(self._sas.values()):
             if self._sas.get(sa.cky_i) is sa:
-                self._p1_check(sa, now)
+                self._guarded(f"ISAKMP SA {sa.sn}", now, self._p1_check, sa, now)
         for c in list(self._children.values()):
             if self._children.get(c.child_id) is c:
-                self._child_timers(c, now)
+                self._guarded(f"IPsec SA {c.child_id}", now, self._child_timers, c, now)
+        self.flush_repeats(now)
 
     # -------------------------------------------------------------- queries
     def ike_sas(self, gateway: str | None = None) -> list[Ikev1SaInfo]:
@@ -602,18 +616,28 @@ class Ikev1Engine(SansIoEngine):
     # ------------------------------------------------------------ responder
     def _respond_first(self, data: bytes, h: Header, local: Address, remote: Address,
                        now: float, digest: bytes) -> None:
-        msg = m.parse_plain(data)
         if h.message_id != 0:
             self.drop("first message with a message ID")
             return
+        # the peer first, the payloads after: a stranger's datagram costs no parsing
         policy = self._policy_for_address(local[0], remote[0])
         if policy is None:
             self.drop("no gateway for peer")
-            self.emit(LogLine(f"IKEv1 {Exchange(h.exchange).name.lower()} mode request from "
-                              f"{remote[0]} ignored: no IKEv1 gateway is configured for this peer",
-                              "", "ERROR"))
+            self.log_limited("IKEv1 requests from peers with no configuration",
+                             f"IKEv1 {Exchange(h.exchange).name.lower()} mode request from "
+                             f"{remote[0]} ignored: no IKEv1 gateway is configured for this peer",
+                             now)
             return
         aggressive = h.exchange == Exchange.AGGRESSIVE
+        refused = self._half_open_refusal(policy, aggressive, remote[0])
+        if refused:
+            self.drop("half-open limit")
+            self.log_limited("IKEv1 requests refused at the half-open limit",
+                             f"IKEv1 {Exchange(h.exchange).name.lower()} mode request from "
+                             f"{remote[0]} refused: {refused}", now, gateway=policy.name,
+                             level="WARN")
+            return
+        msg = m.parse_plain(data)
         sa = Phase1(sn=self._next_sn, policy=policy, initiator=False, aggressive=aggressive,
                     cky_i=h.cky_i, cky_r=self._new_cookie(), local=local, remote=remote,
                     created=now, last_rx=now)
@@ -648,8 +672,12 @@ class Ikev1Engine(SansIoEngine):
                     theirs.append("non-PSK transform")
                     continue
                 theirs.append(self._describe_p1(s))
-                if chosen is None and any(self._same_p1(s, o) for o in offers):
-                    chosen = (t, s)
+                ours = next((o for o in offers if self._same_p1(s, o)), None)
+                if chosen is None and ours is not None:
+                    # AES without a key length is AES-128 (_same_p1): say so in the suite
+                    bits = s.key_bits or ours.key_bits or (
+                        128 if s.encr == alg.Ikev1Encr.AES_CBC else 0)
+                    chosen = (t, dataclasses.replace(s, key_bits=bits))
         if chosen is None:
             self._fail_p1(sa, "no proposal chosen: the peer proposed "
                               f"[{'; '.join(theirs) or 'nothing'}], the IKE crypto profile "
@@ -678,28 +706,48 @@ class Ikev1Engine(SansIoEngine):
             return
         sa.id_remote = idii
         sa.g_xi, sa.ni = ke.data, ni.data
-        if not self._dh_respond(sa):
+        shared = self._dh_respond(sa)
+        if shared is None:
             return
         sa.id_local = self._local_id(policy)
-        self._derive(sa, sa.dh.shared(sa.g_xi))  # type: ignore[union-attr]
+        self._derive(sa, shared)
         payloads: list[Payload] = [reply_sa, KePayload(sa.g_xr), NoncePayload(sa.nr),
                                    sa.id_local, HashPayload(self._hash_r(sa)),
                                    *self._vendor_ids(policy), *self._natd_payloads(sa)]
         sa.step = 2
         self._send_plain(sa, payloads, "aggressive mode message 2", now, True)
 
-    def _dh_respond(self, sa: Phase1) -> bool:
+    def half_open_count(self) -> int:
+        return sum(1 for s in self._sas.values()
+                   if not s.initiator and s.state == P1State.CONNECTING)
+
+    def _half_open_refusal(self, policy: IkePolicy, aggressive: bool, remote_ip: str) -> str:
+        """Why no new responder SA may be made now, or "" (see HALF_OPEN_LIMIT)."""
+        half = [s for s in self._sas.values() if not s.initiator and s.state == P1State.CONNECTING]
+        if len(half) < self.half_open_limit:
+            return ""
+        where = f"{len(half)} ISAKMP SAs are half-open (limit {self.half_open_limit})"
+        if aggressive:
+            return f"aggressive mode is not answered while {where}"
+        if policy.peer_addr is None:
+            return f"dynamic peers are not answered while {where}"
+        if sum(1 for s in half if s.remote[0] == remote_ip) >= HALF_OPEN_PER_PEER:
+            return f"{HALF_OPEN_PER_PEER} SAs from this address are half-open and {where}"
+        return ""
+
+    def _dh_respond(self, sa: Phase1) -> bytes | None:
+        """Our key pair and nonce; the shared secret, or None when the peer's value is bad."""
         assert sa.suite is not None
         try:
             sa.dh = dh_group(sa.suite.group).generate()
-            sa.dh.shared(sa.g_xi)
+            shared = sa.dh.shared(sa.g_xi)
         except (ValueError, alg.UnsupportedAlgorithm) as exc:
             self._fail_p1(sa, f"bad key exchange from the peer: {exc}",
                           notify=NotifyType.INVALID_KEY_INFORMATION)
-            return False
+            return None
         sa.g_xr = sa.dh.public
         sa.nr = os.urandom(NONCE_SIZE)
-        return True
+        return shared
 
     @staticmethod
     def _describe_p1(s: P1Suite) -> str:
@@ -776,7 +824,7 @@ class Ikev1Engine(SansIoEngine):
             sa.g_xr, sa.nr, sa.id_remote = ke.data, nr.data, idir
             if not self._derive_initiator(sa):
                 return
-            if hr.data != self._hash_r(sa):
+            if not hmac.compare_digest(hr.data, self._hash_r(sa)):
                 self._fail_p1(sa, "authentication failed: the peer's HASH_R does not verify "
                                   "(pre-shared key mismatch)", notify=NotifyType.AUTHENTICATION_FAILED)
                 return
@@ -816,7 +864,7 @@ class Ikev1Engine(SansIoEngine):
                 self._auth_failed(sa, "main mode message 6 lacks ID or hash", now)
                 return
             sa.id_remote = idir
-            if hr.data != self._hash_r(sa):
+            if not hmac.compare_digest(hr.data, self._hash_r(sa)):
                 self._auth_failed(sa, "the peer's HASH_R does not verify", now)
                 return
             sa.iv = next_iv
@@ -858,9 +906,10 @@ class Ikev1Engine(SansIoEngine):
                 self.drop("main mode message 3 without KE and nonce")
                 return
             sa.g_xi, sa.ni = ke.data, ni.data
-            if not self._dh_respond(sa):
+            shared = self._dh_respond(sa)
+            if shared is None:
                 return
-            self._derive(sa, sa.dh.shared(sa.g_xi))  # type: ignore[union-attr]
+            self._derive(sa, shared)
             self._read_natd(sa, msg)
             sa.step = 4
             self._send_plain(sa, [KePayload(sa.g_xr), NoncePayload(sa.nr),
@@ -875,7 +924,7 @@ class Ikev1Engine(SansIoEngine):
                 self._auth_failed(sa, "main mode message 5 lacks ID or hash", now)
                 return
             sa.id_remote = idii
-            if hi.data != self._hash_i(sa):
+            if not hmac.compare_digest(hi.data, self._hash_i(sa)):
                 self._auth_failed(sa, "the peer's HASH_I does not verify", now)
                 return
             sa.iv = next_iv
@@ -893,7 +942,7 @@ class Ikev1Engine(SansIoEngine):
             if not isinstance(hi, HashPayload):
                 self.drop("aggressive mode message 3 without hash")
                 return
-            if hi.data != self._hash_i(sa):
+            if not hmac.compare_digest(hi.data, self._hash_i(sa)):
                 self._fail_p1(sa, "authentication failed: the peer's HASH_I does not verify "
                                   "(pre-shared key mismatch)", notify=NotifyType.AUTHENTICATION_FAILED)
                 return
@@ -1125,7 +1174,7 @@ class Ikev1Engine(SansIoEngine):
     def _verify_hash_first(self, msg: Message, expected: bytes) -> bool:
         if not msg.payloads or not isinstance(msg.payloads[0].payload, HashPayload):
             return False
-        return msg.payloads[0].payload.data == expected
+        return hmac.compare_digest(msg.payloads[0].payload.data, expected)  # constant time
 
     def _quick_respond(self, sa: Phase1, msg: Message, msgid: int, next_iv: bytes, now: float,
                        digest: bytes) -> None:

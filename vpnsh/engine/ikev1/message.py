@@ -15,7 +15,7 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from ..crypto.cipher import BlockCipher
 from ..policy import Identity, TrafficSelector
@@ -155,7 +155,43 @@ VID_NATT_DRAFTS = frozenset(
 )
 
 
-def _need(data: bytes, n: int, what: str) -> None:
+Buffer = bytes | memoryview
+
+# A 64 KB datagram could hold thousands of proposals, transforms or attributes, and each
+# costs Python objects: bound the parsing work one message may ask for, so that a hostile
+# datagram costs well under a millisecond to reject (bench/ike_parse.py). The costs are
+# roughly microseconds on a slow machine. A transform of 7 attributes costs 9: 80 of them,
+# far more than real peers send, cost about 730 (strongSwan 5.9.8's main mode with its
+# `default` IKE proposal sends one transform: a 204-byte first datagram, measured here).
+COST_PAYLOAD = 4
+COST_PROPOSAL = 8
+COST_TRANSFORM = 2
+COST_ATTRIBUTE = 1
+SPIS_PER_COST = 4
+MAX_COST = 800
+MAX_PAYLOADS = 64
+
+_GENERIC = struct.Struct("!BBH")
+_PROPOSAL = struct.Struct("!BBHBBBB")
+_TRANSFORM = struct.Struct("!BBHBBH")
+_ATTR = struct.Struct("!HH")
+
+
+class Budget:
+    """How much more parsing work the message may ask for (see ``MAX_COST``)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, cost: int = MAX_COST) -> None:
+        self.left = cost
+
+    def take(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise ParseError("too many proposals, transforms, attributes or SPIs in one message")
+
+
+def _need(data: Buffer, n: int, what: str) -> None:
     if len(data) < n:
         raise ParseError(f"{what}: {len(data)} bytes, need {n}")
 
@@ -163,9 +199,9 @@ def _need(data: bytes, n: int, what: str) -> None:
 # --- attributes (RFC 2408 3.3) ------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Attr:
-    """A data attribute: an int (TV form when it fits 16 bits) or raw bytes (TLV)."""
+class Attr(NamedTuple):
+    """A data attribute: an int (TV form when it fits 16 bits) or raw bytes (TLV).
+    A named tuple: a transform holds several and a datagram may hold thousands."""
 
     type: int
     value: int | bytes
@@ -187,17 +223,23 @@ class Attr:
         return int.from_bytes(v, "big") if v else 0
 
 
-def parse_attrs(data: bytes) -> list[Attr]:
+def parse_attrs(
+    data: Buffer, pos: int = 0, end: int | None = None, budget: Budget | None = None
+) -> list[Attr]:
+    """The attributes in ``data[pos:end]``; each costs ``COST_ATTRIBUTE`` per 4 bytes."""
+    end = len(data) if end is None else end
+    (budget or Budget()).take(COST_ATTRIBUTE * ((end - pos) // 4))
     out: list[Attr] = []
-    pos = 0
-    while pos < len(data):
-        _need(data[pos:], 4, "attribute")
-        t, v = struct.unpack_from("!HH", data, pos)
+    while pos < end:
+        if end - pos < 4:
+            raise ParseError(f"attribute: {end - pos} bytes, need 4")
+        t, v = _ATTR.unpack_from(data, pos)
         pos += 4
         if t & 0x8000:
             out.append(Attr(t & 0x7FFF, v))
         else:
-            _need(data[pos:], v, "attribute value")
+            if end - pos < v:
+                raise ParseError(f"attribute value: {end - pos} bytes, need {v}")
             out.append(Attr(t, bytes(data[pos : pos + v])))
             pos += v
     return out
@@ -223,8 +265,9 @@ def lifetimes(attrs: list[Attr], type_attr: int, duration_attr: int) -> dict[int
 # --- SA / proposal / transform ------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Transform:
+class Transform(NamedTuple):
+    """A named tuple, like :class:`Attr`: cheap to build by the hundred."""
+
     number: int
     transform_id: int
     attrs: tuple[Attr, ...] = ()
@@ -255,15 +298,19 @@ class Proposal:
         return head + self.spi + body
 
 
-def _parse_transforms(data: bytes, count: int) -> tuple[Transform, ...]:
+def _parse_transforms(
+    data: Buffer, pos: int, end: int, count: int, budget: Budget
+) -> tuple[Transform, ...]:
+    """The (at most ``count``) transforms in ``data[pos:end]``."""
     out: list[Transform] = []
-    pos = 0
     for _ in range(count):
-        _need(data[pos:], 8, "transform")
-        nxt, _r, length, num, tid, _r2 = struct.unpack_from("!BBHBBH", data, pos)
-        if length < 8 or pos + length > len(data):
+        budget.take(COST_TRANSFORM)
+        if end - pos < 8:
+            raise ParseError(f"transform: {end - pos} bytes, need 8")
+        nxt, _r, length, num, tid, _r2 = _TRANSFORM.unpack_from(data, pos)
+        if length < 8 or pos + length > end:
             raise ParseError(f"transform length {length} out of bounds")
-        out.append(Transform(num, tid, tuple(parse_attrs(data[pos + 8 : pos + length]))))
+        out.append(Transform(num, tid, tuple(parse_attrs(data, pos + 8, pos + length, budget))))
         pos += length
         if nxt == 0:
             break
@@ -292,22 +339,24 @@ class SaPayload(Payload):
         return struct.pack("!II", self.doi, self.situation) + props
 
     @classmethod
-    def parse_body(cls, data: bytes) -> SaPayload:
+    def parse_body(cls, data: Buffer, budget: Budget | None = None) -> SaPayload:
+        budget = budget or Budget()
         _need(data, 8, "SA payload")
         doi, sit = struct.unpack_from("!II", data)
         if doi != DOI_IPSEC:
             raise ParseError(f"SA payload with DOI {doi}")
         pos = 8
+        end = len(data)
         props: list[Proposal] = []
-        while pos < len(data):
-            _need(data[pos:], 8, "proposal")
-            nxt, _r, length, num, proto, spi_size, ntrans = struct.unpack_from(
-                "!BBHBBBB", data, pos
-            )
-            if length < 8 + spi_size or pos + length > len(data):
+        while pos < end:
+            budget.take(COST_PROPOSAL)
+            if end - pos < 8:
+                raise ParseError(f"proposal: {end - pos} bytes, need 8")
+            nxt, _r, length, num, proto, spi_size, ntrans = _PROPOSAL.unpack_from(data, pos)
+            if length < 8 + spi_size or pos + length > end:
                 raise ParseError(f"proposal length {length} out of bounds")
             spi = bytes(data[pos + 8 : pos + 8 + spi_size])
-            transforms = _parse_transforms(data[pos + 8 + spi_size : pos + length], ntrans)
+            transforms = _parse_transforms(data, pos + 8 + spi_size, pos + length, ntrans, budget)
             props.append(Proposal(num, proto, spi, transforms))
             pos += length
             if nxt == 0:
@@ -330,7 +379,7 @@ class _Data(Payload):
         return self.data
 
     @classmethod
-    def parse_body(cls, data: bytes) -> _Data:
+    def parse_body(cls, data: Buffer) -> _Data:
         return cls(bytes(data))
 
 
@@ -344,7 +393,7 @@ class NoncePayload(_Data):
     type: ClassVar[int] = PayloadType.NONCE
 
     @classmethod
-    def parse_body(cls, data: bytes) -> NoncePayload:
+    def parse_body(cls, data: Buffer) -> NoncePayload:
         if not 8 <= len(data) <= 256:
             raise ParseError(f"nonce of {len(data)} bytes")
         return cls(bytes(data))
@@ -403,7 +452,7 @@ class IdPayload(Payload):
         return struct.pack("!BBH", self.id_type, self.protocol, self.port) + self.data
 
     @classmethod
-    def parse_body(cls, data: bytes) -> IdPayload:
+    def parse_body(cls, data: Buffer) -> IdPayload:
         _need(data, 4, "ID payload")
         id_type, proto, port = struct.unpack_from("!BBH", data)
         rest = bytes(data[4:])
@@ -542,7 +591,7 @@ class NotifyPayload(Payload):
         )
 
     @classmethod
-    def parse_body(cls, data: bytes) -> NotifyPayload:
+    def parse_body(cls, data: Buffer) -> NotifyPayload:
         _need(data, 8, "notification payload")
         doi, proto, spi_size, ntype = struct.unpack_from("!IBBH", data)
         _need(data, 8 + spi_size, "notification SPI")
@@ -569,10 +618,11 @@ class DeletePayload(Payload):
         )
 
     @classmethod
-    def parse_body(cls, data: bytes) -> DeletePayload:
+    def parse_body(cls, data: Buffer, budget: Budget | None = None) -> DeletePayload:
         _need(data, 8, "delete payload")
         doi, proto, spi_size, n = struct.unpack_from("!IBBH", data)
         _need(data, 8 + spi_size * n, "delete SPIs")
+        (budget or Budget()).take(n // SPIS_PER_COST)
         spis = [bytes(data[8 + i * spi_size : 8 + (i + 1) * spi_size]) for i in range(n)]
         return cls(proto, spis, spi_size, doi)
 
@@ -612,25 +662,36 @@ def encode_payloads(payloads: list[Payload]) -> tuple[int, list[bytes]]:
     return (payloads[0].type if payloads else 0), out
 
 
-def parse_payloads(first: int, data: bytes) -> list[Raw]:
-    """The payload chain; bytes after the last payload (CBC padding) are ignored."""
+_BUDGETED = (SaPayload, DeletePayload)
+
+
+def parse_payloads(first: int, data: Buffer, start: int = 0, end: int | None = None) -> list[Raw]:
+    """The payload chain in ``data[start:end]``; bytes after the last payload (CBC
+    padding) are ignored. Bodies are parsed from a memoryview, with offsets."""
+    view = memoryview(data)
+    end = len(view) if end is None else end
+    budget = Budget()
     out: list[Raw] = []
     nxt = first
-    pos = 0
+    pos = start
     while nxt != 0:
-        if len(out) >= 64:
+        if len(out) >= MAX_PAYLOADS:
             raise ParseError("too many payloads")
-        _need(data[pos:], 4, "payload header")
-        following, _r, length = struct.unpack_from("!BBH", data, pos)
-        if length < 4 or pos + length > len(data):
+        budget.take(COST_PAYLOAD)
+        if end - pos < 4:
+            raise ParseError(f"payload header: {end - pos} bytes, need 4")
+        following, _r, length = _GENERIC.unpack_from(view, pos)
+        if length < 4 or pos + length > end:
             raise ParseError(f"payload length {length} out of bounds")
-        body = bytes(data[pos + 4 : pos + length])
+        body = view[pos + 4 : pos + length]
         parser = _PARSERS.get(nxt)
         if parser is None:
-            payload: Payload = UnknownPayload(nxt, body)
+            payload: Payload = UnknownPayload(nxt, bytes(body))
+        elif parser in _BUDGETED:
+            payload = parser.parse_body(body, budget)
         else:
             payload = parser.parse_body(body)
-        out.append(Raw(payload, bytes(data[pos : pos + length])))
+        out.append(Raw(payload, bytes(view[pos : pos + length])))
         pos += length
         nxt = following
     return out
@@ -719,7 +780,7 @@ def parse_plain(data: bytes) -> Message:
     h = parse_header(data)
     if h.encrypted:
         raise ParseError("encrypted message where a plain one was expected")
-    return Message(h, parse_payloads(h.next_payload, data[HEADER_SIZE : h.length]))
+    return Message(h, parse_payloads(h.next_payload, data, HEADER_SIZE, h.length))
 
 
 def decrypt_body(data: bytes, cipher: BlockCipher, iv: bytes) -> tuple[Message, bytes]:

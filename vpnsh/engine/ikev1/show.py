@@ -15,12 +15,14 @@ from .sa import Ikev1ChildInfo, Ikev1SaInfo
 def ike_sa_sections(
     p1: Iterable[Ikev1SaInfo], p2: Iterable[Ikev1ChildInfo], gwid: Callable[[str], int],
     gateway: str | None = None,
+    wall: Callable[[float | None], float | None] = lambda t: t,
 ) -> dict[str, list[dict[str, Any]]]:
-    """``{"ikev1_p1": [...], "ikev1_p2": [...]}``: established phase 1 SAs, mature phase 2."""
+    """``{"ikev1_p1": [...], "ikev1_p2": [...]}``: established phase 1 SAs, mature phase 2.
+    ``wall`` turns the engine's (monotonic) times into epoch seconds."""
     p1_rows = [{
         "gwid": gwid(s.gateway), "peer": s.peer_address, "gateway": s.gateway,
         "role": s.role, "mode": s.mode, "algorithm": s.algorithm,
-        "established": s.created, "expiration": s.expires, "version": s.version,
+        "established": wall(s.created), "expiration": wall(s.expires), "version": s.version,
         "state": s.st, "xt": max(1, s.retransmits), "phase2": s.phase2, "sn": s.sn,
     } for s in p1 if s.state == "Established" and gateway in (None, s.gateway)]
     p2_rows = [{

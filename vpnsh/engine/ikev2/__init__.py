@@ -2,13 +2,13 @@
 
 Public surface::
 
-    engine = Ikev2Engine(clock=time.time)
+    engine = Ikev2Engine(clock=time.monotonic)
     engine.add_policies([IkePolicy...], [ChildPolicy...]); engine.remove_policies(names, names)
     engine.initiate(gateway, child=None) -> bool      # False: passive / disabled / dynamic / ikev1
     engine.delete_ike(gateway=None) -> int; engine.delete_child(name=None) -> int; engine.shutdown()
     engine.child_lifesize_exceeded(spi_in, hard)
-    engine.receive(data, local_addr, remote_addr, now=None)
-    engine.handle_timer(now=None); engine.next_timer() -> float | None
+    engine.receive(data, local_addr, remote_addr, now)   # now: monotonic seconds, required
+    engine.handle_timer(now); engine.next_timer() -> float | None
     engine.datagrams_to_send() -> [(data, local_addr, remote_addr)]
     engine.next_event() -> IkeEstablished | IkeFailed | IkeDeleted | ChildInstalled
                            | ChildRemoved | ChildFailed | LogLine | None

@@ -2,7 +2,7 @@
 
 Datagrams and the time come in (``receive``, ``handle_timer``), datagrams,
 the next timer and events go out (``datagrams_to_send``, ``next_timer``,
-``next_event``). Times are wall-clock seconds (``time.time()`` or a fake clock).
+``next_event``). Times are monotonic seconds (``time.monotonic()`` or a fake clock).
 
 Addresses are ``(ip, port)``. A datagram to or from port 4500 is an IKE message
 without the non-ESP marker: the I/O layer adds the marker on sending (except to
@@ -69,7 +69,7 @@ class Ikev2Engine(SansIoEngine):
     def __init__(
         self,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         retransmit: Retransmit | None = None,
         half_open_limit: int = 50,
@@ -173,6 +173,18 @@ class Ikev2Engine(SansIoEngine):
                 self._queue(sa, IkeDeleteTask("cleared by administrator"), now)
         return count
 
+    def abandon_ike(self, gateway: str, reason: str) -> int:
+        """Tunnel monitor: forget the IKE SAs of ``gateway`` at once (one Delete is sent, not
+        retransmitted: the path may be broken), so that a new one can be negotiated now."""
+        count = 0
+        for sa in self._sas_of(gateway):
+            if sa.state == IkeState.DEAD:
+                continue
+            count += 1
+            self._send_delete_once(sa)
+            self.remove_ike(sa, reason)
+        return count
+
     def delete_child(
         self, name: str | None = None, now: float | None = None, exact: bool = False
     ) -> int:
@@ -217,16 +229,16 @@ class Ikev2Engine(SansIoEngine):
     def next_timer(self) -> float | None:
         self._refresh_timers()
         heap = self._timer_heap
+        repeats = self.repeats_due()
         while heap:
             t, _, sa = heap[0]
             if sa.timer_at == t and self._sas.get(sa.local_spi) is sa:
-                return t
+                return t if repeats is None else min(t, repeats)
             heapq.heappop(heap)
-        return None
+        return repeats
 
-    def handle_timer(self, now: float | None = None) -> None:
+    def handle_timer(self, now: float) -> None:
         """Acts on every due timer, SA by SA in creation order (as a scan of all SAs would)."""
-        now = self._now(now)
         self._refresh_timers()
         last_seq = self._seq  # SAs made while handling these timers wait for the next call
         due: list[tuple[int, IkeSa]] = []
@@ -235,10 +247,11 @@ class Ikev2Engine(SansIoEngine):
         while due:
             seq, sa = heapq.heappop(due)
             if self._sas.get(sa.local_spi) is sa:
-                self._check_timers(sa, now)
+                self._guarded(f"IKE SA {sa.sn}", now, self._check_timers, sa, now)
             # acting on one SA may make a later one due (children moved to it, ...)
             self._refresh_timers()
             self._pop_due(now, seq, last_seq, due, queued)
+        self.flush_repeats(now)
 
     # -------------------------------------------------------------- queries
     def ike_sas(self, gateway: str | None = None) -> list[IkeSaInfo]:

@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from .constants import IKE_VERSION, ExchangeType, HeaderFlag, PayloadType
-from .payloads import NotifyPayload, ParseError, Payload, parse_payload_body
+from .payloads import (
+    COST_PAYLOAD,
+    MAX_PAYLOADS,
+    Budget,
+    Buffer,
+    NotifyPayload,
+    ParseError,
+    Payload,
+    parse_payload_body,
+)
 
 HEADER_LEN = 28
 GENERIC_HEADER_LEN = 4
@@ -102,26 +111,41 @@ def encode(msg: Message, protection: Protection | None = None) -> bytes:
     return protection.seal(head, first, chain)
 
 
-def parse_chain(data: bytes, first: int) -> tuple[list[Payload], int | None, int]:
-    """Parses a payload chain. Returns (payloads, SK offset or None, SK first inner type)."""
+_GENERIC = struct.Struct("!BBH")
+
+
+def parse_chain(
+    data: Buffer, first: int, start: int = 0
+) -> tuple[list[Payload], int | None, int]:
+    """Parses the payload chain that starts at offset ``start``.
+
+    Returns (payloads, SK offset or None, SK first inner type); the bodies are parsed
+    from a memoryview, with offsets: no payload is copied before it is kept.
+    """
+    view = memoryview(data)
+    end = len(view)
+    budget = Budget()
     payloads: list[Payload] = []
-    pos = 0
+    pos = start
     ptype = first
     while ptype != PayloadType.NONE:
-        if len(data) - pos < GENERIC_HEADER_LEN:
+        if end - pos < GENERIC_HEADER_LEN:
             raise ParseError("truncated payload header")
-        nxt, flags, length = struct.unpack_from("!BBH", data, pos)
-        if length < GENERIC_HEADER_LEN or pos + length > len(data):
+        if len(payloads) >= MAX_PAYLOADS:
+            raise ParseError(f"more than {MAX_PAYLOADS} payloads")
+        nxt, flags, length = _GENERIC.unpack_from(view, pos)
+        if length < GENERIC_HEADER_LEN or pos + length > end:
             raise ParseError(f"payload {ptype} length {length}")
         if ptype == PayloadType.SK:
-            if pos + length != len(data):
+            if pos + length != end:
                 raise ParseError("SK payload is not last")
             return payloads, pos, nxt
-        body = data[pos + GENERIC_HEADER_LEN : pos + length]
-        payloads.append(parse_payload_body(ptype, bool(flags & 0x80), body))
+        budget.take(COST_PAYLOAD)
+        body = view[pos + GENERIC_HEADER_LEN : pos + length]
+        payloads.append(parse_payload_body(ptype, bool(flags & 0x80), body, budget))
         pos += length
         ptype = nxt
-    if pos != len(data):
+    if pos != end:
         raise ParseError("trailing bytes after last payload")
     return payloads, None, 0
 
@@ -150,7 +174,7 @@ def parse(data: bytes) -> Parsed:
         raise ParseError(f"header length {length} but datagram {len(data)}")
     if spi_i == bytes(8):
         raise ParseError("zero initiator SPI")
-    payloads, sk_offset, sk_first = parse_chain(bytes(data[HEADER_LEN:]), nxt)
+    payloads, sk_offset, sk_first = parse_chain(data, nxt, HEADER_LEN)
     msg = Message(
         exchange=exchange,
         message_id=msgid,
@@ -161,7 +185,7 @@ def parse(data: bytes) -> Parsed:
         payloads=payloads,
         encrypted=sk_offset is not None,
     )
-    return Parsed(msg, bytes(data), None if sk_offset is None else HEADER_LEN + sk_offset, sk_first)
+    return Parsed(msg, bytes(data), sk_offset, sk_first)
 
 
 def decrypt(parsed: Parsed, protection: Protection) -> Message:

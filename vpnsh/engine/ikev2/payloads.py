@@ -35,9 +35,52 @@ class CriticalPayloadError(ParseError):
         self.payload_type = payload_type
 
 
-def _need(data: bytes, n: int, what: str) -> None:
+Buffer = bytes | memoryview
+
+# A datagram of up to 64 KB could hold thousands of tiny items (proposals, transforms,
+# attributes, payloads, selectors, SPIs) and every item costs Python objects: bound the
+# work one message may ask for, so that a hostile datagram costs well under a millisecond
+# to reject (bench/ike_parse.py). strongSwan bounds payloads per message type likewise.
+# The costs are roughly microseconds on a slow machine; a large real proposal (2
+# proposals of 30 transforms in an IKE_SA_INIT of 10 payloads) costs about 300.
+COST_PAYLOAD = 4
+COST_PROPOSAL = 8
+COST_TRANSFORM = 3
+COST_ATTRIBUTE = 1
+COST_SELECTOR = 8
+SPIS_PER_COST = 4
+MAX_COST = 480
+MAX_PAYLOADS = 64
+
+_GENERIC = struct.Struct("!BBH")
+_SUBSTRUC = struct.Struct("!BBHBBBB")  # proposal header
+_TRANSFORM = struct.Struct("!BBHBBH")
+_ATTR = struct.Struct("!HH")
+_SELECTOR = struct.Struct("!BBHHH")
+
+
+class Budget:
+    """How much more parsing work the message may ask for (see ``MAX_COST``)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, cost: int = MAX_COST) -> None:
+        self.left = cost
+
+    def take(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise ParseError("too many proposals, transforms, payloads or selectors in one message")
+
+
+def _need(data: Buffer, n: int, what: str) -> None:
     if len(data) < n:
         raise ParseError(f"{what}: {len(data)} bytes, need {n}")
+
+
+def _left(have: int, n: int, what: str) -> None:
+    if have < n:
+        raise ParseError(f"{what}: {have} bytes, need {n}")
 
 
 # --- SA / Proposal / Transform (3.3) ----------------------------------------
@@ -57,28 +100,36 @@ class Transform:
         return struct.pack("!BBHBBH", 0 if last else 3, 0, length, self.type, 0, self.id) + attrs
 
     @classmethod
-    def parse(cls, data: bytes) -> tuple[Transform, int, bool]:
-        """Returns the transform, its length and whether it was the last one."""
-        _need(data, 8, "transform")
-        last_flag, _, length, ttype, _, tid = struct.unpack_from("!BBHBBH", data)
-        if length < 8 or length > len(data):
+    def parse(
+        cls, data: Buffer, pos: int = 0, end: int | None = None, budget: Budget | None = None
+    ) -> tuple[Transform, int, bool]:
+        """The transform at ``pos`` (within ``data[:end]``): the transform, the offset
+        after it and whether it was the last one."""
+        end = len(data) if end is None else end
+        budget = budget or Budget()
+        budget.take(COST_TRANSFORM)
+        _left(end - pos, 8, "transform")
+        last_flag, _, length, ttype, _, tid = _TRANSFORM.unpack_from(data, pos)
+        if length < 8 or pos + length > end:
             raise ParseError("transform length")
         if last_flag not in (0, 3):
             raise ParseError("transform last-substruc")
         key_length: int | None = None
-        pos = 8
-        while pos < length:
-            _need(data[pos:length], 4, "transform attribute")
-            atype, aval = struct.unpack_from("!HH", data, pos)
+        stop = pos + length
+        a = pos + 8
+        budget.take(COST_ATTRIBUTE * ((stop - a) // 4))  # an attribute is 4 bytes or more
+        while a < stop:
+            _left(stop - a, 4, "transform attribute")
+            atype, aval = _ATTR.unpack_from(data, a)
             if atype & ATTR_FORMAT_TV:
                 if atype & 0x7FFF == TransformAttr.KEY_LENGTH:
                     key_length = aval
-                pos += 4
+                a += 4
             else:
-                if pos + 4 + aval > length:
+                if a + 4 + aval > stop:
                     raise ParseError("transform attribute length")
-                pos += 4 + aval
-        return cls(ttype, tid, key_length), length, last_flag == 0
+                a += 4 + aval
+        return cls(ttype, tid, key_length), stop, last_flag == 0
 
 
 @dataclass(frozen=True)
@@ -106,25 +157,33 @@ class Proposal:
         return head + self.spi + body
 
     @classmethod
-    def parse(cls, data: bytes) -> tuple[Proposal, int, bool]:
-        _need(data, 8, "proposal")
-        last_flag, _, length, number, proto, spi_size, count = struct.unpack_from("!BBHBBBB", data)
-        if length < 8 + spi_size or length > len(data):
+    def parse(
+        cls, data: Buffer, pos: int = 0, end: int | None = None, budget: Budget | None = None
+    ) -> tuple[Proposal, int, bool]:
+        """The proposal at ``pos``: the proposal, the offset after it, whether it was last."""
+        end = len(data) if end is None else end
+        budget = budget or Budget()
+        budget.take(COST_PROPOSAL)
+        _left(end - pos, 8, "proposal")
+        last_flag, _, length, number, proto, spi_size, count = _SUBSTRUC.unpack_from(data, pos)
+        if length < 8 + spi_size or pos + length > end:
             raise ParseError("proposal length")
         if last_flag not in (0, 2):
             raise ParseError("proposal last-substruc")
-        spi = bytes(data[8 : 8 + spi_size])
-        pos = 8 + spi_size
+        stop = pos + length
+        spi = bytes(data[pos + 8 : pos + 8 + spi_size])
+        t = pos + 8 + spi_size
         transforms: list[Transform] = []
-        while pos < length:
-            t, tlen, last = Transform.parse(data[pos:length])
-            transforms.append(t)
-            pos += tlen
+        while t < stop:
+            if len(transforms) == count:
+                raise ParseError("proposal transform count")
+            transform, t, last = Transform.parse(data, t, stop, budget)
+            transforms.append(transform)
             if last:
                 break
-        if pos != length or len(transforms) != count:
+        if t != stop or len(transforms) != count:
             raise ParseError("proposal transform count")
-        return cls(number, proto, spi, tuple(transforms)), length, last_flag == 0
+        return cls(number, proto, spi, tuple(transforms)), stop, last_flag == 0
 
     def of_type(self, ttype: int) -> list[Transform]:
         return [t for t in self.transforms if t.type == ttype]
@@ -141,16 +200,17 @@ class SaPayload:
         )
 
     @classmethod
-    def parse_body(cls, data: bytes) -> SaPayload:
+    def parse_body(cls, data: Buffer, budget: Budget | None = None) -> SaPayload:
+        budget = budget or Budget()
         pos = 0
+        end = len(data)
         proposals: list[Proposal] = []
-        while pos < len(data):
-            p, plen, last = Proposal.parse(data[pos:])
+        while pos < end:
+            p, pos, last = Proposal.parse(data, pos, end, budget)
             proposals.append(p)
-            pos += plen
             if last:
                 break
-        if pos != len(data) or not proposals:
+        if pos != end or not proposals:
             raise ParseError("SA payload proposals")
         return cls(tuple(proposals))
 
@@ -168,7 +228,7 @@ class KePayload:
         return struct.pack("!HH", self.group, 0) + self.data
 
     @classmethod
-    def parse_body(cls, data: bytes) -> KePayload:
+    def parse_body(cls, data: Buffer) -> KePayload:
         _need(data, 4, "KE")
         (group,) = struct.unpack_from("!H", data)
         return cls(group, bytes(data[4:]))
@@ -183,7 +243,7 @@ class NoncePayload:
         return self.data
 
     @classmethod
-    def parse_body(cls, data: bytes) -> NoncePayload:
+    def parse_body(cls, data: Buffer) -> NoncePayload:
         if not 16 <= len(data) <= 256:
             raise ParseError("nonce length")
         return cls(bytes(data))
@@ -205,7 +265,7 @@ class IdPayload:
         return struct.pack("!B3x", self.id_type) + self.data
 
     @classmethod
-    def parse_as(cls, initiator: bool, data: bytes) -> IdPayload:
+    def parse_as(cls, initiator: bool, data: Buffer) -> IdPayload:
         _need(data, 4, "ID")
         return cls(initiator, data[0], bytes(data[4:]))
 
@@ -220,7 +280,7 @@ class AuthPayload:
         return struct.pack("!B3x", self.method) + self.data
 
     @classmethod
-    def parse_body(cls, data: bytes) -> AuthPayload:
+    def parse_body(cls, data: Buffer) -> AuthPayload:
         _need(data, 4, "AUTH")
         return cls(data[0], bytes(data[4:]))
 
@@ -248,7 +308,7 @@ class NotifyPayload:
         )
 
     @classmethod
-    def parse_body(cls, data: bytes) -> NotifyPayload:
+    def parse_body(cls, data: Buffer) -> NotifyPayload:
         _need(data, 4, "notify")
         proto, spi_size, ntype = struct.unpack_from("!BBH", data)
         _need(data, 4 + spi_size, "notify SPI")
@@ -266,13 +326,14 @@ class DeletePayload:
         return struct.pack("!BBH", self.protocol, spi_size, len(self.spis)) + b"".join(self.spis)
 
     @classmethod
-    def parse_body(cls, data: bytes) -> DeletePayload:
+    def parse_body(cls, data: Buffer, budget: Budget | None = None) -> DeletePayload:
         _need(data, 4, "delete")
         proto, spi_size, count = struct.unpack_from("!BBH", data)
         if len(data) != 4 + spi_size * count:
             raise ParseError("delete SPI count")
         if proto == ProtocolId.IKE and (spi_size or count):
             raise ParseError("delete IKE with SPIs")
+        (budget or Budget()).take(count // SPIS_PER_COST)
         spis = tuple(bytes(data[4 + i * spi_size : 4 + (i + 1) * spi_size]) for i in range(count))
         return cls(proto, spis)
 
@@ -286,7 +347,7 @@ class VendorIdPayload:
         return self.data
 
     @classmethod
-    def parse_body(cls, data: bytes) -> VendorIdPayload:
+    def parse_body(cls, data: Buffer) -> VendorIdPayload:
         return cls(bytes(data))
 
 
@@ -300,20 +361,22 @@ def serialize_selector(ts: TrafficSelector) -> bytes:
     return head + addrs
 
 
-def parse_selector(data: bytes) -> tuple[TrafficSelector, int]:
-    _need(data, 8, "traffic selector")
-    ts_type, proto, length, sport, eport = struct.unpack_from("!BBHHH", data)
+def parse_selector(data: Buffer, pos: int = 0) -> tuple[TrafficSelector, int]:
+    """The selector at ``pos``: the selector and the offset after it."""
+    _left(len(data) - pos, 8, "traffic selector")
+    ts_type, proto, length, sport, eport = _SELECTOR.unpack_from(data, pos)
     if ts_type == TsType.IPV4_ADDR_RANGE:
         size = 4
     elif ts_type == TsType.IPV6_ADDR_RANGE:
         size = 16
     else:
         raise ParseError(f"traffic selector type {ts_type}")
-    if length != 8 + 2 * size or length > len(data):
+    if length != 8 + 2 * size or pos + length > len(data):
         raise ParseError("traffic selector length")
-    start = ipaddress.ip_address(bytes(data[8 : 8 + size]))
-    end = ipaddress.ip_address(bytes(data[8 + size : 8 + 2 * size]))
-    return TrafficSelector(start, end, proto, sport, eport), length
+    a = pos + 8
+    start = ipaddress.ip_address(bytes(data[a : a + size]))
+    end = ipaddress.ip_address(bytes(data[a + size : a + 2 * size]))
+    return TrafficSelector(start, end, proto, sport, eport), pos + length
 
 
 @dataclass(frozen=True)
@@ -333,15 +396,15 @@ class TsPayload:
         )
 
     @classmethod
-    def parse_as(cls, initiator: bool, data: bytes) -> TsPayload:
+    def parse_as(cls, initiator: bool, data: Buffer, budget: Budget | None = None) -> TsPayload:
         _need(data, 4, "TS")
         count = data[0]
+        (budget or Budget()).take(COST_SELECTOR * count)
         pos = 4
         selectors: list[TrafficSelector] = []
         for _ in range(count):
-            ts, n = parse_selector(data[pos:])
+            ts, pos = parse_selector(data, pos)
             selectors.append(ts)
-            pos += n
         if pos != len(data) or not selectors:
             raise ParseError("TS payload count")
         return cls(initiator, tuple(selectors))
@@ -379,10 +442,12 @@ Payload = (
 _KNOWN_RAW = {PayloadType.CERT, PayloadType.CERTREQ, PayloadType.CP, PayloadType.EAP}
 
 
-def parse_payload_body(ptype: int, critical: bool, data: bytes) -> Payload:
+def parse_payload_body(
+    ptype: int, critical: bool, data: Buffer, budget: Budget | None = None
+) -> Payload:
     """Builds the typed payload for one generic-header payload body."""
     if ptype == PayloadType.SA:
-        return SaPayload.parse_body(data)
+        return SaPayload.parse_body(data, budget)
     if ptype == PayloadType.KE:
         return KePayload.parse_body(data)
     if ptype == PayloadType.NONCE:
@@ -394,11 +459,11 @@ def parse_payload_body(ptype: int, critical: bool, data: bytes) -> Payload:
     if ptype == PayloadType.NOTIFY:
         return NotifyPayload.parse_body(data)
     if ptype == PayloadType.DELETE:
-        return DeletePayload.parse_body(data)
+        return DeletePayload.parse_body(data, budget)
     if ptype == PayloadType.VENDOR_ID:
         return VendorIdPayload.parse_body(data)
     if ptype in (PayloadType.TSI, PayloadType.TSR):
-        return TsPayload.parse_as(ptype == PayloadType.TSI, data)
+        return TsPayload.parse_as(ptype == PayloadType.TSI, data, budget)
     if ptype in _KNOWN_RAW:
         return UnknownPayload(ptype, bytes(data), critical)
     if critical:

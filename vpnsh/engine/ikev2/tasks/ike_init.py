@@ -182,11 +182,12 @@ def respond_init(
         return
     policy = engine.policy_for_address(local[0], remote[0])
     if policy is None:
-        engine.log(
-            None,
+        # anyone can send these, as fast as they like: a few lines a minute, then a count
+        engine.log_limited(
+            "IKE_SA_INIT from peers with no configuration",
             f"IKE_SA_INIT from {remote[0]}[{remote[1]}]: couldn't find configuration "
             f"for IKEv2 request for peer IP {remote[0]}",
-            level="ERROR",
+            now,
         )
         engine.drop("no gateway for peer address")
         return
