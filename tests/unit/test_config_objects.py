@@ -112,6 +112,20 @@ def test_rule_l4_application_and_service():
     ("set rulebase security rules r from trust to nozone source any destination any "
      "application any service any",
      "rulebase -> security -> rules -> r -> to 'nozone' is not a valid reference"),
+    ("set rulebase security rules r source any destination any application any service any",
+     "rulebase -> security -> rules -> r is missing 'from'"),
+    ("set rulebase security rules r from [ any trust ] to vpn source any destination any "
+     "application any service any",
+     "rulebase -> security -> rules -> r -> from is invalid. 'any' should not be used with "
+     "another from"),
+    ("set zone dmz network layer3 eth2",
+     "zone -> dmz -> network -> layer3 'eth2' is already in zone 'trust'"),
+    ("set rulebase nat rules n from trust to untrust source any destination any "
+     "source-translation static-ip bi-directional yes",
+     "rulebase -> nat -> rules -> n -> source-translation -> static-ip is missing "
+     "'translated-address'"),
+    ("set rulebase nat rules n from trust to untrust source nothing destination any",
+     "rulebase -> nat -> rules -> n -> source 'nothing' is not a valid reference"),
 ])
 def test_object_validation_errors(line, message):
     problems = [str(p) for p in validate(apply_lines(tree(), line))]
@@ -130,6 +144,14 @@ def test_bad_values_rejected_at_set(line, fragment):
     with pytest.raises(ConfigError) as e:
         apply_lines(tree(), line)
     assert fragment in str(e.value)
+
+
+def test_default_rule_override_names_only_the_two_defaults():
+    with pytest.raises(ConfigError):
+        apply_lines(tree(), "set rulebase default-security-rules rules my-default action deny")
+    t = apply_lines(tree(), "set rulebase default-security-rules rules interzone-default "
+                    "action drop log-end yes")
+    assert validate(t) == []
 
 
 def test_address_object_replaces_its_kind():

@@ -41,6 +41,7 @@ from vpnsh.control import connection, roles
 from vpnsh.control.protocol import SERVER, SYNTAX, VALIDATION, ControlError
 from vpnsh.engine import logfiles
 from vpnsh.engine.changes import LockError, Locks, Step, replay, xpath_tokens
+from vpnsh.engine.firewall.manager import FirewallError
 from vpnsh.engine.joblog import JobLog, SystemLog, filter_events, render_events
 from vpnsh.engine.netif import AddressApplier
 from vpnsh.engine.service import Engine, EngineError
@@ -180,6 +181,12 @@ class ConfigService:
         self._check_master_key()
         self._reconcile_host()
         initial = config_diff.diff({}, self.running)
+        firewall = getattr(self.engine, "firewall", None)
+        if firewall is not None:
+            try:
+                firewall.apply(self.running)
+            except Exception:  # noqa: BLE001 - serve anyway: the shell can show and fix the config
+                log.exception("the firewall could not apply the stored running config")
         try:
             for problem in self.engine.apply(self.running, initial) or ():
                 log.error("running config: %s: not applied", problem)
@@ -478,6 +485,17 @@ class ConfigService:
                                   severity="medium")
             log.info("commit job %d failed validation with %d problem(s)", job.id, len(problems))
             raise ControlError(system_text.commit_failed(job.id, problems).rstrip("\n"), VALIDATION)
+        firewall = getattr(self.engine, "firewall", None)
+        if firewall is not None:
+            # zones and rules go into the kernel first: refused, the commit fails whole
+            try:
+                firewall.apply(target)
+            except FirewallError as exc:
+                self.jobs.done(job, False, [str(exc), system_text.COMMIT_FAILED])
+                self.system_log.event("commit", f"Commit job {job.id} failed: {exc}",
+                                      severity="medium")
+                raise ControlError(system_text.commit_failed(job.id, [str(exc)]).rstrip("\n"),
+                                   VALIDATION) from None
         t1 = time.perf_counter()
         changes = config_diff.diff(self.running, target)
         t2 = time.perf_counter()

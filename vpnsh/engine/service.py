@@ -29,6 +29,8 @@ from vpnsh.engine.crypto import algorithms as alg
 from vpnsh.engine.dataplane import make_dataplane
 from vpnsh.engine.dataplane.base import DataPlane, ts_contains
 from vpnsh.engine.dataplane.ping import run_ping, run_traceroute
+from vpnsh.engine.firewall.filters import FilterError, filter_logs, filter_sessions
+from vpnsh.engine.firewall.manager import Firewall
 from vpnsh.engine.ids import IdMap
 from vpnsh.engine.ifmap import InterfaceMap
 from vpnsh.engine.ikemgr_log import IkemgrLog
@@ -80,6 +82,8 @@ class Engine:
         self.ikemgr = IkemgrLog(self.log_dir)
         self.secrets = SecretBox(self.state_dir) if self.state_dir else None
         self.ids = IdMap(self.state_dir)
+        # zones and security rules: compiled always, enforced (nftables) with a data plane
+        self.firewall = Firewall(self.state_dir, enforce=self.dataplane != "none", clock=self.clock)
         self.cfg = config_map.EngineConfig()
         self.dp: DataPlane = make_dataplane(self.dataplane, raw_esp=self.raw_esp)
         self.ike.force_udp_encap = self.dp.forces_udp_encap
@@ -166,6 +170,9 @@ class Engine:
         if not self._dp_started:
             await self.dp.start()
             self._dp_started = True
+        if self.firewall.installed:
+            await self.firewall.start_events()
+            self.firewall.start_deny_log()
         for addr in sorted({g.local_addr for g in cfg.gateways.values() if g.enabled}):
             try:
                 await self.io.bind(addr)
@@ -542,6 +549,7 @@ class Engine:
         if self._timer is not None:
             self._timer.cancel()
         self.io.close()
+        await self.firewall.stop_events()
         if self._dp_started:
             await self.dp.stop()
         log.info("engine shut down")
@@ -960,6 +968,66 @@ def _pki_op(name: str) -> Callable[[Engine, dict[str, Any]], Any]:
     return run
 
 
+# ---------------------------------------------------------------- firewall (issue 14):
+# zones, security rules, rule hit counts, sessions and the traffic log
+
+
+def _fw_policy_match(engine: Engine, args: dict[str, Any]) -> Any:
+    return engine.firewall.match(args)
+
+
+def _fw_hit_count(engine: Engine, args: dict[str, Any]) -> Any:
+    return {"vsys": "vsys1", "rule-base": "security", "rules": engine.firewall.hit_counts()}
+
+
+def _fw_running_policy(engine: Engine, args: dict[str, Any]) -> Any:
+    return engine.firewall.running_policy()
+
+
+def _fw_sessions(engine: Engine, args: dict[str, Any]) -> Any:
+    try:
+        found = filter_sessions(engine.firewall.sessions(), _words(args.get("filter")))
+    except FilterError as exc:
+        raise EngineError(str(exc)) from None
+    return {"sessions": found}
+
+
+def _fw_session(engine: Engine, args: dict[str, Any]) -> Any:
+    sid = int(args["session_id"])
+    found = [s for s in engine.firewall.sessions() if s["id"] == sid]
+    if not found:
+        raise EngineError(f"session {sid} does not exist")
+    return {"session": found[0]}
+
+
+def _fw_clear_sessions(engine: Engine, args: dict[str, Any]) -> Any:
+    sid = args.get("session_id")
+    return {"cleared": engine.firewall.clear_sessions(None if sid is None else int(sid))}
+
+
+def _fw_traffic_log(engine: Engine, args: dict[str, Any]) -> Any:
+    try:
+        return {"logs": filter_logs(list(engine.firewall.traffic_log), _words(args.get("filter")))}
+    except FilterError as exc:
+        raise EngineError(str(exc)) from None
+
+
+def _words(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+_FIREWALL_OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
+    "security-policy-match.show": _fw_policy_match,
+    "rule-hit-count.show": _fw_hit_count,
+    "security-policy.show": _fw_running_policy,
+    "session.show": _fw_sessions,
+    "session.detail": _fw_session,
+    "session.clear": _fw_clear_sessions,
+    "log.traffic.show": _fw_traffic_log,
+}
+
 _OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
     "vpn.ike-sa.show": Engine._ike_sa_show,
     "vpn.ike-sa.detail": Engine._ike_sa_detail,
@@ -987,6 +1055,7 @@ _OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
     "routing.path-monitor.show": Engine._path_monitor_show,
     # certificates (issue 16)
     **{name: _pki_op(name) for name in pki_ops.OPS},
+    **_FIREWALL_OPS,
 }
 
 _EVENT_COUNTERS: dict[type, str] = {

@@ -165,7 +165,33 @@ KEYWORD_HELP: dict[str, str] = {
     "except": "Show all lines except those that match a regular expression",
 }
 
+# firewall (issue 14): zones, security rules, sessions, traffic log
+FIREWALL_HELP: dict[tuple[str, ...], str] = {
+    ("test", "security-policy-match"): "Test security policy match",
+    ("security-policy-match", "from"): "From zone",
+    ("security-policy-match", "to"): "To zone",
+    ("security-policy-match", "source"): "Source IP address",
+    ("security-policy-match", "destination"): "Destination IP address",
+    ("security-policy-match", "protocol"): "IP protocol value",
+    ("security-policy-match", "destination-port"): "Destination port",
+    ("security-policy-match", "application"): "Application name (port-based in vpnsh)",
+    ("security-policy-match", "show-all"): "Show all potential matching rules",
+    ("show", "running", "security-policy"): "Show security policy in the dataplane",
+    ("show", "rule-hit-count"): "Show rule hit count",
+    ("rule-hit-count", "vsys"): "Virtual system",
+    ("rule-hit-count", "vsys", "vsys-name"): "Virtual system name",
+    ("rule-hit-count", "rule-base"): "Rule base (security)",
+    ("rule-hit-count", "rules"): "Rules",
+    ("show", "session"): "Show session information",
+    ("clear", "session"): "Clear sessions",
+    ("session", "all"): "All sessions",
+    ("session", "id"): "Session by ID",
+    ("session", "all", "filter"): "Filter sessions (source, destination, rule, ...)",
+    ("show", "log", "traffic"): "Traffic logs",
+}
+
 CONTEXT_HELP: dict[tuple[str, ...], str] = {
+    **FIREWALL_HELP,
     ("test", "vpn"): "Test VPN",
     ("clear", "vpn"): "Clear VPN",
     ("test", "vpn", "ike-sa"): "Initiate IKE SA",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vpnsh.render import counters as counters_render
+from vpnsh.render import firewall as fw_render
 from vpnsh.render import host as host_render
 from vpnsh.render import pki as pki_render
 from vpnsh.render import vpn as vpn_render
@@ -56,6 +57,17 @@ _TABLE: dict[str, tuple[str, Callable[[Mapping[str, Any]], Render], bool]] = {
     "test vpn ipsec-sa": ("vpn.ipsec-sa.test", lambda a: vpn_render.test_ipsec_sa, True),
     "clear vpn ike-sa": ("vpn.ike-sa.clear", lambda a: vpn_render.clear_ike_sa, True),
     "clear vpn ipsec-sa": ("vpn.ipsec-sa.clear", lambda a: vpn_render.clear_ipsec_sa, True),
+    # firewall (issue 14): zones, security rules, sessions, traffic log
+    "test security-policy-match": ("security-policy-match.show",
+                                   lambda a: fw_render.test_security_policy_match, True),
+    "show running security-policy": ("security-policy.show",
+                                     lambda a: fw_render.show_running_security_policy, True),
+    "show rule-hit-count": ("rule-hit-count.show", lambda a: fw_render.show_rule_hit_count, True),
+    "show session all": ("session.show", lambda a: fw_render.show_session_all, True),
+    "show session id": ("session.detail", lambda a: fw_render.show_session_id, True),
+    "clear session all": ("session.clear", lambda a: fw_render.clear_session, True),
+    "clear session id": ("session.clear", lambda a: fw_render.clear_session, True),
+    "show log traffic": ("log.traffic.show", lambda a: fw_render.show_log_traffic, True),
     # everyday host commands (issue 13): data from the daemon's namespace (engine/hostinfo.py)
     "show interface": ("host.interface.show", lambda a: host_render.interface_all
                        if a.get("interface") == "all" else host_render.interface_detail, True),

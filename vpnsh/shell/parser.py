@@ -188,7 +188,8 @@ def _command(tree: Tree) -> Command:
             command.args[data[2:]] = True
         elif data.endswith("path"):
             command.args["path"] = [_token_text(t) for t in child.children if isinstance(t, Token)]
-    if command.name == "show log system" and "filter" in command.args:
+    if command.name in ("show log system", "show log traffic", "show session all") and \
+            "filter" in command.args:
         f = command.args["filter"]
         command.args["filter"] = f if isinstance(f, list) else [f]
     return command
@@ -207,6 +208,10 @@ _DISPLAY = {
     "less mp log": "less mp-log",
     "tail follow yes mp log": "tail mp-log",
     "debug ike wireshark keys": "debug ike wireshark-keys",
+    # firewall (issue 14)
+    "test security policy match": "test security-policy-match",
+    "show running security policy": "show running security-policy",
+    "show rule hit count": "show rule-hit-count",
     "test routing fib lookup": "test routing fib-lookup",
     "request config lock": "request config-lock",
     "request commit lock": "request commit-lock",
