@@ -5,7 +5,7 @@
         (selector lookup + ESP encapsulation) on one, inbound (SPI lookup, ESP
         decapsulation, selector check) on the other; packets/s and Mbit/s.
 
-    python bench/dataplane_loop.py netns [--seconds S] [--raw] [--udp-mode take|attach|loop] [--parallel P]
+    python bench/dataplane_loop.py netns [--seconds S] [--raw] [--udp-mode take|attach|loop] [--parallel P] [--no-tso]
         (root) two namespaces joined by a veth, a user-space data plane process in each,
         iperf3 TCP between the inner addresses through tunnel.1; Mbit/s and the data
         planes' CPU seconds per GB.
@@ -161,7 +161,8 @@ def netns(seconds: int, udp: bool, udp_mode: str, parallel: int, suite: str) -> 
         for side, (u0, s0), (u1, s1) in zip(("left", "right"), split0, split1, strict=True):
             print(f"  {side} data plane: user {u1 - u0:.1f} s, system {s1 - s0:.1f} s")
         for side, st in (("left", stats_a), ("right", stats_b)):
-            print(f"  {side}: {st['tun_packets_in']} TUN packets in {st['out_wakeups']} wakeups, "
+            print(f"  {side}: {st['tun_packets_in']} TUN packets in {st['tun_reads']} reads "
+                  f"({st['tso_reads']} TSO super-packets) and {st['out_wakeups']} wakeups, "
                   f"{st['udp_packets_in']} UDP datagrams in {st['in_wakeups']} wakeups; "
                   f"GSO {st['gso_datagrams']} datagrams in {st['gso_sends']} sends, "
                   f"GRO {st['gro_reads']} trains, {st['tun_coalesced']} segments coalesced into TUN")
@@ -186,10 +187,13 @@ def main() -> None:
                          "attach: sends only; loop: everything through UdpIo on the event loop")
     p2.add_argument("--parallel", type=int, default=1)
     p2.add_argument("--suite", choices=("gcm", "cbc"), default="gcm")
+    p2.add_argument("--no-tso", action="store_true", help="no TSO on the TUN devices (whole packets read)")
     args = ap.parse_args()
     if args.mode == "inproc":
         inproc(args.packets, args.size, args.suite, args.narrow, args.rounds)
     else:
+        if args.no_tso:
+            os.environ["VPNSH_DP_TSO"] = "0"
         netns(args.seconds, not args.raw, args.udp_mode, args.parallel, args.suite)
 
 

@@ -7,8 +7,9 @@ With ``offload=True`` the device carries a virtio-net header before each packet
 (``IFF_VNET_HDR``), which lets :meth:`TunDevice.write_batch` hand the kernel a run of
 consecutive segments of one TCP/IPv4 flow as one large packet (the GRO the kernel would
 do itself for a NIC): one trip through the kernel's IP and TCP input for the whole run.
-Reads are unchanged (no offloads are switched on for the kernel's side: every packet
-read is a whole, checksummed IP packet behind a zero header).
+With ``tso=True`` as well, the kernel's side gets offloads (``TUNSETOFFLOAD``: CSUM, TSO4,
+TSO6): a read returns a TCP super-packet of up to 64 KB, or a packet whose checksum is
+left partial, behind a header that says so; :func:`.segment.split` makes the IP packets.
 
 Every segment's TCP checksum is verified before it joins a run, as the kernel's GRO does
 (the large packet goes to the kernel with its checksum to be completed, so nobody else
@@ -25,11 +26,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .segment import split
+
 TUN_PATH = "/dev/net/tun"
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
 IFF_VNET_HDR = 0x4000
+TUNSETOFFLOAD = 0x400454D0
+TUN_F_CSUM = 0x01
+TUN_F_TSO4 = 0x02
+TUN_F_TSO6 = 0x04
 IFNAMSIZ = 16
 
 # struct virtio_net_hdr { u8 flags; u8 gso_type; u16 hdr_len, gso_size, csum_start, csum_offset; }
@@ -60,9 +67,9 @@ def tun_missing() -> str | None:
 class TunDevice:
     """An open TUN interface named ``name`` (Linux allows the dot of ``tunnel.1``)."""
 
-    __slots__ = ("name", "fd", "offload", "coalesced")
+    __slots__ = ("name", "fd", "offload", "tso", "coalesced")
 
-    def __init__(self, name: str, offload: bool = False) -> None:
+    def __init__(self, name: str, offload: bool = False, tso: bool = False) -> None:
         if not name or len(name.encode()) >= IFNAMSIZ or "/" in name or " " in name:
             raise TunError(f"bad interface name {name!r}")
         try:
@@ -79,18 +86,28 @@ class TunDevice:
         self.name = name
         self.fd = fd
         self.offload = offload
+        self.tso = False  # reads may return super-packets and partial checksums
+        if offload and tso:
+            try:
+                fcntl.ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)
+                self.tso = True
+            except OSError:
+                pass  # an old kernel: whole packets, as without
         self.coalesced = 0  # segments handed to the kernel inside larger packets
 
     def fileno(self) -> int:
         return self.fd
 
-    def read(self, size: int = 65535) -> bytes | None:
-        """One packet, or None when none is waiting (the fd is non-blocking)."""
+    def read(self, size: int = 65535) -> list[bytes] | None:
+        """The IP packets of one read (several for a TCP super-packet when ``tso``),
+        or None when none is waiting (the fd is non-blocking)."""
         try:
             data = os.read(self.fd, size + (VNET_HDR_LEN if self.offload else 0))
         except BlockingIOError:
             return None
-        return data[VNET_HDR_LEN:] if self.offload else data
+        if self.tso:
+            return split(data)
+        return [data[VNET_HDR_LEN:] if self.offload else data]
 
     def write(self, packet: bytes | bytearray | memoryview) -> bool:
         """Hand one IP packet to the kernel; False if it was refused (counted by the caller)."""
