@@ -15,6 +15,10 @@ counters grow by exactly the packets and inner bytes sealed, and the caller uses
 path only when no limit can be crossed inside the batch (hard lifesize, sequence number
 space); near a limit it falls back to the per-packet transform, which stops exactly at it.
 Only AEAD SAs (AES-GCM, ChaCha20-Poly1305, AES-CCM) come here; CBC goes packet by packet.
+
+Inbound, :func:`open_train` does the same for a UDP GRO train: every datagram of one SA
+is checked against the replay window and opened with ``decrypt_into`` into one buffer,
+in order, with the checks and counters of :func:`.esp.open_payload`.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from cryptography.exceptions import InvalidTag
 
-from .esp import NH_IPV4, NH_IPV6
+from .esp import _PADS, NH_IPV4, NH_IPV6, NH_NO_NEXT
 from .sa import EspSA
 from .segment import tcp_segments
 
@@ -124,3 +129,64 @@ def seal_tcp_super(sa: EspSA, packet: memoryview, mss: int) -> Train | None:
     c.packets += count
     c.bytes += inner_bytes
     return Train(buf, size, count, last_size, inner_bytes)
+
+
+def open_train(sa: EspSA, data: bytes, seg: int) -> tuple[bytearray, list[tuple[int, int]]]:
+    """The inbound mirror for a UDP GRO train of ESP datagrams of the AEAD SA ``sa``
+    (every ``seg`` bytes of ``data`` one datagram, the last maybe shorter, all with
+    ``sa``'s SPI: the caller checked). Each is checked and opened in order exactly as
+    :func:`.esp.open_payload` does (replay check before, window update after the ICV,
+    padding, next header), but decrypted with ``decrypt_into`` into one buffer: returns
+    it and the (offset, length) of each inner packet accepted. Drops and the accepted
+    packets are counted on ``sa`` (selectors are the caller's, as with
+    ``decapsulate(check_selectors=False)``)."""
+    aead = sa.aead
+    assert aead is not None
+    cipher, salt = aead.primitive()
+    icv = sa.icv_size
+    n = len(data)
+    view = memoryview(data)
+    stride = seg - 16 - icv
+    out = bytearray(max(stride, 0) * -(-n // seg))
+    ov = memoryview(out)
+    window, esn, anti = sa.replay, sa.esn, sa.anti_replay
+    c = sa.counters
+    accepted: list[tuple[int, int]] = []
+    decrypt_into = cipher.decrypt_into
+    i = 0
+    for o in range(0, n, seg):
+        end = min(o + seg, n)
+        plen = end - o - 16 - icv
+        po = i * stride
+        i += 1
+        if plen < 2:
+            c.other_drops += 1
+            continue
+        seq_low = int.from_bytes(view[o + 4:o + 8], "big")
+        seq = window.infer(seq_low) if esn else seq_low
+        if anti and not window.check(seq):
+            c.replay += 1
+            continue
+        aad = view[o:o + 8] if not esn else b"".join((view[o:o + 4], (seq >> 32).to_bytes(4, "big"),
+                                                       view[o + 4:o + 8]))
+        try:
+            decrypt_into(salt + view[o + 8:o + 16], view[o + 16:end], aad, ov[po:po + plen])
+        except InvalidTag:
+            c.auth_fail += 1
+            continue
+        window.update(seq)
+        padlen = out[po + plen - 2]
+        nh = out[po + plen - 1]
+        ilen = plen - 2 - padlen
+        if ilen < 0 or ov[po + ilen:po + plen - 2] != _PADS[padlen]:
+            c.pad_errors += 1
+            continue
+        if nh == NH_NO_NEXT:
+            continue  # a TFC dummy: discarded silently, as decapsulate does
+        if ilen == 0 or (nh, out[po] >> 4) not in ((NH_IPV4, 4), (NH_IPV6, 6)):
+            c.other_drops += 1
+            continue
+        c.packets += 1
+        c.bytes += ilen
+        accepted.append((po, ilen))
+    return out, accepted

@@ -208,7 +208,7 @@ def tcp4_checksum_ok(packet: bytes, ihl: int) -> bool:
     """Does the TCP checksum of this IPv4 packet verify? (sum over the pseudo-header
     and the segment; a big-endian integer modulo 0xFFFF is the ones' complement sum
     of its 16-bit words)."""
-    seg = packet[ihl:]
+    seg = bytes(packet[ihl:])  # packet may be a memoryview (fused inbound path)
     if len(seg) & 1:
         seg += b"\x00"
     total = (int.from_bytes(packet[12:20], "big") % 0xFFFF + 6 + len(packet) - ihl
