@@ -583,6 +583,16 @@ class UserspaceDataPlane:
         out, accepted = open_train(sa, data, seg)
         view = memoryview(out)
         admits = child.check.admits
+        stride = seg - 16 - sa.icv_size
+        if len(accepted) > 1 and admits(view[accepted[0][0]:accepted[0][0] + accepted[0][1]]):
+            # one flow's segments (checked at once) share the first one's selectors
+            earlier = batch.pop(tun, None)
+            if earlier:  # order kept: what came before goes first
+                self._write_batch({tun: earlier})
+            if not tun.closed and tun.write_rows(out, accepted, stride):
+                if sa.counters.bytes >= child.next_limit:
+                    self._schedule_limit_check()
+                return True
         packets = batch.get(tun)
         if packets is None:
             packets = batch[tun] = []
