@@ -104,7 +104,7 @@ def seal_tcp_super(sa: EspSA, packet: memoryview, mss: int) -> Train | None:
         plain[:, inner:inner + pad] = np.arange(1, pad + 1, dtype=np.uint8)
         plain[:, inner + pad] = pad
         plain[:, inner + pad + 1] = nh
-        pview = memoryview(plain.reshape(-1))
+        pview = memoryview(plain.reshape(-1))  # type: ignore[arg-type]
     view = memoryview(buf)
     encrypt_into = cipher.encrypt_into
     esn = sa.esn

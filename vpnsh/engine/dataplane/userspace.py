@@ -772,7 +772,7 @@ class UserspaceDataPlane:
             if gso_type in (GSO_TCPV4, GSO_TCPV6):  # a TCP super-packet
                 stats.tso_reads += 1
                 head = buf[VNET_HDR_LEN:VNET_HDR_LEN + 128]  # the headers: the flow's selectors
-                packets = ()
+                packets = []
             elif tso and (gso_type or buf[0] & F_NEEDS_CSUM):  # other GSO, or a partial sum
                 try:
                     packets = split(buf)
