@@ -197,3 +197,11 @@ def test_write_rows_coalesces_one_flow_and_checks_every_segment() -> None:
     buf, accepted, stride, segs = opened_train(1348 * 10)
     tun = CapturingTun()
     assert not tun.write_rows(buf, accepted[:4] + accepted[5:], stride)  # a gap in the sequence
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.binary(min_size=1, max_size=6000), mss=st.integers(1, 1500))
+def test_payload_sums_agree_with_the_textbook_sum(data: bytes, mss: int) -> None:
+    got = [int(x) % 0xFFFF for x in segment.payload_sums(data, mss)]
+    want = [ref_sum(data[o:o + mss]) % 0xFFFF for o in range(0, len(data), mss)]
+    assert got == want

@@ -48,6 +48,8 @@ VIRTIO_NET_HDR_GSO_TCPV4 = 1
 MAX_COALESCED = 64000  # bytes of one coalesced packet
 VECTOR_MIN = 4  # batches this large get their checksums from NumPy, smaller ones one by one
 _ACK, _PSH = 0x10, 0x08
+# header columns that must be equal in every segment of a run (see _same_flow), per length
+_SAME_FLOW_COLUMNS: dict[int, np.ndarray] = {}
 
 
 class TunError(OSError):
@@ -195,7 +197,9 @@ class TunDevice:
               and not (flags[:-1] & _PSH).any())
         if not ok:
             return False
-        same = np.r_[1, 6, 8, 12:24, 28:32, 34:36, 40:hlen]
+        same = _SAME_FLOW_COLUMNS.get(hlen)
+        if same is None:
+            same = _SAME_FLOW_COLUMNS[hlen] = np.r_[1, 6, 8, 12:24, 28:32, 34:36, 40:hlen]
         if not (head[:, same] == head[0, same]).all():
             return False
         seqs = head[:, 24:28].copy().view(">u4").ravel().astype(np.uint64)
