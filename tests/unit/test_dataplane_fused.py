@@ -172,6 +172,10 @@ class CapturingTun(TunDevice):
         self.runs.append([bytes(p) for p in run])
         return True
 
+    def write(self, packet: bytes | bytearray | memoryview) -> bool:
+        self.runs.append([bytes(packet)])
+        return True
+
 
 def opened_train(payload_size: int, corrupt: int | None = None) -> tuple[bytearray, list[tuple[int, int]], int, list[bytes]]:
     segs = segment.split(vnet(1348) + super_packet(os.urandom(payload_size)))
@@ -188,15 +192,19 @@ def opened_train(payload_size: int, corrupt: int | None = None) -> tuple[bytearr
 def test_write_rows_coalesces_one_flow_and_checks_every_segment() -> None:
     buf, accepted, stride, segs = opened_train(1348 * 20 + 77)
     tun = CapturingTun()
-    assert tun.write_rows(buf, accepted, stride)
+    assert tun.write_rows(buf, accepted, stride) == 0
     assert tun.runs == [segs]
+    buf, accepted, stride, segs = opened_train(1348 * 47 + 5)  # over 64 KB: two runs
+    tun = CapturingTun()
+    assert tun.write_rows(buf, accepted, stride) == 0
+    assert [len(r) for r in tun.runs] == [47, 1] and sum(tun.runs, []) == segs
     for corrupt in (0, 7, 20):  # a bad checksum anywhere: not coalesced (write_batch decides)
         buf, accepted, stride, segs = opened_train(1348 * 20 + 77, corrupt)
         tun = CapturingTun()
-        assert not tun.write_rows(buf, accepted, stride) and tun.runs == []
+        assert tun.write_rows(buf, accepted, stride) is None and tun.runs == []
     buf, accepted, stride, segs = opened_train(1348 * 10)
     tun = CapturingTun()
-    assert not tun.write_rows(buf, accepted[:4] + accepted[5:], stride)  # a gap in the sequence
+    assert tun.write_rows(buf, accepted[:4] + accepted[5:], stride) is None  # a gap in the sequence
 
 
 @settings(max_examples=80, deadline=None)

@@ -158,25 +158,26 @@ class TunDevice:
             i = j
         return errors
 
-    def write_rows(self, buf: bytearray, rows: list[tuple[int, int]], stride: int) -> bool:
+    def write_rows(self, buf: bytearray, rows: list[tuple[int, int]], stride: int) -> int | None:
         """Hand the kernel the packets ``buf[o:o + n]`` for ``(o, n)`` in ``rows`` as ONE
         large TCP/IPv4 packet, when they are consecutive full-size segments of one flow
         (the last may be shorter and pushed) whose checksums verify: every row is checked
         at once with NumPy (the rows of a GRO train opened by :func:`.fused.open_train`
-        sit ``stride`` bytes apart, and ``o`` is a multiple of it). False, with nothing
-        written, for anything else: the caller then hands them to :meth:`write_batch`."""
+        sit ``stride`` bytes apart, and ``o`` is a multiple of it); more than 64 KB goes
+        as several. Returns how many packets were refused, or None, with nothing written,
+        for anything else: the caller then hands them to :meth:`write_batch`."""
         k = len(rows)
         if not self.offload or k < 2 or stride & 1:
-            return False
+            return None
         first_len = rows[0][1]
         if first_len & 1 or first_len < 40:
-            return False
+            return None
         full = k if rows[-1][1] == first_len else k - 1
         if any(n != first_len for _, n in rows[1:full]) or rows[-1][1] > first_len:
-            return False
+            return None
         idx = [o // stride for o, _ in rows]
         if idx != list(range(idx[0], idx[0] + k)):
-            return False  # a dropped datagram in between: not one slab
+            return None  # a dropped datagram in between: not one slab
         table = np.frombuffer(buf, dtype=np.uint8)
         base = rows[0][0]
         if len(table) < base + k * stride:
@@ -185,8 +186,8 @@ class TunDevice:
         head = slab[:, :60]
         hlen = 20 + (int(head[0, 32]) >> 4) * 4
         mss = first_len - hlen
-        if hlen < 40 or mss <= 0 or hlen > 60 or first_len + (first_len - hlen) * (k - 1) > MAX_COALESCED:
-            return False
+        if hlen < 40 or mss <= 0 or hlen > 60:
+            return None
         lens = np.array([n for _, n in rows], dtype=np.uint32)
         flags = head[:, 33]
         ok = ((head[:, 0] == 0x45).all() and (head[:, 9] == 6).all()
@@ -196,27 +197,36 @@ class TunDevice:
               and not (flags & (0xFF & ~(_ACK | _PSH))).any() and (flags & _ACK).all()
               and not (flags[:-1] & _PSH).any())
         if not ok:
-            return False
+            return None
         same = _SAME_FLOW_COLUMNS.get(hlen)
         if same is None:
             same = _SAME_FLOW_COLUMNS[hlen] = np.r_[1, 6, 8, 12:24, 28:32, 34:36, 40:hlen]
         if not (head[:, same] == head[0, same]).all():
-            return False
+            return None
         seqs = head[:, 24:28].copy().view(">u4").ravel().astype(np.uint64)
         if not (((seqs[:-1] + mss) & 0xFFFFFFFF) == seqs[1:]).all():
-            return False
+            return None
         # TCP checksums: words from the addresses to the end of each row, plus the
         # pseudo-header's protocol and TCP length (odd lengths: the last row, padded)
         sums = slab[:full, 12:first_len].copy().view("<u2").sum(axis=1, dtype=np.uint64)
         if ((sums * 256 + 6 + mss + hlen - 20) % 0xFFFF).any():
-            return False
+            return None
         if full < k:
             o, n = rows[-1]
             if not tcp4_checksum_ok(bytes(buf[o:o + n]), 20):
-                return False
+                return None
         view = memoryview(buf)
         run = [view[o:o + n] for o, n in rows]
-        return self._write_run(run, hlen, mss)  # type: ignore[arg-type]
+        per_run = max(1, (MAX_COALESCED - hlen) // mss)  # the kernel's 64 KB limit
+        errors = 0
+        for i in range(0, k, per_run):
+            part = run[i:i + per_run]
+            if len(part) > 1:
+                if not self._write_run(part, hlen, mss):  # type: ignore[arg-type]
+                    errors += len(part)
+            elif not self.write(part[0]):
+                errors += 1
+        return errors
 
     def _write_run(self, run: list[bytes], hlen: int, mss: int) -> bool:
         """One large TCP/IPv4 packet for the kernel to take as ``len(run)`` segments."""

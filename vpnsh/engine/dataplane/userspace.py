@@ -589,7 +589,9 @@ class UserspaceDataPlane:
             earlier = batch.pop(tun, None)
             if earlier:  # order kept: what came before goes first
                 self._write_batch({tun: earlier})
-            if not tun.closed and tun.write_rows(out, accepted, stride):
+            refused = None if tun.closed else tun.write_rows(out, accepted, stride)
+            if refused is not None:
+                self.stats.tun_write_errors += refused
                 if sa.counters.bytes >= child.next_limit:
                     self._schedule_limit_check()
                 return True
