@@ -33,7 +33,12 @@ socket batches both ways, a raw protocol-50 socket costs a system call per packe
 ``raw_esp=True`` (``vpnshd --raw-esp``) sends raw ESP where no NAT is detected.
 
 TUN devices carry a virtio-net header (``tun_offload``): decrypted segments of one TCP
-flow that arrive together are written as one large packet (see :mod:`.tun`).
+flow that arrive together are written as one large packet (see :mod:`.tun`). With
+``tun_tso`` (the default) the kernel's side has TSO and CSUM offloads too: a TUN read
+returns a TCP super-packet of up to 64 KB, which :mod:`.fused` cuts and seals into one
+buffer sent as UDP GSO trains; a UDP GRO train of one AEAD SA is opened in one go and,
+when it is one TCP flow's run, written to the TUN as one packet. Sequence numbers,
+counters, limits and the replay window stay exact (see docs/dataplane-performance.md).
 """
 
 from __future__ import annotations
