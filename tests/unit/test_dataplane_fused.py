@@ -205,6 +205,12 @@ def test_write_rows_coalesces_one_flow_and_checks_every_segment() -> None:
     buf, accepted, stride, segs = opened_train(1348 * 10)
     tun = CapturingTun()
     assert tun.write_rows(buf, accepted[:4] + accepted[5:], stride) is None  # a gap in the sequence
+    for col, value in ((33, 0x18), (33, 0x11), (13, 0x55), (22, 0x99), (8, 1)):
+        # a pushed or FIN segment mid-run, another source, port or TTL: not one run
+        changed = bytearray(buf)
+        changed[accepted[3][0] + col] = value
+        assert tun.write_rows(changed, accepted, stride) is None, col
+    assert tun.runs == []
 
 
 @settings(max_examples=80, deadline=None)

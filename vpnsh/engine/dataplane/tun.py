@@ -178,38 +178,47 @@ class TunDevice:
         idx = [o // stride for o, _ in rows]
         if idx != list(range(idx[0], idx[0] + k)):
             return None  # a dropped datagram in between: not one slab
-        table = np.frombuffer(buf, dtype=np.uint8)
         base = rows[0][0]
-        if len(table) < base + k * stride:
-            table = np.concatenate((table, np.zeros(base + k * stride - len(table), np.uint8)))
-        slab = table[base:base + k * stride].reshape(k, stride)
-        head = slab[:, :60]
-        hlen = 20 + (int(head[0, 32]) >> 4) * 4
+        b0 = buf[base:base + 60]
+        if (len(b0) < 40 or b0[0] != 0x45 or b0[9] != 6 or b0[6] & 0x3F or b0[7]
+                or (b0[2] << 8 | b0[3]) != first_len or b0[33] != _ACK):
+            return None
+        hlen = 20 + (b0[32] >> 4) * 4
         mss = first_len - hlen
         if hlen < 40 or mss <= 0 or hlen > 60:
             return None
-        lens = np.array([n for _, n in rows], dtype=np.uint32)
-        flags = head[:, 33]
-        ok = ((head[:, 0] == 0x45).all() and (head[:, 9] == 6).all()
-              and not (head[:, 6] & 0x3F).any() and not head[:, 7].any()
-              and ((head[:, 2].astype(np.uint32) << 8 | head[:, 3]) == lens).all()
-              and (head[:, 32] == head[0, 32]).all()
-              and not (flags & (0xFF & ~(_ACK | _PSH))).any() and (flags & _ACK).all()
-              and not (flags[:-1] & _PSH).any())
-        if not ok:
+        lo, ln = rows[-1]
+        if buf[lo + 33] not in (_ACK, _ACK | _PSH) or (buf[lo + 2] << 8 | buf[lo + 3]) != ln:
             return None
+        table = np.frombuffer(buf, dtype=np.uint8)
+        if len(table) < base + k * stride:
+            table = np.concatenate((table, np.zeros(base + k * stride - len(table), np.uint8)))
+        slab = table[base:base + k * stride].reshape(k, stride)
+        head = slab[:, :hlen]
+        # every row: what must equal the first row's (version, header length, TOS, flags
+        # and fragment fields, TTL, protocol, addresses, ports, ACK number, data offset,
+        # window, options); full rows: the total length too; all but the last: flags ACK
         same = _SAME_FLOW_COLUMNS.get(hlen)
         if same is None:
-            same = _SAME_FLOW_COLUMNS[hlen] = np.r_[1, 6, 8, 12:24, 28:32, 34:36, 40:hlen]
-        if not (head[:, same] == head[0, same]).all():
+            same = _SAME_FLOW_COLUMNS[hlen] = np.r_[0:2, 6:10, 12:24, 28:33, 34:36, 40:hlen]
+        if (not (head[:, same] == head[0, same]).all() or not (head[:full, 2:4] == head[0, 2:4]).all()
+                or not (head[:k - 1, 33] == _ACK).all()):
             return None
-        seqs = head[:, 24:28].copy().view(">u4").ravel().astype(np.uint64)
+        # sequence numbers: each row's is the one before plus the MSS
+        if stride & 3:
+            return None
+        words = table[base:base + k * stride].view("<u4").reshape(k, stride // 4)
+        seqs = words[:, 6].byteswap().astype(np.uint64)
         if not (((seqs[:-1] + mss) & 0xFFFFFFFF) == seqs[1:]).all():
             return None
-        # TCP checksums: words from the addresses to the end of each row, plus the
-        # pseudo-header's protocol and TCP length (odd lengths: the last row, padded)
-        sums = slab[:full, 12:first_len].copy().view("<u2").sum(axis=1, dtype=np.uint64)
-        if ((sums * 256 + 6 + mss + hlen - 20) % 0xFFFF).any():
+        # TCP checksums: words from the addresses to the end of each full row (read as
+        # little-endian 32-bit words: congruent mod 0xFFFF to the byte-swapped sum, undone
+        # by * 256), plus the pseudo-header's protocol and TCP length
+        if first_len & 3:
+            sums = slab[:full, 12:first_len].copy().view("<u2").sum(axis=1, dtype=np.uint64)
+        else:
+            sums = words[:full, 3:first_len // 4].sum(axis=1, dtype=np.uint64)
+        if ((sums % 0xFFFF * 256 + 6 + mss + hlen - 20) % 0xFFFF).any():
             return None
         if full < k:
             o, n = rows[-1]
