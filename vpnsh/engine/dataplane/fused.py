@@ -101,9 +101,7 @@ def seal_tcp_super(sa: EspSA, packet: memoryview, mss: int) -> Train | None:
         plain[:, :hlen] = segs.rows[:full]
         plain[:, hlen:inner] = np.frombuffer(packet, dtype=np.uint8, count=full * mss,
                                              offset=hlen).reshape(full, mss)
-        plain[:, inner:inner + pad] = np.arange(1, pad + 1, dtype=np.uint8)
-        plain[:, inner + pad] = pad
-        plain[:, inner + pad + 1] = nh
+        plain[:, inner:] = np.frombuffer(_PADS[pad] + bytes((pad, nh)), dtype=np.uint8)
         pview = memoryview(plain.reshape(-1))  # type: ignore[arg-type]
     view = memoryview(buf)
     encrypt_into = cipher.encrypt_into
