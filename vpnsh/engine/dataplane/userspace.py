@@ -853,7 +853,7 @@ class UserspaceDataPlane:
         caller then cuts it and sends packet by packet. Counts the segments sent."""
         if child.dead or child.udp_local is None or not self.gso or child.outbound.aead is None:
             return False
-        sock = self._udp_fast.get(child.udp_local)
+        sock, src = self._udp_socket(child)
         if sock is None or (child.spec.copy_tos and _inner_tos(head)):
             return False
         try:
@@ -867,16 +867,28 @@ class UserspaceDataPlane:
             return False
         self._gso_flush()  # what is queued for the socket goes first: order kept
         self.stats.tun_packets_in += train.count
-        self._send_train(sock, child.udp_remote, train)  # type: ignore[arg-type]
+        self._send_train(sock, child.udp_remote, train, src)  # type: ignore[arg-type]
         if child.outbound.counters.bytes >= child.next_limit:
             self._schedule_limit_check()
         return True
 
-    def _send_train(self, sock: socket.socket, dest: Address, train: Train) -> None:
-        """The datagrams of ``train`` in UDP GSO sends of up to GSO_MAX_BYTES each."""
+    def _udp_socket(self, child: _Child) -> tuple[socket.socket | None, tuple[int, int, bytes] | None]:
+        """The UDP socket that carries ``child``'s ESP and, on the daemon's wildcard socket,
+        the IP_PKTINFO item that names the source address of each send."""
+        sock = self._udp_fast.get(child.udp_local) if child.udp_local is not None else None
+        if sock is None and child.udp_wild is not None:
+            return self._udp_fast.get(child.udp_wild), child.udp_src
+        return sock, None
+
+    def _send_train(self, sock: socket.socket, dest: Address, train: Train,
+                    src: tuple[int, int, bytes] | None = None) -> None:
+        """The datagrams of ``train`` in UDP GSO sends of up to GSO_MAX_BYTES each.
+        ``src``: the IP_PKTINFO item naming the source address on a wildcard socket."""
         size, count, view = train.size, train.count, memoryview(train.buf)
         per_send = max(1, min(GSO_MAX_SEGMENTS, GSO_MAX_BYTES // size))
         cmsg = [(SOL_UDP, UDP_SEGMENT, _U16.pack(size))]
+        if src is not None:
+            cmsg.append(src)
         i = 0
         while i < count:
             j = min(count, i + per_send)
@@ -902,7 +914,7 @@ class UserspaceDataPlane:
                 for k in range(i, j):
                     last = k == count - 1
                     dgram = view[k * size:len(train.buf) if last else (k + 1) * size]
-                    if not _send_dgram(sock, dgram, dest, 0):  # type: ignore[arg-type]
+                    if not _send_dgram(sock, dgram, dest, 0, src):  # type: ignore[arg-type]
                         self.stats.send_errors += 1
             i = j
 
@@ -924,11 +936,7 @@ class UserspaceDataPlane:
         ok = True
         if child.udp_local is not None:
             assert child.udp_remote is not None
-            src = None
-            sock = self._udp_fast.get(child.udp_local)
-            if sock is None and child.udp_wild is not None:
-                sock = self._udp_fast.get(child.udp_wild)
-                src = child.udp_src
+            sock, src = self._udp_socket(child)
             if sock is not None:
                 if tos:
                     ok = _send_dgram(sock, esp, child.udp_remote, tos, src)
