@@ -60,6 +60,9 @@ def panos_site(outer: str, peer: str, vlan: bool) -> list[str]:
         "set address SiteB-LAN ip-netmask 10.2.0.0/24",
         "set address SiteA-LAN ip-netmask 10.1.1.0/24",
         "set address-group LANs static [ SiteA-LAN SiteB-LAN ]",
+        # interzone traffic passes only where a rule allows it (interzone-default denies)
+        "set rulebase security rules LAN-VPN from [ trust vpn ] to [ trust vpn ] source LANs "
+        "destination LANs application any service any action allow",
         "set network virtual-router default routing-table ip static-route far destination SiteB-LAN",
         "set network virtual-router default routing-table ip static-route far interface tunnel.1",
         f"{p} ike-crypto-profiles IKE encryption aes-256-cbc",
@@ -137,6 +140,7 @@ def test_pasted_panos_config_carries_traffic(netlab: NetLab, tmp_path: Path,  # 
         # dropping the port takes its address (and the VLAN device vpnsh made) away
         lan_if = "ethernet1/2.110" if vlan else "ethernet1/2"
         a.configure([f"delete network virtual-router default interface {lan_if}",
+                     "delete rulebase security rules LAN-VPN",
                      "delete zone trust",
                      "delete network interface ethernet ethernet1/2"])
         if vlan:

@@ -92,3 +92,16 @@ def test_no_zone_no_table():
     p = compile_policy(tree, lambda n: 1)
     batch = nft.ruleset(p, 1)["nftables"]
     assert [list(c)[0] for c in batch] == ["metainfo", "add", "delete"]
+
+
+def test_zone_interfaces_become_the_kernels_devices():
+    """A zone names interfaces as the config does (ethernet1/2, tunnel.1); nftables matches
+    the Linux devices they are bound to (vpnsh.engine.ifmap), so the policy holds those."""
+    tree = apply_lines({}, "set zone trust network layer3 [ ethernet1/2 ethernet1/2.110 ]\n"
+                       "set zone vpn network layer3 tunnel.1")
+    devices = {"ethernet1/2": "ens4", "ethernet1/2.110": "ens4.110"}
+    p = compile_policy(tree, lambda n: 1, device=lambda n: devices.get(n, n))
+    assert p.zones == {"trust": ("ens4", "ens4.110"), "vpn": ("tunnel.1",)}
+    assert p.zone_of("ens4.110") == "trust"
+    rules = str([c for c in nft.ruleset(p, 1)["nftables"] if "rule" in c.get("add", {})])
+    assert "'ens4', 'ens4.110', 'tunnel.1'" in rules and "ethernet1/2" not in rules

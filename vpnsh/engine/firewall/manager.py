@@ -51,10 +51,14 @@ class FirewallError(RuntimeError):
 
 class Firewall:
     def __init__(self, state_dir: str | None, enforce: bool,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 device: Callable[[str], str] = str) -> None:
         self.path = Path(state_dir) / STATE_FILE if state_dir else None
         self.enforce = enforce
         self.clock = clock
+        # config interface name (ethernet1/2, ethernet1/2.110, tunnel.1, lan0) -> Linux device:
+        # nftables matches the kernel's names (vpnsh.engine.ifmap binds the PAN-OS ones)
+        self.device = device
         self.policy = Policy()
         self.generation = 0
         self.rules: dict[str, dict[str, Any]] = {}  # name -> id, created, modified, digest
@@ -106,8 +110,8 @@ class Firewall:
 
     def compile(self, tree: dict[str, Any]) -> Policy:
         try:
-            policy = compile_policy(tree, self._rule_id)
-            policy.nat = compile_nat(tree)
+            policy = compile_policy(tree, self._rule_id, device=self.device)
+            policy.nat = compile_nat(tree, device=self.device)
             return policy
         except ObjectError as exc:
             raise FirewallError(str(exc)) from None

@@ -50,7 +50,7 @@ class NatRule:
     dnat_port: int | None = None
 
 
-def compile_nat(tree: dict) -> list[NatRule]:
+def compile_nat(tree: dict, device: Callable[[str], str] = str) -> list[NatRule]:
     rules = []
     stored = _stored(tree, NAT_RULES)
     for name, r in stored.items():
@@ -74,7 +74,7 @@ def compile_nat(tree: dict) -> list[NatRule]:
         svc = r.get("service", "any")
         rules.append(NatRule(
             name=name, from_zones=tuple(r.get("from") or ("any",)),
-            to_zones=tuple(r.get("to") or ("any",)), to_interface=r.get("to-interface", "any"),
+            to_zones=tuple(r.get("to") or ("any",)), to_interface=_device(device, r.get("to-interface", "any")),
             source=_nets(tree, r.get("source") or ["any"], where + ("source",)),
             destination=_nets(tree, r.get("destination") or ["any"], where + ("destination",)),
             l4=tuple(service_l4(tree, svc, where + ("service",))),
@@ -210,3 +210,7 @@ def nat_chains(rules: list[NatRule], policy: Policy, obj: Callable[..., dict[str
                                              "addr": str(r.source[0].network_address)}}],
                 r.name + ":bi")
     return cmds
+
+
+def _device(device: Callable[[str], str], name: str) -> str:
+    return name if name == "any" else device(name)

@@ -150,11 +150,14 @@ class Policy:
 
 
 def compile_policy(tree: dict, rule_id: Callable[[str], int],
-                   fqdn: FqdnResolver | None = None) -> Policy:
-    """The policy of a validated config tree; ``rule_id`` gives each user rule its mark id."""
+                   fqdn: FqdnResolver | None = None,
+                   device: Callable[[str], str] = str) -> Policy:
+    """The policy of a validated config tree; ``rule_id`` gives each user rule its mark id;
+    ``device`` turns a config interface name into the Linux device the kernel matches."""
     policy = Policy()
     for zone, entry in (effective(tree, ZONES) or {}).items():
-        policy.zones[zone] = tuple(((entry.get("network") or {}).get("layer3")) or ())
+        names = ((entry.get("network") or {}).get("layer3")) or ()
+        policy.zones[zone] = tuple(device(n) for n in names)
     stored = _stored(tree, RULES)
     for index, name in enumerate(stored, start=1):
         r = stored[name]  # defaults below: effective() per rule costs ~0.2 ms each
