@@ -10,9 +10,9 @@ from typing import Any, cast
 import pytest
 
 from vpnsh.engine.clock import FakeClock
-from vpnsh.engine.ikev1 import Ikev1Engine
+from vpnsh.engine.ike.events import LogLine
+from vpnsh.engine.ikev1.engine import Ikev1Engine
 from vpnsh.engine.ikev2.engine import Ikev2Engine
-from vpnsh.engine.ikev2.events import LogLine
 from vpnsh.engine.ikev2.testing import ike_policy
 from vpnsh.engine.ratelimit import Repeats
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
-from vpnsh.engine.sansio import KEEPALIVE as NATT_KEEPALIVE
+from vpnsh.engine.ike.sansio import KEEPALIVE as NATT_KEEPALIVE
 
 log = logging.getLogger("vpnsh.udp")
 

@@ -1,7 +1,7 @@
 """``Ikev1Engine``: the sans-IO IKEv1 state machine (RFC 2409) for all gateways.
 
 The public shape is that of :class:`vpnsh.engine.ikev2.engine.Ikev2Engine`, and it
-emits the same events (``vpnsh.engine.ikev2.events``), so the daemon drives both
+emits the same events (``vpnsh.engine.ike.events``), so the daemon drives both
 alike. Datagrams and the time come in (``receive``, ``handle_timer``); datagrams,
 the next timer and events go out. A datagram to or from port 4500 is an ISAKMP
 message without the non-ESP marker (the I/O layer adds and strips it).
@@ -30,7 +30,8 @@ from ..crypto import algorithms as alg
 from ..crypto import keymat as km
 from ..crypto.cipher import BlockCipher
 from ..crypto.dh import group as dh_group
-from ..ikev2.events import (
+from ..ike import retransmit as backoff
+from ..ike.events import (
     ChildFailed,
     ChildInstalled,
     ChildRemoved,
@@ -39,8 +40,9 @@ from ..ikev2.events import (
     IkeFailed,
     LogLine,
 )
+from ..ike.retransmit import Retransmit
+from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
 from ..policy import ANY_PREFIX, ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
-from ..sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
 from . import message as m
 from .message import (
     Attr,
@@ -77,7 +79,6 @@ from .sa import (
     P2Suite,
     Phase1,
     QuickMode,
-    Retransmit,
 )
 
 HALF_OPEN_TIMEOUT = 30.0
@@ -135,7 +136,7 @@ class Ikev1Engine(SansIoEngine):
     ) -> None:
         super().__init__(clock)
         self._rng = rng or random.Random()
-        self.retransmit = retransmit or Retransmit()
+        self.retransmit = retransmit or backoff.IKEV1
         self._sas: dict[bytes, Phase1] = {}  # by CKY-I
         self._children: dict[int, Child] = {}
         self._next_sn = 1

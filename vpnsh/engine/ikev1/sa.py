@@ -11,23 +11,11 @@ from ..crypto import algorithms as alg
 from ..crypto.cipher import BlockCipher
 from ..crypto.dh import DhKeyPair
 from ..crypto.keymat import Ikev1Keys
-from ..ikev2.events import ChildSaInfo, IkeSaInfo
+from ..ike.events import ChildSaInfo, IkeSaInfo
 from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
 from .message import IdPayload
 
 Address = tuple[str, int]
-
-
-@dataclass(frozen=True)
-class Retransmit:
-    """Backoff for IKEv1 messages that wait for an answer: base, 2*base, ... capped."""
-
-    base: float = 2.0
-    cap: float = 16.0
-    tries: int = 6
-
-    def timeout(self, attempt: int) -> float:
-        return float(min(self.base * (2**attempt), self.cap))
 
 
 @dataclass

@@ -22,12 +22,7 @@ from collections.abc import Callable
 
 from ..crypto.algorithms import encr_alg, integ_alg
 from ..crypto.keymat import child_sa_keys, ike_sa_keys, ike_sa_keys_rekey
-from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
-from ..sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
-from . import identity, message
-from .constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
-from .cookies import CookieJar
-from .events import (
+from ..ike.events import (
     ChildFailed,
     ChildInstalled,
     ChildRemoved,
@@ -38,6 +33,12 @@ from .events import (
     IkeSaInfo,
     LogLine,
 )
+from ..ike.retransmit import Retransmit
+from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
+from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
+from . import identity, message
+from .constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
+from .cookies import CookieJar
 from .message import Parsed
 from .payloads import (
     CriticalPayloadError,
@@ -49,7 +50,7 @@ from .payloads import (
 )
 from .proposals import EspSuite, IkeSuite
 from .protection import SkProtection
-from .sa import Address, ChildSa, ChildState, IkeSa, IkeState, Retransmit, Task
+from .sa import Address, ChildSa, ChildState, IkeSa, IkeState, Task
 from .tasks.child_create import ChildCreateTask, respond_create_child
 from .tasks.ike_auth import respond_auth
 from .tasks.ike_init import IkeInitTask, respond_init
@@ -87,7 +88,6 @@ class Ikev2Engine(SansIoEngine):
         self._child_spis: set[int] = set()
         # called with each IKE SA whose keys were just derived (Wireshark key tables); None: off
         self.key_log: Callable[[IkeSa], None] | None = None
-        self.current_raw = b""  # the datagram being processed (for IKE_SA_INIT AUTH octets)
         # timers: a heap of (deadline, n, sa) with lazy invalidation; an entry is live while
         # ``sa.timer_at`` equals its deadline. SAs whose state changed are "dirty" and get
         # their deadline recomputed before the heap is next read.
@@ -306,7 +306,6 @@ class Ikev2Engine(SansIoEngine):
     def _receive(self, data: bytes, local: Address, remote: Address, now: float) -> None:
         parsed = message.parse(data)
         msg = parsed.message
-        self.current_raw = data
         if msg.exchange == ExchangeType.IKE_SA_INIT:
             if not msg.is_response:
                 half = self._half_open.get((msg.spi_i, remote[0]))
@@ -411,7 +410,8 @@ class Ikev2Engine(SansIoEngine):
         out = sa.outstanding
         assert out is not None
         if out.exchange == ExchangeType.IKE_SA_INIT:
-            sa.init_request = out.data
+            sa.init_request = out.data  # both IKE_SA_INIT messages are signed by AUTH
+            sa.init_response = parsed.raw
         sa.finish_request()
         out.task.process(self, sa, parsed.message, now)
         if self._sas.get(sa.local_spi) is sa:

@@ -23,7 +23,7 @@ from ..proposals import (
 from ..sa import ChildSa, IkeSa
 
 if TYPE_CHECKING:
-    from ..engine import Ikev2Engine
+    from ..sa import TaskContext
 
 
 def proxy_ids_text(children: list[ChildPolicy]) -> str:
@@ -38,7 +38,7 @@ def proxy_ids_text(children: list[ChildPolicy]) -> str:
 
 
 def respond_child(
-    engine: Ikev2Engine,
+    engine: TaskContext,
     sa: IkeSa,
     msg: Message,
     ni: bytes,
@@ -135,7 +135,7 @@ def respond_child(
 
 
 def complete_child(
-    engine: Ikev2Engine,
+    engine: TaskContext,
     sa: IkeSa,
     msg: Message,
     policy: ChildPolicy,

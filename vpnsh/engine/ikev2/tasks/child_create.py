@@ -17,7 +17,7 @@ from .child_common import complete_child, respond_child
 from .ike_init import NONCE_SIZE
 
 if TYPE_CHECKING:
-    from ..engine import Ikev2Engine
+    from ..sa import TaskContext
 
 REKEY_RETRY = 10.0
 
@@ -35,7 +35,7 @@ class ChildCreateTask:
         self.local_ts = policy.local_selectors()
         self.remote_ts = policy.remote_selectors()
 
-    def build(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> list[Payload] | None:
+    def build(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
         old = self.rekey_of
         if sa.state != IkeState.ESTABLISHED:
             sa.pending_children.discard(self.policy.name)
@@ -69,7 +69,7 @@ class ChildCreateTask:
         engine.log(sa, f"CREATE_CHILD_SA request sent: {what} for {self.policy.name}")
         return payloads
 
-    def process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> None:
+    def process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
         old = self.rekey_of
         sa.pending_children.discard(self.policy.name)
         if old is not None:
@@ -103,11 +103,11 @@ class ChildCreateTask:
         if child is not None and old is not None:
             engine.child_rekeyed(sa, old, child, self.ni, nonce.data if nonce else b"", True)
 
-    def failed(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> None:
+    def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
         engine.peer_dead(sa, "CREATE_CHILD_SA")
 
 
-def respond_create_child(engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
+def respond_create_child(engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
     from .ike_rekey import respond_ike_rekey
 
     sa_p = msg.get(SaPayload)

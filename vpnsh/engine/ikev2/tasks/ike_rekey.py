@@ -15,7 +15,7 @@ from ..sa import IkeSa, IkeState
 from .ike_init import NONCE_SIZE
 
 if TYPE_CHECKING:
-    from ..engine import Ikev2Engine
+    from ..sa import TaskContext
 
 REKEY_RETRY = 10.0
 
@@ -29,7 +29,7 @@ class IkeRekeyTask:
         self.offers: list[Offer] = []
         self.pair: dh.DhKeyPair | None = None
 
-    def build(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> list[Payload] | None:
+    def build(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
         if sa.state != IkeState.ESTABLISHED or sa.peer_rekey is not None or sa.suite is None:
             return None
         sa.rekeying = True
@@ -45,12 +45,12 @@ class IkeRekeyTask:
             KePayload(group, self.pair.public),
         ]
 
-    def process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> None:
+    def process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
         sa.rekeying = False
         if not self._process(engine, sa, msg, now):
             engine.adopt_peer_rekey(sa, now)
 
-    def _process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> bool:
+    def _process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> bool:
         errors = msg.error_notifies()
         if errors:
             names = ", ".join(engine.notify_name(n.notify_type) for n in errors)
@@ -90,11 +90,11 @@ class IkeRekeyTask:
         engine.ike_rekeyed(sa, new, self.ni, nonce.data, True, now)
         return True
 
-    def failed(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> None:
+    def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
         engine.peer_dead(sa, "IKE SA rekey")
 
 
-def respond_ike_rekey(engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
+def respond_ike_rekey(engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
     if sa.state != IkeState.ESTABLISHED:
         return [NotifyPayload(NotifyType.TEMPORARY_FAILURE)]
     if (
