@@ -30,6 +30,7 @@ from ..crypto import algorithms as alg
 from ..crypto import keymat as km
 from ..crypto.cipher import BlockCipher
 from ..crypto.dh import group as dh_group
+from ..ike import child_keys
 from ..ike import retransmit as backoff
 from ..ike.events import (
     ChildFailed,
@@ -40,9 +41,11 @@ from ..ike.events import (
     IkeFailed,
     LogLine,
 )
+from ..ike.policy_index import PolicyIndex
 from ..ike.retransmit import Retransmit
 from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
-from ..policy import ANY_PREFIX, ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
+from ..ike.spi import SpiAllocator
+from ..policy import ANY_PREFIX, ChildPolicy, IkePolicy, TrafficSelector
 from . import message as m
 from .message import (
     Attr,
@@ -141,7 +144,9 @@ class Ikev1Engine(SansIoEngine):
         self._children: dict[int, Child] = {}
         self._next_sn = 1
         self._next_child_id = 1
-        self._spis: set[int] = set()
+        self._spis = SpiAllocator()
+        # IKEv1 picks a gateway by address only (the ID comes encrypted, after the choice)
+        self._index: PolicyIndex[object] = PolicyIndex(self._ike_policies, "ikev2", lambda _id: None)
         self.half_open_limit = HALF_OPEN_LIMIT
 
     # ------------------------------------------------------------------ config
@@ -303,13 +308,6 @@ class Ikev1Engine(SansIoEngine):
         return any(q.initiator and q.policy is not None and q.policy.name == name
                    for q in sa.quick.values())
 
-    def _new_spi(self) -> int:
-        while True:
-            spi = struct.unpack("!I", os.urandom(4))[0]
-            if spi >= 0x100 and spi not in self._spis:
-                self._spis.add(spi)
-                return spi
-
     def _new_msgid(self, sa: Phase1) -> int:
         while True:
             v = struct.unpack("!I", os.urandom(4))[0]
@@ -317,16 +315,8 @@ class Ikev1Engine(SansIoEngine):
                 sa.used_msgids.add(v)
                 return v
 
-    def _policy_for_address(self, local_ip: str, remote_ip: str) -> IkePolicy | None:
-        usable = [p for p in self._ike_policies.values()
-                  if p.enabled and p.version != "ikev2" and p.local_addr == local_ip]
-        for p in usable:
-            if p.peer_addr == remote_ip:
-                return p
-        for p in usable:
-            if p.peer_addr is None:
-                return p
-        return None
+    def _policies_changed(self) -> None:
+        self._index.invalidate()
 
     # ------------------------------------------------------------- proposals
     def _p1_offers(self, policy: IkePolicy, aggressive: bool) -> list[P1Suite]:
@@ -532,7 +522,7 @@ class Ikev1Engine(SansIoEngine):
         aggressive = policy.exchange_mode == "aggressive"
         sa = Phase1(
             sn=self._next_sn, policy=policy, initiator=True, aggressive=aggressive,
-            cky_i=self._new_cookie(), cky_r=bytes(8), local=(policy.local_addr, policy.local_port),
+            cky_i=self._spis.ike_spi(self._sas), cky_r=bytes(8), local=(policy.local_addr, policy.local_port),
             remote=(policy.peer_addr, policy.peer_port), created=now, last_rx=now,
         )
         self._next_sn += 1
@@ -560,12 +550,6 @@ class Ikev1Engine(SansIoEngine):
         sa.step = 1
         self._send_plain(sa, payloads, f"{sa.mode_words} message 1", now, True)
         return sa
-
-    def _new_cookie(self) -> bytes:
-        while True:
-            c = os.urandom(8)
-            if c != bytes(8) and c not in self._sas:
-                return c
 
     # ------------------------------------------------------------- receive
     def _receive(self, data: bytes, local: Address, remote: Address, now: float) -> None:
@@ -621,7 +605,7 @@ class Ikev1Engine(SansIoEngine):
             self.drop("first message with a message ID")
             return
         # the peer first, the payloads after: a stranger's datagram costs no parsing
-        policy = self._policy_for_address(local[0], remote[0])
+        policy = self._index.for_address(local[0], remote[0])
         if policy is None:
             self.drop("no gateway for peer")
             self.log_limited("IKEv1 requests from peers with no configuration",
@@ -640,7 +624,7 @@ class Ikev1Engine(SansIoEngine):
             return
         msg = m.parse_plain(data)
         sa = Phase1(sn=self._next_sn, policy=policy, initiator=False, aggressive=aggressive,
-                    cky_i=h.cky_i, cky_r=self._new_cookie(), local=local, remote=remote,
+                    cky_i=h.cky_i, cky_r=self._spis.ike_spi(self._sas), local=local, remote=remote,
                     created=now, last_rx=now)
         sa.last_rx_digest = digest
         self._next_sn += 1
@@ -1107,7 +1091,7 @@ class Ikev1Engine(SansIoEngine):
             return
         q.local_ts = policy.local_selectors()[0]
         q.remote_ts = policy.remote_selectors()[0]
-        q.spi_in = self._new_spi()
+        q.spi_in = self._spis.child_spi()
         q.ni = os.urandom(NONCE_SIZE)
         q.lifetime, q.lifesize_kb = policy.lifetime, policy.lifesize_kb
         prop = m.Proposal(1, ProtocolId.ESP, _msgid(q.spi_in), tuple(
@@ -1239,7 +1223,7 @@ class Ikev1Engine(SansIoEngine):
         t, s, life, spi = chosen
         q.suite = s
         q.spi_out = struct.unpack("!I", spi)[0]
-        q.spi_in = self._new_spi()
+        q.spi_in = self._spis.child_spi()
         q.nr = os.urandom(NONCE_SIZE)
         rest: list[Payload] = [SaPayload([m.Proposal(1, ProtocolId.ESP, _msgid(q.spi_in), (t,))]),
                                NoncePayload(q.nr)]
@@ -1390,18 +1374,14 @@ class Ikev1Engine(SansIoEngine):
         jitter = REKEY_JITTER_INITIATOR if q.initiator else REKEY_JITTER_RESPONDER
         ratio = self._rng.uniform(*jitter)
         soft = max(1, int(q.lifetime * ratio))
-        keys = ChildSaKeys(
-            name=policy.name, gateway=sa.gateway, child_id=self._next_child_id,
-            spi_in=q.spi_in, spi_out=q.spi_out, encr_id=s.encr, encr_key_bits=enc.key_bits,
-            integ_id=s.integ, encr_key_in=k_in[: enc.key_size], integ_key_in=k_in[enc.key_size:],
-            encr_key_out=k_out[: enc.key_size], integ_key_out=k_out[enc.key_size:],
-            local_ts=(q.local_ts,), remote_ts=(q.remote_ts,), local_addr=sa.local[0],
-            remote_addr=sa.remote[0], encap=sa.nat, local_port=sa.local[1],
-            remote_port=sa.remote[1], lifetime_soft=soft, lifetime_hard=q.lifetime,
-            lifesize_kb=q.lifesize_kb, anti_replay=policy.anti_replay,
-            replay_window=policy.replay_window, initiator=q.initiator,
-            lifesize_soft_kb=int(q.lifesize_kb * ratio) if q.lifesize_kb else None,
-            tunnel_id=policy.tunnel_id,
+        keys = child_keys.assemble(
+            policy, gateway=sa.gateway, child_id=self._next_child_id, initiator=q.initiator,
+            spi_in=q.spi_in, spi_out=q.spi_out, encr_id=s.encr, encr=enc, integ_id=s.integ,
+            keys_in=(k_in[: enc.key_size], k_in[enc.key_size:]),
+            keys_out=(k_out[: enc.key_size], k_out[enc.key_size:]),
+            local_ts=(q.local_ts,), remote_ts=(q.remote_ts,), local=sa.local, remote=sa.remote,
+            encap=sa.nat, lifetime_soft=soft, lifetime_hard=q.lifetime,
+            lifesize_kb=q.lifesize_kb, jitter=ratio,
         )
         child = Child(
             child_id=self._next_child_id, policy=policy, initiator=q.initiator,
@@ -1551,7 +1531,7 @@ class Ikev1Engine(SansIoEngine):
         if self._children.get(c.child_id) is not c:
             return
         del self._children[c.child_id]
-        self._spis.discard(c.spi_in)
+        self._spis.release(c.spi_in)
         self.emit(LogLine(f"IPsec SA {c.policy.name} SPI 0x{c.spi_in:08X}/0x{c.spi_out:08X} "
                           f"removed: {reason}", c.gateway))
         self.emit(ChildRemoved(c.gateway, c.policy.name, c.child_id, c.spi_in, c.spi_out, reason))

@@ -14,14 +14,13 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import os
 import random
-import struct
 import time
 from collections.abc import Callable
 
 from ..crypto.algorithms import encr_alg, integ_alg
 from ..crypto.keymat import child_sa_keys, ike_sa_keys, ike_sa_keys_rekey
+from ..ike import child_keys
 from ..ike.events import (
     ChildFailed,
     ChildInstalled,
@@ -33,9 +32,11 @@ from ..ike.events import (
     IkeSaInfo,
     LogLine,
 )
+from ..ike.policy_index import PolicyIndex
 from ..ike.retransmit import Retransmit
 from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
-from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
+from ..ike.spi import SpiAllocator
+from ..policy import ChildPolicy, IkePolicy, TrafficSelector
 from . import identity, message
 from .constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
 from .cookies import CookieJar
@@ -85,7 +86,7 @@ class Ikev2Engine(SansIoEngine):
         self._next_sn = 1
         self._next_child_id = 1
         self._seq = 0  # orders SA creation and establishment (the clock may stand still)
-        self._child_spis: set[int] = set()
+        self._spis = SpiAllocator()
         # called with each IKE SA whose keys were just derived (Wireshark key tables); None: off
         self.key_log: Callable[[IkeSa], None] | None = None
         # timers: a heap of (deadline, n, sa) with lazy invalidation; an entry is live while
@@ -97,12 +98,11 @@ class Ikev2Engine(SansIoEngine):
         # gateway -> its SAs (by id); kept up to date from the dirty SAs, checked on use
         self._gw_index: dict[str, dict[int, IkeSa]] = {}
         # lookups of gateways by address and by peer ID, rebuilt when the policies change
-        self._by_address: dict[str, tuple[dict[str, IkePolicy], IkePolicy | None]] | None = None
-        self._by_peer_id: dict[tuple[int, bytes], list[IkePolicy]] | None = None
+        self._index = PolicyIndex(self._ike_policies, "ikev1", identity.match_key)
 
     # ------------------------------------------------------------------ config
     def _policies_changed(self) -> None:
-        self._by_address = self._by_peer_id = None
+        self._index.invalidate()
 
     def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
         for sa in self._sas_of(gateway):
@@ -621,36 +621,14 @@ class Ikev2Engine(SansIoEngine):
 
     def policy_for_address(self, local_ip: str, remote_ip: str) -> IkePolicy | None:
         """A gateway for a new IKE SA: the peer's address first, then dynamic peers."""
-        index = self._by_address
-        if index is None:
-            index = self._by_address = {}
-            for p in self._ike_policies.values():  # the first usable one in config order wins
-                if not p.enabled or p.version == "ikev1":
-                    continue
-                by_peer, dynamic = index.setdefault(p.local_addr, ({}, None))
-                if p.peer_addr is not None:
-                    by_peer.setdefault(p.peer_addr, p)
-                elif dynamic is None:
-                    index[p.local_addr] = (by_peer, p)
-        entry = index.get(local_ip)
-        if entry is None:
-            return None
-        return entry[0].get(remote_ip) or entry[1]
+        return self._index.for_address(local_ip, remote_ip)
 
     def policy_for_identity(self, sa: IkeSa, idi: IdPayload) -> IkePolicy | None:
         """The gateway that matches the peer's address and ID (for dynamic peers)."""
         if identity.matches(sa.policy.peer_id, idi):
             return sa.policy
         assert sa.suite is not None
-        index = self._by_peer_id
-        if index is None:
-            index = self._by_peer_id = {}
-            for p in self._ike_policies.values():  # config order: the first match wins
-                if p.peer_id is not None:
-                    key = identity.match_key(p.peer_id)
-                    if key is not None:
-                        index.setdefault(key, []).append(p)
-        for p in index.get(identity.payload_key(idi), ()):
+        for p in self._index.for_peer_id(identity.payload_key(idi)):
             if p.enabled and p.local_addr == sa.local[0] and p.peer_addr in (None, sa.remote[0]):
                 return p
         return None
@@ -659,17 +637,10 @@ class Ikev2Engine(SansIoEngine):
         return [c for c in self._child_policies.values() if c.gateway == gateway and c.enabled]
 
     def new_ike_spi(self) -> bytes:
-        while True:
-            spi = os.urandom(8)
-            if spi != bytes(8) and spi not in self._sas:
-                return spi
+        return self._spis.ike_spi(self._sas)
 
     def new_child_spi(self) -> int:
-        while True:
-            spi = struct.unpack("!I", os.urandom(4))[0]
-            if spi >= 0x100 and spi not in self._child_spis:
-                self._child_spis.add(spi)
-                return spi
+        return self._spis.child_spi()
 
     def new_sa(
         self,
@@ -885,36 +856,14 @@ class Ikev2Engine(SansIoEngine):
             e_out, a_out, e_in, a_in = km.encr_r, km.integ_r, km.encr_i, km.integ_i
         ratio = self._rng.uniform(*REKEY_JITTER)
         soft = int(policy.lifetime * ratio)
-        self._child_spis.add(spi_in)
-        keys = ChildSaKeys(
-            name=policy.name,
-            gateway=sa.gateway,
-            child_id=self._next_child_id,
-            spi_in=spi_in,
-            spi_out=spi_out,
-            encr_id=suite.encr,
-            encr_key_bits=encr.key_bits,
-            integ_id=suite.integ,
-            encr_key_in=e_in,
-            integ_key_in=a_in,
-            encr_key_out=e_out,
-            integ_key_out=a_out,
-            local_ts=local_ts,
-            remote_ts=remote_ts,
-            local_addr=sa.local[0],
-            remote_addr=sa.remote[0],
-            encap=sa.nat,
-            local_port=sa.local[1],
-            remote_port=sa.remote[1],
-            lifetime_soft=soft,
-            lifetime_hard=policy.lifetime,
-            lifesize_kb=policy.lifesize_kb,
-            anti_replay=policy.anti_replay,
-            replay_window=policy.replay_window,
-            esn=suite.esn,
-            initiator=initiator,
-            lifesize_soft_kb=int(policy.lifesize_kb * ratio) if policy.lifesize_kb else None,
-            tunnel_id=policy.tunnel_id,
+        self._spis.hold(spi_in)
+        keys = child_keys.assemble(
+            policy, gateway=sa.gateway, child_id=self._next_child_id, initiator=initiator,
+            spi_in=spi_in, spi_out=spi_out, encr_id=suite.encr, encr=encr,
+            integ_id=suite.integ, keys_in=(e_in, a_in), keys_out=(e_out, a_out),
+            local_ts=local_ts, remote_ts=remote_ts, local=sa.local, remote=sa.remote,
+            encap=sa.nat, lifetime_soft=soft, lifetime_hard=policy.lifetime,
+            lifesize_kb=policy.lifesize_kb, jitter=ratio, esn=suite.esn,
         )
         child = ChildSa(
             child_id=self._next_child_id,
@@ -959,7 +908,7 @@ class Ikev2Engine(SansIoEngine):
             return
         del sa.children[child.child_id]
         self._touch(sa)
-        self._child_spis.discard(child.spi_in)
+        self._spis.release(child.spi_in)
         self.log(
             sa,
             f"CHILD SA {child.policy.name} {child.spi_in:08X}/{child.spi_out:08X} "
