@@ -12,7 +12,6 @@ the one-byte NAT keepalive ``b"\\xff"``) and strips it on receiving.
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
 import random
 import time
@@ -36,6 +35,7 @@ from ..ike.policy_index import PolicyIndex
 from ..ike.retransmit import Retransmit
 from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
 from ..ike.spi import SpiAllocator
+from ..ike.timers import TimerHeap
 from ..policy import ChildPolicy, IkePolicy, TrafficSelector
 from . import identity, message
 from .constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
@@ -89,12 +89,10 @@ class Ikev2Engine(SansIoEngine):
         self._spis = SpiAllocator()
         # called with each IKE SA whose keys were just derived (Wireshark key tables); None: off
         self.key_log: Callable[[IkeSa], None] | None = None
-        # timers: a heap of (deadline, n, sa) with lazy invalidation; an entry is live while
-        # ``sa.timer_at`` equals its deadline. SAs whose state changed are "dirty" and get
-        # their deadline recomputed before the heap is next read.
-        self._timer_heap: list[tuple[float, int, IkeSa]] = []
-        self._timer_n = itertools.count()
-        self._dirty: dict[int, IkeSa] = {}
+        # timers: one heap of IKE SAs by their earliest deadline (ike/timers.py)
+        self._timers: TimerHeap[IkeSa] = TimerHeap(
+            self._sa_timers, self._alive, lambda: len(self._sas), self._index_gateway
+        )
         # gateway -> its SAs (by id); kept up to date from the dirty SAs, checked on use
         self._gw_index: dict[str, dict[int, IkeSa]] = {}
         # lookups of gateways by address and by peer ID, rebuilt when the policies change
@@ -227,15 +225,11 @@ class Ikev2Engine(SansIoEngine):
 
 
     def next_timer(self) -> float | None:
-        self._refresh_timers()
-        heap = self._timer_heap
+        t = self._timers.next_deadline()
         repeats = self.repeats_due()
-        while heap:
-            t, _, sa = heap[0]
-            if sa.timer_at == t and self._sas.get(sa.local_spi) is sa:
-                return t if repeats is None else min(t, repeats)
-            heapq.heappop(heap)
-        return repeats
+        if t is None or repeats is None:
+            return t if repeats is None else repeats
+        return min(t, repeats)
 
     def handle_timer(self, now: float) -> None:
         """Acts on every due timer, SA by SA in creation order (as a scan of all SAs would)."""
@@ -243,14 +237,14 @@ class Ikev2Engine(SansIoEngine):
         last_seq = self._seq  # SAs made while handling these timers wait for the next call
         due: list[tuple[int, IkeSa]] = []
         queued: set[int] = set()
-        self._pop_due(now, -1, last_seq, due, queued)
+        self._timers.pop_due(now, -1, last_seq, due, queued)
         while due:
             seq, sa = heapq.heappop(due)
             if self._sas.get(sa.local_spi) is sa:
                 self._guarded(f"IKE SA {sa.sn}", now, self._check_timers, sa, now)
             # acting on one SA may make a later one due (children moved to it, ...)
             self._refresh_timers()
-            self._pop_due(now, seq, last_seq, due, queued)
+            self._timers.pop_due(now, seq, last_seq, due, queued)
         self.flush_repeats(now)
 
     # -------------------------------------------------------------- queries
@@ -435,60 +429,20 @@ class Ikev2Engine(SansIoEngine):
     # --------------------------------------------------------------- timers
     def _touch(self, sa: IkeSa) -> None:
         """The timers of ``sa`` may have changed: recompute them before the heap is read."""
-        self._dirty[id(sa)] = sa
+        self._timers.touch(sa)
 
     def _refresh_timers(self) -> None:
-        if not self._dirty:
-            return
-        dirty = list(self._dirty.values())
-        self._dirty.clear()
-        heap = self._timer_heap
-        index = self._gw_index
-        for sa in dirty:
-            if self._sas.get(sa.local_spi) is not sa:
-                sa.timer_at = None
-                continue
-            bucket = index.get(sa.policy.name)
-            if bucket is None:
-                index[sa.policy.name] = {id(sa): sa}
-            else:
-                bucket[id(sa)] = sa
-            times = self._sa_timers(sa)
-            t = min(times) if times else None
-            if t != sa.timer_at:
-                sa.timer_at = t
-                if t is not None:
-                    heapq.heappush(heap, (t, next(self._timer_n), sa))
-        if len(heap) > 64 + 4 * len(self._sas):  # drop the stale entries
-            live = [e for e in heap if e[2].timer_at == e[0] and self._sas.get(e[2].local_spi) is e[2]]
-            heapq.heapify(live)
-            self._timer_heap = live
+        self._timers.refresh()
 
-    def _pop_due(
-        self,
-        now: float,
-        after_seq: int,
-        last_seq: int,
-        due: list[tuple[int, IkeSa]],
-        queued: set[int],
-    ) -> None:
-        """Moves the SAs due at ``now`` (created after ``after_seq``, up to ``last_seq``)
-        from the timer heap to ``due``, ordered by creation."""
-        heap = self._timer_heap
-        later: list[tuple[float, int, IkeSa]] = []
-        while heap and heap[0][0] <= now:
-            entry = heapq.heappop(heap)
-            t, _, sa = entry
-            if sa.timer_at != t or self._sas.get(sa.local_spi) is not sa:
-                continue  # stale
-            if id(sa) in queued or not after_seq < sa.created_seq <= last_seq:
-                later.append(entry)  # for the next call
-                continue
-            queued.add(id(sa))
-            heapq.heappush(due, (sa.created_seq, sa))
-            sa.timer_at = None  # _check_timers touches it: recomputed afterwards
-        for entry in later:
-            heapq.heappush(heap, entry)
+    def _alive(self, sa: IkeSa) -> bool:
+        return self._sas.get(sa.local_spi) is sa
+
+    def _index_gateway(self, sa: IkeSa) -> None:
+        bucket = self._gw_index.get(sa.policy.name)
+        if bucket is None:
+            self._gw_index[sa.policy.name] = {id(sa): sa}
+        else:
+            bucket[id(sa)] = sa
 
     def _sa_timers(self, sa: IkeSa) -> list[float]:
         t: list[float] = []
