@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
-import ipaddress
 import math
 import os
 import random
@@ -47,10 +46,10 @@ from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
 from ..ike.spi import SpiAllocator
 from ..policy import ANY_PREFIX, ChildPolicy, IkePolicy, TrafficSelector
 from . import message as m
+from . import natd, proposals
 from .message import (
     Attr,
     DeletePayload,
-    Encapsulation,
     Exchange,
     HashPayload,
     Header,
@@ -58,17 +57,14 @@ from .message import (
     KePayload,
     LifeType,
     Message,
-    NatDPayload,
     NoncePayload,
     NotifyPayload,
     NotifyType,
-    P1Attr,
     P2Attr,
     ParseError,
     Payload,
     ProtocolId,
     SaPayload,
-    VendorIdPayload,
 )
 from .sa import (
     Address,
@@ -105,20 +101,6 @@ P1_REPLACE_GRACE = 10.0
 DONE_QUICK_KEEP = 60.0
 COLLISION_WINDOW = 10.0  # a peer's quick mode this soon after ours is a collision
 NONCE_SIZE = 32
-
-_V1_ENCR = {alg.EncrId.ENCR_3DES: alg.Ikev1Encr.TRIPLE_DES_CBC,
-            alg.EncrId.ENCR_AES_CBC: alg.Ikev1Encr.AES_CBC}
-
-
-def _v1_hash(prf: int) -> int | None:
-    for h in alg.Ikev1Hash:
-        try:
-            if alg.ikev1_prf(h) == prf:
-                return int(h)
-        except alg.UnsupportedAlgorithm:
-            continue
-    return None
-
 
 def _msgid(v: int) -> bytes:
     return struct.pack("!I", v)
@@ -319,149 +301,17 @@ class Ikev1Engine(SansIoEngine):
         self._index.invalidate()
 
     # ------------------------------------------------------------- proposals
-    def _p1_offers(self, policy: IkePolicy, aggressive: bool) -> list[P1Suite]:
-        out: list[P1Suite] = []
-        for prop in policy.ikev1_proposals or policy.proposals:
-            groups = prop.dh_groups[:1] if aggressive else prop.dh_groups
-            for eid, bits in prop.encryption:
-                v1 = _V1_ENCR.get(alg.EncrId(eid)) if eid in alg.EncrId._value2member_map_ else None
-                if v1 is None:
-                    continue
-                for prf in prop.prf:
-                    h = _v1_hash(prf)
-                    if h is None:
-                        continue
-                    for g in groups:
-                        out.append(P1Suite(int(v1), 0 if eid == alg.EncrId.ENCR_3DES else bits,
-                                           h, int(g), policy.lifetime))
-        return out
-
-    @staticmethod
-    def _p1_transform(n: int, s: P1Suite) -> m.Transform:
-        attrs = [Attr(P1Attr.ENCRYPTION, s.encr)]
-        if s.key_bits:
-            attrs.append(Attr(P1Attr.KEY_LENGTH, s.key_bits))
-        attrs += [Attr(P1Attr.HASH, s.hash), Attr(P1Attr.AUTH_METHOD, m.AUTH_PSK),
-                  Attr(P1Attr.GROUP, s.group), Attr(P1Attr.LIFE_TYPE, LifeType.SECONDS),
-                  Attr(P1Attr.LIFE_DURATION, s.lifetime)]
-        return m.Transform(n, m.KEY_IKE, tuple(attrs))
-
-    @staticmethod
-    def _p1_parse_transform(t: m.Transform) -> P1Suite | None:
-        a = {x.type: x.as_int() for x in t.attrs if x.type != P1Attr.LIFE_DURATION}
-        if t.transform_id != m.KEY_IKE or a.get(P1Attr.AUTH_METHOD) != m.AUTH_PSK:
-            return None
-        life = m.lifetimes(list(t.attrs), P1Attr.LIFE_TYPE, P1Attr.LIFE_DURATION)
-        try:
-            return P1Suite(a.get(P1Attr.ENCRYPTION, 0), a.get(P1Attr.KEY_LENGTH, 0),
-                           a.get(P1Attr.HASH, 0), a.get(P1Attr.GROUP, 0),
-                           life.get(LifeType.SECONDS, 0))
-        except ParseError:
-            return None
-
-    @staticmethod
-    def _same_p1(a: P1Suite, b: P1Suite) -> bool:
-        bits_a = a.key_bits or (128 if a.encr == alg.Ikev1Encr.AES_CBC else 0)
-        bits_b = b.key_bits or (128 if b.encr == alg.Ikev1Encr.AES_CBC else 0)
-        return (a.encr, bits_a, a.hash, a.group) == (b.encr, bits_b, b.hash, b.group)
-
-    def _p2_offers(self, sa: Phase1, policy: ChildPolicy) -> list[P2Suite]:
-        encap = self._encap_mode(sa)
-        out: list[P2Suite] = []
-        for prop in policy.proposals:
-            for eid, bits in prop.encryption:
-                enc = alg.encr_alg(eid, bits or None)
-                integs = [0] if enc.aead else [i for i in prop.integrity]
-                for integ in integs or [0]:
-                    out.append(P2Suite(int(eid), enc.key_bits, int(integ),
-                                       int(policy.pfs_group) if policy.pfs_group else None, encap))
-        return out
-
-    @staticmethod
-    def _encap_mode(sa: Phase1) -> int:
-        if not sa.nat:
-            return Encapsulation.TUNNEL
-        if sa.peer_natt or not sa.peer_natt_draft:
-            return Encapsulation.UDP_TUNNEL
-        return Encapsulation.UDP_TUNNEL_DRAFT
-
-    @staticmethod
-    def _p2_transform(n: int, s: P2Suite, lifetime: int, lifesize_kb: int | None) -> m.Transform:
-        attrs = [Attr(P2Attr.LIFE_TYPE, LifeType.SECONDS), Attr(P2Attr.LIFE_DURATION, lifetime)]
-        if lifesize_kb:
-            attrs += [Attr(P2Attr.LIFE_TYPE, LifeType.KILOBYTES),
-                      Attr(P2Attr.LIFE_DURATION, lifesize_kb)]
-        if s.group:
-            attrs.append(Attr(P2Attr.GROUP, s.group))
-        attrs.append(Attr(P2Attr.ENCAPSULATION, s.encapsulation))
-        auth = alg.ikev1_auth_from_integ(alg.IntegId(s.integ))
-        if auth is not None:
-            attrs.append(Attr(P2Attr.AUTH_ALG, int(auth)))
-        if s.encr not in (alg.EncrId.ENCR_3DES, alg.EncrId.ENCR_NULL):
-            attrs.append(Attr(P2Attr.KEY_LENGTH, s.key_bits))
-        return m.Transform(n, s.encr, tuple(attrs))
-
-    @staticmethod
-    def _p2_parse_transform(t: m.Transform) -> tuple[P2Suite, dict[int, int]] | None:
-        single = {x.type: x.as_int() for x in t.attrs
-                  if x.type not in (P2Attr.LIFE_TYPE, P2Attr.LIFE_DURATION)}
-        life = m.lifetimes(list(t.attrs), P2Attr.LIFE_TYPE, P2Attr.LIFE_DURATION)
-        auth = single.get(P2Attr.AUTH_ALG)
-        try:
-            integ = int(alg.ikev1_auth(auth)) if auth else 0
-            enc = alg.encr_alg(t.transform_id, single.get(P2Attr.KEY_LENGTH) or None)
-        except alg.UnsupportedAlgorithm:
-            return None
-        if not enc.aead and integ == 0 and enc.id != alg.EncrId.ENCR_NULL:
-            pass  # encryption without integrity: allowed when configured (none)
-        suite = P2Suite(int(enc.id), enc.key_bits, integ, single.get(P2Attr.GROUP) or None,
-                        single.get(P2Attr.ENCAPSULATION, Encapsulation.TUNNEL))
-        return suite, life
-
-    @staticmethod
-    def _same_p2(a: P2Suite, b: P2Suite) -> bool:
-        return (a.encr, a.key_bits, a.integ, a.group) == (b.encr, b.key_bits, b.integ, b.group)
-
     # -------------------------------------------------------- phase 1 helpers
+    # NAT-T and vendor IDs (natd.py): one method each, the seams a peer without NAT-T is
+    # played through in tests
     def _vendor_ids(self, policy: IkePolicy) -> list[Payload]:
-        out: list[Payload] = [VendorIdPayload(m.VID_RFC3947)]
-        if policy.dpd_enabled:
-            out.append(VendorIdPayload(m.VID_DPD))
-        return out
-
-    @staticmethod
-    def _read_vendor_ids(sa: Phase1, msg: Message) -> None:
-        for v in msg.all(VendorIdPayload):
-            assert isinstance(v, VendorIdPayload)
-            if v.data == m.VID_RFC3947:
-                sa.peer_natt = True
-            elif v.data in m.VID_NATT_DRAFTS:
-                sa.peer_natt_draft = True
-            elif v.data[:16] == m.VID_DPD[:16]:
-                sa.peer_dpd = True
-
-    def _natd_hash(self, sa: Phase1, addr: Address) -> bytes:
-        assert sa.suite is not None
-        data = sa.cky_i + sa.cky_r + ipaddress.ip_address(addr[0]).packed + struct.pack("!H", addr[1])
-        return km.ikev1_hash(sa.suite.prf, data)
+        return natd.vendor_ids(policy)
 
     def _natd_payloads(self, sa: Phase1) -> list[Payload]:
-        """NAT-D for the peer's address, then ours (RFC 3947 3.2); ours is random when we
-        force ESP-in-UDP (see ``SansIoEngine.force_udp_encap``)."""
-        if not (sa.peer_natt or sa.peer_natt_draft):
-            return []
-        sa.nat_fake = self.force_udp_encap
-        ours = os.urandom(len(self._natd_hash(sa, sa.local))) if sa.nat_fake else (
-            self._natd_hash(sa, sa.local))
-        return [NatDPayload(self._natd_hash(sa, sa.remote)), NatDPayload(ours)]
+        return natd.natd_payloads(sa, self.force_udp_encap)
 
     def _read_natd(self, sa: Phase1, msg: Message) -> None:
-        hashes = [p.data for p in msg.all(NatDPayload) if isinstance(p, NatDPayload)]
-        if len(hashes) < 2:
-            return
-        sa.nat_fake = self.force_udp_encap and (sa.peer_natt or sa.peer_natt_draft)
-        sa.nat_local = hashes[0] != self._natd_hash(sa, sa.local)
-        sa.nat_remote = self._natd_hash(sa, sa.remote) not in hashes[1:]
+        natd.read_natd(sa, msg, self.force_udp_encap)
 
     def _derive(self, sa: Phase1, shared: bytes) -> None:
         s = sa.suite
@@ -527,7 +377,7 @@ class Ikev1Engine(SansIoEngine):
         )
         self._next_sn += 1
         self._sas[sa.cky_i] = sa
-        sa.offered = self._p1_offers(policy, aggressive)
+        sa.offered = proposals.p1_offers(policy, aggressive)
         self.log(sa, f"====> IKE phase-1 negotiation is started as initiator, "
                      f"{sa.mode_words}. Initiator: {sa.local[0]}[{sa.local[1]}] "
                      f"Responder: {sa.remote[0]}[{sa.remote[1]}]  <====")
@@ -536,7 +386,7 @@ class Ikev1Engine(SansIoEngine):
                               "(IKEv1 phase 1 needs 3des or aes-*-cbc with a sha or md5 hash)")
             return sa
         sa_payload = SaPayload([m.Proposal(1, ProtocolId.ISAKMP, b"", tuple(
-            self._p1_transform(i + 1, s) for i, s in enumerate(sa.offered)))])
+            proposals.p1_transform(i + 1, s) for i, s in enumerate(sa.offered)))])
         sa.sai_b = sa_payload.body()
         payloads: list[Payload] = [sa_payload]
         if aggressive:
@@ -643,21 +493,21 @@ class Ikev1Engine(SansIoEngine):
             self._fail_p1(sa, "the peer's first message has no SA payload",
                           notify=NotifyType.PAYLOAD_MALFORMED)
             return
-        self._read_vendor_ids(sa, msg)
+        natd.read_vendor_ids(sa, msg)
         sa.sai_b = sai.body()
-        offers = self._p1_offers(policy, False)
+        offers = proposals.p1_offers(policy, False)
         chosen: tuple[m.Transform, P1Suite] | None = None
         theirs: list[str] = []
         for prop in sai.proposals:
             if prop.protocol != ProtocolId.ISAKMP:
                 continue
             for t in prop.transforms:
-                s = self._p1_parse_transform(t)
+                s = proposals.p1_parse_transform(t)
                 if s is None:
                     theirs.append("non-PSK transform")
                     continue
                 theirs.append(self._describe_p1(s))
-                ours = next((o for o in offers if self._same_p1(s, o)), None)
+                ours = next((o for o in offers if proposals.same_p1(s, o)), None)
                 if chosen is None and ours is not None:
                     # AES without a key length is AES-128 (_same_p1): say so in the suite
                     bits = s.key_bits or ours.key_bits or (
@@ -783,14 +633,14 @@ class Ikev1Engine(SansIoEngine):
             if not isinstance(sar, SaPayload) or not sar.proposals[0].transforms:
                 self.drop("phase 1 answer without SA")
                 return
-            s = self._p1_parse_transform(sar.proposals[0].transforms[0])
-            ours = next((o for o in sa.offered if s is not None and self._same_p1(s, o)), None)
+            s = proposals.p1_parse_transform(sar.proposals[0].transforms[0])
+            ours = next((o for o in sa.offered if s is not None and proposals.same_p1(s, o)), None)
             if ours is None or s is None:
                 self._fail_p1(sa, "the peer chose a transform we did not propose")
                 return
             life = min(s.lifetime or ours.lifetime, ours.lifetime)
             sa.suite = P1Suite(ours.encr, ours.key_bits, ours.hash, ours.group, life)
-            self._read_vendor_ids(sa, msg)
+            natd.read_vendor_ids(sa, msg)
             if not sa.aggressive:
                 sa.dh = dh_group(sa.suite.group).generate()
                 sa.g_xi = sa.dh.public
@@ -1085,7 +935,7 @@ class Ikev1Engine(SansIoEngine):
                      now: float) -> None:
         msgid = self._new_msgid(sa)
         q = QuickMode(msgid, True, policy, self._p2_iv(sa, msgid), now, rekey_of=rekey_of)
-        q.offered = self._p2_offers(sa, policy)
+        q.offered = proposals.p2_offers(sa, policy)
         if not q.offered:
             self._child_failed(sa, policy.name, "the IPsec crypto profile has no usable transform")
             return
@@ -1095,7 +945,7 @@ class Ikev1Engine(SansIoEngine):
         q.ni = os.urandom(NONCE_SIZE)
         q.lifetime, q.lifesize_kb = policy.lifetime, policy.lifesize_kb
         prop = m.Proposal(1, ProtocolId.ESP, _msgid(q.spi_in), tuple(
-            self._p2_transform(i + 1, s, policy.lifetime, policy.lifesize_kb)
+            proposals.p2_transform(i + 1, s, policy.lifetime, policy.lifesize_kb)
             for i, s in enumerate(q.offered)))
         rest: list[Payload] = [SaPayload([prop]), NoncePayload(q.ni)]
         if policy.pfs_group:
@@ -1199,20 +1049,20 @@ class Ikev1Engine(SansIoEngine):
             return
         q.policy, q.rekey_of = policy, rekey_of
         q.local_ts, q.remote_ts = our_ts, peer_ts
-        offers = self._p2_offers(sa, policy)
+        offers = proposals.p2_offers(sa, policy)
         chosen: tuple[m.Transform, P2Suite, dict[int, int], bytes] | None = None
         theirs: list[str] = []
         for prop in sai.proposals:
             if prop.protocol != ProtocolId.ESP or len(prop.spi) != 4:
                 continue
             for t in prop.transforms:
-                parsed = self._p2_parse_transform(t)
+                parsed = proposals.p2_parse_transform(t)
                 if parsed is None:
                     theirs.append(f"transform {t.transform_id}")
                     continue
                 s, life = parsed
                 theirs.append(s.long())
-                if chosen is None and any(self._same_p2(s, o) for o in offers):
+                if chosen is None and any(proposals.same_p2(s, o) for o in offers):
                     chosen = (t, s, life, prop.spi)
         if chosen is None:
             self._quick_reject(sa, msgid, NotifyType.NO_PROPOSAL_CHOSEN,
@@ -1300,8 +1150,8 @@ class Ikev1Engine(SansIoEngine):
             self._quick_fail(sa, q, "quick mode message 2 lacks SA or nonce")
             return
         prop = sar.proposals[0]
-        parsed = self._p2_parse_transform(prop.transforms[0]) if prop.transforms else None
-        ours = next((o for o in q.offered if parsed and self._same_p2(parsed[0], o)), None)
+        parsed = proposals.p2_parse_transform(prop.transforms[0]) if prop.transforms else None
+        ours = next((o for o in q.offered if parsed and proposals.same_p2(parsed[0], o)), None)
         if parsed is None or ours is None or len(prop.spi) != 4:
             self._quick_fail(sa, q, "the peer chose a transform we did not propose")
             return
