@@ -29,11 +29,9 @@ from ..crypto import algorithms as alg
 from ..crypto import keymat as km
 from ..crypto.cipher import BlockCipher
 from ..crypto.dh import group as dh_group
-from ..ike import child_keys
 from ..ike import retransmit as backoff
 from ..ike.events import (
     ChildFailed,
-    ChildInstalled,
     ChildRemoved,
     IkeDeleted,
     IkeEstablished,
@@ -44,29 +42,29 @@ from ..ike.policy_index import PolicyIndex
 from ..ike.retransmit import Retransmit
 from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
 from ..ike.spi import SpiAllocator
-from ..policy import ANY_PREFIX, ChildPolicy, IkePolicy, TrafficSelector
+from ..policy import ChildPolicy, IkePolicy
 from . import message as m
-from . import natd, proposals
+from . import natd, proposals, quick_mode
 from .message import (
-    Attr,
     DeletePayload,
     Exchange,
     HashPayload,
     Header,
     IdPayload,
     KePayload,
-    LifeType,
     Message,
     NoncePayload,
     NotifyPayload,
     NotifyType,
-    P2Attr,
     ParseError,
     Payload,
     ProtocolId,
     SaPayload,
 )
 from .sa import (
+    NONCE_SIZE,
+    REKEY_JITTER_INITIATOR,
+    REKEY_JITTER_RESPONDER,
     Address,
     Child,
     ChildState,
@@ -75,9 +73,8 @@ from .sa import (
     Ikev1SaInfo,
     P1State,
     P1Suite,
-    P2Suite,
     Phase1,
-    QuickMode,
+    msgid_bytes,
 )
 
 HALF_OPEN_TIMEOUT = 30.0
@@ -89,9 +86,6 @@ HALF_OPEN_TIMEOUT = 30.0
 # Aggressive mode (a DH for any datagram) and dynamic peers (any address) wait.
 HALF_OPEN_LIMIT = 50
 HALF_OPEN_PER_PEER = 5  # strongSwan's block_threshold
-REKEY_JITTER_INITIATOR = (0.80, 0.85)
-REKEY_JITTER_RESPONDER = (0.88, 0.92)  # the side that started the SA rekeys it first
-REKEY_GRACE = 10.0  # a rekeyed phase 2 SA lives on this long (traffic in flight)
 # A replaced phase 1 SA lives on this long after the new one is up (but not past its
 # lifetime) before we delete it. A peer that adopts the phase 2 SAs of the old phase 1
 # (strongSwan's IKEv1 reauthentication) does so in a job of its own once the new phase 1
@@ -99,12 +93,6 @@ REKEY_GRACE = 10.0  # a rekeyed phase 2 SA lives on this long (traffic in flight
 # with it, silently. strongSwan waits 10 s before deleting an IKEv1 SA it replaced, too.
 P1_REPLACE_GRACE = 10.0
 DONE_QUICK_KEEP = 60.0
-COLLISION_WINDOW = 10.0  # a peer's quick mode this soon after ours is a collision
-NONCE_SIZE = 32
-
-def _msgid(v: int) -> bytes:
-    return struct.pack("!I", v)
-
 
 class Ikev1Engine(SansIoEngine):
     version = "ikev1"
@@ -120,20 +108,20 @@ class Ikev1Engine(SansIoEngine):
         retransmit: Retransmit | None = None,
     ) -> None:
         super().__init__(clock)
-        self._rng = rng or random.Random()
+        self.rng = rng or random.Random()
         self.retransmit = retransmit or backoff.IKEV1
         self._sas: dict[bytes, Phase1] = {}  # by CKY-I
-        self._children: dict[int, Child] = {}
+        self.children: dict[int, Child] = {}
         self._next_sn = 1
-        self._next_child_id = 1
-        self._spis = SpiAllocator()
+        self.next_child_id = 1
+        self.spis = SpiAllocator()
         # IKEv1 picks a gateway by address only (the ID comes encrypted, after the choice)
         self._index: PolicyIndex[object] = PolicyIndex(self._ike_policies, "ikev2", lambda _id: None)
         self.half_open_limit = HALF_OPEN_LIMIT
 
     # ------------------------------------------------------------------ config
     def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
-        for c in [c for c in self._children.values() if c.gateway == gateway]:
+        for c in [c for c in self.children.values() if c.gateway == gateway]:
             self._delete_child_sa(c, reason, now)
         for sa in [s for s in self._sas.values() if s.gateway == gateway]:
             self._delete_p1(sa, reason, now)
@@ -156,8 +144,8 @@ class Ikev1Engine(SansIoEngine):
         if child is not None:
             wanted = [self._child_policies[child]]
         else:
-            wanted = self._child_candidates(gateway)
-        installed = {c.policy.name for c in self._children.values()
+            wanted = self.child_candidates(gateway)
+        installed = {c.policy.name for c in self.children.values()
                      if c.state == ChildState.INSTALLED}
         todo = [c for c in wanted if c.name not in installed]
         self._want(policy, [(c, None) for c in todo], now, force_p1=child is None)
@@ -170,7 +158,7 @@ class Ikev1Engine(SansIoEngine):
         if sa is not None and sa.state == P1State.ESTABLISHED:
             for c, old in items:
                 if not self._quick_pending(sa, c.name):
-                    self._start_quick(sa, c, old, now)
+                    quick_mode.start_quick(self, sa, c, old, now)
             return
         if sa is None:
             if not items and not force_p1:
@@ -195,7 +183,7 @@ class Ikev1Engine(SansIoEngine):
         """Deletes phase 2 SAs of tunnel or proxy-id ``name`` (``TUNNEL`` matches ``TUNNEL:*``)."""
         now = self._now(now)
         count = 0
-        for c in list(self._children.values()):
+        for c in list(self.children.values()):
             if name is None or c.policy.name == name or (not exact and c.policy.tunnel == name):
                 count += 1
                 self._delete_child_sa(c, "cleared by administrator", now)
@@ -210,7 +198,7 @@ class Ikev1Engine(SansIoEngine):
     def child_lifesize_exceeded(self, spi_in: int, hard: bool, now: float | None = None) -> None:
         """The data plane saw the soft (rekey) or hard (expire) lifesize of a phase 2 SA."""
         now = self._now(now)
-        for c in list(self._children.values()):
+        for c in list(self.children.values()):
             if c.spi_in == spi_in:
                 if hard:
                     self._delete_child_sa(c, "lifesize expired", now)
@@ -226,7 +214,7 @@ class Ikev1Engine(SansIoEngine):
         times: list[float] = []
         for sa in self._sas.values():
             times.extend(self._p1_timers(sa))
-        for c in self._children.values():
+        for c in self.children.values():
             times.append(c.expires)
             times.append(c.delete_at)
             if c.state == ChildState.INSTALLED and not c.rekeying:
@@ -241,8 +229,8 @@ class Ikev1Engine(SansIoEngine):
         for sa in list(self._sas.values()):
             if self._sas.get(sa.cky_i) is sa:
                 self._guarded(f"ISAKMP SA {sa.sn}", now, self._p1_check, sa, now)
-        for c in list(self._children.values()):
-            if self._children.get(c.child_id) is c:
+        for c in list(self.children.values()):
+            if self.children.get(c.child_id) is c:
                 self._guarded(f"IPsec SA {c.child_id}", now, self._child_timers, c, now)
         self.flush_repeats(now)
 
@@ -252,7 +240,7 @@ class Ikev1Engine(SansIoEngine):
                 if gateway is None or sa.gateway == gateway]
 
     def child_sas(self, tunnel: str | None = None) -> list[Ikev1ChildInfo]:
-        return [self._child_info(c) for c in sorted(self._children.values(),
+        return [self._child_info(c) for c in sorted(self.children.values(),
                                                    key=lambda c: c.child_id)
                 if tunnel is None or tunnel in (c.policy.name, c.policy.tunnel)]
 
@@ -271,7 +259,7 @@ class Ikev1Engine(SansIoEngine):
         self.emit(LogLine(f"{where}{text}", gw, level))
 
 
-    def _child_candidates(self, gateway: str) -> list[ChildPolicy]:
+    def child_candidates(self, gateway: str) -> list[ChildPolicy]:
         return [c for c in self._child_policies.values() if c.gateway == gateway and c.enabled]
 
     def _active_p1(self, gateway: str) -> Phase1 | None:
@@ -290,7 +278,7 @@ class Ikev1Engine(SansIoEngine):
         return any(q.initiator and q.policy is not None and q.policy.name == name
                    for q in sa.quick.values())
 
-    def _new_msgid(self, sa: Phase1) -> int:
+    def new_msgid(self, sa: Phase1) -> int:
         while True:
             v = struct.unpack("!I", os.urandom(4))[0]
             if v and v not in sa.used_msgids:
@@ -372,7 +360,7 @@ class Ikev1Engine(SansIoEngine):
         aggressive = policy.exchange_mode == "aggressive"
         sa = Phase1(
             sn=self._next_sn, policy=policy, initiator=True, aggressive=aggressive,
-            cky_i=self._spis.ike_spi(self._sas), cky_r=bytes(8), local=(policy.local_addr, policy.local_port),
+            cky_i=self.spis.ike_spi(self._sas), cky_r=bytes(8), local=(policy.local_addr, policy.local_port),
             remote=(policy.peer_addr, policy.peer_port), created=now, last_rx=now,
         )
         self._next_sn += 1
@@ -427,7 +415,7 @@ class Ikev1Engine(SansIoEngine):
                 return
             self._phase1(sa, data, h, local, remote, now, digest)
         elif h.exchange == Exchange.QUICK:
-            self._quick(sa, data, h, local, remote, now, digest)
+            quick_mode.quick(self, sa, data, h, local, remote, now, digest)
         elif h.exchange == Exchange.INFORMATIONAL:
             self._informational(sa, data, h, local, remote, now)
         else:
@@ -442,7 +430,7 @@ class Ikev1Engine(SansIoEngine):
             return True
         return False
 
-    def _float(self, sa: Phase1, local: Address, remote: Address) -> None:
+    def follow_peer(self, sa: Phase1, local: Address, remote: Address) -> None:
         if (sa.local, sa.remote) != (local, remote) and (
             not sa.initiator or remote[1] == m.NATT_PORT
         ):
@@ -474,7 +462,7 @@ class Ikev1Engine(SansIoEngine):
             return
         msg = m.parse_plain(data)
         sa = Phase1(sn=self._next_sn, policy=policy, initiator=False, aggressive=aggressive,
-                    cky_i=h.cky_i, cky_r=self._spis.ike_spi(self._sas), local=local, remote=remote,
+                    cky_i=h.cky_i, cky_r=self.spis.ike_spi(self._sas), local=local, remote=remote,
                     created=now, last_rx=now)
         sa.last_rx_digest = digest
         self._next_sn += 1
@@ -616,10 +604,10 @@ class Ikev1Engine(SansIoEngine):
         sa.last_rx = now
         if sa.initiator:
             if sa.nat or remote[1] == m.NATT_PORT:
-                self._float(sa, local, remote)
+                self.follow_peer(sa, local, remote)
             self._phase1_initiator(sa, msg, h, next_iv, now)
         else:
-            self._float(sa, local, remote)
+            self.follow_peer(sa, local, remote)
             self._phase1_responder(sa, msg, h, next_iv, now)
 
     def _phase1_initiator(self, sa: Phase1, msg: Message, h: Header, next_iv: bytes,
@@ -836,7 +824,7 @@ class Ikev1Engine(SansIoEngine):
         for other in list(self._sas.values()):
             if other is not sa and other.gateway == sa.gateway and other.remote[0] == sa.remote[0]:
                 self._remove_p1(other, "peer sent INITIAL-CONTACT")
-        for c in list(self._children.values()):
+        for c in list(self.children.values()):
             if c.gateway == sa.gateway:
                 self._remove_child(c, "peer sent INITIAL-CONTACT")
 
@@ -852,7 +840,7 @@ class Ikev1Engine(SansIoEngine):
             sa.next_keepalive = now + sa.policy.keepalive_interval
         if not self._cannot_initiate(sa.policy):
             jitter = REKEY_JITTER_INITIATOR if sa.initiator else REKEY_JITTER_RESPONDER
-            sa.rekey_at = now + int(sa.suite.lifetime * self._rng.uniform(*jitter))
+            sa.rekey_at = now + int(sa.suite.lifetime * self.rng.uniform(*jitter))
         for prev in self._sas.values():
             if (prev is not sa and prev.gateway == sa.gateway and prev.replaced
                     and prev.state == P1State.ESTABLISHED and not math.isfinite(prev.retire_at)):
@@ -870,7 +858,7 @@ class Ikev1Engine(SansIoEngine):
         pending, sa.pending = sa.pending, []
         for c, old in pending:
             if c.name in self._child_policies and not self._quick_pending(sa, c.name):
-                self._start_quick(sa, c, old, now)
+                quick_mode.start_quick(self, sa, c, old, now)
 
     @staticmethod
     def _nat_words(sa: Phase1) -> str:
@@ -907,20 +895,20 @@ class Ikev1Engine(SansIoEngine):
 
     def _delete_p1(self, sa: Phase1, reason: str, now: float) -> None:
         if sa.state == P1State.ESTABLISHED:
-            self._send_info(sa, [DeletePayload(ProtocolId.ISAKMP, [sa.cky_i + sa.cky_r], 16)], now)
+            self.send_info(sa, [DeletePayload(ProtocolId.ISAKMP, [sa.cky_i + sa.cky_r], 16)], now)
         self._remove_p1(sa, reason)
 
     # ------------------------------------------------------------ quick mode
-    def _p2_iv(self, sa: Phase1, msgid: int) -> bytes:
+    def p2_iv(self, sa: Phase1, msgid: int) -> bytes:
         assert sa.suite is not None and sa.cipher is not None
-        return km.ikev1_phase2_iv(sa.suite.prf, sa.iv, _msgid(msgid),
+        return km.ikev1_phase2_iv(sa.suite.prf, sa.iv, msgid_bytes(msgid),
                                   sa.cipher.encr.block_size)
 
-    def _hash1(self, sa: Phase1, msgid: int, rest: bytes) -> bytes:
+    def hash1(self, sa: Phase1, msgid: int, rest: bytes) -> bytes:
         assert sa.suite is not None and sa.keys is not None
-        return km.ikev1_qm_hash1(sa.suite.prf, sa.keys.skeyid_a, _msgid(msgid), rest)
+        return km.ikev1_qm_hash1(sa.suite.prf, sa.keys.skeyid_a, msgid_bytes(msgid), rest)
 
-    def _encrypt_with_hash(self, sa: Phase1, exchange: int, msgid: int, iv: bytes,
+    def encrypt_with_hash(self, sa: Phase1, exchange: int, msgid: int, iv: bytes,
                            hash_fn: Callable[[bytes], bytes], rest: list[Payload]
                            ) -> tuple[bytes, bytes]:
         """HDR*, HASH(rest), rest...: (datagram, next IV)."""
@@ -931,356 +919,26 @@ class Ikev1Engine(SansIoEngine):
         parts[0] = parts[0][:4] + digest
         return m.encrypt_body(self._header(sa, exchange, msgid), first, parts, sa.cipher, iv)
 
-    def _start_quick(self, sa: Phase1, policy: ChildPolicy, rekey_of: Child | None,
-                     now: float) -> None:
-        msgid = self._new_msgid(sa)
-        q = QuickMode(msgid, True, policy, self._p2_iv(sa, msgid), now, rekey_of=rekey_of)
-        q.offered = proposals.p2_offers(sa, policy)
-        if not q.offered:
-            self._child_failed(sa, policy.name, "the IPsec crypto profile has no usable transform")
-            return
-        q.local_ts = policy.local_selectors()[0]
-        q.remote_ts = policy.remote_selectors()[0]
-        q.spi_in = self._spis.child_spi()
-        q.ni = os.urandom(NONCE_SIZE)
-        q.lifetime, q.lifesize_kb = policy.lifetime, policy.lifesize_kb
-        prop = m.Proposal(1, ProtocolId.ESP, _msgid(q.spi_in), tuple(
-            proposals.p2_transform(i + 1, s, policy.lifetime, policy.lifesize_kb)
-            for i, s in enumerate(q.offered)))
-        rest: list[Payload] = [SaPayload([prop]), NoncePayload(q.ni)]
-        if policy.pfs_group:
-            q.dh = dh_group(int(policy.pfs_group)).generate()
-            rest.append(KePayload(q.dh.public))
-        q.id_ci = IdPayload.from_selector(q.local_ts)
-        q.id_cr = IdPayload.from_selector(q.remote_ts)
-        rest += [q.id_ci, q.id_cr]
-        data, q.iv = self._encrypt_with_hash(sa, Exchange.QUICK, msgid, q.iv,
-                                             lambda b: self._hash1(sa, msgid, b), rest)
-        q.flight = Flight(data, "quick mode message 1", now + self.retransmit.timeout(0))
-        sa.quick[msgid] = q
-        if rekey_of is not None:
-            rekey_of.rekeying = True
-        kind = "rekey" if rekey_of else "non-rekey"
-        self.log(sa, f"====> IKE phase-2 negotiation is started as initiator, quick mode, "
-                     f"{kind}; tunnel {policy.name}: local proxy ID {q.local_ts.short()}, "
-                     f"remote proxy ID {q.remote_ts.short()} <====")
-        self.send(data, sa.local, sa.remote)
-
-    def _decrypt_exchange(self, sa: Phase1, data: bytes, iv: bytes) -> tuple[Message, bytes]:
+    def decrypt_exchange(self, sa: Phase1, data: bytes, iv: bytes) -> tuple[Message, bytes]:
         if sa.cipher is None or sa.state != P1State.ESTABLISHED:
             raise ParseError("no established phase 1 for this exchange")
         if not m.parse_header(data).encrypted:
             raise ParseError("plain message where an encrypted one was expected")
         return m.decrypt_body(data, sa.cipher, iv)
 
-    def _quick(self, sa: Phase1, data: bytes, h: Header, local: Address, remote: Address,
-               now: float, digest: bytes) -> None:
-        done = sa.done_quick.get(h.message_id)
-        if done is not None:
-            if done[0] == digest and done[1]:
-                self.send(done[1], sa.local, sa.remote)
-            self.drop("retransmitted quick mode message")
-            return
-        q = sa.quick.get(h.message_id)
-        if q is not None and q.last_rx_digest == digest:
-            if q.flight is not None and not q.initiator:
-                self.send(q.flight.data, sa.local, sa.remote)
-            self.drop("retransmitted quick mode message")
-            return
-        if q is None:
-            if h.message_id == 0 or h.message_id in sa.used_msgids:
-                self.drop("quick mode with a used message ID")
-                return
-            iv = self._p2_iv(sa, h.message_id) if sa.state == P1State.ESTABLISHED else b""
-            msg, next_iv = self._decrypt_exchange(sa, data, iv)
-            sa.last_rx = now
-            self._float(sa, local, remote)
-            self._quick_respond(sa, msg, h.message_id, next_iv, now, digest)
-            return
-        msg, next_iv = self._decrypt_exchange(sa, data, q.iv)
-        sa.last_rx = now
-        self._float(sa, local, remote)
-        q.last_rx_digest = digest
-        if q.initiator:
-            self._quick_initiator_2(sa, q, msg, next_iv, now, digest)
-        else:
-            self._quick_responder_3(sa, q, msg, next_iv, now, digest)
-
-    def _verify_hash_first(self, msg: Message, expected: bytes) -> bool:
-        if not msg.payloads or not isinstance(msg.payloads[0].payload, HashPayload):
-            return False
-        return hmac.compare_digest(msg.payloads[0].payload.data, expected)  # constant time
-
-    def _quick_respond(self, sa: Phase1, msg: Message, msgid: int, next_iv: bytes, now: float,
-                       digest: bytes) -> None:
-        if not self._verify_hash_first(msg, self._hash1(sa, msgid, msg.raw_after_first())):
-            self.drop("quick mode HASH(1) does not verify")
-            return
-        sa.used_msgids.add(msgid)
-        q = QuickMode(msgid, False, None, next_iv, now, last_rx_digest=digest)
-        sai, ni, ke = msg.get(SaPayload), msg.get(NoncePayload), msg.get(KePayload)
-        ids = [p for p in msg.all(IdPayload) if isinstance(p, IdPayload)]
-        if not (isinstance(sai, SaPayload) and isinstance(ni, NoncePayload)):
-            self.drop("quick mode message 1 without SA or nonce")
-            return
-        q.ni = ni.data
-        try:
-            if len(ids) >= 2:
-                q.id_ci, q.id_cr = ids[0], ids[1]
-                peer_ts, our_ts = ids[0].to_selector(), ids[1].to_selector()
-            else:
-                peer_ts = TrafficSelector.from_prefix(f"{sa.remote[0]}/32")
-                our_ts = TrafficSelector.from_prefix(f"{sa.local[0]}/32")
-        except (ParseError, ValueError) as exc:
-            self._quick_reject(sa, msgid, NotifyType.INVALID_ID_INFORMATION, f"bad proxy ID: {exc}",
-                               now)
-            return
-        policy, rekey_of = self._match_proxy(sa, our_ts, peer_ts, now)
-        if policy is None:
-            configured = "; ".join(
-                f"{c.name}: local {c.local_selectors()[0].short()} remote "
-                f"{c.remote_selectors()[0].short()}" for c in self._child_candidates(sa.gateway)
-            ) or "none"
-            self._quick_reject(
-                sa, msgid, NotifyType.INVALID_ID_INFORMATION,
-                f"no matching proxy-id: the peer sent local {peer_ts.short()} remote "
-                f"{our_ts.short()} (as seen from the peer), configured proxy-ids: {configured}",
-                now)
-            return
-        q.policy, q.rekey_of = policy, rekey_of
-        q.local_ts, q.remote_ts = our_ts, peer_ts
-        offers = proposals.p2_offers(sa, policy)
-        chosen: tuple[m.Transform, P2Suite, dict[int, int], bytes] | None = None
-        theirs: list[str] = []
-        for prop in sai.proposals:
-            if prop.protocol != ProtocolId.ESP or len(prop.spi) != 4:
-                continue
-            for t in prop.transforms:
-                parsed = proposals.p2_parse_transform(t)
-                if parsed is None:
-                    theirs.append(f"transform {t.transform_id}")
-                    continue
-                s, life = parsed
-                theirs.append(s.long())
-                if chosen is None and any(proposals.same_p2(s, o) for o in offers):
-                    chosen = (t, s, life, prop.spi)
-        if chosen is None:
-            self._quick_reject(sa, msgid, NotifyType.NO_PROPOSAL_CHOSEN,
-                               f"no proposal chosen for tunnel {policy.name}: the peer proposed "
-                               f"[{'; '.join(theirs)}], the IPsec crypto profile allows "
-                               f"[{'; '.join(o.long() for o in offers)}]", now)
-            return
-        t, s, life, spi = chosen
-        q.suite = s
-        q.spi_out = struct.unpack("!I", spi)[0]
-        q.spi_in = self._spis.child_spi()
-        q.nr = os.urandom(NONCE_SIZE)
-        rest: list[Payload] = [SaPayload([m.Proposal(1, ProtocolId.ESP, _msgid(q.spi_in), (t,))]),
-                               NoncePayload(q.nr)]
-        if s.group:
-            if not isinstance(ke, KePayload):
-                self._quick_reject(sa, msgid, NotifyType.NO_PROPOSAL_CHOSEN,
-                                   "PFS proposed without a KE payload", now)
-                return
-            try:
-                q.dh = dh_group(s.group).generate()
-                q.shared = q.dh.shared(ke.data)
-            except (ValueError, alg.UnsupportedAlgorithm) as exc:
-                self._quick_reject(sa, msgid, NotifyType.INVALID_KEY_INFORMATION,
-                                   f"bad PFS key exchange: {exc}", now)
-                return
-            rest.append(KePayload(q.dh.public))
-        if q.id_ci is not None and q.id_cr is not None:
-            rest += [q.id_ci, q.id_cr]
-        peer_life = life.get(LifeType.SECONDS, 28800)
-        peer_kb = life.get(LifeType.KILOBYTES)
-        q.lifetime = min(peer_life, policy.lifetime)
-        q.lifesize_kb = min(x for x in (peer_kb, policy.lifesize_kb) if x) if (
-            peer_kb or policy.lifesize_kb) else None
-        if policy.lifetime < peer_life or (policy.lifesize_kb and policy.lifesize_kb != peer_kb):
-            attrs: list[Attr] = [Attr(P2Attr.LIFE_TYPE, LifeType.SECONDS),
-                                 Attr(P2Attr.LIFE_DURATION, q.lifetime)]
-            if q.lifesize_kb:
-                attrs += [Attr(P2Attr.LIFE_TYPE, LifeType.KILOBYTES),
-                          Attr(P2Attr.LIFE_DURATION, q.lifesize_kb)]
-            rest.append(NotifyPayload(NotifyType.RESPONDER_LIFETIME, ProtocolId.ESP,
-                                      _msgid(q.spi_in), b"".join(a.serialize() for a in attrs)))
-        assert sa.suite is not None and sa.keys is not None
-        prf, ska = sa.suite.prf, sa.keys.skeyid_a
-        data, q.iv = self._encrypt_with_hash(
-            sa, Exchange.QUICK, msgid, q.iv,
-            lambda b: km.ikev1_qm_hash2(prf, ska, _msgid(msgid), q.ni, b), rest)
-        q.flight = Flight(data, "quick mode message 2", now + self.retransmit.timeout(0))
-        sa.quick[msgid] = q
-        self.send(data, sa.local, sa.remote)
-
-    def _match_proxy(self, sa: Phase1, ours: TrafficSelector, peers: TrafficSelector,
-                     now: float) -> tuple[ChildPolicy | None, Child | None]:
-        cands = self._child_candidates(sa.gateway)
-        exact = [c for c in cands if c.local_selectors()[0] == ours
-                 and c.remote_selectors()[0] == peers]
-        wildcard = [c for c in cands if c.local_ts == (ANY_PREFIX,)
-                    and c.remote_ts == (ANY_PREFIX,) and not c.ip_proto]
-        if not (exact or wildcard):
-            return None, None
-        pick = (exact or wildcard)[0]
-        # an SA the peer renegotiates right after it came up is a collision, not a rekey
-        old = next((c for c in self._children.values() if c.policy.name == pick.name
-                    and c.state == ChildState.INSTALLED
-                    and now - c.created > min(COLLISION_WINDOW, 0.1 * c.lifetime)), None)
-        return pick, old
-
-    def _quick_reject(self, sa: Phase1, msgid: int, notify: int, reason: str, now: float) -> None:
-        sa.done_quick[msgid] = (b"", b"", now)
-        self.log(sa, f"====> IKE phase-2 negotiation is failed as responder, quick mode. "
-                     f"{reason} <====", level="ERROR")
-        self.emit(ChildFailed(sa.gateway, "", reason))
-        self._send_info(sa, [NotifyPayload(notify, ProtocolId.ESP, b"")], now)
-
-    def _quick_initiator_2(self, sa: Phase1, q: QuickMode, msg: Message, next_iv: bytes,
-                           now: float, digest: bytes) -> None:
-        assert sa.suite is not None and sa.keys is not None and q.policy is not None
-        prf, ska = sa.suite.prf, sa.keys.skeyid_a
-        expected = km.ikev1_qm_hash2(prf, ska, _msgid(q.message_id), q.ni, msg.raw_after_first())
-        if not self._verify_hash_first(msg, expected):
-            self.drop("quick mode HASH(2) does not verify")
-            return
-        sar, nr, ke = msg.get(SaPayload), msg.get(NoncePayload), msg.get(KePayload)
-        if not (isinstance(sar, SaPayload) and isinstance(nr, NoncePayload)):
-            self._quick_fail(sa, q, "quick mode message 2 lacks SA or nonce")
-            return
-        prop = sar.proposals[0]
-        parsed = proposals.p2_parse_transform(prop.transforms[0]) if prop.transforms else None
-        ours = next((o for o in q.offered if parsed and proposals.same_p2(parsed[0], o)), None)
-        if parsed is None or ours is None or len(prop.spi) != 4:
-            self._quick_fail(sa, q, "the peer chose a transform we did not propose")
-            return
-        q.suite = ours
-        q.spi_out = struct.unpack("!I", prop.spi)[0]
-        q.nr = nr.data
-        if q.dh is not None:
-            if not isinstance(ke, KePayload):
-                self._quick_fail(sa, q, "PFS is configured but the peer sent no KE payload")
-                return
-            try:
-                q.shared = q.dh.shared(ke.data)
-            except ValueError as exc:
-                self._quick_fail(sa, q, f"bad PFS key exchange: {exc}")
-                return
-        life = parsed[1]
-        for n in msg.all(NotifyPayload):
-            if isinstance(n, NotifyPayload) and n.notify_type == NotifyType.RESPONDER_LIFETIME:
-                rl = m.lifetimes(m.parse_attrs(n.data), P2Attr.LIFE_TYPE, P2Attr.LIFE_DURATION)
-                life = {**life, **rl}
-        if life.get(LifeType.SECONDS):
-            q.lifetime = min(q.lifetime, life[LifeType.SECONDS])
-        if life.get(LifeType.KILOBYTES):
-            q.lifesize_kb = min(x for x in (q.lifesize_kb, life[LifeType.KILOBYTES]) if x)
-        data, _ = self._encrypt_with_hash(
-            sa, Exchange.QUICK, q.message_id, next_iv,
-            lambda b: km.ikev1_qm_hash3(prf, ska, _msgid(q.message_id), q.ni, q.nr), [])
-        # HASH(3) covers no payloads: the lambda ignores ``b`` (empty)
-        self.send(data, sa.local, sa.remote)
-        del sa.quick[q.message_id]
-        sa.done_quick[q.message_id] = (digest, data, now)
-        self._install(sa, q, now)
-
-    def _quick_responder_3(self, sa: Phase1, q: QuickMode, msg: Message, next_iv: bytes,
-                           now: float, digest: bytes) -> None:
-        assert sa.suite is not None and sa.keys is not None
-        expected = km.ikev1_qm_hash3(sa.suite.prf, sa.keys.skeyid_a, _msgid(q.message_id),
-                                     q.ni, q.nr)
-        if not self._verify_hash_first(msg, expected):
-            self.drop("quick mode HASH(3) does not verify")
-            return
-        del sa.quick[q.message_id]
-        sa.done_quick[q.message_id] = (digest, b"", now)
-        self._install(sa, q, now)
-
-    def _quick_fail(self, sa: Phase1, q: QuickMode, reason: str) -> None:
-        sa.quick.pop(q.message_id, None)
-        if q.rekey_of is not None:
-            q.rekey_of.rekeying = False
-        self._child_failed(sa, q.policy.name if q.policy else "", reason)
-
-    def _child_failed(self, sa: Phase1, name: str, reason: str) -> None:
+    def child_failed(self, sa: Phase1, name: str, reason: str) -> None:
         self.log(sa, f"====> IKE phase-2 negotiation is failed as initiator, quick mode; "
                      f"tunnel {name or '?'}. {reason} <====", level="ERROR")
         self.emit(ChildFailed(sa.gateway, name, reason))
 
-    def _install(self, sa: Phase1, q: QuickMode, now: float) -> None:
-        assert sa.suite is not None and sa.keys is not None
-        assert q.policy is not None and q.suite is not None
-        assert q.local_ts is not None and q.remote_ts is not None
-        policy, s = q.policy, q.suite
-        enc = alg.encr_alg(s.encr, s.key_bits or None)
-        integ = alg.integ_alg(s.integ)
-        size = enc.key_size + integ.key_size
-        prf, skd = sa.suite.prf, sa.keys.skeyid_d
-        k_in = km.ikev1_keymat(prf, skd, ProtocolId.ESP, _msgid(q.spi_in), q.ni, q.nr, size,
-                               q.shared)
-        k_out = km.ikev1_keymat(prf, skd, ProtocolId.ESP, _msgid(q.spi_out), q.ni, q.nr, size,
-                                q.shared)
-        jitter = REKEY_JITTER_INITIATOR if q.initiator else REKEY_JITTER_RESPONDER
-        ratio = self._rng.uniform(*jitter)
-        soft = max(1, int(q.lifetime * ratio))
-        keys = child_keys.assemble(
-            policy, gateway=sa.gateway, child_id=self._next_child_id, initiator=q.initiator,
-            spi_in=q.spi_in, spi_out=q.spi_out, encr_id=s.encr, encr=enc, integ_id=s.integ,
-            keys_in=(k_in[: enc.key_size], k_in[enc.key_size:]),
-            keys_out=(k_out[: enc.key_size], k_out[enc.key_size:]),
-            local_ts=(q.local_ts,), remote_ts=(q.remote_ts,), local=sa.local, remote=sa.remote,
-            encap=sa.nat, lifetime_soft=soft, lifetime_hard=q.lifetime,
-            lifesize_kb=q.lifesize_kb, jitter=ratio,
-        )
-        child = Child(
-            child_id=self._next_child_id, policy=policy, initiator=q.initiator,
-            spi_in=q.spi_in, spi_out=q.spi_out, suite=s, keys=keys, local_ts=q.local_ts,
-            remote_ts=q.remote_ts, message_id=q.message_id, parent_sn=sa.sn, remote=sa.remote,
-            created=now, rekey_at=now + soft, expires=now + q.lifetime, lifetime=q.lifetime,
-            lifesize_kb=q.lifesize_kb, nonce_key=min(q.ni, q.nr),
-        )
-        self._next_child_id += 1
-        self._children[child.child_id] = child
-        old = q.rekey_of
-        if old is not None and self._children.get(old.child_id) is not old:
-            old = None
-        # both sides negotiated the same proxy ID at once: both agree to drop the pair whose
-        # exchange holds the lowest nonce (as RFC 7296 2.8.1 does for IKEv2 collisions)
-        dup = next((c for c in self._children.values() if c.policy.name == policy.name
-                    and c is not child and c is not old and c.state == ChildState.INSTALLED),
-                   None)
-        redundant: Child | None = None
-        if dup is not None:
-            redundant = child if child.nonce_key < dup.nonce_key else dup
-        role = "initiator" if q.initiator else "responder"
-        kind = "rekey" if old else "non-rekey"
-        self.log(sa, f"====> IKE phase-2 negotiation is succeeded as {role}, quick mode, "
-                     f"{kind}; tunnel {policy.name}. Established SA: {sa.local[0]}"
-                     f"[{sa.local[1]}]-{sa.remote[0]}[{sa.remote[1]}] message id:0x"
-                     f"{q.message_id:08X}, SPI:0x{q.spi_in:08X}/0x{q.spi_out:08X} "
-                     f"{s.long()}, lifetime {q.lifetime} Sec{self._kb_words(q.lifesize_kb)} "
-                     f"<====")
-        replaces = old if old is not None else (dup if redundant is dup else None)
-        self.emit(ChildInstalled(keys, replaces.spi_in if replaces else None))
-        for gone in (old, redundant):
-            if gone is not None:
-                gone.state = ChildState.REKEYED
-                gone.rekeying = False
-                gone.delete_at = min(now + REKEY_GRACE, gone.expires)
-
-    @staticmethod
-    def _kb_words(kb: int | None) -> str:
-        return f" lifesize {kb} KB" if kb else ""
-
     # ---------------------------------------------------------- informational
-    def _send_info(self, sa: Phase1, payloads: list[Payload], now: float) -> None:
+    def send_info(self, sa: Phase1, payloads: list[Payload], now: float) -> None:
         if sa.state != P1State.ESTABLISHED or sa.cipher is None:
             return
-        msgid = self._new_msgid(sa)
-        data, _ = self._encrypt_with_hash(sa, Exchange.INFORMATIONAL, msgid,
-                                          self._p2_iv(sa, msgid),
-                                          lambda b: self._hash1(sa, msgid, b), payloads)
+        msgid = self.new_msgid(sa)
+        data, _ = self.encrypt_with_hash(sa, Exchange.INFORMATIONAL, msgid,
+                                          self.p2_iv(sa, msgid),
+                                          lambda b: self.hash1(sa, msgid, b), payloads)
         self.send(data, sa.local, sa.remote)
 
     def _informational(self, sa: Phase1, data: bytes, h: Header, local: Address,
@@ -1300,12 +958,12 @@ class Ikev1Engine(SansIoEngine):
                 return
             self.drop("informational before phase 1 is up")
             return
-        msg, _ = self._decrypt_exchange(sa, data, self._p2_iv(sa, h.message_id))
-        if not self._verify_hash_first(msg, self._hash1(sa, h.message_id, msg.raw_after_first())):
+        msg, _ = self.decrypt_exchange(sa, data, self.p2_iv(sa, h.message_id))
+        if not quick_mode.verify_hash_first(msg, self.hash1(sa, h.message_id, msg.raw_after_first())):
             self.drop("informational HASH does not verify")
             return
         sa.last_rx = now
-        self._float(sa, local, remote)
+        self.follow_peer(sa, local, remote)
         for r in msg.payloads[1:]:
             p = r.payload
             if isinstance(p, NotifyPayload):
@@ -1321,8 +979,8 @@ class Ikev1Engine(SansIoEngine):
         was protected with other keys, i.e. the peer has another pre-shared key."""
         assert sa.cipher is not None
         try:
-            msg, _ = m.decrypt_body(data, sa.cipher, self._p2_iv(sa, h.message_id))
-            ok = self._verify_hash_first(msg, self._hash1(sa, h.message_id,
+            msg, _ = m.decrypt_body(data, sa.cipher, self.p2_iv(sa, h.message_id))
+            ok = quick_mode.verify_hash_first(msg, self.hash1(sa, h.message_id,
                                                           msg.raw_after_first()))
         except ParseError:
             ok = False
@@ -1338,7 +996,7 @@ class Ikev1Engine(SansIoEngine):
 
     def _notify_in(self, sa: Phase1, n: NotifyPayload, now: float) -> None:
         if n.notify_type == NotifyType.R_U_THERE:
-            self._send_info(sa, [NotifyPayload(NotifyType.R_U_THERE_ACK, ProtocolId.ISAKMP,
+            self.send_info(sa, [NotifyPayload(NotifyType.R_U_THERE_ACK, ProtocolId.ISAKMP,
                                                sa.cky_i + sa.cky_r, n.data[:4])], now)
         elif n.notify_type == NotifyType.R_U_THERE_ACK:
             if len(n.data) >= 4 and struct.unpack("!I", n.data[:4])[0] == sa.dpd_waiting:
@@ -1357,7 +1015,7 @@ class Ikev1Engine(SansIoEngine):
             if not pending:
                 self.log(sa, f"peer sent {n.name()}: {words}", level="ERROR")
             for q in pending:
-                self._quick_fail(sa, q, words)
+                quick_mode.quick_fail(self, sa, q, words)
         else:
             self.log(sa, f"peer sent notification {n.name()}", level="DEBUG")
 
@@ -1372,16 +1030,16 @@ class Ikev1Engine(SansIoEngine):
             if len(spi) != 4:
                 continue
             value = struct.unpack("!I", spi)[0]
-            for c in list(self._children.values()):
+            for c in list(self.children.values()):
                 if c.spi_out == value and c.gateway == sa.gateway:
                     self._remove_child(c, "the peer deleted it")
 
     # ------------------------------------------------------------- children
     def _remove_child(self, c: Child, reason: str) -> None:
-        if self._children.get(c.child_id) is not c:
+        if self.children.get(c.child_id) is not c:
             return
-        del self._children[c.child_id]
-        self._spis.release(c.spi_in)
+        del self.children[c.child_id]
+        self.spis.release(c.spi_in)
         self.emit(LogLine(f"IPsec SA {c.policy.name} SPI 0x{c.spi_in:08X}/0x{c.spi_out:08X} "
                           f"removed: {reason}", c.gateway))
         self.emit(ChildRemoved(c.gateway, c.policy.name, c.child_id, c.spi_in, c.spi_out, reason))
@@ -1389,7 +1047,7 @@ class Ikev1Engine(SansIoEngine):
     def _delete_child_sa(self, c: Child, reason: str, now: float) -> None:
         sa = self._active_p1(c.gateway)
         if sa is not None and sa.state == P1State.ESTABLISHED:
-            self._send_info(sa, [DeletePayload(ProtocolId.ESP, [_msgid(c.spi_in)])], now)
+            self.send_info(sa, [DeletePayload(ProtocolId.ESP, [msgid_bytes(c.spi_in)])], now)
         self._remove_child(c, reason)
 
     def _child_timers(self, c: Child, now: float) -> None:
@@ -1468,21 +1126,21 @@ class Ikev1Engine(SansIoEngine):
                 r = self._retransmit_due(sa, q.flight, now)
                 if r is False:
                     if q.initiator:
-                        self._quick_fail(sa, q, f"no answer from peer to {q.flight.what} after "
+                        quick_mode.quick_fail(self, sa, q, f"no answer from peer to {q.flight.what} after "
                                                 f"{self.retransmit.tries} tries")
                     else:
                         sa.quick.pop(q.message_id, None)
                     continue
             if now >= q.created + HALF_OPEN_TIMEOUT and q.message_id in sa.quick:
                 if q.initiator:
-                    self._quick_fail(sa, q, "quick mode did not complete in time")
+                    quick_mode.quick_fail(self, sa, q, "quick mode did not complete in time")
                 else:
                     sa.quick.pop(q.message_id, None)
         if now >= sa.rekey_at and not sa.replaced:
             sa.rekey_at = math.inf
             newer = any(o is not sa and o.gateway == sa.gateway and o.sn > sa.sn
                         for o in self._sas.values())
-            needed = any(c.gateway == sa.gateway for c in self._children.values())
+            needed = any(c.gateway == sa.gateway for c in self.children.values())
             if not newer and needed:
                 sa.replaced = True
                 self.log(sa, "IKE phase-1 SA soft lifetime reached: negotiating a new one")
@@ -1511,18 +1169,18 @@ class Ikev1Engine(SansIoEngine):
                 self._peer_dead(sa, now)
                 return
         if sa.dpd_seq == 0:
-            sa.dpd_seq = self._rng.randrange(1, 0x7FFFFFFF)
+            sa.dpd_seq = self.rng.randrange(1, 0x7FFFFFFF)
         sa.dpd_seq = (sa.dpd_seq + 1) & 0xFFFFFFFF or 1
         sa.dpd_waiting = sa.dpd_seq
-        self._send_info(sa, [NotifyPayload(NotifyType.R_U_THERE, ProtocolId.ISAKMP,
-                                           sa.cky_i + sa.cky_r, _msgid(sa.dpd_seq))], now)
+        self.send_info(sa, [NotifyPayload(NotifyType.R_U_THERE, ProtocolId.ISAKMP,
+                                           sa.cky_i + sa.cky_r, msgid_bytes(sa.dpd_seq))], now)
         sa.dpd_next = now + interval
 
     def _peer_dead(self, sa: Phase1, now: float) -> None:
         reason = (f"peer {sa.remote[0]} is dead: no answer to {sa.policy.dpd_retry} DPD "
                   f"R-U-THERE messages")
         self.log(sa, reason, level="ERROR")
-        for c in list(self._children.values()):
+        for c in list(self.children.values()):
             if c.gateway == sa.gateway:
                 self._remove_child(c, reason)
         for other in list(self._sas.values()):
@@ -1533,7 +1191,7 @@ class Ikev1Engine(SansIoEngine):
     def _p1_info(self, sa: Phase1) -> Ikev1SaInfo:
         pol = sa.policy
         nat = nat_column(sa.nat_local, sa.nat_remote, sa.nat_fake)
-        phase2 = sum(1 for c in self._children.values() if c.parent_sn == sa.sn)
+        phase2 = sum(1 for c in self.children.values() if c.parent_sn == sa.sn)
         return Ikev1SaInfo(
             gateway=sa.gateway, sn=sa.sn, role="Init" if sa.initiator else "Resp",
             state=sa.state.value, local_address=sa.local[0], local_port=sa.local[1],
@@ -1551,7 +1209,7 @@ class Ikev1Engine(SansIoEngine):
             nat=nat, message_id_rx=0, message_id_tx=0, retransmits=sa.retransmits,
             liveness_interval=pol.dpd_interval if pol.dpd_enabled and sa.peer_dpd else None,
             created=sa.established, rekey_at=sa.expires, expires=sa.expires,
-            children=tuple(sorted(c.child_id for c in self._children.values()
+            children=tuple(sorted(c.child_id for c in self.children.values()
                                   if c.parent_sn == sa.sn)),
             mode=sa.mode, st=13 if sa.state == P1State.ESTABLISHED else 1, phase2=phase2,
         )

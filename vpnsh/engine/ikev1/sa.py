@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import math
+import struct
 from dataclasses import dataclass, field
 
 from ..crypto import algorithms as alg
@@ -16,6 +17,15 @@ from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
 from .message import IdPayload
 
 Address = tuple[str, int]
+
+NONCE_SIZE = 32
+REKEY_JITTER_INITIATOR = (0.80, 0.85)
+REKEY_JITTER_RESPONDER = (0.88, 0.92)  # the side that started the SA rekeys it first
+
+
+def msgid_bytes(v: int) -> bytes:
+    """A message ID or SPI as the 4 octets that hashes and Delete payloads carry."""
+    return struct.pack("!I", v)
 
 
 @dataclass
