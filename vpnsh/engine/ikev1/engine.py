@@ -43,8 +43,8 @@ from ..ike.retransmit import Retransmit
 from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
 from ..ike.spi import SpiAllocator
 from ..policy import ChildPolicy, IkePolicy
+from . import informational, natd, proposals, quick_mode
 from . import message as m
-from . import natd, proposals, quick_mode
 from .message import (
     DeletePayload,
     Exchange,
@@ -262,6 +262,9 @@ class Ikev1Engine(SansIoEngine):
     def child_candidates(self, gateway: str) -> list[ChildPolicy]:
         return [c for c in self._child_policies.values() if c.gateway == gateway and c.enabled]
 
+    def phase1_sas(self, gateway: str) -> list[Phase1]:
+        return [sa for sa in self._sas.values() if sa.gateway == gateway]
+
     def _active_p1(self, gateway: str) -> Phase1 | None:
         best: Phase1 | None = None
         for sa in self._sas.values():
@@ -370,7 +373,7 @@ class Ikev1Engine(SansIoEngine):
                      f"{sa.mode_words}. Initiator: {sa.local[0]}[{sa.local[1]}] "
                      f"Responder: {sa.remote[0]}[{sa.remote[1]}]  <====")
         if not sa.offered:
-            self._fail_p1(sa, "the IKE crypto profile has no transform IKEv1 can use "
+            self.fail_p1(sa, "the IKE crypto profile has no transform IKEv1 can use "
                               "(IKEv1 phase 1 needs 3des or aes-*-cbc with a sha or md5 hash)")
             return sa
         sa_payload = SaPayload([m.Proposal(1, ProtocolId.ISAKMP, b"", tuple(
@@ -417,7 +420,7 @@ class Ikev1Engine(SansIoEngine):
         elif h.exchange == Exchange.QUICK:
             quick_mode.quick(self, sa, data, h, local, remote, now, digest)
         elif h.exchange == Exchange.INFORMATIONAL:
-            self._informational(sa, data, h, local, remote, now)
+            informational.informational(self, sa, data, h, local, remote, now)
         else:
             self.drop(f"unsupported exchange type {h.exchange}")
 
@@ -472,13 +475,13 @@ class Ikev1Engine(SansIoEngine):
                      f"Responder: {local[0]}[{local[1]}]  <====")
         mode = policy.exchange_mode
         if mode in ("main", "aggressive") and mode != ("aggressive" if aggressive else "main"):
-            self._fail_p1(sa, f"the peer uses {sa.mode_words} but gateway {policy.name} is "
+            self.fail_p1(sa, f"the peer uses {sa.mode_words} but gateway {policy.name} is "
                               f"configured for {mode} mode",
                           notify=NotifyType.INVALID_EXCHANGE_TYPE)
             return
         sai = msg.get(SaPayload)
         if not isinstance(sai, SaPayload):
-            self._fail_p1(sa, "the peer's first message has no SA payload",
+            self.fail_p1(sa, "the peer's first message has no SA payload",
                           notify=NotifyType.PAYLOAD_MALFORMED)
             return
         natd.read_vendor_ids(sa, msg)
@@ -502,7 +505,7 @@ class Ikev1Engine(SansIoEngine):
                         128 if s.encr == alg.Ikev1Encr.AES_CBC else 0)
                     chosen = (t, dataclasses.replace(s, key_bits=bits))
         if chosen is None:
-            self._fail_p1(sa, "no proposal chosen: the peer proposed "
+            self.fail_p1(sa, "no proposal chosen: the peer proposed "
                               f"[{'; '.join(theirs) or 'nothing'}], the IKE crypto profile "
                               f"allows [{'; '.join(self._describe_p1(o) for o in offers)}]",
                           notify=NotifyType.NO_PROPOSAL_CHOSEN)
@@ -520,11 +523,11 @@ class Ikev1Engine(SansIoEngine):
         ke, ni, idii = msg.get(KePayload), msg.get(NoncePayload), msg.get(IdPayload)
         if not (isinstance(ke, KePayload) and isinstance(ni, NoncePayload)
                 and isinstance(idii, IdPayload)):
-            self._fail_p1(sa, "aggressive mode message 1 lacks KE, nonce or ID",
+            self.fail_p1(sa, "aggressive mode message 1 lacks KE, nonce or ID",
                           notify=NotifyType.PAYLOAD_MALFORMED)
             return
         if not idii.matches(policy.peer_id):
-            self._fail_p1(sa, f"peer ID {idii.to_identity()} does not match the configured "
+            self.fail_p1(sa, f"peer ID {idii.to_identity()} does not match the configured "
                               f"peer-id {policy.peer_id}", notify=NotifyType.INVALID_ID_INFORMATION)
             return
         sa.id_remote = idii
@@ -565,7 +568,7 @@ class Ikev1Engine(SansIoEngine):
             sa.dh = dh_group(sa.suite.group).generate()
             shared = sa.dh.shared(sa.g_xi)
         except (ValueError, alg.UnsupportedAlgorithm) as exc:
-            self._fail_p1(sa, f"bad key exchange from the peer: {exc}",
+            self.fail_p1(sa, f"bad key exchange from the peer: {exc}",
                           notify=NotifyType.INVALID_KEY_INFORMATION)
             return None
         sa.g_xr = sa.dh.public
@@ -594,7 +597,7 @@ class Ikev1Engine(SansIoEngine):
             except ParseError as exc:
                 self.log(sa, f"decrypting {sa.mode_words} message {sa.step + 1}: {exc}",
                          level="DEBUG")
-                self._auth_failed(sa, f"cannot decrypt {sa.mode_words} message {sa.step + 1}",
+                self.auth_failed(sa, f"cannot decrypt {sa.mode_words} message {sa.step + 1}",
                                   now)
                 return
         else:
@@ -624,7 +627,7 @@ class Ikev1Engine(SansIoEngine):
             s = proposals.p1_parse_transform(sar.proposals[0].transforms[0])
             ours = next((o for o in sa.offered if s is not None and proposals.same_p1(s, o)), None)
             if ours is None or s is None:
-                self._fail_p1(sa, "the peer chose a transform we did not propose")
+                self.fail_p1(sa, "the peer chose a transform we did not propose")
                 return
             life = min(s.lifetime or ours.lifetime, ours.lifetime)
             sa.suite = P1Suite(ours.encr, ours.key_bits, ours.hash, ours.group, life)
@@ -642,13 +645,13 @@ class Ikev1Engine(SansIoEngine):
                                 msg.get(HashPayload))
             if not (isinstance(ke, KePayload) and isinstance(nr, NoncePayload)
                     and isinstance(idir, IdPayload) and isinstance(hr, HashPayload)):
-                self._fail_p1(sa, "aggressive mode message 2 lacks KE, nonce, ID or hash")
+                self.fail_p1(sa, "aggressive mode message 2 lacks KE, nonce, ID or hash")
                 return
             sa.g_xr, sa.nr, sa.id_remote = ke.data, nr.data, idir
             if not self._derive_initiator(sa):
                 return
             if not hmac.compare_digest(hr.data, self._hash_r(sa)):
-                self._fail_p1(sa, "authentication failed: the peer's HASH_R does not verify "
+                self.fail_p1(sa, "authentication failed: the peer's HASH_R does not verify "
                                   "(pre-shared key mismatch)", notify=NotifyType.AUTHENTICATION_FAILED)
                 return
             if not self._check_peer_id(sa, idir):
@@ -684,11 +687,11 @@ class Ikev1Engine(SansIoEngine):
                 return
             idir, hr = msg.get(IdPayload), msg.get(HashPayload)
             if not (isinstance(idir, IdPayload) and isinstance(hr, HashPayload)):
-                self._auth_failed(sa, "main mode message 6 lacks ID or hash", now)
+                self.auth_failed(sa, "main mode message 6 lacks ID or hash", now)
                 return
             sa.id_remote = idir
             if not hmac.compare_digest(hr.data, self._hash_r(sa)):
-                self._auth_failed(sa, "the peer's HASH_R does not verify", now)
+                self.auth_failed(sa, "the peer's HASH_R does not verify", now)
                 return
             sa.iv = next_iv
             if not self._check_peer_id(sa, idir):
@@ -706,7 +709,7 @@ class Ikev1Engine(SansIoEngine):
                 raise ValueError("no key pair")
             shared = sa.dh.shared(sa.g_xr)
         except ValueError as exc:
-            self._fail_p1(sa, f"bad key exchange from the peer: {exc}")
+            self.fail_p1(sa, f"bad key exchange from the peer: {exc}")
             return False
         self._derive(sa, shared)
         return True
@@ -744,11 +747,11 @@ class Ikev1Engine(SansIoEngine):
                 return
             idii, hi = msg.get(IdPayload), msg.get(HashPayload)
             if not (isinstance(idii, IdPayload) and isinstance(hi, HashPayload)):
-                self._auth_failed(sa, "main mode message 5 lacks ID or hash", now)
+                self.auth_failed(sa, "main mode message 5 lacks ID or hash", now)
                 return
             sa.id_remote = idii
             if not hmac.compare_digest(hi.data, self._hash_i(sa)):
-                self._auth_failed(sa, "the peer's HASH_I does not verify", now)
+                self.auth_failed(sa, "the peer's HASH_I does not verify", now)
                 return
             sa.iv = next_iv
             if not self._check_peer_id(sa, idii):
@@ -766,7 +769,7 @@ class Ikev1Engine(SansIoEngine):
                 self.drop("aggressive mode message 3 without hash")
                 return
             if not hmac.compare_digest(hi.data, self._hash_i(sa)):
-                self._fail_p1(sa, "authentication failed: the peer's HASH_I does not verify "
+                self.fail_p1(sa, "authentication failed: the peer's HASH_I does not verify "
                                   "(pre-shared key mismatch)", notify=NotifyType.AUTHENTICATION_FAILED)
                 return
             if h.encrypted:
@@ -782,37 +785,20 @@ class Ikev1Engine(SansIoEngine):
     def _check_peer_id(self, sa: Phase1, idp: IdPayload) -> bool:
         if idp.matches(sa.policy.peer_id):
             return True
-        self._fail_p1(sa, f"peer ID {idp.to_identity()} does not match the configured "
+        self.fail_p1(sa, f"peer ID {idp.to_identity()} does not match the configured "
                           f"peer-id {sa.policy.peer_id}", notify=NotifyType.INVALID_ID_INFORMATION)
         return False
 
-    def _auth_failed(self, sa: Phase1, detail: str, now: float) -> None:
-        self._fail_p1(sa, f"authentication failed: {detail} (pre-shared key mismatch)",
+    def auth_failed(self, sa: Phase1, detail: str, now: float) -> None:
+        self.fail_p1(sa, f"authentication failed: {detail} (pre-shared key mismatch)",
                       notify=NotifyType.AUTHENTICATION_FAILED if sa.initiator is False else None)
 
     def _check_error_notify(self, sa: Phase1, msg: Message) -> None:
         for n in msg.all(NotifyPayload):
             assert isinstance(n, NotifyPayload)
             if n.notify_type < 16384:
-                self._fail_p1(sa, self._error_words(n))
+                self.fail_p1(sa, informational.error_words(n))
                 return
-
-    @staticmethod
-    def _error_words(n: NotifyPayload) -> str:
-        words = {
-            NotifyType.NO_PROPOSAL_CHOSEN: "the peer accepted none of our proposals "
-                                           "(NO-PROPOSAL-CHOSEN): check the crypto profiles",
-            NotifyType.AUTHENTICATION_FAILED: "the peer says authentication failed "
-                                              "(pre-shared key mismatch?)",
-            NotifyType.INVALID_HASH_INFORMATION: "the peer could not verify our hash "
-                                                 "(pre-shared key mismatch?)",
-            NotifyType.PAYLOAD_MALFORMED: "the peer could not parse our message "
-                                          "(PAYLOAD-MALFORMED; pre-shared key mismatch?)",
-            NotifyType.INVALID_ID_INFORMATION: "the peer rejected our ID (INVALID-ID-INFORMATION)",
-            NotifyType.INVALID_EXCHANGE_TYPE: "the peer does not accept this exchange mode "
-                                              "(INVALID-EXCHANGE-TYPE)",
-        }
-        return words.get(n.notify_type, f"the peer sent error {n.name()}")  # type: ignore[call-overload]
 
     def _is_initial_contact(self, sa: Phase1) -> bool:
         return not any(o is not sa and o.gateway == sa.gateway for o in self._sas.values())
@@ -823,10 +809,10 @@ class Ikev1Engine(SansIoEngine):
             return
         for other in list(self._sas.values()):
             if other is not sa and other.gateway == sa.gateway and other.remote[0] == sa.remote[0]:
-                self._remove_p1(other, "peer sent INITIAL-CONTACT")
+                self.remove_p1(other, "peer sent INITIAL-CONTACT")
         for c in list(self.children.values()):
             if c.gateway == sa.gateway:
-                self._remove_child(c, "peer sent INITIAL-CONTACT")
+                self.remove_child(c, "peer sent INITIAL-CONTACT")
 
     def _established(self, sa: Phase1, now: float) -> None:
         assert sa.suite is not None
@@ -864,7 +850,7 @@ class Ikev1Engine(SansIoEngine):
     def _nat_words(sa: Phase1) -> str:
         return nat_words(sa.nat_local, sa.nat_remote, sa.nat_fake)
 
-    def _fail_p1(self, sa: Phase1, reason: str, notify: int | None = None) -> None:
+    def fail_p1(self, sa: Phase1, reason: str, notify: int | None = None) -> None:
         role = "initiator" if sa.initiator else "responder"
         self.log(sa, f"====> IKE phase-1 negotiation is failed as {role}, {sa.mode_words}. "
                      f"{reason} <====", level="ERROR")
@@ -877,9 +863,9 @@ class Ikev1Engine(SansIoEngine):
         for c, _ in sa.pending:
             self.emit(ChildFailed(sa.gateway, c.name, f"phase 1 failed: {reason}"))
         sa.pending = []
-        self._remove_p1(sa, reason, announce=False)
+        self.remove_p1(sa, reason, announce=False)
 
-    def _remove_p1(self, sa: Phase1, reason: str, announce: bool = True) -> None:
+    def remove_p1(self, sa: Phase1, reason: str, announce: bool = True) -> None:
         was = sa.state
         sa.state = P1State.DEAD
         if self._sas.get(sa.cky_i) is sa:
@@ -896,7 +882,7 @@ class Ikev1Engine(SansIoEngine):
     def _delete_p1(self, sa: Phase1, reason: str, now: float) -> None:
         if sa.state == P1State.ESTABLISHED:
             self.send_info(sa, [DeletePayload(ProtocolId.ISAKMP, [sa.cky_i + sa.cky_r], 16)], now)
-        self._remove_p1(sa, reason)
+        self.remove_p1(sa, reason)
 
     # ------------------------------------------------------------ quick mode
     def p2_iv(self, sa: Phase1, msgid: int) -> bytes:
@@ -941,101 +927,8 @@ class Ikev1Engine(SansIoEngine):
                                           lambda b: self.hash1(sa, msgid, b), payloads)
         self.send(data, sa.local, sa.remote)
 
-    def _informational(self, sa: Phase1, data: bytes, h: Header, local: Address,
-                       remote: Address, now: float) -> None:
-        if not h.encrypted:
-            msg = m.parse_plain(data)
-            if sa.state == P1State.CONNECTING:
-                for n in msg.all(NotifyPayload):
-                    if isinstance(n, NotifyPayload) and n.notify_type < 16384:
-                        self._fail_p1(sa, self._error_words(n))
-                        return
-            self.drop("unprotected informational")
-            return
-        if sa.state != P1State.ESTABLISHED:
-            if sa.state == P1State.CONNECTING and sa.cipher is not None:
-                self._informational_connecting(sa, data, h, now)
-                return
-            self.drop("informational before phase 1 is up")
-            return
-        msg, _ = self.decrypt_exchange(sa, data, self.p2_iv(sa, h.message_id))
-        if not quick_mode.verify_hash_first(msg, self.hash1(sa, h.message_id, msg.raw_after_first())):
-            self.drop("informational HASH does not verify")
-            return
-        sa.last_rx = now
-        self.follow_peer(sa, local, remote)
-        for r in msg.payloads[1:]:
-            p = r.payload
-            if isinstance(p, NotifyPayload):
-                self._notify_in(sa, p, now)
-            elif isinstance(p, DeletePayload):
-                self._delete_in(sa, p, now)
-                if sa.state == P1State.DEAD:
-                    return
-
-    def _informational_connecting(self, sa: Phase1, data: bytes, h: Header, now: float) -> None:
-        """A protected informational while phase 1 is not complete: an error notification
-        we can read fails the negotiation with its words; one we cannot decrypt or verify
-        was protected with other keys, i.e. the peer has another pre-shared key."""
-        assert sa.cipher is not None
-        try:
-            msg, _ = m.decrypt_body(data, sa.cipher, self.p2_iv(sa, h.message_id))
-            ok = quick_mode.verify_hash_first(msg, self.hash1(sa, h.message_id,
-                                                          msg.raw_after_first()))
-        except ParseError:
-            ok = False
-        if not ok:
-            self._auth_failed(sa, f"the peer answered our {sa.mode_words} message {sa.step} "
-                                  "with a notification protected by other keys", now)
-            return
-        for n in msg.all(NotifyPayload):
-            if isinstance(n, NotifyPayload) and n.notify_type < 16384:
-                self._fail_p1(sa, self._error_words(n))
-                return
-        self.drop("informational before phase 1 is up")
-
-    def _notify_in(self, sa: Phase1, n: NotifyPayload, now: float) -> None:
-        if n.notify_type == NotifyType.R_U_THERE:
-            self.send_info(sa, [NotifyPayload(NotifyType.R_U_THERE_ACK, ProtocolId.ISAKMP,
-                                               sa.cky_i + sa.cky_r, n.data[:4])], now)
-        elif n.notify_type == NotifyType.R_U_THERE_ACK:
-            if len(n.data) >= 4 and struct.unpack("!I", n.data[:4])[0] == sa.dpd_waiting:
-                sa.dpd_waiting = None
-                sa.dpd_tries = 0
-                sa.dpd_next = now + max(sa.policy.dpd_interval, 1)
-        elif n.notify_type == NotifyType.INITIAL_CONTACT:
-            pass  # handled during phase 1
-        elif n.notify_type < 16384:
-            # an error about a quick mode of ours (e.g. INVALID-ID-INFORMATION)
-            words = self._error_words(n)
-            pending = [q for q in sa.quick.values() if q.initiator]
-            if n.notify_type == NotifyType.INVALID_ID_INFORMATION:
-                words = ("the peer rejected our proxy IDs (INVALID-ID-INFORMATION): check that "
-                         "the proxy-ids match the peer's configuration")
-            if not pending:
-                self.log(sa, f"peer sent {n.name()}: {words}", level="ERROR")
-            for q in pending:
-                quick_mode.quick_fail(self, sa, q, words)
-        else:
-            self.log(sa, f"peer sent notification {n.name()}", level="DEBUG")
-
-    def _delete_in(self, sa: Phase1, d: DeletePayload, now: float) -> None:
-        if d.protocol == ProtocolId.ISAKMP:
-            if any(spi[:8] == sa.cky_i for spi in d.spis):
-                self._remove_p1(sa, "the peer deleted the ISAKMP SA")
-            return
-        if d.protocol != ProtocolId.ESP:
-            return
-        for spi in d.spis:
-            if len(spi) != 4:
-                continue
-            value = struct.unpack("!I", spi)[0]
-            for c in list(self.children.values()):
-                if c.spi_out == value and c.gateway == sa.gateway:
-                    self._remove_child(c, "the peer deleted it")
-
     # ------------------------------------------------------------- children
-    def _remove_child(self, c: Child, reason: str) -> None:
+    def remove_child(self, c: Child, reason: str) -> None:
         if self.children.get(c.child_id) is not c:
             return
         del self.children[c.child_id]
@@ -1048,7 +941,7 @@ class Ikev1Engine(SansIoEngine):
         sa = self._active_p1(c.gateway)
         if sa is not None and sa.state == P1State.ESTABLISHED:
             self.send_info(sa, [DeletePayload(ProtocolId.ESP, [msgid_bytes(c.spi_in)])], now)
-        self._remove_child(c, reason)
+        self.remove_child(c, reason)
 
     def _child_timers(self, c: Child, now: float) -> None:
         if now >= c.expires:
@@ -1107,14 +1000,14 @@ class Ikev1Engine(SansIoEngine):
             if r is False:
                 what = sa.flight.what
                 hint = " (pre-shared key mismatch?)" if sa.step == 5 else ""
-                self._fail_p1(sa, f"no answer from peer {sa.remote[0]} to {what} after "
+                self.fail_p1(sa, f"no answer from peer {sa.remote[0]} to {what} after "
                                   f"{self.retransmit.tries} tries{hint}")
                 return
         if sa.state == P1State.CONNECTING:
             if now >= sa.created + HALF_OPEN_TIMEOUT:
                 hint = (" (the peer may have rejected our HASH_R: pre-shared key mismatch?)"
                         if sa.aggressive and not sa.initiator else "")
-                self._fail_p1(sa, f"phase 1 did not complete within {int(HALF_OPEN_TIMEOUT)} "
+                self.fail_p1(sa, f"phase 1 did not complete within {int(HALF_OPEN_TIMEOUT)} "
                                   f"seconds ({sa.mode_words} message {sa.step} was the last)"
                                   f"{hint}")
             return
@@ -1156,36 +1049,7 @@ class Ikev1Engine(SansIoEngine):
             self.send(KEEPALIVE, sa.local, sa.remote)
             sa.next_keepalive = now + max(sa.policy.keepalive_interval, 1)
         if now >= sa.dpd_next:
-            self._dpd(sa, now)
-
-    def _dpd(self, sa: Phase1, now: float) -> None:
-        interval = max(sa.policy.dpd_interval, 1)
-        if sa.dpd_waiting is None and now < sa.last_rx + interval:
-            sa.dpd_next = sa.last_rx + interval  # heard from the peer lately
-            return
-        if sa.dpd_waiting is not None:
-            sa.dpd_tries += 1
-            if sa.dpd_tries >= max(sa.policy.dpd_retry, 1):
-                self._peer_dead(sa, now)
-                return
-        if sa.dpd_seq == 0:
-            sa.dpd_seq = self.rng.randrange(1, 0x7FFFFFFF)
-        sa.dpd_seq = (sa.dpd_seq + 1) & 0xFFFFFFFF or 1
-        sa.dpd_waiting = sa.dpd_seq
-        self.send_info(sa, [NotifyPayload(NotifyType.R_U_THERE, ProtocolId.ISAKMP,
-                                           sa.cky_i + sa.cky_r, msgid_bytes(sa.dpd_seq))], now)
-        sa.dpd_next = now + interval
-
-    def _peer_dead(self, sa: Phase1, now: float) -> None:
-        reason = (f"peer {sa.remote[0]} is dead: no answer to {sa.policy.dpd_retry} DPD "
-                  f"R-U-THERE messages")
-        self.log(sa, reason, level="ERROR")
-        for c in list(self.children.values()):
-            if c.gateway == sa.gateway:
-                self._remove_child(c, reason)
-        for other in list(self._sas.values()):
-            if other.gateway == sa.gateway:
-                self._remove_p1(other, reason)
+            informational.dpd(self, sa, now)
 
     # ------------------------------------------------------------- snapshots
     def _p1_info(self, sa: Phase1) -> Ikev1SaInfo:
