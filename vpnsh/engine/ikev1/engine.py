@@ -15,9 +15,7 @@ phase 1 is up, a new phase 1 is negotiated first.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import hmac
 import math
 import os
 import random
@@ -27,8 +25,6 @@ from collections.abc import Callable
 
 from ..crypto import algorithms as alg
 from ..crypto import keymat as km
-from ..crypto.cipher import BlockCipher
-from ..crypto.dh import group as dh_group
 from ..ike import retransmit as backoff
 from ..ike.events import (
     ChildFailed,
@@ -43,26 +39,22 @@ from ..ike.retransmit import Retransmit
 from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
 from ..ike.spi import SpiAllocator
 from ..policy import ChildPolicy, IkePolicy
-from . import informational, natd, proposals, quick_mode
+from . import informational, natd, phase1, quick_mode
 from . import message as m
 from .message import (
     DeletePayload,
     Exchange,
     HashPayload,
     Header,
-    IdPayload,
-    KePayload,
     Message,
-    NoncePayload,
     NotifyPayload,
     NotifyType,
     ParseError,
     Payload,
     ProtocolId,
-    SaPayload,
 )
+from .phase1 import HALF_OPEN_LIMIT
 from .sa import (
-    NONCE_SIZE,
     REKEY_JITTER_INITIATOR,
     REKEY_JITTER_RESPONDER,
     Address,
@@ -72,20 +64,11 @@ from .sa import (
     Ikev1ChildInfo,
     Ikev1SaInfo,
     P1State,
-    P1Suite,
     Phase1,
     msgid_bytes,
 )
 
 HALF_OPEN_TIMEOUT = 30.0
-# Half-open limits, as the IKEv2 responder has (it demands cookies from HALF_OPEN_LIMIT
-# half-open SAs on: vpnshd --ike-cookie-threshold sets both). IKEv1 has no cookie
-# exchange, so from that many half-open responder SAs on it takes only what an attacker
-# cannot multiply: main mode (its DH comes after the peer echoed our cookie) from a
-# configured static peer's address, at most HALF_OPEN_PER_PEER at a time per address.
-# Aggressive mode (a DH for any datagram) and dynamic peers (any address) wait.
-HALF_OPEN_LIMIT = 50
-HALF_OPEN_PER_PEER = 5  # strongSwan's block_threshold
 # A replaced phase 1 SA lives on this long after the new one is up (but not past its
 # lifetime) before we delete it. A peer that adopts the phase 2 SAs of the old phase 1
 # (strongSwan's IKEv1 reauthentication) does so in a job of its own once the new phase 1
@@ -110,9 +93,9 @@ class Ikev1Engine(SansIoEngine):
         super().__init__(clock)
         self.rng = rng or random.Random()
         self.retransmit = retransmit or backoff.IKEV1
-        self._sas: dict[bytes, Phase1] = {}  # by CKY-I
+        self.sas: dict[bytes, Phase1] = {}  # by CKY-I
         self.children: dict[int, Child] = {}
-        self._next_sn = 1
+        self.next_sn = 1
         self.next_child_id = 1
         self.spis = SpiAllocator()
         # IKEv1 picks a gateway by address only (the ID comes encrypted, after the choice)
@@ -123,7 +106,7 @@ class Ikev1Engine(SansIoEngine):
     def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
         for c in [c for c in self.children.values() if c.gateway == gateway]:
             self._delete_child_sa(c, reason, now)
-        for sa in [s for s in self._sas.values() if s.gateway == gateway]:
+        for sa in [s for s in self.sas.values() if s.gateway == gateway]:
             self._delete_p1(sa, reason, now)
 
     # --------------------------------------------------------------- commands
@@ -163,7 +146,7 @@ class Ikev1Engine(SansIoEngine):
         if sa is None:
             if not items and not force_p1:
                 return
-            sa = self._start_p1(policy, now)
+            sa = phase1.start_p1(self, policy, now)
         names = {c.name for c, _ in sa.pending}
         sa.pending.extend((c, o) for c, o in items if c.name not in names)
 
@@ -171,7 +154,7 @@ class Ikev1Engine(SansIoEngine):
         """Deletes the phase 1 SAs of ``gateway`` (all if None); phase 2 SAs stay (IKEv1)."""
         now = self._now(now)
         count = 0
-        for sa in list(self._sas.values()):
+        for sa in list(self.sas.values()):
             if gateway is None or sa.gateway == gateway:
                 count += 1
                 self._delete_p1(sa, "cleared by administrator", now)
@@ -212,7 +195,7 @@ class Ikev1Engine(SansIoEngine):
 
     def next_timer(self) -> float | None:
         times: list[float] = []
-        for sa in self._sas.values():
+        for sa in self.sas.values():
             times.extend(self._p1_timers(sa))
         for c in self.children.values():
             times.append(c.expires)
@@ -226,8 +209,8 @@ class Ikev1Engine(SansIoEngine):
         return min(finite) if finite else None
 
     def handle_timer(self, now: float) -> None:
-        for sa in list(self._sas.values()):
-            if self._sas.get(sa.cky_i) is sa:
+        for sa in list(self.sas.values()):
+            if self.sas.get(sa.cky_i) is sa:
                 self._guarded(f"ISAKMP SA {sa.sn}", now, self._p1_check, sa, now)
         for c in list(self.children.values()):
             if self.children.get(c.child_id) is c:
@@ -236,7 +219,7 @@ class Ikev1Engine(SansIoEngine):
 
     # -------------------------------------------------------------- queries
     def ike_sas(self, gateway: str | None = None) -> list[Ikev1SaInfo]:
-        return [self._p1_info(sa) for sa in sorted(self._sas.values(), key=lambda s: s.sn)
+        return [self._p1_info(sa) for sa in sorted(self.sas.values(), key=lambda s: s.sn)
                 if gateway is None or sa.gateway == gateway]
 
     def child_sas(self, tunnel: str | None = None) -> list[Ikev1ChildInfo]:
@@ -262,12 +245,15 @@ class Ikev1Engine(SansIoEngine):
     def child_candidates(self, gateway: str) -> list[ChildPolicy]:
         return [c for c in self._child_policies.values() if c.gateway == gateway and c.enabled]
 
+    def policy_for_address(self, local_ip: str, remote_ip: str) -> IkePolicy | None:
+        return self._index.for_address(local_ip, remote_ip)
+
     def phase1_sas(self, gateway: str) -> list[Phase1]:
-        return [sa for sa in self._sas.values() if sa.gateway == gateway]
+        return [sa for sa in self.sas.values() if sa.gateway == gateway]
 
     def _active_p1(self, gateway: str) -> Phase1 | None:
         best: Phase1 | None = None
-        for sa in self._sas.values():
+        for sa in self.sas.values():
             if sa.gateway != gateway or sa.state == P1State.DEAD:
                 continue
             if sa.state == P1State.CONNECTING and not sa.initiator:
@@ -304,119 +290,35 @@ class Ikev1Engine(SansIoEngine):
     def _read_natd(self, sa: Phase1, msg: Message) -> None:
         natd.read_natd(sa, msg, self.force_udp_encap)
 
-    def _derive(self, sa: Phase1, shared: bytes) -> None:
-        s = sa.suite
-        assert s is not None
-        prf = s.prf
-        skeyid = km.ikev1_skeyid_psk(prf, sa.policy.psk, sa.ni, sa.nr)
-        sa.keys = km.ikev1_keys(prf, skeyid, shared, sa.cky_i, sa.cky_r)
-        enc = s.encr_alg
-        key = km.ikev1_encryption_key(prf, sa.keys.skeyid_e, enc.key_size)
-        sa.cipher = BlockCipher(enc, key)
-        sa.iv = km.ikev1_phase1_iv(prf, sa.g_xi, sa.g_xr, enc.block_size)
-
-    def _hash_i(self, sa: Phase1) -> bytes:
-        assert sa.suite is not None and sa.keys is not None
-        idii = (sa.id_local if sa.initiator else sa.id_remote)
-        assert idii is not None
-        return km.ikev1_hash_i(sa.suite.prf, sa.keys.skeyid, sa.g_xi, sa.g_xr, sa.cky_i,
-                               sa.cky_r, sa.sai_b, idii.body())
-
-    def _hash_r(self, sa: Phase1) -> bytes:
-        assert sa.suite is not None and sa.keys is not None
-        idir = (sa.id_remote if sa.initiator else sa.id_local)
-        assert idir is not None
-        return km.ikev1_hash_r(sa.suite.prf, sa.keys.skeyid, sa.g_xi, sa.g_xr, sa.cky_i,
-                               sa.cky_r, sa.sai_b, idir.body())
-
-    def _header(self, sa: Phase1, exchange: int, msgid: int = 0) -> Header:
+    def header(self, sa: Phase1, exchange: int, msgid: int = 0) -> Header:
         return Header(sa.cky_i, sa.cky_r, 0, exchange, 0, msgid)
 
-    def _p1_exchange(self, sa: Phase1) -> int:
-        return Exchange.AGGRESSIVE if sa.aggressive else Exchange.MAIN
-
-    def _send_plain(self, sa: Phase1, payloads: list[Payload], what: str, now: float,
-                    retransmit: bool) -> None:
-        data = m.encode(self._header(sa, self._p1_exchange(sa)), payloads)
-        self._flight(sa, data, what, now, retransmit)
-
-    def _send_p1_encrypted(self, sa: Phase1, payloads: list[Payload], what: str, now: float,
-                           retransmit: bool) -> None:
-        assert sa.cipher is not None
-        first, parts = m.encode_payloads(payloads)
-        data, sa.iv = m.encrypt_body(self._header(sa, self._p1_exchange(sa)), first, parts,
-                                     sa.cipher, sa.iv)
-        self._flight(sa, data, what, now, retransmit)
-
-    def _flight(self, sa: Phase1, data: bytes, what: str, now: float, retransmit: bool) -> None:
-        sa.flight = Flight(data, what, now + self.retransmit.timeout(0) if retransmit else math.inf)
-        self.send(data, sa.local, sa.remote)
-
-    def _local_id(self, policy: IkePolicy) -> IdPayload:
-        p = IdPayload.from_identity(policy.effective_local_id())
-        p.protocol, p.port = 17, 500
-        return p
-
     # -------------------------------------------------------- phase 1 start
-    def _start_p1(self, policy: IkePolicy, now: float) -> Phase1:
-        assert policy.peer_addr is not None
-        aggressive = policy.exchange_mode == "aggressive"
-        sa = Phase1(
-            sn=self._next_sn, policy=policy, initiator=True, aggressive=aggressive,
-            cky_i=self.spis.ike_spi(self._sas), cky_r=bytes(8), local=(policy.local_addr, policy.local_port),
-            remote=(policy.peer_addr, policy.peer_port), created=now, last_rx=now,
-        )
-        self._next_sn += 1
-        self._sas[sa.cky_i] = sa
-        sa.offered = proposals.p1_offers(policy, aggressive)
-        self.log(sa, f"====> IKE phase-1 negotiation is started as initiator, "
-                     f"{sa.mode_words}. Initiator: {sa.local[0]}[{sa.local[1]}] "
-                     f"Responder: {sa.remote[0]}[{sa.remote[1]}]  <====")
-        if not sa.offered:
-            self.fail_p1(sa, "the IKE crypto profile has no transform IKEv1 can use "
-                              "(IKEv1 phase 1 needs 3des or aes-*-cbc with a sha or md5 hash)")
-            return sa
-        sa_payload = SaPayload([m.Proposal(1, ProtocolId.ISAKMP, b"", tuple(
-            proposals.p1_transform(i + 1, s) for i, s in enumerate(sa.offered)))])
-        sa.sai_b = sa_payload.body()
-        payloads: list[Payload] = [sa_payload]
-        if aggressive:
-            g = dh_group(sa.offered[0].group)
-            sa.dh = g.generate()
-            sa.g_xi = sa.dh.public
-            sa.ni = os.urandom(NONCE_SIZE)
-            sa.id_local = self._local_id(policy)
-            payloads += [KePayload(sa.g_xi), NoncePayload(sa.ni), sa.id_local]
-        payloads += self._vendor_ids(policy)
-        sa.step = 1
-        self._send_plain(sa, payloads, f"{sa.mode_words} message 1", now, True)
-        return sa
-
     # ------------------------------------------------------------- receive
     def _receive(self, data: bytes, local: Address, remote: Address, now: float) -> None:
         h = m.parse_header(data)
         digest = hashlib.sha1(data).digest()
         if h.exchange in (Exchange.MAIN, Exchange.AGGRESSIVE) and h.cky_r == bytes(8):
-            sa = self._sas.get(h.cky_i)
+            sa = self.sas.get(h.cky_i)
             if sa is not None and not sa.initiator:
                 if not self._duplicate(sa, digest):
                     self.drop("unexpected first message")
                 return
             if sa is None:
-                self._respond_first(data, h, local, remote, now, digest)
+                phase1.respond_first(self, data, h, local, remote, now, digest)
                 return
-        sa = self._sas.get(h.cky_i)
+        sa = self.sas.get(h.cky_i)
         if sa is None or (sa.cky_r != bytes(8) and sa.cky_r != h.cky_r and
                           not (sa.initiator and sa.step == 1)):
             self.drop("message for an unknown ISAKMP SA")
             return
         if h.exchange in (Exchange.MAIN, Exchange.AGGRESSIVE):
-            if h.exchange != self._p1_exchange(sa) or h.message_id != 0:
+            if h.exchange != phase1.p1_exchange(self, sa) or h.message_id != 0:
                 self.drop("unexpected exchange type")
                 return
             if self._duplicate(sa, digest):
                 return
-            self._phase1(sa, data, h, local, remote, now, digest)
+            phase1.phase1(self, sa, data, h, local, remote, now, digest)
         elif h.exchange == Exchange.QUICK:
             quick_mode.quick(self, sa, data, h, local, remote, now, digest)
         elif h.exchange == Exchange.INFORMATIONAL:
@@ -440,381 +342,16 @@ class Ikev1Engine(SansIoEngine):
             sa.local, sa.remote = local, remote
 
     # ------------------------------------------------------------ responder
-    def _respond_first(self, data: bytes, h: Header, local: Address, remote: Address,
-                       now: float, digest: bytes) -> None:
-        if h.message_id != 0:
-            self.drop("first message with a message ID")
-            return
-        # the peer first, the payloads after: a stranger's datagram costs no parsing
-        policy = self._index.for_address(local[0], remote[0])
-        if policy is None:
-            self.drop("no gateway for peer")
-            self.log_limited("IKEv1 requests from peers with no configuration",
-                             f"IKEv1 {Exchange(h.exchange).name.lower()} mode request from "
-                             f"{remote[0]} ignored: no IKEv1 gateway is configured for this peer",
-                             now)
-            return
-        aggressive = h.exchange == Exchange.AGGRESSIVE
-        refused = self._half_open_refusal(policy, aggressive, remote[0])
-        if refused:
-            self.drop("half-open limit")
-            self.log_limited("IKEv1 requests refused at the half-open limit",
-                             f"IKEv1 {Exchange(h.exchange).name.lower()} mode request from "
-                             f"{remote[0]} refused: {refused}", now, gateway=policy.name,
-                             level="WARN")
-            return
-        msg = m.parse_plain(data)
-        sa = Phase1(sn=self._next_sn, policy=policy, initiator=False, aggressive=aggressive,
-                    cky_i=h.cky_i, cky_r=self.spis.ike_spi(self._sas), local=local, remote=remote,
-                    created=now, last_rx=now)
-        sa.last_rx_digest = digest
-        self._next_sn += 1
-        self._sas[sa.cky_i] = sa
-        self.log(sa, f"====> IKE phase-1 negotiation is started as responder, "
-                     f"{sa.mode_words}. Initiator: {remote[0]}[{remote[1]}] "
-                     f"Responder: {local[0]}[{local[1]}]  <====")
-        mode = policy.exchange_mode
-        if mode in ("main", "aggressive") and mode != ("aggressive" if aggressive else "main"):
-            self.fail_p1(sa, f"the peer uses {sa.mode_words} but gateway {policy.name} is "
-                              f"configured for {mode} mode",
-                          notify=NotifyType.INVALID_EXCHANGE_TYPE)
-            return
-        sai = msg.get(SaPayload)
-        if not isinstance(sai, SaPayload):
-            self.fail_p1(sa, "the peer's first message has no SA payload",
-                          notify=NotifyType.PAYLOAD_MALFORMED)
-            return
-        natd.read_vendor_ids(sa, msg)
-        sa.sai_b = sai.body()
-        offers = proposals.p1_offers(policy, False)
-        chosen: tuple[m.Transform, P1Suite] | None = None
-        theirs: list[str] = []
-        for prop in sai.proposals:
-            if prop.protocol != ProtocolId.ISAKMP:
-                continue
-            for t in prop.transforms:
-                s = proposals.p1_parse_transform(t)
-                if s is None:
-                    theirs.append("non-PSK transform")
-                    continue
-                theirs.append(self._describe_p1(s))
-                ours = next((o for o in offers if proposals.same_p1(s, o)), None)
-                if chosen is None and ours is not None:
-                    # AES without a key length is AES-128 (_same_p1): say so in the suite
-                    bits = s.key_bits or ours.key_bits or (
-                        128 if s.encr == alg.Ikev1Encr.AES_CBC else 0)
-                    chosen = (t, dataclasses.replace(s, key_bits=bits))
-        if chosen is None:
-            self.fail_p1(sa, "no proposal chosen: the peer proposed "
-                              f"[{'; '.join(theirs) or 'nothing'}], the IKE crypto profile "
-                              f"allows [{'; '.join(self._describe_p1(o) for o in offers)}]",
-                          notify=NotifyType.NO_PROPOSAL_CHOSEN)
-            return
-        t, s = chosen
-        life = min(s.lifetime or policy.lifetime, policy.lifetime)
-        sa.suite = P1Suite(s.encr, s.key_bits, s.hash, s.group, life)
-        reply_sa = SaPayload([m.Proposal(1, ProtocolId.ISAKMP, b"", (t,))])
-        if not aggressive:
-            sa.step = 2
-            self._send_plain(sa, [reply_sa, *self._vendor_ids(policy)],
-                             "main mode message 2", now, False)
-            return
-        # aggressive mode: SA, KE, Ni, IDii in; SA, KE, Nr, IDir, HASH_R out
-        ke, ni, idii = msg.get(KePayload), msg.get(NoncePayload), msg.get(IdPayload)
-        if not (isinstance(ke, KePayload) and isinstance(ni, NoncePayload)
-                and isinstance(idii, IdPayload)):
-            self.fail_p1(sa, "aggressive mode message 1 lacks KE, nonce or ID",
-                          notify=NotifyType.PAYLOAD_MALFORMED)
-            return
-        if not idii.matches(policy.peer_id):
-            self.fail_p1(sa, f"peer ID {idii.to_identity()} does not match the configured "
-                              f"peer-id {policy.peer_id}", notify=NotifyType.INVALID_ID_INFORMATION)
-            return
-        sa.id_remote = idii
-        sa.g_xi, sa.ni = ke.data, ni.data
-        shared = self._dh_respond(sa)
-        if shared is None:
-            return
-        sa.id_local = self._local_id(policy)
-        self._derive(sa, shared)
-        payloads: list[Payload] = [reply_sa, KePayload(sa.g_xr), NoncePayload(sa.nr),
-                                   sa.id_local, HashPayload(self._hash_r(sa)),
-                                   *self._vendor_ids(policy), *self._natd_payloads(sa)]
-        sa.step = 2
-        self._send_plain(sa, payloads, "aggressive mode message 2", now, True)
-
     def half_open_count(self) -> int:
-        return sum(1 for s in self._sas.values()
+        return sum(1 for s in self.sas.values()
                    if not s.initiator and s.state == P1State.CONNECTING)
 
-    def _half_open_refusal(self, policy: IkePolicy, aggressive: bool, remote_ip: str) -> str:
-        """Why no new responder SA may be made now, or "" (see HALF_OPEN_LIMIT)."""
-        half = [s for s in self._sas.values() if not s.initiator and s.state == P1State.CONNECTING]
-        if len(half) < self.half_open_limit:
-            return ""
-        where = f"{len(half)} ISAKMP SAs are half-open (limit {self.half_open_limit})"
-        if aggressive:
-            return f"aggressive mode is not answered while {where}"
-        if policy.peer_addr is None:
-            return f"dynamic peers are not answered while {where}"
-        if sum(1 for s in half if s.remote[0] == remote_ip) >= HALF_OPEN_PER_PEER:
-            return f"{HALF_OPEN_PER_PEER} SAs from this address are half-open and {where}"
-        return ""
-
-    def _dh_respond(self, sa: Phase1) -> bytes | None:
-        """Our key pair and nonce; the shared secret, or None when the peer's value is bad."""
-        assert sa.suite is not None
-        try:
-            sa.dh = dh_group(sa.suite.group).generate()
-            shared = sa.dh.shared(sa.g_xi)
-        except (ValueError, alg.UnsupportedAlgorithm) as exc:
-            self.fail_p1(sa, f"bad key exchange from the peer: {exc}",
-                          notify=NotifyType.INVALID_KEY_INFORMATION)
-            return None
-        sa.g_xr = sa.dh.public
-        sa.nr = os.urandom(NONCE_SIZE)
-        return shared
-
-    @staticmethod
-    def _describe_p1(s: P1Suite) -> str:
-        try:
-            return s.long()
-        except (alg.UnsupportedAlgorithm, ValueError):
-            return f"encr {s.encr}/{s.key_bits} hash {s.hash} group {s.group}"
-
     # --------------------------------------------------------- phase 1 flow
-    def _phase1(self, sa: Phase1, data: bytes, h: Header, local: Address, remote: Address,
-                now: float, digest: bytes) -> None:
-        if sa.state != P1State.CONNECTING:
-            self.drop("phase 1 message on an established SA")
-            return
-        if h.encrypted:
-            if sa.cipher is None:
-                self.drop("encrypted message before keys")
-                return
-            try:
-                msg, next_iv = m.decrypt_body(data, sa.cipher, sa.iv)
-            except ParseError as exc:
-                self.log(sa, f"decrypting {sa.mode_words} message {sa.step + 1}: {exc}",
-                         level="DEBUG")
-                self.auth_failed(sa, f"cannot decrypt {sa.mode_words} message {sa.step + 1}",
-                                  now)
-                return
-        else:
-            msg = m.parse_plain(data)
-            next_iv = sa.iv
-        sa.last_rx_digest = digest
-        sa.last_rx = now
-        if sa.initiator:
-            if sa.nat or remote[1] == m.NATT_PORT:
-                self.follow_peer(sa, local, remote)
-            self._phase1_initiator(sa, msg, h, next_iv, now)
-        else:
-            self.follow_peer(sa, local, remote)
-            self._phase1_responder(sa, msg, h, next_iv, now)
-
-    def _phase1_initiator(self, sa: Phase1, msg: Message, h: Header, next_iv: bytes,
-                          now: float) -> None:
-        self._check_error_notify(sa, msg)
-        if sa.state == P1State.DEAD:
-            return
-        if sa.step == 1:
-            sa.cky_r = h.cky_r
-            sar = msg.get(SaPayload)
-            if not isinstance(sar, SaPayload) or not sar.proposals[0].transforms:
-                self.drop("phase 1 answer without SA")
-                return
-            s = proposals.p1_parse_transform(sar.proposals[0].transforms[0])
-            ours = next((o for o in sa.offered if s is not None and proposals.same_p1(s, o)), None)
-            if ours is None or s is None:
-                self.fail_p1(sa, "the peer chose a transform we did not propose")
-                return
-            life = min(s.lifetime or ours.lifetime, ours.lifetime)
-            sa.suite = P1Suite(ours.encr, ours.key_bits, ours.hash, ours.group, life)
-            natd.read_vendor_ids(sa, msg)
-            if not sa.aggressive:
-                sa.dh = dh_group(sa.suite.group).generate()
-                sa.g_xi = sa.dh.public
-                sa.ni = os.urandom(NONCE_SIZE)
-                sa.step = 3
-                self._send_plain(sa, [KePayload(sa.g_xi), NoncePayload(sa.ni),
-                                      *self._natd_payloads(sa)], "main mode message 3", now, True)
-                return
-            # aggressive mode message 2
-            ke, nr, idir, hr = (msg.get(KePayload), msg.get(NoncePayload), msg.get(IdPayload),
-                                msg.get(HashPayload))
-            if not (isinstance(ke, KePayload) and isinstance(nr, NoncePayload)
-                    and isinstance(idir, IdPayload) and isinstance(hr, HashPayload)):
-                self.fail_p1(sa, "aggressive mode message 2 lacks KE, nonce, ID or hash")
-                return
-            sa.g_xr, sa.nr, sa.id_remote = ke.data, nr.data, idir
-            if not self._derive_initiator(sa):
-                return
-            if not hmac.compare_digest(hr.data, self._hash_r(sa)):
-                self.fail_p1(sa, "authentication failed: the peer's HASH_R does not verify "
-                                  "(pre-shared key mismatch)", notify=NotifyType.AUTHENTICATION_FAILED)
-                return
-            if not self._check_peer_id(sa, idir):
-                return
-            self._read_natd(sa, msg)
-            self._maybe_float_initiator(sa)
-            sa.step = 3
-            self._send_plain(sa, [HashPayload(self._hash_i(sa)), *self._natd_payloads(sa)],
-                             "aggressive mode message 3", now, False)
-            self._established(sa, now)
-            return
-        if sa.step == 3 and not sa.aggressive:
-            ke, nr = msg.get(KePayload), msg.get(NoncePayload)
-            if not (isinstance(ke, KePayload) and isinstance(nr, NoncePayload)):
-                self.drop("main mode message 4 without KE and nonce")
-                return
-            sa.g_xr, sa.nr = ke.data, nr.data
-            if not self._derive_initiator(sa):
-                return
-            self._read_natd(sa, msg)
-            self._maybe_float_initiator(sa)
-            sa.id_local = self._local_id(sa.policy)
-            payloads: list[Payload] = [sa.id_local, HashPayload(self._hash_i(sa))]
-            if self._is_initial_contact(sa):
-                payloads.append(NotifyPayload(NotifyType.INITIAL_CONTACT, ProtocolId.ISAKMP,
-                                              sa.cky_i + sa.cky_r))
-            sa.step = 5
-            self._send_p1_encrypted(sa, payloads, "main mode message 5", now, True)
-            return
-        if sa.step == 5 and not sa.aggressive:
-            if not h.encrypted:
-                self.drop("plain main mode message 6")
-                return
-            idir, hr = msg.get(IdPayload), msg.get(HashPayload)
-            if not (isinstance(idir, IdPayload) and isinstance(hr, HashPayload)):
-                self.auth_failed(sa, "main mode message 6 lacks ID or hash", now)
-                return
-            sa.id_remote = idir
-            if not hmac.compare_digest(hr.data, self._hash_r(sa)):
-                self.auth_failed(sa, "the peer's HASH_R does not verify", now)
-                return
-            sa.iv = next_iv
-            if not self._check_peer_id(sa, idir):
-                return
-            sa.step = 6
-            sa.flight = None
-            self._established(sa, now)
-            return
-        self.drop("unexpected phase 1 message")
-
-    def _derive_initiator(self, sa: Phase1) -> bool:
-        assert sa.dh is not None or sa.aggressive
-        try:
-            if sa.dh is None:
-                raise ValueError("no key pair")
-            shared = sa.dh.shared(sa.g_xr)
-        except ValueError as exc:
-            self.fail_p1(sa, f"bad key exchange from the peer: {exc}")
-            return False
-        self._derive(sa, shared)
-        return True
-
-    def _maybe_float_initiator(self, sa: Phase1) -> None:
-        if sa.nat and sa.remote[1] == 500:
-            sa.local = (sa.local[0], m.NATT_PORT)
-            sa.remote = (sa.remote[0], m.NATT_PORT)
-        if sa.nat_local and sa.policy.keepalive_interval > 0:
-            sa.next_keepalive = sa.last_rx + sa.policy.keepalive_interval
-
-    def _phase1_responder(self, sa: Phase1, msg: Message, h: Header, next_iv: bytes,
-                          now: float) -> None:
-        self._check_error_notify(sa, msg)
-        if sa.state == P1State.DEAD:
-            return
-        if sa.step == 2 and not sa.aggressive:
-            ke, ni = msg.get(KePayload), msg.get(NoncePayload)
-            if not (isinstance(ke, KePayload) and isinstance(ni, NoncePayload)):
-                self.drop("main mode message 3 without KE and nonce")
-                return
-            sa.g_xi, sa.ni = ke.data, ni.data
-            shared = self._dh_respond(sa)
-            if shared is None:
-                return
-            self._derive(sa, shared)
-            self._read_natd(sa, msg)
-            sa.step = 4
-            self._send_plain(sa, [KePayload(sa.g_xr), NoncePayload(sa.nr),
-                                  *self._natd_payloads(sa)], "main mode message 4", now, False)
-            return
-        if sa.step == 4 and not sa.aggressive:
-            if not h.encrypted:
-                self.drop("plain main mode message 5")
-                return
-            idii, hi = msg.get(IdPayload), msg.get(HashPayload)
-            if not (isinstance(idii, IdPayload) and isinstance(hi, HashPayload)):
-                self.auth_failed(sa, "main mode message 5 lacks ID or hash", now)
-                return
-            sa.id_remote = idii
-            if not hmac.compare_digest(hi.data, self._hash_i(sa)):
-                self.auth_failed(sa, "the peer's HASH_I does not verify", now)
-                return
-            sa.iv = next_iv
-            if not self._check_peer_id(sa, idii):
-                return
-            self._initial_contact_in(sa, msg)
-            sa.id_local = self._local_id(sa.policy)
-            sa.step = 6
-            self._send_p1_encrypted(sa, [sa.id_local, HashPayload(self._hash_r(sa))],
-                                    "main mode message 6", now, False)
-            self._established(sa, now)
-            return
-        if sa.step == 2 and sa.aggressive:
-            hi = msg.get(HashPayload)
-            if not isinstance(hi, HashPayload):
-                self.drop("aggressive mode message 3 without hash")
-                return
-            if not hmac.compare_digest(hi.data, self._hash_i(sa)):
-                self.fail_p1(sa, "authentication failed: the peer's HASH_I does not verify "
-                                  "(pre-shared key mismatch)", notify=NotifyType.AUTHENTICATION_FAILED)
-                return
-            if h.encrypted:
-                sa.iv = next_iv
-            self._read_natd(sa, msg)
-            self._initial_contact_in(sa, msg)
-            sa.step = 3
-            sa.flight = None
-            self._established(sa, now)
-            return
-        self.drop("unexpected phase 1 message")
-
-    def _check_peer_id(self, sa: Phase1, idp: IdPayload) -> bool:
-        if idp.matches(sa.policy.peer_id):
-            return True
-        self.fail_p1(sa, f"peer ID {idp.to_identity()} does not match the configured "
-                          f"peer-id {sa.policy.peer_id}", notify=NotifyType.INVALID_ID_INFORMATION)
-        return False
-
     def auth_failed(self, sa: Phase1, detail: str, now: float) -> None:
         self.fail_p1(sa, f"authentication failed: {detail} (pre-shared key mismatch)",
                       notify=NotifyType.AUTHENTICATION_FAILED if sa.initiator is False else None)
 
-    def _check_error_notify(self, sa: Phase1, msg: Message) -> None:
-        for n in msg.all(NotifyPayload):
-            assert isinstance(n, NotifyPayload)
-            if n.notify_type < 16384:
-                self.fail_p1(sa, informational.error_words(n))
-                return
-
-    def _is_initial_contact(self, sa: Phase1) -> bool:
-        return not any(o is not sa and o.gateway == sa.gateway for o in self._sas.values())
-
-    def _initial_contact_in(self, sa: Phase1, msg: Message) -> None:
-        if not any(isinstance(n, NotifyPayload) and n.notify_type == NotifyType.INITIAL_CONTACT
-                   for n in msg.all(NotifyPayload)):
-            return
-        for other in list(self._sas.values()):
-            if other is not sa and other.gateway == sa.gateway and other.remote[0] == sa.remote[0]:
-                self.remove_p1(other, "peer sent INITIAL-CONTACT")
-        for c in list(self.children.values()):
-            if c.gateway == sa.gateway:
-                self.remove_child(c, "peer sent INITIAL-CONTACT")
-
-    def _established(self, sa: Phase1, now: float) -> None:
+    def established(self, sa: Phase1, now: float) -> None:
         assert sa.suite is not None
         sa.state = P1State.ESTABLISHED
         sa.established = now
@@ -827,7 +364,7 @@ class Ikev1Engine(SansIoEngine):
         if not self._cannot_initiate(sa.policy):
             jitter = REKEY_JITTER_INITIATOR if sa.initiator else REKEY_JITTER_RESPONDER
             sa.rekey_at = now + int(sa.suite.lifetime * self.rng.uniform(*jitter))
-        for prev in self._sas.values():
+        for prev in self.sas.values():
             if (prev is not sa and prev.gateway == sa.gateway and prev.replaced
                     and prev.state == P1State.ESTABLISHED and not math.isfinite(prev.retire_at)):
                 # not deleted yet: the peer may still be moving its phase 2 SAs over
@@ -857,7 +394,7 @@ class Ikev1Engine(SansIoEngine):
         self.emit(IkeFailed(sa.gateway, reason))
         if notify is not None:
             # unprotected: the peer may not share our keys
-            data = m.encode(self._header(sa, Exchange.INFORMATIONAL),
+            data = m.encode(self.header(sa, Exchange.INFORMATIONAL),
                             [NotifyPayload(notify, ProtocolId.ISAKMP, sa.cky_i + sa.cky_r)])
             self.send(data, sa.local, sa.remote)
         for c, _ in sa.pending:
@@ -868,8 +405,8 @@ class Ikev1Engine(SansIoEngine):
     def remove_p1(self, sa: Phase1, reason: str, announce: bool = True) -> None:
         was = sa.state
         sa.state = P1State.DEAD
-        if self._sas.get(sa.cky_i) is sa:
-            del self._sas[sa.cky_i]
+        if self.sas.get(sa.cky_i) is sa:
+            del self.sas[sa.cky_i]
         for q in sa.quick.values():
             if q.initiator and q.rekey_of is not None:
                 q.rekey_of.rekeying = False
@@ -903,7 +440,7 @@ class Ikev1Engine(SansIoEngine):
         first, parts = m.encode_payloads([HashPayload(bytes(hlen)), *rest])
         digest = hash_fn(b"".join(parts[1:]))
         parts[0] = parts[0][:4] + digest
-        return m.encrypt_body(self._header(sa, exchange, msgid), first, parts, sa.cipher, iv)
+        return m.encrypt_body(self.header(sa, exchange, msgid), first, parts, sa.cipher, iv)
 
     def decrypt_exchange(self, sa: Phase1, data: bytes, iv: bytes) -> tuple[Message, bytes]:
         if sa.cipher is None or sa.state != P1State.ESTABLISHED:
@@ -1032,12 +569,12 @@ class Ikev1Engine(SansIoEngine):
         if now >= sa.rekey_at and not sa.replaced:
             sa.rekey_at = math.inf
             newer = any(o is not sa and o.gateway == sa.gateway and o.sn > sa.sn
-                        for o in self._sas.values())
+                        for o in self.sas.values())
             needed = any(c.gateway == sa.gateway for c in self.children.values())
             if not newer and needed:
                 sa.replaced = True
                 self.log(sa, "IKE phase-1 SA soft lifetime reached: negotiating a new one")
-                self._start_p1(sa.policy, now)
+                phase1.start_p1(self, sa.policy, now)
         if now >= sa.retire_at:
             self._delete_p1(sa, "replaced by a new phase 1 SA", now)
             return
