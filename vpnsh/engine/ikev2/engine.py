@@ -37,7 +37,7 @@ from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
 from ..ike.spi import SpiAllocator
 from ..ike.timers import TimerHeap
 from ..policy import ChildPolicy, IkePolicy, TrafficSelector
-from . import identity, message
+from . import identity, message, rekey
 from .constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
 from .cookies import CookieJar
 from .message import Parsed
@@ -91,7 +91,7 @@ class Ikev2Engine(SansIoEngine):
         self.key_log: Callable[[IkeSa], None] | None = None
         # timers: one heap of IKE SAs by their earliest deadline (ike/timers.py)
         self._timers: TimerHeap[IkeSa] = TimerHeap(
-            self._sa_timers, self._alive, lambda: len(self._sas), self._index_gateway
+            self._sa_timers, self.alive, lambda: len(self._sas), self._index_gateway
         )
         # gateway -> its SAs (by id); kept up to date from the dirty SAs, checked on use
         self._gw_index: dict[str, dict[int, IkeSa]] = {}
@@ -105,7 +105,7 @@ class Ikev2Engine(SansIoEngine):
     def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
         for sa in self._sas_of(gateway):
             if sa.state in (IkeState.ESTABLISHED, IkeState.REKEYED):
-                self._queue(sa, IkeDeleteTask(reason), now)
+                self.queue(sa, IkeDeleteTask(reason), now)
             else:
                 self.remove_ike(sa, reason)
 
@@ -134,7 +134,7 @@ class Ikev2Engine(SansIoEngine):
             for c in wanted:
                 if c.name not in installed and c.name not in sa.pending_children:
                     sa.pending_children.add(c.name)
-                    self._queue(sa, ChildCreateTask(c), now)
+                    self.queue(sa, ChildCreateTask(c), now)
             return True
         local = (policy.local_addr, policy.local_port)
         remote = (policy.peer_addr, policy.peer_port)
@@ -150,7 +150,7 @@ class Ikev2Engine(SansIoEngine):
         sa.tasks.append(IkeInitTask(group))
         for c in wanted[1:]:
             sa.tasks.append(ChildCreateTask(c))
-        self._kick(sa, now)
+        self.kick(sa, now)
         return True
 
     def delete_ike(self, gateway: str | None = None, now: float | None = None) -> int:
@@ -168,7 +168,7 @@ class Ikev2Engine(SansIoEngine):
                 self.remove_ike(sa, "cleared by administrator")
             else:
                 sa.tasks.clear()
-                self._queue(sa, IkeDeleteTask("cleared by administrator"), now)
+                self.queue(sa, IkeDeleteTask("cleared by administrator"), now)
         return count
 
     def abandon_ike(self, gateway: str, reason: str) -> int:
@@ -200,7 +200,7 @@ class Ikev2Engine(SansIoEngine):
             ]
             if doomed:
                 count += len(doomed)
-                self._queue(sa, ChildDeleteTask(doomed, "cleared by administrator"), now)
+                self.queue(sa, ChildDeleteTask(doomed, "cleared by administrator"), now)
         return count
 
     def shutdown(self, now: float | None = None) -> None:
@@ -214,10 +214,10 @@ class Ikev2Engine(SansIoEngine):
             for c in list(sa.children.values()):
                 if c.spi_in == spi_in:
                     if hard:
-                        self._queue(sa, ChildDeleteTask([c], "lifesize expired"), now)
+                        self.queue(sa, ChildDeleteTask([c], "lifesize expired"), now)
                     else:
                         c.rekey_at = now
-                        self._touch(sa)
+                        self.touch(sa)
                         self._check_timers(sa, now)
 
     # ------------------------------------------------------------------ I/O
@@ -327,7 +327,7 @@ class Ikev2Engine(SansIoEngine):
         if sa is None or sa.protection is None:
             self.drop("message for an unknown IKE SA")
             return
-        self._touch(sa)  # last_rx moves the DPD timer
+        self.touch(sa)  # last_rx moves the DPD timer
         if msg.is_initiator == sa.initiator or (msg.spi_i, msg.spi_r) != (sa.spi_i, sa.spi_r):
             self.drop("IKE SPI or initiator flag mismatch")
             return
@@ -373,7 +373,7 @@ class Ikev2Engine(SansIoEngine):
             sa.local = local
 
     def _handle_request(self, sa: IkeSa, msg: message.Message, now: float) -> None:
-        self._touch(sa)
+        self.touch(sa)
         ex = msg.exchange
         payloads: list[Payload]
         if ex == ExchangeType.IKE_AUTH and not sa.initiator and sa.state == IkeState.CONNECTING:
@@ -397,10 +397,10 @@ class Ikev2Engine(SansIoEngine):
                 sa, sa.delete_reason or "deleted", announce=sa.state != IkeState.CONNECTING
             )
             return
-        self._kick(sa, now)
+        self.kick(sa, now)
 
     def _complete(self, sa: IkeSa, parsed: Parsed, now: float) -> None:
-        self._touch(sa)
+        self.touch(sa)
         out = sa.outstanding
         assert out is not None
         if out.exchange == ExchangeType.IKE_SA_INIT:
@@ -409,15 +409,15 @@ class Ikev2Engine(SansIoEngine):
         sa.finish_request()
         out.task.process(self, sa, parsed.message, now)
         if self._sas.get(sa.local_spi) is sa:
-            self._kick(sa, now)
+            self.kick(sa, now)
 
-    def _queue(self, sa: IkeSa, task: Task, now: float) -> None:
-        self._touch(sa)
+    def queue(self, sa: IkeSa, task: Task, now: float) -> None:
+        self.touch(sa)
         sa.tasks.append(task)
-        self._kick(sa, now)
+        self.kick(sa, now)
 
-    def _kick(self, sa: IkeSa, now: float) -> None:
-        self._touch(sa)
+    def kick(self, sa: IkeSa, now: float) -> None:
+        self.touch(sa)
         while sa.outstanding is None and sa.tasks and self._sas.get(sa.local_spi) is sa:
             task = sa.tasks.popleft()
             payloads = task.build(self, sa, now)
@@ -427,14 +427,14 @@ class Ikev2Engine(SansIoEngine):
             self.send(data, sa.local, sa.remote)
 
     # --------------------------------------------------------------- timers
-    def _touch(self, sa: IkeSa) -> None:
+    def touch(self, sa: IkeSa) -> None:
         """The timers of ``sa`` may have changed: recompute them before the heap is read."""
         self._timers.touch(sa)
 
     def _refresh_timers(self) -> None:
         self._timers.refresh()
 
-    def _alive(self, sa: IkeSa) -> bool:
+    def alive(self, sa: IkeSa) -> bool:
         return self._sas.get(sa.local_spi) is sa
 
     def _index_gateway(self, sa: IkeSa) -> None:
@@ -478,7 +478,7 @@ class Ikev2Engine(SansIoEngine):
         return [x for x in t if math.isfinite(x)]
 
     def _check_timers(self, sa: IkeSa, now: float) -> None:
-        self._touch(sa)
+        self.touch(sa)
         out = sa.outstanding
         if out is not None and now >= out.next_at:
             out.attempt += 1
@@ -508,7 +508,7 @@ class Ikev2Engine(SansIoEngine):
             self.log(sa, "IKE SA lifetime expired")
             sa.tasks.clear()
             if sa.outstanding is None:
-                self._queue(sa, IkeDeleteTask("lifetime expired"), now)
+                self.queue(sa, IkeDeleteTask("lifetime expired"), now)
             else:
                 self.remove_ike(sa, "lifetime expired")
             return
@@ -516,7 +516,7 @@ class Ikev2Engine(SansIoEngine):
             if sa.rekey_at is not None and now >= sa.rekey_at:
                 sa.rekey_at = math.inf
                 if not sa.rekeying and sa.peer_rekey is None:
-                    self._queue(sa, IkeRekeyTask(), now)
+                    self.queue(sa, IkeRekeyTask(), now)
             if (
                 sa.policy.dpd_enabled
                 and sa.policy.dpd_interval > 0
@@ -524,7 +524,7 @@ class Ikev2Engine(SansIoEngine):
                 and not sa.tasks
                 and now >= sa.last_rx + sa.policy.dpd_interval
             ):
-                self._queue(sa, DpdTask(), now)
+                self.queue(sa, DpdTask(), now)
             if sa.nat_local and sa.next_keepalive is not None and now >= sa.next_keepalive:
                 self.send(KEEPALIVE, sa.local, sa.remote)
                 sa.next_keepalive = now + max(sa.policy.keepalive_interval, 1)
@@ -534,7 +534,7 @@ class Ikev2Engine(SansIoEngine):
                 self.log(sa, f"CHILD SA {c.policy.name} {c.spi_in:08X} lifetime expired")
                 self.remove_child(sa, c, "lifetime expired")
                 c.state = ChildState.DELETING
-                self._queue(sa, ChildDeleteTask([c], "lifetime expired", removed=True), now)
+                self.queue(sa, ChildDeleteTask([c], "lifetime expired", removed=True), now)
             elif (
                 c.state == ChildState.INSTALLED
                 and now >= c.rekey_at
@@ -542,14 +542,14 @@ class Ikev2Engine(SansIoEngine):
                 and sa.state == IkeState.ESTABLISHED
             ):
                 c.rekey_at = math.inf
-                self._queue(sa, ChildCreateTask(c.policy, rekey_of=c), now)
+                self.queue(sa, ChildCreateTask(c.policy, rekey_of=c), now)
 
     # ----------------------------------------------------- used by the tasks
 
 
     def log(self, sa: IkeSa | None, text: str, *, gateway: str = "", level: str = "INFO") -> None:
         if sa is not None:
-            self._touch(sa)
+            self.touch(sa)
         gw = sa.gateway if sa is not None else gateway
         where = (
             f"{sa.local[0]}[{sa.local[1]}] - {sa.remote[0]}[{sa.remote[1]}] SN {sa.sn}: "
@@ -621,8 +621,8 @@ class Ikev2Engine(SansIoEngine):
         self._next_sn += 1
         sa.created_seq = self._tick()
         self._sas[spi] = sa
-        sa.timer_watch = self._touch
-        self._touch(sa)
+        sa.timer_watch = self.touch
+        self.touch(sa)
         if not initiator:
             self._half_open[(spi_i, remote[0])] = sa
         return sa
@@ -650,7 +650,7 @@ class Ikev2Engine(SansIoEngine):
             )
 
     def _lifetimes(self, sa: IkeSa, now: float) -> None:
-        self._touch(sa)
+        self.touch(sa)
         life = sa.policy.lifetime
         sa.established = now
         sa.expires = now + life
@@ -664,7 +664,7 @@ class Ikev2Engine(SansIoEngine):
         return self._seq
 
     def establish_ike(self, sa: IkeSa, now: float) -> None:
-        self._touch(sa)
+        self.touch(sa)
         sa.state = IkeState.ESTABLISHED
         sa.established_seq = self._tick()
         self._half_open.pop((sa.spi_i, sa.remote[0]), None)
@@ -710,7 +710,7 @@ class Ikev2Engine(SansIoEngine):
         """A Delete for an IKE SA we abandon, not retransmitted (the peer may think it is up)."""
         if sa.protection is None or not sa.initiator and sa.state == IkeState.CONNECTING:
             return
-        self._touch(sa)
+        self.touch(sa)
         sa.tasks.clear()
         msgid = sa.outstanding.message_id + 1 if sa.outstanding else sa.next_request_id
         msg = sa.new_message(ExchangeType.INFORMATIONAL, msgid, False)
@@ -727,17 +727,17 @@ class Ikev2Engine(SansIoEngine):
     def remove_ike(self, sa: IkeSa, reason: str, announce: bool = True) -> None:
         """Forgets an IKE SA and its CHILD SAs locally (no message to the peer)."""
         was = sa.state
-        self._touch(sa)
+        self.touch(sa)
         sa.state = IkeState.DEAD
         if self._sas.get(sa.local_spi) is sa:
             del self._sas[sa.local_spi]
         self._half_open.pop((sa.spi_i, sa.remote[0]), None)
         sa.outstanding = None
-        successor = self._successor(sa)
+        successor = rekey.successor(self, sa)
         if successor is not None:  # deleted after a rekey: the CHILD SAs live on
-            self._move_children(sa, successor)
+            rekey.move_children(self, sa, successor)
         if sa.then_delete is not None:  # a redundant SA is gone: now the old one can go
-            self._delete_old(sa.then_delete, self._clock())
+            rekey.delete_old(self, sa.then_delete, self._clock())
             sa.then_delete = None
         sa.tasks.clear()
         for c in list(sa.children.values()):
@@ -835,7 +835,7 @@ class Ikev2Engine(SansIoEngine):
             expires=now + policy.lifetime,
         )
         self._next_child_id += 1
-        self._touch(sa)
+        self.touch(sa)
         sa.children[child.child_id] = child
         child.owner = sa
         sa.pending_children.discard(policy.name)
@@ -861,7 +861,7 @@ class Ikev2Engine(SansIoEngine):
         if sa.children.get(child.child_id) is not child:
             return
         del sa.children[child.child_id]
-        self._touch(sa)
+        self.touch(sa)
         self._spis.release(child.spi_in)
         self.log(
             sa,
@@ -873,39 +873,6 @@ class Ikev2Engine(SansIoEngine):
                 sa.gateway, child.policy.name, child.child_id, child.spi_in, child.spi_out, reason
             )
         )
-
-    def child_rekeyed(
-        self, sa: IkeSa, old: ChildSa, new: ChildSa, ni: bytes, nr: bytes, ours: bool
-    ) -> None:
-        """Make-before-break, and the collision rule of RFC 7296 2.8.1."""
-        self._touch(sa)
-        if ours:
-            old.our_rekey = (new, ni, nr)
-        else:
-            old.peer_rekey = (new, ni, nr)
-        if old.state == ChildState.INSTALLED:
-            old.state = ChildState.REKEYED
-        now = new.created  # the time of the exchange that made ``new``
-        if old.our_rekey is not None and old.peer_rekey is not None:
-            mine, a, b = old.our_rekey
-            theirs, c, d = old.peer_rekey
-            if min(a, b) <= min(c, d):  # our exchange holds the lowest nonce: ours is redundant
-                self.log(
-                    sa,
-                    f"CHILD SA rekey collision on {old.policy.name}: ours has the lowest "
-                    f"nonce, deleting our new SA {mine.spi_in:08X}",
-                )
-                self._queue(sa, ChildDeleteTask([mine], "redundant after rekey collision"), now)
-            else:
-                self.log(
-                    sa,
-                    f"CHILD SA rekey collision on {old.policy.name}: peer's has the "
-                    f"lowest nonce, keeping our new SA {mine.spi_in:08X}",
-                )
-                if not any(isinstance(t, ChildDeleteTask) and old in t.children for t in sa.tasks):
-                    self._queue(sa, ChildDeleteTask([old], "rekeyed"), now)
-        elif ours:
-            self._queue(sa, ChildDeleteTask([old], "rekeyed"), now)
 
     def rekeyed_sa(
         self,
@@ -963,125 +930,10 @@ class Ikev2Engine(SansIoEngine):
         sa.created_seq = sa.established_seq = self._tick()
         self._protect(sa)
         self._sas[sa.local_spi] = sa
-        sa.timer_watch = self._touch
-        self._touch(sa)
+        sa.timer_watch = self.touch
+        self.touch(sa)
         self._lifetimes(sa, now)
         return sa
-
-    def ike_rekeyed(
-        self, old: IkeSa, new: IkeSa, ni: bytes, nr: bytes, ours: bool, now: float
-    ) -> None:
-        """A rekey of ``old`` made ``new``: move the CHILD SAs over, resolve collisions."""
-        self._touch(old)
-        self._touch(new)
-        if ours:
-            old.our_rekey = (new, ni, nr)
-        else:
-            old.peer_rekey = (new, ni, nr)
-        role = "INITIATOR" if ours else "RESPONDER"
-        self.log(
-            new,
-            f"====> IKEv2 IKE SA NEGOTIATION SUCCEEDED AS {role}, rekey; gateway "
-            f"{new.gateway} <==== replaces SN {old.sn}",
-        )
-        self.emit(IkeEstablished(new.gateway, new.sn, ours, rekey=True))
-        if old.our_rekey is not None and old.peer_rekey is not None:
-            mine, a, b = old.our_rekey
-            theirs = old.peer_rekey[0]
-            winner = self._rekey_winner(old)
-            loser = mine if winner is theirs else theirs
-            if loser is mine:
-                self.log(
-                    old,
-                    f"IKE SA rekey collision: ours has the lowest nonce, deleting our "
-                    f"new SN {mine.sn}",
-                )
-            else:
-                self.log(
-                    old,
-                    f"IKE SA rekey collision: peer's has the lowest nonce, keeping "
-                    f"our new SN {mine.sn}",
-                )
-            self._move_children(old, winner)
-            self._move_children(loser, winner)
-            old.replaced = loser.replaced = True
-            if loser is mine:
-                self._queue(mine, IkeDeleteTask("redundant after IKE rekey collision"), now)
-            elif self._sas.get(theirs.local_spi) is theirs:
-                # the peer deletes its redundant SA once it learns it lost; deleting the old
-                # SA before then could strand the peer's exchange (its response may be lost)
-                theirs.then_delete = old
-            else:
-                self._delete_old(old, now)
-            old.state = IkeState.REKEYED if old.state == IkeState.ESTABLISHED else old.state
-            self._kick(winner, now)
-            return
-        if not ours and old.rekeying:
-            return  # our own rekey of ``old`` is in flight: its outcome decides (RFC 7296 2.8.2)
-        self._move_children(old, new)
-        old.state = IkeState.REKEYED
-        old.replaced = True
-        if ours:
-            self._queue(old, IkeDeleteTask("rekeyed"), now)
-        self._kick(new, now)
-
-    def _delete_old(self, old: IkeSa, now: float) -> None:
-        if (
-            self._sas.get(old.local_spi) is old
-            and old.state
-            not in (
-                IkeState.DELETING,
-                IkeState.DEAD,
-            )
-            and not any(isinstance(t, IkeDeleteTask) for t in old.tasks)
-        ):
-            self._queue(old, IkeDeleteTask("rekeyed"), now)
-
-    def adopt_peer_rekey(self, old: IkeSa, now: float) -> None:
-        """Our rekey of ``old`` failed; if the peer rekeyed it meanwhile, follow the peer's."""
-        if old.peer_rekey is not None and old.our_rekey is None:
-            new = old.peer_rekey[0]
-            if self._sas.get(new.local_spi) is new:
-                self._move_children(old, new)
-                old.state = IkeState.REKEYED
-                old.replaced = True
-                self._kick(new, now)
-
-    @staticmethod
-    def _rekey_winner(old: IkeSa) -> IkeSa:
-        """RFC 7296 2.8.2: the new SA from the exchange holding the lowest nonce is redundant."""
-        assert old.our_rekey is not None and old.peer_rekey is not None
-        mine, a, b = old.our_rekey
-        theirs, c, d = old.peer_rekey
-        return theirs if min(a, b) <= min(c, d) else mine
-
-    def _move_children(self, src: IkeSa, dst: IkeSa) -> None:
-        """CHILD SAs, and the CHILD SA work queued for them, follow a rekeyed IKE SA."""
-        if src is dst:
-            return
-        self._touch(src)
-        self._touch(dst)
-        for c_sa in list(src.children.values()):
-            dst.children[c_sa.child_id] = c_sa
-            c_sa.owner = dst
-        src.children.clear()
-        for t in list(src.tasks):
-            if isinstance(t, ChildCreateTask | ChildDeleteTask):
-                dst.tasks.append(t)
-                src.tasks.remove(t)
-
-    def _successor(self, sa: IkeSa) -> IkeSa | None:
-        """The live IKE SA that replaced ``sa`` by a rekey, if any."""
-        alive = [
-            x[0]
-            for x in (sa.our_rekey, sa.peer_rekey)
-            if x is not None
-            and self._sas.get(x[0].local_spi) is x[0]
-            and x[0].state == IkeState.ESTABLISHED
-        ]
-        if len(alive) == 2:
-            return self._rekey_winner(sa)
-        return alive[0] if alive else None
 
     # ----------------------------------------------------------- snapshots
     def _ike_info(self, sa: IkeSa) -> IkeSaInfo:

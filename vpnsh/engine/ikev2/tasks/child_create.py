@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ...crypto import dh
 from ...policy import ChildPolicy
+from .. import rekey as rekeying
 from ..constants import ExchangeType, NotifyType, ProtocolId
 from ..message import Message
 from ..payloads import KePayload, NoncePayload, NotifyPayload, Payload, SaPayload, TsPayload
@@ -24,6 +25,7 @@ REKEY_RETRY = 10.0
 
 class ChildCreateTask:
     exchange = ExchangeType.CREATE_CHILD_SA
+    follows_children = True  # moves to the new IKE SA with the CHILD SAs on a rekey
 
     def __init__(self, policy: ChildPolicy, rekey_of: ChildSa | None = None) -> None:
         self.policy = policy
@@ -101,7 +103,7 @@ class ChildCreateTask:
             rekey_of=old,
         )
         if child is not None and old is not None:
-            engine.child_rekeyed(sa, old, child, self.ni, nonce.data if nonce else b"", True)
+            rekeying.child_rekeyed(engine, sa, old, child, self.ni, nonce.data if nonce else b"", True)
 
     def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
         engine.peer_dead(sa, "CREATE_CHILD_SA")
@@ -131,5 +133,5 @@ def respond_create_child(engine: TaskContext, sa: IkeSa, msg: Message, now: floa
     nr = os.urandom(NONCE_SIZE)
     out, new = respond_child(engine, sa, msg, nonce.data, nr, False, now, rekey_of=old)
     if old is not None and new is not None:
-        engine.child_rekeyed(sa, old, new, nonce.data, nr, False)
+        rekeying.child_rekeyed(engine, sa, old, new, nonce.data, nr, False)
     return out

@@ -7,6 +7,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from ...crypto import dh
+from .. import rekey as rekeying
 from ..constants import ExchangeType, NotifyType, ProtocolId
 from ..message import Message
 from ..payloads import KePayload, NoncePayload, NotifyPayload, Payload, SaPayload
@@ -48,7 +49,7 @@ class IkeRekeyTask:
     def process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
         sa.rekeying = False
         if not self._process(engine, sa, msg, now):
-            engine.adopt_peer_rekey(sa, now)
+            rekeying.adopt_peer_rekey(engine, sa, now)
 
     def _process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> bool:
         errors = msg.error_notifies()
@@ -87,7 +88,7 @@ class IkeRekeyTask:
             shared=shared,
             now=now,
         )
-        engine.ike_rekeyed(sa, new, self.ni, nonce.data, True, now)
+        rekeying.ike_rekeyed(engine, sa, new, self.ni, nonce.data, True, now)
         return True
 
     def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
@@ -139,5 +140,5 @@ def respond_ike_rekey(engine: TaskContext, sa: IkeSa, msg: Message, now: float) 
         now=now,
     )
     engine.log(sa, f"IKE SA rekey request answered: new SN {new.sn}")
-    engine.ike_rekeyed(sa, new, nonce.data, nr, False, now)
+    rekeying.ike_rekeyed(engine, sa, new, nonce.data, nr, False, now)
     return [SaPayload((reply,)), NoncePayload(nr), KePayload(suite.dh, pair.public)]

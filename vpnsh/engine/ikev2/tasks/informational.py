@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 class ChildDeleteTask:
     exchange = ExchangeType.INFORMATIONAL
+    follows_children = True  # moves to the new IKE SA with the CHILD SAs on a rekey
 
     def __init__(self, children: list[ChildSa], reason: str, removed: bool = False) -> None:
         self.children = children
