@@ -52,11 +52,11 @@ from .payloads import (
 from .proposals import EspSuite, IkeSuite
 from .protection import SkProtection
 from .sa import Address, ChildSa, ChildState, IkeSa, IkeState, Task
-from .tasks.child_create import ChildCreateTask, respond_create_child
-from .tasks.ike_auth import respond_auth
+from .tasks.child_create import ChildCreateTask
 from .tasks.ike_init import IkeInitTask, respond_init
 from .tasks.ike_rekey import IkeRekeyTask
-from .tasks.informational import ChildDeleteTask, DpdTask, IkeDeleteTask, respond_informational
+from .tasks.informational import ChildDeleteTask, DpdTask, IkeDeleteTask
+from .tasks.responders import responder_for
 
 HALF_OPEN_TIMEOUT = 30.0
 REKEY_JITTER = (0.80, 0.85)
@@ -374,23 +374,13 @@ class Ikev2Engine(SansIoEngine):
 
     def _handle_request(self, sa: IkeSa, msg: message.Message, now: float) -> None:
         self.touch(sa)
-        ex = msg.exchange
-        payloads: list[Payload]
-        if ex == ExchangeType.IKE_AUTH and not sa.initiator and sa.state == IkeState.CONNECTING:
-            self._half_open.pop((sa.spi_i, sa.remote[0]), None)
-            payloads = respond_auth(self, sa, msg, now)
-        elif ex == ExchangeType.CREATE_CHILD_SA and sa.state in (
-            IkeState.ESTABLISHED,
-            IkeState.REKEYED,
-        ):
-            payloads = respond_create_child(self, sa, msg, now)
-        elif ex == ExchangeType.INFORMATIONAL and sa.state != IkeState.CONNECTING:
-            payloads = respond_informational(self, sa, msg, now)
-        elif ex == ExchangeType.CREATE_CHILD_SA and sa.state == IkeState.DELETING:
-            payloads = [NotifyPayload(NotifyType.TEMPORARY_FAILURE)]
-        else:
+        responder = responder_for(msg.exchange, sa)
+        if responder is None:
             self.drop(f"unexpected {msg.describe()} in state {sa.state.value}")
             return
+        if msg.exchange == ExchangeType.IKE_AUTH:
+            self._half_open.pop((sa.spi_i, sa.remote[0]), None)
+        payloads = responder(self, sa, msg, now)
         self.send(sa.respond(msg, payloads), sa.local, sa.remote)
         if sa.doomed:
             self.remove_ike(
