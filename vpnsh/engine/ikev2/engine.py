@@ -18,11 +18,9 @@ import time
 from collections.abc import Callable
 
 from ..crypto.algorithms import encr_alg, integ_alg
-from ..crypto.keymat import child_sa_keys, ike_sa_keys, ike_sa_keys_rekey
-from ..ike import child_keys
+from ..crypto.keymat import ike_sa_keys, ike_sa_keys_rekey
 from ..ike.events import (
     ChildFailed,
-    ChildInstalled,
     ChildRemoved,
     ChildSaInfo,
     IkeDeleted,
@@ -36,8 +34,9 @@ from ..ike.retransmit import Retransmit
 from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_words
 from ..ike.spi import SpiAllocator
 from ..ike.timers import TimerHeap
-from ..policy import ChildPolicy, IkePolicy, TrafficSelector
+from ..policy import ChildPolicy, IkePolicy
 from . import identity, message, rekey, show
+from .children import REKEY_JITTER
 from .constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
 from .cookies import CookieJar
 from .message import Parsed
@@ -49,7 +48,7 @@ from .payloads import (
     ParseError,
     Payload,
 )
-from .proposals import EspSuite, IkeSuite
+from .proposals import IkeSuite
 from .protection import SkProtection
 from .sa import Address, ChildSa, ChildState, IkeSa, IkeState, Task
 from .tasks.child_create import ChildCreateTask
@@ -59,7 +58,6 @@ from .tasks.informational import ChildDeleteTask, DpdTask, IkeDeleteTask
 from .tasks.responders import responder_for
 
 HALF_OPEN_TIMEOUT = 30.0
-REKEY_JITTER = (0.80, 0.85)
 
 
 class Ikev2Engine(SansIoEngine):
@@ -77,16 +75,16 @@ class Ikev2Engine(SansIoEngine):
         half_open_limit: int = 50,
     ) -> None:
         super().__init__(clock)
-        self._rng = rng or random.Random()
+        self.rng = rng or random.Random()
         self.retransmit = retransmit or Retransmit()
         self.half_open_limit = half_open_limit
         self.cookies = CookieJar()
         self._sas: dict[bytes, IkeSa] = {}  # by our SPI
         self._half_open: dict[tuple[bytes, str], IkeSa] = {}  # (SPIi, peer IP) of responder SAs
         self._next_sn = 1
-        self._next_child_id = 1
+        self.next_child_id = 1
         self._seq = 0  # orders SA creation and establishment (the clock may stand still)
-        self._spis = SpiAllocator()
+        self.spis = SpiAllocator()
         # called with each IKE SA whose keys were just derived (Wireshark key tables); None: off
         self.key_log: Callable[[IkeSa], None] | None = None
         # timers: one heap of IKE SAs by their earliest deadline (ike/timers.py)
@@ -581,10 +579,10 @@ class Ikev2Engine(SansIoEngine):
         return [c for c in self._child_policies.values() if c.gateway == gateway and c.enabled]
 
     def new_ike_spi(self) -> bytes:
-        return self._spis.ike_spi(self._sas)
+        return self.spis.ike_spi(self._sas)
 
     def new_child_spi(self) -> int:
-        return self._spis.child_spi()
+        return self.spis.child_spi()
 
     def new_sa(
         self,
@@ -644,7 +642,7 @@ class Ikev2Engine(SansIoEngine):
         life = sa.policy.lifetime
         sa.established = now
         sa.expires = now + life
-        sa.rekey_at = now + int(life * self._rng.uniform(*REKEY_JITTER))
+        sa.rekey_at = now + int(life * self.rng.uniform(*REKEY_JITTER))
         sa.last_rx = now
         if sa.nat_local and sa.policy.keepalive_interval > 0:
             sa.next_keepalive = now + sa.policy.keepalive_interval
@@ -772,74 +770,6 @@ class Ikev2Engine(SansIoEngine):
         self.emit(ChildFailed(sa.gateway, name, reason))
         sa.pending_children.discard(name)
 
-    def install_child(
-        self,
-        sa: IkeSa,
-        policy: ChildPolicy,
-        *,
-        initiator: bool,
-        spi_in: int,
-        spi_out: int,
-        suite: EspSuite,
-        ni: bytes,
-        nr: bytes,
-        shared: bytes | None,
-        local_ts: tuple[TrafficSelector, ...],
-        remote_ts: tuple[TrafficSelector, ...],
-        message_id: int,
-        now: float,
-        rekey_of: ChildSa | None = None,
-    ) -> ChildSa:
-        assert sa.suite is not None and sa.keys is not None
-        encr = encr_alg(suite.encr, suite.key_bits or None)
-        integ = integ_alg(suite.integ)
-        km = child_sa_keys(sa.suite.prf, sa.keys.sk_d, ni, nr, encr, integ, shared)
-        if initiator:
-            e_out, a_out, e_in, a_in = km.encr_i, km.integ_i, km.encr_r, km.integ_r
-        else:
-            e_out, a_out, e_in, a_in = km.encr_r, km.integ_r, km.encr_i, km.integ_i
-        ratio = self._rng.uniform(*REKEY_JITTER)
-        soft = int(policy.lifetime * ratio)
-        self._spis.hold(spi_in)
-        keys = child_keys.assemble(
-            policy, gateway=sa.gateway, child_id=self._next_child_id, initiator=initiator,
-            spi_in=spi_in, spi_out=spi_out, encr_id=suite.encr, encr=encr,
-            integ_id=suite.integ, keys_in=(e_in, a_in), keys_out=(e_out, a_out),
-            local_ts=local_ts, remote_ts=remote_ts, local=sa.local, remote=sa.remote,
-            encap=sa.nat, lifetime_soft=soft, lifetime_hard=policy.lifetime,
-            lifesize_kb=policy.lifesize_kb, jitter=ratio, esn=suite.esn,
-        )
-        child = ChildSa(
-            child_id=self._next_child_id,
-            policy=policy,
-            initiator=initiator,
-            spi_in=spi_in,
-            spi_out=spi_out,
-            suite=suite,
-            local_ts=local_ts,
-            remote_ts=remote_ts,
-            keys=keys,
-            message_id=message_id,
-            created=now,
-            rekey_at=now + soft,
-            expires=now + policy.lifetime,
-        )
-        self._next_child_id += 1
-        self.touch(sa)
-        sa.children[child.child_id] = child
-        child.owner = sa
-        sa.pending_children.discard(policy.name)
-        role = "INITIATOR" if initiator else "RESPONDER"
-        kind = "rekey" if rekey_of else "non-rekey"
-        self.log(
-            sa,
-            f"====> IKEv2 CHILD SA NEGOTIATION SUCCEEDED AS {role}, {kind}; tunnel "
-            f"{policy.name} <==== {suite.short()}, SPI in {spi_in:08X} out "
-            f"{spi_out:08X}, lifetime {policy.lifetime} sec",
-        )
-        self.emit(ChildInstalled(keys, rekey_of.spi_in if rekey_of else None))
-        return child
-
     def owner_of(self, child: ChildSa) -> IkeSa | None:
         """The IKE SA that holds ``child`` now."""
         for sa in self._unique_sas():
@@ -852,7 +782,7 @@ class Ikev2Engine(SansIoEngine):
             return
         del sa.children[child.child_id]
         self.touch(sa)
-        self._spis.release(child.spi_in)
+        self.spis.release(child.spi_in)
         self.log(
             sa,
             f"CHILD SA {child.policy.name} {child.spi_in:08X}/{child.spi_out:08X} "

@@ -23,6 +23,9 @@ from .payloads import IdPayload, Payload
 from .proposals import EspSuite, IkeSuite
 
 if TYPE_CHECKING:
+    import random
+
+    from ..ike.spi import SpiAllocator
     from .cookies import CookieJar
 
 Address = tuple[str, int]
@@ -69,6 +72,9 @@ class TaskContext(Protocol):
     """
 
     retransmit: Retransmit
+    rng: random.Random
+    spis: SpiAllocator
+    next_child_id: int
     cookies: CookieJar
     half_open_limit: int
     force_udp_encap: bool
@@ -105,24 +111,6 @@ class TaskContext(Protocol):
     def initial_contact(self, sa: IkeSa) -> None: ...
     def is_initial_contact(self, sa: IkeSa) -> bool: ...
     def child_failed(self, sa: IkeSa, name: str, reason: str) -> None: ...
-    def install_child(
-        self,
-        sa: IkeSa,
-        policy: ChildPolicy,
-        *,
-        initiator: bool,
-        spi_in: int,
-        spi_out: int,
-        suite: EspSuite,
-        ni: bytes,
-        nr: bytes,
-        shared: bytes | None,
-        local_ts: tuple[TrafficSelector, ...],
-        remote_ts: tuple[TrafficSelector, ...],
-        message_id: int,
-        now: float,
-        rekey_of: ChildSa | None = None,
-    ) -> ChildSa: ...
     def owner_of(self, child: ChildSa) -> IkeSa | None: ...
     def remove_child(self, sa: IkeSa, child: ChildSa, reason: str) -> None: ...
     def rekeyed_sa(
