@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
+
+
+class Flight(Protocol):
+    """A request (IKEv2) or message (IKEv1) of ours that waits for an answer."""
+
+    attempt: int  # 0: the first send
+    next_at: float  # when to send it again
 
 
 @dataclass(frozen=True)
@@ -19,6 +27,17 @@ class Retransmit:
 
     def timeout(self, attempt: int) -> float:
         return float(min(self.base * (2**attempt), self.cap))
+
+    def due(self, flight: Flight, now: float) -> bool | None:
+        """What to do with ``flight`` at ``now``: None, nothing yet; True, send it again
+        (its next deadline is set); False, every try is spent: the peer did not answer."""
+        if now < flight.next_at:
+            return None
+        flight.attempt += 1
+        if flight.attempt >= self.tries:
+            return False
+        flight.next_at = now + self.timeout(flight.attempt)
+        return True
 
 
 IKEV2 = Retransmit()

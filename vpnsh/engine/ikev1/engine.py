@@ -521,12 +521,9 @@ class Ikev1Engine(SansIoEngine):
 
     def _retransmit_due(self, sa: Phase1, f: Flight, now: float) -> bool | None:
         """Resend ``f`` if due: True resent, False gave up, None nothing to do."""
-        if now < f.next_at:
-            return None
-        f.attempt += 1
-        if f.attempt >= self.retransmit.tries:
-            return False
-        f.next_at = now + self.retransmit.timeout(f.attempt)
+        resend = self.retransmit.due(f, now)
+        if not resend:
+            return resend
         sa.retransmits += 1
         self.send(f.data, sa.local, sa.remote)
         return True

@@ -468,16 +468,15 @@ class Ikev2Engine(SansIoEngine):
     def _check_timers(self, sa: IkeSa, now: float) -> None:
         self.touch(sa)
         out = sa.outstanding
-        if out is not None and now >= out.next_at:
-            out.attempt += 1
-            if out.attempt >= self.retransmit.tries:
+        resend = self.retransmit.due(out, now) if out is not None else None
+        if out is not None and resend is not None:
+            if not resend:
                 sa.outstanding = None
                 out.task.failed(self, sa, now)
                 if self._sas.get(sa.local_spi) is not sa:
                     return
             else:
                 sa.retransmits += 1
-                out.next_at = now + self.retransmit.timeout(out.attempt)
                 self.log(
                     sa,
                     f"retransmitting {ExchangeType(out.exchange).name} request "
