@@ -31,6 +31,7 @@ from vpnsh.config.schema import (
     hint_of,
 )
 from vpnsh.config.vpn_schema import ROOT
+from vpnsh.render.layouts import LAYOUTS
 from vpnsh.shell import help as help_table
 from vpnsh.shell.parser import CONFIGURE, OPERATIONAL, keyword_terminals, lark_parser, start_rule
 
@@ -40,6 +41,8 @@ OUT = Path(__file__).resolve().parent.parent / "docs" / "command-reference.md"
 VALUE_TEXT = {"WORD": "<value>", "STRING": '"<text>"', "NUMBER": "<number>", "REGEX": "<regex>"}
 # Terminals that repeat (paths, filters): written once, followed by "...".
 REPEATING = ("WORD", "STRING", "LBRACKET", "RBRACKET")
+# Options offered again after one was given, this many or more: an any-order option list
+LONG_OPTION_LIST = 6
 
 
 # ------------------------------------------------------------------ grammar
@@ -51,13 +54,20 @@ def command_forms(mode: str) -> list[tuple[str, str]]:
     forms: list[tuple[str, str]] = []
     seen: set[str] = set()
 
-    def visit(ip: object, words: list[str], keywords: list[str], states: frozenset) -> None:
+    def visit(ip: object, words: list[str], keywords: list[str], states: frozenset,
+              offered: frozenset = frozenset()) -> None:
         accepts = ip.accepts()  # type: ignore[attr-defined]
         if "$END" in accepts:
             syntax = " ".join(words)
             if syntax not in seen:
                 seen.add(syntax)
                 forms.append((syntax, form_help(words, mode)))
+        # a long list of options in any order (request certificate generate): each option is
+        # written once after the command, not in every order
+        options = frozenset(t for t in accepts if t in kw)
+        if len(options & offered) >= LONG_OPTION_LIST:
+            return
+        offered = offered | options
         for term in sorted(accepts - {"$END", "VBAR"}):
             probe = ip.copy()  # type: ignore[attr-defined]
             if term in kw:
@@ -73,11 +83,13 @@ def command_forms(mode: str) -> list[tuple[str, str]]:
             if state in states or (term in REPEATING and words and words[-1].startswith("<")):
                 # a repeating slot: write it once
                 if words[-1].startswith("<") and not words[-1].endswith("..."):
-                    visit(probe, [*words[:-1], words[-1] + "..."], keywords, states | {state})
+                    visit(probe, [*words[:-1], words[-1] + "..."], keywords, states | {state},
+                          offered)
                 continue
             if len(words) > 12 or (term in kw and text in words):
                 continue  # an option given once is enough (commit force description ...)
-            visit(probe, [*words, text], keywords + ([text] if term in kw else []), states | {state})
+            visit(probe, [*words, text], keywords + ([text] if term in kw else []), states | {state},
+                  offered)
 
     ip = lark_parser().parse_interactive("", start=start_rule(mode))
     visit(ip, [], [], frozenset())
@@ -212,6 +224,18 @@ def render() -> str:
     cfg = [(s, h) for s, h in command_forms(CONFIGURE) if not s.startswith("run ")]
     cfg.append(("run <operational command>", help_table.KEYWORD_HELP["run"]))
     out += [f"| `{_cell(s)}` | {_cell(h)} |" for s, h in sorted(cfg)]
+    out += [
+        "",
+        "## Output layouts",
+        "",
+        "How sure each layout is: *verified* against real PAN-OS output, or *modelled* on",
+        "PAN-OS's fields and style (`vpnsh/render/layouts.py`). The VPN commands' layouts are in",
+        "`docs/operational-data.md`.",
+        "",
+        "| Command | Layout | Source |",
+        "| --- | --- | --- |",
+    ]
+    out += [f"| `{_cell(c)}` | {v} | {_cell(src)} |" for c, (v, src) in LAYOUTS.items()]
     out += [
         "",
         "## Config paths",

@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from vpnsh.engine.dataplane.base import ChildSaSpec, Route, TunnelInterface
-from vpnsh.engine.dataplane.userspace import UserspaceDataPlane, udp_io_transport
+from vpnsh.engine.dataplane.userspace import UserspaceDataPlane, udp_io_key, udp_io_transport
 
 #   python tests/helpers/userspace_driver.py
 #
@@ -93,7 +93,7 @@ async def _standalone() -> None:
                         assert dp.take_udp_io(udp, req["local"], NATT_PORT)
                     elif req.get("mode") == "attach":
                         transport = udp_io_transport(udp, (req["local"], NATT_PORT))
-                        dp.attach_udp_socket((req["local"], NATT_PORT),
+                        dp.attach_udp_socket(udp_io_key(udp, (req["local"], NATT_PORT)),
                                              transport.get_extra_info("socket"))
                 elif op == "release":
                     dp.release_udp_io(udp, req["local"], NATT_PORT)

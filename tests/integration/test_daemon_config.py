@@ -114,7 +114,10 @@ def test_invalid_commit_leaves_running_byte_identical(vpnshd: Daemon) -> None:
     err = info.value
     assert err.kind == "validation"
     lines = err.message.splitlines()
-    assert lines[0] == "Validation Error:"
+    job = vpnshd.request("jobs.show")["jobs"][-1]["id"]
+    assert lines[:3] == [f"Commit job {job} is in progress. Use Ctrl+C to return to command prompt",
+                         "...........98%..............100%", "Validation Error:"]
+    assert lines[-1] == "Commit failed"
     assert any("NO-SUCH-GW" in line and " -> " in line for line in lines[1:])
     assert any("NO-SUCH-PROFILE" in line for line in lines[1:])
     assert running_bytes(vpnshd) == before

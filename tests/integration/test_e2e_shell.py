@@ -46,6 +46,12 @@ def test_script_stops_at_first_bad_line_with_status_1(vpnshd: Daemon) -> None:
     r = vpnshd.shell("-f", str(script))
     assert r.returncode == 1
     assert "line 3" in r.stderr and "Invalid syntax." in r.stderr
+    # the failed script takes back what it set (issue 13); --keep-candidate keeps it
+    assert "Reverted 1 candidate change(s) made by this script" in r.stderr
+    cand = candidate_set(vpnshd)
+    assert "tunnel.2" not in cand and "tunnel.3" not in cand
+    r = vpnshd.shell("--keep-candidate", "-f", str(script))
+    assert r.returncode == 1
     cand = candidate_set(vpnshd)
     assert "tunnel.2 comment applied" in cand
     assert "tunnel.3" not in cand
@@ -54,7 +60,7 @@ def test_script_stops_at_first_bad_line_with_status_1(vpnshd: Daemon) -> None:
 def test_keep_going_runs_every_line_and_still_fails(vpnshd: Daemon) -> None:
     script = vpnshd.base / "bad.txt"
     script.write_text("configure\nset network bogus\nset network interface tunnel units tunnel.3 comment after\n")
-    r = vpnshd.shell("--keep-going", "-f", str(script))
+    r = vpnshd.shell("--keep-going", "--keep-candidate", "-f", str(script))
     assert r.returncode == 1
     assert "line 2" in r.stderr
     assert "tunnel.3 comment after" in candidate_set(vpnshd)

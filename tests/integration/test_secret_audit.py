@@ -119,18 +119,18 @@ def test_no_secret_in_any_file_the_daemon_or_shell_wrote(tmp_path: Path) -> None
         # vpnsh -c
         lines, secrets["dashc"] = commands("dashc")
         args = [a for line in ["configure", *lines] for a in ("-c", line)]
-        r = d.shell(*args, "--keep-going")
+        r = d.shell(*args, "--keep-going", "--keep-candidate")
         outputs["-c output"] = r.stdout + r.stderr
         # vpnsh -f FILE (the command file itself is the user's: not searched)
         lines, secrets["file"] = commands("file")
         script = tmp_path / "user-files" / "cmds.vpnsh"
         script.parent.mkdir()
         script.write_text("\n".join(["configure", *lines]) + "\n")
-        r = d.shell("-f", str(script), "--keep-going")
+        r = d.shell("-f", str(script), "--keep-going", "--keep-candidate")
         outputs["-f output"] = r.stdout + r.stderr
         # commands on stdin
         lines, secrets["stdin"] = commands("stdin")
-        r = d.shell("--keep-going", input="\n".join(["configure", *lines]) + "\n")
+        r = d.shell("--keep-going", "--keep-candidate", input="\n".join(["configure", *lines]) + "\n")
         outputs["stdin output"] = r.stdout + r.stderr
         # the interactive shell on a terminal: ~/.vpnsh_history
         lines, secrets["pty"] = commands("pty")

@@ -74,6 +74,8 @@ def test_netmiko_with_key_and_config_error(sshd: SshDaemon) -> None:
         assert "Invalid syntax." in out or "Server error" in out
         out = conn.send_command("show system info")
         assert f"hostname: {HOST}" in out.splitlines()
+        rows = [line.split() for line in conn.send_command("show admins").splitlines()[2:]]
+        assert ["admin", "127.0.0.1", "SSH"] in [r[:3] for r in rows]  # the SSH login, from where
     finally:
         conn.disconnect()
 
@@ -90,3 +92,26 @@ def test_password_file_tool(tmp_path: Path) -> None:
     line = (tmp_path / "ssh" / "passwords").read_text()
     assert line.startswith("ops:scrypt$") and "pw1" not in line
     assert oct((tmp_path / "ssh" / "passwords").stat().st_mode & 0o777) == "0o600"
+
+
+def test_netmiko_commit_failure_raises_with_the_reasons(sshd: SshDaemon) -> None:
+    conn = connect(sshd, password=PASSWORD)
+    try:
+        out = conn.send_config_set(["set zone z network layer3 tunnel.7"])
+        assert "Invalid syntax" not in out and "Server error" not in out
+        with pytest.raises(ValueError) as failed:
+            conn.commit(read_timeout=30)  # returns only on success: waits for 100%, then checks
+        text = str(failed.value)
+        assert text.startswith("Commit failed with the following errors:")
+        lines = text.splitlines()
+        assert "Commit job 1 is in progress. Use Ctrl+C to return to command prompt" in lines
+        assert "Validation Error:" in lines and "Commit failed" in lines
+        assert " zone -> z -> network -> layer3 'tunnel.7' is not a valid reference" in lines
+        # job ids run on without a gap: the next commit is job 2
+        conn.send_config_set(["delete zone z", "set network interface tunnel units tunnel.7"])
+        out = conn.commit()
+        assert "Commit job 2 is in progress. Use Ctrl+C to return to command prompt" in out.splitlines()
+    finally:
+        conn.disconnect()
+    running = sshd.request("config.show", which="running", format="set", path=[])["text"]
+    assert "zone z" not in running and "tunnel.7" in running

@@ -11,7 +11,9 @@ def words(tokens, partial="", tree=None):
 def test_top_level_keywords_with_help():
     got = complete({}, [], "")
     assert Choice("network", "Network configuration") in got
-    assert [c.word for c in got] == ["network", "zone", "rulebase", "deviceconfig"]
+    assert [c.word for c in got] == ["network", "zone", "address", "address-group", "service",
+                                     "service-group", "rulebase", "deviceconfig",
+                                     "shared"]
 
 
 def test_partial_filters_keywords():

@@ -68,7 +68,7 @@ def test_text_diff_set_and_brace():
     assert text_diff(before, after, "set") == (
         "+set network interface tunnel units tunnel.1 mtu 1400\n")
     brace = text_diff(before, after, "default")
-    assert "+          mtu 1400;" in brace.splitlines()
+    assert "+            mtu 1400;" in brace.splitlines()
     assert not any(line.startswith("-") for line in brace.splitlines())
     assert text_diff(before, before, "xml") == ""
 

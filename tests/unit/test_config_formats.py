@@ -10,10 +10,12 @@ from tests.unit.test_config_helpers import site_a
 from vpnsh.config.factory import factory_config
 from vpnsh.config.formats import FORMATS, parse, render, tokenize
 from vpnsh.config.schema import (
+    AddressMember,
     AddressOrAny,
     Container,
     Entries,
     Enum,
+    EthernetName,
     Flag,
     Hostname,
     IfName,
@@ -21,11 +23,16 @@ from vpnsh.config.schema import (
     IPAddress,
     IPInterface,
     IPPrefix,
+    IPRange,
     Leaf,
     LeafList,
+    LoopbackName,
     Name,
+    PortList,
+    PrefixOrAddress,
     Ref,
     Secret,
+    SubinterfaceName,
     TunnelName,
     ValueType,
 )
@@ -149,12 +156,27 @@ def values(vt: ValueType) -> st.SearchStrategy:
         return st.integers(vt.lo, vt.hi).map(str)
     if isinstance(vt, IPAddress):
         return st.ip_addresses(v=4).map(str)
+    if isinstance(vt, PrefixOrAddress):  # a prefix, or an address object's name
+        return st.sampled_from(["10.1.0.0/24", "192.0.2.7/32", "SiteB-LAN"])
     if isinstance(vt, IPInterface | IPPrefix):
         return st.tuples(st.ip_addresses(v=4), st.integers(0, 32)).map(lambda t: f"{t[0]}/{t[1]}")
-    if isinstance(vt, AddressOrAny):
-        return st.one_of(st.just("any"), st.ip_addresses(v=4).map(str))
+    if isinstance(vt, AddressOrAny | AddressMember):
+        return st.one_of(st.just("any"), st.ip_addresses(v=4).map(lambda a: f"{a}/32"))
+    if isinstance(vt, IPRange):
+        return st.ip_addresses(v=4).map(lambda a: f"{a}-{a}")
+    if isinstance(vt, PortList):
+        return st.integers(0, 65535).map(str)
     if isinstance(vt, TunnelName):
         return st.integers(1, 9999).map(lambda n: f"tunnel.{n}")
+    if isinstance(vt, LoopbackName):
+        return st.integers(1, 9999).map(lambda n: f"loopback.{n}")
+    if isinstance(vt, SubinterfaceName):
+        return st.tuples(st.integers(1, 8), st.integers(1, 9999)).map(
+            lambda p: f"ethernet1/{p[0]}.{p[1]}")
+    if isinstance(vt, EthernetName):
+        return st.one_of(st.integers(1, 64).map(lambda n: f"ethernet1/{n}"),
+                         st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True).filter(
+                             lambda s: not s.startswith(("tunnel.", "loopback.", "ethernet"))))
     if isinstance(vt, IfName):
         return st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True).filter(
             lambda s: not s.startswith("tunnel."))

@@ -63,7 +63,8 @@ def test_shell_session_against_vpnshd(vpnshd: Daemon) -> None:
 
         s.execute("delete network ike gateway GW1 peer-address")
         out = s.execute("validate full")
-        assert not out.ok and out.error.startswith("Validation Error:\n")
+        assert not out.ok and out.error.startswith("Validate job enqueued with jobid ")
+        assert out.error.splitlines()[1] == "Validation Error:"
         assert "GW1" in out.error
         assert s.execute("revert config").ok
         assert s.execute("save config to snap1").ok

@@ -81,7 +81,7 @@ def test_validation_error_in_a_script(client: FakeClient, capsys: pytest.Capture
     _, err = capsys.readouterr()
     assert rc == 1
     assert err.splitlines() == ["line 2: Validation Error:",
-                                "network -> ike -> gateway -> GW1 is missing 'peer-address'"]
+                                " network -> ike -> gateway -> GW1 is missing 'peer-address'"]
 
 
 def test_exit_ends_the_script() -> None:

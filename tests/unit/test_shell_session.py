@@ -128,8 +128,11 @@ def test_commit_from_job_and_status_result(session: Session, client: FakeClient)
                                        "details": ["network -> ike -> gateway -> GW1 is missing 'peer-address'"]}
     out = session.execute("commit")
     assert not out.ok
-    assert out.error.splitlines()[1:] == [
-        "Validation Error:", "network -> ike -> gateway -> GW1 is missing 'peer-address'"]
+    assert out.error.splitlines() == [
+        "Commit job 8 is in progress. Use Ctrl+C to return to command prompt",
+        "...........98%..............100%",
+        "Validation Error:", " network -> ike -> gateway -> GW1 is missing 'peer-address'",
+        "Commit failed"]
 
 
 def test_validation_error_from_daemon(session: Session, client: FakeClient) -> None:
@@ -138,11 +141,16 @@ def test_validation_error_from_daemon(session: Session, client: FakeClient) -> N
                 "ike-gateway 'X' is not a valid reference", "validation")
     out = session.execute("commit")
     assert not out.ok
-    assert out.error == ("Validation Error:\nnetwork -> tunnel -> ipsec -> T -> auto-key -> "
+    assert out.error == ("Validation Error:\n network -> tunnel -> ipsec -> T -> auto-key -> "
                          "ike-gateway 'X' is not a valid reference")
     client.fail("config.validate", "a -> b bad\nc -> d worse", "validation")
     out = session.execute("validate full")
-    assert out.error == "Validation Error:\na -> b bad\nc -> d worse"
+    assert out.error == "Validation Error:\n a -> b bad\n c -> d worse"
+    # the daemon's own text (job, progress, reasons, verdict) is printed as it is
+    text = ("Commit job 3 is in progress. Use Ctrl+C to return to command prompt\n"
+            "...........98%..............100%\nValidation Error:\n a -> b bad\nCommit failed")
+    client.fail("config.commit", text, "validation")
+    assert session.execute("commit").error == text
 
 
 def test_server_error_and_syntax_error_texts(session: Session, client: FakeClient) -> None:

@@ -71,7 +71,8 @@ def test_show_jobs_all_newest_first_and_by_id(session: Session, client: StubClie
     assert "Validate" in lines[2] and "FAIL" in lines[2]
     lines = session.execute("show jobs id 1").output.splitlines()
     assert client.requests[-1] == ("jobs.show", {"id": 1})
-    assert len(lines) == 3 and "Commit" in lines[2]
+    assert len(lines) == 5 and "Commit" in lines[2]
+    assert lines[3:] == ["Warnings:", "Details:"]
 
 
 def test_find_command_keyword_lists_commands_and_config_paths(session: Session) -> None:

@@ -69,3 +69,62 @@ def test_ike_and_esp_demultiplexed_on_loopback(monkeypatch: pytest.MonkeyPatch) 
     assert esp == [b"\xaa\xbb\xcc\xdd" + b"\x00" * 16]
     assert io.counters.ike_in == 2
     assert io.counters.esp_in == 1
+
+
+class _FullOnce:
+    """A socket whose send buffer is 'full' for the first `full` sends (EAGAIN), as a burst
+    of thousands of IKE_SA_INITs makes it; everything else goes to the real socket."""
+
+    def __init__(self, sock: socket.socket, full: int) -> None:
+        self.sock, self.full = sock, full
+
+    def sendmsg(self, *args: object) -> int:
+        if self.full:
+            self.full -= 1
+            raise BlockingIOError
+        return self.sock.sendmsg(*args)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.sock, name)
+
+
+def test_sends_wait_for_room_in_order_and_replies_name_their_source(monkeypatch: pytest.MonkeyPatch
+                                                                    ) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        base = probe.getsockname()[1]
+    monkeypatch.setattr(udp_io, "IKE_PORT", base)
+    monkeypatch.setattr(udp_io, "NATT_PORT", base + 1)
+
+    async def scenario() -> tuple[list[tuple[bytes, str]], UdpIo]:
+        io = UdpIo(on_ike=lambda *a: None)
+        await io.bind("127.0.0.1")
+        await io.bind("127.0.0.2")  # a second local address: the same wildcard sockets
+        assert len(io.endpoints()) == 2
+        ep = io.transport(("127.0.0.2", base))
+        assert ep is not None
+        ep.sock = _FullOnce(ep.sock, 1)  # type: ignore[assignment]
+        got: list[tuple[bytes, str]] = []
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+            peer.bind(("127.0.0.1", 0))
+            peer.setblocking(False)
+            dest = peer.getsockname()
+            for i in range(5):
+                local = "127.0.0.2" if i % 2 else "127.0.0.1"
+                assert io.send_ike(b"m%d" % i, (local, base), dest)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 5
+            while len(got) < 5 and loop.time() < deadline:
+                try:
+                    data, src = peer.recvfrom(100)
+                    got.append((data, src[0]))
+                except BlockingIOError:
+                    await asyncio.sleep(0.01)
+        io.close()
+        return got, io
+
+    got, io = asyncio.run(scenario())
+    # the first send found the buffer full: it and all after it waited, in order
+    assert got == [(b"m0", "127.0.0.1"), (b"m1", "127.0.0.2"), (b"m2", "127.0.0.1"),
+                   (b"m3", "127.0.0.2"), (b"m4", "127.0.0.1")]
+    assert io.counters.send_queued == 5 and io.counters.send_errors == 0

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .schema import Entries, Enum, Leaf, LeafList, Ref, ValueType, hint_of
-from .tree import ENCRYPTED_PREFIX, ConfigError, Walk, walk
+from .tree import ENCRYPTED_PREFIX, ConfigError, Walk, entries_at, walk
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,7 @@ ENTER = Choice("<Enter>", "Finish input")
 
 
 def _names(tree: dict, path: Sequence[str]) -> list[str]:
-    d: object = tree
-    for key in path:
-        if not isinstance(d, dict) or key not in d:
-            return []
-        d = d[key]
-    return list(d) if isinstance(d, dict) else []
+    return list(entries_at(tree, path))
 
 
 def _value_choices(tree: dict, vt: ValueType, help: str) -> list[Choice]:

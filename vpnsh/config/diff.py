@@ -17,10 +17,12 @@ from .formats import render
 from .schema import Node
 from .tree import node_at, with_defaults
 from .vpn_schema import (
+    ADDRESSES,
     ETHERNET,
     GATEWAYS,
     IKE_PROFILES,
     IPSEC_PROFILES,
+    LOOPBACKS,
     MONITOR_PROFILES,
     TUNNEL_UNITS,
     TUNNELS,
@@ -52,7 +54,8 @@ class ConfigDiff:
     gateways: Changes = field(default_factory=Changes)
     tunnels: Changes = field(default_factory=Changes)
     tunnel_interfaces: Changes = field(default_factory=Changes)
-    ethernet_interfaces: Changes = field(default_factory=Changes)
+    ethernet_interfaces: Changes = field(default_factory=Changes)  # with their subinterfaces
+    loopback_interfaces: Changes = field(default_factory=Changes)
     routes: Changes = field(default_factory=Changes)
     ike_profiles: Changes = field(default_factory=Changes)
     ipsec_profiles: Changes = field(default_factory=Changes)
@@ -113,7 +116,7 @@ def _touched(c: Changes) -> set:
 
 KINDS = (("ike_profiles", IKE_PROFILES), ("ipsec_profiles", IPSEC_PROFILES),
          ("monitor_profiles", MONITOR_PROFILES), ("tunnel_interfaces", TUNNEL_UNITS),
-         ("ethernet_interfaces", ETHERNET), ("gateways", GATEWAYS), ("tunnels", TUNNELS))
+         ("ethernet_interfaces", ETHERNET), ("loopback_interfaces", LOOPBACKS), ("gateways", GATEWAYS), ("tunnels", TUNNELS))
 
 
 def diff(running: dict, candidate: dict) -> ConfigDiff:
@@ -144,6 +147,19 @@ def diff(running: dict, candidate: dict) -> ConfigDiff:
                     or tun.get("tunnel-interface") in units
                     or _get(tun, ("tunnel-monitor", "tunnel-monitor-profile")) in monitors):
                 d.tunnels.changed.add(name)
+
+    # an address object's new value moves the proxy-ids and static routes that name it
+    addrs = _touched(_compare(_objects(running, ADDRESSES), _objects(candidate, ADDRESSES),
+                              node_at(ADDRESSES)[0]))
+    if addrs:
+        for name, tun in _objects(candidate, TUNNELS).items():
+            pids = (_get(tun, ("auto-key", "proxy-id")) or {}).values()
+            if name not in d.tunnels.added and any(
+                    p.get(k) in addrs for p in pids for k in ("local", "remote")):
+                d.tunnels.changed.add(name)
+        for key, route in _routes(candidate).items():
+            if route.get("destination") in addrs and key not in d.routes.added:
+                d.routes.changed.add(key)
 
     d.other = running is not candidate and _rest(running) != _rest(candidate)
     return d

@@ -164,8 +164,9 @@ def render(tree: dict, fmt: str = "default", path: Sequence[str] = ()) -> str:
         ET.indent(el)
         return ET.tostring(el, encoding="unicode") + "\n"
     if fmt == "default":
-        if not path:
-            lines = list(_brace_body(ROOT, value, ""))
+        if not path:  # the whole tree under PAN-OS's "config {" root
+            body = list(_brace_body(ROOT, value, "  "))
+            lines = [f"{ROOT.name} {{", *body, "}"] if body else []
         else:
             lines = list(_brace(node, key, value, "", entry=is_entry))
         return "\n".join(lines) + ("\n" if lines else "")
@@ -348,7 +349,13 @@ def parse(text: str, fmt: str = "default", *, encrypt: Encrypt | None = None) ->
         raw = _xml_parse(root, ROOT, ())
     elif fmt == "default":
         ts = _Tokens(text)
+        wrapped = ts.peek() == ROOT.name  # "config { ... }" as render writes it (or not)
+        if wrapped:
+            ts.take()
+            ts.take("{")
         raw = _brace_parse(ts, ROOT, False, ())
+        if wrapped:
+            ts.take("}")
         if ts.peek() is not None:
             raise ConfigError((), f"'{ts.peek()}' is unexpected")
     else:

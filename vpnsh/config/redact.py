@@ -79,8 +79,38 @@ def mask_tokens(tokens: Sequence[str], base: Sequence[str] = ()) -> list[str]:
     return [MASK if i in hide else str(t) for i, t in enumerate(tokens)]
 
 
+def _secret_keywords() -> frozenset[str]:
+    """The names of every secret leaf in the schema: a line with none of them holds no secret."""
+    names: set[str] = set()
+    todo: list[object] = [ROOT]
+    seen: set[int] = set()
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if _is_secret(node):
+            names.add(node.name)  # type: ignore[attr-defined]
+        todo.extend(getattr(node, "children", ()) or ())
+    return frozenset(names)
+
+
+_SECRET_KEYWORDS: frozenset[str] | None = None
+
+
+def may_hold_secret(tokens: Sequence[str], base: Sequence[str] = ()) -> bool:
+    """False when no word of the line names a secret leaf (a cheap test before the walk)."""
+    global _SECRET_KEYWORDS
+    if _SECRET_KEYWORDS is None:
+        _SECRET_KEYWORDS = _secret_keywords()
+    return not _SECRET_KEYWORDS.isdisjoint(map(str, tokens)) or \
+        not _SECRET_KEYWORDS.isdisjoint(map(str, base))
+
+
 def secret_values(tokens: Sequence[str], base: Sequence[str] = ()) -> list[str]:
     """The clear secret values among ``tokens`` (to scrub them from error messages)."""
+    if not may_hold_secret(tokens, base):
+        return []
     return [str(tokens[i]) for i in sorted(secret_positions(tokens, base))]
 
 

@@ -26,6 +26,8 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from . import ifnames
+
 
 class SchemaError(ValueError):
     """A value or path that the schema does not accept.
@@ -213,6 +215,55 @@ class IfName(String):
 
 
 @dataclass(frozen=True)
+class EthernetName(IfName):
+    """An ethernet port: PAN-OS ``ethernet1/N`` (bound to a Linux device by the host's
+    interface map, see vpnsh.engine.ifmap) or a Linux device name used as it is."""
+
+    hint: str = "<ethernet1/N|ifname>"
+
+    def parse(self, text: str) -> str:
+        if ifnames.ETHERNET_RE.fullmatch(text):
+            return text
+        if text.startswith("ethernet") and "/" in text:
+            if ifnames.kind(text) == "subinterface" or ifnames.SUBIF_RE.fullmatch(text):
+                raise ValueError(f"'{text}' is a subinterface: set it under "
+                                 f"{text.rsplit('.', 1)[0]} layer3 units")
+            raise ValueError(f"'{text}' is not a valid ethernet interface name "
+                             "(ethernet1/1-ethernet1/999)")
+        if text.startswith("loopback."):
+            raise ValueError(f"'{text}' is a loopback interface, not an ethernet interface")
+        return super().parse(text)
+
+
+@dataclass(frozen=True)
+class SubinterfaceName(ValueType):
+    """A layer3 subinterface: ``<port>.<unit>``, unit 1-9999 (``ethernet1/2.110``)."""
+
+    hint: str = "<ethernet1/N.U>"
+
+    def parse(self, text: str) -> str:
+        sub = ifnames.split_subinterface(text)
+        if sub is None or ("/" in sub[0] and not ifnames.ETHERNET_RE.fullmatch(sub[0])):
+            raise ValueError(f"'{text}' is not a valid subinterface name (<port>.<1-9999>)")
+        if len(text) > 31:
+            raise ValueError(f"'{text}' is longer than 31 characters")
+        return text
+
+
+@dataclass(frozen=True)
+class LoopbackName(ValueType):
+    """A loopback interface name: ``loopback.N`` with N in 1-9999."""
+
+    hint: str = "<loopback.N>"
+
+    def parse(self, text: str) -> str:
+        if not ifnames.LOOPBACK_RE.fullmatch(text):
+            raise ValueError(f"'{text}' is not a valid loopback interface name "
+                             "(loopback.1-loopback.9999)")
+        return text
+
+
+@dataclass(frozen=True)
 class TunnelName(ValueType):
     """A tunnel interface name: ``tunnel.N`` with N in 1-9999."""
 
@@ -242,15 +293,87 @@ class AddressOrAny(ValueType):
         if text == "any":
             return text
         if "-" in text:
-            lo, _, hi = text.partition("-")
-            try:
-                a, b = ipaddress.ip_address(lo), ipaddress.ip_address(hi)
-            except ValueError:
-                raise ValueError(f"'{text}' is not a valid address range") from None
-            if a.version != b.version or int(a) > int(b):
-                raise ValueError(f"'{text}' is not a valid address range")
-            return f"{a}-{b}"
+            return parse_range(text)
         return IPPrefix().parse(text)
+
+
+def parse_range(text: str) -> str:
+    """A canonical ``first-last`` IP range (same family, first <= last) or ValueError."""
+    lo, sep, hi = text.partition("-")
+    try:
+        a, b = ipaddress.ip_address(lo), ipaddress.ip_address(hi)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a valid address range") from None
+    if not sep or a.version != b.version or int(a) > int(b):
+        raise ValueError(f"'{text}' is not a valid address range")
+    return f"{a}-{b}"
+
+
+@dataclass(frozen=True)
+class IPRange(ValueType):
+    """An address range object value: ``10.1.0.10-10.1.0.20``."""
+
+    hint: str = "<ip-range>"
+
+    def parse(self, text: str) -> str:
+        return parse_range(text)
+
+
+_LITERAL_RE = re.compile(r"[0-9][0-9./-]*|[0-9A-Fa-f:]*:[0-9A-Fa-f:./-]*")
+
+
+def looks_literal(text: str) -> bool:
+    """Whether ``text`` is written as an IP literal (so it is never taken as an object name)."""
+    return bool(_LITERAL_RE.fullmatch(text))
+
+
+@dataclass(frozen=True)
+class AddressMember(ValueType):
+    """A rule's address member: ``any``, a network, a range ``a-b``, or an address object or
+    group name (checked at commit: see :mod:`vpnsh.config.objects`)."""
+
+    hint: str = "<address>"
+
+    def parse(self, text: str) -> str:
+        if text == "any":
+            return text
+        if looks_literal(text):
+            return AddressOrAny().parse(text)
+        return Name().parse(text)
+
+
+@dataclass(frozen=True)
+class PrefixOrAddress(ValueType):
+    """One network: a prefix or host (``10.1.0.0/24``), or the name of an ``ip-netmask``
+    address object (static-route destination, proxy-id local/remote; checked at commit)."""
+
+    hint: str = "<ip/netmask|address>"
+
+    def parse(self, text: str) -> str:
+        if looks_literal(text):
+            return IPPrefix().parse(text)
+        return Name().parse(text)
+
+
+@dataclass(frozen=True)
+class PortList(ValueType):
+    """PAN-OS service ports: ``22``, ``80,8080``, ``1024-65535``, comma separated."""
+
+    hint: str = "<0-65535>"
+
+    def parse(self, text: str) -> str:
+        parts = text.split(",")
+        if not text or len(text) > 1023:
+            raise ValueError(f"'{text}' is not a valid port list")
+        for part in parts:
+            lo, sep, hi = part.partition("-")
+            try:
+                a, b = int(lo, 10), int(hi, 10) if sep else int(lo, 10)
+            except ValueError:
+                raise ValueError(f"'{part}' is not a valid port or port range") from None
+            if not (0 <= a <= 65535 and 0 <= b <= 65535) or a > b:
+                raise ValueError(f"'{part}' is not a valid port or port range (0-65535)")
+        return text
 
 
 _PARSED: dict[tuple[ValueType, str], tuple[bool, str | int]] = {}

@@ -180,6 +180,26 @@ def walk(tokens: Sequence[str], *, encrypt: Encrypt | None = None) -> Walk:
 
 # --------------------------------------------------------------------------- paths in the tree
 
+ANY = "*"  # in a reference target path: any entry name (``ethernet * layer3 units``)
+
+
+def entries_at(tree: Any, path: Sequence[str]) -> dict:
+    """The entries at ``path`` (``{}`` when absent).  A path with :data:`ANY` gives the
+    entries under every entry at that level, merged into a new dict; one without it gives
+    the stored dict itself."""
+    node = tree
+    for i, key in enumerate(path):
+        if key == ANY:
+            merged: dict = {}
+            for sub in (node.values() if isinstance(node, dict) else ()):
+                merged.update(entries_at(sub, path[i + 1:]))
+            return merged
+        if not isinstance(node, dict) or key not in node:
+            return {}
+        node = node[key]
+    return node if isinstance(node, dict) else {}
+
+
 
 def steps(path: Sequence[str]) -> Iterator[tuple[Container | Entries, str, Node, bool]]:
     """For each key of ``path``: (parent schema node, key, schema node, is-an-entry-name).

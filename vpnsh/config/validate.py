@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
+from . import ifnames, netref, objects
 from .schema import (
     Container,
     Entries,
@@ -23,15 +24,22 @@ from .schema import (
     Secret,
     parse_cached,
 )
-from .tree import ENCRYPTED_PREFIX, Path, node_at, with_defaults
+from .tree import ENCRYPTED_PREFIX, Path, entries_at, node_at, with_defaults
 from .vpn_schema import (
+    ADDRESS_GROUPS,
+    ADDRESSES,
     AEAD_CIPHERS,
+    CERT_PROFILES,
     ETHERNET,
     GATEWAYS,
     IKE_PROFILES,
     IPSEC_PROFILES,
+    LOOPBACKS,
+    NAT_RULES,
     ROOT,
     RULES,
+    SERVICE_GROUPS,
+    SERVICES,
     TUNNEL_UNITS,
     TUNNELS,
     VIRTUAL_ROUTERS,
@@ -112,9 +120,7 @@ class _Delta:
     def _of(self, base: Path) -> tuple[set[str], bool]:
         hit = self.entries.get(base)
         if hit is None:
-            new, old = _get(self.tree, base), _get(self.running, base)
-            new = new if isinstance(new, dict) else {}
-            old = old if isinstance(old, dict) else {}
+            new, old = entries_at(self.tree, base), entries_at(self.running, base)
             if new is old:
                 hit = (set(), False)
             else:
@@ -274,9 +280,7 @@ def _ref_problems(tree: dict, refs: list[RefUse]) -> Iterator[Problem]:
         for t in ref.targets:
             entries = names.get(t)
             if entries is None:
-                entries = names[t] = _get(tree, t)
-                if not isinstance(entries, dict):
-                    entries = names[t] = {}
+                entries = names[t] = entries_at(tree, t)
             if value in entries:
                 break
         else:
@@ -286,7 +290,7 @@ def _ref_problems(tree: dict, refs: list[RefUse]) -> Iterator[Problem]:
 def _exists(tree: dict, ref: Ref, name: str) -> bool:
     if name in ref.extra:
         return True
-    return any(isinstance(_get(tree, t), dict) and name in _get(tree, t) for t in ref.targets)
+    return any(name in entries_at(tree, t) for t in ref.targets)
 
 
 def _check_refs(tree: dict) -> Iterator[Problem]:
@@ -319,7 +323,7 @@ def _family(text: str) -> int:
 def _check_gateways(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
     gateways = _get(tree, GATEWAYS) or {}
     # one gateway is checked against itself, the IKE profiles and the ethernet interfaces
-    todo = None if delta is None or not delta.clean(IKE_PROFILES, ETHERNET) else \
+    todo = None if delta is None or not delta.clean(IKE_PROFILES, ETHERNET, LOOPBACKS) else \
         delta.changed(GATEWAYS)
     if todo is not None and not todo:  # the gateways of running, or some of them
         return
@@ -382,7 +386,7 @@ def _check_local_address(tree: dict, path: Path, gw: dict) -> Iterator[Problem]:
     ifname = local.get("interface")
     if ifname is None:
         return
-    addrs = _get(tree, ETHERNET + (ifname, "layer3", "ip")) or []
+    addrs = ifnames.interface_ips(tree, ifname)
     if "ip" in local:
         if addrs and local["ip"] not in addrs:
             yield Problem(path + ("local-address", "ip"),
@@ -462,7 +466,7 @@ def _check_tunnels(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]
             ppath = path + ("auto-key", "proxy-id", pid)
             yield from _missing(ppath, entry, "local", "remote")
             if "local" in entry and "remote" in entry and \
-                    _family(entry["local"]) != _family(entry["remote"]):
+                    _net_family(tree, entry["local"]) != _net_family(tree, entry["remote"]):
                 yield Problem(ppath, "local and remote are of different address families")
             sel = _selector(entry)
             if sel in seen:
@@ -504,7 +508,9 @@ def _check_membership(tree: dict, delta: _Delta | None = None) -> Iterator[Probl
 
 
 def _check_rules(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
-    todo = None if delta is None else delta.changed(RULES)
+    # a rule is checked against itself and the address and service objects it may name
+    objs = (ADDRESSES, ADDRESS_GROUPS, SERVICES, SERVICE_GROUPS)
+    todo = None if delta is None or not delta.clean(*objs) else delta.changed(RULES)
     for name, rule in (_get(tree, RULES) or {}).items():
         if todo is not None and name not in todo:
             continue
@@ -516,6 +522,108 @@ def _check_rules(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
             if "any" in members and len(members) > 1:
                 yield Problem(path + (key,), f"is invalid. 'any' should not be used with "
                               f"another {key}")
+        yield from _address_members(tree, path, rule, "source", "destination")
+        services = rule.get("service") or []
+        if len(services) > 1 and "application-default" in services:
+            yield Problem(path + ("service",), "is invalid. 'application-default' should not "
+                          "be used with another service")
+    todo = None if delta is None or not delta.clean(*objs) else delta.changed(NAT_RULES)
+    for name, rule in (_get(tree, NAT_RULES) or {}).items():
+        if todo is not None and name not in todo:
+            continue
+        path = NAT_RULES + (name,)
+        yield from _missing(path, rule, "from", "to", "source", "destination")
+        yield from _address_members(tree, path, rule, "source", "destination")
+        st = rule.get("source-translation") or {}
+        dipp = st.get("dynamic-ip-and-port")
+        if dipp is not None:
+            if not dipp:
+                yield Problem(path + ("source-translation", "dynamic-ip-and-port"),
+                              "is missing 'interface-address' or 'translated-address'")
+            elif "interface-address" in dipp:
+                yield from _missing(path + ("source-translation", "dynamic-ip-and-port",
+                                            "interface-address"),
+                                    dipp["interface-address"], "interface")
+            yield from _address_members(tree, path + ("source-translation",
+                                                      "dynamic-ip-and-port"),
+                                        dipp or {}, "translated-address")
+        if "static-ip" in st:
+            sp = path + ("source-translation", "static-ip")
+            yield from _missing(sp, st["static-ip"], "translated-address")
+            yield from _address_members(tree, sp, st["static-ip"], "translated-address")
+        if "destination-translation" in rule:
+            dp = path + ("destination-translation",)
+            yield from _missing(dp, rule["destination-translation"], "translated-address")
+            yield from _address_members(tree, dp, rule["destination-translation"],
+                                        "translated-address")
+
+
+def _address_members(tree: dict, path: Path, entry: dict, *keys: str) -> Iterator[Problem]:
+    """Each address member names an address object or group, or is a valid literal."""
+    for key in keys:
+        value = entry.get(key)
+        for member in value if isinstance(value, list) else [value] if value else []:
+            try:
+                objects.address_networks(tree, member, path + (key,))
+            except objects.ObjectError as exc:
+                yield Problem(exc.path, exc.message)
+
+
+def _check_objects(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
+    """Address and service objects: each is complete; groups do not contain themselves."""
+    if delta is not None and delta.clean(ADDRESSES, ADDRESS_GROUPS, SERVICES, SERVICE_GROUPS):
+        return
+    for name, obj in (_get(tree, ADDRESSES) or {}).items():
+        if not any(k in obj for k in ("ip-netmask", "ip-range", "fqdn")):
+            yield Problem(ADDRESSES + (name,), "is missing 'ip-netmask', 'ip-range' or 'fqdn'")
+    for name, obj in (_get(tree, SERVICES) or {}).items():
+        path = SERVICES + (name,)
+        protocol = obj.get("protocol") or {}
+        if not protocol:
+            yield Problem(path, "is missing 'protocol'")
+        for proto, spec in protocol.items():
+            yield from _missing(path + ("protocol", proto), spec or {}, "port")
+    for name, group in (_get(tree, ADDRESS_GROUPS) or {}).items():
+        if not group.get("static"):
+            yield Problem(ADDRESS_GROUPS + (name,), "is missing 'static'")
+    for name, group in (_get(tree, SERVICE_GROUPS) or {}).items():
+        if not group.get("members"):
+            yield Problem(SERVICE_GROUPS + (name,), "is missing 'members'")
+    for exc in objects.problems(tree):
+        yield Problem(exc.path, exc.message)
+
+
+def _check_subinterfaces(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
+    """A subinterface is named after its port and has a VLAN tag of its own on that port."""
+    if delta is not None and delta.clean(ETHERNET):
+        return
+    tags: dict[tuple[str, int], str] = {}
+    for parent, name, unit in ifnames.subinterfaces(tree):
+        path = ETHERNET + (parent, "layer3", "units", name)
+        if not name.startswith(parent + "."):
+            yield Problem(path, f"'{name}' is not a subinterface of '{parent}' "
+                          f"(use {parent}.<unit>)")
+        tag = unit.get("tag")
+        if tag is None:
+            yield Problem(path, "is missing 'tag'")
+        elif (parent, int(tag)) in tags:
+            yield Problem(path + ("tag",), f"{tag} is already used by '{tags[(parent, int(tag))]}'")
+        else:
+            tags[(parent, int(tag))] = name
+
+
+def _net_family(tree: dict, value: str) -> int:
+    try:
+        return _family(netref.network(tree, value))
+    except objects.ObjectError:
+        return 0  # reported by _check_network_refs
+
+
+def _check_network_refs(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
+    """Static-route destinations and proxy-id local/remote: a prefix, or an ip-netmask
+    address object."""
+    for exc in netref.problems(tree):
+        yield Problem(exc.path, exc.message)
 
 
 # ---------------------------------------------------------------- tunnel monitor, path monitor
@@ -564,8 +672,23 @@ def _check_monitors(tree: dict, delta: _Delta | None = None) -> Iterator[Problem
                       f"{MAX_MONITORED_ROUTES}")
 
 
-SEMANTIC_CHECKS = (_check_gateways, _check_ike_profiles, _check_ipsec_profiles,
-                   _check_tunnels, _check_membership, _check_rules, _check_monitors)
+def _check_cert_profiles(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
+    """Certificate profiles (issue 16): a profile trusts at least one CA; vpnsh checks
+    revocation with CRLs only, so a profile that asks for OCSP alone cannot be honoured."""
+    if delta is not None and delta.clean(CERT_PROFILES):
+        return
+    for name, prof in (_get(tree, CERT_PROFILES) or {}).items():
+        if not prof.get("CA"):
+            yield Problem(CERT_PROFILES + (name,), "needs at least one CA "
+                          f"(set shared certificate-profile {name} CA <certificate-name>)")
+        if prof.get("use-ocsp") == "yes" and prof.get("use-crl") != "yes":
+            yield Problem(CERT_PROFILES + (name, "use-ocsp"),
+                          "OCSP is not supported: use use-crl yes with local CRL files")
+
+
+SEMANTIC_CHECKS = (_check_subinterfaces, _check_network_refs, _check_gateways,
+                   _check_ike_profiles, _check_ipsec_profiles, _check_tunnels, _check_membership,
+                   _check_objects, _check_rules, _check_monitors, _check_cert_profiles)
 
 
 def validate(tree: dict, running: dict | None = None,

@@ -7,26 +7,32 @@ validation) is derived from this one definition.
 
 from __future__ import annotations
 
+from .applications import APPLICATION_NAMES, APPLICATIONS
 from .schema import (
     YES_NO,
-    AddressOrAny,
+    AddressMember,
     Container,
     Entries,
     Enum,
+    EthernetName,
     Flag,
     Hostname,
-    IfName,
     Int,
     IPAddress,
     IPInterface,
     IPPrefix,
+    IPRange,
     Leaf,
     LeafList,
+    LoopbackName,
     Name,
     Node,
+    PortList,
+    PrefixOrAddress,
     Ref,
     Secret,
     String,
+    SubinterfaceName,
     TunnelName,
 )
 
@@ -38,11 +44,22 @@ GATEWAYS = ("network", "ike", "gateway")
 TUNNELS = ("network", "tunnel", "ipsec")
 TUNNEL_UNITS = ("network", "interface", "tunnel", "units")
 ETHERNET = ("network", "interface", "ethernet")
+# every ethernet entry's subinterfaces ("*": any entry name, as references read it)
+SUBINTERFACES = ETHERNET + ("*", "layer3", "units")
+LOOPBACKS = ("network", "interface", "loopback", "units")
 MONITOR_PROFILES = ("network", "profiles", "monitor-profile")
 MGMT_PROFILES = ("network", "profiles", "interface-management-profile")
 VIRTUAL_ROUTERS = ("network", "virtual-router")
 ZONES = ("zone",)
 RULES = ("rulebase", "security", "rules")
+DEFAULT_RULES = ("rulebase", "default-security-rules", "rules")
+NAT_RULES = ("rulebase", "nat", "rules")
+ADDRESSES = ("address",)
+ADDRESS_GROUPS = ("address-group",)
+SERVICES = ("service",)
+SERVICE_GROUPS = ("service-group",)
+# services PAN-OS predefines (not config entries): name -> (protocol, ports)
+PREDEFINED_SERVICES = {"service-http": ("tcp", "80,8080"), "service-https": ("tcp", "443")}
 MAX_ROLLBACK_VERSION = ("deviceconfig", "setting", "management", "max-rollback-version")
 
 # ---------------------------------------------------------------- algorithm names (4.3)
@@ -59,7 +76,10 @@ AH_AUTH = ("md5", "sha1", "sha256", "sha384", "sha512")
 ID_TYPES = ("ipaddr", "fqdn", "ufqdn", "keyid", "dn")
 AEAD_CIPHERS = ("aes-128-gcm", "aes-256-gcm", "aes-128-ccm")
 
-ANY_INTERFACE = Ref(target=ETHERNET, also=(TUNNEL_UNITS,), hint="<interface>")
+ANY_INTERFACE = Ref(target=ETHERNET, also=(SUBINTERFACES, LOOPBACKS, TUNNEL_UNITS),
+                    hint="<interface>")
+# where an IKE gateway may have its local address: anything but a tunnel interface
+LOCAL_INTERFACE = Ref(target=ETHERNET, also=(SUBINTERFACES, LOOPBACKS), hint="<interface>")
 
 
 def yes_no(name: str, help: str, default: str | None = None) -> Leaf:
@@ -168,7 +188,7 @@ GATEWAY = Entries("gateway", "IKE gateway", children=[
     Container("local-address", "Local address configuration", exclusive=(("ip", "floating-ip"),),
               children=[
                   Leaf("interface", "local gateway end-point",
-                       type=Ref(target=ETHERNET, hint="<ifname>")),
+                       type=LOCAL_INTERFACE),
                   Leaf("ip", "specify exact IP address if interface has multiple addresses",
                        type=IPInterface()),
                   Leaf("floating-ip", "floating IP address in HA Active-Active configuration",
@@ -211,30 +231,59 @@ IKE = Container("ike", "IKE configuration", children=[
 MGMT_PROFILE_REF = Leaf("interface-management-profile", "Interface management profile",
                         type=Ref(target=MGMT_PROFILES))
 
+def _logical(name: str, help: str, key: object, *extra: Node) -> Entries:
+    """Entries of logical interfaces (subinterfaces, loopbacks, tunnel units)."""
+    return Entries(name, help, key=key, children=[  # type: ignore[arg-type]
+        *extra,
+        LeafList("ip", "IP address with netmask", type=IPInterface(), xml="entry"),
+        Leaf("mtu", "Maximum Transfer Unit", type=Int(lo=576, hi=9216), default=1500),
+        MGMT_PROFILE_REF,
+        Leaf("comment", "comment", type=String(max_len=1023)),
+    ])
+
+
+def _enabled(name: str, help: str, keyword: str = "enabled") -> Container:
+    return Container(name, help, children=[yes_no(keyword, f"{help}: enable", "no")])
+
+
 INTERFACE = Container("interface", "Network interfaces", children=[
-    Entries("ethernet", "Ethernet (Linux) interfaces", key=IfName(), children=[
+    Entries("ethernet", "Ethernet interfaces (ethernet1/N, or a Linux device name)",
+            key=EthernetName(), children=[
         Container("layer3", "Layer3 interface", children=[
             LeafList("ip", "IP address with netmask", type=IPInterface(), xml="entry"),
             MGMT_PROFILE_REF,
             Leaf("mtu", "Maximum Transfer Unit", type=Int(lo=576, hi=9216)),
+            _logical("units", "Layer3 subinterfaces (802.1Q VLANs)", SubinterfaceName(),
+                     Leaf("tag", "802.1Q VLAN tag", type=Int(lo=1, hi=4094))),
+            # accepted so that a pasted PAN-OS config loads; vpnsh does not act on them
+            _enabled("ndp-proxy", "NDP proxy"),
+            _enabled("lldp", "LLDP", "enable"),
+            Container("adjust-tcp-mss", "TCP MSS adjustment", children=[
+                yes_no("enable", "Adjust TCP MSS", "no"),
+            ]),
         ]),
+        Leaf("link-speed", "Interface link speed", type=String(max_len=15), default="auto"),
+        Leaf("link-duplex", "Interface link duplex", type=Enum(values=("auto", "half", "full")),
+             default="auto"),
+        Leaf("link-state", "Interface link state", type=Enum(values=("auto", "up", "down")),
+             default="auto"),
         Leaf("comment", "comment", type=String(max_len=1023)),
     ]),
+    Container("loopback", "Loopback interface", children=[
+        _logical("units", "Logical interfaces", LoopbackName()),
+    ]),
     Container("tunnel", "Tunnel interface", children=[
-        Entries("units", "Logical interfaces", key=TunnelName(), children=[
-            LeafList("ip", "IP address with netmask", type=IPInterface(), xml="entry"),
-            Leaf("mtu", "Maximum Transfer Unit", type=Int(lo=576, hi=9216), default=1500),
-            MGMT_PROFILE_REF,
-            Leaf("comment", "comment", type=String(max_len=1023)),
-        ]),
+        _logical("units", "Logical interfaces", TunnelName()),
     ]),
 ])
 
 # ---------------------------------------------------------------- IPsec tunnel (1.6)
 
 PROXY_ID = Entries("proxy-id", "IPv4 type of proxy ID", children=[
-    Leaf("local", "IP subnet or IP address represents local network", type=IPPrefix()),
-    Leaf("remote", "IP subnet or IP address represents remote network", type=IPPrefix()),
+    Leaf("local", "IP subnet or IP address represents local network (or an address object)",
+         type=PrefixOrAddress()),
+    Leaf("remote", "IP subnet or IP address represents remote network (or an address object)",
+         type=PrefixOrAddress()),
     Container("protocol", "Specify protocol and port number for proxy-id", choice=True,
               default={"any": {}}, children=[
                   Flag("any", "any IP protocol"),
@@ -321,7 +370,8 @@ PATH_MONITOR = Container("path-monitor", "Static Route Path Monitoring", childre
 ])
 
 STATIC_ROUTE = Entries("static-route", "Static routes", children=[
-    Leaf("destination", "Destination IP address/prefix", type=IPPrefix()),
+    Leaf("destination", "Destination IP address/prefix (or an address object)",
+         type=PrefixOrAddress()),
     Leaf("interface", "Interface to use", type=ANY_INTERFACE),
     Container("nexthop", "Next hop to destination", choice=True, children=[
         Leaf("ip-address", "Next hop IP address", type=IPAddress()),
@@ -354,6 +404,48 @@ NETWORK = Container("network", "Network configuration", children=[
     IKE, INTERFACE, TUNNEL, PROFILES, VIRTUAL_ROUTER,
 ])
 
+# ---------------------------------------------------------------- objects (address, service)
+
+ADDRESS = Entries("address", "Address objects",
+                  exclusive=(("ip-netmask", "ip-range", "fqdn"),), children=[
+    Leaf("ip-netmask", "IP address or network in CIDR form (10.1.0.0/24)", type=IPPrefix()),
+    Leaf("ip-range", "IP address range (10.1.0.10-10.1.0.20)", type=IPRange()),
+    Leaf("fqdn", "fully qualified domain name (resolved at commit)", type=Hostname()),
+    Leaf("description", "description", type=String(max_len=1023)),
+    LeafList("tag", "tags", type=Name()),
+])
+
+ADDRESS_GROUP = Entries("address-group", "Address groups", children=[
+    LeafList("static", "address objects and groups of this static group",
+             type=Ref(target=ADDRESSES, also=(ADDRESS_GROUPS,), hint="<address>")),
+    Leaf("description", "description", type=String(max_len=1023)),
+    LeafList("tag", "tags", type=Name()),
+])
+
+
+def _service_protocol(name: str) -> Container:
+    return Container(name, f"{name.upper()} service", children=[
+        Leaf("port", "destination ports (22, 80,8080, 1024-65535)", type=PortList()),
+        Leaf("source-port", "source ports (any when absent)", type=PortList()),
+    ])
+
+
+SERVICE = Entries("service", "Service objects", children=[
+    Container("protocol", "service protocol", choice=True, children=[
+        _service_protocol("tcp"), _service_protocol("udp"),
+    ]),
+    Leaf("description", "description", type=String(max_len=1023)),
+    LeafList("tag", "tags", type=Name()),
+])
+
+SERVICE_REF = Ref(target=SERVICES, also=(SERVICE_GROUPS,), extra=tuple(PREDEFINED_SERVICES),
+                  hint="<service>")
+
+SERVICE_GROUP = Entries("service-group", "Service groups", children=[
+    LeafList("members", "services and service groups of this group", type=SERVICE_REF),
+    LeafList("tag", "tags", type=Name()),
+])
+
 # ---------------------------------------------------------------- zones, rules (1.8, 1.9)
 
 ZONE = Entries("zone", "Security zones", children=[
@@ -364,31 +456,94 @@ ZONE = Entries("zone", "Security zones", children=[
 
 ZONE_OR_ANY = Ref(target=ZONES, extra=("any",), hint="<zone>")
 
-RULEBASE = Container("rulebase", "Rule base", children=[
-    Container("security", "Security policies", children=[
-        Entries("rules", "Security rules", ordered=True, children=[
-            LeafList("from", "Source zones", type=ZONE_OR_ANY),
-            LeafList("to", "Destination zones", type=ZONE_OR_ANY),
-            LeafList("source", "Source addresses", type=AddressOrAny()),
-            LeafList("destination", "Destination addresses", type=AddressOrAny()),
-            LeafList("source-user", "Source users", type=Name(), default=("any",)),
-            LeafList("category", "URL categories", type=Name(), default=("any",)),
-            LeafList("application", "Applications", type=Name()),
-            LeafList("service", "Services (any, application-default, service-http, ...)",
-                     type=Name()),
-            LeafList("hip-profiles", "HIP profiles", type=Name(), default=("any",)),
-            Leaf("action", "Action",
-                 type=Enum(values=("allow", "deny", "drop", "reset-client", "reset-server",
-                                   "reset-both"))),
-            Leaf("rule-type", "Rule type",
-                 type=Enum(values=("universal", "intrazone", "interzone")),
-                 default="universal"),
-            Leaf("description", "Description", type=String(max_len=1024)),
-            yes_no("disabled", "Disable the rule", "no"),
-            yes_no("log-start", "Log at session start", "no"),
-            yes_no("log-end", "Log at session end", "yes"),
+ACTIONS = ("allow", "deny", "drop", "reset-client", "reset-server", "reset-both")
+RULE_SERVICE = Ref(target=SERVICES, also=(SERVICE_GROUPS,),
+                   extra=("any", "application-default", *PREDEFINED_SERVICES), hint="<service>")
+APPLICATION = Enum(values=APPLICATION_NAMES, hint="<application>")
+
+SECURITY_RULES = Entries("rules", "Security rules", ordered=True, children=[
+    LeafList("from", "Source zones", type=ZONE_OR_ANY),
+    LeafList("to", "Destination zones", type=ZONE_OR_ANY),
+    LeafList("source", "Source addresses (any, IP, network, range, address object or group)",
+             type=AddressMember()),
+    LeafList("destination", "Destination addresses (any, IP, network, range, address object "
+             "or group)", type=AddressMember()),
+    yes_no("negate-source", "Negate the source addresses", "no"),
+    yes_no("negate-destination", "Negate the destination addresses", "no"),
+    LeafList("source-user", "Source users", type=Name(), default=("any",)),
+    LeafList("category", "URL categories", type=Name(), default=("any",)),
+    LeafList("application", "Applications (any, or a port-based stand-in: "
+             + ", ".join(APPLICATIONS) + ")", type=APPLICATION),
+    LeafList("service", "Services (any, application-default, service-http, service-https, "
+             "service objects and groups)", type=RULE_SERVICE),
+    LeafList("hip-profiles", "HIP profiles", type=Name(), default=("any",)),
+    Leaf("action", "Action", type=Enum(values=ACTIONS), default="allow"),
+    Leaf("rule-type", "Rule type",
+         type=Enum(values=("universal", "intrazone", "interzone")), default="universal"),
+    Leaf("description", "Description", type=String(max_len=1024)),
+    LeafList("tag", "Tags", type=Name()),
+    yes_no("disabled", "Disable the rule", "no"),
+    yes_no("log-start", "Log at session start", "no"),
+    yes_no("log-end", "Log at session end", "yes"),
+])
+
+DEFAULT_SECURITY_RULES = Container("default-security-rules", "Predefined security rules "
+                                   "(override)", children=[
+    Entries("rules", "intrazone-default (allow) or interzone-default (deny)",
+            key=Enum(values=("intrazone-default", "interzone-default"), hint="<rule>"),
+            children=[
+                Leaf("action", "Action", type=Enum(values=ACTIONS)),
+                yes_no("log-start", "Log at session start"),
+                yes_no("log-end", "Log at session end"),
+                LeafList("tag", "Tags", type=Name()),
+            ]),
+])
+
+NAT_ADDRESS = AddressMember()
+
+NAT_RULE_ENTRIES = Entries("rules", "NAT rules", ordered=True, children=[
+    Leaf("nat-type", "NAT type", type=Enum(values=("ipv4",)), default="ipv4"),
+    LeafList("from", "Source zones", type=ZONE_OR_ANY),
+    LeafList("to", "Destination zone", type=ZONE_OR_ANY),
+    Leaf("to-interface", "Egress interface", type=Ref(target=ETHERNET,
+                                                      also=(SUBINTERFACES, TUNNEL_UNITS),
+                                                      extra=("any",), hint="<interface>"),
+         default="any"),
+    LeafList("source", "Source addresses", type=NAT_ADDRESS),
+    LeafList("destination", "Destination addresses", type=NAT_ADDRESS),
+    Leaf("service", "Service (one)", type=Ref(target=SERVICES, extra=("any", *PREDEFINED_SERVICES),
+                                              hint="<service>"), default="any"),
+    Container("source-translation", "Source address translation", choice=True, children=[
+        Container("dynamic-ip-and-port", "Dynamic IP and port (masquerade)", choice=True,
+                  children=[
+                      Container("interface-address", "Use the address of an interface",
+                                children=[
+                                    Leaf("interface", "interface", type=ANY_INTERFACE),
+                                    Leaf("ip", "interface address with netmask",
+                                         type=IPInterface()),
+                                ]),
+                      LeafList("translated-address", "Translated addresses",
+                               type=NAT_ADDRESS),
+                  ]),
+        Container("static-ip", "Static IP (one to one)", children=[
+            Leaf("translated-address", "Translated address or network", type=NAT_ADDRESS),
+            yes_no("bi-directional", "Also translate connections to the translated address",
+                   "no"),
         ]),
     ]),
+    Container("destination-translation", "Destination address translation", children=[
+        Leaf("translated-address", "Translated address", type=NAT_ADDRESS),
+        Leaf("translated-port", "Translated port", type=Int(lo=1, hi=65535)),
+    ]),
+    Leaf("description", "Description", type=String(max_len=1024)),
+    LeafList("tag", "Tags", type=Name()),
+    yes_no("disabled", "Disable the rule", "no"),
+])
+
+RULEBASE = Container("rulebase", "Rule base", children=[
+    Container("security", "Security policies", children=[SECURITY_RULES]),
+    DEFAULT_SECURITY_RULES,
+    Container("nat", "NAT policies", children=[NAT_RULE_ENTRIES]),
 ])
 
 # PAN-OS: Device > Setup > Management > Number of Versions for Config Backups
@@ -401,4 +556,40 @@ DEVICECONFIG = Container("deviceconfig", "Device configuration", children=[
     ]),
 ])
 
-ROOT = Container("config", "Configuration", children=[NETWORK, ZONE, RULEBASE, DEVICECONFIG])
+# certificate profiles (issue 16): reference panos-policy-monitor-pki-api.md section E.4. The
+# CA entries name certificates of the certificate store (vpnsh.engine.pki.store), which is
+# not config: the engine checks that they exist and are CAs (vpnsh.engine.pki.profile).
+CERT_PROFILES = ("shared", "certificate-profile")
+CERTIFICATE_PROFILE = Entries("certificate-profile", "Certificate profile", children=[
+    Entries("CA", "CA certificate", children=[
+        Leaf("default-ocsp-url", "Default OCSP URL (not used: vpnsh checks CRLs only)",
+             type=String(max_len=255)),
+        Leaf("ocsp-verify-cert", "Certificate to verify signature in OCSP response",
+             type=String(max_len=63)),
+    ]),
+    yes_no("use-crl", "Use CRL", "no"),
+    yes_no("use-ocsp", "Use OCSP (not supported: CRLs only)", "no"),
+    Leaf("crl-receive-timeout", "CRL receive timeout (seconds)", type=Int(lo=1, hi=60), default=5),
+    Leaf("ocsp-receive-timeout", "OCSP receive timeout (seconds)", type=Int(lo=1, hi=60),
+         default=5),
+    Leaf("cert-status-timeout", "Certificate status timeout (seconds)", type=Int(lo=0, hi=60),
+         default=5),
+    yes_no("block-unknown-cert", "Block session if certificate status is unknown", "no"),
+    yes_no("block-timeout-cert", "Block session if certificate status cannot be retrieved "
+           "within timeout", "no"),
+    yes_no("block-unauthenticated-cert", "Block session if the certificate was not issued to "
+           "the authenticating device", "no"),
+    yes_no("block-expired-cert", "Block sessions with expired certificates", "no"),
+    yes_no("ocsp-exclude-nonce", "Whether to exclude nonce extension for OCSP requests", "no"),
+    Container("username-field", "User name field", children=[
+        Leaf("subject", "Get user name from subject", type=Enum(values=("common-name",))),
+        Leaf("subject-alt", "Get user name from subject alternative name",
+             type=Enum(values=("email", "principal-name"))),
+    ], choice=True),
+    Leaf("domain", "NetBIOS domain so the user name can be mapped", type=String(max_len=127)),
+])
+SHARED = Container("shared", "Shared configuration", children=[CERTIFICATE_PROFILE])
+
+ROOT = Container("config", "Configuration", children=[NETWORK, ZONE, ADDRESS, ADDRESS_GROUP,
+                                                      SERVICE, SERVICE_GROUP, RULEBASE,
+                                                      DEVICECONFIG, SHARED])

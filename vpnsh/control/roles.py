@@ -63,6 +63,9 @@ READ_OPS = frozenset({
     "admin.whoami",
     "config.show", "config.diff", "config.status", "config.history",
     "system.info", "jobs.show", "log.system", "log.read", "debug.show",
+    # issue 13: admins, locks, per-admin changes, config versions (reading only)
+    "session.hello", "admins.show", "lock.show", "config.changes", "config.saved",
+    "config.version",
 })
 READ_ENGINE_SUFFIXES = (".show", ".detail")
 

@@ -22,10 +22,11 @@ import inspect
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from vpnsh.control import protocol, roles
+from vpnsh.control import connection, protocol, roles
 from vpnsh.control.protocol import SERVER, ControlError, FrameError
 
 log = logging.getLogger("vpnshd.control")
@@ -110,6 +111,9 @@ def _login(user: str) -> dict[str, Any]:
     except PermissionError as exc:
         raise ControlError(str(exc), roles.DENIED) from None
     roles.current.set(new)
+    conn = connection.CURRENT.get()
+    if conn is not None:
+        conn.admin, conn.client = new.name, "SSH"
     return new.as_data()
 
 
@@ -183,6 +187,9 @@ class ControlServer:
         task.add_done_callback(self._connections.discard)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = connection.Connection()
+        connection.CURRENT.set(conn)  # this connection's task: handlers see who asks
+        connection.OPEN[conn.id] = conn
         try:
             if not await self._admit(writer):
                 return
@@ -192,6 +199,7 @@ class ControlServer:
         except asyncio.CancelledError:
             pass
         finally:
+            connection.OPEN.pop(conn.id, None)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -215,6 +223,9 @@ class ControlServer:
             await writer.drain()
             return False
         roles.current.set(admin)
+        conn = connection.CURRENT.get()
+        if conn is not None:  # who this connection acts for: locks, changes, show admins
+            conn.admin = admin.name or conn.admin
         return True
 
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -242,6 +253,9 @@ class ControlServer:
                 writer.write(protocol.encode(protocol.error(None, f"bad frame: {exc.message}")))
                 await writer.drain()
                 return
+            conn = connection.CURRENT.get()
+            if conn is not None:
+                conn.last = time.time()
             response = await self.dispatcher.dispatch(message)
             try:
                 data = protocol.encode(response, self.max_frame)

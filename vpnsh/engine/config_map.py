@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vpnsh.config import ifnames, netref
 from vpnsh.config.tree import effective
 from vpnsh.config.vpn_schema import (
-    ETHERNET,
     GATEWAYS,
     IKE_PROFILES,
     IPSEC_PROFILES,
@@ -128,13 +128,8 @@ def _strip_mask(text: str) -> str:
 
 
 def _interface_address(tree: dict, ifname: str) -> str | None:
-    for path in (ETHERNET, TUNNEL_UNITS):
-        entry = effective(tree, path + (ifname,))
-        if entry:
-            ips = entry.get("layer3", entry).get("ip", [])
-            if ips:
-                return _strip_mask(ips[0])
-    return None
+    ips = ifnames.interface_ips(tree, ifname)
+    return _strip_mask(ips[0]) if ips else None
 
 
 def _identity(value: dict[str, Any] | None) -> Identity | None:
@@ -192,6 +187,7 @@ def gateway_policy(tree: dict, name: str, gw: dict[str, Any], decrypt: Decrypt) 
         exchange_mode=v1.get("exchange-mode", "auto"),
         dpd_retry=int(v1.get("dpd", {}).get("retry", 5)),
         ikev1_proposals=(ike_proposal(v1_profile),) if v1_profile else (),
+        peer_fqdn=peer.get("fqdn"),
     )
 
 
@@ -203,10 +199,10 @@ def _ike_profile(tree: dict, gateway: str, settings: dict[str, Any]) -> dict[str
     return dict(profile)
 
 
-def _proxy_selectors(pid: dict[str, Any]) -> dict[str, Any]:
+def _proxy_selectors(tree: dict, pid: dict[str, Any]) -> dict[str, Any]:
     proto = pid.get("protocol") or {}
-    out: dict[str, Any] = {"local_ts": (pid.get("local", "0.0.0.0/0"),),
-                           "remote_ts": (pid.get("remote", "0.0.0.0/0"),)}
+    out: dict[str, Any] = {"local_ts": (netref.network(tree, pid.get("local", "0.0.0.0/0")),),
+                           "remote_ts": (netref.network(tree, pid.get("remote", "0.0.0.0/0")),)}
     if "number" in proto:
         out["ip_proto"] = int(proto["number"])
     for kw, number in IP_PROTOCOLS.items():
@@ -242,7 +238,7 @@ def tunnel_children(tree: dict, name: str, tun: dict[str, Any], tnid: Callable[[
         return [ChildPolicy(name=name, tunnel_id=tnid(name), **common)]
     return [
         ChildPolicy(name=f"{name}:{pid_name}", tunnel_id=tnid(f"{name}:{pid_name}"), **common,
-                    **_proxy_selectors(pid))
+                    **_proxy_selectors(tree, pid))
         for pid_name, pid in proxy_ids.items()
     ]
 
@@ -258,7 +254,7 @@ def _routes(tree: dict, tunnel_ifs: set[str]) -> list[Route]:
             nexthop = route.get("nexthop", {})
             if "discard" in nexthop or "no-install" in route.get("route-table", {}):
                 continue
-            routes.append(Route(route["destination"], iface, nexthop.get("ip-address"),
+            routes.append(Route(netref.network(tree, route["destination"]), iface, nexthop.get("ip-address"),
                                 int(route.get("metric", 10))))
     return routes
 
@@ -355,7 +351,8 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
     ids = ids or IdMap(None)
     out = EngineConfig()
     # an ethernet change can move a gateway's local address: map everything again
-    full = previous is None or diff is None or bool(diff.ethernet_interfaces)
+    full = previous is None or diff is None or bool(diff.ethernet_interfaces) \
+        or bool(diff.loopback_interfaces)
     touched_gw = set() if full else _touched(diff.gateways)
     for name in _stored(tree, GATEWAYS):
         out.gateway_ids[name] = ids.get("gateway", name)

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import inspect
 import json
 import logging
 import marshal
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +37,21 @@ from vpnsh.config.factory import factory_config
 from vpnsh.config.secrets import SecretBox
 from vpnsh.config.store import ConfigStore, write_atomic
 from vpnsh.config.vpn_schema import MAX_ROLLBACK_VERSION
+from vpnsh.control import connection, roles
 from vpnsh.control.protocol import SERVER, SYNTAX, VALIDATION, ControlError
 from vpnsh.engine import logfiles
+from vpnsh.engine.changes import LockError, Locks, Step, replay, xpath_tokens
+from vpnsh.engine.firewall.manager import FirewallError
 from vpnsh.engine.joblog import JobLog, SystemLog, filter_events, render_events
 from vpnsh.engine.netif import AddressApplier
 from vpnsh.engine.service import Engine, EngineError
+from vpnsh.render import system as system_text
 
 log = logging.getLogger("vpnshd.config")
 
 CANDIDATE_FILE = "candidate.json"  # as ConfigStore.save_candidate writes it
 RUNNING_FILE = "running.json"
+STEPS_FILE = "candidate-changes.json"  # who changed what in the candidate (secrets encrypted)
 FLUSH_DELAY = 0.2  # seconds between a change and the candidate reaching disk
 FORMATS = ("default", "set", "xml", "json")
 SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -54,11 +61,6 @@ WIRESHARK_DIR = "wireshark"  # debug ike wireshark-keys on: key tables for Wires
 DEBUG_PCAP = "ikemgr.pcap"  # debug ike pcap on: IKE datagrams, written by the engine (engine/ike_pcap.py)
 SECRET_MARK = '"-AQ=='  # an encrypted secret as it appears in a JSON dump of a tree
 
-COMMIT_LINES = (
-    "Commit job {job} is in progress. Use Ctrl+C to return to command prompt",
-    "...........98%..............100%",
-)
-COMMIT_OK = "Configuration committed successfully"
 
 
 def redact_tokens(tokens: Sequence[str]) -> list[str]:
@@ -156,6 +158,8 @@ class ConfigService:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flush_delay = FLUSH_DELAY
         self._dirty = False
+        self.steps: list[Step] = []  # the candidate's edits since running, in order (changes.py)
+        self.locks = Locks()
 
         if not os.path.exists(os.path.join(state_dir, RUNNING_FILE)):
             self.store.commit(factory_config(), "factory default")
@@ -173,9 +177,16 @@ class ConfigService:
         # revert then cost no copy of a large tree.
         self.candidate: dict[str, Any] = self._load_candidate()
         self._shared = self.candidate is self.running
+        self.steps = [] if self._shared else self._load_steps()
         self._check_master_key()
         self._reconcile_host()
         initial = config_diff.diff({}, self.running)
+        firewall = getattr(self.engine, "firewall", None)
+        if firewall is not None:
+            try:
+                firewall.apply(self.running)
+            except Exception:  # noqa: BLE001 - serve anyway: the shell can show and fix the config
+                log.exception("the firewall could not apply the stored running config")
         try:
             for problem in self.engine.apply(self.running, initial) or ():
                 log.error("running config: %s: not applied", problem)
@@ -221,6 +232,8 @@ class ConfigService:
             "config.revert": self.revert,
             "config.save": self.save,
             "config.load": self.load,
+            # bulk edits (issue 17): a whole set-format script in one request
+            "config.apply": self.apply_lines,
             "config.history": self.history,
             "system.info": self.system_info,
             "jobs.show": self.jobs_show,
@@ -229,11 +242,24 @@ class ConfigService:
             "engine.op": self.engine_op,
             "debug.ike": self.debug_ike,
             "debug.show": self.debug_show,
+            # admins, locks and per-admin changes (issue 13)
+            "session.hello": self.session_hello,
+            "admins.show": self.admins_show,
+            "lock.add": self.lock_add,
+            "lock.remove": self.lock_remove,
+            "lock.show": self.lock_show,
+            "config.changes": self.config_changes,
+            # config versions (issue 13)
+            "config.saved": self.saved_show,
+            "config.version": self.version_show,
+            "config.load_partial": self.load_partial,
         }
 
     # ------------------------------------------------------------------ candidate edits
 
-    def _edit(self, fn: Callable[..., Any], *args: Any, secrets: Sequence[str] = (), **kw: Any) -> dict[str, Any]:
+    def _edit(self, fn: Callable[..., Any], *args: Any, secrets: Sequence[str] = (),
+              step: Step | None = None, **kw: Any) -> dict[str, Any]:
+        self._check_lock(edit=True)
         try:
             if self._shared:
                 self.candidate, self._shared = _copy(self.running), False
@@ -242,8 +268,58 @@ class ConfigService:
             raise _config_error(exc, secrets) from None
         if isinstance(result, dict):  # a library that returns a new tree rather than editing
             self.candidate = result
+        if step is not None:
+            self.steps.append(step)
         self._touch()
         return {}
+
+    def _step(self, verb: str, tokens: list[str], **extra: Any) -> Step:
+        """A record of this edit by the asking admin; secrets in it only encrypted."""
+        conn = connection.current()
+        stored = list(tokens)
+        for i, (t, r) in enumerate(zip(tokens, redact_tokens(tokens), strict=True)):
+            if r == redact.MASK and t != redact.MASK:
+                stored[i] = self.box.encrypt(t)
+        action = verb
+        if verb == "set":
+            action = "edit" if self._exists(self.running, tokens) else "add"
+        elif verb in ("rename", "move", "load"):
+            action = "edit"
+        return Step(connection.admin_name(), conn.id, verb, stored, extra, action=action)
+
+    @staticmethod
+    def _exists(tree_: dict[str, Any], tokens: list[str]) -> bool:
+        try:
+            tree.get_path(tree_, tokens)
+        except (tree.ConfigError, ValueError, KeyError):
+            return False
+        return True
+
+    def _apply_step(self, tree_: dict[str, Any], step: Step) -> Any:
+        if step.verb == "set":
+            return tree.set_path(tree_, step.tokens, encrypt=self.box.encrypt)
+        if step.verb == "delete":
+            return tree.delete_path(tree_, step.tokens)
+        if step.verb == "rename":
+            return tree.rename_entry(tree_, step.tokens, step.extra["new"])
+        if step.verb == "move":
+            return tree.move_entry(tree_, step.tokens, step.extra["where"], step.extra.get("ref"))
+        if step.verb == "load":
+            return _copy(step.extra["tree"])
+        raise ValueError(f"unknown step {step.verb}")
+
+    def _replayed(self, steps: list[Step]) -> tuple[dict[str, Any], list[Step], list[str]]:
+        return replay(_copy(self.running), steps, self._apply_step)
+
+    def _check_lock(self, edit: bool = False, commit: bool = False) -> None:
+        admin = connection.admin_name()
+        try:
+            if commit:
+                self.locks.check_commit(admin)
+            elif edit:
+                self.locks.check_edit(admin)
+        except LockError as exc:
+            raise ControlError(str(exc), SERVER) from None
 
     def set(self, tokens: list[str]) -> dict[str, Any]:
         tokens = _tokens(tokens)
@@ -251,25 +327,62 @@ class ConfigService:
         redact.KNOWN.remember(secrets)  # the log filter scrubs them from any line
         if log.isEnabledFor(logging.DEBUG):
             log.debug("set %s", " ".join(redact_tokens(tokens)))
-        return self._edit(tree.set_path, tokens, encrypt=self.box.encrypt, secrets=secrets)
+        return self._edit(tree.set_path, tokens, encrypt=self.box.encrypt, secrets=secrets,
+                          step=self._step("set", tokens))
 
     def delete(self, tokens: list[str]) -> dict[str, Any]:
-        return self._edit(tree.delete_path, _tokens(tokens))
+        tokens = _tokens(tokens)
+        step = self._step("delete", tokens)
+        step.action = "delete"
+        return self._edit(tree.delete_path, tokens, step=step)
 
     def rename(self, tokens: list[str], new: str) -> dict[str, Any]:
-        return self._edit(tree.rename_entry, _tokens(tokens), str(new))
+        tokens = _tokens(tokens)
+        return self._edit(tree.rename_entry, tokens, str(new),
+                          step=self._step("rename", tokens, new=str(new)))
 
     def move(self, tokens: list[str], where: str, ref: str | None = None) -> dict[str, Any]:
         if where not in ("top", "bottom", "before", "after"):
             raise ControlError(f"move: where must be top, bottom, before or after, not {where!r}", SYNTAX)
         if where in ("before", "after") and not ref:
             raise ControlError(f"move {where} needs the name of another entry", SYNTAX)
-        return self._edit(tree.move_entry, _tokens(tokens), where, ref)
+        tokens = _tokens(tokens)
+        return self._edit(tree.move_entry, tokens, where, ref,
+                          step=self._step("move", tokens, where=where, ref=ref))
 
-    def revert(self) -> dict[str, Any]:
-        self.candidate, self._shared = self.running, True
-        self._forget_candidate_file()
-        return {"lines": ["Candidate configuration reverted to running configuration"]}
+    def revert(self, admins: list[str] | None = None, session: bool = False) -> dict[str, Any]:
+        """``revert config``: the whole candidate back to running; with ``admins``
+        (``revert config partial admin [ a b ]``) only their changes; with ``session`` only
+        the changes made through this control connection (a failed script's)."""
+        if admins is None and not session:
+            self._check_lock(edit=True)
+            self.candidate, self._shared = self.running, True
+            self.steps = []
+            self._forget_candidate_file()
+            return {"lines": ["Candidate configuration reverted to running configuration"]}
+        conn = connection.current()
+        if session:
+            drop = [s for s in self.steps if s.session == conn.id]
+        else:
+            drop = [s for s in self.steps if s.admin in (admins or [])]
+        if drop and not session:
+            self._check_lock(edit=True)
+        keep = [s for s in self.steps if s not in drop]
+        self._set_candidate(keep)
+        who = "this session" if session else ", ".join(admins or [])
+        return {"reverted": len(drop), "lines": [f"Reverted {len(drop)} change(s) by {who}"]}
+
+    def _set_candidate(self, steps: list[Step]) -> list[str]:
+        """The candidate as running plus ``steps``; the steps that no longer apply are dropped
+        (their lines returned)."""
+        if not steps:
+            self.candidate, self._shared, self.steps = self.running, True, []
+            self._forget_candidate_file()
+            return []
+        self.candidate, self.steps, dropped = self._replayed(steps)
+        self._shared = False
+        self._touch()
+        return dropped
 
     # ------------------------------------------------------------------ views
 
@@ -306,38 +419,93 @@ class ConfigService:
 
     # ------------------------------------------------------------------ validate / commit
 
-    def _problems(self) -> list[str]:
+    def _problems(self, tree_: dict[str, Any] | None = None) -> list[str]:
+        """The validation problems of the candidate (or of ``tree_``, a partial commit's)."""
         # running was valid when committed: subtrees equal to it skip the per-value checks
-        return [str(p) for p in validate.validate(self.candidate, running=self.running,
+        return [str(p) for p in validate.validate(self.candidate if tree_ is None else tree_,
+                                                  running=self.running,
                                                   decryptable=self.box.can_decrypt)]
 
-    def validate(self) -> dict[str, Any]:
-        job = self.jobs.start("Validate")
-        problems = self._problems()
-        self.jobs.done(job, not problems, problems)
+    def validate(self, admins: list[str] | None = None) -> dict[str, Any]:
+        """``validate full``: a Validate job; on problems a ``validation`` error whose text
+        names the job (``Validate job enqueued with jobid N``) and lists the problems.
+        ``admins`` (``validate partial admin [ a b ]``): running plus only their changes."""
+        job = self.jobs.start("Validate", user=connection.admin_name(""))
+        if admins is None:
+            problems = self._problems()
+        else:
+            mine = [s for s in self.steps if s.admin in admins]
+            target = self._replayed(mine)[0] if mine else self.running
+            problems = self._problems(target)
+        head = system_text.validate_enqueued(job.id)
         if problems:
-            raise ControlError("\n".join(["Validation Error:", *problems]), VALIDATION)
-        return {"job": job.id, "lines": [f"Validate job enqueued with jobid {job.id}", "Configuration is valid"]}
+            self.jobs.done(job, False, [*problems, "Validation failed"])
+            raise ControlError(head + system_text.validation_error(problems).rstrip("\n"),
+                               VALIDATION)
+        self.jobs.done(job, True, ["Configuration is valid"])
+        return {"job": job.id, "result": "OK", "lines": [head.rstrip("\n"), "Configuration is valid"]}
 
-    def commit(self, description: str = "", force: bool = False) -> dict[str, Any]:
+    def commit(self, description: str = "", force: bool = False,
+               admins: list[str] | None = None) -> dict[str, Any]:
+        """A Commit job.  Success: its lines as PAN-OS prints them.  Failure: a ``validation``
+        error whose text is the job, its progress, ``Validation Error:`` with the problems and
+        ``Commit failed`` (what netmiko's ``commit()`` raises with); the running config is
+        untouched and the job is recorded as FAIL with the problems as details.
+
+        ``admins`` (``commit partial admin [ a b ]``): commit running plus only their changes;
+        everyone else's stay in the candidate."""
         t0 = time.perf_counter()
-        if not force and not self._changed():
-            return {"job": None, "lines": ["There are no changes to commit."]}
-        job = self.jobs.start("Commit", description)
-        problems = self._problems()
+        self._check_lock(commit=True)
+        admin = connection.admin_name()
+        rest: list[Step] = []
+        target = self.candidate
+        if admins is not None:
+            mine = [s for s in self.steps if s.admin in admins]
+            rest = [s for s in self.steps if s.admin not in admins]
+            target = self._replayed(mine)[0] if mine else self.running
+        changed = self._changed() if admins is None else target != self.running
+        if not force and not changed:
+            return {"job": None, "lines": [system_text.NO_CHANGES]}
+        job = self.jobs.start("Commit", description, user=connection.admin_name(""))
+        try:
+            return self._commit_job(job, target, rest, admin, description, t0)
+        except ControlError:
+            raise
+        except Exception as exc:  # an internal failure still ends its job, as FAIL
+            log.exception("commit job %d failed", job.id)
+            self.jobs.done(job, False, [f"internal error: {exc}", system_text.COMMIT_FAILED])
+            raise
+
+    def _commit_job(self, job: Any, target: dict[str, Any], rest: list[Step], admin: str,
+                    description: str, t0: float) -> dict[str, Any]:
+        problems = self._problems(target)
         if problems:
-            self.jobs.done(job, False, problems)
+            self.jobs.done(job, False, [*problems, system_text.COMMIT_FAILED])
             self.system_log.event("commit", f"Commit job {job.id} failed: {len(problems)} validation error(s)",
                                   severity="medium")
             log.info("commit job %d failed validation with %d problem(s)", job.id, len(problems))
-            raise ControlError("\n".join(["Validation Error:", *problems]), VALIDATION)
+            raise ControlError(system_text.commit_failed(job.id, problems).rstrip("\n"), VALIDATION)
+        firewall = getattr(self.engine, "firewall", None)
+        if firewall is not None:
+            # zones and rules go into the kernel first: refused, the commit fails whole
+            try:
+                firewall.apply(target)
+            except FirewallError as exc:
+                self.jobs.done(job, False, [str(exc), system_text.COMMIT_FAILED])
+                self.system_log.event("commit", f"Commit job {job.id} failed: {exc}",
+                                      severity="medium")
+                raise ControlError(system_text.commit_failed(job.id, [str(exc)]).rstrip("\n"),
+                                   VALIDATION) from None
         t1 = time.perf_counter()
-        changes = config_diff.diff(self.running, self.candidate)
+        changes = config_diff.diff(self.running, target)
         t2 = time.perf_counter()
-        self.store.commit(self.candidate, description, keep=self._history_versions())
+        self.store.commit(target, description, keep=self._history_versions())
         t3 = time.perf_counter()
-        self.running, self._shared = self.candidate, True
+        self.running, self._shared = target, True
         self._forget_candidate_file()
+        self.steps = []
+        dropped = self._set_candidate(rest) if rest else []
+        self.locks.released_by_commit(admin)
         warnings: list[str] = []
         if self.addresses is not None:
             try:
@@ -353,14 +521,15 @@ class ConfigService:
             log.exception("engine.apply failed for commit job %d", job.id)
             warnings.append(f"Warning: the engine could not apply every change: {exc}")
         t5 = time.perf_counter()
-        self.jobs.done(job, True, warnings)
+        warnings += [f"Warning: a change no longer applies and was dropped: {d}" for d in dropped]
+        self.jobs.done(job, True, [system_text.COMMIT_OK], warnings)
         self.system_log.event("commit", f"Commit job {job.id} succeeded" + (f": {description}" if description else ""))
         log.info(
             "commit job %d ok: validate %.0f ms, diff %.0f ms, store %.0f ms, netif %.0f ms, engine %.0f ms",
             job.id, *(1000 * x for x in (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)),
         )
-        lines = [COMMIT_LINES[0].format(job=job.id), COMMIT_LINES[1], *warnings, COMMIT_OK]
-        return {"job": job.id, "lines": lines, "warnings": warnings}
+        return {"job": job.id, "result": "OK", "lines": system_text.commit_lines(job.id, warnings),
+                "warnings": warnings}
 
     def _history_versions(self) -> int:
         """``deviceconfig setting management max-rollback-version`` of the candidate (100)."""
@@ -381,25 +550,187 @@ class ConfigService:
         self.store.save_named(self._snapshot_name(name), self.candidate)
         return {"lines": [f"Config saved to {name}"]}
 
-    def load(self, name: str | None = None, text: str | None = None, format: str = "json") -> dict[str, Any]:
-        """Replace the candidate: from a snapshot saved with ``save``, or from text."""
-        if (name is None) == (text is None):
-            raise ControlError("config.load takes either a name or a text", SERVER)
-        if name is not None:
+    def _source(self, name: str | None = None, version: int | None = None,
+                last_saved: bool = False) -> tuple[dict[str, Any], str]:
+        """A stored config: a saved snapshot, a committed version, the last saved snapshot."""
+        if version is not None:
             try:
-                loaded = self.store.load_named(self._snapshot_name(name))
-            except FileNotFoundError:
-                raise ControlError(f"{name} does not exist", SERVER) from None
-            source = name
+                return self.store.version(int(version)), f"version {int(version)}"
+            except (KeyError, ValueError):
+                raise ControlError(f"Version {version} does not exist", SERVER) from None
+        if last_saved:
+            saved = self.store.saved_dir
+            files = sorted(saved.glob("*.json"), key=lambda p: p.stat().st_mtime) \
+                if saved.is_dir() else []
+            if not files:
+                raise ControlError("No saved configuration (save config to NAME first)", SERVER)
+            name = files[-1].stem
+        if name is None:
+            return self.running, "running config"
+        try:
+            return self.store.load_named(self._snapshot_name(name)), name
+        except FileNotFoundError:
+            raise ControlError(f"{name} does not exist", SERVER) from None
+
+    def saved_show(self, name: str, format: str = "default") -> dict[str, Any]:
+        """``show config saved NAME``: a snapshot saved with ``save config to NAME``."""
+        loaded, _ = self._source(name=name)
+        return {"text": formats.render(loaded, self._format(format))}
+
+    def version_show(self, n: int, format: str = "default") -> dict[str, Any]:
+        """``show config audit version N``: the config commit N made."""
+        loaded, _ = self._source(version=n)
+        return {"text": formats.render(loaded, self._format(format))}
+
+    def load(self, name: str | None = None, text: str | None = None, format: str = "json",
+             version: int | None = None, last_saved: bool = False) -> dict[str, Any]:
+        """Replace the candidate: from a snapshot saved with ``save``, a committed version
+        (``load config version N``), the last saved snapshot, or from text."""
+        if sum((name is not None, text is not None, version is not None, bool(last_saved))) != 1:
+            raise ControlError("config.load takes one of name, text, version, last_saved", SERVER)
+        if text is None:
+            loaded, source = self._source(name, version, last_saved)
+            loaded = _copy(loaded)
         else:
             try:
                 loaded = formats.parse(str(text), self._format(format), encrypt=self.box.encrypt)
             except (tree.ConfigError, ValueError, KeyError) as exc:
                 raise _config_error(exc) from None
             source = f"{format} text"
+        self._check_lock(edit=True)
         self.candidate, self._shared = loaded, False
+        self.steps.append(self._step("load", [], tree=_copy(loaded)))
         self._touch()
         return {"lines": [f"Config loaded from {source}"]}
+
+    def load_partial(self, from_xpath: str, to_xpath: str, mode: str = "merge",
+                     name: str | None = None, version: int | None = None) -> dict[str, Any]:
+        """``load config partial [from NAME] from-xpath X to-xpath Y mode merge|replace``: the
+        part of a stored config (default: running) at X into the candidate at Y."""
+        if mode not in ("merge", "replace"):
+            raise ControlError(f"mode must be merge or replace, not {mode!r}", SYNTAX)
+        source, label = self._source(name, version)
+        try:
+            src_path, dst_path = xpath_tokens(from_xpath), xpath_tokens(to_xpath)
+            tree.node_at(dst_path)
+            tree.node_at(src_path)
+        except (ValueError, tree.ConfigError) as exc:
+            raise ControlError(f"Server error : {exc}", SERVER) from None
+        part = _get_path(source, src_path)
+        if part is None:
+            raise ControlError(f"Server error : {from_xpath} does not exist in {label}", SERVER)
+        self._check_lock(edit=True)
+        new = _copy(self.running if self._shared else self.candidate)
+        if not dst_path:
+            new = _copy(part) if mode == "replace" else _merge(new, _copy(part))
+        else:
+            parent = new
+            for key in dst_path[:-1]:
+                parent = parent.setdefault(key, {})
+            old = parent.get(dst_path[-1])
+            if mode == "merge" and isinstance(old, dict) and isinstance(part, dict):
+                parent[dst_path[-1]] = _merge(old, _copy(part))
+            else:
+                parent[dst_path[-1]] = _copy(part) if isinstance(part, dict) else part
+        self.candidate, self._shared = new, False
+        self.steps.append(self._step("load", dst_path, tree=_copy(new)))
+        self._touch()
+        return {"lines": [f"Config loaded from {label} ({mode} {from_xpath} -> {to_xpath})"]}
+
+    # ------------------------------------------------------------------ admins, locks, changes
+
+    def session_hello(self, admin: str, client: str = "CLI", peer: str = "local") -> dict[str, Any]:
+        """A client says what it is (shell, script, SSH) and from where, for ``show admins``.
+
+        The connection's admin is the one the socket's credentials (or the SSH login) made it
+        (vpnsh.control.roles); a superuser connection may name another admin it acts for
+        (attribution of locks and changes: a superuser may do all of it anyway)."""
+        if not isinstance(admin, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._@-]{0,63}", admin):
+            raise ControlError(f"invalid admin name {admin!r}", SYNTAX)
+        conn = connection.current()
+        who = roles.current.get()
+        if who is None or who.role == roles.SUPERUSER:
+            conn.admin = admin
+        conn.client, conn.peer, conn.said_hello = str(client)[:8], str(peer)[:64], True
+        return {"session": conn.id, "admin": conn.admin}
+
+    def admins_show(self) -> dict[str, Any]:
+        """``show admins``: the admins with a control connection (a shell, a script, SSH)."""
+        rows = [{"admin": c.admin, "from": c.peer, "client": c.client, "session": c.id,
+                 "started": c.started, "last": c.last}
+                for c in sorted(connection.OPEN.values(), key=lambda c: c.started) if c.said_hello]
+        return {"admins": rows}
+
+    def lock_add(self, kind: str, comment: str = "") -> dict[str, Any]:
+        admin = connection.admin_name()
+        try:
+            self.locks.add(self._lock_kind(kind), admin, str(comment))
+        except LockError as exc:
+            raise ControlError(str(exc), SERVER) from None
+        self.system_log.event("lock", f"{kind} lock taken by {admin}")
+        return {"lines": [f"Successfully acquired {kind} lock"]}
+
+    def lock_remove(self, kind: str, admin: str | None = None) -> dict[str, Any]:
+        me = connection.admin_name()
+        try:
+            self.locks.remove(self._lock_kind(kind), me, admin)
+        except LockError as exc:
+            raise ControlError(str(exc), SERVER) from None
+        return {"lines": [f"Successfully released {kind} lock"]}
+
+    def lock_show(self, kind: str) -> dict[str, Any]:
+        return {"locks": self.locks.as_data(self._lock_kind(kind))}
+
+    @staticmethod
+    def _lock_kind(kind: str) -> str:
+        if kind not in ("config", "commit"):
+            raise ControlError(f"lock kind must be config or commit, not {kind!r}", SYNTAX)
+        return kind
+
+    def config_changes(self, admin: str | None = None) -> dict[str, Any]:
+        """``show config list changes``: the candidate's changes, oldest first."""
+        rows = [{"admin": s.admin, "action": s.action, "xpath": s.xpath(), "time": s.time,
+                 "session": s.session} for s in self.steps if admin in (None, s.admin)]
+        return {"changes": rows}
+
+    def apply_lines(self, text: str, first_line: int = 1) -> dict[str, Any]:
+        """``set`` and ``delete`` lines (absolute paths, set format as ``show config ...
+        format set`` writes it) applied to the candidate as one edit: all or none. The bulk
+        path of ``vpnsh -f FILE --bulk``: 170,000 lines in one request take seconds where
+        one request a line takes minutes. A bad line is named by number (counted from
+        ``first_line``, the script's number of the text's first line) and changes nothing."""
+        if not isinstance(text, str):
+            raise ControlError("config.apply takes a text", SERVER)
+        self._check_lock(edit=True)
+        work = _copy(self.running if self._shared else self.candidate)
+        count = 0
+        encrypt = self.box.encrypt
+        for number, line in enumerate(text.splitlines(), int(first_line)):
+            words = list(formats.tokenize(line))
+            if not words or words[0].startswith("#"):
+                continue
+            verb, path = words[0], words[1:]
+            secrets: list[str] = []
+            try:
+                if verb == "set":
+                    secrets = secrets_in(path)
+                    if secrets:
+                        redact.KNOWN.remember(secrets)
+                    tree.set_path(work, path, encrypt=encrypt)
+                elif verb == "delete":
+                    tree.delete_path(work, path)
+                else:
+                    raise ControlError(f"line {number}: '{verb}' is unexpected "
+                                       "(only set and delete lines are applied in bulk)", SYNTAX)
+            except (tree.ConfigError, ValueError, KeyError) as exc:
+                err = _config_error(exc, secrets)
+                raise ControlError(f"line {number}: {err.message} (nothing applied)", err.kind) from None
+            count += 1
+        self.candidate, self._shared = work, False
+        # one change record, as `load config` makes: the asking admin's, for commit partial
+        self.steps.append(self._step("load", [], tree=_copy(work)))
+        self._touch()
+        return {"lines": [f"{count} set/delete lines applied to the candidate"], "count": count}
 
     # ------------------------------------------------------------------ system, jobs, engine
 
@@ -421,7 +752,7 @@ class ConfigService:
         if id is not None:
             job = self.jobs.get(int(id))
             if job is None:
-                raise ControlError(f"job {id} not found", SERVER)
+                raise ControlError(f"Job {id} not found", SERVER)
             return {"jobs": [j for j in self.jobs.as_data() if j["id"] == job.id]}
         return {"jobs": self.jobs.as_data()}
 
@@ -552,9 +883,12 @@ class ConfigService:
 
     def engine_op(self, name: str, args: dict[str, Any] | None = None) -> Any:
         try:
-            return self.engine.op(name, dict(args or {}))
+            result = self.engine.op(name, dict(args or {}))
         except EngineError as exc:
             raise ControlError(str(exc), SERVER) from None
+        if inspect.isawaitable(result):
+            return _engine_errors(result)
+        return result
 
     # ------------------------------------------------------------------ candidate persistence
 
@@ -589,6 +923,20 @@ class ConfigService:
         self._dirty = False
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._candidate_path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.state_dir, STEPS_FILE))
+
+    def _load_steps(self) -> list[Step]:
+        """Who changed what in the stored candidate (lost with an unreadable file: the
+        candidate itself stays)."""
+        try:
+            with open(os.path.join(self.state_dir, STEPS_FILE), encoding="utf-8") as f:
+                return [Step(**s) for s in json.load(f)]
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("candidate change record unreadable (%s); changes are not attributed", exc)
+            return []
 
     def flush(self) -> None:
         """Write the candidate to disk if it changed (atomic: temp file, fsync, rename)."""
@@ -601,9 +949,41 @@ class ConfigService:
         # Compact JSON: the C encoder (indented output falls back to pure Python, 10x slower).
         data = json.dumps(self.candidate, separators=(",", ":")).encode()
         write_atomic(Path(self._candidate_path), data)
+        steps = json.dumps([dataclasses.asdict(s) for s in self.steps], separators=(",", ":"))
+        write_atomic(Path(self.state_dir) / STEPS_FILE, steps.encode())
         self._dirty = False
         # Large candidates: write less often, so a script of many sets is not slowed down.
         self._flush_delay = max(FLUSH_DELAY, 10 * (time.perf_counter() - t0))
+
+
+def _get_path(node: Any, path: Sequence[str]) -> Any:
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _merge(base: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    """``part`` merged into ``base``: dicts merged key by key, lists joined without repeats,
+    anything else from ``part``."""
+    for key, value in part.items():
+        old = base.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            base[key] = _merge(old, value)
+        elif isinstance(old, list) and isinstance(value, list):
+            base[key] = old + [v for v in value if v not in old]
+        else:
+            base[key] = value
+    return base
+
+
+async def _engine_errors(pending: Awaitable[Any]) -> Any:
+    """An async engine op's result; its EngineError as the ControlError the shell prints."""
+    try:
+        return await pending
+    except EngineError as exc:
+        raise ControlError(str(exc), SERVER) from None
 
 
 def _jsonable(value: Any) -> Any:

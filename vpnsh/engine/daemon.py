@@ -156,6 +156,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    f"while N or more IKE SAs are half-open (default {DEFAULT_COOKIE_THRESHOLD}; 0: always; "
                    "a gateway's require-cookie setting demands them regardless); IKEv1, which has no "
                    "cookies, then answers only main mode from static peers, 5 half-open SAs per address")
+    p.add_argument("--interface-map", metavar="FILE", default=None,
+                   help="which Linux device each ethernet1/N is (default STATE_DIR/interface-map; "
+                   "without a map: the NICs in PCI order, the first one management; "
+                   "see vpnsh/engine/ifmap.py and docs/user-guide.md)")
     p.add_argument("--control-idle-timeout", metavar="SECONDS", type=float,
                    default=protocol.IDLE_TIMEOUT,
                    help="close a control-socket connection with no request for this long "
@@ -189,6 +193,19 @@ def lock_state_dir(state_dir: str) -> IO[str]:
     return f
 
 
+def raise_fd_limit() -> None:
+    """Take the hard limit of open files as the soft one (sockets, TUN devices, logs and
+    clients of thousands of tunnels); what cannot be opened later is reported, not fatal."""
+    import resource
+
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (OSError, ValueError) as exc:
+        log.warning("cannot raise the open-files limit: %s", exc)
+
+
 READY_TIMEOUT = 30.0  # at most this long for the running config's IKE sockets before READY
 
 
@@ -199,8 +216,10 @@ async def _engine_settled(engine: Engine) -> None:
         await asyncio.wait([task], timeout=READY_TIMEOUT)
 
 
-def _ike_addresses(engine: Engine) -> str:
+def _ike_addresses(engine: Engine, show: int = 8) -> str:
     bound = sorted(getattr(getattr(engine, "io", None), "bound_addresses", set)())
+    if len(bound) > show:  # 10,000 gateway addresses do not fit a status line
+        return f"{', '.join(bound[:show])} and {len(bound) - show} more"
     return ", ".join(bound) or "no address (no gateway configured)"
 
 
@@ -215,11 +234,13 @@ def _reload() -> None:
 async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) -> int:
     """Run the daemon until SIGTERM/SIGINT.  Returns the exit status."""
     from vpnsh.engine.configd import ConfigService, ConfigStateError, redact_request
+    from vpnsh.engine.ifmap import InterfaceMap
     from vpnsh.engine.netif import AddressApplier
 
     if socket_answers(args.socket):
         raise StartupError(f"another vpnshd is already serving on {args.socket}")
     lock = lock_state_dir(args.state_dir)
+    raise_fd_limit()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -229,7 +250,11 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
                     state_dir=args.state_dir, log_dir=args.log_dir)
     engine.ike.v2.half_open_limit = getattr(args, "ike_cookie_threshold", DEFAULT_COOKIE_THRESHOLD)
     engine.ike.v1.half_open_limit = engine.ike.v2.half_open_limit  # IKEv1: the same limit
-    addresses = AddressApplier(args.state_dir)
+    ifmap = InterfaceMap.for_state_dir(args.state_dir, getattr(args, "interface_map", None))
+    if ifmap.error:
+        log.warning("interface map %s", ifmap.error)
+    engine.ifmap = ifmap
+    addresses = AddressApplier(args.state_dir, ifmap=ifmap)
     with contextlib.suppress(Exception):
         addresses.links.warm_up()  # type: ignore[attr-defined]
     try:

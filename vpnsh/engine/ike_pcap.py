@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
+from vpnsh.engine.inet_checksum import internet_checksum
+
 LINKTYPE_RAW = 101
 PCAP_MAGIC = 0xA1B2C3D4  # microsecond timestamps
 SNAPLEN = 65535
@@ -32,15 +34,6 @@ UDP = 17
 ESP = 50
 
 Endpoint = tuple[str, int]
-
-
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def ike_payload(data: bytes, src: Endpoint, dst: Endpoint) -> bytes:
@@ -58,7 +51,7 @@ def ip_packet(proto: int, payload: bytes, src: str, dst: str) -> bytes:
     if s.version == 4:
         header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0x4000, 64, proto, 0,
                              s.packed, d.packed)
-        header = header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
+        header = header[:10] + struct.pack("!H", internet_checksum(header)) + header[12:]
         return header + payload
     return struct.pack("!IHBB16s16s", 6 << 28, len(payload), proto, 64, s.packed, d.packed) + payload
 
@@ -75,7 +68,7 @@ def ip_udp_packet(data: bytes, src: Endpoint, dst: Endpoint) -> bytes:
     else:
         pseudo = s.packed + d.packed + struct.pack("!IxxxB", udp_len, UDP)
     udp = struct.pack("!HHHH", src[1], dst[1], udp_len, 0) + payload
-    csum = _checksum(pseudo + udp) or 0xFFFF
+    csum = internet_checksum(pseudo + udp) or 0xFFFF
     udp = udp[:6] + struct.pack("!H", csum) + udp[8:]
     return ip_packet(UDP, udp, src[0], dst[0])
 

@@ -13,6 +13,7 @@ SPIs and algorithm names only.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections import deque
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import TextIO
 
 from vpnsh.engine import logfiles
+
+log = logging.getLogger("vpnsh.ikemgr")
 
 # lines come in bursts: each second's date, time and zone are formatted once
 _last_second: tuple[int, str, str] = (-1, "", "")
@@ -55,6 +58,7 @@ class IkemgrLog:
         self._size = 0
         self._ino = 0
         self._checked = 0.0  # monotonic time of the last check that the file is still ours
+        self._write_failed = False  # the last write failed (logged once, retried on the next)
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -65,10 +69,22 @@ class IkemgrLog:
         self.recent.append(line)
         if self.path is None:
             return
-        f = self._open()
         data = line + "\n"
-        f.write(data)
-        f.flush()
+        try:
+            f = self._open()
+            f.write(data)
+            f.flush()
+        except OSError as exc:
+            # a full disk or no file descriptor left (EMFILE): the line stays in `recent`,
+            # the daemon keeps serving; the file is opened again on the next write
+            self.close()
+            if not self._write_failed:
+                log.error("cannot write %s: %s (kept in memory; will retry)", self.path, exc)
+            self._write_failed = True
+            return
+        if self._write_failed:
+            self._write_failed = False
+            log.warning("writing %s again", self.path)
         self._size += len(data.encode()) if not data.isascii() else len(data)
 
     def _open(self) -> TextIO:

@@ -31,13 +31,16 @@ class Job:
     result: str = "PEND"  # OK | FAIL once done
     description: str = ""
     details: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     user: str = ""  # the admin who started it (PAN-OS's job field ``user``)
 
-    def finish(self, ok: bool, details: list[str] | None = None) -> None:
+    def finish(self, ok: bool, details: list[str] | None = None,
+               warnings: list[str] | None = None) -> None:
         self.completed = time.time()
         self.status = "FIN"
         self.result = "OK" if ok else "FAIL"
         self.details = list(details or [])
+        self.warnings = list(warnings or [])
 
 
 class JobLog:
@@ -48,17 +51,21 @@ class JobLog:
         self._load()
 
     def start(self, type_: str, description: str = "", user: str | None = None) -> Job:
-        """A new job; ``user`` defaults to the admin of the request being served."""
+        """A new job; ``user`` defaults to the admin of the request being served.  The id is
+        on disk at once, so ids never repeat or skip, even when the daemon stops before the
+        job is done."""
         self.last_id += 1
         if user is None:
             user = roles.current_name()
         job = Job(self.last_id, type_, time.time(), description=description, user=user)
         self.jobs.append(job)
         del self.jobs[:-KEEP]
+        self._save()
         return job
 
-    def done(self, job: Job, ok: bool, details: list[str] | None = None) -> None:
-        job.finish(ok, details)
+    def done(self, job: Job, ok: bool, details: list[str] | None = None,
+             warnings: list[str] | None = None) -> None:
+        job.finish(ok, details, warnings)
         self._save()
 
     def get(self, job_id: int) -> Job | None:
@@ -72,7 +79,9 @@ class JobLog:
             with open(self.path, encoding="utf-8") as f:
                 data = json.load(f)
             self.last_id = int(data.get("last_id", 0))
-            self.jobs = [Job(**j) for j in data.get("jobs", [])]
+            known = set(Job.__dataclass_fields__)
+            self.jobs = [Job(**{k: v for k, v in j.items() if k in known})
+                         for j in data.get("jobs", [])]
         except FileNotFoundError:
             pass
         except (OSError, ValueError, TypeError) as exc:

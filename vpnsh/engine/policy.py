@@ -62,6 +62,12 @@ class IkePolicy:
     exchange_mode: str = "auto"  # IKEv1: auto | main | aggressive (auto initiates main mode)
     dpd_retry: int = 5  # IKEv1 DPD: R-U-THERE tries before the peer is declared dead
     ikev1_proposals: tuple[IkeProposal, ...] = ()  # ikev2-preferred: the ikev1 profile (else proposals)
+    peer_fqdn: str | None = None  # peer-address fqdn (shown as the peer; not resolved here)
+
+    @property
+    def peer_display(self) -> str:
+        """The peer as show commands name it: its address, its FQDN, or ``dynamic``."""
+        return self.peer_addr or self.peer_fqdn or "dynamic"
 
     def effective_local_id(self) -> Identity:
         return self.local_id or Identity("ipaddr", self.local_addr)

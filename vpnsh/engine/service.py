@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -23,12 +24,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vpnsh.config.secrets import SecretBox
-from vpnsh.engine import config_map, counters
+from vpnsh.engine import config_map, counters, hostinfo
 from vpnsh.engine.crypto import algorithms as alg
 from vpnsh.engine.dataplane.base import DataPlane, ts_contains
 from vpnsh.engine.dataplane.factory import make_dataplane
-from vpnsh.engine.dataplane.ping import run_ping
+from vpnsh.engine.dataplane.ping import run_ping, run_traceroute
+from vpnsh.engine.firewall.filters import FilterError, filter_logs, filter_sessions
+from vpnsh.engine.firewall.manager import Firewall
 from vpnsh.engine.ids import IdMap
+from vpnsh.engine.ifmap import InterfaceMap
 from vpnsh.engine.ike import events as ev
 from vpnsh.engine.ike.sansio import KEEPALIVE
 from vpnsh.engine.ikemgr_log import IkemgrLog
@@ -37,6 +41,9 @@ from vpnsh.engine.ikev1.show import ike_sa_sections
 from vpnsh.engine.ikev2.engine import Ikev2Engine
 from vpnsh.engine.ikev2.handoff import child_sa_spec
 from vpnsh.engine.monitor.runner import Hooks, MonitorRunner
+from vpnsh.engine.pki import ops as pki_ops
+from vpnsh.engine.pki import profile as pki_profile
+from vpnsh.engine.pki.store import CertStore, PkiError
 from vpnsh.engine.policy import ChildPolicy, IkePolicy
 from vpnsh.engine.udp_io import NATT_PORT, UdpIo
 
@@ -71,9 +78,12 @@ class Engine:
 
     def __post_init__(self) -> None:
         self.ike = DualEngine(clock=self.clock)  # IKEv2 and IKEv1, by each gateway's version
+        self.ifmap = InterfaceMap(None)  # the daemon's map (vpnsh.engine.ifmap) replaces it
         self.ikemgr = IkemgrLog(self.log_dir)
         self.secrets = SecretBox(self.state_dir) if self.state_dir else None
         self.ids = IdMap(self.state_dir)
+        # zones and security rules: compiled always, enforced (nftables) with a data plane
+        self.firewall = Firewall(self.state_dir, enforce=self.dataplane != "none", clock=self.clock)
         self.cfg = config_map.EngineConfig()
         self.dp: DataPlane = make_dataplane(self.dataplane, raw_esp=self.raw_esp)
         self.ike.force_udp_encap = self.dp.forces_udp_encap
@@ -138,13 +148,21 @@ class Engine:
         self.ike.add_policies(cfg.gateways.values(), cfg.children.values())
         self.cfg = cfg
         self.monitor.configure(cfg.tunnel_monitors, cfg.path_monitors)
+        warnings = cfg.warnings + self._pki_warnings(running)  # certificates (issue 16)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return cfg.warnings  # no event loop (a unit test of the mapping): nothing to bind
+            return warnings  # no event loop (a unit test of the mapping): nothing to bind
         previous = self._apply_task
         self._apply_task = loop.create_task(self._apply_io(cfg, previous))
-        return cfg.warnings
+        return warnings
+
+    def _pki_warnings(self, running: dict[str, Any]) -> list[str]:
+        """Certificate profiles naming CAs the certificate store lacks (issue 16)."""
+        profiles = pki_profile.profiles_from_config(running)
+        if not profiles or self.state_dir is None:
+            return []
+        return pki_profile.check_profiles(profiles, CertStore(self.state_dir, self.secrets))
 
     async def _apply_io(self, cfg: config_map.EngineConfig, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
@@ -152,6 +170,9 @@ class Engine:
         if not self._dp_started:
             await self.dp.start()
             self._dp_started = True
+        if self.firewall.installed:
+            await self.firewall.start_events()
+            self.firewall.start_deny_log()
         for addr in sorted({g.local_addr for g in cfg.gateways.values() if g.enabled}):
             try:
                 await self.io.bind(addr)
@@ -528,6 +549,7 @@ class Engine:
         if self._timer is not None:
             self._timer.cancel()
         self.io.close()
+        await self.firewall.stop_events()
         if self._dp_started:
             await self.dp.stop()
         log.info("engine shut down")
@@ -606,7 +628,7 @@ class Engine:
                 } for c in kids],
             })
         return {"gateway": gateway, "gwid": self._gwid(gateway), "local": policy.local_addr,
-                "peer": policy.peer_addr or "dynamic", "now": time.time(), "sas": sas}
+                "peer": policy.peer_display, "now": time.time(), "sas": sas}
 
     # -- show vpn ipsec-sa
 
@@ -712,7 +734,7 @@ class Engine:
                 if p.prf:
                     props += f"[{alg.display_name(alg.PrfId(p.prf[0]))}]"
             local_id = f"({gw.local_id})" if gw.local_id else ""
-            rows.append({"gwid": self._gwid(name), "name": name, "peer": gw.peer_addr or "dynamic",
+            rows.append({"gwid": self._gwid(name), "name": name, "peer": gw.peer_display,
                          "local": f"{gw.local_addr}{local_id}",
                          "protocol": "IKEv1" if gw.version == "ikev1" else "IKEv2",
                          "proposals": f"{props}{gw.lifetime}-sec"})
@@ -853,8 +875,158 @@ class Engine:
 
     async def _ping(self, args: dict[str, Any]) -> dict[str, Any]:
         await self.ready()
-        return await run_ping(str(args["source"]), str(args["host"]), int(args.get("count", 5)))
+        source = args.get("source")
+        return await run_ping(None if source is None else str(source), str(args["host"]),
+                              int(args.get("count", 5)))
 
+    # -- everyday host commands: show interface, routing, arp, clock, resources, traceroute
+
+    async def _host_view(self) -> hostinfo.HostView:
+        await self.ready()
+        snap = await asyncio.to_thread(hostinfo.snapshot)
+        return hostinfo.HostView(self.running, self.ifmap, snap)
+
+    async def _interface_show(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = await self._host_view()
+        name = args.get("name")
+        if name in (None, "all"):
+            return view.interfaces()
+        known = {i["name"] for i in view.interfaces()["logical"]}
+        if name not in known:
+            raise EngineError(f"Invalid interface {name}")
+        return view.interface(str(name))
+
+    async def _routing_route(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = await self._host_view()
+        return {"virtual_routers": [{"name": vr, "id": i, "routes": view.routes() if i == 1 else []}
+                                    for i, vr in enumerate(self._virtual_routers(), 1)]}
+
+    async def _routing_fib(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = await self._host_view()
+        names = [i["name"] for i in view.interfaces()["logical"] if i["vr"]]
+        return {"virtual_routers": [{"name": vr, "interfaces": [n for n in names
+                                                                if view.vr_of.get(n) == vr],
+                                     "entries": view.fib() if i == 1 else []}
+                                    for i, vr in enumerate(self._virtual_routers(), 1)]}
+
+    async def _fib_lookup(self, args: dict[str, Any]) -> dict[str, Any]:
+        ip = str(args["ip"])
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise EngineError(f"'{ip}' is not a valid IP address") from None
+        vr = str(args.get("virtual_router", "default"))
+        if vr not in self._virtual_routers():
+            raise EngineError(f"virtual-router {vr} does not exist")
+        view = await self._host_view()
+        hit = await asyncio.to_thread(hostinfo.lookup, ip)
+        out: dict[str, Any] = {"virtual_router": vr, "destination": ip, "found": hit is not None}
+        if hit is not None:
+            routes = [r for r in view.routes() if "H" not in r["flags"]
+                      and ip_in(ip, r["destination"])]
+            best = max(routes, key=lambda r: int(r["destination"].split("/")[1]), default=None)
+            out.update(interface=view.name_of(hit["oif"]), nexthop=hit["gateway"] or "0.0.0.0",
+                       source=hit["src"] or "", metric=best["metric"] if best else 0)
+        return out
+
+    async def _arp_show(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = await self._host_view()
+        entries = view.arp()
+        name = args.get("interface", args.get("name"))
+        if name not in (None, "all"):
+            entries = [e for e in entries if e["interface"] == name]
+        return {"max": hostinfo.ARP_MAX, "timeout": hostinfo.ARP_TIMEOUT,
+                "total": len(view.arp()), "entries": entries}
+
+    def _clock(self, args: dict[str, Any]) -> dict[str, Any]:
+        return hostinfo.clock()
+
+    async def _resources(self, args: dict[str, Any]) -> dict[str, Any]:
+        return await hostinfo.resources()
+
+    async def _traceroute(self, args: dict[str, Any]) -> dict[str, Any]:
+        await self.ready()
+        source = args.get("source")
+        return await run_traceroute(str(args["host"]), None if source is None else str(source))
+
+    def _virtual_routers(self) -> list[str]:
+        vrs = list(((self.running.get("network") or {}).get("virtual-router")) or {})
+        return vrs or ["default"]
+
+
+# -- certificates (issue 16): the certificate store's commands (vpnsh.engine.pki.ops)
+
+def _pki_op(name: str) -> Callable[[Engine, dict[str, Any]], Any]:
+    def run(engine: Engine, args: dict[str, Any]) -> Any:
+        if engine.state_dir is None:
+            raise EngineError("no state dir: no certificate store")
+        store = CertStore(engine.state_dir, engine.secrets)  # cheap: it reads files on use
+        try:
+            return pki_ops.OPS[name](store, args)
+        except (PkiError, ValueError) as exc:  # ValueError: the master key cannot decrypt
+            raise EngineError(str(exc)) from None
+    return run
+
+
+# ---------------------------------------------------------------- firewall (issue 14):
+# zones, security rules, rule hit counts, sessions and the traffic log
+
+
+def _fw_policy_match(engine: Engine, args: dict[str, Any]) -> Any:
+    return engine.firewall.match(args)
+
+
+def _fw_hit_count(engine: Engine, args: dict[str, Any]) -> Any:
+    return {"vsys": "vsys1", "rule-base": "security", "rules": engine.firewall.hit_counts()}
+
+
+def _fw_running_policy(engine: Engine, args: dict[str, Any]) -> Any:
+    return engine.firewall.running_policy()
+
+
+def _fw_sessions(engine: Engine, args: dict[str, Any]) -> Any:
+    try:
+        found = filter_sessions(engine.firewall.sessions(), _words(args.get("filter")))
+    except FilterError as exc:
+        raise EngineError(str(exc)) from None
+    return {"sessions": found}
+
+
+def _fw_session(engine: Engine, args: dict[str, Any]) -> Any:
+    sid = int(args["session_id"])
+    found = [s for s in engine.firewall.sessions() if s["id"] == sid]
+    if not found:
+        raise EngineError(f"session {sid} does not exist")
+    return {"session": found[0]}
+
+
+def _fw_clear_sessions(engine: Engine, args: dict[str, Any]) -> Any:
+    sid = args.get("session_id")
+    return {"cleared": engine.firewall.clear_sessions(None if sid is None else int(sid))}
+
+
+def _fw_traffic_log(engine: Engine, args: dict[str, Any]) -> Any:
+    try:
+        return {"logs": filter_logs(list(engine.firewall.traffic_log), _words(args.get("filter")))}
+    except FilterError as exc:
+        raise EngineError(str(exc)) from None
+
+
+def _words(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+_FIREWALL_OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
+    "security-policy-match.show": _fw_policy_match,
+    "rule-hit-count.show": _fw_hit_count,
+    "security-policy.show": _fw_running_policy,
+    "session.show": _fw_sessions,
+    "session.detail": _fw_session,
+    "session.clear": _fw_clear_sessions,
+    "log.traffic.show": _fw_traffic_log,
+}
 
 _OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
     "vpn.ike-sa.show": Engine._ike_sa_show,
@@ -868,10 +1040,22 @@ _OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
     "vpn.ike-sa.clear": Engine._ike_clear,
     "vpn.ipsec-sa.clear": Engine._ipsec_clear,
     "ping": Engine._ping,
+    # everyday host commands (show interface, routing, arp, clock, resources, traceroute)
+    "host.interface.show": Engine._interface_show,
+    "host.routing.route.show": Engine._routing_route,
+    "host.routing.fib.show": Engine._routing_fib,
+    "host.routing.fib-lookup": Engine._fib_lookup,
+    "host.arp.show": Engine._arp_show,
+    "host.clock.show": Engine._clock,
+    "host.resources.show": Engine._resources,
+    "traceroute": Engine._traceroute,
     # show counter global (issue 11)
     "counter.global.show": Engine._counter_global,
     # tunnel monitor, path monitor (engine/monitor/)
     "routing.path-monitor.show": Engine._path_monitor_show,
+    # certificates (issue 16)
+    **{name: _pki_op(name) for name in pki_ops.OPS},
+    **_FIREWALL_OPS,
 }
 
 _EVENT_COUNTERS: dict[type, str] = {
@@ -879,3 +1063,10 @@ _EVENT_COUNTERS: dict[type, str] = {
     ev.IkeDeleted: "ike_sa_deleted", ev.ChildInstalled: "ipsec_sa_installed",
     ev.ChildFailed: "ipsec_sa_failed", ev.ChildRemoved: "ipsec_sa_deleted",
 }
+
+
+def ip_in(ip: str, network: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip) in ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return False

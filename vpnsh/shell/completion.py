@@ -38,7 +38,10 @@ NAME_SOURCES: dict[str, tuple[str, ...]] = {
     "gateway": ("network", "ike", "gateway"),
     "tunnel": ("network", "tunnel", "ipsec"),
     "name": ("network", "tunnel", "ipsec"),
+    "virtual-router": ("network", "virtual-router"),
 }
+# show interface NAME|all, show arp NAME|all: every configured interface by its PAN-OS name
+INTERFACE_SLOTS = ("interface", "arp")
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,13 @@ def _grammar_items(
                 help_text = help_table.keyword_help(context, c.word, mode)
                 keywords.append(HelpItem(c.word, help_text, ">" if c.nested else " "))
         elif c.kind == "value":
+            if c.word in ("WORD", "STRING") and previous in INTERFACE_SLOTS \
+                    and context[:1] == ["show"]:
+                from vpnsh.config.ifnames import all_interfaces
+
+                for name in ["all", *all_interfaces(_safe_tree(tree))]:
+                    if name.startswith(partial) and all(v.word != name for v in values):
+                        values.append(HelpItem(name, name))
             if c.word in ("WORD", "STRING") and previous in NAME_SOURCES:
                 for name in _names(tree, NAME_SOURCES[previous]):
                     if name.startswith(partial) and all(v.word != name for v in values):
@@ -131,7 +141,8 @@ def _path_items(
                     items.append(g)
         return items
     if verb == "set":
-        if _complete_set(tokens) and not partial:
+        # a bare "set" is incomplete at any edit level: no <Enter> until a path is typed
+        if len(words) > 1 and _complete_set(tokens) and not partial:
             items.append(HelpItem("<Enter>", help_table.ENTER_HELP))
     elif not partial:
         items = [i for i in items if not i.word.startswith("<") and i.word not in ("[", "]")]

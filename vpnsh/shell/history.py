@@ -24,6 +24,8 @@ def mask_line(line: str, base: Sequence[str] = ()) -> str:
     """``line`` with the clear secret values of a ``set`` command masked."""
     spans = word_spans(line)
     words = [line[a:b] for a, b in spans]
+    if _PASSPHRASE_VERB in words[:2]:  # certificates (issue 16): scp import ... passphrase P
+        return _mask_after(line, spans, words, "passphrase")
     if not words or words[0] not in SET_VERBS:
         return line
     hide = secret_positions([unquote(w) for w in words[1:]], base)
@@ -32,6 +34,21 @@ def mask_line(line: str, base: Sequence[str] = ()) -> str:
     out, at = [], 0
     for i, (a, b) in enumerate(spans[1:]):
         if i in hide:
+            out += [line[at:a], MASK]
+            at = b
+    return "".join([*out, line[at:]])
+
+
+_PASSPHRASE_VERB = "scp"
+
+
+def _mask_after(line: str, spans: Sequence[tuple[int, int]], words: Sequence[str],
+                keyword: str) -> str:
+    """``line`` with the word after each ``keyword`` masked."""
+    out, at = [], 0
+    for i in range(1, len(words)):
+        if words[i - 1] == keyword:
+            a, b = spans[i]
             out += [line[at:a], MASK]
             at = b
     return "".join([*out, line[at:]])

@@ -132,6 +132,8 @@ def run_interactive(session: Session) -> int:
             continue
         if outcome.output:
             page(outcome.output, session)
+        if outcome.notice:
+            print(outcome.notice, end="", file=sys.stderr)
         if not outcome.ok:
             print(outcome.error)
     return 0

@@ -3,6 +3,7 @@
     vpnsh                          interactive shell (operational mode)
     vpnsh -c configure -c 'set ...' -c commit
     vpnsh -f script.txt            one command a line, as if typed
+    vpnsh -f script.txt --bulk     the same, set/delete runs sent in one request each
     echo 'show vpn flow' | vpnsh   commands on stdin when it is not a terminal
     vpnsh lab up|down|status|shell SITE   the two-site lab (vpnsh.lab)
 """
@@ -10,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Iterable, Sequence
@@ -37,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="json: show commands print JSON")
     p.add_argument("--keep-going", action="store_true",
                    help="in a script, run every line even after a failing one (exit 1 if any failed)")
+    p.add_argument("--keep-candidate", action="store_true",
+                   help="a failing script keeps the candidate changes it made (default: they are "
+                        "reverted; other admins' changes are never touched)")
+    p.add_argument("--bulk", action="store_true",
+                   help="with -f: send each run of configure-mode set/delete lines to the daemon "
+                        "in one request, applied all or nothing (large configs in seconds)")
     return p
 
 
@@ -83,10 +91,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     client = make_client(args.socket)
     session = Session(client, output_json=args.output == "json")
+    with contextlib.suppress(Exception):  # an older daemon, or none yet: the commands will say
+        session.hello("CLI", "local")
     lines = _script_lines(args)
     try:
+        if lines is not None and args.bulk:
+            from vpnsh.shell.bulk import run_bulk_script
+
+            return run_bulk_script(session, lines, sys.stdout, sys.stderr, keep_going=args.keep_going,
+                                   keep_candidate=args.keep_candidate)
         if lines is not None:
-            return run_script(session, lines, sys.stdout, sys.stderr, keep_going=args.keep_going)
+            return run_script(session, lines, sys.stdout, sys.stderr, keep_going=args.keep_going,
+                              keep_candidate=args.keep_candidate)
         from vpnsh.shell.interactive import run_interactive
 
         return run_interactive(session)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from lark import Lark, Token, Tree
@@ -50,12 +49,51 @@ class Command:
 
 @lru_cache(maxsize=1)
 def grammar_text() -> str:
-    return resources.files("vpnsh.grammar").joinpath("vpnsh.lark").read_text(encoding="utf-8")
+    # a plain read beside the package: importlib.resources costs a one-shot shell ~10 ms of
+    # imports (tempfile, zipfile, lzma...) for nothing (vpnsh is never run from a zip)
+    import os
+
+    import vpnsh.grammar
+
+    with open(os.path.join(os.path.dirname(vpnsh.grammar.__file__), "vpnsh.lark"),
+              encoding="utf-8") as f:
+        return f.read()
 
 
 @lru_cache(maxsize=1)
 def lark_parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", lexer="contextual", start=list(_START.values()))
+    """The LALR parser of the grammar, loaded from the per-user cache when it is there
+    (building it costs ~0.1 s, loading ~10 ms: a one-shot ``vpnsh -c`` feels that)."""
+    return Lark(grammar_text(), parser="lalr", lexer="contextual", start=list(_START.values()),
+                cache=parser_cache_path() or False)
+
+
+def parser_cache_path() -> str | None:
+    """``$XDG_CACHE_HOME/vpnsh/lark-<lark>-<grammar sha>-py<ver>.pickle`` (default
+    ``~/.cache``), or None where no private cache dir can be had: the file is a pickle, so
+    only a directory of this user's that nobody else can write is trusted (never /tmp).
+    Lark checks the grammar and options hash inside the file too; a stale or broken file
+    is rebuilt. ``VPNSH_PARSER_CACHE=0`` turns the cache off."""
+    import hashlib
+    import os
+    import sys
+
+    if os.environ.get("VPNSH_PARSER_CACHE", "1") == "0":
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "vpnsh")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        st = os.stat(folder)
+    except OSError:
+        return None
+    if st.st_uid != os.getuid() or st.st_mode & 0o022:
+        return None
+    from lark import __version__ as lark_version
+
+    digest = hashlib.sha256(grammar_text().encode()).hexdigest()[:16]
+    return os.path.join(folder, f"lark-{lark_version}-{digest}-py{sys.version_info[0]}"
+                                f"{sys.version_info[1]}.pickle")
 
 
 def start_rule(mode: str) -> str:
@@ -150,7 +188,8 @@ def _command(tree: Tree) -> Command:
             command.args[data[2:]] = True
         elif data.endswith("path"):
             command.args["path"] = [_token_text(t) for t in child.children if isinstance(t, Token)]
-    if command.name == "show log system" and "filter" in command.args:
+    if command.name in ("show log system", "show log traffic", "show session all") and \
+            "filter" in command.args:
         f = command.args["filter"]
         command.args["filter"] = f if isinstance(f, list) else [f]
     return command
@@ -169,7 +208,18 @@ _DISPLAY = {
     "less mp log": "less mp-log",
     "tail follow yes mp log": "tail mp-log",
     "debug ike wireshark keys": "debug ike wireshark-keys",
+    # firewall (issue 14)
+    "test security policy match": "test security-policy-match",
+    "show running security policy": "show running security-policy",
+    "show rule hit count": "show rule-hit-count",
+    "test routing fib lookup": "test routing fib-lookup",
+    "request config lock": "request config-lock",
+    "request commit lock": "request commit-lock",
+    "show config locks": "show config-locks",
+    "show commit locks": "show commit-locks",
     "show routing path monitor": "show routing path-monitor",  # tunnel monitor, path monitor (issue 15)
+    # certificates (issue 16)
+    "show sslmgr store config certificate info": "show sslmgr-store config-certificate-info",
 }
 
 

@@ -5,6 +5,10 @@ failing line stops the script with exit status 1 and an error that names the
 line (``line 3: Invalid syntax.``), unless ``keep_going``; then every line
 runs and the status is 1 if any failed.  Blank lines and ``#`` comments are
 skipped.
+
+A script that fails takes back the candidate changes it made (``revert config`` of this
+session's changes only: other admins' changes stay), unless ``keep_candidate``
+(``vpnsh --keep-candidate``).
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ def run_script(
     err: TextIO,
     *,
     keep_going: bool = False,
+    keep_candidate: bool = False,
+    first_line: int = 1,
 ) -> int:
-    """Run ``lines``; return the exit status (0 all succeeded, 1 otherwise)."""
+    """Run ``lines``; return the exit status (0 all succeeded, 1 otherwise). Errors name
+    lines counted from ``first_line``."""
     status = 0
-    for number, raw in enumerate(lines, start=1):
+    for number, raw in enumerate(lines, start=first_line):
         line = raw.rstrip("\r\n")
         if not line.strip() or line.lstrip().startswith("#"):
             continue
@@ -33,6 +40,9 @@ def run_script(
         if outcome.output:
             out.write(outcome.output)
             out.flush()
+        if outcome.notice:
+            err.write(outcome.notice)
+            err.flush()
         if not outcome.ok:
             status = 1
             err.write(f"line {number}: {outcome.error}\n")
@@ -41,4 +51,22 @@ def run_script(
                 break
         if session.finished:
             break
+    if status and not keep_candidate:
+        revert_script_changes(session, err)
     return status
+
+
+def revert_script_changes(session: Session, err: TextIO) -> None:
+    """A failed script takes back the candidate changes this session made (if it made any)."""
+    if not session.edited:
+        return
+    try:
+        result = session.client.request("config.revert", session=True)
+    except Exception as exc:  # noqa: BLE001 - say it; the exit status is 1 anyway
+        err.write(f"could not revert this script's changes: {exc}\n")
+    else:
+        count = result.get("reverted", 0) if isinstance(result, dict) else 0
+        if count:
+            err.write(f"Reverted {count} candidate change(s) made by this script "
+                      "(--keep-candidate keeps them)\n")
+    err.flush()

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from vpnsh.control.roles import DENIED, SUPERREADER, SUPERUSER
+from vpnsh.render import host as host_render
 from vpnsh.render import system as system_render
 from vpnsh.render.json_output import to_json
 from vpnsh.render.pipes import PipeError, apply_pipes
@@ -54,6 +55,16 @@ OP_LOG_SYSTEM = "log.system"
 OP_LOG_READ = "log.read"
 OP_DEBUG_IKE = "debug.ike"
 OP_DEBUG_SHOW = "debug.show"
+OP_HELLO = "session.hello"
+OP_ADMINS = "admins.show"
+OP_LOCK_ADD = "lock.add"
+OP_LOCK_REMOVE = "lock.remove"
+OP_LOCK_SHOW = "lock.show"
+OP_CHANGES = "config.changes"
+OP_SAVED = "config.saved"
+OP_VERSION = "config.version"
+OP_HISTORY = "config.history"
+OP_LOAD_PARTIAL = "config.load_partial"
 OP_WHOAMI = "admin.whoami"  # -> {"user", "role"}: this connection's admin (roles.py)
 TAIL_LINES = 10  # ``tail mp-log F`` prints this many lines, as tail(1) does
 FOLLOW_INTERVAL = 0.5  # seconds between polls of a followed log
@@ -70,6 +81,7 @@ class Outcome:
     ok: bool = True
     output: str = ""
     error: str = ""
+    notice: str = ""  # --output json: a message that is not data (goes to stderr)
 
 
 @dataclass
@@ -99,6 +111,7 @@ class Session:
     # as in scripts); ``cancel`` ends the follow (an SSH Ctrl-C; locally KeyboardInterrupt does)
     stream: Callable[[str], None] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    edited: bool = False  # this session changed the candidate (a failed script takes it back)
     # names this CLI session to the daemon (``show counter global filter delta yes``)
     session_id: str = field(default_factory=lambda: secrets.token_hex(8))
 
@@ -128,7 +141,9 @@ class Session:
             if command is None:
                 return Outcome()
             text = apply_pipes(self._run(command), command.pipes)
-            return Outcome(True, fold(text, self.settings.terminal_width) if not self.output_json else text)
+            if self.output_json:
+                return json_outcome(text)
+            return Outcome(True, fold(text, self.settings.terminal_width))
         except CommandError as exc:
             return Outcome(False, error=exc.message)
         except ShellError as exc:
@@ -226,7 +241,11 @@ class Session:
         job_id = command.args.get("job_id")
         jobs = self.client.request(OP_JOBS) if job_id is None else self.client.request(OP_JOBS, id=job_id)
         rows = jobs.get("jobs", []) if isinstance(jobs, dict) else jobs
-        return to_json(rows) if self.output_json else system_render.jobs(rows)
+        if self.output_json:
+            return to_json(rows)
+        if job_id is not None and rows:
+            return system_render.job_detail(rows[0])
+        return system_render.jobs(rows)
 
     def _show_log_system(self, command: Command) -> str:
         result = self.client.request(OP_LOG_SYSTEM, filter=command.args.get("filter", []))
@@ -306,7 +325,7 @@ class Session:
 
     def _ping(self, command: Command) -> str:
         """Ping runs in the daemon: in its namespace, through its tunnel interfaces."""
-        args = {"source": command.args["source"], "host": command.args["host"],
+        args = {"source": command.args.get("source"), "host": command.args["host"],
                 "count": command.args.get("count", 5)}
         result = self.client.request(OP_ENGINE, name="ping", args=args)
         if self.output_json:
@@ -320,16 +339,19 @@ class Session:
 
     def _set(self, command: Command) -> str:
         self.client.request(OP_SET, tokens=self._path(command))
+        self.edited = True
         self._changed()
         return ""
 
     def _delete(self, command: Command) -> str:
         self.client.request(OP_DELETE, tokens=self._path(command))
+        self.edited = True
         self._changed()
         return ""
 
     def _rename(self, command: Command) -> str:
         self.client.request(OP_RENAME, tokens=self._path(command), new=command.args["new_name"])
+        self.edited = True
         self._changed()
         return ""
 
@@ -339,6 +361,7 @@ class Session:
             if where in args:
                 ref = args[where] if where in ("before", "after") else None
                 self.client.request(OP_MOVE, tokens=self._path(command), where=where, ref=ref)
+                self.edited = True
                 self._changed()
                 return ""
         raise CommandError(INVALID_SYNTAX)
@@ -363,6 +386,8 @@ class Session:
         if len(path) == 2 and path[0] == "config" and path[1] in ("running", "candidate", "diff"):
             # "show config running" typed in configure mode: no config node is called "config"
             return self._show_config(Command("show config", {"which": path[1]}))
+        if len(path) == 3 and path[:2] == ["config", "saved"]:
+            return self._show_config_saved(Command("show config saved", {"file": path[2]}))
         result = self.client.request(OP_SHOW, which="candidate", path=self._path(command),
                                      format=self._format())
         return _text_result(result)
@@ -373,35 +398,123 @@ class Session:
             args["description"] = command.args["description"]
         if command.args.get("force"):
             args["force"] = True
+        if "admin" in command.args:  # commit partial admin [ a b ]
+            args["admins"] = _names(command.args["admin"])
         result = self.client.request(OP_COMMIT, **args)
         self._changed()
+        if self.output_json:
+            return to_json(result)
         if isinstance(result, dict) and "lines" not in result:  # job and status only
             problems = _failed_details(result)
-            head = system_render.commit_started(_job_id(result))
             if problems is not None:
-                raise ShellError(head + system_render.validation_error(problems).rstrip("\n"))
-            return head + system_render.commit_succeeded()
+                raise ShellError(system_render.commit_failed(_job_id(result), problems).rstrip("\n"))
+            return system_render.commit_started(_job_id(result)) + system_render.commit_succeeded()
         return _lines(result)
 
     def _validate(self, command: Command) -> str:
-        return _lines(self.client.request(OP_VALIDATE))
+        if "admin" in command.args:  # validate partial admin [ a b ]
+            return self._result(self.client.request(OP_VALIDATE,
+                                                    admins=_names(command.args["admin"])))
+        return self._result(self.client.request(OP_VALIDATE))
+
+    def _show_config_audit(self, command: Command) -> str:
+        if "version" in command.args:
+            return _text_result(self.client.request(OP_VERSION, n=command.args["version"],
+                                                    format=self._format()))
+        rows = self.client.request(OP_HISTORY).get("history", [])
+        return to_json(rows) if self.output_json else host_render.versions(rows)
+
+    def _show_config_saved(self, command: Command) -> str:
+        return _text_result(self.client.request(OP_SAVED, name=command.args["file"],
+                                                format=self._format()))
+
+    def _result(self, result: Any) -> str:
+        """A daemon result: its JSON under --output json, else its ``lines``."""
+        return to_json(result) if self.output_json else _lines(result)
 
     def _revert(self, command: Command) -> str:
-        result = self.client.request(OP_REVERT)
+        if "admin" in command.args:  # revert config partial admin [ a b ]
+            result = self.client.request(OP_REVERT, admins=_names(command.args["admin"]))
+        else:
+            result = self.client.request(OP_REVERT)
         self._changed()
-        return _lines(result)
+        return self._result(result)
+
+    # ------------------------------------------------------------ admins, locks, changes
+
+    def hello(self, client: str = "CLI", peer: str = "local") -> None:
+        """Tell the daemon which admin this connection is (for locks, changes, show admins)."""
+        self.client.request(OP_HELLO, admin=self.user, client=client, peer=peer)
+
+    def _show_admins(self, command: Command) -> str:
+        rows = self.client.request(OP_ADMINS).get("admins", [])
+        return to_json(rows) if self.output_json else host_render.admins(
+            [host_render.admin_row(r) for r in rows])
+
+    def _request_lock(self, command: Command) -> str:
+        kind = "config" if command.name == "request config-lock" else "commit"
+        if command.args.get("add"):
+            result = self.client.request(OP_LOCK_ADD, kind=kind,
+                                         comment=command.args.get("comment", ""))
+        elif "admin" in command.args:
+            result = self.client.request(OP_LOCK_REMOVE, kind=kind, admin=command.args["admin"])
+        else:
+            result = self.client.request(OP_LOCK_REMOVE, kind=kind)
+        return self._result(result)
+
+    def _show_locks(self, command: Command) -> str:
+        kind = "config" if command.name == "show config-locks" else "commit"
+        rows = self.client.request(OP_LOCK_SHOW, kind=kind).get("locks", [])
+        return to_json(rows) if self.output_json else host_render.locks(kind, rows)
+
+    def _show_changes(self, command: Command) -> str:
+        args = {"admin": command.args["admin"]} if "admin" in command.args else {}
+        rows = self.client.request(OP_CHANGES, **args).get("changes", [])
+        return to_json(rows) if self.output_json else host_render.changes(rows)
 
     def _save(self, command: Command) -> str:
-        return _lines(self.client.request(OP_SAVE, name=command.args["file"]))
+        return self._result(self.client.request(OP_SAVE, name=command.args["file"]))
 
     def _load(self, command: Command) -> str:
-        result = self.client.request(OP_LOAD, name=command.args["file"])
+        args = command.args
+        if "from_xpath" in args or "to_xpath" in args or "mode" in args:
+            if not all(k in args for k in ("from_xpath", "to_xpath", "mode")):
+                raise CommandError(f"{INVALID_SYNTAX}\nload config partial needs from-xpath, "
+                                   "to-xpath and mode")
+            extra = {"name": args["file"]} if "file" in args else {}
+            result = self.client.request(OP_LOAD_PARTIAL, from_xpath=args["from_xpath"],
+                                         to_xpath=args["to_xpath"], mode=args["mode"], **extra)
+        elif "version" in args:
+            result = self.client.request(OP_LOAD, version=args["version"])
+        elif args.get("last_saved"):
+            result = self.client.request(OP_LOAD, last_saved=True)
+        else:
+            result = self.client.request(OP_LOAD, name=args["file"])
+        self.edited = True
         self._changed()
-        return _lines(result)
+        return self._result(result)
 
     def _run_command(self, command: Command) -> str:
         assert command.inner is not None
         return self._run_operational(command.inner)
+
+
+def json_outcome(text: str) -> Outcome:
+    """``--output json``: stdout gets only JSON.  A command whose output is JSON prints it;
+    a command that only says something (``Entering configuration mode``, ``Config saved to
+    x``) prints nothing on stdout and its words go to stderr as a notice."""
+    stripped = text.strip()
+    if not stripped:
+        return Outcome(True)
+    try:
+        json.loads(stripped)
+    except ValueError:
+        return Outcome(True, notice=text)
+    return Outcome(True, text)
+
+
+def _names(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
 def _login_name() -> str:
@@ -473,6 +586,8 @@ def daemon_error_text(kind: str, message: str) -> str:
     if kind == "syntax":
         return INVALID_SYNTAX if message in ("", INVALID_SYNTAX) else f"{INVALID_SYNTAX}\n{message}"
     if kind == "validation":
+        if message.startswith(("Commit job ", "Validate job ")):  # the daemon's full PAN-OS text
+            return message
         return system_render.validation_error(message).rstrip("\n")
     if kind == "connect":
         return message
@@ -502,6 +617,14 @@ _OP_HANDLERS: dict[str, Callable[[Session, Command], str]] = {
     "set cli scripting-mode": Session._set_cli_scripting,
     "set cli terminal width": Session._set_cli_width,
     "ping": Session._ping,
+    "show admins": Session._show_admins,
+    "request config-lock": Session._request_lock,
+    "request commit-lock": Session._request_lock,
+    "show config-locks": Session._show_locks,
+    "show commit-locks": Session._show_locks,
+    "show config list changes": Session._show_changes,
+    "show config saved": Session._show_config_saved,
+    "show config audit": Session._show_config_audit,
 }
 
 _CONFIG_HANDLERS: dict[str, Callable[[Session, Command], str]] = {

@@ -182,6 +182,8 @@ class SshServer:
                 status = 1
                 return
             session = Session(client, user=user, hostname=self.hostname)
+            with contextlib.suppress(Exception):  # who this is: for locks and show admins
+                await self.run_blocking(session.hello, "SSH", peer[0] if peer else "?")
             self._sessions[id(session)] = session
             shell = SshShell(process, session, self.run_blocking)
             try:

@@ -24,21 +24,64 @@ class PingError(ValueError):
     """The arguments are not a ping this daemon will run."""
 
 
-def ping_argv(source: str, host: str, count: int = DEFAULT_COUNT) -> list[str]:
-    """The command line for ``ping source SOURCE host HOST count COUNT``."""
+def _addresses(source: str | None, host: str) -> tuple[str | None, str]:
     try:
-        src = ipaddress.ip_address(source)
+        src = ipaddress.ip_address(source) if source is not None else None
         dst = ipaddress.ip_address(host)
     except ValueError as exc:
         raise PingError(str(exc)) from None
-    if src.version != dst.version:
+    if src is not None and src.version != dst.version:
         raise PingError(f"source {src} and host {dst} are not of one address family")
+    return (None if src is None else str(src)), str(dst)
+
+
+def ping_argv(source: str | None, host: str, count: int = DEFAULT_COUNT) -> list[str]:
+    """The command line for ``ping [source SOURCE] host HOST count COUNT``."""
+    src, dst = _addresses(source, host)
     if not 1 <= count <= MAX_COUNT:
         raise PingError(f"count {count} is outside 1..{MAX_COUNT}")
     binary = shutil.which("ping") or "ping"
     # -W 1: a reply later than a second is lost (no -w: with it, ping sends until the
     # deadline when replies are missing, more than `count`)
-    return [binary, "-n", "-c", str(count), "-W", "1", "-I", str(src), str(dst)]
+    return [binary, "-n", "-c", str(count), "-W", "1", *(["-I", src] if src else []), dst]
+
+
+def traceroute_argv(host: str, source: str | None = None) -> list[str]:
+    """``traceroute host HOST [source SOURCE]``: Linux traceroute, numeric, 1 s per probe."""
+    src, dst = _addresses(source, host)
+    binary = shutil.which("traceroute")
+    if binary is None:
+        raise PingError("traceroute is not installed on this host (Debian package traceroute)")
+    return [binary, "-n", "-w", "1", "-q", "3", "-m", "30", *(["-s", src] if src else []), dst]
+
+
+async def run_traceroute(host: str, source: str | None = None) -> dict[str, Any]:
+    """Run traceroute; {host, source, returncode, output, hops: [[hop, [addr...]]...]}."""
+    argv = traceroute_argv(host, source)
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    try:
+        stdout, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
+    except TimeoutError:
+        proc.kill()
+        stdout, _ = await proc.communicate()
+    output = stdout.decode(errors="replace")
+    hops = []
+    for line in output.splitlines()[1:]:
+        words = line.split()
+        if words and words[0].isdigit():
+            hops.append([int(words[0]), [w for w in words[1:] if _is_ip(w)]])
+    return {"host": host, "source": source, "returncode": proc.returncode, "output": output,
+            "hops": hops}
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_summary(output: str) -> dict[str, Any]:
@@ -56,7 +99,7 @@ def parse_summary(output: str) -> dict[str, Any]:
     return out
 
 
-async def run_ping(source: str, host: str, count: int = DEFAULT_COUNT) -> dict[str, Any]:
+async def run_ping(source: str | None, host: str, count: int = DEFAULT_COUNT) -> dict[str, Any]:
     """Run the ping; returns {source, host, count, returncode, output, transmitted, ...}.
 
     Raises :class:`PingError` for bad arguments; a ping that cannot start at all gives

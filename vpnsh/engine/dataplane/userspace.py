@@ -56,6 +56,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+# the sockets UdpIo hands over are wildcard ones: each datagram's local address comes
+# from IP_PKTINFO and each send names its source the same way (vpnsh.engine.udp_io)
+from ..udp_io import PKTINFO_CMSG_SPACE, local_from_ancillary, pktinfo_cmsg, wildcard_for
 from .base import (
     ChildSaSpec,
     DataPlaneEvents,
@@ -83,7 +86,7 @@ UDP_GRO = 104
 GSO_MAX_SEGMENTS = 32
 GSO_MAX_BYTES = 60000
 _U16 = struct.Struct("=H")
-_GRO_CMSG_SPACE = socket.CMSG_SPACE(4)
+_GRO_CMSG_SPACE = socket.CMSG_SPACE(4) + PKTINFO_CMSG_SPACE
 PENDING_PER_IF = 16  # packets waiting for an SA, per interface
 PENDING_MAX_AGE = 3.0  # seconds a waiting packet is kept
 ACQUIRE_HOLDOFF = 10.0  # seconds before the same flow triggers another acquire
@@ -147,6 +150,10 @@ class _Child:
     hard_sent: bool = False
     dead: bool = False  # hard limit passed: carries nothing more
     next_limit: int = 0  # bytes at which a lifesize limit is next crossed (either direction)
+    # the wildcard socket's key and the sendmsg item naming the source address, for
+    # ESP-in-UDP on a shared (wildcard) port-4500 socket
+    udp_wild: Address | None = None
+    udp_src: tuple[int, int, bytes] | None = None
 
     def compute_next_limit(self) -> None:
         limits = []
@@ -217,6 +224,7 @@ class UserspaceDataPlane:
         self._gso_seg = 0
         self._gso_bytes = 0
         self._gso_parts: list[bytes] = []
+        self._gso_src: tuple[int, int, bytes] | None = None
         self._gro: set[int] = set()  # fds of taken sockets with UDP_GRO on
 
     # ------------------------------------------------------------------ lifecycle
@@ -378,6 +386,9 @@ class UserspaceDataPlane:
             self._raw_socket(spec.local_addr)
         check = InboundCheck(compile_all(spec.local_ts), compile_all(spec.remote_ts))
         child = _Child(spec, inbound, outbound, check, now, udp_local, udp_remote)
+        if udp_local is not None:
+            child.udp_wild = (wildcard_for(udp_local[0]), udp_local[1])
+            child.udp_src = pktinfo_cmsg(udp_local[0])
         child.compute_next_limit()
         old = self._children.get(spec.inbound.spi)
         if old is not None:
@@ -463,19 +474,20 @@ class UserspaceDataPlane:
         """:meth:`take_udp_socket` for ``UdpIo``'s socket on ``local_ip:port``: pauses
         its reading and sends it IKE through ``io.dispatch``. Call after ``io.bind``;
         False if ``io`` has no such socket; taking it again does nothing."""
-        if (local_ip, port) in self._udp_taken:
+        key = udp_io_key(io, (local_ip, port))
+        if key in self._udp_taken:
             return True
         transport = udp_io_transport(io, (local_ip, port))
         if transport is None:
             return False
         sock = transport.get_extra_info("socket")
         transport.pause_reading()
-        self.take_udp_socket((local_ip, port), sock, io.dispatch)
+        self.take_udp_socket(key, sock, io.dispatch)
         return True
 
     def release_udp_io(self, io: Any, local_ip: str, port: int = 4500) -> None:
         """Give the socket back to ``UdpIo`` (call before ``io.unbind``)."""
-        self.release_udp_socket((local_ip, port))
+        self.release_udp_socket(udp_io_key(io, (local_ip, port)))
         transport = udp_io_transport(io, (local_ip, port))
         if transport is not None and not transport.is_closing():
             transport.resume_reading()
@@ -618,11 +630,12 @@ class UserspaceDataPlane:
                   deliver: Callable[[bytes, Address, Address], None]) -> None:
         inbound = self._inbound
         gro = sock.fileno() in self._gro
+        wildcard = local[0] in ("0.0.0.0", "::")
         batch: dict[TunDevice, list[bytes]] = {}
         n = 0
         for _ in range(READ_BATCH):
             try:
-                if gro:
+                if gro or wildcard:
                     data, anc, _flags, addr = sock.recvmsg(MAX_PACKET, _GRO_CMSG_SPACE)
                 else:
                     data, addr = sock.recvfrom(MAX_PACKET)
@@ -648,7 +661,8 @@ class UserspaceDataPlane:
                     except Exception:  # noqa: BLE001
                         log.exception("inbound ESP-in-UDP")
                 else:  # IKE, keepalive, runt: the IKE side's business
-                    self._call_soon(deliver, dgram, local, (addr[0], addr[1]))
+                    to = (local_from_ancillary(anc, local[0]), local[1]) if wildcard and anc else local
+                    self._call_soon(deliver, dgram, to, (addr[0], addr[1]))
         self._write_batch(batch)
         self.stats.udp_packets_in += n
 
@@ -741,17 +755,23 @@ class UserspaceDataPlane:
         ok = True
         if child.udp_local is not None:
             assert child.udp_remote is not None
+            src = None
             sock = self._udp_fast.get(child.udp_local)
+            if sock is None and child.udp_wild is not None:
+                sock = self._udp_fast.get(child.udp_wild)
+                src = child.udp_src
             if sock is not None:
                 if tos:
-                    ok = _send_dgram(sock, esp, child.udp_remote, tos)
+                    ok = _send_dgram(sock, esp, child.udp_remote, tos, src)
                 elif self.gso:
-                    self._gso_add(sock, child.udp_remote, esp)
-                else:
+                    self._gso_add(sock, child.udp_remote, esp, src)
+                elif src is None:
                     try:
                         sock.sendto(esp, child.udp_remote)
                     except OSError:
                         ok = _send_dgram(sock, esp, child.udp_remote, tos)
+                else:
+                    ok = _send_dgram(sock, esp, child.udp_remote, tos, src)
             else:
                 self._udp_out.append((esp, child.udp_local, child.udp_remote))
         else:
@@ -763,16 +783,20 @@ class UserspaceDataPlane:
             self._schedule_limit_check()
         return ok
 
-    def _gso_add(self, sock: socket.socket, dest: Address, esp: bytes) -> None:
-        """Add a datagram to the train; trains go out at the end of each read batch."""
+    def _gso_add(self, sock: socket.socket, dest: Address, esp: bytes,
+                 src: tuple[int, int, bytes] | None = None) -> None:
+        """Add a datagram to the train; trains go out at the end of each read batch.
+        ``src``: the IP_PKTINFO item naming the source address on a wildcard socket."""
         n = len(esp)
         parts = self._gso_parts
         if parts and (sock is not self._gso_sock or dest != self._gso_dest or n > self._gso_seg
+                      or src != self._gso_src
                       or len(parts) >= GSO_MAX_SEGMENTS or self._gso_bytes + n > GSO_MAX_BYTES):
             self._gso_flush()
             parts = self._gso_parts
         if not parts:
             self._gso_sock, self._gso_dest, self._gso_seg, self._gso_bytes = sock, dest, n, 0
+            self._gso_src = src
         parts.append(esp)
         self._gso_bytes += n
         if n < self._gso_seg:  # a shorter datagram ends a train
@@ -783,8 +807,11 @@ class UserspaceDataPlane:
         if not parts or sock is None:
             return
         self._gso_parts = []
+        src = self._gso_src
         if len(parts) > 1:
             cmsg = [(SOL_UDP, UDP_SEGMENT, _U16.pack(self._gso_seg))]
+            if src is not None:
+                cmsg.append(src)
             for _ in range(2):
                 try:
                     sock.sendmsg(parts, cmsg, 0, dest)
@@ -799,7 +826,7 @@ class UserspaceDataPlane:
                         self.gso = False
                     break  # EINVAL and the like: this train one by one
         for esp in parts:
-            if not _send_dgram(sock, esp, dest, 0):
+            if not _send_dgram(sock, esp, dest, 0, src):
                 self.stats.send_errors += 1
 
     def _kick_udp_out(self) -> None:
@@ -953,6 +980,12 @@ def _esp_sa(spec: ChildSaSpec, direction: Direction, now: float) -> EspSA:
         copy_tos=spec.copy_tos)
 
 
+def udp_io_key(io: Any, local: Address) -> Address:
+    """The key of ``UdpIo``'s socket that serves ``local`` (its wildcard socket)."""
+    key = getattr(io, "socket_key", None)
+    return key(local) if callable(key) else local
+
+
 def udp_io_transport(io: Any, local: Address) -> Any:
     """The asyncio transport of ``UdpIo``'s socket on ``local`` (or None)."""
     getter = getattr(io, "transport", None)  # a public accessor, when UdpIo has one
@@ -977,14 +1010,19 @@ def _link_scoped(key: PacketKey) -> bool:
     return key.dst >> 120 == 0xFF or key.dst >> 118 == 0x3FA or key.src >> 118 == 0x3FA
 
 
-def _send_dgram(sock: socket.socket, data: bytes, dest: tuple[Any, ...], tos: int) -> bool:
-    """One datagram out of a non-blocking socket; waits briefly when its buffer is full."""
+def _send_dgram(sock: socket.socket, data: bytes, dest: tuple[Any, ...], tos: int,
+                src: tuple[int, int, bytes] | None = None) -> bool:
+    """One datagram out of a non-blocking socket; waits briefly when its buffer is full.
+    ``src``: the IP_PKTINFO item naming the source address on a wildcard socket."""
     for _ in range(2):
         try:
-            if tos:
-                level = socket.IPPROTO_IPV6 if sock.family == socket.AF_INET6 else socket.IPPROTO_IP
-                name = socket.IPV6_TCLASS if sock.family == socket.AF_INET6 else socket.IP_TOS
-                sock.sendmsg([data], [(level, name, struct.pack("i", tos))], 0, dest)
+            if tos or src is not None:
+                cmsg = [src] if src is not None else []
+                if tos:
+                    level = socket.IPPROTO_IPV6 if sock.family == socket.AF_INET6 else socket.IPPROTO_IP
+                    name = socket.IPV6_TCLASS if sock.family == socket.AF_INET6 else socket.IP_TOS
+                    cmsg.append((level, name, struct.pack("i", tos)))
+                sock.sendmsg([data], cmsg, 0, dest)
             else:
                 sock.sendto(data, dest)
             return True

@@ -22,6 +22,8 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vpnsh.engine.inet_checksum import internet_checksum
+
 from .state import Probe
 
 log = logging.getLogger("vpnshd.monitor")
@@ -32,18 +34,9 @@ PAYLOAD = b"vpnsh tunnel monitor probe......"  # 32 bytes
 _HDR = struct.Struct("!BBHHH")
 
 
-def checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def echo_request(ident: int, seq: int, payload: bytes = PAYLOAD) -> bytes:
     head = _HDR.pack(ICMP_ECHO_REQUEST, 0, 0, ident, seq)
-    return _HDR.pack(ICMP_ECHO_REQUEST, 0, checksum(head + payload), ident, seq) + payload
+    return _HDR.pack(ICMP_ECHO_REQUEST, 0, internet_checksum(head + payload), ident, seq) + payload
 
 
 def parse_echo_reply(packet: bytes) -> tuple[str, int, int] | None:
