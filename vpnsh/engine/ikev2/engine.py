@@ -35,11 +35,10 @@ from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_words
 from ..ike.spi import SpiAllocator
 from ..ike.timers import TimerHeap
 from ..policy import ChildPolicy, IkePolicy
-from . import identity, message, rekey, show
+from . import identity, message, rekey, show, task_manager
 from .children import REKEY_JITTER
 from .constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
 from .cookies import CookieJar
-from .message import Parsed
 from .payloads import (
     CriticalPayloadError,
     DeletePayload,
@@ -50,7 +49,7 @@ from .payloads import (
 )
 from .proposals import IkeSuite
 from .protection import SkProtection
-from .sa import Address, ChildSa, ChildState, IkeSa, IkeState, Task
+from .sa import Address, ChildSa, ChildState, IkeSa, IkeState
 from .tasks.child_create import ChildCreateTask
 from .tasks.ike_init import IkeInitTask, respond_init
 from .tasks.ike_rekey import IkeRekeyTask
@@ -103,7 +102,7 @@ class Ikev2Engine(SansIoEngine):
     def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
         for sa in self._sas_of(gateway):
             if sa.state in (IkeState.ESTABLISHED, IkeState.REKEYED):
-                self.queue(sa, IkeDeleteTask(reason), now)
+                task_manager.queue(self, sa, IkeDeleteTask(reason), now)
             else:
                 self.remove_ike(sa, reason)
 
@@ -132,7 +131,7 @@ class Ikev2Engine(SansIoEngine):
             for c in wanted:
                 if c.name not in installed and c.name not in sa.pending_children:
                     sa.pending_children.add(c.name)
-                    self.queue(sa, ChildCreateTask(c), now)
+                    task_manager.queue(self, sa, ChildCreateTask(c), now)
             return True
         local = (policy.local_addr, policy.local_port)
         remote = (policy.peer_addr, policy.peer_port)
@@ -148,7 +147,7 @@ class Ikev2Engine(SansIoEngine):
         sa.tasks.append(IkeInitTask(group))
         for c in wanted[1:]:
             sa.tasks.append(ChildCreateTask(c))
-        self.kick(sa, now)
+        task_manager.kick(self, sa, now)
         return True
 
     def delete_ike(self, gateway: str | None = None, now: float | None = None) -> int:
@@ -166,7 +165,7 @@ class Ikev2Engine(SansIoEngine):
                 self.remove_ike(sa, "cleared by administrator")
             else:
                 sa.tasks.clear()
-                self.queue(sa, IkeDeleteTask("cleared by administrator"), now)
+                task_manager.queue(self, sa, IkeDeleteTask("cleared by administrator"), now)
         return count
 
     def abandon_ike(self, gateway: str, reason: str) -> int:
@@ -198,7 +197,7 @@ class Ikev2Engine(SansIoEngine):
             ]
             if doomed:
                 count += len(doomed)
-                self.queue(sa, ChildDeleteTask(doomed, "cleared by administrator"), now)
+                task_manager.queue(self, sa, ChildDeleteTask(doomed, "cleared by administrator"), now)
         return count
 
     def shutdown(self, now: float | None = None) -> None:
@@ -212,7 +211,7 @@ class Ikev2Engine(SansIoEngine):
             for c in list(sa.children.values()):
                 if c.spi_in == spi_in:
                     if hard:
-                        self.queue(sa, ChildDeleteTask([c], "lifesize expired"), now)
+                        task_manager.queue(self, sa, ChildDeleteTask([c], "lifesize expired"), now)
                     else:
                         c.rekey_at = now
                         self.touch(sa)
@@ -318,7 +317,7 @@ class Ikev2Engine(SansIoEngine):
                 self.drop("unexpected IKE_SA_INIT response")
                 return
             sa.last_rx = now
-            self._complete(sa, parsed, now)
+            task_manager.complete(self, sa, parsed, now)
             return
         our_spi = msg.spi_r if msg.is_initiator else msg.spi_i
         sa = self._sas.get(our_spi)
@@ -330,25 +329,19 @@ class Ikev2Engine(SansIoEngine):
             self.drop("IKE SPI or initiator flag mismatch")
             return
         if msg.is_response:
-            if sa.outstanding is None or sa.outstanding.message_id != msg.message_id:
-                self.drop("response with unexpected message ID")
+            if not task_manager.response_expected(self, sa, msg):
                 return
             message.decrypt(parsed, sa.protection)
             sa.last_rx = now
             self._float(sa, local, remote)
-            self._complete(sa, parsed, now)
+            task_manager.complete(self, sa, parsed, now)
             return
-        if (
-            msg.message_id == sa.expected_request_id - 1
-            and sa.last_response is not None
-            and sa.last_response[0] == msg.message_id
-        ):
+        if task_manager.retransmitted_request(sa, msg):
             message.decrypt(parsed, sa.protection)
             sa.last_rx = now
-            self.send(sa.last_response[1], sa.local, sa.remote)
+            task_manager.resend_response(self, sa)
             return
-        if msg.message_id != sa.expected_request_id:
-            self.drop("request with unexpected message ID")
+        if not task_manager.request_expected(self, sa, msg):
             return
         try:
             message.decrypt(parsed, sa.protection)
@@ -385,34 +378,7 @@ class Ikev2Engine(SansIoEngine):
                 sa, sa.delete_reason or "deleted", announce=sa.state != IkeState.CONNECTING
             )
             return
-        self.kick(sa, now)
-
-    def _complete(self, sa: IkeSa, parsed: Parsed, now: float) -> None:
-        self.touch(sa)
-        out = sa.outstanding
-        assert out is not None
-        if out.exchange == ExchangeType.IKE_SA_INIT:
-            sa.init_request = out.data  # both IKE_SA_INIT messages are signed by AUTH
-            sa.init_response = parsed.raw
-        sa.finish_request()
-        out.task.process(self, sa, parsed.message, now)
-        if self._sas.get(sa.local_spi) is sa:
-            self.kick(sa, now)
-
-    def queue(self, sa: IkeSa, task: Task, now: float) -> None:
-        self.touch(sa)
-        sa.tasks.append(task)
-        self.kick(sa, now)
-
-    def kick(self, sa: IkeSa, now: float) -> None:
-        self.touch(sa)
-        while sa.outstanding is None and sa.tasks and self._sas.get(sa.local_spi) is sa:
-            task = sa.tasks.popleft()
-            payloads = task.build(self, sa, now)
-            if payloads is None:
-                continue
-            data = sa.start_request(task, payloads, now, self.retransmit)
-            self.send(data, sa.local, sa.remote)
+        task_manager.kick(self, sa, now)
 
     # --------------------------------------------------------------- timers
     def touch(self, sa: IkeSa) -> None:
@@ -467,23 +433,8 @@ class Ikev2Engine(SansIoEngine):
 
     def _check_timers(self, sa: IkeSa, now: float) -> None:
         self.touch(sa)
-        out = sa.outstanding
-        resend = self.retransmit.due(out, now) if out is not None else None
-        if out is not None and resend is not None:
-            if not resend:
-                sa.outstanding = None
-                out.task.failed(self, sa, now)
-                if self._sas.get(sa.local_spi) is not sa:
-                    return
-            else:
-                sa.retransmits += 1
-                self.log(
-                    sa,
-                    f"retransmitting {ExchangeType(out.exchange).name} request "
-                    f"{out.message_id} (try {out.attempt + 1})",
-                    level="DEBUG",
-                )
-                self.send(out.data, sa.local, sa.remote)
+        if not task_manager.retransmit(self, sa, now):
+            return  # the peer never answered: the task failed the SA
         if sa.state == IkeState.CONNECTING:
             if not sa.initiator and now >= sa.created + HALF_OPEN_TIMEOUT:
                 self.log(sa, "half-open IKE SA timed out: the peer never sent IKE_AUTH")
@@ -495,7 +446,7 @@ class Ikev2Engine(SansIoEngine):
             self.log(sa, "IKE SA lifetime expired")
             sa.tasks.clear()
             if sa.outstanding is None:
-                self.queue(sa, IkeDeleteTask("lifetime expired"), now)
+                task_manager.queue(self, sa, IkeDeleteTask("lifetime expired"), now)
             else:
                 self.remove_ike(sa, "lifetime expired")
             return
@@ -503,7 +454,7 @@ class Ikev2Engine(SansIoEngine):
             if sa.rekey_at is not None and now >= sa.rekey_at:
                 sa.rekey_at = math.inf
                 if not sa.rekeying and sa.peer_rekey is None:
-                    self.queue(sa, IkeRekeyTask(), now)
+                    task_manager.queue(self, sa, IkeRekeyTask(), now)
             if (
                 sa.policy.dpd_enabled
                 and sa.policy.dpd_interval > 0
@@ -511,7 +462,7 @@ class Ikev2Engine(SansIoEngine):
                 and not sa.tasks
                 and now >= sa.last_rx + sa.policy.dpd_interval
             ):
-                self.queue(sa, DpdTask(), now)
+                task_manager.queue(self, sa, DpdTask(), now)
             if sa.nat_local and sa.next_keepalive is not None and now >= sa.next_keepalive:
                 self.send(KEEPALIVE, sa.local, sa.remote)
                 sa.next_keepalive = now + max(sa.policy.keepalive_interval, 1)
@@ -521,7 +472,7 @@ class Ikev2Engine(SansIoEngine):
                 self.log(sa, f"CHILD SA {c.policy.name} {c.spi_in:08X} lifetime expired")
                 self.remove_child(sa, c, "lifetime expired")
                 c.state = ChildState.DELETING
-                self.queue(sa, ChildDeleteTask([c], "lifetime expired", removed=True), now)
+                task_manager.queue(self, sa, ChildDeleteTask([c], "lifetime expired", removed=True), now)
             elif (
                 c.state == ChildState.INSTALLED
                 and now >= c.rekey_at
@@ -529,7 +480,7 @@ class Ikev2Engine(SansIoEngine):
                 and sa.state == IkeState.ESTABLISHED
             ):
                 c.rekey_at = math.inf
-                self.queue(sa, ChildCreateTask(c.policy, rekey_of=c), now)
+                task_manager.queue(self, sa, ChildCreateTask(c.policy, rekey_of=c), now)
 
     # ----------------------------------------------------- used by the tasks
 

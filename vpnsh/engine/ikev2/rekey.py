@@ -9,20 +9,12 @@ of the engine is :class:`Context`, no more.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
 from ..ike.events import IkeEstablished
-from .sa import ChildSa, ChildState, IkeSa, IkeState, Task
+from . import task_manager
+from .sa import ChildSa, ChildState, IkeSa, IkeState, TaskContext
 from .tasks.informational import ChildDeleteTask, IkeDeleteTask
 
-
-class Context(Protocol):
-    def touch(self, sa: IkeSa) -> None: ...
-    def queue(self, sa: IkeSa, task: Task, now: float) -> None: ...
-    def kick(self, sa: IkeSa, now: float) -> None: ...
-    def alive(self, sa: IkeSa) -> bool: ...
-    def log(self, sa: IkeSa | None, text: str, *, gateway: str = "", level: str = "INFO") -> None: ...
-    def emit(self, event: Any) -> None: ...
+Context = TaskContext  # rekey needs the task manager, so the tasks' context
 
 
 def child_rekeyed(
@@ -46,7 +38,7 @@ def child_rekeyed(
                 f"CHILD SA rekey collision on {old.policy.name}: ours has the lowest "
                 f"nonce, deleting our new SA {mine.spi_in:08X}",
             )
-            ctx.queue(sa, ChildDeleteTask([mine], "redundant after rekey collision"), now)
+            task_manager.queue(ctx, sa, ChildDeleteTask([mine], "redundant after rekey collision"), now)
         else:
             ctx.log(
                 sa,
@@ -54,9 +46,9 @@ def child_rekeyed(
                 f"lowest nonce, keeping our new SA {mine.spi_in:08X}",
             )
             if not any(isinstance(t, ChildDeleteTask) and old in t.children for t in sa.tasks):
-                ctx.queue(sa, ChildDeleteTask([old], "rekeyed"), now)
+                task_manager.queue(ctx, sa, ChildDeleteTask([old], "rekeyed"), now)
     elif ours:
-        ctx.queue(sa, ChildDeleteTask([old], "rekeyed"), now)
+        task_manager.queue(ctx, sa, ChildDeleteTask([old], "rekeyed"), now)
 
 
 def ike_rekeyed(
@@ -97,7 +89,7 @@ def ike_rekeyed(
         move_children(ctx, loser, winner)
         old.replaced = loser.replaced = True
         if loser is mine:
-            ctx.queue(mine, IkeDeleteTask("redundant after IKE rekey collision"), now)
+            task_manager.queue(ctx, mine, IkeDeleteTask("redundant after IKE rekey collision"), now)
         elif ctx.alive(theirs):
             # the peer deletes its redundant SA once it learns it lost; deleting the old
             # SA before then could strand the peer's exchange (its response may be lost)
@@ -105,7 +97,7 @@ def ike_rekeyed(
         else:
             delete_old(ctx, old, now)
         old.state = IkeState.REKEYED if old.state == IkeState.ESTABLISHED else old.state
-        ctx.kick(winner, now)
+        task_manager.kick(ctx, winner, now)
         return
     if not ours and old.rekeying:
         return  # our own rekey of ``old`` is in flight: its outcome decides (RFC 7296 2.8.2)
@@ -113,8 +105,8 @@ def ike_rekeyed(
     old.state = IkeState.REKEYED
     old.replaced = True
     if ours:
-        ctx.queue(old, IkeDeleteTask("rekeyed"), now)
-    ctx.kick(new, now)
+        task_manager.queue(ctx, old, IkeDeleteTask("rekeyed"), now)
+    task_manager.kick(ctx, new, now)
 
 
 def delete_old(ctx: Context, old: IkeSa, now: float) -> None:
@@ -127,7 +119,7 @@ def delete_old(ctx: Context, old: IkeSa, now: float) -> None:
         )
         and not any(isinstance(t, IkeDeleteTask) for t in old.tasks)
     ):
-        ctx.queue(old, IkeDeleteTask("rekeyed"), now)
+        task_manager.queue(ctx, old, IkeDeleteTask("rekeyed"), now)
 
 
 def adopt_peer_rekey(ctx: Context, old: IkeSa, now: float) -> None:
@@ -138,7 +130,7 @@ def adopt_peer_rekey(ctx: Context, old: IkeSa, now: float) -> None:
             move_children(ctx, old, new)
             old.state = IkeState.REKEYED
             old.replaced = True
-            ctx.kick(new, now)
+            task_manager.kick(ctx, new, now)
 
 
 def rekey_winner(old: IkeSa) -> IkeSa:
