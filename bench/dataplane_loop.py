@@ -5,7 +5,12 @@
         (selector lookup + ESP encapsulation) on one, inbound (SPI lookup, ESP
         decapsulation, selector check) on the other; packets/s and Mbit/s.
 
-    python bench/dataplane_loop.py netns [--seconds S] [--raw] [--udp-mode take|attach|loop] [--parallel P]
+    python bench/dataplane_loop.py fused [--rounds R]
+        the Python work per 1400-byte packet of one 64 KB TCP super-packet, per-packet
+        path (encapsulate each segment; decapsulate each datagram + TUN coalescing)
+        against the fused paths (seal_tcp_super; open_train + write_rows), CPU time.
+
+    python bench/dataplane_loop.py netns [--seconds S] [--raw] [--udp-mode take|attach|loop] [--parallel P] [--no-tso]
         (root) two namespaces joined by a veth, a user-space data plane process in each,
         iperf3 TCP between the inner addresses through tunnel.1; Mbit/s and the data
         planes' CPU seconds per GB.
@@ -98,6 +103,67 @@ def inproc(packets: int, size: int, suite: str, narrow: bool, rounds: int) -> No
           f"{size * 8 / both / 1e6:8.1f} Mbit/s (one core doing both ends)")
 
 
+def fused(rounds: int) -> None:
+    """Per-packet against fused, in this process (no system calls: TUN writes are
+    captured), process CPU time, best of ``rounds``."""
+    import struct
+
+    from vpnsh.engine.crypto.algorithms import EncrId, IntegId
+    from vpnsh.engine.dataplane import fused as fz
+    from vpnsh.engine.dataplane import segment
+    from vpnsh.engine.dataplane.esp import decapsulate, encapsulate
+    from vpnsh.engine.dataplane.sa import Direction, EspSA
+    from vpnsh.engine.dataplane.tun import TunDevice
+
+    class NullTun(TunDevice):
+        def __init__(self) -> None:  # noqa: D107 - no device
+            self.name, self.fd, self.offload, self.tso, self.coalesced = "t", -2, True, False, 0
+
+        def _write_run(self, run: list[bytes], hlen: int, mss: int) -> bool:  # type: ignore[override]
+            b"".join(bytes(p[hlen:]) for p in run)  # what writev would gather
+            return True
+
+        def write(self, packet: bytes | bytearray | memoryview) -> bool:
+            return True
+
+    mss, count = 1348, 48
+    payload = os.urandom(mss * count)
+    tcp = struct.pack(">HHIIBBHHH", 40000, 5201, 1000, 5, 8 << 4, 0x10, 500, 0, 0) + bytes([1, 1, 8, 10]) + bytes(8)
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(payload), 7, 0x4000, 64, 6, 0,
+                     bytes([10, 1, 0, 1]), bytes([10, 2, 0, 1]))
+    buf = segment.VNET_HDR.pack(1, 1, 52, mss, 20, 16) + ip + tcp + payload
+    key = os.urandom(20)
+
+    def sa(direction: Direction) -> EspSA:
+        return EspSA(0x1001, direction, EncrId.ENCR_AES_GCM_16, 128, key, IntegId.NONE, b"",
+                     anti_replay=direction == Direction.IN)
+
+    segs = segment.split(buf)  # what the kernel hands a TUN without TSO, one read each
+    best: dict[str, float] = {}
+    for _ in range(rounds):
+        out_a, out_b, in_a, in_b, tun = sa(Direction.OUT), sa(Direction.OUT), sa(Direction.IN), sa(Direction.IN), NullTun()
+        n = 40
+        t0 = time.process_time()
+        trains = [[encapsulate(out_a, p) for p in segs] for _ in range(n)]
+        t1 = time.process_time()
+        fast = [fz.seal_tcp_super(out_b, memoryview(buf)[10:], mss) for _ in range(n)]
+        t2 = time.process_time()
+        for esps in trains:
+            tun.write_batch([decapsulate(in_a, e, check_selectors=False) for e in esps])
+        t3 = time.process_time()
+        for train in fast:
+            assert train is not None
+            opened, accepted = fz.open_train(in_b, bytes(train.buf), train.size)
+            assert tun.write_rows(opened, accepted, train.size - 32) == 0
+        t4 = time.process_time()
+        for name, dt in (("out: encapsulate each", t1 - t0), ("out: seal_tcp_super", t2 - t1),
+                         ("in: decapsulate + coalesce", t3 - t2), ("in: open_train + write_rows", t4 - t3)):
+            best[name] = min(best.get(name, dt), dt / (n * count))
+    print(f"Python work per 1400-byte packet, one 64 KB super-packet ({count} segments), best of {rounds}:")
+    for name, per in best.items():
+        print(f"  {name:28s} {per * 1e6:6.2f} us")
+
+
 def _cpu_seconds(pid: int) -> float:
     """utime + stime of a process and its children's threads, from /proc."""
     user, system = _cpu_split(pid)
@@ -162,7 +228,8 @@ def netns(seconds: int, udp: bool, udp_mode: str, parallel: int, suite: str) -> 
         for side, (u0, s0), (u1, s1) in zip(("left", "right"), split0, split1, strict=True):
             print(f"  {side} data plane: user {u1 - u0:.1f} s, system {s1 - s0:.1f} s")
         for side, st in (("left", stats_a), ("right", stats_b)):
-            print(f"  {side}: {st['tun_packets_in']} TUN packets in {st['out_wakeups']} wakeups, "
+            print(f"  {side}: {st['tun_packets_in']} TUN packets in {st['tun_reads']} reads "
+                  f"({st['tso_reads']} TSO super-packets) and {st['out_wakeups']} wakeups, "
                   f"{st['udp_packets_in']} UDP datagrams in {st['in_wakeups']} wakeups; "
                   f"GSO {st['gso_datagrams']} datagrams in {st['gso_sends']} sends, "
                   f"GRO {st['gro_reads']} trains, {st['tun_coalesced']} segments coalesced into TUN")
@@ -179,6 +246,8 @@ def main() -> None:
     p1.add_argument("--suite", choices=("gcm", "cbc"), default="gcm")
     p1.add_argument("--narrow", action="store_true", help="10.1.0.0/24 <-> 10.2.0.0/24 selectors")
     p1.add_argument("--rounds", type=int, default=5)
+    p3 = sub.add_parser("fused")
+    p3.add_argument("--rounds", type=int, default=5)
     p2 = sub.add_parser("netns")
     p2.add_argument("--seconds", type=int, default=10)
     p2.add_argument("--raw", action="store_true", help="raw ESP instead of ESP-in-UDP")
@@ -187,10 +256,15 @@ def main() -> None:
                          "attach: sends only; loop: everything through UdpIo on the event loop")
     p2.add_argument("--parallel", type=int, default=1)
     p2.add_argument("--suite", choices=("gcm", "cbc"), default="gcm")
+    p2.add_argument("--no-tso", action="store_true", help="no TSO on the TUN devices (whole packets read)")
     args = ap.parse_args()
     if args.mode == "inproc":
         inproc(args.packets, args.size, args.suite, args.narrow, args.rounds)
+    elif args.mode == "fused":
+        fused(args.rounds)
     else:
+        if args.no_tso:
+            os.environ["VPNSH_DP_TSO"] = "0"
         netns(args.seconds, not args.raw, args.udp_mode, args.parallel, args.suite)
 
 

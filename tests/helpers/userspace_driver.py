@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import sys
 from typing import Any
 
@@ -66,7 +67,8 @@ async def _standalone() -> None:
     from vpnsh.engine.udp_io import NATT_PORT, UdpIo
 
     loop = asyncio.get_running_loop()
-    dp = UserspaceDataPlane()
+    # VPNSH_DP_TSO=0: no TSO/CSUM offloads on the TUN (benchmarks compare both)
+    dp = UserspaceDataPlane(tun_tso=os.environ.get("VPNSH_DP_TSO", "1") != "0")
 
     def emit(obj: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(obj) + "\n")

@@ -133,6 +133,11 @@ class Aead:
             raise ValueError(f"IV is {len(iv)} bytes, want {self.encr.iv_size}")
         return self._cipher.encrypt(self._salt + iv, plaintext, aad)
 
+    def primitive(self) -> tuple[AESGCM | AESCCM | ChaCha20Poly1305, bytes]:
+        """The keyed ``cryptography`` object and the salt (the nonce is salt | IV), for
+        callers that seal many packets into one buffer (``encrypt_into``)."""
+        return self._cipher, self._salt
+
     def open(self, iv: bytes, ciphertext_and_icv: bytes, aad: bytes) -> bytes:
         """Plaintext, or ``AuthenticationFailed``."""
         if len(iv) != self.encr.iv_size:

@@ -193,7 +193,7 @@ class InboundCheck:
         self.src4 = tuple((s.lo, s.hi) for s in remote if s.version == 4)
         self.dst4 = tuple((s.lo, s.hi) for s in local if s.version == 4)
 
-    def admits(self, packet: bytes) -> bool:
+    def admits(self, packet: bytes | memoryview) -> bool:
         """Is this decrypted inner packet within the SA's selectors (remote -> local)?"""
         version = packet[0] >> 4
         if version == 4:

@@ -7,8 +7,9 @@ With ``offload=True`` the device carries a virtio-net header before each packet
 (``IFF_VNET_HDR``), which lets :meth:`TunDevice.write_batch` hand the kernel a run of
 consecutive segments of one TCP/IPv4 flow as one large packet (the GRO the kernel would
 do itself for a NIC): one trip through the kernel's IP and TCP input for the whole run.
-Reads are unchanged (no offloads are switched on for the kernel's side: every packet
-read is a whole, checksummed IP packet behind a zero header).
+With ``tso=True`` as well, the kernel's side gets offloads (``TUNSETOFFLOAD``: CSUM, TSO4,
+TSO6): a read returns a TCP super-packet of up to 64 KB, or a packet whose checksum is
+left partial, behind a header that says so; :func:`.segment.split` makes the IP packets.
 
 Every segment's TCP checksum is verified before it joins a run, as the kernel's GRO does
 (the large packet goes to the kernel with its checksum to be completed, so nobody else
@@ -25,11 +26,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .segment import split
+
 TUN_PATH = "/dev/net/tun"
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
 IFF_VNET_HDR = 0x4000
+TUNSETOFFLOAD = 0x400454D0
+TUN_F_CSUM = 0x01
+TUN_F_TSO4 = 0x02
+TUN_F_TSO6 = 0x04
 IFNAMSIZ = 16
 
 # struct virtio_net_hdr { u8 flags; u8 gso_type; u16 hdr_len, gso_size, csum_start, csum_offset; }
@@ -41,6 +48,8 @@ VIRTIO_NET_HDR_GSO_TCPV4 = 1
 MAX_COALESCED = 64000  # bytes of one coalesced packet
 VECTOR_MIN = 4  # batches this large get their checksums from NumPy, smaller ones one by one
 _ACK, _PSH = 0x10, 0x08
+# header columns that must be equal in every segment of a run (see _same_flow), per length
+_SAME_FLOW_COLUMNS: dict[int, np.ndarray] = {}
 
 
 class TunError(OSError):
@@ -60,9 +69,9 @@ def tun_missing() -> str | None:
 class TunDevice:
     """An open TUN interface named ``name`` (Linux allows the dot of ``tunnel.1``)."""
 
-    __slots__ = ("name", "fd", "offload", "coalesced")
+    __slots__ = ("name", "fd", "offload", "tso", "coalesced")
 
-    def __init__(self, name: str, offload: bool = False) -> None:
+    def __init__(self, name: str, offload: bool = False, tso: bool = False) -> None:
         if not name or len(name.encode()) >= IFNAMSIZ or "/" in name or " " in name:
             raise TunError(f"bad interface name {name!r}")
         try:
@@ -79,18 +88,28 @@ class TunDevice:
         self.name = name
         self.fd = fd
         self.offload = offload
+        self.tso = False  # reads may return super-packets and partial checksums
+        if offload and tso:
+            try:
+                fcntl.ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)
+                self.tso = True
+            except OSError:
+                pass  # an old kernel: whole packets, as without
         self.coalesced = 0  # segments handed to the kernel inside larger packets
 
     def fileno(self) -> int:
         return self.fd
 
-    def read(self, size: int = 65535) -> bytes | None:
-        """One packet, or None when none is waiting (the fd is non-blocking)."""
+    def read(self, size: int = 65535) -> list[bytes] | None:
+        """The IP packets of one read (several for a TCP super-packet when ``tso``),
+        or None when none is waiting (the fd is non-blocking)."""
         try:
             data = os.read(self.fd, size + (VNET_HDR_LEN if self.offload else 0))
         except BlockingIOError:
             return None
-        return data[VNET_HDR_LEN:] if self.offload else data
+        if self.tso:
+            return split(data)
+        return [data[VNET_HDR_LEN:] if self.offload else data]
 
     def write(self, packet: bytes | bytearray | memoryview) -> bool:
         """Hand one IP packet to the kernel; False if it was refused (counted by the caller)."""
@@ -137,6 +156,85 @@ class TunDevice:
             elif not self.write(first):
                 errors += 1
             i = j
+        return errors
+
+    def write_rows(self, buf: bytearray, rows: list[tuple[int, int]], stride: int) -> int | None:
+        """Hand the kernel the packets ``buf[o:o + n]`` for ``(o, n)`` in ``rows`` as ONE
+        large TCP/IPv4 packet, when they are consecutive full-size segments of one flow
+        (the last may be shorter and pushed) whose checksums verify: every row is checked
+        at once with NumPy (the rows of a GRO train opened by :func:`.fused.open_train`
+        sit ``stride`` bytes apart, and ``o`` is a multiple of it); more than 64 KB goes
+        as several. Returns how many packets were refused, or None, with nothing written,
+        for anything else: the caller then hands them to :meth:`write_batch`."""
+        k = len(rows)
+        if not self.offload or k < 2 or stride & 1:
+            return None
+        first_len = rows[0][1]
+        if first_len & 1 or first_len < 40:
+            return None
+        full = k if rows[-1][1] == first_len else k - 1
+        if any(n != first_len for _, n in rows[1:full]) or rows[-1][1] > first_len:
+            return None
+        idx = [o // stride for o, _ in rows]
+        if idx != list(range(idx[0], idx[0] + k)):
+            return None  # a dropped datagram in between: not one slab
+        base = rows[0][0]
+        b0 = buf[base:base + 60]
+        if (len(b0) < 40 or b0[0] != 0x45 or b0[9] != 6 or b0[6] & 0x3F or b0[7]
+                or (b0[2] << 8 | b0[3]) != first_len or b0[33] != _ACK):
+            return None
+        hlen = 20 + (b0[32] >> 4) * 4
+        mss = first_len - hlen
+        if hlen < 40 or mss <= 0 or hlen > 60:
+            return None
+        lo, ln = rows[-1]
+        if buf[lo + 33] not in (_ACK, _ACK | _PSH) or (buf[lo + 2] << 8 | buf[lo + 3]) != ln:
+            return None
+        table = np.frombuffer(buf, dtype=np.uint8)
+        if len(table) < base + k * stride:
+            table = np.concatenate((table, np.zeros(base + k * stride - len(table), np.uint8)))
+        slab = table[base:base + k * stride].reshape(k, stride)
+        head = slab[:, :hlen]
+        # every row: what must equal the first row's (version, header length, TOS, flags
+        # and fragment fields, TTL, protocol, addresses, ports, ACK number, data offset,
+        # window, options); full rows: the total length too; all but the last: flags ACK
+        same = _SAME_FLOW_COLUMNS.get(hlen)
+        if same is None:
+            same = _SAME_FLOW_COLUMNS[hlen] = np.r_[0:2, 6:10, 12:24, 28:33, 34:36, 40:hlen]
+        if (not (head[:, same] == head[0, same]).all() or not (head[:full, 2:4] == head[0, 2:4]).all()
+                or not (head[:k - 1, 33] == _ACK).all()):
+            return None
+        # sequence numbers: each row's is the one before plus the MSS
+        if stride & 3:
+            return None
+        words = table[base:base + k * stride].view("<u4").reshape(k, stride // 4)
+        seqs = words[:, 6].byteswap().astype(np.uint64)
+        if not (((seqs[:-1] + mss) & 0xFFFFFFFF) == seqs[1:]).all():
+            return None
+        # TCP checksums: words from the addresses to the end of each full row (read as
+        # little-endian 32-bit words: congruent mod 0xFFFF to the byte-swapped sum, undone
+        # by * 256), plus the pseudo-header's protocol and TCP length
+        if first_len & 3:
+            sums = slab[:full, 12:first_len].copy().view("<u2").sum(axis=1, dtype=np.uint64)
+        else:
+            sums = words[:full, 3:first_len // 4].sum(axis=1, dtype=np.uint64)
+        if ((sums % 0xFFFF * 256 + 6 + mss + hlen - 20) % 0xFFFF).any():
+            return None
+        if full < k:
+            o, n = rows[-1]
+            if not tcp4_checksum_ok(bytes(buf[o:o + n]), 20):
+                return None
+        view = memoryview(buf)
+        run = [view[o:o + n] for o, n in rows]
+        per_run = max(1, (MAX_COALESCED - hlen) // mss)  # the kernel's 64 KB limit
+        errors = 0
+        for i in range(0, k, per_run):
+            part = run[i:i + per_run]
+            if len(part) > 1:
+                if not self._write_run(part, hlen, mss):  # type: ignore[arg-type]
+                    errors += len(part)
+            elif not self.write(part[0]):
+                errors += 1
         return errors
 
     def _write_run(self, run: list[bytes], hlen: int, mss: int) -> bool:
@@ -191,7 +289,7 @@ def tcp4_checksum_ok(packet: bytes, ihl: int) -> bool:
     """Does the TCP checksum of this IPv4 packet verify? (sum over the pseudo-header
     and the segment; a big-endian integer modulo 0xFFFF is the ones' complement sum
     of its 16-bit words)."""
-    seg = packet[ihl:]
+    seg = bytes(packet[ihl:])  # packet may be a memoryview (fused inbound path)
     if len(seg) & 1:
         seg += b"\x00"
     total = (int.from_bytes(packet[12:20], "big") % 0xFFFF + 6 + len(packet) - ihl

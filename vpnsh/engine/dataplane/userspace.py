@@ -33,7 +33,12 @@ socket batches both ways, a raw protocol-50 socket costs a system call per packe
 ``raw_esp=True`` (``vpnshd --raw-esp``) sends raw ESP where no NAT is detected.
 
 TUN devices carry a virtio-net header (``tun_offload``): decrypted segments of one TCP
-flow that arrive together are written as one large packet (see :mod:`.tun`).
+flow that arrive together are written as one large packet (see :mod:`.tun`). With
+``tun_tso`` (the default) the kernel's side has TSO and CSUM offloads too: a TUN read
+returns a TCP super-packet of up to 64 KB, which :mod:`.fused` cuts and seals into one
+buffer sent as UDP GSO trains; a UDP GRO train of one AEAD SA is opened in one go and,
+when it is one TCP flow's run, written to the TUN as one packet. Sequence numbers,
+counters, limits and the replay window stay exact (see docs/dataplane-performance.md).
 """
 
 from __future__ import annotations
@@ -68,8 +73,10 @@ from .base import (
     TunnelInterface,
 )
 from .esp import DropReason, EspDrop, decapsulate, encapsulate
+from .fused import Train, open_train, seal_tcp_super
 from .routes import configure_link, run_netlink, sync_routes
 from .sa import Direction, EspSA
+from .segment import F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6, SegmentError, split
 from .spd import InboundCheck, PacketKey, Spd, compile_all, parse_inner
 from .tun import VNET_HDR_LEN, TunDevice, TunError
 
@@ -96,6 +103,7 @@ ACQUIRED_MAX = 4096
 READ_BATCH = 64  # packets read from one fd before looking at the others
 LIFE_TICK = 1.0  # seconds between lifetime checks
 MAX_PACKET = 65535
+TUN_READ_MAX = VNET_HDR_LEN + 65535 + 40  # a TSO super-packet (IPv6: payload + header)
 
 Address = tuple[str, int]
 
@@ -104,7 +112,10 @@ Address = tuple[str, int]
 class DataPlaneStats:
     """Drops and events that belong to no SA."""
 
-    tun_packets_in: int = 0
+    tun_packets_in: int = 0  # IP packets (segments of super-packets counted one by one)
+    tun_reads: int = 0
+    tso_reads: int = 0  # reads that returned a TCP super-packet (TSO on the TUN)
+    bad_offload: int = 0  # reads whose offload header made no sense: dropped
     out_wakeups: int = 0  # polls of the outbound thread that found something to read
     in_wakeups: int = 0
     udp_packets_in: int = 0  # datagrams read from taken port-4500 sockets
@@ -179,7 +190,7 @@ class UserspaceDataPlane:
     """The :class:`~.base.DataPlane` of TUN devices and ESP in Python."""
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic, tun_offload: bool = True,
-                 raw_esp: bool = False) -> None:
+                 raw_esp: bool = False, tun_tso: bool = True) -> None:
         self.events = DataPlaneEvents()
         # ESP in UDP even without a NAT (the IKE engines fake one), as strongSwan's
         # kernel-libipsec does unless raw_esp: a UDP socket batches (GSO/GRO), a raw one
@@ -219,6 +230,7 @@ class UserspaceDataPlane:
         # the outbound thread's train of ESP-in-UDP datagrams for one socket and peer
         self.gso = True  # use UDP GSO on attached sockets (set False to send one by one)
         self.tun_offload = tun_offload
+        self.tun_tso = tun_tso  # TSO/CSUM offloads on the TUN: super-packets read, cut here
         self._gso_sock: socket.socket | None = None
         self._gso_dest: Address = ("", 0)
         self._gso_seg = 0
@@ -315,7 +327,7 @@ class UserspaceDataPlane:
         for name, iface in list(want.items()):
             if name not in self._tuns:
                 try:
-                    self._tuns[name] = TunDevice(name, offload=self.tun_offload)
+                    self._tuns[name] = TunDevice(name, offload=self.tun_offload, tso=self.tun_tso)
                 except TunError as exc:  # e.g. a device of another kind has the name
                     problems.append(f"{name}: {exc}")
                     del want[name]
@@ -566,12 +578,65 @@ class UserspaceDataPlane:
         if sa.counters.bytes >= child.next_limit:
             self._schedule_limit_check()
 
+    def _inbound_train(self, data: bytes, seg: int, batch: dict[TunDevice, list[bytes]]) -> bool:
+        """A GRO train of ESP-in-UDP datagrams all of one AEAD SA, opened in one go
+        (:func:`.fused.open_train`) into ``batch``; False (nothing done) for anything
+        else (IKE in the train, several SPIs, CBC...), which then goes datagram by
+        datagram through :meth:`_inbound`."""
+        spi_bytes = data[:4]
+        if spi_bytes == NON_ESP_MARKER or len(data) < 8:
+            return False
+        for o in range(seg, len(data), seg):
+            if data[o:o + 4] != spi_bytes or len(data) - o < 8:
+                return False
+        child = self._children.get(_SPI.unpack(spi_bytes)[0])
+        if child is None or child.spec.encap is None or child.dead or child.inbound.aead is None \
+                or child.inbound.encr_alg.iv_size != 8:
+            return False
+        tun = self._tuns.get(child.spec.tunnel_if)
+        if tun is None:
+            return False
+        sa = child.inbound
+        out, accepted = open_train(sa, data, seg)
+        view = memoryview(out)
+        admits = child.check.admits
+        stride = seg - 16 - sa.icv_size
+        if len(accepted) > 1 and admits(view[accepted[0][0]:accepted[0][0] + accepted[0][1]]):
+            # one flow's segments (checked at once) share the first one's selectors
+            earlier = batch.pop(tun, None)
+            if earlier:  # order kept: what came before goes first
+                self._write_batch({tun: earlier})
+            refused = None if tun.closed else tun.write_rows(out, accepted, stride)
+            if refused is not None:
+                self.stats.tun_write_errors += refused
+                if sa.counters.bytes >= child.next_limit:
+                    self._schedule_limit_check()
+                return True
+        packets = batch.get(tun)
+        if packets is None:
+            packets = batch[tun] = []
+        for po, ln in accepted:
+            inner = view[po:po + ln]
+            if admits(inner):
+                packets.append(inner)  # type: ignore[arg-type]
+            else:
+                sa.counters.packets -= 1
+                sa.counters.bytes -= ln
+                child.selector_drops += 1
+        if sa.counters.bytes >= child.next_limit:
+            self._schedule_limit_check()
+        return True
+
     def _write_batch(self, batch: dict[TunDevice, list[bytes]]) -> None:
         for tun, packets in batch.items():
             if tun.closed:
                 self.stats.tun_write_errors += len(packets)
                 continue
-            self.stats.tun_write_errors += tun.write_batch(packets)
+            try:
+                self.stats.tun_write_errors += tun.write_batch(packets)
+            except Exception:  # noqa: BLE001 - a bad batch never stops the thread
+                log.exception("TUN write")
+                self.stats.tun_write_errors += len(packets)
 
     def _raw_inbound_loop(self) -> None:
         poller = select.poll()
@@ -650,6 +715,14 @@ class UserspaceDataPlane:
                             value[:4], sys.byteorder)
             if seg and len(data) > seg:
                 self.stats.gro_reads += 1
+                try:
+                    taken = self._inbound_train(data, seg, batch)
+                except Exception:  # noqa: BLE001
+                    log.exception("inbound ESP-in-UDP train")
+                    taken = True
+                if taken:
+                    n += -(-len(data) // seg)
+                    continue
                 trains = [data[i:i + seg] for i in range(0, len(data), seg)]
             else:
                 trains = [data]
@@ -704,38 +777,146 @@ class UserspaceDataPlane:
                 self._gen_cond.notify_all()
 
     def _read_tun(self, tun: TunDevice) -> None:
-        name, fd, offload = tun.name, tun.fd, tun.offload
+        name, fd, offload, tso = tun.name, tun.fd, tun.offload, tun.tso
         stats = self.stats
         fast4, fast6 = self._spd.catch_all4, self._spd.catch_all6
         read = os.read
-        n = 0
-        for n in range(READ_BATCH):  # noqa: B007 - n counts the packets read
+        send = self._send
+        n = segments = 0
+        for n in range(READ_BATCH):  # noqa: B007 - n counts the reads
             try:
-                packet = read(fd, MAX_PACKET)
+                buf = read(fd, TUN_READ_MAX)
             except OSError:  # BlockingIOError included: nothing more waiting
                 break
-            if offload:
-                packet = packet[VNET_HDR_LEN:]
-            version = packet[0] >> 4 if packet else 0
+            packets: list[bytes] | tuple[bytes]
+            gso_type = buf[1] & 0x7F if tso else 0
+            if gso_type in (GSO_TCPV4, GSO_TCPV6):  # a TCP super-packet
+                stats.tso_reads += 1
+                head = buf[VNET_HDR_LEN:VNET_HDR_LEN + 128]  # the headers: the flow's selectors
+                packets = []
+            elif tso and (gso_type or buf[0] & F_NEEDS_CSUM):  # other GSO, or a partial sum
+                try:
+                    packets = split(buf)
+                except SegmentError as exc:
+                    stats.bad_offload += 1
+                    log.debug("TUN %s: %s", name, exc)
+                    continue
+                head = packets[0]
+            else:
+                head = buf[VNET_HDR_LEN:] if offload else buf
+                packets = (head,)
+            version = head[0] >> 4 if head else 0
             child = fast4.get(name) if version == 4 else fast6.get(name) if version == 6 else None
             if child is None:
-                key = parse_inner(packet)
+                key = parse_inner(head)
                 if key is None:
                     stats.not_ip += 1
                     continue
                 child = self._spd.lookup(name, key)
                 if child is None:
-                    self._no_sa(name, key, packet)
+                    if not packets:
+                        packets = self._split_counted(buf, name)
+                    segments += len(packets)
+                    for p in packets:
+                        self._no_sa(name, key, p)
                     continue
             try:
-                self._send(child, packet)
+                if not packets:
+                    if self._send_super(child, buf, head):
+                        continue
+                    packets = self._split_counted(buf, name)
+                segments += len(packets)
+                for p in packets:  # all of one flow: the super-packet's selectors are theirs
+                    send(child, p)
             except Exception:  # noqa: BLE001 - a bad packet never stops the thread
                 log.exception("outbound ESP")
         else:
             n = READ_BATCH
-        stats.tun_packets_in += n
+        stats.tun_reads += n
+        stats.tun_packets_in += segments
         self._gso_flush()
         self._kick_udp_out()
+
+    def _split_counted(self, buf: bytes, name: str) -> list[bytes]:
+        """:func:`.segment.split`, malformed reads counted and dropped (an empty list)."""
+        try:
+            return split(buf)
+        except SegmentError as exc:
+            self.stats.bad_offload += 1
+            log.debug("TUN %s: %s", name, exc)
+            return []
+
+    def _send_super(self, child: _Child, buf: bytes, head: bytes) -> bool:
+        """A TCP super-packet through the fused path (:mod:`.fused`): sealed into one
+        buffer and sent as UDP GSO trains. False when that path may not take it (no
+        AEAD, raw ESP, copy-tos with a TOS, no attached socket, a limit near): the
+        caller then cuts it and sends packet by packet. Counts the segments sent."""
+        if child.dead or child.udp_local is None or not self.gso or child.outbound.aead is None:
+            return False
+        sock, src = self._udp_socket(child)
+        if sock is None or (child.spec.copy_tos and _inner_tos(head)):
+            return False
+        try:
+            train = seal_tcp_super(child.outbound, memoryview(buf)[VNET_HDR_LEN:],
+                                   _U16.unpack_from(buf, 4)[0])
+        except SegmentError as exc:
+            self.stats.bad_offload += 1
+            log.debug("TUN %s: %s", child.spec.tunnel_if, exc)
+            return True  # dropped, counted
+        if train is None:
+            return False
+        self._gso_flush()  # what is queued for the socket goes first: order kept
+        self.stats.tun_packets_in += train.count
+        self._send_train(sock, child.udp_remote, train, src)  # type: ignore[arg-type]
+        if child.outbound.counters.bytes >= child.next_limit:
+            self._schedule_limit_check()
+        return True
+
+    def _udp_socket(self, child: _Child) -> tuple[socket.socket | None, tuple[int, int, bytes] | None]:
+        """The UDP socket that carries ``child``'s ESP and, on the daemon's wildcard socket,
+        the IP_PKTINFO item that names the source address of each send."""
+        sock = self._udp_fast.get(child.udp_local) if child.udp_local is not None else None
+        if sock is None and child.udp_wild is not None:
+            return self._udp_fast.get(child.udp_wild), child.udp_src
+        return sock, None
+
+    def _send_train(self, sock: socket.socket, dest: Address, train: Train,
+                    src: tuple[int, int, bytes] | None = None) -> None:
+        """The datagrams of ``train`` in UDP GSO sends of up to GSO_MAX_BYTES each.
+        ``src``: the IP_PKTINFO item naming the source address on a wildcard socket."""
+        size, count, view = train.size, train.count, memoryview(train.buf)
+        per_send = max(1, min(GSO_MAX_SEGMENTS, GSO_MAX_BYTES // size))
+        cmsg = [(SOL_UDP, UDP_SEGMENT, _U16.pack(size))]
+        if src is not None:
+            cmsg.append(src)
+        i = 0
+        while i < count:
+            j = min(count, i + per_send)
+            end = len(train.buf) if j == count else j * size
+            chunk = view[i * size:end]
+            sent = False
+            if j - i > 1 and self.gso:
+                for _ in range(2):
+                    try:
+                        sock.sendmsg([chunk], cmsg, 0, dest)
+                        self.stats.gso_sends += 1
+                        self.stats.gso_datagrams += j - i
+                        sent = True
+                        break
+                    except (BlockingIOError, InterruptedError):
+                        select.select([], [sock], [], 0.05)
+                    except OSError as exc:
+                        if exc.errno in (errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EIO):
+                            log.info("no UDP GSO here (%s): sending datagrams one by one", exc)
+                            self.gso = False
+                        break
+            if not sent:
+                for k in range(i, j):
+                    last = k == count - 1
+                    dgram = view[k * size:len(train.buf) if last else (k + 1) * size]
+                    if not _send_dgram(sock, dgram, dest, 0, src):  # type: ignore[arg-type]
+                        self.stats.send_errors += 1
+            i = j
 
     def _send(self, child: _Child, packet: bytes) -> bool:
         if child.dead:
@@ -755,11 +936,7 @@ class UserspaceDataPlane:
         ok = True
         if child.udp_local is not None:
             assert child.udp_remote is not None
-            src = None
-            sock = self._udp_fast.get(child.udp_local)
-            if sock is None and child.udp_wild is not None:
-                sock = self._udp_fast.get(child.udp_wild)
-                src = child.udp_src
+            sock, src = self._udp_socket(child)
             if sock is not None:
                 if tos:
                     ok = _send_dgram(sock, esp, child.udp_remote, tos, src)
@@ -993,6 +1170,13 @@ def udp_io_transport(io: Any, local: Address) -> Any:
         return getter(local)
     endpoint = getattr(io, "_endpoints", {}).get(local)
     return getattr(endpoint, "transport", None)
+
+
+def _inner_tos(packet: bytes) -> int:
+    """The TOS (IPv4) or traffic class (IPv6) of an IP packet."""
+    if packet[0] >> 4 == 4:
+        return packet[1]
+    return ((packet[0] & 0x0F) << 4) | (packet[1] >> 4)
 
 
 def _no_ipv6_link_local(ifname: str) -> None:

@@ -1,0 +1,190 @@
+"""The fused outbound path: a TCP super-packet from the TUN to a train of ESP datagrams.
+
+One TSO read (up to 64 KB, see :mod:`.segment`) becomes one buffer holding every ESP
+packet, ready for one UDP GSO ``sendmsg`` per 64 KB: the segments' headers are built
+for all segments at once, the plaintexts (header | payload slice | ESP trailer) are laid
+out in one NumPy array with a single copy of the payload, the ESP headers (SPI, sequence
+number, IV) are written for all rows at once, and each segment is then sealed with one
+``encrypt_into`` straight into its place in the send buffer: no per-packet bytes objects,
+no joins. This is wireguard-go's design (segmentation at the encryption boundary, batches
+through every stage) within what Python allows.
+
+Exactness: the sequence numbers of the ``count`` datagrams are taken from the SA in one
+step (``seq + 1 .. seq + count``, all by the one outbound thread that owns them), the
+counters grow by exactly the packets and inner bytes sealed, and the caller uses this
+path only when no limit can be crossed inside the batch (hard lifesize, sequence number
+space); near a limit it falls back to the per-packet transform, which stops exactly at it.
+Only AEAD SAs (AES-GCM, ChaCha20-Poly1305, AES-CCM) come here; CBC goes packet by packet.
+
+Inbound, :func:`open_train` does the same for a UDP GRO train: every datagram of one SA
+is checked against the replay window and opened with ``decrypt_into`` into one buffer,
+in order, with the checks and counters of :func:`.esp.open_payload`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from cryptography.exceptions import InvalidTag
+
+from .esp import _PADS, NH_IPV4, NH_IPV6, NH_NO_NEXT
+from .sa import EspSA
+from .segment import tcp_segments
+
+_MASK32 = 0xFFFFFFFF
+_MAX_SEQ_32 = 0xFFFFFFFF
+_MAX_SEQ_64 = 0xFFFFFFFFFFFFFFFF
+
+
+@dataclass
+class Train:
+    """ESP packets back to back in ``buf``: ``count`` of them, each ``size`` bytes but
+    the last, which may be shorter (``last_size``): the layout UDP GSO sends."""
+
+    buf: bytearray
+    size: int
+    count: int
+    last_size: int
+    inner_bytes: int
+
+
+def can_fuse(sa: EspSA, count: int, inner_bytes: int) -> bool:
+    """May ``count`` packets of ``inner_bytes`` in all be sealed in one step without
+    crossing a limit the per-packet transform enforces?"""
+    if sa.aead is None:
+        return False
+    if sa.seq + count > (_MAX_SEQ_64 if sa.esn else _MAX_SEQ_32):
+        return False
+    hard_kb = sa.lifesize_hard_kb
+    # the per-packet transform refuses a packet once bytes >= the limit; all of this
+    # batch goes only if even its last packet starts below it
+    return not hard_kb or sa.counters.bytes + inner_bytes < hard_kb << 10
+
+
+def seal_tcp_super(sa: EspSA, packet: memoryview, mss: int) -> Train | None:
+    """The ESP train of a TCP super-packet on the AEAD SA ``sa``, or None when the
+    fused path may not take it (the caller cuts it with :func:`.segment.split` and
+    seals packet by packet). ``SegmentError`` for a malformed super-packet."""
+    segs = tcp_segments(packet, mss)
+    count, hlen, last_len = segs.count, segs.hlen, segs.last_len
+    inner_bytes = count * hlen + len(packet) - hlen
+    if not can_fuse(sa, count, inner_bytes):
+        return None
+    aead = sa.aead
+    assert aead is not None
+    cipher, salt = aead.primitive()
+    nh = NH_IPV4 if segs.version == 4 else NH_IPV6
+    align, icv, iv_size = sa.pad_align, sa.icv_size, sa.encr_alg.iv_size
+    if iv_size != 8:
+        return None
+    full = count if last_len == mss else count - 1
+    inner = hlen + mss
+    pad = -(inner + 2) % align
+    plen = inner + pad + 2
+    size = 16 + plen + icv
+    inner_last = hlen + last_len
+    pad_last = -(inner_last + 2) % align
+    plen_last = inner_last + pad_last + 2
+    last_size = size if full == count else 16 + plen_last + icv
+    buf = bytearray(size * full + (0 if full == count else last_size))
+    seq0 = sa.seq + 1
+    # ESP headers and IVs of every packet: SPI | seq low 32 | IV = seq (64 bits)
+    seqs = np.arange(seq0, seq0 + count, dtype=np.uint64)
+    out = np.frombuffer(buf, dtype=np.uint8)
+    if full:
+        rows = out[:size * full].reshape(full, size)
+        rows[:, 0:4] = np.frombuffer(sa.spi.to_bytes(4, "big"), dtype=np.uint8)
+        rows[:, 4:8] = (seqs[:full] & _MASK32).astype(">u4").view(np.uint8).reshape(full, 4)
+        rows[:, 8:16] = seqs[:full].astype(">u8").view(np.uint8).reshape(full, 8)
+        plain = np.empty((full, plen), dtype=np.uint8)
+        plain[:, :hlen] = segs.rows[:full]
+        plain[:, hlen:inner] = np.frombuffer(packet, dtype=np.uint8, count=full * mss,
+                                             offset=hlen).reshape(full, mss)
+        plain[:, inner:] = np.frombuffer(_PADS[pad] + bytes((pad, nh)), dtype=np.uint8)
+        pview = memoryview(plain.reshape(-1))  # type: ignore[arg-type]
+    view = memoryview(buf)
+    encrypt_into = cipher.encrypt_into
+    esn = sa.esn
+    spi_bytes = sa.spi.to_bytes(4, "big")
+    for i in range(full):
+        o = i * size
+        seq = seq0 + i
+        aad = view[o:o + 8] if not esn else spi_bytes + (seq >> 32).to_bytes(4, "big") + view[o + 4:o + 8]
+        encrypt_into(salt + view[o + 8:o + 16], pview[i * plen:(i + 1) * plen], aad,
+                     view[o + 16:o + size])
+    if full < count:
+        seq = seq0 + full
+        o = size * full
+        buf[o:o + 16] = spi_bytes + (seq & _MASK32).to_bytes(4, "big") + seq.to_bytes(8, "big")
+        start = hlen + full * mss
+        plaintext = b"".join((segs.rows[full].tobytes(), packet[start:],
+                              bytes(range(1, pad_last + 1)), bytes((pad_last, nh))))
+        aad = view[o:o + 8] if not esn else spi_bytes + (seq >> 32).to_bytes(4, "big") + view[o + 4:o + 8]
+        encrypt_into(salt + view[o + 8:o + 16], plaintext, aad, view[o + 16:o + last_size])
+    sa.seq = seq0 + count - 1
+    c = sa.counters
+    c.packets += count
+    c.bytes += inner_bytes
+    return Train(buf, size, count, last_size, inner_bytes)
+
+
+def open_train(sa: EspSA, data: bytes, seg: int) -> tuple[bytearray, list[tuple[int, int]]]:
+    """The inbound mirror for a UDP GRO train of ESP datagrams of the AEAD SA ``sa``
+    (every ``seg`` bytes of ``data`` one datagram, the last maybe shorter, all with
+    ``sa``'s SPI: the caller checked). Each is checked and opened in order exactly as
+    :func:`.esp.open_payload` does (replay check before, window update after the ICV,
+    padding, next header), but decrypted with ``decrypt_into`` into one buffer: returns
+    it and the (offset, length) of each inner packet accepted. Drops and the accepted
+    packets are counted on ``sa`` (selectors are the caller's, as with
+    ``decapsulate(check_selectors=False)``)."""
+    aead = sa.aead
+    assert aead is not None
+    cipher, salt = aead.primitive()
+    icv = sa.icv_size
+    n = len(data)
+    view = memoryview(data)
+    stride = seg - 16 - icv
+    out = bytearray(max(stride, 0) * -(-n // seg))
+    ov = memoryview(out)
+    window, esn, anti = sa.replay, sa.esn, sa.anti_replay
+    c = sa.counters
+    accepted: list[tuple[int, int]] = []
+    decrypt_into = cipher.decrypt_into
+    i = 0
+    for o in range(0, n, seg):
+        end = min(o + seg, n)
+        plen = end - o - 16 - icv
+        po = i * stride
+        i += 1
+        if plen < 2:
+            c.other_drops += 1
+            continue
+        seq_low = int.from_bytes(view[o + 4:o + 8], "big")
+        seq = window.infer(seq_low) if esn else seq_low
+        if anti and not window.check(seq):
+            c.replay += 1
+            continue
+        aad = view[o:o + 8] if not esn else b"".join((view[o:o + 4], (seq >> 32).to_bytes(4, "big"),
+                                                       view[o + 4:o + 8]))
+        try:
+            decrypt_into(salt + view[o + 8:o + 16], view[o + 16:end], aad, ov[po:po + plen])
+        except InvalidTag:
+            c.auth_fail += 1
+            continue
+        window.update(seq)
+        padlen = out[po + plen - 2]
+        nh = out[po + plen - 1]
+        ilen = plen - 2 - padlen
+        if ilen < 0 or ov[po + ilen:po + plen - 2] != _PADS[padlen]:
+            c.pad_errors += 1
+            continue
+        if nh == NH_NO_NEXT:
+            continue  # a TFC dummy: discarded silently, as decapsulate does
+        if ilen == 0 or (nh, out[po] >> 4) not in ((NH_IPV4, 4), (NH_IPV6, 6)):
+            c.other_drops += 1
+            continue
+        c.packets += 1
+        c.bytes += ilen
+        accepted.append((po, ilen))
+    return out, accepted
