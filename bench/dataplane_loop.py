@@ -29,13 +29,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.helpers.netns import NetLab, two_sites, wait_until  # noqa: E402
+from tests.helpers.userspace_driver import spec_from_json  # noqa: E402
 from tests.integration.test_userspace_dataplane import (  # noqa: E402
     CBC_SHA256,
     GCM128,
     Pair,
     spec_pair,
 )
-from vpnsh.engine.dataplane.userspace import UserspaceDataPlane, spec_from_json  # noqa: E402
+from vpnsh.engine.dataplane.userspace import UserspaceDataPlane  # noqa: E402
 
 
 def _ipv4_packet(size: int) -> bytes:

@@ -1,6 +1,6 @@
 """The user-space data plane between two namespaces: ping, TCP, replay, acquire, routes.
 
-Each site runs ``python -m vpnsh.engine.dataplane.userspace`` in its own namespace (a
+Each site runs ``tests/helpers/userspace_driver.py`` in its own namespace (a
 data plane drives a TUN and sockets of the namespace it was made in), driven over
 stdin/stdout with JSON lines; the SAs are made up here, no IKE involved.
 """
@@ -22,6 +22,7 @@ import pytest
 
 from tests.helpers.netns import Namespace, NetLab, TwoSites, netlab, two_sites, wait_until  # noqa: F401
 
+DRIVER = Path(__file__).resolve().parents[1] / "helpers" / "userspace_driver.py"
 GCM128 = {"encr": 20, "encr_key_bits": 128}
 CBC_SHA256 = {"encr": 12, "encr_key_bits": 128, "integ": 12}
 
@@ -33,7 +34,7 @@ class DataPlaneProcess:
         self.ns = ns
         self.log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            ns.exec_args([sys.executable, "-m", "vpnsh.engine.dataplane.userspace"]),
+            ns.exec_args([sys.executable, str(DRIVER)]),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1)
         self.replies: queue.Queue[dict[str, Any]] = queue.Queue()
         self.events: list[tuple[str, list[Any]]] = []

@@ -84,7 +84,7 @@ def test_ike_drops_by_reason_and_delta_per_session(monkeypatch: pytest.MonkeyPat
 
 
 def test_sa_events_and_acquires_are_counted() -> None:
-    from vpnsh.engine.ikev2 import events as ev
+    from vpnsh.engine.ike import events as ev
 
     engine = _engine()
     engine._handle(ev.IkeEstablished("gw", 1, True))

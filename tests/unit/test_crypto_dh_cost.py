@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import dh
 from vpnsh.engine.clock import FakeClock
 from vpnsh.engine.crypto import dh as dhmod
 from vpnsh.engine.crypto.algorithms import DhId
-from vpnsh.engine.ikev1 import Ikev1Engine
-from vpnsh.engine.ikev2.events import IkeEstablished
+from vpnsh.engine.ike.events import IkeEstablished
+from vpnsh.engine.ikev1.engine import Ikev1Engine
 from vpnsh.engine.ikev2.testing import Node, Wire, child_policy, ike_policy
 from vpnsh.engine.policy import IkeProposal
 

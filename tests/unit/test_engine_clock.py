@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from vpnsh.engine.ikev1 import Ikev1Engine
 from vpnsh.engine.ikev1.dual import DualEngine
+from vpnsh.engine.ikev1.engine import Ikev1Engine
 from vpnsh.engine.ikev2.engine import Ikev2Engine
 from vpnsh.engine.ikev2.testing import ike_policy
 from vpnsh.engine.service import Engine

@@ -10,9 +10,9 @@ from typing import Any, cast
 import pytest
 
 from vpnsh.engine.clock import FakeClock
-from vpnsh.engine.ikev1 import Ikev1Engine
+from vpnsh.engine.ike.events import LogLine
+from vpnsh.engine.ikev1.engine import Ikev1Engine
 from vpnsh.engine.ikev2.engine import Ikev2Engine
-from vpnsh.engine.ikev2.events import LogLine
 from vpnsh.engine.ikev2.testing import ike_policy
 from vpnsh.engine.ratelimit import Repeats
 
@@ -117,7 +117,7 @@ def test_ikev1_aes_without_key_length_is_aes128_not_an_internal_error(mode: str)
     """Found by the fuzzer: the transform matched (AES with no length is AES-128) but the
     suite kept key length 0 and deriving the keys raised."""
     from vpnsh.engine.ikev1 import message as m
-    from vpnsh.engine.ikev1.engine import P1Attr
+    from vpnsh.engine.ikev1.message import P1Attr
 
     first = _first_message_mode(mode)
     msg = m.parse_plain(first)

@@ -6,9 +6,10 @@ import random
 from typing import Any, cast
 
 from vpnsh.engine.clock import FakeClock
-from vpnsh.engine.ikev1 import Ikev1ChildInfo, Ikev1Engine, Ikev1SaInfo
+from vpnsh.engine.ike.events import ChildInstalled, IkeEstablished, IkeFailed, LogLine
 from vpnsh.engine.ikev1.dual import DualEngine
-from vpnsh.engine.ikev2.events import ChildInstalled, IkeEstablished, IkeFailed, LogLine
+from vpnsh.engine.ikev1.engine import Ikev1Engine
+from vpnsh.engine.ikev1.sa import Ikev1ChildInfo, Ikev1SaInfo
 from vpnsh.engine.ikev2.testing import Node, Wire, child_policy, ike_policy
 
 A, B = "192.0.2.1", "192.0.2.2"

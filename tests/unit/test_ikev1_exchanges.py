@@ -9,9 +9,7 @@ from typing import Any, cast
 import pytest
 
 from vpnsh.engine.clock import FakeClock
-from vpnsh.engine.ikev1 import Ikev1Engine, is_ikev1
-from vpnsh.engine.ikev1 import message as m
-from vpnsh.engine.ikev2.events import (
+from vpnsh.engine.ike.events import (
     ChildFailed,
     ChildInstalled,
     ChildRemoved,
@@ -20,6 +18,9 @@ from vpnsh.engine.ikev2.events import (
     IkeFailed,
     LogLine,
 )
+from vpnsh.engine.ikev1 import message as m
+from vpnsh.engine.ikev1.engine import Ikev1Engine
+from vpnsh.engine.ikev1.message import is_ikev1
 from vpnsh.engine.ikev2.testing import Node, Wire, child_policy, ike_policy
 from vpnsh.engine.policy import ChildPolicy, EspProposal, IkePolicy, IkeProposal
 

@@ -10,8 +10,8 @@ from typing import Any, cast
 import pytest
 
 from vpnsh.engine.clock import FakeClock
-from vpnsh.engine.ikev1 import Ikev1Engine
-from vpnsh.engine.ikev2.events import ChildInstalled, IkeEstablished
+from vpnsh.engine.ike.events import ChildInstalled, IkeEstablished
+from vpnsh.engine.ikev1.engine import Ikev1Engine
 from vpnsh.engine.ikev2.testing import Node, Wire, child_policy, ike_policy
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from vpnsh.engine.daemon import DEFAULT_COOKIE_THRESHOLD, parse_args
+from vpnsh.engine.ike.events import IkeEstablished
 from vpnsh.engine.ikev2.constants import NotifyType
-from vpnsh.engine.ikev2.events import IkeEstablished
 from vpnsh.engine.ikev2.message import parse
 from vpnsh.engine.ikev2.testing import child_policy, ike_policy, make_pair
 

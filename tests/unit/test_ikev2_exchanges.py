@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vpnsh.engine.ikev2.constants import ExchangeType, NotifyType
-from vpnsh.engine.ikev2.events import (
+from vpnsh.engine.ike.events import (
     ChildFailed,
     ChildInstalled,
     ChildRemoved,
@@ -14,8 +13,10 @@ from vpnsh.engine.ikev2.events import (
     IkeFailed,
     LogLine,
 )
+from vpnsh.engine.ike.retransmit import Retransmit
+from vpnsh.engine.ikev2.constants import ExchangeType, NotifyType
 from vpnsh.engine.ikev2.message import Message, parse
-from vpnsh.engine.ikev2.sa import IkeSa, Retransmit
+from vpnsh.engine.ikev2.sa import IkeSa
 from vpnsh.engine.ikev2.testing import Node, Wire, child_policy, ike_policy, make_pair
 from vpnsh.engine.policy import EspProposal, IkeProposal
 

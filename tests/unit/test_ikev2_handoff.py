@@ -8,7 +8,7 @@ import pytest
 
 from vpnsh.engine.dataplane.esp import decapsulate, encapsulate
 from vpnsh.engine.dataplane.sa import Direction, EspSA
-from vpnsh.engine.ikev2.events import ChildInstalled
+from vpnsh.engine.ike.events import ChildInstalled
 from vpnsh.engine.ikev2.handoff import child_sa_spec
 from vpnsh.engine.ikev2.testing import child_policy, ike_policy, make_pair
 from vpnsh.engine.policy import EspProposal, IkeProposal

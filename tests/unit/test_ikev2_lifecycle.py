@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from vpnsh.engine.ikev2.constants import ExchangeType, NotifyType
-from vpnsh.engine.ikev2.events import (
+from vpnsh.engine.ike.events import (
     ChildInstalled,
     ChildRemoved,
     IkeDeleted,
     IkeEstablished,
     LogLine,
 )
+from vpnsh.engine.ikev2.constants import ExchangeType, NotifyType
 from vpnsh.engine.ikev2.message import parse
 from vpnsh.engine.ikev2.testing import Node, Wire, child_policy, ike_policy, make_pair
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 from vpnsh.engine.clock import FakeClock
+from vpnsh.engine.ike.events import ChildInstalled, IkeEstablished, LogLine
 from vpnsh.engine.ikev2.engine import Ikev2Engine
-from vpnsh.engine.ikev2.events import ChildInstalled, IkeEstablished, LogLine
 from vpnsh.engine.ikev2.testing import Node, Wire, child_policy, ike_policy
 from vpnsh.engine.policy import Identity
 

@@ -9,8 +9,8 @@ from typing import Any, cast
 import pytest
 
 from vpnsh.engine.clock import FakeClock
+from vpnsh.engine.ike.events import ChildInstalled
 from vpnsh.engine.ikev1.dual import DualEngine
-from vpnsh.engine.ikev2.events import ChildInstalled
 from vpnsh.engine.ikev2.testing import Node, Wire, child_policy, ike_policy
 
 A, B = "192.0.2.1", "192.0.2.2"

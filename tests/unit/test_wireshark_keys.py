@@ -12,8 +12,8 @@ import pytest
 from tests.unit.test_ikev2_handoff import ipv4_packet
 from vpnsh.engine.dataplane.esp import encapsulate
 from vpnsh.engine.dataplane.sa import Direction, EspSA
+from vpnsh.engine.ike.events import ChildInstalled
 from vpnsh.engine.ike_pcap import IkePcap
-from vpnsh.engine.ikev2.events import ChildInstalled
 from vpnsh.engine.ikev2.handoff import child_sa_spec
 from vpnsh.engine.ikev2.testing import child_policy, ike_policy, make_pair
 from vpnsh.engine.policy import EspProposal, IkeProposal

@@ -212,7 +212,7 @@ def stream(samples: list[bytes], rng: random.Random, big_every: int = 200) -> It
 def _samples(target: str) -> list[bytes]:
     """First messages of real exchanges (IKEv2, IKEv1 main and aggressive mode) to target."""
     from .clock import FakeClock
-    from .ikev1 import Ikev1Engine
+    from .ikev1.engine import Ikev1Engine
     from .ikev2.engine import Ikev2Engine
     from .ikev2.testing import ike_policy
     from .policy import IkeProposal

@@ -26,17 +26,18 @@ from typing import Any
 from vpnsh.config.secrets import SecretBox
 from vpnsh.engine import config_map, counters, hostinfo
 from vpnsh.engine.crypto import algorithms as alg
-from vpnsh.engine.dataplane import make_dataplane
 from vpnsh.engine.dataplane.base import DataPlane, ts_contains
+from vpnsh.engine.dataplane.factory import make_dataplane
 from vpnsh.engine.dataplane.ping import run_ping, run_traceroute
 from vpnsh.engine.firewall.filters import FilterError, filter_logs, filter_sessions
 from vpnsh.engine.firewall.manager import Firewall
 from vpnsh.engine.ids import IdMap
 from vpnsh.engine.ifmap import InterfaceMap
+from vpnsh.engine.ike import events as ev
+from vpnsh.engine.ike.sansio import KEEPALIVE
 from vpnsh.engine.ikemgr_log import IkemgrLog
 from vpnsh.engine.ikev1.dual import DualEngine
 from vpnsh.engine.ikev1.show import ike_sa_sections
-from vpnsh.engine.ikev2 import events as ev
 from vpnsh.engine.ikev2.engine import Ikev2Engine
 from vpnsh.engine.ikev2.handoff import child_sa_spec
 from vpnsh.engine.monitor.runner import Hooks, MonitorRunner
@@ -44,7 +45,6 @@ from vpnsh.engine.pki import ops as pki_ops
 from vpnsh.engine.pki import profile as pki_profile
 from vpnsh.engine.pki.store import CertStore, PkiError
 from vpnsh.engine.policy import ChildPolicy, IkePolicy
-from vpnsh.engine.sansio import KEEPALIVE
 from vpnsh.engine.udp_io import NATT_PORT, UdpIo
 
 log = logging.getLogger("vpnshd.engine")

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vpnsh.engine.sansio import KEEPALIVE as NATT_KEEPALIVE
+from vpnsh.engine.ike.sansio import KEEPALIVE as NATT_KEEPALIVE
 
 log = logging.getLogger("vpnsh.udp")
 

@@ -486,10 +486,10 @@ class UserspaceDataPlane:
         """:meth:`take_udp_socket` for ``UdpIo``'s socket on ``local_ip:port``: pauses
         its reading and sends it IKE through ``io.dispatch``. Call after ``io.bind``;
         False if ``io`` has no such socket; taking it again does nothing."""
-        key = _udp_io_key(io, (local_ip, port))
+        key = udp_io_key(io, (local_ip, port))
         if key in self._udp_taken:
             return True
-        transport = _udp_io_transport(io, (local_ip, port))
+        transport = udp_io_transport(io, (local_ip, port))
         if transport is None:
             return False
         sock = transport.get_extra_info("socket")
@@ -499,8 +499,8 @@ class UserspaceDataPlane:
 
     def release_udp_io(self, io: Any, local_ip: str, port: int = 4500) -> None:
         """Give the socket back to ``UdpIo`` (call before ``io.unbind``)."""
-        self.release_udp_socket(_udp_io_key(io, (local_ip, port)))
-        transport = _udp_io_transport(io, (local_ip, port))
+        self.release_udp_socket(udp_io_key(io, (local_ip, port)))
+        transport = udp_io_transport(io, (local_ip, port))
         if transport is not None and not transport.is_closing():
             transport.resume_reading()
 
@@ -1157,13 +1157,13 @@ def _esp_sa(spec: ChildSaSpec, direction: Direction, now: float) -> EspSA:
         copy_tos=spec.copy_tos)
 
 
-def _udp_io_key(io: Any, local: Address) -> Address:
+def udp_io_key(io: Any, local: Address) -> Address:
     """The key of ``UdpIo``'s socket that serves ``local`` (its wildcard socket)."""
     key = getattr(io, "socket_key", None)
     return key(local) if callable(key) else local
 
 
-def _udp_io_transport(io: Any, local: Address) -> Any:
+def udp_io_transport(io: Any, local: Address) -> Any:
     """The asyncio transport of ``UdpIo``'s socket on ``local`` (or None)."""
     getter = getattr(io, "transport", None)  # a public accessor, when UdpIo has one
     if callable(getter):
@@ -1215,123 +1215,3 @@ def _send_dgram(sock: socket.socket, data: bytes, dest: tuple[Any, ...], tos: in
         except OSError:
             return False
     return False
-
-
-# --- standalone mode: tests, benchmarks, experiments ------------------------------------
-#
-#   python -m vpnsh.engine.dataplane.userspace
-#
-# runs one data plane in this process's network namespace, driven by JSON lines on stdin:
-# (environment: VPNSH_DP_TSO=0 leaves TSO off on the TUN devices)
-#   {"op": "udp", "local": "198.51.100.1", "mode": "take"}   bind UdpIo on 500/4500 there;
-#       mode "take": the data plane reads and sends on 4500; "attach": sends only;
-#       "loop": both through UdpIo and the event loop
-#   {"op": "interfaces", "interfaces": [{"name": "tunnel.1", "addresses": [...], "mtu": 1400}],
-#    "routes": [{"destination": "10.2.0.0/24", "interface": "tunnel.1"}]}
-#   {"op": "install", "spec": {...}}   (see spec_from_json)      {"op": "remove", "spi": N}
-#   {"op": "counters", "spi": N}   {"op": "stats"}   {"op": "quit"}
-# Each request gets one line {"ok": true, "result": ...} or {"ok": false, "error": "..."};
-# engine events come as {"event": "acquire"|"expire", "args": [...]} lines in between.
-
-
-def _ts_from_json(value: Any) -> Any:
-    from vpnsh.engine.policy import TrafficSelector
-
-    if isinstance(value, str):
-        return TrafficSelector.from_prefix(value)
-    import ipaddress
-
-    return TrafficSelector(ipaddress.ip_address(value["start"]), ipaddress.ip_address(value["end"]),
-                           int(value.get("proto", 0)), int(value.get("start_port", 0)),
-                           int(value.get("end_port", 65535)))
-
-
-def spec_from_json(data: dict[str, Any]) -> ChildSaSpec:
-    """A :class:`ChildSaSpec` from JSON: keys in hex, selectors as prefixes or ranges."""
-    from .base import EspKeys
-
-    def keys(k: dict[str, Any]) -> EspKeys:
-        return EspKeys(int(k["spi"]), int(k["encr"]), int(k["encr_key_bits"]),
-                       bytes.fromhex(k["encr_key"]), int(k.get("integ", 0)),
-                       bytes.fromhex(k.get("integ_key", "")))
-
-    fields = {k: v for k, v in data.items() if k not in ("inbound", "outbound", "local_ts", "remote_ts", "encap")}
-    encap = data.get("encap")
-    return ChildSaSpec(inbound=keys(data["inbound"]), outbound=keys(data["outbound"]),
-                       local_ts=tuple(_ts_from_json(t) for t in data["local_ts"]),
-                       remote_ts=tuple(_ts_from_json(t) for t in data["remote_ts"]),
-                       encap=(int(encap[0]), int(encap[1])) if encap else None, **fields)
-
-
-async def _standalone() -> None:  # pragma: no cover - driven by the integration tests
-    import json
-
-    from vpnsh.engine.udp_io import NATT_PORT, UdpIo
-
-    loop = asyncio.get_running_loop()
-    # VPNSH_DP_TSO=0: no TSO/CSUM offloads on the TUN (benchmarks compare both)
-    dp = UserspaceDataPlane(tun_tso=os.environ.get("VPNSH_DP_TSO", "1") != "0")
-
-    def emit(obj: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(obj) + "\n")
-        sys.stdout.flush()
-
-    udp = UdpIo(on_ike=lambda data, local, remote: emit(
-        {"event": "ike", "args": [data.hex(), list(local), list(remote)]}), on_esp=dp.esp_in_udp)
-    dp.events.send_udp = udp.send_esp
-
-    dp.events.acquire = lambda *a: emit({"event": "acquire", "args": list(a)})
-    dp.events.expire = lambda *a: emit({"event": "expire", "args": list(a)})
-    await dp.start()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    try:
-        while line := await reader.readline():
-            try:
-                req = json.loads(line)
-                op = req["op"]
-                result: Any = None
-                if op == "udp":
-                    await udp.bind(req["local"])
-                    if req.get("mode") == "take":
-                        assert dp.take_udp_io(udp, req["local"], NATT_PORT)
-                    elif req.get("mode") == "attach":
-                        transport = _udp_io_transport(udp, (req["local"], NATT_PORT))
-                        dp.attach_udp_socket(_udp_io_key(udp, (req["local"], NATT_PORT)),
-                                             transport.get_extra_info("socket"))
-                elif op == "release":
-                    dp.release_udp_io(udp, req["local"], NATT_PORT)
-                elif op == "interfaces":
-                    dp.set_interfaces([TunnelInterface(i["name"], tuple(i.get("addresses", ())),
-                                                       int(i.get("mtu", 1500)))
-                                       for i in req.get("interfaces", [])],
-                                      [Route(r["destination"], r["interface"], r.get("nexthop"),
-                                             int(r.get("metric", 10))) for r in req.get("routes", [])])
-                    result = dp.problems
-                elif op == "install":
-                    dp.install_child(spec_from_json(req["spec"]))
-                elif op == "remove":
-                    dp.remove_child(int(req["spi"]))
-                elif op == "counters":
-                    c = dp.counters(int(req["spi"]))
-                    result = dataclasses.asdict(c) if c is not None else None
-                elif op == "udp_counters":
-                    result = dataclasses.asdict(udp.counters)
-                elif op == "stats":
-                    result = dataclasses.asdict(dp.stats_snapshot())
-                elif op == "quit":
-                    emit({"ok": True, "result": None})
-                    break
-                else:
-                    raise ValueError(f"unknown op {op}")
-                emit({"ok": True, "result": result})
-            except Exception as exc:  # noqa: BLE001 - reported to the driver
-                emit({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
-    finally:
-        await dp.stop()
-        udp.close()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    logging.basicConfig(level=logging.WARNING, stream=__import__("sys").stderr)
-    asyncio.run(_standalone())

@@ -1,7 +1,6 @@
-"""IKEv1 (RFC 2409): main, aggressive and quick mode; sans-IO like the IKEv2 engine."""
+"""IKEv1 (RFC 2409): main, aggressive and quick mode; sans-IO like the IKEv2 engine.
 
-from .engine import Ikev1Engine
-from .message import is_ikev1
-from .sa import Ikev1ChildInfo, Ikev1SaInfo
-
-__all__ = ["Ikev1ChildInfo", "Ikev1Engine", "Ikev1SaInfo", "is_ikev1"]
+``engine.Ikev1Engine``; the codec is ``message`` (``is_ikev1``); ``dual.DualEngine`` puts
+IKEv1 and IKEv2 behind one interface. This ``__init__`` imports nothing: importing the codec
+must not load the engine.
+"""

@@ -17,8 +17,8 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 
+from ..ike.events import ChildSaInfo, Event, IkeEstablished, IkeFailed, IkeSaInfo, LogLine
 from ..ikev2.engine import Ikev2Engine
-from ..ikev2.events import ChildSaInfo, Event, IkeEstablished, IkeFailed, IkeSaInfo, LogLine
 from ..policy import ChildPolicy, IkePolicy
 from .engine import Ikev1Engine
 from .message import is_ikev1

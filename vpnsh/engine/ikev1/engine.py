@@ -1,7 +1,7 @@
 """``Ikev1Engine``: the sans-IO IKEv1 state machine (RFC 2409) for all gateways.
 
 The public shape is that of :class:`vpnsh.engine.ikev2.engine.Ikev2Engine`, and it
-emits the same events (``vpnsh.engine.ikev2.events``), so the daemon drives both
+emits the same events (``vpnsh.engine.ike.events``), so the daemon drives both
 alike. Datagrams and the time come in (``receive``, ``handle_timer``); datagrams,
 the next timer and events go out. A datagram to or from port 4500 is an ISAKMP
 message without the non-ESP marker (the I/O layer adds and strips it).
@@ -15,10 +15,7 @@ phase 1 is up, a new phase 1 is negotiated first.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import hmac
-import ipaddress
 import math
 import os
 import random
@@ -28,44 +25,38 @@ from collections.abc import Callable
 
 from ..crypto import algorithms as alg
 from ..crypto import keymat as km
-from ..crypto.cipher import BlockCipher
-from ..crypto.dh import group as dh_group
-from ..ikev2.events import (
+from ..ike import retransmit as backoff
+from ..ike.events import (
     ChildFailed,
-    ChildInstalled,
     ChildRemoved,
     IkeDeleted,
     IkeEstablished,
     IkeFailed,
     LogLine,
 )
-from ..policy import ANY_PREFIX, ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
-from ..sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
+from ..ike.policy_index import PolicyIndex
+from ..ike.retransmit import Retransmit
+from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
+from ..ike.spi import SpiAllocator
+from ..policy import ChildPolicy, IkePolicy
+from . import informational, natd, phase1, quick_mode
 from . import message as m
 from .message import (
-    Attr,
     DeletePayload,
-    Encapsulation,
     Exchange,
     HashPayload,
     Header,
-    IdPayload,
-    KePayload,
-    LifeType,
     Message,
-    NatDPayload,
-    NoncePayload,
     NotifyPayload,
     NotifyType,
-    P1Attr,
-    P2Attr,
     ParseError,
     Payload,
     ProtocolId,
-    SaPayload,
-    VendorIdPayload,
 )
+from .phase1 import HALF_OPEN_LIMIT
 from .sa import (
+    REKEY_JITTER_INITIATOR,
+    REKEY_JITTER_RESPONDER,
     Address,
     Child,
     ChildState,
@@ -73,25 +64,11 @@ from .sa import (
     Ikev1ChildInfo,
     Ikev1SaInfo,
     P1State,
-    P1Suite,
-    P2Suite,
     Phase1,
-    QuickMode,
-    Retransmit,
+    msgid_bytes,
 )
 
 HALF_OPEN_TIMEOUT = 30.0
-# Half-open limits, as the IKEv2 responder has (it demands cookies from HALF_OPEN_LIMIT
-# half-open SAs on: vpnshd --ike-cookie-threshold sets both). IKEv1 has no cookie
-# exchange, so from that many half-open responder SAs on it takes only what an attacker
-# cannot multiply: main mode (its DH comes after the peer echoed our cookie) from a
-# configured static peer's address, at most HALF_OPEN_PER_PEER at a time per address.
-# Aggressive mode (a DH for any datagram) and dynamic peers (any address) wait.
-HALF_OPEN_LIMIT = 50
-HALF_OPEN_PER_PEER = 5  # strongSwan's block_threshold
-REKEY_JITTER_INITIATOR = (0.80, 0.85)
-REKEY_JITTER_RESPONDER = (0.88, 0.92)  # the side that started the SA rekeys it first
-REKEY_GRACE = 10.0  # a rekeyed phase 2 SA lives on this long (traffic in flight)
 # A replaced phase 1 SA lives on this long after the new one is up (but not past its
 # lifetime) before we delete it. A peer that adopts the phase 2 SAs of the old phase 1
 # (strongSwan's IKEv1 reauthentication) does so in a job of its own once the new phase 1
@@ -99,26 +76,6 @@ REKEY_GRACE = 10.0  # a rekeyed phase 2 SA lives on this long (traffic in flight
 # with it, silently. strongSwan waits 10 s before deleting an IKEv1 SA it replaced, too.
 P1_REPLACE_GRACE = 10.0
 DONE_QUICK_KEEP = 60.0
-COLLISION_WINDOW = 10.0  # a peer's quick mode this soon after ours is a collision
-NONCE_SIZE = 32
-
-_V1_ENCR = {alg.EncrId.ENCR_3DES: alg.Ikev1Encr.TRIPLE_DES_CBC,
-            alg.EncrId.ENCR_AES_CBC: alg.Ikev1Encr.AES_CBC}
-
-
-def _v1_hash(prf: int) -> int | None:
-    for h in alg.Ikev1Hash:
-        try:
-            if alg.ikev1_prf(h) == prf:
-                return int(h)
-        except alg.UnsupportedAlgorithm:
-            continue
-    return None
-
-
-def _msgid(v: int) -> bytes:
-    return struct.pack("!I", v)
-
 
 class Ikev1Engine(SansIoEngine):
     version = "ikev1"
@@ -134,20 +91,22 @@ class Ikev1Engine(SansIoEngine):
         retransmit: Retransmit | None = None,
     ) -> None:
         super().__init__(clock)
-        self._rng = rng or random.Random()
-        self.retransmit = retransmit or Retransmit()
-        self._sas: dict[bytes, Phase1] = {}  # by CKY-I
-        self._children: dict[int, Child] = {}
-        self._next_sn = 1
-        self._next_child_id = 1
-        self._spis: set[int] = set()
+        self.rng = rng or random.Random()
+        self.retransmit = retransmit or backoff.IKEV1
+        self.sas: dict[bytes, Phase1] = {}  # by CKY-I
+        self.children: dict[int, Child] = {}
+        self.next_sn = 1
+        self.next_child_id = 1
+        self.spis = SpiAllocator()
+        # IKEv1 picks a gateway by address only (the ID comes encrypted, after the choice)
+        self._index: PolicyIndex[object] = PolicyIndex(self._ike_policies, "ikev2", lambda _id: None)
         self.half_open_limit = HALF_OPEN_LIMIT
 
     # ------------------------------------------------------------------ config
     def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
-        for c in [c for c in self._children.values() if c.gateway == gateway]:
+        for c in [c for c in self.children.values() if c.gateway == gateway]:
             self._delete_child_sa(c, reason, now)
-        for sa in [s for s in self._sas.values() if s.gateway == gateway]:
+        for sa in [s for s in self.sas.values() if s.gateway == gateway]:
             self._delete_p1(sa, reason, now)
 
     # --------------------------------------------------------------- commands
@@ -168,8 +127,8 @@ class Ikev1Engine(SansIoEngine):
         if child is not None:
             wanted = [self._child_policies[child]]
         else:
-            wanted = self._child_candidates(gateway)
-        installed = {c.policy.name for c in self._children.values()
+            wanted = self.child_candidates(gateway)
+        installed = {c.policy.name for c in self.children.values()
                      if c.state == ChildState.INSTALLED}
         todo = [c for c in wanted if c.name not in installed]
         self._want(policy, [(c, None) for c in todo], now, force_p1=child is None)
@@ -182,12 +141,12 @@ class Ikev1Engine(SansIoEngine):
         if sa is not None and sa.state == P1State.ESTABLISHED:
             for c, old in items:
                 if not self._quick_pending(sa, c.name):
-                    self._start_quick(sa, c, old, now)
+                    quick_mode.start_quick(self, sa, c, old, now)
             return
         if sa is None:
             if not items and not force_p1:
                 return
-            sa = self._start_p1(policy, now)
+            sa = phase1.start_p1(self, policy, now)
         names = {c.name for c, _ in sa.pending}
         sa.pending.extend((c, o) for c, o in items if c.name not in names)
 
@@ -195,7 +154,7 @@ class Ikev1Engine(SansIoEngine):
         """Deletes the phase 1 SAs of ``gateway`` (all if None); phase 2 SAs stay (IKEv1)."""
         now = self._now(now)
         count = 0
-        for sa in list(self._sas.values()):
+        for sa in list(self.sas.values()):
             if gateway is None or sa.gateway == gateway:
                 count += 1
                 self._delete_p1(sa, "cleared by administrator", now)
@@ -207,7 +166,7 @@ class Ikev1Engine(SansIoEngine):
         """Deletes phase 2 SAs of tunnel or proxy-id ``name`` (``TUNNEL`` matches ``TUNNEL:*``)."""
         now = self._now(now)
         count = 0
-        for c in list(self._children.values()):
+        for c in list(self.children.values()):
             if name is None or c.policy.name == name or (not exact and c.policy.tunnel == name):
                 count += 1
                 self._delete_child_sa(c, "cleared by administrator", now)
@@ -222,7 +181,7 @@ class Ikev1Engine(SansIoEngine):
     def child_lifesize_exceeded(self, spi_in: int, hard: bool, now: float | None = None) -> None:
         """The data plane saw the soft (rekey) or hard (expire) lifesize of a phase 2 SA."""
         now = self._now(now)
-        for c in list(self._children.values()):
+        for c in list(self.children.values()):
             if c.spi_in == spi_in:
                 if hard:
                     self._delete_child_sa(c, "lifesize expired", now)
@@ -236,9 +195,9 @@ class Ikev1Engine(SansIoEngine):
 
     def next_timer(self) -> float | None:
         times: list[float] = []
-        for sa in self._sas.values():
+        for sa in self.sas.values():
             times.extend(self._p1_timers(sa))
-        for c in self._children.values():
+        for c in self.children.values():
             times.append(c.expires)
             times.append(c.delete_at)
             if c.state == ChildState.INSTALLED and not c.rekeying:
@@ -250,21 +209,21 @@ class Ikev1Engine(SansIoEngine):
         return min(finite) if finite else None
 
     def handle_timer(self, now: float) -> None:
-        for sa in list(self._sas.values()):
-            if self._sas.get(sa.cky_i) is sa:
+        for sa in list(self.sas.values()):
+            if self.sas.get(sa.cky_i) is sa:
                 self._guarded(f"ISAKMP SA {sa.sn}", now, self._p1_check, sa, now)
-        for c in list(self._children.values()):
-            if self._children.get(c.child_id) is c:
+        for c in list(self.children.values()):
+            if self.children.get(c.child_id) is c:
                 self._guarded(f"IPsec SA {c.child_id}", now, self._child_timers, c, now)
         self.flush_repeats(now)
 
     # -------------------------------------------------------------- queries
     def ike_sas(self, gateway: str | None = None) -> list[Ikev1SaInfo]:
-        return [self._p1_info(sa) for sa in sorted(self._sas.values(), key=lambda s: s.sn)
+        return [self._p1_info(sa) for sa in sorted(self.sas.values(), key=lambda s: s.sn)
                 if gateway is None or sa.gateway == gateway]
 
     def child_sas(self, tunnel: str | None = None) -> list[Ikev1ChildInfo]:
-        return [self._child_info(c) for c in sorted(self._children.values(),
+        return [self._child_info(c) for c in sorted(self.children.values(),
                                                    key=lambda c: c.child_id)
                 if tunnel is None or tunnel in (c.policy.name, c.policy.tunnel)]
 
@@ -283,12 +242,18 @@ class Ikev1Engine(SansIoEngine):
         self.emit(LogLine(f"{where}{text}", gw, level))
 
 
-    def _child_candidates(self, gateway: str) -> list[ChildPolicy]:
+    def child_candidates(self, gateway: str) -> list[ChildPolicy]:
         return [c for c in self._child_policies.values() if c.gateway == gateway and c.enabled]
+
+    def policy_for_address(self, local_ip: str, remote_ip: str) -> IkePolicy | None:
+        return self._index.for_address(local_ip, remote_ip)
+
+    def phase1_sas(self, gateway: str) -> list[Phase1]:
+        return [sa for sa in self.sas.values() if sa.gateway == gateway]
 
     def _active_p1(self, gateway: str) -> Phase1 | None:
         best: Phase1 | None = None
-        for sa in self._sas.values():
+        for sa in self.sas.values():
             if sa.gateway != gateway or sa.state == P1State.DEAD:
                 continue
             if sa.state == P1State.CONNECTING and not sa.initiator:
@@ -302,299 +267,62 @@ class Ikev1Engine(SansIoEngine):
         return any(q.initiator and q.policy is not None and q.policy.name == name
                    for q in sa.quick.values())
 
-    def _new_spi(self) -> int:
-        while True:
-            spi = struct.unpack("!I", os.urandom(4))[0]
-            if spi >= 0x100 and spi not in self._spis:
-                self._spis.add(spi)
-                return spi
-
-    def _new_msgid(self, sa: Phase1) -> int:
+    def new_msgid(self, sa: Phase1) -> int:
         while True:
             v = struct.unpack("!I", os.urandom(4))[0]
             if v and v not in sa.used_msgids:
                 sa.used_msgids.add(v)
                 return v
 
-    def _policy_for_address(self, local_ip: str, remote_ip: str) -> IkePolicy | None:
-        usable = [p for p in self._ike_policies.values()
-                  if p.enabled and p.version != "ikev2" and p.local_addr == local_ip]
-        for p in usable:
-            if p.peer_addr == remote_ip:
-                return p
-        for p in usable:
-            if p.peer_addr is None:
-                return p
-        return None
+    def _policies_changed(self) -> None:
+        self._index.invalidate()
 
     # ------------------------------------------------------------- proposals
-    def _p1_offers(self, policy: IkePolicy, aggressive: bool) -> list[P1Suite]:
-        out: list[P1Suite] = []
-        for prop in policy.ikev1_proposals or policy.proposals:
-            groups = prop.dh_groups[:1] if aggressive else prop.dh_groups
-            for eid, bits in prop.encryption:
-                v1 = _V1_ENCR.get(alg.EncrId(eid)) if eid in alg.EncrId._value2member_map_ else None
-                if v1 is None:
-                    continue
-                for prf in prop.prf:
-                    h = _v1_hash(prf)
-                    if h is None:
-                        continue
-                    for g in groups:
-                        out.append(P1Suite(int(v1), 0 if eid == alg.EncrId.ENCR_3DES else bits,
-                                           h, int(g), policy.lifetime))
-        return out
-
-    @staticmethod
-    def _p1_transform(n: int, s: P1Suite) -> m.Transform:
-        attrs = [Attr(P1Attr.ENCRYPTION, s.encr)]
-        if s.key_bits:
-            attrs.append(Attr(P1Attr.KEY_LENGTH, s.key_bits))
-        attrs += [Attr(P1Attr.HASH, s.hash), Attr(P1Attr.AUTH_METHOD, m.AUTH_PSK),
-                  Attr(P1Attr.GROUP, s.group), Attr(P1Attr.LIFE_TYPE, LifeType.SECONDS),
-                  Attr(P1Attr.LIFE_DURATION, s.lifetime)]
-        return m.Transform(n, m.KEY_IKE, tuple(attrs))
-
-    @staticmethod
-    def _p1_parse_transform(t: m.Transform) -> P1Suite | None:
-        a = {x.type: x.as_int() for x in t.attrs if x.type != P1Attr.LIFE_DURATION}
-        if t.transform_id != m.KEY_IKE or a.get(P1Attr.AUTH_METHOD) != m.AUTH_PSK:
-            return None
-        life = m.lifetimes(list(t.attrs), P1Attr.LIFE_TYPE, P1Attr.LIFE_DURATION)
-        try:
-            return P1Suite(a.get(P1Attr.ENCRYPTION, 0), a.get(P1Attr.KEY_LENGTH, 0),
-                           a.get(P1Attr.HASH, 0), a.get(P1Attr.GROUP, 0),
-                           life.get(LifeType.SECONDS, 0))
-        except ParseError:
-            return None
-
-    @staticmethod
-    def _same_p1(a: P1Suite, b: P1Suite) -> bool:
-        bits_a = a.key_bits or (128 if a.encr == alg.Ikev1Encr.AES_CBC else 0)
-        bits_b = b.key_bits or (128 if b.encr == alg.Ikev1Encr.AES_CBC else 0)
-        return (a.encr, bits_a, a.hash, a.group) == (b.encr, bits_b, b.hash, b.group)
-
-    def _p2_offers(self, sa: Phase1, policy: ChildPolicy) -> list[P2Suite]:
-        encap = self._encap_mode(sa)
-        out: list[P2Suite] = []
-        for prop in policy.proposals:
-            for eid, bits in prop.encryption:
-                enc = alg.encr_alg(eid, bits or None)
-                integs = [0] if enc.aead else [i for i in prop.integrity]
-                for integ in integs or [0]:
-                    out.append(P2Suite(int(eid), enc.key_bits, int(integ),
-                                       int(policy.pfs_group) if policy.pfs_group else None, encap))
-        return out
-
-    @staticmethod
-    def _encap_mode(sa: Phase1) -> int:
-        if not sa.nat:
-            return Encapsulation.TUNNEL
-        if sa.peer_natt or not sa.peer_natt_draft:
-            return Encapsulation.UDP_TUNNEL
-        return Encapsulation.UDP_TUNNEL_DRAFT
-
-    @staticmethod
-    def _p2_transform(n: int, s: P2Suite, lifetime: int, lifesize_kb: int | None) -> m.Transform:
-        attrs = [Attr(P2Attr.LIFE_TYPE, LifeType.SECONDS), Attr(P2Attr.LIFE_DURATION, lifetime)]
-        if lifesize_kb:
-            attrs += [Attr(P2Attr.LIFE_TYPE, LifeType.KILOBYTES),
-                      Attr(P2Attr.LIFE_DURATION, lifesize_kb)]
-        if s.group:
-            attrs.append(Attr(P2Attr.GROUP, s.group))
-        attrs.append(Attr(P2Attr.ENCAPSULATION, s.encapsulation))
-        auth = alg.ikev1_auth_from_integ(alg.IntegId(s.integ))
-        if auth is not None:
-            attrs.append(Attr(P2Attr.AUTH_ALG, int(auth)))
-        if s.encr not in (alg.EncrId.ENCR_3DES, alg.EncrId.ENCR_NULL):
-            attrs.append(Attr(P2Attr.KEY_LENGTH, s.key_bits))
-        return m.Transform(n, s.encr, tuple(attrs))
-
-    @staticmethod
-    def _p2_parse_transform(t: m.Transform) -> tuple[P2Suite, dict[int, int]] | None:
-        single = {x.type: x.as_int() for x in t.attrs
-                  if x.type not in (P2Attr.LIFE_TYPE, P2Attr.LIFE_DURATION)}
-        life = m.lifetimes(list(t.attrs), P2Attr.LIFE_TYPE, P2Attr.LIFE_DURATION)
-        auth = single.get(P2Attr.AUTH_ALG)
-        try:
-            integ = int(alg.ikev1_auth(auth)) if auth else 0
-            enc = alg.encr_alg(t.transform_id, single.get(P2Attr.KEY_LENGTH) or None)
-        except alg.UnsupportedAlgorithm:
-            return None
-        if not enc.aead and integ == 0 and enc.id != alg.EncrId.ENCR_NULL:
-            pass  # encryption without integrity: allowed when configured (none)
-        suite = P2Suite(int(enc.id), enc.key_bits, integ, single.get(P2Attr.GROUP) or None,
-                        single.get(P2Attr.ENCAPSULATION, Encapsulation.TUNNEL))
-        return suite, life
-
-    @staticmethod
-    def _same_p2(a: P2Suite, b: P2Suite) -> bool:
-        return (a.encr, a.key_bits, a.integ, a.group) == (b.encr, b.key_bits, b.integ, b.group)
-
     # -------------------------------------------------------- phase 1 helpers
+    # NAT-T and vendor IDs (natd.py): one method each, the seams a peer without NAT-T is
+    # played through in tests
     def _vendor_ids(self, policy: IkePolicy) -> list[Payload]:
-        out: list[Payload] = [VendorIdPayload(m.VID_RFC3947)]
-        if policy.dpd_enabled:
-            out.append(VendorIdPayload(m.VID_DPD))
-        return out
-
-    @staticmethod
-    def _read_vendor_ids(sa: Phase1, msg: Message) -> None:
-        for v in msg.all(VendorIdPayload):
-            assert isinstance(v, VendorIdPayload)
-            if v.data == m.VID_RFC3947:
-                sa.peer_natt = True
-            elif v.data in m.VID_NATT_DRAFTS:
-                sa.peer_natt_draft = True
-            elif v.data[:16] == m.VID_DPD[:16]:
-                sa.peer_dpd = True
-
-    def _natd_hash(self, sa: Phase1, addr: Address) -> bytes:
-        assert sa.suite is not None
-        data = sa.cky_i + sa.cky_r + ipaddress.ip_address(addr[0]).packed + struct.pack("!H", addr[1])
-        return km.ikev1_hash(sa.suite.prf, data)
+        return natd.vendor_ids(policy)
 
     def _natd_payloads(self, sa: Phase1) -> list[Payload]:
-        """NAT-D for the peer's address, then ours (RFC 3947 3.2); ours is random when we
-        force ESP-in-UDP (see ``SansIoEngine.force_udp_encap``)."""
-        if not (sa.peer_natt or sa.peer_natt_draft):
-            return []
-        sa.nat_fake = self.force_udp_encap
-        ours = os.urandom(len(self._natd_hash(sa, sa.local))) if sa.nat_fake else (
-            self._natd_hash(sa, sa.local))
-        return [NatDPayload(self._natd_hash(sa, sa.remote)), NatDPayload(ours)]
+        return natd.natd_payloads(sa, self.force_udp_encap)
 
     def _read_natd(self, sa: Phase1, msg: Message) -> None:
-        hashes = [p.data for p in msg.all(NatDPayload) if isinstance(p, NatDPayload)]
-        if len(hashes) < 2:
-            return
-        sa.nat_fake = self.force_udp_encap and (sa.peer_natt or sa.peer_natt_draft)
-        sa.nat_local = hashes[0] != self._natd_hash(sa, sa.local)
-        sa.nat_remote = self._natd_hash(sa, sa.remote) not in hashes[1:]
+        natd.read_natd(sa, msg, self.force_udp_encap)
 
-    def _derive(self, sa: Phase1, shared: bytes) -> None:
-        s = sa.suite
-        assert s is not None
-        prf = s.prf
-        skeyid = km.ikev1_skeyid_psk(prf, sa.policy.psk, sa.ni, sa.nr)
-        sa.keys = km.ikev1_keys(prf, skeyid, shared, sa.cky_i, sa.cky_r)
-        enc = s.encr_alg
-        key = km.ikev1_encryption_key(prf, sa.keys.skeyid_e, enc.key_size)
-        sa.cipher = BlockCipher(enc, key)
-        sa.iv = km.ikev1_phase1_iv(prf, sa.g_xi, sa.g_xr, enc.block_size)
-
-    def _hash_i(self, sa: Phase1) -> bytes:
-        assert sa.suite is not None and sa.keys is not None
-        idii = (sa.id_local if sa.initiator else sa.id_remote)
-        assert idii is not None
-        return km.ikev1_hash_i(sa.suite.prf, sa.keys.skeyid, sa.g_xi, sa.g_xr, sa.cky_i,
-                               sa.cky_r, sa.sai_b, idii.body())
-
-    def _hash_r(self, sa: Phase1) -> bytes:
-        assert sa.suite is not None and sa.keys is not None
-        idir = (sa.id_remote if sa.initiator else sa.id_local)
-        assert idir is not None
-        return km.ikev1_hash_r(sa.suite.prf, sa.keys.skeyid, sa.g_xi, sa.g_xr, sa.cky_i,
-                               sa.cky_r, sa.sai_b, idir.body())
-
-    def _header(self, sa: Phase1, exchange: int, msgid: int = 0) -> Header:
+    def header(self, sa: Phase1, exchange: int, msgid: int = 0) -> Header:
         return Header(sa.cky_i, sa.cky_r, 0, exchange, 0, msgid)
 
-    def _p1_exchange(self, sa: Phase1) -> int:
-        return Exchange.AGGRESSIVE if sa.aggressive else Exchange.MAIN
-
-    def _send_plain(self, sa: Phase1, payloads: list[Payload], what: str, now: float,
-                    retransmit: bool) -> None:
-        data = m.encode(self._header(sa, self._p1_exchange(sa)), payloads)
-        self._flight(sa, data, what, now, retransmit)
-
-    def _send_p1_encrypted(self, sa: Phase1, payloads: list[Payload], what: str, now: float,
-                           retransmit: bool) -> None:
-        assert sa.cipher is not None
-        first, parts = m.encode_payloads(payloads)
-        data, sa.iv = m.encrypt_body(self._header(sa, self._p1_exchange(sa)), first, parts,
-                                     sa.cipher, sa.iv)
-        self._flight(sa, data, what, now, retransmit)
-
-    def _flight(self, sa: Phase1, data: bytes, what: str, now: float, retransmit: bool) -> None:
-        sa.flight = Flight(data, what, now + self.retransmit.timeout(0) if retransmit else math.inf)
-        self.send(data, sa.local, sa.remote)
-
-    def _local_id(self, policy: IkePolicy) -> IdPayload:
-        p = IdPayload.from_identity(policy.effective_local_id())
-        p.protocol, p.port = 17, 500
-        return p
-
     # -------------------------------------------------------- phase 1 start
-    def _start_p1(self, policy: IkePolicy, now: float) -> Phase1:
-        assert policy.peer_addr is not None
-        aggressive = policy.exchange_mode == "aggressive"
-        sa = Phase1(
-            sn=self._next_sn, policy=policy, initiator=True, aggressive=aggressive,
-            cky_i=self._new_cookie(), cky_r=bytes(8), local=(policy.local_addr, policy.local_port),
-            remote=(policy.peer_addr, policy.peer_port), created=now, last_rx=now,
-        )
-        self._next_sn += 1
-        self._sas[sa.cky_i] = sa
-        sa.offered = self._p1_offers(policy, aggressive)
-        self.log(sa, f"====> IKE phase-1 negotiation is started as initiator, "
-                     f"{sa.mode_words}. Initiator: {sa.local[0]}[{sa.local[1]}] "
-                     f"Responder: {sa.remote[0]}[{sa.remote[1]}]  <====")
-        if not sa.offered:
-            self._fail_p1(sa, "the IKE crypto profile has no transform IKEv1 can use "
-                              "(IKEv1 phase 1 needs 3des or aes-*-cbc with a sha or md5 hash)")
-            return sa
-        sa_payload = SaPayload([m.Proposal(1, ProtocolId.ISAKMP, b"", tuple(
-            self._p1_transform(i + 1, s) for i, s in enumerate(sa.offered)))])
-        sa.sai_b = sa_payload.body()
-        payloads: list[Payload] = [sa_payload]
-        if aggressive:
-            g = dh_group(sa.offered[0].group)
-            sa.dh = g.generate()
-            sa.g_xi = sa.dh.public
-            sa.ni = os.urandom(NONCE_SIZE)
-            sa.id_local = self._local_id(policy)
-            payloads += [KePayload(sa.g_xi), NoncePayload(sa.ni), sa.id_local]
-        payloads += self._vendor_ids(policy)
-        sa.step = 1
-        self._send_plain(sa, payloads, f"{sa.mode_words} message 1", now, True)
-        return sa
-
-    def _new_cookie(self) -> bytes:
-        while True:
-            c = os.urandom(8)
-            if c != bytes(8) and c not in self._sas:
-                return c
-
     # ------------------------------------------------------------- receive
     def _receive(self, data: bytes, local: Address, remote: Address, now: float) -> None:
         h = m.parse_header(data)
         digest = hashlib.sha1(data).digest()
         if h.exchange in (Exchange.MAIN, Exchange.AGGRESSIVE) and h.cky_r == bytes(8):
-            sa = self._sas.get(h.cky_i)
+            sa = self.sas.get(h.cky_i)
             if sa is not None and not sa.initiator:
                 if not self._duplicate(sa, digest):
                     self.drop("unexpected first message")
                 return
             if sa is None:
-                self._respond_first(data, h, local, remote, now, digest)
+                phase1.respond_first(self, data, h, local, remote, now, digest)
                 return
-        sa = self._sas.get(h.cky_i)
+        sa = self.sas.get(h.cky_i)
         if sa is None or (sa.cky_r != bytes(8) and sa.cky_r != h.cky_r and
                           not (sa.initiator and sa.step == 1)):
             self.drop("message for an unknown ISAKMP SA")
             return
         if h.exchange in (Exchange.MAIN, Exchange.AGGRESSIVE):
-            if h.exchange != self._p1_exchange(sa) or h.message_id != 0:
+            if h.exchange != phase1.p1_exchange(self, sa) or h.message_id != 0:
                 self.drop("unexpected exchange type")
                 return
             if self._duplicate(sa, digest):
                 return
-            self._phase1(sa, data, h, local, remote, now, digest)
+            phase1.phase1(self, sa, data, h, local, remote, now, digest)
         elif h.exchange == Exchange.QUICK:
-            self._quick(sa, data, h, local, remote, now, digest)
+            quick_mode.quick(self, sa, data, h, local, remote, now, digest)
         elif h.exchange == Exchange.INFORMATIONAL:
-            self._informational(sa, data, h, local, remote, now)
+            informational.informational(self, sa, data, h, local, remote, now)
         else:
             self.drop(f"unsupported exchange type {h.exchange}")
 
@@ -607,405 +335,23 @@ class Ikev1Engine(SansIoEngine):
             return True
         return False
 
-    def _float(self, sa: Phase1, local: Address, remote: Address) -> None:
+    def follow_peer(self, sa: Phase1, local: Address, remote: Address) -> None:
         if (sa.local, sa.remote) != (local, remote) and (
             not sa.initiator or remote[1] == m.NATT_PORT
         ):
             sa.local, sa.remote = local, remote
 
     # ------------------------------------------------------------ responder
-    def _respond_first(self, data: bytes, h: Header, local: Address, remote: Address,
-                       now: float, digest: bytes) -> None:
-        if h.message_id != 0:
-            self.drop("first message with a message ID")
-            return
-        # the peer first, the payloads after: a stranger's datagram costs no parsing
-        policy = self._policy_for_address(local[0], remote[0])
-        if policy is None:
-            self.drop("no gateway for peer")
-            self.log_limited("IKEv1 requests from peers with no configuration",
-                             f"IKEv1 {Exchange(h.exchange).name.lower()} mode request from "
-                             f"{remote[0]} ignored: no IKEv1 gateway is configured for this peer",
-                             now)
-            return
-        aggressive = h.exchange == Exchange.AGGRESSIVE
-        refused = self._half_open_refusal(policy, aggressive, remote[0])
-        if refused:
-            self.drop("half-open limit")
-            self.log_limited("IKEv1 requests refused at the half-open limit",
-                             f"IKEv1 {Exchange(h.exchange).name.lower()} mode request from "
-                             f"{remote[0]} refused: {refused}", now, gateway=policy.name,
-                             level="WARN")
-            return
-        msg = m.parse_plain(data)
-        sa = Phase1(sn=self._next_sn, policy=policy, initiator=False, aggressive=aggressive,
-                    cky_i=h.cky_i, cky_r=self._new_cookie(), local=local, remote=remote,
-                    created=now, last_rx=now)
-        sa.last_rx_digest = digest
-        self._next_sn += 1
-        self._sas[sa.cky_i] = sa
-        self.log(sa, f"====> IKE phase-1 negotiation is started as responder, "
-                     f"{sa.mode_words}. Initiator: {remote[0]}[{remote[1]}] "
-                     f"Responder: {local[0]}[{local[1]}]  <====")
-        mode = policy.exchange_mode
-        if mode in ("main", "aggressive") and mode != ("aggressive" if aggressive else "main"):
-            self._fail_p1(sa, f"the peer uses {sa.mode_words} but gateway {policy.name} is "
-                              f"configured for {mode} mode",
-                          notify=NotifyType.INVALID_EXCHANGE_TYPE)
-            return
-        sai = msg.get(SaPayload)
-        if not isinstance(sai, SaPayload):
-            self._fail_p1(sa, "the peer's first message has no SA payload",
-                          notify=NotifyType.PAYLOAD_MALFORMED)
-            return
-        self._read_vendor_ids(sa, msg)
-        sa.sai_b = sai.body()
-        offers = self._p1_offers(policy, False)
-        chosen: tuple[m.Transform, P1Suite] | None = None
-        theirs: list[str] = []
-        for prop in sai.proposals:
-            if prop.protocol != ProtocolId.ISAKMP:
-                continue
-            for t in prop.transforms:
-                s = self._p1_parse_transform(t)
-                if s is None:
-                    theirs.append("non-PSK transform")
-                    continue
-                theirs.append(self._describe_p1(s))
-                ours = next((o for o in offers if self._same_p1(s, o)), None)
-                if chosen is None and ours is not None:
-                    # AES without a key length is AES-128 (_same_p1): say so in the suite
-                    bits = s.key_bits or ours.key_bits or (
-                        128 if s.encr == alg.Ikev1Encr.AES_CBC else 0)
-                    chosen = (t, dataclasses.replace(s, key_bits=bits))
-        if chosen is None:
-            self._fail_p1(sa, "no proposal chosen: the peer proposed "
-                              f"[{'; '.join(theirs) or 'nothing'}], the IKE crypto profile "
-                              f"allows [{'; '.join(self._describe_p1(o) for o in offers)}]",
-                          notify=NotifyType.NO_PROPOSAL_CHOSEN)
-            return
-        t, s = chosen
-        life = min(s.lifetime or policy.lifetime, policy.lifetime)
-        sa.suite = P1Suite(s.encr, s.key_bits, s.hash, s.group, life)
-        reply_sa = SaPayload([m.Proposal(1, ProtocolId.ISAKMP, b"", (t,))])
-        if not aggressive:
-            sa.step = 2
-            self._send_plain(sa, [reply_sa, *self._vendor_ids(policy)],
-                             "main mode message 2", now, False)
-            return
-        # aggressive mode: SA, KE, Ni, IDii in; SA, KE, Nr, IDir, HASH_R out
-        ke, ni, idii = msg.get(KePayload), msg.get(NoncePayload), msg.get(IdPayload)
-        if not (isinstance(ke, KePayload) and isinstance(ni, NoncePayload)
-                and isinstance(idii, IdPayload)):
-            self._fail_p1(sa, "aggressive mode message 1 lacks KE, nonce or ID",
-                          notify=NotifyType.PAYLOAD_MALFORMED)
-            return
-        if not idii.matches(policy.peer_id):
-            self._fail_p1(sa, f"peer ID {idii.to_identity()} does not match the configured "
-                              f"peer-id {policy.peer_id}", notify=NotifyType.INVALID_ID_INFORMATION)
-            return
-        sa.id_remote = idii
-        sa.g_xi, sa.ni = ke.data, ni.data
-        shared = self._dh_respond(sa)
-        if shared is None:
-            return
-        sa.id_local = self._local_id(policy)
-        self._derive(sa, shared)
-        payloads: list[Payload] = [reply_sa, KePayload(sa.g_xr), NoncePayload(sa.nr),
-                                   sa.id_local, HashPayload(self._hash_r(sa)),
-                                   *self._vendor_ids(policy), *self._natd_payloads(sa)]
-        sa.step = 2
-        self._send_plain(sa, payloads, "aggressive mode message 2", now, True)
-
     def half_open_count(self) -> int:
-        return sum(1 for s in self._sas.values()
+        return sum(1 for s in self.sas.values()
                    if not s.initiator and s.state == P1State.CONNECTING)
 
-    def _half_open_refusal(self, policy: IkePolicy, aggressive: bool, remote_ip: str) -> str:
-        """Why no new responder SA may be made now, or "" (see HALF_OPEN_LIMIT)."""
-        half = [s for s in self._sas.values() if not s.initiator and s.state == P1State.CONNECTING]
-        if len(half) < self.half_open_limit:
-            return ""
-        where = f"{len(half)} ISAKMP SAs are half-open (limit {self.half_open_limit})"
-        if aggressive:
-            return f"aggressive mode is not answered while {where}"
-        if policy.peer_addr is None:
-            return f"dynamic peers are not answered while {where}"
-        if sum(1 for s in half if s.remote[0] == remote_ip) >= HALF_OPEN_PER_PEER:
-            return f"{HALF_OPEN_PER_PEER} SAs from this address are half-open and {where}"
-        return ""
-
-    def _dh_respond(self, sa: Phase1) -> bytes | None:
-        """Our key pair and nonce; the shared secret, or None when the peer's value is bad."""
-        assert sa.suite is not None
-        try:
-            sa.dh = dh_group(sa.suite.group).generate()
-            shared = sa.dh.shared(sa.g_xi)
-        except (ValueError, alg.UnsupportedAlgorithm) as exc:
-            self._fail_p1(sa, f"bad key exchange from the peer: {exc}",
-                          notify=NotifyType.INVALID_KEY_INFORMATION)
-            return None
-        sa.g_xr = sa.dh.public
-        sa.nr = os.urandom(NONCE_SIZE)
-        return shared
-
-    @staticmethod
-    def _describe_p1(s: P1Suite) -> str:
-        try:
-            return s.long()
-        except (alg.UnsupportedAlgorithm, ValueError):
-            return f"encr {s.encr}/{s.key_bits} hash {s.hash} group {s.group}"
-
     # --------------------------------------------------------- phase 1 flow
-    def _phase1(self, sa: Phase1, data: bytes, h: Header, local: Address, remote: Address,
-                now: float, digest: bytes) -> None:
-        if sa.state != P1State.CONNECTING:
-            self.drop("phase 1 message on an established SA")
-            return
-        if h.encrypted:
-            if sa.cipher is None:
-                self.drop("encrypted message before keys")
-                return
-            try:
-                msg, next_iv = m.decrypt_body(data, sa.cipher, sa.iv)
-            except ParseError as exc:
-                self.log(sa, f"decrypting {sa.mode_words} message {sa.step + 1}: {exc}",
-                         level="DEBUG")
-                self._auth_failed(sa, f"cannot decrypt {sa.mode_words} message {sa.step + 1}",
-                                  now)
-                return
-        else:
-            msg = m.parse_plain(data)
-            next_iv = sa.iv
-        sa.last_rx_digest = digest
-        sa.last_rx = now
-        if sa.initiator:
-            if sa.nat or remote[1] == m.NATT_PORT:
-                self._float(sa, local, remote)
-            self._phase1_initiator(sa, msg, h, next_iv, now)
-        else:
-            self._float(sa, local, remote)
-            self._phase1_responder(sa, msg, h, next_iv, now)
-
-    def _phase1_initiator(self, sa: Phase1, msg: Message, h: Header, next_iv: bytes,
-                          now: float) -> None:
-        self._check_error_notify(sa, msg)
-        if sa.state == P1State.DEAD:
-            return
-        if sa.step == 1:
-            sa.cky_r = h.cky_r
-            sar = msg.get(SaPayload)
-            if not isinstance(sar, SaPayload) or not sar.proposals[0].transforms:
-                self.drop("phase 1 answer without SA")
-                return
-            s = self._p1_parse_transform(sar.proposals[0].transforms[0])
-            ours = next((o for o in sa.offered if s is not None and self._same_p1(s, o)), None)
-            if ours is None or s is None:
-                self._fail_p1(sa, "the peer chose a transform we did not propose")
-                return
-            life = min(s.lifetime or ours.lifetime, ours.lifetime)
-            sa.suite = P1Suite(ours.encr, ours.key_bits, ours.hash, ours.group, life)
-            self._read_vendor_ids(sa, msg)
-            if not sa.aggressive:
-                sa.dh = dh_group(sa.suite.group).generate()
-                sa.g_xi = sa.dh.public
-                sa.ni = os.urandom(NONCE_SIZE)
-                sa.step = 3
-                self._send_plain(sa, [KePayload(sa.g_xi), NoncePayload(sa.ni),
-                                      *self._natd_payloads(sa)], "main mode message 3", now, True)
-                return
-            # aggressive mode message 2
-            ke, nr, idir, hr = (msg.get(KePayload), msg.get(NoncePayload), msg.get(IdPayload),
-                                msg.get(HashPayload))
-            if not (isinstance(ke, KePayload) and isinstance(nr, NoncePayload)
-                    and isinstance(idir, IdPayload) and isinstance(hr, HashPayload)):
-                self._fail_p1(sa, "aggressive mode message 2 lacks KE, nonce, ID or hash")
-                return
-            sa.g_xr, sa.nr, sa.id_remote = ke.data, nr.data, idir
-            if not self._derive_initiator(sa):
-                return
-            if not hmac.compare_digest(hr.data, self._hash_r(sa)):
-                self._fail_p1(sa, "authentication failed: the peer's HASH_R does not verify "
-                                  "(pre-shared key mismatch)", notify=NotifyType.AUTHENTICATION_FAILED)
-                return
-            if not self._check_peer_id(sa, idir):
-                return
-            self._read_natd(sa, msg)
-            self._maybe_float_initiator(sa)
-            sa.step = 3
-            self._send_plain(sa, [HashPayload(self._hash_i(sa)), *self._natd_payloads(sa)],
-                             "aggressive mode message 3", now, False)
-            self._established(sa, now)
-            return
-        if sa.step == 3 and not sa.aggressive:
-            ke, nr = msg.get(KePayload), msg.get(NoncePayload)
-            if not (isinstance(ke, KePayload) and isinstance(nr, NoncePayload)):
-                self.drop("main mode message 4 without KE and nonce")
-                return
-            sa.g_xr, sa.nr = ke.data, nr.data
-            if not self._derive_initiator(sa):
-                return
-            self._read_natd(sa, msg)
-            self._maybe_float_initiator(sa)
-            sa.id_local = self._local_id(sa.policy)
-            payloads: list[Payload] = [sa.id_local, HashPayload(self._hash_i(sa))]
-            if self._is_initial_contact(sa):
-                payloads.append(NotifyPayload(NotifyType.INITIAL_CONTACT, ProtocolId.ISAKMP,
-                                              sa.cky_i + sa.cky_r))
-            sa.step = 5
-            self._send_p1_encrypted(sa, payloads, "main mode message 5", now, True)
-            return
-        if sa.step == 5 and not sa.aggressive:
-            if not h.encrypted:
-                self.drop("plain main mode message 6")
-                return
-            idir, hr = msg.get(IdPayload), msg.get(HashPayload)
-            if not (isinstance(idir, IdPayload) and isinstance(hr, HashPayload)):
-                self._auth_failed(sa, "main mode message 6 lacks ID or hash", now)
-                return
-            sa.id_remote = idir
-            if not hmac.compare_digest(hr.data, self._hash_r(sa)):
-                self._auth_failed(sa, "the peer's HASH_R does not verify", now)
-                return
-            sa.iv = next_iv
-            if not self._check_peer_id(sa, idir):
-                return
-            sa.step = 6
-            sa.flight = None
-            self._established(sa, now)
-            return
-        self.drop("unexpected phase 1 message")
-
-    def _derive_initiator(self, sa: Phase1) -> bool:
-        assert sa.dh is not None or sa.aggressive
-        try:
-            if sa.dh is None:
-                raise ValueError("no key pair")
-            shared = sa.dh.shared(sa.g_xr)
-        except ValueError as exc:
-            self._fail_p1(sa, f"bad key exchange from the peer: {exc}")
-            return False
-        self._derive(sa, shared)
-        return True
-
-    def _maybe_float_initiator(self, sa: Phase1) -> None:
-        if sa.nat and sa.remote[1] == 500:
-            sa.local = (sa.local[0], m.NATT_PORT)
-            sa.remote = (sa.remote[0], m.NATT_PORT)
-        if sa.nat_local and sa.policy.keepalive_interval > 0:
-            sa.next_keepalive = sa.last_rx + sa.policy.keepalive_interval
-
-    def _phase1_responder(self, sa: Phase1, msg: Message, h: Header, next_iv: bytes,
-                          now: float) -> None:
-        self._check_error_notify(sa, msg)
-        if sa.state == P1State.DEAD:
-            return
-        if sa.step == 2 and not sa.aggressive:
-            ke, ni = msg.get(KePayload), msg.get(NoncePayload)
-            if not (isinstance(ke, KePayload) and isinstance(ni, NoncePayload)):
-                self.drop("main mode message 3 without KE and nonce")
-                return
-            sa.g_xi, sa.ni = ke.data, ni.data
-            shared = self._dh_respond(sa)
-            if shared is None:
-                return
-            self._derive(sa, shared)
-            self._read_natd(sa, msg)
-            sa.step = 4
-            self._send_plain(sa, [KePayload(sa.g_xr), NoncePayload(sa.nr),
-                                  *self._natd_payloads(sa)], "main mode message 4", now, False)
-            return
-        if sa.step == 4 and not sa.aggressive:
-            if not h.encrypted:
-                self.drop("plain main mode message 5")
-                return
-            idii, hi = msg.get(IdPayload), msg.get(HashPayload)
-            if not (isinstance(idii, IdPayload) and isinstance(hi, HashPayload)):
-                self._auth_failed(sa, "main mode message 5 lacks ID or hash", now)
-                return
-            sa.id_remote = idii
-            if not hmac.compare_digest(hi.data, self._hash_i(sa)):
-                self._auth_failed(sa, "the peer's HASH_I does not verify", now)
-                return
-            sa.iv = next_iv
-            if not self._check_peer_id(sa, idii):
-                return
-            self._initial_contact_in(sa, msg)
-            sa.id_local = self._local_id(sa.policy)
-            sa.step = 6
-            self._send_p1_encrypted(sa, [sa.id_local, HashPayload(self._hash_r(sa))],
-                                    "main mode message 6", now, False)
-            self._established(sa, now)
-            return
-        if sa.step == 2 and sa.aggressive:
-            hi = msg.get(HashPayload)
-            if not isinstance(hi, HashPayload):
-                self.drop("aggressive mode message 3 without hash")
-                return
-            if not hmac.compare_digest(hi.data, self._hash_i(sa)):
-                self._fail_p1(sa, "authentication failed: the peer's HASH_I does not verify "
-                                  "(pre-shared key mismatch)", notify=NotifyType.AUTHENTICATION_FAILED)
-                return
-            if h.encrypted:
-                sa.iv = next_iv
-            self._read_natd(sa, msg)
-            self._initial_contact_in(sa, msg)
-            sa.step = 3
-            sa.flight = None
-            self._established(sa, now)
-            return
-        self.drop("unexpected phase 1 message")
-
-    def _check_peer_id(self, sa: Phase1, idp: IdPayload) -> bool:
-        if idp.matches(sa.policy.peer_id):
-            return True
-        self._fail_p1(sa, f"peer ID {idp.to_identity()} does not match the configured "
-                          f"peer-id {sa.policy.peer_id}", notify=NotifyType.INVALID_ID_INFORMATION)
-        return False
-
-    def _auth_failed(self, sa: Phase1, detail: str, now: float) -> None:
-        self._fail_p1(sa, f"authentication failed: {detail} (pre-shared key mismatch)",
+    def auth_failed(self, sa: Phase1, detail: str, now: float) -> None:
+        self.fail_p1(sa, f"authentication failed: {detail} (pre-shared key mismatch)",
                       notify=NotifyType.AUTHENTICATION_FAILED if sa.initiator is False else None)
 
-    def _check_error_notify(self, sa: Phase1, msg: Message) -> None:
-        for n in msg.all(NotifyPayload):
-            assert isinstance(n, NotifyPayload)
-            if n.notify_type < 16384:
-                self._fail_p1(sa, self._error_words(n))
-                return
-
-    @staticmethod
-    def _error_words(n: NotifyPayload) -> str:
-        words = {
-            NotifyType.NO_PROPOSAL_CHOSEN: "the peer accepted none of our proposals "
-                                           "(NO-PROPOSAL-CHOSEN): check the crypto profiles",
-            NotifyType.AUTHENTICATION_FAILED: "the peer says authentication failed "
-                                              "(pre-shared key mismatch?)",
-            NotifyType.INVALID_HASH_INFORMATION: "the peer could not verify our hash "
-                                                 "(pre-shared key mismatch?)",
-            NotifyType.PAYLOAD_MALFORMED: "the peer could not parse our message "
-                                          "(PAYLOAD-MALFORMED; pre-shared key mismatch?)",
-            NotifyType.INVALID_ID_INFORMATION: "the peer rejected our ID (INVALID-ID-INFORMATION)",
-            NotifyType.INVALID_EXCHANGE_TYPE: "the peer does not accept this exchange mode "
-                                              "(INVALID-EXCHANGE-TYPE)",
-        }
-        return words.get(n.notify_type, f"the peer sent error {n.name()}")  # type: ignore[call-overload]
-
-    def _is_initial_contact(self, sa: Phase1) -> bool:
-        return not any(o is not sa and o.gateway == sa.gateway for o in self._sas.values())
-
-    def _initial_contact_in(self, sa: Phase1, msg: Message) -> None:
-        if not any(isinstance(n, NotifyPayload) and n.notify_type == NotifyType.INITIAL_CONTACT
-                   for n in msg.all(NotifyPayload)):
-            return
-        for other in list(self._sas.values()):
-            if other is not sa and other.gateway == sa.gateway and other.remote[0] == sa.remote[0]:
-                self._remove_p1(other, "peer sent INITIAL-CONTACT")
-        for c in list(self._children.values()):
-            if c.gateway == sa.gateway:
-                self._remove_child(c, "peer sent INITIAL-CONTACT")
-
-    def _established(self, sa: Phase1, now: float) -> None:
+    def established(self, sa: Phase1, now: float) -> None:
         assert sa.suite is not None
         sa.state = P1State.ESTABLISHED
         sa.established = now
@@ -1017,8 +363,8 @@ class Ikev1Engine(SansIoEngine):
             sa.next_keepalive = now + sa.policy.keepalive_interval
         if not self._cannot_initiate(sa.policy):
             jitter = REKEY_JITTER_INITIATOR if sa.initiator else REKEY_JITTER_RESPONDER
-            sa.rekey_at = now + int(sa.suite.lifetime * self._rng.uniform(*jitter))
-        for prev in self._sas.values():
+            sa.rekey_at = now + int(sa.suite.lifetime * self.rng.uniform(*jitter))
+        for prev in self.sas.values():
             if (prev is not sa and prev.gateway == sa.gateway and prev.replaced
                     and prev.state == P1State.ESTABLISHED and not math.isfinite(prev.retire_at)):
                 # not deleted yet: the peer may still be moving its phase 2 SAs over
@@ -1035,32 +381,32 @@ class Ikev1Engine(SansIoEngine):
         pending, sa.pending = sa.pending, []
         for c, old in pending:
             if c.name in self._child_policies and not self._quick_pending(sa, c.name):
-                self._start_quick(sa, c, old, now)
+                quick_mode.start_quick(self, sa, c, old, now)
 
     @staticmethod
     def _nat_words(sa: Phase1) -> str:
         return nat_words(sa.nat_local, sa.nat_remote, sa.nat_fake)
 
-    def _fail_p1(self, sa: Phase1, reason: str, notify: int | None = None) -> None:
+    def fail_p1(self, sa: Phase1, reason: str, notify: int | None = None) -> None:
         role = "initiator" if sa.initiator else "responder"
         self.log(sa, f"====> IKE phase-1 negotiation is failed as {role}, {sa.mode_words}. "
                      f"{reason} <====", level="ERROR")
         self.emit(IkeFailed(sa.gateway, reason))
         if notify is not None:
             # unprotected: the peer may not share our keys
-            data = m.encode(self._header(sa, Exchange.INFORMATIONAL),
+            data = m.encode(self.header(sa, Exchange.INFORMATIONAL),
                             [NotifyPayload(notify, ProtocolId.ISAKMP, sa.cky_i + sa.cky_r)])
             self.send(data, sa.local, sa.remote)
         for c, _ in sa.pending:
             self.emit(ChildFailed(sa.gateway, c.name, f"phase 1 failed: {reason}"))
         sa.pending = []
-        self._remove_p1(sa, reason, announce=False)
+        self.remove_p1(sa, reason, announce=False)
 
-    def _remove_p1(self, sa: Phase1, reason: str, announce: bool = True) -> None:
+    def remove_p1(self, sa: Phase1, reason: str, announce: bool = True) -> None:
         was = sa.state
         sa.state = P1State.DEAD
-        if self._sas.get(sa.cky_i) is sa:
-            del self._sas[sa.cky_i]
+        if self.sas.get(sa.cky_i) is sa:
+            del self.sas[sa.cky_i]
         for q in sa.quick.values():
             if q.initiator and q.rekey_of is not None:
                 q.rekey_of.rekeying = False
@@ -1072,20 +418,20 @@ class Ikev1Engine(SansIoEngine):
 
     def _delete_p1(self, sa: Phase1, reason: str, now: float) -> None:
         if sa.state == P1State.ESTABLISHED:
-            self._send_info(sa, [DeletePayload(ProtocolId.ISAKMP, [sa.cky_i + sa.cky_r], 16)], now)
-        self._remove_p1(sa, reason)
+            self.send_info(sa, [DeletePayload(ProtocolId.ISAKMP, [sa.cky_i + sa.cky_r], 16)], now)
+        self.remove_p1(sa, reason)
 
     # ------------------------------------------------------------ quick mode
-    def _p2_iv(self, sa: Phase1, msgid: int) -> bytes:
+    def p2_iv(self, sa: Phase1, msgid: int) -> bytes:
         assert sa.suite is not None and sa.cipher is not None
-        return km.ikev1_phase2_iv(sa.suite.prf, sa.iv, _msgid(msgid),
+        return km.ikev1_phase2_iv(sa.suite.prf, sa.iv, msgid_bytes(msgid),
                                   sa.cipher.encr.block_size)
 
-    def _hash1(self, sa: Phase1, msgid: int, rest: bytes) -> bytes:
+    def hash1(self, sa: Phase1, msgid: int, rest: bytes) -> bytes:
         assert sa.suite is not None and sa.keys is not None
-        return km.ikev1_qm_hash1(sa.suite.prf, sa.keys.skeyid_a, _msgid(msgid), rest)
+        return km.ikev1_qm_hash1(sa.suite.prf, sa.keys.skeyid_a, msgid_bytes(msgid), rest)
 
-    def _encrypt_with_hash(self, sa: Phase1, exchange: int, msgid: int, iv: bytes,
+    def encrypt_with_hash(self, sa: Phase1, exchange: int, msgid: int, iv: bytes,
                            hash_fn: Callable[[bytes], bytes], rest: list[Payload]
                            ) -> tuple[bytes, bytes]:
         """HDR*, HASH(rest), rest...: (datagram, next IV)."""
@@ -1094,463 +440,36 @@ class Ikev1Engine(SansIoEngine):
         first, parts = m.encode_payloads([HashPayload(bytes(hlen)), *rest])
         digest = hash_fn(b"".join(parts[1:]))
         parts[0] = parts[0][:4] + digest
-        return m.encrypt_body(self._header(sa, exchange, msgid), first, parts, sa.cipher, iv)
+        return m.encrypt_body(self.header(sa, exchange, msgid), first, parts, sa.cipher, iv)
 
-    def _start_quick(self, sa: Phase1, policy: ChildPolicy, rekey_of: Child | None,
-                     now: float) -> None:
-        msgid = self._new_msgid(sa)
-        q = QuickMode(msgid, True, policy, self._p2_iv(sa, msgid), now, rekey_of=rekey_of)
-        q.offered = self._p2_offers(sa, policy)
-        if not q.offered:
-            self._child_failed(sa, policy.name, "the IPsec crypto profile has no usable transform")
-            return
-        q.local_ts = policy.local_selectors()[0]
-        q.remote_ts = policy.remote_selectors()[0]
-        q.spi_in = self._new_spi()
-        q.ni = os.urandom(NONCE_SIZE)
-        q.lifetime, q.lifesize_kb = policy.lifetime, policy.lifesize_kb
-        prop = m.Proposal(1, ProtocolId.ESP, _msgid(q.spi_in), tuple(
-            self._p2_transform(i + 1, s, policy.lifetime, policy.lifesize_kb)
-            for i, s in enumerate(q.offered)))
-        rest: list[Payload] = [SaPayload([prop]), NoncePayload(q.ni)]
-        if policy.pfs_group:
-            q.dh = dh_group(int(policy.pfs_group)).generate()
-            rest.append(KePayload(q.dh.public))
-        q.id_ci = IdPayload.from_selector(q.local_ts)
-        q.id_cr = IdPayload.from_selector(q.remote_ts)
-        rest += [q.id_ci, q.id_cr]
-        data, q.iv = self._encrypt_with_hash(sa, Exchange.QUICK, msgid, q.iv,
-                                             lambda b: self._hash1(sa, msgid, b), rest)
-        q.flight = Flight(data, "quick mode message 1", now + self.retransmit.timeout(0))
-        sa.quick[msgid] = q
-        if rekey_of is not None:
-            rekey_of.rekeying = True
-        kind = "rekey" if rekey_of else "non-rekey"
-        self.log(sa, f"====> IKE phase-2 negotiation is started as initiator, quick mode, "
-                     f"{kind}; tunnel {policy.name}: local proxy ID {q.local_ts.short()}, "
-                     f"remote proxy ID {q.remote_ts.short()} <====")
-        self.send(data, sa.local, sa.remote)
-
-    def _decrypt_exchange(self, sa: Phase1, data: bytes, iv: bytes) -> tuple[Message, bytes]:
+    def decrypt_exchange(self, sa: Phase1, data: bytes, iv: bytes) -> tuple[Message, bytes]:
         if sa.cipher is None or sa.state != P1State.ESTABLISHED:
             raise ParseError("no established phase 1 for this exchange")
         if not m.parse_header(data).encrypted:
             raise ParseError("plain message where an encrypted one was expected")
         return m.decrypt_body(data, sa.cipher, iv)
 
-    def _quick(self, sa: Phase1, data: bytes, h: Header, local: Address, remote: Address,
-               now: float, digest: bytes) -> None:
-        done = sa.done_quick.get(h.message_id)
-        if done is not None:
-            if done[0] == digest and done[1]:
-                self.send(done[1], sa.local, sa.remote)
-            self.drop("retransmitted quick mode message")
-            return
-        q = sa.quick.get(h.message_id)
-        if q is not None and q.last_rx_digest == digest:
-            if q.flight is not None and not q.initiator:
-                self.send(q.flight.data, sa.local, sa.remote)
-            self.drop("retransmitted quick mode message")
-            return
-        if q is None:
-            if h.message_id == 0 or h.message_id in sa.used_msgids:
-                self.drop("quick mode with a used message ID")
-                return
-            iv = self._p2_iv(sa, h.message_id) if sa.state == P1State.ESTABLISHED else b""
-            msg, next_iv = self._decrypt_exchange(sa, data, iv)
-            sa.last_rx = now
-            self._float(sa, local, remote)
-            self._quick_respond(sa, msg, h.message_id, next_iv, now, digest)
-            return
-        msg, next_iv = self._decrypt_exchange(sa, data, q.iv)
-        sa.last_rx = now
-        self._float(sa, local, remote)
-        q.last_rx_digest = digest
-        if q.initiator:
-            self._quick_initiator_2(sa, q, msg, next_iv, now, digest)
-        else:
-            self._quick_responder_3(sa, q, msg, next_iv, now, digest)
-
-    def _verify_hash_first(self, msg: Message, expected: bytes) -> bool:
-        if not msg.payloads or not isinstance(msg.payloads[0].payload, HashPayload):
-            return False
-        return hmac.compare_digest(msg.payloads[0].payload.data, expected)  # constant time
-
-    def _quick_respond(self, sa: Phase1, msg: Message, msgid: int, next_iv: bytes, now: float,
-                       digest: bytes) -> None:
-        if not self._verify_hash_first(msg, self._hash1(sa, msgid, msg.raw_after_first())):
-            self.drop("quick mode HASH(1) does not verify")
-            return
-        sa.used_msgids.add(msgid)
-        q = QuickMode(msgid, False, None, next_iv, now, last_rx_digest=digest)
-        sai, ni, ke = msg.get(SaPayload), msg.get(NoncePayload), msg.get(KePayload)
-        ids = [p for p in msg.all(IdPayload) if isinstance(p, IdPayload)]
-        if not (isinstance(sai, SaPayload) and isinstance(ni, NoncePayload)):
-            self.drop("quick mode message 1 without SA or nonce")
-            return
-        q.ni = ni.data
-        try:
-            if len(ids) >= 2:
-                q.id_ci, q.id_cr = ids[0], ids[1]
-                peer_ts, our_ts = ids[0].to_selector(), ids[1].to_selector()
-            else:
-                peer_ts = TrafficSelector.from_prefix(f"{sa.remote[0]}/32")
-                our_ts = TrafficSelector.from_prefix(f"{sa.local[0]}/32")
-        except (ParseError, ValueError) as exc:
-            self._quick_reject(sa, msgid, NotifyType.INVALID_ID_INFORMATION, f"bad proxy ID: {exc}",
-                               now)
-            return
-        policy, rekey_of = self._match_proxy(sa, our_ts, peer_ts, now)
-        if policy is None:
-            configured = "; ".join(
-                f"{c.name}: local {c.local_selectors()[0].short()} remote "
-                f"{c.remote_selectors()[0].short()}" for c in self._child_candidates(sa.gateway)
-            ) or "none"
-            self._quick_reject(
-                sa, msgid, NotifyType.INVALID_ID_INFORMATION,
-                f"no matching proxy-id: the peer sent local {peer_ts.short()} remote "
-                f"{our_ts.short()} (as seen from the peer), configured proxy-ids: {configured}",
-                now)
-            return
-        q.policy, q.rekey_of = policy, rekey_of
-        q.local_ts, q.remote_ts = our_ts, peer_ts
-        offers = self._p2_offers(sa, policy)
-        chosen: tuple[m.Transform, P2Suite, dict[int, int], bytes] | None = None
-        theirs: list[str] = []
-        for prop in sai.proposals:
-            if prop.protocol != ProtocolId.ESP or len(prop.spi) != 4:
-                continue
-            for t in prop.transforms:
-                parsed = self._p2_parse_transform(t)
-                if parsed is None:
-                    theirs.append(f"transform {t.transform_id}")
-                    continue
-                s, life = parsed
-                theirs.append(s.long())
-                if chosen is None and any(self._same_p2(s, o) for o in offers):
-                    chosen = (t, s, life, prop.spi)
-        if chosen is None:
-            self._quick_reject(sa, msgid, NotifyType.NO_PROPOSAL_CHOSEN,
-                               f"no proposal chosen for tunnel {policy.name}: the peer proposed "
-                               f"[{'; '.join(theirs)}], the IPsec crypto profile allows "
-                               f"[{'; '.join(o.long() for o in offers)}]", now)
-            return
-        t, s, life, spi = chosen
-        q.suite = s
-        q.spi_out = struct.unpack("!I", spi)[0]
-        q.spi_in = self._new_spi()
-        q.nr = os.urandom(NONCE_SIZE)
-        rest: list[Payload] = [SaPayload([m.Proposal(1, ProtocolId.ESP, _msgid(q.spi_in), (t,))]),
-                               NoncePayload(q.nr)]
-        if s.group:
-            if not isinstance(ke, KePayload):
-                self._quick_reject(sa, msgid, NotifyType.NO_PROPOSAL_CHOSEN,
-                                   "PFS proposed without a KE payload", now)
-                return
-            try:
-                q.dh = dh_group(s.group).generate()
-                q.shared = q.dh.shared(ke.data)
-            except (ValueError, alg.UnsupportedAlgorithm) as exc:
-                self._quick_reject(sa, msgid, NotifyType.INVALID_KEY_INFORMATION,
-                                   f"bad PFS key exchange: {exc}", now)
-                return
-            rest.append(KePayload(q.dh.public))
-        if q.id_ci is not None and q.id_cr is not None:
-            rest += [q.id_ci, q.id_cr]
-        peer_life = life.get(LifeType.SECONDS, 28800)
-        peer_kb = life.get(LifeType.KILOBYTES)
-        q.lifetime = min(peer_life, policy.lifetime)
-        q.lifesize_kb = min(x for x in (peer_kb, policy.lifesize_kb) if x) if (
-            peer_kb or policy.lifesize_kb) else None
-        if policy.lifetime < peer_life or (policy.lifesize_kb and policy.lifesize_kb != peer_kb):
-            attrs: list[Attr] = [Attr(P2Attr.LIFE_TYPE, LifeType.SECONDS),
-                                 Attr(P2Attr.LIFE_DURATION, q.lifetime)]
-            if q.lifesize_kb:
-                attrs += [Attr(P2Attr.LIFE_TYPE, LifeType.KILOBYTES),
-                          Attr(P2Attr.LIFE_DURATION, q.lifesize_kb)]
-            rest.append(NotifyPayload(NotifyType.RESPONDER_LIFETIME, ProtocolId.ESP,
-                                      _msgid(q.spi_in), b"".join(a.serialize() for a in attrs)))
-        assert sa.suite is not None and sa.keys is not None
-        prf, ska = sa.suite.prf, sa.keys.skeyid_a
-        data, q.iv = self._encrypt_with_hash(
-            sa, Exchange.QUICK, msgid, q.iv,
-            lambda b: km.ikev1_qm_hash2(prf, ska, _msgid(msgid), q.ni, b), rest)
-        q.flight = Flight(data, "quick mode message 2", now + self.retransmit.timeout(0))
-        sa.quick[msgid] = q
-        self.send(data, sa.local, sa.remote)
-
-    def _match_proxy(self, sa: Phase1, ours: TrafficSelector, peers: TrafficSelector,
-                     now: float) -> tuple[ChildPolicy | None, Child | None]:
-        cands = self._child_candidates(sa.gateway)
-        exact = [c for c in cands if c.local_selectors()[0] == ours
-                 and c.remote_selectors()[0] == peers]
-        wildcard = [c for c in cands if c.local_ts == (ANY_PREFIX,)
-                    and c.remote_ts == (ANY_PREFIX,) and not c.ip_proto]
-        if not (exact or wildcard):
-            return None, None
-        pick = (exact or wildcard)[0]
-        # an SA the peer renegotiates right after it came up is a collision, not a rekey
-        old = next((c for c in self._children.values() if c.policy.name == pick.name
-                    and c.state == ChildState.INSTALLED
-                    and now - c.created > min(COLLISION_WINDOW, 0.1 * c.lifetime)), None)
-        return pick, old
-
-    def _quick_reject(self, sa: Phase1, msgid: int, notify: int, reason: str, now: float) -> None:
-        sa.done_quick[msgid] = (b"", b"", now)
-        self.log(sa, f"====> IKE phase-2 negotiation is failed as responder, quick mode. "
-                     f"{reason} <====", level="ERROR")
-        self.emit(ChildFailed(sa.gateway, "", reason))
-        self._send_info(sa, [NotifyPayload(notify, ProtocolId.ESP, b"")], now)
-
-    def _quick_initiator_2(self, sa: Phase1, q: QuickMode, msg: Message, next_iv: bytes,
-                           now: float, digest: bytes) -> None:
-        assert sa.suite is not None and sa.keys is not None and q.policy is not None
-        prf, ska = sa.suite.prf, sa.keys.skeyid_a
-        expected = km.ikev1_qm_hash2(prf, ska, _msgid(q.message_id), q.ni, msg.raw_after_first())
-        if not self._verify_hash_first(msg, expected):
-            self.drop("quick mode HASH(2) does not verify")
-            return
-        sar, nr, ke = msg.get(SaPayload), msg.get(NoncePayload), msg.get(KePayload)
-        if not (isinstance(sar, SaPayload) and isinstance(nr, NoncePayload)):
-            self._quick_fail(sa, q, "quick mode message 2 lacks SA or nonce")
-            return
-        prop = sar.proposals[0]
-        parsed = self._p2_parse_transform(prop.transforms[0]) if prop.transforms else None
-        ours = next((o for o in q.offered if parsed and self._same_p2(parsed[0], o)), None)
-        if parsed is None or ours is None or len(prop.spi) != 4:
-            self._quick_fail(sa, q, "the peer chose a transform we did not propose")
-            return
-        q.suite = ours
-        q.spi_out = struct.unpack("!I", prop.spi)[0]
-        q.nr = nr.data
-        if q.dh is not None:
-            if not isinstance(ke, KePayload):
-                self._quick_fail(sa, q, "PFS is configured but the peer sent no KE payload")
-                return
-            try:
-                q.shared = q.dh.shared(ke.data)
-            except ValueError as exc:
-                self._quick_fail(sa, q, f"bad PFS key exchange: {exc}")
-                return
-        life = parsed[1]
-        for n in msg.all(NotifyPayload):
-            if isinstance(n, NotifyPayload) and n.notify_type == NotifyType.RESPONDER_LIFETIME:
-                rl = m.lifetimes(m.parse_attrs(n.data), P2Attr.LIFE_TYPE, P2Attr.LIFE_DURATION)
-                life = {**life, **rl}
-        if life.get(LifeType.SECONDS):
-            q.lifetime = min(q.lifetime, life[LifeType.SECONDS])
-        if life.get(LifeType.KILOBYTES):
-            q.lifesize_kb = min(x for x in (q.lifesize_kb, life[LifeType.KILOBYTES]) if x)
-        data, _ = self._encrypt_with_hash(
-            sa, Exchange.QUICK, q.message_id, next_iv,
-            lambda b: km.ikev1_qm_hash3(prf, ska, _msgid(q.message_id), q.ni, q.nr), [])
-        # HASH(3) covers no payloads: the lambda ignores ``b`` (empty)
-        self.send(data, sa.local, sa.remote)
-        del sa.quick[q.message_id]
-        sa.done_quick[q.message_id] = (digest, data, now)
-        self._install(sa, q, now)
-
-    def _quick_responder_3(self, sa: Phase1, q: QuickMode, msg: Message, next_iv: bytes,
-                           now: float, digest: bytes) -> None:
-        assert sa.suite is not None and sa.keys is not None
-        expected = km.ikev1_qm_hash3(sa.suite.prf, sa.keys.skeyid_a, _msgid(q.message_id),
-                                     q.ni, q.nr)
-        if not self._verify_hash_first(msg, expected):
-            self.drop("quick mode HASH(3) does not verify")
-            return
-        del sa.quick[q.message_id]
-        sa.done_quick[q.message_id] = (digest, b"", now)
-        self._install(sa, q, now)
-
-    def _quick_fail(self, sa: Phase1, q: QuickMode, reason: str) -> None:
-        sa.quick.pop(q.message_id, None)
-        if q.rekey_of is not None:
-            q.rekey_of.rekeying = False
-        self._child_failed(sa, q.policy.name if q.policy else "", reason)
-
-    def _child_failed(self, sa: Phase1, name: str, reason: str) -> None:
+    def child_failed(self, sa: Phase1, name: str, reason: str) -> None:
         self.log(sa, f"====> IKE phase-2 negotiation is failed as initiator, quick mode; "
                      f"tunnel {name or '?'}. {reason} <====", level="ERROR")
         self.emit(ChildFailed(sa.gateway, name, reason))
 
-    def _install(self, sa: Phase1, q: QuickMode, now: float) -> None:
-        assert sa.suite is not None and sa.keys is not None
-        assert q.policy is not None and q.suite is not None
-        assert q.local_ts is not None and q.remote_ts is not None
-        policy, s = q.policy, q.suite
-        enc = alg.encr_alg(s.encr, s.key_bits or None)
-        integ = alg.integ_alg(s.integ)
-        size = enc.key_size + integ.key_size
-        prf, skd = sa.suite.prf, sa.keys.skeyid_d
-        k_in = km.ikev1_keymat(prf, skd, ProtocolId.ESP, _msgid(q.spi_in), q.ni, q.nr, size,
-                               q.shared)
-        k_out = km.ikev1_keymat(prf, skd, ProtocolId.ESP, _msgid(q.spi_out), q.ni, q.nr, size,
-                                q.shared)
-        jitter = REKEY_JITTER_INITIATOR if q.initiator else REKEY_JITTER_RESPONDER
-        ratio = self._rng.uniform(*jitter)
-        soft = max(1, int(q.lifetime * ratio))
-        keys = ChildSaKeys(
-            name=policy.name, gateway=sa.gateway, child_id=self._next_child_id,
-            spi_in=q.spi_in, spi_out=q.spi_out, encr_id=s.encr, encr_key_bits=enc.key_bits,
-            integ_id=s.integ, encr_key_in=k_in[: enc.key_size], integ_key_in=k_in[enc.key_size:],
-            encr_key_out=k_out[: enc.key_size], integ_key_out=k_out[enc.key_size:],
-            local_ts=(q.local_ts,), remote_ts=(q.remote_ts,), local_addr=sa.local[0],
-            remote_addr=sa.remote[0], encap=sa.nat, local_port=sa.local[1],
-            remote_port=sa.remote[1], lifetime_soft=soft, lifetime_hard=q.lifetime,
-            lifesize_kb=q.lifesize_kb, anti_replay=policy.anti_replay,
-            replay_window=policy.replay_window, initiator=q.initiator,
-            lifesize_soft_kb=int(q.lifesize_kb * ratio) if q.lifesize_kb else None,
-            tunnel_id=policy.tunnel_id,
-        )
-        child = Child(
-            child_id=self._next_child_id, policy=policy, initiator=q.initiator,
-            spi_in=q.spi_in, spi_out=q.spi_out, suite=s, keys=keys, local_ts=q.local_ts,
-            remote_ts=q.remote_ts, message_id=q.message_id, parent_sn=sa.sn, remote=sa.remote,
-            created=now, rekey_at=now + soft, expires=now + q.lifetime, lifetime=q.lifetime,
-            lifesize_kb=q.lifesize_kb, nonce_key=min(q.ni, q.nr),
-        )
-        self._next_child_id += 1
-        self._children[child.child_id] = child
-        old = q.rekey_of
-        if old is not None and self._children.get(old.child_id) is not old:
-            old = None
-        # both sides negotiated the same proxy ID at once: both agree to drop the pair whose
-        # exchange holds the lowest nonce (as RFC 7296 2.8.1 does for IKEv2 collisions)
-        dup = next((c for c in self._children.values() if c.policy.name == policy.name
-                    and c is not child and c is not old and c.state == ChildState.INSTALLED),
-                   None)
-        redundant: Child | None = None
-        if dup is not None:
-            redundant = child if child.nonce_key < dup.nonce_key else dup
-        role = "initiator" if q.initiator else "responder"
-        kind = "rekey" if old else "non-rekey"
-        self.log(sa, f"====> IKE phase-2 negotiation is succeeded as {role}, quick mode, "
-                     f"{kind}; tunnel {policy.name}. Established SA: {sa.local[0]}"
-                     f"[{sa.local[1]}]-{sa.remote[0]}[{sa.remote[1]}] message id:0x"
-                     f"{q.message_id:08X}, SPI:0x{q.spi_in:08X}/0x{q.spi_out:08X} "
-                     f"{s.long()}, lifetime {q.lifetime} Sec{self._kb_words(q.lifesize_kb)} "
-                     f"<====")
-        replaces = old if old is not None else (dup if redundant is dup else None)
-        self.emit(ChildInstalled(keys, replaces.spi_in if replaces else None))
-        for gone in (old, redundant):
-            if gone is not None:
-                gone.state = ChildState.REKEYED
-                gone.rekeying = False
-                gone.delete_at = min(now + REKEY_GRACE, gone.expires)
-
-    @staticmethod
-    def _kb_words(kb: int | None) -> str:
-        return f" lifesize {kb} KB" if kb else ""
-
     # ---------------------------------------------------------- informational
-    def _send_info(self, sa: Phase1, payloads: list[Payload], now: float) -> None:
+    def send_info(self, sa: Phase1, payloads: list[Payload], now: float) -> None:
         if sa.state != P1State.ESTABLISHED or sa.cipher is None:
             return
-        msgid = self._new_msgid(sa)
-        data, _ = self._encrypt_with_hash(sa, Exchange.INFORMATIONAL, msgid,
-                                          self._p2_iv(sa, msgid),
-                                          lambda b: self._hash1(sa, msgid, b), payloads)
+        msgid = self.new_msgid(sa)
+        data, _ = self.encrypt_with_hash(sa, Exchange.INFORMATIONAL, msgid,
+                                          self.p2_iv(sa, msgid),
+                                          lambda b: self.hash1(sa, msgid, b), payloads)
         self.send(data, sa.local, sa.remote)
 
-    def _informational(self, sa: Phase1, data: bytes, h: Header, local: Address,
-                       remote: Address, now: float) -> None:
-        if not h.encrypted:
-            msg = m.parse_plain(data)
-            if sa.state == P1State.CONNECTING:
-                for n in msg.all(NotifyPayload):
-                    if isinstance(n, NotifyPayload) and n.notify_type < 16384:
-                        self._fail_p1(sa, self._error_words(n))
-                        return
-            self.drop("unprotected informational")
-            return
-        if sa.state != P1State.ESTABLISHED:
-            if sa.state == P1State.CONNECTING and sa.cipher is not None:
-                self._informational_connecting(sa, data, h, now)
-                return
-            self.drop("informational before phase 1 is up")
-            return
-        msg, _ = self._decrypt_exchange(sa, data, self._p2_iv(sa, h.message_id))
-        if not self._verify_hash_first(msg, self._hash1(sa, h.message_id, msg.raw_after_first())):
-            self.drop("informational HASH does not verify")
-            return
-        sa.last_rx = now
-        self._float(sa, local, remote)
-        for r in msg.payloads[1:]:
-            p = r.payload
-            if isinstance(p, NotifyPayload):
-                self._notify_in(sa, p, now)
-            elif isinstance(p, DeletePayload):
-                self._delete_in(sa, p, now)
-                if sa.state == P1State.DEAD:
-                    return
-
-    def _informational_connecting(self, sa: Phase1, data: bytes, h: Header, now: float) -> None:
-        """A protected informational while phase 1 is not complete: an error notification
-        we can read fails the negotiation with its words; one we cannot decrypt or verify
-        was protected with other keys, i.e. the peer has another pre-shared key."""
-        assert sa.cipher is not None
-        try:
-            msg, _ = m.decrypt_body(data, sa.cipher, self._p2_iv(sa, h.message_id))
-            ok = self._verify_hash_first(msg, self._hash1(sa, h.message_id,
-                                                          msg.raw_after_first()))
-        except ParseError:
-            ok = False
-        if not ok:
-            self._auth_failed(sa, f"the peer answered our {sa.mode_words} message {sa.step} "
-                                  "with a notification protected by other keys", now)
-            return
-        for n in msg.all(NotifyPayload):
-            if isinstance(n, NotifyPayload) and n.notify_type < 16384:
-                self._fail_p1(sa, self._error_words(n))
-                return
-        self.drop("informational before phase 1 is up")
-
-    def _notify_in(self, sa: Phase1, n: NotifyPayload, now: float) -> None:
-        if n.notify_type == NotifyType.R_U_THERE:
-            self._send_info(sa, [NotifyPayload(NotifyType.R_U_THERE_ACK, ProtocolId.ISAKMP,
-                                               sa.cky_i + sa.cky_r, n.data[:4])], now)
-        elif n.notify_type == NotifyType.R_U_THERE_ACK:
-            if len(n.data) >= 4 and struct.unpack("!I", n.data[:4])[0] == sa.dpd_waiting:
-                sa.dpd_waiting = None
-                sa.dpd_tries = 0
-                sa.dpd_next = now + max(sa.policy.dpd_interval, 1)
-        elif n.notify_type == NotifyType.INITIAL_CONTACT:
-            pass  # handled during phase 1
-        elif n.notify_type < 16384:
-            # an error about a quick mode of ours (e.g. INVALID-ID-INFORMATION)
-            words = self._error_words(n)
-            pending = [q for q in sa.quick.values() if q.initiator]
-            if n.notify_type == NotifyType.INVALID_ID_INFORMATION:
-                words = ("the peer rejected our proxy IDs (INVALID-ID-INFORMATION): check that "
-                         "the proxy-ids match the peer's configuration")
-            if not pending:
-                self.log(sa, f"peer sent {n.name()}: {words}", level="ERROR")
-            for q in pending:
-                self._quick_fail(sa, q, words)
-        else:
-            self.log(sa, f"peer sent notification {n.name()}", level="DEBUG")
-
-    def _delete_in(self, sa: Phase1, d: DeletePayload, now: float) -> None:
-        if d.protocol == ProtocolId.ISAKMP:
-            if any(spi[:8] == sa.cky_i for spi in d.spis):
-                self._remove_p1(sa, "the peer deleted the ISAKMP SA")
-            return
-        if d.protocol != ProtocolId.ESP:
-            return
-        for spi in d.spis:
-            if len(spi) != 4:
-                continue
-            value = struct.unpack("!I", spi)[0]
-            for c in list(self._children.values()):
-                if c.spi_out == value and c.gateway == sa.gateway:
-                    self._remove_child(c, "the peer deleted it")
-
     # ------------------------------------------------------------- children
-    def _remove_child(self, c: Child, reason: str) -> None:
-        if self._children.get(c.child_id) is not c:
+    def remove_child(self, c: Child, reason: str) -> None:
+        if self.children.get(c.child_id) is not c:
             return
-        del self._children[c.child_id]
-        self._spis.discard(c.spi_in)
+        del self.children[c.child_id]
+        self.spis.release(c.spi_in)
         self.emit(LogLine(f"IPsec SA {c.policy.name} SPI 0x{c.spi_in:08X}/0x{c.spi_out:08X} "
                           f"removed: {reason}", c.gateway))
         self.emit(ChildRemoved(c.gateway, c.policy.name, c.child_id, c.spi_in, c.spi_out, reason))
@@ -1558,8 +477,8 @@ class Ikev1Engine(SansIoEngine):
     def _delete_child_sa(self, c: Child, reason: str, now: float) -> None:
         sa = self._active_p1(c.gateway)
         if sa is not None and sa.state == P1State.ESTABLISHED:
-            self._send_info(sa, [DeletePayload(ProtocolId.ESP, [_msgid(c.spi_in)])], now)
-        self._remove_child(c, reason)
+            self.send_info(sa, [DeletePayload(ProtocolId.ESP, [msgid_bytes(c.spi_in)])], now)
+        self.remove_child(c, reason)
 
     def _child_timers(self, c: Child, now: float) -> None:
         if now >= c.expires:
@@ -1602,12 +521,9 @@ class Ikev1Engine(SansIoEngine):
 
     def _retransmit_due(self, sa: Phase1, f: Flight, now: float) -> bool | None:
         """Resend ``f`` if due: True resent, False gave up, None nothing to do."""
-        if now < f.next_at:
-            return None
-        f.attempt += 1
-        if f.attempt >= self.retransmit.tries:
-            return False
-        f.next_at = now + self.retransmit.timeout(f.attempt)
+        resend = self.retransmit.due(f, now)
+        if not resend:
+            return resend
         sa.retransmits += 1
         self.send(f.data, sa.local, sa.remote)
         return True
@@ -1618,14 +534,14 @@ class Ikev1Engine(SansIoEngine):
             if r is False:
                 what = sa.flight.what
                 hint = " (pre-shared key mismatch?)" if sa.step == 5 else ""
-                self._fail_p1(sa, f"no answer from peer {sa.remote[0]} to {what} after "
+                self.fail_p1(sa, f"no answer from peer {sa.remote[0]} to {what} after "
                                   f"{self.retransmit.tries} tries{hint}")
                 return
         if sa.state == P1State.CONNECTING:
             if now >= sa.created + HALF_OPEN_TIMEOUT:
                 hint = (" (the peer may have rejected our HASH_R: pre-shared key mismatch?)"
                         if sa.aggressive and not sa.initiator else "")
-                self._fail_p1(sa, f"phase 1 did not complete within {int(HALF_OPEN_TIMEOUT)} "
+                self.fail_p1(sa, f"phase 1 did not complete within {int(HALF_OPEN_TIMEOUT)} "
                                   f"seconds ({sa.mode_words} message {sa.step} was the last)"
                                   f"{hint}")
             return
@@ -1637,25 +553,25 @@ class Ikev1Engine(SansIoEngine):
                 r = self._retransmit_due(sa, q.flight, now)
                 if r is False:
                     if q.initiator:
-                        self._quick_fail(sa, q, f"no answer from peer to {q.flight.what} after "
+                        quick_mode.quick_fail(self, sa, q, f"no answer from peer to {q.flight.what} after "
                                                 f"{self.retransmit.tries} tries")
                     else:
                         sa.quick.pop(q.message_id, None)
                     continue
             if now >= q.created + HALF_OPEN_TIMEOUT and q.message_id in sa.quick:
                 if q.initiator:
-                    self._quick_fail(sa, q, "quick mode did not complete in time")
+                    quick_mode.quick_fail(self, sa, q, "quick mode did not complete in time")
                 else:
                     sa.quick.pop(q.message_id, None)
         if now >= sa.rekey_at and not sa.replaced:
             sa.rekey_at = math.inf
             newer = any(o is not sa and o.gateway == sa.gateway and o.sn > sa.sn
-                        for o in self._sas.values())
-            needed = any(c.gateway == sa.gateway for c in self._children.values())
+                        for o in self.sas.values())
+            needed = any(c.gateway == sa.gateway for c in self.children.values())
             if not newer and needed:
                 sa.replaced = True
                 self.log(sa, "IKE phase-1 SA soft lifetime reached: negotiating a new one")
-                self._start_p1(sa.policy, now)
+                phase1.start_p1(self, sa.policy, now)
         if now >= sa.retire_at:
             self._delete_p1(sa, "replaced by a new phase 1 SA", now)
             return
@@ -1667,42 +583,13 @@ class Ikev1Engine(SansIoEngine):
             self.send(KEEPALIVE, sa.local, sa.remote)
             sa.next_keepalive = now + max(sa.policy.keepalive_interval, 1)
         if now >= sa.dpd_next:
-            self._dpd(sa, now)
-
-    def _dpd(self, sa: Phase1, now: float) -> None:
-        interval = max(sa.policy.dpd_interval, 1)
-        if sa.dpd_waiting is None and now < sa.last_rx + interval:
-            sa.dpd_next = sa.last_rx + interval  # heard from the peer lately
-            return
-        if sa.dpd_waiting is not None:
-            sa.dpd_tries += 1
-            if sa.dpd_tries >= max(sa.policy.dpd_retry, 1):
-                self._peer_dead(sa, now)
-                return
-        if sa.dpd_seq == 0:
-            sa.dpd_seq = self._rng.randrange(1, 0x7FFFFFFF)
-        sa.dpd_seq = (sa.dpd_seq + 1) & 0xFFFFFFFF or 1
-        sa.dpd_waiting = sa.dpd_seq
-        self._send_info(sa, [NotifyPayload(NotifyType.R_U_THERE, ProtocolId.ISAKMP,
-                                           sa.cky_i + sa.cky_r, _msgid(sa.dpd_seq))], now)
-        sa.dpd_next = now + interval
-
-    def _peer_dead(self, sa: Phase1, now: float) -> None:
-        reason = (f"peer {sa.remote[0]} is dead: no answer to {sa.policy.dpd_retry} DPD "
-                  f"R-U-THERE messages")
-        self.log(sa, reason, level="ERROR")
-        for c in list(self._children.values()):
-            if c.gateway == sa.gateway:
-                self._remove_child(c, reason)
-        for other in list(self._sas.values()):
-            if other.gateway == sa.gateway:
-                self._remove_p1(other, reason)
+            informational.dpd(self, sa, now)
 
     # ------------------------------------------------------------- snapshots
     def _p1_info(self, sa: Phase1) -> Ikev1SaInfo:
         pol = sa.policy
         nat = nat_column(sa.nat_local, sa.nat_remote, sa.nat_fake)
-        phase2 = sum(1 for c in self._children.values() if c.parent_sn == sa.sn)
+        phase2 = sum(1 for c in self.children.values() if c.parent_sn == sa.sn)
         return Ikev1SaInfo(
             gateway=sa.gateway, sn=sa.sn, role="Init" if sa.initiator else "Resp",
             state=sa.state.value, local_address=sa.local[0], local_port=sa.local[1],
@@ -1720,7 +607,7 @@ class Ikev1Engine(SansIoEngine):
             nat=nat, message_id_rx=0, message_id_tx=0, retransmits=sa.retransmits,
             liveness_interval=pol.dpd_interval if pol.dpd_enabled and sa.peer_dpd else None,
             created=sa.established, rekey_at=sa.expires, expires=sa.expires,
-            children=tuple(sorted(c.child_id for c in self._children.values()
+            children=tuple(sorted(c.child_id for c in self.children.values()
                                   if c.parent_sn == sa.sn)),
             mode=sa.mode, st=13 if sa.state == P1State.ESTABLISHED else 1, phase2=phase2,
         )

@@ -5,29 +5,27 @@ from __future__ import annotations
 
 import enum
 import math
+import struct
 from dataclasses import dataclass, field
 
 from ..crypto import algorithms as alg
 from ..crypto.cipher import BlockCipher
 from ..crypto.dh import DhKeyPair
 from ..crypto.keymat import Ikev1Keys
-from ..ikev2.events import ChildSaInfo, IkeSaInfo
+from ..ike.events import ChildSaInfo, IkeSaInfo
 from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
 from .message import IdPayload
 
 Address = tuple[str, int]
 
+NONCE_SIZE = 32
+REKEY_JITTER_INITIATOR = (0.80, 0.85)
+REKEY_JITTER_RESPONDER = (0.88, 0.92)  # the side that started the SA rekeys it first
 
-@dataclass(frozen=True)
-class Retransmit:
-    """Backoff for IKEv1 messages that wait for an answer: base, 2*base, ... capped."""
 
-    base: float = 2.0
-    cap: float = 16.0
-    tries: int = 6
-
-    def timeout(self, attempt: int) -> float:
-        return float(min(self.base * (2**attempt), self.cap))
+def msgid_bytes(v: int) -> bytes:
+    """A message ID or SPI as the 4 octets that hashes and Delete payloads carry."""
+    return struct.pack("!I", v)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 Public surface::
 
+    from vpnsh.engine.ikev2.engine import Ikev2Engine   # events: vpnsh.engine.ike.events
     engine = Ikev2Engine(clock=time.monotonic)
     engine.add_policies([IkePolicy...], [ChildPolicy...]); engine.remove_policies(names, names)
     engine.initiate(gateway, child=None) -> bool      # False: passive / disabled / dynamic / ikev1
@@ -18,34 +19,6 @@ Public surface::
 Addresses are ``(ip, port)``; the local address must be the real local IP the
 datagram arrived on. On port 4500 the I/O layer adds/strips the non-ESP marker;
 a datagram equal to ``b"\\xff"`` is a NAT keepalive and goes out without it.
+This ``__init__`` imports nothing: importing the codec (``payloads``, ``message``) must not
+load the engine.
 """
-
-from .engine import Ikev2Engine
-from .events import (
-    ChildFailed,
-    ChildInstalled,
-    ChildRemoved,
-    ChildSaInfo,
-    Event,
-    IkeDeleted,
-    IkeEstablished,
-    IkeFailed,
-    IkeSaInfo,
-    LogLine,
-)
-from .sa import Retransmit
-
-__all__ = [
-    "ChildFailed",
-    "ChildInstalled",
-    "ChildRemoved",
-    "ChildSaInfo",
-    "Event",
-    "IkeDeleted",
-    "IkeEstablished",
-    "IkeFailed",
-    "IkeSaInfo",
-    "Ikev2Engine",
-    "LogLine",
-    "Retransmit",
-]

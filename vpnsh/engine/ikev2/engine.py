@@ -12,24 +12,15 @@ the one-byte NAT keepalive ``b"\\xff"``) and strips it on receiving.
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
-import os
 import random
-import struct
 import time
 from collections.abc import Callable
 
 from ..crypto.algorithms import encr_alg, integ_alg
-from ..crypto.keymat import child_sa_keys, ike_sa_keys, ike_sa_keys_rekey
-from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
-from ..sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
-from . import identity, message
-from .constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
-from .cookies import CookieJar
-from .events import (
+from ..crypto.keymat import ike_sa_keys, ike_sa_keys_rekey
+from ..ike.events import (
     ChildFailed,
-    ChildInstalled,
     ChildRemoved,
     ChildSaInfo,
     IkeDeleted,
@@ -38,7 +29,16 @@ from .events import (
     IkeSaInfo,
     LogLine,
 )
-from .message import Parsed
+from ..ike.policy_index import PolicyIndex
+from ..ike.retransmit import Retransmit
+from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_words
+from ..ike.spi import SpiAllocator
+from ..ike.timers import TimerHeap
+from ..policy import ChildPolicy, IkePolicy
+from . import identity, message, rekey, show, task_manager
+from .children import REKEY_JITTER
+from .constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
+from .cookies import CookieJar
 from .payloads import (
     CriticalPayloadError,
     DeletePayload,
@@ -47,17 +47,16 @@ from .payloads import (
     ParseError,
     Payload,
 )
-from .proposals import EspSuite, IkeSuite
+from .proposals import IkeSuite
 from .protection import SkProtection
-from .sa import Address, ChildSa, ChildState, IkeSa, IkeState, Retransmit, Task
-from .tasks.child_create import ChildCreateTask, respond_create_child
-from .tasks.ike_auth import respond_auth
+from .sa import Address, ChildSa, ChildState, IkeSa, IkeState
+from .tasks.child_create import ChildCreateTask
 from .tasks.ike_init import IkeInitTask, respond_init
 from .tasks.ike_rekey import IkeRekeyTask
-from .tasks.informational import ChildDeleteTask, DpdTask, IkeDeleteTask, respond_informational
+from .tasks.informational import ChildDeleteTask, DpdTask, IkeDeleteTask
+from .tasks.responders import responder_for
 
 HALF_OPEN_TIMEOUT = 30.0
-REKEY_JITTER = (0.80, 0.85)
 
 
 class Ikev2Engine(SansIoEngine):
@@ -75,39 +74,35 @@ class Ikev2Engine(SansIoEngine):
         half_open_limit: int = 50,
     ) -> None:
         super().__init__(clock)
-        self._rng = rng or random.Random()
+        self.rng = rng or random.Random()
         self.retransmit = retransmit or Retransmit()
         self.half_open_limit = half_open_limit
         self.cookies = CookieJar()
         self._sas: dict[bytes, IkeSa] = {}  # by our SPI
         self._half_open: dict[tuple[bytes, str], IkeSa] = {}  # (SPIi, peer IP) of responder SAs
         self._next_sn = 1
-        self._next_child_id = 1
+        self.next_child_id = 1
         self._seq = 0  # orders SA creation and establishment (the clock may stand still)
-        self._child_spis: set[int] = set()
+        self.spis = SpiAllocator()
         # called with each IKE SA whose keys were just derived (Wireshark key tables); None: off
         self.key_log: Callable[[IkeSa], None] | None = None
-        self.current_raw = b""  # the datagram being processed (for IKE_SA_INIT AUTH octets)
-        # timers: a heap of (deadline, n, sa) with lazy invalidation; an entry is live while
-        # ``sa.timer_at`` equals its deadline. SAs whose state changed are "dirty" and get
-        # their deadline recomputed before the heap is next read.
-        self._timer_heap: list[tuple[float, int, IkeSa]] = []
-        self._timer_n = itertools.count()
-        self._dirty: dict[int, IkeSa] = {}
+        # timers: one heap of IKE SAs by their earliest deadline (ike/timers.py)
+        self._timers: TimerHeap[IkeSa] = TimerHeap(
+            self._sa_timers, self.alive, lambda: len(self._sas), self._index_gateway
+        )
         # gateway -> its SAs (by id); kept up to date from the dirty SAs, checked on use
         self._gw_index: dict[str, dict[int, IkeSa]] = {}
         # lookups of gateways by address and by peer ID, rebuilt when the policies change
-        self._by_address: dict[str, tuple[dict[str, IkePolicy], IkePolicy | None]] | None = None
-        self._by_peer_id: dict[tuple[int, bytes], list[IkePolicy]] | None = None
+        self._index = PolicyIndex(self._ike_policies, "ikev1", identity.match_key)
 
     # ------------------------------------------------------------------ config
     def _policies_changed(self) -> None:
-        self._by_address = self._by_peer_id = None
+        self._index.invalidate()
 
     def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
         for sa in self._sas_of(gateway):
             if sa.state in (IkeState.ESTABLISHED, IkeState.REKEYED):
-                self._queue(sa, IkeDeleteTask(reason), now)
+                task_manager.queue(self, sa, IkeDeleteTask(reason), now)
             else:
                 self.remove_ike(sa, reason)
 
@@ -136,7 +131,7 @@ class Ikev2Engine(SansIoEngine):
             for c in wanted:
                 if c.name not in installed and c.name not in sa.pending_children:
                     sa.pending_children.add(c.name)
-                    self._queue(sa, ChildCreateTask(c), now)
+                    task_manager.queue(self, sa, ChildCreateTask(c), now)
             return True
         local = (policy.local_addr, policy.local_port)
         remote = (policy.peer_addr, policy.peer_port)
@@ -152,7 +147,7 @@ class Ikev2Engine(SansIoEngine):
         sa.tasks.append(IkeInitTask(group))
         for c in wanted[1:]:
             sa.tasks.append(ChildCreateTask(c))
-        self._kick(sa, now)
+        task_manager.kick(self, sa, now)
         return True
 
     def delete_ike(self, gateway: str | None = None, now: float | None = None) -> int:
@@ -170,7 +165,7 @@ class Ikev2Engine(SansIoEngine):
                 self.remove_ike(sa, "cleared by administrator")
             else:
                 sa.tasks.clear()
-                self._queue(sa, IkeDeleteTask("cleared by administrator"), now)
+                task_manager.queue(self, sa, IkeDeleteTask("cleared by administrator"), now)
         return count
 
     def abandon_ike(self, gateway: str, reason: str) -> int:
@@ -202,7 +197,7 @@ class Ikev2Engine(SansIoEngine):
             ]
             if doomed:
                 count += len(doomed)
-                self._queue(sa, ChildDeleteTask(doomed, "cleared by administrator"), now)
+                task_manager.queue(self, sa, ChildDeleteTask(doomed, "cleared by administrator"), now)
         return count
 
     def shutdown(self, now: float | None = None) -> None:
@@ -216,10 +211,10 @@ class Ikev2Engine(SansIoEngine):
             for c in list(sa.children.values()):
                 if c.spi_in == spi_in:
                     if hard:
-                        self._queue(sa, ChildDeleteTask([c], "lifesize expired"), now)
+                        task_manager.queue(self, sa, ChildDeleteTask([c], "lifesize expired"), now)
                     else:
                         c.rekey_at = now
-                        self._touch(sa)
+                        self.touch(sa)
                         self._check_timers(sa, now)
 
     # ------------------------------------------------------------------ I/O
@@ -227,15 +222,11 @@ class Ikev2Engine(SansIoEngine):
 
 
     def next_timer(self) -> float | None:
-        self._refresh_timers()
-        heap = self._timer_heap
+        t = self._timers.next_deadline()
         repeats = self.repeats_due()
-        while heap:
-            t, _, sa = heap[0]
-            if sa.timer_at == t and self._sas.get(sa.local_spi) is sa:
-                return t if repeats is None else min(t, repeats)
-            heapq.heappop(heap)
-        return repeats
+        if t is None or repeats is None:
+            return t if repeats is None else repeats
+        return min(t, repeats)
 
     def handle_timer(self, now: float) -> None:
         """Acts on every due timer, SA by SA in creation order (as a scan of all SAs would)."""
@@ -243,20 +234,20 @@ class Ikev2Engine(SansIoEngine):
         last_seq = self._seq  # SAs made while handling these timers wait for the next call
         due: list[tuple[int, IkeSa]] = []
         queued: set[int] = set()
-        self._pop_due(now, -1, last_seq, due, queued)
+        self._timers.pop_due(now, -1, last_seq, due, queued)
         while due:
             seq, sa = heapq.heappop(due)
             if self._sas.get(sa.local_spi) is sa:
                 self._guarded(f"IKE SA {sa.sn}", now, self._check_timers, sa, now)
             # acting on one SA may make a later one due (children moved to it, ...)
             self._refresh_timers()
-            self._pop_due(now, seq, last_seq, due, queued)
+            self._timers.pop_due(now, seq, last_seq, due, queued)
         self.flush_repeats(now)
 
     # -------------------------------------------------------------- queries
     def ike_sas(self, gateway: str | None = None) -> list[IkeSaInfo]:
         sas = self._unique_sas() if gateway is None else self._sas_of(gateway)
-        return [self._ike_info(sa) for sa in sorted(sas, key=lambda s: s.sn)]
+        return [show.ike_info(sa) for sa in sorted(sas, key=lambda s: s.sn)]
 
     def child_sas(self, tunnel: str | None = None) -> list[ChildSaInfo]:
         out = []
@@ -264,7 +255,7 @@ class Ikev2Engine(SansIoEngine):
             for c in sorted(sa.children.values(), key=lambda c: c.child_id):
                 if tunnel is not None and tunnel not in (c.policy.name, c.policy.tunnel):
                     continue
-                out.append(self._child_info(sa, c))
+                out.append(show.child_info(sa, c))
         return out
 
     @property
@@ -306,7 +297,6 @@ class Ikev2Engine(SansIoEngine):
     def _receive(self, data: bytes, local: Address, remote: Address, now: float) -> None:
         parsed = message.parse(data)
         msg = parsed.message
-        self.current_raw = data
         if msg.exchange == ExchangeType.IKE_SA_INIT:
             if not msg.is_response:
                 half = self._half_open.get((msg.spi_i, remote[0]))
@@ -327,37 +317,31 @@ class Ikev2Engine(SansIoEngine):
                 self.drop("unexpected IKE_SA_INIT response")
                 return
             sa.last_rx = now
-            self._complete(sa, parsed, now)
+            task_manager.complete(self, sa, parsed, now)
             return
         our_spi = msg.spi_r if msg.is_initiator else msg.spi_i
         sa = self._sas.get(our_spi)
         if sa is None or sa.protection is None:
             self.drop("message for an unknown IKE SA")
             return
-        self._touch(sa)  # last_rx moves the DPD timer
+        self.touch(sa)  # last_rx moves the DPD timer
         if msg.is_initiator == sa.initiator or (msg.spi_i, msg.spi_r) != (sa.spi_i, sa.spi_r):
             self.drop("IKE SPI or initiator flag mismatch")
             return
         if msg.is_response:
-            if sa.outstanding is None or sa.outstanding.message_id != msg.message_id:
-                self.drop("response with unexpected message ID")
+            if not task_manager.response_expected(self, sa, msg):
                 return
             message.decrypt(parsed, sa.protection)
             sa.last_rx = now
             self._float(sa, local, remote)
-            self._complete(sa, parsed, now)
+            task_manager.complete(self, sa, parsed, now)
             return
-        if (
-            msg.message_id == sa.expected_request_id - 1
-            and sa.last_response is not None
-            and sa.last_response[0] == msg.message_id
-        ):
+        if task_manager.retransmitted_request(sa, msg):
             message.decrypt(parsed, sa.protection)
             sa.last_rx = now
-            self.send(sa.last_response[1], sa.local, sa.remote)
+            task_manager.resend_response(self, sa)
             return
-        if msg.message_id != sa.expected_request_id:
-            self.drop("request with unexpected message ID")
+        if not task_manager.request_expected(self, sa, msg):
             return
         try:
             message.decrypt(parsed, sa.protection)
@@ -380,115 +364,39 @@ class Ikev2Engine(SansIoEngine):
             sa.local = local
 
     def _handle_request(self, sa: IkeSa, msg: message.Message, now: float) -> None:
-        self._touch(sa)
-        ex = msg.exchange
-        payloads: list[Payload]
-        if ex == ExchangeType.IKE_AUTH and not sa.initiator and sa.state == IkeState.CONNECTING:
-            self._half_open.pop((sa.spi_i, sa.remote[0]), None)
-            payloads = respond_auth(self, sa, msg, now)
-        elif ex == ExchangeType.CREATE_CHILD_SA and sa.state in (
-            IkeState.ESTABLISHED,
-            IkeState.REKEYED,
-        ):
-            payloads = respond_create_child(self, sa, msg, now)
-        elif ex == ExchangeType.INFORMATIONAL and sa.state != IkeState.CONNECTING:
-            payloads = respond_informational(self, sa, msg, now)
-        elif ex == ExchangeType.CREATE_CHILD_SA and sa.state == IkeState.DELETING:
-            payloads = [NotifyPayload(NotifyType.TEMPORARY_FAILURE)]
-        else:
+        self.touch(sa)
+        responder = responder_for(msg.exchange, sa)
+        if responder is None:
             self.drop(f"unexpected {msg.describe()} in state {sa.state.value}")
             return
+        if msg.exchange == ExchangeType.IKE_AUTH:
+            self._half_open.pop((sa.spi_i, sa.remote[0]), None)
+        payloads = responder(self, sa, msg, now)
         self.send(sa.respond(msg, payloads), sa.local, sa.remote)
         if sa.doomed:
             self.remove_ike(
                 sa, sa.delete_reason or "deleted", announce=sa.state != IkeState.CONNECTING
             )
             return
-        self._kick(sa, now)
-
-    def _complete(self, sa: IkeSa, parsed: Parsed, now: float) -> None:
-        self._touch(sa)
-        out = sa.outstanding
-        assert out is not None
-        if out.exchange == ExchangeType.IKE_SA_INIT:
-            sa.init_request = out.data
-        sa.finish_request()
-        out.task.process(self, sa, parsed.message, now)
-        if self._sas.get(sa.local_spi) is sa:
-            self._kick(sa, now)
-
-    def _queue(self, sa: IkeSa, task: Task, now: float) -> None:
-        self._touch(sa)
-        sa.tasks.append(task)
-        self._kick(sa, now)
-
-    def _kick(self, sa: IkeSa, now: float) -> None:
-        self._touch(sa)
-        while sa.outstanding is None and sa.tasks and self._sas.get(sa.local_spi) is sa:
-            task = sa.tasks.popleft()
-            payloads = task.build(self, sa, now)
-            if payloads is None:
-                continue
-            data = sa.start_request(task, payloads, now, self.retransmit)
-            self.send(data, sa.local, sa.remote)
+        task_manager.kick(self, sa, now)
 
     # --------------------------------------------------------------- timers
-    def _touch(self, sa: IkeSa) -> None:
+    def touch(self, sa: IkeSa) -> None:
         """The timers of ``sa`` may have changed: recompute them before the heap is read."""
-        self._dirty[id(sa)] = sa
+        self._timers.touch(sa)
 
     def _refresh_timers(self) -> None:
-        if not self._dirty:
-            return
-        dirty = list(self._dirty.values())
-        self._dirty.clear()
-        heap = self._timer_heap
-        index = self._gw_index
-        for sa in dirty:
-            if self._sas.get(sa.local_spi) is not sa:
-                sa.timer_at = None
-                continue
-            bucket = index.get(sa.policy.name)
-            if bucket is None:
-                index[sa.policy.name] = {id(sa): sa}
-            else:
-                bucket[id(sa)] = sa
-            times = self._sa_timers(sa)
-            t = min(times) if times else None
-            if t != sa.timer_at:
-                sa.timer_at = t
-                if t is not None:
-                    heapq.heappush(heap, (t, next(self._timer_n), sa))
-        if len(heap) > 64 + 4 * len(self._sas):  # drop the stale entries
-            live = [e for e in heap if e[2].timer_at == e[0] and self._sas.get(e[2].local_spi) is e[2]]
-            heapq.heapify(live)
-            self._timer_heap = live
+        self._timers.refresh()
 
-    def _pop_due(
-        self,
-        now: float,
-        after_seq: int,
-        last_seq: int,
-        due: list[tuple[int, IkeSa]],
-        queued: set[int],
-    ) -> None:
-        """Moves the SAs due at ``now`` (created after ``after_seq``, up to ``last_seq``)
-        from the timer heap to ``due``, ordered by creation."""
-        heap = self._timer_heap
-        later: list[tuple[float, int, IkeSa]] = []
-        while heap and heap[0][0] <= now:
-            entry = heapq.heappop(heap)
-            t, _, sa = entry
-            if sa.timer_at != t or self._sas.get(sa.local_spi) is not sa:
-                continue  # stale
-            if id(sa) in queued or not after_seq < sa.created_seq <= last_seq:
-                later.append(entry)  # for the next call
-                continue
-            queued.add(id(sa))
-            heapq.heappush(due, (sa.created_seq, sa))
-            sa.timer_at = None  # _check_timers touches it: recomputed afterwards
-        for entry in later:
-            heapq.heappush(heap, entry)
+    def alive(self, sa: IkeSa) -> bool:
+        return self._sas.get(sa.local_spi) is sa
+
+    def _index_gateway(self, sa: IkeSa) -> None:
+        bucket = self._gw_index.get(sa.policy.name)
+        if bucket is None:
+            self._gw_index[sa.policy.name] = {id(sa): sa}
+        else:
+            bucket[id(sa)] = sa
 
     def _sa_timers(self, sa: IkeSa) -> list[float]:
         t: list[float] = []
@@ -524,25 +432,9 @@ class Ikev2Engine(SansIoEngine):
         return [x for x in t if math.isfinite(x)]
 
     def _check_timers(self, sa: IkeSa, now: float) -> None:
-        self._touch(sa)
-        out = sa.outstanding
-        if out is not None and now >= out.next_at:
-            out.attempt += 1
-            if out.attempt >= self.retransmit.tries:
-                sa.outstanding = None
-                out.task.failed(self, sa, now)
-                if self._sas.get(sa.local_spi) is not sa:
-                    return
-            else:
-                sa.retransmits += 1
-                out.next_at = now + self.retransmit.timeout(out.attempt)
-                self.log(
-                    sa,
-                    f"retransmitting {ExchangeType(out.exchange).name} request "
-                    f"{out.message_id} (try {out.attempt + 1})",
-                    level="DEBUG",
-                )
-                self.send(out.data, sa.local, sa.remote)
+        self.touch(sa)
+        if not task_manager.retransmit(self, sa, now):
+            return  # the peer never answered: the task failed the SA
         if sa.state == IkeState.CONNECTING:
             if not sa.initiator and now >= sa.created + HALF_OPEN_TIMEOUT:
                 self.log(sa, "half-open IKE SA timed out: the peer never sent IKE_AUTH")
@@ -554,7 +446,7 @@ class Ikev2Engine(SansIoEngine):
             self.log(sa, "IKE SA lifetime expired")
             sa.tasks.clear()
             if sa.outstanding is None:
-                self._queue(sa, IkeDeleteTask("lifetime expired"), now)
+                task_manager.queue(self, sa, IkeDeleteTask("lifetime expired"), now)
             else:
                 self.remove_ike(sa, "lifetime expired")
             return
@@ -562,7 +454,7 @@ class Ikev2Engine(SansIoEngine):
             if sa.rekey_at is not None and now >= sa.rekey_at:
                 sa.rekey_at = math.inf
                 if not sa.rekeying and sa.peer_rekey is None:
-                    self._queue(sa, IkeRekeyTask(), now)
+                    task_manager.queue(self, sa, IkeRekeyTask(), now)
             if (
                 sa.policy.dpd_enabled
                 and sa.policy.dpd_interval > 0
@@ -570,7 +462,7 @@ class Ikev2Engine(SansIoEngine):
                 and not sa.tasks
                 and now >= sa.last_rx + sa.policy.dpd_interval
             ):
-                self._queue(sa, DpdTask(), now)
+                task_manager.queue(self, sa, DpdTask(), now)
             if sa.nat_local and sa.next_keepalive is not None and now >= sa.next_keepalive:
                 self.send(KEEPALIVE, sa.local, sa.remote)
                 sa.next_keepalive = now + max(sa.policy.keepalive_interval, 1)
@@ -580,7 +472,7 @@ class Ikev2Engine(SansIoEngine):
                 self.log(sa, f"CHILD SA {c.policy.name} {c.spi_in:08X} lifetime expired")
                 self.remove_child(sa, c, "lifetime expired")
                 c.state = ChildState.DELETING
-                self._queue(sa, ChildDeleteTask([c], "lifetime expired", removed=True), now)
+                task_manager.queue(self, sa, ChildDeleteTask([c], "lifetime expired", removed=True), now)
             elif (
                 c.state == ChildState.INSTALLED
                 and now >= c.rekey_at
@@ -588,14 +480,14 @@ class Ikev2Engine(SansIoEngine):
                 and sa.state == IkeState.ESTABLISHED
             ):
                 c.rekey_at = math.inf
-                self._queue(sa, ChildCreateTask(c.policy, rekey_of=c), now)
+                task_manager.queue(self, sa, ChildCreateTask(c.policy, rekey_of=c), now)
 
     # ----------------------------------------------------- used by the tasks
 
 
     def log(self, sa: IkeSa | None, text: str, *, gateway: str = "", level: str = "INFO") -> None:
         if sa is not None:
-            self._touch(sa)
+            self.touch(sa)
         gw = sa.gateway if sa is not None else gateway
         where = (
             f"{sa.local[0]}[{sa.local[1]}] - {sa.remote[0]}[{sa.remote[1]}] SN {sa.sn}: "
@@ -621,36 +513,14 @@ class Ikev2Engine(SansIoEngine):
 
     def policy_for_address(self, local_ip: str, remote_ip: str) -> IkePolicy | None:
         """A gateway for a new IKE SA: the peer's address first, then dynamic peers."""
-        index = self._by_address
-        if index is None:
-            index = self._by_address = {}
-            for p in self._ike_policies.values():  # the first usable one in config order wins
-                if not p.enabled or p.version == "ikev1":
-                    continue
-                by_peer, dynamic = index.setdefault(p.local_addr, ({}, None))
-                if p.peer_addr is not None:
-                    by_peer.setdefault(p.peer_addr, p)
-                elif dynamic is None:
-                    index[p.local_addr] = (by_peer, p)
-        entry = index.get(local_ip)
-        if entry is None:
-            return None
-        return entry[0].get(remote_ip) or entry[1]
+        return self._index.for_address(local_ip, remote_ip)
 
     def policy_for_identity(self, sa: IkeSa, idi: IdPayload) -> IkePolicy | None:
         """The gateway that matches the peer's address and ID (for dynamic peers)."""
         if identity.matches(sa.policy.peer_id, idi):
             return sa.policy
         assert sa.suite is not None
-        index = self._by_peer_id
-        if index is None:
-            index = self._by_peer_id = {}
-            for p in self._ike_policies.values():  # config order: the first match wins
-                if p.peer_id is not None:
-                    key = identity.match_key(p.peer_id)
-                    if key is not None:
-                        index.setdefault(key, []).append(p)
-        for p in index.get(identity.payload_key(idi), ()):
+        for p in self._index.for_peer_id(identity.payload_key(idi)):
             if p.enabled and p.local_addr == sa.local[0] and p.peer_addr in (None, sa.remote[0]):
                 return p
         return None
@@ -659,17 +529,10 @@ class Ikev2Engine(SansIoEngine):
         return [c for c in self._child_policies.values() if c.gateway == gateway and c.enabled]
 
     def new_ike_spi(self) -> bytes:
-        while True:
-            spi = os.urandom(8)
-            if spi != bytes(8) and spi not in self._sas:
-                return spi
+        return self.spis.ike_spi(self._sas)
 
     def new_child_spi(self) -> int:
-        while True:
-            spi = struct.unpack("!I", os.urandom(4))[0]
-            if spi >= 0x100 and spi not in self._child_spis:
-                self._child_spis.add(spi)
-                return spi
+        return self.spis.child_spi()
 
     def new_sa(
         self,
@@ -696,8 +559,8 @@ class Ikev2Engine(SansIoEngine):
         self._next_sn += 1
         sa.created_seq = self._tick()
         self._sas[spi] = sa
-        sa.timer_watch = self._touch
-        self._touch(sa)
+        sa.timer_watch = self.touch
+        self.touch(sa)
         if not initiator:
             self._half_open[(spi_i, remote[0])] = sa
         return sa
@@ -725,11 +588,11 @@ class Ikev2Engine(SansIoEngine):
             )
 
     def _lifetimes(self, sa: IkeSa, now: float) -> None:
-        self._touch(sa)
+        self.touch(sa)
         life = sa.policy.lifetime
         sa.established = now
         sa.expires = now + life
-        sa.rekey_at = now + int(life * self._rng.uniform(*REKEY_JITTER))
+        sa.rekey_at = now + int(life * self.rng.uniform(*REKEY_JITTER))
         sa.last_rx = now
         if sa.nat_local and sa.policy.keepalive_interval > 0:
             sa.next_keepalive = now + sa.policy.keepalive_interval
@@ -739,7 +602,7 @@ class Ikev2Engine(SansIoEngine):
         return self._seq
 
     def establish_ike(self, sa: IkeSa, now: float) -> None:
-        self._touch(sa)
+        self.touch(sa)
         sa.state = IkeState.ESTABLISHED
         sa.established_seq = self._tick()
         self._half_open.pop((sa.spi_i, sa.remote[0]), None)
@@ -785,7 +648,7 @@ class Ikev2Engine(SansIoEngine):
         """A Delete for an IKE SA we abandon, not retransmitted (the peer may think it is up)."""
         if sa.protection is None or not sa.initiator and sa.state == IkeState.CONNECTING:
             return
-        self._touch(sa)
+        self.touch(sa)
         sa.tasks.clear()
         msgid = sa.outstanding.message_id + 1 if sa.outstanding else sa.next_request_id
         msg = sa.new_message(ExchangeType.INFORMATIONAL, msgid, False)
@@ -802,17 +665,17 @@ class Ikev2Engine(SansIoEngine):
     def remove_ike(self, sa: IkeSa, reason: str, announce: bool = True) -> None:
         """Forgets an IKE SA and its CHILD SAs locally (no message to the peer)."""
         was = sa.state
-        self._touch(sa)
+        self.touch(sa)
         sa.state = IkeState.DEAD
         if self._sas.get(sa.local_spi) is sa:
             del self._sas[sa.local_spi]
         self._half_open.pop((sa.spi_i, sa.remote[0]), None)
         sa.outstanding = None
-        successor = self._successor(sa)
+        successor = rekey.successor(self, sa)
         if successor is not None:  # deleted after a rekey: the CHILD SAs live on
-            self._move_children(sa, successor)
+            rekey.move_children(self, sa, successor)
         if sa.then_delete is not None:  # a redundant SA is gone: now the old one can go
-            self._delete_old(sa.then_delete, self._clock())
+            rekey.delete_old(self, sa.then_delete, self._clock())
             sa.then_delete = None
         sa.tasks.clear()
         for c in list(sa.children.values()):
@@ -857,96 +720,6 @@ class Ikev2Engine(SansIoEngine):
         self.emit(ChildFailed(sa.gateway, name, reason))
         sa.pending_children.discard(name)
 
-    def install_child(
-        self,
-        sa: IkeSa,
-        policy: ChildPolicy,
-        *,
-        initiator: bool,
-        spi_in: int,
-        spi_out: int,
-        suite: EspSuite,
-        ni: bytes,
-        nr: bytes,
-        shared: bytes | None,
-        local_ts: tuple[TrafficSelector, ...],
-        remote_ts: tuple[TrafficSelector, ...],
-        message_id: int,
-        now: float,
-        rekey_of: ChildSa | None = None,
-    ) -> ChildSa:
-        assert sa.suite is not None and sa.keys is not None
-        encr = encr_alg(suite.encr, suite.key_bits or None)
-        integ = integ_alg(suite.integ)
-        km = child_sa_keys(sa.suite.prf, sa.keys.sk_d, ni, nr, encr, integ, shared)
-        if initiator:
-            e_out, a_out, e_in, a_in = km.encr_i, km.integ_i, km.encr_r, km.integ_r
-        else:
-            e_out, a_out, e_in, a_in = km.encr_r, km.integ_r, km.encr_i, km.integ_i
-        ratio = self._rng.uniform(*REKEY_JITTER)
-        soft = int(policy.lifetime * ratio)
-        self._child_spis.add(spi_in)
-        keys = ChildSaKeys(
-            name=policy.name,
-            gateway=sa.gateway,
-            child_id=self._next_child_id,
-            spi_in=spi_in,
-            spi_out=spi_out,
-            encr_id=suite.encr,
-            encr_key_bits=encr.key_bits,
-            integ_id=suite.integ,
-            encr_key_in=e_in,
-            integ_key_in=a_in,
-            encr_key_out=e_out,
-            integ_key_out=a_out,
-            local_ts=local_ts,
-            remote_ts=remote_ts,
-            local_addr=sa.local[0],
-            remote_addr=sa.remote[0],
-            encap=sa.nat,
-            local_port=sa.local[1],
-            remote_port=sa.remote[1],
-            lifetime_soft=soft,
-            lifetime_hard=policy.lifetime,
-            lifesize_kb=policy.lifesize_kb,
-            anti_replay=policy.anti_replay,
-            replay_window=policy.replay_window,
-            esn=suite.esn,
-            initiator=initiator,
-            lifesize_soft_kb=int(policy.lifesize_kb * ratio) if policy.lifesize_kb else None,
-            tunnel_id=policy.tunnel_id,
-        )
-        child = ChildSa(
-            child_id=self._next_child_id,
-            policy=policy,
-            initiator=initiator,
-            spi_in=spi_in,
-            spi_out=spi_out,
-            suite=suite,
-            local_ts=local_ts,
-            remote_ts=remote_ts,
-            keys=keys,
-            message_id=message_id,
-            created=now,
-            rekey_at=now + soft,
-            expires=now + policy.lifetime,
-        )
-        self._next_child_id += 1
-        self._touch(sa)
-        sa.children[child.child_id] = child
-        child.owner = sa
-        sa.pending_children.discard(policy.name)
-        role = "INITIATOR" if initiator else "RESPONDER"
-        kind = "rekey" if rekey_of else "non-rekey"
-        self.log(
-            sa,
-            f"====> IKEv2 CHILD SA NEGOTIATION SUCCEEDED AS {role}, {kind}; tunnel "
-            f"{policy.name} <==== {suite.short()}, SPI in {spi_in:08X} out "
-            f"{spi_out:08X}, lifetime {policy.lifetime} sec",
-        )
-        self.emit(ChildInstalled(keys, rekey_of.spi_in if rekey_of else None))
-        return child
-
     def owner_of(self, child: ChildSa) -> IkeSa | None:
         """The IKE SA that holds ``child`` now."""
         for sa in self._unique_sas():
@@ -958,8 +731,8 @@ class Ikev2Engine(SansIoEngine):
         if sa.children.get(child.child_id) is not child:
             return
         del sa.children[child.child_id]
-        self._touch(sa)
-        self._child_spis.discard(child.spi_in)
+        self.touch(sa)
+        self.spis.release(child.spi_in)
         self.log(
             sa,
             f"CHILD SA {child.policy.name} {child.spi_in:08X}/{child.spi_out:08X} "
@@ -970,39 +743,6 @@ class Ikev2Engine(SansIoEngine):
                 sa.gateway, child.policy.name, child.child_id, child.spi_in, child.spi_out, reason
             )
         )
-
-    def child_rekeyed(
-        self, sa: IkeSa, old: ChildSa, new: ChildSa, ni: bytes, nr: bytes, ours: bool
-    ) -> None:
-        """Make-before-break, and the collision rule of RFC 7296 2.8.1."""
-        self._touch(sa)
-        if ours:
-            old.our_rekey = (new, ni, nr)
-        else:
-            old.peer_rekey = (new, ni, nr)
-        if old.state == ChildState.INSTALLED:
-            old.state = ChildState.REKEYED
-        now = new.created  # the time of the exchange that made ``new``
-        if old.our_rekey is not None and old.peer_rekey is not None:
-            mine, a, b = old.our_rekey
-            theirs, c, d = old.peer_rekey
-            if min(a, b) <= min(c, d):  # our exchange holds the lowest nonce: ours is redundant
-                self.log(
-                    sa,
-                    f"CHILD SA rekey collision on {old.policy.name}: ours has the lowest "
-                    f"nonce, deleting our new SA {mine.spi_in:08X}",
-                )
-                self._queue(sa, ChildDeleteTask([mine], "redundant after rekey collision"), now)
-            else:
-                self.log(
-                    sa,
-                    f"CHILD SA rekey collision on {old.policy.name}: peer's has the "
-                    f"lowest nonce, keeping our new SA {mine.spi_in:08X}",
-                )
-                if not any(isinstance(t, ChildDeleteTask) and old in t.children for t in sa.tasks):
-                    self._queue(sa, ChildDeleteTask([old], "rekeyed"), now)
-        elif ours:
-            self._queue(sa, ChildDeleteTask([old], "rekeyed"), now)
 
     def rekeyed_sa(
         self,
@@ -1060,185 +800,9 @@ class Ikev2Engine(SansIoEngine):
         sa.created_seq = sa.established_seq = self._tick()
         self._protect(sa)
         self._sas[sa.local_spi] = sa
-        sa.timer_watch = self._touch
-        self._touch(sa)
+        sa.timer_watch = self.touch
+        self.touch(sa)
         self._lifetimes(sa, now)
         return sa
 
-    def ike_rekeyed(
-        self, old: IkeSa, new: IkeSa, ni: bytes, nr: bytes, ours: bool, now: float
-    ) -> None:
-        """A rekey of ``old`` made ``new``: move the CHILD SAs over, resolve collisions."""
-        self._touch(old)
-        self._touch(new)
-        if ours:
-            old.our_rekey = (new, ni, nr)
-        else:
-            old.peer_rekey = (new, ni, nr)
-        role = "INITIATOR" if ours else "RESPONDER"
-        self.log(
-            new,
-            f"====> IKEv2 IKE SA NEGOTIATION SUCCEEDED AS {role}, rekey; gateway "
-            f"{new.gateway} <==== replaces SN {old.sn}",
-        )
-        self.emit(IkeEstablished(new.gateway, new.sn, ours, rekey=True))
-        if old.our_rekey is not None and old.peer_rekey is not None:
-            mine, a, b = old.our_rekey
-            theirs = old.peer_rekey[0]
-            winner = self._rekey_winner(old)
-            loser = mine if winner is theirs else theirs
-            if loser is mine:
-                self.log(
-                    old,
-                    f"IKE SA rekey collision: ours has the lowest nonce, deleting our "
-                    f"new SN {mine.sn}",
-                )
-            else:
-                self.log(
-                    old,
-                    f"IKE SA rekey collision: peer's has the lowest nonce, keeping "
-                    f"our new SN {mine.sn}",
-                )
-            self._move_children(old, winner)
-            self._move_children(loser, winner)
-            old.replaced = loser.replaced = True
-            if loser is mine:
-                self._queue(mine, IkeDeleteTask("redundant after IKE rekey collision"), now)
-            elif self._sas.get(theirs.local_spi) is theirs:
-                # the peer deletes its redundant SA once it learns it lost; deleting the old
-                # SA before then could strand the peer's exchange (its response may be lost)
-                theirs.then_delete = old
-            else:
-                self._delete_old(old, now)
-            old.state = IkeState.REKEYED if old.state == IkeState.ESTABLISHED else old.state
-            self._kick(winner, now)
-            return
-        if not ours and old.rekeying:
-            return  # our own rekey of ``old`` is in flight: its outcome decides (RFC 7296 2.8.2)
-        self._move_children(old, new)
-        old.state = IkeState.REKEYED
-        old.replaced = True
-        if ours:
-            self._queue(old, IkeDeleteTask("rekeyed"), now)
-        self._kick(new, now)
-
-    def _delete_old(self, old: IkeSa, now: float) -> None:
-        if (
-            self._sas.get(old.local_spi) is old
-            and old.state
-            not in (
-                IkeState.DELETING,
-                IkeState.DEAD,
-            )
-            and not any(isinstance(t, IkeDeleteTask) for t in old.tasks)
-        ):
-            self._queue(old, IkeDeleteTask("rekeyed"), now)
-
-    def adopt_peer_rekey(self, old: IkeSa, now: float) -> None:
-        """Our rekey of ``old`` failed; if the peer rekeyed it meanwhile, follow the peer's."""
-        if old.peer_rekey is not None and old.our_rekey is None:
-            new = old.peer_rekey[0]
-            if self._sas.get(new.local_spi) is new:
-                self._move_children(old, new)
-                old.state = IkeState.REKEYED
-                old.replaced = True
-                self._kick(new, now)
-
-    @staticmethod
-    def _rekey_winner(old: IkeSa) -> IkeSa:
-        """RFC 7296 2.8.2: the new SA from the exchange holding the lowest nonce is redundant."""
-        assert old.our_rekey is not None and old.peer_rekey is not None
-        mine, a, b = old.our_rekey
-        theirs, c, d = old.peer_rekey
-        return theirs if min(a, b) <= min(c, d) else mine
-
-    def _move_children(self, src: IkeSa, dst: IkeSa) -> None:
-        """CHILD SAs, and the CHILD SA work queued for them, follow a rekeyed IKE SA."""
-        if src is dst:
-            return
-        self._touch(src)
-        self._touch(dst)
-        for c_sa in list(src.children.values()):
-            dst.children[c_sa.child_id] = c_sa
-            c_sa.owner = dst
-        src.children.clear()
-        for t in list(src.tasks):
-            if isinstance(t, ChildCreateTask | ChildDeleteTask):
-                dst.tasks.append(t)
-                src.tasks.remove(t)
-
-    def _successor(self, sa: IkeSa) -> IkeSa | None:
-        """The live IKE SA that replaced ``sa`` by a rekey, if any."""
-        alive = [
-            x[0]
-            for x in (sa.our_rekey, sa.peer_rekey)
-            if x is not None
-            and self._sas.get(x[0].local_spi) is x[0]
-            and x[0].state == IkeState.ESTABLISHED
-        ]
-        if len(alive) == 2:
-            return self._rekey_winner(sa)
-        return alive[0] if alive else None
-
     # ----------------------------------------------------------- snapshots
-    def _ike_info(self, sa: IkeSa) -> IkeSaInfo:
-        pol = sa.policy
-        local_id = sa.id_i if sa.initiator else sa.id_r
-        remote_id = sa.id_r if sa.initiator else sa.id_i
-        nat = nat_column(sa.nat_local, sa.nat_remote, sa.nat_fake)
-        return IkeSaInfo(
-            gateway=sa.gateway,
-            sn=sa.sn,
-            role="Init" if sa.initiator else "Resp",
-            state=sa.state.value,
-            local_address=sa.local[0],
-            local_port=sa.local[1],
-            peer_address=sa.remote[0],
-            peer_port=sa.remote[1],
-            spi_i=sa.spi_i.hex().upper(),
-            spi_r=sa.spi_r.hex().upper(),
-            algorithm=sa.suite.short() if sa.suite else "",
-            proposal=sa.suite.long() if sa.suite else "",
-            id_local=str(identity.from_payload(local_id))
-            if local_id
-            else str(pol.effective_local_id()),
-            id_remote=str(identity.from_payload(remote_id))
-            if remote_id
-            else str(pol.peer_id or ""),
-            id_i=identity.wire_display(sa.id_i) if sa.id_i else "",
-            id_r=identity.wire_display(sa.id_r) if sa.id_r else "",
-            nat=nat,
-            message_id_rx=max(sa.expected_request_id - 1, 0),
-            message_id_tx=max(sa.next_request_id - 1, 0),
-            retransmits=sa.retransmits,
-            liveness_interval=pol.dpd_interval if pol.dpd_enabled else None,
-            created=sa.established,
-            rekey_at=sa.rekey_at if sa.rekey_at != math.inf else sa.expires,
-            expires=sa.expires,
-            children=tuple(sorted(sa.children)),
-        )
-
-    def _child_info(self, sa: IkeSa, c: ChildSa) -> ChildSaInfo:
-        return ChildSaInfo(
-            gateway=sa.gateway,
-            name=c.policy.name,
-            tunnel_id=c.policy.tunnel_id,
-            child_id=c.child_id,
-            parent_sn=sa.sn,
-            role="Init" if c.initiator else "Resp",
-            state=c.state.value,
-            spi_in=c.spi_in,
-            spi_out=c.spi_out,
-            message_id=c.message_id,
-            algorithm=c.suite.short(),
-            proposal=c.suite.long(sa.suite.dh if sa.suite else None),
-            local_ts=tuple(ts.describe() for ts in c.local_ts),
-            remote_ts=tuple(ts.describe() for ts in c.remote_ts),
-            peer_address=sa.remote[0],
-            created=c.created,
-            rekey_at=c.rekey_at if c.rekey_at != math.inf else c.expires,
-            expires=c.expires,
-            lifetime=c.policy.lifetime,
-            lifesize_kb=c.policy.lifesize_kb,
-            encap=sa.nat,
-        )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..crypto.dh import DhKeyPair
 from ..crypto.keymat import IkeKeys
+from ..ike.retransmit import Retransmit
 from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
 from . import message
 from .constants import ExchangeType
@@ -22,7 +23,10 @@ from .payloads import IdPayload, Payload
 from .proposals import EspSuite, IkeSuite
 
 if TYPE_CHECKING:
-    from .engine import Ikev2Engine
+    import random
+
+    from ..ike.spi import SpiAllocator
+    from .cookies import CookieJar
 
 Address = tuple[str, int]
 
@@ -60,19 +64,76 @@ class ChildState(enum.Enum):
     DELETING = "Deleting"
 
 
-@dataclass(frozen=True)
-class Retransmit:
-    """Exponential backoff (RFC 7296 2.4): timeouts base, 2*base, ... capped at ``cap``.
+class TaskContext(Protocol):
+    """What a task may use of the engine it runs in: the whole surface, named once.
 
-    The defaults follow PAN-OS: 1+2+4+...+64+64+64+64 = 319 s before the peer is dead.
+    Tasks are typed against this, not ``Ikev2Engine``: the engine imports the tasks and the
+    tasks import nothing of the engine. ``Ikev2Engine`` satisfies it structurally.
     """
 
-    base: float = 1.0
-    cap: float = 64.0
-    tries: int = 10
+    retransmit: Retransmit
+    rng: random.Random
+    spis: SpiAllocator
+    next_child_id: int
+    cookies: CookieJar
+    half_open_limit: int
+    force_udp_encap: bool
 
-    def timeout(self, attempt: int) -> float:
-        return float(min(self.base * (2**attempt), self.cap))
+    def log(self, sa: IkeSa | None, text: str, *, gateway: str = "", level: str = "INFO") -> None: ...
+    @staticmethod
+    def notify_name(notify_type: int) -> str: ...
+    @staticmethod
+    def nat_text(sa: IkeSa) -> str: ...
+    def half_open_count(self) -> int: ...
+    def policy_for_address(self, local_ip: str, remote_ip: str) -> IkePolicy | None: ...
+    def policy_for_identity(self, sa: IkeSa, idi: IdPayload) -> IkePolicy | None: ...
+    def child_candidates(self, gateway: str) -> list[ChildPolicy]: ...
+    def new_ike_spi(self) -> bytes: ...
+    def new_child_spi(self) -> int: ...
+    def new_sa(
+        self,
+        policy: IkePolicy,
+        *,
+        initiator: bool,
+        local: Address,
+        remote: Address,
+        now: float,
+        spi_i: bytes = b"",
+    ) -> IkeSa: ...
+    def derive_ike_keys(self, sa: IkeSa, shared: bytes) -> None: ...
+    def establish_ike(self, sa: IkeSa, now: float) -> None: ...
+    def emit_failed(self, gateway: str, reason: str) -> None: ...
+    def fail_ike(
+        self, sa: IkeSa, reason: str, *, send_delete: bool = False, quiet: bool = False
+    ) -> None: ...
+    def peer_dead(self, sa: IkeSa, what: str) -> None: ...
+    def remove_ike(self, sa: IkeSa, reason: str, announce: bool = True) -> None: ...
+    def initial_contact(self, sa: IkeSa) -> None: ...
+    def is_initial_contact(self, sa: IkeSa) -> bool: ...
+    def child_failed(self, sa: IkeSa, name: str, reason: str) -> None: ...
+    def owner_of(self, child: ChildSa) -> IkeSa | None: ...
+    def remove_child(self, sa: IkeSa, child: ChildSa, reason: str) -> None: ...
+    def rekeyed_sa(
+        self,
+        old: IkeSa,
+        *,
+        initiator: bool,
+        spi_i: bytes,
+        spi_r: bytes,
+        suite: IkeSuite,
+        ni: bytes,
+        nr: bytes,
+        shared: bytes,
+        now: float,
+    ) -> IkeSa: ...
+    def log_limited(self, kind: str, text: str, now: float, gateway: str = "",
+                    level: str = "ERROR") -> None: ...
+    def send(self, data: bytes, local: Address, remote: Address) -> None: ...
+    # for rekey.py (rekey.Context)
+    def touch(self, sa: IkeSa) -> None: ...
+    def alive(self, sa: IkeSa) -> bool: ...
+    def emit(self, event: Any) -> None: ...
+    def drop(self, why: str) -> None: ...
 
 
 class Task(Protocol):
@@ -81,11 +142,11 @@ class Task(Protocol):
     @property
     def exchange(self) -> int: ...
 
-    def build(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> list[Payload] | None: ...
+    def build(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None: ...
 
-    def process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> None: ...
+    def process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None: ...
 
-    def failed(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> None: ...
+    def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None: ...
 
 
 @dataclass

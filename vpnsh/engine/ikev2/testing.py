@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from ..clock import FakeClock
+from ..ike.events import Event
 from ..policy import ChildPolicy, EspProposal, Identity, IkePolicy, IkeProposal
 from .engine import Ikev2Engine
-from .events import Event
 from .sa import Address
 
 E = TypeVar("E")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ...crypto import dh
 from ...policy import ChildPolicy, TrafficSelector
-from .. import selectors
+from .. import children, selectors
 from ..constants import NotifyType, ProtocolId
 from ..message import Message
 from ..payloads import KePayload, NoncePayload, NotifyPayload, Payload, SaPayload, TsPayload
@@ -23,7 +23,7 @@ from ..proposals import (
 from ..sa import ChildSa, IkeSa
 
 if TYPE_CHECKING:
-    from ..engine import Ikev2Engine
+    from ..sa import TaskContext
 
 
 def proxy_ids_text(children: list[ChildPolicy]) -> str:
@@ -38,7 +38,7 @@ def proxy_ids_text(children: list[ChildPolicy]) -> str:
 
 
 def respond_child(
-    engine: Ikev2Engine,
+    engine: TaskContext,
     sa: IkeSa,
     msg: Message,
     ni: bytes,
@@ -110,7 +110,7 @@ def respond_child(
             engine.child_failed(sa, child.name, f"bad PFS public value: {exc}")
             return [NotifyPayload(NotifyType.INVALID_SYNTAX)], None
         extra.append(KePayload(suite.dh, pair.public))
-    installed = engine.install_child(
+    installed = children.install_child(engine,
         sa,
         child,
         initiator=False,
@@ -135,7 +135,7 @@ def respond_child(
 
 
 def complete_child(
-    engine: Ikev2Engine,
+    engine: TaskContext,
     sa: IkeSa,
     msg: Message,
     policy: ChildPolicy,
@@ -206,7 +206,7 @@ def complete_child(
             f"{selectors.describe(tsr.selectors)}",
         )
         return None
-    return engine.install_child(
+    return children.install_child(engine,
         sa,
         policy,
         initiator=True,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ...crypto import dh
 from ...policy import ChildPolicy
+from .. import rekey as rekeying
 from ..constants import ExchangeType, NotifyType, ProtocolId
 from ..message import Message
 from ..payloads import KePayload, NoncePayload, NotifyPayload, Payload, SaPayload, TsPayload
@@ -17,13 +18,14 @@ from .child_common import complete_child, respond_child
 from .ike_init import NONCE_SIZE
 
 if TYPE_CHECKING:
-    from ..engine import Ikev2Engine
+    from ..sa import TaskContext
 
 REKEY_RETRY = 10.0
 
 
 class ChildCreateTask:
     exchange = ExchangeType.CREATE_CHILD_SA
+    follows_children = True  # moves to the new IKE SA with the CHILD SAs on a rekey
 
     def __init__(self, policy: ChildPolicy, rekey_of: ChildSa | None = None) -> None:
         self.policy = policy
@@ -35,7 +37,7 @@ class ChildCreateTask:
         self.local_ts = policy.local_selectors()
         self.remote_ts = policy.remote_selectors()
 
-    def build(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> list[Payload] | None:
+    def build(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
         old = self.rekey_of
         if sa.state != IkeState.ESTABLISHED:
             sa.pending_children.discard(self.policy.name)
@@ -69,7 +71,7 @@ class ChildCreateTask:
         engine.log(sa, f"CREATE_CHILD_SA request sent: {what} for {self.policy.name}")
         return payloads
 
-    def process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> None:
+    def process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
         old = self.rekey_of
         sa.pending_children.discard(self.policy.name)
         if old is not None:
@@ -101,13 +103,13 @@ class ChildCreateTask:
             rekey_of=old,
         )
         if child is not None and old is not None:
-            engine.child_rekeyed(sa, old, child, self.ni, nonce.data if nonce else b"", True)
+            rekeying.child_rekeyed(engine, sa, old, child, self.ni, nonce.data if nonce else b"", True)
 
-    def failed(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> None:
+    def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
         engine.peer_dead(sa, "CREATE_CHILD_SA")
 
 
-def respond_create_child(engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
+def respond_create_child(engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
     from .ike_rekey import respond_ike_rekey
 
     sa_p = msg.get(SaPayload)
@@ -131,5 +133,5 @@ def respond_create_child(engine: Ikev2Engine, sa: IkeSa, msg: Message, now: floa
     nr = os.urandom(NONCE_SIZE)
     out, new = respond_child(engine, sa, msg, nonce.data, nr, False, now, rekey_of=old)
     if old is not None and new is not None:
-        engine.child_rekeyed(sa, old, new, nonce.data, nr, False)
+        rekeying.child_rekeyed(engine, sa, old, new, nonce.data, nr, False)
     return out

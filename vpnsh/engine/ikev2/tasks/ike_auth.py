@@ -18,7 +18,7 @@ from ..sa import IkeSa
 from .child_common import complete_child, respond_child
 
 if TYPE_CHECKING:
-    from ..engine import Ikev2Engine
+    from ..sa import TaskContext
 
 
 def auth_data(sa: IkeSa, psk: bytes, of_initiator: bool, id_payload: IdPayload) -> bytes:
@@ -43,7 +43,7 @@ class IkeAuthTask:
         self.spi_in = 0
         self.offers: list[Offer] = []
 
-    def build(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> list[Payload] | None:
+    def build(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
         pol = sa.policy
         idi = identity.to_payload(pol.effective_local_id(), True)
         sa.id_i = idi
@@ -68,7 +68,7 @@ class IkeAuthTask:
         )
         return payloads
 
-    def process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> None:
+    def process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
         pol = sa.policy
         if msg.notify(NotifyType.AUTHENTICATION_FAILED):
             engine.fail_ike(
@@ -119,13 +119,13 @@ class IkeAuthTask:
                 now,
             )
 
-    def failed(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> None:
+    def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
         engine.fail_ike(
             sa, f"peer {sa.remote[0]} never answered IKE_AUTH ({engine.retransmit.tries} tries)"
         )
 
 
-def respond_auth(engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
+def respond_auth(engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
     idi = next((p for p in msg.all(IdPayload) if p.initiator), None)
     auth = msg.get(AuthPayload)
     if idi is None or auth is None:

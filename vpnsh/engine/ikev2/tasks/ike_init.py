@@ -15,7 +15,7 @@ from ..proposals import NoProposalChosen, Offer, build, ike_offers, ike_suite, s
 from ..sa import IkeSa
 
 if TYPE_CHECKING:
-    from ..engine import Ikev2Engine
+    from ..sa import TaskContext
 
 ZERO_SPI = bytes(8)
 MAX_RESTARTS = 3
@@ -67,7 +67,7 @@ class IkeInitTask:
         self.restarts = 0
         self.offers: list[Offer] = []
 
-    def build(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> list[Payload] | None:
+    def build(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
         if sa.dh is None:
             sa.dh = dh.group(self.group).generate()
         if not sa.ni:
@@ -87,7 +87,7 @@ class IkeInitTask:
         )
         return payloads
 
-    def _restart(self, engine: Ikev2Engine, sa: IkeSa, why: str) -> bool:
+    def _restart(self, engine: TaskContext, sa: IkeSa, why: str) -> bool:
         if self.restarts >= MAX_RESTARTS:
             engine.fail_ike(sa, f"IKE_SA_INIT restarted {self.restarts} times ({why}); giving up")
             return False
@@ -98,7 +98,7 @@ class IkeInitTask:
         engine.log(sa, f"IKE_SA_INIT restart: {why}")
         return True
 
-    def process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> None:
+    def process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
         cookie = msg.notify(NotifyType.COOKIE)
         if cookie is not None:
             self.cookie = cookie.data
@@ -155,7 +155,6 @@ class IkeInitTask:
         sa.spi_r = msg.spi_r
         sa.nr = nonce.data
         sa.suite = suite
-        sa.init_response = engine.current_raw
         engine.derive_ike_keys(sa, shared)
         detect_nat(sa, msg, engine.force_udp_encap)
         engine.log(sa, f"IKE_SA_INIT response received: {suite.long()}, NAT {engine.nat_text(sa)}")
@@ -166,14 +165,14 @@ class IkeInitTask:
 
         sa.tasks.appendleft(IkeAuthTask(sa.first_child))
 
-    def failed(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> None:
+    def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
         engine.fail_ike(
             sa, f"peer {sa.remote[0]} never answered IKE_SA_INIT ({engine.retransmit.tries} tries)"
         )
 
 
 def respond_init(
-    engine: Ikev2Engine, parsed: Parsed, local: tuple[str, int], remote: tuple[str, int], now: float
+    engine: TaskContext, parsed: Parsed, local: tuple[str, int], remote: tuple[str, int], now: float
 ) -> None:
     """Answers an IKE_SA_INIT request; creates the half-open IKE SA on success."""
     msg = parsed.message

@@ -7,6 +7,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from ...crypto import dh
+from .. import rekey as rekeying
 from ..constants import ExchangeType, NotifyType, ProtocolId
 from ..message import Message
 from ..payloads import KePayload, NoncePayload, NotifyPayload, Payload, SaPayload
@@ -15,7 +16,7 @@ from ..sa import IkeSa, IkeState
 from .ike_init import NONCE_SIZE
 
 if TYPE_CHECKING:
-    from ..engine import Ikev2Engine
+    from ..sa import TaskContext
 
 REKEY_RETRY = 10.0
 
@@ -29,7 +30,7 @@ class IkeRekeyTask:
         self.offers: list[Offer] = []
         self.pair: dh.DhKeyPair | None = None
 
-    def build(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> list[Payload] | None:
+    def build(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
         if sa.state != IkeState.ESTABLISHED or sa.peer_rekey is not None or sa.suite is None:
             return None
         sa.rekeying = True
@@ -45,12 +46,12 @@ class IkeRekeyTask:
             KePayload(group, self.pair.public),
         ]
 
-    def process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> None:
+    def process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
         sa.rekeying = False
         if not self._process(engine, sa, msg, now):
-            engine.adopt_peer_rekey(sa, now)
+            rekeying.adopt_peer_rekey(engine, sa, now)
 
-    def _process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> bool:
+    def _process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> bool:
         errors = msg.error_notifies()
         if errors:
             names = ", ".join(engine.notify_name(n.notify_type) for n in errors)
@@ -87,14 +88,14 @@ class IkeRekeyTask:
             shared=shared,
             now=now,
         )
-        engine.ike_rekeyed(sa, new, self.ni, nonce.data, True, now)
+        rekeying.ike_rekeyed(engine, sa, new, self.ni, nonce.data, True, now)
         return True
 
-    def failed(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> None:
+    def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
         engine.peer_dead(sa, "IKE SA rekey")
 
 
-def respond_ike_rekey(engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
+def respond_ike_rekey(engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
     if sa.state != IkeState.ESTABLISHED:
         return [NotifyPayload(NotifyType.TEMPORARY_FAILURE)]
     if (
@@ -139,5 +140,5 @@ def respond_ike_rekey(engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) 
         now=now,
     )
     engine.log(sa, f"IKE SA rekey request answered: new SN {new.sn}")
-    engine.ike_rekeyed(sa, new, nonce.data, nr, False, now)
+    rekeying.ike_rekeyed(engine, sa, new, nonce.data, nr, False, now)
     return [SaPayload((reply,)), NoncePayload(nr), KePayload(suite.dh, pair.public)]

@@ -11,18 +11,19 @@ from ..payloads import DeletePayload, NotifyPayload, Payload
 from ..sa import ChildSa, ChildState, IkeSa, IkeState
 
 if TYPE_CHECKING:
-    from ..engine import Ikev2Engine
+    from ..sa import TaskContext
 
 
 class ChildDeleteTask:
     exchange = ExchangeType.INFORMATIONAL
+    follows_children = True  # moves to the new IKE SA with the CHILD SAs on a rekey
 
     def __init__(self, children: list[ChildSa], reason: str, removed: bool = False) -> None:
         self.children = children
         self.reason = reason
         self.removed = removed  # already removed locally (hard expiry): only tell the peer
 
-    def build(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> list[Payload] | None:
+    def build(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
         if not self.removed:
             self.children = [c for c in self.children if sa.children.get(c.child_id) is c]
         if not self.children or sa.state in (IkeState.DELETING, IkeState.DEAD):
@@ -38,13 +39,13 @@ class ChildDeleteTask:
             DeletePayload(ProtocolId.ESP, tuple(struct.pack("!I", c.spi_in) for c in self.children))
         ]
 
-    def process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> None:
+    def process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
         for c in self.children:
             owner = engine.owner_of(c)  # an IKE rekey may have moved it meanwhile
             if owner is not None:
                 engine.remove_child(owner, c, self.reason)
 
-    def failed(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> None:
+    def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
         engine.peer_dead(sa, "a Delete")
 
 
@@ -54,17 +55,17 @@ class IkeDeleteTask:
     def __init__(self, reason: str) -> None:
         self.reason = reason
 
-    def build(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> list[Payload] | None:
+    def build(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
         if sa.state in (IkeState.DEAD, IkeState.CONNECTING):
             return None
         sa.state = IkeState.DELETING
         engine.log(sa, f"INFORMATIONAL request sent: delete IKE SA ({self.reason})")
         return [DeletePayload(ProtocolId.IKE)]
 
-    def process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> None:
+    def process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
         engine.remove_ike(sa, self.reason)
 
-    def failed(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> None:
+    def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
         engine.remove_ike(sa, self.reason + "; the peer did not answer the Delete")
 
 
@@ -73,20 +74,20 @@ class DpdTask:
 
     exchange = ExchangeType.INFORMATIONAL
 
-    def build(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> list[Payload] | None:
+    def build(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
         if sa.state != IkeState.ESTABLISHED:
             return None
         return []
 
-    def process(self, engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float) -> None:
+    def process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
         pass
 
-    def failed(self, engine: Ikev2Engine, sa: IkeSa, now: float) -> None:
+    def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
         engine.peer_dead(sa, "the liveness check")
 
 
 def respond_informational(
-    engine: Ikev2Engine, sa: IkeSa, msg: Message, now: float
+    engine: TaskContext, sa: IkeSa, msg: Message, now: float
 ) -> list[Payload]:
     out: list[Payload] = []
     for n in msg.all(NotifyPayload):

@@ -1,4 +1,4 @@
-"""What the IKEv2 engine reports: events (taken with ``next_event``) and state snapshots."""
+"""What the IKE engines (IKEv1 and IKEv2) report: events (taken with ``next_event``) and state snapshots."""
 
 from __future__ import annotations
 

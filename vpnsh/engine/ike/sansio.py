@@ -8,7 +8,7 @@ defaults to the engine's clock. Datagrams
 and events go out through :meth:`datagrams_to_send` and :meth:`next_event`. A bad
 datagram never raises: it is counted in ``drops`` by reason and dropped. A bug that a
 datagram or a timer runs into is counted as an internal error and its traceback logged
-(a few a minute: :mod:`.ratelimit`); it never stops the timers of other SAs.
+(a few a minute: :mod:`vpnsh.engine.ratelimit`); it never stops the timers of other SAs.
 Subclasses implement ``_receive`` and name their codec's error in ``parse_error``.
 """
 
@@ -20,10 +20,11 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .ratelimit import Repeats, suppressed_text
+from ..ratelimit import Repeats, suppressed_text
+from .events import LogLine
 
 if TYPE_CHECKING:
-    from .policy import ChildPolicy, IkePolicy
+    from ..policy import ChildPolicy, IkePolicy
 
 log = logging.getLogger("vpnshd.ike")
 INTERNAL_ERROR = "internal error"
@@ -165,8 +166,6 @@ class SansIoEngine:
                     level: str = "ERROR") -> None:
         """A log line of a kind that may come in floods: a few a minute, the rest counted
         and reported as "N similar messages suppressed"."""
-        from .ikev2.events import LogLine
-
         self._repeat_levels[kind] = (gateway, level)
         write, before = self._repeats.allow(kind, now)
         if before:
@@ -176,8 +175,6 @@ class SansIoEngine:
 
     def flush_repeats(self, now: float) -> None:
         """Report what was suppressed in windows that are over (called with the timers)."""
-        from .ikev2.events import LogLine
-
         for kind, count in self._repeats.flush(now):
             gateway, level = self._repeat_levels.pop(kind, ("", "ERROR"))
             self.emit(LogLine(suppressed_text(count, kind), gateway, level))

@@ -1,0 +1,74 @@
+"""Snapshots of IKEv2 SAs for the show commands (``show vpn ike-sa``, ``show vpn ipsec-sa``)."""
+
+from __future__ import annotations
+
+import math
+
+from ..ike.events import ChildSaInfo, IkeSaInfo
+from ..ike.sansio import nat_column
+from . import identity
+from .sa import ChildSa, IkeSa
+
+
+def ike_info(sa: IkeSa) -> IkeSaInfo:
+    pol = sa.policy
+    local_id = sa.id_i if sa.initiator else sa.id_r
+    remote_id = sa.id_r if sa.initiator else sa.id_i
+    nat = nat_column(sa.nat_local, sa.nat_remote, sa.nat_fake)
+    return IkeSaInfo(
+        gateway=sa.gateway,
+        sn=sa.sn,
+        role="Init" if sa.initiator else "Resp",
+        state=sa.state.value,
+        local_address=sa.local[0],
+        local_port=sa.local[1],
+        peer_address=sa.remote[0],
+        peer_port=sa.remote[1],
+        spi_i=sa.spi_i.hex().upper(),
+        spi_r=sa.spi_r.hex().upper(),
+        algorithm=sa.suite.short() if sa.suite else "",
+        proposal=sa.suite.long() if sa.suite else "",
+        id_local=str(identity.from_payload(local_id))
+        if local_id
+        else str(pol.effective_local_id()),
+        id_remote=str(identity.from_payload(remote_id))
+        if remote_id
+        else str(pol.peer_id or ""),
+        id_i=identity.wire_display(sa.id_i) if sa.id_i else "",
+        id_r=identity.wire_display(sa.id_r) if sa.id_r else "",
+        nat=nat,
+        message_id_rx=max(sa.expected_request_id - 1, 0),
+        message_id_tx=max(sa.next_request_id - 1, 0),
+        retransmits=sa.retransmits,
+        liveness_interval=pol.dpd_interval if pol.dpd_enabled else None,
+        created=sa.established,
+        rekey_at=sa.rekey_at if sa.rekey_at != math.inf else sa.expires,
+        expires=sa.expires,
+        children=tuple(sorted(sa.children)),
+    )
+
+
+def child_info(sa: IkeSa, c: ChildSa) -> ChildSaInfo:
+    return ChildSaInfo(
+        gateway=sa.gateway,
+        name=c.policy.name,
+        tunnel_id=c.policy.tunnel_id,
+        child_id=c.child_id,
+        parent_sn=sa.sn,
+        role="Init" if c.initiator else "Resp",
+        state=c.state.value,
+        spi_in=c.spi_in,
+        spi_out=c.spi_out,
+        message_id=c.message_id,
+        algorithm=c.suite.short(),
+        proposal=c.suite.long(sa.suite.dh if sa.suite else None),
+        local_ts=tuple(ts.describe() for ts in c.local_ts),
+        remote_ts=tuple(ts.describe() for ts in c.remote_ts),
+        peer_address=sa.remote[0],
+        created=c.created,
+        rekey_at=c.rekey_at if c.rekey_at != math.inf else c.expires,
+        expires=c.expires,
+        lifetime=c.policy.lifetime,
+        lifesize_kb=c.policy.lifesize_kb,
+        encap=sa.nat,
+    )
