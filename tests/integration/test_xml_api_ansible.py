@@ -28,7 +28,9 @@ PYTHON = os.environ.get("VPNSH_TEST_ANSIBLE_PYTHON", sys.executable)
 
 def _collection_missing() -> str | None:
     if not PLAYBOOK:
-        return "ansible-playbook is not installed"
+        return ("ansible-playbook is not installed: the paloaltonetworks.panos collection it "
+                "needs is in no registry this machine reaches (not in PyPI's ansible bundle; "
+                "Galaxy is out of reach)")
     galaxy = str(Path(PLAYBOOK).with_name("ansible-galaxy"))
     try:
         res = subprocess.run([galaxy, "collection", "list", "paloaltonetworks.panos"],
@@ -36,7 +38,8 @@ def _collection_missing() -> str | None:
     except OSError as exc:
         return f"ansible-galaxy: {exc}"
     if "paloaltonetworks.panos" not in res.stdout:
-        return "the paloaltonetworks.panos collection is not installed"
+        return ("the paloaltonetworks.panos collection is not installed (it is in no registry "
+                "this machine reaches: not in PyPI's ansible bundle; Galaxy is out of reach)")
     return None
 
 
