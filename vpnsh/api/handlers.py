@@ -260,8 +260,21 @@ class Api:
             for command in commands:
                 await self.control.set(command, user)
         except ControlError as exc:
-            await self._restore(tokens, before, user)
-            raise ApiError(replies.INVALID_OBJECT, exc.message) from None
+            refusal = await self._refusal(exc, user, replies.INVALID_OBJECT)
+            if refusal.code != replies.LOCKED:  # under a lock nothing was changed
+                await self._restore(tokens, before, user)
+            raise refusal from None
+
+    async def _refusal(self, exc: ControlError, user: str, code: int, *,
+                       commit: bool = False) -> ApiError:
+        """The API error for a write (or commit) the daemon refused: under another admin's
+        config lock (or, for a commit, commit lock) it is PAN-OS's lock refusal with the
+        daemon's words, as the shell shows them; else ``code`` with the daemon's message."""
+        kinds = ("commit", "config") if commit else ("config",)
+        for kind in kinds:
+            if await self.control.lock_holder(kind, user) is not None:
+                return ApiError(replies.LOCKED, exc.message)
+        return ApiError(code, exc.message)
 
     async def _restore(self, tokens: tuple[str, ...], before: Any, user: str) -> None:
         try:
@@ -281,7 +294,7 @@ class Api:
         try:
             await self.control.delete(list(tokens), user)
         except ControlError as exc:
-            raise ApiError(replies.INVALID_OBJECT, exc.message) from None
+            raise await self._refusal(exc, user, replies.INVALID_OBJECT) from None
         return replies.success(code=replies.COMMAND_SUCCEEDED, msg="command succeeded")
 
     async def _rename(self, target: xpaths.Target, new: str, user: str) -> str:
@@ -293,7 +306,7 @@ class Api:
         try:
             await self.control.rename(list(tokens), new, user)
         except ControlError as exc:
-            raise ApiError(replies.INVALID_OBJECT, exc.message) from None
+            raise await self._refusal(exc, user, replies.INVALID_OBJECT) from None
         return replies.success(code=replies.COMMAND_SUCCEEDED, msg="command succeeded")
 
     async def _move(self, target: xpaths.Target, where: str, dst: str | None, user: str) -> str:
@@ -303,7 +316,7 @@ class Api:
         try:
             await self.control.move(list(tokens), where, dst, user)
         except ControlError as exc:
-            raise ApiError(replies.INVALID_OBJECT, exc.message) from None
+            raise await self._refusal(exc, user, replies.INVALID_OBJECT) from None
         return replies.success(code=replies.COMMAND_SUCCEEDED, msg="command succeeded")
 
     # ------------------------------------------------------------------ type=op
@@ -423,21 +436,18 @@ class Api:
             raise ApiError(replies.MALFORMED_COMMAND, "Malformed command") from None
         if root.tag != "commit":
             raise ApiError(replies.INVALID_COMMAND, f"{root.tag} is unexpected")
-        if params.get("action") == "partial" or root.find("partial") is not None:
-            raise ApiError(replies.INVALID_COMMAND,
-                           "commit partial is not available: vpnsh has one candidate shared by "
-                           "every admin (no per-admin changes yet); commit it whole")
+        admins = _partial_admins(root, params.get("action"))
         force = root.find("force") is not None
         description = (root.findtext("description") or root.findtext("force/description") or "").strip()
         async with self.lock:
             before = await self._last_job(user)
             try:
-                result = await self.control.commit(description, force, user)
+                result = await self.control.commit(description, force, user, admins)
             except ControlError as exc:
                 job = await self._new_job("Commit", before, user)
                 if exc.kind == VALIDATION and job is not None:
                     return enqueued("Commit", job)  # the job says FAIL and why
-                raise ApiError(replies.OPERATION_FAILED, exc.message) from None
+                raise await self._refusal(exc, user, replies.OPERATION_FAILED, commit=True) from None
         if result.get("job") is None:
             return replies.success(code=replies.SUCCESS, msg="There are no changes to commit.")
         return enqueued("Commit", int(result["job"]))
@@ -454,6 +464,27 @@ class _Export(Exception):  # noqa: N818 - a reply that is not a <response>
     def __init__(self, body: str) -> None:
         super().__init__("export")
         self.body = body
+
+
+def _partial_admins(root: ET.Element, action: str | None) -> list[str] | None:
+    """The admins of ``<commit><partial><admin><member>A</member>...</admin></partial>``
+    (pan-os-python's ``commit(admins=[...])``, panxapi's ``--partial``), None for a full commit.
+    Partial scopes vpnsh has no notion of (``device-and-network`` and the like excluded) are
+    refused rather than ignored: they would commit more than asked."""
+    partial = root.find("partial")
+    if partial is None:
+        if action == "partial":
+            raise ApiError(replies.INVALID_COMMAND, "commit partial needs <partial><admin>")
+        return None
+    other = [child.tag for child in partial if child.tag != "admin"]
+    if other:
+        raise ApiError(replies.INVALID_COMMAND,
+                       f"commit partial {other[0]} is unexpected: vpnsh commits partially by "
+                       "admin only")
+    names = [(m.text or "").strip() for m in partial.findall("admin/member")]
+    if not names or not all(names):
+        raise ApiError(replies.INVALID_COMMAND, "commit partial admin needs <member> names")
+    return names
 
 
 def _system_element(info: Mapping[str, str]) -> ET.Element:
