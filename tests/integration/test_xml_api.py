@@ -415,3 +415,32 @@ def test_shell_admins_locks_refuse_api_writes_and_commits(api: ApiDaemon) -> Non
     x.commit(cmd="<commit></commit>")
     assert ET.fromstring(x.xml_document).findtext("result/job")
     wait_for(lambda: "tunnel.21 comment before" in api.running(), 30, "the API's commit")
+
+
+def test_delete_of_a_referenced_object_answers_code_10_and_changes_nothing(api: ApiDaemon) -> None:
+    api.set("network ike crypto-profiles ike-crypto-profiles ike-p dh-group group14")
+    api.set("network ike crypto-profiles ike-crypto-profiles spare dh-group group14")
+    api.set("network ike gateway GW1 protocol ikev2 ike-crypto-profile ike-p")
+    before = api.candidate()
+    x = xapi(api, api_username=USER, api_password=PASSWORD)
+    x.keygen()
+    profiles = D + "/network/ike/crypto-profiles/ike-crypto-profiles"
+    with pytest.raises(pan_xapi.PanXapiError, match="ike-p cannot be deleted because of references from"):
+        x.delete(xpath=profiles + "/entry[@name='ike-p']")
+    assert x.status_code == "10"
+    lines = [line.text for line in ET.fromstring(x.xml_document).findall("msg/line")]
+    assert lines == ["ike-p cannot be deleted because of references from:",
+                     "network -> ike -> gateway -> GW1 -> protocol -> ikev2 -> ike-crypto-profile"]
+    # pan-os-python's delete() sees the same refusal
+    fw = firewall(api)
+    profile = fw.add(network.IkeCryptoProfile("ike-p"))
+    with pytest.raises(PanDeviceXapiError, match="cannot be deleted"):
+        profile.delete()
+    assert api.candidate() == before
+    # an object nothing names is deleted; so is the referrer, and then the object
+    x.delete(xpath=profiles + "/entry[@name='spare']")
+    x.delete(xpath=D + "/network/ike/gateway/entry[@name='GW1']")
+    x.delete(xpath=profiles + "/entry[@name='ike-p']")
+    assert x.status_code == "20"
+    assert "ike-crypto-profiles ike-p" not in api.candidate()
+    assert "ike-crypto-profiles spare" not in api.candidate()

@@ -10,6 +10,7 @@ node it targeted is put back as it was), so an error changes nothing.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import secrets
@@ -25,7 +26,7 @@ from vpnsh.api import xpath as xpaths
 from vpnsh.api.control import ControlPort
 from vpnsh.api.keys import KeyStore
 from vpnsh.api.replies import ApiError, text_element
-from vpnsh.config import tree
+from vpnsh.config import tree, validate
 from vpnsh.control.protocol import VALIDATION, ControlError
 
 log = logging.getLogger("vpnshd.api")
@@ -291,11 +292,29 @@ class Api:
         tokens = self._tree_target(target)
         if await self.control.value("candidate", list(tokens), user) is None:
             return replies.success(code=replies.OBJECT_NOT_PRESENT, msg="Object doesn't exist")
+        await self._check_unreferenced(tokens, user)
         try:
             await self.control.delete(list(tokens), user)
         except ControlError as exc:
             raise await self._refusal(exc, user, replies.INVALID_OBJECT) from None
         return replies.success(code=replies.COMMAND_SUCCEEDED, msg="command succeeded")
+
+    async def _check_unreferenced(self, tokens: tuple[str, ...], user: str) -> None:
+        """Refuse (code 10, nothing changed) the delete of a node something else in the
+        candidate still names: ``GW1 cannot be deleted because of references from:`` and one
+        line per referring path, as PAN-OS answers (the shell leaves that to commit)."""
+        candidate = await self.control.tree("candidate", user)
+        after = copy.deepcopy(candidate)
+        try:
+            tree.delete_path(after, list(tokens))
+        except (tree.ConfigError, ValueError, KeyError):
+            return  # the daemon's delete answers it
+        lost = validate.references_lost(candidate, after)
+        if lost:
+            lines = [" -> ".join(p.path) for p in lost]
+            raise ApiError(replies.REFERENCE_COUNT,
+                           "\n".join([f"{tokens[-1]} cannot be deleted because of references from:",
+                                      *dict.fromkeys(lines)]))
 
     async def _rename(self, target: xpaths.Target, new: str, user: str) -> str:
         tokens = self._tree_target(target)
