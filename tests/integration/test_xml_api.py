@@ -337,3 +337,110 @@ def test_rename_and_move_security_rules(api: ApiDaemon) -> None:
         x.rename(xpath=rules + "/entry[@name='B']", newname="C")
     x.get(xpath=rules + "/entry/@name")
     assert [e.get("name") for e in ET.fromstring(x.xml_document).findall("result/entry")] == names
+
+
+# ---------------------------------------------------------------------------- admins: changes, partial commit, locks
+
+USER2 = "api-admin2"
+PASSWORD2 = "Api-Pw-43"
+TUNNELS = D + "/network/interface/tunnel/units"
+
+
+def changes(d: ApiDaemon) -> list[tuple[str, str]]:
+    """``show config list changes`` as (admin, xpath) rows."""
+    return [(c["admin"], c["xpath"]) for c in d.request("config.changes")["changes"]]
+
+
+def test_partial_commit_of_one_api_admin_keeps_the_others_changes(api: ApiDaemon) -> None:
+    set_password(api.state_dir / "ssh" / "passwords", USER2, PASSWORD2)
+    fw_a, fw_b = firewall(api), Firewall("127.0.0.1", USER2, PASSWORD2, port=api.port)
+    fw_a.add(network.TunnelInterface("tunnel.11", comment="from-a")).create()
+    fw_b.add(network.TunnelInterface("tunnel.12", comment="from-b")).create()
+    rows = changes(api)
+    assert {admin for admin, _ in rows} == {USER, USER2}  # each edit credited to its API admin
+    assert any(a == USER and "tunnel.11" in xp for a, xp in rows)
+    assert any(a == USER2 and "tunnel.12" in xp for a, xp in rows)
+
+    # pan-os-python's commit(admins=[A]) sends <commit><partial><admin><member>A</member>...
+    result = fw_a.commit(sync=True, admins=[USER])
+    assert result is not None and result["success"] and result["result"] == "OK", result
+    running, candidate = api.running(), api.candidate()
+    assert "tunnel.11 comment from-a" in running and "tunnel.12" not in running
+    assert "tunnel.12 comment from-b" in candidate  # B's change stays in the candidate
+    assert {admin for admin, _ in changes(api)} == {USER2}
+    # nothing of A's is left: a partial commit for A has nothing to do
+    x = xapi(api, api_username=USER, api_password=PASSWORD)
+    x.keygen()
+    x.commit(cmd=f"<commit><partial><admin><member>{USER}</member></admin></partial></commit>",
+             action="partial")
+    assert ET.fromstring(x.xml_document).findtext("msg") == "There are no changes to commit."
+    # a partial scope vpnsh has no notion of is refused, not widened to a full commit
+    with pytest.raises(pan_xapi.PanXapiError, match="unexpected"):
+        x.commit(cmd="<commit><partial><device-and-network>excluded</device-and-network>"
+                     "</partial></commit>", action="partial")
+    assert "tunnel.12" not in api.running()
+
+
+def test_shell_admins_locks_refuse_api_writes_and_commits(api: ApiDaemon) -> None:
+    from vpnsh.control.client import Client
+    from vpnsh.shell.session import Session
+
+    x = xapi(api, api_username=USER, api_password=PASSWORD)
+    x.keygen()
+    x.set(xpath=TUNNELS, element="<entry name='tunnel.21'><comment>before</comment></entry>")
+    with Client(str(api.socket)) as client:
+        ops1 = Session(client, user="ops1")
+        ops1.hello("CLI", "local")
+        assert ops1.execute("request config-lock add").ok
+        before = api.candidate()
+        with pytest.raises(pan_xapi.PanXapiError,
+                           match="Config for scope shared is currently locked by ops1"):
+            x.set(xpath=TUNNELS, element="<entry name='tunnel.22'><comment>locked</comment></entry>")
+        assert x.status_code == "13"
+        with pytest.raises(pan_xapi.PanXapiError, match="currently locked by ops1"):
+            x.edit(xpath=TUNNELS + "/entry[@name='tunnel.21']",
+                   element="<entry name='tunnel.21'><comment>edited</comment></entry>")
+        with pytest.raises(pan_xapi.PanXapiError, match="currently locked by ops1"):
+            x.delete(xpath=TUNNELS + "/entry[@name='tunnel.21']")
+        assert api.candidate() == before
+        assert ops1.execute("request config-lock remove").ok
+
+        assert ops1.execute("request commit-lock add").ok
+        running = api.running()
+        with pytest.raises(pan_xapi.PanXapiError, match="Commit lock is already held by ops1"):
+            x.commit(cmd="<commit></commit>")
+        assert x.status_code == "13"
+        assert api.running() == running
+        assert ops1.execute("request commit-lock remove").ok
+    x.commit(cmd="<commit></commit>")
+    assert ET.fromstring(x.xml_document).findtext("result/job")
+    wait_for(lambda: "tunnel.21 comment before" in api.running(), 30, "the API's commit")
+
+
+def test_delete_of_a_referenced_object_answers_code_10_and_changes_nothing(api: ApiDaemon) -> None:
+    api.set("network ike crypto-profiles ike-crypto-profiles ike-p dh-group group14")
+    api.set("network ike crypto-profiles ike-crypto-profiles spare dh-group group14")
+    api.set("network ike gateway GW1 protocol ikev2 ike-crypto-profile ike-p")
+    before = api.candidate()
+    x = xapi(api, api_username=USER, api_password=PASSWORD)
+    x.keygen()
+    profiles = D + "/network/ike/crypto-profiles/ike-crypto-profiles"
+    with pytest.raises(pan_xapi.PanXapiError, match="ike-p cannot be deleted because of references from"):
+        x.delete(xpath=profiles + "/entry[@name='ike-p']")
+    assert x.status_code == "10"
+    lines = [line.text for line in ET.fromstring(x.xml_document).findall("msg/line")]
+    assert lines == ["ike-p cannot be deleted because of references from:",
+                     "network -> ike -> gateway -> GW1 -> protocol -> ikev2 -> ike-crypto-profile"]
+    # pan-os-python's delete() sees the same refusal
+    fw = firewall(api)
+    profile = fw.add(network.IkeCryptoProfile("ike-p"))
+    with pytest.raises(PanDeviceXapiError, match="cannot be deleted"):
+        profile.delete()
+    assert api.candidate() == before
+    # an object nothing names is deleted; so is the referrer, and then the object
+    x.delete(xpath=profiles + "/entry[@name='spare']")
+    x.delete(xpath=D + "/network/ike/gateway/entry[@name='GW1']")
+    x.delete(xpath=profiles + "/entry[@name='ike-p']")
+    assert x.status_code == "20"
+    assert "ike-crypto-profiles ike-p" not in api.candidate()
+    assert "ike-crypto-profiles spare" not in api.candidate()

@@ -4,7 +4,13 @@ dispatcher (:class:`vpnsh.control.server.Dispatcher`), in process.
 Everything the API does to the config, commits, jobs and the VPN is one of these calls, with
 the same arguments the shell gives (docs/control-protocol.md).  So the API edits the same
 candidate with the same validation as the shell, and follows the shell when the ops change
-(per-admin changes, locks): this class is the one place to adapt, e.g. to name the admin.
+(per-admin changes, locks): this class is the one place to adapt.
+
+Each op runs as the API user's own control connection (:mod:`vpnsh.control.connection`, one
+per API admin, client ``XML API``), as a shell's ``session.hello`` names its admin: so the
+daemon credits the user's edits to that admin in the change record (``show config list
+changes``), refuses them under another admin's config or commit lock, and ``commit partial``
+picks them out by that name.
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ import itertools
 import json
 from typing import Any, Protocol
 
+from vpnsh.control import connection
 from vpnsh.control.protocol import ControlError
+
+API_CLIENT = "XML API"  # the client column of this admin's changes and jobs
 
 
 class DispatcherLike(Protocol):
@@ -24,15 +33,34 @@ class ControlPort:
     def __init__(self, dispatcher: DispatcherLike) -> None:
         self.dispatcher = dispatcher
         self._ids = itertools.count(1)
+        self._sessions: dict[str, connection.Connection] = {}  # API admin -> their connection
+
+    def _session(self, user: str) -> connection.Connection | None:
+        """The API admin's control connection (made on their first request), None for the
+        daemon's own requests (no user)."""
+        if not user:
+            return None
+        conn = self._sessions.get(user)
+        if conn is None:
+            conn = connection.Connection(admin=user, client=API_CLIENT, peer="xml-api",
+                                         said_hello=True)
+            self._sessions[user] = conn
+        return conn
 
     async def request(self, op: str, user: str = "", **args: Any) -> Any:
         """One op's result; ControlError(message, kind) when it fails.
 
-        ``user`` is the API admin the request comes from: recorded nowhere yet, as the
-        shell's ops do not take an admin today.
+        ``user`` is the API admin the request comes from: the op runs as that admin's
+        connection, so changes, locks and jobs are theirs.
         """
-        reply = await self.dispatcher.dispatch({"v": 1, "id": f"api-{next(self._ids)}", "op": op,
-                                                "args": args})
+        conn = self._session(user)
+        token = connection.CURRENT.set(conn) if conn is not None else None
+        try:
+            reply = await self.dispatcher.dispatch({"v": 1, "id": f"api-{next(self._ids)}",
+                                                    "op": op, "args": args})
+        finally:
+            if token is not None:
+                connection.CURRENT.reset(token)
         if not reply.get("ok"):
             raise ControlError(str(reply.get("error", "")), str(reply.get("kind", "server")))
         return reply.get("result")
@@ -64,10 +92,23 @@ class ControlPort:
     async def move(self, tokens: list[str], where: str, ref: str | None, user: str = "") -> None:
         await self.request("config.move", user, tokens=tokens, where=where, ref=ref)
 
-    async def commit(self, description: str = "", force: bool = False, user: str = "") -> dict[str, Any]:
-        result: dict[str, Any] = await self.request("config.commit", user, description=description,
-                                                    force=force)
+    async def commit(self, description: str = "", force: bool = False, user: str = "",
+                     admins: list[str] | None = None) -> dict[str, Any]:
+        """A full commit, or with ``admins`` ``commit partial admin [ ... ]``: running plus only
+        those admins' changes (the others' stay in the candidate)."""
+        args: dict[str, Any] = {"description": description, "force": force}
+        if admins is not None:
+            args["admins"] = admins
+        result: dict[str, Any] = await self.request("config.commit", user, **args)
         return result
+
+    async def lock_holder(self, kind: str, user: str = "") -> str | None:
+        """Another admin holding the ``config`` or ``commit`` lock (None if none, or only
+        ``user``): the daemon refuses ``user``'s edit (config) or commit (either) then."""
+        result = await self.request("lock.show", user, kind=kind)
+        others = [str(lock.get("admin")) for lock in result.get("locks", [])
+                  if lock.get("admin") != user]
+        return others[0] if others else None
 
     async def validate(self, user: str = "") -> dict[str, Any]:
         result: dict[str, Any] = await self.request("config.validate", user)

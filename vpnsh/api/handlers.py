@@ -10,6 +10,7 @@ node it targeted is put back as it was), so an error changes nothing.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import secrets
@@ -25,7 +26,7 @@ from vpnsh.api import xpath as xpaths
 from vpnsh.api.control import ControlPort
 from vpnsh.api.keys import KeyStore
 from vpnsh.api.replies import ApiError, text_element
-from vpnsh.config import tree
+from vpnsh.config import tree, validate
 from vpnsh.control.protocol import VALIDATION, ControlError
 
 log = logging.getLogger("vpnshd.api")
@@ -260,8 +261,21 @@ class Api:
             for command in commands:
                 await self.control.set(command, user)
         except ControlError as exc:
-            await self._restore(tokens, before, user)
-            raise ApiError(replies.INVALID_OBJECT, exc.message) from None
+            refusal = await self._refusal(exc, user, replies.INVALID_OBJECT)
+            if refusal.code != replies.LOCKED:  # under a lock nothing was changed
+                await self._restore(tokens, before, user)
+            raise refusal from None
+
+    async def _refusal(self, exc: ControlError, user: str, code: int, *,
+                       commit: bool = False) -> ApiError:
+        """The API error for a write (or commit) the daemon refused: under another admin's
+        config lock (or, for a commit, commit lock) it is PAN-OS's lock refusal with the
+        daemon's words, as the shell shows them; else ``code`` with the daemon's message."""
+        kinds = ("commit", "config") if commit else ("config",)
+        for kind in kinds:
+            if await self.control.lock_holder(kind, user) is not None:
+                return ApiError(replies.LOCKED, exc.message)
+        return ApiError(code, exc.message)
 
     async def _restore(self, tokens: tuple[str, ...], before: Any, user: str) -> None:
         try:
@@ -278,11 +292,29 @@ class Api:
         tokens = self._tree_target(target)
         if await self.control.value("candidate", list(tokens), user) is None:
             return replies.success(code=replies.OBJECT_NOT_PRESENT, msg="Object doesn't exist")
+        await self._check_unreferenced(tokens, user)
         try:
             await self.control.delete(list(tokens), user)
         except ControlError as exc:
-            raise ApiError(replies.INVALID_OBJECT, exc.message) from None
+            raise await self._refusal(exc, user, replies.INVALID_OBJECT) from None
         return replies.success(code=replies.COMMAND_SUCCEEDED, msg="command succeeded")
+
+    async def _check_unreferenced(self, tokens: tuple[str, ...], user: str) -> None:
+        """Refuse (code 10, nothing changed) the delete of a node something else in the
+        candidate still names: ``GW1 cannot be deleted because of references from:`` and one
+        line per referring path, as PAN-OS answers (the shell leaves that to commit)."""
+        candidate = await self.control.tree("candidate", user)
+        after = copy.deepcopy(candidate)
+        try:
+            tree.delete_path(after, list(tokens))
+        except (tree.ConfigError, ValueError, KeyError):
+            return  # the daemon's delete answers it
+        lost = validate.references_lost(candidate, after)
+        if lost:
+            lines = [" -> ".join(p.path) for p in lost]
+            raise ApiError(replies.REFERENCE_COUNT,
+                           "\n".join([f"{tokens[-1]} cannot be deleted because of references from:",
+                                      *dict.fromkeys(lines)]))
 
     async def _rename(self, target: xpaths.Target, new: str, user: str) -> str:
         tokens = self._tree_target(target)
@@ -293,7 +325,7 @@ class Api:
         try:
             await self.control.rename(list(tokens), new, user)
         except ControlError as exc:
-            raise ApiError(replies.INVALID_OBJECT, exc.message) from None
+            raise await self._refusal(exc, user, replies.INVALID_OBJECT) from None
         return replies.success(code=replies.COMMAND_SUCCEEDED, msg="command succeeded")
 
     async def _move(self, target: xpaths.Target, where: str, dst: str | None, user: str) -> str:
@@ -303,7 +335,7 @@ class Api:
         try:
             await self.control.move(list(tokens), where, dst, user)
         except ControlError as exc:
-            raise ApiError(replies.INVALID_OBJECT, exc.message) from None
+            raise await self._refusal(exc, user, replies.INVALID_OBJECT) from None
         return replies.success(code=replies.COMMAND_SUCCEEDED, msg="command succeeded")
 
     # ------------------------------------------------------------------ type=op
@@ -423,21 +455,18 @@ class Api:
             raise ApiError(replies.MALFORMED_COMMAND, "Malformed command") from None
         if root.tag != "commit":
             raise ApiError(replies.INVALID_COMMAND, f"{root.tag} is unexpected")
-        if params.get("action") == "partial" or root.find("partial") is not None:
-            raise ApiError(replies.INVALID_COMMAND,
-                           "commit partial is not available: vpnsh has one candidate shared by "
-                           "every admin (no per-admin changes yet); commit it whole")
+        admins = _partial_admins(root, params.get("action"))
         force = root.find("force") is not None
         description = (root.findtext("description") or root.findtext("force/description") or "").strip()
         async with self.lock:
             before = await self._last_job(user)
             try:
-                result = await self.control.commit(description, force, user)
+                result = await self.control.commit(description, force, user, admins)
             except ControlError as exc:
                 job = await self._new_job("Commit", before, user)
                 if exc.kind == VALIDATION and job is not None:
                     return enqueued("Commit", job)  # the job says FAIL and why
-                raise ApiError(replies.OPERATION_FAILED, exc.message) from None
+                raise await self._refusal(exc, user, replies.OPERATION_FAILED, commit=True) from None
         if result.get("job") is None:
             return replies.success(code=replies.SUCCESS, msg="There are no changes to commit.")
         return enqueued("Commit", int(result["job"]))
@@ -454,6 +483,27 @@ class _Export(Exception):  # noqa: N818 - a reply that is not a <response>
     def __init__(self, body: str) -> None:
         super().__init__("export")
         self.body = body
+
+
+def _partial_admins(root: ET.Element, action: str | None) -> list[str] | None:
+    """The admins of ``<commit><partial><admin><member>A</member>...</admin></partial>``
+    (pan-os-python's ``commit(admins=[...])``, panxapi's ``--partial``), None for a full commit.
+    Partial scopes vpnsh has no notion of (``device-and-network`` and the like excluded) are
+    refused rather than ignored: they would commit more than asked."""
+    partial = root.find("partial")
+    if partial is None:
+        if action == "partial":
+            raise ApiError(replies.INVALID_COMMAND, "commit partial needs <partial><admin>")
+        return None
+    other = [child.tag for child in partial if child.tag != "admin"]
+    if other:
+        raise ApiError(replies.INVALID_COMMAND,
+                       f"commit partial {other[0]} is unexpected: vpnsh commits partially by "
+                       "admin only")
+    names = [(m.text or "").strip() for m in partial.findall("admin/member")]
+    if not names or not all(names):
+        raise ApiError(replies.INVALID_COMMAND, "commit partial admin needs <member> names")
+    return names
 
 
 def _system_element(info: Mapping[str, str]) -> ET.Element:

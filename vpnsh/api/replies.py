@@ -18,6 +18,7 @@ OBJECT_NOT_PRESENT = 7
 REFERENCE_COUNT = 10
 INVALID_OBJECT = 12
 OPERATION_FAILED = 13
+LOCKED = OPERATION_FAILED  # another admin's config/commit lock refused the write or commit
 INVALID_COMMAND = 17
 MALFORMED_COMMAND = 18
 # success codes

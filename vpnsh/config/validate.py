@@ -721,3 +721,13 @@ def validate(tree: dict, running: dict | None = None,
         problems.extend(check(tree, delta))
     return problems
 
+
+
+def references_lost(before: dict, after: dict) -> list[Problem]:
+    """The references ``after`` leaves dangling that ``before`` did not: what deleting a
+    node from ``before`` (giving ``after``) would break, as the XML API refuses such a delete
+    with PAN-OS's code 10.  Empty when ``before`` is not well typed (its references are not
+    checked then)."""
+    old = {(p.path, p.message) for p in validate(before)}
+    return [p for p in validate(after, running=before)
+            if p.message.endswith("is not a valid reference") and (p.path, p.message) not in old]
