@@ -13,8 +13,6 @@ stay up, so only the monitors notice. Each test prints how many pings were lost.
 
 from __future__ import annotations
 
-import re
-import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.daemon import Daemon
+from tests.helpers.failover import drop_peer_ruleset, lost, out_dev, start_ping, stop_ping
 from tests.helpers.netns import Namespace, NetLab, netlab, wait_until  # noqa: F401
 
 pytestmark = [pytest.mark.netns]
@@ -33,11 +32,7 @@ INTERVAL, THRESHOLD = 2, 3  # the monitor profile of these tests (PAN-OS minimum
 # interval after the break; the margin covers that interval plus route install and a ping gap
 MARGIN = INTERVAL + 2.0
 PSK = "monitor-test-key-0123"
-BREAK = """table inet brk {
-  chain out { type filter hook output priority -5; policy accept; ip daddr 198.51.100.2 drop; }
-  chain in { type filter hook input priority -5; policy accept; ip saddr 198.51.100.2 drop; }
-}
-"""
+BREAK = drop_peer_ruleset("198.51.100.2")
 
 
 @dataclass
@@ -52,7 +47,10 @@ class Side:
 
 
 def site_lines(s: Side, *, t1_monitor: str, path_monitor: bool = False,
-               t1_destination: str | None = None) -> list[str]:
+               t1_destination: str | None = None, tun_len: int = 30) -> list[str]:
+    """Site `s`'s config: tunnel.1 over wan1 (metric 10), tunnel.2 over wan2 (metric 20).
+    `tun_len` is the tunnel interfaces' prefix length (32 against a policy-based peer, whose
+    selectors the probes' source, the tunnel address, must fall in)."""
     lines = [
         f"set network interface ethernet wan1 layer3 ip {s.wan[0]}/24",
         f"set network interface ethernet wan2 layer3 ip {s.wan[1]}/24",
@@ -71,7 +69,7 @@ def site_lines(s: Side, *, t1_monitor: str, path_monitor: bool = False,
         n = i + 1
         gw = f"set network ike gateway GW{n}"
         lines += [
-            f"set network interface tunnel units tunnel.{n} ip {s.tun[i]}/30",
+            f"set network interface tunnel units tunnel.{n} ip {s.tun[i]}/{tun_len}",
             f"set network interface tunnel units tunnel.{n} mtu 1400",
             f"{gw} protocol version ikev2",
             f"{gw} protocol ikev2 ike-crypto-profile IKE",
@@ -150,43 +148,9 @@ def flows(d: Daemon) -> dict[str, dict[str, Any]]:
     return {f["name"]: f for f in d.request("engine.op", name="vpn.flow.show", args={})["flows"]}
 
 
-def out_dev(ns: Namespace, dst: str = "10.2.0.1", src: str = "10.1.0.1") -> str:
-    res = ns.run("ip", "-o", "route", "get", dst, "from", src, check=False)
-    m = re.search(r"\bdev (\S+)", res.stdout)
-    return m.group(1) if m else ""
-
-
 def both_up(lab: Lab) -> bool:
     fa, fb = flows(lab.da), flows(lab.db)
     return all(f[t]["state"] == "active" for f in (fa, fb) for t in ("T1", "T2"))
-
-
-def start_ping(ns: Namespace, tmp: Path) -> Any:
-    return ns.spawn(["ping", "-n", "-D", "-i", "0.1", "-W", "1", "-c", "3000", "-I", "10.1.0.1",
-                     "10.2.0.1"], log_path=tmp / "ping.log")
-
-
-def stop_ping(pinger: Any) -> tuple[int, list[tuple[int, int]], float]:
-    """SIGINT the ping (it prints its summary); (sent, runs of lost sequence numbers, the
-    longest time in seconds between two replies: the outage as the traffic saw it)."""
-    pinger.popen.send_signal(signal.SIGINT)
-    wait_until(lambda: not pinger.running(), timeout=10, what="ping to stop")
-    text = pinger.output()
-    m = re.search(r"(\d+) packets transmitted", text)
-    assert m, text[-500:]
-    sent = int(m.group(1))
-    got = {int(x) for x in re.findall(r"icmp_seq=(\d+) ", text)}
-    stamps = [float(x) for x in re.findall(r"^\[(\d+\.\d+)\] \d+ bytes from", text, re.M)]
-    gap = max((b - a for a, b in zip(stamps, stamps[1:], strict=False)), default=0.0)
-    runs: list[tuple[int, int]] = []
-    for seq in range(1, sent + 1):
-        if seq in got:
-            continue
-        if runs and runs[-1][1] == seq - 1:
-            runs[-1] = (runs[-1][0], seq)
-        else:
-            runs.append((seq, seq))
-    return sent, runs, gap
 
 
 def healthy(d: Daemon, mode: str) -> bool:
@@ -255,10 +219,10 @@ def test_fail_over_to_the_backup_tunnel_and_back(netlab: NetLab, tmp_path: Path,
     # sends on the newest, so ask the traffic itself
     assert a.ping("10.2.0.1", source="10.1.0.1", count=3, wait=1)
     sent, runs, gap = stop_ping(pinger)
-    lost = sum(b - a_ + 1 for a_, b in runs)
+    lost_pings = lost(runs)
     print(f"[{mode}] path restored: traffic back on tunnel.1 after {back:.1f} s"
           + (f" (hold time {hold:.0f} s)" if mode == "path-monitor" else ""))
-    print(f"[{mode}] pings sent {sent}, lost {lost}: runs of lost sequence numbers {runs}; "
+    print(f"[{mode}] pings sent {sent}, lost {lost_pings}: runs of lost sequence numbers {runs}; "
           f"longest time without a reply {gap:.1f} s")
     if mode == "path-monitor":
         assert back >= hold  # preemption waits for the hold time
@@ -298,7 +262,7 @@ def test_wait_recover_renegotiates_new_spis_without_operator(netlab: NetLab,  # 
     # SA pair, the data plane sends on the newest)
     assert a.ping("10.2.0.1", source="10.1.0.1", count=3, wait=1)
     sent, runs, gap = stop_ping(pinger)
-    print(f"[wait-recover] pings sent {sent}, lost {sum(b - a_ + 1 for a_, b in runs)}: {runs}; "
+    print(f"[wait-recover] pings sent {sent}, lost {lost(runs)}: {runs}; "
           f"longest time without a reply {gap:.1f} s")
 
 
