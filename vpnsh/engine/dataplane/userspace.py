@@ -894,22 +894,7 @@ class UserspaceDataPlane:
             j = min(count, i + per_send)
             end = len(train.buf) if j == count else j * size
             chunk = view[i * size:end]
-            sent = False
-            if j - i > 1 and self.gso:
-                for _ in range(2):
-                    try:
-                        sock.sendmsg([chunk], cmsg, 0, dest)
-                        self.stats.gso_sends += 1
-                        self.stats.gso_datagrams += j - i
-                        sent = True
-                        break
-                    except (BlockingIOError, InterruptedError):
-                        select.select([], [sock], [], 0.05)
-                    except OSError as exc:
-                        if exc.errno in (errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EIO):
-                            log.info("no UDP GSO here (%s): sending datagrams one by one", exc)
-                            self.gso = False
-                        break
+            sent = j - i > 1 and self.gso and self._gso_send(sock, [chunk], cmsg, dest, j - i)
             if not sent:
                 for k in range(i, j):
                     last = k == count - 1
@@ -979,6 +964,25 @@ class UserspaceDataPlane:
         if n < self._gso_seg:  # a shorter datagram ends a train
             self._gso_flush()
 
+    def _gso_send(self, sock: socket.socket, buffers: list[Any], cmsg: list[Any], dest: Address,
+                  count: int) -> bool:
+        """One UDP GSO ``sendmsg`` of ``count`` datagrams; False when the caller must send
+        them one by one (EINVAL and the like, or no GSO here: then GSO is off for good)."""
+        for _ in range(2):
+            try:
+                sock.sendmsg(buffers, cmsg, 0, dest)
+                self.stats.gso_sends += 1
+                self.stats.gso_datagrams += count
+                return True
+            except (BlockingIOError, InterruptedError):
+                select.select([], [sock], [], 0.05)
+            except OSError as exc:
+                if exc.errno in (errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EIO):
+                    log.info("no UDP GSO here (%s): sending datagrams one by one", exc)
+                    self.gso = False
+                break
+        return False
+
     def _gso_flush(self) -> None:
         parts, sock, dest = self._gso_parts, self._gso_sock, self._gso_dest
         if not parts or sock is None:
@@ -989,19 +993,8 @@ class UserspaceDataPlane:
             cmsg = [(SOL_UDP, UDP_SEGMENT, _U16.pack(self._gso_seg))]
             if src is not None:
                 cmsg.append(src)
-            for _ in range(2):
-                try:
-                    sock.sendmsg(parts, cmsg, 0, dest)
-                    self.stats.gso_sends += 1
-                    self.stats.gso_datagrams += len(parts)
-                    return
-                except (BlockingIOError, InterruptedError):
-                    select.select([], [sock], [], 0.05)
-                except OSError as exc:
-                    if exc.errno in (errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EIO):
-                        log.info("no UDP GSO here (%s): sending datagrams one by one", exc)
-                        self.gso = False
-                    break  # EINVAL and the like: this train one by one
+            if self._gso_send(sock, parts, cmsg, dest, len(parts)):
+                return
         for esp in parts:
             if not _send_dgram(sock, esp, dest, 0, src):
                 self.stats.send_errors += 1

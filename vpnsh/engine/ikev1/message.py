@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, ClassVar, NamedTuple
 
+from vpnsh.engine.ike.budget import WorkBudget
+
 from ..crypto.cipher import BlockCipher
 from ..policy import Identity, TrafficSelector
 
@@ -177,18 +179,13 @@ _TRANSFORM = struct.Struct("!BBHBBH")
 _ATTR = struct.Struct("!HH")
 
 
-class Budget:
+class Budget(WorkBudget):
     """How much more parsing work the message may ask for (see ``MAX_COST``)."""
 
-    __slots__ = ("left",)
-
-    def __init__(self, cost: int = MAX_COST) -> None:
-        self.left = cost
-
-    def take(self, n: int) -> None:
-        self.left -= n
-        if self.left < 0:
-            raise ParseError("too many proposals, transforms, attributes or SPIs in one message")
+    __slots__ = ()
+    error = ParseError
+    max_cost = MAX_COST
+    items = "proposals, transforms, attributes or SPIs"
 
 
 def _need(data: Buffer, n: int, what: str) -> None:

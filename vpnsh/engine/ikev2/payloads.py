@@ -12,6 +12,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from ..ike.budget import WorkBudget
 from ..policy import TrafficSelector
 from .constants import (
     ATTR_FORMAT_TV,
@@ -59,18 +60,13 @@ _ATTR = struct.Struct("!HH")
 _SELECTOR = struct.Struct("!BBHHH")
 
 
-class Budget:
+class Budget(WorkBudget):
     """How much more parsing work the message may ask for (see ``MAX_COST``)."""
 
-    __slots__ = ("left",)
-
-    def __init__(self, cost: int = MAX_COST) -> None:
-        self.left = cost
-
-    def take(self, n: int) -> None:
-        self.left -= n
-        if self.left < 0:
-            raise ParseError("too many proposals, transforms, payloads or selectors in one message")
+    __slots__ = ()
+    error = ParseError
+    max_cost = MAX_COST
+    items = "proposals, transforms, payloads or selectors"
 
 
 def _need(data: Buffer, n: int, what: str) -> None:
