@@ -28,6 +28,7 @@ from typing import Any
 from ..crypto import algorithms as alg
 from ..crypto import keymat as km
 from ..ike import retransmit as backoff
+from ..ike import task_manager as flights
 from ..ike.events import (
     ChildFailed,
     ChildRemoved,
@@ -366,7 +367,7 @@ class Ikev1Engine(SansIoEngine):
         """A retransmission of the peer's last message: resend our answer to it."""
         if sa.last_rx_digest == digest:
             if sa.flight is not None and not math.isfinite(sa.flight.next_at):
-                self.send(sa.flight.data, sa.local, sa.remote)
+                flights.answer_again(self, sa, sa.flight.data)
             self.drop("retransmitted message")
             return True
         return False
@@ -585,12 +586,7 @@ class Ikev1Engine(SansIoEngine):
 
     def _retransmit_due(self, sa: Phase1, f: Flight, now: float) -> bool | None:
         """Resend ``f`` if due: True resent, False gave up, None nothing to do."""
-        resend = self.retransmit.due(f, now)
-        if not resend:
-            return resend
-        sa.retransmits += 1
-        self.send(f.data, sa.local, sa.remote)
-        return True
+        return flights.resend_due(self, sa, f, now)
 
     def _p1_check(self, sa: Phase1, now: float) -> None:
         if sa.flight is not None and math.isfinite(sa.flight.next_at):

@@ -22,6 +22,7 @@ from ..crypto import algorithms as alg
 from ..crypto import keymat as km
 from ..crypto.dh import group as dh_group
 from ..ike import child_keys
+from ..ike import task_manager as flights
 from ..ike.events import ChildFailed, ChildInstalled
 from ..ike.retransmit import Retransmit
 from ..ike.spi import SpiAllocator
@@ -133,13 +134,13 @@ def quick(ctx: Context, sa: Phase1, data: bytes, h: Header, local: Address, remo
     done = sa.done_quick.get(h.message_id)
     if done is not None:
         if done[0] == digest and done[1]:
-            ctx.send(done[1], sa.local, sa.remote)
+            flights.answer_again(ctx, sa, done[1])
         ctx.drop("retransmitted quick mode message")
         return
     q = sa.quick.get(h.message_id)
     if q is not None and q.last_rx_digest == digest:
         if q.flight is not None and not q.initiator:
-            ctx.send(q.flight.data, sa.local, sa.remote)
+            flights.answer_again(ctx, sa, q.flight.data)
         ctx.drop("retransmitted quick mode message")
         return
     if q is None:

@@ -9,6 +9,7 @@ timer of an SA here, and the tasks build and process the payloads.
 
 from __future__ import annotations
 
+from ..ike import task_manager as flights
 from .constants import ExchangeType
 from .message import Message, Parsed
 from .sa import IkeSa, Task, TaskContext
@@ -33,7 +34,7 @@ def retransmitted_request(sa: IkeSa, msg: Message) -> bool:
 
 def resend_response(ctx: TaskContext, sa: IkeSa) -> None:
     assert sa.last_response is not None
-    ctx.send(sa.last_response[1], sa.local, sa.remote)
+    flights.answer_again(ctx, sa, sa.last_response[1])
 
 
 def request_expected(ctx: TaskContext, sa: IkeSa, msg: Message) -> bool:
@@ -48,21 +49,19 @@ def retransmit(ctx: TaskContext, sa: IkeSa, now: float) -> bool:
     """Our outstanding request, if due: sent again, or failed after the last try.
     False: the task failed and the SA is gone."""
     out = sa.outstanding
-    resend = ctx.retransmit.due(out, now) if out is not None else None
+    resend = flights.resend_due(ctx, sa, out, now) if out is not None else None
     if out is None or resend is None:
         return True
     if not resend:
         sa.outstanding = None
         out.task.failed(ctx, sa, now)
         return ctx.alive(sa)
-    sa.retransmits += 1
     ctx.log(
         sa,
         f"retransmitting {ExchangeType(out.exchange).name} request "
         f"{out.message_id} (try {out.attempt + 1})",
         level="DEBUG",
     )
-    ctx.send(out.data, sa.local, sa.remote)
     return True
 
 
