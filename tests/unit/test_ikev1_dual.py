@@ -58,7 +58,7 @@ def test_ikev1_gateway_through_the_dual_engine_both_roles() -> None:
     wire.run()
     assert len(a.of(ChildInstalled)) == 1 and len(b.of(ChildInstalled)) == 1
     assert isinstance(cast(DualEngine, a.engine).ike_sas()[0], Ikev1SaInfo)
-    assert cast(DualEngine, a.engine).delete_child("TA") == 1
+    assert cast(DualEngine, a.engine).delete_child("TA", now=wire.clock.now) == 1
     wire.run()
     assert cast(DualEngine, b.engine).child_sas() == []
 

@@ -212,11 +212,11 @@ def test_delete_child_and_phase1_are_honoured() -> None:
     wire, a, b = pair()
     eng(a).initiate("GA")
     wire.run()
-    assert eng(b).delete_child("TB") == 1
+    assert eng(b).delete_child("TB", now=wire.clock.now) == 1
     wire.run()
     assert len(a.of(ChildRemoved)) == 1 and eng(a).child_sas() == []
     assert "the peer deleted it" in a.of(ChildRemoved)[0].reason
-    assert eng(b).delete_ike("GB") == 1
+    assert eng(b).delete_ike("GB", now=wire.clock.now) == 1
     wire.run()
     assert eng(a).ike_sas() == [] and len(a.of(IkeDeleted)) == 1
 
@@ -226,7 +226,7 @@ def test_phase1_renegotiated_when_a_phase2_rekey_needs_it() -> None:
                       b_children=(child_policy("TB", "GB", lifetime=200),))
     eng(a).initiate("GA")
     wire.run()
-    assert eng(b).delete_ike("GB") == 1
+    assert eng(b).delete_ike("GB", now=wire.clock.now) == 1
     wire.run()
     assert eng(a).ike_sas() == [] and len(eng(a).child_sas()) == 1  # phase 2 outlives it
     wire.advance(190)  # the soft lifetime (160..170 s): a new phase 1, quick mode, grace
@@ -394,7 +394,7 @@ def test_simultaneous_quick_modes_leave_one_sa_pair() -> None:
     eng(a).initiate("GA")
     wire.run()
     # both sides start phase 2 for the same proxy ID again at the same time
-    eng(a).delete_child("TA")
+    eng(a).delete_child("TA", now=wire.clock.now)
     wire.run()
     eng(a).initiate("GA")
     eng(b).initiate("GB")
@@ -469,11 +469,11 @@ def test_lifesize_soft_rekeys_and_hard_deletes() -> None:
     eng(a).initiate("GA")
     wire.run()
     (first,) = installed(a)
-    eng(a).child_lifesize_exceeded(first.keys.spi_in, hard=False)
+    eng(a).child_lifesize_exceeded(first.keys.spi_in, hard=False, now=wire.clock.now)
     wire.run()
     assert [e.rekey_of for e in installed(a)][1:] == [first.keys.spi_in]
     newest = installed(a)[-1].keys.spi_in
-    eng(a).child_lifesize_exceeded(newest, hard=True)
+    eng(a).child_lifesize_exceeded(newest, hard=True, now=wire.clock.now)
     wire.run()
     assert newest in [r.spi_in for r in a.of(ChildRemoved)]
     assert newest not in [c.spi_in for c in eng(a).child_sas()]

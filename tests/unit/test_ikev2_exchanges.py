@@ -106,7 +106,7 @@ def test_establish_with_suite(ike, esp, pfs, algo) -> None:
 def test_pfs_child_created_after_auth_uses_ke() -> None:
     w, a, b = pair(a_child={"pfs_group": 14}, b_child={"pfs_group": 14})
     up(w, a, b)
-    a.engine.delete_child("tun")
+    a.engine.delete_child("tun", now=w.clock.now)
     w.run()
     assert installed(a) == {} and installed(b) == {}
     a.engine.initiate("gw", "tun")
@@ -287,7 +287,7 @@ def test_ike_rekey_started_by_each_side(side: str) -> None:
     [gone_a], [gone_b] = a.of(IkeDeleted), b.of(IkeDeleted)
     assert gone_a.replaced and gone_b.replaced and gone_a.sn == 1
     # the new IKE SA works: a CHILD rekey over it
-    a.engine.delete_child("tun")
+    a.engine.delete_child("tun", now=w.clock.now)
     w.run()
     assert installed(a) == {} and installed(b) == {}
     assert not a.of(ChildFailed)
@@ -313,7 +313,7 @@ def test_simultaneous_ike_rekey_collision_agrees() -> None:
     assert all(e.replaced for e in a.of(IkeDeleted) + b.of(IkeDeleted))
     # and the survivor still carries exchanges
     a.engine.initiate("gw", "tun")
-    a.engine.delete_ike("gw")
+    a.engine.delete_ike("gw", now=w.clock.now)
     w.run()
     assert a.engine.ike_sas() == [] and b.engine.ike_sas() == []
 
@@ -323,11 +323,11 @@ def test_delete_from_each_side(side: str) -> None:
     w, a, b = pair()
     up(w, a, b)
     n = a if side == "a" else b
-    assert n.engine.delete_child("tun") == 1
+    assert n.engine.delete_child("tun", now=w.clock.now) == 1
     w.run()
     assert installed(a) == {} and installed(b) == {}
     assert len(a.of(ChildRemoved)) == 1 and len(b.of(ChildRemoved)) == 1
-    assert n.engine.delete_ike("gw") == 1
+    assert n.engine.delete_ike("gw", now=w.clock.now) == 1
     w.run()
     assert a.engine.ike_sas() == [] and b.engine.ike_sas() == []
     assert len(a.of(IkeDeleted)) == 1 and len(b.of(IkeDeleted)) == 1
@@ -336,7 +336,7 @@ def test_delete_from_each_side(side: str) -> None:
 def test_delete_ike_removes_children_on_both_sides() -> None:
     w, a, b = pair()
     up(w, a, b)
-    b.engine.delete_ike()
+    b.engine.delete_ike(now=w.clock.now)
     w.run()
     assert a.engine.child_sas() == [] and b.engine.child_sas() == []
     assert len(a.of(ChildRemoved)) == 1 and len(b.of(ChildRemoved)) == 1
@@ -434,7 +434,7 @@ def test_peer_id_mismatch() -> None:
 def test_removed_policy_tears_down_its_sas() -> None:
     w, a, b = pair()
     up(w, a, b)
-    a.engine.remove_policies(["gw"], ["tun"])
+    a.engine.remove_policies(["gw"], ["tun"], now=w.clock.now)
     w.run()
     assert a.engine.ike_sas() == [] and b.engine.ike_sas() == []
     assert len(b.of(ChildRemoved)) == 1
@@ -549,7 +549,7 @@ def test_forced_udp_encapsulation_without_nat(forcing: str) -> None:
     w.advance(1)
     [ia] = a.engine.ike_sas()
     assert ia.sn != 1 and ia.local_port == 4500 and ia.nat == expect[0]
-    a.engine.delete_child("tun")
+    a.engine.delete_child("tun", now=w.clock.now)
     assert a.engine.initiate("gw", "tun")
     w.run()
     assert len(a.of(ChildInstalled)) == 2 and all(e.keys.encap for e in a.of(ChildInstalled))

@@ -23,7 +23,7 @@ def _capture() -> list[tuple[str, bytes]]:
     )
     a.engine.initiate("gw")
     w.run()
-    a.engine.delete_child("tun")
+    a.engine.delete_child("tun", now=w.clock.now)
     w.run()
     a.engine.initiate("gw", "tun")
     w.run()
@@ -84,6 +84,6 @@ def test_engines_count_and_drop_bad_datagrams(datagrams: list[bytes]) -> None:
     # whatever the garbage did, the established SAs still work
     w.run()
     assert [c.spi_in for c in a.engine.child_sas()] == before
-    a.engine.delete_child("tun")
+    a.engine.delete_child("tun", now=w.clock.now)
     w.run()
     assert a.engine.child_sas() == [] and b.engine.child_sas() == []

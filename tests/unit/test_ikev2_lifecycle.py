@@ -32,12 +32,12 @@ def test_lifesize_soft_rekeys_and_hard_deletes() -> None:
     a.engine.initiate("gw")
     w.run()
     [old] = a.engine.child_sas()
-    a.engine.child_lifesize_exceeded(old.spi_in, hard=False)
+    a.engine.child_lifesize_exceeded(old.spi_in, hard=False, now=w.clock.now)
     w.run()
     [new] = a.engine.child_sas()
     assert new.spi_in != old.spi_in
     assert [e.rekey_of for e in a.of(ChildInstalled)] == [None, old.spi_in]
-    a.engine.child_lifesize_exceeded(new.spi_in, hard=True)
+    a.engine.child_lifesize_exceeded(new.spi_in, hard=True, now=w.clock.now)
     w.run()
     assert a.engine.child_sas() == [] and b.engine.child_sas() == []
     assert a.of(ChildRemoved)[-1].reason == "lifesize expired"
@@ -129,5 +129,5 @@ def test_clear_while_connecting_and_next_timer() -> None:
     w, a, b = pair()
     a.engine.initiate("gw")
     assert a.engine.next_timer() is not None
-    assert a.engine.delete_ike("gw") == 1
+    assert a.engine.delete_ike("gw", now=w.clock.now) == 1
     assert a.engine.ike_sas() == [] and a.engine.next_timer() is None

@@ -69,7 +69,7 @@ def test_timer_heap_matches_a_full_scan_through_rekeys_dpd_and_loss() -> None:
     rekeys = [e for e in a.of(ChildInstalled) if e.rekey_of is not None]
     assert rekeys, "CHILD SAs rekeyed on their soft lifetime"
     assert len(a.engine.child_sas()) >= 1
-    a.engine.delete_ike()
+    a.engine.delete_ike(now=w.clock.now)
     w.run()
     w.advance(30)
     assert a.engine.next_timer() is None and a.engine.ike_sas() == []

@@ -28,7 +28,7 @@ def test_renegotiate_brings_new_spis_and_leaves_one_sa(version: str) -> None:
     assert dual.initiate("GA", "TA")
     wire.run()
     [first] = dual.child_sas()
-    assert dual.renegotiate("GA", "TA", "tunnel monitor: TA is down")
+    assert dual.renegotiate("GA", "TA", "tunnel monitor: TA is down", now=wire.clock.now)
     wire.run()
     installed = a.of(ChildInstalled)
     assert len(installed) == 2

@@ -145,6 +145,7 @@ class Engine:
         self.ike.remove_policies(
             ike_names=[g for g in old.gateways if g not in cfg.gateways],
             child_names=[c for c in old.children if c not in cfg.children],
+            now=self.clock(),
         )
         self.ike.add_policies(cfg.gateways.values(), cfg.children.values())
         self.cfg = cfg
@@ -396,11 +397,11 @@ class Engine:
         self.ikemgr.write(f"tunnel monitor: {reason}: new IKE and IPsec SAs for tunnel {child}",
                           gateway=gw.name)
         if gw.passive:  # it may not initiate: drop what may be stale, the peer renegotiates
-            self.ike.delete_child(child)
+            self.ike.delete_child(child, now=self.clock())
             self._pump()
             return False
         try:
-            started = self.ike.renegotiate(gw.name, child, reason)
+            started = self.ike.renegotiate(gw.name, child, reason, now=self.clock())
         except KeyError:
             return False
         if started:
@@ -482,7 +483,7 @@ class Engine:
         return None
 
     def _on_expire(self, spi_in: int, kind: str) -> None:
-        self.ike.child_lifesize_exceeded(spi_in, hard=(kind == "hard"))
+        self.ike.child_lifesize_exceeded(spi_in, hard=(kind == "hard"), now=self.clock())
         self._pump()
 
     # ------------------------------------------------------------------ operational
@@ -542,7 +543,7 @@ class Engine:
         """SIGTERM: delete every SA politely, give the Deletes a moment, stop the data plane."""
         self.stopped = True
         self.monitor.close()  # no probe may start a negotiation while the SAs are deleted
-        self.ike.shutdown()
+        self.ike.shutdown(now=self.clock())
         self._pump()
         deadline = time.monotonic() + 2.0
         while self.ike.ike_sas() and time.monotonic() < deadline:
@@ -838,8 +839,8 @@ class Engine:
     def _ike_clear(self, args: dict[str, Any]) -> dict[str, Any]:
         gateway = args.get("gateway")
         self._gateway(gateway)
-        v1 = self.ike.v1.delete_ike(gateway)
-        v2 = self._v2().delete_ike(gateway)
+        v1 = self.ike.v1.delete_ike(gateway, now=self.clock())
+        v2 = self._v2().delete_ike(gateway, now=self.clock())
         self._pump()
         return {"gateway": gateway, "gwid": self._gwid(gateway) if gateway else None,
                 "cleared": v1 + v2, "ikev1": v1, "ikev2": v2}
@@ -847,8 +848,8 @@ class Engine:
     def _ipsec_clear(self, args: dict[str, Any]) -> dict[str, Any]:
         tunnel = args.get("tunnel")
         self._children(tunnel)
-        v1 = self.ike.v1.delete_child(tunnel)
-        v2 = self._v2().delete_child(tunnel)
+        v1 = self.ike.v1.delete_child(tunnel, now=self.clock())
+        v2 = self._v2().delete_child(tunnel, now=self.clock())
         self._pump()
         return {"tunnel": tunnel, "cleared": v1 + v2, "ikev1": v1, "ikev2": v2}
 

@@ -57,10 +57,10 @@ class DualEngine:
         self.v1.add_policies(ike, child, now)
 
     def remove_policies(self, ike_names: Iterable[str] = (), child_names: Iterable[str] = (),
-                        now: float | None = None) -> None:
+                        *, now: float) -> None:
         ike, child = list(ike_names), list(child_names)
-        self.v2.remove_policies(ike, child, now)
-        self.v1.remove_policies(ike, child, now)
+        self.v2.remove_policies(ike, child, now=now)
+        self.v1.remove_policies(ike, child, now=now)
         for name in ike:
             self._policies.pop(name, None)
             self.fallen_back.discard(name)
@@ -97,32 +97,32 @@ class DualEngine:
             self._trying_v2[gateway] = child
         return started
 
-    def delete_ike(self, gateway: str | None = None, now: float | None = None) -> int:
-        return self.v2.delete_ike(gateway, now) + self.v1.delete_ike(gateway, now)
+    def delete_ike(self, gateway: str | None = None, *, now: float) -> int:
+        return self.v2.delete_ike(gateway, now=now) + self.v1.delete_ike(gateway, now=now)
 
-    def delete_child(self, name: str | None = None, now: float | None = None,
+    def delete_child(self, name: str | None = None, *, now: float,
                      exact: bool = False) -> int:
-        return self.v2.delete_child(name, now, exact) + self.v1.delete_child(name, now, exact)
+        return self.v2.delete_child(name, now=now, exact=exact) + self.v1.delete_child(name, now=now, exact=exact)
 
     def renegotiate(self, gateway: str, child: str | None, reason: str,
-                    now: float | None = None) -> bool:
+                    *, now: float) -> bool:
         """Tunnel monitor: new IKE and CHILD SAs for ``gateway`` now (the old ones are dropped
         without waiting for the peer). False when the gateway may not initiate."""
         if self.uses_ikev1(gateway):
             if child:
-                self.v1.delete_child(child, now)
-            self.v1.delete_ike(gateway, now)
+                self.v1.delete_child(child, now=now)
+            self.v1.delete_ike(gateway, now=now)
         else:
             self.v2.abandon_ike(gateway, reason)
         return self.initiate(gateway, child, now)
 
-    def shutdown(self, now: float | None = None) -> None:
-        self.v2.shutdown(now)
-        self.v1.shutdown(now)
+    def shutdown(self, *, now: float) -> None:
+        self.v2.shutdown(now=now)
+        self.v1.shutdown(now=now)
 
-    def child_lifesize_exceeded(self, spi_in: int, hard: bool, now: float | None = None) -> None:
-        self.v2.child_lifesize_exceeded(spi_in, hard, now)
-        self.v1.child_lifesize_exceeded(spi_in, hard, now)
+    def child_lifesize_exceeded(self, spi_in: int, hard: bool, *, now: float) -> None:
+        self.v2.child_lifesize_exceeded(spi_in, hard, now=now)
+        self.v1.child_lifesize_exceeded(spi_in, hard, now=now)
 
     # ------------------------------------------------------------------ I/O
     def receive(self, data: bytes, local_addr: Address, remote_addr: Address,

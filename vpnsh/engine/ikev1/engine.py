@@ -175,9 +175,8 @@ class Ikev1Engine(SansIoEngine):
         names = {c.name for c, _ in sa.pending}
         sa.pending.extend((c, o) for c, o in items if c.name not in names)
 
-    def delete_ike(self, gateway: str | None = None, now: float | None = None) -> int:
+    def delete_ike(self, gateway: str | None = None, *, now: float) -> int:
         """Deletes the phase 1 SAs of ``gateway`` (all if None); phase 2 SAs stay (IKEv1)."""
-        now = self._now(now)
         count = 0
         for sa in list(self.sas.values()):
             if gateway is None or sa.gateway == gateway:
@@ -186,10 +185,9 @@ class Ikev1Engine(SansIoEngine):
         return count
 
     def delete_child(
-        self, name: str | None = None, now: float | None = None, exact: bool = False
+        self, name: str | None = None, *, now: float, exact: bool = False
     ) -> int:
         """Deletes phase 2 SAs of tunnel or proxy-id ``name`` (``TUNNEL`` matches ``TUNNEL:*``)."""
-        now = self._now(now)
         count = 0
         for c in list(self.children.values()):
             if name is None or c.policy.name == name or (not exact and c.policy.tunnel == name):
@@ -197,15 +195,13 @@ class Ikev1Engine(SansIoEngine):
                 self._delete_child_sa(c, "cleared by administrator", now)
         return count
 
-    def shutdown(self, now: float | None = None) -> None:
+    def shutdown(self, *, now: float) -> None:
         """Deletes every SA politely (SIGTERM)."""
-        now = self._now(now)
-        self.delete_child(None, now)
-        self.delete_ike(None, now)
+        self.delete_child(None, now=now)
+        self.delete_ike(None, now=now)
 
-    def child_lifesize_exceeded(self, spi_in: int, hard: bool, now: float | None = None) -> None:
+    def child_lifesize_exceeded(self, spi_in: int, hard: bool, *, now: float) -> None:
         """The data plane saw the soft (rekey) or hard (expire) lifesize of a phase 2 SA."""
-        now = self._now(now)
         for c in list(self.children.values()):
             if c.spi_in == spi_in:
                 if hard:
