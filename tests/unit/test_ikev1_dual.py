@@ -22,9 +22,9 @@ def nodes(a_version: str, b_engine: Any, b_version: str) -> tuple[Wire, Node, No
     a = Node("a", cast(Any, a_eng), A)
     b = Node("b", cast(Any, b_eng), B)
     a.engine.add_policies([ike_policy("GA", A, B, version=a_version)],
-                          [child_policy("TA", "GA")])
+                          [child_policy("TA", "GA")], now=clock.now)
     b.engine.add_policies([ike_policy("GB", B, A, version=b_version)],
-                          [child_policy("TB", "GB")])
+                          [child_policy("TB", "GB")], now=clock.now)
     return Wire(clock, a, b), a, b
 
 
@@ -73,8 +73,8 @@ def test_ikev1_fallback_uses_the_ikev1_profile() -> None:
     b = Node("b", cast(Any, Ikev1Engine(clock=clock, rng=random.Random(2))), B)
     a.engine.add_policies([ike_policy("GA", A, B, version="ikev2-preferred",
                                       proposals=(gcm_only,), ikev1_proposals=(aes,))],
-                          [child_policy("TA", "GA")])
-    b.engine.add_policies([ike_policy("GB", B, A, version="ikev1")], [child_policy("TB", "GB")])
+                          [child_policy("TA", "GA")], now=clock.now)
+    b.engine.add_policies([ike_policy("GB", B, A, version="ikev1")], [child_policy("TB", "GB")], now=clock.now)
     wire = Wire(clock, a, b)
     a.engine.initiate("GA")
     wire.advance(400)
@@ -87,7 +87,7 @@ def test_ikev2_preferred_reports_an_ikev2_failure_after_sa_init_without_falling_
     is the outcome to report, not a reason to try IKEv1."""
     wire, a, b = nodes("ikev2-preferred", DualEngine, "ikev2")
     b.engine.add_policies([ike_policy("GB", B, A, version="ikev2", psk=b"another key")],
-                          [child_policy("TB", "GB")])
+                          [child_policy("TB", "GB")], now=wire.clock.now)
     dual = cast(DualEngine, a.engine)
     assert dual.initiate("GA")
     wire.advance(400)

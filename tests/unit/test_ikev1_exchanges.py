@@ -41,9 +41,9 @@ def pair(
     a = Node("a", cast(Any, Ikev1Engine(clock=clock, rng=random.Random(1))), A)
     b = Node("b", cast(Any, Ikev1Engine(clock=clock, rng=random.Random(2))), B)
     a.engine.add_policies([a_pol], a_children if a_children is not None
-                          else (child_policy("TA", "GA"),))
+                          else (child_policy("TA", "GA"),), now=clock.now)
     b.engine.add_policies([b_pol], b_children if b_children is not None
-                          else (child_policy("TB", "GB"),))
+                          else (child_policy("TB", "GB"),), now=clock.now)
     return Wire(clock, a, b), a, b
 
 
@@ -318,7 +318,7 @@ def test_retransmission_recovers_lost_messages() -> None:
 def test_nat_traversal_floats_to_4500_and_encapsulates() -> None:
     wire, a, b = pair()
     wire.add_nat(A, "203.0.113.9")
-    eng(b).add_policies([ike_policy("GB", B, None, version="ikev1")], ())
+    eng(b).add_policies([ike_policy("GB", B, None, version="ikev1")], (), now=wire.clock.now)
     eng(a).initiate("GA")
     wire.run()
     (ia,), (ib,) = installed(a), installed(b)
@@ -367,7 +367,7 @@ def test_exchange_mode_mismatch_and_ikev2_only_gateway() -> None:
     wire.run()
     assert "configured for main mode" in b.of(IkeFailed)[0].reason
     pol: IkePolicy = ike_policy("G2", A, B, version="ikev2")
-    eng(a).add_policies([pol])
+    eng(a).add_policies([pol], now=wire.clock.now)
     assert not eng(a).initiate("G2")
 
 
@@ -454,7 +454,7 @@ def test_initial_contact_from_a_rebooted_peer_clears_the_old_sas() -> None:
     old_sn = eng(b).ike_sas()[0].sn
     # a reboots: a fresh engine at the same address initiates again (with INITIAL-CONTACT)
     fresh = Ikev1Engine(clock=wire.clock, rng=random.Random(9))
-    fresh.add_policies([ike_policy("GA", A, B, version="ikev1")], (child_policy("TA", "GA"),))
+    fresh.add_policies([ike_policy("GA", A, B, version="ikev1")], (child_policy("TA", "GA"),), now=wire.clock.now)
     a.engine = cast(Any, fresh)
     a.events.clear()
     fresh.initiate("GA")
@@ -482,7 +482,7 @@ def test_lifesize_soft_rekeys_and_hard_deletes() -> None:
 def test_nat_keepalives_from_the_side_behind_nat() -> None:
     wire, a, b = pair({"keepalive_interval": 10})
     wire.add_nat(A, "203.0.113.9")
-    eng(b).add_policies([ike_policy("GB", B, None, version="ikev1")], ())
+    eng(b).add_policies([ike_policy("GB", B, None, version="ikev1")], (), now=wire.clock.now)
     eng(a).initiate("GA")
     wire.run()
     start = len(wire.sent)

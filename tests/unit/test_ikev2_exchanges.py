@@ -412,7 +412,7 @@ def test_responder_matches_dynamic_peer_by_id() -> None:
     b1 = ike_policy("gw1", B, None, peer_id=Identity("fqdn", "branch1.example"), psk=b"k1")
     b2 = ike_policy("gw2", B, None, peer_id=Identity("fqdn", "branch2.example"), psk=b"k2")
     w, a, b = make_pair(pa, b1, (child_policy("tun", "site"),), (child_policy("t1", "gw1"),))
-    b.engine.add_policies([b2], [child_policy("t2", "gw2")])
+    b.engine.add_policies([b2], [child_policy("t2", "gw2")], now=w.clock.now)
     a.engine.initiate("site")
     w.run()
     [info] = b.engine.ike_sas()
@@ -446,7 +446,7 @@ def test_unchanged_policy_keeps_sas() -> None:
     before = installed(a)
     a.engine.add_policies(
         [ike_policy("gw", A, B)], [child_policy("tun", "gw", local_ts=(LAN_A,), remote_ts=(LAN_B,))]
-    )
+    , now=w.clock.now)
     w.run()
     assert installed(a) == before
 

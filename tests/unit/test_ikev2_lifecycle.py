@@ -109,7 +109,7 @@ def test_initial_contact_replaces_stale_sas() -> None:
     from vpnsh.engine.ikev2.engine import Ikev2Engine
 
     fresh = Ikev2Engine(clock=w.clock)
-    fresh.add_policies([ike_policy("gw", A, B)], [child_policy("tun", "gw")])
+    fresh.add_policies([ike_policy("gw", A, B)], [child_policy("tun", "gw")], now=w.clock.now)
     a.engine = fresh
     fresh.initiate("gw")
     w.run()

@@ -51,7 +51,7 @@ def lab(n: int, seed: int, **ike: object) -> tuple[Wire, Node, Node]:
             child = child_policy(
                 f"t{i}", f"g{i}", local_ts=(mine,), remote_ts=(theirs,), lifetime=200 + 7 * i
             )
-            node.engine.add_policies([pol], [child])
+            node.engine.add_policies([pol], [child], now=clock.now)
     return Wire(clock, a, b), a, b
 
 

@@ -147,7 +147,7 @@ class Engine:
             child_names=[c for c in old.children if c not in cfg.children],
             now=self.clock(),
         )
-        self.ike.add_policies(cfg.gateways.values(), cfg.children.values())
+        self.ike.add_policies(cfg.gateways.values(), cfg.children.values(), now=self.clock())
         self.cfg = cfg
         self.monitor.configure(cfg.tunnel_monitors, cfg.path_monitors)
         warnings = cfg.warnings + self._pki_warnings(running)  # certificates (issue 16)

@@ -80,10 +80,10 @@ class SansIoEngine:
         self,
         ike_policies: Iterable[IkePolicy],
         child_policies: Iterable[ChildPolicy] = (),
-        now: float | None = None,
+        *,
+        now: float,
     ) -> None:
         """Adds or replaces policies; a replaced policy that changed tears down its SAs."""
-        now = self._now(now)
         self._policies_changed()
         for p in ike_policies:
             old = self._ike_policies.get(p.name)

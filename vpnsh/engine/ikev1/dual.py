@@ -46,15 +46,15 @@ class DualEngine:
 
     # ------------------------------------------------------------------ config
     def add_policies(self, ike_policies: Iterable[IkePolicy],
-                     child_policies: Iterable[ChildPolicy] = (), now: float | None = None) -> None:
+                     child_policies: Iterable[ChildPolicy] = (), *, now: float) -> None:
         ike, child = list(ike_policies), list(child_policies)
         for p in ike:
             old = self._policies.get(p.name)
             if old is not None and old != p:
                 self.fallen_back.discard(p.name)
             self._policies[p.name] = p
-        self.v2.add_policies(ike, child, now)
-        self.v1.add_policies(ike, child, now)
+        self.v2.add_policies(ike, child, now=now)
+        self.v1.add_policies(ike, child, now=now)
 
     def remove_policies(self, ike_names: Iterable[str] = (), child_names: Iterable[str] = (),
                         *, now: float) -> None:
