@@ -93,7 +93,7 @@ def test_ikev1_responder_computes_the_shared_secret_once(mode: str, monkeypatch)
                                       exchange_mode=mode, proposals=(group2,))],
                           (child_policy("TB", "GB"),), now=clock.now)
     wire = Wire(clock, a, b)
-    a.engine.initiate("GA")
+    a.engine.initiate("GA", now=clock.now)
     wire.run()
     assert b.of(IkeEstablished) and a.of(IkeEstablished)
     # one computation per side: the initiator's and the responder's key pair each once

@@ -23,7 +23,7 @@ A, B = "192.0.2.1", "192.0.2.2"
 def _first(mode: str) -> bytes:
     e = Ikev1Engine(clock=FakeClock())
     e.add_policies([ike_policy("g", A, B, version="ikev1", exchange_mode=mode)], now=FakeClock().now)
-    assert e.initiate("g")
+    assert e.initiate("g", now=FakeClock().now)
     return e.datagrams_to_send()[0][0]
 
 
@@ -78,6 +78,6 @@ def test_below_the_limit_nothing_changes_and_the_peer_gets_through_after_a_flood
     wire = Wire(clock, a, b)
     wire.advance(31)  # the half-open SAs time out (HALF_OPEN_TIMEOUT)
     assert b.engine.half_open_count() == 0
-    assert a.engine.initiate("GA")
+    assert a.engine.initiate("GA", now=clock.now)
     wire.run()
     assert a.of(IkeEstablished) and b.of(IkeEstablished)

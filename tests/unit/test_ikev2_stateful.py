@@ -39,7 +39,7 @@ class TwoEngines(RuleBasedStateMachine):
 
     @rule(side=sides, child=st.sampled_from([None, "t1", "t2"]))
     def initiate(self, side: str, child: str | None) -> None:
-        self.node(side).engine.initiate("gw", child)
+        self.node(side).engine.initiate("gw", child, now=self.wire.clock.now)
 
     @rule(side=sides, child=st.sampled_from([None, "t1", "t2"]))
     def delete_child(self, side: str, child: str | None) -> None:

@@ -25,7 +25,7 @@ def test_renegotiate_brings_new_spis_and_leaves_one_sa(version: str) -> None:
     b.engine.add_policies([ike_policy("GB", B, A, version=version)], [child_policy("TB", "GB")], now=clock.now)
     wire = Wire(clock, a, b)
     dual = cast(DualEngine, a.engine)
-    assert dual.initiate("GA", "TA")
+    assert dual.initiate("GA", "TA", now=clock.now)
     wire.run()
     [first] = dual.child_sas()
     assert dual.renegotiate("GA", "TA", "tunnel monitor: TA is down", now=wire.clock.now)

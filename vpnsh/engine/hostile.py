@@ -224,7 +224,7 @@ def _samples(target: str) -> list[bytes]:
             prop = IkeProposal(((12, 128),), (5,), (12,), (group,))
             engine.add_policies([ike_policy("g", "192.0.2.99", target, version=version,
                                             exchange_mode=mode, proposals=(prop,))], now=FakeClock().now)
-            engine.initiate("g")
+            engine.initiate("g", now=FakeClock().now)
             out += [d for d, _, _ in engine.datagrams_to_send()]
     return out
 

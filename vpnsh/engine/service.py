@@ -380,7 +380,7 @@ class Engine:
             self.ikemgr.write(f"key acquire for {src} -> {dst} on {tunnel_if}: "
                               f"initiating tunnel {child.name}", gateway=child.gateway)
             try:
-                if self.ike.initiate(child.gateway, child.name):
+                if self.ike.initiate(child.gateway, child.name, now=self.clock()):
                     self.tunnels[child.name].state = "init"
             except KeyError:
                 pass
@@ -424,7 +424,7 @@ class Engine:
             return
         self.tunnels[child].key_acquires += 1
         try:
-            if self.ike.initiate(gw.name, child):
+            if self.ike.initiate(gw.name, child, now=self.clock()):
                 self.tunnels[child].state = "init"
         except KeyError:
             return
@@ -782,7 +782,7 @@ class Engine:
             gw = self.cfg.gateways[name]
             if gw.passive:
                 errors.append(f"gateway {name} is in passive mode: it only responds")
-            elif self.ike.initiate(name):
+            elif self.ike.initiate(name, now=self.clock()):
                 started.append(name)
             else:
                 errors.append(f"gateway {name} did not initiate (see ikemgr.log)")
@@ -802,7 +802,7 @@ class Engine:
                 errors.append(f"tunnel {child.name}: gateway {child.gateway} is not usable")
             elif gw.passive:
                 errors.append(f"gateway {child.gateway} is in passive mode: it only responds")
-            elif self.ike.initiate(child.gateway, child.name):
+            elif self.ike.initiate(child.gateway, child.name, now=self.clock()):
                 started.append(child.name)
                 self.tunnels[child.name].state = "init"
         self._pump()

@@ -89,10 +89,10 @@ class DualEngine:
             return False
         return gateway in self.fallen_back or bool(self.v1.ike_sas(gateway))
 
-    def initiate(self, gateway: str, child: str | None = None, now: float | None = None) -> bool:
+    def initiate(self, gateway: str, child: str | None = None, *, now: float) -> bool:
         if self.uses_ikev1(gateway):
-            return self.v1.initiate(gateway, child, now)
-        started = self.v2.initiate(gateway, child, now)
+            return self.v1.initiate(gateway, child, now=now)
+        started = self.v2.initiate(gateway, child, now=now)
         if started and self._policies[gateway].version == "ikev2-preferred":
             self._trying_v2[gateway] = child
         return started
@@ -114,7 +114,7 @@ class DualEngine:
             self.v1.delete_ike(gateway, now=now)
         else:
             self.v2.abandon_ike(gateway, reason)
-        return self.initiate(gateway, child, now)
+        return self.initiate(gateway, child, now=now)
 
     def shutdown(self, *, now: float) -> None:
         self.v2.shutdown(now=now)
@@ -162,7 +162,9 @@ class DualEngine:
             f"IKEv2 negotiation with gateway {gateway} failed ({failed.reason}): "
             f"protocol version ikev2-preferred, falling back to IKEv1", gateway))
         try:
-            if not self.v1.initiate(gateway, child):
+            # found while draining events (no time is passed in): the clock that IKEv1
+            # used here before now was required
+            if not self.v1.initiate(gateway, child, now=self._clock()):
                 self._events.append(failed)
         except KeyError:
             self._events.append(failed)

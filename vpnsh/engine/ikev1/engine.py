@@ -135,13 +135,12 @@ class Ikev1Engine(SansIoEngine):
             self._delete_p1(sa, reason, now)
 
     # --------------------------------------------------------------- commands
-    def initiate(self, gateway: str, child: str | None = None, now: float | None = None) -> bool:
+    def initiate(self, gateway: str, child: str | None = None, *, now: float) -> bool:
         """Starts phase 1 of ``gateway`` (if needed) and phase 2 of its tunnels (or ``child``).
 
         Returns False (and logs why) when the gateway may not initiate.
         Raises KeyError for an unknown gateway or tunnel.
         """
-        now = self._now(now)
         policy = self._ike_policies[gateway]
         if child is not None and child not in self._child_policies:
             raise KeyError(child)

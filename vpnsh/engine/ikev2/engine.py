@@ -107,13 +107,12 @@ class Ikev2Engine(SansIoEngine):
                 self.remove_ike(sa, reason)
 
     # --------------------------------------------------------------- commands
-    def initiate(self, gateway: str, child: str | None = None, now: float | None = None) -> bool:
+    def initiate(self, gateway: str, child: str | None = None, *, now: float) -> bool:
         """Starts the IKE SA of ``gateway`` (and its CHILD SAs, or just ``child``).
 
         Returns False (and logs why) when the gateway may not initiate.
         Raises KeyError for an unknown gateway or tunnel.
         """
-        now = self._now(now)
         policy = self._ike_policies[gateway]
         if child is not None and child not in self._child_policies:
             raise KeyError(child)
