@@ -46,7 +46,7 @@ def engine() -> DualEngine:
     e = DualEngine()
     for version in ("ikev2", "ikev1"):
         e.add_policies([ike_policy(f"gw-{version}", LOCAL, PEER, version=version)],
-                       [child_policy(f"tun-{version}", f"gw-{version}")])
+                       [child_policy(f"tun-{version}", f"gw-{version}")], now=time.monotonic())
     return e
 
 

@@ -38,7 +38,7 @@ def test_empty_state() -> None:
 
 def _engine() -> Engine:
     engine = Engine(dataplane="none")
-    engine.ike.add_policies([ike_policy("gw", LOCAL[0], "192.0.2.2")])
+    engine.ike.add_policies([ike_policy("gw", LOCAL[0], "192.0.2.2")], now=engine.clock())
     return engine
 
 

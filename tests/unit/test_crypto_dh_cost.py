@@ -88,12 +88,12 @@ def test_ikev1_responder_computes_the_shared_secret_once(mode: str, monkeypatch)
     b = Node("b", cast(Any, Ikev1Engine(clock=clock, rng=random.Random(2))), "192.0.2.2")
     a.engine.add_policies([ike_policy("GA", "192.0.2.1", "192.0.2.2", version="ikev1",
                                       exchange_mode=mode, proposals=(group2,))],
-                          (child_policy("TA", "GA"),))
+                          (child_policy("TA", "GA"),), now=clock.now)
     b.engine.add_policies([ike_policy("GB", "192.0.2.2", "192.0.2.1", version="ikev1",
                                       exchange_mode=mode, proposals=(group2,))],
-                          (child_policy("TB", "GB"),))
+                          (child_policy("TB", "GB"),), now=clock.now)
     wire = Wire(clock, a, b)
-    a.engine.initiate("GA")
+    a.engine.initiate("GA", now=clock.now)
     wire.run()
     assert b.of(IkeEstablished) and a.of(IkeEstablished)
     # one computation per side: the initiator's and the responder's key pair each once

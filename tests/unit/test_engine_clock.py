@@ -36,8 +36,8 @@ def test_the_daemon_engine_runs_on_the_monotonic_clock() -> None:
 
 def test_a_wall_clock_step_does_not_move_the_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
     engine = Engine(dataplane="none")
-    engine.ike.add_policies([ike_policy("gw", "192.0.2.1", "192.0.2.2")])
-    assert engine.ike.initiate("gw")
+    engine.ike.add_policies([ike_policy("gw", "192.0.2.1", "192.0.2.2")], now=engine.clock())
+    assert engine.ike.initiate("gw", now=engine.clock())
     real = time.time
     monkeypatch.setattr(time, "time", lambda: real() - 3600)  # NTP steps back an hour
     when = engine.ike.next_timer()

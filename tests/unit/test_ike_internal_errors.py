@@ -28,8 +28,8 @@ def _events(engine: Any) -> list[Any]:
 
 def _first_message(version: str) -> bytes:
     engine: Any = (Ikev2Engine if version == "ikev2" else Ikev1Engine)(clock=FakeClock())
-    engine.add_policies([ike_policy("gw", "198.51.100.1", A, version=version)])
-    assert engine.initiate("gw")
+    engine.add_policies([ike_policy("gw", "198.51.100.1", A, version=version)], now=FakeClock().now)
+    assert engine.initiate("gw", now=FakeClock().now)
     return cast(bytes, engine.datagrams_to_send()[0][0])
 
 
@@ -61,8 +61,8 @@ def test_internal_error_is_counted_and_its_traceback_logged_a_few_times(
 def test_a_timer_exception_never_stops_later_timers(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeClock()
     engine = Ikev2Engine(clock=clock, rng=random.Random(3))
-    engine.add_policies([ike_policy("g1", A, "203.0.113.1"), ike_policy("g2", A, "203.0.113.2")])
-    assert engine.initiate("g1") and engine.initiate("g2")
+    engine.add_policies([ike_policy("g1", A, "203.0.113.1"), ike_policy("g2", A, "203.0.113.2")], now=clock.now)
+    assert engine.initiate("g1", now=clock.now) and engine.initiate("g2", now=clock.now)
     engine.datagrams_to_send()
     real = Ikev2Engine._check_timers
 
@@ -85,7 +85,7 @@ def test_a_timer_exception_never_stops_later_timers(monkeypatch: pytest.MonkeyPa
 def test_requests_from_unknown_peers_are_summarised(version: str) -> None:
     clock = FakeClock()
     engine: Any = (Ikev2Engine if version == "ikev2" else Ikev1Engine)(clock=clock)
-    engine.add_policies([ike_policy("gw", A, "203.0.113.1", version=version)])
+    engine.add_policies([ike_policy("gw", A, "203.0.113.1", version=version)], now=clock.now)
     data = _first_message(version)
     for i in range(200):
         engine.receive(data, (A, 500), (f"198.51.100.{i % 250 + 1}", 500), clock.now)
@@ -128,7 +128,7 @@ def test_ikev1_aes_without_key_length_is_aes128_not_an_internal_error(mode: str)
         for t in p.transforms)) for p in sa.proposals]
     data = m.encode(msg.header, [r.payload for r in msg.payloads])
     responder = Ikev1Engine(clock=FakeClock())
-    responder.add_policies([ike_policy("gw", A, "198.51.100.1", version="ikev1", exchange_mode=mode)])
+    responder.add_policies([ike_policy("gw", A, "198.51.100.1", version="ikev1", exchange_mode=mode)], now=FakeClock().now)
     responder.receive(data, (A, 500), ("198.51.100.1", 500), 0.0)
     assert responder.drops["internal error"] == 0, responder.drops
     assert len(responder.datagrams_to_send()) == 1  # answered
@@ -136,8 +136,8 @@ def test_ikev1_aes_without_key_length_is_aes128_not_an_internal_error(mode: str)
 
 def _first_message_mode(mode: str) -> bytes:
     engine = Ikev1Engine(clock=FakeClock())
-    engine.add_policies([ike_policy("gw", "198.51.100.1", A, version="ikev1", exchange_mode=mode)])
-    assert engine.initiate("gw")
+    engine.add_policies([ike_policy("gw", "198.51.100.1", A, version="ikev1", exchange_mode=mode)], now=FakeClock().now)
+    assert engine.initiate("gw", now=FakeClock().now)
     return cast(bytes, engine.datagrams_to_send()[0][0])
 
 
@@ -146,8 +146,8 @@ def test_one_engines_timer_bug_never_stops_the_others(monkeypatch: pytest.Monkey
 
     clock = FakeClock()
     dual = DualEngine(clock=clock)
-    dual.add_policies([ike_policy("v1", A, "203.0.113.1", version="ikev1")])
-    assert dual.initiate("v1")
+    dual.add_policies([ike_policy("v1", A, "203.0.113.1", version="ikev1")], now=clock.now)
+    assert dual.initiate("v1", now=clock.now)
     dual.datagrams_to_send()
 
     def broken(now: float) -> None:
@@ -168,8 +168,8 @@ def test_the_daemon_schedules_its_timers_again_after_a_failure(monkeypatch: pyte
 
     async def run() -> None:
         engine = Engine(dataplane="none")
-        engine.ike.add_policies([ike_policy("gw", A, "203.0.113.1")])
-        assert engine.ike.initiate("gw")
+        engine.ike.add_policies([ike_policy("gw", A, "203.0.113.1")], now=engine.clock())
+        assert engine.ike.initiate("gw", now=engine.clock())
 
         def broken(now: float) -> None:
             raise RuntimeError("timer bug")

@@ -56,7 +56,7 @@ def test_hostile_64k_datagram_is_cheap_to_reject(name: str) -> None:
 def test_hostile_64k_datagram_is_cheap_for_the_engine(name: str) -> None:
     e = DualEngine()
     e.add_policies([ike_policy("v2", "192.0.2.1", "192.0.2.2"),
-                    ike_policy("v1", "192.0.2.1", "192.0.2.3", version="ikev1")])
+                    ike_policy("v1", "192.0.2.1", "192.0.2.3", version="ikev1")], now=time.monotonic())
     data = hostile.SHAPES[name]()
     for peer in ("192.0.2.2", "192.0.2.3", "198.51.100.9"):
         cost = _cpu(lambda peer=peer: e.receive(data, ("192.0.2.1", 500), (peer, 500), 0.0))

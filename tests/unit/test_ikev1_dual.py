@@ -22,16 +22,16 @@ def nodes(a_version: str, b_engine: Any, b_version: str) -> tuple[Wire, Node, No
     a = Node("a", cast(Any, a_eng), A)
     b = Node("b", cast(Any, b_eng), B)
     a.engine.add_policies([ike_policy("GA", A, B, version=a_version)],
-                          [child_policy("TA", "GA")])
+                          [child_policy("TA", "GA")], now=clock.now)
     b.engine.add_policies([ike_policy("GB", B, A, version=b_version)],
-                          [child_policy("TB", "GB")])
+                          [child_policy("TB", "GB")], now=clock.now)
     return Wire(clock, a, b), a, b
 
 
 def test_ikev2_preferred_falls_back_to_ikev1_when_the_peer_only_speaks_ikev1() -> None:
     wire, a, b = nodes("ikev2-preferred", Ikev1Engine, "ikev1")
     dual = cast(DualEngine, a.engine)
-    assert dual.initiate("GA")
+    assert dual.initiate("GA", now=wire.clock.now)
     wire.advance(400)
     assert "GA" in dual.fallen_back
     assert any("falling back to IKEv1" in e.text for e in a.of(LogLine))
@@ -46,7 +46,7 @@ def test_ikev2_preferred_falls_back_to_ikev1_when_the_peer_only_speaks_ikev1() -
 def test_ikev2_preferred_uses_ikev2_when_the_peer_does() -> None:
     wire, a, b = nodes("ikev2-preferred", DualEngine, "ikev2-preferred")
     dual = cast(DualEngine, a.engine)
-    dual.initiate("GA")
+    dual.initiate("GA", now=wire.clock.now)
     wire.run()
     assert len(a.of(ChildInstalled)) == 1 and not dual.fallen_back
     assert dual.ike_sas() and not any(isinstance(s, Ikev1SaInfo) for s in dual.ike_sas())
@@ -54,11 +54,11 @@ def test_ikev2_preferred_uses_ikev2_when_the_peer_does() -> None:
 
 def test_ikev1_gateway_through_the_dual_engine_both_roles() -> None:
     wire, a, b = nodes("ikev1", DualEngine, "ikev1")
-    cast(DualEngine, b.engine).initiate("GB")
+    cast(DualEngine, b.engine).initiate("GB", now=wire.clock.now)
     wire.run()
     assert len(a.of(ChildInstalled)) == 1 and len(b.of(ChildInstalled)) == 1
     assert isinstance(cast(DualEngine, a.engine).ike_sas()[0], Ikev1SaInfo)
-    assert cast(DualEngine, a.engine).delete_child("TA") == 1
+    assert cast(DualEngine, a.engine).delete_child("TA", now=wire.clock.now) == 1
     wire.run()
     assert cast(DualEngine, b.engine).child_sas() == []
 
@@ -73,10 +73,10 @@ def test_ikev1_fallback_uses_the_ikev1_profile() -> None:
     b = Node("b", cast(Any, Ikev1Engine(clock=clock, rng=random.Random(2))), B)
     a.engine.add_policies([ike_policy("GA", A, B, version="ikev2-preferred",
                                       proposals=(gcm_only,), ikev1_proposals=(aes,))],
-                          [child_policy("TA", "GA")])
-    b.engine.add_policies([ike_policy("GB", B, A, version="ikev1")], [child_policy("TB", "GB")])
+                          [child_policy("TA", "GA")], now=clock.now)
+    b.engine.add_policies([ike_policy("GB", B, A, version="ikev1")], [child_policy("TB", "GB")], now=clock.now)
     wire = Wire(clock, a, b)
-    a.engine.initiate("GA")
+    a.engine.initiate("GA", now=clock.now)
     wire.advance(400)
     (sa,) = cast(DualEngine, a.engine).ike_sas()
     assert isinstance(sa, Ikev1SaInfo) and sa.algorithm == "PSK/DH14/A128/SHA256"
@@ -87,9 +87,9 @@ def test_ikev2_preferred_reports_an_ikev2_failure_after_sa_init_without_falling_
     is the outcome to report, not a reason to try IKEv1."""
     wire, a, b = nodes("ikev2-preferred", DualEngine, "ikev2")
     b.engine.add_policies([ike_policy("GB", B, A, version="ikev2", psk=b"another key")],
-                          [child_policy("TB", "GB")])
+                          [child_policy("TB", "GB")], now=wire.clock.now)
     dual = cast(DualEngine, a.engine)
-    assert dual.initiate("GA")
+    assert dual.initiate("GA", now=wire.clock.now)
     wire.advance(400)
     assert not dual.fallen_back and not dual.uses_ikev1("GA")
     [failed] = a.of(IkeFailed)
@@ -103,6 +103,6 @@ def test_ikev2_preferred_falls_back_when_ike_sa_init_goes_unanswered() -> None:
     wire, a, b = nodes("ikev2-preferred", Ikev1Engine, "ikev1")
     wire.drop = lambda data, sender: sender == "a" and data[17] >> 4 == 2  # IKEv2 lost
     dual = cast(DualEngine, a.engine)
-    dual.initiate("GA")
+    dual.initiate("GA", now=wire.clock.now)
     wire.advance(400)
     assert "GA" in dual.fallen_back and len(a.of(ChildInstalled)) == 1

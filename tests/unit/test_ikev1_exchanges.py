@@ -41,9 +41,9 @@ def pair(
     a = Node("a", cast(Any, Ikev1Engine(clock=clock, rng=random.Random(1))), A)
     b = Node("b", cast(Any, Ikev1Engine(clock=clock, rng=random.Random(2))), B)
     a.engine.add_policies([a_pol], a_children if a_children is not None
-                          else (child_policy("TA", "GA"),))
+                          else (child_policy("TA", "GA"),), now=clock.now)
     b.engine.add_policies([b_pol], b_children if b_children is not None
-                          else (child_policy("TB", "GB"),))
+                          else (child_policy("TB", "GB"),), now=clock.now)
     return Wire(clock, a, b), a, b
 
 
@@ -70,7 +70,7 @@ def assert_keys_mirror(x: ChildInstalled, y: ChildInstalled) -> None:
 @pytest.mark.parametrize("mode", ["main", "aggressive"])
 def test_phase1_and_quick_mode_establish(mode: str) -> None:
     wire, a, b = pair({"exchange_mode": mode})
-    assert eng(a).initiate("GA")
+    assert eng(a).initiate("GA", now=wire.clock.now)
     sent = eng(a).datagrams_to_send()
     assert sent and is_ikev1(sent[0][0])
     hdr = m.parse_header(sent[0][0])
@@ -98,7 +98,7 @@ def test_phase1_and_quick_mode_establish(mode: str) -> None:
 @pytest.mark.parametrize("proposal", [AES256_SHA1_G2, TDES_SHA1_G2], ids=["aes256", "3des"])
 def test_other_phase1_suites(proposal: IkeProposal) -> None:
     wire, a, b = pair({"proposals": (proposal,)}, {"proposals": (proposal,)})
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     assert len(a.of(IkeEstablished)) == 1 and len(installed(b)) == 1
 
@@ -115,7 +115,7 @@ def test_several_proxy_ids_each_get_their_own_sa_pair() -> None:
                      ip_proto=6, local_port=443),
     )
     wire, a, b = pair(a_children=a_children, b_children=b_children)
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     names_a = sorted(e.keys.name for e in installed(a))
     names_b = sorted(e.keys.name for e in installed(b))
@@ -131,7 +131,7 @@ def test_proxy_id_mismatch_is_rejected_with_the_ids_in_the_log() -> None:
     b_children = (child_policy("U:p", "GB", local_ts=("10.9.0.0/24",),
                                remote_ts=("10.1.0.0/24",)),)
     wire, a, b = pair(a_children=a_children, b_children=b_children)
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     assert len(a.of(IkeEstablished)) == 1 and not installed(a) and not installed(b)
     text = logs(b)
@@ -144,7 +144,7 @@ def test_proxy_id_mismatch_is_rejected_with_the_ids_in_the_log() -> None:
 @pytest.mark.parametrize("mode", ["main", "aggressive"])
 def test_wrong_psk_fails_in_plain_words(mode: str) -> None:
     wire, a, b = pair({"exchange_mode": mode}, {"psk": b"another-key-0000"})
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.advance(120)
     assert not a.of(IkeEstablished) and not b.of(IkeEstablished)
     reasons = [e.reason for e in a.of(IkeFailed) + b.of(IkeFailed)]
@@ -154,7 +154,7 @@ def test_wrong_psk_fails_in_plain_words(mode: str) -> None:
 
 def test_no_common_proposal_names_both_sides() -> None:
     wire, a, b = pair({"proposals": (TDES_SHA1_G2,)})
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     (fb,) = b.of(IkeFailed)
     assert "no proposal chosen" in fb.reason and "3DES/SHA1/DH2" in fb.reason
@@ -169,7 +169,7 @@ def test_pfs_and_responder_lifetime() -> None:
                                lifesize_kb=100000),)
     b_children = (child_policy("TB", "GB", proposals=esp, pfs_group=14, lifetime=1200),)
     wire, a, b = pair(a_children=a_children, b_children=b_children)
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     (ia,), (ib,) = installed(a), installed(b)
     assert_keys_mirror(ia, ib)
@@ -180,7 +180,7 @@ def test_pfs_and_responder_lifetime() -> None:
 
 def test_pfs_mismatch_is_no_proposal_chosen() -> None:
     wire, a, b = pair(a_children=(child_policy("TA", "GA", pfs_group=14),))
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     assert not installed(a)
     assert "no proposal chosen for tunnel TB" in logs(b)
@@ -190,7 +190,7 @@ def test_pfs_mismatch_is_no_proposal_chosen() -> None:
 def test_phase2_rekey_installs_new_before_removing_old() -> None:
     kids = (child_policy("TA", "GA", lifetime=100),)
     wire, a, b = pair(a_children=kids, b_children=(child_policy("TB", "GB", lifetime=100),))
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     (first_a,) = installed(a)
     wire.advance(86)  # soft lifetime of the initiator: 80..85 s
@@ -210,13 +210,13 @@ def test_phase2_rekey_installs_new_before_removing_old() -> None:
 
 def test_delete_child_and_phase1_are_honoured() -> None:
     wire, a, b = pair()
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
-    assert eng(b).delete_child("TB") == 1
+    assert eng(b).delete_child("TB", now=wire.clock.now) == 1
     wire.run()
     assert len(a.of(ChildRemoved)) == 1 and eng(a).child_sas() == []
     assert "the peer deleted it" in a.of(ChildRemoved)[0].reason
-    assert eng(b).delete_ike("GB") == 1
+    assert eng(b).delete_ike("GB", now=wire.clock.now) == 1
     wire.run()
     assert eng(a).ike_sas() == [] and len(a.of(IkeDeleted)) == 1
 
@@ -224,9 +224,9 @@ def test_delete_child_and_phase1_are_honoured() -> None:
 def test_phase1_renegotiated_when_a_phase2_rekey_needs_it() -> None:
     wire, a, b = pair(a_children=(child_policy("TA", "GA", lifetime=200),),
                       b_children=(child_policy("TB", "GB", lifetime=200),))
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
-    assert eng(b).delete_ike("GB") == 1
+    assert eng(b).delete_ike("GB", now=wire.clock.now) == 1
     wire.run()
     assert eng(a).ike_sas() == [] and len(eng(a).child_sas()) == 1  # phase 2 outlives it
     wire.advance(190)  # the soft lifetime (160..170 s): a new phase 1, quick mode, grace
@@ -239,7 +239,7 @@ def test_phase1_renegotiated_before_it_expires_while_phase2_is_up() -> None:
     wire, a, b = pair({"lifetime": 60}, {"lifetime": 60},
                       a_children=(child_policy("TA", "GA", lifetime=300),),
                       b_children=(child_policy("TB", "GB", lifetime=300),))
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     first = eng(a).ike_sas()[0].sn
     wire.advance(61)  # soft lifetime 48..51 s: a new phase 1; the old one deleted by 60 s
@@ -257,7 +257,7 @@ def test_replaced_phase1_is_deleted_only_after_a_grace_time() -> None:
     wire, a, b = pair({"lifetime": 300}, {"lifetime": 300},
                       a_children=(child_policy("TA", "GA", lifetime=3000),),
                       b_children=(child_policy("TB", "GB", lifetime=3000),))
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     first_a, first_b = eng(a).ike_sas()[0].sn, eng(b).ike_sas()[0].sn
     start = wire.clock.now
@@ -283,7 +283,7 @@ def test_replaced_phase1_is_deleted_only_after_a_grace_time() -> None:
 
 def test_dpd_notices_a_dead_peer_and_cleans_up() -> None:
     wire, a, b = pair({"dpd_interval": 5, "dpd_retry": 3}, {"dpd_interval": 5})
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     wire.advance(20)  # R-U-THERE / ACK keep it up
     assert not a.of(IkeDeleted)
@@ -308,7 +308,7 @@ def test_retransmission_recovers_lost_messages() -> None:
         return False
 
     wire.drop = drop
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.advance(30)
     assert len(lost) == 3
     assert len(a.of(IkeEstablished)) == 1 and len(installed(a)) == 1 and len(installed(b)) == 1
@@ -318,8 +318,8 @@ def test_retransmission_recovers_lost_messages() -> None:
 def test_nat_traversal_floats_to_4500_and_encapsulates() -> None:
     wire, a, b = pair()
     wire.add_nat(A, "203.0.113.9")
-    eng(b).add_policies([ike_policy("GB", B, None, version="ikev1")], ())
-    eng(a).initiate("GA")
+    eng(b).add_policies([ike_policy("GB", B, None, version="ikev1")], (), now=wire.clock.now)
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     (ia,), (ib,) = installed(a), installed(b)
     assert ia.keys.encap and ib.keys.encap
@@ -335,7 +335,7 @@ def test_forced_udp_encapsulation_without_nat(mode: str, forcing: str) -> None:
     random NAT-D for its own address (RFC 3947), and both float to 4500 and encapsulate."""
     wire, a, b = pair({"exchange_mode": mode})
     (a if forcing == "initiator" else b).engine.force_udp_encap = True
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     (ia,), (ib,) = installed(a), installed(b)
     for keys in (ia.keys, ib.keys):
@@ -354,7 +354,7 @@ def test_forced_udp_encapsulation_needs_a_nat_t_peer() -> None:
     eng(b)._vendor_ids = lambda policy: []  # type: ignore[method-assign]
     eng(b)._natd_payloads = lambda sa: []  # type: ignore[method-assign]
     eng(b)._read_natd = lambda sa, msg: None  # type: ignore[method-assign]
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     (ia,), (ib,) = installed(a), installed(b)
     assert not ia.keys.encap and not ib.keys.encap and ia.keys.remote_port == 500
@@ -363,12 +363,12 @@ def test_forced_udp_encapsulation_needs_a_nat_t_peer() -> None:
 
 def test_exchange_mode_mismatch_and_ikev2_only_gateway() -> None:
     wire, a, b = pair({"exchange_mode": "aggressive"}, {"exchange_mode": "main"})
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     assert "configured for main mode" in b.of(IkeFailed)[0].reason
     pol: IkePolicy = ike_policy("G2", A, B, version="ikev2")
-    eng(a).add_policies([pol])
-    assert not eng(a).initiate("G2")
+    eng(a).add_policies([pol], now=wire.clock.now)
+    assert not eng(a).initiate("G2", now=wire.clock.now)
 
 
 def test_show_sections_for_the_renderer() -> None:
@@ -376,7 +376,7 @@ def test_show_sections_for_the_renderer() -> None:
     from vpnsh.render.vpn import show_ike_sa
 
     wire, a, b = pair()
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     sections = ike_sa_sections(eng(a).ike_sas(), eng(a).child_sas(), lambda g: 1)
     data: dict[str, Any] = {"gateways_configured": 1, **sections}
@@ -391,13 +391,13 @@ def test_show_sections_for_the_renderer() -> None:
 
 def test_simultaneous_quick_modes_leave_one_sa_pair() -> None:
     wire, a, b = pair()
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     # both sides start phase 2 for the same proxy ID again at the same time
-    eng(a).delete_child("TA")
+    eng(a).delete_child("TA", now=wire.clock.now)
     wire.run()
-    eng(a).initiate("GA")
-    eng(b).initiate("GB")
+    eng(a).initiate("GA", now=wire.clock.now)
+    eng(b).initiate("GB", now=wire.clock.now)
     wire.run()
     wire.advance(15)  # past the grace time of the replaced pair
     assert len(eng(a).child_sas()) == 1 and len(eng(b).child_sas()) == 1
@@ -407,7 +407,7 @@ def test_simultaneous_quick_modes_leave_one_sa_pair() -> None:
 
 def _record_session(mode: str) -> tuple[list[tuple[str, bytes]], Wire, Node, Node]:
     wire, a, b = pair({"exchange_mode": mode})
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     return [(sender, data) for sender, data, _l, _r in wire.sent], wire, a, b
 
@@ -428,7 +428,7 @@ def test_fuzzed_session_messages_are_counted_drops(mode: str) -> None:
         sender, data = recorded[index]
         # fresh engines: a mangled first message may start an SA, later ones must be dropped
         wire, a, b = pair({"exchange_mode": mode})
-        eng(a).initiate("GA")
+        eng(a).initiate("GA", now=wire.clock.now)
         target = b if sender == "a" else a
         p = pos % len(data)
         mangled = data[:p] if truncate else data[:p] + junk + data[p + len(junk):]
@@ -449,15 +449,15 @@ def test_fuzzed_session_messages_are_counted_drops(mode: str) -> None:
 
 def test_initial_contact_from_a_rebooted_peer_clears_the_old_sas() -> None:
     wire, a, b = pair()
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     old_sn = eng(b).ike_sas()[0].sn
     # a reboots: a fresh engine at the same address initiates again (with INITIAL-CONTACT)
     fresh = Ikev1Engine(clock=wire.clock, rng=random.Random(9))
-    fresh.add_policies([ike_policy("GA", A, B, version="ikev1")], (child_policy("TA", "GA"),))
+    fresh.add_policies([ike_policy("GA", A, B, version="ikev1")], (child_policy("TA", "GA"),), now=wire.clock.now)
     a.engine = cast(Any, fresh)
     a.events.clear()
-    fresh.initiate("GA")
+    fresh.initiate("GA", now=wire.clock.now)
     wire.run()
     assert [s.sn for s in eng(b).ike_sas()] != [old_sn] and len(eng(b).ike_sas()) == 1
     assert any("INITIAL-CONTACT" in r.reason for r in b.of(ChildRemoved))
@@ -466,14 +466,14 @@ def test_initial_contact_from_a_rebooted_peer_clears_the_old_sas() -> None:
 
 def test_lifesize_soft_rekeys_and_hard_deletes() -> None:
     wire, a, b = pair()
-    eng(a).initiate("GA")
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     (first,) = installed(a)
-    eng(a).child_lifesize_exceeded(first.keys.spi_in, hard=False)
+    eng(a).child_lifesize_exceeded(first.keys.spi_in, hard=False, now=wire.clock.now)
     wire.run()
     assert [e.rekey_of for e in installed(a)][1:] == [first.keys.spi_in]
     newest = installed(a)[-1].keys.spi_in
-    eng(a).child_lifesize_exceeded(newest, hard=True)
+    eng(a).child_lifesize_exceeded(newest, hard=True, now=wire.clock.now)
     wire.run()
     assert newest in [r.spi_in for r in a.of(ChildRemoved)]
     assert newest not in [c.spi_in for c in eng(a).child_sas()]
@@ -482,8 +482,8 @@ def test_lifesize_soft_rekeys_and_hard_deletes() -> None:
 def test_nat_keepalives_from_the_side_behind_nat() -> None:
     wire, a, b = pair({"keepalive_interval": 10})
     wire.add_nat(A, "203.0.113.9")
-    eng(b).add_policies([ike_policy("GB", B, None, version="ikev1")], ())
-    eng(a).initiate("GA")
+    eng(b).add_policies([ike_policy("GB", B, None, version="ikev1")], (), now=wire.clock.now)
+    eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     start = len(wire.sent)
     wire.advance(25)

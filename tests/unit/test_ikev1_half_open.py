@@ -22,8 +22,8 @@ A, B = "192.0.2.1", "192.0.2.2"
 
 def _first(mode: str) -> bytes:
     e = Ikev1Engine(clock=FakeClock())
-    e.add_policies([ike_policy("g", A, B, version="ikev1", exchange_mode=mode)])
-    assert e.initiate("g")
+    e.add_policies([ike_policy("g", A, B, version="ikev1", exchange_mode=mode)], now=FakeClock().now)
+    assert e.initiate("g", now=FakeClock().now)
     return e.datagrams_to_send()[0][0]
 
 
@@ -34,7 +34,7 @@ def _fresh(data: bytes) -> bytes:
 def _responder(limit: int) -> Ikev1Engine:
     b = Ikev1Engine(clock=FakeClock(), rng=random.Random(2))
     b.add_policies([ike_policy("static", B, A, version="ikev1"),
-                    ike_policy("dynamic", B, None, version="ikev1", exchange_mode="aggressive")])
+                    ike_policy("dynamic", B, None, version="ikev1", exchange_mode="aggressive")], now=FakeClock().now)
     b.half_open_limit = limit
     return b
 
@@ -68,8 +68,8 @@ def test_below_the_limit_nothing_changes_and_the_peer_gets_through_after_a_flood
     clock = FakeClock()
     a = Node("a", cast(Any, Ikev1Engine(clock=clock, rng=random.Random(1))), A)
     b = Node("b", cast(Any, Ikev1Engine(clock=clock, rng=random.Random(2))), B)
-    a.engine.add_policies([ike_policy("GA", A, B, version="ikev1")], (child_policy("TA", "GA"),))
-    b.engine.add_policies([ike_policy("GB", B, A, version="ikev1")], (child_policy("TB", "GB"),))
+    a.engine.add_policies([ike_policy("GA", A, B, version="ikev1")], (child_policy("TA", "GA"),), now=clock.now)
+    b.engine.add_policies([ike_policy("GB", B, A, version="ikev1")], (child_policy("TB", "GB"),), now=clock.now)
     b.engine.half_open_limit = 1
     main = _first("main")
     for _ in range(10):
@@ -78,6 +78,6 @@ def test_below_the_limit_nothing_changes_and_the_peer_gets_through_after_a_flood
     wire = Wire(clock, a, b)
     wire.advance(31)  # the half-open SAs time out (HALF_OPEN_TIMEOUT)
     assert b.engine.half_open_count() == 0
-    assert a.engine.initiate("GA")
+    assert a.engine.initiate("GA", now=clock.now)
     wire.run()
     assert a.of(IkeEstablished) and b.of(IkeEstablished)

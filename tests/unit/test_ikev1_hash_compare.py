@@ -29,10 +29,10 @@ def test_every_hash_is_compared_with_compare_digest(mode: str, monkeypatch: pyte
     a = Node("a", cast(Any, Ikev1Engine(clock=clock, rng=random.Random(1))), "192.0.2.1")
     b = Node("b", cast(Any, Ikev1Engine(clock=clock, rng=random.Random(2))), "192.0.2.2")
     a.engine.add_policies([ike_policy("GA", "192.0.2.1", "192.0.2.2", version="ikev1",
-                                      exchange_mode=mode)], (child_policy("TA", "GA"),))
+                                      exchange_mode=mode)], (child_policy("TA", "GA"),), now=clock.now)
     b.engine.add_policies([ike_policy("GB", "192.0.2.2", "192.0.2.1", version="ikev1",
-                                      exchange_mode=mode)], (child_policy("TB", "GB"),))
-    a.engine.initiate("GA")
+                                      exchange_mode=mode)], (child_policy("TB", "GB"),), now=clock.now)
+    a.engine.initiate("GA", now=clock.now)
     Wire(clock, a, b).run()
     assert a.of(IkeEstablished) and b.of(ChildInstalled)
     # HASH_I (responder) + HASH_R (initiator) + quick mode HASH(1), HASH(2), HASH(3)

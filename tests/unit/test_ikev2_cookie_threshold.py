@@ -29,7 +29,7 @@ def test_threshold_decides_cookie_demand(limit: int, cookies: bool) -> None:
         (child_policy("t", "gw", local_ts=("10.2.0.0/24",), remote_ts=("10.1.0.0/24",)),),
     )
     b.engine.half_open_limit = limit
-    assert a.engine.initiate("gw")
+    assert a.engine.initiate("gw", now=w.clock.now)
     w.run()
     assert len(a.of(IkeEstablished)) == 1
     from_b = [parse(data).message for name, data, _, _ in w.sent if name == "b"]

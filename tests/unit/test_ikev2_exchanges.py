@@ -49,7 +49,7 @@ def pair(
 
 
 def up(w: Wire, a: Node, b: Node) -> None:
-    assert a.engine.initiate("gw")
+    assert a.engine.initiate("gw", now=w.clock.now)
     w.run()
     assert len(a.of(IkeEstablished)) == 1 and len(b.of(IkeEstablished)) == 1
     assert len(a.of(ChildInstalled)) == 1 and len(b.of(ChildInstalled)) == 1
@@ -106,10 +106,10 @@ def test_establish_with_suite(ike, esp, pfs, algo) -> None:
 def test_pfs_child_created_after_auth_uses_ke() -> None:
     w, a, b = pair(a_child={"pfs_group": 14}, b_child={"pfs_group": 14})
     up(w, a, b)
-    a.engine.delete_child("tun")
+    a.engine.delete_child("tun", now=w.clock.now)
     w.run()
     assert installed(a) == {} and installed(b) == {}
-    a.engine.initiate("gw", "tun")
+    a.engine.initiate("gw", "tun", now=w.clock.now)
     w.run()
     kinds = [parse(d).message.exchange for n, d, _, _ in w.sent if n == "a"]
     assert kinds[-1] == ExchangeType.CREATE_CHILD_SA
@@ -119,7 +119,7 @@ def test_pfs_child_created_after_auth_uses_ke() -> None:
 
 def test_wrong_psk_fails_with_plain_reason_on_both_sides() -> None:
     w, a, b = pair({"psk": b"one"}, {"psk": b"two"})
-    a.engine.initiate("gw")
+    a.engine.initiate("gw", now=w.clock.now)
     w.run()
     [fa] = a.of(IkeFailed)
     [fb] = b.of(IkeFailed)
@@ -134,7 +134,7 @@ def test_wrong_psk_fails_with_plain_reason_on_both_sides() -> None:
 
 def test_ike_proposal_mismatch_names_both_offers() -> None:
     w, a, b = pair({"proposals": (CBC_SHA256,)}, {"proposals": (DEFAULT_3DES,)})
-    a.engine.initiate("gw")
+    a.engine.initiate("gw", now=w.clock.now)
     w.run()
     [fb] = b.of(IkeFailed)
     assert "aes-256-cbc/sha256/group14" in fb.reason
@@ -145,7 +145,7 @@ def test_ike_proposal_mismatch_names_both_offers() -> None:
 
 def test_esp_proposal_mismatch_keeps_ike_sa() -> None:
     w, a, b = pair(a_child={"proposals": (ESP_GCM,)}, b_child={"proposals": (ESP_3DES,)})
-    a.engine.initiate("gw")
+    a.engine.initiate("gw", now=w.clock.now)
     w.run()
     assert len(a.of(IkeEstablished)) == 1
     [fa] = a.of(ChildFailed)
@@ -165,7 +165,7 @@ def test_responder_narrows_selectors() -> None:
 
 def test_ts_unacceptable_names_selectors_and_proxy_ids() -> None:
     w, a, b = pair(a_child={"local_ts": ("172.16.0.0/24",)})
-    a.engine.initiate("gw")
+    a.engine.initiate("gw", now=w.clock.now)
     w.run()
     [fb] = b.of(ChildFailed)
     assert "172.16.0.0/24" in fb.reason and "tun local 10.2.0.0/24 remote 10.1.0.0/24" in fb.reason
@@ -181,7 +181,7 @@ def test_proxy_ids_pick_the_matching_child_policy() -> None:
     b1 = child_policy("tun:p1", "gw", local_ts=("10.2.1.0/24",), remote_ts=("10.1.1.0/24",))
     b2 = child_policy("tun:p2", "gw", local_ts=("10.2.2.0/24",), remote_ts=("10.1.2.0/24",))
     w, a, b = make_pair(pa, pb, (a1, a2), (b1, b2))
-    a.engine.initiate("gw")
+    a.engine.initiate("gw", now=w.clock.now)
     w.run()
     assert sorted(c.name for c in a.engine.child_sas()) == ["tun:p1", "tun:p2"]
     assert sorted(c.name for c in b.engine.child_sas()) == ["tun:p1", "tun:p2"]
@@ -287,7 +287,7 @@ def test_ike_rekey_started_by_each_side(side: str) -> None:
     [gone_a], [gone_b] = a.of(IkeDeleted), b.of(IkeDeleted)
     assert gone_a.replaced and gone_b.replaced and gone_a.sn == 1
     # the new IKE SA works: a CHILD rekey over it
-    a.engine.delete_child("tun")
+    a.engine.delete_child("tun", now=w.clock.now)
     w.run()
     assert installed(a) == {} and installed(b) == {}
     assert not a.of(ChildFailed)
@@ -312,8 +312,8 @@ def test_simultaneous_ike_rekey_collision_agrees() -> None:
     assert any("IKE SA rekey collision" in e.text for e in b.of(LogLine))
     assert all(e.replaced for e in a.of(IkeDeleted) + b.of(IkeDeleted))
     # and the survivor still carries exchanges
-    a.engine.initiate("gw", "tun")
-    a.engine.delete_ike("gw")
+    a.engine.initiate("gw", "tun", now=w.clock.now)
+    a.engine.delete_ike("gw", now=w.clock.now)
     w.run()
     assert a.engine.ike_sas() == [] and b.engine.ike_sas() == []
 
@@ -323,11 +323,11 @@ def test_delete_from_each_side(side: str) -> None:
     w, a, b = pair()
     up(w, a, b)
     n = a if side == "a" else b
-    assert n.engine.delete_child("tun") == 1
+    assert n.engine.delete_child("tun", now=w.clock.now) == 1
     w.run()
     assert installed(a) == {} and installed(b) == {}
     assert len(a.of(ChildRemoved)) == 1 and len(b.of(ChildRemoved)) == 1
-    assert n.engine.delete_ike("gw") == 1
+    assert n.engine.delete_ike("gw", now=w.clock.now) == 1
     w.run()
     assert a.engine.ike_sas() == [] and b.engine.ike_sas() == []
     assert len(a.of(IkeDeleted)) == 1 and len(b.of(IkeDeleted)) == 1
@@ -336,7 +336,7 @@ def test_delete_from_each_side(side: str) -> None:
 def test_delete_ike_removes_children_on_both_sides() -> None:
     w, a, b = pair()
     up(w, a, b)
-    b.engine.delete_ike()
+    b.engine.delete_ike(now=w.clock.now)
     w.run()
     assert a.engine.child_sas() == [] and b.engine.child_sas() == []
     assert len(a.of(ChildRemoved)) == 1 and len(b.of(ChildRemoved)) == 1
@@ -367,7 +367,7 @@ def test_retransmission_and_cached_response() -> None:
         return False
 
     w.drop = lose_first_auth_response
-    a.engine.initiate("gw")
+    a.engine.initiate("gw", now=w.clock.now)
     w.run()
     assert not a.of(IkeEstablished) and len(b.of(IkeEstablished)) == 1
     w.advance(1.5)
@@ -380,7 +380,7 @@ def test_retransmission_and_cached_response() -> None:
 def test_peer_never_answers() -> None:
     w, a, b = pair()
     w.drop = lambda data, sender: True
-    a.engine.initiate("gw")
+    a.engine.initiate("gw", now=w.clock.now)
     w.advance(400, step=10)
     [f] = a.of(IkeFailed)
     assert "never answered IKE_SA_INIT" in f.reason
@@ -398,9 +398,9 @@ def test_passive_and_dynamic_peer() -> None:
     pa = ike_policy("gw", A, B)
     pb = ike_policy("gw", B, None, passive=True, peer_id=None)
     w, a, b = make_pair(pa, pb, (child_policy("tun", "gw"),), (child_policy("tun", "gw"),))
-    assert b.engine.initiate("gw") is False
+    assert b.engine.initiate("gw", now=w.clock.now) is False
     assert any("passive" in e.text for e in b.of(LogLine))
-    assert a.engine.initiate("gw")
+    assert a.engine.initiate("gw", now=w.clock.now)
     w.run()
     assert len(b.of(IkeEstablished)) == 1 and len(b.of(ChildInstalled)) == 1
 
@@ -412,8 +412,8 @@ def test_responder_matches_dynamic_peer_by_id() -> None:
     b1 = ike_policy("gw1", B, None, peer_id=Identity("fqdn", "branch1.example"), psk=b"k1")
     b2 = ike_policy("gw2", B, None, peer_id=Identity("fqdn", "branch2.example"), psk=b"k2")
     w, a, b = make_pair(pa, b1, (child_policy("tun", "site"),), (child_policy("t1", "gw1"),))
-    b.engine.add_policies([b2], [child_policy("t2", "gw2")])
-    a.engine.initiate("site")
+    b.engine.add_policies([b2], [child_policy("t2", "gw2")], now=w.clock.now)
+    a.engine.initiate("site", now=w.clock.now)
     w.run()
     [info] = b.engine.ike_sas()
     assert info.gateway == "gw2" and info.id_remote == "fqdn:branch2.example"
@@ -424,7 +424,7 @@ def test_peer_id_mismatch() -> None:
     from vpnsh.engine.policy import Identity
 
     w, a, b = pair(b_kw={"peer_id": Identity("fqdn", "other.example")})
-    a.engine.initiate("gw")
+    a.engine.initiate("gw", now=w.clock.now)
     w.run()
     [fb] = b.of(IkeFailed)
     assert "matches no peer-id" in fb.reason
@@ -434,7 +434,7 @@ def test_peer_id_mismatch() -> None:
 def test_removed_policy_tears_down_its_sas() -> None:
     w, a, b = pair()
     up(w, a, b)
-    a.engine.remove_policies(["gw"], ["tun"])
+    a.engine.remove_policies(["gw"], ["tun"], now=w.clock.now)
     w.run()
     assert a.engine.ike_sas() == [] and b.engine.ike_sas() == []
     assert len(b.of(ChildRemoved)) == 1
@@ -446,7 +446,7 @@ def test_unchanged_policy_keeps_sas() -> None:
     before = installed(a)
     a.engine.add_policies(
         [ike_policy("gw", A, B)], [child_policy("tun", "gw", local_ts=(LAN_A,), remote_ts=(LAN_B,))]
-    )
+    , now=w.clock.now)
     w.run()
     assert installed(a) == before
 
@@ -456,7 +456,7 @@ def test_nat_detected_moves_to_4500_and_sends_keepalives() -> None:
     pb = ike_policy("gw", B, None, peer_id=None, dpd_enabled=False)
     w, a, b = make_pair(pa, pb, (child_policy("tun", "gw"),), (child_policy("tun", "gw"),))
     w.add_nat("10.9.0.1", "203.0.113.5")
-    a.engine.initiate("gw")
+    a.engine.initiate("gw", now=w.clock.now)
     w.run()
     [ia] = a.engine.ike_sas()
     [ib] = b.engine.ike_sas()
@@ -489,7 +489,7 @@ def test_ipv6_outer_addresses() -> None:
     pa = ike_policy("gw", "2001:db8::1", "2001:db8::2")
     pb = ike_policy("gw", "2001:db8::2", "2001:db8::1")
     w, a, b = make_pair(pa, pb, (child_policy("tun", "gw"),), (child_policy("tun", "gw"),))
-    a.engine.initiate("gw")
+    a.engine.initiate("gw", now=w.clock.now)
     w.run()
     assert len(a.of(ChildInstalled)) == 1 and len(b.of(ChildInstalled)) == 1
     assert b.engine.ike_sas()[0].id_remote == "ipaddr:2001:db8::1"
@@ -549,8 +549,8 @@ def test_forced_udp_encapsulation_without_nat(forcing: str) -> None:
     w.advance(1)
     [ia] = a.engine.ike_sas()
     assert ia.sn != 1 and ia.local_port == 4500 and ia.nat == expect[0]
-    a.engine.delete_child("tun")
-    assert a.engine.initiate("gw", "tun")
+    a.engine.delete_child("tun", now=w.clock.now)
+    assert a.engine.initiate("gw", "tun", now=w.clock.now)
     w.run()
     assert len(a.of(ChildInstalled)) == 2 and all(e.keys.encap for e in a.of(ChildInstalled))
 

@@ -21,11 +21,11 @@ def _capture() -> list[tuple[str, bytes]]:
         (child_policy("tun", "gw"),),
         (child_policy("tun", "gw"),),
     )
-    a.engine.initiate("gw")
+    a.engine.initiate("gw", now=w.clock.now)
     w.run()
-    a.engine.delete_child("tun")
+    a.engine.delete_child("tun", now=w.clock.now)
     w.run()
-    a.engine.initiate("gw", "tun")
+    a.engine.initiate("gw", "tun", now=w.clock.now)
     w.run()
     return [(sender, data) for sender, data, _, _ in w.sent]
 
@@ -72,7 +72,7 @@ def test_engines_count_and_drop_bad_datagrams(datagrams: list[bytes]) -> None:
         (child_policy("tun", "gw"),),
         (child_policy("tun", "gw"),),
     )
-    a.engine.initiate("gw")
+    a.engine.initiate("gw", now=w.clock.now)
     w.run()
     before = [c.spi_in for c in a.engine.child_sas()]
     for data in datagrams:
@@ -84,6 +84,6 @@ def test_engines_count_and_drop_bad_datagrams(datagrams: list[bytes]) -> None:
     # whatever the garbage did, the established SAs still work
     w.run()
     assert [c.spi_in for c in a.engine.child_sas()] == before
-    a.engine.delete_child("tun")
+    a.engine.delete_child("tun", now=w.clock.now)
     w.run()
     assert a.engine.child_sas() == [] and b.engine.child_sas() == []

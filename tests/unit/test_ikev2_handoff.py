@@ -61,7 +61,7 @@ def test_negotiated_keys_carry_esp_both_ways(esp: EspProposal) -> None:
             ),
         ),
     )
-    a.engine.initiate("gw")
+    a.engine.initiate("gw", now=w.clock.now)
     w.run()
     [ka] = [e.keys for e in a.of(ChildInstalled)]
     [kb] = [e.keys for e in b.of(ChildInstalled)]

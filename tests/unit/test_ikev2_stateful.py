@@ -39,15 +39,15 @@ class TwoEngines(RuleBasedStateMachine):
 
     @rule(side=sides, child=st.sampled_from([None, "t1", "t2"]))
     def initiate(self, side: str, child: str | None) -> None:
-        self.node(side).engine.initiate("gw", child)
+        self.node(side).engine.initiate("gw", child, now=self.wire.clock.now)
 
     @rule(side=sides, child=st.sampled_from([None, "t1", "t2"]))
     def delete_child(self, side: str, child: str | None) -> None:
-        self.node(side).engine.delete_child(child)
+        self.node(side).engine.delete_child(child, now=self.wire.clock.now)
 
     @rule(side=sides)
     def delete_ike(self, side: str) -> None:
-        self.node(side).engine.delete_ike("gw")
+        self.node(side).engine.delete_ike("gw", now=self.wire.clock.now)
 
     @rule(side=sides)
     def rekey_children(self, side: str) -> None:

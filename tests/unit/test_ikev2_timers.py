@@ -51,14 +51,14 @@ def lab(n: int, seed: int, **ike: object) -> tuple[Wire, Node, Node]:
             child = child_policy(
                 f"t{i}", f"g{i}", local_ts=(mine,), remote_ts=(theirs,), lifetime=200 + 7 * i
             )
-            node.engine.add_policies([pol], [child])
+            node.engine.add_policies([pol], [child], now=clock.now)
     return Wire(clock, a, b), a, b
 
 
 def test_timer_heap_matches_a_full_scan_through_rekeys_dpd_and_loss() -> None:
     w, a, b = lab(6, seed=3, lifetime=400, dpd_interval=7)
     for i in range(6):
-        assert a.engine.initiate(f"g{i}")
+        assert a.engine.initiate(f"g{i}", now=w.clock.now)
     w.run()
     assert len(a.of(IkeEstablished)) == 6 and len(a.of(ChildInstalled)) == 6
     rng = random.Random(7)
@@ -69,7 +69,7 @@ def test_timer_heap_matches_a_full_scan_through_rekeys_dpd_and_loss() -> None:
     rekeys = [e for e in a.of(ChildInstalled) if e.rekey_of is not None]
     assert rekeys, "CHILD SAs rekeyed on their soft lifetime"
     assert len(a.engine.child_sas()) >= 1
-    a.engine.delete_ike()
+    a.engine.delete_ike(now=w.clock.now)
     w.run()
     w.advance(30)
     assert a.engine.next_timer() is None and a.engine.ike_sas() == []
@@ -79,7 +79,7 @@ def test_timer_heap_matches_a_full_scan_through_rekeys_dpd_and_loss() -> None:
 def test_timers_set_from_outside_are_seen() -> None:
     w, a, b = lab(2, seed=5)
     for i in range(2):
-        a.engine.initiate(f"g{i}")
+        a.engine.initiate(f"g{i}", now=w.clock.now)
     w.run()
     sa = list(a.engine._sas.values())[1]
     [child] = sa.children.values()
@@ -93,7 +93,7 @@ def test_timers_set_from_outside_are_seen() -> None:
 def test_due_sas_are_handled_in_creation_order() -> None:
     w, a, b = lab(5, seed=9)
     for i in range(5):
-        a.engine.initiate(f"g{i}")
+        a.engine.initiate(f"g{i}", now=w.clock.now)
     w.run()
     a.drain()
     a.events.clear()

@@ -52,7 +52,7 @@ def capture(tmp_path: Path, ike: IkeProposal, esp: EspProposal) -> Path:
         (child_policy("tun", "gw", proposals=(esp,), local_ts=("10.1.0.0/24",), remote_ts=("10.2.0.0/24",)),),
         (child_policy("tun", "gw", proposals=(esp,), local_ts=("10.2.0.0/24",), remote_ts=("10.1.0.0/24",)),),
     )
-    assert a.engine.initiate("gw")
+    assert a.engine.initiate("gw", now=w.clock.now)
     w.run()
     [ka] = [e.keys for e in a.of(ChildInstalled)]
     [kb] = [e.keys for e in b.of(ChildInstalled)]

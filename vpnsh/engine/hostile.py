@@ -223,8 +223,8 @@ def _samples(target: str) -> list[bytes]:
             engine: Any = (Ikev2Engine if version == "ikev2" else Ikev1Engine)(clock=FakeClock())
             prop = IkeProposal(((12, 128),), (5,), (12,), (group,))
             engine.add_policies([ike_policy("g", "192.0.2.99", target, version=version,
-                                            exchange_mode=mode, proposals=(prop,))])
-            engine.initiate("g")
+                                            exchange_mode=mode, proposals=(prop,))], now=FakeClock().now)
+            engine.initiate("g", now=FakeClock().now)
             out += [d for d, _, _ in engine.datagrams_to_send()]
     return out
 

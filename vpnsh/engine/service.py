@@ -145,8 +145,9 @@ class Engine:
         self.ike.remove_policies(
             ike_names=[g for g in old.gateways if g not in cfg.gateways],
             child_names=[c for c in old.children if c not in cfg.children],
+            now=self.clock(),
         )
-        self.ike.add_policies(cfg.gateways.values(), cfg.children.values())
+        self.ike.add_policies(cfg.gateways.values(), cfg.children.values(), now=self.clock())
         self.cfg = cfg
         self.monitor.configure(cfg.tunnel_monitors, cfg.path_monitors)
         warnings = cfg.warnings + self._pki_warnings(running)  # certificates (issue 16)
@@ -379,7 +380,7 @@ class Engine:
             self.ikemgr.write(f"key acquire for {src} -> {dst} on {tunnel_if}: "
                               f"initiating tunnel {child.name}", gateway=child.gateway)
             try:
-                if self.ike.initiate(child.gateway, child.name):
+                if self.ike.initiate(child.gateway, child.name, now=self.clock()):
                     self.tunnels[child.name].state = "init"
             except KeyError:
                 pass
@@ -396,11 +397,11 @@ class Engine:
         self.ikemgr.write(f"tunnel monitor: {reason}: new IKE and IPsec SAs for tunnel {child}",
                           gateway=gw.name)
         if gw.passive:  # it may not initiate: drop what may be stale, the peer renegotiates
-            self.ike.delete_child(child)
+            self.ike.delete_child(child, now=self.clock())
             self._pump()
             return False
         try:
-            started = self.ike.renegotiate(gw.name, child, reason)
+            started = self.ike.renegotiate(gw.name, child, reason, now=self.clock())
         except KeyError:
             return False
         if started:
@@ -423,7 +424,7 @@ class Engine:
             return
         self.tunnels[child].key_acquires += 1
         try:
-            if self.ike.initiate(gw.name, child):
+            if self.ike.initiate(gw.name, child, now=self.clock()):
                 self.tunnels[child].state = "init"
         except KeyError:
             return
@@ -482,7 +483,7 @@ class Engine:
         return None
 
     def _on_expire(self, spi_in: int, kind: str) -> None:
-        self.ike.child_lifesize_exceeded(spi_in, hard=(kind == "hard"))
+        self.ike.child_lifesize_exceeded(spi_in, hard=(kind == "hard"), now=self.clock())
         self._pump()
 
     # ------------------------------------------------------------------ operational
@@ -542,7 +543,7 @@ class Engine:
         """SIGTERM: delete every SA politely, give the Deletes a moment, stop the data plane."""
         self.stopped = True
         self.monitor.close()  # no probe may start a negotiation while the SAs are deleted
-        self.ike.shutdown()
+        self.ike.shutdown(now=self.clock())
         self._pump()
         deadline = time.monotonic() + 2.0
         while self.ike.ike_sas() and time.monotonic() < deadline:
@@ -781,7 +782,7 @@ class Engine:
             gw = self.cfg.gateways[name]
             if gw.passive:
                 errors.append(f"gateway {name} is in passive mode: it only responds")
-            elif self.ike.initiate(name):
+            elif self.ike.initiate(name, now=self.clock()):
                 started.append(name)
             else:
                 errors.append(f"gateway {name} did not initiate (see ikemgr.log)")
@@ -801,7 +802,7 @@ class Engine:
                 errors.append(f"tunnel {child.name}: gateway {child.gateway} is not usable")
             elif gw.passive:
                 errors.append(f"gateway {child.gateway} is in passive mode: it only responds")
-            elif self.ike.initiate(child.gateway, child.name):
+            elif self.ike.initiate(child.gateway, child.name, now=self.clock()):
                 started.append(child.name)
                 self.tunnels[child.name].state = "init"
         self._pump()
@@ -838,8 +839,8 @@ class Engine:
     def _ike_clear(self, args: dict[str, Any]) -> dict[str, Any]:
         gateway = args.get("gateway")
         self._gateway(gateway)
-        v1 = self.ike.v1.delete_ike(gateway)
-        v2 = self._v2().delete_ike(gateway)
+        v1 = self.ike.v1.delete_ike(gateway, now=self.clock())
+        v2 = self._v2().delete_ike(gateway, now=self.clock())
         self._pump()
         return {"gateway": gateway, "gwid": self._gwid(gateway) if gateway else None,
                 "cleared": v1 + v2, "ikev1": v1, "ikev2": v2}
@@ -847,8 +848,8 @@ class Engine:
     def _ipsec_clear(self, args: dict[str, Any]) -> dict[str, Any]:
         tunnel = args.get("tunnel")
         self._children(tunnel)
-        v1 = self.ike.v1.delete_child(tunnel)
-        v2 = self._v2().delete_child(tunnel)
+        v1 = self.ike.v1.delete_child(tunnel, now=self.clock())
+        v2 = self._v2().delete_child(tunnel, now=self.clock())
         self._pump()
         return {"tunnel": tunnel, "cleared": v1 + v2, "ikev1": v1, "ikev2": v2}
 

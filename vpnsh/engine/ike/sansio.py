@@ -80,10 +80,10 @@ class SansIoEngine:
         self,
         ike_policies: Iterable[IkePolicy],
         child_policies: Iterable[ChildPolicy] = (),
-        now: float | None = None,
+        *,
+        now: float,
     ) -> None:
         """Adds or replaces policies; a replaced policy that changed tears down its SAs."""
-        now = self._now(now)
         self._policies_changed()
         for p in ike_policies:
             old = self._ike_policies.get(p.name)
@@ -100,9 +100,9 @@ class SansIoEngine:
         self,
         ike_names: Iterable[str] = (),
         child_names: Iterable[str] = (),
-        now: float | None = None,
+        *,
+        now: float,
     ) -> None:
-        now = self._now(now)
         self._policies_changed()
         for name in child_names:
             self.delete_child(name, now=now, exact=True)
@@ -118,7 +118,7 @@ class SansIoEngine:
     def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
         raise NotImplementedError
 
-    def delete_child(self, name: str | None = None, now: float | None = None,
+    def delete_child(self, name: str | None = None, *, now: float,
                      exact: bool = False) -> int:
         raise NotImplementedError
 

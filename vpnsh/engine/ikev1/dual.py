@@ -46,21 +46,21 @@ class DualEngine:
 
     # ------------------------------------------------------------------ config
     def add_policies(self, ike_policies: Iterable[IkePolicy],
-                     child_policies: Iterable[ChildPolicy] = (), now: float | None = None) -> None:
+                     child_policies: Iterable[ChildPolicy] = (), *, now: float) -> None:
         ike, child = list(ike_policies), list(child_policies)
         for p in ike:
             old = self._policies.get(p.name)
             if old is not None and old != p:
                 self.fallen_back.discard(p.name)
             self._policies[p.name] = p
-        self.v2.add_policies(ike, child, now)
-        self.v1.add_policies(ike, child, now)
+        self.v2.add_policies(ike, child, now=now)
+        self.v1.add_policies(ike, child, now=now)
 
     def remove_policies(self, ike_names: Iterable[str] = (), child_names: Iterable[str] = (),
-                        now: float | None = None) -> None:
+                        *, now: float) -> None:
         ike, child = list(ike_names), list(child_names)
-        self.v2.remove_policies(ike, child, now)
-        self.v1.remove_policies(ike, child, now)
+        self.v2.remove_policies(ike, child, now=now)
+        self.v1.remove_policies(ike, child, now=now)
         for name in ike:
             self._policies.pop(name, None)
             self.fallen_back.discard(name)
@@ -89,40 +89,40 @@ class DualEngine:
             return False
         return gateway in self.fallen_back or bool(self.v1.ike_sas(gateway))
 
-    def initiate(self, gateway: str, child: str | None = None, now: float | None = None) -> bool:
+    def initiate(self, gateway: str, child: str | None = None, *, now: float) -> bool:
         if self.uses_ikev1(gateway):
-            return self.v1.initiate(gateway, child, now)
-        started = self.v2.initiate(gateway, child, now)
+            return self.v1.initiate(gateway, child, now=now)
+        started = self.v2.initiate(gateway, child, now=now)
         if started and self._policies[gateway].version == "ikev2-preferred":
             self._trying_v2[gateway] = child
         return started
 
-    def delete_ike(self, gateway: str | None = None, now: float | None = None) -> int:
-        return self.v2.delete_ike(gateway, now) + self.v1.delete_ike(gateway, now)
+    def delete_ike(self, gateway: str | None = None, *, now: float) -> int:
+        return self.v2.delete_ike(gateway, now=now) + self.v1.delete_ike(gateway, now=now)
 
-    def delete_child(self, name: str | None = None, now: float | None = None,
+    def delete_child(self, name: str | None = None, *, now: float,
                      exact: bool = False) -> int:
-        return self.v2.delete_child(name, now, exact) + self.v1.delete_child(name, now, exact)
+        return self.v2.delete_child(name, now=now, exact=exact) + self.v1.delete_child(name, now=now, exact=exact)
 
     def renegotiate(self, gateway: str, child: str | None, reason: str,
-                    now: float | None = None) -> bool:
+                    *, now: float) -> bool:
         """Tunnel monitor: new IKE and CHILD SAs for ``gateway`` now (the old ones are dropped
         without waiting for the peer). False when the gateway may not initiate."""
         if self.uses_ikev1(gateway):
             if child:
-                self.v1.delete_child(child, now)
-            self.v1.delete_ike(gateway, now)
+                self.v1.delete_child(child, now=now)
+            self.v1.delete_ike(gateway, now=now)
         else:
             self.v2.abandon_ike(gateway, reason)
-        return self.initiate(gateway, child, now)
+        return self.initiate(gateway, child, now=now)
 
-    def shutdown(self, now: float | None = None) -> None:
-        self.v2.shutdown(now)
-        self.v1.shutdown(now)
+    def shutdown(self, *, now: float) -> None:
+        self.v2.shutdown(now=now)
+        self.v1.shutdown(now=now)
 
-    def child_lifesize_exceeded(self, spi_in: int, hard: bool, now: float | None = None) -> None:
-        self.v2.child_lifesize_exceeded(spi_in, hard, now)
-        self.v1.child_lifesize_exceeded(spi_in, hard, now)
+    def child_lifesize_exceeded(self, spi_in: int, hard: bool, *, now: float) -> None:
+        self.v2.child_lifesize_exceeded(spi_in, hard, now=now)
+        self.v1.child_lifesize_exceeded(spi_in, hard, now=now)
 
     # ------------------------------------------------------------------ I/O
     def receive(self, data: bytes, local_addr: Address, remote_addr: Address,
@@ -162,7 +162,9 @@ class DualEngine:
             f"IKEv2 negotiation with gateway {gateway} failed ({failed.reason}): "
             f"protocol version ikev2-preferred, falling back to IKEv1", gateway))
         try:
-            if not self.v1.initiate(gateway, child):
+            # found while draining events (no time is passed in): the clock that IKEv1
+            # used here before now was required
+            if not self.v1.initiate(gateway, child, now=self._clock()):
                 self._events.append(failed)
         except KeyError:
             self._events.append(failed)

@@ -16,16 +16,19 @@ phase 1 is up, a new phase 1 is negotiated first.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import os
 import random
 import struct
 import time
 from collections.abc import Callable
+from typing import Any
 
 from ..crypto import algorithms as alg
 from ..crypto import keymat as km
 from ..ike import retransmit as backoff
+from ..ike import task_manager as flights
 from ..ike.events import (
     ChildFailed,
     ChildRemoved,
@@ -38,6 +41,7 @@ from ..ike.policy_index import PolicyIndex
 from ..ike.retransmit import Retransmit
 from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
 from ..ike.spi import SpiAllocator
+from ..ike.timers import TimerHeap
 from ..policy import ChildPolicy, IkePolicy
 from . import informational, natd, phase1, quick_mode
 from . import message as m
@@ -77,6 +81,19 @@ HALF_OPEN_TIMEOUT = 30.0
 P1_REPLACE_GRACE = 10.0
 DONE_QUICK_KEEP = 60.0
 
+
+class _Registry(dict):
+    """The SA table: an SA put in it is handed to ``on_add`` (to join the timer heap)."""
+
+    def __init__(self, on_add: Callable[[object], None]) -> None:
+        super().__init__()
+        self._on_add = on_add
+
+    def __setitem__(self, key: object, value: object) -> None:
+        super().__setitem__(key, value)
+        self._on_add(value)
+
+
 class Ikev1Engine(SansIoEngine):
     version = "ikev1"
     """All IKEv1 SAs of one daemon. Not thread-safe: call it from one task."""
@@ -93,8 +110,16 @@ class Ikev1Engine(SansIoEngine):
         super().__init__(clock)
         self.rng = rng or random.Random()
         self.retransmit = retransmit or backoff.IKEV1
-        self.sas: dict[bytes, Phase1] = {}  # by CKY-I
-        self.children: dict[int, Child] = {}
+        # timers: one heap per table, by each SA's earliest deadline (ike/timers.py), so
+        # next_timer does not scan every SA; an SA's setters touch it (sa.py)
+        self._seq = 0  # orders SAs by creation (handle_timer acts on them in that order)
+        self.sas: dict[bytes, Phase1] = _Registry(self._track_p1)  # by CKY-I
+        self.children: dict[int, Child] = _Registry(self._track_child)
+        self._p1_heap: TimerHeap[Phase1] = TimerHeap(
+            self._p1_deadlines, lambda sa: self.sas.get(sa.cky_i) is sa, lambda: len(self.sas))
+        self._child_heap: TimerHeap[Child] = TimerHeap(
+            self._child_deadlines, lambda c: self.children.get(c.child_id) is c,
+            lambda: len(self.children))
         self.next_sn = 1
         self.next_child_id = 1
         self.spis = SpiAllocator()
@@ -110,13 +135,12 @@ class Ikev1Engine(SansIoEngine):
             self._delete_p1(sa, reason, now)
 
     # --------------------------------------------------------------- commands
-    def initiate(self, gateway: str, child: str | None = None, now: float | None = None) -> bool:
+    def initiate(self, gateway: str, child: str | None = None, *, now: float) -> bool:
         """Starts phase 1 of ``gateway`` (if needed) and phase 2 of its tunnels (or ``child``).
 
         Returns False (and logs why) when the gateway may not initiate.
         Raises KeyError for an unknown gateway or tunnel.
         """
-        now = self._now(now)
         policy = self._ike_policies[gateway]
         if child is not None and child not in self._child_policies:
             raise KeyError(child)
@@ -150,9 +174,8 @@ class Ikev1Engine(SansIoEngine):
         names = {c.name for c, _ in sa.pending}
         sa.pending.extend((c, o) for c, o in items if c.name not in names)
 
-    def delete_ike(self, gateway: str | None = None, now: float | None = None) -> int:
+    def delete_ike(self, gateway: str | None = None, *, now: float) -> int:
         """Deletes the phase 1 SAs of ``gateway`` (all if None); phase 2 SAs stay (IKEv1)."""
-        now = self._now(now)
         count = 0
         for sa in list(self.sas.values()):
             if gateway is None or sa.gateway == gateway:
@@ -161,10 +184,9 @@ class Ikev1Engine(SansIoEngine):
         return count
 
     def delete_child(
-        self, name: str | None = None, now: float | None = None, exact: bool = False
+        self, name: str | None = None, *, now: float, exact: bool = False
     ) -> int:
         """Deletes phase 2 SAs of tunnel or proxy-id ``name`` (``TUNNEL`` matches ``TUNNEL:*``)."""
-        now = self._now(now)
         count = 0
         for c in list(self.children.values()):
             if name is None or c.policy.name == name or (not exact and c.policy.tunnel == name):
@@ -172,15 +194,13 @@ class Ikev1Engine(SansIoEngine):
                 self._delete_child_sa(c, "cleared by administrator", now)
         return count
 
-    def shutdown(self, now: float | None = None) -> None:
+    def shutdown(self, *, now: float) -> None:
         """Deletes every SA politely (SIGTERM)."""
-        now = self._now(now)
-        self.delete_child(None, now)
-        self.delete_ike(None, now)
+        self.delete_child(None, now=now)
+        self.delete_ike(None, now=now)
 
-    def child_lifesize_exceeded(self, spi_in: int, hard: bool, now: float | None = None) -> None:
+    def child_lifesize_exceeded(self, spi_in: int, hard: bool, *, now: float) -> None:
         """The data plane saw the soft (rekey) or hard (expire) lifesize of a phase 2 SA."""
-        now = self._now(now)
         for c in list(self.children.values()):
             if c.spi_in == spi_in:
                 if hard:
@@ -194,28 +214,39 @@ class Ikev1Engine(SansIoEngine):
 
 
     def next_timer(self) -> float | None:
-        times: list[float] = []
-        for sa in self.sas.values():
-            times.extend(self._p1_timers(sa))
-        for c in self.children.values():
-            times.append(c.expires)
-            times.append(c.delete_at)
-            if c.state == ChildState.INSTALLED and not c.rekeying:
-                times.append(c.rekey_at)
-        repeats = self.repeats_due()
-        if repeats is not None:
-            times.append(repeats)
-        finite = [t for t in times if math.isfinite(t)]
-        return min(finite) if finite else None
+        times = [t for t in (self._p1_heap.next_deadline(), self._child_heap.next_deadline(),
+                             self.repeats_due()) if t is not None]
+        return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
-        for sa in list(self.sas.values()):
-            if self.sas.get(sa.cky_i) is sa:
-                self._guarded(f"ISAKMP SA {sa.sn}", now, self._p1_check, sa, now)
-        for c in list(self.children.values()):
-            if self.children.get(c.child_id) is c:
-                self._guarded(f"IPsec SA {c.child_id}", now, self._child_timers, c, now)
+        """Acts on the due phase 1 SAs, then the due phase 2 SAs, each in creation order
+        (as a scan of all of them would); SAs made meanwhile wait for the next call."""
+        last_seq = self._seq
+        self._run_due(self._p1_heap, now, last_seq, lambda sa: self.sas.get(sa.cky_i) is sa,
+                      lambda sa: self._guarded(f"ISAKMP SA {sa.sn}", now, self._p1_check,
+                                               sa, now))
+        last_seq = self._seq  # phase 2 SAs made by phase 1 timers are checked now, too
+        self._run_due(self._child_heap, now, last_seq,
+                      lambda c: self.children.get(c.child_id) is c,
+                      lambda c: self._guarded(f"IPsec SA {c.child_id}", now,
+                                              self._child_timers, c, now))
         self.flush_repeats(now)
+
+    @staticmethod
+    def _run_due(heap: TimerHeap, now: float, last_seq: int,
+                 alive: Callable[[Any], bool], act: Callable[[Any], None]) -> None:
+        heap.refresh()
+        due: list[tuple[int, Any]] = []
+        queued: set[int] = set()
+        heap.pop_due(now, -1, last_seq, due, queued)
+        while due:
+            seq, item = heapq.heappop(due)
+            if alive(item):
+                heap.touch(item)
+                act(item)
+            # acting on one SA may make a later one due
+            heap.refresh()
+            heap.pop_due(now, seq, last_seq, due, queued)
 
     # -------------------------------------------------------------- queries
     def ike_sas(self, gateway: str | None = None) -> list[Ikev1SaInfo]:
@@ -312,6 +343,7 @@ class Ikev1Engine(SansIoEngine):
                           not (sa.initiator and sa.step == 1)):
             self.drop("message for an unknown ISAKMP SA")
             return
+        sa.timers_changed()  # whatever the exchange does to it, its deadlines are recomputed
         if h.exchange in (Exchange.MAIN, Exchange.AGGRESSIVE):
             if h.exchange != phase1.p1_exchange(self, sa) or h.message_id != 0:
                 self.drop("unexpected exchange type")
@@ -330,7 +362,7 @@ class Ikev1Engine(SansIoEngine):
         """A retransmission of the peer's last message: resend our answer to it."""
         if sa.last_rx_digest == digest:
             if sa.flight is not None and not math.isfinite(sa.flight.next_at):
-                self.send(sa.flight.data, sa.local, sa.remote)
+                flights.answer_again(self, sa, sa.flight.data)
             self.drop("retransmitted message")
             return True
         return False
@@ -498,6 +530,34 @@ class Ikev1Engine(SansIoEngine):
             self._want(gw, [(policy, c)], now)
 
     # ---------------------------------------------------------------- timers
+    def _tick(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _track_p1(self, sa: object) -> None:
+        assert isinstance(sa, Phase1)
+        if sa.timer_watch is None:
+            sa.created_seq = self._tick()
+            sa.timer_watch = self._p1_heap.touch
+        self._p1_heap.touch(sa)
+
+    def _track_child(self, c: object) -> None:
+        assert isinstance(c, Child)
+        if c.timer_watch is None:
+            c.created_seq = self._tick()
+            c.timer_watch = self._child_heap.touch
+        self._child_heap.touch(c)
+
+    def _p1_deadlines(self, sa: Phase1) -> list[float]:
+        return [t for t in self._p1_timers(sa) if math.isfinite(t)]
+
+    @staticmethod
+    def _child_deadlines(c: Child) -> list[float]:
+        t = [c.expires, c.delete_at]
+        if c.state == ChildState.INSTALLED and not c.rekeying:
+            t.append(c.rekey_at)
+        return [x for x in t if math.isfinite(x)]
+
     def _p1_timers(self, sa: Phase1) -> list[float]:
         t: list[float] = []
         if sa.flight is not None:
@@ -521,12 +581,7 @@ class Ikev1Engine(SansIoEngine):
 
     def _retransmit_due(self, sa: Phase1, f: Flight, now: float) -> bool | None:
         """Resend ``f`` if due: True resent, False gave up, None nothing to do."""
-        resend = self.retransmit.due(f, now)
-        if not resend:
-            return resend
-        sa.retransmits += 1
-        self.send(f.data, sa.local, sa.remote)
-        return True
+        return flights.resend_due(self, sa, f, now)
 
     def _p1_check(self, sa: Phase1, now: float) -> None:
         if sa.flight is not None and math.isfinite(sa.flight.next_at):

@@ -22,6 +22,7 @@ from ..crypto import algorithms as alg
 from ..crypto import keymat as km
 from ..crypto.dh import group as dh_group
 from ..ike import child_keys
+from ..ike import task_manager as flights
 from ..ike.events import ChildFailed, ChildInstalled
 from ..ike.retransmit import Retransmit
 from ..ike.spi import SpiAllocator
@@ -118,6 +119,7 @@ def start_quick(ctx: Context, sa: Phase1, policy: ChildPolicy, rekey_of: Child |
                                          lambda b: ctx.hash1(sa, msgid, b), rest)
     q.flight = Flight(data, "quick mode message 1", now + ctx.retransmit.timeout(0))
     sa.quick[msgid] = q
+    sa.timers_changed()
     if rekey_of is not None:
         rekey_of.rekeying = True
     kind = "rekey" if rekey_of else "non-rekey"
@@ -132,13 +134,13 @@ def quick(ctx: Context, sa: Phase1, data: bytes, h: Header, local: Address, remo
     done = sa.done_quick.get(h.message_id)
     if done is not None:
         if done[0] == digest and done[1]:
-            ctx.send(done[1], sa.local, sa.remote)
+            flights.answer_again(ctx, sa, done[1])
         ctx.drop("retransmitted quick mode message")
         return
     q = sa.quick.get(h.message_id)
     if q is not None and q.last_rx_digest == digest:
         if q.flight is not None and not q.initiator:
-            ctx.send(q.flight.data, sa.local, sa.remote)
+            flights.answer_again(ctx, sa, q.flight.data)
         ctx.drop("retransmitted quick mode message")
         return
     if q is None:
@@ -268,6 +270,7 @@ def quick_respond(ctx: Context, sa: Phase1, msg: Message, msgid: int, next_iv: b
         lambda b: km.ikev1_qm_hash2(prf, ska, msgid_bytes(msgid), q.ni, b), rest)
     q.flight = Flight(data, "quick mode message 2", now + ctx.retransmit.timeout(0))
     sa.quick[msgid] = q
+    sa.timers_changed()
     ctx.send(data, sa.local, sa.remote)
 
 
@@ -290,6 +293,7 @@ def match_proxy(ctx: Context, sa: Phase1, ours: TrafficSelector, peers: TrafficS
 
 def quick_reject(ctx: Context, sa: Phase1, msgid: int, notify: int, reason: str, now: float) -> None:
     sa.done_quick[msgid] = (b"", b"", now)
+    sa.timers_changed()
     ctx.log(sa, f"====> IKE phase-2 negotiation is failed as responder, quick mode. "
                  f"{reason} <====", level="ERROR")
     ctx.emit(ChildFailed(sa.gateway, "", reason))
@@ -342,6 +346,7 @@ def quick_initiator_2(ctx: Context, sa: Phase1, q: QuickMode, msg: Message, next
     ctx.send(data, sa.local, sa.remote)
     del sa.quick[q.message_id]
     sa.done_quick[q.message_id] = (digest, data, now)
+    sa.timers_changed()
     install(ctx, sa, q, now)
 
 
@@ -355,11 +360,13 @@ def quick_responder_3(ctx: Context, sa: Phase1, q: QuickMode, msg: Message, next
         return
     del sa.quick[q.message_id]
     sa.done_quick[q.message_id] = (digest, b"", now)
+    sa.timers_changed()
     install(ctx, sa, q, now)
 
 
 def quick_fail(ctx: Context, sa: Phase1, q: QuickMode, reason: str) -> None:
     sa.quick.pop(q.message_id, None)
+    sa.timers_changed()
     if q.rekey_of is not None:
         q.rekey_of.rekeying = False
     ctx.child_failed(sa, q.policy.name if q.policy else "", reason)

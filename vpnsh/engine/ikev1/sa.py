@@ -6,7 +6,9 @@ from __future__ import annotations
 import enum
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..crypto import algorithms as alg
 from ..crypto.cipher import BlockCipher
@@ -91,6 +93,15 @@ class P2Suite:
         return f"{e}/{i}/{'DH' + str(self.group) if self.group else 'no-pfs'}"
 
 
+# the fields that the timer deadlines of a phase 1 SA / a phase 2 SA depend on: setting one
+# tells the engine's timer heap (ike/timers.py) to recompute that SA's deadline
+_P1_TIMER_FIELDS = frozenset({
+    "state", "created", "flight", "expires", "rekey_at", "retire_at", "dpd_next",
+    "next_keepalive",
+})
+_CHILD_TIMER_FIELDS = frozenset({"state", "rekeying", "rekey_at", "expires", "delete_at"})
+
+
 class P1State(enum.Enum):
     CONNECTING = "Connecting"
     ESTABLISHED = "Established"
@@ -153,6 +164,21 @@ class Phase1:
     quick: dict[int, QuickMode] = field(default_factory=dict)
     done_quick: dict[int, tuple[bytes, bytes, float]] = field(default_factory=dict)
     used_msgids: set[int] = field(default_factory=set)
+    # the timer heap's bookkeeping (ike/timers.py)
+    timer_at: float | None = field(default=None, compare=False, repr=False)
+    created_seq: int = field(default=0, compare=False, repr=False)
+    timer_watch: Callable[[Phase1], None] | None = field(default=None, compare=False, repr=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _P1_TIMER_FIELDS:
+            self.timers_changed()
+
+    def timers_changed(self) -> None:
+        """A deadline changed (a field above, or ``quick`` / ``done_quick``)."""
+        watch = self.__dict__.get("timer_watch")
+        if watch is not None:
+            watch(self)
 
     @property
     def gateway(self) -> str:
@@ -220,6 +246,16 @@ class Child:
     rekeying: bool = False
     delete_at: float = math.inf  # rekeyed: removed (with a Delete) at this time
     nonce_key: bytes = b""  # min(Ni, Nr) of its quick mode: breaks simultaneous negotiations
+    timer_at: float | None = field(default=None, compare=False, repr=False)
+    created_seq: int = field(default=0, compare=False, repr=False)
+    timer_watch: Callable[[Child], None] | None = field(default=None, compare=False, repr=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _CHILD_TIMER_FIELDS:
+            watch = self.__dict__.get("timer_watch")
+            if watch is not None:
+                watch(self)
 
     @property
     def gateway(self) -> str:

@@ -4,10 +4,10 @@ Public surface::
 
     from vpnsh.engine.ikev2.engine import Ikev2Engine   # events: vpnsh.engine.ike.events
     engine = Ikev2Engine(clock=time.monotonic)
-    engine.add_policies([IkePolicy...], [ChildPolicy...]); engine.remove_policies(names, names)
-    engine.initiate(gateway, child=None) -> bool      # False: passive / disabled / dynamic / ikev1
-    engine.delete_ike(gateway=None) -> int; engine.delete_child(name=None) -> int; engine.shutdown()
-    engine.child_lifesize_exceeded(spi_in, hard)
+    engine.add_policies([IkePolicy...], [ChildPolicy...], now=t); engine.remove_policies(names, names, now=t)
+    engine.initiate(gateway, child=None, now=t) -> bool  # False: passive / disabled / dynamic / ikev1
+    engine.delete_ike(gateway=None, now=t) -> int; engine.delete_child(name=None, now=t) -> int; engine.shutdown(now=t)
+    engine.child_lifesize_exceeded(spi_in, hard, now=t)
     engine.receive(data, local_addr, remote_addr, now)   # now: monotonic seconds, required
     engine.handle_timer(now); engine.next_timer() -> float | None
     engine.datagrams_to_send() -> [(data, local_addr, remote_addr)]

@@ -107,13 +107,12 @@ class Ikev2Engine(SansIoEngine):
                 self.remove_ike(sa, reason)
 
     # --------------------------------------------------------------- commands
-    def initiate(self, gateway: str, child: str | None = None, now: float | None = None) -> bool:
+    def initiate(self, gateway: str, child: str | None = None, *, now: float) -> bool:
         """Starts the IKE SA of ``gateway`` (and its CHILD SAs, or just ``child``).
 
         Returns False (and logs why) when the gateway may not initiate.
         Raises KeyError for an unknown gateway or tunnel.
         """
-        now = self._now(now)
         policy = self._ike_policies[gateway]
         if child is not None and child not in self._child_policies:
             raise KeyError(child)
@@ -150,9 +149,8 @@ class Ikev2Engine(SansIoEngine):
         task_manager.kick(self, sa, now)
         return True
 
-    def delete_ike(self, gateway: str | None = None, now: float | None = None) -> int:
+    def delete_ike(self, gateway: str | None = None, *, now: float) -> int:
         """Deletes the IKE SAs of ``gateway`` (all if None) with their CHILD SAs."""
-        now = self._now(now)
         count = 0
         for sa in self._unique_sas() if gateway is None else self._sas_of(gateway):
             if sa.state in (IkeState.DELETING, IkeState.DEAD):
@@ -181,10 +179,9 @@ class Ikev2Engine(SansIoEngine):
         return count
 
     def delete_child(
-        self, name: str | None = None, now: float | None = None, exact: bool = False
+        self, name: str | None = None, *, now: float, exact: bool = False
     ) -> int:
         """Deletes CHILD SAs of tunnel or proxy-id ``name`` (``TUNNEL`` matches ``TUNNEL:*``)."""
-        now = self._now(now)
         count = 0
         for sa in list(self._unique_sas()):
             doomed = [
@@ -200,13 +197,12 @@ class Ikev2Engine(SansIoEngine):
                 task_manager.queue(self, sa, ChildDeleteTask(doomed, "cleared by administrator"), now)
         return count
 
-    def shutdown(self, now: float | None = None) -> None:
+    def shutdown(self, *, now: float) -> None:
         """Deletes every SA politely (SIGTERM)."""
-        self.delete_ike(None, now)
+        self.delete_ike(None, now=now)
 
-    def child_lifesize_exceeded(self, spi_in: int, hard: bool, now: float | None = None) -> None:
+    def child_lifesize_exceeded(self, spi_in: int, hard: bool, *, now: float) -> None:
         """The data plane saw the soft (rekey) or hard (expire) lifesize of a CHILD SA."""
-        now = self._now(now)
         for sa in self._unique_sas():
             for c in list(sa.children.values()):
                 if c.spi_in == spi_in:

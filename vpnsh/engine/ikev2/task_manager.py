@@ -4,11 +4,15 @@ retransmission, the cached response and the queue of tasks.
 The IKE SA (``sa.py`` ``IkeSa``) holds the state: ``tasks`` (waiting), ``outstanding`` (our
 request in flight: window size 1), ``next_request_id``, ``expected_request_id`` and
 ``last_response``. These functions are what moves it: the engine routes each datagram and
-timer of an SA here, and the tasks build and process the payloads.
+timer of an SA here, and the tasks build and process the payloads. What does not depend
+on IKEv2 (the queue and its kick, retransmitting the request in flight, resending a cached
+response) is ``ike/task_manager.py``, shared with IKEv1; the message IDs (window 1,
+``next_request_id`` / ``expected_request_id``) are IKEv2's parameter of it.
 """
 
 from __future__ import annotations
 
+from ..ike import task_manager as flights
 from .constants import ExchangeType
 from .message import Message, Parsed
 from .sa import IkeSa, Task, TaskContext
@@ -16,7 +20,7 @@ from .sa import IkeSa, Task, TaskContext
 
 def response_expected(ctx: TaskContext, sa: IkeSa, msg: Message) -> bool:
     """A response answers our outstanding request, or it is dropped."""
-    if sa.outstanding is None or sa.outstanding.message_id != msg.message_id:
+    if not flights.answers_outstanding(sa, msg.message_id):
         ctx.drop("response with unexpected message ID")
         return False
     return True
@@ -33,7 +37,7 @@ def retransmitted_request(sa: IkeSa, msg: Message) -> bool:
 
 def resend_response(ctx: TaskContext, sa: IkeSa) -> None:
     assert sa.last_response is not None
-    ctx.send(sa.last_response[1], sa.local, sa.remote)
+    flights.answer_again(ctx, sa, sa.last_response[1])
 
 
 def request_expected(ctx: TaskContext, sa: IkeSa, msg: Message) -> bool:
@@ -48,21 +52,19 @@ def retransmit(ctx: TaskContext, sa: IkeSa, now: float) -> bool:
     """Our outstanding request, if due: sent again, or failed after the last try.
     False: the task failed and the SA is gone."""
     out = sa.outstanding
-    resend = ctx.retransmit.due(out, now) if out is not None else None
+    resend = flights.retransmit_outstanding(
+        ctx, sa, now, lambda gone: gone.task.failed(ctx, sa, now)
+    )
     if out is None or resend is None:
         return True
     if not resend:
-        sa.outstanding = None
-        out.task.failed(ctx, sa, now)
         return ctx.alive(sa)
-    sa.retransmits += 1
     ctx.log(
         sa,
         f"retransmitting {ExchangeType(out.exchange).name} request "
         f"{out.message_id} (try {out.attempt + 1})",
         level="DEBUG",
     )
-    ctx.send(out.data, sa.local, sa.remote)
     return True
 
 
@@ -87,10 +89,11 @@ def queue(ctx: TaskContext, sa: IkeSa, task: Task, now: float) -> None:
 
 def kick(ctx: TaskContext, sa: IkeSa, now: float) -> None:
     ctx.touch(sa)
-    while sa.outstanding is None and sa.tasks and ctx.alive(sa):
-        task = sa.tasks.popleft()
+
+    def start(task: Task) -> bytes | None:
         payloads = task.build(ctx, sa, now)
         if payloads is None:
-            continue
-        data = sa.start_request(task, payloads, now, ctx.retransmit)
-        ctx.send(data, sa.local, sa.remote)
+            return None
+        return sa.start_request(task, payloads, now, ctx.retransmit)
+
+    flights.kick(ctx, sa, lambda: ctx.alive(sa), start)

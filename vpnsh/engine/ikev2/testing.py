@@ -140,6 +140,6 @@ def make_pair(
     clock = FakeClock()
     a = Node("a", Ikev2Engine(clock=clock, rng=random.Random(seed)), a_policy.local_addr)
     b = Node("b", Ikev2Engine(clock=clock, rng=random.Random(seed + 1)), b_policy.local_addr)
-    a.engine.add_policies([a_policy], a_children)
-    b.engine.add_policies([b_policy], b_children)
+    a.engine.add_policies([a_policy], a_children, now=clock.now)
+    b.engine.add_policies([b_policy], b_children, now=clock.now)
     return Wire(clock, a, b), a, b
