@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,6 +189,7 @@ def test_allowed_passes_denied_does_not_and_policy_match_agrees(lab: Lab) -> Non
     assert len(denied) == 1  # one log per attempt, not per retransmitted SYN
     assert denied[0]["action"] == "deny" and denied[0]["src"] == "10.2.0.10"
     assert (denied[0]["from"], denied[0]["to"]) == ("vpn", "trust")
+    assert abs(denied[0]["time"] - time.time()) < 120  # wall-clock time, as the log shows it
     wait_for(lambda: logs("rule", "equal", "b-ssh"), 20, "the session-end log of TCP/22")
     ended = logs("rule", "equal", "b-ssh")[0]
     assert ended["subtype"] == "end" and ended["dport"] == 22 and ended["bytes"] > 0

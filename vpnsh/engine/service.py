@@ -83,7 +83,8 @@ class Engine:
         self.secrets = SecretBox(self.state_dir) if self.state_dir else None
         self.ids = IdMap(self.state_dir)
         # zones and security rules: compiled always, enforced (nftables) with a data plane
-        self.firewall = Firewall(self.state_dir, enforce=self.dataplane != "none", clock=self.clock,
+        # the firewall's times are for people (traffic logs, rule and hit times): wall clock
+        self.firewall = Firewall(self.state_dir, enforce=self.dataplane != "none",
                                  device=lambda name: self.ifmap.linux_name(name) or name)
         self.cfg = config_map.EngineConfig()
         self.dp: DataPlane = make_dataplane(self.dataplane, raw_esp=self.raw_esp)
