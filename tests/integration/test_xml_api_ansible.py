@@ -14,13 +14,11 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_xml_api import PASSWORD, USER, ApiDaemon
-from vpnsh.ssh.passwords import set_password
+from tests.integration.test_xml_api import PASSWORD, USER, ApiDaemon, api  # noqa: F401
 
 PLAYBOOK = os.environ.get("VPNSH_TEST_ANSIBLE_PLAYBOOK") or shutil.which("ansible-playbook")
 PYTHON = os.environ.get("VPNSH_TEST_ANSIBLE_PYTHON", sys.executable)
@@ -118,18 +116,9 @@ PLAY = """
 """
 
 
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[ApiDaemon]:
-    d = ApiDaemon(tmp_path / "d")
-    set_password(d.state_dir / "ssh" / "passwords", USER, PASSWORD)
-    d.start()
-    try:
-        yield d
-    finally:
-        d.stop()
 
 
-def test_playbook_builds_and_commits_a_vpn(api: ApiDaemon, tmp_path: Path) -> None:
+def test_playbook_builds_and_commits_a_vpn(api: ApiDaemon, tmp_path: Path) -> None:  # noqa: F811
     assert PLAYBOOK is not None
     play = tmp_path / "site.yml"
     play.write_text(PLAY.format(port=api.port, user=USER, password=PASSWORD))

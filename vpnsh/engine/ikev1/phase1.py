@@ -15,6 +15,7 @@ import dataclasses
 import hmac
 import math
 import os
+from collections.abc import Callable
 from typing import Protocol
 
 from ..crypto import algorithms as alg
@@ -403,19 +404,7 @@ def phase1_initiator(ctx: Context, sa: Phase1, msg: Message, h: Header, next_iv:
         send_p1_encrypted(ctx, sa, payloads, "main mode message 5", now, True)
         return
     if sa.step == 5 and not sa.aggressive:
-        if not h.encrypted:
-            ctx.drop("plain main mode message 6")
-            return
-        idir, hr = msg.get(IdPayload), msg.get(HashPayload)
-        if not (isinstance(idir, IdPayload) and isinstance(hr, HashPayload)):
-            ctx.auth_failed(sa, "main mode message 6 lacks ID or hash", now)
-            return
-        sa.id_remote = idir
-        if not hmac.compare_digest(hr.data, hash_r(ctx, sa)):
-            ctx.auth_failed(sa, "the peer's HASH_R does not verify", now)
-            return
-        sa.iv = next_iv
-        if not check_peer_id(ctx, sa, idir):
+        if not _peer_authenticated(ctx, sa, msg, h.encrypted, 6, "HASH_R", hash_r, next_iv, now):
             return
         sa.step = 6
         sa.flight = None
@@ -466,19 +455,7 @@ def phase1_responder(ctx: Context, sa: Phase1, msg: Message, h: Header, next_iv:
                               *ctx._natd_payloads(sa)], "main mode message 4", now, False)
         return
     if sa.step == 4 and not sa.aggressive:
-        if not h.encrypted:
-            ctx.drop("plain main mode message 5")
-            return
-        idii, hi = msg.get(IdPayload), msg.get(HashPayload)
-        if not (isinstance(idii, IdPayload) and isinstance(hi, HashPayload)):
-            ctx.auth_failed(sa, "main mode message 5 lacks ID or hash", now)
-            return
-        sa.id_remote = idii
-        if not hmac.compare_digest(hi.data, hash_i(ctx, sa)):
-            ctx.auth_failed(sa, "the peer's HASH_I does not verify", now)
-            return
-        sa.iv = next_iv
-        if not check_peer_id(ctx, sa, idii):
+        if not _peer_authenticated(ctx, sa, msg, h.encrypted, 5, "HASH_I", hash_i, next_iv, now):
             return
         initial_contact_in(ctx, sa, msg)
         sa.id_local = local_id(ctx, sa.policy)
@@ -505,6 +482,26 @@ def phase1_responder(ctx: Context, sa: Phase1, msg: Message, h: Header, next_iv:
         ctx.established(sa, now)
         return
     ctx.drop("unexpected phase 1 message")
+
+
+def _peer_authenticated(ctx: Context, sa: Phase1, msg: Message, encrypted: bool, number: int,
+                        what: str, expected: Callable[[Context, Phase1], bytes], next_iv: bytes,
+                        now: float) -> bool:
+    """Main mode message 5 (responder) or 6 (initiator): the peer's ID and HASH_I/HASH_R,
+    compared in constant time; the IV moves on and the ID is checked. False: failed (said)."""
+    if not encrypted:
+        ctx.drop(f"plain main mode message {number}")
+        return False
+    idp, hp = msg.get(IdPayload), msg.get(HashPayload)
+    if not (isinstance(idp, IdPayload) and isinstance(hp, HashPayload)):
+        ctx.auth_failed(sa, f"main mode message {number} lacks ID or hash", now)
+        return False
+    sa.id_remote = idp
+    if not hmac.compare_digest(hp.data, expected(ctx, sa)):
+        ctx.auth_failed(sa, f"the peer's {what} does not verify", now)
+        return False
+    sa.iv = next_iv
+    return check_peer_id(ctx, sa, idp)
 
 
 def check_peer_id(ctx: Context, sa: Phase1, idp: IdPayload) -> bool:
