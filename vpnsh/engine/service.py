@@ -133,8 +133,10 @@ class Engine:
         decrypt, a missing profile...) is left out and named in the list returned, with why;
         the others are applied."""
         self.running = running
+        store = CertStore(self.state_dir, self.secrets) if self.state_dir is not None else None
         cfg = config_map.engine_config(running, self._decrypt, self.ids,
-                                       previous=self.cfg if self.running_mapped else None, diff=diff)
+                                       previous=self.cfg if self.running_mapped else None, diff=diff,
+                                       store=store)
         self.running_mapped = True
         old_problems = set(self.cfg.problems.values())
         for what, warning in cfg.problems.items():

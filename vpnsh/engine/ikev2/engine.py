@@ -48,6 +48,7 @@ from .payloads import (
     Payload,
 )
 from .proposals import IkeSuite
+from . import fragments
 from .protection import SkProtection
 from .sa import Address, ChildSa, ChildState, IkeSa, IkeState
 from .tasks.child_create import ChildCreateTask
@@ -290,8 +291,30 @@ class Ikev2Engine(SansIoEngine):
                 return sa
         return None
 
+    def send(self, data: bytes, local: Address, remote: Address) -> None:
+        """One datagram out; a message kept as RFC 7383 fragments goes as its fragments."""
+        if len(data) > 1200 and len(data) > 16:
+            sa = self._sas.get(data[8:16]) or self._sas.get(data[0:8])
+            pieces = fragments.fragments_for(sa, data)
+            if pieces:
+                assert sa is not None
+                self.log(sa, f"IKE message of {len(data)} octets sent as {len(pieces)} "
+                         f"fragments (RFC 7383, packets of at most {fragments.FRAGMENT_SIZE})")
+                for piece in pieces:
+                    super().send(piece, local, remote)
+                return
+        super().send(data, local, remote)
+
     def _receive(self, data: bytes, local: Address, remote: Address, now: float) -> None:
-        parsed = message.parse(data)
+        if fragments.is_fragment(data):  # RFC 7383: whole once all fragments are in
+            is_init = bool(data[19] & 0x08)
+            sa_f = self._sas.get(data[8:16] if is_init else data[0:8])
+            reassembled = fragments.reassemble(self, sa_f, data, now)
+            if reassembled is None:
+                return
+            parsed = reassembled
+        else:
+            parsed = message.parse(data)
         msg = parsed.message
         if msg.exchange == ExchangeType.IKE_SA_INIT:
             if not msg.is_response:

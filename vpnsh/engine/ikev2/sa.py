@@ -238,6 +238,14 @@ class IkeSa:
     replaced: bool = False  # superseded by a rekey (or redundant after a collision)
     doomed: bool = False
     then_delete: IkeSa | None = None  # delete this old SA once this redundant one is gone
+    # certificate authentication and fragmentation (issue 16; ikev2/auth.py, fragments.py)
+    peer_hashes: tuple[int, ...] | None = None  # SIGNATURE_HASH_ALGORITHMS from the peer
+    fragmentation: bool = False  # RFC 7383 negotiated: both sent IKEV2_FRAGMENTATION_SUPPORTED
+    fragment_cache: dict[bytes, list[bytes]] = field(default_factory=dict, repr=False)
+    reassembler: Any = field(default=None, repr=False)
+    auth_text: str = ""  # how we authenticated ("RSA signature"...), for show
+    peer_auth_text: str = ""
+    peer_id_text: str = ""
     created_seq: int = 0
     established_seq: int = 0  # remove after sending the response being built
     # the engine's timer heap: this SA's earliest deadline as queued there (None: not queued)
@@ -283,7 +291,12 @@ class IkeSa:
         if msg.exchange == ExchangeType.IKE_SA_INIT:
             return message.encode(msg)
         assert self.protection is not None
-        return message.encode(msg, self.protection)
+        data = message.encode(msg, self.protection)
+        if self.fragmentation:  # RFC 7383: the engine sends these fragments for ``data``
+            from .fragments import prepare
+
+            prepare(self, msg, data)
+        return data
 
     def start_request(
         self, task: Task, payloads: list[Payload], now: float, retransmit: Retransmit

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING
 from ...crypto.keymat import psk_auth
 from ...crypto.prf import prf
 from ...policy import ChildPolicy
+from .. import auth as authn
 from .. import identity
 from ..constants import AuthMethod, ExchangeType, NotifyType, ProtocolId
 from ..message import Message
 from ..payloads import AuthPayload, IdPayload, NotifyPayload, Payload, TsPayload
 from ..proposals import Offer, build, child_offers
+from ...pki.ikesig import SignatureError
 from ..sa import IkeSa
 from .child_common import complete_child, respond_child
 
@@ -45,12 +47,16 @@ class IkeAuthTask:
 
     def build(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
         pol = sa.policy
-        idi = identity.to_payload(pol.effective_local_id(), True)
+        idi = authn.local_id_payload(pol, True)
         sa.id_i = idi
-        payloads: list[Payload] = [idi]
-        if pol.peer_id is not None:
+        payloads: list[Payload] = [idi, *authn.certreq_payloads(pol)]
+        if pol.peer_id is not None and pol.certificate is None:
             payloads.append(identity.to_payload(pol.peer_id, False))
-        payloads.append(AuthPayload(AuthMethod.SHARED_KEY_MIC, auth_data(sa, pol.psk, True, idi)))
+        try:
+            payloads += authn.auth_payloads(sa, idi, True)  # [CERT...] AUTH
+        except SignatureError as exc:
+            engine.fail_ike(sa, f"cannot sign our AUTH: {exc}")
+            return None
         if engine.is_initial_contact(sa):
             payloads.append(NotifyPayload(NotifyType.INITIAL_CONTACT))
         if self.child is not None:
@@ -74,7 +80,9 @@ class IkeAuthTask:
             engine.fail_ike(
                 sa,
                 "pre-shared key mismatch (or peer ID not accepted): the peer "
-                "answered AUTHENTICATION_FAILED",
+                "answered AUTHENTICATION_FAILED" if pol.certificate is None else
+                "the peer did not accept our certificate or ID: it answered "
+                "AUTHENTICATION_FAILED",
             )
             return
         idr = next((p for p in msg.all(IdPayload) if not p.initiator), None)
@@ -83,7 +91,12 @@ class IkeAuthTask:
             errors = ", ".join(engine.notify_name(n.notify_type) for n in msg.error_notifies())
             engine.fail_ike(sa, f"peer refused IKE_AUTH: {errors or 'no IDr or AUTH'}")
             return
-        if not identity.matches(pol.peer_id, idr):
+        if pol.certificate is not None:
+            reason = authn.check_peer(sa, msg, idr, False)
+            if reason is not None:
+                engine.fail_ike(sa, reason, send_delete=True)
+                return
+        elif not identity.matches(pol.peer_id, idr):
             engine.fail_ike(
                 sa,
                 f"peer ID mismatch: peer sent {identity.from_payload(idr)}, "
@@ -91,8 +104,9 @@ class IkeAuthTask:
                 send_delete=True,
             )
             return
-        expected = auth_data(sa, pol.psk, False, idr)
-        if auth.method != AuthMethod.SHARED_KEY_MIC or not hmac.compare_digest(expected, auth.data):
+        elif auth.method != AuthMethod.SHARED_KEY_MIC or not hmac.compare_digest(
+            auth_data(sa, pol.psk, False, idr), auth.data
+        ):
             engine.fail_ike(
                 sa,
                 "pre-shared key mismatch: the peer's AUTH payload does not verify",
@@ -134,26 +148,35 @@ def respond_auth(engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> li
         )
         return [NotifyPayload(NotifyType.AUTHENTICATION_FAILED)]
     peer = identity.from_payload(idi)
-    policy = engine.policy_for_identity(sa, idi)
+    # a certificate gateway checks the peer's ID against its certificate (pki.ikeauth)
+    policy = sa.policy if sa.policy.certificate is not None else \
+        engine.policy_for_identity(sa, idi)
     if policy is None:
         engine.fail_ike(
             sa, f"peer ID {peer} matches no peer-id configured for {sa.remote[0]}", quiet=True
         )
         return [NotifyPayload(NotifyType.AUTHENTICATION_FAILED)]
     sa.policy = policy
-    expected = auth_data(sa, policy.psk, True, idi)
-    if auth.method != AuthMethod.SHARED_KEY_MIC or not hmac.compare_digest(expected, auth.data):
+    if policy.certificate is not None:
+        reason = authn.check_peer(sa, msg, idi, True)
+        if reason is not None:
+            engine.fail_ike(sa, f"{reason} (peer {peer})", quiet=True)
+            return [NotifyPayload(NotifyType.AUTHENTICATION_FAILED)]
+    elif auth.method != AuthMethod.SHARED_KEY_MIC or not hmac.compare_digest(
+        auth_data(sa, policy.psk, True, idi), auth.data
+    ):
         engine.fail_ike(
             sa, f"pre-shared key mismatch: AUTH from {peer} does not verify", quiet=True
         )
         return [NotifyPayload(NotifyType.AUTHENTICATION_FAILED)]
     sa.id_i = idi
-    idr = identity.to_payload(policy.effective_local_id(), False)
+    idr = authn.local_id_payload(policy, False)
     sa.id_r = idr
-    out: list[Payload] = [
-        idr,
-        AuthPayload(AuthMethod.SHARED_KEY_MIC, auth_data(sa, policy.psk, False, idr)),
-    ]
+    try:
+        out: list[Payload] = [idr, *authn.auth_payloads(sa, idr, False)]  # [CERT...] AUTH
+    except SignatureError as exc:
+        engine.fail_ike(sa, f"cannot sign our AUTH: {exc}", quiet=True)
+        return [NotifyPayload(NotifyType.AUTHENTICATION_FAILED)]
     if msg.notify(NotifyType.INITIAL_CONTACT):
         engine.initial_contact(sa)
     engine.establish_ike(sa, now)

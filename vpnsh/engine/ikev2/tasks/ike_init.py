@@ -7,6 +7,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from ...crypto import dh
+from .. import auth
 from ..constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
 from ..message import Message, Parsed
 from ..natd import natd_hash
@@ -81,6 +82,7 @@ class IkeInitTask:
             KePayload(self.group, sa.dh.public),
             NoncePayload(sa.ni),
             *natd_payloads(sa.spi_i, ZERO_SPI, sa.local, sa.remote, fake=engine.force_udp_encap),
+            *auth.init_notifies(sa.policy),
         ]
         engine.log(
             sa, f"IKE_SA_INIT request sent to {sa.remote[0]}[{sa.remote[1]}], DH group {self.group}"
@@ -157,6 +159,7 @@ class IkeInitTask:
         sa.suite = suite
         engine.derive_ike_keys(sa, shared)
         detect_nat(sa, msg, engine.force_udp_encap)
+        auth.note_peer_init(sa, msg)
         engine.log(sa, f"IKE_SA_INIT response received: {suite.long()}, NAT {engine.nat_text(sa)}")
         if sa.nat:
             sa.local = (sa.local[0], NATT_PORT)
@@ -259,7 +262,9 @@ def respond_init(
         KePayload(suite.dh, pair.public),
         NoncePayload(sa.nr),
         *natd_payloads(sa.spi_i, sa.spi_r, local, remote, fake=sa.nat_fake),
+        *auth.init_response_payloads(policy),
     ]
+    auth.note_peer_init(sa, msg)
     sa.init_request = parsed.raw
     data = sa.respond(msg, payloads)
     sa.init_response = data
