@@ -5,8 +5,6 @@ reassembled, every fragment retransmitted."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from cryptography.hazmat.primitives import serialization
 
@@ -166,4 +164,3 @@ def test_hostile_fragment_counted_and_dropped(stores: dict[str, CertStore]) -> N
     b.engine.receive(bad, ("192.0.2.2", 500), ("192.0.2.1", 500), wire.clock.now)
     assert sum(b.engine.drops.values()) == before + 1
     assert sa.state.value  # still there
-    _ = Path  # noqa: F841

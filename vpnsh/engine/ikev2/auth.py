@@ -32,7 +32,7 @@ _METHOD_WORDS = {1: "RSA signature", 9: "ECDSA signature", 10: "ECDSA signature"
 
 def wall_clock() -> datetime.datetime:
     """Certificates are valid between wall-clock dates (the engine's clock is monotonic)."""
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _credential(policy: IkePolicy) -> LocalCredential:

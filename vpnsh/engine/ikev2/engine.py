@@ -35,7 +35,7 @@ from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_words
 from ..ike.spi import SpiAllocator
 from ..ike.timers import TimerHeap
 from ..policy import ChildPolicy, IkePolicy
-from . import identity, message, rekey, show, task_manager
+from . import fragments, identity, message, rekey, show, task_manager
 from .children import REKEY_JITTER
 from .constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
 from .cookies import CookieJar
@@ -48,7 +48,6 @@ from .payloads import (
     Payload,
 )
 from .proposals import IkeSuite
-from . import fragments
 from .protection import SkProtection
 from .sa import Address, ChildSa, ChildState, IkeSa, IkeState
 from .tasks.child_create import ChildCreateTask

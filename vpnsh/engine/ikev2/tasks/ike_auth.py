@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ...crypto.keymat import psk_auth
 from ...crypto.prf import prf
+from ...pki.ikesig import SignatureError
 from ...policy import ChildPolicy
 from .. import auth as authn
 from .. import identity
@@ -15,7 +16,6 @@ from ..constants import AuthMethod, ExchangeType, NotifyType, ProtocolId
 from ..message import Message
 from ..payloads import AuthPayload, IdPayload, NotifyPayload, Payload, TsPayload
 from ..proposals import Offer, build, child_offers
-from ...pki.ikesig import SignatureError
 from ..sa import IkeSa
 from .child_common import complete_child, respond_child
 
