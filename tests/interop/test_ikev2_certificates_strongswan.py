@@ -260,6 +260,10 @@ def test_vpnsh_initiates_with_certificates_and_fragments(pair_factory: Any) -> N
         'ECDSA' in sw, p.debug()
     ours = p.ikemgr()
     assert "NEGOTIATION SUCCEEDED AS INITIATOR" in ours
+    assert f"peer fqdn:{SW_ID} authenticated with RSA signature (AUTH method 14" in ours, ours
+    assert "Lab Intermediate B <- " in ours  # the chain strongSwan sent, to our root
+    detail = p.shell("show vpn ike-sa detail gateway GW")
+    assert "Authentication:  ECDSA signature, peer RSA signature" in detail, detail
 
 
 def test_strongswan_initiates_with_certificates_and_fragments(pair_factory: Any) -> None:

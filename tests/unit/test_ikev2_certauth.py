@@ -12,6 +12,7 @@ from vpnsh.engine.ike.events import IkeEstablished, IkeFailed
 from vpnsh.engine.ikefrag.ikev2 import PAYLOAD_SKF
 from vpnsh.engine.ikev2 import auth as authn
 from vpnsh.engine.ikev2 import fragments
+from vpnsh.engine.ikev2.show import ike_info
 from vpnsh.engine.ikev2.testing import child_policy, ike_policy, make_pair
 from vpnsh.engine.pki.ikeauth import LocalCredential, PeerCheck
 from vpnsh.engine.pki.profile import CertProfile
@@ -78,8 +79,10 @@ def test_certificates_both_ways_with_fragments(stores: dict[str, CertStore]) -> 
     sa_b = b.engine._unique_sas()[0]
     assert sa_a.fragmentation and sa_b.fragmentation
     # RFC 7427 both ways: A signs RSA with SHA-256 PKCS#1, B ECDSA P-256
-    assert "sha256" in sa_b.peer_auth_text.lower() and "rsa" in sa_b.peer_auth_text.lower()
-    assert "ecdsa" in sa_a.peer_auth_text.lower()
+    assert sa_b.peer_auth_text == "RSA signature" and sa_a.peer_auth_text == "ECDSA signature"
+    assert sa_b.peer_auth_scheme.startswith("AUTH method 14") and "256" in sa_b.peer_auth_scheme
+    assert sa_a.peer_auth_scheme.startswith("AUTH method 14")
+    assert ike_info(sa_a).auth == "RSA signature, peer ECDSA signature"
     assert sa_b.peer_id_text == "fqdn:a.example"
 
 
@@ -149,8 +152,8 @@ def test_method_1_without_signature_hash_algorithms(stores: dict[str, CertStore]
     assert a.of(IkeEstablished) and b.of(IkeEstablished)
     sa_b = b.engine._unique_sas()[0]
     sa_a = a.engine._unique_sas()[0]
-    assert sa_b.peer_auth_text.startswith("RSA signature")  # method 1
-    assert sa_a.peer_auth_text.startswith("ECDSA signature")  # method 9
+    assert sa_b.peer_auth_scheme.startswith("AUTH method 1,")
+    assert sa_a.peer_auth_scheme.startswith("AUTH method 9,")
 
 
 def test_hostile_fragment_counted_and_dropped(stores: dict[str, CertStore]) -> None:

@@ -618,7 +618,7 @@ class Engine:
             kids = [c for c in self.ike.child_sas() if c.parent_sn == s.sn and c.gateway == gateway]
             sas.append({
                 "spi_i": s.spi_i, "spi_r": s.spi_r, "role": s.role, "state": s.state, "sn": s.sn,
-                "auth": "PSK, peer PSK", "proposal": s.proposal, "local_id": s.id_local,
+                "auth": s.auth, "proposal": s.proposal, "local_id": s.id_local,
                 "remote_id": s.id_remote, "id_i": s.id_i, "id_r": s.id_r, "nat": s.nat,
                 "msgid_rx": s.message_id_rx, "msgid_tx": s.message_id_tx,
                 "liveness": s.liveness_interval, "created": self.wall(s.created),

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..crypto.keymat import psk_auth
 from ..crypto.prf import prf
-from ..pki import ikesig
+from ..pki import certinfo, ikesig
 from ..pki.ikeauth import LocalCredential, PeerCheck
 from ..policy import IkePolicy
 from . import identity
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
     from .sa import IkeSa
 
 N_FRAGMENTATION_SUPPORTED = 16430  # RFC 7383 2.3
-_METHOD_WORDS = {1: "RSA signature", 9: "ECDSA signature", 10: "ECDSA signature",
-                 14: "digital signature"}
 
 
 def wall_clock() -> datetime.datetime:
@@ -114,14 +112,15 @@ def auth_payloads(sa: IkeSa, id_payload: IdPayload, of_initiator: bool) -> list[
     cred = _credential(policy)
     certs: list[Payload] = [UnknownPayload(PayloadType.CERT, b) for b in cred.cert_payloads()]
     auth = AuthPayload.parse_body(cred.auth_payload(octets, sa.peer_hashes))
-    sa.auth_text = _METHOD_WORDS.get(auth.method, f"method {auth.method}")
+    sa.auth_text = cred.auth_label
     return [*certs, auth]
 
 
 # --- IKE_AUTH: checking the peer ------------------------------------------------------
 
 
-def check_peer(sa: IkeSa, msg: Message, id_payload: IdPayload, of_initiator: bool) -> str | None:
+def check_peer(ctx: Any, sa: IkeSa, msg: Message, id_payload: IdPayload,
+               of_initiator: bool) -> str | None:
     """Certificate authentication of the peer's IKE_AUTH message: None if it proves the
     peer, else why not in plain words (untrusted CA, expired, revoked, ID mismatch naming
     both IDs, no usable signature algorithm...)."""
@@ -139,11 +138,13 @@ def check_peer(sa: IkeSa, msg: Message, id_payload: IdPayload, of_initiator: boo
                                         wall_clock())
     if not verdict.ok:
         return f"certificate authentication failed: {verdict.reason}"
-    sa.peer_auth_text = f"{_METHOD_WORDS.get(auth.method, 'signature')} ({verdict.scheme})"
+    assert verdict.peer_cert is not None
+    sa.peer_auth_text = certinfo.key_type(verdict.peer_cert.public_key()).split()[0] + " signature"
+    sa.peer_auth_scheme = f"AUTH method {auth.method}, {verdict.scheme}"
     sa.peer_id_text = verdict.peer_id
+    chain = " <- ".join(certinfo.dn_text(c.subject) for c in verdict.chain)
+    ctx.log(sa, f"peer {verdict.peer_id} authenticated with {sa.peer_auth_text} "
+                f"({sa.peer_auth_scheme}); chain {chain}")
+    for warning in verdict.warnings:
+        ctx.log(sa, f"certificate check: {warning}", level="WARNING")
     return None
-
-
-def describe(sa: IkeSa) -> dict[str, Any]:
-    """For show: how each side authenticated."""
-    return {"local": sa.auth_text, "peer": sa.peer_auth_text, "peer-id": sa.peer_id_text}

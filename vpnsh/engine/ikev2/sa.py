@@ -244,7 +244,8 @@ class IkeSa:
     fragment_cache: dict[bytes, list[bytes]] = field(default_factory=dict, repr=False)
     reassembler: Any = field(default=None, repr=False)
     auth_text: str = ""  # how we authenticated ("RSA signature"...), for show
-    peer_auth_text: str = ""
+    peer_auth_text: str = ""  # "RSA signature" (the peer certificate's key)
+    peer_auth_scheme: str = ""  # "AUTH method 14, sha256WithRSAEncryption"
     peer_id_text: str = ""
     created_seq: int = 0
     established_seq: int = 0  # remove after sending the response being built

@@ -45,6 +45,8 @@ def ike_info(sa: IkeSa) -> IkeSaInfo:
         rekey_at=sa.rekey_at if sa.rekey_at != math.inf else sa.expires,
         expires=sa.expires,
         children=tuple(sorted(sa.children)),
+        auth=f"{sa.auth_text}, peer {sa.peer_auth_text}" if pol.certificate is not None
+        else "PSK, peer PSK",
     )
 
 

@@ -92,7 +92,7 @@ class IkeAuthTask:
             engine.fail_ike(sa, f"peer refused IKE_AUTH: {errors or 'no IDr or AUTH'}")
             return
         if pol.certificate is not None:
-            reason = authn.check_peer(sa, msg, idr, False)
+            reason = authn.check_peer(engine, sa, msg, idr, False)
             if reason is not None:
                 engine.fail_ike(sa, reason, send_delete=True)
                 return
@@ -158,7 +158,7 @@ def respond_auth(engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> li
         return [NotifyPayload(NotifyType.AUTHENTICATION_FAILED)]
     sa.policy = policy
     if policy.certificate is not None:
-        reason = authn.check_peer(sa, msg, idi, True)
+        reason = authn.check_peer(engine, sa, msg, idi, True)
         if reason is not None:
             engine.fail_ike(sa, f"{reason} (peer {peer})", quiet=True)
             return [NotifyPayload(NotifyType.AUTHENTICATION_FAILED)]
