@@ -216,8 +216,12 @@ def gateway_policy(tree: dict, name: str, gw: dict[str, Any], decrypt: Decrypt,
         wildcard = (gw.get("peer-id") or {}).get("matching") == "wildcard"
         certificate = cert_auth(tree, name, auth["certificate"], local_id, peer_id, store,
                                 wildcard)
+        cred: Any = certificate.credential
+        if version == "ikev1" and not cred.auth_label.startswith("RSA"):
+            raise MappingError(f"gateway {name}: IKEv1 certificate authentication uses RSA "
+                               f"signatures: certificate {certificate.local_certificate} has "
+                               f"an {cred.auth_label.split()[0]} key")
         if local_id is None:  # the ID we send: our certificate's subject
-            cred: Any = certificate.credential
             local_id = Identity("dn", certinfo.dn_text(cred.cert.subject))
     else:
         key = auth.get("pre-shared-key", {}).get("key")

@@ -23,7 +23,7 @@ from ..crypto import keymat as km
 from ..crypto.cipher import BlockCipher
 from ..crypto.dh import group as dh_group
 from ..policy import IkePolicy
-from . import informational, natd, proposals
+from . import certauth, informational, natd, proposals
 from . import message as m
 from .message import (
     Exchange,
@@ -74,7 +74,7 @@ def derive(ctx: Context, sa: Phase1, shared: bytes) -> None:
     s = sa.suite
     assert s is not None
     prf = s.prf
-    skeyid = km.ikev1_skeyid_psk(prf, sa.policy.psk, sa.ni, sa.nr)
+    skeyid = certauth.skeyid(prf, sa.policy, sa.ni, sa.nr, shared)
     sa.keys = km.ikev1_keys(prf, skeyid, shared, sa.cky_i, sa.cky_r)
     enc = s.encr_alg
     key = km.ikev1_encryption_key(prf, sa.keys.skeyid_e, enc.key_size)
@@ -123,6 +123,8 @@ def flight(ctx: Context, sa: Phase1, data: bytes, what: str, now: float, retrans
 
 
 def local_id(ctx: Context, policy: IkePolicy) -> IdPayload:
+    if certauth.uses_certificate(policy):
+        return certauth.local_id(policy)
     p = IdPayload.from_identity(policy.effective_local_id())
     p.protocol, p.port = 17, 500
     return p
@@ -146,8 +148,13 @@ def start_p1(ctx: Context, policy: IkePolicy, now: float) -> Phase1:
         ctx.fail_p1(sa, "the IKE crypto profile has no transform IKEv1 can use "
                           "(IKEv1 phase 1 needs 3des or aes-*-cbc with a sha or md5 hash)")
         return sa
+    if aggressive and certauth.uses_certificate(policy):
+        ctx.fail_p1(sa, "certificate authentication needs main mode (set protocol ikev1 "
+                          "exchange-mode main)")
+        return sa
     sa_payload = SaPayload([m.Proposal(1, ProtocolId.ISAKMP, b"", tuple(
-        proposals.p1_transform(i + 1, s) for i, s in enumerate(sa.offered)))])
+        proposals.p1_transform(i + 1, s, certauth.auth_method(policy))
+        for i, s in enumerate(sa.offered)))])
     sa.sai_b = sa_payload.body()
     payloads: list[Payload] = [sa_payload]
     if aggressive:
@@ -216,9 +223,9 @@ def respond_first(ctx: Context, data: bytes, h: Header, local: Address, remote: 
         if prop.protocol != ProtocolId.ISAKMP:
             continue
         for t in prop.transforms:
-            s = proposals.p1_parse_transform(t)
+            s = proposals.p1_parse_transform(t, certauth.auth_method(policy))
             if s is None:
-                theirs.append("non-PSK transform")
+                theirs.append("transform with another authentication method")
                 continue
             theirs.append(describe_p1(s))
             ours = next((o for o in offers if proposals.same_p1(s, o)), None)
@@ -346,7 +353,8 @@ def phase1_initiator(ctx: Context, sa: Phase1, msg: Message, h: Header, next_iv:
         if not isinstance(sar, SaPayload) or not sar.proposals[0].transforms:
             ctx.drop("phase 1 answer without SA")
             return
-        s = proposals.p1_parse_transform(sar.proposals[0].transforms[0])
+        s = proposals.p1_parse_transform(sar.proposals[0].transforms[0],
+                                         certauth.auth_method(sa.policy))
         ours = next((o for o in sa.offered if s is not None and proposals.same_p1(s, o)), None)
         if ours is None or s is None:
             ctx.fail_p1(sa, "the peer chose a transform we did not propose")
@@ -360,6 +368,7 @@ def phase1_initiator(ctx: Context, sa: Phase1, msg: Message, h: Header, next_iv:
             sa.ni = os.urandom(NONCE_SIZE)
             sa.step = 3
             send_plain(ctx, sa, [KePayload(sa.g_xi), NoncePayload(sa.ni),
+                                  *certauth.certreq_payloads(sa.policy),
                                   *ctx._natd_payloads(sa)], "main mode message 3", now, True)
             return
         # aggressive mode message 2
@@ -396,7 +405,7 @@ def phase1_initiator(ctx: Context, sa: Phase1, msg: Message, h: Header, next_iv:
         ctx._read_natd(sa, msg)
         maybe_float_initiator(ctx, sa)
         sa.id_local = local_id(ctx, sa.policy)
-        payloads: list[Payload] = [sa.id_local, HashPayload(hash_i(ctx, sa))]
+        payloads: list[Payload] = [sa.id_local, *_our_auth(ctx, sa, hash_i(ctx, sa))]
         if is_initial_contact(ctx, sa):
             payloads.append(NotifyPayload(NotifyType.INITIAL_CONTACT, ProtocolId.ISAKMP,
                                           sa.cky_i + sa.cky_r))
@@ -452,6 +461,7 @@ def phase1_responder(ctx: Context, sa: Phase1, msg: Message, h: Header, next_iv:
         ctx._read_natd(sa, msg)
         sa.step = 4
         send_plain(ctx, sa, [KePayload(sa.g_xr), NoncePayload(sa.nr),
+                              *certauth.certreq_payloads(sa.policy),
                               *ctx._natd_payloads(sa)], "main mode message 4", now, False)
         return
     if sa.step == 4 and not sa.aggressive:
@@ -460,7 +470,7 @@ def phase1_responder(ctx: Context, sa: Phase1, msg: Message, h: Header, next_iv:
         initial_contact_in(ctx, sa, msg)
         sa.id_local = local_id(ctx, sa.policy)
         sa.step = 6
-        send_p1_encrypted(ctx, sa, [sa.id_local, HashPayload(hash_r(ctx, sa))],
+        send_p1_encrypted(ctx, sa, [sa.id_local, *_our_auth(ctx, sa, hash_r(ctx, sa))],
                                 "main mode message 6", now, False)
         ctx.established(sa, now)
         return
@@ -493,6 +503,15 @@ def _peer_authenticated(ctx: Context, sa: Phase1, msg: Message, encrypted: bool,
         ctx.drop(f"plain main mode message {number}")
         return False
     idp, hp = msg.get(IdPayload), msg.get(HashPayload)
+    if isinstance(idp, IdPayload) and certauth.uses_certificate(sa.policy):  # RSA signatures
+        sa.id_remote = idp
+        why = certauth.check_peer(sa.policy, msg, idp, lambda: expected(ctx, sa),
+                                  lambda text: ctx.log(sa, text))
+        if why is not None:
+            ctx.fail_p1(sa, why, notify=NotifyType.AUTHENTICATION_FAILED)
+            return False
+        sa.iv = next_iv
+        return True
     if not (isinstance(idp, IdPayload) and isinstance(hp, HashPayload)):
         ctx.auth_failed(sa, f"main mode message {number} lacks ID or hash", now)
         return False
@@ -502,6 +521,13 @@ def _peer_authenticated(ctx: Context, sa: Phase1, msg: Message, encrypted: bool,
         return False
     sa.iv = next_iv
     return check_peer_id(ctx, sa, idp)
+
+
+def _our_auth(ctx: Context, sa: Phase1, hash_value: bytes) -> list[Payload]:
+    """HASH_I/HASH_R, or with a certificate CERT payloads and SIG over it."""
+    if not certauth.uses_certificate(sa.policy):
+        return [HashPayload(hash_value)]
+    return certauth.auth_payloads(sa.policy, hash_value)
 
 
 def check_peer_id(ctx: Context, sa: Phase1, idp: IdPayload) -> bool:
