@@ -1,5 +1,6 @@
-"""vpnsh <-> strongSwan over IKEv2 with X.509 certificates, on a 1280-octet path that drops
-IP fragments, so IKE_AUTH has to be split into RFC 7383 fragments.
+"""vpnsh <-> strongSwan with X.509 certificates. IKEv2 on a 1280-octet path that drops IP
+fragments, so IKE_AUTH has to be split into RFC 7383 fragments; IKEv1 main mode with RSA
+signatures (auth method 3).
 
 strongSwan's `pki` tool makes the PKI: a root CA (RSA 3072), two intermediates (one per side,
 RSA 3072), vpnsh's end-entity certificate (ECDSA P-256, issued by intermediate A) and
@@ -75,6 +76,10 @@ def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     vk = _key(d, "vpnsh", "ecdsa", 256)
     _issue(d, "vpnsh", vk, "ecdsa", "intA", f"C=US, O=Lab, CN={VPNSH_ID}", "--san", VPNSH_ID, *ee)
     (d / "vpnsh.pem").write_bytes((d / "vpnsh.crt").read_bytes() + vk.read_bytes())
+    rk = _key(d, "vpnsh-rsa", "rsa", 3072)  # IKEv1 signs with RSA (auth method 3)
+    _issue(d, "vpnsh-rsa", rk, "rsa", "intA", f"C=US, O=Lab, CN={VPNSH_ID}", "--san", VPNSH_ID,
+           *ee)
+    (d / "vpnsh-rsa.pem").write_bytes((d / "vpnsh-rsa.crt").read_bytes() + rk.read_bytes())
     sk = _key(d, "sw", "rsa", 3072)
     _issue(d, "sw", sk, "rsa", "intB", f"C=US, O=Lab, CN={SW_ID}", "--san", SW_ID, *ee)
     _issue(d, "revoked", sk, "rsa", "intB", f"C=US, O=Lab, CN={SW_ID}", "--san", SW_ID, *ee)
@@ -93,23 +98,29 @@ def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def vpnsh_config(sites: TwoSites, d: Path, *, peer_id: str = SW_ID, use_crl: bool = False,
-                 fragmentation: bool = True) -> list[str]:
+                 fragmentation: bool = True, version: int = 2) -> list[str]:
     left, right = sites.left, sites.right
     p = "set network ike crypto-profiles"
     gw = "set network ike gateway GW"
     lines = [
         f"set network interface ethernet {left.outer_if} layer3 ip {left.outer}/24",
         "set network interface tunnel units tunnel.1 mtu 1200",
-        f"{p} ike-crypto-profiles IKE encryption aes-128-gcm",
-        f"{p} ike-crypto-profiles IKE hash non-auth",
-        f"{p} ike-crypto-profiles IKE dh-group group19",
-        f"{p} ipsec-crypto-profiles ESP esp encryption aes-128-gcm",
-        f"{p} ipsec-crypto-profiles ESP esp authentication none",
+        *((f"{p} ike-crypto-profiles IKE encryption aes-128-gcm",
+           f"{p} ike-crypto-profiles IKE hash non-auth",
+           f"{p} ike-crypto-profiles IKE dh-group group19",
+           f"{p} ipsec-crypto-profiles ESP esp encryption aes-128-gcm",
+           f"{p} ipsec-crypto-profiles ESP esp authentication none") if version == 2 else
+          (f"{p} ike-crypto-profiles IKE encryption aes-128-cbc",
+           f"{p} ike-crypto-profiles IKE hash sha256",
+           f"{p} ike-crypto-profiles IKE dh-group group14",
+           f"{p} ipsec-crypto-profiles ESP esp encryption aes-128-cbc",
+           f"{p} ipsec-crypto-profiles ESP esp authentication sha256")),
         f"{p} ipsec-crypto-profiles ESP dh-group no-pfs",
         "set shared certificate-profile CP CA lab-root",
         f"set shared certificate-profile CP use-crl {'yes' if use_crl else 'no'}",
-        f"{gw} protocol version ikev2",
-        f"{gw} protocol ikev2 ike-crypto-profile IKE",
+        f"{gw} protocol version ikev{version}",
+        f"{gw} protocol ikev{version} ike-crypto-profile IKE",
+        *((f"{gw} protocol ikev1 exchange-mode main",) if version == 1 else ()),
         f"{gw} local-address interface {left.outer_if}",
         f"{gw} local-address ip {left.outer}/24",
         f"{gw} peer-address ip {right.outer}",
@@ -179,9 +190,11 @@ def _dropped_fragments(site: Any) -> int:
 
 
 def make_pair(lab: NetLab, tmp_path: Path, d: Path, *, sw_cert: str = "sw",
-              fragmentation: bool = True, **config: Any) -> Pair:
+              fragmentation: bool = True, version: int = 2, small_path: bool = True,
+              **config: Any) -> Pair:
     sites = two_sites(lab)
-    _small_path_without_ip_fragments(sites)
+    if small_path:
+        _small_path_without_ip_fragments(sites)
     left, right = sites.left, sites.right
     daemon = Daemon(tmp_path / "vpnsh", dataplane="userspace", netns=left.ns.name)
     daemon.start()
@@ -189,7 +202,8 @@ def make_pair(lab: NetLab, tmp_path: Path, d: Path, *, sw_cert: str = "sw",
     imports = [
         f"scp import certificate from {d}/root.crt certificate-name lab-root format pem",
         f"scp import certificate from {d}/intA.crt certificate-name lab-int-a format pem",
-        f"scp import keypair from {d}/vpnsh.pem certificate-name fw-a format pem",
+        f"scp import keypair from {d}/{'vpnsh' if version == 2 else 'vpnsh-rsa'}.pem "
+        "certificate-name fw-a format pem",
     ]
     if config.get("use_crl"):
         imports += [
@@ -197,16 +211,19 @@ def make_pair(lab: NetLab, tmp_path: Path, d: Path, *, sw_cert: str = "sw",
             f"scp import crl from {d}/intB.crl certificate-name lab-int-b",
         ]
     pair.shell(*imports)
-    daemon.configure(vpnsh_config(sites, d, fragmentation=fragmentation, **config))
+    daemon.configure(vpnsh_config(sites, d, fragmentation=fragmentation, version=version,
+                                  **config))
     sw_dir = tmp_path / "sw"
     for sub, files in (("x509", [f"{sw_cert}.crt"]), ("x509ca", ["root.crt", "intB.crt"]),
                        ("private", ["sw.key"])):
         (sw_dir / sub).mkdir(parents=True, exist_ok=True)
         for f in files:
             (sw_dir / sub / f).write_bytes((d / f).read_bytes())
-    child = Child("net", [right.inner_net], [left.inner_net], ["aes128gcm16"])
-    conn = Connection("s2s", [right.outer], [left.outer], "", [child], version=2,
-                      proposals=["aes128gcm16-prfsha256-ecp256"], local_id=SW_ID,
+    child = Child("net", [right.inner_net], [left.inner_net],
+                  ["aes128gcm16" if version == 2 else "aes128-sha256"])
+    conn = Connection("s2s", [right.outer], [left.outer], "", [child], version=version,
+                      proposals=["aes128gcm16-prfsha256-ecp256" if version == 2
+                                 else "aes128-sha256-modp2048"], local_id=SW_ID,
                       remote_id=VPNSH_ID, auth="pubkey", certs=f"{sw_cert}.crt",
                       send_cert="always", fragmentation="yes" if fragmentation else "no")
     sw = StrongSwan(right.ns, sw_dir, connections=[conn], plugins=SW_PLUGINS,
@@ -313,3 +330,39 @@ def test_bad_peer_certificate_rejected_with_reason(pair_factory: Any, case: str,
         assert "other.lab.example" in out and SW_ID in out, out
     assert reason in p.ikemgr()
     assert not p.op("vpn.ipsec-sa.show")["sas"]
+
+
+# ----------------------------------------------------------------------------- IKEv1
+
+
+def test_ikev1_vpnsh_initiates_main_mode_with_rsa_signatures(pair_factory: Any) -> None:
+    """IKEv1 main mode, auth method 3, both certificates RSA 3072 with their intermediates.
+    The path keeps its 1500 MTU: vpnsh does not fragment IKEv1 messages (yet)."""
+    p: Pair = pair_factory(version=1, small_path=False, fragmentation=False)
+    out = p.shell("test vpn ike-sa gateway GW")
+    assert "Initiate 1 IKE SA." in out, out + p.debug()
+    sa = p.sw.wait_for_sa(ike="s2s", child="net")
+    assert sa.version == 1 and not sa.initiator
+    assert p.ping(), p.debug()
+    sw = p.sw_log()
+    assert "Lab Intermediate A" in sw and f"authentication of '{VPNSH_ID}' with RSA" in sw, \
+        p.debug()
+    assert f"peer fqdn:{SW_ID} authenticated with RSA signature" in p.ikemgr(), p.debug()
+
+
+def test_ikev1_strongswan_initiates_main_mode_with_rsa_signatures(pair_factory: Any) -> None:
+    p: Pair = pair_factory(version=1, small_path=False, fragmentation=False)
+    p.sw.initiate("net")
+    sa = p.sw.wait_for_sa(ike="s2s", child="net")
+    assert sa.version == 1 and sa.initiator
+    wait_until(lambda: p.op("vpn.ipsec-sa.show")["sas"], timeout=10,
+               what="vpnsh to install the CHILD SA")
+    assert p.ping(), p.debug()
+    assert f"peer fqdn:{SW_ID} authenticated with RSA signature" in p.ikemgr(), p.debug()
+
+
+def test_ikev1_revoked_certificate_rejected(pair_factory: Any) -> None:
+    p: Pair = pair_factory(version=1, small_path=False, fragmentation=False,
+                           sw_cert="revoked", use_crl=True)
+    out = p.shell("test vpn ike-sa gateway GW", ok=False)
+    assert "revoked" in out, out + p.debug()
