@@ -336,9 +336,9 @@ def test_bad_peer_certificate_rejected_with_reason(pair_factory: Any, case: str,
 
 
 def test_ikev1_vpnsh_initiates_main_mode_with_rsa_signatures(pair_factory: Any) -> None:
-    """IKEv1 main mode, auth method 3, both certificates RSA 3072 with their intermediates.
-    The path keeps its 1500 MTU: vpnsh does not fragment IKEv1 messages (yet)."""
-    p: Pair = pair_factory(version=1, small_path=False, fragmentation=False)
+    """IKEv1 main mode, auth method 3, both certificates RSA 3072 with their intermediates,
+    on the 1280-octet path without IP fragments: messages 5 and 6 go as IKEv1 fragments."""
+    p: Pair = pair_factory(version=1)
     out = p.shell("test vpn ike-sa gateway GW")
     assert "Initiate 1 IKE SA." in out, out + p.debug()
     sa = p.sw.wait_for_sa(ike="s2s", child="net")
@@ -348,10 +348,20 @@ def test_ikev1_vpnsh_initiates_main_mode_with_rsa_signatures(pair_factory: Any) 
     assert "Lab Intermediate A" in sw and f"authentication of '{VPNSH_ID}' with RSA" in sw, \
         p.debug()
     assert f"peer fqdn:{SW_ID} authenticated with RSA signature" in p.ikemgr(), p.debug()
+    _assert_fragmented_v1(p)
+
+
+def _assert_fragmented_v1(p: Pair) -> None:
+    sw = p.sw_log()
+    assert "splitting IKE message" in sw and "reassembled fragmented IKE message" in sw, \
+        p.debug()
+    ours = p.ikemgr()
+    assert "IKEv1 fragments (packets of at most 1280)" in ours, p.debug()
+    assert "reassembled a message of" in ours, p.debug()
 
 
 def test_ikev1_strongswan_initiates_main_mode_with_rsa_signatures(pair_factory: Any) -> None:
-    p: Pair = pair_factory(version=1, small_path=False, fragmentation=False)
+    p: Pair = pair_factory(version=1)
     p.sw.initiate("net")
     sa = p.sw.wait_for_sa(ike="s2s", child="net")
     assert sa.version == 1 and sa.initiator
@@ -359,10 +369,10 @@ def test_ikev1_strongswan_initiates_main_mode_with_rsa_signatures(pair_factory: 
                what="vpnsh to install the CHILD SA")
     assert p.ping(), p.debug()
     assert f"peer fqdn:{SW_ID} authenticated with RSA signature" in p.ikemgr(), p.debug()
+    _assert_fragmented_v1(p)
 
 
 def test_ikev1_revoked_certificate_rejected(pair_factory: Any) -> None:
-    p: Pair = pair_factory(version=1, small_path=False, fragmentation=False,
-                           sw_cert="revoked", use_crl=True)
+    p: Pair = pair_factory(version=1, sw_cert="revoked", use_crl=True)
     out = p.shell("test vpn ike-sa gateway GW", ok=False)
     assert "revoked" in out, out + p.debug()

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 
 from vpnsh.engine.clock import FakeClock
 from vpnsh.engine.ike.events import IkeEstablished, IkeFailed, LogLine
+from vpnsh.engine.ikefrag.ikev1 import PAYLOAD_FRAGMENT
 from vpnsh.engine.ikev1.engine import Ikev1Engine
 from vpnsh.engine.ikev2.testing import Node, Wire, child_policy, ike_policy
 from vpnsh.engine.pki.ikeauth import LocalCredential, PeerCheck
@@ -34,7 +35,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CertStore]:
     ca = CertStore(tmp_path_factory.mktemp("ca"))
     ca.generate("root", "Lab Root", "RSA", 2048, ca=True)
     ca.generate("int", "Lab Intermediate", "RSA", 2048, ca=True, signed_by="root")
-    ca.generate("a", "a.example", "RSA", 2048, signed_by="int", hostnames=["a.example"])
+    ca.generate("a", "a.example", "RSA", 3072, signed_by="int", hostnames=["a.example"])
     ca.generate("b", "b.example", "RSA", 2048, signed_by="int", hostnames=["b.example"])
     ca.generate("other", "Other Root", "RSA", 2048, ca=True)
     ca.generate("rogue", "b.example", "RSA", 2048, signed_by="other", hostnames=["b.example"])
@@ -50,13 +51,14 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CertStore]:
 
 
 def _policy(store: CertStore, name: str, local: str, peer: str, cert: str, my_id: str,
-            peer_id: str) -> Any:
+            peer_id: str, fragmentation: bool = False) -> Any:
     cred = LocalCredential.load(store, cert, "fqdn", my_id)
     check = PeerCheck(store, CertProfile("CP", ("root",)), "fqdn", peer_id)
     return ike_policy(name, local, peer, psk=b"", version="ikev1", exchange_mode="main",
                       proposals=(AES256_SHA1_G14,),
                       certificate=CertAuth(cert, "CP", credential=cred, peer_check=check),
-                      local_id=Identity("fqdn", my_id), peer_id=Identity("fqdn", peer_id))
+                      local_id=Identity("fqdn", my_id), peer_id=Identity("fqdn", peer_id),
+                      fragmentation=fragmentation)
 
 
 def _pair(a_pol: Any, b_pol: Any) -> tuple[Wire, Node, Node]:
@@ -99,3 +101,37 @@ def test_main_mode_id_mismatch_names_both(stores: dict[str, CertStore]) -> None:
     wire.run()
     reason = b.of(IkeFailed)[0].reason
     assert "ID mismatch" in reason and "c.example" in reason and "a.example" in reason, reason
+
+
+def test_main_mode_message_5_fragmented_and_retransmitted_whole(
+        stores: dict[str, CertStore]) -> None:
+    wire, a, b = _pair(
+        _policy(stores["a"], "GA", A, B, "a", "a.example", "b.example", fragmentation=True),
+        _policy(stores["b"], "GB", B, A, "b", "b.example", "a.example", fragmentation=True))
+    first: list[bytes] = []
+
+    def lose_first_try(data: bytes, who: str) -> bool:  # every fragment of A's first message 5
+        if who == "a" and data[16] == PAYLOAD_FRAGMENT and data not in first:
+            first.append(data)
+            return True
+        return False
+
+    wire.drop = lose_first_try
+    a.engine.initiate("GA", now=wire.clock.now)
+    wire.advance(10)
+    assert a.of(IkeEstablished) and b.of(IkeEstablished), (a.of(IkeFailed), b.of(IkeFailed))
+    frags = [d for who, d, _l, _r in wire.sent if who == "a" and d[16] == PAYLOAD_FRAGMENT]
+    assert len(first) >= 2 and frags == first + first  # the whole set, lost, then again
+    assert all(len(d) + 28 <= 1280 for _w, d, _l, _r in wire.sent)
+    b_log = "\n".join(e.text for e in b.of(LogLine))
+    assert "reassembled a message of" in b_log
+
+
+def test_no_fragments_unless_both_announce(stores: dict[str, CertStore]) -> None:
+    wire, a, b = _pair(
+        _policy(stores["a"], "GA", A, B, "a", "a.example", "b.example", fragmentation=True),
+        _policy(stores["b"], "GB", B, A, "b", "b.example", "a.example"))
+    a.engine.initiate("GA", now=wire.clock.now)
+    wire.run()
+    assert a.of(IkeEstablished)
+    assert not [d for _w, d, _l, _r in wire.sent if d[16] == PAYLOAD_FRAGMENT]

@@ -42,8 +42,9 @@ from ..ike.retransmit import Retransmit
 from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
 from ..ike.spi import SpiAllocator
 from ..ike.timers import TimerHeap
+from ..ikefrag.ikev1 import PAYLOAD_FRAGMENT
 from ..policy import ChildPolicy, IkePolicy
-from . import informational, natd, phase1, quick_mode
+from . import fragments, informational, natd, phase1, quick_mode
 from . import message as m
 from .message import (
     DeletePayload,
@@ -313,7 +314,7 @@ class Ikev1Engine(SansIoEngine):
     # NAT-T and vendor IDs (natd.py): one method each, the seams a peer without NAT-T is
     # played through in tests
     def _vendor_ids(self, policy: IkePolicy) -> list[Payload]:
-        return natd.vendor_ids(policy)
+        return natd.vendor_ids(policy) + fragments.vendor_ids(policy)
 
     def _natd_payloads(self, sa: Phase1) -> list[Payload]:
         return natd.natd_payloads(sa, self.force_udp_encap)
@@ -326,7 +327,25 @@ class Ikev1Engine(SansIoEngine):
 
     # -------------------------------------------------------- phase 1 start
     # ------------------------------------------------------------- receive
+    def send(self, data: bytes, local: Address, remote: Address) -> None:
+        """One datagram out; a phase 1 message kept as fragments goes as its fragments."""
+        if len(data) > 1200:
+            pieces = fragments.fragments_for(self.sas.get(data[0:8]), data)
+            if pieces:
+                self.log(self.sas[data[0:8]], f"message of {len(data)} octets sent as "
+                         f"{len(pieces)} IKEv1 fragments (packets of at most "
+                         f"{fragments.FRAGMENT_SIZE})")
+                for piece in pieces:
+                    super().send(piece, local, remote)
+                return
+        super().send(data, local, remote)
+
     def _receive(self, data: bytes, local: Address, remote: Address, now: float) -> None:
+        if len(data) > 16 and data[16] == PAYLOAD_FRAGMENT:  # IKEv1 fragmentation (issue 16)
+            whole = fragments.reassemble(self, self.sas.get(data[0:8]), data, now)
+            if whole is None:
+                return
+            data = whole
         h = m.parse_header(data)
         digest = hashlib.sha1(data).digest()
         if h.exchange in (Exchange.MAIN, Exchange.AGGRESSIVE) and h.cky_r == bytes(8):

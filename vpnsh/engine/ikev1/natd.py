@@ -30,6 +30,10 @@ def read_vendor_ids(sa: Phase1, msg: Message) -> None:
             sa.peer_natt_draft = True
         elif v.data[:16] == m.VID_DPD[:16]:
             sa.peer_dpd = True
+        else:
+            from .fragments import note_vendor_id  # issue 16
+
+            note_vendor_id(sa, v.data)
 
 
 def natd_hash(sa: Phase1, addr: Address) -> bytes:

@@ -23,7 +23,7 @@ from ..crypto import keymat as km
 from ..crypto.cipher import BlockCipher
 from ..crypto.dh import group as dh_group
 from ..policy import IkePolicy
-from . import certauth, informational, natd, proposals
+from . import certauth, fragments, informational, natd, proposals
 from . import message as m
 from .message import (
     Exchange,
@@ -119,6 +119,7 @@ def send_p1_encrypted(ctx: Context, sa: Phase1, payloads: list[Payload], what: s
 
 def flight(ctx: Context, sa: Phase1, data: bytes, what: str, now: float, retransmit: bool) -> None:
     sa.flight = Flight(data, what, now + ctx.retransmit.timeout(0) if retransmit else math.inf)
+    fragments.prepare(sa, data)  # the engine sends the fragments when it is too big
     ctx.send(data, sa.local, sa.remote)
 
 

@@ -142,6 +142,11 @@ class Phase1:
     peer_natt: bool = False
     peer_natt_draft: bool = False
     peer_dpd: bool = False
+    # IKEv1 fragmentation (issue 16; ikev1/fragments.py)
+    peer_fragmentation: bool = False  # the peer sent the FRAGMENTATION vendor ID
+    fragment_id: int = 0
+    fragment_cache: dict[bytes, list[bytes]] = field(default_factory=dict, repr=False)
+    reassembler: Any = field(default=None, repr=False)
     nat_local: bool = False
     nat_remote: bool = False
     nat_fake: bool = False  # we sent a random NAT-D for our address to force ESP-in-UDP
