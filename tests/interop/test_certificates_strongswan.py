@@ -30,7 +30,14 @@ from tests.helpers.netns import (  # noqa: F401  (netlab is a fixture)
     two_sites,
     wait_until,
 )
-from tests.helpers.strongswan import PLUGINS, Child, Connection, StrongSwan, requires_strongswan
+from tests.helpers.strongswan import (
+    PLUGINS,
+    Child,
+    Connection,
+    StrongSwan,
+    ViciError,
+    requires_strongswan,
+)
 
 pytestmark = [pytest.mark.interop, pytest.mark.netns, requires_strongswan]
 
@@ -329,6 +336,16 @@ def test_bad_peer_certificate_rejected_with_reason(pair_factory: Any, case: str,
     if case == "wrong-id":  # both IDs named
         assert "other.lab.example" in out and SW_ID in out, out
     assert reason in p.ikemgr()
+    assert not p.op("vpn.ipsec-sa.show")["sas"]
+
+
+def test_vpnsh_as_responder_rejects_an_untrusted_ca(pair_factory: Any) -> None:
+    p: Pair = pair_factory(sw_cert="rogue")
+    with pytest.raises(ViciError):
+        p.sw.initiate("net", timeout=10)
+    wait_until(lambda: "untrusted CA" in p.ikemgr(), timeout=10, what="vpnsh's reason")
+    assert "NEGOTIATION FAILED AS RESPONDER" in p.ikemgr()
+    assert "AUTHENTICATION_FAILED" in p.sw_log(), p.debug()
     assert not p.op("vpn.ipsec-sa.show")["sas"]
 
 

@@ -167,3 +167,39 @@ def test_hostile_fragment_counted_and_dropped(stores: dict[str, CertStore]) -> N
     b.engine.receive(bad, ("192.0.2.2", 500), ("192.0.2.1", 500), wire.clock.now)
     assert sum(b.engine.drops.values()) == before + 1
     assert sa.state.value  # still there
+
+
+def test_psk_and_certificate_gateways_in_one_engine(stores: dict[str, CertStore]) -> None:
+    """A has a certificate gateway to B and a PSK gateway to C; both come up side by side."""
+    import random
+
+    from vpnsh.engine.clock import FakeClock
+    from vpnsh.engine.ikev2.engine import Ikev2Engine
+    from vpnsh.engine.ikev2.testing import Node, Wire
+
+    clock = FakeClock()
+    a_cert = _policy(stores["a"], "gw-b", "192.0.2.1", "192.0.2.2", "a", "b.example")
+    b_cert = _policy(stores["b"], "gw-a", "192.0.2.2", "192.0.2.1", "b", "a.example")
+    a_psk = ike_policy("gw-c", "192.0.2.1", "192.0.2.3")
+    c_psk = ike_policy("gw-a", "192.0.2.3", "192.0.2.1")
+    nodes = []
+    for i, (name, addr, pols, kids) in enumerate((
+            ("a", "192.0.2.1", [a_cert, a_psk], (child_policy("tb", "gw-b"),
+                                                 child_policy("tc", "gw-c"))),
+            ("b", "192.0.2.2", [b_cert], (child_policy("ta", "gw-a"),)),
+            ("c", "192.0.2.3", [c_psk], (child_policy("ta", "gw-a"),)))):
+        n = Node(name, Ikev2Engine(clock=clock, rng=random.Random(i)), addr)
+        n.engine.add_policies(pols, kids, now=clock.now)  # type: ignore[arg-type]
+        nodes.append(n)
+    a, b, c = nodes
+    wire = Wire(clock, a, b, c)
+    a.engine.initiate("gw-b", now=clock.now)
+    b.engine.initiate("gw-a", now=clock.now)  # B starts too: a collision to sort out as well
+    c.engine.initiate("gw-a", now=clock.now)
+    wire.advance(5)
+    up = {e.gateway for e in a.of(IkeEstablished)}
+    assert up == {"gw-b", "gw-c"}, a.of(IkeFailed)
+    auths = {sa.gateway: ike_info(sa).auth for sa in a.engine._unique_sas()
+             if sa.state.name == "ESTABLISHED"}
+    assert auths.get("gw-c") == "PSK, peer PSK"
+    assert auths.get("gw-b") == "RSA signature, peer ECDSA signature"
