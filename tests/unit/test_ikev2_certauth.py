@@ -83,6 +83,7 @@ def test_certificates_both_ways_with_fragments(stores: dict[str, CertStore]) -> 
     assert sa_b.peer_auth_scheme.startswith("AUTH method 14") and "256" in sa_b.peer_auth_scheme
     assert sa_a.peer_auth_scheme.startswith("AUTH method 14")
     assert ike_info(sa_a).auth == "RSA signature, peer ECDSA signature"
+    assert ike_info(sa_a).algorithm.startswith("RSA/DH14/")
     assert sa_b.peer_id_text == "fqdn:a.example"
 
 

@@ -26,7 +26,9 @@ def ike_info(sa: IkeSa) -> IkeSaInfo:
         peer_port=sa.remote[1],
         spi_i=sa.spi_i.hex().upper(),
         spi_r=sa.spi_r.hex().upper(),
-        algorithm=sa.suite.short() if sa.suite else "",
+        # PSK/DH20/A256/SHA256; with a certificate the key type in place of PSK [U]
+        algorithm=(sa.suite.short() if pol.certificate is None or not sa.auth_text
+                   else sa.auth_text.split()[0] + sa.suite.short()[3:]) if sa.suite else "",
         proposal=sa.suite.long() if sa.suite else "",
         id_local=str(identity.from_payload(local_id))
         if local_id
