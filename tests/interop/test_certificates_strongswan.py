@@ -198,7 +198,7 @@ def _dropped_fragments(site: Any) -> int:
 
 def make_pair(lab: NetLab, tmp_path: Path, d: Path, *, sw_cert: str = "sw",
               fragmentation: bool = True, version: int = 2, small_path: bool = True,
-              **config: Any) -> Pair:
+              sw_options: dict[str, object] | None = None, **config: Any) -> Pair:
     sites = two_sites(lab)
     if small_path:
         _small_path_without_ip_fragments(sites)
@@ -234,6 +234,7 @@ def make_pair(lab: NetLab, tmp_path: Path, d: Path, *, sw_cert: str = "sw",
                       remote_id=VPNSH_ID, auth="pubkey", certs=f"{sw_cert}.crt",
                       send_cert="always", fragmentation="yes" if fragmentation else "no")
     sw = StrongSwan(right.ns, sw_dir, connections=[conn], plugins=SW_PLUGINS,
+                    charon_options=sw_options,
                     log_levels={"default": 1, "ike": 2, "cfg": 2, "enc": 1, "net": 1, "knl": 1,
                                 "esp": 1, "chd": 1, "lib": 1})
     sw.start()
@@ -337,6 +338,17 @@ def test_bad_peer_certificate_rejected_with_reason(pair_factory: Any, case: str,
         assert "other.lab.example" in out and SW_ID in out, out
     assert reason in p.ikemgr()
     assert not p.op("vpn.ipsec-sa.show")["sas"]
+
+
+def test_strongswan_signs_with_rsa_pss(pair_factory: Any) -> None:
+    """charon.rsa_pss = yes: strongSwan's RSA AUTH is RSASSA-PSS (RFC 7427), which vpnsh
+    verifies; vpnsh answers with ECDSA."""
+    p: Pair = pair_factory(sw_options={"rsa_pss": "yes"})
+    p.sw.initiate("net")
+    p.sw.wait_for_sa(ike="s2s", child="net")
+    assert "with RSA_EMSA_PSS" in p.sw_log(), p.debug()
+    assert "RSA signature (AUTH method 14, rsassa-pss-sha256)" in p.ikemgr(), p.debug()
+    assert p.ping(), p.debug()
 
 
 def test_vpnsh_as_responder_rejects_an_untrusted_ca(pair_factory: Any) -> None:
