@@ -93,7 +93,9 @@ class Phase1Task:
         return self.build_i(out) if self.initiator else self.build_r(out)
 
     def process(self, inc: Incoming) -> Status:
-        for n in inc.msg.all(NotifyPayload):
+        # an error notification in a message of the peer's fails phase 1 (not in a first
+        # message: a stranger's datagram does not fail anything)
+        for n in inc.msg.all(NotifyPayload) if self.step else ():
             assert isinstance(n, NotifyPayload)
             if n.notify_type < 16384:
                 self.ctx.fail_p1(self.sa, error_words(n))
