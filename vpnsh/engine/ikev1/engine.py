@@ -40,11 +40,12 @@ from ..ike.events import (
 )
 from ..ike.policy_index import PolicyIndex
 from ..ike.retransmit import Retransmit
-from ..ike.sansio import SansIoEngine, nat_column, nat_words
+from ..ike.sansio import SansIoEngine, nat_words
 from ..ike.spi import SpiAllocator
 from ..ike.timers import TimerHeap
 from ..policy import ChildPolicy, IkePolicy
 from . import message as m
+from . import show
 from .message import Exchange, NotifyPayload, NotifyType, ParseError, ProtocolId
 from .protection import header
 from .sa import (
@@ -194,10 +195,7 @@ class Ikev1Engine(SansIoEngine):
                     c.rekey_at = now
                     self._child_timers(c, now)
 
-    # ------------------------------------------------------------------ I/O
-
-
-
+    # ----------------------------------------------------------------- timers
     def next_timer(self) -> float | None:
         times = [t for t in (self._p1_heap.next_deadline(), self._child_heap.next_deadline(),
                              self.repeats_due()) if t is not None]
@@ -235,12 +233,13 @@ class Ikev1Engine(SansIoEngine):
 
     # -------------------------------------------------------------- queries
     def ike_sas(self, gateway: str | None = None) -> list[Ikev1SaInfo]:
-        return [self._p1_info(sa) for sa in sorted(self.sas.values(), key=lambda s: s.sn)
+        return [show.p1_info(sa, self.children.values())
+                for sa in sorted(self.sas.values(), key=lambda s: s.sn)
                 if gateway is None or sa.gateway == gateway]
 
     def child_sas(self, tunnel: str | None = None) -> list[Ikev1ChildInfo]:
-        return [self._child_info(c) for c in sorted(self.children.values(),
-                                                   key=lambda c: c.child_id)
+        return [show.child_info(c) for c in sorted(self.children.values(),
+                                                  key=lambda c: c.child_id)
                 if tunnel is None or tunnel in (c.policy.name, c.policy.tunnel)]
 
     @property
@@ -248,15 +247,11 @@ class Ikev1Engine(SansIoEngine):
         return dict(self._ike_policies)
 
     # ======================================================== internals
-
-
-
     def log(self, sa: Phase1 | None, text: str, *, gateway: str = "", level: str = "INFO") -> None:
         gw = sa.gateway if sa is not None else gateway
         where = (f"{sa.local[0]}[{sa.local[1]}] - {sa.remote[0]}[{sa.remote[1]}] "
                  f"cookie:{sa.cky_i.hex()}:{sa.cky_r.hex()}: " if sa is not None else "")
         self.emit(LogLine(f"{where}{text}", gw, level))
-
 
     def child_candidates(self, gateway: str) -> list[ChildPolicy]:
         return [c for c in self._child_policies.values() if c.gateway == gateway and c.enabled]
@@ -515,44 +510,3 @@ class Ikev1Engine(SansIoEngine):
 
     def _p1_check(self, sa: Phase1, now: float) -> None:
         self._manager(sa).on_timer(now)
-
-    # ------------------------------------------------------------- snapshots
-    def _p1_info(self, sa: Phase1) -> Ikev1SaInfo:
-        pol = sa.policy
-        nat = nat_column(sa.nat_local, sa.nat_remote, sa.nat_fake)
-        phase2 = sum(1 for c in self.children.values() if c.parent_sn == sa.sn)
-        return Ikev1SaInfo(
-            gateway=sa.gateway, sn=sa.sn, role="Init" if sa.initiator else "Resp",
-            state=sa.state.value, local_address=sa.local[0], local_port=sa.local[1],
-            peer_address=sa.remote[0], peer_port=sa.remote[1], spi_i=sa.cky_i.hex().upper(),
-            spi_r=sa.cky_r.hex().upper(),
-            algorithm=sa.suite.short() if sa.suite else "",
-            proposal=sa.suite.long() if sa.suite else "",
-            id_local=str(sa.id_local.to_identity()) if sa.id_local
-            else str(pol.effective_local_id()),
-            id_remote=str(sa.id_remote.to_identity()) if sa.id_remote else str(pol.peer_id or ""),
-            id_i=(sa.id_local if sa.initiator else sa.id_remote).wire_name()  # type: ignore[union-attr]
-            if (sa.id_local if sa.initiator else sa.id_remote) else "",
-            id_r=(sa.id_remote if sa.initiator else sa.id_local).wire_name()  # type: ignore[union-attr]
-            if (sa.id_remote if sa.initiator else sa.id_local) else "",
-            nat=nat, message_id_rx=0, message_id_tx=0, retransmits=sa.retransmits,
-            liveness_interval=pol.dpd_interval if pol.dpd_enabled and sa.peer_dpd else None,
-            created=sa.established, rekey_at=sa.expires, expires=sa.expires,
-            children=tuple(sorted(c.child_id for c in self.children.values()
-                                  if c.parent_sn == sa.sn)),
-            mode=sa.mode, st=13 if sa.state == P1State.ESTABLISHED else 1, phase2=phase2,
-        )
-
-    def _child_info(self, c: Child) -> Ikev1ChildInfo:
-        return Ikev1ChildInfo(
-            gateway=c.gateway, name=c.policy.name, tunnel_id=c.policy.tunnel_id,
-            child_id=c.child_id, parent_sn=c.parent_sn, role="Init" if c.initiator else "Resp",
-            state=c.state.value, spi_in=c.spi_in, spi_out=c.spi_out, message_id=c.message_id,
-            algorithm=c.suite.short(), proposal=c.suite.long(),
-            local_ts=(c.local_ts.describe(),), remote_ts=(c.remote_ts.describe(),),
-            peer_address=c.remote[0], created=c.created,
-            rekey_at=c.rekey_at if math.isfinite(c.rekey_at) else c.expires,
-            expires=c.expires, lifetime=c.lifetime, lifesize_kb=c.lifesize_kb,
-            encap=c.keys.encap, st=9 if c.state == ChildState.INSTALLED else 10,
-            proxy_local=c.local_ts.short(), proxy_remote=c.remote_ts.short(),
-        )
