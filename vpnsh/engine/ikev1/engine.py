@@ -27,7 +27,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ..ike import retransmit as backoff
 from ..ike.events import (
@@ -276,9 +276,7 @@ class Ikev1Engine(SansIoEngine):
 
     @staticmethod
     def _manager(sa: Phase1) -> Ikev1TaskManager:
-        manager = sa.manager
-        assert isinstance(manager, Ikev1TaskManager)
-        return manager
+        return cast(Ikev1TaskManager, sa.manager)  # set by _new_sa
 
     def _policies_changed(self) -> None:
         self._index.invalidate()

@@ -58,6 +58,7 @@ class Ikev1TaskManager:
         self.ctx = ctx
         self.sa = sa
         self.phase1: list[MainMode | AggressiveMode | Vendor | NatD] = []
+        self.mode: Phase1Task | None = None  # phase1[0]: main or aggressive mode
         self.flight: Flight | None = None  # our last phase 1 message
         self.last_rx_digest = b""  # the peer's last phase 1 message (SHA-1)
         # phase 2 SAs to negotiate once phase 1 is up: (policy, the SA it rekeys)
@@ -68,10 +69,6 @@ class Ikev1TaskManager:
 
     # --- phase 1 ------------------------------------------------------------------------
     @property
-    def mode(self) -> Phase1Task | None:
-        return self.phase1[0] if self.phase1 else None  # type: ignore[return-value]
-
-    @property
     def p1_step(self) -> int:
         """The number of the last phase 1 message sent or received."""
         mode = self.mode
@@ -79,9 +76,9 @@ class Ikev1TaskManager:
 
     def _phase1_tasks(self, initiator: bool) -> None:
         sa, ctx = self.sa, self.ctx
-        cls = AggressiveMode if sa.aggressive else MainMode
-        self.phase1 = [cls(ctx, sa, initiator), Vendor(ctx, sa, initiator),
-                       NatD(ctx, sa, initiator)]
+        mode = (AggressiveMode if sa.aggressive else MainMode)(ctx, sa, initiator)
+        self.mode = mode
+        self.phase1 = [mode, Vendor(ctx, sa, initiator), NatD(ctx, sa, initiator)]
 
     def start_phase1(self, now: float) -> None:
         """Initiator: phase 1 message 1."""
