@@ -18,7 +18,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
 from vpnsh.shell import help as help_table
-from vpnsh.shell import op_syntax
+from vpnsh.shell import op_syntax, op_table
 from vpnsh.shell.parser import (
     CONFIGURE,
     INVALID_SYNTAX,
@@ -83,7 +83,7 @@ def _grammar_items(
         context = words[len(words) - words[::-1].index("|"):]
     previous = words[-1] if words else None
     # an operational command's value: the names and help its argument declares
-    slots = op_syntax.position(context).slots() if mode == OPERATIONAL and "|" not in words else []
+    slots = op_table.position(context).slots() if mode == OPERATIONAL and "|" not in words else []
     for c in choices:
         if c.kind == "keyword":
             if c.word.startswith(partial):

@@ -1,7 +1,7 @@
 """Help text of configure mode's command words and of pipes.
 
 Operational commands' help is declared with the commands (:mod:`vpnsh.shell.op_table`)
-and found where a word stands in them (:func:`vpnsh.shell.op_syntax.position`); config
+and found where a word stands in them (:func:`vpnsh.shell.op_table.position`); config
 path keywords take theirs from the schema (vpnsh.config).  ``KEYWORD_HELP`` is keyed by
 the keyword, ``CONTEXT_HELP`` by the words of the command so far plus the keyword, so that
 a word used in two places can say the right thing in each.
@@ -87,7 +87,7 @@ def keyword_help(words_before: Sequence[str], keyword: str, mode: str = "operati
     """Help for ``keyword`` after ``words_before`` (the words of the command so far)."""
     words = tuple(words_before)
     if mode == "operational":
-        from vpnsh.shell.op_syntax import position
+        from vpnsh.shell.op_table import position
 
         found = position(words).keyword_help(keyword)
         if found is not None:

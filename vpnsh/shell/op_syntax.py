@@ -11,7 +11,8 @@ A command's syntax is one line in the notation of PAN-OS's and Junos's manuals::
     _part         a named part of the command (OpCommand.parts), for option lists
 
 From it: the operational half of the Lark grammar (:func:`lark_text`), and where a
-line stands in the commands, for ``?`` help and TAB (:func:`position`). Pure and
+line stands in the commands, for ``?`` help and TAB (:class:`Position`, on the
+automaton of :func:`machine`). Pure and
 cheap: it imports nothing but the standard library (``vpnsh -c`` builds the grammar
 text at each start, to find its parser in the cache).
 """
@@ -19,13 +20,13 @@ text at each start, to find its parser in the cache).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from vpnsh.shell.op_table import OpArg, OpCommand
+# The table's classes (vpnsh.shell.op_table imports this module, not the reverse)
+OpCommand = Any
+OpArg = Any
 
 
 # ------------------------------------------------------------------ syntax tree
@@ -263,9 +264,7 @@ class _Machine:
         self.states[s].out = j
         return s, [j]
 
-    def command(self, c: OpCommand) -> None:
-        from vpnsh.shell.op_table import word_help
-
+    def command(self, c: OpCommand, word_help: Callable[[tuple[str, ...]], str | None]) -> None:
         words = c.words.split()
         entry = -1
         exits: list[int] = []
@@ -341,13 +340,12 @@ class _Machine:
         return list(seen)
 
 
-@lru_cache(maxsize=1)
-def _machine() -> _Machine:
-    from vpnsh.shell.op_table import COMMANDS
-
+def machine(commands: Sequence[OpCommand],
+            word_help: Callable[[tuple[str, ...]], str | None]) -> _Machine:
+    """The automaton of ``commands``; ``word_help`` gives the help of their leading words."""
     m = _Machine()
-    for c in COMMANDS:
-        m.command(c)
+    for c in commands:
+        m.command(c, word_help)
     return m
 
 
@@ -363,8 +361,7 @@ class Slot:
 class Position:
     """Where the words so far leave a line among the operational commands."""
 
-    def __init__(self, words: Sequence[str]) -> None:
-        m = _machine()
+    def __init__(self, m: _Machine, words: Sequence[str]) -> None:
         current = m.closure(m.starts)
         for word in words:
             moved = []
@@ -411,6 +408,3 @@ def _matches(st: _State, word: str) -> bool:
         return word.isdigit()
     return word not in ("[", "]", "|")
 
-
-def position(words: Sequence[str]) -> Position:
-    return Position(tuple(words))

@@ -5,7 +5,7 @@ table (as the config schema does for config paths):
 
 - the operational half of the grammar (``vpnsh.shell.op_syntax.lark_text``, joined to
   grammar/vpnsh.lark at load; the parser cache is keyed on the joined text);
-- ``?`` help and TAB (``vpnsh.shell.op_syntax.position``: the help of each word where it
+- ``?`` help and TAB (:func:`position`: the help of each word where it
   stands, the names offered for a value);
 - the shell's dispatch (``run``: a method of ``vpnsh.shell.session.Session``; else the
   engine op, rendered by ``render``: ``module.function`` of ``vpnsh.render``);
@@ -25,7 +25,9 @@ library and :mod:`vpnsh.shell.op_syntax` only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from vpnsh.shell import op_syntax
 
@@ -479,6 +481,16 @@ def word_help(words: tuple[str, ...]) -> str | None:
         if tuple(c.words.split()) == words:
             return c.help
     return None
+
+
+@lru_cache(maxsize=1)
+def _machine() -> op_syntax._Machine:
+    return op_syntax.machine(COMMANDS, word_help)
+
+
+def position(words: Sequence[str]) -> op_syntax.Position:
+    """Where ``words`` (the words of a line so far) stand among the commands."""
+    return op_syntax.Position(_machine(), words)
 
 
 def grammar_text() -> str:
