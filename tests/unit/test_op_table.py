@@ -47,8 +47,9 @@ def test_the_table_is_the_only_place_an_op_command_is_written() -> None:
     assert alternatives.group(1).replace("|", " ").split() == \
         [op_syntax.rule_name(c.name) for c in COMMANDS]
     assert grammar_text().endswith(made)
-    # the names the shell dispatches on are the table's
+    # the names the shell dispatches on are the table's, one each, in words that make a rule name
     assert len({c.name for c in COMMANDS}) == len(COMMANDS)
+    assert all(re.fullmatch(r"[a-z0-9 -]+", c.name) for c in COMMANDS)
 
 
 @pytest.mark.parametrize("c", COMMANDS, ids=lambda c: c.name)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 # The table's classes (vpnsh.shell.op_table imports this module, not the reverse)
@@ -32,46 +31,63 @@ OpArg = Any
 # ------------------------------------------------------------------ syntax tree
 
 
-@dataclass(frozen=True)
+# Plain classes, not dataclasses: a one-shot vpnsh imports this module at each start, and
+# each @dataclass costs a fraction of a millisecond to make.
+
+
 class Kw:
-    word: str
-    flag: bool = False
+    __slots__ = ("word", "flag")
+
+    def __init__(self, word: str, flag: bool = False) -> None:
+        self.word, self.flag = word, flag
 
 
-@dataclass(frozen=True)
 class Val:
-    key: str
-    many: bool = False  # <key:list>: one value, or several in brackets ([ a b ])
+    __slots__ = ("key", "many")
+
+    def __init__(self, key: str, many: bool = False) -> None:
+        self.key = key
+        self.many = many  # <key:list>: one value, or several in brackets ([ a b ])
 
 
-@dataclass(frozen=True)
 class Seq:
-    items: tuple[Node, ...]
+    __slots__ = ("items",)
+
+    def __init__(self, items: tuple[Node, ...]) -> None:
+        self.items = items
 
 
-@dataclass(frozen=True)
 class Alt:
-    options: tuple[Node, ...]
+    __slots__ = ("options",)
+
+    def __init__(self, options: tuple[Node, ...]) -> None:
+        self.options = options
 
 
-@dataclass(frozen=True)
 class Opt:
-    item: Node
+    __slots__ = ("item",)
+
+    def __init__(self, item: Node) -> None:
+        self.item = item
 
 
-@dataclass(frozen=True)
 class Rep:
-    item: Node
+    __slots__ = ("item",)
+
+    def __init__(self, item: Node) -> None:
+        self.item = item
 
 
-@dataclass(frozen=True)
 class Part:
-    name: str
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
 Node = Kw | Val | Seq | Alt | Opt | Rep | Part
 
-_TOKEN = re.compile(r"\s*(\.\.\.|[\[\]()|]|<[a-z_]+(?::list)?>|\+?[^\s\[\]()|<>.]+)")
+_TOKEN = re.compile(r"\.\.\.|[\[\]()|]|<[a-z_]+(?::list)?>|\+?[^\s\[\]()|<>.]+")
 
 
 class SyntaxNotationError(ValueError):
@@ -80,17 +96,9 @@ class SyntaxNotationError(ValueError):
 
 def parse_syntax(text: str) -> Node:
     """The tree of one syntax line (raises SyntaxNotationError)."""
-    tokens = []
-    pos = 0
-    text = text.strip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            raise SyntaxNotationError(f"bad syntax at {text[pos:]!r} in {text!r}")
-        tokens.append(m.group(1))
-        pos = m.end()
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
+    tokens = _TOKEN.findall(text)
+    if "".join(tokens) != "".join(text.split()):
+        raise SyntaxNotationError(f"bad syntax {text!r}")
     node, rest = _alternatives(tokens, 0, text)
     if rest != len(tokens):
         raise SyntaxNotationError(f"unbalanced {tokens[rest]!r} in {text!r}")
@@ -161,38 +169,41 @@ def flag_key(word: str) -> str:
 
 def rule_name(name: str) -> str:
     """The grammar rule of a command: ``c_`` and its words (``-`` -> ``_``)."""
-    return "c_" + re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    return "c_" + name.replace("-", "_").replace(" ", "_")  # names: [a-z0-9 -] (checked)
 
 
-def _lark(node: Node, command: OpCommand, args: dict[str, OpArg]) -> str:
-    if isinstance(node, Kw):
-        return f"f_{flag_key(node.word)}" if node.flag else f'"{node.word}"'
-    if isinstance(node, Val):
-        if node.many:  # a word, or a list of them in brackets
-            return f'(a_{node.key} | "[" a_{node.key}+ "]")'
-        return f"a_{node.key}"
-    if isinstance(node, Part):
-        return f"_{node.name}"
-    if isinstance(node, Seq):
-        return " ".join(_lark(n, command, args) for n in node.items)
-    if isinstance(node, Alt):
-        return "(" + " | ".join(_lark(n, command, args) for n in node.options) + ")"
-    if isinstance(node, Opt):
-        if isinstance(node.item, Rep):
-            return _atom(node.item.item, command, args) + "*"
-        return _atom(node.item, command, args) + "?"
-    if isinstance(node, Rep):
-        return _atom(node.item, command, args) + "+"
-    raise TypeError(node)
+def _lark(syntax: str, args: dict[str, OpArg], used_args: dict[str, None],
+          flags: dict[str, str]) -> str:
+    """A syntax line as a Lark expansion, token by token (no tree: a one-shot vpnsh makes
+    this text at each start); the arguments and flags it names go to ``used_args``/``flags``."""
+    out = []
+    for tok in _TOKEN.findall(syntax):
+        if tok == "[":
+            out.append("(")
+        elif tok == "]":
+            out.append(")?")
+        elif tok == "...":
+            out.append("+")
+        elif tok in ("(", ")", "|"):
+            out.append(tok)
+        elif tok.startswith("<"):
+            key, _, kind = tok[1:-1].partition(":")
+            if key not in args:
+                raise SyntaxNotationError(f"<{key}> is not an OpArg (in {syntax!r})")
+            used_args[key] = None
+            out.append(f'(a_{key} | "[" a_{key}+ "]")' if kind == "list" else f"a_{key}")
+        elif tok.startswith("+"):
+            flags[flag_key(tok[1:])] = tok[1:]
+            out.append(f"f_{flag_key(tok[1:])}")
+        elif tok.startswith("_"):
+            out.append(tok)
+        else:
+            out.append(f'"{tok}"')
+    return " ".join(out).replace(" +", "+").replace(" )", ")").replace("( ", "(")
 
 
-def _atom(node: Node, command: OpCommand, args: dict[str, OpArg]) -> str:
-    text = _lark(node, command, args)
-    if isinstance(node, Seq | Alt) and not text.startswith("("):
-        return f"({text})"
-    if isinstance(node, Alt) or (isinstance(node, Val) and node.many):
-        return text
-    return text if " " not in text else f"({text})"
+_NONE_OR_MORE = re.compile(r"\((\w+)\+\)\?")
+_ONE_OPTIONAL = re.compile(r"\((\w+)\)\?")
 
 
 def _arg_rule(key: str, arg: OpArg) -> str:
@@ -213,24 +224,18 @@ def lark_text(commands: Sequence[OpCommand], args: dict[str, OpArg]) -> str:
         words = [f'"{w}"' for w in c.words.split()]
         if c.also:
             words[0] = "(" + " | ".join([words[0], *(f'"{w}"' for w in c.also)]) + ")"
-        if c.tree is not None:
-            words.append(_lark(c.tree, c, args))
+        if c.syntax.strip():
+            words.append(_lark(c.syntax, args, used_args, flags))
         out.append(f"{rule_name(c.name)}: {' '.join(words)}")
-        for name, tree in c.part_trees.items():
-            text = _lark(tree, c, args)
+        for name, syntax in c.parts.items():
+            text = _lark(syntax, args, used_args, flags)
             if parts.setdefault(name, text) != text:
                 raise SyntaxNotationError(f"part _{name} has two syntaxes ({c.name})")
-        for node in c.nodes():
-            if isinstance(node, Val):
-                if node.key not in args:
-                    raise SyntaxNotationError(f"{c.name}: <{node.key}> is not an OpArg")
-                used_args[node.key] = None
-            elif isinstance(node, Kw) and node.flag:
-                flags[flag_key(node.word)] = node.word
     out += [f"_{name}: {text}" for name, text in parts.items()]
     out += [_arg_rule(key, args[key]) for key in used_args]
     out += [f'f_{key}: "{word}"' for key, word in flags.items()]
-    return "\n".join(out) + "\n"
+    text = "\n".join(out) + "\n"
+    return _ONE_OPTIONAL.sub(r"\1?", _NONE_OR_MORE.sub(r"\1*", text))  # (x+)? -> x*, (x)? -> x?
 
 
 # ------------------------------------------------------------------ where a line stands
@@ -240,13 +245,15 @@ def lark_text(commands: Sequence[OpCommand], args: dict[str, OpArg]) -> str:
 # command becomes a small automaton over its words.
 
 
-@dataclass
 class _State:
-    node: Kw | Val | None  # None: a joint (epsilon moves only)
-    command: OpCommand
-    help: str | None = None  # help of this keyword here
-    next: list[int] = field(default_factory=list)  # epsilon moves
-    out: int = -1  # the state after matching node
+    __slots__ = ("node", "command", "help", "next", "out")
+
+    def __init__(self, node: Kw | Val | None, command: OpCommand, help: str | None) -> None:
+        self.node = node  # None: a joint (epsilon moves only)
+        self.command = command
+        self.help = help  # help of this keyword here
+        self.next: list[int] = []  # epsilon moves
+        self.out = -1  # the state after matching node
 
 
 class _Machine:
@@ -349,13 +356,13 @@ def machine(commands: Sequence[OpCommand],
     return m
 
 
-@dataclass(frozen=True)
 class Slot:
     """A value that may come next: its argument and the help of this place."""
 
-    key: str
-    arg: OpArg
-    help: str
+    __slots__ = ("key", "arg", "help")
+
+    def __init__(self, key: str, arg: OpArg, help: str) -> None:
+        self.key, self.arg, self.help = key, arg, help
 
 
 class Position:

@@ -26,8 +26,7 @@ library and :mod:`vpnsh.shell.op_syntax` only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from vpnsh.shell import op_syntax
 
@@ -40,64 +39,84 @@ TUNNELS = ("network", "tunnel", "ipsec")
 VIRTUAL_ROUTERS = ("network", "virtual-router")
 
 
-@dataclass(frozen=True)
+# Plain classes, not dataclasses: a one-shot vpnsh imports this module at each start and
+# three @dataclass cost it ~2 ms.
+
+
 class OpArg:
     """A kind of value: its grammar (``kind`` or enumerated ``choices`` with their help),
     its help, and what TAB offers for it (config entries at ``names``; interfaces)."""
 
-    kind: str = NAME
-    help: str | None = None
-    choices: dict[str, str | None] = field(default_factory=dict)
-    names: tuple[str, ...] = ()
-    interfaces: bool = False
+    __slots__ = ("kind", "help", "choices", "names", "interfaces")
+
+    def __init__(self, kind: str = NAME, help: str | None = None, *,
+                 choices: dict[str, str | None] | None = None, names: tuple[str, ...] = (),
+                 interfaces: bool = False) -> None:
+        self.kind = kind
+        self.help = help
+        self.choices: dict[str, str | None] = choices or {}
+        self.names = names
+        self.interfaces = interfaces
 
     @property
     def terminal(self) -> str:
         return self.kind
 
 
-@dataclass(frozen=True)
 class Variant:
     """A different op or renderer when argument ``arg`` is given (or has ``value``)."""
 
-    arg: str
-    value: object = None
-    op: str | None = None
-    render: str | None = None
+    __slots__ = ("arg", "value", "op", "render")
+
+    def __init__(self, arg: str, value: object = None, *, op: str | None = None,
+                 render: str | None = None) -> None:
+        self.arg, self.value, self.op, self.render = arg, value, op, render
 
     def applies(self, args: dict[str, object]) -> bool:
         return self.arg in args and (self.value is None or args[self.arg] == self.value)
 
 
-@dataclass(frozen=True)
 class OpCommand:
-    words: str  # the command's leading keywords ("show vpn ike-sa")
-    syntax: str = ""  # what follows them (notation of vpnsh.shell.op_syntax)
-    help: str | None = None  # help of the last of ``words``
-    helps: dict[str, str] = field(default_factory=dict)  # keyword or "<key>" -> help here
-    name: str = ""  # the command's name for the shell ("tail mp-log"); default: words
-    also: tuple[str, ...] = ()  # other spellings of the first word ("quit")
-    parts: dict[str, str] = field(default_factory=dict)  # _part -> syntax (option lists)
-    read: bool = True  # a superreader may run it (vpnsh.control.roles)
-    engine: str | None = None  # the engine op (control op engine.op, vpnsh.engine.service)
-    render: str | None = None  # vpnsh.render module.function for the engine op's result
-    variants: tuple[Variant, ...] = ()
-    ops: tuple[str, ...] = ()  # control ops that ``run`` sends (docs/control-protocol.md)
-    run: str | None = None  # vpnsh.shell.session.Session method (shell-side commands)
-    per_session: bool = False  # the daemon keeps state per CLI session (delta counters)
-    doc: str | None = None  # the command reference's help for all its forms
+    """One operational command (the attributes are described in the module's text)."""
 
-    def __post_init__(self) -> None:
-        if not self.name:
-            object.__setattr__(self, "name", self.words)
-        tree = op_syntax.parse_syntax(self.syntax) if self.syntax.strip() else None
-        object.__setattr__(self, "tree", tree)
-        object.__setattr__(self, "part_trees",
-                           {k: op_syntax.parse_syntax(v) for k, v in self.parts.items()})
+    def __init__(
+        self,
+        words: str,  # the command's leading keywords ("show vpn ike-sa")
+        syntax: str = "",  # what follows them (notation of vpnsh.shell.op_syntax)
+        help: str | None = None,  # help of the last of ``words``
+        helps: dict[str, str] | None = None,  # keyword or "<key>" -> its help here
+        *,
+        name: str = "",  # the command's name for the shell ("tail mp-log"); default: words
+        also: tuple[str, ...] = (),  # other spellings of the first word ("quit")
+        parts: dict[str, str] | None = None,  # _part -> syntax (option lists)
+        read: bool = True,  # a superreader may run it (vpnsh.control.roles)
+        engine: str | None = None,  # the engine op (control op engine.op, engine/service.py)
+        render: str | None = None,  # vpnsh.render module.function for the engine op's result
+        variants: tuple[Variant, ...] = (),
+        ops: tuple[str, ...] = (),  # control ops that ``run`` sends (docs/control-protocol.md)
+        run: str | None = None,  # vpnsh.shell.session.Session method (shell-side commands)
+        per_session: bool = False,  # the daemon keeps state per CLI session (delta counters)
+        doc: str | None = None,  # the command reference's help for all its forms
+    ) -> None:
+        self.words, self.syntax, self.help = words, syntax, help
+        self.helps: dict[str, str] = helps or {}
+        self.name = name or words
+        self.also, self.read, self.engine, self.render = also, read, engine, render
+        self.parts: dict[str, str] = parts or {}
+        self.variants, self.ops, self.run = variants, ops, run
+        self.per_session, self.doc = per_session, doc
 
-    tree: op_syntax.Node | None = field(init=False, default=None, compare=False, repr=False)
-    part_trees: dict[str, op_syntax.Node] = field(init=False, default_factory=dict, compare=False,
-                                                  repr=False)
+    # the trees are for help and checks, made on first use (the grammar is made from the text)
+    @cached_property
+    def tree(self) -> op_syntax.Node | None:
+        return op_syntax.parse_syntax(self.syntax) if self.syntax.strip() else None
+
+    @cached_property
+    def part_trees(self) -> dict[str, op_syntax.Node]:
+        return {k: op_syntax.parse_syntax(v) for k, v in self.parts.items()}
+
+    def __repr__(self) -> str:
+        return f"OpCommand({self.name!r})"
 
     def nodes(self) -> list[op_syntax.Node]:
         found: list[op_syntax.Node] = []
