@@ -11,10 +11,9 @@ A command's syntax is one line in the notation of PAN-OS's and Junos's manuals::
     _part         a named part of the command (OpCommand.parts), for option lists
 
 From it: the operational half of the Lark grammar (:func:`lark_text`), and where a
-line stands in the commands, for ``?`` help and TAB (:class:`Position`, on the
-automaton of :func:`machine`). Pure and
-cheap: it imports nothing but the standard library (``vpnsh -c`` builds the grammar
-text at each start, to find its parser in the cache).
+line stands in the commands, for ``?`` help and TAB (:class:`Position`, on the automaton
+of :func:`machine`).  Pure and cheap: it imports nothing but the standard library
+(``vpnsh -c`` makes the grammar text at each start, to find its parser in the cache).
 """
 
 from __future__ import annotations
