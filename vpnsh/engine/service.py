@@ -1033,6 +1033,8 @@ _FIREWALL_OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
     "log.traffic.show": _fw_traffic_log,
 }
 
+# The engine ops of the operational commands declared in vpnsh/shell/op_table.py (``engine``
+# and variants' ``op``); tests/unit/test_op_table.py checks the two agree, key for key.
 _OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
     "vpn.ike-sa.show": Engine._ike_sa_show,
     "vpn.ike-sa.detail": Engine._ike_sa_detail,

@@ -1,10 +1,12 @@
 """IKEv1 fragmentation on one ISAKMP SA, as strongSwan and Cisco do it (the formats and limits
 are :mod:`vpnsh.engine.ikefrag`): announced with the FRAGMENTATION vendor ID when the
-gateway has ``protocol-common fragmentation enable yes``, used once the peer announced it too.
+gateway has ``protocol-common fragmentation enable yes`` (the :mod:`.tasks.vendor` task), used
+once the peer announced it too.
 
 Sending: :func:`prepare` cuts a phase 1 message whose datagram would exceed
 :data:`FRAGMENT_SIZE` (1280, as for IKEv2 and strongSwan's default) into fragment messages,
-kept in ``sa.fragment_cache``; the engine's ``send`` sends them in its place, the first time,
+kept in ``sa.fragment_cache`` (the task manager calls it for each phase 1 message it
+sends); the engine's ``send`` sends them in its place, the first time,
 at each retransmission and when it answers a retransmitted message again.
 
 Receiving: :func:`reassemble` collects fragment messages (type 132) per message ID and
@@ -77,9 +79,10 @@ def reassemble(ctx: Any, sa: Phase1 | None, data: bytes, now: float) -> bytes | 
     out = sa.reassembler.add_v1((message_id, piece.fragment_id), piece.number, piece.last,
                                 piece.data, now)
     if out.status == "dropped":
-        if out.reason == STALE and piece.number == 1 and sa.flight is not None \
-                and sa.flight.next_at == float("inf"):
-            ctx.send(sa.flight.data, sa.local, sa.remote)  # the peer sent it again: answer again
+        flight = sa.manager.flight if sa.manager is not None else None  # our last phase 1 message
+        if out.reason == STALE and piece.number == 1 and flight is not None \
+                and flight.next_at == float("inf"):
+            ctx.send(flight.data, sa.local, sa.remote)  # the peer sent it again: answer again
         ctx.drop(out.reason)
         return None
     if not out.complete:

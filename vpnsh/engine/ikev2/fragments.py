@@ -21,8 +21,9 @@ SK payload.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import Any
 
+from ..ike.task_manager import answer_again
 from ..ikefrag import ikev2 as frag
 from ..ikefrag.reassembly import STALE, Reassembler
 from . import message
@@ -30,8 +31,8 @@ from .message import Message, Parsed
 from .payloads import ParseError
 from .protection import SkProtection
 
-if TYPE_CHECKING:
-    from .sa import IkeSa
+# an ikev2.sa.IkeSa (not imported: sa.py calls prepare, no import cycle)
+IkeSa = Any
 
 FRAGMENT_SIZE = 1280  # octets of IP packet per fragment (strongSwan's default fragment_size)
 CACHE = 4  # messages whose fragments an SA keeps (our request in flight, our last response)
@@ -69,10 +70,10 @@ def fragments_for(sa: IkeSa | None, data: bytes) -> list[bytes] | None:
     return sa.fragment_cache.get(data)
 
 
-def reassemble(ctx: object, sa: IkeSa | None, data: bytes, now: float) -> Parsed | None:
+def reassemble(ctx: Any, sa: IkeSa | None, data: bytes, now: float) -> Parsed | None:
     """One received SKF message: None while the message is incomplete (or the fragment was
     dropped: counted with ``ctx.drop``), else the whole message, decrypted."""
-    drop = ctx.drop  # type: ignore[attr-defined]
+    drop = ctx.drop
     if sa is None or sa.protection is None or not sa.fragmentation:
         drop("IKE fragment for an SA without fragmentation")
         return None
@@ -99,15 +100,13 @@ def reassemble(ctx: object, sa: IkeSa | None, data: bytes, now: float) -> Parsed
     if out.status == "dropped":
         if out.reason == STALE and not msg.is_response and skf.number == 1 \
                 and sa.last_response is not None and sa.last_response[0] == msg.message_id:
-            from .task_manager import resend_response  # the peer sent its request again
-
-            resend_response(ctx, sa)  # type: ignore[arg-type]
+            answer_again(ctx, sa, sa.last_response[1])  # the peer sent its request again
             return None
         drop(out.reason)
         return None
     if not out.complete:
         return None
-    ctx.log(sa, f"received fragment {skf.number} of {skf.total}: reassembled "  # type: ignore[attr-defined]
+    ctx.log(sa, f"received fragment {skf.number} of {skf.total}: reassembled "
             f"{msg.describe()} ({len(out.data)} octets)")
     msg.payloads = []
     return Parsed(msg, data, frag.IKE_HEADER_LEN, out.first_payload, inner=out.data)
