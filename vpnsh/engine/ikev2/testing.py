@@ -88,7 +88,8 @@ class Wire:
     def step(self) -> int:
         """Moves every queued datagram once; returns how many were moved."""
         moved = 0
-        for node in list(self.nodes.values()):
+        nodes = list({id(n): n for n in self.nodes.values()}.values())  # a node may own several addresses
+        for node in nodes:
             for data, local, remote in node.engine.datagrams_to_send():
                 moved += 1
                 self.sent.append((node.name, data, local, remote))
@@ -103,7 +104,7 @@ class Wire:
                     continue
                 self.delivered += 1
                 target.engine.receive(data, dst, src, self.clock.now)
-        for node in self.nodes.values():
+        for node in nodes:
             node.drain()
         return moved
 
