@@ -35,7 +35,7 @@ from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_words
 from ..ike.spi import SpiAllocator
 from ..ike.timers import TimerHeap
 from ..policy import ChildPolicy, IkePolicy
-from . import identity, message, rekey, show, task_manager
+from . import identity, message, passive, rekey, show, task_manager
 from .children import REKEY_JITTER
 from .constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
 from .cookies import CookieJar
@@ -51,10 +51,9 @@ from .proposals import IkeSuite
 from .protection import SkProtection
 from .sa import Address, ChildSa, ChildState, IkeSa, IkeState
 from .tasks.child_create import ChildCreateTask
-from .tasks.ike_init import IkeInitTask, respond_init
+from .tasks.ike_init import IkeInitTask
 from .tasks.ike_rekey import IkeRekeyTask
 from .tasks.informational import ChildDeleteTask, DpdTask, IkeDeleteTask
-from .tasks.responders import responder_for
 
 HALF_OPEN_TIMEOUT = 30.0
 
@@ -300,7 +299,7 @@ class Ikev2Engine(SansIoEngine):
                     if half.last_response is not None:
                         self.send(half.last_response[1], half.local, half.remote)
                     return
-                respond_init(self, parsed, local, remote, now)
+                passive.respond_init(self, parsed, local, remote, now)
                 return
             sa = self._sas.get(msg.spi_i)
             if (
@@ -350,7 +349,7 @@ class Ikev2Engine(SansIoEngine):
             return
         sa.last_rx = now
         self._float(sa, local, remote)
-        self._handle_request(sa, msg, now)
+        passive.respond(self, sa, msg, now)
 
     def _float(self, sa: IkeSa, local: Address, remote: Address) -> None:
         """Follows the peer to port 4500 / a new NAT mapping (RFC 7296 2.23)."""
@@ -358,23 +357,6 @@ class Ikev2Engine(SansIoEngine):
         if sa.nat and moved and (not sa.initiator or remote[1] == NATT_PORT):
             sa.remote = remote
             sa.local = local
-
-    def _handle_request(self, sa: IkeSa, msg: message.Message, now: float) -> None:
-        self.touch(sa)
-        responder = responder_for(msg.exchange, sa)
-        if responder is None:
-            self.drop(f"unexpected {msg.describe()} in state {sa.state.value}")
-            return
-        if msg.exchange == ExchangeType.IKE_AUTH:
-            self._half_open.pop((sa.spi_i, sa.remote[0]), None)
-        payloads = responder(self, sa, msg, now)
-        self.send(sa.respond(msg, payloads), sa.local, sa.remote)
-        if sa.doomed:
-            self.remove_ike(
-                sa, sa.delete_reason or "deleted", announce=sa.state != IkeState.CONNECTING
-            )
-            return
-        task_manager.kick(self, sa, now)
 
     # --------------------------------------------------------------- timers
     def touch(self, sa: IkeSa) -> None:
@@ -506,6 +488,10 @@ class Ikev2Engine(SansIoEngine):
 
     def half_open_count(self) -> int:
         return len(self._half_open)
+
+    def half_open_done(self, sa: IkeSa) -> None:
+        """The peer sent IKE_AUTH: ``sa`` no longer counts as half-open."""
+        self._half_open.pop((sa.spi_i, sa.remote[0]), None)
 
     def policy_for_address(self, local_ip: str, remote_ip: str) -> IkePolicy | None:
         """A gateway for a new IKE SA: the peer's address first, then dynamic peers."""
