@@ -31,7 +31,7 @@ from ..ike.events import (
 )
 from ..ike.policy_index import PolicyIndex
 from ..ike.retransmit import Retransmit
-from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_words
+from ..ike.sansio import KEEPALIVE, SansIoEngine
 from ..ike.spi import SpiAllocator
 from ..ike.timers import TimerHeap
 from ..policy import ChildPolicy, IkePolicy
@@ -474,17 +474,6 @@ class Ikev2Engine(SansIoEngine):
         )
         self.emit(LogLine(f"{where}{text}", gw, level))
 
-
-    @staticmethod
-    def notify_name(notify_type: int) -> str:
-        try:
-            return NotifyType(notify_type).name
-        except ValueError:
-            return f"notify {notify_type}"
-
-    @staticmethod
-    def nat_text(sa: IkeSa) -> str:
-        return nat_words(sa.nat_local, sa.nat_remote, sa.nat_fake)
 
     def half_open_count(self) -> int:
         return len(self._half_open)

@@ -18,6 +18,7 @@ from .. import identity
 from ..auth import authenticator_for
 from ..constants import ExchangeType, NotifyType, ProtocolId
 from ..message import Message
+from ..names import notify_name
 from ..payloads import AuthPayload, IdPayload, NotifyPayload, Payload, TsPayload
 from ..proposals import Offer, build, child_offers
 from ..sa import IkeSa
@@ -74,7 +75,7 @@ class IkeAuthTask:
             return
         idr = next((p for p in msg.all(IdPayload) if not p.initiator), None)
         if idr is None or msg.get(AuthPayload) is None:
-            errors = ", ".join(engine.notify_name(n.notify_type) for n in msg.error_notifies())
+            errors = ", ".join(notify_name(n.notify_type) for n in msg.error_notifies())
             engine.fail_ike(sa, f"peer refused IKE_AUTH: {errors or 'no IDr or AUTH'}")
             return
         if not identity.matches(pol.peer_id, idr):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ...crypto import dh
 from ..constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
 from ..message import Message, Parsed
+from ..names import notify_name
 from ..natd import natd_hash
 from ..payloads import KePayload, NoncePayload, NotifyPayload, Payload, Proposal, SaPayload
 from ..proposals import NoProposalChosen, Offer, build, ike_offers, ike_suite, select, verify
@@ -131,7 +132,7 @@ class IkeInitTask:
             return
         errors = msg.error_notifies()
         if errors:
-            names = ", ".join(engine.notify_name(n.notify_type) for n in errors)
+            names = ", ".join(notify_name(n.notify_type) for n in errors)
             reason = f"peer rejected IKE_SA_INIT: {names}"
             if any(n.notify_type == NotifyType.NO_PROPOSAL_CHOSEN for n in errors):
                 from ..proposals import describe_offers
@@ -167,7 +168,7 @@ class IkeInitTask:
         sa.suite = suite
         engine.derive_ike_keys(sa, shared)
         detect_nat(sa, msg, engine.force_udp_encap)
-        engine.log(sa, f"IKE_SA_INIT response received: {suite.long()}, NAT {engine.nat_text(sa)}")
+        engine.log(sa, f"IKE_SA_INIT response received: {suite.long()}, NAT {sa.nat_text()}")
         if sa.nat:
             sa.local = (sa.local[0], NATT_PORT)
             sa.remote = (sa.remote[0], NATT_PORT)
@@ -274,7 +275,7 @@ class IkeInitTask:
         engine.log(
             sa,
             f"IKE_SA_INIT request from {sa.remote[0]}[{sa.remote[1]}] answered: "
-            f"{sa.suite.long()}, NAT {engine.nat_text(sa)}",
+            f"{sa.suite.long()}, NAT {sa.nat_text()}",
         )
         return [
             SaPayload((self.reply_prop,)),

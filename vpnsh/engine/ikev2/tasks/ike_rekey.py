@@ -16,6 +16,7 @@ from ...crypto import dh
 from .. import rekey as rekeying
 from ..constants import ExchangeType, NotifyType, ProtocolId
 from ..message import Message
+from ..names import notify_name
 from ..payloads import KePayload, NoncePayload, NotifyPayload, Payload, SaPayload
 from ..proposals import NoProposalChosen, Offer, build, ike_offers, ike_suite, select, verify
 from ..sa import IkeSa, IkeState
@@ -62,7 +63,7 @@ class IkeRekeyTask:
     def _process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> bool:
         errors = msg.error_notifies()
         if errors:
-            names = ", ".join(engine.notify_name(n.notify_type) for n in errors)
+            names = ", ".join(notify_name(n.notify_type) for n in errors)
             engine.log(sa, f"IKE SA rekey refused by peer: {names}; retry later", level="WARN")
             if sa.expires is not None:
                 sa.rekey_at = min(now + REKEY_RETRY, sa.expires)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..constants import ExchangeType, ProtocolId
 from ..message import Message
+from ..names import notify_name
 from ..payloads import DeletePayload, NotifyPayload, Payload
 from ..sa import ChildSa, ChildState, IkeSa, IkeState
 
@@ -129,7 +130,7 @@ class DpdTask:
         """Any INFORMATIONAL request: it is answered (liveness); error notifies are logged."""
         for n in msg.all(NotifyPayload):
             if n.is_error:
-                engine.log(sa, f"peer reports {engine.notify_name(n.notify_type)}", level="WARN")
+                engine.log(sa, f"peer reports {notify_name(n.notify_type)}", level="WARN")
 
     def build_r(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload]:
         return []
