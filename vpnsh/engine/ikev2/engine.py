@@ -35,7 +35,7 @@ from ..ike.sansio import KEEPALIVE, SansIoEngine
 from ..ike.spi import SpiAllocator
 from ..ike.timers import TimerHeap
 from ..policy import ChildPolicy, IkePolicy
-from . import identity, message, passive, rekey, show, task_manager
+from . import collision, identity, message, passive, rekey, show, task_manager
 from .children import REKEY_JITTER
 from .constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
 from .cookies import CookieJar
@@ -285,6 +285,7 @@ class Ikev2Engine(SansIoEngine):
             if (
                 sa.state in (IkeState.CONNECTING, IkeState.ESTABLISHED)
                 and (sa.state == IkeState.ESTABLISHED or sa.initiator)
+                and sa.superseded_by is None
             ):
                 return sa
         return None
@@ -397,6 +398,8 @@ class Ikev2Engine(SansIoEngine):
                     t.append(sa.last_rx + sa.policy.dpd_interval)
                 if sa.next_keepalive is not None and sa.nat_local:
                     t.append(sa.next_keepalive)
+                if sa.handover_at is not None:
+                    t.append(sa.handover_at)
             # each timer only when _check_timers would act on it (a past timer must not spin)
             for c in sa.children.values():
                 if (
@@ -444,6 +447,8 @@ class Ikev2Engine(SansIoEngine):
             if sa.nat_local and sa.next_keepalive is not None and now >= sa.next_keepalive:
                 self.send(KEEPALIVE, sa.local, sa.remote)
                 sa.next_keepalive = now + max(sa.policy.keepalive_interval, 1)
+            if sa.handover_at is not None and now >= sa.handover_at:
+                collision.progress(self, sa, now)
         for c in list(sa.children.values()):
             if now >= c.expires and c.state != ChildState.DELETING:
                 # a hard lifetime ends the SA now; the Delete tells the peer when it can
@@ -588,6 +593,7 @@ class Ikev2Engine(SansIoEngine):
             f"{sa.policy.lifetime} sec",
         )
         self.emit(IkeEstablished(sa.gateway, sa.sn, sa.initiator))
+        collision.established(self, sa, self._sas_of(sa.gateway), now)
 
     def emit_failed(self, gateway: str, reason: str) -> None:
         self.emit(IkeFailed(gateway, reason))

@@ -46,6 +46,7 @@ _IKE_TIMER_FIELDS = frozenset(
         "nat_local",
         "tasks",
         "children",
+        "handover_at",
     }
 )
 _CHILD_TIMER_FIELDS = frozenset({"state", "rekeying", "rekey_at", "expires"})
@@ -261,6 +262,11 @@ class IkeSa:
     replaced: bool = False  # superseded by a rekey (or redundant after a collision)
     doomed: bool = False
     then_delete: IkeSa | None = None  # delete this old SA once this redundant one is gone
+    # IKE SA collision (both peers initiated, ``collision.py``): this one is redundant
+    superseded_by: IkeSa | None = None  # the IKE SA that stays
+    handover_since: float = 0.0  # when the collision was found
+    handover_at: float | None = None  # next look at it (collision.progress)
+    handover_created: bool = False  # the CHILD SAs it alone had were asked for on the survivor
     created_seq: int = 0
     established_seq: int = 0  # remove after sending the response being built
     # the engine's timer heap: this SA's earliest deadline as queued there (None: not queued)

@@ -52,6 +52,12 @@ class ChildCreateTask:
         if sa.state != IkeState.ESTABLISHED:
             sa.pending_children.discard(self.policy.name)
             return None
+        if old is None and any(
+            c.policy.name == self.policy.name and c.state == ChildState.INSTALLED
+            for c in sa.children.values()
+        ):  # it came up meanwhile (strongSwan's check_for_duplicate)
+            sa.pending_children.discard(self.policy.name)
+            return None
         if old is not None:
             if old.child_id not in sa.children or old.state != ChildState.INSTALLED:
                 return None
