@@ -17,7 +17,9 @@ import pytest
 
 from tests.helpers.daemon import Daemon
 from tests.helpers.netns import NetLab, netlab, wait_until  # noqa: F401
+from tests.helpers.strongswan import requires_strongswan
 from tests.interop.test_esp_traffic import vpnsh_pair
+from tests.interop.test_ikev2_strongswan import SUITES, make_pair
 
 pytestmark = [pytest.mark.interop, pytest.mark.netns]
 
@@ -78,3 +80,52 @@ def test_simultaneous_test_vpn_ike_sa_converges_vpnsh_vpnsh(netlab: NetLab, tmp_
     finally:
         a.stop()
         b.stop()
+
+
+@requires_strongswan
+def test_simultaneous_initiation_converges_vpnsh_strongswan(netlab: NetLab, tmp_path: Path) -> None:  # noqa: F811
+    """strongSwan keeps both IKE SAs of a collision (its ``uniqueids`` replaces only on
+    INITIAL_CONTACT); vpnsh deletes the redundant one, and strongSwan follows the Delete."""
+    p = make_pair(netlab, tmp_path, SUITES[0])
+    left, right = p.sites.left, p.sites.right
+    try:
+        for site in (left, right):
+            site.ns.set_loss(100, hook="output")
+        results: dict[str, Any] = {}
+
+        def vpnsh_test() -> None:
+            results["vpnsh"] = p.op("vpn.ike-sa.test", gateway="GW")
+
+        def sw_initiate() -> None:
+            with p.sw.session() as vici:
+                results["sw"] = vici.command("initiate", {"child": "net", "timeout": 30000,
+                                                          "init-limits": "no"})
+
+        threads = [threading.Thread(target=f) for f in (vpnsh_test, sw_initiate)]
+        for t in threads:
+            t.start()
+        wait_until(lambda: "IKE_SA_INIT request sent" in _log(p.vpnsh)
+                   and any(s.state == "CONNECTING" for s in p.sw.list_sas()),
+                   timeout=15, what="both sides to initiate")
+        for site in (left, right):
+            site.ns.set_loss(0, hook="output")
+        for t in threads:
+            t.join(timeout=60)
+        assert results["vpnsh"]["errors"] == [], results
+
+        def converged() -> bool:
+            sw = [s for s in p.sw.list_sas() if s.state == "ESTABLISHED"]
+            mine = p.vpnsh_children()
+            if len(sw) != 1 or len(_ike(p.vpnsh)) != 1 or len(mine) != 1:
+                return False
+            theirs = [c for c in sw[0].children if c.state == "INSTALLED"]
+            return (len(theirs) == 1 and int(theirs[0].spi_in, 16) == mine[0]["spi_out"]
+                    and int(theirs[0].spi_out, 16) == mine[0]["spi_in"])
+
+        wait_until(lambda: "IKE SA collision" in _log(p.vpnsh), timeout=20,
+                   what="vpnsh to see the collision")
+        wait_until(converged, timeout=60, what="one IKE SA and one CHILD SA pair" + p.debug())
+        assert p.ping(count=5), p.debug()
+    finally:
+        p.vpnsh.stop()
+        p.sw.stop()

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from vpnsh.engine.ike.events import ChildInstalled, ChildRemoved, IkeDeleted, LogLine
+from vpnsh.engine.ike.events import (
+    ChildInstalled,
+    ChildRemoved,
+    IkeDeleted,
+    IkeEstablished,
+    LogLine,
+)
+from vpnsh.engine.ikev2 import collision
 from vpnsh.engine.ikev2.constants import ExchangeType
 from vpnsh.engine.ikev2.message import parse
 from vpnsh.engine.ikev2.testing import Node, Wire, child_policy, ike_policy, make_pair
@@ -99,3 +106,52 @@ def test_sequential_initiation_is_not_a_collision() -> None:
     assert b.engine.initiate("gw", now=w.clock.now)
     w.run()
     assert not any("IKE SA collision" in e.text for n in (a, b) for e in n.of(LogLine))
+
+
+def _drop_first_init_of(sender: str):
+    seen: list[bool] = []
+
+    def drop(data: bytes, who: str) -> bool:
+        msg = parse(data).message
+        if who == sender and msg.exchange == ExchangeType.IKE_SA_INIT and not msg.is_response \
+                and not seen:
+            seen.append(True)
+            return True
+        return False
+    return drop
+
+
+@pytest.mark.parametrize("seed", range(1, 5))
+def test_late_initiation_of_the_peer_converges(seed: int) -> None:
+    """b's first IKE_SA_INIT is lost: its retransmission reaches a after a's IKE SA is up.
+    a cannot tell that from a re-authentication and waits; b saw the overlap and ends it."""
+    w, a, b = pair(seed)
+    w.drop = _drop_first_init_of("b")
+    now = w.clock.now
+    assert a.engine.initiate("gw", now=now) and b.engine.initiate("gw", now=now)
+    w.run()
+    w.advance(collision.GRACE + 5)
+    assert_one_pair_per_proxy(a, b, ("tun:p1",))
+    assert any("IKE SA collision" in e.text for e in b.of(LogLine))
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_a_peer_that_keeps_both_sas_gets_one(monkeypatch: pytest.MonkeyPatch, late: bool) -> None:
+    """A peer that does nothing about collisions (strongSwan): we end it alone."""
+    w, a, b = pair(2)
+    real = collision.established
+
+    def only_a(ctx, sa, same, now):  # type: ignore[no-untyped-def]
+        if ctx is a.engine:
+            real(ctx, sa, same, now)
+
+    monkeypatch.setattr(collision, "established", only_a)
+    if late:
+        w.drop = _drop_first_init_of("b")
+    now = w.clock.now
+    assert a.engine.initiate("gw", now=now) and b.engine.initiate("gw", now=now)
+    w.run()
+    w.advance(2 * collision.GRACE + 5)
+    assert len(a.of(IkeEstablished)) == 2 and len(b.of(IkeEstablished)) == 2
+    assert_one_pair_per_proxy(a, b, ("tun:p1",))
+    assert any("redundant after IKE SA collision" in e.text for e in a.of(LogLine))

@@ -1,22 +1,24 @@
 """Two IKE SAs for one gateway because both peers initiated at once (RFC 7296 2.8.1, by
 analogy): one of them is redundant.
 
-When an IKE SA is established while another one of the same gateway and peer address
-came up during its negotiation (each was created before the other was established),
-both peers pick the same survivor: the IKE SA whose exchanges hold the lowest of the
-four nonces is redundant, as for a CHILD SA rekey collision. The redundant one is
-deleted with a Delete once the survivor carries a CHILD SA for every proxy-id it had
-(make-before-break: the data plane sends on the survivor's SAs once the redundant ones
-are removed):
+When an IKE SA is established while another established one of the same gateway and peer
+address exists, both peers pick the same survivor: the IKE SA whose exchanges hold the
+lowest of the four nonces is redundant, as for a CHILD SA rekey collision. The redundant
+one is deleted with a Delete once the survivor carries a CHILD SA for every proxy-id it
+had (make-before-break: the data plane sends on the survivor's SAs once the redundant
+ones are removed):
 
 - the side that initiated the survivor creates there the proxy-ids it lacks;
-- the side that initiated the redundant SA deletes it when nothing is missing; only one
-  side sends the Delete, so that the two Deletes do not cross;
-- a peer that does neither (strongSwan keeps both SAs: its ``uniqueids`` check replaces
-  only on INITIAL_CONTACT, or an older SA under ``uniqueids = replace``): after
-  :data:`GRACE` seconds we create what is missing ourselves and delete the redundant SA.
-
-A newer IKE SA that began after ours was up (a re-authentication) is no collision.
+- when the negotiations overlapped here (each SA was created before the other was up),
+  the side that initiated the redundant SA deletes it at once; the other side waits
+  :data:`GRACE` seconds for that Delete (only one side sends it, so that two Deletes do
+  not cross), then creates what is missing and deletes it itself. strongSwan keeps both
+  SAs of a collision (its ``uniqueids`` check replaces only on INITIAL_CONTACT, or an
+  older SA under ``uniqueids = replace``), so against it we always end it;
+- when the peer's SA arrived after ours was up (its IKE_SA_INIT was late: strongSwan
+  retransmits after 4 s; or it re-authenticates, make-before-break, and deletes the old
+  SA itself) we wait ``2 * GRACE``: a re-authenticating peer has deleted the old SA by
+  then, and a vpnsh peer that saw the overlap has ended the collision.
 """
 
 from __future__ import annotations
@@ -34,15 +36,19 @@ POLL = 1.0  # while waiting for the survivor's CHILD SAs
 
 
 def collides(sa: IkeSa, other: IkeSa) -> bool:
-    """``other`` came up while ``sa`` was being negotiated, with the same peer."""
+    """``other`` is another established IKE SA with the same peer."""
     return (
         other is not sa
         and other.state == IkeState.ESTABLISHED
         and not other.rekey
         and other.superseded_by is None
         and other.remote[0] == sa.remote[0]
-        and other.established_seq > sa.created_seq
     )
+
+
+def overlapped(sa: IkeSa, other: IkeSa) -> bool:
+    """``other`` came up while ``sa`` was being negotiated."""
+    return other.established_seq > sa.created_seq
 
 
 def redundant(a: IkeSa, b: IkeSa) -> IkeSa:
@@ -62,12 +68,16 @@ def established(ctx: TaskContext, sa: IkeSa, same_gateway: Iterable[IkeSa], now:
     ctx.log(
         winner,
         f"IKE SA collision with SN {other.sn if winner is sa else sa.sn} (both peers "
-        f"initiated): SN {loser.sn} has the lowest nonce and is deleted, SN {winner.sn} stays",
+        f"initiated): SN {loser.sn} has the lowest nonce and is redundant, SN {winner.sn} "
+        f"stays",
     )
     loser.superseded_by = winner
     loser.replaced = True
-    loser.handover_since = now
-    loser.handover_at = now
+    if overlapped(sa, other):
+        loser.handover_deadline = now + GRACE
+        loser.handover_at = now
+    else:  # the peer's SA came after ours was up: the peer may yet delete the old one
+        loser.handover_deadline = loser.handover_at = now + 2 * GRACE
     for t in list(loser.tasks):  # CHILD SA work waiting on the redundant SA
         if getattr(t, "follows_children", False):
             loser.tasks.remove(t)
@@ -102,7 +112,7 @@ def progress(ctx: TaskContext, loser: IkeSa, now: float) -> None:
         return
     if loser.handover_at is None or now < loser.handover_at:
         return
-    late = now >= loser.handover_since + GRACE  # the peer did not do its part
+    late = now >= loser.handover_deadline  # the peer did not do its part
     lacking = missing(loser, winner)
     if lacking and not loser.handover_created and (winner.initiator or late):
         loser.handover_created = True
@@ -116,7 +126,7 @@ def progress(ctx: TaskContext, loser: IkeSa, now: float) -> None:
         loser.handover_at = now + POLL  # the survivor's CHILD SAs are on their way
         return
     if not loser.initiator and not late:
-        loser.handover_at = loser.handover_since + GRACE  # the peer deletes it, we think
+        loser.handover_at = loser.handover_deadline  # the peer deletes it, we think
         return
     loser.handover_at = None
     loser.tasks.clear()

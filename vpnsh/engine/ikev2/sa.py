@@ -264,7 +264,7 @@ class IkeSa:
     then_delete: IkeSa | None = None  # delete this old SA once this redundant one is gone
     # IKE SA collision (both peers initiated, ``collision.py``): this one is redundant
     superseded_by: IkeSa | None = None  # the IKE SA that stays
-    handover_since: float = 0.0  # when the collision was found
+    handover_deadline: float = 0.0  # then we end it whoever initiated it
     handover_at: float | None = None  # next look at it (collision.progress)
     handover_created: bool = False  # the CHILD SAs it alone had were asked for on the survivor
     created_seq: int = 0
