@@ -12,13 +12,10 @@ the one-byte NAT keepalive ``b"\\xff"``) and strips it on receiving.
 from __future__ import annotations
 
 import heapq
-import math
 import random
 import time
 from collections.abc import Callable
 
-from ..crypto.algorithms import encr_alg, integ_alg
-from ..crypto.keymat import ike_sa_keys, ike_sa_keys_rekey
 from ..ike.events import (
     ChildFailed,
     ChildRemoved,
@@ -31,11 +28,11 @@ from ..ike.events import (
 )
 from ..ike.policy_index import PolicyIndex
 from ..ike.retransmit import Retransmit
-from ..ike.sansio import KEEPALIVE, SansIoEngine
+from ..ike.sansio import SansIoEngine
 from ..ike.spi import SpiAllocator
 from ..ike.timers import TimerHeap
 from ..policy import ChildPolicy, IkePolicy
-from . import collision, identity, message, passive, rekey, show, task_manager
+from . import collision, deadlines, identity, keys, message, passive, rekey, show, task_manager
 from .children import REKEY_JITTER
 from .constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
 from .cookies import CookieJar
@@ -48,14 +45,10 @@ from .payloads import (
     Payload,
 )
 from .proposals import IkeSuite
-from .protection import SkProtection
 from .sa import Address, ChildSa, ChildState, IkeSa, IkeState
 from .tasks.child_create import ChildCreateTask
 from .tasks.ike_init import IkeInitTask
-from .tasks.ike_rekey import IkeRekeyTask
-from .tasks.informational import ChildDeleteTask, DpdTask, IkeDeleteTask
-
-HALF_OPEN_TIMEOUT = 30.0
+from .tasks.informational import ChildDeleteTask, IkeDeleteTask
 
 
 class Ikev2Engine(SansIoEngine):
@@ -378,92 +371,10 @@ class Ikev2Engine(SansIoEngine):
             bucket[id(sa)] = sa
 
     def _sa_timers(self, sa: IkeSa) -> list[float]:
-        t: list[float] = []
-        if sa.outstanding is not None:
-            t.append(sa.outstanding.next_at)
-        if sa.state == IkeState.CONNECTING and not sa.initiator:
-            t.append(sa.created + HALF_OPEN_TIMEOUT)
-        if sa.state in (IkeState.ESTABLISHED, IkeState.REKEYED):
-            if sa.expires is not None:
-                t.append(sa.expires)
-            if sa.state == IkeState.ESTABLISHED:
-                if sa.rekey_at is not None:
-                    t.append(sa.rekey_at)
-                if (
-                    sa.policy.dpd_enabled
-                    and sa.policy.dpd_interval > 0
-                    and sa.outstanding is None
-                    and not sa.tasks
-                ):
-                    t.append(sa.last_rx + sa.policy.dpd_interval)
-                if sa.next_keepalive is not None and sa.nat_local:
-                    t.append(sa.next_keepalive)
-                if sa.handover_at is not None:
-                    t.append(sa.handover_at)
-            # each timer only when _check_timers would act on it (a past timer must not spin)
-            for c in sa.children.values():
-                if (
-                    c.state == ChildState.INSTALLED
-                    and not c.rekeying
-                    and sa.state == IkeState.ESTABLISHED
-                ):
-                    t.append(c.rekey_at)
-                if c.state != ChildState.DELETING:
-                    t.append(c.expires)
-        return [x for x in t if math.isfinite(x)]
+        return deadlines.of(sa)
 
     def _check_timers(self, sa: IkeSa, now: float) -> None:
-        self.touch(sa)
-        if not task_manager.retransmit(self, sa, now):
-            return  # the peer never answered: the task failed the SA
-        if sa.state == IkeState.CONNECTING:
-            if not sa.initiator and now >= sa.created + HALF_OPEN_TIMEOUT:
-                self.log(sa, "half-open IKE SA timed out: the peer never sent IKE_AUTH")
-                self.remove_ike(sa, "half-open timeout")
-            return
-        if sa.state not in (IkeState.ESTABLISHED, IkeState.REKEYED):
-            return
-        if sa.expires is not None and now >= sa.expires:
-            self.log(sa, "IKE SA lifetime expired")
-            sa.tasks.clear()
-            if sa.outstanding is None:
-                task_manager.queue(self, sa, IkeDeleteTask("lifetime expired"), now)
-            else:
-                self.remove_ike(sa, "lifetime expired")
-            return
-        if sa.state == IkeState.ESTABLISHED:
-            if sa.rekey_at is not None and now >= sa.rekey_at:
-                sa.rekey_at = math.inf
-                if not sa.rekeying and sa.peer_rekey is None:
-                    task_manager.queue(self, sa, IkeRekeyTask(), now)
-            if (
-                sa.policy.dpd_enabled
-                and sa.policy.dpd_interval > 0
-                and sa.outstanding is None
-                and not sa.tasks
-                and now >= sa.last_rx + sa.policy.dpd_interval
-            ):
-                task_manager.queue(self, sa, DpdTask(), now)
-            if sa.nat_local and sa.next_keepalive is not None and now >= sa.next_keepalive:
-                self.send(KEEPALIVE, sa.local, sa.remote)
-                sa.next_keepalive = now + max(sa.policy.keepalive_interval, 1)
-            if sa.handover_at is not None and now >= sa.handover_at:
-                collision.progress(self, sa, now)
-        for c in list(sa.children.values()):
-            if now >= c.expires and c.state != ChildState.DELETING:
-                # a hard lifetime ends the SA now; the Delete tells the peer when it can
-                self.log(sa, f"CHILD SA {c.policy.name} {c.spi_in:08X} lifetime expired")
-                self.remove_child(sa, c, "lifetime expired")
-                c.state = ChildState.DELETING
-                task_manager.queue(self, sa, ChildDeleteTask([c], "lifetime expired", removed=True), now)
-            elif (
-                c.state == ChildState.INSTALLED
-                and now >= c.rekey_at
-                and not c.rekeying
-                and sa.state == IkeState.ESTABLISHED
-            ):
-                c.rekey_at = math.inf
-                task_manager.queue(self, sa, ChildCreateTask(c.policy, rekey_of=c), now)
+        deadlines.act(self, sa, now)
 
     # ----------------------------------------------------- used by the tasks
 
@@ -542,26 +453,13 @@ class Ikev2Engine(SansIoEngine):
         return sa
 
     def derive_ike_keys(self, sa: IkeSa, shared: bytes) -> None:
-        suite = sa.suite
-        assert suite is not None
-        encr = encr_alg(suite.encr, suite.key_bits or None)
-        integ = None if suite.aead else integ_alg(suite.integ)
-        sa.keys = ike_sa_keys(suite.prf, encr, integ, sa.ni, sa.nr, shared, sa.spi_i, sa.spi_r)
+        keys.derive(sa, shared)
         self._protect(sa)
 
     def _protect(self, sa: IkeSa) -> None:
-        suite, k = sa.suite, sa.keys
-        assert suite is not None and k is not None
         if self.key_log is not None:  # debug ike wireshark-keys on: the daemon writes them out
             self.key_log(sa)
-        if sa.initiator:
-            sa.protection = SkProtection(
-                suite.encr, suite.key_bits, suite.integ, k.sk_ei, k.sk_ai, k.sk_er, k.sk_ar
-            )
-        else:
-            sa.protection = SkProtection(
-                suite.encr, suite.key_bits, suite.integ, k.sk_er, k.sk_ar, k.sk_ei, k.sk_ai
-            )
+        keys.protect(sa)
 
     def _lifetimes(self, sa: IkeSa, now: float) -> None:
         self.touch(sa)
@@ -735,21 +633,7 @@ class Ikev2Engine(SansIoEngine):
         now: float,
     ) -> IkeSa:
         """The IKE SA that a CREATE_CHILD_SA rekey made (RFC 7296 2.18)."""
-        assert old.suite is not None and old.keys is not None
-        encr = encr_alg(suite.encr, suite.key_bits or None)
-        integ = None if suite.aead else integ_alg(suite.integ)
-        keys = ike_sa_keys_rekey(
-            suite.prf,
-            old.keys.sk_d,
-            encr,
-            integ,
-            shared,
-            ni,
-            nr,
-            spi_i,
-            spi_r,
-            old_prf_id=old.suite.prf,
-        )
+        rekeyed = keys.rekeyed(old, suite, shared, ni, nr, spi_i, spi_r)
         sa = IkeSa(
             sn=self._next_sn,
             policy=old.policy,
@@ -761,7 +645,7 @@ class Ikev2Engine(SansIoEngine):
             created=now,
             state=IkeState.ESTABLISHED,
             suite=suite,
-            keys=keys,
+            keys=rekeyed,
             ni=ni,
             nr=nr,
             nat_local=old.nat_local,
