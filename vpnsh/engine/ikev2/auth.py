@@ -16,6 +16,7 @@ from typing import Protocol
 
 from ..crypto import keymat
 from ..policy import IkePolicy
+from . import identity
 from .constants import AuthMethod
 from .message import Message
 from .payloads import AuthPayload, IdPayload, Payload
@@ -37,6 +38,11 @@ def signed_octets(sa: IkeSa, of_initiator: bool, id_payload: IdPayload) -> bytes
 class Authenticator(Protocol):
     """How one gateway proves itself and checks its peer in IKE_AUTH."""
 
+    def id_payload(self, policy: IkePolicy, initiator: bool) -> IdPayload:
+        """Our IDi (``initiator``) or IDr (a certificate's subject or subjectAltName
+        where the authenticator has one)."""
+        ...
+
     def payloads(self, sa: IkeSa, id_payload: IdPayload, of_initiator: bool) -> list[Payload]:
         """Our proof for ``id_payload`` (AUTH, and CERT payloads where they go)."""
         ...
@@ -53,6 +59,9 @@ class PskAuthenticator:
 
     def __init__(self, psk: bytes) -> None:
         self.psk = psk
+
+    def id_payload(self, policy: IkePolicy, initiator: bool) -> IdPayload:
+        return identity.to_payload(policy.effective_local_id(), initiator)
 
     def _auth(self, sa: IkeSa, id_payload: IdPayload, of_initiator: bool) -> bytes:
         assert sa.suite is not None

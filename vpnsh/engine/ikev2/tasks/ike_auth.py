@@ -4,8 +4,10 @@ One task, both roles. Initiator: :meth:`IkeAuthTask.build_i` sends IDi (and IDr 
 peer-id is configured), our proof and the first CHILD SA's offer; :meth:`process_i`
 checks IDr and the peer's proof, then installs the CHILD SA. Responder: :meth:`process_r`
 finds the gateway by the peer's ID and checks its proof; :meth:`build_r` answers with IDr,
-our proof and the CHILD SA. Proofs are made and checked by the gateway's authenticator
-(``ikev2/auth.py``), nowhere else.
+our proof and the CHILD SA. Our ID and proofs are made and checked by the gateway's
+authenticator (``ikev2/auth.py`` ``authenticator_for``), nowhere else: certificate
+authentication plugs in there (ID from the certificate, CERT payloads with AUTH,
+signature checks of the peer's proof) without changing this flow.
 """
 
 from __future__ import annotations
@@ -41,12 +43,13 @@ class IkeAuthTask:
     # ----------------------------------------------------------------- initiator
     def build_i(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
         pol = sa.policy
-        idi = identity.to_payload(pol.effective_local_id(), True)
+        auth = authenticator_for(pol)
+        idi = auth.id_payload(pol, True)
         sa.id_i = idi
         payloads: list[Payload] = [idi]
         if pol.peer_id is not None:
             payloads.append(identity.to_payload(pol.peer_id, False))
-        payloads += authenticator_for(pol).payloads(sa, idi, True)
+        payloads += auth.payloads(sa, idi, True)
         if engine.is_initial_contact(sa):
             payloads.append(NotifyPayload(NotifyType.INITIAL_CONTACT))
         if self.child is not None:
@@ -145,9 +148,10 @@ class IkeAuthTask:
             return self.refusal
         msg = self.request
         assert msg is not None
-        idr = identity.to_payload(sa.policy.effective_local_id(), False)
+        auth = authenticator_for(sa.policy)
+        idr = auth.id_payload(sa.policy, False)
         sa.id_r = idr
-        out: list[Payload] = [idr, *authenticator_for(sa.policy).payloads(sa, idr, False)]
+        out: list[Payload] = [idr, *auth.payloads(sa, idr, False)]
         if msg.notify(NotifyType.INITIAL_CONTACT):
             engine.initial_contact(sa)
         engine.establish_ike(sa, now)
