@@ -155,3 +155,37 @@ def test_a_peer_that_keeps_both_sas_gets_one(monkeypatch: pytest.MonkeyPatch, la
     assert len(a.of(IkeEstablished)) == 2 and len(b.of(IkeEstablished)) == 2
     assert_one_pair_per_proxy(a, b, ("tun:p1",))
     assert any("redundant after IKE SA collision" in e.text for e in a.of(LogLine))
+
+
+def test_two_peers_behind_one_nat_address_are_no_collision() -> None:
+    """One dynamic gateway, two branches behind the same NAT address with their own IDs,
+    coming up at once: two IKE SAs that both stay."""
+    import random
+
+    from vpnsh.engine.clock import FakeClock
+    from vpnsh.engine.ikev2.engine import Ikev2Engine
+    from vpnsh.engine.policy import Identity
+
+    clock = FakeClock()
+    hub = Node("hub", Ikev2Engine(clock=clock, rng=random.Random(1)), B)
+    hub.engine.add_policies([ike_policy("gw", B, None, peer_id=None)],
+                            [child_policy("tun", "gw")], now=clock.now)
+    branches = []
+    for i in (1, 2):
+        inside = f"10.9.0.{i}"
+        n = Node(f"c{i}", Ikev2Engine(clock=clock, rng=random.Random(10 + i)), inside)
+        n.engine.add_policies(
+            [ike_policy("gw", inside, B, local_id=Identity("fqdn", f"branch{i}.example"))],
+            [child_policy("tun", "gw")], now=clock.now)
+        branches.append(n)
+    w = Wire(clock, hub, *branches)
+    for n in branches:
+        w.add_nat(n.address, "203.0.113.5")
+    for n in branches:
+        assert n.engine.initiate("gw", now=clock.now)
+    w.run()
+    w.advance(2 * collision.GRACE + 5)
+    ids = sorted(s.id_remote for s in hub.engine.ike_sas())
+    assert ids == ["fqdn:branch1.example", "fqdn:branch2.example"]
+    assert not any("collision" in e.text for e in hub.of(LogLine))
+    assert all(len(n.engine.child_sas()) == 1 for n in branches)

@@ -35,14 +35,21 @@ GRACE = 10.0  # seconds the side that did not initiate the redundant SA leaves t
 POLL = 1.0  # while waiting for the survivor's CHILD SAs
 
 
+def _peer_id(sa: IkeSa) -> bytes | None:
+    peer = sa.id_r if sa.initiator else sa.id_i
+    return peer.body() if peer is not None else None
+
+
 def collides(sa: IkeSa, other: IkeSa) -> bool:
-    """``other`` is another established IKE SA with the same peer."""
+    """``other`` is another established IKE SA with the same peer (address and ID: two
+    peers behind one NAT address under one dynamic gateway are no collision)."""
     return (
         other is not sa
         and other.state == IkeState.ESTABLISHED
         and not other.rekey
         and other.superseded_by is None
         and other.remote[0] == sa.remote[0]
+        and _peer_id(other) == _peer_id(sa)
     )
 
 

@@ -74,8 +74,9 @@ class Wire:
         if src[0] not in self.nat:
             return src
         public, ports = self.nat[src[0]]
-        mapped = ports.setdefault(src[1], 40000 + len(ports))
-        return (public, mapped)
+        if src[1] not in ports:  # a port of its own among all hosts behind ``public``
+            ports[src[1]] = 40000 + sum(len(p) for pub, p in self.nat.values() if pub == public)
+        return (public, ports[src[1]])
 
     def _inbound(self, dst: Address) -> Address:
         for inside, (public, ports) in self.nat.items():
