@@ -141,12 +141,12 @@ def test_id_mismatch_names_both_ids(stores: dict[str, CertStore]) -> None:
 
 def test_method_1_without_signature_hash_algorithms(stores: dict[str, CertStore],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    real = authn.init_notifies
+    real = authn.CertAuthenticator.init_notifies
 
-    def no_hashes(policy):  # type: ignore[no-untyped-def]
-        return [p for p in real(policy) if getattr(p, "notify_type", 0) != 16431]
+    def no_hashes(self):  # type: ignore[no-untyped-def]
+        return [p for p in real(self) if getattr(p, "notify_type", 0) != 16431]
 
-    monkeypatch.setattr(authn, "init_notifies", no_hashes)
+    monkeypatch.setattr(authn.CertAuthenticator, "init_notifies", no_hashes)
     wire, a, b = _pair(stores)
     a.engine.initiate("gw", now=wire.clock.now)
     wire.run()

@@ -12,6 +12,10 @@ Size: like strongSwan's ``charon.fragment_size`` default, an IP packet of at mos
 known, but strongSwan and most paths use 1280 for both, and 1280 keeps 3 KB of certificates to
 three fragments). Messages that fit go unfragmented.
 
+Negotiation (RFC 7383 2.3): both IKE_SA_INIT messages carry IKEV2_FRAGMENTATION_SUPPORTED
+(:func:`init_notifies`) when the gateway has ``protocol-common fragmentation enable yes``;
+:func:`note_peer_init` turns it on for the SA when the peer's has it too.
+
 Receiving: :func:`reassemble` authenticates and decrypts each SKF fragment with the SA's keys
 (RFC 7383 2.6: before it is kept), adds it to the SA's reassembler (limits on count, size,
 pending messages and time) and, once complete, returns the message as if it had come in one
@@ -26,9 +30,10 @@ from typing import Any
 from ..ike.task_manager import answer_again
 from ..ikefrag import ikev2 as frag
 from ..ikefrag.reassembly import STALE, Reassembler
+from ..policy import IkePolicy
 from . import message
 from .message import Message, Parsed
-from .payloads import ParseError
+from .payloads import NotifyPayload, ParseError, Payload
 from .protection import SkProtection
 
 # an ikev2.sa.IkeSa (not imported: sa.py calls prepare, no import cycle)
@@ -36,6 +41,18 @@ IkeSa = Any
 
 FRAGMENT_SIZE = 1280  # octets of IP packet per fragment (strongSwan's default fragment_size)
 CACHE = 4  # messages whose fragments an SA keeps (our request in flight, our last response)
+N_FRAGMENTATION_SUPPORTED = 16430  # RFC 7383 2.3
+
+
+def init_notifies(policy: IkePolicy) -> list[Payload]:
+    """Our IKE_SA_INIT's IKEV2_FRAGMENTATION_SUPPORTED, when the gateway has it on."""
+    return [NotifyPayload(N_FRAGMENTATION_SUPPORTED)] if policy.fragmentation else []
+
+
+def note_peer_init(sa: IkeSa, msg: Message) -> None:
+    """Fragmentation is used when both sides announced it."""
+    sa.fragmentation = sa.policy.fragmentation and \
+        msg.notify(N_FRAGMENTATION_SUPPORTED) is not None
 
 
 def _ip_version(sa: IkeSa) -> int:
