@@ -17,7 +17,7 @@ from ..crypto.keymat import IkeKeys
 from ..ike.retransmit import Retransmit
 from ..ike.sansio import nat_words
 from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
-from . import message
+from . import fragments, message
 from .constants import ExchangeType
 from .message import Message, Protection
 from .payloads import IdPayload, Payload
@@ -327,9 +327,7 @@ class IkeSa:
         assert self.protection is not None
         data = message.encode(msg, self.protection)
         if self.fragmentation:  # RFC 7383: the engine sends these fragments for ``data``
-            from .fragments import prepare
-
-            prepare(self, msg, data)
+            fragments.prepare(self, msg, data)
         return data
 
     def start_request(
