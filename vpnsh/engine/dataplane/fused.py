@@ -69,15 +69,23 @@ def seal_tcp_super(sa: EspSA, packet: memoryview, mss: int) -> Train | None:
     segs = tcp_segments(packet, mss)
     count, hlen, last_len = segs.count, segs.hlen, segs.last_len
     inner_bytes = count * hlen + len(packet) - hlen
-    if not can_fuse(sa, count, inner_bytes):
-        return None
     aead = sa.aead
-    assert aead is not None
+    if aead is None or sa.encr_alg.iv_size != 8:
+        return None
+    # the train's sequence numbers and counts, taken in one step under the SA's lock
+    # (several worker processes may carry the SA: see .shared); the limits are checked
+    # in the same step, so they hold across workers
+    with sa.lock:
+        if not can_fuse(sa, count, inner_bytes):
+            return None
+        seq0 = sa.seq + 1
+        sa.seq = seq0 + count - 1
+        c = sa.counters
+        c.packets += count
+        c.bytes += inner_bytes
     cipher, salt = aead.primitive()
     nh = NH_IPV4 if segs.version == 4 else NH_IPV6
-    align, icv, iv_size = sa.pad_align, sa.icv_size, sa.encr_alg.iv_size
-    if iv_size != 8:
-        return None
+    align, icv = sa.pad_align, sa.icv_size
     full = count if last_len == mss else count - 1
     inner = hlen + mss
     pad = -(inner + 2) % align
@@ -88,7 +96,6 @@ def seal_tcp_super(sa: EspSA, packet: memoryview, mss: int) -> Train | None:
     plen_last = inner_last + pad_last + 2
     last_size = size if full == count else 16 + plen_last + icv
     buf = bytearray(size * full + (0 if full == count else last_size))
-    seq0 = sa.seq + 1
     # ESP headers and IVs of every packet: SPI | seq low 32 | IV = seq (64 bits)
     seqs = np.arange(seq0, seq0 + count, dtype=np.uint64)
     out = np.frombuffer(buf, dtype=np.uint8)
@@ -122,10 +129,6 @@ def seal_tcp_super(sa: EspSA, packet: memoryview, mss: int) -> Train | None:
                               bytes(range(1, pad_last + 1)), bytes((pad_last, nh))))
         aad = view[o:o + 8] if not esn else spi_bytes + (seq >> 32).to_bytes(4, "big") + view[o + 4:o + 8]
         encrypt_into(salt + view[o + 8:o + 16], plaintext, aad, view[o + 16:o + last_size])
-    sa.seq = seq0 + count - 1
-    c = sa.counters
-    c.packets += count
-    c.bytes += inner_bytes
     return Train(buf, size, count, last_size, inner_bytes)
 
 
@@ -149,42 +152,63 @@ def open_train(sa: EspSA, data: bytes, seg: int) -> tuple[bytearray, list[tuple[
     ov = memoryview(out)
     window, esn, anti = sa.replay, sa.esn, sa.anti_replay
     c = sa.counters
-    accepted: list[tuple[int, int]] = []
     decrypt_into = cipher.decrypt_into
-    i = 0
-    for o in range(0, n, seg):
-        end = min(o + seg, n)
-        plen = end - o - 16 - icv
-        po = i * stride
-        i += 1
-        if plen < 2:
-            c.other_drops += 1
-            continue
-        seq_low = int.from_bytes(view[o + 4:o + 8], "big")
-        seq = window.infer(seq_low) if esn else seq_low
-        if anti and not window.check(seq):
-            c.replay += 1
-            continue
+    # 1. under the SA's lock: each datagram's sequence number, and the window's verdict
+    # before any work (a worker process may share the SA: see .shared)
+    rows: list[tuple[int, int, int, int, int]] = []  # offset, end, plain offset, length, seq
+    short = replayed = 0
+    with sa.lock:
+        i = 0
+        for o in range(0, n, seg):
+            end = min(o + seg, n)
+            plen = end - o - 16 - icv
+            po = i * stride
+            i += 1
+            if plen < 2:
+                short += 1
+                continue
+            seq_low = int.from_bytes(view[o + 4:o + 8], "big")
+            seq = window.infer(seq_low) if esn else seq_low
+            if anti and not window.check(seq):
+                replayed += 1
+                continue
+            rows.append((o, end, po, plen, seq))
+        c.other_drops += short
+        c.replay += replayed
+    # 2. the tags, with no lock held
+    opened: list[tuple[int, int, int]] = []
+    forged = 0
+    for o, end, po, plen, seq in rows:
         aad = view[o:o + 8] if not esn else b"".join((view[o:o + 4], (seq >> 32).to_bytes(4, "big"),
                                                        view[o + 4:o + 8]))
         try:
             decrypt_into(salt + view[o + 8:o + 16], view[o + 16:end], aad, ov[po:po + plen])
         except InvalidTag:
-            c.auth_fail += 1
+            forged += 1
             continue
-        window.update(seq)
-        padlen = out[po + plen - 2]
-        nh = out[po + plen - 1]
-        ilen = plen - 2 - padlen
-        if ilen < 0 or ov[po + ilen:po + plen - 2] != _PADS[padlen]:
-            c.pad_errors += 1
-            continue
-        if nh == NH_NO_NEXT:
-            continue  # a TFC dummy: discarded silently, as decapsulate does
-        if ilen == 0 or (nh, out[po] >> 4) not in ((NH_IPV4, 4), (NH_IPV6, 6)):
-            c.other_drops += 1
-            continue
-        c.packets += 1
-        c.bytes += ilen
-        accepted.append((po, ilen))
+        opened.append((po, plen, seq))
+    # 3. under the lock again: the window checked once more (another worker may have
+    # accepted the same number meanwhile) and updated, then the plaintext's checks
+    accepted: list[tuple[int, int]] = []
+    with sa.lock:
+        c.auth_fail += forged
+        for po, plen, seq in opened:
+            if anti and not window.check(seq):
+                c.replay += 1
+                continue
+            window.update(seq)
+            padlen = out[po + plen - 2]
+            nh = out[po + plen - 1]
+            ilen = plen - 2 - padlen
+            if ilen < 0 or ov[po + ilen:po + plen - 2] != _PADS[padlen]:
+                c.pad_errors += 1
+                continue
+            if nh == NH_NO_NEXT:
+                continue  # a TFC dummy: discarded silently, as decapsulate does
+            if ilen == 0 or (nh, out[po] >> 4) not in ((NH_IPV4, 4), (NH_IPV6, 6)):
+                c.other_drops += 1
+                continue
+            c.packets += 1
+            c.bytes += ilen
+            accepted.append((po, ilen))
     return out, accepted

@@ -102,6 +102,7 @@ ACQUIRE_HOLDOFF = 10.0  # seconds before the same flow triggers another acquire
 ACQUIRED_MAX = 4096
 READ_BATCH = 64  # packets read from one fd before looking at the others
 LIFE_TICK = 1.0  # seconds between lifetime checks
+LIMIT_NOTE_INTERVAL = 0.02  # a worker tells the owner "a limit is near" at most this often
 MAX_PACKET = 65535
 TUN_READ_MAX = VNET_HDR_LEN + 65535 + 40  # a TSO super-packet (IPv6: payload + header)
 
@@ -136,6 +137,7 @@ class DataPlaneStats:
     encap_drops: int = 0  # EspDrop on the way out (lifesize, sequence exhausted)
     dead_sa: int = 0  # traffic on an SA whose hard lifetime has passed
     link_scoped: int = 0  # multicast / link-local packets with no SA: dropped, no acquire
+    worker_restarts: int = 0  # worker processes that died and were started again (.workers)
 
 
 def _sa_drops(child: _Child) -> dict[str, int]:
@@ -165,6 +167,7 @@ class _Child:
     # ESP-in-UDP on a shared (wildcard) port-4500 socket
     udp_wild: Address | None = None
     udp_src: tuple[int, int, bytes] | None = None
+    slots: tuple[int, int] = (0, 0)  # shared-memory slots (in, out) with worker processes
 
     def compute_next_limit(self) -> None:
         limits = []
@@ -190,8 +193,17 @@ class UserspaceDataPlane:
     """The :class:`~.base.DataPlane` of TUN devices and ESP in Python."""
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic, tun_offload: bool = True,
-                 raw_esp: bool = False, tun_tso: bool = True) -> None:
+                 raw_esp: bool = False, tun_tso: bool = True, workers: int = 1) -> None:
         self.events = DataPlaneEvents()
+        # worker processes that move the packets (.workers); 1: this process's threads do.
+        # Read at start(); ESP in UDP only (raw ESP sockets would each get every packet)
+        self.workers = workers
+        self._pool: Any = None  # the WorkerPool while workers run
+        # in a worker process: sends a message to the owner process (set by .workers)
+        self.worker_of: Callable[..., None] | None = None
+        # gives a new SA pair its shared-memory state before it is used (.workers)
+        self.bind_child: Callable[[_Child], None] | None = None
+        self._limit_note_sent = 0.0
         # ESP in UDP even without a NAT (the IKE engines fake one), as strongSwan's
         # kernel-libipsec does unless raw_esp: a UDP socket batches (GSO/GRO), a raw one
         # costs a system call per packet each way. ``raw_esp``: protocol 50 where no NAT is.
@@ -242,9 +254,26 @@ class UserspaceDataPlane:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        if self._running:
+        if self._running or self._pool is not None:
             return
         self._loop = asyncio.get_running_loop()
+        if self.workers > 1 and not self.forces_udp_encap:
+            log.warning("--raw-esp: one data-plane process (raw ESP sockets cannot be shared "
+                        "by %d workers)", self.workers)
+        if self.workers > 1 and self.forces_udp_encap:
+            from .workers import WorkerPool
+
+            pool = WorkerPool(self.workers, tun_offload=self.tun_offload, tun_tso=self.tun_tso,
+                              on_event=self._worker_event, replay_state=self._replay_to_worker)
+            self.bind_child = pool.bind_child
+            await asyncio.to_thread(pool.start)
+            self._pool = pool
+        else:
+            self.start_threads()
+        self._life_task = asyncio.create_task(self._life_timer())
+
+    def start_threads(self) -> None:
+        """Start the outbound and inbound threads (a worker process calls this itself)."""
         if self._out_wake < 0:  # started again after a stop
             self._out_wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
             self._in_wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
@@ -253,24 +282,34 @@ class UserspaceDataPlane:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
-        self._life_task = asyncio.create_task(self._life_timer())
 
-    async def stop(self) -> None:
+    def stop_threads(self) -> None:
         self._running = False
         self._wake(self._out_wake)
         self._wake(self._in_wake)
+        for thread in self._threads:
+            thread.join(5.0)
+        if not any(t.is_alive() for t in self._threads) and self._out_wake >= 0:
+            for fd in (self._out_wake, self._in_wake):
+                os.close(fd)
+            self._out_wake = self._in_wake = -1
+        self._threads.clear()
+
+    async def stop(self) -> None:
         if self._life_task is not None:
             self._life_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._life_task
             self._life_task = None
-        for thread in self._threads:
-            await asyncio.to_thread(thread.join, 5.0)
-        if not any(t.is_alive() for t in self._threads):
-            for fd in (self._out_wake, self._in_wake):
-                os.close(fd)
-            self._out_wake = self._in_wake = -1
-        self._threads.clear()
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await asyncio.to_thread(pool.stop)
+            self.bind_child = None
+        await asyncio.to_thread(self.stop_threads)
+        self.close_all()
+
+    def close_all(self) -> None:
+        """Forget every SA and close every device and socket (after the threads stopped)."""
         self._children.clear()
         for child_spi in list(self._spd_ids()):
             self._spd.remove(child_spi)
@@ -288,6 +327,11 @@ class UserspaceDataPlane:
     def info(self) -> DataPlaneInfo:
         notes = [f"user-space ESP over TUN: {len(self._tuns)} tunnel interface(s), "
                  f"{len(self._children)} SA pair(s)"]
+        pool = self._pool
+        if pool is not None:
+            notes.append(f"{pool.count} worker processes (pids {', '.join(map(str, pool.pids()))}): "
+                         "multi-queue TUN, one shared port-4500 socket, SA state in shared memory")
+            notes += pool.notes
         notes.append("ESP in UDP on port 4500 with every peer that does NAT detection "
                      "(vpnshd --raw-esp: IP protocol 50 where no NAT is)" if self.forces_udp_encap
                      else "raw ESP (IP protocol 50) where no NAT is detected")
@@ -327,8 +371,12 @@ class UserspaceDataPlane:
         for name, iface in list(want.items()):
             if name not in self._tuns:
                 try:
-                    self._tuns[name] = TunDevice(name, offload=self.tun_offload, tso=self.tun_tso)
-                except TunError as exc:  # e.g. a device of another kind has the name
+                    tun = TunDevice(name, offload=self.tun_offload, tso=self.tun_tso,
+                                    multi_queue=self._pool is not None)
+                    if self._pool is not None:
+                        tun.detach_queue()  # the workers' queues carry the packets
+                    self._tuns[name] = tun
+                except (TunError, OSError) as exc:  # e.g. a device of another kind has the name
                     problems.append(f"{name}: {exc}")
                     del want[name]
                     continue
@@ -355,6 +403,8 @@ class UserspaceDataPlane:
             tun.close()
         self._interfaces = want
         self._routes = list(routes)
+        if self._pool is not None:
+            self._pool.call("interfaces", sorted(self._tuns))
         self.problems = problems
         for p in problems:
             log.warning("tunnel interfaces: %s", p)
@@ -362,7 +412,7 @@ class UserspaceDataPlane:
     def global_counters(self) -> dict[str, int]:
         """ESP and TUN drops and events for ``show counter global`` (key: counter name in
         vpnsh.engine.counters), including those of SAs already removed."""
-        s = self.stats
+        s = self.stats_snapshot()
         totals = collections.Counter(self._retired)
         for child in list(self._children.values()):
             totals.update(_sa_drops(child))
@@ -375,15 +425,35 @@ class UserspaceDataPlane:
             "esp_send_error": s.send_errors, "tun_drop_no_sa": s.pending_dropped,
             "tun_drop_not_ip": s.not_ip, "tun_drop_link_scoped": s.link_scoped,
             "tun_write_error": s.tun_write_errors,
+            "dataplane_worker_restart": s.worker_restarts,
         }
 
     def stats_snapshot(self) -> DataPlaneStats:
         """A copy of the data plane's own counters (with the TUN devices' figures)."""
         self.stats.tun_coalesced = sum(t.coalesced for t in self._tuns.values())
-        return dataclasses.replace(self.stats)
+        snap = dataclasses.replace(self.stats)
+        pool = self._pool
+        if pool is not None:  # the workers' figures, summed
+            snap.worker_restarts = pool.restarts
+            for answer in pool.ask("stats"):
+                if isinstance(answer, dict):
+                    for name, value in answer.items():
+                        if name != "worker_restarts" and isinstance(value, int):
+                            setattr(snap, name, getattr(snap, name) + value)
+        return snap
 
     def interfaces(self) -> list[str]:
         return sorted(self._tuns)
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes' ids (none when this process's threads move the packets)."""
+        return self._pool.pids() if self._pool is not None else []
+
+    def worker_stats(self) -> list[dict[str, int]]:
+        """Each worker's own :class:`DataPlaneStats`, as dicts (none without workers)."""
+        if self._pool is None:
+            return []
+        return [a for a in self._pool.ask("stats") if isinstance(a, dict)]
 
     # ------------------------------------------------------------------ SAs
 
@@ -402,6 +472,8 @@ class UserspaceDataPlane:
             child.udp_wild = (wildcard_for(udp_local[0]), udp_local[1])
             child.udp_src = pktinfo_cmsg(udp_local[0])
         child.compute_next_limit()
+        if self.bind_child is not None:  # state in shared memory before anyone uses it
+            self.bind_child(child)
         old = self._children.get(spec.inbound.spi)
         if old is not None:
             self._spd.remove(spec.inbound.spi)
@@ -421,6 +493,33 @@ class UserspaceDataPlane:
             self._flush.add(spec.tunnel_if)
         if self._pending.get(spec.tunnel_if) is not None:
             self._wake(self._out_wake)
+        pool = self._pool
+        if pool is not None:  # in every worker before this returns (make-before-break)
+            pool.call("install", spec, *child.slots, False)
+            if old is not None:
+                pool.free_slots(old.slots)
+
+    def kill_child(self, inbound_spi: int) -> None:
+        """The SA pair's hard limit passed (the owner process said so): it carries nothing more."""
+        child = self._children.get(inbound_spi)
+        if child is not None:
+            child.dead = True
+            self._spd.remove(inbound_spi)
+
+    def open_queues(self, names: list[str]) -> None:
+        """A worker process's own queue of each of these multi-queue TUN devices (which
+        the owner made and configured); queues of other devices closed."""
+        gone = [self._tuns.pop(n) for n in list(self._tuns) if n not in names]
+        for name in names:
+            if name not in self._tuns:
+                try:
+                    self._tuns[name] = TunDevice(name, offload=self.tun_offload, tso=self.tun_tso,
+                                                 multi_queue=True)
+                except TunError as exc:
+                    log.error("TUN queue %s: %s", name, exc)
+        self._sync_thread("out")
+        for tun in gone:
+            tun.close()
 
     def remove_child(self, inbound_spi: int) -> None:
         child = self._children.pop(inbound_spi, None)
@@ -428,6 +527,9 @@ class UserspaceDataPlane:
         if child is None:
             return
         self._retired.update(_sa_drops(child))  # the global counters keep its drops
+        if self._pool is not None:  # gone from every worker before its slots are reused
+            self._pool.call("remove", inbound_spi)
+            self._pool.free_slots(child.slots)
         if child.spec.encap is None and not any(
                 c.spec.encap is None and c.spec.local_addr == child.spec.local_addr
                 for c in self._children.values()):
@@ -474,6 +576,10 @@ class UserspaceDataPlane:
         self.attach_udp_socket(local, sock)
         dup = self._udp_fast[local]
         dup.setblocking(False)
+        if self._pool is not None:  # every worker reads (and sends on) a duplicate
+            self._udp_taken = {**self._udp_taken, local: (dup, deliver)}
+            self._pool.call("udp", list(local), handle=dup.fileno())
+            return
         try:
             dup.setsockopt(SOL_UDP, UDP_GRO, 1)
             self._gro = {*self._gro, dup.fileno()}
@@ -507,6 +613,8 @@ class UserspaceDataPlane:
     def release_udp_socket(self, local: Address) -> None:
         """Stop using the socket of ``local`` (before ``UdpIo`` closes it)."""
         taken = self._udp_taken.get(local)
+        if taken is not None and self._pool is not None:
+            self._pool.call("release", list(local))
         if taken is not None:
             self._udp_taken = {k: v for k, v in self._udp_taken.items() if k != local}
             self._sync_thread("in")
@@ -534,6 +642,9 @@ class UserspaceDataPlane:
     # ------------------------------------------------------------------ inbound
 
     def esp_in_udp(self, data: bytes, local: Address, remote: Address) -> None:
+        if self._pool is not None:
+            self._pool.post("esp", data)  # a worker has the TUN queues
+            return
         self._inbound(data, True)
 
     def _inbound(self, data: bytes, via_udp: bool,
@@ -556,13 +667,15 @@ class UserspaceDataPlane:
             return
         sa = child.inbound
         try:
-            inner = decapsulate(sa, data, check_selectors=False)
+            with sa.lock:
+                inner = decapsulate(sa, data, check_selectors=False)
         except EspDrop:
             return  # counted on the SA by the transform
         if not child.check.admits(inner):
-            sa.counters.packets -= 1
-            sa.counters.bytes -= len(inner)
-            child.selector_drops += 1
+            with sa.lock:
+                sa.counters.packets -= 1
+                sa.counters.bytes -= len(inner)
+                sa.counters.selector_drop += 1
             return
         tun = self._tuns.get(child.spec.tunnel_if)
         if tun is None:
@@ -620,9 +733,10 @@ class UserspaceDataPlane:
             if admits(inner):
                 packets.append(inner)  # type: ignore[arg-type]
             else:
-                sa.counters.packets -= 1
-                sa.counters.bytes -= ln
-                child.selector_drops += 1
+                with sa.lock:
+                    sa.counters.packets -= 1
+                    sa.counters.bytes -= ln
+                    sa.counters.selector_drop += 1
         if sa.counters.bytes >= child.next_limit:
             self._schedule_limit_check()
         return True
@@ -909,7 +1023,8 @@ class UserspaceDataPlane:
             return False
         sa = child.outbound
         try:
-            esp = encapsulate(sa, packet)
+            with sa.lock:
+                esp = encapsulate(sa, packet)
         except EspDrop as drop:
             self.stats.encap_drops += 1
             if drop.reason == DropReason.EXPIRED:
@@ -1001,6 +1116,9 @@ class UserspaceDataPlane:
 
     def _kick_udp_out(self) -> None:
         """Hand the batch of ESP-in-UDP datagrams to the event loop (one wake per batch)."""
+        if self._loop is None and self.worker_of is not None:
+            self._drain_udp_out()  # a worker: each goes to the owner's UdpIo
+            return
         if not self._udp_out or self._udp_out_scheduled or self._loop is None:
             return
         self._udp_out_scheduled = True
@@ -1102,6 +1220,12 @@ class UserspaceDataPlane:
             loop.call_soon_threadsafe(fn, *args)
 
     def _schedule_limit_check(self) -> None:
+        if self.worker_of is not None:  # a worker: the owner checks the limits
+            now = time.monotonic()
+            if now - self._limit_note_sent >= LIMIT_NOTE_INTERVAL:
+                self._limit_note_sent = now
+                self.worker_of("limit")
+            return
         if self._limit_check_scheduled:
             return
         self._limit_check_scheduled = True
@@ -1125,8 +1249,44 @@ class UserspaceDataPlane:
                 child.hard_sent = True
                 child.dead = True
                 self._spd.remove(spi)
+                if self._pool is not None:
+                    self._pool.call("dead", spi)
                 self.events.expire(spi, "hard")
             child.compute_next_limit()
+
+    # ------------------------------------------------------------------ worker processes
+
+    def _worker_event(self, msg: tuple[Any, ...]) -> None:
+        """A worker's message (in the pool's reader thread): on to the event loop."""
+        kind = msg[0]
+        if kind == "acquire":
+            self.stats.acquires += 1
+            self._call_soon(self.events.acquire, *msg[1:])
+        elif kind == "limit":
+            self._schedule_limit_check()
+        elif kind == "deliver":
+            taken = self._udp_taken.get(tuple(msg[1]))
+            if taken is not None:
+                self._call_soon(taken[1], msg[2], tuple(msg[3]), tuple(msg[4]))
+        elif kind == "send_udp":
+            self._call_soon(self._send_udp_counted, *msg[1:])
+
+    def _send_udp_counted(self, data: bytes, local: Address, remote: Address) -> None:
+        if not self.events.send_udp(data, tuple(local), tuple(remote)):  # type: ignore[arg-type]
+            self.stats.send_errors += 1
+
+    def _replay_to_worker(self, index: int) -> None:
+        """Everything a new worker needs, in an order that never makes it acquire or
+        drop: the SAs, then the TUN queues, then the sockets."""
+        pool = self._pool
+        if pool is None:
+            return
+        for child in list(self._children.values()):
+            pool.call("install", child.spec, *child.slots, child.dead, only=index)
+        pool.call("interfaces", sorted(self._tuns), only=index)
+        for key, (sock, _deliver) in list(self._udp_taken.items()):
+            pool.call("udp", list(key), handle=sock.fileno(), only=index)
+        self.stats.worker_restarts = pool.restarts
 
     async def _life_timer(self) -> None:
         while True:
