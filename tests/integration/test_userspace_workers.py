@@ -55,7 +55,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_bulk_tcp_over_workers_counters_agree_exactly(pair: Pair, tmp_path: Path) -> None:
-    """Several TCP flows at once (the TUN queues spread them over the workers): the
+    """Several TCP flows at once, read by whichever worker is free: the
     bytes arrive intact, each SA's figures on the two ends agree to the packet, every
     sequence number was used once, and the workers all moved packets."""
     s = pair.sites

@@ -146,8 +146,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    "(default: ESP in UDP on port 4500 with every peer that does NAT detection, "
                    "as strongSwan's kernel-libipsec; UDP is batched, raw ESP is not)")
     p.add_argument("--dataplane-workers", metavar="N", type=_positive, default=None,
-                   help="user-space data plane: worker processes that move the packets (multi-queue "
-                   "TUN, shared port-4500 socket, SA state in shared memory; 1 = threads in this "
+                   help="user-space data plane: worker processes that move the packets (shared "
+                   "TUN devices and port-4500 socket, SA state in shared memory; 1 = threads in this "
                    "process; default: 1 on up to 2 cores, else one per core but one, at most 4)")
     p.add_argument("--hostname", default=None, help="name shown in the shell prompt (default: system hostname)")
     p.add_argument("--ssh-listen", metavar="ADDR:PORT", default=None,

@@ -24,6 +24,7 @@ in order, with the checks and counters of :func:`.esp.open_payload`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from cryptography.exceptions import InvalidTag
@@ -31,6 +32,7 @@ from cryptography.exceptions import InvalidTag
 from .esp import _PADS, NH_IPV4, NH_IPV6, NH_NO_NEXT
 from .sa import EspSA
 from .segment import tcp_segments
+from .shared import C_RTURN, end_turn, wait_turn
 
 _MASK32 = 0xFFFFFFFF
 _MAX_SEQ_32 = 0xFFFFFFFF
@@ -62,10 +64,13 @@ def can_fuse(sa: EspSA, count: int, inner_bytes: int) -> bool:
     return not hard_kb or sa.counters.bytes + inner_bytes < hard_kb << 10
 
 
-def seal_tcp_super(sa: EspSA, packet: memoryview, mss: int) -> Train | None:
+def seal_tcp_super(sa: EspSA, packet: memoryview, mss: int,
+                   turn: tuple[Any, int, Any] | None = None) -> Train | None:
     """The ESP train of a TCP super-packet on the AEAD SA ``sa``, or None when the
     fused path may not take it (the caller cuts it with :func:`.segment.split` and
-    seals packet by packet). ``SegmentError`` for a malformed super-packet."""
+    seals packet by packet). ``SegmentError`` for a malformed super-packet. ``turn``:
+    a worker's ticket for its TUN read (cells, ticket, lock; see .shared): the sequence
+    numbers are taken in the order of the reads, the rest of the work in parallel."""
     segs = tcp_segments(packet, mss)
     count, hlen, last_len = segs.count, segs.hlen, segs.last_len
     inner_bytes = count * hlen + len(packet) - hlen
@@ -75,14 +80,20 @@ def seal_tcp_super(sa: EspSA, packet: memoryview, mss: int) -> Train | None:
     # the train's sequence numbers and counts, taken in one step under the SA's lock
     # (several worker processes may carry the SA: see .shared); the limits are checked
     # in the same step, so they hold across workers
-    with sa.lock:
-        if not can_fuse(sa, count, inner_bytes):
-            return None
-        seq0 = sa.seq + 1
-        sa.seq = seq0 + count - 1
-        c = sa.counters
-        c.packets += count
-        c.bytes += inner_bytes
+    if turn is not None:
+        wait_turn(turn[0], turn[1], C_RTURN)
+    try:
+        with sa.lock:
+            if not can_fuse(sa, count, inner_bytes):
+                return None
+            seq0 = sa.seq + 1
+            sa.seq = seq0 + count - 1
+            c = sa.counters
+            c.packets += count
+            c.bytes += inner_bytes
+    finally:
+        if turn is not None:
+            end_turn(turn[0], turn[1], turn[2], C_RTURN)
     cipher, salt = aead.primitive()
     nh = NH_IPV4 if segs.version == 4 else NH_IPV6
     align, icv = sa.pad_align, sa.icv_size

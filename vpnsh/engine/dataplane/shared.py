@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import time
 from typing import Any
 
 from .replay import MAX_WINDOW, ReplayWindow
@@ -35,8 +36,16 @@ _FIELDS = ("packets", "bytes", "auth_fail", "replay", "selector_drop", "pad_erro
 C_SEQ = 0
 C_TOP = 1 + len(_FIELDS)  # 8
 C_BLOCKS = C_TOP + 1  # 9
-SLOT_CELLS = 80  # 9 + up to 65 blocks (a 4096 window), rounded up
-assert C_BLOCKS + MAX_WINDOW // 64 + 1 <= SLOT_CELLS
+# order slots (one per shared TUN device or socket): the next ticket handed out, the
+# ticket whose turn it is to hand on its work, and whose turn to take sequence numbers
+C_TICKET = 76
+C_TURN = 77
+C_RTURN = 78
+SLOT_CELLS = 80  # 9 + up to 65 blocks (a 4096 window) + the two order cells, rounded up
+assert C_BLOCKS + MAX_WINDOW // 64 + 1 <= C_TICKET
+ORDER_WAIT = 0.05  # seconds a worker waits for its turn before it goes anyway
+ORDER_SPINS = 20  # sched_yield()s before it sleeps
+ORDER_SLEEP = 0.0001  # seconds of each sleep
 SLOT_BYTES = SLOT_CELLS * 8
 
 
@@ -129,6 +138,7 @@ class SharedEspSA(EspSA):
 
     _cells: memoryview
 
+
     @property
     def seq(self) -> int:
         return self._cells[C_SEQ]
@@ -150,3 +160,48 @@ def bind(sa: EspSA, table: SlotTable, index: int, lock: Any) -> EspSA:
     sa.replay = SharedReplayWindow(sa.replay_window, sa.esn, cells)
     sa.lock = lock
     return sa
+
+
+# ---------------------------------------------------------------------- order of work
+#
+# Two workers that handle consecutive trains of one TCP flow at once would hand them on
+# in either order: the TCP receiver sees reordering, answers with duplicate ACKs and the
+# sender retransmits. So a train keeps its place: outbound, an SA's trains are sent in
+# the order their sequence numbers were taken; inbound, the trains read from a socket
+# are written to the TUN in the order they were read. A ticket is taken in the same
+# locked step (``order_ticket``, :func:`take_ticket`); the work is done in parallel;
+# the hand-over waits for the ticket's turn (:func:`wait_turn`), at most ORDER_WAIT (a
+# worker that died holding a ticket delays the others once), and :func:`end_turn`
+# passes it on.
+
+
+def take_ticket(cells: memoryview) -> int:
+    """The next ticket of ``cells`` (a slot; call under its lock)."""
+    ticket = cells[C_TICKET]
+    cells[C_TICKET] = ticket + 1
+    return ticket
+
+
+def wait_turn(cells: memoryview, ticket: int, cell: int = C_TURN) -> bool:
+    """Return when ``ticket``'s turn has come (True), or after ORDER_WAIT (False).
+    Yields the CPU a few times, then sleeps in steps: the one whose turn it is may be
+    waiting for a core, or for its process's other thread to let go of the GIL."""
+    if cells[cell] >= ticket:
+        return True
+    for _ in range(ORDER_SPINS):
+        os.sched_yield()
+        if cells[cell] >= ticket:
+            return True
+    deadline = time.monotonic() + ORDER_WAIT
+    while cells[cell] < ticket:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(ORDER_SLEEP)
+    return True
+
+
+def end_turn(cells: memoryview, ticket: int, lock: Any, cell: int = C_TURN) -> None:
+    """Pass the turn on to ``ticket + 1`` (never back, if a late one gave up waiting)."""
+    with lock:
+        if cells[cell] <= ticket:
+            cells[cell] = ticket + 1

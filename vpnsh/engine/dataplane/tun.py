@@ -37,12 +37,6 @@ TUNSETOFFLOAD = 0x400454D0
 TUN_F_CSUM = 0x01
 TUN_F_TSO4 = 0x02
 TUN_F_TSO6 = 0x04
-# multi-queue devices (several worker processes, one queue each): the kernel spreads
-# flows over the attached queues by hash; a detached queue keeps the device alive
-IFF_MULTI_QUEUE = 0x0100
-IFF_ATTACH_QUEUE = 0x0200
-IFF_DETACH_QUEUE = 0x0400
-TUNSETQUEUE = 0x400454D9
 IFNAMSIZ = 16
 
 # struct virtio_net_hdr { u8 flags; u8 gso_type; u16 hdr_len, gso_size, csum_start, csum_offset; }
@@ -75,12 +69,9 @@ def tun_missing() -> str | None:
 class TunDevice:
     """An open TUN interface named ``name`` (Linux allows the dot of ``tunnel.1``)."""
 
-    __slots__ = ("name", "fd", "offload", "tso", "coalesced", "multi_queue")
+    __slots__ = ("name", "fd", "offload", "tso", "coalesced")
 
-    def __init__(self, name: str, offload: bool = False, tso: bool = False,
-                 multi_queue: bool = False) -> None:
-        """``multi_queue``: make the device with ``IFF_MULTI_QUEUE``, or attach one more
-        queue to such a device of that name (a worker process's own queue)."""
+    def __init__(self, name: str, offload: bool = False, tso: bool = False) -> None:
         if not name or len(name.encode()) >= IFNAMSIZ or "/" in name or " " in name:
             raise TunError(f"bad interface name {name!r}")
         try:
@@ -88,8 +79,7 @@ class TunDevice:
         except OSError as exc:
             raise TunError(exc.errno, f"cannot open {TUN_PATH}: {exc.strerror}") from None
         try:
-            flags = (IFF_TUN | IFF_NO_PI | (IFF_VNET_HDR if offload else 0)
-                     | (IFF_MULTI_QUEUE if multi_queue else 0))
+            flags = IFF_TUN | IFF_NO_PI | (IFF_VNET_HDR if offload else 0)
             ifr = struct.pack("16sH22x", name.encode(), flags)
             fcntl.ioctl(fd, TUNSETIFF, ifr)
         except OSError as exc:
@@ -97,7 +87,6 @@ class TunDevice:
             raise TunError(exc.errno, f"cannot create TUN {name}: {exc.strerror}") from None
         self.name = name
         self.fd = fd
-        self.multi_queue = multi_queue
         self.offload = offload
         self.tso = False  # reads may return super-packets and partial checksums
         if offload and tso:
@@ -111,11 +100,13 @@ class TunDevice:
     def fileno(self) -> int:
         return self.fd
 
-    def detach_queue(self) -> None:
-        """Take this fd's queue out of the kernel's choice (``IFF_DETACH_QUEUE``): it
-        then keeps the multi-queue device alive but gets no packets (the owner process
-        of a device whose queues the workers read)."""
-        fcntl.ioctl(self.fd, TUNSETQUEUE, struct.pack("16sH22x", b"", IFF_DETACH_QUEUE))
+    @classmethod
+    def adopt(cls, name: str, fd: int, offload: bool, tso: bool) -> TunDevice:
+        """The device whose fd (a duplicate, passed by the owner process) this is: a data
+        plane worker reads and writes the owner's device through it."""
+        tun = cls.__new__(cls)
+        tun.name, tun.fd, tun.offload, tun.tso, tun.coalesced = name, fd, offload, tso, 0
+        return tun
 
     def read(self, size: int = 65535) -> list[bytes] | None:
         """The IP packets of one read (several for a TCP super-packet when ``tso``),

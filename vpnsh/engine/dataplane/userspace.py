@@ -77,6 +77,7 @@ from .fused import Train, open_train, seal_tcp_super
 from .routes import configure_link, run_netlink, sync_routes
 from .sa import Direction, EspSA
 from .segment import F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6, SegmentError, split
+from .shared import C_RTURN, end_turn, take_ticket, wait_turn
 from .spd import InboundCheck, PacketKey, Spd, compile_all, parse_inner
 from .tun import VNET_HDR_LEN, TunDevice, TunError
 
@@ -137,6 +138,7 @@ class DataPlaneStats:
     encap_drops: int = 0  # EspDrop on the way out (lifesize, sequence exhausted)
     dead_sa: int = 0  # traffic on an SA whose hard lifetime has passed
     link_scoped: int = 0  # multicast / link-local packets with no SA: dropped, no acquire
+    order_waits_given_up: int = 0  # a worker's turn did not come within ORDER_WAIT (.shared)
     worker_restarts: int = 0  # worker processes that died and were started again (.workers)
 
 
@@ -204,6 +206,14 @@ class UserspaceDataPlane:
         # gives a new SA pair its shared-memory state before it is used (.workers)
         self.bind_child: Callable[[_Child], None] | None = None
         self._limit_note_sent = 0.0
+        # a worker's taken sockets whose reads keep their order on the way to the TUN:
+        # fd -> (the order slot's cells, its lock) (see .shared, "order of work")
+        self.read_order: dict[int, tuple[Any, Any]] = {}
+        self._turn: tuple[Any, int] | None = None  # the inbound thread's ticket of the read
+        self._udp_order: dict[Address, int] = {}  # owner: slot of each taken socket's order
+        self._tun_order: dict[str, int] = {}  # owner: slot of each TUN device's order
+        # the outbound thread's ticket of the TUN read in hand: (cells, ticket, lock)
+        self._out_turn: tuple[Any, int, Any] | None = None
         # ESP in UDP even without a NAT (the IKE engines fake one), as strongSwan's
         # kernel-libipsec does unless raw_esp: a UDP socket batches (GSO/GRO), a raw one
         # costs a system call per packet each way. ``raw_esp``: protocol 50 where no NAT is.
@@ -330,7 +340,8 @@ class UserspaceDataPlane:
         pool = self._pool
         if pool is not None:
             notes.append(f"{pool.count} worker processes (pids {', '.join(map(str, pool.pids()))}): "
-                         "multi-queue TUN, one shared port-4500 socket, SA state in shared memory")
+                         "shared TUN devices and port-4500 socket, reads kept in order, "
+                         "SA state in shared memory")
             notes += pool.notes
         notes.append("ESP in UDP on port 4500 with every peer that does NAT detection "
                      "(vpnshd --raw-esp: IP protocol 50 where no NAT is)" if self.forces_udp_encap
@@ -371,12 +382,8 @@ class UserspaceDataPlane:
         for name, iface in list(want.items()):
             if name not in self._tuns:
                 try:
-                    tun = TunDevice(name, offload=self.tun_offload, tso=self.tun_tso,
-                                    multi_queue=self._pool is not None)
-                    if self._pool is not None:
-                        tun.detach_queue()  # the workers' queues carry the packets
-                    self._tuns[name] = tun
-                except (TunError, OSError) as exc:  # e.g. a device of another kind has the name
+                    self._tuns[name] = TunDevice(name, offload=self.tun_offload, tso=self.tun_tso)
+                except TunError as exc:  # e.g. a device of another kind has the name
                     problems.append(f"{name}: {exc}")
                     del want[name]
                     continue
@@ -399,12 +406,18 @@ class UserspaceDataPlane:
         removed = [self._tuns.pop(name) for name in gone]
         if created or removed:
             self._sync_thread("out")
+        pool = self._pool
+        if pool is not None:  # the workers read and write the devices through duplicates
+            for name, tun in self._tuns.items():
+                if name not in self._tun_order:
+                    self._tun_order[name] = pool.order_slot()
+                    pool.call("tun", name, tun.offload, tun.tso, self._tun_order[name], handle=tun.fd)
+            pool.call("interfaces", sorted(self._tuns))  # theirs of the others closed
+            pool.free_slots(tuple(self._tun_order.pop(t.name) for t in removed if t.name in self._tun_order))
         for tun in removed:
             tun.close()
         self._interfaces = want
         self._routes = list(routes)
-        if self._pool is not None:
-            self._pool.call("interfaces", sorted(self._tuns))
         self.problems = problems
         for p in problems:
             log.warning("tunnel interfaces: %s", p)
@@ -506,19 +519,25 @@ class UserspaceDataPlane:
             child.dead = True
             self._spd.remove(inbound_spi)
 
-    def open_queues(self, names: list[str]) -> None:
-        """A worker process's own queue of each of these multi-queue TUN devices (which
-        the owner made and configured); queues of other devices closed."""
-        gone = [self._tuns.pop(n) for n in list(self._tuns) if n not in names]
-        for name in names:
-            if name not in self._tuns:
-                try:
-                    self._tuns[name] = TunDevice(name, offload=self.tun_offload, tso=self.tun_tso,
-                                                 multi_queue=True)
-                except TunError as exc:
-                    log.error("TUN queue %s: %s", name, exc)
+    def adopt_tun(self, name: str, fd: int, offload: bool, tso: bool, order: tuple[Any, Any]) -> None:
+        """A worker process: carry the owner's TUN device ``name`` through ``fd`` (a
+        duplicate), its reads kept in order across the workers with ``order`` (the order
+        slot's cells and lock, see .shared)."""
+        old = self._tuns.pop(name, None)
+        self._tuns[name] = TunDevice.adopt(name, fd, offload, tso)
+        self.read_order[fd] = order
         self._sync_thread("out")
+        if old is not None:
+            self.read_order.pop(old.fd, None)
+            old.close()
+
+    def keep_tuns(self, names: list[str]) -> None:
+        """A worker process: close its duplicates of the devices not in ``names``."""
+        gone = [self._tuns.pop(n) for n in list(self._tuns) if n not in names]
+        if gone:
+            self._sync_thread("out")
         for tun in gone:
+            self.read_order.pop(tun.fd, None)
             tun.close()
 
     def remove_child(self, inbound_spi: int) -> None:
@@ -578,7 +597,9 @@ class UserspaceDataPlane:
         dup.setblocking(False)
         if self._pool is not None:  # every worker reads (and sends on) a duplicate
             self._udp_taken = {**self._udp_taken, local: (dup, deliver)}
-            self._pool.call("udp", list(local), handle=dup.fileno())
+            if local not in self._udp_order:
+                self._udp_order[local] = self._pool.order_slot()
+            self._pool.call("udp", list(local), self._udp_order[local], handle=dup.fileno())
             return
         try:
             dup.setsockopt(SOL_UDP, UDP_GRO, 1)
@@ -587,6 +608,11 @@ class UserspaceDataPlane:
             pass  # an older kernel: one datagram a read
         self._udp_taken = {**self._udp_taken, local: (dup, deliver)}
         self._sync_thread("in")
+
+    def taken_socket(self, local: Address) -> socket.socket | None:
+        """This data plane's duplicate of the taken socket of ``local``, if taken."""
+        taken = self._udp_taken.get(local)
+        return taken[0] if taken is not None else None
 
     def take_udp_io(self, io: Any, local_ip: str, port: int = 4500) -> bool:
         """:meth:`take_udp_socket` for ``UdpIo``'s socket on ``local_ip:port``: pauses
@@ -615,6 +641,9 @@ class UserspaceDataPlane:
         taken = self._udp_taken.get(local)
         if taken is not None and self._pool is not None:
             self._pool.call("release", list(local))
+            order = self._udp_order.pop(local, None)
+            if order is not None:
+                self._pool.free_slots((order,))
         if taken is not None:
             self._udp_taken = {k: v for k, v in self._udp_taken.items() if k != local}
             self._sync_thread("in")
@@ -719,6 +748,8 @@ class UserspaceDataPlane:
             earlier = batch.pop(tun, None)
             if earlier:  # order kept: what came before goes first
                 self._write_batch({tun: earlier})
+            if self._turn is not None and not wait_turn(*self._turn):
+                self.stats.order_waits_given_up += 1
             refused = None if tun.closed else tun.write_rows(out, accepted, stride)
             if refused is not None:
                 self.stats.tun_write_errors += refused
@@ -742,6 +773,8 @@ class UserspaceDataPlane:
         return True
 
     def _write_batch(self, batch: dict[TunDevice, list[bytes]]) -> None:
+        if batch and self._turn is not None and not wait_turn(*self._turn):
+            self.stats.order_waits_given_up += 1
         for tun, packets in batch.items():
             if tun.closed:
                 self.stats.tun_write_errors += len(packets)
@@ -812,46 +845,68 @@ class UserspaceDataPlane:
         wildcard = local[0] in ("0.0.0.0", "::")
         batch: dict[TunDevice, list[bytes]] = {}
         n = 0
+        order = self.read_order.get(sock.fileno())
         for _ in range(READ_BATCH):
             try:
-                if gro or wildcard:
+                if order is not None:  # a worker: the read and its ticket in one step
+                    with order[1]:
+                        data, anc, _flags, addr = sock.recvmsg(MAX_PACKET, _GRO_CMSG_SPACE)
+                        self._turn = (order[0], take_ticket(order[0]))
+                elif gro or wildcard:
                     data, anc, _flags, addr = sock.recvmsg(MAX_PACKET, _GRO_CMSG_SPACE)
                 else:
                     data, addr = sock.recvfrom(MAX_PACKET)
                     anc = None
             except OSError:
                 break
-            seg = 0
-            if anc:
-                for level, kind, value in anc:
-                    if level == SOL_UDP and kind == UDP_GRO and len(value) >= 2:
-                        seg = _U16.unpack_from(value)[0] if len(value) < 4 else int.from_bytes(
-                            value[:4], sys.byteorder)
-            if seg and len(data) > seg:
-                self.stats.gro_reads += 1
-                try:
-                    taken = self._inbound_train(data, seg, batch)
-                except Exception:  # noqa: BLE001
-                    log.exception("inbound ESP-in-UDP train")
-                    taken = True
-                if taken:
-                    n += -(-len(data) // seg)
-                    continue
-                trains = [data[i:i + seg] for i in range(0, len(data), seg)]
-            else:
-                trains = [data]
-            for dgram in trains:
-                n += 1
-                if len(dgram) >= 8 and not dgram.startswith(NON_ESP_MARKER):
-                    try:
-                        inbound(dgram, True, batch)
-                    except Exception:  # noqa: BLE001
-                        log.exception("inbound ESP-in-UDP")
-                else:  # IKE, keepalive, runt: the IKE side's business
-                    to = (local_from_ancillary(anc, local[0]), local[1]) if wildcard and anc else local
-                    self._call_soon(deliver, dgram, to, (addr[0], addr[1]))
+            try:
+                n += self._read_one(data, anc, addr, local, deliver, gro, wildcard, batch, inbound)
+            finally:
+                turn = self._turn
+                if turn is not None:  # this read's packets go now, in their turn
+                    self._write_batch(batch)
+                    batch.clear()
+                    self._turn = None
+                    if not wait_turn(*turn):
+                        self.stats.order_waits_given_up += 1
+                    end_turn(turn[0], turn[1], order[1])  # type: ignore[index]
         self._write_batch(batch)
         self.stats.udp_packets_in += n
+
+    def _read_one(self, data: bytes, anc: Any, addr: Any, local: Address,
+                  deliver: Callable[[bytes, Address, Address], None], gro: bool, wildcard: bool,
+                  batch: dict[TunDevice, list[bytes]], inbound: Callable[..., None]) -> int:
+        """One read of a taken socket: a GRO train or a datagram; returns datagrams seen."""
+        n = 0
+        seg = 0
+        if anc:
+            for level, kind, value in anc:
+                if level == SOL_UDP and kind == UDP_GRO and len(value) >= 2:
+                    seg = _U16.unpack_from(value)[0] if len(value) < 4 else int.from_bytes(
+                        value[:4], sys.byteorder)
+        if seg and len(data) > seg:
+            self.stats.gro_reads += 1
+            try:
+                taken = self._inbound_train(data, seg, batch)
+            except Exception:  # noqa: BLE001
+                log.exception("inbound ESP-in-UDP train")
+                taken = True
+            if taken:
+                return -(-len(data) // seg)
+            trains = [data[i:i + seg] for i in range(0, len(data), seg)]
+        else:
+            trains = [data]
+        for dgram in trains:
+            n += 1
+            if len(dgram) >= 8 and not dgram.startswith(NON_ESP_MARKER):
+                try:
+                    inbound(dgram, True, batch)
+                except Exception:  # noqa: BLE001
+                    log.exception("inbound ESP-in-UDP")
+            else:  # IKE, keepalive, runt: the IKE side's business
+                to = (local_from_ancillary(anc, local[0]), local[1]) if wildcard and anc else local
+                self._call_soon(deliver, dgram, to, (addr[0], addr[1]))
+        return n
 
     # ------------------------------------------------------------------ outbound
 
@@ -895,61 +950,98 @@ class UserspaceDataPlane:
         stats = self.stats
         fast4, fast6 = self._spd.catch_all4, self._spd.catch_all6
         read = os.read
-        send = self._send
         n = segments = 0
+        order = self.read_order.get(fd)
         for n in range(READ_BATCH):  # noqa: B007 - n counts the reads
             try:
-                buf = read(fd, TUN_READ_MAX)
+                if order is not None:  # a worker: the read and its ticket in one step
+                    with order[1]:
+                        buf = read(fd, TUN_READ_MAX)
+                        self._out_turn = (order[0], take_ticket(order[0]), order[1])
+                else:
+                    buf = read(fd, TUN_READ_MAX)
             except OSError:  # BlockingIOError included: nothing more waiting
                 break
-            packets: list[bytes] | tuple[bytes]
-            gso_type = buf[1] & 0x7F if tso else 0
-            if gso_type in (GSO_TCPV4, GSO_TCPV6):  # a TCP super-packet
-                stats.tso_reads += 1
-                head = buf[VNET_HDR_LEN:VNET_HDR_LEN + 128]  # the headers: the flow's selectors
-                packets = []
-            elif tso and (gso_type or buf[0] & F_NEEDS_CSUM):  # other GSO, or a partial sum
-                try:
-                    packets = split(buf)
-                except SegmentError as exc:
-                    stats.bad_offload += 1
-                    log.debug("TUN %s: %s", name, exc)
-                    continue
-                head = packets[0]
-            else:
-                head = buf[VNET_HDR_LEN:] if offload else buf
-                packets = (head,)
-            version = head[0] >> 4 if head else 0
-            child = fast4.get(name) if version == 4 else fast6.get(name) if version == 6 else None
-            if child is None:
-                key = parse_inner(head)
-                if key is None:
-                    stats.not_ip += 1
-                    continue
-                child = self._spd.lookup(name, key)
-                if child is None:
-                    if not packets:
-                        packets = self._split_counted(buf, name)
-                    segments += len(packets)
-                    for p in packets:
-                        self._no_sa(name, key, p)
-                    continue
             try:
-                if not packets:
-                    if self._send_super(child, buf, head):
-                        continue
-                    packets = self._split_counted(buf, name)
-                segments += len(packets)
-                for p in packets:  # all of one flow: the super-packet's selectors are theirs
-                    send(child, p)
-            except Exception:  # noqa: BLE001 - a bad packet never stops the thread
-                log.exception("outbound ESP")
+                segments += self._tun_one(buf, name, offload, tso, fast4, fast6)
+            finally:
+                if self._out_turn is not None:
+                    self._end_out_turn()
         else:
             n = READ_BATCH
         stats.tun_reads += n
         stats.tun_packets_in += segments
         self._gso_flush()
         self._kick_udp_out()
+
+    def _end_out_turn(self) -> None:
+        """The TUN read in hand is done: pass on its turns to take sequence numbers and
+        to send (after its datagrams left)."""
+        assert self._out_turn is not None
+        cells, ticket, lock = self._out_turn
+        self._out_turn = None
+        if not wait_turn(cells, ticket, C_RTURN):
+            self.stats.order_waits_given_up += 1
+        end_turn(cells, ticket, lock, C_RTURN)
+        if not wait_turn(cells, ticket):
+            self.stats.order_waits_given_up += 1
+        try:
+            self._gso_flush()
+        finally:
+            end_turn(cells, ticket, lock)
+
+    def _tun_one(self, buf: bytes, name: str, offload: bool, tso: bool,
+                 fast4: dict[str, _Child], fast6: dict[str, _Child]) -> int:
+        """One TUN read: sealed and sent (or queued for an SA); returns the segments."""
+        stats = self.stats
+        send = self._send
+        segments = 0
+        packets: list[bytes] | tuple[bytes]
+        gso_type = buf[1] & 0x7F if tso else 0
+        if gso_type in (GSO_TCPV4, GSO_TCPV6):  # a TCP super-packet
+            stats.tso_reads += 1
+            head = buf[VNET_HDR_LEN:VNET_HDR_LEN + 128]  # the headers: the flow's selectors
+            packets = []
+        elif tso and (gso_type or buf[0] & F_NEEDS_CSUM):  # other GSO, or a partial sum
+            try:
+                packets = split(buf)
+            except SegmentError as exc:
+                stats.bad_offload += 1
+                log.debug("TUN %s: %s", name, exc)
+                return segments
+            head = packets[0]
+        else:
+            head = buf[VNET_HDR_LEN:] if offload else buf
+            packets = (head,)
+        version = head[0] >> 4 if head else 0
+        child = fast4.get(name) if version == 4 else fast6.get(name) if version == 6 else None
+        if child is None:
+            key = parse_inner(head)
+            if key is None:
+                stats.not_ip += 1
+                return segments
+            child = self._spd.lookup(name, key)
+            if child is None:
+                if not packets:
+                    packets = self._split_counted(buf, name)
+                segments += len(packets)
+                for p in packets:
+                    self._no_sa(name, key, p)
+                return segments
+        try:
+            if not packets:
+                if self._send_super(child, buf, head):
+                    return segments
+                packets = self._split_counted(buf, name)
+            segments += len(packets)
+            turn = self._out_turn
+            if turn is not None and not wait_turn(turn[0], turn[1], C_RTURN):  # numbers in order
+                stats.order_waits_given_up += 1
+            for p in packets:  # all of one flow: the super-packet's selectors are theirs
+                send(child, p)
+        except Exception:  # noqa: BLE001 - a bad packet never stops the thread
+            log.exception("outbound ESP")
+        return segments
 
     def _split_counted(self, buf: bytes, name: str) -> list[bytes]:
         """:func:`.segment.split`, malformed reads counted and dropped (an empty list)."""
@@ -972,13 +1064,16 @@ class UserspaceDataPlane:
             return False
         try:
             train = seal_tcp_super(child.outbound, memoryview(buf)[VNET_HDR_LEN:],
-                                   _U16.unpack_from(buf, 4)[0])
+                                   _U16.unpack_from(buf, 4)[0], self._out_turn)
         except SegmentError as exc:
             self.stats.bad_offload += 1
             log.debug("TUN %s: %s", child.spec.tunnel_if, exc)
             return True  # dropped, counted
         if train is None:
             return False
+        turn = self._out_turn
+        if turn is not None and not wait_turn(turn[0], turn[1]):  # the reads before go first
+            self.stats.order_waits_given_up += 1
         self._gso_flush()  # what is queued for the socket goes first: order kept
         self.stats.tun_packets_in += train.count
         self._send_train(sock, child.udp_remote, train, src)  # type: ignore[arg-type]
@@ -1277,15 +1372,16 @@ class UserspaceDataPlane:
 
     def _replay_to_worker(self, index: int) -> None:
         """Everything a new worker needs, in an order that never makes it acquire or
-        drop: the SAs, then the TUN queues, then the sockets."""
+        drop: the SAs, then the TUN devices, then the sockets."""
         pool = self._pool
         if pool is None:
             return
         for child in list(self._children.values()):
             pool.call("install", child.spec, *child.slots, child.dead, only=index)
-        pool.call("interfaces", sorted(self._tuns), only=index)
+        for name, tun in list(self._tuns.items()):
+            pool.call("tun", name, tun.offload, tun.tso, self._tun_order[name], handle=tun.fd, only=index)
         for key, (sock, _deliver) in list(self._udp_taken.items()):
-            pool.call("udp", list(key), handle=sock.fileno(), only=index)
+            pool.call("udp", list(key), self._udp_order[key], handle=sock.fileno(), only=index)
         self.stats.worker_restarts = pool.restarts
 
     async def _life_timer(self) -> None:

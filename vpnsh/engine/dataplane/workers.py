@@ -3,28 +3,43 @@
 Python runs one thread at a time per process, so more than one core means more than one
 process. With N > 1 the :class:`~.userspace.UserspaceDataPlane` of the daemon (the
 *owner*) moves no packets itself; it keeps IKE's side (SAs, interfaces, lifetimes,
-``show`` figures) and N worker processes move the packets, each with:
+``show`` figures) and N worker processes move the packets. Every worker has:
 
-* its own queue of every TUN device (``IFF_MULTI_QUEUE``: the kernel spreads flows over
-  the queues; the owner's own queue is detached and only keeps the device alive);
-* a duplicate of the port-4500 socket the owner took from ``UdpIo``: the worker that is
-  free reads the next datagram or GRO train (steering by availability; IKE and
-  keepalives read by a worker go to the owner's event loop, as in one process);
+* a duplicate of each TUN device's fd and of the port-4500 socket the owner took from
+  ``UdpIo`` (passed with SCM_RIGHTS). The worker that is free reads the next TUN
+  super-packet or GRO train: one TCP flow is sealed and opened by all workers at once.
+  IKE and keepalives read by a worker go to the owner's event loop, as in one process;
 * every SA, with its sequence number, counters and replay window in shared memory
-  (:mod:`.shared`), so that they stay exact whichever worker handles a packet.
+  (:mod:`.shared`), changed under the SA's lock, so that they stay exact whichever
+  worker handles a packet.
 
-Control messages go over one pipe per worker. ``install``, ``remove``, ``interfaces``
-and socket changes are acknowledged by every worker before the owner's call returns, so
-a new SA is in every worker before IKE answers (make-before-break on rekey, as in one
-process), and an SA is gone from every worker before its slots can be handed out again.
-The owner sums nothing per SA (the slots are the totals); the data plane's own drop
+Order: a read takes a ticket in the same locked step (one order slot per device and
+socket); sequence numbers are taken and datagrams sent (outbound), and packets written
+to the TUN (inbound), in ticket order; segmentation, encryption and decryption run in
+parallel. One flow's packets therefore leave in the order they came, and sequence
+numbers go out in order (a peer's replay window, strongSwan's 32 by default, sees no
+reordering), with no lock held during the crypto.
+
+(Measured and dropped: multi-queue TUN devices, one queue per worker. The kernel
+either moves a flow to the queue that last wrote its ACKs, so a flow hops between
+workers and its segments overtake each other — thousands of spurious TCP
+retransmissions — or, with a BPF steering program, keeps the flow on one worker, which
+then carries one flow no faster than one process. Steering the socket by SPI with
+``SO_REUSEPORT`` has the same limit: one SA, one worker.)
+
+Control messages go over one pipe per worker. ``install``, ``remove``, devices and
+sockets are acknowledged by every worker before the owner's call returns, so a new SA
+is in every worker before IKE answers (make-before-break on rekey, as in one process),
+and an SA is gone from every worker before its slots can be handed out again. The
+owner sums nothing per SA (the slots are the totals); the data plane's own drop
 counters are asked from each worker and summed.
 
 A worker that dies is noticed at once (its pipe closes): the owner logs it, counts it
 (``dataplane_worker_restart`` in ``show counter global``), says so in
-``show vpn dataplane``, and starts a new worker with every interface, socket and SA
-(their state is in shared memory, so sequence numbers and windows carry on). Meanwhile
-the kernel sends the dead worker's flows to the other queues and sockets.
+``show vpn dataplane``, and starts a new worker with every SA, device and socket (their
+state is in shared memory, so sequence numbers and windows carry on). Meanwhile the
+other workers keep reading the devices and the socket; a ticket the dead worker held
+delays the others once, by at most ``ORDER_WAIT``.
 """
 
 from __future__ import annotations
@@ -35,6 +50,7 @@ import multiprocessing
 import os
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -51,6 +67,7 @@ log = logging.getLogger("vpnsh.dataplane.workers")
 SLOTS = 1 << 16  # SA slots in the shared table (two per CHILD SA pair); sparse on disk
 LOCKS = 64  # locks shared by the slots: slot i uses lock i % LOCKS
 QUARANTINE = 1024  # freed slots wait behind this many others before they are reused
+WORKER_SWITCH_INTERVAL = 0.0005  # seconds (Python's default: 0.005)
 REPLY_TIMEOUT = 5.0  # seconds a control call waits for every worker's acknowledgement
 Address = tuple[str, int]
 
@@ -145,7 +162,13 @@ class WorkerPool:
             bind(sa, self.table, index, self.locks[index % LOCKS])
         child.slots = (child.inbound.slot, child.outbound.slot)
 
-    def free_slots(self, slots: tuple[int, int]) -> None:
+    def order_slot(self) -> int:
+        """A zeroed slot for the order of a shared socket's reads (.shared)."""
+        index = self._free.popleft()
+        self.table.zero(index)
+        return index
+
+    def free_slots(self, slots: tuple[int, ...]) -> None:
         self._free.extend(slots)  # at the end: reused after every other free slot
 
     # ------------------------------------------------------------------ control calls
@@ -266,6 +289,9 @@ def worker_main(conn: Connection, table_path: str, slots: int, locks: list[Any],
     from .userspace import UserspaceDataPlane
 
     logging.basicConfig(level=logging.WARNING, format=f"vpnsh-dp-worker-{index}: %(message)s")
+    # the inbound and outbound threads hand each other the GIL sooner than every 5 ms:
+    # a train waiting for its turn (.shared) waits for the other thread's GIL slice
+    sys.setswitchinterval(WORKER_SWITCH_INTERVAL)
     table = SlotTable(table_path, slots, create=False)
     send_lock = threading.Lock()
 
@@ -301,8 +327,12 @@ def worker_main(conn: Connection, table_path: str, slots: int, locks: list[Any],
             try:
                 if kind == "stop":
                     break
-                if kind == "interfaces":
-                    dp.open_queues(args[0])
+                if kind == "tun":
+                    name, offload, tso, order = args
+                    fd = recv_handle(conn)
+                    dp.adopt_tun(name, fd, offload, tso, (table.slot(order), locks[order % len(locks)]))
+                elif kind == "interfaces":
+                    dp.keep_tuns(args[0])
                 elif kind == "install":
                     spec, s_in, s_out, dead = args
                     pending_slots[spec.inbound.spi] = (s_in, s_out)
@@ -316,14 +346,20 @@ def worker_main(conn: Connection, table_path: str, slots: int, locks: list[Any],
                 elif kind == "udp":
                     fd = recv_handle(conn)
                     sock = socket.socket(fileno=fd)
-                    key = tuple(args[0])
+                    key, order = tuple(args[0]), args[1]
 
                     def deliver(data: bytes, local: Address, remote: Address, key: Any = key) -> None:
                         tell("deliver", key, data, local, remote)
 
                     dp.take_udp_socket(key, sock, deliver)
                     sock.close()  # take_udp_socket keeps its own duplicate
+                    dup = dp.taken_socket(key)
+                    if dup is not None:  # its reads keep their order on the way to the TUN
+                        dp.read_order[dup.fileno()] = (table.slot(order), locks[order % len(locks)])
                 elif kind == "release":
+                    dup = dp.taken_socket(tuple(args[0]))
+                    if dup is not None:
+                        dp.read_order.pop(dup.fileno(), None)
                     dp.release_udp_socket(tuple(args[0]))
                 elif kind == "esp":
                     dp.esp_in_udp(args[0], ("", 0), ("", 0))
