@@ -24,6 +24,7 @@ slot in more than one step does so under its lock:
 from __future__ import annotations
 
 import contextlib
+import logging
 import mmap
 import os
 import time
@@ -31,6 +32,8 @@ from typing import Any
 
 from .replay import MAX_WINDOW, ReplayWindow
 from .sa import EspSA
+
+log = logging.getLogger("vpnsh.dataplane.shared")
 
 _FIELDS = ("packets", "bytes", "auth_fail", "replay", "selector_drop", "pad_errors", "other_drops")
 C_SEQ = 0
@@ -44,6 +47,9 @@ C_RTURN = 78
 SLOT_CELLS = 80  # 9 + up to 65 blocks (a 4096 window) + the two order cells, rounded up
 assert C_BLOCKS + MAX_WINDOW // 64 + 1 <= C_TICKET
 ORDER_WAIT = 0.05  # seconds a worker waits for its turn before it goes anyway
+# seconds a slot's lock may stay taken before it counts as left behind by a dead worker
+# (what it guards takes microseconds)
+LOCK_STUCK = 2.0
 ORDER_SPINS = 20  # sched_yield()s before it sleeps
 ORDER_SLEEP = 0.0001  # seconds of each sleep
 SLOT_BYTES = SLOT_CELLS * 8
@@ -148,6 +154,31 @@ class SharedEspSA(EspSA):
         self._cells[C_SEQ] = value
 
 
+class SharedLock:
+    """A ``multiprocessing`` lock of the pool, taken with ``with``. A lock still taken
+    after LOCK_STUCK was left by a worker that died inside the few microseconds it is
+    held (SIGKILL, a crash): it is broken, logged, and taken, so that the other workers
+    never hang on it."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: Any) -> None:
+        self._lock = lock
+
+    def __enter__(self) -> SharedLock:
+        lock = self._lock
+        if not lock.acquire(True, LOCK_STUCK):
+            log.error("a data-plane lock was held for %.0f s (by a worker that died?): broken",
+                      LOCK_STUCK)
+            with contextlib.suppress(ValueError):  # released meanwhile
+                lock.release()
+            lock.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
 def bind(sa: EspSA, table: SlotTable, index: int, lock: Any) -> EspSA:
     """Make ``sa`` keep its sequence number, counters and replay window in slot ``index``
     of ``table``, changed under ``lock``. The slot's contents are kept (another process
@@ -158,7 +189,7 @@ def bind(sa: EspSA, table: SlotTable, index: int, lock: Any) -> EspSA:
     sa.slot = index  # type: ignore[attr-defined]
     sa.counters = SharedCounters(cells)  # type: ignore[assignment]
     sa.replay = SharedReplayWindow(sa.replay_window, sa.esn, cells)
-    sa.lock = lock
+    sa.lock = lock if isinstance(lock, SharedLock) else SharedLock(lock)
     return sa
 
 

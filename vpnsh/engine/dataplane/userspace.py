@@ -531,6 +531,12 @@ class UserspaceDataPlane:
             self.read_order.pop(old.fd, None)
             old.close()
 
+    def set_read_order(self, fd: int, order: tuple[Any, Any]) -> None:
+        """A worker process: keep the reads of the taken socket ``fd`` in order across
+        the workers (see .shared), and have the inbound thread poll it exclusively."""
+        self.read_order[fd] = order
+        self._sync_thread("in")
+
     def keep_tuns(self, names: list[str]) -> None:
         """A worker process: close its duplicates of the devices not in ``names``."""
         gone = [self._tuns.pop(n) for n in list(self._tuns) if n not in names]
@@ -786,8 +792,8 @@ class UserspaceDataPlane:
                 self.stats.tun_write_errors += len(packets)
 
     def _raw_inbound_loop(self) -> None:
-        poller = select.poll()
-        poller.register(self._in_wake, select.POLLIN)
+        poller = select.epoll()
+        poller.register(self._in_wake, select.EPOLLIN)
         raw: dict[int, socket.socket] = {}
         udp: dict[int, tuple[socket.socket, Address, Callable[[bytes, Address, Address], None]]] = {}
         try:
@@ -796,15 +802,16 @@ class UserspaceDataPlane:
                     with self._gen_cond:
                         gen = self._in_gen
                         for fd in [*raw, *udp]:
-                            poller.unregister(fd)
+                            with contextlib.suppress(OSError):
+                                poller.unregister(fd)
                         raw = {s.fileno(): s for s in self._raw.values()}
                         udp = {s.fileno(): (s, local, deliver)
                                for local, (s, deliver) in self._udp_taken.items()}
                         for fd in [*raw, *udp]:
-                            poller.register(fd, select.POLLIN)
+                            poller.register(fd, self._poll_flags(fd))
                         self._in_seen = gen
                         self._gen_cond.notify_all()
-                ready = poller.poll(1000)
+                ready = poller.poll(1.0)
                 self.stats.in_wakeups += 1
                 for fd, _ev in ready:
                     if fd == self._in_wake:
@@ -815,8 +822,14 @@ class UserspaceDataPlane:
                     elif fd in udp:
                         self._read_udp(*udp[fd])
         finally:
+            poller.close()
             with self._gen_cond:
                 self._gen_cond.notify_all()
+
+    def _poll_flags(self, fd: int) -> int:
+        """epoll flags for ``fd``: a device or socket every worker reads wakes one
+        waiting worker per event (EPOLLEXCLUSIVE), not all of them."""
+        return select.EPOLLIN | (select.EPOLLEXCLUSIVE if fd in self.read_order else 0)
 
     def _read_raw(self, sock: socket.socket) -> None:
         v4 = sock.family == socket.AF_INET
@@ -911,8 +924,8 @@ class UserspaceDataPlane:
     # ------------------------------------------------------------------ outbound
 
     def _outbound_loop(self) -> None:
-        poller = select.poll()
-        poller.register(self._out_wake, select.POLLIN)
+        poller = select.epoll()
+        poller.register(self._out_wake, select.EPOLLIN)
         fds: dict[int, TunDevice] = {}
         try:
             while self._running:
@@ -920,15 +933,16 @@ class UserspaceDataPlane:
                     with self._gen_cond:
                         gen = self._out_gen
                         for fd in fds:
-                            poller.unregister(fd)
+                            with contextlib.suppress(OSError):
+                                poller.unregister(fd)
                         fds = {t.fd: t for t in self._tuns.values()}
                         for fd in fds:
-                            poller.register(fd, select.POLLIN)
+                            poller.register(fd, self._poll_flags(fd))
                         self._out_seen = gen
                         self._gen_cond.notify_all()
                 if self._flush:
                     self._flush_pending()
-                ready = poller.poll(1000 if not self._pending else 250)
+                ready = poller.poll(1.0 if not self._pending else 0.25)
                 self.stats.out_wakeups += 1
                 for fd, _ev in ready:
                     if fd == self._out_wake:
@@ -942,6 +956,7 @@ class UserspaceDataPlane:
                 if self._pending:
                     self._expire_pending()
         finally:
+            poller.close()
             with self._gen_cond:
                 self._gen_cond.notify_all()
 

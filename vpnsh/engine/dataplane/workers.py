@@ -60,7 +60,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.reduction import recv_handle, send_handle
 from typing import Any
 
-from .shared import SlotTable, bind
+from .shared import SharedLock, SlotTable, bind
 
 log = logging.getLogger("vpnsh.dataplane.workers")
 
@@ -293,6 +293,7 @@ def worker_main(conn: Connection, table_path: str, slots: int, locks: list[Any],
     # a train waiting for its turn (.shared) waits for the other thread's GIL slice
     sys.setswitchinterval(WORKER_SWITCH_INTERVAL)
     table = SlotTable(table_path, slots, create=False)
+    shared_locks = [SharedLock(lock) for lock in locks]
     send_lock = threading.Lock()
 
     def tell(*msg: Any) -> None:
@@ -311,8 +312,8 @@ def worker_main(conn: Connection, table_path: str, slots: int, locks: list[Any],
 
     def bind_child(child: Any) -> None:
         s_in, s_out = pending_slots.pop(child.spec.inbound.spi)
-        bind(child.inbound, table, s_in, locks[s_in % len(locks)])
-        bind(child.outbound, table, s_out, locks[s_out % len(locks)])
+        bind(child.inbound, table, s_in, shared_locks[s_in % len(locks)])
+        bind(child.outbound, table, s_out, shared_locks[s_out % len(locks)])
 
     dp.bind_child = bind_child
     dp.start_threads()
@@ -330,7 +331,7 @@ def worker_main(conn: Connection, table_path: str, slots: int, locks: list[Any],
                 if kind == "tun":
                     name, offload, tso, order = args
                     fd = recv_handle(conn)
-                    dp.adopt_tun(name, fd, offload, tso, (table.slot(order), locks[order % len(locks)]))
+                    dp.adopt_tun(name, fd, offload, tso, (table.slot(order), shared_locks[order % len(locks)]))
                 elif kind == "interfaces":
                     dp.keep_tuns(args[0])
                 elif kind == "install":
@@ -355,7 +356,7 @@ def worker_main(conn: Connection, table_path: str, slots: int, locks: list[Any],
                     sock.close()  # take_udp_socket keeps its own duplicate
                     dup = dp.taken_socket(key)
                     if dup is not None:  # its reads keep their order on the way to the TUN
-                        dp.read_order[dup.fileno()] = (table.slot(order), locks[order % len(locks)])
+                        dp.set_read_order(dup.fileno(), (table.slot(order), shared_locks[order % len(locks)]))
                 elif kind == "release":
                     dup = dp.taken_socket(tuple(args[0]))
                     if dup is not None:
