@@ -35,8 +35,8 @@ owner sums nothing per SA (the slots are the totals); the data plane's own drop
 counters are asked from each worker and summed.
 
 A worker that dies is noticed at once (its pipe closes): the owner logs it, counts it
-(``dataplane_worker_restart`` in ``show counter global``), says so in
-``show vpn dataplane``, and starts a new worker with every SA, device and socket (their
+(``dataplane_worker_restart`` in ``show counter global``), notes it in the data
+plane's ``info()``, and starts a new worker with every SA, device and socket (their
 state is in shared memory, so sequence numbers and windows carry on). Meanwhile the
 other workers keep reading the devices and the socket; a ticket the dead worker held
 delays the others once, by at most ``ORDER_WAIT``.
