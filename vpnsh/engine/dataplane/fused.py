@@ -162,28 +162,31 @@ def open_train(sa: EspSA, data: bytes, seg: int) -> tuple[bytearray, list[tuple[
     out = bytearray(max(stride, 0) * -(-n // seg))
     ov = memoryview(out)
     window, esn, anti = sa.replay, sa.esn, sa.anti_replay
+    check, update = window.check, window.update
     c = sa.counters
     decrypt_into = cipher.decrypt_into
+    k = -(-n // seg)
+    # every datagram's low 32 bits of sequence number in one call (a strided view)
+    lows: list[int] = np.ndarray((k,), dtype=">u4", buffer=data, offset=4, strides=(seg,)).tolist() \
+        if n - (k - 1) * seg >= 8 else [int.from_bytes(view[o + 4:o + 8], "big") if n - o >= 8 else 0
+                                        for o in range(0, n, seg)]
     # 1. under the SA's lock: each datagram's sequence number, and the window's verdict
     # before any work (a worker process may share the SA: see .shared)
     rows: list[tuple[int, int, int, int, int]] = []  # offset, end, plain offset, length, seq
     short = replayed = 0
     with sa.lock:
-        i = 0
-        for o in range(0, n, seg):
+        for i in range(k):
+            o = i * seg
             end = min(o + seg, n)
             plen = end - o - 16 - icv
-            po = i * stride
-            i += 1
             if plen < 2:
                 short += 1
                 continue
-            seq_low = int.from_bytes(view[o + 4:o + 8], "big")
-            seq = window.infer(seq_low) if esn else seq_low
-            if anti and not window.check(seq):
+            seq = window.infer(lows[i]) if esn else lows[i]
+            if anti and not check(seq):
                 replayed += 1
                 continue
-            rows.append((o, end, po, plen, seq))
+            rows.append((o, end, i * stride, plen, seq))
         c.other_drops += short
         c.replay += replayed
     # 2. the tags, with no lock held
@@ -193,7 +196,7 @@ def open_train(sa: EspSA, data: bytes, seg: int) -> tuple[bytearray, list[tuple[
         aad = view[o:o + 8] if not esn else b"".join((view[o:o + 4], (seq >> 32).to_bytes(4, "big"),
                                                        view[o + 4:o + 8]))
         try:
-            decrypt_into(salt + view[o + 8:o + 16], view[o + 16:end], aad, ov[po:po + plen])
+            decrypt_into(salt + data[o + 8:o + 16], view[o + 16:end], aad, ov[po:po + plen])
         except InvalidTag:
             forged += 1
             continue
@@ -201,25 +204,30 @@ def open_train(sa: EspSA, data: bytes, seg: int) -> tuple[bytearray, list[tuple[
     # 3. under the lock again: the window checked once more (another worker may have
     # accepted the same number meanwhile) and updated, then the plaintext's checks
     accepted: list[tuple[int, int]] = []
+    packets = inner_bytes = pad_errors = malformed = 0
     with sa.lock:
-        c.auth_fail += forged
         for po, plen, seq in opened:
-            if anti and not window.check(seq):
+            if anti and not check(seq):
                 c.replay += 1
                 continue
-            window.update(seq)
+            update(seq)
             padlen = out[po + plen - 2]
             nh = out[po + plen - 1]
             ilen = plen - 2 - padlen
             if ilen < 0 or ov[po + ilen:po + plen - 2] != _PADS[padlen]:
-                c.pad_errors += 1
+                pad_errors += 1
                 continue
             if nh == NH_NO_NEXT:
                 continue  # a TFC dummy: discarded silently, as decapsulate does
             if ilen == 0 or (nh, out[po] >> 4) not in ((NH_IPV4, 4), (NH_IPV6, 6)):
-                c.other_drops += 1
+                malformed += 1
                 continue
-            c.packets += 1
-            c.bytes += ilen
+            packets += 1
+            inner_bytes += ilen
             accepted.append((po, ilen))
+        c.auth_fail += forged
+        c.pad_errors += pad_errors
+        c.other_drops += malformed
+        c.packets += packets
+        c.bytes += inner_bytes
     return out, accepted
