@@ -181,3 +181,18 @@ def test_a_dead_worker_is_reported_and_replaced(pair: Pair, tmp_path: Path) -> N
     out, back = pair.a.counters(0x1001), pair.b.counters(0x2001)
     assert out["send_seq"] == out["encap_packets"] == back["recv_seq"]
     assert back["replay_packets"] == 0
+
+
+def test_stop_ends_every_worker_and_removes_the_shared_memory(pair: Pair) -> None:
+    """A clean shutdown: the workers exit, the shared-memory file is gone."""
+    s = pair.sites
+    a, b = spec_pair(s.left.outer, s.right.outer)
+    pair.install(a, b)
+    assert ping(s.left.ns, s.left.inner, s.right.inner, count=1).returncode == 0
+    pids = pair.a.request("worker_pids")
+    owner = pair.a.proc.pid
+    assert any(f.startswith(f"vpnsh-dp-{owner}-") for f in os.listdir("/dev/shm"))
+    pair.a.stop()
+    assert pair.a.proc.returncode == 0
+    wait_until(lambda: not any(_alive(p) for p in pids), 10, what="workers gone")
+    assert not any(f.startswith(f"vpnsh-dp-{owner}-") for f in os.listdir("/dev/shm"))
