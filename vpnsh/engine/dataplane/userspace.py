@@ -273,7 +273,8 @@ class UserspaceDataPlane:
         if self.workers > 1 and self.forces_udp_encap:
             from .workers import WorkerPool
 
-            pool = WorkerPool(self.workers, tun_offload=self.tun_offload, tun_tso=self.tun_tso,
+            pool = WorkerPool(self.workers, plane=type(self), tun_offload=self.tun_offload,
+                              tun_tso=self.tun_tso,
                               on_event=self._worker_event, replay_state=self._replay_to_worker)
             self.bind_child = pool.bind_child
             await asyncio.to_thread(pool.start)

@@ -94,10 +94,13 @@ class WorkerPool:
     """The owner's side: starts the workers, sends them the control calls, reads their
     events, notices a worker's death and starts another."""
 
-    def __init__(self, count: int, *, tun_offload: bool, tun_tso: bool,
+    def __init__(self, count: int, *, plane: type, tun_offload: bool, tun_tso: bool,
                  on_event: Callable[[tuple[Any, ...]], None],
                  replay_state: Callable[[int], None]) -> None:
         self.count = count
+        # the data-plane class each worker runs (UserspaceDataPlane; handed over by the
+        # caller so that this module need not import it: no import cycle)
+        self._plane = plane
         self._options = {"tun_offload": tun_offload, "tun_tso": tun_tso}
         self._on_event = on_event  # called in a reader thread
         self._replay_state = replay_state  # (worker index): send it everything, in order
@@ -124,7 +127,7 @@ class WorkerPool:
         ours, theirs = self._ctx.Pipe(duplex=True)
         proc = self._ctx.Process(target=worker_main, name=f"vpnsh-dp-worker-{index}", daemon=True,
                                  args=(theirs, self.table.path, self.table.slots, self.locks,
-                                       self._options, index))
+                                       self._options, index, self._plane))
         proc.start()
         theirs.close()
         worker = _Worker(index, proc, ours)
@@ -283,11 +286,9 @@ class WorkerPool:
 
 
 def worker_main(conn: Connection, table_path: str, slots: int, locks: list[Any],
-                options: dict[str, Any], index: int) -> None:
+                options: dict[str, Any], index: int, plane: type) -> None:
     """A worker process: a :class:`~.userspace.UserspaceDataPlane` with no event loop,
     its threads moving packets, this (main) thread applying the owner's calls."""
-    from .userspace import UserspaceDataPlane
-
     logging.basicConfig(level=logging.WARNING, format=f"vpnsh-dp-worker-{index}: %(message)s")
     # the inbound and outbound threads hand each other the GIL sooner than every 5 ms:
     # a train waiting for its turn (.shared) waits for the other thread's GIL slice
@@ -300,7 +301,7 @@ def worker_main(conn: Connection, table_path: str, slots: int, locks: list[Any],
         with contextlib.suppress(OSError, ValueError), send_lock:
             conn.send(msg)
 
-    dp = UserspaceDataPlane(tun_offload=options["tun_offload"], tun_tso=options["tun_tso"])
+    dp = plane(tun_offload=options["tun_offload"], tun_tso=options["tun_tso"])
     dp.worker_of = tell  # messages for the owner (see UserspaceDataPlane._tell_owner)
     dp.events.acquire = lambda *a: tell("acquire", *a)
     def send_udp(data: bytes, local: Address, remote: Address) -> bool:
