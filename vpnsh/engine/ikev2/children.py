@@ -6,33 +6,26 @@ CREATE_CHILD_SA, both roles). What it may touch of the engine is :class:`Context
 
 from __future__ import annotations
 
-import random
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..crypto.algorithms import encr_alg, integ_alg
 from ..crypto.keymat import child_sa_keys
 from ..ike import child_keys
 from ..ike.events import ChildInstalled
-from ..ike.spi import SpiAllocator
 from ..policy import ChildPolicy, TrafficSelector
 from .proposals import EspSuite
-from .sa import ChildSa, IkeSa
+from .sa import ChildIds, ChildSa, Events, IkeSa, Log, SaWatch
 
 REKEY_JITTER = (0.80, 0.85)
 
 
-class Context(Protocol):
-    rng: random.Random
-    spis: SpiAllocator
-    next_child_id: int
-
-    def touch(self, sa: IkeSa) -> None: ...
-    def log(self, sa: IkeSa | None, text: str, *, gateway: str = "", level: str = "INFO") -> None: ...
-    def emit(self, event: Any) -> None: ...
+class Context(Log, Events, ChildIds, SaWatch, Protocol):
+    """What installing a CHILD SA uses: its number, SPI and lifetime jitter, the IKE SA's
+    timers, the log line and the ChildInstalled event."""
 
 
 def install_child(
-    ctx,
+    ctx: Context,
     sa: IkeSa,
     policy: ChildPolicy,
     *,

@@ -15,6 +15,7 @@ import heapq
 import random
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..ike.events import (
     ChildFailed,
@@ -56,7 +57,7 @@ from .payloads import (
     Payload,
 )
 from .proposals import IkeSuite
-from .sa import Address, ChildSa, ChildState, IkeSa, IkeState
+from .sa import Address, ChildSa, ChildState, IkeSa, IkeState, Task
 from .tasks.child_create import ChildCreateTask
 from .tasks.ike_init import IkeInitTask
 from .tasks.informational import ChildDeleteTask, IkeDeleteTask
@@ -652,6 +653,13 @@ class Ikev2Engine(SansIoEngine):
             )
         )
 
+    def queue_task(self, sa: IkeSa, task: Task, now: float) -> None:
+        """``TaskQueue`` for the tasks: queue more work on ``sa`` (a rekey's Delete)."""
+        task_manager.queue(self, sa, task, now)
+
+    def kick_tasks(self, sa: IkeSa, now: float) -> None:
+        task_manager.kick(self, sa, now)
+
     def rekeyed_sa(
         self,
         old: IkeSa,
@@ -700,3 +708,10 @@ class Ikev2Engine(SansIoEngine):
         return sa
 
     # ----------------------------------------------------------- snapshots
+
+
+if TYPE_CHECKING:
+    from .sa import TaskContext
+
+    def _satisfies(engine: Ikev2Engine) -> TaskContext:  # mypy: the engine is the tasks' context
+        return engine

@@ -9,16 +9,20 @@ of the engine is :class:`Context`, no more.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from ..ike.events import IkeEstablished
-from . import task_manager
-from .sa import ChildSa, ChildState, IkeSa, IkeState, TaskContext
+from .sa import ChildSa, ChildState, Events, IkeSa, IkeState, Log, SaWatch, TaskQueue
 from .tasks.informational import ChildDeleteTask, IkeDeleteTask
 
-Context = TaskContext  # rekey needs the task manager, so the tasks' context
+
+class Context(Log, Events, SaWatch, TaskQueue, Protocol):
+    """What rekey bookkeeping uses: log, the event, the SAs' liveness and timers, and the
+    task queue (for the Delete of the old SA)."""
 
 
 def child_rekeyed(
-    ctx, sa: IkeSa, old: ChildSa, new: ChildSa, ni: bytes, nr: bytes, ours: bool
+    ctx: Context, sa: IkeSa, old: ChildSa, new: ChildSa, ni: bytes, nr: bytes, ours: bool
 ) -> None:
     """Make-before-break, and the collision rule of RFC 7296 2.8.1."""
     ctx.touch(sa)
@@ -38,7 +42,7 @@ def child_rekeyed(
                 f"CHILD SA rekey collision on {old.policy.name}: ours has the lowest "
                 f"nonce, deleting our new SA {mine.spi_in:08X}",
             )
-            task_manager.queue(ctx, sa, ChildDeleteTask([mine], "redundant after rekey collision"), now)
+            ctx.queue_task(sa, ChildDeleteTask([mine], "redundant after rekey collision"), now)
         else:
             ctx.log(
                 sa,
@@ -46,13 +50,13 @@ def child_rekeyed(
                 f"lowest nonce, keeping our new SA {mine.spi_in:08X}",
             )
             if not any(isinstance(t, ChildDeleteTask) and old in t.children for t in sa.tasks):
-                task_manager.queue(ctx, sa, ChildDeleteTask([old], "rekeyed"), now)
+                ctx.queue_task(sa, ChildDeleteTask([old], "rekeyed"), now)
     elif ours:
-        task_manager.queue(ctx, sa, ChildDeleteTask([old], "rekeyed"), now)
+        ctx.queue_task(sa, ChildDeleteTask([old], "rekeyed"), now)
 
 
 def ike_rekeyed(
-    ctx, old: IkeSa, new: IkeSa, ni: bytes, nr: bytes, ours: bool, now: float
+    ctx: Context, old: IkeSa, new: IkeSa, ni: bytes, nr: bytes, ours: bool, now: float
 ) -> None:
     """A rekey of ``old`` made ``new``: move the CHILD SAs over, resolve collisions."""
     ctx.touch(old)
@@ -89,7 +93,7 @@ def ike_rekeyed(
         move_children(ctx, loser, winner)
         old.replaced = loser.replaced = True
         if loser is mine:
-            task_manager.queue(ctx, mine, IkeDeleteTask("redundant after IKE rekey collision"), now)
+            ctx.queue_task(mine, IkeDeleteTask("redundant after IKE rekey collision"), now)
         elif ctx.alive(theirs):
             # the peer deletes its redundant SA once it learns it lost; deleting the old
             # SA before then could strand the peer's exchange (its response may be lost)
@@ -97,7 +101,7 @@ def ike_rekeyed(
         else:
             delete_old(ctx, old, now)
         old.state = IkeState.REKEYED if old.state == IkeState.ESTABLISHED else old.state
-        task_manager.kick(ctx, winner, now)
+        ctx.kick_tasks(winner, now)
         return
     if not ours and old.rekeying:
         return  # our own rekey of ``old`` is in flight: its outcome decides (RFC 7296 2.8.2)
@@ -105,8 +109,8 @@ def ike_rekeyed(
     old.state = IkeState.REKEYED
     old.replaced = True
     if ours:
-        task_manager.queue(ctx, old, IkeDeleteTask("rekeyed"), now)
-    task_manager.kick(ctx, new, now)
+        ctx.queue_task(old, IkeDeleteTask("rekeyed"), now)
+    ctx.kick_tasks(new, now)
 
 
 def delete_old(ctx: Context, old: IkeSa, now: float) -> None:
@@ -119,7 +123,7 @@ def delete_old(ctx: Context, old: IkeSa, now: float) -> None:
         )
         and not any(isinstance(t, IkeDeleteTask) for t in old.tasks)
     ):
-        task_manager.queue(ctx, old, IkeDeleteTask("rekeyed"), now)
+        ctx.queue_task(old, IkeDeleteTask("rekeyed"), now)
 
 
 def adopt_peer_rekey(ctx: Context, old: IkeSa, now: float) -> None:
@@ -130,7 +134,7 @@ def adopt_peer_rekey(ctx: Context, old: IkeSa, now: float) -> None:
             move_children(ctx, old, new)
             old.state = IkeState.REKEYED
             old.replaced = True
-            task_manager.kick(ctx, new, now)
+            ctx.kick_tasks(new, now)
 
 
 def rekey_winner(old: IkeSa) -> IkeSa:

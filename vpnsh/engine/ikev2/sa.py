@@ -66,37 +66,74 @@ class ChildState(enum.Enum):
     DELETING = "Deleting"
 
 
-class TaskContext(Protocol):
-    """What a task may use of the engine it runs in, named once, by what it is for.
+# What a task may use of the engine it runs in, in small protocols named by purpose. Each
+# task is typed against just the ones it uses (its own ``...Context`` next to it, in
+# ``tasks/``), so mypy checks that it touches no more; :class:`TaskContext` is their union,
+# which ``Ikev2Engine`` satisfies (checked at the end of ``engine.py``). The per-SA state
+# (message IDs, keys, children) is the ``IkeSa`` itself; these are what lies outside one SA.
 
-    Tasks are typed against this, not ``Ikev2Engine``: the engine imports the tasks and the
-    tasks import nothing of the engine. ``Ikev2Engine`` satisfies it structurally. The
-    per-SA state (message IDs, keys, children) is the ``IkeSa`` itself; this is what lies
-    outside one SA.
-    """
 
-    # --- out: log lines, datagrams, events, drops
+class Log(Protocol):
     def log(self, sa: IkeSa | None, text: str, *, gateway: str = "", level: str = "INFO") -> None: ...
+
+
+class Events(Protocol):
+    def emit(self, event: Any) -> None: ...
+
+
+class Wire(Protocol):
+    """Answers and drops before any IKE SA exists (the IKE_SA_INIT responder)."""
+
+    def send(self, data: bytes, local: Address, remote: Address) -> None: ...
+    def drop(self, why: str) -> None: ...
     def log_limited(self, kind: str, text: str, now: float, gateway: str = "",
                     level: str = "ERROR") -> None: ...
-    def send(self, data: bytes, local: Address, remote: Address) -> None: ...
-    def emit(self, event: Any) -> None: ...
-    def drop(self, why: str) -> None: ...
 
-    # --- keys: SPIs, nonces' randomness, IKE SA keys
-    rng: random.Random
-    spis: SpiAllocator
+
+class Retries(Protocol):
+    retransmit: Retransmit  # how often a request is sent before the peer counts as gone
+
+
+class IkeKeying(Protocol):
+    """An IKE SA's keys from its DH secret; whether to fake a NAT (force ESP-in-UDP)."""
+
     force_udp_encap: bool
-    def new_ike_spi(self) -> bytes: ...
-    def new_child_spi(self) -> int: ...
     def derive_ike_keys(self, sa: IkeSa, shared: bytes) -> None: ...
 
-    # --- configuration: which gateway and proxy-ids
+
+class IkeSpis(Protocol):
+    def new_ike_spi(self) -> bytes: ...
+
+
+class ChildIds(Protocol):
+    """A new CHILD SA's inbound SPI, its number and its lifetime jitter."""
+
+    rng: random.Random
+    spis: SpiAllocator
+    next_child_id: int
+    def new_child_spi(self) -> int: ...
+
+
+class SaWatch(Protocol):
+    """The engine's view of one IKE SA: still in its table; its timers may have changed."""
+
+    def alive(self, sa: IkeSa) -> bool: ...
+    def touch(self, sa: IkeSa) -> None: ...
+
+
+class Gateways(Protocol):
     def policy_for_address(self, local_ip: str, remote_ip: str) -> IkePolicy | None: ...
     def policy_for_identity(self, sa: IkeSa, idi: IdPayload) -> IkePolicy | None: ...
-    def child_candidates(self, gateway: str) -> list[ChildPolicy]: ...
 
-    # --- the SA table: make, find, establish, fail and remove IKE SAs
+
+class ChildPolicies(Protocol):
+    """The proxy-ids of a gateway, and the report that one could not be negotiated."""
+
+    def child_candidates(self, gateway: str) -> list[ChildPolicy]: ...
+    def child_failed(self, sa: IkeSa, name: str, reason: str) -> None: ...
+
+
+class NewSas(Protocol):
     def new_sa(
         self,
         policy: IkePolicy,
@@ -120,30 +157,54 @@ class TaskContext(Protocol):
         shared: bytes,
         now: float,
     ) -> IkeSa: ...
-    def alive(self, sa: IkeSa) -> bool: ...
-    def touch(self, sa: IkeSa) -> None: ...  # its timers may have changed
-    def establish_ike(self, sa: IkeSa, now: float) -> None: ...
-    def emit_failed(self, gateway: str, reason: str) -> None: ...
+
+
+class IkeFail(Protocol):
     def fail_ike(
         self, sa: IkeSa, reason: str, *, send_delete: bool = False, quiet: bool = False
     ) -> None: ...
-    def peer_dead(self, sa: IkeSa, what: str) -> None: ...
-    def remove_ike(self, sa: IkeSa, reason: str, announce: bool = True) -> None: ...
+    def emit_failed(self, gateway: str, reason: str) -> None: ...
+
+
+class Establish(Protocol):
+    def establish_ike(self, sa: IkeSa, now: float) -> None: ...
     def initial_contact(self, sa: IkeSa) -> None: ...
     def is_initial_contact(self, sa: IkeSa) -> bool: ...
 
-    # --- CHILD SAs (installed by ``children.py`` ``install_child``)
-    next_child_id: int
-    def child_failed(self, sa: IkeSa, name: str, reason: str) -> None: ...
+
+class Teardown(Protocol):
+    def peer_dead(self, sa: IkeSa, what: str) -> None: ...
+    def remove_ike(self, sa: IkeSa, reason: str, announce: bool = True) -> None: ...
+
+
+class Children(Protocol):
     def owner_of(self, child: ChildSa) -> IkeSa | None: ...
     def remove_child(self, sa: IkeSa, child: ChildSa, reason: str) -> None: ...
 
-    # --- the task manager's: retransmission, and the responder's limits
-    retransmit: Retransmit
+
+class TaskQueue(Protocol):
+    """More work for an IKE SA (``task_manager.queue``/``kick``, which hand the queued task
+    the whole context): what a task that rekeys needs to start the Delete that follows."""
+
+    def queue_task(self, sa: IkeSa, task: Task, now: float) -> None: ...
+    def kick_tasks(self, sa: IkeSa, now: float) -> None: ...
+
+
+class HalfOpen(Protocol):
+    """The responder's limits on IKE SAs not yet authenticated (cookies, RFC 7296 2.6)."""
+
     cookies: CookieJar
     half_open_limit: int
     def half_open_count(self) -> int: ...
     def half_open_done(self, sa: IkeSa) -> None: ...
+
+
+class TaskContext(
+    Log, Events, Wire, Retries, IkeKeying, IkeSpis, ChildIds, SaWatch, Gateways, ChildPolicies,
+    NewSas, IkeFail, Establish, Teardown, Children, TaskQueue, HalfOpen, Protocol,
+):
+    """All of the above: what the task manager (``task_manager.py``, ``passive.py``) hands
+    every task, the engine itself. Tasks import nothing of the engine."""
 
 
 class Task(Protocol):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ...crypto import dh
 from ...policy import ChildPolicy, TrafficSelector
@@ -21,10 +21,12 @@ from ..proposals import (
     select,
     verify,
 )
-from ..sa import ChildSa, IkeSa
+from ..sa import ChildPolicies, ChildSa, IkeSa
 
-if TYPE_CHECKING:
-    from ..sa import TaskContext
+
+class ChildNegotiation(children.Context, ChildPolicies, Protocol):
+    """What negotiating a CHILD SA uses (both roles, IKE_AUTH and CREATE_CHILD_SA): the
+    proxy-ids and the report of a failure, and what ``children.install_child`` uses."""
 
 
 def proxy_ids_text(children: list[ChildPolicy]) -> str:
@@ -39,7 +41,7 @@ def proxy_ids_text(children: list[ChildPolicy]) -> str:
 
 
 def respond_child(
-    engine: TaskContext,
+    engine: ChildNegotiation,
     sa: IkeSa,
     msg: Message,
     ni: bytes,
@@ -136,7 +138,7 @@ def respond_child(
 
 
 def complete_child(
-    engine: TaskContext,
+    engine: ChildNegotiation,
     sa: IkeSa,
     msg: Message,
     policy: ChildPolicy,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ...crypto import dh
 from ...policy import ChildPolicy
@@ -20,14 +20,16 @@ from ..constants import ExchangeType, NotifyType, ProtocolId
 from ..message import Message
 from ..payloads import KePayload, NoncePayload, NotifyPayload, Payload, SaPayload, TsPayload
 from ..proposals import Offer, build, child_offers
-from ..sa import ChildSa, ChildState, IkeSa, IkeState
-from .child_common import complete_child, respond_child
+from ..sa import ChildSa, ChildState, IkeSa, IkeState, TaskQueue, Teardown
+from .child_common import ChildNegotiation, complete_child, respond_child
 from .ike_init import NONCE_SIZE
 
-if TYPE_CHECKING:
-    from ..sa import TaskContext
-
 REKEY_RETRY = 10.0
+
+
+class ChildCreateContext(ChildNegotiation, rekeying.Context, Teardown, TaskQueue, Protocol):
+    """What :class:`ChildCreateTask` uses: negotiate a CHILD SA, report a rekey (which
+    queues the Delete of the old SA), and the peer gone."""
 
 
 class ChildCreateTask:
@@ -46,7 +48,7 @@ class ChildCreateTask:
         self.reply: list[Payload] = []  # responder: the response payloads
 
     # ----------------------------------------------------------------- initiator
-    def build_i(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
+    def build_i(self, engine: ChildCreateContext, sa: IkeSa, now: float) -> list[Payload] | None:
         old = self.rekey_of
         assert self.policy is not None
         if sa.state != IkeState.ESTABLISHED:
@@ -87,7 +89,7 @@ class ChildCreateTask:
         engine.log(sa, f"CREATE_CHILD_SA request sent: {what} for {self.policy.name}")
         return payloads
 
-    def process_i(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+    def process_i(self, engine: ChildCreateContext, sa: IkeSa, msg: Message, now: float) -> None:
         old = self.rekey_of
         assert self.policy is not None
         sa.pending_children.discard(self.policy.name)
@@ -122,17 +124,17 @@ class ChildCreateTask:
         if child is not None and old is not None:
             rekeying.child_rekeyed(engine, sa, old, child, self.ni, nonce.data if nonce else b"", True)
 
-    def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
+    def failed(self, engine: ChildCreateContext, sa: IkeSa, now: float) -> None:
         engine.peer_dead(sa, "CREATE_CHILD_SA")
 
     # ----------------------------------------------------------------- responder
-    def process_r(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+    def process_r(self, engine: ChildCreateContext, sa: IkeSa, msg: Message, now: float) -> None:
         self.reply = self._respond(engine, sa, msg, now)
 
-    def build_r(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload]:
+    def build_r(self, engine: ChildCreateContext, sa: IkeSa, now: float) -> list[Payload]:
         return self.reply
 
-    def _respond(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
+    def _respond(self, engine: ChildCreateContext, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
         sa_p = msg.get(SaPayload)
         nonce = msg.get(NoncePayload)
         if sa_p is None or nonce is None:
@@ -168,8 +170,8 @@ class Refusal:
     def __init__(self, notify_type: int) -> None:
         self.notify_type = notify_type
 
-    def process_r(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+    def process_r(self, engine: object, sa: IkeSa, msg: Message, now: float) -> None:
         pass
 
-    def build_r(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload]:
+    def build_r(self, engine: object, sa: IkeSa, now: float) -> list[Payload]:
         return [NotifyPayload(self.notify_type)]

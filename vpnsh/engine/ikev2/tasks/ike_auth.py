@@ -13,7 +13,7 @@ CERTREQ, CERT payloads with AUTH, signature checks of the peer's proof and its I
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ...policy import ChildPolicy
 from .. import identity
@@ -23,11 +23,13 @@ from ..message import Message
 from ..names import notify_name
 from ..payloads import AuthPayload, IdPayload, NotifyPayload, Payload, TsPayload
 from ..proposals import Offer, build, child_offers
-from ..sa import IkeSa
-from .child_common import complete_child, respond_child
+from ..sa import Establish, Gateways, IkeFail, IkeSa, Retries
+from .child_common import ChildNegotiation, complete_child, respond_child
 
-if TYPE_CHECKING:
-    from ..sa import TaskContext
+
+class IkeAuthContext(ChildNegotiation, Gateways, IkeFail, Establish, Retries, Protocol):
+    """What :class:`IkeAuthTask` uses: the gateway of the peer's ID, establish or fail the
+    IKE SA, and negotiate the first CHILD SA."""
 
 
 class IkeAuthTask:
@@ -41,7 +43,7 @@ class IkeAuthTask:
         self.refusal: list[Payload] | None = None  # responder: the peer failed to authenticate
 
     # ----------------------------------------------------------------- initiator
-    def build_i(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
+    def build_i(self, engine: IkeAuthContext, sa: IkeSa, now: float) -> list[Payload] | None:
         pol = sa.policy
         auth = authenticator_for(pol)
         idi = auth.id_payload(pol, True)
@@ -71,7 +73,7 @@ class IkeAuthTask:
         )
         return payloads
 
-    def process_i(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+    def process_i(self, engine: IkeAuthContext, sa: IkeSa, msg: Message, now: float) -> None:
         pol = sa.policy
         if msg.notify(NotifyType.AUTHENTICATION_FAILED):
             engine.fail_ike(
@@ -120,13 +122,13 @@ class IkeAuthTask:
                 now,
             )
 
-    def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
+    def failed(self, engine: IkeAuthContext, sa: IkeSa, now: float) -> None:
         engine.fail_ike(
             sa, f"peer {sa.remote[0]} never answered IKE_AUTH ({engine.retransmit.tries} tries)"
         )
 
     # ----------------------------------------------------------------- responder
-    def process_r(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+    def process_r(self, engine: IkeAuthContext, sa: IkeSa, msg: Message, now: float) -> None:
         self.request = msg
         idi = next((p for p in msg.all(IdPayload) if p.initiator), None)
         if idi is None or msg.get(AuthPayload) is None:
@@ -146,11 +148,11 @@ class IkeAuthTask:
             return
         sa.id_i = idi
 
-    def _refuse(self, engine: TaskContext, sa: IkeSa, reason: str) -> None:
+    def _refuse(self, engine: IkeAuthContext, sa: IkeSa, reason: str) -> None:
         engine.fail_ike(sa, reason, quiet=True)  # the SA goes once the refusal is sent
         self.refusal = [NotifyPayload(NotifyType.AUTHENTICATION_FAILED)]
 
-    def build_r(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload]:
+    def build_r(self, engine: IkeAuthContext, sa: IkeSa, now: float) -> list[Payload]:
         if self.refusal is not None:
             return self.refusal
         msg = self.request
@@ -171,7 +173,7 @@ class IkeAuthTask:
         return out
 
 
-def _verify(engine: TaskContext, auth: Authenticator, sa: IkeSa, msg: Message,
+def _verify(engine: IkeAuthContext, auth: Authenticator, sa: IkeSa, msg: Message,
             id_payload: IdPayload, of_initiator: bool) -> str | None:
     """The authenticator's verdict on the peer's proof; what it found is logged."""
     why = auth.verify(sa, msg, id_payload, of_initiator)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ...crypto import dh
 from ...policy import IkePolicy
@@ -23,10 +23,7 @@ from ..names import notify_name
 from ..natd import natd_hash
 from ..payloads import KePayload, NoncePayload, NotifyPayload, Payload, Proposal, SaPayload
 from ..proposals import NoProposalChosen, Offer, build, ike_offers, ike_suite, select, verify
-from ..sa import IkeSa
-
-if TYPE_CHECKING:
-    from ..sa import TaskContext
+from ..sa import Gateways, HalfOpen, IkeFail, IkeKeying, IkeSa, Log, NewSas, Retries, Wire
 
 ZERO_SPI = bytes(8)
 MAX_RESTARTS = 3
@@ -83,6 +80,16 @@ def note_peer(sa: IkeSa, msg: Message) -> None:
     fragments.note_peer_init(sa, msg)
 
 
+class IkeInitContext(Log, IkeKeying, IkeFail, Retries, Protocol):
+    """What :class:`IkeInitTask` uses as initiator: the IKE SA's keys, fail it."""
+
+
+class IkeInitResponderContext(Log, Wire, Gateways, HalfOpen, IkeFail, NewSas, IkeKeying, Protocol):
+    """What :class:`IkeInitTask` uses as responder, before any IKE SA exists: the gateway of
+    the peer's address, stateless answers and drops, the half-open limit and cookies, and
+    the new IKE SA."""
+
+
 class IkeInitTask:
     exchange = ExchangeType.IKE_SA_INIT
 
@@ -94,7 +101,7 @@ class IkeInitTask:
         self.reply_prop: Proposal | None = None  # responder: the proposal we chose
 
     # ----------------------------------------------------------------- initiator
-    def build_i(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
+    def build_i(self, engine: IkeInitContext, sa: IkeSa, now: float) -> list[Payload] | None:
         if sa.dh is None:
             sa.dh = dh.group(self.group).generate()
         if not sa.ni:
@@ -115,7 +122,7 @@ class IkeInitTask:
         )
         return payloads
 
-    def _restart(self, engine: TaskContext, sa: IkeSa, why: str) -> bool:
+    def _restart(self, engine: IkeInitContext, sa: IkeSa, why: str) -> bool:
         if self.restarts >= MAX_RESTARTS:
             engine.fail_ike(sa, f"IKE_SA_INIT restarted {self.restarts} times ({why}); giving up")
             return False
@@ -126,7 +133,7 @@ class IkeInitTask:
         engine.log(sa, f"IKE_SA_INIT restart: {why}")
         return True
 
-    def process_i(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+    def process_i(self, engine: IkeInitContext, sa: IkeSa, msg: Message, now: float) -> None:
         cookie = msg.notify(NotifyType.COOKIE)
         if cookie is not None:
             self.cookie = cookie.data
@@ -194,14 +201,14 @@ class IkeInitTask:
 
         sa.tasks.appendleft(IkeAuthTask(sa.first_child))
 
-    def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
+    def failed(self, engine: IkeInitContext, sa: IkeSa, now: float) -> None:
         engine.fail_ike(
             sa, f"peer {sa.remote[0]} never answered IKE_SA_INIT ({engine.retransmit.tries} tries)"
         )
 
     # ----------------------------------------------------------------- responder
     def process_r(
-        self, engine: TaskContext, parsed: Parsed, local: tuple[str, int],
+        self, engine: IkeInitResponderContext, parsed: Parsed, local: tuple[str, int],
         remote: tuple[str, int], now: float,
     ) -> IkeSa | None:
         """The request, before any SA: the half-open IKE SA it makes, or None (dropped,
@@ -289,7 +296,7 @@ class IkeInitTask:
         self.reply_prop = reply_prop
         return sa
 
-    def build_r(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload]:
+    def build_r(self, engine: IkeInitResponderContext, sa: IkeSa, now: float) -> list[Payload]:
         assert self.reply_prop is not None and sa.suite is not None and sa.dh is not None
         engine.log(
             sa,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ...crypto import dh
 from .. import rekey as rekeying
@@ -19,13 +19,15 @@ from ..message import Message
 from ..names import notify_name
 from ..payloads import KePayload, NoncePayload, NotifyPayload, Payload, SaPayload
 from ..proposals import NoProposalChosen, Offer, build, ike_offers, ike_suite, select, verify
-from ..sa import IkeSa, IkeState
+from ..sa import IkeSa, IkeSpis, IkeState, NewSas, Teardown
 from .ike_init import NONCE_SIZE
 
-if TYPE_CHECKING:
-    from ..sa import TaskContext
-
 REKEY_RETRY = 10.0
+
+
+class IkeRekeyContext(rekeying.Context, IkeSpis, NewSas, Teardown, Protocol):
+    """What :class:`IkeRekeyTask` uses: a new IKE SPI and the new IKE SA, report the rekey
+    (``rekey.py``), and the peer gone."""
 
 
 class IkeRekeyTask:
@@ -39,7 +41,7 @@ class IkeRekeyTask:
         self.reply: list[Payload] = []  # responder: the response payloads
 
     # ----------------------------------------------------------------- initiator
-    def build_i(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
+    def build_i(self, engine: IkeRekeyContext, sa: IkeSa, now: float) -> list[Payload] | None:
         if sa.state != IkeState.ESTABLISHED or sa.peer_rekey is not None or sa.suite is None:
             return None
         sa.rekeying = True
@@ -55,12 +57,12 @@ class IkeRekeyTask:
             KePayload(group, self.pair.public),
         ]
 
-    def process_i(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+    def process_i(self, engine: IkeRekeyContext, sa: IkeSa, msg: Message, now: float) -> None:
         sa.rekeying = False
         if not self._process(engine, sa, msg, now):
             rekeying.adopt_peer_rekey(engine, sa, now)
 
-    def _process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> bool:
+    def _process(self, engine: IkeRekeyContext, sa: IkeSa, msg: Message, now: float) -> bool:
         errors = msg.error_notifies()
         if errors:
             names = ", ".join(notify_name(n.notify_type) for n in errors)
@@ -100,17 +102,17 @@ class IkeRekeyTask:
         rekeying.ike_rekeyed(engine, sa, new, self.ni, nonce.data, True, now)
         return True
 
-    def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
+    def failed(self, engine: IkeRekeyContext, sa: IkeSa, now: float) -> None:
         engine.peer_dead(sa, "IKE SA rekey")
 
     # ----------------------------------------------------------------- responder
-    def process_r(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+    def process_r(self, engine: IkeRekeyContext, sa: IkeSa, msg: Message, now: float) -> None:
         self.reply = self._respond(engine, sa, msg, now)
 
-    def build_r(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload]:
+    def build_r(self, engine: IkeRekeyContext, sa: IkeSa, now: float) -> list[Payload]:
         return self.reply
 
-    def _respond(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
+    def _respond(self, engine: IkeRekeyContext, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
         if msg.get(NoncePayload) is None:
             return [NotifyPayload(NotifyType.INVALID_SYNTAX)]
         if sa.state != IkeState.ESTABLISHED:

@@ -10,16 +10,18 @@ call for (:class:`IkeDeleteTask` for the IKE SA, else :class:`ChildDeleteTask`);
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..constants import ExchangeType, ProtocolId
 from ..message import Message
 from ..names import notify_name
 from ..payloads import DeletePayload, NotifyPayload, Payload
-from ..sa import ChildSa, ChildState, IkeSa, IkeState
+from ..sa import Children, ChildSa, ChildState, IkeSa, IkeState, Log, Teardown
 
-if TYPE_CHECKING:
-    from ..sa import TaskContext
+
+class ChildDeleteContext(Log, Teardown, Children, Protocol):
+    """What :class:`ChildDeleteTask` uses: log; the peer gone; remove CHILD SAs (where
+    they are now)."""
 
 
 class ChildDeleteTask:
@@ -33,7 +35,7 @@ class ChildDeleteTask:
         self.removed = removed  # already removed locally (hard expiry): only tell the peer
         self.reply: list[Payload] = []  # responder: our Delete payloads for the same pairs
 
-    def build_i(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
+    def build_i(self, engine: ChildDeleteContext, sa: IkeSa, now: float) -> list[Payload] | None:
         if not self.removed:
             self.children = [c for c in self.children if sa.children.get(c.child_id) is c]
         if not self.children or sa.state in (IkeState.DELETING, IkeState.DEAD):
@@ -49,16 +51,16 @@ class ChildDeleteTask:
             DeletePayload(ProtocolId.ESP, tuple(struct.pack("!I", c.spi_in) for c in self.children))
         ]
 
-    def process_i(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+    def process_i(self, engine: ChildDeleteContext, sa: IkeSa, msg: Message, now: float) -> None:
         for c in self.children:
             owner = engine.owner_of(c)  # an IKE rekey may have moved it meanwhile
             if owner is not None:
                 engine.remove_child(owner, c, self.reason)
 
-    def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
+    def failed(self, engine: ChildDeleteContext, sa: IkeSa, now: float) -> None:
         engine.peer_dead(sa, "a Delete")
 
-    def process_r(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+    def process_r(self, engine: ChildDeleteContext, sa: IkeSa, msg: Message, now: float) -> None:
         """The peer deletes CHILD SAs: ours of each pair go too, and are named in the answer
         unless we are deleting them ourselves (RFC 7296 1.4.1)."""
         for d in msg.all(DeletePayload):
@@ -76,8 +78,12 @@ class ChildDeleteTask:
             if ours:
                 self.reply.append(DeletePayload(d.protocol, tuple(ours)))
 
-    def build_r(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload]:
+    def build_r(self, engine: ChildDeleteContext, sa: IkeSa, now: float) -> list[Payload]:
         return self.reply
+
+
+class IkeDeleteContext(Log, Teardown, Protocol):
+    """What :class:`IkeDeleteTask` uses: log; remove the IKE SA."""
 
 
 class IkeDeleteTask:
@@ -86,28 +92,32 @@ class IkeDeleteTask:
     def __init__(self, reason: str = "deleted by peer") -> None:
         self.reason = reason
 
-    def build_i(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
+    def build_i(self, engine: IkeDeleteContext, sa: IkeSa, now: float) -> list[Payload] | None:
         if sa.state in (IkeState.DEAD, IkeState.CONNECTING):
             return None
         sa.state = IkeState.DELETING
         engine.log(sa, f"INFORMATIONAL request sent: delete IKE SA ({self.reason})")
         return [DeletePayload(ProtocolId.IKE)]
 
-    def process_i(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+    def process_i(self, engine: IkeDeleteContext, sa: IkeSa, msg: Message, now: float) -> None:
         engine.remove_ike(sa, self.reason)
 
-    def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
+    def failed(self, engine: IkeDeleteContext, sa: IkeSa, now: float) -> None:
         engine.remove_ike(sa, self.reason + "; the peer did not answer the Delete")
 
-    def process_r(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+    def process_r(self, engine: IkeDeleteContext, sa: IkeSa, msg: Message, now: float) -> None:
         """The peer deletes the IKE SA: it goes, with its CHILD SAs, once the (empty)
         answer is sent."""
         engine.log(sa, "peer deleted the IKE SA")
         sa.doomed = True
         sa.delete_reason = self.reason
 
-    def build_r(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload]:
+    def build_r(self, engine: IkeDeleteContext, sa: IkeSa, now: float) -> list[Payload]:
         return []
+
+
+class DpdContext(Log, Teardown, Protocol):
+    """What :class:`DpdTask` uses: log; the peer is dead."""
 
 
 class DpdTask:
@@ -115,22 +125,22 @@ class DpdTask:
 
     exchange = ExchangeType.INFORMATIONAL
 
-    def build_i(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
+    def build_i(self, engine: DpdContext, sa: IkeSa, now: float) -> list[Payload] | None:
         if sa.state != IkeState.ESTABLISHED:
             return None
         return []
 
-    def process_i(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+    def process_i(self, engine: DpdContext, sa: IkeSa, msg: Message, now: float) -> None:
         pass
 
-    def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
+    def failed(self, engine: DpdContext, sa: IkeSa, now: float) -> None:
         engine.peer_dead(sa, "the liveness check")
 
-    def process_r(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+    def process_r(self, engine: DpdContext, sa: IkeSa, msg: Message, now: float) -> None:
         """Any INFORMATIONAL request: it is answered (liveness); error notifies are logged."""
         for n in msg.all(NotifyPayload):
             if n.is_error:
                 engine.log(sa, f"peer reports {notify_name(n.notify_type)}", level="WARN")
 
-    def build_r(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload]:
+    def build_r(self, engine: DpdContext, sa: IkeSa, now: float) -> list[Payload]:
         return []
