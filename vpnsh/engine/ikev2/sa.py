@@ -82,12 +82,13 @@ class Events(Protocol):
 
 
 class Wire(Protocol):
-    """Answers and drops before any IKE SA exists (the IKE_SA_INIT responder)."""
+    """Answers, drops and failures before any IKE SA exists (the IKE_SA_INIT responder)."""
 
     def send(self, data: bytes, local: Address, remote: Address) -> None: ...
     def drop(self, why: str) -> None: ...
     def log_limited(self, kind: str, text: str, now: float, gateway: str = "",
                     level: str = "ERROR") -> None: ...
+    def emit_failed(self, gateway: str, reason: str) -> None: ...
 
 
 class Retries(Protocol):
@@ -163,7 +164,6 @@ class IkeFail(Protocol):
     def fail_ike(
         self, sa: IkeSa, reason: str, *, send_delete: bool = False, quiet: bool = False
     ) -> None: ...
-    def emit_failed(self, gateway: str, reason: str) -> None: ...
 
 
 class Establish(Protocol):
@@ -172,8 +172,11 @@ class Establish(Protocol):
     def is_initial_contact(self, sa: IkeSa) -> bool: ...
 
 
-class Teardown(Protocol):
+class PeerDead(Protocol):
     def peer_dead(self, sa: IkeSa, what: str) -> None: ...
+
+
+class IkeRemoval(Protocol):
     def remove_ike(self, sa: IkeSa, reason: str, announce: bool = True) -> None: ...
 
 
@@ -201,7 +204,7 @@ class HalfOpen(Protocol):
 
 class TaskContext(
     Log, Events, Wire, Retries, IkeKeying, IkeSpis, ChildIds, SaWatch, Gateways, ChildPolicies,
-    NewSas, IkeFail, Establish, Teardown, Children, TaskQueue, HalfOpen, Protocol,
+    NewSas, IkeFail, Establish, PeerDead, IkeRemoval, Children, TaskQueue, HalfOpen, Protocol,
 ):
     """All of the above: what the task manager (``task_manager.py``, ``passive.py``) hands
     every task, the engine itself. Tasks import nothing of the engine."""

@@ -20,14 +20,14 @@ from ..constants import ExchangeType, NotifyType, ProtocolId
 from ..message import Message
 from ..payloads import KePayload, NoncePayload, NotifyPayload, Payload, SaPayload, TsPayload
 from ..proposals import Offer, build, child_offers
-from ..sa import ChildSa, ChildState, IkeSa, IkeState, TaskQueue, Teardown
+from ..sa import ChildSa, ChildState, IkeSa, IkeState, PeerDead, TaskQueue
 from .child_common import ChildNegotiation, complete_child, respond_child
 from .ike_init import NONCE_SIZE
 
 REKEY_RETRY = 10.0
 
 
-class ChildCreateContext(ChildNegotiation, rekeying.Context, Teardown, TaskQueue, Protocol):
+class ChildCreateContext(ChildNegotiation, rekeying.Context, PeerDead, TaskQueue, Protocol):
     """What :class:`ChildCreateTask` uses: negotiate a CHILD SA, report a rekey (which
     queues the Delete of the old SA), and the peer gone."""
 

@@ -84,7 +84,7 @@ class IkeInitContext(Log, IkeKeying, IkeFail, Retries, Protocol):
     """What :class:`IkeInitTask` uses as initiator: the IKE SA's keys, fail it."""
 
 
-class IkeInitResponderContext(Log, Wire, Gateways, HalfOpen, IkeFail, NewSas, IkeKeying, Protocol):
+class IkeInitResponderContext(Log, Wire, Gateways, HalfOpen, NewSas, IkeKeying, Protocol):
     """What :class:`IkeInitTask` uses as responder, before any IKE SA exists: the gateway of
     the peer's address, stateless answers and drops, the half-open limit and cookies, and
     the new IKE SA."""

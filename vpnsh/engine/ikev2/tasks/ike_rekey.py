@@ -19,13 +19,13 @@ from ..message import Message
 from ..names import notify_name
 from ..payloads import KePayload, NoncePayload, NotifyPayload, Payload, SaPayload
 from ..proposals import NoProposalChosen, Offer, build, ike_offers, ike_suite, select, verify
-from ..sa import IkeSa, IkeSpis, IkeState, NewSas, Teardown
+from ..sa import IkeSa, IkeSpis, IkeState, NewSas, PeerDead
 from .ike_init import NONCE_SIZE
 
 REKEY_RETRY = 10.0
 
 
-class IkeRekeyContext(rekeying.Context, IkeSpis, NewSas, Teardown, Protocol):
+class IkeRekeyContext(rekeying.Context, IkeSpis, NewSas, PeerDead, Protocol):
     """What :class:`IkeRekeyTask` uses: a new IKE SPI and the new IKE SA, report the rekey
     (``rekey.py``), and the peer gone."""
 

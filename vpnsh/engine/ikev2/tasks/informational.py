@@ -16,10 +16,10 @@ from ..constants import ExchangeType, ProtocolId
 from ..message import Message
 from ..names import notify_name
 from ..payloads import DeletePayload, NotifyPayload, Payload
-from ..sa import Children, ChildSa, ChildState, IkeSa, IkeState, Log, Teardown
+from ..sa import Children, ChildSa, ChildState, IkeRemoval, IkeSa, IkeState, Log, PeerDead
 
 
-class ChildDeleteContext(Log, Teardown, Children, Protocol):
+class ChildDeleteContext(Log, PeerDead, Children, Protocol):
     """What :class:`ChildDeleteTask` uses: log; the peer gone; remove CHILD SAs (where
     they are now)."""
 
@@ -82,7 +82,7 @@ class ChildDeleteTask:
         return self.reply
 
 
-class IkeDeleteContext(Log, Teardown, Protocol):
+class IkeDeleteContext(Log, IkeRemoval, Protocol):
     """What :class:`IkeDeleteTask` uses: log; remove the IKE SA."""
 
 
@@ -116,7 +116,7 @@ class IkeDeleteTask:
         return []
 
 
-class DpdContext(Log, Teardown, Protocol):
+class DpdContext(Log, PeerDead, Protocol):
     """What :class:`DpdTask` uses: log; the peer is dead."""
 
 
