@@ -20,6 +20,7 @@ from vpnsh.engine.ike.retransmit import Retransmit
 from vpnsh.engine.ike.spi import SpiAllocator
 from vpnsh.engine.ikev2 import keys, message
 from vpnsh.engine.ikev2.constants import ExchangeType, NotifyType, ProtocolId
+from vpnsh.engine.ikev2.cookies import CookieJar
 from vpnsh.engine.ikev2.message import Message
 from vpnsh.engine.ikev2.natd import natd_hash
 from vpnsh.engine.ikev2.payloads import (
@@ -34,10 +35,11 @@ from vpnsh.engine.ikev2.payloads import (
 from vpnsh.engine.ikev2.proposals import IkeSuite
 from vpnsh.engine.ikev2.sa import ChildSa, ChildState, IkeSa, IkeState, Task
 from vpnsh.engine.ikev2.tasks.child_create import ChildCreateTask, Refusal
+from vpnsh.engine.ikev2.tasks.ike_auth import IkeAuthTask
 from vpnsh.engine.ikev2.tasks.ike_init import ZERO_SPI, IkeInitTask
 from vpnsh.engine.ikev2.tasks.informational import ChildDeleteTask, DpdTask, IkeDeleteTask
 from vpnsh.engine.ikev2.testing import child_policy, ike_policy
-from vpnsh.engine.policy import ChildPolicy, IkeProposal
+from vpnsh.engine.policy import ChildPolicy, IkePolicy, IkeProposal
 
 A, B = "192.0.2.1", "192.0.2.2"
 NOW = 100.0
@@ -53,6 +55,7 @@ class FakeContext:
         self.force_udp_encap = False
         self.retransmit = Retransmit()
         self.candidates = candidates or []
+        self.policies: dict[str, IkePolicy] = {}  # by peer address
         self.logs: list[tuple[str, str]] = []
         self.events: list[Any] = []
         self.sent: list[bytes] = []
@@ -126,6 +129,36 @@ class FakeContext:
 
     def kick_tasks(self, sa: IkeSa, now: float) -> None:
         self.kicked.append(sa)
+
+    # the IKE_SA_INIT responder: Gateways, HalfOpen, NewSas
+    cookies = CookieJar(b"k" * 32)
+    half_open_limit = 10
+
+    def policy_for_address(self, local_ip: str, remote_ip: str) -> IkePolicy | None:
+        return self.policies.get(remote_ip)
+
+    def policy_for_identity(self, sa: IkeSa, idi: Any) -> IkePolicy | None:
+        raise AssertionError("not used by these tasks")
+
+    def half_open_count(self) -> int:
+        return sum(1 for s in self.sas if s.state == IkeState.CONNECTING)
+
+    def half_open_done(self, sa: IkeSa) -> None:
+        raise AssertionError("not used by these tasks")
+
+    def new_sa(self, policy: IkePolicy, *, initiator: bool, local: Any, remote: Any, now: float,
+               spi_i: bytes = b"") -> IkeSa:
+        sa = IkeSa(sn=len(self.sas) + 1, policy=policy, initiator=initiator, spi_i=spi_i,
+                   spi_r=b"\x33" * 8, local=local, remote=remote, created=now)
+        self.sas.append(sa)
+        return sa
+
+    def rekeyed_sa(self, old: IkeSa, **kw: Any) -> IkeSa:
+        raise AssertionError("not used by these tasks")
+
+    def log_limited(self, kind: str, text: str, now: float, gateway: str = "",
+                    level: str = "ERROR") -> None:
+        self.logs.append((level, text))
 
 
 def _sa(initiator: bool, spi_i: bytes = b"\x11" * 8, spi_r: bytes = b"\x22" * 8,
@@ -433,3 +466,59 @@ def test_ike_init_invalid_ke_for_the_group_sent_or_one_not_offered_fails(asked: 
 def _invalid_ke(sa: IkeSa, group: int) -> Message:
     return Message(ExchangeType.IKE_SA_INIT, 0, sa.spi_i, ZERO_SPI, True, False,
                    [NotifyPayload(NotifyType.INVALID_KE_PAYLOAD, struct.pack("!H", group))])
+
+
+def test_ike_init_both_roles_agree_on_keys_after_a_cookie_round_trip() -> None:
+    ctx_i, sa_i = FakeContext(), _init_sa()
+    sa_i.first_child = child_policy("T", "G")
+    ctx_r = FakeContext()
+    ctx_r.policies = {A: ike_policy("G", B, A)}
+    ctx_r.half_open_limit = 0  # every request must carry a cookie
+
+    def respond(payloads: list[Payload]) -> tuple[IkeInitTask, IkeSa | None]:
+        request = Message(ExchangeType.IKE_SA_INIT, 0, sa_i.spi_i, ZERO_SPI, False, True,
+                          payloads)
+        parsed = message.parse(message.encode(request))
+        task = IkeInitTask()
+        return task, task.process_r(ctx_r, parsed, (B, 500), (A, 500), NOW)
+
+    task_i = IkeInitTask(14)
+    first = task_i.build_i(ctx_i, sa_i, NOW)
+    assert first is not None
+    _, none = respond(first)
+    assert none is None and ctx_r.sas == []  # stateless: no SA for a request without cookie
+    [answer] = ctx_r.sent
+    task_i.process_i(ctx_i, sa_i, message.parse(answer).message, NOW)
+    assert task_i.cookie is not None and list(sa_i.tasks) == [task_i]
+    sa_i.tasks.clear()
+
+    again = task_i.build_i(ctx_i, sa_i, NOW)
+    assert again is not None
+    task_r, sa_r = respond(again)
+    assert sa_r is not None and ctx_r.sas == [sa_r] and len(ctx_r.sent) == 1
+    reply = task_r.build_r(ctx_r, sa_r, NOW)
+    response = Message(ExchangeType.IKE_SA_INIT, 0, sa_r.spi_i, sa_r.spi_r, True, False, reply)
+    task_i.process_i(ctx_i, sa_i, message.parse(message.encode(response)).message, NOW)
+
+    assert ctx_i.ike_failures == [] and ctx_r.ike_failures == []
+    assert sa_i.spi_r == sa_r.spi_r == b"\x33" * 8 and sa_i.nr == sa_r.nr and sa_i.ni == sa_r.ni
+    assert sa_i.suite == sa_r.suite and sa_i.suite is not None and sa_i.suite.dh == 14
+    assert sa_i.keys is not None and sa_r.keys is not None
+    assert sa_i.keys.sk_d == sa_r.keys.sk_d and sa_i.keys.sk_ei == sa_r.keys.sk_ei
+    assert not sa_i.nat and not sa_r.nat  # the NAT-D hashes match the addresses each sees
+    [auth] = sa_i.tasks  # IKE_AUTH comes next, with the first CHILD SA
+    assert isinstance(auth, IkeAuthTask) and auth.child is sa_i.first_child
+    assert any(t.startswith(f"IKE_SA_INIT request from {A}[500] answered: ")
+               for _, t in ctx_r.logs)
+
+
+def test_ike_init_responder_drops_a_request_from_an_unknown_peer() -> None:
+    ctx_i, sa_i = FakeContext(), _init_sa()
+    ctx_r = FakeContext()
+    payloads = IkeInitTask(14).build_i(ctx_i, sa_i, NOW)
+    assert payloads is not None
+    request = Message(ExchangeType.IKE_SA_INIT, 0, sa_i.spi_i, ZERO_SPI, False, True, payloads)
+    parsed = message.parse(message.encode(request))
+    assert IkeInitTask().process_r(ctx_r, parsed, (B, 500), (A, 500), NOW) is None
+    assert ctx_r.dropped == ["no gateway for peer address"] and ctx_r.sent == []
+    assert ctx_r.sas == [] and "couldn't find configuration" in ctx_r.logs[0][1]
