@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -353,16 +353,28 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
     # an ethernet change can move a gateway's local address: map everything again
     full = previous is None or diff is None or bool(diff.ethernet_interfaces) \
         or bool(diff.loopback_interfaces)
-    touched_gw = set() if full else _touched(diff.gateways)
-    for name in _stored(tree, GATEWAYS):
+    if full:
+        gw_names: Iterable[str] = _stored(tree, GATEWAYS)
+        tun_names: Iterable[str] = _stored(tree, TUNNELS)
+    else:
+        # start from the previous view and redo only what the diff names: a one-tunnel
+        # commit maps one tunnel, whatever the size of the config
+        assert previous is not None
+        gone_gw, gone_tun = set(diff.gateways.removed), set(diff.tunnels.removed)
+        gw_names = [n for n in _stored(tree, GATEWAYS) if n in _touched(diff.gateways)]
+        tun_names = [n for n in _stored(tree, TUNNELS) if n in _touched(diff.tunnels)]
+        redo_gw, redo_tun = gone_gw | set(gw_names), gone_tun | set(tun_names)
+        out.gateways = {n: p for n, p in previous.gateways.items() if n not in redo_gw}
+        out.gateway_ids = {n: i for n, i in previous.gateway_ids.items() if n not in gone_gw}
+        out.placement = {n: p for n, p in previous.placement.items() if n not in redo_tun}
+        out.children = {n: c for n, c in previous.children.items()
+                        if n.partition(":")[0] not in redo_tun}
+        out.problems = {k: v for k, v in previous.problems.items()
+                        if (k.startswith("gateway ") and k[8:] not in redo_gw)
+                        or (k.startswith("tunnel ") and k[7:] not in redo_tun)}
+    for name in gw_names:
         out.gateway_ids[name] = ids.get("gateway", name)
         key = f"gateway {name}"
-        if not full and name not in touched_gw and previous is not None:
-            if name in previous.gateways:
-                out.gateways[name] = previous.gateways[name]
-            if key in previous.problems:
-                out.problems[key] = previous.problems[key]
-            continue
         try:
             gw = effective(tree, GATEWAYS + (name,))
             out.gateways[name] = gateway_policy(tree, name, gw, decrypt)
@@ -371,20 +383,8 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
         except Exception as exc:  # noqa: BLE001 - one bad gateway never stops the others
             log.exception("mapping gateway %s failed", name)
             out.problems[key] = f"gateway {name}: not applied: internal error {type(exc).__name__}"
-    touched_tun = set() if full else _touched(diff.tunnels)
-    previous_children: dict[str, list[ChildPolicy]] = {}
-    if not full and previous is not None:
-        for child in previous.children.values():
-            previous_children.setdefault(child.tunnel, []).append(child)
-    for name in _stored(tree, TUNNELS):
+    for name in tun_names:
         key = f"tunnel {name}"
-        if not full and name not in touched_tun and previous is not None:
-            if name in previous.placement:
-                out.placement[name] = previous.placement[name]
-                out.children.update((c.name, c) for c in previous_children.get(name, ()))
-            if key in previous.problems:
-                out.problems[key] = previous.problems[key]
-            continue
         try:
             tun = effective(tree, TUNNELS + (name,))
             children = tunnel_children(tree, name, tun, lambda n: ids.get("tunnel", n))
@@ -398,6 +398,17 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
         out.placement[name] = (tun.get("tunnel-interface", ""), tun.get("copy-tos", "no") == "yes")
         for child in children:
             out.children[child.name] = child
+    if not full and gw_names:  # in the config's order, as a full mapping gives them
+        order = _stored(tree, GATEWAYS)
+        out.gateways = {n: out.gateways[n] for n in order if n in out.gateways}
+        out.gateway_ids = {n: out.gateway_ids[n] for n in order if n in out.gateway_ids}
+    if not full and tun_names:
+        groups: dict[str, list[ChildPolicy]] = {}
+        for child in out.children.values():
+            groups.setdefault(child.name.partition(":")[0], []).append(child)
+        order = _stored(tree, TUNNELS)
+        out.placement = {n: out.placement[n] for n in order if n in out.placement}
+        out.children = {c.name: c for n in order for c in groups.get(n, ())}
     if full or previous is None or diff.tunnel_interfaces or diff.routes:
         units = effective(tree, TUNNEL_UNITS) or {}
         for ifname, unit in units.items():

@@ -148,7 +148,11 @@ class Engine:
             child_names=[c for c in old.children if c not in cfg.children],
             now=self.clock(),
         )
-        self.ike.add_policies(cfg.gateways.values(), cfg.children.values(), now=self.clock())
+        # only the policies the mapping made anew (an unchanged one is the very object of
+        # the last mapping): a one-tunnel commit touches one gateway and its children
+        self.ike.add_policies([p for n, p in cfg.gateways.items() if old.gateways.get(n) is not p],
+                              [c for n, c in cfg.children.items() if old.children.get(n) is not c],
+                              now=self.clock())
         self.cfg = cfg
         self.monitor.configure(cfg.tunnel_monitors, cfg.path_monitors)
         warnings = cfg.warnings + self._pki_warnings(running)  # certificates (issue 16)
