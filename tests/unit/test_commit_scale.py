@@ -6,6 +6,7 @@ Counted, not timed: which objects each step touched, and that running is never m
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 
@@ -67,9 +68,9 @@ def at(tree, path):  # type: ignore[no-untyped-def]
 def test_an_edit_copies_only_its_path_and_never_running(service) -> None:  # type: ignore[no-untyped-def]
     running = service.running
     before = copy.deepcopy(running)
-    service.set("network tunnel ipsec t3 anti-replay no".split())
-    service.set("network ike gateway g5 peer-address ip 203.0.113.9".split())
-    service.delete("network tunnel ipsec t7 auto-key proxy-id p".split())
+    service.set(["network", "tunnel", "ipsec", "t3", "anti-replay", "no"])
+    service.set(["network", "ike", "gateway", "g5", "peer-address", "ip", "203.0.113.9"])
+    service.delete(["network", "tunnel", "ipsec", "t7", "auto-key", "proxy-id", "p"])
     cand = service.candidate
     assert running == before  # running untouched
     assert cand is not running
@@ -102,10 +103,8 @@ def test_random_edits_never_modify_running(service) -> None:  # type: ignore[no-
         else:
             lines.append(("delete", f"network ike gateway g{n} peer-address"))
     for verb, line in lines:
-        try:
+        with contextlib.suppress(ControlError):
             getattr(service, verb)(line.split())
-        except ControlError:
-            pass
     assert running == before
     assert service.running is running
 
@@ -114,7 +113,7 @@ def test_a_failed_commit_leaves_running_and_its_objects_as_they_were(service, tm
     running = service.running
     before = copy.deepcopy(running)
     on_disk = (tmp_path / "running.json").read_bytes()
-    service.delete("network tunnel ipsec t4 tunnel-interface".split())  # a tunnel needs one
+    service.delete(["network", "tunnel", "ipsec", "t4", "tunnel-interface"])  # a tunnel needs one
     with pytest.raises(ControlError):
         service.commit("bad")
     assert service.running is running and running == before
@@ -158,7 +157,7 @@ def test_a_one_tunnel_commit_maps_and_hands_the_engine_one_tunnel(service, monke
     # a change to one existing tunnel: that tunnel only
     mapped.clear()
     added.clear()
-    service.set("network tunnel ipsec t2 anti-replay no".split())
+    service.set(["network", "tunnel", "ipsec", "t2", "anti-replay", "no"])
     assert service.commit("t2")["result"] == "OK"
     assert mapped == ["tunnel t2"]
     assert added == [([], ["t2:p"])]
@@ -169,8 +168,8 @@ def test_a_one_tunnel_commit_maps_and_hands_the_engine_one_tunnel(service, monke
 def test_the_incremental_engine_view_equals_a_full_mapping(service) -> None:  # type: ignore[no-untyped-def]
     for line in tunnel_lines(N) + ["network tunnel ipsec t1 anti-replay no"]:
         service.set(line.split())
-    service.delete("network tunnel ipsec t9".split())
-    service.delete("network ike gateway g9".split())
+    service.delete(["network", "tunnel", "ipsec", "t9"])
+    service.delete(["network", "ike", "gateway", "g9"])
     assert service.commit("mixed")["result"] == "OK"
     got = service.engine.cfg
     full = config_map.engine_config(service.running, service.engine._decrypt, service.engine.ids)
@@ -203,8 +202,8 @@ def test_tree_encoder_bytes_are_orjsons_and_follow_new_entries(service) -> None:
     enc = TreeEncoder()
     enc.BIG = 8  # the test's collections count as large
     assert enc.encode(service.running) == orjson.dumps(service.running)
-    service.set("network tunnel ipsec t3 anti-replay no".split())
-    service.delete("network ike gateway g1".split())
+    service.set(["network", "tunnel", "ipsec", "t3", "anti-replay", "no"])
+    service.delete(["network", "ike", "gateway", "g1"])
     assert enc.encode(service.candidate) == orjson.dumps(service.candidate)
     assert enc.encode(service.running) == orjson.dumps(service.running)
     # an entry under another name (same object) is written under its new name
