@@ -25,7 +25,7 @@ def unshare(tree: dict, base: Any, path: Sequence[str]) -> None:
     d: Any = tree
     b: Any = base
     for key in path:
-        sub = d.get(key)
+        sub: Any = d.get(key)
         if not isinstance(sub, dict | list):
             return
         bsub = b.get(key) if isinstance(b, dict) else None
