@@ -14,6 +14,7 @@ which rewrites references) takes a deep copy instead.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,7 +31,7 @@ def unshare(tree: dict, base: Any, path: Sequence[str]) -> None:
             return
         bsub = b.get(key) if isinstance(b, dict) else None
         if sub is bsub:
-            sub = dict(sub) if isinstance(sub, dict) else list(sub)
+            sub = copy.copy(sub)  # a shallow copy of the dict or list
             d[key] = sub
         if isinstance(sub, list):
             return
