@@ -318,7 +318,8 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
         except (OSError, ValueError) as exc:
             await abort_start(f"cannot serve the XML API on {args.api_listen}: {exc}")
     await _engine_settled(engine)
-    gc_task = asyncio.create_task(gcpolicy.run())  # collections that do not scan the whole heap
+    gcpolicy.enable()  # collections that do not walk the whole heap (engine/gcpolicy.py)
+    gc_task = asyncio.create_task(gcpolicy.run())
     loop.add_signal_handler(signal.SIGHUP, _reload)
     log.info(
         "vpnshd %s started: pid %d, state %s, data plane %s",

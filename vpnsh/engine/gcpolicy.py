@@ -23,9 +23,19 @@ FREEZE_EVERY = 60.0  # seconds
 SWEEP_EVERY = 3600.0
 
 
+_enabled = False  # the daemon turns it on (a library user, e.g. a test process, keeps CPython's GC)
+
+
+def enable() -> None:
+    global _enabled
+    _enabled = True
+
+
 def settle() -> None:
-    """What is alive now is long-lived: keep it out of the collections to come."""
-    gc.freeze()
+    """What is alive now is long-lived: keep it out of the collections to come (once
+    :func:`enable` was called)."""
+    if _enabled:
+        gc.freeze()
 
 
 def sweep() -> float:
@@ -39,6 +49,8 @@ def sweep() -> float:
 
 async def run(freeze_every: float = FREEZE_EVERY, sweep_every: float = SWEEP_EVERY) -> None:
     """The daemon's GC rhythm (a task for as long as it serves)."""
+    enable()
+    settle()
     last_sweep = time.monotonic()
     while True:
         await asyncio.sleep(freeze_every)
