@@ -166,7 +166,9 @@ def test_a_one_tunnel_commit_maps_and_hands_the_engine_one_tunnel(service, monke
 
 
 def test_the_incremental_engine_view_equals_a_full_mapping(service) -> None:  # type: ignore[no-untyped-def]
-    for line in tunnel_lines(N) + ["network tunnel ipsec t1 anti-replay no"]:
+    for line in tunnel_lines(N) + ["network tunnel ipsec t1 anti-replay no",
+                                   "network tunnel ipsec t2 auto-key proxy-id q local 10.7.0.0/24 "
+                                   "remote 10.8.0.0/24"]:
         service.set(line.split())
     service.delete(["network", "tunnel", "ipsec", "t9"])
     service.delete(["network", "ike", "gateway", "g9"])
@@ -176,6 +178,8 @@ def test_the_incremental_engine_view_equals_a_full_mapping(service) -> None:  # 
     assert got.gateways == full.gateways and list(got.gateways) == list(full.gateways)
     assert got.children == full.children and list(got.children) == list(full.children)
     assert got.placement == full.placement and got.problems == full.problems
+    assert list(got.placement) == list(full.placement) and got.child_names == full.child_names
+    assert "t2:q" in got.children and "t9:p" not in got.children
 
 
 def test_a_new_gateway_clashing_with_an_unchanged_one_is_still_refused(service) -> None:  # type: ignore[no-untyped-def]

@@ -145,15 +145,22 @@ class Engine:
                 self.ikemgr.event("config-error", f"{warning}: not applied", severity="high",
                                   obj=what.partition(" ")[2])
         old = self.cfg
-        self.ike.remove_policies(
-            ike_names=[g for g in old.gateways if g not in cfg.gateways],
-            child_names=[c for c in old.children if c not in cfg.children],
+        gone_gw = old.gateways.keys() - cfg.gateways.keys()  # set arithmetic: C speed
+        gone_kids = old.children.keys() - cfg.children.keys()
+        self.ike.remove_policies(  # in the config's order
+            ike_names=[g for g in old.gateways if g in gone_gw] if gone_gw else [],
+            child_names=[c for c in old.children if c in gone_kids] if gone_kids else [],
             now=self.clock(),
         )
         # only the policies the mapping made anew (an unchanged one is the very object of
         # the last mapping): a one-tunnel commit touches one gateway and its children
-        self.ike.add_policies([p for n, p in cfg.gateways.items() if old.gateways.get(n) is not p],
-                              [c for n, c in cfg.children.items() if old.children.get(n) is not c],
+        if cfg.mapped_gateways is None or cfg.mapped_tunnels is None:
+            gws, kids = list(cfg.gateways.values()), list(cfg.children.values())
+        else:
+            gws = [cfg.gateways[n] for n in cfg.mapped_gateways if n in cfg.gateways]
+            kids = [cfg.children[c] for t in cfg.mapped_tunnels for c in cfg.child_names.get(t, ())]
+        self.ike.add_policies([p for p in gws if old.gateways.get(p.name) is not p],
+                              [c for c in kids if old.children.get(c.name) is not c],
                               now=self.clock())
         self.cfg = cfg
         self.monitor.configure(cfg.tunnel_monitors, cfg.path_monitors)
