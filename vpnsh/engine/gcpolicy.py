@@ -16,6 +16,7 @@ import asyncio
 import gc
 import logging
 import time
+from typing import Any
 
 log = logging.getLogger("vpnshd")
 
@@ -33,9 +34,29 @@ def enable() -> None:
 
 def settle() -> None:
     """What is alive now is long-lived: keep it out of the collections to come (once
-    :func:`enable` was called)."""
+    :func:`enable` was called), and give the C heap's free memory back to the system."""
     if _enabled:
         gc.freeze()
+        trim()
+
+
+def trim() -> None:
+    """glibc's ``malloc_trim(0)``: memory freed by a large commit (the old tree, the diff,
+    the JSON) is returned to the system, not kept as the process's high-water mark (33 MB
+    of 200 after a 10,000-tunnel commit, in ~3 ms). A no-op without glibc."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Any = None  # None: not looked up yet; False: not available
 
 
 def sweep() -> float:
