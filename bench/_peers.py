@@ -119,15 +119,23 @@ def check_environment(*programs: str) -> None:
 
 
 def cpu_seconds(pids: Iterable[int]) -> float:
-    """utime + stime of the processes (all their threads), in seconds."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        total += int(fields[11]) + int(fields[12])  # stat fields 14 and 15
-    return total / CLK_TCK
+    """utime + stime of the processes and of every live descendant (all their threads:
+    vpnshd's data-plane worker processes count as vpnshd), in seconds."""
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError, OSError):
+                continue
+    wanted = set(pids)
+    grew = True
+    while grew:  # add children of what is in, until nothing new
+        more = {pid for pid, f in stats.items() if int(f[1]) in wanted} - wanted
+        wanted |= more
+        grew = bool(more)
+    total = sum(int(stats[pid][11]) + int(stats[pid][12]) for pid in wanted if pid in stats)
+    return total / CLK_TCK  # stat fields 14 and 15
 
 
 def build_sites(lab: NetLab, tunnels: int = 1) -> TwoSites:
@@ -377,9 +385,10 @@ def vpnsh_ike_setup(lab: NetLab, sites: TwoSites, workdir: Path, tunnels: int
         right.stop()
 
 
-def vpnsh_throughput(lab: NetLab, sites: TwoSites, workdir: Path, seconds: int
-                     ) -> ThroughputResult:
-    """iperf3 TCP left -> right through one vpnsh (user-space ESP) tunnel."""
+def vpnsh_throughput(lab: NetLab, sites: TwoSites, workdir: Path, seconds: int,
+                     workers: int = 1) -> ThroughputResult:
+    """iperf3 TCP left -> right through one vpnsh (user-space ESP) tunnel; ``workers``:
+    each daemon's ``--dataplane-workers``."""
     cfgs = []
     for site, peer, left in ((sites.left, sites.right, True), (sites.right, sites.left, False)):
         text = _vpnsh_site_config(site.outer, site.outer_if, peer.outer, 1, left,
@@ -387,8 +396,9 @@ def vpnsh_throughput(lab: NetLab, sites: TwoSites, workdir: Path, seconds: int
         cfgs.append(text + "set network virtual-router default routing-table ip static-route r "
                     f"destination {peer.inner_net}\nset network virtual-router default "
                     "routing-table ip static-route r interface tunnel.1\n")
-    right = _start_vpnsh(sites.right.ns, workdir / "vpnsh-right", cfgs[1], "userspace")
-    left = _start_vpnsh(sites.left.ns, workdir / "vpnsh-left", cfgs[0], "userspace")
+    flags = ["--dataplane-workers", str(workers)]
+    right = _start_vpnsh(sites.right.ns, workdir / "vpnsh-right", cfgs[1], "userspace", flags)
+    left = _start_vpnsh(sites.left.ns, workdir / "vpnsh-left", cfgs[0], "userspace", flags)
     try:
         left.request("engine.op", name="vpn.ike-sa.test", args={})
         wait_until(lambda: left.request("engine.op", name="vpn.ipsec-sa.show", args={})["sas"],

@@ -218,6 +218,10 @@ def netns(seconds: int, udp: bool, udp_mode: str, parallel: int, suite: str) -> 
             gbytes = end["sum_received"]["bytes"] / 1e9
             retrans = end["sum_sent"].get("retransmits", 0)
             stats_a, stats_b = pair.a.request("stats"), pair.b.request("stats")
+            if os.environ.get("VPNSH_BENCH_DIAG"):
+                for ns in (sites.left.ns, sites.right.ns):
+                    print(ns.run("ip", "-s", "link", "show", "tunnel.1").stdout)
+                    print(ns.run("sh", "-c", "nstat -az | grep -E 'Reorder|Retrans|Lost|DSACK|OfoQueue|TCPSACKRecovery|TCPLossProbes'").stdout)
         finally:
             pair.stop()
         mode = f"ESP-in-UDP, {udp_mode}" if udp else "raw ESP"
@@ -233,7 +237,8 @@ def netns(seconds: int, udp: bool, udp_mode: str, parallel: int, suite: str) -> 
                   f"{st['udp_packets_in']} UDP datagrams in {st['in_wakeups']} wakeups; "
                   f"GSO {st['gso_datagrams']} datagrams in {st['gso_sends']} sends, "
                   f"GRO {st['gro_reads']} trains, {st['tun_coalesced']} segments coalesced into TUN")
-        print(f"send errors {stats_a['send_errors']}/{stats_b['send_errors']}, "
+        print(f"order waits given up {stats_a.get('order_waits_given_up', 0)}/{stats_b.get('order_waits_given_up', 0)}, "
+              f"send errors {stats_a['send_errors']}/{stats_b['send_errors']}, "
               f"TUN write errors {stats_a['tun_write_errors']}/{stats_b['tun_write_errors']}")
 
 

@@ -434,6 +434,11 @@ class Connection:
     fragmentation: str | None = None
     unique: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # certificates (issue 16): auth = pubkey with `certs` (a file in x509/ next to
+    # swanctl.conf; CAs in x509ca/, keys in private/, CRLs in x509crl/); no PSK secret then
+    auth: str = "psk"
+    certs: str | None = None
+    send_cert: str | None = None
 
 
 def _kv(indent: str, key: str, value: object) -> str:
@@ -465,13 +470,15 @@ def render_swanctl_conf(connections: Sequence[Connection]) -> str:
                          ("over_time", c.over_time), ("rand_time", c.rand_time),
                          ("dpd_delay", c.dpd_delay), ("dpd_timeout", c.dpd_timeout),
                          ("mobike", c.mobike), ("keyingtries", c.keyingtries),
-                         ("fragmentation", c.fragmentation), ("unique", c.unique)):
+                         ("fragmentation", c.fragmentation), ("unique", c.unique),
+                         ("send_cert", c.send_cert)):
             out.append(_kv(i, key, val))
         for key, val in c.extra.items():
             out.append(_kv(i, key, val))
-        out.append(f"{i}local {{\n{i}  auth = psk\n")
+        out.append(f"{i}local {{\n{i}  auth = {c.auth}\n")
+        out.append(_kv(i + "  ", "certs", c.certs))
         out.append(_kv(i + "  ", "id", c.local_id))
-        out.append(f"{i}}}\n{i}remote {{\n{i}  auth = psk\n")
+        out.append(f"{i}}}\n{i}remote {{\n{i}  auth = {c.auth}\n")
         out.append(_kv(i + "  ", "id", c.remote_id))
         out.append(f"{i}}}\n{i}children {{\n")
         for ch in c.children:
@@ -490,6 +497,8 @@ def render_swanctl_conf(connections: Sequence[Connection]) -> str:
         out.append(f"{i}}}\n  }}\n")
     out.append("}\n\nsecrets {\n")
     for n, c in enumerate(connections):
+        if c.auth != "psk":
+            continue
         # The secret is bound to the ids when any is set, else it is a wildcard.
         out.append(f"  ike-{n} {{\n")
         for k, ident in enumerate(x for x in (c.local_id, c.remote_id) if x):

@@ -28,6 +28,7 @@ from vpnsh.engine.dataplane.userspace import UserspaceDataPlane, udp_io_key, udp
 #    "routes": [{"destination": "10.2.0.0/24", "interface": "tunnel.1"}]}
 #   {"op": "install", "spec": {...}}   (see spec_from_json)      {"op": "remove", "spi": N}
 #   {"op": "counters", "spi": N}   {"op": "stats"}   {"op": "quit"}
+#   {"op": "global_counters"}   {"op": "info"}   {"op": "worker_pids"}   {"op": "worker_stats"}
 # Each request gets one line {"ok": true, "result": ...} or {"ok": false, "error": "..."};
 # engine events come as {"event": "acquire"|"expire", "args": [...]} lines in between.
 
@@ -68,7 +69,9 @@ async def _standalone() -> None:
 
     loop = asyncio.get_running_loop()
     # VPNSH_DP_TSO=0: no TSO/CSUM offloads on the TUN (benchmarks compare both)
-    dp = UserspaceDataPlane(tun_tso=os.environ.get("VPNSH_DP_TSO", "1") != "0")
+    # VPNSH_DP_WORKERS=N: N worker processes (vpnsh.engine.dataplane.workers)
+    dp = UserspaceDataPlane(tun_tso=os.environ.get("VPNSH_DP_TSO", "1") != "0",
+                            workers=int(os.environ.get("VPNSH_DP_WORKERS", "1")))
 
     def emit(obj: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(obj) + "\n")
@@ -117,6 +120,14 @@ async def _standalone() -> None:
                     result = dataclasses.asdict(udp.counters)
                 elif op == "stats":
                     result = dataclasses.asdict(dp.stats_snapshot())
+                elif op == "global_counters":
+                    result = dp.global_counters()
+                elif op == "info":
+                    result = dp.info().notes
+                elif op == "worker_pids":
+                    result = dp.worker_pids()
+                elif op == "worker_stats":
+                    result = dp.worker_stats()
                 elif op == "quit":
                     emit({"ok": True, "result": None})
                     break

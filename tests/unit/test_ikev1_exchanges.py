@@ -351,9 +351,7 @@ def test_forced_udp_encapsulation_needs_a_nat_t_peer() -> None:
     wire, a, b = pair()
     eng(a).force_udp_encap = True
     # b knows no NAT-T: it neither announces it nor sends or reads NAT-D
-    eng(b)._vendor_ids = lambda policy: []  # type: ignore[method-assign]
-    eng(b)._natd_payloads = lambda sa: []  # type: ignore[method-assign]
-    eng(b)._read_natd = lambda sa, msg: None  # type: ignore[method-assign]
+    eng(b).nat_traversal = False
     eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
     (ia,), (ib,) = installed(a), installed(b)

@@ -14,7 +14,7 @@ from typing import Any, cast
 from vpnsh.engine.clock import FakeClock
 from vpnsh.engine.ike.events import IkeEstablished, LogLine
 from vpnsh.engine.ikev1.engine import Ikev1Engine
-from vpnsh.engine.ikev1.phase1 import HALF_OPEN_PER_PEER
+from vpnsh.engine.ikev1.tasks.phase1 import HALF_OPEN_PER_PEER
 from vpnsh.engine.ikev2.testing import Node, Wire, child_policy, ike_policy
 
 A, B = "192.0.2.1", "192.0.2.2"

@@ -50,7 +50,8 @@ PSS_SHA256 = ("30 41 06 09 2a 86 48 86 f7 0d 01 01 0a 30 34"
 def test_pss_algorithm_identifier_der_and_with_explicit_trailer() -> None:
     pss = s.SigScheme("rsa", s.HASH_SHA256, pss=True)
     assert pss.algorithm_identifier() == h(PSS_SHA256)  # DER: default trailerField left out
-    # the same parameters with trailerField 1 written out (RFC 7427 A.4.3's form) parse too
+    # RFC 7427 A.4.3 as published, trailerField 1 written out (length 0x46); its erratum gives
+    # the DER form above (0x41, no trailerField), which is what vpnsh and strongSwan send
     explicit = h("30 46 06 09 2a 86 48 86 f7 0d 01 01 0a 30 39" + PSS_SHA256[44:] + " a3 03 02 01 01")
     assert s.parse_algorithm_identifier(explicit) == pss
     for hid in (s.HASH_SHA384, s.HASH_SHA512):
@@ -59,8 +60,14 @@ def test_pss_algorithm_identifier_der_and_with_explicit_trailer() -> None:
 
 
 @pytest.mark.parametrize("blob", [
-    "30 0b 06 09 2a 86 48 86 f7 0d 01 01 0a",        # RFC 7427 A.4.1 PSS, empty parameters (SHA-1)
-    "30 0d 06 09 2a 86 48 86 f7 0d 01 01 0a 30 00",  # A.4.2 PSS, default parameters (SHA-1)
+    # RFC 7427 A.4.1 "RSASSA-PSS with empty parameters" (all defaults: SHA-1, MGF1-SHA-1, salt 20)
+    "30 0d 06 09 2a 86 48 86 f7 0d 01 01 0a 30 00",
+    # RFC 7427 A.4.2 "RSASSA-PSS with default parameters", written out (SHA-1 again); the
+    # erratum to A.4 says DER leaves defaults out, but a peer may still send this form
+    "30 3e 06 09 2a 86 48 86 f7 0d 01 01 0a 30 31 a0 0b 30 09 06 05 2b 0e 03 02 1a 05 00"
+    " a1 18 30 16 06 09 2a 86 48 86 f7 0d 01 01 08 30 09 06 05 2b 0e 03 02 1a 05 00"
+    " a2 03 02 01 14 a3 03 02 01 01",
+    "30 0b 06 09 2a 86 48 86 f7 0d 01 01 0a",        # PSS with no parameters at all (not DER)
     "30 0d 06 09 2a 86 48 86 f7 0d 01 01 05 05 00",  # sha1WithRSAEncryption: not offered...
     "30 0d 06 09 2a 86 48 86 f7 0d 01 01",           # truncated
     "31 00", "", "30 03 06 01 00",

@@ -24,11 +24,27 @@ def test_classify_4500(data: bytes, kind: str) -> None:
     assert classify_4500(data) == kind
 
 
+def _two_free_ports() -> int:
+    """A port ``base`` such that ``base`` and ``base + 1`` are both free on the wildcard
+    address (the UdpIo under test binds both there in place of 500 and 4500)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("0.0.0.0", 0))
+            base = probe.getsockname()[1]
+            if base >= 65535:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as second:
+                try:
+                    second.bind(("0.0.0.0", base + 1))
+                except OSError:
+                    continue
+                return base
+    raise RuntimeError("no two consecutive free UDP ports")
+
+
 def test_ike_and_esp_demultiplexed_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     # Unprivileged high ports stand in for 500/4500 so the test needs no root.
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        base = probe.getsockname()[1]
+    base = _two_free_ports()
     monkeypatch.setattr(udp_io, "IKE_PORT", base)
     monkeypatch.setattr(udp_io, "NATT_PORT", base + 1)
 
@@ -90,9 +106,7 @@ class _FullOnce:
 
 def test_sends_wait_for_room_in_order_and_replies_name_their_source(monkeypatch: pytest.MonkeyPatch
                                                                     ) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        base = probe.getsockname()[1]
+    base = _two_free_ports()
     monkeypatch.setattr(udp_io, "IKE_PORT", base)
     monkeypatch.setattr(udp_io, "NATT_PORT", base + 1)
 

@@ -375,8 +375,16 @@ def _may_clash(gateways: dict, todo: set[str]) -> bool:
 
 def _check_gateway(tree: dict, path: Path, gw: dict) -> Iterator[Problem]:
     """The checks of one gateway on its own (all but the endpoint clash)."""
-    yield from _missing(path, gw, "peer-address", "local-address",
-                        "authentication pre-shared-key key")
+    yield from _missing(path, gw, "peer-address", "local-address")
+    cert = _get(gw, ("authentication", "certificate"))
+    if cert is None:
+        yield from _missing(path, gw, "authentication pre-shared-key key")
+    else:  # issue 16: the certificate itself is checked by the engine (the store is not config)
+        apath = path + ("authentication", "certificate")
+        yield from _missing(apath, cert, "local-certificate name", "certificate-profile")
+        if _get(cert, ("local-certificate", "hash-and-url", "enable")) == "yes":
+            yield Problem(apath + ("local-certificate", "hash-and-url"),
+                          "is not supported (certificates are sent in CERT payloads)")
     if "local-address" in gw:
         yield from _missing(path + ("local-address",), gw, "local-address interface")
     for v in _versions(_eff(gw, GATEWAYS, "protocol", "version")):
@@ -394,6 +402,10 @@ def _check_gateway(tree: dict, path: Path, gw: dict) -> Iterator[Problem]:
         if ("type" in ident) != ("id" in ident):
             yield Problem(path + (which,),
                           f"is missing '{'id' if 'type' in ident else 'type'}'")
+        elif ident.get("type") == "dn" and cert is None:
+            yield Problem(path + (which, "type"),
+                          "dn needs authentication certificate (a pre-shared-key gateway "
+                          "has no certificate to name)")
         elif ident.get("type") == "ipaddr":
             try:
                 ipaddress.ip_address(ident["id"])

@@ -163,9 +163,30 @@ def ike_id(name: str, help: str, peer: bool) -> Container:
 
 
 GATEWAY = Entries("gateway", "IKE gateway", children=[
-    Container("authentication", "Authentication method", children=[
+    Container("authentication", "Authentication method", choice=True, children=[
         Container("pre-shared-key", "use pre-shared key for mutual authentication", children=[
             Leaf("key", "the string used as pre-shared key", type=Secret()),
+        ]),
+        # certificate authentication (issue 16): panos-policy-monitor-pki-api.md E.5 [V]. The
+        # local certificate names a certificate of the certificate store (not config): the
+        # engine checks at commit that it exists with its private key.
+        Container("certificate", "use certificate for mutual authentication", children=[
+            Container("local-certificate", "local certificate", children=[
+                Leaf("name", "local certificate name", type=String(max_len=255)),
+                Container("hash-and-url", "use hash-and-url for local certificate", children=[
+                    yes_no("enable", "enable hash-and-url (not supported)", "no"),
+                    Leaf("base-url", "the host and directory part of URL for local "
+                         "certificates (http only)", type=String(max_len=255)),
+                ]),
+            ]),
+            Leaf("certificate-profile", "profile for certificate validation during IKE "
+                 "negotiation", type=Ref(target=("shared", "certificate-profile"))),
+            yes_no("allow-id-payload-mismatch", "permit peer identification and certificate "
+                   "payload identification mismatch", "no"),
+            yes_no("strict-validation-revocation", "enable strict validation of peer's "
+                   "extended key use and revocation status", "no"),
+            yes_no("use-management-as-source", "use management interface IP as source to "
+                   "retrieve http certificates (not used: no hash-and-url)", "no"),
         ]),
     ]),
     Container("protocol", "IKE Protocol settings", children=[

@@ -36,7 +36,17 @@ from vpnsh.engine.crypto import algorithms as alg
 from vpnsh.engine.dataplane.base import Route, TunnelInterface
 from vpnsh.engine.ids import IdMap
 from vpnsh.engine.monitor.state import MonitorDestination, PathMonitorSpec, TunnelMonitorSpec
-from vpnsh.engine.policy import ChildPolicy, EspProposal, Identity, IkePolicy, IkeProposal
+from vpnsh.engine.pki import certinfo, ikeauth
+from vpnsh.engine.pki import profile as pki_profile
+from vpnsh.engine.pki.store import CertStore
+from vpnsh.engine.policy import (
+    CertAuth,
+    ChildPolicy,
+    EspProposal,
+    Identity,
+    IkePolicy,
+    IkeProposal,
+)
 
 Decrypt = Callable[[str], str]
 log = logging.getLogger("vpnshd.engine")
@@ -143,7 +153,48 @@ def _identity(value: dict[str, Any] | None) -> Identity | None:
     return Identity(value["type"], value["id"])
 
 
-def gateway_policy(tree: dict, name: str, gw: dict[str, Any], decrypt: Decrypt) -> IkePolicy:
+def cert_auth(tree: dict, name: str, cfg: dict[str, Any], local_id: Identity | None,
+              peer_id: Identity | None, store: CertStore | None,
+              wildcard: bool = False) -> CertAuth:
+    """``authentication certificate`` of gateway ``name``: our certificate with its private
+    key, the certificate profile's CAs, checked now so that a commit names what is missing."""
+    cert_name = (cfg.get("local-certificate") or {}).get("name")
+    where = f"gateway {name}: authentication certificate"
+    if not cert_name:
+        raise MappingError(f"{where} needs local-certificate name")
+    if ((cfg.get("local-certificate") or {}).get("hash-and-url") or {}).get("enable") == "yes":
+        raise MappingError(f"{where}: hash-and-url is not supported (set hash-and-url enable no)")
+    prof_name = cfg.get("certificate-profile")
+    if not prof_name:
+        raise MappingError(f"{where} needs certificate-profile")
+    if store is None:
+        raise MappingError(f"{where}: no certificate store (the daemon has no state dir)")
+    if not store.exists(cert_name):
+        raise MappingError(f"{where}: certificate {cert_name} does not exist (request "
+                           "certificate generate, or scp import keypair)")
+    if not store.has_key(cert_name):
+        raise MappingError(f"{where}: certificate {cert_name} has no private key (scp import "
+                           "keypair)")
+    prof = pki_profile.profiles_from_config(tree).get(prof_name)
+    if prof is None:
+        raise MappingError(f"{where}: certificate-profile {prof_name} does not exist")
+    problems = pki_profile.check_profiles({prof_name: prof}, store)
+    if problems:
+        raise MappingError(f"gateway {name}: {problems[0]}")
+    try:
+        cred = ikeauth.LocalCredential.load(store, cert_name, local_id.type if local_id else "dn",
+                                            local_id.value if local_id else "")
+    except ValueError as exc:
+        raise MappingError(f"{where}: {exc}") from None
+    allow = cfg.get("allow-id-payload-mismatch") == "yes"
+    strict = cfg.get("strict-validation-revocation") == "yes"
+    check = ikeauth.PeerCheck(store, prof, peer_id.type if peer_id else None,
+                              peer_id.value if peer_id else "", allow, strict, wildcard)
+    return CertAuth(cert_name, prof_name, allow, strict, credential=cred, peer_check=check)
+
+
+def gateway_policy(tree: dict, name: str, gw: dict[str, Any], decrypt: Decrypt,
+                   store: CertStore | None = None) -> IkePolicy:
     protocol = gw.get("protocol", {})
     version = protocol.get("version", "ikev1")
     v = "ikev1" if version == "ikev1" else "ikev2"
@@ -161,25 +212,42 @@ def gateway_policy(tree: dict, name: str, gw: dict[str, Any], decrypt: Decrypt) 
     if not local_addr:
         raise MappingError(f"gateway {name}: no local address (set local-address ip)")
     peer = gw.get("peer-address", {})
-    key = gw.get("authentication", {}).get("pre-shared-key", {}).get("key")
-    if not key:
-        raise MappingError(f"gateway {name}: no pre-shared key")
+    local_id = _identity(gw.get("local-id"))
+    peer_id = _identity(gw.get("peer-id"))
+    auth = gw.get("authentication", {})
+    certificate = None
+    psk = b""
+    if "certificate" in auth:
+        wildcard = (gw.get("peer-id") or {}).get("matching") == "wildcard"
+        certificate = cert_auth(tree, name, auth["certificate"], local_id, peer_id, store,
+                                wildcard)
+        cred: Any = certificate.credential
+        if version == "ikev1" and not cred.auth_label.startswith("RSA"):
+            raise MappingError(f"gateway {name}: IKEv1 certificate authentication uses RSA "
+                               f"signatures: certificate {certificate.local_certificate} has "
+                               f"an {cred.auth_label.split()[0]} key")
+        if local_id is None:  # the ID we send: our certificate's subject
+            local_id = Identity("dn", certinfo.dn_text(cred.cert.subject))
+    else:
+        key = auth.get("pre-shared-key", {}).get("key")
+        if not key:
+            raise MappingError(f"gateway {name}: no pre-shared key")
+        try:
+            psk = decrypt(key).encode()
+        except ValueError as exc:
+            raise MappingError(f"gateway {name}: pre-shared key not usable ({exc}); "
+                               "enter the key in clear and commit") from None
     common = gw.get("protocol-common", {})
     natt = common.get("nat-traversal", {})
     dpd = settings.get("dpd", {})
-    try:
-        psk = decrypt(key).encode()
-    except ValueError as exc:
-        raise MappingError(f"gateway {name}: pre-shared key not usable ({exc}); "
-                           "enter the key in clear and commit") from None
     return IkePolicy(
         name=name,
         local_addr=local_addr,
         peer_addr=peer.get("ip"),
         psk=psk,
         proposals=(ike_proposal(profile),),
-        local_id=_identity(gw.get("local-id")),
-        peer_id=_identity(gw.get("peer-id")),
+        local_id=local_id,
+        peer_id=peer_id,
         lifetime=lifetime_seconds(profile.get("lifetime"), 28800),
         dpd_enabled=dpd.get("enable", "no") == "yes",
         dpd_interval=int(dpd.get("interval", 5)),
@@ -193,6 +261,9 @@ def gateway_policy(tree: dict, name: str, gw: dict[str, Any], decrypt: Decrypt) 
         dpd_retry=int(v1.get("dpd", {}).get("retry", 5)),
         ikev1_proposals=(ike_proposal(v1_profile),) if v1_profile else (),
         peer_fqdn=peer.get("fqdn"),
+        certificate=certificate,
+        fragmentation=(common.get("fragmentation") or {}).get("enable") == "yes",
+        peer_id_wildcard=(gw.get("peer-id") or {}).get("matching") == "wildcard",
     )
 
 
@@ -359,13 +430,16 @@ def _touched(changes: Any) -> set[str]:
 
 
 def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
-                  previous: EngineConfig | None = None, diff: Any = None) -> EngineConfig:
+                  previous: EngineConfig | None = None, diff: Any = None,
+                  store: CertStore | None = None) -> EngineConfig:
     """Build the engine's view of a (validated) running config.
 
     With ``previous`` (the view of the last running config) and ``diff`` (what the
     commit changed, from :func:`vpnsh.config.diff.diff`), only the gateways, tunnels,
     interfaces and routes the diff touched are mapped again: a one-tunnel commit costs
-    one tunnel, not the whole config.
+    one tunnel, not the whole config. Gateways with certificate authentication are mapped
+    at every commit: the certificate store (``store``) is not config, and a certificate or
+    CRL imported since the last commit takes effect with the next one, as on PAN-OS.
     """
     ids = ids or IdMap(None)
     out = EngineConfig()
@@ -382,7 +456,11 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
         # dicts are C-speed; an entry redone in place keeps its position)
         assert previous is not None
         touched_gw, touched_tun = _touched(diff.gateways), _touched(diff.tunnels)
-        gw_names = [n for n in gw_order if n in touched_gw] if touched_gw else []
+        # gateways with certificate authentication are mapped at every commit: the
+        # certificate store is not config, and a certificate or CRL imported since the last
+        # commit takes effect with the next one, as on PAN-OS
+        gw_names = [n for n, g in gw_order.items() if n in touched_gw
+                    or "certificate" in (g.get("authentication") or {})]
         tun_names = [n for n in tun_order if n in touched_tun] if touched_tun else []
         out.gateways, out.gateway_ids = dict(previous.gateways), dict(previous.gateway_ids)
         out.placement, out.children = dict(previous.placement), dict(previous.children)
@@ -405,7 +483,7 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
         key = f"gateway {name}"
         try:
             gw = effective(tree, GATEWAYS + (name,))
-            policy = gateway_policy(tree, name, gw, decrypt)
+            policy = gateway_policy(tree, name, gw, decrypt, store)
         except (MappingError, alg.UnsupportedAlgorithm) as exc:
             out.problems[key] = str(exc)
             out.gateways.pop(name, None)

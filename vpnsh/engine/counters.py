@@ -48,6 +48,8 @@ _DEFS = (
     CounterDef("tun_drop_link_scoped", "drop", "tunnel", "pktproc",
                "Packets dropped: link-local or multicast with no SA"),
     CounterDef("tun_write_error", "error", "tunnel", "pktproc", "Packets the tunnel interface refused"),
+    CounterDef("dataplane_worker_restart", "error", "tunnel", "system",
+               "Data-plane worker processes that died and were started again"),
     CounterDef("key_acquire", "info", "tunnel", "session", "Key acquires: traffic for a tunnel with no SA"),
     CounterDef("key_acquire_error", "error", "tunnel", "session", "Key acquires that failed"),
     CounterDef("ike_sa_established", "info", "ike", "session", "IKE SAs established"),

@@ -1,7 +1,7 @@
 """``vpnshd``: the vpnsh daemon, in the foreground.
 
     vpnshd [--state-dir DIR] [--socket PATH] [--log-dir DIR]
-           [--dataplane userspace|kernel|none] [--raw-esp] [--hostname NAME] [--ssh-listen ADDR:PORT]
+           [--dataplane userspace|kernel|none] [--raw-esp] [--dataplane-workers N] [--hostname NAME] [--ssh-listen ADDR:PORT]
            [--api-listen ADDR:PORT]
 
 Holds the candidate and running config, serves the control socket, owns the
@@ -145,6 +145,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="user-space data plane: send ESP as IP protocol 50 where no NAT is detected "
                    "(default: ESP in UDP on port 4500 with every peer that does NAT detection, "
                    "as strongSwan's kernel-libipsec; UDP is batched, raw ESP is not)")
+    p.add_argument("--dataplane-workers", metavar="N", type=_positive, default=None,
+                   help="user-space data plane: worker processes that move the packets (shared "
+                   "TUN devices and port-4500 socket, SA state in shared memory; 1 = threads in this "
+                   "process; default: 1 on up to 2 cores, else one per core but one, at most 4)")
     p.add_argument("--hostname", default=None, help="name shown in the shell prompt (default: system hostname)")
     p.add_argument("--ssh-listen", metavar="ADDR:PORT", default=None,
                    help="also serve the vpnsh shell over SSH here (keys: STATE_DIR/ssh/; see docs/user-guide.md)")
@@ -248,6 +252,11 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
 
     engine = Engine(dataplane=args.dataplane, raw_esp=getattr(args, "raw_esp", False),
                     state_dir=args.state_dir, log_dir=args.log_dir)
+    if hasattr(engine.dp, "workers"):  # read when the data plane starts
+        from vpnsh.engine.dataplane.workers import default_workers
+
+        workers = getattr(args, "dataplane_workers", None)
+        engine.dp.workers = workers if workers else default_workers()
     engine.ike.v2.half_open_limit = getattr(args, "ike_cookie_threshold", DEFAULT_COOKIE_THRESHOLD)
     engine.ike.v1.half_open_limit = engine.ike.v2.half_open_limit  # IKEv1: the same limit
     ifmap = InterfaceMap.for_state_dir(args.state_dir, getattr(args, "interface_map", None))

@@ -18,13 +18,28 @@ ANY_PREFIX = "0.0.0.0/0"
 
 @dataclass(frozen=True)
 class Identity:
-    """An IKE identity as configured: type is ipaddr, fqdn, ufqdn or keyid."""
+    """An IKE identity as configured: type is ipaddr, fqdn, ufqdn, keyid or dn."""
 
     type: str
     value: str
 
     def __str__(self) -> str:
         return f"{self.type}:{self.value}"
+
+
+@dataclass(frozen=True)
+class CertAuth:
+    """``authentication certificate`` of a gateway (issue 16), with what the engine made of
+    it at commit: ``credential`` (a :class:`vpnsh.engine.pki.ikeauth.LocalCredential`: our
+    certificate, key and intermediates) and ``peer_check`` (a
+    :class:`vpnsh.engine.pki.ikeauth.PeerCheck`: the profile's CAs and CRLs, the peer-id)."""
+
+    local_certificate: str
+    certificate_profile: str
+    allow_id_payload_mismatch: bool = False
+    strict_validation_revocation: bool = False
+    credential: object = field(default=None, repr=False, compare=False)
+    peer_check: object = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,9 @@ class IkePolicy:
     dpd_retry: int = 5  # IKEv1 DPD: R-U-THERE tries before the peer is declared dead
     ikev1_proposals: tuple[IkeProposal, ...] = ()  # ikev2-preferred: the ikev1 profile (else proposals)
     peer_fqdn: str | None = None  # peer-address fqdn (shown as the peer; not resolved here)
+    certificate: CertAuth | None = None  # authentication certificate (else pre-shared-key)
+    fragmentation: bool = False  # protocol-common fragmentation enable (RFC 7383; IKEv1 too)
+    peer_id_wildcard: bool = False  # peer-id matching wildcard (certificate authentication)
 
     @property
     def peer_display(self) -> str:

@@ -135,8 +135,10 @@ class Engine:
         decrypt, a missing profile...) is left out and named in the list returned, with why;
         the others are applied."""
         self.running = running
+        store = CertStore(self.state_dir, self.secrets) if self.state_dir is not None else None
         cfg = config_map.engine_config(running, self._decrypt, self.ids,
-                                       previous=self.cfg if self.running_mapped else None, diff=diff)
+                                       previous=self.cfg if self.running_mapped else None, diff=diff,
+                                       store=store)
         self.running_mapped = True
         old_problems = set(self.cfg.problems.values())
         for what, warning in cfg.problems.items():
@@ -640,7 +642,7 @@ class Engine:
             kids = [c for c in self.ike.child_sas() if c.parent_sn == s.sn and c.gateway == gateway]
             sas.append({
                 "spi_i": s.spi_i, "spi_r": s.spi_r, "role": s.role, "state": s.state, "sn": s.sn,
-                "auth": "PSK, peer PSK", "proposal": s.proposal, "local_id": s.id_local,
+                "auth": s.auth, "proposal": s.proposal, "local_id": s.id_local,
                 "remote_id": s.id_remote, "id_i": s.id_i, "id_r": s.id_r, "nat": s.nat,
                 "msgid_rx": s.message_id_rx, "msgid_tx": s.message_id_tx,
                 "liveness": s.liveness_interval, "created": self.wall(s.created),
@@ -1055,6 +1057,8 @@ _FIREWALL_OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
     "log.traffic.show": _fw_traffic_log,
 }
 
+# The engine ops of the operational commands declared in vpnsh/shell/op_table.py (``engine``
+# and variants' ``op``); tests/unit/test_op_table.py checks the two agree, key for key.
 _OPS: dict[str, Callable[[Engine, dict[str, Any]], Any]] = {
     "vpn.ike-sa.show": Engine._ike_sa_show,
     "vpn.ike-sa.detail": Engine._ike_sa_detail,

@@ -1,7 +1,8 @@
 """TAB and ``?``: what may come next at the cursor, with help text.
 
 Two sources: the grammar (keywords of the command surface, via Lark's
-interactive parser and the help table in :mod:`vpnsh.shell.help`) and the
+interactive parser; their help from the operational commands' table
+:mod:`vpnsh.shell.op_table` and, for configure mode, :mod:`vpnsh.shell.help`) and the
 schema (config paths, via :func:`vpnsh.config.complete.complete`, which also
 knows the names of existing objects).  :func:`help_items` is pure; the
 prompt_toolkit :class:`ShellCompleter` and the ``?`` key binding use it.
@@ -17,6 +18,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
 from vpnsh.shell import help as help_table
+from vpnsh.shell import op_syntax, op_table
 from vpnsh.shell.parser import (
     CONFIGURE,
     INVALID_SYNTAX,
@@ -32,17 +34,6 @@ TreeSource = Callable[[], dict[str, Any]]
 
 # Config-mode verbs followed by a config path.
 PATH_VERBS = ("set", "delete", "edit", "show", "rename", "move")
-
-# Operational value slots filled with names of existing objects: keyword -> Entries path.
-NAME_SOURCES: dict[str, tuple[str, ...]] = {
-    "gateway": ("network", "ike", "gateway"),
-    "tunnel": ("network", "tunnel", "ipsec"),
-    "name": ("network", "tunnel", "ipsec"),
-    "virtual-router": ("network", "virtual-router"),
-}
-# show interface NAME|all, show arp NAME|all: every configured interface by its PAN-OS name
-INTERFACE_SLOTS = ("interface", "arp")
-
 
 @dataclass(frozen=True)
 class HelpItem:
@@ -91,25 +82,21 @@ def _grammar_items(
     if "|" in words:
         context = words[len(words) - words[::-1].index("|"):]
     previous = words[-1] if words else None
+    # an operational command's value: the names and help its argument declares
+    slots = op_table.position(context).slots() if mode == OPERATIONAL and "|" not in words else []
     for c in choices:
         if c.kind == "keyword":
             if c.word.startswith(partial):
                 help_text = help_table.keyword_help(context, c.word, mode)
                 keywords.append(HelpItem(c.word, help_text, ">" if c.nested else " "))
         elif c.kind == "value":
-            if c.word in ("WORD", "STRING") and previous in INTERFACE_SLOTS \
-                    and context[:1] == ["show"]:
-                from vpnsh.config.ifnames import all_interfaces
-
-                for name in ["all", *all_interfaces(_safe_tree(tree))]:
-                    if name.startswith(partial) and all(v.word != name for v in values):
-                        values.append(HelpItem(name, name))
-            if c.word in ("WORD", "STRING") and previous in NAME_SOURCES:
-                for name in _names(tree, NAME_SOURCES[previous]):
+            if c.word in ("WORD", "STRING"):
+                for name in _slot_names(slots, tree):
                     if name.startswith(partial) and all(v.word != name for v in values):
                         values.append(HelpItem(name, name))
             if not any(v.word == "<value>" for v in values):
-                values.append(HelpItem("<value>", help_table.value_help(previous)))
+                hint = slots[0].help if slots else help_table.value_help(previous)
+                values.append(HelpItem("<value>", hint))
         elif c.kind == "enter" and not partial:
             tail.append(HelpItem("<Enter>", help_table.ENTER_HELP))
         elif c.kind == "pipe" and not partial:
@@ -193,6 +180,19 @@ def _safe_tree(tree: TreeSource) -> dict[str, Any]:
         return tree() or {}
     except Exception:  # no daemon: keywords still complete, names do not
         return {}
+
+
+def _slot_names(slots: Sequence[op_syntax.Slot], tree: TreeSource) -> list[str]:
+    """What TAB offers for a value: interfaces (and ``all``), or the names of config entries."""
+    names: list[str] = []
+    for slot in slots:
+        if slot.arg.interfaces:
+            from vpnsh.config.ifnames import all_interfaces
+
+            names += ["all", *all_interfaces(_safe_tree(tree))]
+        if slot.arg.names:
+            names += _names(tree, slot.arg.names)
+    return names
 
 
 def _names(tree: TreeSource, path: Sequence[str]) -> list[str]:

@@ -49,15 +49,19 @@ class Command:
 
 @lru_cache(maxsize=1)
 def grammar_text() -> str:
+    """grammar/vpnsh.lark and the operational commands' rules (vpnsh.shell.op_table)."""
     # a plain read beside the package: importlib.resources costs a one-shot shell ~10 ms of
     # imports (tempfile, zipfile, lzma...) for nothing (vpnsh is never run from a zip)
     import os
 
     import vpnsh.grammar
+    from vpnsh.shell import op_table
 
     with open(os.path.join(os.path.dirname(vpnsh.grammar.__file__), "vpnsh.lark"),
               encoding="utf-8") as f:
-        return f.read()
+        text = f.read()
+    return text + "\n// ---- operational commands, made from vpnsh.shell.op_table\n\n" + \
+        op_table.grammar_text()
 
 
 @lru_cache(maxsize=1)
@@ -168,8 +172,7 @@ def parse(line: str, mode: str) -> Command | None:
 
 def _command(tree: Tree) -> Command:
     rule = str(tree.data)
-    name = rule[2:].replace("_", " ")
-    command = Command(name=_display_name(name))
+    command = Command(name=_command_names().get(rule) or rule[2:].replace("_", " "))
     for child in tree.children:
         if not isinstance(child, Tree):
             continue
@@ -188,43 +191,26 @@ def _command(tree: Tree) -> Command:
             command.args[data[2:]] = True
         elif data.endswith("path"):
             command.args["path"] = [_token_text(t) for t in child.children if isinstance(t, Token)]
-    if command.name in ("show log system", "show log traffic", "show session all") and \
-            "filter" in command.args:
-        f = command.args["filter"]
-        command.args["filter"] = f if isinstance(f, list) else [f]
+    for key in _listed_args().get(command.name, ()):  # <filter>...: a list, even of one
+        if key in command.args and not isinstance(command.args[key], list):
+            command.args[key] = [command.args[key]]
     return command
 
 
-# Keyword spellings that the rule names cannot carry ("ike-sa" is rule "ike_sa").
-_DISPLAY = {
-    "show vpn ike sa": "show vpn ike-sa",
-    "show vpn ipsec sa": "show vpn ipsec-sa",
-    "test vpn ike sa": "test vpn ike-sa",
-    "test vpn ipsec sa": "test vpn ipsec-sa",
-    "clear vpn ike sa": "clear vpn ike-sa",
-    "clear vpn ipsec sa": "clear vpn ipsec-sa",
-    "set cli config output format": "set cli config-output-format",
-    "set cli scripting mode": "set cli scripting-mode",
-    "less mp log": "less mp-log",
-    "tail follow yes mp log": "tail mp-log",
-    "debug ike wireshark keys": "debug ike wireshark-keys",
-    # firewall (issue 14)
-    "test security policy match": "test security-policy-match",
-    "show running security policy": "show running security-policy",
-    "show rule hit count": "show rule-hit-count",
-    "test routing fib lookup": "test routing fib-lookup",
-    "request config lock": "request config-lock",
-    "request commit lock": "request commit-lock",
-    "show config locks": "show config-locks",
-    "show commit locks": "show commit-locks",
-    "show routing path monitor": "show routing path-monitor",  # tunnel monitor, path monitor (issue 15)
-    # certificates (issue 16)
-    "show sslmgr store config certificate info": "show sslmgr-store config-certificate-info",
-}
+@lru_cache(maxsize=1)
+def _command_names() -> dict[str, str]:
+    """Grammar rule -> name of each operational command ("c_tail_mp_log" -> "tail mp-log")."""
+    from vpnsh.shell import op_syntax, op_table
+
+    return {op_syntax.rule_name(c.name): c.name for c in op_table.COMMANDS}
 
 
-def _display_name(name: str) -> str:
-    return _DISPLAY.get(name, name)
+@lru_cache(maxsize=1)
+def _listed_args() -> dict[str, tuple[str, ...]]:
+    """Command name -> its arguments that repeat on their own (``<filter>...``)."""
+    from vpnsh.shell import op_table
+
+    return {c.name: c.listed_args() for c in op_table.COMMANDS if c.listed_args()}
 
 
 def _token_text(token: Token) -> str:

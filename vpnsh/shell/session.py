@@ -25,7 +25,7 @@ from vpnsh.render import host as host_render
 from vpnsh.render import system as system_render
 from vpnsh.render.json_output import to_json
 from vpnsh.render.pipes import PipeError, apply_pipes
-from vpnsh.shell import editpath, opcommands
+from vpnsh.shell import editpath, op_table, opcommands
 from vpnsh.shell.parser import (
     CONFIGURE,
     INVALID_SYNTAX,
@@ -596,35 +596,10 @@ def daemon_error_text(kind: str, message: str) -> str:
     return f"Server error : {message}"
 
 
+# Operational commands the shell runs itself (vpnsh.shell.op_table ``run``; the others are
+# engine ops: vpnsh.shell.opcommands)
 _OP_HANDLERS: dict[str, Callable[[Session, Command], str]] = {
-    "configure": Session._configure,
-    "exit": Session._exit,
-    "show config": Session._show_config,
-    "show system info": Session._show_system_info,
-    "show jobs": Session._show_jobs,
-    "show log system": Session._show_log_system,
-    "less mp-log": Session._less_mp_log,
-    "tail mp-log": Session._tail_mp_log,
-    "find command keyword": Session._find_command,
-    "debug ike global": Session._debug_ike,
-    "debug ike gateway": Session._debug_ike,
-    "debug ike tunnel": Session._debug_ike,
-    "debug ike pcap": Session._debug_ike,
-    "debug ike wireshark-keys": Session._debug_ike,
-    "show debug ike": Session._show_debug_ike,
-    "set cli config-output-format": Session._set_cli_format,
-    "set cli pager": Session._set_cli_pager,
-    "set cli scripting-mode": Session._set_cli_scripting,
-    "set cli terminal width": Session._set_cli_width,
-    "ping": Session._ping,
-    "show admins": Session._show_admins,
-    "request config-lock": Session._request_lock,
-    "request commit-lock": Session._request_lock,
-    "show config-locks": Session._show_locks,
-    "show commit-locks": Session._show_locks,
-    "show config list changes": Session._show_changes,
-    "show config saved": Session._show_config_saved,
-    "show config audit": Session._show_config_audit,
+    c.name: getattr(Session, c.run) for c in op_table.COMMANDS if c.run
 }
 
 _CONFIG_HANDLERS: dict[str, Callable[[Session, Command], str]] = {

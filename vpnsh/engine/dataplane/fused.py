@@ -24,6 +24,7 @@ in order, with the checks and counters of :func:`.esp.open_payload`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from cryptography.exceptions import InvalidTag
@@ -31,6 +32,7 @@ from cryptography.exceptions import InvalidTag
 from .esp import _PADS, NH_IPV4, NH_IPV6, NH_NO_NEXT
 from .sa import EspSA
 from .segment import tcp_segments
+from .shared import C_RTURN, end_turn, wait_turn
 
 _MASK32 = 0xFFFFFFFF
 _MAX_SEQ_32 = 0xFFFFFFFF
@@ -62,22 +64,39 @@ def can_fuse(sa: EspSA, count: int, inner_bytes: int) -> bool:
     return not hard_kb or sa.counters.bytes + inner_bytes < hard_kb << 10
 
 
-def seal_tcp_super(sa: EspSA, packet: memoryview, mss: int) -> Train | None:
+def seal_tcp_super(sa: EspSA, packet: memoryview, mss: int,
+                   turn: tuple[Any, int, Any] | None = None) -> Train | None:
     """The ESP train of a TCP super-packet on the AEAD SA ``sa``, or None when the
     fused path may not take it (the caller cuts it with :func:`.segment.split` and
-    seals packet by packet). ``SegmentError`` for a malformed super-packet."""
+    seals packet by packet). ``SegmentError`` for a malformed super-packet. ``turn``:
+    a worker's ticket for its TUN read (cells, ticket, lock; see .shared): the sequence
+    numbers are taken in the order of the reads, the rest of the work in parallel."""
     segs = tcp_segments(packet, mss)
     count, hlen, last_len = segs.count, segs.hlen, segs.last_len
     inner_bytes = count * hlen + len(packet) - hlen
-    if not can_fuse(sa, count, inner_bytes):
-        return None
     aead = sa.aead
-    assert aead is not None
+    if aead is None or sa.encr_alg.iv_size != 8:
+        return None
+    # the train's sequence numbers and counts, taken in one step under the SA's lock
+    # (several worker processes may carry the SA: see .shared); the limits are checked
+    # in the same step, so they hold across workers
+    if turn is not None:
+        wait_turn(turn[0], turn[1], C_RTURN)
+    try:
+        with sa.lock:
+            if not can_fuse(sa, count, inner_bytes):
+                return None
+            seq0 = sa.seq + 1
+            sa.seq = seq0 + count - 1
+            c = sa.counters
+            c.packets += count
+            c.bytes += inner_bytes
+    finally:
+        if turn is not None:
+            end_turn(turn[0], turn[1], turn[2], C_RTURN)
     cipher, salt = aead.primitive()
     nh = NH_IPV4 if segs.version == 4 else NH_IPV6
-    align, icv, iv_size = sa.pad_align, sa.icv_size, sa.encr_alg.iv_size
-    if iv_size != 8:
-        return None
+    align, icv = sa.pad_align, sa.icv_size
     full = count if last_len == mss else count - 1
     inner = hlen + mss
     pad = -(inner + 2) % align
@@ -88,7 +107,6 @@ def seal_tcp_super(sa: EspSA, packet: memoryview, mss: int) -> Train | None:
     plen_last = inner_last + pad_last + 2
     last_size = size if full == count else 16 + plen_last + icv
     buf = bytearray(size * full + (0 if full == count else last_size))
-    seq0 = sa.seq + 1
     # ESP headers and IVs of every packet: SPI | seq low 32 | IV = seq (64 bits)
     seqs = np.arange(seq0, seq0 + count, dtype=np.uint64)
     out = np.frombuffer(buf, dtype=np.uint8)
@@ -122,10 +140,6 @@ def seal_tcp_super(sa: EspSA, packet: memoryview, mss: int) -> Train | None:
                               bytes(range(1, pad_last + 1)), bytes((pad_last, nh))))
         aad = view[o:o + 8] if not esn else spi_bytes + (seq >> 32).to_bytes(4, "big") + view[o + 4:o + 8]
         encrypt_into(salt + view[o + 8:o + 16], plaintext, aad, view[o + 16:o + last_size])
-    sa.seq = seq0 + count - 1
-    c = sa.counters
-    c.packets += count
-    c.bytes += inner_bytes
     return Train(buf, size, count, last_size, inner_bytes)
 
 
@@ -148,43 +162,72 @@ def open_train(sa: EspSA, data: bytes, seg: int) -> tuple[bytearray, list[tuple[
     out = bytearray(max(stride, 0) * -(-n // seg))
     ov = memoryview(out)
     window, esn, anti = sa.replay, sa.esn, sa.anti_replay
+    check, update = window.check, window.update
     c = sa.counters
-    accepted: list[tuple[int, int]] = []
     decrypt_into = cipher.decrypt_into
-    i = 0
-    for o in range(0, n, seg):
-        end = min(o + seg, n)
-        plen = end - o - 16 - icv
-        po = i * stride
-        i += 1
-        if plen < 2:
-            c.other_drops += 1
-            continue
-        seq_low = int.from_bytes(view[o + 4:o + 8], "big")
-        seq = window.infer(seq_low) if esn else seq_low
-        if anti and not window.check(seq):
-            c.replay += 1
-            continue
+    k = -(-n // seg)
+    # every datagram's low 32 bits of sequence number in one call (a strided view)
+    lows: list[int] = np.ndarray((k,), dtype=">u4", buffer=data, offset=4, strides=(seg,)).tolist() \
+        if n - (k - 1) * seg >= 8 else [int.from_bytes(view[o + 4:o + 8], "big") if n - o >= 8 else 0
+                                        for o in range(0, n, seg)]
+    # 1. under the SA's lock: each datagram's sequence number, and the window's verdict
+    # before any work (a worker process may share the SA: see .shared)
+    rows: list[tuple[int, int, int, int, int]] = []  # offset, end, plain offset, length, seq
+    short = replayed = 0
+    with sa.lock:
+        for i in range(k):
+            o = i * seg
+            end = min(o + seg, n)
+            plen = end - o - 16 - icv
+            if plen < 2:
+                short += 1
+                continue
+            seq = window.infer(lows[i]) if esn else lows[i]
+            if anti and not check(seq):
+                replayed += 1
+                continue
+            rows.append((o, end, i * stride, plen, seq))
+        c.other_drops += short
+        c.replay += replayed
+    # 2. the tags, with no lock held
+    opened: list[tuple[int, int, int]] = []
+    forged = 0
+    for o, end, po, plen, seq in rows:
         aad = view[o:o + 8] if not esn else b"".join((view[o:o + 4], (seq >> 32).to_bytes(4, "big"),
                                                        view[o + 4:o + 8]))
         try:
-            decrypt_into(salt + view[o + 8:o + 16], view[o + 16:end], aad, ov[po:po + plen])
+            decrypt_into(salt + data[o + 8:o + 16], view[o + 16:end], aad, ov[po:po + plen])
         except InvalidTag:
-            c.auth_fail += 1
+            forged += 1
             continue
-        window.update(seq)
-        padlen = out[po + plen - 2]
-        nh = out[po + plen - 1]
-        ilen = plen - 2 - padlen
-        if ilen < 0 or ov[po + ilen:po + plen - 2] != _PADS[padlen]:
-            c.pad_errors += 1
-            continue
-        if nh == NH_NO_NEXT:
-            continue  # a TFC dummy: discarded silently, as decapsulate does
-        if ilen == 0 or (nh, out[po] >> 4) not in ((NH_IPV4, 4), (NH_IPV6, 6)):
-            c.other_drops += 1
-            continue
-        c.packets += 1
-        c.bytes += ilen
-        accepted.append((po, ilen))
+        opened.append((po, plen, seq))
+    # 3. under the lock again: the window checked once more (another worker may have
+    # accepted the same number meanwhile) and updated, then the plaintext's checks
+    accepted: list[tuple[int, int]] = []
+    packets = inner_bytes = pad_errors = malformed = 0
+    with sa.lock:
+        for po, plen, seq in opened:
+            if anti and not check(seq):
+                c.replay += 1
+                continue
+            update(seq)
+            padlen = out[po + plen - 2]
+            nh = out[po + plen - 1]
+            ilen = plen - 2 - padlen
+            if ilen < 0 or ov[po + ilen:po + plen - 2] != _PADS[padlen]:
+                pad_errors += 1
+                continue
+            if nh == NH_NO_NEXT:
+                continue  # a TFC dummy: discarded silently, as decapsulate does
+            if ilen == 0 or (nh, out[po] >> 4) not in ((NH_IPV4, 4), (NH_IPV6, 6)):
+                malformed += 1
+                continue
+            packets += 1
+            inner_bytes += ilen
+            accepted.append((po, ilen))
+        c.auth_fail += forged
+        c.pad_errors += pad_errors
+        c.other_drops += malformed
+        c.packets += packets
+        c.bytes += inner_bytes
     return out, accepted

@@ -8,16 +8,21 @@ Keys never appear in ``repr``.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..crypto.algorithms import EncrAlg, EncrId, IntegAlg, IntegId, encr_alg, integ_alg
 from ..crypto.cipher import Aead, BlockCipher, Integrity
 from ..policy import TrafficSelector
 from .base import ChildSaSpec, EspKeys
 from .replay import ReplayWindow
+
+# the lock of an SA that one thread owns: nothing to take (see .shared for SAs that
+# several worker processes carry)
+NO_LOCK = contextlib.nullcontext()
 
 
 class Direction(StrEnum):
@@ -96,6 +101,8 @@ class EspSA:
     remote_ts: tuple[TrafficSelector, ...] = ()
     copy_tos: bool = False
     counters: EspCounters = field(default_factory=EspCounters)
+    # taken around each multi-step change of seq, counters and window (.shared)
+    lock: Any = field(default=NO_LOCK, repr=False, compare=False)
 
     # built in __post_init__
     encr_alg: EncrAlg = field(init=False, repr=False)

@@ -137,30 +137,40 @@ def tcp_segments(packet: memoryview | bytes, mss: int) -> Segments:
     count = -(-body // mss)
     last_len = body - mss * (count - 1)
     sums = payload_sums(packet[hlen:], mss)
-    rows = np.tile(np.frombuffer(bytes(packet[:hlen]), dtype=np.uint8), (count, 1))
+    head = bytearray(packet[:hlen])
+    rows = np.empty((count, hlen), dtype=np.uint8)
+    rows[:] = np.frombuffer(head, dtype=np.uint8)
     index = np.arange(count, dtype=np.uint64)
     seg_len = np.full(count, mss, dtype=np.uint64)
     seg_len[-1] = last_len
     tcp_len = seg_len + thl
     seq0 = int.from_bytes(packet[ihl + 4:ihl + 8], "big")
-    rows[:, ihl + 4:ihl + 8] = _be(((index * mss + seq0) & 0xFFFFFFFF).astype(">u4"))
+    seqs = (index * mss + seq0) & 0xFFFFFFFF
+    rows[:, ihl + 4:ihl + 8] = _be(seqs.astype(">u4"))
     flags = packet[ihl + 13]
-    rows[:, ihl + 13] = flags & ~(_FIN | _PSH | _CWR)
-    rows[0, ihl + 13] |= flags & _CWR
-    rows[-1, ihl + 13] |= flags & (_FIN | _PSH)
+    row_flags = np.full(count, flags & ~(_FIN | _PSH | _CWR), dtype=np.uint64)
+    row_flags[0] |= flags & _CWR
+    row_flags[-1] |= flags & (_FIN | _PSH)
+    rows[:, ihl + 13] = row_flags
     rows[:, ihl + 16:ihl + 18] = 0
+    # checksums from the sums of what every row shares (Python integers, once) plus
+    # what differs per row (1-D arrays): congruent mod 0xFFFF to the ones' complement sums
+    head[ihl + 4:ihl + 8] = bytes(4)  # sequence number
+    head[ihl + 13] = 0  # flags (the data offset byte stays)
+    head[ihl + 16:ihl + 18] = bytes(2)  # checksum
+    tcp_base = int.from_bytes(head[ihl:], "big") % 0xFFFF
     if version == 4:
         rows[:, 2:4] = _be((tcp_len + ihl).astype(">u2"))
         ip_id = (packet[4] << 8) | packet[5]
-        rows[:, 4:6] = _be(((index + ip_id) & 0xFFFF).astype(">u2"))
-        rows[:, 10:12] = 0
-        words = rows.view(">u2")
-        ip_sum = words[:, :ihl // 2].sum(axis=1, dtype=np.uint64) % 0xFFFF
+        ids = (index + ip_id) & 0xFFFF
+        rows[:, 4:6] = _be(ids.astype(">u2"))
+        head[2:6] = bytes(4)  # total length, ID
+        head[10:12] = bytes(2)  # checksum
+        ip_sum = (int.from_bytes(head[:ihl], "big") % 0xFFFF + tcp_len + ihl + ids) % 0xFFFF
         rows[:, 10:12] = _be((0xFFFF - ip_sum).astype(">u2"))
     else:
         rows[:, 4:6] = _be(tcp_len.astype(">u2"))
-    words = rows.view(">u2")
-    tcp_sum = (words[:, ihl // 2:].sum(axis=1, dtype=np.uint64) + sums + tcp_len
+    tcp_sum = (tcp_base + (seqs >> 16) + (seqs & 0xFFFF) + row_flags + sums + tcp_len
                + pseudo % 0xFFFF) % 0xFFFF
     rows[:, ihl + 16:ihl + 18] = _be((0xFFFF - tcp_sum).astype(">u2"))
     return Segments(rows, hlen, mss, count, last_len, version)

@@ -100,6 +100,14 @@ class TunDevice:
     def fileno(self) -> int:
         return self.fd
 
+    @classmethod
+    def adopt(cls, name: str, fd: int, offload: bool, tso: bool) -> TunDevice:
+        """The device whose fd (a duplicate, passed by the owner process) this is: a data
+        plane worker reads and writes the owner's device through it."""
+        tun = cls.__new__(cls)
+        tun.name, tun.fd, tun.offload, tun.tso, tun.coalesced = name, fd, offload, tso, 0
+        return tun
+
     def read(self, size: int = 65535) -> list[bytes] | None:
         """The IP packets of one read (several for a TCP super-packet when ``tso``),
         or None when none is waiting (the fd is non-blocking)."""

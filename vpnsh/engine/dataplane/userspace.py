@@ -77,6 +77,7 @@ from .fused import Train, open_train, seal_tcp_super
 from .routes import configure_link, run_netlink, sync_routes
 from .sa import Direction, EspSA
 from .segment import F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6, SegmentError, split
+from .shared import C_RTURN, end_turn, take_ticket, wait_turn
 from .spd import InboundCheck, PacketKey, Spd, compile_all, parse_inner
 from .tun import VNET_HDR_LEN, TunDevice, TunError
 
@@ -102,6 +103,7 @@ ACQUIRE_HOLDOFF = 10.0  # seconds before the same flow triggers another acquire
 ACQUIRED_MAX = 4096
 READ_BATCH = 64  # packets read from one fd before looking at the others
 LIFE_TICK = 1.0  # seconds between lifetime checks
+LIMIT_NOTE_INTERVAL = 0.02  # a worker tells the owner "a limit is near" at most this often
 MAX_PACKET = 65535
 TUN_READ_MAX = VNET_HDR_LEN + 65535 + 40  # a TSO super-packet (IPv6: payload + header)
 
@@ -136,6 +138,8 @@ class DataPlaneStats:
     encap_drops: int = 0  # EspDrop on the way out (lifesize, sequence exhausted)
     dead_sa: int = 0  # traffic on an SA whose hard lifetime has passed
     link_scoped: int = 0  # multicast / link-local packets with no SA: dropped, no acquire
+    order_waits_given_up: int = 0  # a worker's turn did not come within ORDER_WAIT (.shared)
+    worker_restarts: int = 0  # worker processes that died and were started again (.workers)
 
 
 def _sa_drops(child: _Child) -> dict[str, int]:
@@ -165,6 +169,7 @@ class _Child:
     # ESP-in-UDP on a shared (wildcard) port-4500 socket
     udp_wild: Address | None = None
     udp_src: tuple[int, int, bytes] | None = None
+    slots: tuple[int, int] = (0, 0)  # shared-memory slots (in, out) with worker processes
 
     def compute_next_limit(self) -> None:
         limits = []
@@ -190,8 +195,25 @@ class UserspaceDataPlane:
     """The :class:`~.base.DataPlane` of TUN devices and ESP in Python."""
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic, tun_offload: bool = True,
-                 raw_esp: bool = False, tun_tso: bool = True) -> None:
+                 raw_esp: bool = False, tun_tso: bool = True, workers: int = 1) -> None:
         self.events = DataPlaneEvents()
+        # worker processes that move the packets (.workers); 1: this process's threads do.
+        # Read at start(); ESP in UDP only (raw ESP sockets would each get every packet)
+        self.workers = workers
+        self._pool: Any = None  # the WorkerPool while workers run
+        # in a worker process: sends a message to the owner process (set by .workers)
+        self.worker_of: Callable[..., None] | None = None
+        # gives a new SA pair its shared-memory state before it is used (.workers)
+        self.bind_child: Callable[[_Child], None] | None = None
+        self._limit_note_sent = 0.0
+        # a worker's taken sockets whose reads keep their order on the way to the TUN:
+        # fd -> (the order slot's cells, its lock) (see .shared, "order of work")
+        self.read_order: dict[int, tuple[Any, Any]] = {}
+        self._turn: tuple[Any, int] | None = None  # the inbound thread's ticket of the read
+        self._udp_order: dict[Address, int] = {}  # owner: slot of each taken socket's order
+        self._tun_order: dict[str, int] = {}  # owner: slot of each TUN device's order
+        # the outbound thread's ticket of the TUN read in hand: (cells, ticket, lock)
+        self._out_turn: tuple[Any, int, Any] | None = None
         # ESP in UDP even without a NAT (the IKE engines fake one), as strongSwan's
         # kernel-libipsec does unless raw_esp: a UDP socket batches (GSO/GRO), a raw one
         # costs a system call per packet each way. ``raw_esp``: protocol 50 where no NAT is.
@@ -242,9 +264,26 @@ class UserspaceDataPlane:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        if self._running:
+        if self._running or self._pool is not None:
             return
         self._loop = asyncio.get_running_loop()
+        if self.workers > 1 and not self.forces_udp_encap:
+            log.warning("--raw-esp: one data-plane process (raw ESP sockets cannot be shared "
+                        "by %d workers)", self.workers)
+        if self.workers > 1 and self.forces_udp_encap:
+            from .workers import WorkerPool
+
+            pool = WorkerPool(self.workers, tun_offload=self.tun_offload, tun_tso=self.tun_tso,
+                              on_event=self._worker_event, replay_state=self._replay_to_worker)
+            self.bind_child = pool.bind_child
+            await asyncio.to_thread(pool.start)
+            self._pool = pool
+        else:
+            self.start_threads()
+        self._life_task = asyncio.create_task(self._life_timer())
+
+    def start_threads(self) -> None:
+        """Start the outbound and inbound threads (a worker process calls this itself)."""
         if self._out_wake < 0:  # started again after a stop
             self._out_wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
             self._in_wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
@@ -253,24 +292,34 @@ class UserspaceDataPlane:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
-        self._life_task = asyncio.create_task(self._life_timer())
 
-    async def stop(self) -> None:
+    def stop_threads(self) -> None:
         self._running = False
         self._wake(self._out_wake)
         self._wake(self._in_wake)
+        for thread in self._threads:
+            thread.join(5.0)
+        if not any(t.is_alive() for t in self._threads) and self._out_wake >= 0:
+            for fd in (self._out_wake, self._in_wake):
+                os.close(fd)
+            self._out_wake = self._in_wake = -1
+        self._threads.clear()
+
+    async def stop(self) -> None:
         if self._life_task is not None:
             self._life_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._life_task
             self._life_task = None
-        for thread in self._threads:
-            await asyncio.to_thread(thread.join, 5.0)
-        if not any(t.is_alive() for t in self._threads):
-            for fd in (self._out_wake, self._in_wake):
-                os.close(fd)
-            self._out_wake = self._in_wake = -1
-        self._threads.clear()
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await asyncio.to_thread(pool.stop)
+            self.bind_child = None
+        await asyncio.to_thread(self.stop_threads)
+        self.close_all()
+
+    def close_all(self) -> None:
+        """Forget every SA and close every device and socket (after the threads stopped)."""
         self._children.clear()
         for child_spi in list(self._spd_ids()):
             self._spd.remove(child_spi)
@@ -288,6 +337,12 @@ class UserspaceDataPlane:
     def info(self) -> DataPlaneInfo:
         notes = [f"user-space ESP over TUN: {len(self._tuns)} tunnel interface(s), "
                  f"{len(self._children)} SA pair(s)"]
+        pool = self._pool
+        if pool is not None:
+            notes.append(f"{pool.count} worker processes (pids {', '.join(map(str, pool.pids()))}): "
+                         "shared TUN devices and port-4500 socket, reads kept in order, "
+                         "SA state in shared memory")
+            notes += pool.notes
         notes.append("ESP in UDP on port 4500 with every peer that does NAT detection "
                      "(vpnshd --raw-esp: IP protocol 50 where no NAT is)" if self.forces_udp_encap
                      else "raw ESP (IP protocol 50) where no NAT is detected")
@@ -351,6 +406,14 @@ class UserspaceDataPlane:
         removed = [self._tuns.pop(name) for name in gone]
         if created or removed:
             self._sync_thread("out")
+        pool = self._pool
+        if pool is not None:  # the workers read and write the devices through duplicates
+            for name, tun in self._tuns.items():
+                if name not in self._tun_order:
+                    self._tun_order[name] = pool.order_slot()
+                    pool.call("tun", name, tun.offload, tun.tso, self._tun_order[name], handle=tun.fd)
+            pool.call("interfaces", sorted(self._tuns))  # theirs of the others closed
+            pool.free_slots(tuple(self._tun_order.pop(t.name) for t in removed if t.name in self._tun_order))
         for tun in removed:
             tun.close()
         self._interfaces = want
@@ -362,7 +425,7 @@ class UserspaceDataPlane:
     def global_counters(self) -> dict[str, int]:
         """ESP and TUN drops and events for ``show counter global`` (key: counter name in
         vpnsh.engine.counters), including those of SAs already removed."""
-        s = self.stats
+        s = self.stats_snapshot()
         totals = collections.Counter(self._retired)
         for child in list(self._children.values()):
             totals.update(_sa_drops(child))
@@ -375,15 +438,35 @@ class UserspaceDataPlane:
             "esp_send_error": s.send_errors, "tun_drop_no_sa": s.pending_dropped,
             "tun_drop_not_ip": s.not_ip, "tun_drop_link_scoped": s.link_scoped,
             "tun_write_error": s.tun_write_errors,
+            "dataplane_worker_restart": s.worker_restarts,
         }
 
     def stats_snapshot(self) -> DataPlaneStats:
         """A copy of the data plane's own counters (with the TUN devices' figures)."""
         self.stats.tun_coalesced = sum(t.coalesced for t in self._tuns.values())
-        return dataclasses.replace(self.stats)
+        snap = dataclasses.replace(self.stats)
+        pool = self._pool
+        if pool is not None:  # the workers' figures, summed
+            snap.worker_restarts = pool.restarts
+            for answer in pool.ask("stats"):
+                if isinstance(answer, dict):
+                    for name, value in answer.items():
+                        if name != "worker_restarts" and isinstance(value, int):
+                            setattr(snap, name, getattr(snap, name) + value)
+        return snap
 
     def interfaces(self) -> list[str]:
         return sorted(self._tuns)
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes' ids (none when this process's threads move the packets)."""
+        return self._pool.pids() if self._pool is not None else []
+
+    def worker_stats(self) -> list[dict[str, int]]:
+        """Each worker's own :class:`DataPlaneStats`, as dicts (none without workers)."""
+        if self._pool is None:
+            return []
+        return [a for a in self._pool.ask("stats") if isinstance(a, dict)]
 
     # ------------------------------------------------------------------ SAs
 
@@ -402,6 +485,8 @@ class UserspaceDataPlane:
             child.udp_wild = (wildcard_for(udp_local[0]), udp_local[1])
             child.udp_src = pktinfo_cmsg(udp_local[0])
         child.compute_next_limit()
+        if self.bind_child is not None:  # state in shared memory before anyone uses it
+            self.bind_child(child)
         old = self._children.get(spec.inbound.spi)
         if old is not None:
             self._spd.remove(spec.inbound.spi)
@@ -421,6 +506,45 @@ class UserspaceDataPlane:
             self._flush.add(spec.tunnel_if)
         if self._pending.get(spec.tunnel_if) is not None:
             self._wake(self._out_wake)
+        pool = self._pool
+        if pool is not None:  # in every worker before this returns (make-before-break)
+            pool.call("install", spec, *child.slots, False)
+            if old is not None:
+                pool.free_slots(old.slots)
+
+    def kill_child(self, inbound_spi: int) -> None:
+        """The SA pair's hard limit passed (the owner process said so): it carries nothing more."""
+        child = self._children.get(inbound_spi)
+        if child is not None:
+            child.dead = True
+            self._spd.remove(inbound_spi)
+
+    def adopt_tun(self, name: str, fd: int, offload: bool, tso: bool, order: tuple[Any, Any]) -> None:
+        """A worker process: carry the owner's TUN device ``name`` through ``fd`` (a
+        duplicate), its reads kept in order across the workers with ``order`` (the order
+        slot's cells and lock, see .shared)."""
+        old = self._tuns.pop(name, None)
+        self._tuns[name] = TunDevice.adopt(name, fd, offload, tso)
+        self.read_order[fd] = order
+        self._sync_thread("out")
+        if old is not None:
+            self.read_order.pop(old.fd, None)
+            old.close()
+
+    def set_read_order(self, fd: int, order: tuple[Any, Any]) -> None:
+        """A worker process: keep the reads of the taken socket ``fd`` in order across
+        the workers (see .shared), and have the inbound thread poll it exclusively."""
+        self.read_order[fd] = order
+        self._sync_thread("in")
+
+    def keep_tuns(self, names: list[str]) -> None:
+        """A worker process: close its duplicates of the devices not in ``names``."""
+        gone = [self._tuns.pop(n) for n in list(self._tuns) if n not in names]
+        if gone:
+            self._sync_thread("out")
+        for tun in gone:
+            self.read_order.pop(tun.fd, None)
+            tun.close()
 
     def remove_child(self, inbound_spi: int) -> None:
         child = self._children.pop(inbound_spi, None)
@@ -428,6 +552,9 @@ class UserspaceDataPlane:
         if child is None:
             return
         self._retired.update(_sa_drops(child))  # the global counters keep its drops
+        if self._pool is not None:  # gone from every worker before its slots are reused
+            self._pool.call("remove", inbound_spi)
+            self._pool.free_slots(child.slots)
         if child.spec.encap is None and not any(
                 c.spec.encap is None and c.spec.local_addr == child.spec.local_addr
                 for c in self._children.values()):
@@ -474,6 +601,12 @@ class UserspaceDataPlane:
         self.attach_udp_socket(local, sock)
         dup = self._udp_fast[local]
         dup.setblocking(False)
+        if self._pool is not None:  # every worker reads (and sends on) a duplicate
+            self._udp_taken = {**self._udp_taken, local: (dup, deliver)}
+            if local not in self._udp_order:
+                self._udp_order[local] = self._pool.order_slot()
+            self._pool.call("udp", list(local), self._udp_order[local], handle=dup.fileno())
+            return
         try:
             dup.setsockopt(SOL_UDP, UDP_GRO, 1)
             self._gro = {*self._gro, dup.fileno()}
@@ -481,6 +614,11 @@ class UserspaceDataPlane:
             pass  # an older kernel: one datagram a read
         self._udp_taken = {**self._udp_taken, local: (dup, deliver)}
         self._sync_thread("in")
+
+    def taken_socket(self, local: Address) -> socket.socket | None:
+        """This data plane's duplicate of the taken socket of ``local``, if taken."""
+        taken = self._udp_taken.get(local)
+        return taken[0] if taken is not None else None
 
     def take_udp_io(self, io: Any, local_ip: str, port: int = 4500) -> bool:
         """:meth:`take_udp_socket` for ``UdpIo``'s socket on ``local_ip:port``: pauses
@@ -507,6 +645,11 @@ class UserspaceDataPlane:
     def release_udp_socket(self, local: Address) -> None:
         """Stop using the socket of ``local`` (before ``UdpIo`` closes it)."""
         taken = self._udp_taken.get(local)
+        if taken is not None and self._pool is not None:
+            self._pool.call("release", list(local))
+            order = self._udp_order.pop(local, None)
+            if order is not None:
+                self._pool.free_slots((order,))
         if taken is not None:
             self._udp_taken = {k: v for k, v in self._udp_taken.items() if k != local}
             self._sync_thread("in")
@@ -534,6 +677,9 @@ class UserspaceDataPlane:
     # ------------------------------------------------------------------ inbound
 
     def esp_in_udp(self, data: bytes, local: Address, remote: Address) -> None:
+        if self._pool is not None:
+            self._pool.post("esp", data)  # a worker has the TUN queues
+            return
         self._inbound(data, True)
 
     def _inbound(self, data: bytes, via_udp: bool,
@@ -556,13 +702,15 @@ class UserspaceDataPlane:
             return
         sa = child.inbound
         try:
-            inner = decapsulate(sa, data, check_selectors=False)
+            with sa.lock:
+                inner = decapsulate(sa, data, check_selectors=False)
         except EspDrop:
             return  # counted on the SA by the transform
         if not child.check.admits(inner):
-            sa.counters.packets -= 1
-            sa.counters.bytes -= len(inner)
-            child.selector_drops += 1
+            with sa.lock:
+                sa.counters.packets -= 1
+                sa.counters.bytes -= len(inner)
+                sa.counters.selector_drop += 1
             return
         tun = self._tuns.get(child.spec.tunnel_if)
         if tun is None:
@@ -606,6 +754,8 @@ class UserspaceDataPlane:
             earlier = batch.pop(tun, None)
             if earlier:  # order kept: what came before goes first
                 self._write_batch({tun: earlier})
+            if self._turn is not None and not wait_turn(*self._turn):
+                self.stats.order_waits_given_up += 1
             refused = None if tun.closed else tun.write_rows(out, accepted, stride)
             if refused is not None:
                 self.stats.tun_write_errors += refused
@@ -620,14 +770,17 @@ class UserspaceDataPlane:
             if admits(inner):
                 packets.append(inner)  # type: ignore[arg-type]
             else:
-                sa.counters.packets -= 1
-                sa.counters.bytes -= ln
-                child.selector_drops += 1
+                with sa.lock:
+                    sa.counters.packets -= 1
+                    sa.counters.bytes -= ln
+                    sa.counters.selector_drop += 1
         if sa.counters.bytes >= child.next_limit:
             self._schedule_limit_check()
         return True
 
     def _write_batch(self, batch: dict[TunDevice, list[bytes]]) -> None:
+        if batch and self._turn is not None and not wait_turn(*self._turn):
+            self.stats.order_waits_given_up += 1
         for tun, packets in batch.items():
             if tun.closed:
                 self.stats.tun_write_errors += len(packets)
@@ -639,8 +792,8 @@ class UserspaceDataPlane:
                 self.stats.tun_write_errors += len(packets)
 
     def _raw_inbound_loop(self) -> None:
-        poller = select.poll()
-        poller.register(self._in_wake, select.POLLIN)
+        poller = select.epoll()
+        poller.register(self._in_wake, select.EPOLLIN)
         raw: dict[int, socket.socket] = {}
         udp: dict[int, tuple[socket.socket, Address, Callable[[bytes, Address, Address], None]]] = {}
         try:
@@ -649,15 +802,16 @@ class UserspaceDataPlane:
                     with self._gen_cond:
                         gen = self._in_gen
                         for fd in [*raw, *udp]:
-                            poller.unregister(fd)
+                            with contextlib.suppress(OSError):
+                                poller.unregister(fd)
                         raw = {s.fileno(): s for s in self._raw.values()}
                         udp = {s.fileno(): (s, local, deliver)
                                for local, (s, deliver) in self._udp_taken.items()}
                         for fd in [*raw, *udp]:
-                            poller.register(fd, select.POLLIN)
+                            poller.register(fd, self._poll_flags(fd))
                         self._in_seen = gen
                         self._gen_cond.notify_all()
-                ready = poller.poll(1000)
+                ready = poller.poll(1.0)
                 self.stats.in_wakeups += 1
                 for fd, _ev in ready:
                     if fd == self._in_wake:
@@ -668,8 +822,14 @@ class UserspaceDataPlane:
                     elif fd in udp:
                         self._read_udp(*udp[fd])
         finally:
+            poller.close()
             with self._gen_cond:
                 self._gen_cond.notify_all()
+
+    def _poll_flags(self, fd: int) -> int:
+        """epoll flags for ``fd``: a device or socket every worker reads wakes one
+        waiting worker per event (EPOLLEXCLUSIVE), not all of them."""
+        return select.EPOLLIN | (select.EPOLLEXCLUSIVE if fd in self.read_order else 0)
 
     def _read_raw(self, sock: socket.socket) -> None:
         v4 = sock.family == socket.AF_INET
@@ -698,52 +858,74 @@ class UserspaceDataPlane:
         wildcard = local[0] in ("0.0.0.0", "::")
         batch: dict[TunDevice, list[bytes]] = {}
         n = 0
+        order = self.read_order.get(sock.fileno())
         for _ in range(READ_BATCH):
             try:
-                if gro or wildcard:
+                if order is not None:  # a worker: the read and its ticket in one step
+                    with order[1]:
+                        data, anc, _flags, addr = sock.recvmsg(MAX_PACKET, _GRO_CMSG_SPACE)
+                        self._turn = (order[0], take_ticket(order[0]))
+                elif gro or wildcard:
                     data, anc, _flags, addr = sock.recvmsg(MAX_PACKET, _GRO_CMSG_SPACE)
                 else:
                     data, addr = sock.recvfrom(MAX_PACKET)
                     anc = None
             except OSError:
                 break
-            seg = 0
-            if anc:
-                for level, kind, value in anc:
-                    if level == SOL_UDP and kind == UDP_GRO and len(value) >= 2:
-                        seg = _U16.unpack_from(value)[0] if len(value) < 4 else int.from_bytes(
-                            value[:4], sys.byteorder)
-            if seg and len(data) > seg:
-                self.stats.gro_reads += 1
-                try:
-                    taken = self._inbound_train(data, seg, batch)
-                except Exception:  # noqa: BLE001
-                    log.exception("inbound ESP-in-UDP train")
-                    taken = True
-                if taken:
-                    n += -(-len(data) // seg)
-                    continue
-                trains = [data[i:i + seg] for i in range(0, len(data), seg)]
-            else:
-                trains = [data]
-            for dgram in trains:
-                n += 1
-                if len(dgram) >= 8 and not dgram.startswith(NON_ESP_MARKER):
-                    try:
-                        inbound(dgram, True, batch)
-                    except Exception:  # noqa: BLE001
-                        log.exception("inbound ESP-in-UDP")
-                else:  # IKE, keepalive, runt: the IKE side's business
-                    to = (local_from_ancillary(anc, local[0]), local[1]) if wildcard and anc else local
-                    self._call_soon(deliver, dgram, to, (addr[0], addr[1]))
+            try:
+                n += self._read_one(data, anc, addr, local, deliver, gro, wildcard, batch, inbound)
+            finally:
+                turn = self._turn
+                if turn is not None:  # this read's packets go now, in their turn
+                    self._write_batch(batch)
+                    batch.clear()
+                    self._turn = None
+                    if not wait_turn(*turn):
+                        self.stats.order_waits_given_up += 1
+                    end_turn(turn[0], turn[1], order[1])  # type: ignore[index]
         self._write_batch(batch)
         self.stats.udp_packets_in += n
+
+    def _read_one(self, data: bytes, anc: Any, addr: Any, local: Address,
+                  deliver: Callable[[bytes, Address, Address], None], gro: bool, wildcard: bool,
+                  batch: dict[TunDevice, list[bytes]], inbound: Callable[..., None]) -> int:
+        """One read of a taken socket: a GRO train or a datagram; returns datagrams seen."""
+        n = 0
+        seg = 0
+        if anc:
+            for level, kind, value in anc:
+                if level == SOL_UDP and kind == UDP_GRO and len(value) >= 2:
+                    seg = _U16.unpack_from(value)[0] if len(value) < 4 else int.from_bytes(
+                        value[:4], sys.byteorder)
+        if seg and len(data) > seg:
+            self.stats.gro_reads += 1
+            try:
+                taken = self._inbound_train(data, seg, batch)
+            except Exception:  # noqa: BLE001
+                log.exception("inbound ESP-in-UDP train")
+                taken = True
+            if taken:
+                return -(-len(data) // seg)
+            trains = [data[i:i + seg] for i in range(0, len(data), seg)]
+        else:
+            trains = [data]
+        for dgram in trains:
+            n += 1
+            if len(dgram) >= 8 and not dgram.startswith(NON_ESP_MARKER):
+                try:
+                    inbound(dgram, True, batch)
+                except Exception:  # noqa: BLE001
+                    log.exception("inbound ESP-in-UDP")
+            else:  # IKE, keepalive, runt: the IKE side's business
+                to = (local_from_ancillary(anc, local[0]), local[1]) if wildcard and anc else local
+                self._call_soon(deliver, dgram, to, (addr[0], addr[1]))
+        return n
 
     # ------------------------------------------------------------------ outbound
 
     def _outbound_loop(self) -> None:
-        poller = select.poll()
-        poller.register(self._out_wake, select.POLLIN)
+        poller = select.epoll()
+        poller.register(self._out_wake, select.EPOLLIN)
         fds: dict[int, TunDevice] = {}
         try:
             while self._running:
@@ -751,15 +933,16 @@ class UserspaceDataPlane:
                     with self._gen_cond:
                         gen = self._out_gen
                         for fd in fds:
-                            poller.unregister(fd)
+                            with contextlib.suppress(OSError):
+                                poller.unregister(fd)
                         fds = {t.fd: t for t in self._tuns.values()}
                         for fd in fds:
-                            poller.register(fd, select.POLLIN)
+                            poller.register(fd, self._poll_flags(fd))
                         self._out_seen = gen
                         self._gen_cond.notify_all()
                 if self._flush:
                     self._flush_pending()
-                ready = poller.poll(1000 if not self._pending else 250)
+                ready = poller.poll(1.0 if not self._pending else 0.25)
                 self.stats.out_wakeups += 1
                 for fd, _ev in ready:
                     if fd == self._out_wake:
@@ -773,6 +956,7 @@ class UserspaceDataPlane:
                 if self._pending:
                     self._expire_pending()
         finally:
+            poller.close()
             with self._gen_cond:
                 self._gen_cond.notify_all()
 
@@ -781,61 +965,98 @@ class UserspaceDataPlane:
         stats = self.stats
         fast4, fast6 = self._spd.catch_all4, self._spd.catch_all6
         read = os.read
-        send = self._send
         n = segments = 0
+        order = self.read_order.get(fd)
         for n in range(READ_BATCH):  # noqa: B007 - n counts the reads
             try:
-                buf = read(fd, TUN_READ_MAX)
+                if order is not None:  # a worker: the read and its ticket in one step
+                    with order[1]:
+                        buf = read(fd, TUN_READ_MAX)
+                        self._out_turn = (order[0], take_ticket(order[0]), order[1])
+                else:
+                    buf = read(fd, TUN_READ_MAX)
             except OSError:  # BlockingIOError included: nothing more waiting
                 break
-            packets: list[bytes] | tuple[bytes]
-            gso_type = buf[1] & 0x7F if tso else 0
-            if gso_type in (GSO_TCPV4, GSO_TCPV6):  # a TCP super-packet
-                stats.tso_reads += 1
-                head = buf[VNET_HDR_LEN:VNET_HDR_LEN + 128]  # the headers: the flow's selectors
-                packets = []
-            elif tso and (gso_type or buf[0] & F_NEEDS_CSUM):  # other GSO, or a partial sum
-                try:
-                    packets = split(buf)
-                except SegmentError as exc:
-                    stats.bad_offload += 1
-                    log.debug("TUN %s: %s", name, exc)
-                    continue
-                head = packets[0]
-            else:
-                head = buf[VNET_HDR_LEN:] if offload else buf
-                packets = (head,)
-            version = head[0] >> 4 if head else 0
-            child = fast4.get(name) if version == 4 else fast6.get(name) if version == 6 else None
-            if child is None:
-                key = parse_inner(head)
-                if key is None:
-                    stats.not_ip += 1
-                    continue
-                child = self._spd.lookup(name, key)
-                if child is None:
-                    if not packets:
-                        packets = self._split_counted(buf, name)
-                    segments += len(packets)
-                    for p in packets:
-                        self._no_sa(name, key, p)
-                    continue
             try:
-                if not packets:
-                    if self._send_super(child, buf, head):
-                        continue
-                    packets = self._split_counted(buf, name)
-                segments += len(packets)
-                for p in packets:  # all of one flow: the super-packet's selectors are theirs
-                    send(child, p)
-            except Exception:  # noqa: BLE001 - a bad packet never stops the thread
-                log.exception("outbound ESP")
+                segments += self._tun_one(buf, name, offload, tso, fast4, fast6)
+            finally:
+                if self._out_turn is not None:
+                    self._end_out_turn()
         else:
             n = READ_BATCH
         stats.tun_reads += n
         stats.tun_packets_in += segments
         self._gso_flush()
         self._kick_udp_out()
+
+    def _end_out_turn(self) -> None:
+        """The TUN read in hand is done: pass on its turns to take sequence numbers and
+        to send (after its datagrams left)."""
+        assert self._out_turn is not None
+        cells, ticket, lock = self._out_turn
+        self._out_turn = None
+        if not wait_turn(cells, ticket, C_RTURN):
+            self.stats.order_waits_given_up += 1
+        end_turn(cells, ticket, lock, C_RTURN)
+        if not wait_turn(cells, ticket):
+            self.stats.order_waits_given_up += 1
+        try:
+            self._gso_flush()
+        finally:
+            end_turn(cells, ticket, lock)
+
+    def _tun_one(self, buf: bytes, name: str, offload: bool, tso: bool,
+                 fast4: dict[str, _Child], fast6: dict[str, _Child]) -> int:
+        """One TUN read: sealed and sent (or queued for an SA); returns the segments."""
+        stats = self.stats
+        send = self._send
+        segments = 0
+        packets: list[bytes] | tuple[bytes]
+        gso_type = buf[1] & 0x7F if tso else 0
+        if gso_type in (GSO_TCPV4, GSO_TCPV6):  # a TCP super-packet
+            stats.tso_reads += 1
+            head = buf[VNET_HDR_LEN:VNET_HDR_LEN + 128]  # the headers: the flow's selectors
+            packets = []
+        elif tso and (gso_type or buf[0] & F_NEEDS_CSUM):  # other GSO, or a partial sum
+            try:
+                packets = split(buf)
+            except SegmentError as exc:
+                stats.bad_offload += 1
+                log.debug("TUN %s: %s", name, exc)
+                return segments
+            head = packets[0]
+        else:
+            head = buf[VNET_HDR_LEN:] if offload else buf
+            packets = (head,)
+        version = head[0] >> 4 if head else 0
+        child = fast4.get(name) if version == 4 else fast6.get(name) if version == 6 else None
+        if child is None:
+            key = parse_inner(head)
+            if key is None:
+                stats.not_ip += 1
+                return segments
+            child = self._spd.lookup(name, key)
+            if child is None:
+                if not packets:
+                    packets = self._split_counted(buf, name)
+                segments += len(packets)
+                for p in packets:
+                    self._no_sa(name, key, p)
+                return segments
+        try:
+            if not packets:
+                if self._send_super(child, buf, head):
+                    return segments
+                packets = self._split_counted(buf, name)
+            segments += len(packets)
+            turn = self._out_turn
+            if turn is not None and not wait_turn(turn[0], turn[1], C_RTURN):  # numbers in order
+                stats.order_waits_given_up += 1
+            for p in packets:  # all of one flow: the super-packet's selectors are theirs
+                send(child, p)
+        except Exception:  # noqa: BLE001 - a bad packet never stops the thread
+            log.exception("outbound ESP")
+        return segments
 
     def _split_counted(self, buf: bytes, name: str) -> list[bytes]:
         """:func:`.segment.split`, malformed reads counted and dropped (an empty list)."""
@@ -858,13 +1079,16 @@ class UserspaceDataPlane:
             return False
         try:
             train = seal_tcp_super(child.outbound, memoryview(buf)[VNET_HDR_LEN:],
-                                   _U16.unpack_from(buf, 4)[0])
+                                   _U16.unpack_from(buf, 4)[0], self._out_turn)
         except SegmentError as exc:
             self.stats.bad_offload += 1
             log.debug("TUN %s: %s", child.spec.tunnel_if, exc)
             return True  # dropped, counted
         if train is None:
             return False
+        turn = self._out_turn
+        if turn is not None and not wait_turn(turn[0], turn[1]):  # the reads before go first
+            self.stats.order_waits_given_up += 1
         self._gso_flush()  # what is queued for the socket goes first: order kept
         self.stats.tun_packets_in += train.count
         self._send_train(sock, child.udp_remote, train, src)  # type: ignore[arg-type]
@@ -909,7 +1133,8 @@ class UserspaceDataPlane:
             return False
         sa = child.outbound
         try:
-            esp = encapsulate(sa, packet)
+            with sa.lock:
+                esp = encapsulate(sa, packet)
         except EspDrop as drop:
             self.stats.encap_drops += 1
             if drop.reason == DropReason.EXPIRED:
@@ -1001,6 +1226,9 @@ class UserspaceDataPlane:
 
     def _kick_udp_out(self) -> None:
         """Hand the batch of ESP-in-UDP datagrams to the event loop (one wake per batch)."""
+        if self._loop is None and self.worker_of is not None:
+            self._drain_udp_out()  # a worker: each goes to the owner's UdpIo
+            return
         if not self._udp_out or self._udp_out_scheduled or self._loop is None:
             return
         self._udp_out_scheduled = True
@@ -1102,6 +1330,12 @@ class UserspaceDataPlane:
             loop.call_soon_threadsafe(fn, *args)
 
     def _schedule_limit_check(self) -> None:
+        if self.worker_of is not None:  # a worker: the owner checks the limits
+            now = time.monotonic()
+            if now - self._limit_note_sent >= LIMIT_NOTE_INTERVAL:
+                self._limit_note_sent = now
+                self.worker_of("limit")
+            return
         if self._limit_check_scheduled:
             return
         self._limit_check_scheduled = True
@@ -1125,8 +1359,45 @@ class UserspaceDataPlane:
                 child.hard_sent = True
                 child.dead = True
                 self._spd.remove(spi)
+                if self._pool is not None:
+                    self._pool.call("dead", spi)
                 self.events.expire(spi, "hard")
             child.compute_next_limit()
+
+    # ------------------------------------------------------------------ worker processes
+
+    def _worker_event(self, msg: tuple[Any, ...]) -> None:
+        """A worker's message (in the pool's reader thread): on to the event loop."""
+        kind = msg[0]
+        if kind == "acquire":
+            self.stats.acquires += 1
+            self._call_soon(self.events.acquire, *msg[1:])
+        elif kind == "limit":
+            self._schedule_limit_check()
+        elif kind == "deliver":
+            taken = self._udp_taken.get(tuple(msg[1]))
+            if taken is not None:
+                self._call_soon(taken[1], msg[2], tuple(msg[3]), tuple(msg[4]))
+        elif kind == "send_udp":
+            self._call_soon(self._send_udp_counted, *msg[1:])
+
+    def _send_udp_counted(self, data: bytes, local: Address, remote: Address) -> None:
+        if not self.events.send_udp(data, tuple(local), tuple(remote)):  # type: ignore[arg-type]
+            self.stats.send_errors += 1
+
+    def _replay_to_worker(self, index: int) -> None:
+        """Everything a new worker needs, in an order that never makes it acquire or
+        drop: the SAs, then the TUN devices, then the sockets."""
+        pool = self._pool
+        if pool is None:
+            return
+        for child in list(self._children.values()):
+            pool.call("install", child.spec, *child.slots, child.dead, only=index)
+        for name, tun in list(self._tuns.items()):
+            pool.call("tun", name, tun.offload, tun.tso, self._tun_order[name], handle=tun.fd, only=index)
+        for key, (sock, _deliver) in list(self._udp_taken.items()):
+            pool.call("udp", list(key), self._udp_order[key], handle=sock.fileno(), only=index)
+        self.stats.worker_restarts = pool.restarts
 
     async def _life_timer(self) -> None:
         while True:

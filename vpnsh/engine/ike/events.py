@@ -128,3 +128,4 @@ class IkeSaInfo:
     rekey_at: float | None
     expires: float | None
     children: tuple[int, ...] = field(default=())
+    auth: str = "PSK, peer PSK"  # the detail view's Authentication: line (issue 16)

@@ -4,7 +4,7 @@ that sends its message again, and the queue of tasks waiting to send a request.
 
 Each protocol keeps its own message IDs as its parameter: IKEv2 counts requests in a
 window of 1 (``ikev2/task_manager.py``); IKEv1 has one ID per exchange (0 for phase 1, a
-random one per quick mode, ``ikev1/engine.py`` ``new_msgid``). What both do with a flight
+random one per quick mode, ``ikev1/task_manager.py`` ``new_msgid``). What both do with a flight
 once it is sent is here.
 """
 

@@ -6,11 +6,18 @@ alike. Datagrams and the time come in (``receive``, ``handle_timer``); datagrams
 the next timer and events go out. A datagram to or from port 4500 is an ISAKMP
 message without the non-ESP marker (the I/O layer adds and strips it).
 
-Phase 1 is main mode (6 messages) or aggressive mode (3) with pre-shared keys;
+Phase 1 is main mode (6 messages) or aggressive mode (3) with pre-shared keys, or
+main mode with RSA signatures (``tasks/auth.py``);
 phase 2 is quick mode with proxy IDs as ID payloads. NAT-T follows RFC 3947, DPD
 RFC 3706. Phase 2 SAs belong to the gateway, not to one phase 1 SA: they outlive
 the phase 1 that made them (IKEv1 allows it); when one needs a rekey and no
 phase 1 is up, a new phase 1 is negotiated first.
+
+The exchanges are tasks (``ikev1/tasks/``), run by one task manager per ISAKMP SA
+(``ikev1/task_manager.py``: message IDs, retransmission, the SA's timers). The engine
+keeps the tables (ISAKMP SAs by cookie, phase 2 SAs), routes each datagram to its SA's
+manager (a first message makes the SA), routes due timers to managers, and is the
+tasks' context (``tasks/base.py`` ``Context``).
 """
 
 from __future__ import annotations
@@ -18,17 +25,12 @@ from __future__ import annotations
 import hashlib
 import heapq
 import math
-import os
 import random
-import struct
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from ..crypto import algorithms as alg
-from ..crypto import keymat as km
 from ..ike import retransmit as backoff
-from ..ike import task_manager as flights
 from ..ike.events import (
     ChildFailed,
     ChildRemoved,
@@ -39,47 +41,30 @@ from ..ike.events import (
 )
 from ..ike.policy_index import PolicyIndex
 from ..ike.retransmit import Retransmit
-from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_column, nat_words
+from ..ike.sansio import SansIoEngine, nat_words
 from ..ike.spi import SpiAllocator
 from ..ike.timers import TimerHeap
+from ..ikefrag.ikev1 import PAYLOAD_FRAGMENT
 from ..policy import ChildPolicy, IkePolicy
-from . import informational, natd, phase1, quick_mode
+from . import fragments, show
 from . import message as m
-from .message import (
-    DeletePayload,
-    Exchange,
-    HashPayload,
-    Header,
-    Message,
-    NotifyPayload,
-    NotifyType,
-    ParseError,
-    Payload,
-    ProtocolId,
-)
-from .phase1 import HALF_OPEN_LIMIT
+from .message import Exchange, NotifyPayload, NotifyType, ParseError, ProtocolId
+from .protection import header
 from .sa import (
     REKEY_JITTER_INITIATOR,
     REKEY_JITTER_RESPONDER,
     Address,
     Child,
     ChildState,
-    Flight,
     Ikev1ChildInfo,
     Ikev1SaInfo,
     P1State,
     Phase1,
-    msgid_bytes,
 )
-
-HALF_OPEN_TIMEOUT = 30.0
-# A replaced phase 1 SA lives on this long after the new one is up (but not past its
-# lifetime) before we delete it. A peer that adopts the phase 2 SAs of the old phase 1
-# (strongSwan's IKEv1 reauthentication) does so in a job of its own once the new phase 1
-# is up; a Delete of the old ISAKMP SA handled before that job takes the phase 2 SAs down
-# with it, silently. strongSwan waits 10 s before deleting an IKEv1 SA it replaced, too.
-P1_REPLACE_GRACE = 10.0
-DONE_QUICK_KEEP = 60.0
+from .task_manager import Ikev1TaskManager
+from .tasks import reauth
+from .tasks.informational import Delete
+from .tasks.phase1 import HALF_OPEN_LIMIT, half_open_refusal
 
 
 class _Registry(dict):
@@ -126,6 +111,8 @@ class Ikev1Engine(SansIoEngine):
         # IKEv1 picks a gateway by address only (the ID comes encrypted, after the choice)
         self._index: PolicyIndex[object] = PolicyIndex(self._ike_policies, "ikev2", lambda _id: None)
         self.half_open_limit = HALF_OPEN_LIMIT
+        # announce and read NAT-T (RFC 3947); False plays a peer without it (tests)
+        self.nat_traversal = True
 
     # ------------------------------------------------------------------ config
     def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
@@ -164,15 +151,16 @@ class Ikev1Engine(SansIoEngine):
         sa = self._active_p1(policy.name)
         if sa is not None and sa.state == P1State.ESTABLISHED:
             for c, old in items:
-                if not self._quick_pending(sa, c.name):
-                    quick_mode.start_quick(self, sa, c, old, now)
+                if not self._manager(sa).quick_pending(c.name):
+                    self._manager(sa).start_quick(c, old, now)
             return
         if sa is None:
             if not items and not force_p1:
                 return
-            sa = phase1.start_p1(self, policy, now)
-        names = {c.name for c, _ in sa.pending}
-        sa.pending.extend((c, o) for c, o in items if c.name not in names)
+            sa = self.start_phase1(policy, now)
+        pending = self._manager(sa).pending
+        names = {c.name for c, _ in pending}
+        pending.extend((c, o) for c, o in items if c.name not in names)
 
     def delete_ike(self, gateway: str | None = None, *, now: float) -> int:
         """Deletes the phase 1 SAs of ``gateway`` (all if None); phase 2 SAs stay (IKEv1)."""
@@ -209,10 +197,7 @@ class Ikev1Engine(SansIoEngine):
                     c.rekey_at = now
                     self._child_timers(c, now)
 
-    # ------------------------------------------------------------------ I/O
-
-
-
+    # ----------------------------------------------------------------- timers
     def next_timer(self) -> float | None:
         times = [t for t in (self._p1_heap.next_deadline(), self._child_heap.next_deadline(),
                              self.repeats_due()) if t is not None]
@@ -250,12 +235,13 @@ class Ikev1Engine(SansIoEngine):
 
     # -------------------------------------------------------------- queries
     def ike_sas(self, gateway: str | None = None) -> list[Ikev1SaInfo]:
-        return [self._p1_info(sa) for sa in sorted(self.sas.values(), key=lambda s: s.sn)
+        return [show.p1_info(sa, self.children.values())
+                for sa in sorted(self.sas.values(), key=lambda s: s.sn)
                 if gateway is None or sa.gateway == gateway]
 
     def child_sas(self, tunnel: str | None = None) -> list[Ikev1ChildInfo]:
-        return [self._child_info(c) for c in sorted(self.children.values(),
-                                                   key=lambda c: c.child_id)
+        return [show.child_info(c) for c in sorted(self.children.values(),
+                                                  key=lambda c: c.child_id)
                 if tunnel is None or tunnel in (c.policy.name, c.policy.tunnel)]
 
     @property
@@ -263,15 +249,11 @@ class Ikev1Engine(SansIoEngine):
         return dict(self._ike_policies)
 
     # ======================================================== internals
-
-
-
     def log(self, sa: Phase1 | None, text: str, *, gateway: str = "", level: str = "INFO") -> None:
         gw = sa.gateway if sa is not None else gateway
         where = (f"{sa.local[0]}[{sa.local[1]}] - {sa.remote[0]}[{sa.remote[1]}] "
                  f"cookie:{sa.cky_i.hex()}:{sa.cky_r.hex()}: " if sa is not None else "")
         self.emit(LogLine(f"{where}{text}", gw, level))
-
 
     def child_candidates(self, gateway: str) -> list[ChildPolicy]:
         return [c for c in self._child_policies.values() if c.gateway == gateway and c.enabled]
@@ -294,94 +276,117 @@ class Ikev1Engine(SansIoEngine):
                 best = sa
         return best
 
-    def _quick_pending(self, sa: Phase1, name: str) -> bool:
-        return any(q.initiator and q.policy is not None and q.policy.name == name
-                   for q in sa.quick.values())
-
-    def new_msgid(self, sa: Phase1) -> int:
-        while True:
-            v = struct.unpack("!I", os.urandom(4))[0]
-            if v and v not in sa.used_msgids:
-                sa.used_msgids.add(v)
-                return v
+    @staticmethod
+    def _manager(sa: Phase1) -> Ikev1TaskManager:
+        return cast(Ikev1TaskManager, sa.manager)  # set by _new_sa
 
     def _policies_changed(self) -> None:
         self._index.invalidate()
 
-    # ------------------------------------------------------------- proposals
-    # -------------------------------------------------------- phase 1 helpers
-    # NAT-T and vendor IDs (natd.py): one method each, the seams a peer without NAT-T is
-    # played through in tests
-    def _vendor_ids(self, policy: IkePolicy) -> list[Payload]:
-        return natd.vendor_ids(policy)
-
-    def _natd_payloads(self, sa: Phase1) -> list[Payload]:
-        return natd.natd_payloads(sa, self.force_udp_encap)
-
-    def _read_natd(self, sa: Phase1, msg: Message) -> None:
-        natd.read_natd(sa, msg, self.force_udp_encap)
-
-    def header(self, sa: Phase1, exchange: int, msgid: int = 0) -> Header:
-        return Header(sa.cky_i, sa.cky_r, 0, exchange, 0, msgid)
-
-    # -------------------------------------------------------- phase 1 start
     # ------------------------------------------------------------- receive
+    def send(self, data: bytes, local: Address, remote: Address) -> None:
+        """One datagram out; a phase 1 message kept as fragments goes as its fragments."""
+        if len(data) > 1200:
+            pieces = fragments.fragments_for(self.sas.get(data[0:8]), data)
+            if pieces:
+                self.log(self.sas[data[0:8]], f"message of {len(data)} octets sent as "
+                         f"{len(pieces)} IKEv1 fragments (packets of at most "
+                         f"{fragments.FRAGMENT_SIZE})")
+                for piece in pieces:
+                    super().send(piece, local, remote)
+                return
+        super().send(data, local, remote)
+
     def _receive(self, data: bytes, local: Address, remote: Address, now: float) -> None:
+        if len(data) > 16 and data[16] == PAYLOAD_FRAGMENT:  # IKEv1 fragmentation (issue 16)
+            whole = fragments.reassemble(self, self.sas.get(data[0:8]), data, now)
+            if whole is None:
+                return
+            data = whole
         h = m.parse_header(data)
         digest = hashlib.sha1(data).digest()
         if h.exchange in (Exchange.MAIN, Exchange.AGGRESSIVE) and h.cky_r == bytes(8):
             sa = self.sas.get(h.cky_i)
             if sa is not None and not sa.initiator:
-                if not self._duplicate(sa, digest):
+                if not self._manager(sa).duplicate(digest):
                     self.drop("unexpected first message")
                 return
             if sa is None:
-                phase1.respond_first(self, data, h, local, remote, now, digest)
+                self._respond_first(data, h, local, remote, now, digest)
                 return
         sa = self.sas.get(h.cky_i)
         if sa is None or (sa.cky_r != bytes(8) and sa.cky_r != h.cky_r and
-                          not (sa.initiator and sa.step == 1)):
+                          not (sa.initiator and self._manager(sa).p1_step == 1)):
             self.drop("message for an unknown ISAKMP SA")
             return
         sa.timers_changed()  # whatever the exchange does to it, its deadlines are recomputed
-        if h.exchange in (Exchange.MAIN, Exchange.AGGRESSIVE):
-            if h.exchange != phase1.p1_exchange(self, sa) or h.message_id != 0:
-                self.drop("unexpected exchange type")
-                return
-            if self._duplicate(sa, digest):
-                return
-            phase1.phase1(self, sa, data, h, local, remote, now, digest)
-        elif h.exchange == Exchange.QUICK:
-            quick_mode.quick(self, sa, data, h, local, remote, now, digest)
-        elif h.exchange == Exchange.INFORMATIONAL:
-            informational.informational(self, sa, data, h, local, remote, now)
-        else:
-            self.drop(f"unsupported exchange type {h.exchange}")
+        self._manager(sa).receive(data, h, local, remote, now, digest)
 
-    def _duplicate(self, sa: Phase1, digest: bytes) -> bool:
-        """A retransmission of the peer's last message: resend our answer to it."""
-        if sa.last_rx_digest == digest:
-            if sa.flight is not None and not math.isfinite(sa.flight.next_at):
-                flights.answer_again(self, sa, sa.flight.data)
-            self.drop("retransmitted message")
-            return True
-        return False
+    def _respond_first(self, data: bytes, h: m.Header, local: Address, remote: Address,
+                       now: float, digest: bytes) -> None:
+        """A first phase 1 message from a peer: admission, then a new ISAKMP SA whose
+        task manager makes the responder task of the exchange type."""
+        if h.message_id != 0:
+            self.drop("first message with a message ID")
+            return
+        # the peer first, the payloads after: a stranger's datagram costs no parsing
+        policy = self.policy_for_address(local[0], remote[0])
+        if policy is None:
+            self.drop("no gateway for peer")
+            self.log_limited("IKEv1 requests from peers with no configuration",
+                             f"IKEv1 {Exchange(h.exchange).name.lower()} mode request from "
+                             f"{remote[0]} ignored: no IKEv1 gateway is configured for this "
+                             f"peer", now)
+            return
+        aggressive = h.exchange == Exchange.AGGRESSIVE
+        refused = half_open_refusal(self.sas.values(), self.half_open_limit, policy, aggressive,
+                                    remote[0])
+        if refused:
+            self.drop("half-open limit")
+            self.log_limited("IKEv1 requests refused at the half-open limit",
+                             f"IKEv1 {Exchange(h.exchange).name.lower()} mode request from "
+                             f"{remote[0]} refused: {refused}", now, gateway=policy.name,
+                             level="WARN")
+            return
+        msg = m.parse_plain(data)
+        sa = self._new_sa(policy, False, aggressive, h.cky_i, self.spis.ike_spi(self.sas),
+                          local, remote, now)
+        self.log(sa, f"====> IKE phase-1 negotiation is started as responder, "
+                     f"{sa.mode_words}. Initiator: {remote[0]}[{remote[1]}] "
+                     f"Responder: {local[0]}[{local[1]}]  <====")
+        self._manager(sa).respond_phase1(msg, h, digest, now)
 
-    def follow_peer(self, sa: Phase1, local: Address, remote: Address) -> None:
-        if (sa.local, sa.remote) != (local, remote) and (
-            not sa.initiator or remote[1] == m.NATT_PORT
-        ):
-            sa.local, sa.remote = local, remote
+    def _new_sa(self, policy: IkePolicy, initiator: bool, aggressive: bool, cky_i: bytes,
+                cky_r: bytes, local: Address, remote: Address, now: float) -> Phase1:
+        sa = Phase1(sn=self.next_sn, policy=policy, initiator=initiator, aggressive=aggressive,
+                    cky_i=cky_i, cky_r=cky_r, local=local, remote=remote, created=now,
+                    last_rx=now)
+        sa.manager = Ikev1TaskManager(self, sa)
+        self.next_sn += 1
+        self.sas[sa.cky_i] = sa
+        return sa
 
-    # ------------------------------------------------------------ responder
+    # ------------------------------------------------- the tasks' context (tasks/base.py)
+    def start_phase1(self, policy: IkePolicy, now: float) -> Phase1:
+        """A new ISAKMP SA of ours for ``policy``: its phase 1 task sends message 1."""
+        assert policy.peer_addr is not None
+        sa = self._new_sa(policy, True, policy.exchange_mode == "aggressive",
+                          self.spis.ike_spi(self.sas), bytes(8),
+                          (policy.local_addr, policy.local_port),
+                          (policy.peer_addr, policy.peer_port), now)
+        self.log(sa, f"====> IKE phase-1 negotiation is started as initiator, "
+                     f"{sa.mode_words}. Initiator: {sa.local[0]}[{sa.local[1]}] "
+                     f"Responder: {sa.remote[0]}[{sa.remote[1]}]  <====")
+        self._manager(sa).start_phase1(now)
+        return sa
+
     def half_open_count(self) -> int:
         return sum(1 for s in self.sas.values()
                    if not s.initiator and s.state == P1State.CONNECTING)
 
-    # --------------------------------------------------------- phase 1 flow
     def auth_failed(self, sa: Phase1, detail: str, now: float) -> None:
         self.fail_p1(sa, f"authentication failed: {detail} (pre-shared key mismatch)",
-                      notify=NotifyType.AUTHENTICATION_FAILED if sa.initiator is False else None)
+                     notify=NotifyType.AUTHENTICATION_FAILED if sa.initiator is False else None)
 
     def established(self, sa: Phase1, now: float) -> None:
         assert sa.suite is not None
@@ -396,13 +401,7 @@ class Ikev1Engine(SansIoEngine):
         if not self._cannot_initiate(sa.policy):
             jitter = REKEY_JITTER_INITIATOR if sa.initiator else REKEY_JITTER_RESPONDER
             sa.rekey_at = now + int(sa.suite.lifetime * self.rng.uniform(*jitter))
-        for prev in self.sas.values():
-            if (prev is not sa and prev.gateway == sa.gateway and prev.replaced
-                    and prev.state == P1State.ESTABLISHED and not math.isfinite(prev.retire_at)):
-                # not deleted yet: the peer may still be moving its phase 2 SAs over
-                prev.retire_at = min(now + P1_REPLACE_GRACE, prev.expires or math.inf)
-                self.log(prev, f"a new phase 1 SA is up: this one is deleted in "
-                               f"{prev.retire_at - now:.0f} seconds")
+        reauth.new_sa_up(self, sa, now)
         role = "initiator" if sa.initiator else "responder"
         self.log(sa, f"====> IKE phase-1 negotiation is succeeded as {role}, {sa.mode_words}. "
                      f"Established SA: {sa.local[0]}[{sa.local[1]}]-{sa.remote[0]}"
@@ -410,10 +409,11 @@ class Ikev1Engine(SansIoEngine):
                      f"lifetime {sa.suite.lifetime} Sec  <==== {sa.suite.long()}, NAT "
                      f"{self._nat_words(sa)}")
         self.emit(IkeEstablished(sa.gateway, sa.sn, sa.initiator))
-        pending, sa.pending = sa.pending, []
+        manager = self._manager(sa)
+        pending, manager.pending = manager.pending, []
         for c, old in pending:
-            if c.name in self._child_policies and not self._quick_pending(sa, c.name):
-                quick_mode.start_quick(self, sa, c, old, now)
+            if c.name in self._child_policies and not manager.quick_pending(c.name):
+                manager.start_quick(c, old, now)
 
     @staticmethod
     def _nat_words(sa: Phase1) -> str:
@@ -426,12 +426,13 @@ class Ikev1Engine(SansIoEngine):
         self.emit(IkeFailed(sa.gateway, reason))
         if notify is not None:
             # unprotected: the peer may not share our keys
-            data = m.encode(self.header(sa, Exchange.INFORMATIONAL),
+            data = m.encode(header(sa, Exchange.INFORMATIONAL),
                             [NotifyPayload(notify, ProtocolId.ISAKMP, sa.cky_i + sa.cky_r)])
             self.send(data, sa.local, sa.remote)
-        for c, _ in sa.pending:
+        manager = self._manager(sa)
+        for c, _ in manager.pending:
             self.emit(ChildFailed(sa.gateway, c.name, f"phase 1 failed: {reason}"))
-        sa.pending = []
+        manager.pending = []
         self.remove_p1(sa, reason, announce=False)
 
     def remove_p1(self, sa: Phase1, reason: str, announce: bool = True) -> None:
@@ -439,7 +440,7 @@ class Ikev1Engine(SansIoEngine):
         sa.state = P1State.DEAD
         if self.sas.get(sa.cky_i) is sa:
             del self.sas[sa.cky_i]
-        for q in sa.quick.values():
+        for q in self._manager(sa).quick_tasks():
             if q.initiator and q.rekey_of is not None:
                 q.rekey_of.rekeying = False
         if announce and was == P1State.ESTABLISHED:
@@ -449,54 +450,20 @@ class Ikev1Engine(SansIoEngine):
             self.emit(IkeFailed(sa.gateway, reason))
 
     def _delete_p1(self, sa: Phase1, reason: str, now: float) -> None:
-        if sa.state == P1State.ESTABLISHED:
-            self.send_info(sa, [DeletePayload(ProtocolId.ISAKMP, [sa.cky_i + sa.cky_r], 16)], now)
-        self.remove_p1(sa, reason)
-
-    # ------------------------------------------------------------ quick mode
-    def p2_iv(self, sa: Phase1, msgid: int) -> bytes:
-        assert sa.suite is not None and sa.cipher is not None
-        return km.ikev1_phase2_iv(sa.suite.prf, sa.iv, msgid_bytes(msgid),
-                                  sa.cipher.encr.block_size)
-
-    def hash1(self, sa: Phase1, msgid: int, rest: bytes) -> bytes:
-        assert sa.suite is not None and sa.keys is not None
-        return km.ikev1_qm_hash1(sa.suite.prf, sa.keys.skeyid_a, msgid_bytes(msgid), rest)
-
-    def encrypt_with_hash(self, sa: Phase1, exchange: int, msgid: int, iv: bytes,
-                           hash_fn: Callable[[bytes], bytes], rest: list[Payload]
-                           ) -> tuple[bytes, bytes]:
-        """HDR*, HASH(rest), rest...: (datagram, next IV)."""
-        assert sa.cipher is not None and sa.suite is not None
-        hlen = alg.prf_alg(sa.suite.prf).out_size
-        first, parts = m.encode_payloads([HashPayload(bytes(hlen)), *rest])
-        digest = hash_fn(b"".join(parts[1:]))
-        parts[0] = parts[0][:4] + digest
-        return m.encrypt_body(self.header(sa, exchange, msgid), first, parts, sa.cipher, iv)
-
-    def decrypt_exchange(self, sa: Phase1, data: bytes, iv: bytes) -> tuple[Message, bytes]:
-        if sa.cipher is None or sa.state != P1State.ESTABLISHED:
-            raise ParseError("no established phase 1 for this exchange")
-        if not m.parse_header(data).encrypted:
-            raise ParseError("plain message where an encrypted one was expected")
-        return m.decrypt_body(data, sa.cipher, iv)
+        self._manager(sa).delete_sa(reason, now)
 
     def child_failed(self, sa: Phase1, name: str, reason: str) -> None:
         self.log(sa, f"====> IKE phase-2 negotiation is failed as initiator, quick mode; "
                      f"tunnel {name or '?'}. {reason} <====", level="ERROR")
         self.emit(ChildFailed(sa.gateway, name, reason))
 
-    # ---------------------------------------------------------- informational
-    def send_info(self, sa: Phase1, payloads: list[Payload], now: float) -> None:
-        if sa.state != P1State.ESTABLISHED or sa.cipher is None:
-            return
-        msgid = self.new_msgid(sa)
-        data, _ = self.encrypt_with_hash(sa, Exchange.INFORMATIONAL, msgid,
-                                          self.p2_iv(sa, msgid),
-                                          lambda b: self.hash1(sa, msgid, b), payloads)
-        self.send(data, sa.local, sa.remote)
+    def new_child_id(self) -> int:
+        self.next_child_id += 1
+        return self.next_child_id - 1
 
-    # ------------------------------------------------------------- children
+    def install_child(self, child: Child) -> None:
+        self.children[child.child_id] = child
+
     def remove_child(self, c: Child, reason: str) -> None:
         if self.children.get(c.child_id) is not c:
             return
@@ -506,10 +473,11 @@ class Ikev1Engine(SansIoEngine):
                           f"removed: {reason}", c.gateway))
         self.emit(ChildRemoved(c.gateway, c.policy.name, c.child_id, c.spi_in, c.spi_out, reason))
 
+    # ------------------------------------------------------------- children
     def _delete_child_sa(self, c: Child, reason: str, now: float) -> None:
         sa = self._active_p1(c.gateway)
         if sa is not None and sa.state == P1State.ESTABLISHED:
-            self.send_info(sa, [DeletePayload(ProtocolId.ESP, [msgid_bytes(c.spi_in)])], now)
+            self._manager(sa).run(Delete(sa, [c.spi_in]), now)
         self.remove_child(c, reason)
 
     def _child_timers(self, c: Child, now: float) -> None:
@@ -549,7 +517,7 @@ class Ikev1Engine(SansIoEngine):
         self._child_heap.touch(c)
 
     def _p1_deadlines(self, sa: Phase1) -> list[float]:
-        return [t for t in self._p1_timers(sa) if math.isfinite(t)]
+        return [t for t in self._manager(sa).deadlines() if math.isfinite(t)]
 
     @staticmethod
     def _child_deadlines(c: Child) -> list[float]:
@@ -558,125 +526,5 @@ class Ikev1Engine(SansIoEngine):
             t.append(c.rekey_at)
         return [x for x in t if math.isfinite(x)]
 
-    def _p1_timers(self, sa: Phase1) -> list[float]:
-        t: list[float] = []
-        if sa.flight is not None:
-            t.append(sa.flight.next_at)
-        if sa.state == P1State.CONNECTING:
-            t.append(sa.created + HALF_OPEN_TIMEOUT)
-        if sa.state == P1State.ESTABLISHED:
-            if sa.expires is not None:
-                t.append(sa.expires)
-            t.append(sa.rekey_at)
-            t.append(sa.retire_at)
-            t.append(sa.dpd_next)
-            t.append(sa.next_keepalive)
-        for q in sa.quick.values():
-            if q.flight is not None:
-                t.append(q.flight.next_at)
-            t.append(q.created + HALF_OPEN_TIMEOUT)
-        if sa.done_quick:
-            t.append(min(x[2] for x in sa.done_quick.values()) + DONE_QUICK_KEEP)
-        return t
-
-    def _retransmit_due(self, sa: Phase1, f: Flight, now: float) -> bool | None:
-        """Resend ``f`` if due: True resent, False gave up, None nothing to do."""
-        return flights.resend_due(self, sa, f, now)
-
     def _p1_check(self, sa: Phase1, now: float) -> None:
-        if sa.flight is not None and math.isfinite(sa.flight.next_at):
-            r = self._retransmit_due(sa, sa.flight, now)
-            if r is False:
-                what = sa.flight.what
-                hint = " (pre-shared key mismatch?)" if sa.step == 5 else ""
-                self.fail_p1(sa, f"no answer from peer {sa.remote[0]} to {what} after "
-                                  f"{self.retransmit.tries} tries{hint}")
-                return
-        if sa.state == P1State.CONNECTING:
-            if now >= sa.created + HALF_OPEN_TIMEOUT:
-                hint = (" (the peer may have rejected our HASH_R: pre-shared key mismatch?)"
-                        if sa.aggressive and not sa.initiator else "")
-                self.fail_p1(sa, f"phase 1 did not complete within {int(HALF_OPEN_TIMEOUT)} "
-                                  f"seconds ({sa.mode_words} message {sa.step} was the last)"
-                                  f"{hint}")
-            return
-        for msgid, (_d, _data, at) in list(sa.done_quick.items()):
-            if now >= at + DONE_QUICK_KEEP:
-                del sa.done_quick[msgid]
-        for q in list(sa.quick.values()):
-            if q.flight is not None and math.isfinite(q.flight.next_at):
-                r = self._retransmit_due(sa, q.flight, now)
-                if r is False:
-                    if q.initiator:
-                        quick_mode.quick_fail(self, sa, q, f"no answer from peer to {q.flight.what} after "
-                                                f"{self.retransmit.tries} tries")
-                    else:
-                        sa.quick.pop(q.message_id, None)
-                    continue
-            if now >= q.created + HALF_OPEN_TIMEOUT and q.message_id in sa.quick:
-                if q.initiator:
-                    quick_mode.quick_fail(self, sa, q, "quick mode did not complete in time")
-                else:
-                    sa.quick.pop(q.message_id, None)
-        if now >= sa.rekey_at and not sa.replaced:
-            sa.rekey_at = math.inf
-            newer = any(o is not sa and o.gateway == sa.gateway and o.sn > sa.sn
-                        for o in self.sas.values())
-            needed = any(c.gateway == sa.gateway for c in self.children.values())
-            if not newer and needed:
-                sa.replaced = True
-                self.log(sa, "IKE phase-1 SA soft lifetime reached: negotiating a new one")
-                phase1.start_p1(self, sa.policy, now)
-        if now >= sa.retire_at:
-            self._delete_p1(sa, "replaced by a new phase 1 SA", now)
-            return
-        if sa.expires is not None and now >= sa.expires:
-            self.log(sa, "IKE phase-1 SA lifetime expired")
-            self._delete_p1(sa, "lifetime expired", now)
-            return
-        if now >= sa.next_keepalive:
-            self.send(KEEPALIVE, sa.local, sa.remote)
-            sa.next_keepalive = now + max(sa.policy.keepalive_interval, 1)
-        if now >= sa.dpd_next:
-            informational.dpd(self, sa, now)
-
-    # ------------------------------------------------------------- snapshots
-    def _p1_info(self, sa: Phase1) -> Ikev1SaInfo:
-        pol = sa.policy
-        nat = nat_column(sa.nat_local, sa.nat_remote, sa.nat_fake)
-        phase2 = sum(1 for c in self.children.values() if c.parent_sn == sa.sn)
-        return Ikev1SaInfo(
-            gateway=sa.gateway, sn=sa.sn, role="Init" if sa.initiator else "Resp",
-            state=sa.state.value, local_address=sa.local[0], local_port=sa.local[1],
-            peer_address=sa.remote[0], peer_port=sa.remote[1], spi_i=sa.cky_i.hex().upper(),
-            spi_r=sa.cky_r.hex().upper(),
-            algorithm=sa.suite.short() if sa.suite else "",
-            proposal=sa.suite.long() if sa.suite else "",
-            id_local=str(sa.id_local.to_identity()) if sa.id_local
-            else str(pol.effective_local_id()),
-            id_remote=str(sa.id_remote.to_identity()) if sa.id_remote else str(pol.peer_id or ""),
-            id_i=(sa.id_local if sa.initiator else sa.id_remote).wire_name()  # type: ignore[union-attr]
-            if (sa.id_local if sa.initiator else sa.id_remote) else "",
-            id_r=(sa.id_remote if sa.initiator else sa.id_local).wire_name()  # type: ignore[union-attr]
-            if (sa.id_remote if sa.initiator else sa.id_local) else "",
-            nat=nat, message_id_rx=0, message_id_tx=0, retransmits=sa.retransmits,
-            liveness_interval=pol.dpd_interval if pol.dpd_enabled and sa.peer_dpd else None,
-            created=sa.established, rekey_at=sa.expires, expires=sa.expires,
-            children=tuple(sorted(c.child_id for c in self.children.values()
-                                  if c.parent_sn == sa.sn)),
-            mode=sa.mode, st=13 if sa.state == P1State.ESTABLISHED else 1, phase2=phase2,
-        )
-
-    def _child_info(self, c: Child) -> Ikev1ChildInfo:
-        return Ikev1ChildInfo(
-            gateway=c.gateway, name=c.policy.name, tunnel_id=c.policy.tunnel_id,
-            child_id=c.child_id, parent_sn=c.parent_sn, role="Init" if c.initiator else "Resp",
-            state=c.state.value, spi_in=c.spi_in, spi_out=c.spi_out, message_id=c.message_id,
-            algorithm=c.suite.short(), proposal=c.suite.long(),
-            local_ts=(c.local_ts.describe(),), remote_ts=(c.remote_ts.describe(),),
-            peer_address=c.remote[0], created=c.created,
-            rekey_at=c.rekey_at if math.isfinite(c.rekey_at) else c.expires,
-            expires=c.expires, lifetime=c.lifetime, lifesize_kb=c.lifesize_kb,
-            encap=c.keys.encap, st=9 if c.state == ChildState.INSTALLED else 10,
-            proxy_local=c.local_ts.short(), proxy_remote=c.remote_ts.short(),
-        )
+        self._manager(sa).on_timer(now)

@@ -43,19 +43,20 @@ def p1_offers(policy: IkePolicy, aggressive: bool) -> list[P1Suite]:
     return out
 
 
-def p1_transform(n: int, s: P1Suite) -> m.Transform:
+def p1_transform(n: int, s: P1Suite, auth_method: int = m.AUTH_PSK) -> m.Transform:
     attrs = [Attr(P1Attr.ENCRYPTION, s.encr)]
     if s.key_bits:
         attrs.append(Attr(P1Attr.KEY_LENGTH, s.key_bits))
-    attrs += [Attr(P1Attr.HASH, s.hash), Attr(P1Attr.AUTH_METHOD, m.AUTH_PSK),
+    attrs += [Attr(P1Attr.HASH, s.hash), Attr(P1Attr.AUTH_METHOD, auth_method),
               Attr(P1Attr.GROUP, s.group), Attr(P1Attr.LIFE_TYPE, LifeType.SECONDS),
               Attr(P1Attr.LIFE_DURATION, s.lifetime)]
     return m.Transform(n, m.KEY_IKE, tuple(attrs))
 
 
-def p1_parse_transform(t: m.Transform) -> P1Suite | None:
+def p1_parse_transform(t: m.Transform, auth_method: int = m.AUTH_PSK) -> P1Suite | None:
+    """The transform as a suite if it uses ``auth_method`` (PSK, or 3: RSA signatures)."""
     a = {x.type: x.as_int() for x in t.attrs if x.type != P1Attr.LIFE_DURATION}
-    if t.transform_id != m.KEY_IKE or a.get(P1Attr.AUTH_METHOD) != m.AUTH_PSK:
+    if t.transform_id != m.KEY_IKE or a.get(P1Attr.AUTH_METHOD) != auth_method:
         return None
     life = m.lifetimes(list(t.attrs), P1Attr.LIFE_TYPE, P1Attr.LIFE_DURATION)
     try:

@@ -1,5 +1,6 @@
-"""IKEv1 state: phase 1 (ISAKMP SA), quick mode exchanges, phase 2 (IPsec SA), suites,
-and the snapshot records for ``show vpn ike-sa`` / ``show vpn ipsec-sa``."""
+"""IKEv1 state: phase 1 (ISAKMP SA), phase 2 (IPsec SA), suites, and the snapshot records
+for ``show vpn ike-sa`` / ``show vpn ipsec-sa``. The state of the exchanges in progress
+lives in the SA's task manager (``task_manager.py``) and its tasks (``tasks/``)."""
 
 from __future__ import annotations
 
@@ -96,7 +97,7 @@ class P2Suite:
 # the fields that the timer deadlines of a phase 1 SA / a phase 2 SA depend on: setting one
 # tells the engine's timer heap (ike/timers.py) to recompute that SA's deadline
 _P1_TIMER_FIELDS = frozenset({
-    "state", "created", "flight", "expires", "rekey_at", "retire_at", "dpd_next",
+    "state", "created", "expires", "rekey_at", "retire_at", "dpd_next",
     "next_keepalive",
 })
 _CHILD_TIMER_FIELDS = frozenset({"state", "rekeying", "rekey_at", "expires", "delete_at"})
@@ -125,7 +126,6 @@ class Phase1:
     remote: Address
     created: float
     state: P1State = P1State.CONNECTING
-    step: int = 0  # the last message number of the exchange sent or received
     suite: P1Suite | None = None
     offered: list[P1Suite] = field(default_factory=list)
     sai_b: bytes = b""
@@ -142,11 +142,14 @@ class Phase1:
     peer_natt: bool = False
     peer_natt_draft: bool = False
     peer_dpd: bool = False
+    # IKEv1 fragmentation (issue 16; ikev1/fragments.py)
+    peer_fragmentation: bool = False  # the peer sent the FRAGMENTATION vendor ID
+    fragment_id: int = 0
+    fragment_cache: dict[bytes, list[bytes]] = field(default_factory=dict, repr=False)
+    reassembler: Any = field(default=None, repr=False)
     nat_local: bool = False
     nat_remote: bool = False
     nat_fake: bool = False  # we sent a random NAT-D for our address to force ESP-in-UDP
-    flight: Flight | None = None
-    last_rx_digest: bytes = b""
     retransmits: int = 0
     established: float | None = None
     expires: float | None = None
@@ -159,11 +162,8 @@ class Phase1:
     dpd_tries: int = 0
     dpd_next: float = math.inf
     next_keepalive: float = math.inf
-    # children to negotiate once established: (policy, child it rekeys)
-    pending: list[tuple[ChildPolicy, Child | None]] = field(default_factory=list)
-    quick: dict[int, QuickMode] = field(default_factory=dict)
-    done_quick: dict[int, tuple[bytes, bytes, float]] = field(default_factory=dict)
-    used_msgids: set[int] = field(default_factory=set)
+    # its exchanges: an Ikev1TaskManager (task_manager.py, which imports this module)
+    manager: Any = field(default=None, compare=False, repr=False)
     # the timer heap's bookkeeping (ike/timers.py)
     timer_at: float | None = field(default=None, compare=False, repr=False)
     created_seq: int = field(default=0, compare=False, repr=False)
@@ -175,7 +175,7 @@ class Phase1:
             self.timers_changed()
 
     def timers_changed(self) -> None:
-        """A deadline changed (a field above, or ``quick`` / ``done_quick``)."""
+        """A deadline changed (a field above, or the task manager's flights)."""
         watch = self.__dict__.get("timer_watch")
         if watch is not None:
             watch(self)
@@ -195,32 +195,6 @@ class Phase1:
     @property
     def mode_words(self) -> str:
         return "aggressive mode" if self.aggressive else "main mode"
-
-
-@dataclass
-class QuickMode:
-    message_id: int
-    initiator: bool
-    policy: ChildPolicy | None
-    iv: bytes
-    created: float
-    ni: bytes = b""
-    nr: bytes = b""
-    spi_in: int = 0
-    spi_out: int = 0
-    dh: DhKeyPair | None = None
-    shared: bytes | None = None
-    suite: P2Suite | None = None
-    offered: list[P2Suite] = field(default_factory=list)
-    local_ts: TrafficSelector | None = None
-    remote_ts: TrafficSelector | None = None
-    id_ci: IdPayload | None = None
-    id_cr: IdPayload | None = None
-    lifetime: int = 0
-    lifesize_kb: int | None = None
-    rekey_of: Child | None = None
-    flight: Flight | None = None
-    last_rx_digest: bytes = b""
 
 
 @dataclass

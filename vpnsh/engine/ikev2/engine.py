@@ -12,13 +12,10 @@ the one-byte NAT keepalive ``b"\\xff"``) and strips it on receiving.
 from __future__ import annotations
 
 import heapq
-import math
 import random
 import time
 from collections.abc import Callable
 
-from ..crypto.algorithms import encr_alg, integ_alg
-from ..crypto.keymat import ike_sa_keys, ike_sa_keys_rekey
 from ..ike.events import (
     ChildFailed,
     ChildRemoved,
@@ -31,11 +28,22 @@ from ..ike.events import (
 )
 from ..ike.policy_index import PolicyIndex
 from ..ike.retransmit import Retransmit
-from ..ike.sansio import KEEPALIVE, SansIoEngine, nat_words
+from ..ike.sansio import SansIoEngine
 from ..ike.spi import SpiAllocator
 from ..ike.timers import TimerHeap
 from ..policy import ChildPolicy, IkePolicy
-from . import identity, message, rekey, show, task_manager
+from . import (
+    collision,
+    deadlines,
+    fragments,
+    identity,
+    keys,
+    message,
+    passive,
+    rekey,
+    show,
+    task_manager,
+)
 from .children import REKEY_JITTER
 from .constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
 from .cookies import CookieJar
@@ -48,30 +56,11 @@ from .payloads import (
     Payload,
 )
 from .proposals import IkeSuite
-from .protection import SkProtection
 from .sa import Address, ChildSa, ChildState, IkeSa, IkeState
 from .tasks.child_create import ChildCreateTask
-from .tasks.ike_init import IkeInitTask, respond_init
-from .tasks.ike_rekey import IkeRekeyTask
-from .tasks.informational import ChildDeleteTask, DpdTask, IkeDeleteTask
-from .tasks.responders import responder_for
+from .tasks.ike_init import IkeInitTask
+from .tasks.informational import ChildDeleteTask, IkeDeleteTask
 
-HALF_OPEN_TIMEOUT = 30.0
-
-
-
-# The responder of an IKE SA checks liveness half an interval later than its initiator: the
-# initiator's check (an INFORMATIONAL request, received) then always comes first and counts as
-# traffic from the peer, so between two DPD-enabled peers one side probes, not both (the same
-# intervals on both sides would otherwise fire within a round trip of each other and double
-# the messages: 10,000 tunnels at 5 s were 8,000 datagrams a second per daemon).
-DPD_RESPONDER_SLACK = 0.5
-
-
-def _dpd_at(sa: IkeSa) -> float:
-    """When ``sa``'s liveness check is due if nothing arrives from the peer before."""
-    interval = sa.policy.dpd_interval
-    return sa.last_rx + (interval if sa.initiator else interval * (1 + DPD_RESPONDER_SLACK))
 
 class Ikev2Engine(SansIoEngine):
     version = "ikev2"
@@ -300,12 +289,35 @@ class Ikev2Engine(SansIoEngine):
             if (
                 sa.state in (IkeState.CONNECTING, IkeState.ESTABLISHED)
                 and (sa.state == IkeState.ESTABLISHED or sa.initiator)
+                and sa.superseded_by is None
             ):
                 return sa
         return None
 
+    def send(self, data: bytes, local: Address, remote: Address) -> None:
+        """One datagram out; a message kept as RFC 7383 fragments goes as its fragments."""
+        if len(data) > 1200 and len(data) > 16:
+            sa = self._sas.get(data[8:16]) or self._sas.get(data[0:8])
+            pieces = fragments.fragments_for(sa, data)
+            if pieces:
+                assert sa is not None
+                self.log(sa, f"IKE message of {len(data)} octets sent as {len(pieces)} "
+                         f"fragments (RFC 7383, packets of at most {fragments.FRAGMENT_SIZE})")
+                for piece in pieces:
+                    super().send(piece, local, remote)
+                return
+        super().send(data, local, remote)
+
     def _receive(self, data: bytes, local: Address, remote: Address, now: float) -> None:
-        parsed = message.parse(data)
+        if fragments.is_fragment(data):  # RFC 7383: whole once all fragments are in
+            is_init = bool(data[19] & 0x08)
+            sa_f = self._sas.get(data[8:16] if is_init else data[0:8])
+            reassembled = fragments.reassemble(self, sa_f, data, now)
+            if reassembled is None:
+                return
+            parsed = reassembled
+        else:
+            parsed = message.parse(data)
         msg = parsed.message
         if msg.exchange == ExchangeType.IKE_SA_INIT:
             if not msg.is_response:
@@ -314,7 +326,7 @@ class Ikev2Engine(SansIoEngine):
                     if half.last_response is not None:
                         self.send(half.last_response[1], half.local, half.remote)
                     return
-                respond_init(self, parsed, local, remote, now)
+                passive.respond_init(self, parsed, local, remote, now)
                 return
             sa = self._sas.get(msg.spi_i)
             if (
@@ -364,7 +376,7 @@ class Ikev2Engine(SansIoEngine):
             return
         sa.last_rx = now
         self._float(sa, local, remote)
-        self._handle_request(sa, msg, now)
+        passive.respond(self, sa, msg, now)
 
     def _float(self, sa: IkeSa, local: Address, remote: Address) -> None:
         """Follows the peer to port 4500 / a new NAT mapping (RFC 7296 2.23)."""
@@ -372,23 +384,6 @@ class Ikev2Engine(SansIoEngine):
         if sa.nat and moved and (not sa.initiator or remote[1] == NATT_PORT):
             sa.remote = remote
             sa.local = local
-
-    def _handle_request(self, sa: IkeSa, msg: message.Message, now: float) -> None:
-        self.touch(sa)
-        responder = responder_for(msg.exchange, sa)
-        if responder is None:
-            self.drop(f"unexpected {msg.describe()} in state {sa.state.value}")
-            return
-        if msg.exchange == ExchangeType.IKE_AUTH:
-            self._half_open.pop((sa.spi_i, sa.remote[0]), None)
-        payloads = responder(self, sa, msg, now)
-        self.send(sa.respond(msg, payloads), sa.local, sa.remote)
-        if sa.doomed:
-            self.remove_ike(
-                sa, sa.delete_reason or "deleted", announce=sa.state != IkeState.CONNECTING
-            )
-            return
-        task_manager.kick(self, sa, now)
 
     # --------------------------------------------------------------- timers
     def touch(self, sa: IkeSa) -> None:
@@ -409,88 +404,10 @@ class Ikev2Engine(SansIoEngine):
             bucket[id(sa)] = sa
 
     def _sa_timers(self, sa: IkeSa) -> list[float]:
-        t: list[float] = []
-        if sa.outstanding is not None:
-            t.append(sa.outstanding.next_at)
-        if sa.state == IkeState.CONNECTING and not sa.initiator:
-            t.append(sa.created + HALF_OPEN_TIMEOUT)
-        if sa.state in (IkeState.ESTABLISHED, IkeState.REKEYED):
-            if sa.expires is not None:
-                t.append(sa.expires)
-            if sa.state == IkeState.ESTABLISHED:
-                if sa.rekey_at is not None:
-                    t.append(sa.rekey_at)
-                if (
-                    sa.policy.dpd_enabled
-                    and sa.policy.dpd_interval > 0
-                    and sa.outstanding is None
-                    and not sa.tasks
-                ):
-                    t.append(_dpd_at(sa))
-                if sa.next_keepalive is not None and sa.nat_local:
-                    t.append(sa.next_keepalive)
-            # each timer only when _check_timers would act on it (a past timer must not spin)
-            for c in sa.children.values():
-                if (
-                    c.state == ChildState.INSTALLED
-                    and not c.rekeying
-                    and sa.state == IkeState.ESTABLISHED
-                ):
-                    t.append(c.rekey_at)
-                if c.state != ChildState.DELETING:
-                    t.append(c.expires)
-        return [x for x in t if math.isfinite(x)]
+        return deadlines.of(sa)
 
     def _check_timers(self, sa: IkeSa, now: float) -> None:
-        self.touch(sa)
-        if not task_manager.retransmit(self, sa, now):
-            return  # the peer never answered: the task failed the SA
-        if sa.state == IkeState.CONNECTING:
-            if not sa.initiator and now >= sa.created + HALF_OPEN_TIMEOUT:
-                self.log(sa, "half-open IKE SA timed out: the peer never sent IKE_AUTH")
-                self.remove_ike(sa, "half-open timeout")
-            return
-        if sa.state not in (IkeState.ESTABLISHED, IkeState.REKEYED):
-            return
-        if sa.expires is not None and now >= sa.expires:
-            self.log(sa, "IKE SA lifetime expired")
-            sa.tasks.clear()
-            if sa.outstanding is None:
-                task_manager.queue(self, sa, IkeDeleteTask("lifetime expired"), now)
-            else:
-                self.remove_ike(sa, "lifetime expired")
-            return
-        if sa.state == IkeState.ESTABLISHED:
-            if sa.rekey_at is not None and now >= sa.rekey_at:
-                sa.rekey_at = math.inf
-                if not sa.rekeying and sa.peer_rekey is None:
-                    task_manager.queue(self, sa, IkeRekeyTask(), now)
-            if (
-                sa.policy.dpd_enabled
-                and sa.policy.dpd_interval > 0
-                and sa.outstanding is None
-                and not sa.tasks
-                and now >= _dpd_at(sa)
-            ):
-                task_manager.queue(self, sa, DpdTask(), now)
-            if sa.nat_local and sa.next_keepalive is not None and now >= sa.next_keepalive:
-                self.send(KEEPALIVE, sa.local, sa.remote)
-                sa.next_keepalive = now + max(sa.policy.keepalive_interval, 1)
-        for c in list(sa.children.values()):
-            if now >= c.expires and c.state != ChildState.DELETING:
-                # a hard lifetime ends the SA now; the Delete tells the peer when it can
-                self.log(sa, f"CHILD SA {c.policy.name} {c.spi_in:08X} lifetime expired")
-                self.remove_child(sa, c, "lifetime expired")
-                c.state = ChildState.DELETING
-                task_manager.queue(self, sa, ChildDeleteTask([c], "lifetime expired", removed=True), now)
-            elif (
-                c.state == ChildState.INSTALLED
-                and now >= c.rekey_at
-                and not c.rekeying
-                and sa.state == IkeState.ESTABLISHED
-            ):
-                c.rekey_at = math.inf
-                task_manager.queue(self, sa, ChildCreateTask(c.policy, rekey_of=c), now)
+        deadlines.act(self, sa, now)
 
     # ----------------------------------------------------- used by the tasks
 
@@ -507,19 +424,12 @@ class Ikev2Engine(SansIoEngine):
         self.emit(LogLine(f"{where}{text}", gw, level))
 
 
-    @staticmethod
-    def notify_name(notify_type: int) -> str:
-        try:
-            return NotifyType(notify_type).name
-        except ValueError:
-            return f"notify {notify_type}"
-
-    @staticmethod
-    def nat_text(sa: IkeSa) -> str:
-        return nat_words(sa.nat_local, sa.nat_remote, sa.nat_fake)
-
     def half_open_count(self) -> int:
         return len(self._half_open)
+
+    def half_open_done(self, sa: IkeSa) -> None:
+        """The peer sent IKE_AUTH: ``sa`` no longer counts as half-open."""
+        self._half_open.pop((sa.spi_i, sa.remote[0]), None)
 
     def policy_for_address(self, local_ip: str, remote_ip: str) -> IkePolicy | None:
         """A gateway for a new IKE SA: the peer's address first, then dynamic peers."""
@@ -576,26 +486,13 @@ class Ikev2Engine(SansIoEngine):
         return sa
 
     def derive_ike_keys(self, sa: IkeSa, shared: bytes) -> None:
-        suite = sa.suite
-        assert suite is not None
-        encr = encr_alg(suite.encr, suite.key_bits or None)
-        integ = None if suite.aead else integ_alg(suite.integ)
-        sa.keys = ike_sa_keys(suite.prf, encr, integ, sa.ni, sa.nr, shared, sa.spi_i, sa.spi_r)
+        keys.derive(sa, shared)
         self._protect(sa)
 
     def _protect(self, sa: IkeSa) -> None:
-        suite, k = sa.suite, sa.keys
-        assert suite is not None and k is not None
         if self.key_log is not None:  # debug ike wireshark-keys on: the daemon writes them out
             self.key_log(sa)
-        if sa.initiator:
-            sa.protection = SkProtection(
-                suite.encr, suite.key_bits, suite.integ, k.sk_ei, k.sk_ai, k.sk_er, k.sk_ar
-            )
-        else:
-            sa.protection = SkProtection(
-                suite.encr, suite.key_bits, suite.integ, k.sk_er, k.sk_ar, k.sk_ei, k.sk_ai
-            )
+        keys.protect(sa)
 
     def _lifetimes(self, sa: IkeSa, now: float) -> None:
         self.touch(sa)
@@ -628,6 +525,7 @@ class Ikev2Engine(SansIoEngine):
             f"{sa.policy.lifetime} sec",
         )
         self.emit(IkeEstablished(sa.gateway, sa.sn, sa.initiator))
+        collision.established(self, sa, self._sas_of(sa.gateway), now)
 
     def emit_failed(self, gateway: str, reason: str) -> None:
         self.emit(IkeFailed(gateway, reason))
@@ -769,21 +667,7 @@ class Ikev2Engine(SansIoEngine):
         now: float,
     ) -> IkeSa:
         """The IKE SA that a CREATE_CHILD_SA rekey made (RFC 7296 2.18)."""
-        assert old.suite is not None and old.keys is not None
-        encr = encr_alg(suite.encr, suite.key_bits or None)
-        integ = None if suite.aead else integ_alg(suite.integ)
-        keys = ike_sa_keys_rekey(
-            suite.prf,
-            old.keys.sk_d,
-            encr,
-            integ,
-            shared,
-            ni,
-            nr,
-            spi_i,
-            spi_r,
-            old_prf_id=old.suite.prf,
-        )
+        rekeyed = keys.rekeyed(old, suite, shared, ni, nr, spi_i, spi_r)
         sa = IkeSa(
             sn=self._next_sn,
             policy=old.policy,
@@ -795,7 +679,7 @@ class Ikev2Engine(SansIoEngine):
             created=now,
             state=IkeState.ESTABLISHED,
             suite=suite,
-            keys=keys,
+            keys=rekeyed,
             ni=ni,
             nr=nr,
             nat_local=old.nat_local,

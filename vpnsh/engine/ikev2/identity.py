@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from ..pki import certinfo, ikesig
 from ..policy import Identity
 from .constants import IdType
 from .payloads import IdPayload
@@ -39,6 +40,8 @@ def from_payload(p: IdPayload) -> Identity:
             return Identity("fqdn", p.data.decode())
         if p.id_type == IdType.RFC822_ADDR:
             return Identity("ufqdn", p.data.decode())
+        if p.id_type == IdType.DER_ASN1_DN:  # certificate authentication (issue 16)
+            return Identity("dn", certinfo.dn_text(ikesig.peer_id(p.id_type, p.data)[1]))  # type: ignore[arg-type]
         if p.id_type == IdType.KEY_ID:
             try:
                 return Identity("keyid", p.data.decode("ascii"))
@@ -83,6 +86,7 @@ _WIRE_NAMES = {
     IdType.FQDN: "FQDN",
     IdType.RFC822_ADDR: "USER_FQDN",
     IdType.KEY_ID: "KEY_ID",
+    IdType.DER_ASN1_DN: "DER_ASN1_DN",
 }
 
 

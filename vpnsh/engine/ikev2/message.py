@@ -92,6 +92,9 @@ def _chain(payloads: list[Payload]) -> tuple[int, bytes]:
     return first, bytes(out)
 
 
+chain = _chain  # the inner payloads of an SK (or SKF-fragmented) message
+
+
 def _header(msg: Message, next_payload: int, length: int) -> bytes:
     return (
         msg.spi_i
@@ -158,6 +161,7 @@ class Parsed:
     raw: bytes
     sk_offset: int | None
     sk_first: int
+    inner: bytes | None = None  # RFC 7383: the reassembled, already decrypted SK contents
 
 
 def parse(data: bytes) -> Parsed:
@@ -194,7 +198,8 @@ def decrypt(parsed: Parsed, protection: Protection) -> Message:
         raise ParseError("no SK payload")
     if parsed.message.payloads:
         raise ParseError("cleartext payloads before SK")
-    inner = protection.open(parsed.raw, parsed.sk_offset)
+    inner = parsed.inner if parsed.inner is not None else \
+        protection.open(parsed.raw, parsed.sk_offset)
     payloads, sk, _ = parse_chain(inner, parsed.sk_first)
     if sk is not None:
         raise ParseError("nested SK payload")

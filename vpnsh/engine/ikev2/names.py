@@ -12,7 +12,7 @@ import functools
 
 from ..crypto import algorithms as alg
 from ..crypto.algorithms import EncrId, IntegId, PrfId, display_name
-from .constants import TransformType
+from .constants import NotifyType, TransformType
 
 _ENCRYPTION: dict[str, tuple[EncrId, int]] = {
     **{k: alg.ike_encryption(k) for k in alg.IKE_ENCRYPTION_KEYWORDS},
@@ -94,3 +94,11 @@ def transform_keyword(ttype: int, tid: int, key_length: int | None) -> str:
     if ttype == TransformType.ESN:
         return "esn" if tid else "no-esn"
     return f"{ttype}:{tid}"
+
+
+def notify_name(notify_type: int) -> str:
+    """A notify type in log words: its RFC name, or its number."""
+    try:
+        return NotifyType(notify_type).name
+    except ValueError:
+        return f"notify {notify_type}"

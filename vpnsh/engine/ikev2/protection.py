@@ -60,6 +60,15 @@ class SkProtection:
         data = head + sk_head + iv + self._cbc_out.encrypt(iv, plaintext)
         return data + self._mac_out.sign(data)
 
+    def seal_raw(self, prefix: bytes, iv: bytes, padded: bytes) -> bytes:
+        """Ciphertext || ICV of an already padded plaintext (an RFC 7383 fragment): for
+        AEAD ``prefix`` is the associated data, else the ICV covers prefix || iv || cipher."""
+        if self._aead_out is not None:
+            return self._aead_out.seal(iv, padded, prefix)
+        assert self._cbc_out is not None and self._mac_out is not None
+        cipher = self._cbc_out.encrypt(iv, padded)
+        return cipher + self._mac_out.sign(prefix + iv + cipher)
+
     def open(self, data: bytes, sk_offset: int) -> bytes:
         start = sk_offset + GENERIC_HEADER_LEN
         iv_end = start + self.alg.iv_size

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..crypto.dh import DhKeyPair
 from ..crypto.keymat import IkeKeys
 from ..ike.retransmit import Retransmit
+from ..ike.sansio import nat_words
 from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
-from . import message
+from . import fragments, message
 from .constants import ExchangeType
 from .message import Message, Protection
 from .payloads import IdPayload, Payload
@@ -45,6 +46,7 @@ _IKE_TIMER_FIELDS = frozenset(
         "nat_local",
         "tasks",
         "children",
+        "handover_at",
     }
 )
 _CHILD_TIMER_FIELDS = frozenset({"state", "rekeying", "rekey_at", "expires"})
@@ -65,31 +67,36 @@ class ChildState(enum.Enum):
 
 
 class TaskContext(Protocol):
-    """What a task may use of the engine it runs in: the whole surface, named once.
+    """What a task may use of the engine it runs in, named once, by what it is for.
 
     Tasks are typed against this, not ``Ikev2Engine``: the engine imports the tasks and the
-    tasks import nothing of the engine. ``Ikev2Engine`` satisfies it structurally.
+    tasks import nothing of the engine. ``Ikev2Engine`` satisfies it structurally. The
+    per-SA state (message IDs, keys, children) is the ``IkeSa`` itself; this is what lies
+    outside one SA.
     """
 
-    retransmit: Retransmit
+    # --- out: log lines, datagrams, events, drops
+    def log(self, sa: IkeSa | None, text: str, *, gateway: str = "", level: str = "INFO") -> None: ...
+    def log_limited(self, kind: str, text: str, now: float, gateway: str = "",
+                    level: str = "ERROR") -> None: ...
+    def send(self, data: bytes, local: Address, remote: Address) -> None: ...
+    def emit(self, event: Any) -> None: ...
+    def drop(self, why: str) -> None: ...
+
+    # --- keys: SPIs, nonces' randomness, IKE SA keys
     rng: random.Random
     spis: SpiAllocator
-    next_child_id: int
-    cookies: CookieJar
-    half_open_limit: int
     force_udp_encap: bool
+    def new_ike_spi(self) -> bytes: ...
+    def new_child_spi(self) -> int: ...
+    def derive_ike_keys(self, sa: IkeSa, shared: bytes) -> None: ...
 
-    def log(self, sa: IkeSa | None, text: str, *, gateway: str = "", level: str = "INFO") -> None: ...
-    @staticmethod
-    def notify_name(notify_type: int) -> str: ...
-    @staticmethod
-    def nat_text(sa: IkeSa) -> str: ...
-    def half_open_count(self) -> int: ...
+    # --- configuration: which gateway and proxy-ids
     def policy_for_address(self, local_ip: str, remote_ip: str) -> IkePolicy | None: ...
     def policy_for_identity(self, sa: IkeSa, idi: IdPayload) -> IkePolicy | None: ...
     def child_candidates(self, gateway: str) -> list[ChildPolicy]: ...
-    def new_ike_spi(self) -> bytes: ...
-    def new_child_spi(self) -> int: ...
+
+    # --- the SA table: make, find, establish, fail and remove IKE SAs
     def new_sa(
         self,
         policy: IkePolicy,
@@ -100,19 +107,6 @@ class TaskContext(Protocol):
         now: float,
         spi_i: bytes = b"",
     ) -> IkeSa: ...
-    def derive_ike_keys(self, sa: IkeSa, shared: bytes) -> None: ...
-    def establish_ike(self, sa: IkeSa, now: float) -> None: ...
-    def emit_failed(self, gateway: str, reason: str) -> None: ...
-    def fail_ike(
-        self, sa: IkeSa, reason: str, *, send_delete: bool = False, quiet: bool = False
-    ) -> None: ...
-    def peer_dead(self, sa: IkeSa, what: str) -> None: ...
-    def remove_ike(self, sa: IkeSa, reason: str, announce: bool = True) -> None: ...
-    def initial_contact(self, sa: IkeSa) -> None: ...
-    def is_initial_contact(self, sa: IkeSa) -> bool: ...
-    def child_failed(self, sa: IkeSa, name: str, reason: str) -> None: ...
-    def owner_of(self, child: ChildSa) -> IkeSa | None: ...
-    def remove_child(self, sa: IkeSa, child: ChildSa, reason: str) -> None: ...
     def rekeyed_sa(
         self,
         old: IkeSa,
@@ -126,27 +120,57 @@ class TaskContext(Protocol):
         shared: bytes,
         now: float,
     ) -> IkeSa: ...
-    def log_limited(self, kind: str, text: str, now: float, gateway: str = "",
-                    level: str = "ERROR") -> None: ...
-    def send(self, data: bytes, local: Address, remote: Address) -> None: ...
-    # for rekey.py (rekey.Context)
-    def touch(self, sa: IkeSa) -> None: ...
     def alive(self, sa: IkeSa) -> bool: ...
-    def emit(self, event: Any) -> None: ...
-    def drop(self, why: str) -> None: ...
+    def touch(self, sa: IkeSa) -> None: ...  # its timers may have changed
+    def establish_ike(self, sa: IkeSa, now: float) -> None: ...
+    def emit_failed(self, gateway: str, reason: str) -> None: ...
+    def fail_ike(
+        self, sa: IkeSa, reason: str, *, send_delete: bool = False, quiet: bool = False
+    ) -> None: ...
+    def peer_dead(self, sa: IkeSa, what: str) -> None: ...
+    def remove_ike(self, sa: IkeSa, reason: str, announce: bool = True) -> None: ...
+    def initial_contact(self, sa: IkeSa) -> None: ...
+    def is_initial_contact(self, sa: IkeSa) -> bool: ...
+
+    # --- CHILD SAs (installed by ``children.py`` ``install_child``)
+    next_child_id: int
+    def child_failed(self, sa: IkeSa, name: str, reason: str) -> None: ...
+    def owner_of(self, child: ChildSa) -> IkeSa | None: ...
+    def remove_child(self, sa: IkeSa, child: ChildSa, reason: str) -> None: ...
+
+    # --- the task manager's: retransmission, and the responder's limits
+    retransmit: Retransmit
+    cookies: CookieJar
+    half_open_limit: int
+    def half_open_count(self) -> int: ...
+    def half_open_done(self, sa: IkeSa) -> None: ...
 
 
 class Task(Protocol):
-    """One exchange we start. ``build`` returns the request payloads (None: nothing to do)."""
+    """One concern of one exchange, in the role of the side that sends the request
+    (strongSwan's ``build_i``/``process_i``). ``build_i`` returns the request payloads
+    (None: nothing to do any more), ``process_i`` reads the response, ``failed`` is told
+    when the peer never answered. The same classes play the responder (:class:`Responder`).
+    """
 
     @property
     def exchange(self) -> int: ...
 
-    def build(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None: ...
+    def build_i(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None: ...
 
-    def process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None: ...
+    def process_i(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None: ...
 
     def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None: ...
+
+
+class Responder(Protocol):
+    """A task in the role of the side that answers (``process_r``/``build_r``): made by the
+    task manager from the request (``task_manager.responder_tasks``); ``process_r`` reads
+    and acts on the request, ``build_r`` returns its part of the response."""
+
+    def process_r(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None: ...
+
+    def build_r(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload]: ...
 
 
 @dataclass
@@ -238,6 +262,20 @@ class IkeSa:
     replaced: bool = False  # superseded by a rekey (or redundant after a collision)
     doomed: bool = False
     then_delete: IkeSa | None = None  # delete this old SA once this redundant one is gone
+    # certificate authentication and fragmentation (issue 16; ikev2/auth.py, fragments.py)
+    peer_hashes: tuple[int, ...] | None = None  # SIGNATURE_HASH_ALGORITHMS from the peer
+    fragmentation: bool = False  # RFC 7383 negotiated: both sent IKEV2_FRAGMENTATION_SUPPORTED
+    fragment_cache: dict[bytes, list[bytes]] = field(default_factory=dict, repr=False)
+    reassembler: Any = field(default=None, repr=False)
+    auth_text: str = ""  # how we authenticated ("RSA signature"...), for show
+    peer_auth_text: str = ""  # "RSA signature" (the peer certificate's key)
+    peer_auth_scheme: str = ""  # "AUTH method 14, sha256WithRSAEncryption"
+    peer_id_text: str = ""
+    # IKE SA collision (both peers initiated, ``collision.py``): this one is redundant
+    superseded_by: IkeSa | None = None  # the IKE SA that stays
+    handover_deadline: float = 0.0  # then we end it whoever initiated it
+    handover_at: float | None = None  # next look at it (collision.progress)
+    handover_created: bool = False  # the CHILD SAs it alone had were asked for on the survivor
     created_seq: int = 0
     established_seq: int = 0  # remove after sending the response being built
     # the engine's timer heap: this SA's earliest deadline as queued there (None: not queued)
@@ -264,6 +302,10 @@ class IkeSa:
     def gateway(self) -> str:
         return self.policy.name
 
+    def nat_text(self) -> str:
+        """NAT detection in log words."""
+        return nat_words(self.nat_local, self.nat_remote, self.nat_fake)
+
     @property
     def nat(self) -> bool:
         """ESP goes in UDP and IKE on port 4500: a NAT was detected, or faked."""
@@ -283,7 +325,10 @@ class IkeSa:
         if msg.exchange == ExchangeType.IKE_SA_INIT:
             return message.encode(msg)
         assert self.protection is not None
-        return message.encode(msg, self.protection)
+        data = message.encode(msg, self.protection)
+        if self.fragmentation:  # RFC 7383: the engine sends these fragments for ``data``
+            fragments.prepare(self, msg, data)
+        return data
 
     def start_request(
         self, task: Task, payloads: list[Payload], now: float, retransmit: Retransmit

@@ -58,7 +58,9 @@ def ike_info(sa: IkeSa) -> IkeSaInfo:
         peer_port=sa.remote[1],
         spi_i=sa.spi_i.hex().upper(),
         spi_r=sa.spi_r.hex().upper(),
-        algorithm=_ike_suite(sa.suite)[0] if sa.suite else "",
+        # PSK/DH20/A256/SHA256; with a certificate the key type in place of PSK [U]
+        algorithm=(_ike_suite(sa.suite)[0] if pol.certificate is None or not sa.auth_text
+                   else sa.auth_text.split()[0] + _ike_suite(sa.suite)[0][3:]) if sa.suite else "",
         proposal=_ike_suite(sa.suite)[1] if sa.suite else "",
         id_local=_id_texts(local_id)[0]
         if local_id
@@ -77,6 +79,8 @@ def ike_info(sa: IkeSa) -> IkeSaInfo:
         rekey_at=sa.rekey_at if sa.rekey_at != math.inf else sa.expires,
         expires=sa.expires,
         children=tuple(sorted(sa.children)),
+        auth=f"{sa.auth_text}, peer {sa.peer_auth_text}" if pol.certificate is not None
+        else "PSK, peer PSK",
     )
 
 

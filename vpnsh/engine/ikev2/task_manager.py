@@ -8,6 +8,11 @@ timer of an SA here, and the tasks build and process the payloads. What does not
 on IKEv2 (the queue and its kick, retransmitting the request in flight, resending a cached
 response) is ``ike/task_manager.py``, shared with IKEv1; the message IDs (window 1,
 ``next_request_id`` / ``expected_request_id``) are IKEv2's parameter of it.
+
+Each task plays both roles (``sa.py`` ``Task`` and ``Responder``). As initiator a task
+waits in the queue, its ``build_i`` makes the request and ``process_i`` reads the response
+(:func:`complete`). The responder side, which makes passive tasks from a request, is
+``passive.py`` (it imports the tasks, which import this module to queue work).
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ def complete(ctx: TaskContext, sa: IkeSa, parsed: Parsed, now: float) -> None:
         sa.init_request = out.data  # both IKE_SA_INIT messages are signed by AUTH
         sa.init_response = parsed.raw
     sa.finish_request()
-    out.task.process(ctx, sa, parsed.message, now)
+    out.task.process_i(ctx, sa, parsed.message, now)
     if ctx.alive(sa):
         kick(ctx, sa, now)
 
@@ -91,9 +96,10 @@ def kick(ctx: TaskContext, sa: IkeSa, now: float) -> None:
     ctx.touch(sa)
 
     def start(task: Task) -> bytes | None:
-        payloads = task.build(ctx, sa, now)
+        payloads = task.build_i(ctx, sa, now)
         if payloads is None:
             return None
         return sa.start_request(task, payloads, now, ctx.retransmit)
 
     flights.kick(ctx, sa, lambda: ctx.alive(sa), start)
+

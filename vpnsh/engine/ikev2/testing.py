@@ -74,8 +74,9 @@ class Wire:
         if src[0] not in self.nat:
             return src
         public, ports = self.nat[src[0]]
-        mapped = ports.setdefault(src[1], 40000 + len(ports))
-        return (public, mapped)
+        if src[1] not in ports:  # a port of its own among all hosts behind ``public``
+            ports[src[1]] = 40000 + sum(len(p) for pub, p in self.nat.values() if pub == public)
+        return (public, ports[src[1]])
 
     def _inbound(self, dst: Address) -> Address:
         for inside, (public, ports) in self.nat.items():
@@ -88,7 +89,8 @@ class Wire:
     def step(self) -> int:
         """Moves every queued datagram once; returns how many were moved."""
         moved = 0
-        for node in list(self.nodes.values()):
+        nodes = list({id(n): n for n in self.nodes.values()}.values())  # a node may own several addresses
+        for node in nodes:
             for data, local, remote in node.engine.datagrams_to_send():
                 moved += 1
                 self.sent.append((node.name, data, local, remote))
@@ -103,7 +105,7 @@ class Wire:
                     continue
                 self.delivered += 1
                 target.engine.receive(data, dst, src, self.clock.now)
-        for node in self.nodes.values():
+        for node in nodes:
             node.drain()
         return moved
 

@@ -20,6 +20,7 @@ IKEv1 main mode with RSA signatures uses :meth:`LocalCredential.sign_ikev1` and
 from __future__ import annotations
 
 import datetime
+import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,6 +108,7 @@ class PeerCheck:
     peer_id: str = ""
     allow_id_payload_mismatch: bool = False
     strict_validation_revocation: bool = False
+    peer_id_wildcard: bool = False          # peer-id matching wildcard: * and ? in the id
 
     def certreq(self) -> bytes:
         """The CERTREQ payload body naming the profile's CAs."""
@@ -137,7 +139,12 @@ class PeerCheck:
             fail = check_peer_id(peer, kind, value)
         if fail is None and self.peer_id_type is not None:
             configured = (self.peer_id_type, self.peer_id)
-            got_ok = check_peer_id(peer, *configured) is None if self.peer_id else True
+            if self.peer_id_wildcard:
+                sent = value if isinstance(value, str) else certinfo.dn_text(value)
+                got_ok = kind == self.peer_id_type and fnmatch.fnmatchcase(
+                    sent.casefold(), self.peer_id.casefold())
+            else:
+                got_ok = check_peer_id(peer, *configured) is None if self.peer_id else True
             if not got_ok:
                 fail = Failure(ID_MISMATCH, f"ID mismatch: the peer's certificate "
                                             f"'{certinfo.dn_text(peer.subject)}' does not carry "

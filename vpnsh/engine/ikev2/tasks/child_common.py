@@ -10,6 +10,7 @@ from ...policy import ChildPolicy, TrafficSelector
 from .. import children, selectors
 from ..constants import NotifyType, ProtocolId
 from ..message import Message
+from ..names import notify_name
 from ..payloads import KePayload, NoncePayload, NotifyPayload, Payload, SaPayload, TsPayload
 from ..proposals import (
     NoProposalChosen,
@@ -166,7 +167,7 @@ def complete_child(
             )
         else:
             reason = "peer refused the CHILD SA: " + ", ".join(
-                engine.notify_name(n.notify_type) for n in errors
+                notify_name(n.notify_type) for n in errors
             )
         engine.child_failed(sa, policy.name, reason)
         return None

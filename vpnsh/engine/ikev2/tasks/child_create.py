@@ -1,4 +1,11 @@
-"""CREATE_CHILD_SA for CHILD SAs (RFC 7296 1.3.1, 1.3.3): new CHILD SAs and rekeys, both roles."""
+"""CREATE_CHILD_SA for CHILD SAs (RFC 7296 1.3.1, 1.3.3): new CHILD SAs and rekeys.
+
+One task, both roles. Initiator: :meth:`ChildCreateTask.build_i` offers the proposals,
+nonce, KE and selectors (with REKEY_SA for a rekey); :meth:`process_i` installs what the
+peer chose. Responder (made by the task manager for a CREATE_CHILD_SA request whose SA
+payload is not an IKE proposal): :meth:`process_r` matches a proxy-id and installs the
+CHILD SA (the one named by REKEY_SA for a rekey), :meth:`build_r` answers.
+"""
 
 from __future__ import annotations
 
@@ -27,19 +34,28 @@ class ChildCreateTask:
     exchange = ExchangeType.CREATE_CHILD_SA
     follows_children = True  # moves to the new IKE SA with the CHILD SAs on a rekey
 
-    def __init__(self, policy: ChildPolicy, rekey_of: ChildSa | None = None) -> None:
-        self.policy = policy
+    def __init__(self, policy: ChildPolicy | None = None, rekey_of: ChildSa | None = None) -> None:
+        self.policy = policy  # None: the responder, which learns it from the request
         self.rekey_of = rekey_of
         self.ni = b""
         self.spi_in = 0
         self.offers: list[Offer] = []
         self.pair: dh.DhKeyPair | None = None
-        self.local_ts = policy.local_selectors()
-        self.remote_ts = policy.remote_selectors()
+        self.local_ts = policy.local_selectors() if policy else ()
+        self.remote_ts = policy.remote_selectors() if policy else ()
+        self.reply: list[Payload] = []  # responder: the response payloads
 
-    def build(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
+    # ----------------------------------------------------------------- initiator
+    def build_i(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
         old = self.rekey_of
+        assert self.policy is not None
         if sa.state != IkeState.ESTABLISHED:
+            sa.pending_children.discard(self.policy.name)
+            return None
+        if old is None and any(
+            c.policy.name == self.policy.name and c.state == ChildState.INSTALLED
+            for c in sa.children.values()
+        ):  # it came up meanwhile (strongSwan's check_for_duplicate)
             sa.pending_children.discard(self.policy.name)
             return None
         if old is not None:
@@ -71,8 +87,9 @@ class ChildCreateTask:
         engine.log(sa, f"CREATE_CHILD_SA request sent: {what} for {self.policy.name}")
         return payloads
 
-    def process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+    def process_i(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
         old = self.rekey_of
+        assert self.policy is not None
         sa.pending_children.discard(self.policy.name)
         if old is not None:
             old.rekeying = False
@@ -108,30 +125,51 @@ class ChildCreateTask:
     def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
         engine.peer_dead(sa, "CREATE_CHILD_SA")
 
+    # ----------------------------------------------------------------- responder
+    def process_r(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+        self.reply = self._respond(engine, sa, msg, now)
 
-def respond_create_child(engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
-    from .ike_rekey import respond_ike_rekey
+    def build_r(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload]:
+        return self.reply
 
-    sa_p = msg.get(SaPayload)
-    nonce = msg.get(NoncePayload)
-    if sa_p is None or nonce is None:
-        return [NotifyPayload(NotifyType.INVALID_SYNTAX)]
-    if sa_p.proposals and sa_p.proposals[0].protocol == ProtocolId.IKE:
-        return respond_ike_rekey(engine, sa, msg, now)
-    if sa.state != IkeState.ESTABLISHED and sa.state != IkeState.REKEYED:
-        return [NotifyPayload(NotifyType.TEMPORARY_FAILURE)]
-    rekey = msg.notify(NotifyType.REKEY_SA)
-    old: ChildSa | None = None
-    if rekey is not None:
-        spi = struct.unpack("!I", rekey.spi)[0] if len(rekey.spi) == 4 else -1
-        old = next((c for c in sa.children.values() if c.spi_out == spi), None)
-        if old is None or old.state == ChildState.DELETING:
-            engine.log(sa, f"rekey request for unknown CHILD SA {spi:08X}")
-            return [NotifyPayload(NotifyType.CHILD_SA_NOT_FOUND, b"", ProtocolId.ESP, rekey.spi)]
-    if sa.state == IkeState.REKEYED and old is None:
-        return [NotifyPayload(NotifyType.TEMPORARY_FAILURE)]
-    nr = os.urandom(NONCE_SIZE)
-    out, new = respond_child(engine, sa, msg, nonce.data, nr, False, now, rekey_of=old)
-    if old is not None and new is not None:
-        rekeying.child_rekeyed(engine, sa, old, new, nonce.data, nr, False)
-    return out
+    def _respond(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
+        sa_p = msg.get(SaPayload)
+        nonce = msg.get(NoncePayload)
+        if sa_p is None or nonce is None:
+            return [NotifyPayload(NotifyType.INVALID_SYNTAX)]
+        if sa.state != IkeState.ESTABLISHED and sa.state != IkeState.REKEYED:
+            return [NotifyPayload(NotifyType.TEMPORARY_FAILURE)]
+        rekey = msg.notify(NotifyType.REKEY_SA)
+        old: ChildSa | None = None
+        if rekey is not None:
+            spi = struct.unpack("!I", rekey.spi)[0] if len(rekey.spi) == 4 else -1
+            old = next((c for c in sa.children.values() if c.spi_out == spi), None)
+            if old is None or old.state == ChildState.DELETING:
+                engine.log(sa, f"rekey request for unknown CHILD SA {spi:08X}")
+                return [NotifyPayload(NotifyType.CHILD_SA_NOT_FOUND, b"", ProtocolId.ESP, rekey.spi)]
+        if sa.state == IkeState.REKEYED and old is None:
+            return [NotifyPayload(NotifyType.TEMPORARY_FAILURE)]
+        self.rekey_of = old
+        nr = os.urandom(NONCE_SIZE)
+        out, new = respond_child(engine, sa, msg, nonce.data, nr, False, now, rekey_of=old)
+        if new is not None:
+            self.policy = new.policy
+            if old is not None:
+                rekeying.child_rekeyed(engine, sa, old, new, nonce.data, nr, False)
+        return out
+
+
+class Refusal:
+    """The responder to a request that this IKE SA cannot take now: one notify (e.g.
+    TEMPORARY_FAILURE for a CREATE_CHILD_SA while the IKE SA is being deleted, 2.25)."""
+
+    exchange = ExchangeType.CREATE_CHILD_SA
+
+    def __init__(self, notify_type: int) -> None:
+        self.notify_type = notify_type
+
+    def process_r(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+        pass
+
+    def build_r(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload]:
+        return [NotifyPayload(self.notify_type)]

@@ -1,17 +1,26 @@
-"""IKE_AUTH (RFC 7296 1.2, 2.15): identities, PSK authentication and the first CHILD SA."""
+"""IKE_AUTH (RFC 7296 1.2, 2.15): identities, authentication and the first CHILD SA.
+
+One task, both roles. Initiator: :meth:`IkeAuthTask.build_i` sends IDi (and IDr when a
+peer-id is configured), our proof and the first CHILD SA's offer; :meth:`process_i`
+checks IDr and the peer's proof, then installs the CHILD SA. Responder: :meth:`process_r`
+finds the gateway by the peer's ID and checks its proof; :meth:`build_r` answers with IDr,
+our proof and the CHILD SA. Our ID and proofs are made and checked by the gateway's
+authenticator (``ikev2/auth.py`` ``authenticator_for``), nowhere else: certificate
+certificate authentication is ``auth.py`` ``CertAuthenticator`` (ID from the certificate,
+CERTREQ, CERT payloads with AUTH, signature checks of the peer's proof and its ID).
+"""
 
 from __future__ import annotations
 
-import hmac
 import struct
 from typing import TYPE_CHECKING
 
-from ...crypto.keymat import psk_auth
-from ...crypto.prf import prf
 from ...policy import ChildPolicy
 from .. import identity
-from ..constants import AuthMethod, ExchangeType, NotifyType, ProtocolId
+from ..auth import Authenticator, CannotProve, authenticator_for
+from ..constants import ExchangeType, NotifyType, ProtocolId
 from ..message import Message
+from ..names import notify_name
 from ..payloads import AuthPayload, IdPayload, NotifyPayload, Payload, TsPayload
 from ..proposals import Offer, build, child_offers
 from ..sa import IkeSa
@@ -21,36 +30,30 @@ if TYPE_CHECKING:
     from ..sa import TaskContext
 
 
-def auth_data(sa: IkeSa, psk: bytes, of_initiator: bool, id_payload: IdPayload) -> bytes:
-    """AUTH for a PSK: prf(prf(psk, "Key Pad for IKEv2"), signed octets) (RFC 7296 2.15).
-
-    Initiator signs RealMessage1 | NonceRData | prf(SK_pi, IDi'), responder
-    RealMessage2 | NonceIData | prf(SK_pr, IDr'), where ID' is the ID payload body.
-    """
-    assert sa.suite is not None and sa.keys is not None
-    if of_initiator:
-        octets = sa.init_request + sa.nr + prf(sa.suite.prf, sa.keys.sk_pi, id_payload.body())
-    else:
-        octets = sa.init_response + sa.ni + prf(sa.suite.prf, sa.keys.sk_pr, id_payload.body())
-    return psk_auth(sa.suite.prf, psk, octets)
-
-
 class IkeAuthTask:
     exchange = ExchangeType.IKE_AUTH
 
-    def __init__(self, child: ChildPolicy | None) -> None:
-        self.child = child
+    def __init__(self, child: ChildPolicy | None = None) -> None:
+        self.child = child  # initiator: the first CHILD SA
         self.spi_in = 0
         self.offers: list[Offer] = []
+        self.request: Message | None = None  # responder: the request being answered
+        self.refusal: list[Payload] | None = None  # responder: the peer failed to authenticate
 
-    def build(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
+    # ----------------------------------------------------------------- initiator
+    def build_i(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
         pol = sa.policy
-        idi = identity.to_payload(pol.effective_local_id(), True)
+        auth = authenticator_for(pol)
+        idi = auth.id_payload(pol, True)
         sa.id_i = idi
-        payloads: list[Payload] = [idi]
-        if pol.peer_id is not None:
+        payloads: list[Payload] = [idi, *auth.certreq()]
+        if pol.peer_id is not None and not auth.matches_peer_id:
             payloads.append(identity.to_payload(pol.peer_id, False))
-        payloads.append(AuthPayload(AuthMethod.SHARED_KEY_MIC, auth_data(sa, pol.psk, True, idi)))
+        try:
+            payloads += auth.payloads(sa, idi, True)
+        except CannotProve as exc:
+            engine.fail_ike(sa, f"cannot sign our AUTH: {exc}")
+            return None
         if engine.is_initial_contact(sa):
             payloads.append(NotifyPayload(NotifyType.INITIAL_CONTACT))
         if self.child is not None:
@@ -68,7 +71,7 @@ class IkeAuthTask:
         )
         return payloads
 
-    def process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+    def process_i(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
         pol = sa.policy
         if msg.notify(NotifyType.AUTHENTICATION_FAILED):
             engine.fail_ike(
@@ -78,12 +81,12 @@ class IkeAuthTask:
             )
             return
         idr = next((p for p in msg.all(IdPayload) if not p.initiator), None)
-        auth = msg.get(AuthPayload)
-        if idr is None or auth is None:
-            errors = ", ".join(engine.notify_name(n.notify_type) for n in msg.error_notifies())
+        if idr is None or msg.get(AuthPayload) is None:
+            errors = ", ".join(notify_name(n.notify_type) for n in msg.error_notifies())
             engine.fail_ike(sa, f"peer refused IKE_AUTH: {errors or 'no IDr or AUTH'}")
             return
-        if not identity.matches(pol.peer_id, idr):
+        auth = authenticator_for(pol)
+        if not auth.matches_peer_id and not identity.matches(pol.peer_id, idr):
             engine.fail_ike(
                 sa,
                 f"peer ID mismatch: peer sent {identity.from_payload(idr)}, "
@@ -91,12 +94,10 @@ class IkeAuthTask:
                 send_delete=True,
             )
             return
-        expected = auth_data(sa, pol.psk, False, idr)
-        if auth.method != AuthMethod.SHARED_KEY_MIC or not hmac.compare_digest(expected, auth.data):
+        why = _verify(engine, auth, sa, msg, idr, False)
+        if why is not None:
             engine.fail_ike(
-                sa,
-                "pre-shared key mismatch: the peer's AUTH payload does not verify",
-                send_delete=True,
+                sa, f"{why}: the peer's AUTH payload does not verify", send_delete=True
             )
             return
         sa.id_r = idr
@@ -124,39 +125,56 @@ class IkeAuthTask:
             sa, f"peer {sa.remote[0]} never answered IKE_AUTH ({engine.retransmit.tries} tries)"
         )
 
+    # ----------------------------------------------------------------- responder
+    def process_r(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+        self.request = msg
+        idi = next((p for p in msg.all(IdPayload) if p.initiator), None)
+        if idi is None or msg.get(AuthPayload) is None:
+            self._refuse(engine, sa, "IKE_AUTH request without IDi or AUTH (EAP is not supported)")
+            return
+        peer = identity.from_payload(idi)
+        # a certificate gateway checks the peer's ID against its certificate (pki/ikeauth.py)
+        policy = sa.policy if sa.policy.certificate is not None else \
+            engine.policy_for_identity(sa, idi)
+        if policy is None:
+            self._refuse(engine, sa, f"peer ID {peer} matches no peer-id configured for {sa.remote[0]}")
+            return
+        sa.policy = policy
+        why = _verify(engine, authenticator_for(policy), sa, msg, idi, True)
+        if why is not None:
+            self._refuse(engine, sa, f"{why}: AUTH from {peer} does not verify")
+            return
+        sa.id_i = idi
 
-def respond_auth(engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
-    idi = next((p for p in msg.all(IdPayload) if p.initiator), None)
-    auth = msg.get(AuthPayload)
-    if idi is None or auth is None:
-        engine.fail_ike(
-            sa, "IKE_AUTH request without IDi or AUTH (EAP is not supported)", quiet=True
-        )
-        return [NotifyPayload(NotifyType.AUTHENTICATION_FAILED)]
-    peer = identity.from_payload(idi)
-    policy = engine.policy_for_identity(sa, idi)
-    if policy is None:
-        engine.fail_ike(
-            sa, f"peer ID {peer} matches no peer-id configured for {sa.remote[0]}", quiet=True
-        )
-        return [NotifyPayload(NotifyType.AUTHENTICATION_FAILED)]
-    sa.policy = policy
-    expected = auth_data(sa, policy.psk, True, idi)
-    if auth.method != AuthMethod.SHARED_KEY_MIC or not hmac.compare_digest(expected, auth.data):
-        engine.fail_ike(
-            sa, f"pre-shared key mismatch: AUTH from {peer} does not verify", quiet=True
-        )
-        return [NotifyPayload(NotifyType.AUTHENTICATION_FAILED)]
-    sa.id_i = idi
-    idr = identity.to_payload(policy.effective_local_id(), False)
-    sa.id_r = idr
-    out: list[Payload] = [
-        idr,
-        AuthPayload(AuthMethod.SHARED_KEY_MIC, auth_data(sa, policy.psk, False, idr)),
-    ]
-    if msg.notify(NotifyType.INITIAL_CONTACT):
-        engine.initial_contact(sa)
-    engine.establish_ike(sa, now)
-    if any(isinstance(p, TsPayload) for p in msg.payloads):
-        out += respond_child(engine, sa, msg, sa.ni, sa.nr, True, now)[0]
-    return out
+    def _refuse(self, engine: TaskContext, sa: IkeSa, reason: str) -> None:
+        engine.fail_ike(sa, reason, quiet=True)  # the SA goes once the refusal is sent
+        self.refusal = [NotifyPayload(NotifyType.AUTHENTICATION_FAILED)]
+
+    def build_r(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload]:
+        if self.refusal is not None:
+            return self.refusal
+        msg = self.request
+        assert msg is not None
+        auth = authenticator_for(sa.policy)
+        idr = auth.id_payload(sa.policy, False)
+        sa.id_r = idr
+        try:
+            out: list[Payload] = [idr, *auth.payloads(sa, idr, False)]
+        except CannotProve as exc:
+            self._refuse(engine, sa, f"cannot sign our AUTH: {exc}")
+            return self.refusal or []
+        if msg.notify(NotifyType.INITIAL_CONTACT):
+            engine.initial_contact(sa)
+        engine.establish_ike(sa, now)
+        if any(isinstance(p, TsPayload) for p in msg.payloads):
+            out += respond_child(engine, sa, msg, sa.ni, sa.nr, True, now)[0]
+        return out
+
+
+def _verify(engine: TaskContext, auth: Authenticator, sa: IkeSa, msg: Message,
+            id_payload: IdPayload, of_initiator: bool) -> str | None:
+    """The authenticator's verdict on the peer's proof; what it found is logged."""
+    why = auth.verify(sa, msg, id_payload, of_initiator)
+    for level, text in auth.said:
+        engine.log(sa, text, level=level)
+    return why

@@ -1,4 +1,12 @@
-"""IKE_SA_INIT (RFC 7296 1.2): proposals, KE, nonces, NAT detection, cookies, INVALID_KE."""
+"""IKE_SA_INIT (RFC 7296 1.2): proposals, KE, nonces, NAT detection, cookies, INVALID_KE.
+
+One task, both roles. Initiator: :meth:`IkeInitTask.build_i` offers, :meth:`process_i`
+derives the keys and queues IKE_AUTH (or restarts for a cookie or another DH group).
+Responder: the IKE SA does not exist before this request, so :meth:`process_r` takes the
+addresses, finds the gateway, answers refusals (cookie, INVALID_KE, NO_PROPOSAL_CHOSEN)
+statelessly and otherwise makes the half-open SA; :meth:`build_r` answers. The task
+manager (``ikev2/task_manager.py`` ``respond_init``) sends the answer.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +15,13 @@ import struct
 from typing import TYPE_CHECKING
 
 from ...crypto import dh
+from ...policy import IkePolicy
+from .. import auth, fragments
 from ..constants import NATT_PORT, ExchangeType, NotifyType, ProtocolId
 from ..message import Message, Parsed
+from ..names import notify_name
 from ..natd import natd_hash
-from ..payloads import KePayload, NoncePayload, NotifyPayload, Payload, SaPayload
+from ..payloads import KePayload, NoncePayload, NotifyPayload, Payload, Proposal, SaPayload
 from ..proposals import NoProposalChosen, Offer, build, ike_offers, ike_suite, select, verify
 from ..sa import IkeSa
 
@@ -58,16 +69,32 @@ def detect_nat(sa: IkeSa, msg: Message, force_encap: bool = False) -> None:
     sa.nat_local = dest.data != natd_hash(msg.spi_i, spi_r, sa.local)
 
 
+def announced(policy: IkePolicy, response: bool) -> list[Payload]:
+    """What our IKE_SA_INIT says for the gateway's authentication and fragmentation: the
+    responder's CERTREQ, IKEV2_FRAGMENTATION_SUPPORTED, SIGNATURE_HASH_ALGORITHMS."""
+    authenticator = auth.authenticator_for(policy)
+    return [*(authenticator.certreq() if response else []), *fragments.init_notifies(policy),
+            *authenticator.init_notifies()]
+
+
+def note_peer(sa: IkeSa, msg: Message) -> None:
+    """What the peer's IKE_SA_INIT announced: its signature hashes, fragmentation."""
+    auth.note_peer_init(sa, msg)
+    fragments.note_peer_init(sa, msg)
+
+
 class IkeInitTask:
     exchange = ExchangeType.IKE_SA_INIT
 
-    def __init__(self, group: int) -> None:
+    def __init__(self, group: int = 0) -> None:
         self.group = group
         self.cookie: bytes | None = None
         self.restarts = 0
         self.offers: list[Offer] = []
+        self.reply_prop: Proposal | None = None  # responder: the proposal we chose
 
-    def build(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
+    # ----------------------------------------------------------------- initiator
+    def build_i(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
         if sa.dh is None:
             sa.dh = dh.group(self.group).generate()
         if not sa.ni:
@@ -81,6 +108,7 @@ class IkeInitTask:
             KePayload(self.group, sa.dh.public),
             NoncePayload(sa.ni),
             *natd_payloads(sa.spi_i, ZERO_SPI, sa.local, sa.remote, fake=engine.force_udp_encap),
+            *announced(sa.policy, False),
         ]
         engine.log(
             sa, f"IKE_SA_INIT request sent to {sa.remote[0]}[{sa.remote[1]}], DH group {self.group}"
@@ -98,7 +126,7 @@ class IkeInitTask:
         engine.log(sa, f"IKE_SA_INIT restart: {why}")
         return True
 
-    def process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+    def process_i(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
         cookie = msg.notify(NotifyType.COOKIE)
         if cookie is not None:
             self.cookie = cookie.data
@@ -121,7 +149,7 @@ class IkeInitTask:
             return
         errors = msg.error_notifies()
         if errors:
-            names = ", ".join(engine.notify_name(n.notify_type) for n in errors)
+            names = ", ".join(notify_name(n.notify_type) for n in errors)
             reason = f"peer rejected IKE_SA_INIT: {names}"
             if any(n.notify_type == NotifyType.NO_PROPOSAL_CHOSEN for n in errors):
                 from ..proposals import describe_offers
@@ -157,7 +185,8 @@ class IkeInitTask:
         sa.suite = suite
         engine.derive_ike_keys(sa, shared)
         detect_nat(sa, msg, engine.force_udp_encap)
-        engine.log(sa, f"IKE_SA_INIT response received: {suite.long()}, NAT {engine.nat_text(sa)}")
+        note_peer(sa, msg)
+        engine.log(sa, f"IKE_SA_INIT response received: {suite.long()}, NAT {sa.nat_text()}")
         if sa.nat:
             sa.local = (sa.local[0], NATT_PORT)
             sa.remote = (sa.remote[0], NATT_PORT)
@@ -170,102 +199,107 @@ class IkeInitTask:
             sa, f"peer {sa.remote[0]} never answered IKE_SA_INIT ({engine.retransmit.tries} tries)"
         )
 
+    # ----------------------------------------------------------------- responder
+    def process_r(
+        self, engine: TaskContext, parsed: Parsed, local: tuple[str, int],
+        remote: tuple[str, int], now: float,
+    ) -> IkeSa | None:
+        """The request, before any SA: the half-open IKE SA it makes, or None (dropped,
+        or refused with a stateless answer)."""
+        msg = parsed.message
+        if msg.message_id != 0 or msg.spi_r != ZERO_SPI:
+            engine.drop("IKE_SA_INIT request with non-zero message ID or SPIr")
+            return None
+        policy = engine.policy_for_address(local[0], remote[0])
+        if policy is None:
+            # anyone can send these, as fast as they like: a few lines a minute, then a count
+            engine.log_limited(
+                "IKE_SA_INIT from peers with no configuration",
+                f"IKE_SA_INIT from {remote[0]}[{remote[1]}]: couldn't find configuration "
+                f"for IKEv2 request for peer IP {remote[0]}",
+                now,
+            )
+            engine.drop("no gateway for peer address")
+            return None
+        sa_p, ke, nonce = msg.get(SaPayload), msg.get(KePayload), msg.get(NoncePayload)
+        if sa_p is None or ke is None or nonce is None:
+            engine.drop("IKE_SA_INIT request without SA, KE or nonce")
+            return None
 
-def respond_init(
-    engine: TaskContext, parsed: Parsed, local: tuple[str, int], remote: tuple[str, int], now: float
-) -> None:
-    """Answers an IKE_SA_INIT request; creates the half-open IKE SA on success."""
-    msg = parsed.message
-    if msg.message_id != 0 or msg.spi_r != ZERO_SPI:
-        engine.drop("IKE_SA_INIT request with non-zero message ID or SPIr")
-        return
-    policy = engine.policy_for_address(local[0], remote[0])
-    if policy is None:
-        # anyone can send these, as fast as they like: a few lines a minute, then a count
-        engine.log_limited(
-            "IKE_SA_INIT from peers with no configuration",
-            f"IKE_SA_INIT from {remote[0]}[{remote[1]}]: couldn't find configuration "
-            f"for IKEv2 request for peer IP {remote[0]}",
-            now,
-        )
-        engine.drop("no gateway for peer address")
-        return
-    sa_p, ke, nonce = msg.get(SaPayload), msg.get(KePayload), msg.get(NoncePayload)
-    if sa_p is None or ke is None or nonce is None:
-        engine.drop("IKE_SA_INIT request without SA, KE or nonce")
-        return
+        def reply(payloads: list[Payload]) -> None:
+            out = Message(ExchangeType.IKE_SA_INIT, 0, msg.spi_i, ZERO_SPI, True, False, payloads)
+            from .. import message
 
-    def reply(payloads: list[Payload]) -> None:
-        out = Message(ExchangeType.IKE_SA_INIT, 0, msg.spi_i, ZERO_SPI, True, False, payloads)
-        from .. import message
+            engine.send(message.encode(out), local, remote)
 
-        engine.send(message.encode(out), local, remote)
-
-    if policy.require_cookie or engine.half_open_count() >= engine.half_open_limit:
-        cookie = msg.notify(NotifyType.COOKIE)
-        first = msg.payloads[0] if msg.payloads else None
-        if (
-            cookie is None
-            or first is not cookie
-            or not engine.cookies.check(cookie.data, nonce.data, remote[0], msg.spi_i)
-        ):
+        if policy.require_cookie or engine.half_open_count() >= engine.half_open_limit:
+            cookie = msg.notify(NotifyType.COOKIE)
+            first = msg.payloads[0] if msg.payloads else None
+            if (
+                cookie is None
+                or first is not cookie
+                or not engine.cookies.check(cookie.data, nonce.data, remote[0], msg.spi_i)
+            ):
+                engine.log(
+                    None, f"IKE_SA_INIT from {remote[0]}: asking for a cookie", gateway=policy.name
+                )
+                reply(
+                    [
+                        NotifyPayload(
+                            NotifyType.COOKIE, engine.cookies.make(nonce.data, remote[0], msg.spi_i)
+                        )
+                    ]
+                )
+                return None
+        try:
+            reply_prop, chosen = select(
+                ike_offers(policy.proposals, dh_first=ke.group), sa_p, ProtocolId.IKE
+            )
+        except NoProposalChosen as exc:
+            engine.log(None, f"IKE_SA_INIT from {remote[0]}: {exc}", gateway=policy.name, level="ERROR")
+            engine.emit_failed(policy.name, str(exc))
+            reply([NotifyPayload(NotifyType.NO_PROPOSAL_CHOSEN)])
+            return None
+        suite = ike_suite(chosen)
+        if ke.group != suite.dh:
             engine.log(
-                None, f"IKE_SA_INIT from {remote[0]}: asking for a cookie", gateway=policy.name
+                None,
+                f"IKE_SA_INIT from {remote[0]}: KE group {ke.group}, asking for group "
+                f"{suite.dh} (INVALID_KE_PAYLOAD)",
+                gateway=policy.name,
             )
-            reply(
-                [
-                    NotifyPayload(
-                        NotifyType.COOKIE, engine.cookies.make(nonce.data, remote[0], msg.spi_i)
-                    )
-                ]
-            )
-            return
-    try:
-        reply_prop, chosen = select(
-            ike_offers(policy.proposals, dh_first=ke.group), sa_p, ProtocolId.IKE
+            reply([NotifyPayload(NotifyType.INVALID_KE_PAYLOAD, struct.pack("!H", suite.dh))])
+            return None
+        pair = dh.group(suite.dh).generate()
+        try:
+            shared = pair.shared(ke.data)
+        except ValueError as exc:
+            engine.drop(f"bad KE value: {exc}")
+            return None
+        sa = engine.new_sa(
+            policy, initiator=False, local=local, remote=remote, now=now, spi_i=msg.spi_i
         )
-    except NoProposalChosen as exc:
-        engine.log(None, f"IKE_SA_INIT from {remote[0]}: {exc}", gateway=policy.name, level="ERROR")
-        engine.emit_failed(policy.name, str(exc))
-        reply([NotifyPayload(NotifyType.NO_PROPOSAL_CHOSEN)])
-        return
-    suite = ike_suite(chosen)
-    if ke.group != suite.dh:
+        sa.suite = suite
+        sa.dh = pair
+        sa.ni = nonce.data
+        sa.nr = os.urandom(NONCE_SIZE)
+        detect_nat(sa, msg, engine.force_udp_encap)
+        note_peer(sa, msg)
+        engine.derive_ike_keys(sa, shared)  # needs spi_r, set by new_sa
+        self.reply_prop = reply_prop
+        return sa
+
+    def build_r(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload]:
+        assert self.reply_prop is not None and sa.suite is not None and sa.dh is not None
         engine.log(
-            None,
-            f"IKE_SA_INIT from {remote[0]}: KE group {ke.group}, asking for group "
-            f"{suite.dh} (INVALID_KE_PAYLOAD)",
-            gateway=policy.name,
+            sa,
+            f"IKE_SA_INIT request from {sa.remote[0]}[{sa.remote[1]}] answered: "
+            f"{sa.suite.long()}, NAT {sa.nat_text()}",
         )
-        reply([NotifyPayload(NotifyType.INVALID_KE_PAYLOAD, struct.pack("!H", suite.dh))])
-        return
-    pair = dh.group(suite.dh).generate()
-    try:
-        shared = pair.shared(ke.data)
-    except ValueError as exc:
-        engine.drop(f"bad KE value: {exc}")
-        return
-    sa = engine.new_sa(
-        policy, initiator=False, local=local, remote=remote, now=now, spi_i=msg.spi_i
-    )
-    sa.suite = suite
-    sa.dh = pair
-    sa.ni = nonce.data
-    sa.nr = os.urandom(NONCE_SIZE)
-    detect_nat(sa, msg, engine.force_udp_encap)
-    engine.derive_ike_keys(sa, shared)  # needs spi_r, set by new_sa
-    payloads: list[Payload] = [
-        SaPayload((reply_prop,)),
-        KePayload(suite.dh, pair.public),
-        NoncePayload(sa.nr),
-        *natd_payloads(sa.spi_i, sa.spi_r, local, remote, fake=sa.nat_fake),
-    ]
-    sa.init_request = parsed.raw
-    data = sa.respond(msg, payloads)
-    sa.init_response = data
-    engine.log(
-        sa,
-        f"IKE_SA_INIT request from {remote[0]}[{remote[1]}] answered: {suite.long()}, "
-        f"NAT {engine.nat_text(sa)}",
-    )
-    engine.send(data, local, remote)
+        return [
+            SaPayload((self.reply_prop,)),
+            KePayload(sa.suite.dh, sa.dh.public),
+            NoncePayload(sa.nr),
+            *natd_payloads(sa.spi_i, sa.spi_r, sa.local, sa.remote, fake=sa.nat_fake),
+            *announced(sa.policy, True),
+        ]

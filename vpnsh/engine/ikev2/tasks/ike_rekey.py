@@ -1,4 +1,10 @@
-"""Rekeying the IKE SA with CREATE_CHILD_SA (RFC 7296 1.3.2, 2.18), both roles."""
+"""Rekeying the IKE SA with CREATE_CHILD_SA (RFC 7296 1.3.2, 2.18).
+
+One task, both roles. Initiator: :meth:`IkeRekeyTask.build_i` offers a new IKE SA (SPI,
+nonce, KE), :meth:`process_i` makes it. Responder (made by the task manager for a
+CREATE_CHILD_SA request whose SA payload is an IKE proposal): :meth:`process_r` makes the
+new IKE SA, :meth:`build_r` answers. Collisions: ``ikev2/rekey.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from ...crypto import dh
 from .. import rekey as rekeying
 from ..constants import ExchangeType, NotifyType, ProtocolId
 from ..message import Message
+from ..names import notify_name
 from ..payloads import KePayload, NoncePayload, NotifyPayload, Payload, SaPayload
 from ..proposals import NoProposalChosen, Offer, build, ike_offers, ike_suite, select, verify
 from ..sa import IkeSa, IkeState
@@ -29,8 +36,10 @@ class IkeRekeyTask:
         self.spi = b""
         self.offers: list[Offer] = []
         self.pair: dh.DhKeyPair | None = None
+        self.reply: list[Payload] = []  # responder: the response payloads
 
-    def build(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
+    # ----------------------------------------------------------------- initiator
+    def build_i(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload] | None:
         if sa.state != IkeState.ESTABLISHED or sa.peer_rekey is not None or sa.suite is None:
             return None
         sa.rekeying = True
@@ -46,7 +55,7 @@ class IkeRekeyTask:
             KePayload(group, self.pair.public),
         ]
 
-    def process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+    def process_i(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
         sa.rekeying = False
         if not self._process(engine, sa, msg, now):
             rekeying.adopt_peer_rekey(engine, sa, now)
@@ -54,7 +63,7 @@ class IkeRekeyTask:
     def _process(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> bool:
         errors = msg.error_notifies()
         if errors:
-            names = ", ".join(engine.notify_name(n.notify_type) for n in errors)
+            names = ", ".join(notify_name(n.notify_type) for n in errors)
             engine.log(sa, f"IKE SA rekey refused by peer: {names}; retry later", level="WARN")
             if sa.expires is not None:
                 sa.rekey_at = min(now + REKEY_RETRY, sa.expires)
@@ -94,51 +103,59 @@ class IkeRekeyTask:
     def failed(self, engine: TaskContext, sa: IkeSa, now: float) -> None:
         engine.peer_dead(sa, "IKE SA rekey")
 
+    # ----------------------------------------------------------------- responder
+    def process_r(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
+        self.reply = self._respond(engine, sa, msg, now)
 
-def respond_ike_rekey(engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
-    if sa.state != IkeState.ESTABLISHED:
-        return [NotifyPayload(NotifyType.TEMPORARY_FAILURE)]
-    if (
-        sa.outstanding is not None
-        and sa.outstanding.exchange == ExchangeType.CREATE_CHILD_SA
-        and not sa.rekeying
-    ):
-        # a CHILD SA exchange of ours is in flight: RFC 7296 2.25 lets us refuse
-        return [NotifyPayload(NotifyType.TEMPORARY_FAILURE)]
-    sa_p, nonce, ke = msg.get(SaPayload), msg.get(NoncePayload), msg.get(KePayload)
-    if sa_p is None or nonce is None or ke is None:
-        return [NotifyPayload(NotifyType.INVALID_SYNTAX)]
-    spi = engine.new_ike_spi()
-    try:
-        reply, chosen = select(
-            ike_offers(sa.policy.proposals, dh_first=ke.group), sa_p, ProtocolId.IKE, spi
+    def build_r(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload]:
+        return self.reply
+
+    def _respond(self, engine: TaskContext, sa: IkeSa, msg: Message, now: float) -> list[Payload]:
+        if msg.get(NoncePayload) is None:
+            return [NotifyPayload(NotifyType.INVALID_SYNTAX)]
+        if sa.state != IkeState.ESTABLISHED:
+            return [NotifyPayload(NotifyType.TEMPORARY_FAILURE)]
+        if (
+            sa.outstanding is not None
+            and sa.outstanding.exchange == ExchangeType.CREATE_CHILD_SA
+            and not sa.rekeying
+        ):
+            # a CHILD SA exchange of ours is in flight: RFC 7296 2.25 lets us refuse
+            return [NotifyPayload(NotifyType.TEMPORARY_FAILURE)]
+        sa_p, nonce, ke = msg.get(SaPayload), msg.get(NoncePayload), msg.get(KePayload)
+        if sa_p is None or nonce is None or ke is None:
+            return [NotifyPayload(NotifyType.INVALID_SYNTAX)]
+        spi = engine.new_ike_spi()
+        try:
+            reply, chosen = select(
+                ike_offers(sa.policy.proposals, dh_first=ke.group), sa_p, ProtocolId.IKE, spi
+            )
+        except NoProposalChosen as exc:
+            engine.log(sa, f"IKE SA rekey request: {exc}", level="ERROR")
+            return [NotifyPayload(NotifyType.NO_PROPOSAL_CHOSEN)]
+        suite = ike_suite(chosen)
+        if ke.group != suite.dh:
+            return [NotifyPayload(NotifyType.INVALID_KE_PAYLOAD, struct.pack("!H", suite.dh))]
+        peer_spi = next(p.spi for p in sa_p.proposals if p.number == reply.number)
+        if len(peer_spi) != 8:
+            return [NotifyPayload(NotifyType.INVALID_SYNTAX)]
+        pair = dh.group(suite.dh).generate()
+        try:
+            shared = pair.shared(ke.data)
+        except ValueError:
+            return [NotifyPayload(NotifyType.INVALID_SYNTAX)]
+        nr = os.urandom(NONCE_SIZE)
+        new = engine.rekeyed_sa(
+            sa,
+            initiator=False,
+            spi_i=peer_spi,
+            spi_r=spi,
+            suite=suite,
+            ni=nonce.data,
+            nr=nr,
+            shared=shared,
+            now=now,
         )
-    except NoProposalChosen as exc:
-        engine.log(sa, f"IKE SA rekey request: {exc}", level="ERROR")
-        return [NotifyPayload(NotifyType.NO_PROPOSAL_CHOSEN)]
-    suite = ike_suite(chosen)
-    if ke.group != suite.dh:
-        return [NotifyPayload(NotifyType.INVALID_KE_PAYLOAD, struct.pack("!H", suite.dh))]
-    peer_spi = next(p.spi for p in sa_p.proposals if p.number == reply.number)
-    if len(peer_spi) != 8:
-        return [NotifyPayload(NotifyType.INVALID_SYNTAX)]
-    pair = dh.group(suite.dh).generate()
-    try:
-        shared = pair.shared(ke.data)
-    except ValueError:
-        return [NotifyPayload(NotifyType.INVALID_SYNTAX)]
-    nr = os.urandom(NONCE_SIZE)
-    new = engine.rekeyed_sa(
-        sa,
-        initiator=False,
-        spi_i=peer_spi,
-        spi_r=spi,
-        suite=suite,
-        ni=nonce.data,
-        nr=nr,
-        shared=shared,
-        now=now,
-    )
-    engine.log(sa, f"IKE SA rekey request answered: new SN {new.sn}")
-    rekeying.ike_rekeyed(engine, sa, new, nonce.data, nr, False, now)
-    return [SaPayload((reply,)), NoncePayload(nr), KePayload(suite.dh, pair.public)]
+        engine.log(sa, f"IKE SA rekey request answered: new SN {new.sn}")
+        rekeying.ike_rekeyed(engine, sa, new, nonce.data, nr, False, now)
+        return [SaPayload((reply,)), NoncePayload(nr), KePayload(suite.dh, pair.public)]
