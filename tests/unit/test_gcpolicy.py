@@ -52,3 +52,16 @@ def test_a_commit_freezes_the_heap_in_the_daemon_only(tmp_path, monkeypatch) -> 
 def test_trim_returns_memory_where_glibc_does() -> None:
     gcpolicy.trim()  # no error either way; looked up once
     assert gcpolicy._malloc_trim is not None
+
+
+def test_settle_collects_young_garbage_before_freezing(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(gcpolicy, "_enabled", True)
+    try:
+        gc.unfreeze()
+        obj = Node()
+        ref = weakref.ref(obj)
+        del obj  # garbage not yet collected
+        gcpolicy.settle()
+        assert ref() is None  # collected, not frozen
+    finally:
+        gc.unfreeze()

@@ -36,6 +36,7 @@ def settle() -> None:
     """What is alive now is long-lived: keep it out of the collections to come (once
     :func:`enable` was called), and give the C heap's free memory back to the system."""
     if _enabled:
+        gc.collect(1)  # the young generations' garbage first: frozen, it would stay till the sweep
         gc.freeze()
         trim()
 
