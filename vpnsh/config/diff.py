@@ -98,7 +98,7 @@ def _compare(old: dict, new: dict, node: Node) -> Changes:
     """Names added, removed, and changed in effect (stored values compared with defaults)."""
     if old is new:
         return Changes()
-    changed = {k for k in old.keys() & new.keys() if old[k] != new[k]
+    changed = {k for k in old.keys() & new.keys() if old[k] is not new[k] and old[k] != new[k]
                and with_defaults(node, old[k], entry=True) != with_defaults(node, new[k],
                                                                              entry=True)}
     return Changes(added=set(new.keys() - old.keys()), removed=set(old.keys() - new.keys()),
@@ -112,6 +112,10 @@ def _ref(entry: dict, base: tuple[str, ...], *keys: str) -> Any:
 
 def _touched(c: Changes) -> set:
     return c.changed | c.added | c.removed
+
+
+def _moved(c: Changes) -> set:
+    return c.changed | c.removed
 
 
 KINDS = (("ike_profiles", IKE_PROFILES), ("ipsec_profiles", IPSEC_PROFILES),
@@ -135,7 +139,9 @@ def diff(running: dict, candidate: dict) -> ConfigDiff:
                     for v in ("ikev1", "ikev2")} & ike:
                 d.gateways.changed.add(name)
 
-    gateways, ipsec = _touched(d.gateways), _touched(d.ipsec_profiles)
+    # an added gateway is named only by tunnels added or changed themselves (a tunnel of
+    # running named an existing gateway): a new tunnel's gateway moves no other tunnel
+    gateways, ipsec = _moved(d.gateways), _touched(d.ipsec_profiles)
     units, monitors = _touched(d.tunnel_interfaces), _touched(d.monitor_profiles)
     if gateways or ipsec or units or monitors:  # else no tunnel changes through these
         for name, tun in _objects(candidate, TUNNELS).items():

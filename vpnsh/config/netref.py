@@ -4,7 +4,7 @@ resolves objects; this module only says which kinds fit where one network is nee
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from .objects import ObjectError, address_networks
@@ -27,21 +27,26 @@ def network(tree: dict, value: str, where: Sequence[str] = ()) -> str:
     return str(address_networks(tree, value, where)[0])
 
 
-def uses(tree: dict) -> Iterator[tuple[tuple[str, ...], str]]:
-    """(path, value) of every proxy-id local/remote and static-route destination."""
-    for name, tun in (_get(tree, TUNNELS) or {}).items():
+def uses(tree: dict, tunnels: Collection[str] | None = None,
+         routes: bool = True) -> Iterator[tuple[tuple[str, ...], str]]:
+    """(path, value) of every proxy-id local/remote and static-route destination; only
+    those of the ``tunnels`` named (None: all), and of the routes if ``routes``."""
+    stored = _get(tree, TUNNELS) or {}
+    for name in (stored if tunnels is None else [n for n in stored if n in tunnels]):
+        tun = stored[name]
         for pid, entry in (_get(tun, ("auto-key", "proxy-id")) or {}).items():
             for key in ("local", "remote"):
                 if key in entry:
                     yield TUNNELS + (name, "auto-key", "proxy-id", pid, key), entry[key]
-    for vr, entry in (_get(tree, VIRTUAL_ROUTERS) or {}).items():
+    for vr, entry in ((_get(tree, VIRTUAL_ROUTERS) or {}) if routes else {}).items():
         for rname, route in (_get(entry, ROUTES) or {}).items():
             if "destination" in route:
                 yield VIRTUAL_ROUTERS + (vr, *ROUTES, rname, "destination"), route["destination"]
 
 
-def problems(tree: dict) -> Iterator[ObjectError]:
-    for path, value in uses(tree):
+def problems(tree: dict, tunnels: Collection[str] | None = None,
+             routes: bool = True) -> Iterator[ObjectError]:
+    for path, value in uses(tree, tunnels, routes):
         try:
             network(tree, value, path)
         except ObjectError as exc:

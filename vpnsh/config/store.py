@@ -64,6 +64,48 @@ def _encode(obj: Any) -> bytes:
     return orjson.dumps(obj)
 
 
+class TreeEncoder:
+    """:func:`_encode` of config trees, with the entries of large collections (gateways,
+    tunnels...) encoded once: an entry that is the very object encoded last time (running
+    and candidate share unchanged entries, see :mod:`vpnsh.config.cow`, and committed trees
+    are never edited in place) reuses its bytes. A 10,000-tunnel tree: ~35 ms with orjson
+    alone, a few ms when one tunnel changed. The bytes are those ``_encode`` gives."""
+
+    BIG = 64  # entries in a collection for its members to be cached
+    DEPTH = 6  # how deep large collections are looked for
+
+    def __init__(self) -> None:
+        # id(entry) -> (entry, its name, b'"name":{...}')
+        self._cache: dict[int, tuple[Any, str, bytes]] = {}
+        self._next: dict[int, tuple[Any, str, bytes]] = {}
+
+    def encode(self, tree: Any) -> bytes:
+        self._next = {}
+        try:
+            return self._enc(tree, 0)
+        finally:
+            self._cache, self._next = self._next, {}
+
+    def _enc(self, obj: Any, depth: int) -> bytes:
+        if type(obj) is not dict or not obj:
+            return orjson.dumps(obj)
+        if len(obj) >= self.BIG:
+            parts = []
+            cache, nxt = self._cache, self._next
+            for key, value in obj.items():
+                hit = cache.get(id(value))
+                if hit is None or hit[0] is not value or hit[1] != key:
+                    hit = (value, key, orjson.dumps(key) + b":" + orjson.dumps(value))
+                if type(value) is dict:
+                    nxt[id(value)] = hit
+                parts.append(hit[2])
+            return b"{" + b",".join(parts) + b"}"
+        if depth >= self.DEPTH:
+            return orjson.dumps(obj)
+        return b"{" + b",".join(orjson.dumps(k) + b":" + self._enc(v, depth + 1)
+                                for k, v in obj.items()) + b"}"
+
+
 def _dump(obj: Any) -> bytes:
     return _encode(obj) + b"\n"
 
@@ -125,6 +167,7 @@ class ConfigStore:
         self.root = Path(state_dir)
         self.history_dir = self.root / "history"
         self.saved_dir = self.root / "saved"
+        self.encoder = TreeEncoder()  # committed trees share entries: encoded once each
 
     # ------------------------------------------------------------------ running + history
 
@@ -147,7 +190,7 @@ class ConfigStore:
         max-rollback-version); older ones are removed once the new one is on disk."""
         numbers = self._numbers()
         n = (numbers or [0])[-1] + 1
-        config = _encode(tree)  # one serialisation for both files
+        config = self.encoder.encode(tree)  # one serialisation for both files
         write_atomic(self.history_dir / f"{n}.json", _record(n, time.time(), description, config))
         write_atomic(self.root / "running.json", config + b"\n")
         if keep is not None and keep >= 1:

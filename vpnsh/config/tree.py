@@ -286,13 +286,18 @@ def apply(tree: dict, change: Assign) -> None:
 # --------------------------------------------------------------------------- the verbs
 
 
-def set_path(tree: dict, tokens: Sequence[str], *, encrypt: Encrypt | None = None) -> None:
-    """Apply a ``set`` command's tokens to ``tree`` (in place); all or nothing."""
+def set_changes(tokens: Sequence[str], *, encrypt: Encrypt | None = None) -> list[Assign]:
+    """The changes a ``set`` command's tokens make (checked whole: a bad line raises)."""
     st = walk(tokens, encrypt=encrypt)
     if not tokens or not st.complete:
         where = st.pending_path if st.pending is not None else st.top.path
         raise ConfigError(where, "incomplete command")
-    for change in st.assigns:
+    return st.assigns
+
+
+def set_path(tree: dict, tokens: Sequence[str], *, encrypt: Encrypt | None = None) -> None:
+    """Apply a ``set`` command's tokens to ``tree`` (in place); all or nothing."""
+    for change in set_changes(tokens, encrypt=encrypt):
         apply(tree, change)
 
 

@@ -182,6 +182,8 @@ class _Shape:
         if isinstance(node, Entries) and not entry:
             changed: set[str] = set()
             for name, sub in value.items():
+                if good.get(name) is sub:  # the very entry of the valid tree (copy on write)
+                    continue
                 if name not in good:  # a name in a valid tree is a valid name
                     changed.add(name)
                     try:
@@ -192,7 +194,7 @@ class _Shape:
                 if not self.walk(node, sub, path + (name,), True, good.get(name), True):
                     changed.add(name)
             if self.delta is not None and not inside:
-                self.delta.entries[path] = (changed, any(n not in value for n in good))
+                self.delta.entries[path] = (changed, not good.keys() <= value.keys())
             return False
         exclusive = node.choice if isinstance(node, Container) else False
         for key, sub in value.items():
@@ -327,6 +329,10 @@ def _check_gateways(tree: dict, delta: _Delta | None = None) -> Iterator[Problem
         delta.changed(GATEWAYS)
     if todo is not None and not todo:  # the gateways of running, or some of them
         return
+    if todo is not None and not _may_clash(gateways, todo):
+        for name in (n for n in gateways if n in todo):
+            yield from _check_gateway(tree, GATEWAYS + (name,), gateways[name])
+        return
     endpoints: dict[tuple, str] = {}
     for name, gw in gateways.items():
         path = GATEWAYS + (name,)
@@ -344,6 +350,27 @@ def _check_gateways(tree: dict, delta: _Delta | None = None) -> Iterator[Problem
                               f"gateway '{endpoints[key]}'")
             else:
                 endpoints[key] = name
+
+
+def _peer_key(gw: dict) -> Any:
+    peer = gw.get("peer-address") or {}
+    return peer.get("ip") or peer.get("fqdn")
+
+
+def _may_clash(gateways: dict, todo: set[str]) -> bool:
+    """Whether a gateway of ``todo`` may share its endpoints with another (the gateways not
+    in ``todo`` are running's, which had no clash): only then is the full check needed."""
+    mine = [_peer_key(gateways[n]) for n in todo if n in gateways]
+    keys = {k for k in mine if k is not None}
+    if len(keys) < sum(k is not None for k in mine):
+        return True
+    if not keys:
+        return False
+    for name, gw in gateways.items():  # inline: 10,000 gateways at a one-tunnel commit
+        peer = gw.get("peer-address")
+        if peer and (peer.get("ip") or peer.get("fqdn")) in keys and name not in todo:
+            return True
+    return False
 
 
 def _check_gateway(tree: dict, path: Path, gw: dict) -> Iterator[Problem]:
@@ -462,9 +489,9 @@ def _selector(pid: dict) -> tuple:
 def _check_tunnels(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
     # one tunnel is checked against itself and the names of the IPsec profiles
     todo = None if delta is None or delta.removed(IPSEC_PROFILES) else delta.changed(TUNNELS)
-    for name, tun in (_get(tree, TUNNELS) or {}).items():
-        if todo is not None and name not in todo:
-            continue
+    tunnels = _get(tree, TUNNELS) or {}
+    for name in (tunnels if todo is None else [n for n in tunnels if n in todo]):
+        tun = tunnels[name]
         path = TUNNELS + (name,)
         yield from _missing(path, tun, "tunnel-interface", "auto-key ike-gateway")
         profile = _eff(tun, TUNNELS, "auto-key", "ipsec-crypto-profile")
@@ -634,7 +661,11 @@ def _net_family(tree: dict, value: str) -> int:
 def _check_network_refs(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
     """Static-route destinations and proxy-id local/remote: a prefix, or an ip-netmask
     address object."""
-    for exc in netref.problems(tree):
+    tunnels: set[str] | None = None
+    routes = True
+    if delta is not None and delta.clean(ADDRESSES):  # else any use may have broken
+        tunnels, routes = delta.changed(TUNNELS), not delta.clean(VIRTUAL_ROUTERS)
+    for exc in netref.problems(tree, tunnels, routes):
         yield Problem(exc.path, exc.message)
 
 
@@ -648,7 +679,10 @@ def _check_monitors(tree: dict, delta: _Delta | None = None) -> Iterator[Problem
     """Tunnel monitor probes leave from the tunnel interface's address, so it needs one (as
     PAN-OS demands); path monitoring needs destinations with a source and a destination."""
     if delta is None or not delta.clean(TUNNELS, TUNNEL_UNITS):
-        for name, tun in (_get(tree, TUNNELS) or {}).items():
+        tunnels = _get(tree, TUNNELS) or {}
+        todo = None if delta is None or not delta.clean(TUNNEL_UNITS) else delta.changed(TUNNELS)
+        for name in (tunnels if todo is None else [n for n in tunnels if n in todo]):
+            tun = tunnels[name]
             mon = _get(tun, ("tunnel-monitor",)) or {}
             ifname = tun.get("tunnel-interface")
             if mon.get("enable") != "yes" or not ifname:

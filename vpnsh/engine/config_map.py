@@ -14,9 +14,10 @@ the config without one; a proxy-id tunnel gets its own TnID, as on PAN-OS.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,10 @@ class EngineConfig:
     problems: dict[str, str] = field(default_factory=dict)  # "gateway GW" / "tunnel T" -> why unusable
     tunnel_monitors: list[TunnelMonitorSpec] = field(default_factory=list)
     path_monitors: list[PathMonitorSpec] = field(default_factory=list)
+    child_names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # tunnel -> its children
+    # what this mapping made anew (None: everything, a full mapping): the engine hands over these
+    mapped_gateways: list[str] | None = None
+    mapped_tunnels: list[str] | None = None
 
     @property
     def warnings(self) -> list[str]:
@@ -406,6 +411,20 @@ def _stored(tree: dict, path: tuple[str, ...]) -> dict[str, Any]:
     return node if isinstance(node, dict) else {}
 
 
+def _drop_tunnel(out: EngineConfig, name: str) -> None:
+    out.placement.pop(name, None)
+    for child in out.child_names.pop(name, ()):
+        out.children.pop(child, None)
+
+
+def _at_tail(order: dict, names: list[str]) -> bool:
+    """Whether ``names`` (in order) are the last entries of ``order``."""
+    if not names:
+        return True
+    tail = list(itertools.islice(reversed(order), len(names)))
+    return tail[::-1] == names
+
+
 def _touched(changes: Any) -> set[str]:
     return set(changes.added) | set(changes.changed)
 
@@ -427,53 +446,89 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
     # an ethernet change can move a gateway's local address: map everything again
     full = previous is None or diff is None or bool(diff.ethernet_interfaces) \
         or bool(diff.loopback_interfaces)
-    touched_gw = set() if full else _touched(diff.gateways)
-    for name in _stored(tree, GATEWAYS):
+    gw_order, tun_order = _stored(tree, GATEWAYS), _stored(tree, TUNNELS)
+    if full:
+        gw_names: Iterable[str] = gw_order
+        tun_names: Iterable[str] = tun_order
+    else:
+        # start from the previous view and redo only what the diff names: a one-tunnel
+        # commit maps one tunnel, whatever the size of the config (copies of the previous
+        # dicts are C-speed; an entry redone in place keeps its position)
+        assert previous is not None
+        touched_gw, touched_tun = _touched(diff.gateways), _touched(diff.tunnels)
+        # gateways with certificate authentication are mapped at every commit: the
+        # certificate store is not config, and a certificate or CRL imported since the last
+        # commit takes effect with the next one, as on PAN-OS
+        gw_names = [n for n, g in gw_order.items() if n in touched_gw
+                    or "certificate" in (g.get("authentication") or {})]
+        tun_names = [n for n in tun_order if n in touched_tun] if touched_tun else []
+        out.gateways, out.gateway_ids = dict(previous.gateways), dict(previous.gateway_ids)
+        out.placement, out.children = dict(previous.placement), dict(previous.children)
+        out.child_names = dict(previous.child_names)
+        for name in diff.gateways.removed:
+            out.gateways.pop(name, None)
+            out.gateway_ids.pop(name, None)
+        for name in diff.tunnels.removed:
+            _drop_tunnel(out, name)
+        redo_gw = set(diff.gateways.removed) | set(gw_names)
+        redo_tun = set(diff.tunnels.removed) | set(tun_names)
+        out.problems = {k: v for k, v in previous.problems.items()
+                        if (k.startswith("gateway ") and k[8:] not in redo_gw)
+                        or (k.startswith("tunnel ") and k[7:] not in redo_tun)}
+    if not full:
+        out.mapped_gateways, out.mapped_tunnels = list(gw_names), list(tun_names)
+    appended_gw: list[str] = []
+    for name in gw_names:
         out.gateway_ids[name] = ids.get("gateway", name)
         key = f"gateway {name}"
-        stored_gw = _stored(tree, GATEWAYS)[name]
-        uses_cert = "certificate" in (stored_gw.get("authentication") or {})
-        if not full and name not in touched_gw and previous is not None and not uses_cert:
-            if name in previous.gateways:
-                out.gateways[name] = previous.gateways[name]
-            if key in previous.problems:
-                out.problems[key] = previous.problems[key]
-            continue
         try:
             gw = effective(tree, GATEWAYS + (name,))
-            out.gateways[name] = gateway_policy(tree, name, gw, decrypt, store)
+            policy = gateway_policy(tree, name, gw, decrypt, store)
         except (MappingError, alg.UnsupportedAlgorithm) as exc:
             out.problems[key] = str(exc)
+            out.gateways.pop(name, None)
+            continue
         except Exception as exc:  # noqa: BLE001 - one bad gateway never stops the others
             log.exception("mapping gateway %s failed", name)
             out.problems[key] = f"gateway {name}: not applied: internal error {type(exc).__name__}"
-    touched_tun = set() if full else _touched(diff.tunnels)
-    previous_children: dict[str, list[ChildPolicy]] = {}
-    if not full and previous is not None:
-        for child in previous.children.values():
-            previous_children.setdefault(child.tunnel, []).append(child)
-    for name in _stored(tree, TUNNELS):
-        key = f"tunnel {name}"
-        if not full and name not in touched_tun and previous is not None:
-            if name in previous.placement:
-                out.placement[name] = previous.placement[name]
-                out.children.update((c.name, c) for c in previous_children.get(name, ()))
-            if key in previous.problems:
-                out.problems[key] = previous.problems[key]
+            out.gateways.pop(name, None)
             continue
+        if name not in out.gateways:
+            appended_gw.append(name)
+        out.gateways[name] = policy
+    appended_tun: list[str] = []
+    children_moved = False
+    for name in tun_names:
+        key = f"tunnel {name}"
         try:
             tun = effective(tree, TUNNELS + (name,))
             children = tunnel_children(tree, name, tun, lambda n: ids.get("tunnel", n))
         except (MappingError, alg.UnsupportedAlgorithm) as exc:
             out.problems[key] = str(exc)
+            _drop_tunnel(out, name)
             continue
         except Exception as exc:  # noqa: BLE001 - one bad tunnel never stops the others
             log.exception("mapping tunnel %s failed", name)
             out.problems[key] = f"tunnel {name}: not applied: internal error {type(exc).__name__}"
+            _drop_tunnel(out, name)
             continue
+        names = tuple(c.name for c in children)
+        if name not in out.placement:
+            appended_tun.append(name)
+        elif out.child_names.get(name) != names:  # other proxy-ids: they go in at the end
+            _drop_tunnel(out, name)
+            children_moved = True
         out.placement[name] = (tun.get("tunnel-interface", ""), tun.get("copy-tos", "no") == "yes")
-        for child in children:
+        out.child_names[name] = names
+        for child in children:  # the same names are replaced in place
             out.children[child.name] = child
+    # in the config's order, as a full mapping gives them (new names usually come last)
+    if not full and not _at_tail(gw_order, appended_gw):
+        out.gateways = {n: out.gateways[n] for n in gw_order if n in out.gateways}
+        out.gateway_ids = {n: out.gateway_ids[n] for n in gw_order if n in out.gateway_ids}
+    if not full and (children_moved or not _at_tail(tun_order, appended_tun)):
+        out.placement = {n: out.placement[n] for n in tun_order if n in out.placement}
+        out.children = {c: out.children[c] for n in tun_order for c in out.child_names.get(n, ())}
     if full or previous is None or diff.tunnel_interfaces or diff.routes:
         units = effective(tree, TUNNEL_UNITS) or {}
         for ifname, unit in units.items():

@@ -31,15 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import vpnsh
+from vpnsh.config import cow, formats, redact, tree, validate
 from vpnsh.config import diff as config_diff
-from vpnsh.config import formats, redact, tree, validate
 from vpnsh.config.factory import factory_config
 from vpnsh.config.secrets import SecretBox
 from vpnsh.config.store import ConfigStore, write_atomic
 from vpnsh.config.vpn_schema import MAX_ROLLBACK_VERSION
 from vpnsh.control import connection, roles
 from vpnsh.control.protocol import SERVER, SYNTAX, VALIDATION, ControlError
-from vpnsh.engine import logfiles
+from vpnsh.engine import gcpolicy, logfiles
 from vpnsh.engine.changes import LockError, Locks, Step, replay, xpath_tokens
 from vpnsh.engine.firewall.manager import FirewallError
 from vpnsh.engine.joblog import JobLog, SystemLog, filter_events, render_events
@@ -258,11 +258,20 @@ class ConfigService:
     # ------------------------------------------------------------------ candidate edits
 
     def _edit(self, fn: Callable[..., Any], *args: Any, secrets: Sequence[str] = (),
-              step: Step | None = None, **kw: Any) -> dict[str, Any]:
+              step: Step | None = None, writes: Sequence[Sequence[str]] | None = None,
+              **kw: Any) -> dict[str, Any]:
+        """Edit the candidate with ``fn(candidate, *args, **kw)``. ``writes``: the tree paths
+        ``fn`` writes under (copy on write, see :mod:`vpnsh.config.cow`: only those are copied
+        from running); None: it may write anywhere, the candidate gets a deep copy."""
         self._check_lock(edit=True)
         try:
-            if self._shared:
-                self.candidate, self._shared = _copy(self.running), False
+            if writes is None:
+                self.candidate = _copy(self.running if self._shared else self.candidate)
+            elif self._shared:
+                self.candidate = dict(self.running)
+            self._shared = False
+            for path in writes or ():
+                cow.unshare(self.candidate, self.running, path)
             result = fn(self.candidate, *args, **kw)
         except (tree.ConfigError, ValueError, KeyError) as exc:
             raise _config_error(exc, secrets) from None
@@ -327,14 +336,19 @@ class ConfigService:
         redact.KNOWN.remember(secrets)  # the log filter scrubs them from any line
         if log.isEnabledFor(logging.DEBUG):
             log.debug("set %s", " ".join(redact_tokens(tokens)))
-        return self._edit(tree.set_path, tokens, encrypt=self.box.encrypt, secrets=secrets,
-                          step=self._step("set", tokens))
+        self._check_lock(edit=True)
+        try:
+            changes = tree.set_changes(tokens, encrypt=self.box.encrypt)
+        except (tree.ConfigError, ValueError, KeyError) as exc:
+            raise _config_error(exc, secrets) from None
+        return self._edit(_apply_changes, changes, secrets=secrets, step=self._step("set", tokens),
+                          writes=[c.path for c in changes])
 
     def delete(self, tokens: list[str]) -> dict[str, Any]:
         tokens = _tokens(tokens)
         step = self._step("delete", tokens)
         step.action = "delete"
-        return self._edit(tree.delete_path, tokens, step=step)
+        return self._edit(tree.delete_path, tokens, step=step, writes=[tokens])
 
     def rename(self, tokens: list[str], new: str) -> dict[str, Any]:
         tokens = _tokens(tokens)
@@ -348,7 +362,7 @@ class ConfigService:
             raise ControlError(f"move {where} needs the name of another entry", SYNTAX)
         tokens = _tokens(tokens)
         return self._edit(tree.move_entry, tokens, where, ref,
-                          step=self._step("move", tokens, where=where, ref=ref))
+                          step=self._step("move", tokens, where=where, ref=ref), writes=[tokens[:-1]])
 
     def revert(self, admins: list[str] | None = None, session: bool = False) -> dict[str, Any]:
         """``revert config``: the whole candidate back to running; with ``admins``
@@ -522,6 +536,7 @@ class ConfigService:
             warnings.append(f"Warning: the engine could not apply every change: {exc}")
         t5 = time.perf_counter()
         warnings += [f"Warning: a change no longer applies and was dropped: {d}" for d in dropped]
+        gcpolicy.settle()  # the new running tree and policies are long-lived
         self.jobs.done(job, True, [system_text.COMMIT_OK], warnings)
         self.system_log.event("commit", f"Commit job {job.id} succeeded" + (f": {description}" if description else ""))
         log.info(
@@ -947,13 +962,18 @@ class ConfigService:
             return
         t0 = time.perf_counter()
         # Compact JSON: the C encoder (indented output falls back to pure Python, 10x slower).
-        data = json.dumps(self.candidate, separators=(",", ":")).encode()
+        data = self.store.encoder.encode(self.candidate)  # shares running's unchanged entries
         write_atomic(Path(self._candidate_path), data)
         steps = json.dumps([dataclasses.asdict(s) for s in self.steps], separators=(",", ":"))
         write_atomic(Path(self.state_dir) / STEPS_FILE, steps.encode())
         self._dirty = False
         # Large candidates: write less often, so a script of many sets is not slowed down.
         self._flush_delay = max(FLUSH_DELAY, 10 * (time.perf_counter() - t0))
+
+
+def _apply_changes(tree_: dict[str, Any], changes: Sequence[tree.Assign]) -> None:
+    for change in changes:
+        tree.apply(tree_, change)
 
 
 def _get_path(node: Any, path: Sequence[str]) -> Any:

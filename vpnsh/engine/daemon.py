@@ -28,7 +28,7 @@ from vpnsh import __version__
 from vpnsh.config import redact
 from vpnsh.control import protocol, roles
 from vpnsh.control.server import ControlServer, Dispatcher, socket_answers
-from vpnsh.engine import logfiles, sdnotify
+from vpnsh.engine import gcpolicy, logfiles, sdnotify
 from vpnsh.engine.service import DATAPLANES, Engine
 
 log = logging.getLogger("vpnshd")
@@ -327,6 +327,8 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
         except (OSError, ValueError) as exc:
             await abort_start(f"cannot serve the XML API on {args.api_listen}: {exc}")
     await _engine_settled(engine)
+    gcpolicy.enable()  # collections that do not walk the whole heap (engine/gcpolicy.py)
+    gc_task = asyncio.create_task(gcpolicy.run())
     loop.add_signal_handler(signal.SIGHUP, _reload)
     log.info(
         "vpnshd %s started: pid %d, state %s, data plane %s",
@@ -341,6 +343,7 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
         log.info("shutting down")
         sdnotify.stopping()
     finally:
+        gc_task.cancel()
         loop.remove_signal_handler(signal.SIGHUP)
         if api is not None:
             await api.stop()

@@ -51,6 +51,7 @@ log = logging.getLogger("vpnshd.engine")
 
 DATAPLANES = ("userspace", "kernel", "none")
 TEST_TIMEOUT = 20.0  # how long `test vpn ...` waits for the outcome
+TIMER_SLACK = 0.02  # seconds a wake-up may come after a deadline, to run several at once
 
 
 class EngineError(Exception):
@@ -105,6 +106,7 @@ class Engine:
         self.up_children: collections.Counter[str] = collections.Counter()  # installed CHILD SAs
         self._kernel_sockets: set[tuple[str, int]] = set()
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  # when self._timer fires (the engines' clock)
         self._timer_ran = False  # handle_timer just ran (see _schedule)
         self._changed: asyncio.Event | None = None
         self._apply_task: asyncio.Task[None] | None = None
@@ -145,12 +147,23 @@ class Engine:
                 self.ikemgr.event("config-error", f"{warning}: not applied", severity="high",
                                   obj=what.partition(" ")[2])
         old = self.cfg
-        self.ike.remove_policies(
-            ike_names=[g for g in old.gateways if g not in cfg.gateways],
-            child_names=[c for c in old.children if c not in cfg.children],
+        gone_gw = old.gateways.keys() - cfg.gateways.keys()  # set arithmetic: C speed
+        gone_kids = old.children.keys() - cfg.children.keys()
+        self.ike.remove_policies(  # in the config's order
+            ike_names=[g for g in old.gateways if g in gone_gw] if gone_gw else [],
+            child_names=[c for c in old.children if c in gone_kids] if gone_kids else [],
             now=self.clock(),
         )
-        self.ike.add_policies(cfg.gateways.values(), cfg.children.values(), now=self.clock())
+        # only the policies the mapping made anew (an unchanged one is the very object of
+        # the last mapping): a one-tunnel commit touches one gateway and its children
+        if cfg.mapped_gateways is None or cfg.mapped_tunnels is None:
+            gws, kids = list(cfg.gateways.values()), list(cfg.children.values())
+        else:
+            gws = [cfg.gateways[n] for n in cfg.mapped_gateways if n in cfg.gateways]
+            kids = [cfg.children[c] for t in cfg.mapped_tunnels for c in cfg.child_names.get(t, ())]
+        self.ike.add_policies([p for p in gws if old.gateways.get(p.name) is not p],
+                              [c for c in kids if old.children.get(c.name) is not c],
+                              now=self.clock())
         self.cfg = cfg
         self.monitor.configure(cfg.tunnel_monitors, cfg.path_monitors)
         warnings = cfg.warnings + self._pki_warnings(running)  # certificates (issue 16)
@@ -274,18 +287,29 @@ class Engine:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         when = self.ike.next_timer()
         ran, self._timer_ran = self._timer_ran, False
-        if when is not None:
-            delay = when - self.clock()
-            if delay <= 0 and ran:
-                # still due right after handle_timer ran: a timer that failed (an internal
-                # error, logged and counted) must not spin the loop
-                delay = 0.05
-            self._timer = loop.call_later(max(0.0, delay), self._on_timer)
+        if when is None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            return
+        now = self.clock()
+        delay = when - now
+        if delay <= 0 and ran:
+            # still due right after handle_timer ran: a timer that failed (an internal
+            # error, logged and counted) must not spin the loop
+            delay = 0.05
+        # coalesced: deadlines within TIMER_SLACK of each other run in one wake-up (10,000
+        # SAs' DPD checks are 2,000 deadlines a second), and a wake-up already armed no
+        # later than needed is kept rather than re-armed after every datagram
+        at = now + max(0.0, delay) + (TIMER_SLACK if delay > 0 else 0.0)
+        if self._timer is not None:
+            if self._timer_at <= at:
+                return
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = loop.call_later(at - now, self._on_timer)
 
     async def _wait_change(self, deadline: float) -> bool:
         if self._changed is None:

@@ -16,6 +16,18 @@ from .tasks.ike_rekey import IkeRekeyTask
 from .tasks.informational import ChildDeleteTask, DpdTask, IkeDeleteTask
 
 HALF_OPEN_TIMEOUT = 30.0
+# The responder of an IKE SA checks liveness half an interval later than its initiator: the
+# initiator's check (an INFORMATIONAL request, received) then always comes first and counts as
+# traffic from the peer, so between two DPD-enabled peers one side probes, not both (the same
+# intervals on both sides would otherwise fire within a round trip of each other and double
+# the messages: 10,000 tunnels at 5 s were 8,000 datagrams a second per daemon).
+DPD_RESPONDER_SLACK = 0.5
+
+
+def dpd_at(sa: IkeSa) -> float:
+    """When ``sa``'s liveness check is due if nothing arrives from the peer before."""
+    interval = sa.policy.dpd_interval
+    return sa.last_rx + (interval if sa.initiator else interval * (1 + DPD_RESPONDER_SLACK))
 
 
 def of(sa: IkeSa) -> list[float]:
@@ -37,7 +49,7 @@ def of(sa: IkeSa) -> list[float]:
                 and sa.outstanding is None
                 and not sa.tasks
             ):
-                t.append(sa.last_rx + sa.policy.dpd_interval)
+                t.append(dpd_at(sa))
             if sa.next_keepalive is not None and sa.nat_local:
                 t.append(sa.next_keepalive)
             if sa.handover_at is not None:
@@ -84,7 +96,7 @@ def act(ctx: TaskContext, sa: IkeSa, now: float) -> None:
             and sa.policy.dpd_interval > 0
             and sa.outstanding is None
             and not sa.tasks
-            and now >= sa.last_rx + sa.policy.dpd_interval
+            and now >= dpd_at(sa)
         ):
             task_manager.queue(ctx, sa, DpdTask(), now)
         if sa.nat_local and sa.next_keepalive is not None and now >= sa.next_keepalive:

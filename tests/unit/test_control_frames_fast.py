@@ -1,0 +1,32 @@
+"""Control frames are encoded with orjson (large show answers), with json's behaviour kept
+for what orjson refuses and json's words for a malformed frame (issue 17)."""
+
+import json
+
+import pytest
+
+from vpnsh.control import protocol
+
+
+def _roundtrip(message):  # type: ignore[no-untyped-def]
+    frame = protocol.encode(message)
+    assert protocol.frame_length(frame[:4]) == len(frame) - 4
+    return protocol.decode_body(frame[4:])
+
+
+def test_frames_round_trip_as_json_would() -> None:
+    message = {"id": 1, "result": {"sas": [{"spi": 0xFFFFFFFF, "peer": "192.0.2.1", "é": "ü"}],
+                                    "n": 1.5, "none": None, 3: "int key"}}
+    assert _roundtrip(message) == json.loads(json.dumps(message))
+
+
+def test_what_orjson_refuses_falls_back_to_json() -> None:
+    big = {"id": 1, "result": 2 ** 70}  # beyond 64 bits
+    assert _roundtrip(big) == big
+
+
+def test_a_malformed_frame_is_named_in_json_words() -> None:
+    with pytest.raises(protocol.FrameError, match="frame is not JSON: Expecting"):
+        protocol.decode_body(b'{"id": 1,')
+    with pytest.raises(protocol.FrameError, match="frame is not UTF-8"):
+        protocol.decode_body(b'{"a": "\xff"}')
