@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from tests.helpers.strongswan import (
     ViciError,
     requires_strongswan,
 )
+from tests.interop.test_ikev2_strongswan import Pair as Ikev2Pair
 
 pytestmark = [pytest.mark.interop, pytest.mark.netns, requires_strongswan]
 
@@ -148,25 +148,8 @@ def vpnsh_config(sites: TwoSites, d: Path, *, peer_id: str = SW_ID, use_crl: boo
     return lines
 
 
-@dataclass
-class Pair:
-    sites: TwoSites
-    vpnsh: Daemon
-    sw: StrongSwan
-
-    def shell(self, *commands: str, ok: bool = True) -> str:
-        args = [a for c in commands for a in ("-c", c)]
-        res = self.vpnsh.shell(*args, timeout=90)
-        if ok:
-            assert res.returncode == 0, res.stdout + res.stderr
-        return res.stdout + res.stderr
-
-    def op(self, op_name: str, **args: Any) -> Any:
-        return self.vpnsh.request("engine.op", name=op_name, args=args)
-
-    def ping(self, count: int = 3) -> bool:
-        left, right = self.sites.left, self.sites.right
-        return left.ns.ping(right.inner, source=left.inner, count=count, wait=2)
+class Pair(Ikev2Pair):
+    """The IKEv2 tests' pair, with the whole logs at hand (reasons are asserted from them)."""
 
     def ikemgr(self) -> str:
         log = self.vpnsh.log_dir / "ikemgr.log"
