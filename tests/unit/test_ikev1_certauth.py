@@ -8,8 +8,8 @@ import random
 from typing import Any, cast
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
+from tests.helpers.pki import two_gateway_stores
 from vpnsh.engine.clock import FakeClock
 from vpnsh.engine.ike.events import IkeEstablished, IkeFailed, LogLine
 from vpnsh.engine.ikefrag.ikev1 import PAYLOAD_FRAGMENT
@@ -24,30 +24,9 @@ A, B = "192.0.2.1", "192.0.2.2"
 AES256_SHA1_G14 = IkeProposal(((12, 256),), (2,), (2,), (14,))
 
 
-def _keypair(src: CertStore, name: str) -> bytes:
-    return src.export_pem(name) + src.private_key(name).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())
-
-
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CertStore]:
-    ca = CertStore(tmp_path_factory.mktemp("ca"))
-    ca.generate("root", "Lab Root", "RSA", 2048, ca=True)
-    ca.generate("int", "Lab Intermediate", "RSA", 2048, ca=True, signed_by="root")
-    ca.generate("a", "a.example", "RSA", 3072, signed_by="int", hostnames=["a.example"])
-    ca.generate("b", "b.example", "RSA", 2048, signed_by="int", hostnames=["b.example"])
-    ca.generate("other", "Other Root", "RSA", 2048, ca=True)
-    ca.generate("rogue", "b.example", "RSA", 2048, signed_by="other", hostnames=["b.example"])
-    out = {}
-    for side, mine in (("a", "a"), ("b", "b"), ("r", "rogue")):
-        st = CertStore(tmp_path_factory.mktemp(side))
-        st.import_file("root", ca.export_pem("root"), "pem")
-        if side == "a":  # only A knows the intermediate: B must get it in A's CERT payloads
-            st.import_file("int", ca.export_pem("int"), "pem")
-        st.import_file(mine, _keypair(ca, mine), "pem", keypair=True)
-        out[side] = st
-    return out
+    return two_gateway_stores(tmp_path_factory, b_key=("RSA", 2048), b_knows_intermediate=False)
 
 
 def _policy(store: CertStore, name: str, local: str, peer: str, cert: str, my_id: str,

@@ -6,8 +6,8 @@ reassembled, every fragment retransmitted."""
 from __future__ import annotations
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
+from tests.helpers.pki import two_gateway_stores
 from vpnsh.engine.ike.events import IkeEstablished, IkeFailed
 from vpnsh.engine.ikefrag.ikev2 import PAYLOAD_SKF
 from vpnsh.engine.ikev2 import auth as authn
@@ -20,29 +20,9 @@ from vpnsh.engine.pki.store import CertStore
 from vpnsh.engine.policy import CertAuth, Identity
 
 
-def _keypair(src: CertStore, name: str) -> bytes:
-    return src.export_pem(name) + src.private_key(name).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())
-
-
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CertStore]:
-    ca = CertStore(tmp_path_factory.mktemp("ca"))
-    ca.generate("root", "Lab Root", "RSA", 2048, ca=True)
-    ca.generate("int", "Lab Intermediate", "RSA", 2048, ca=True, signed_by="root")
-    ca.generate("a", "a.example", "RSA", 3072, signed_by="int", hostnames=["a.example"])
-    ca.generate("b", "b.example", "ECDSA", 256, signed_by="int", hostnames=["b.example"])
-    ca.generate("other", "Other Root", "ECDSA", 256, ca=True)
-    ca.generate("rogue", "b.example", "ECDSA", 256, signed_by="other", hostnames=["b.example"])
-    out = {}
-    for side, mine in (("a", "a"), ("b", "b"), ("r", "rogue")):
-        st = CertStore(tmp_path_factory.mktemp(side))
-        st.import_file("root", ca.export_pem("root"), "pem")
-        st.import_file("int", ca.export_pem("int"), "pem")
-        st.import_file(mine, _keypair(ca, mine), "pem", keypair=True)
-        out[side] = st
-    return out
+    return two_gateway_stores(tmp_path_factory, b_key=("ECDSA", 256), b_knows_intermediate=True)
 
 
 def _policy(store: CertStore, name: str, local: str, peer: str, cert: str, peer_fqdn: str,

@@ -7,8 +7,8 @@ import datetime
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
+from tests.helpers.pki import keypair_pem
 from vpnsh.engine.pki import ikesig
 from vpnsh.engine.pki.ikeauth import BAD_SIGNATURE, NO_ALGORITHM, LocalCredential, PeerCheck
 from vpnsh.engine.pki.profile import CertProfile
@@ -20,12 +20,6 @@ OCTETS = b"first message" + b"\x42" * 32 + b"prf(SK_p, ID')"
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
-
-
-def _keypair(src: CertStore, name: str) -> bytes:
-    return src.export_pem(name) + src.private_key(name).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +34,10 @@ def gateways(tmp_path_factory: pytest.TempPathFactory) -> tuple[CertStore, CertS
     a = CertStore(tmp_path_factory.mktemp("a"))
     a.import_file("root", ca.export_pem("root"), "pem")
     a.import_file("int", ca.export_pem("int"), "pem")  # A knows its intermediate and sends it
-    a.import_file("a", _keypair(ca, "a"), "pem", keypair=True)
+    a.import_file("a", keypair_pem(ca, "a"), "pem", keypair=True)
     b = CertStore(tmp_path_factory.mktemp("b"))
     b.import_file("root", ca.export_pem("root"), "pem")  # B trusts only the root
-    b.import_file("b", _keypair(ca, "b"), "pem", keypair=True)
+    b.import_file("b", keypair_pem(ca, "b"), "pem", keypair=True)
     b.import_file("other", ca.export_pem("other"), "pem")
     return a, b
 
