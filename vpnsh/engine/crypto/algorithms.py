@@ -199,7 +199,7 @@ def encr_alg(id: int, key_bits: int | None = None) -> EncrAlg:
     """The descriptor for encryption ``id`` with ``key_bits`` (None for fixed-size ciphers)."""
     if type(id) in (int, EncrId) and type(key_bits) is int:  # the usual case: one look-up
         # (IntEnum members hash and compare as their ints; key_bits 0 is not a key)
-        alg = _ENCR.get((id, key_bits))  # type: ignore[call-overload]
+        alg = _ENCR.get((id, key_bits))  # type: ignore[arg-type]
         if alg is not None:
             return alg
     try:
