@@ -858,7 +858,6 @@ class UserspaceDataPlane:
         gro = sock.fileno() in self._gro
         wildcard = local[0] in ("0.0.0.0", "::")
         batch: dict[TunDevice, list[bytes]] = {}
-        ike: list[tuple[bytes, Address, Address]] = []  # for the event loop, in one hand-over
         n = 0
         order = self.read_order.get(sock.fileno())
         for _ in range(READ_BATCH):
@@ -875,7 +874,7 @@ class UserspaceDataPlane:
             except OSError:
                 break
             try:
-                n += self._read_one(data, anc, addr, local, ike, gro, wildcard, batch, inbound)
+                n += self._read_one(data, anc, addr, local, deliver, gro, wildcard, batch, inbound)
             finally:
                 turn = self._turn
                 if turn is not None:  # this read's packets go now, in their turn
@@ -887,14 +886,11 @@ class UserspaceDataPlane:
                     end_turn(turn[0], turn[1], order[1])  # type: ignore[index]
         self._write_batch(batch)
         self.stats.udp_packets_in += n
-        if ike:
-            self._call_soon(_deliver_each, deliver, ike)
 
     def _read_one(self, data: bytes, anc: Any, addr: Any, local: Address,
-                  ike: list[tuple[bytes, Address, Address]], gro: bool, wildcard: bool,
+                  deliver: Callable[[bytes, Address, Address], None], gro: bool, wildcard: bool,
                   batch: dict[TunDevice, list[bytes]], inbound: Callable[..., None]) -> int:
-        """One read of a taken socket: a GRO train or a datagram; returns datagrams seen.
-        IKE datagrams (and keepalives, runts) are appended to ``ike``."""
+        """One read of a taken socket: a GRO train or a datagram; returns datagrams seen."""
         n = 0
         seg = 0
         if anc:
@@ -923,7 +919,7 @@ class UserspaceDataPlane:
                     log.exception("inbound ESP-in-UDP")
             else:  # IKE, keepalive, runt: the IKE side's business
                 to = (local_from_ancillary(anc, local[0]), local[1]) if wildcard and anc else local
-                ike.append((dgram, to, (addr[0], addr[1])))
+                self._call_soon(deliver, dgram, to, (addr[0], addr[1]))
         return n
 
     # ------------------------------------------------------------------ outbound
@@ -1411,17 +1407,6 @@ class UserspaceDataPlane:
                 self._check_limits()
             except Exception:  # noqa: BLE001 - the timer keeps running
                 log.exception("lifetime check")
-
-
-def _deliver_each(deliver: Callable[[bytes, Address, Address], None],
-                  datagrams: list[tuple[bytes, Address, Address]]) -> None:
-    """The IKE datagrams of one read batch of the inbound thread, handed to the event loop
-    in one call (one wake-up of the loop, not one per datagram), in the order read."""
-    for data, local, remote in datagrams:
-        try:
-            deliver(data, local, remote)
-        except Exception:  # noqa: BLE001 - one bad datagram never loses the others
-            log.exception("IKE datagram from the inbound thread")
 
 
 def _esp_sa(spec: ChildSaSpec, direction: Direction, now: float) -> EspSA:
