@@ -8,6 +8,7 @@ Secrets are kept out of ``repr``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -162,18 +163,22 @@ class ChildPolicy:
     tunnel_id: int = 0  # TnID for show output
 
     def local_selectors(self) -> tuple[TrafficSelector, ...]:
-        return tuple(
-            TrafficSelector.from_prefix(p, self.ip_proto, self.local_port) for p in self.local_ts
-        )
+        return _selectors(tuple(self.local_ts), self.ip_proto, self.local_port)
 
     def remote_selectors(self) -> tuple[TrafficSelector, ...]:
-        return tuple(
-            TrafficSelector.from_prefix(p, self.ip_proto, self.remote_port) for p in self.remote_ts
-        )
+        return _selectors(tuple(self.remote_ts), self.ip_proto, self.remote_port)
 
     @property
     def tunnel(self) -> str:
         return self.name.split(":", 1)[0]
+
+
+@functools.lru_cache(maxsize=65536)
+def _selectors(prefixes: tuple[str, ...], ip_proto: int, port: int) -> tuple[TrafficSelector, ...]:
+    """A proxy-id's selectors, parsed once per distinct value (every CHILD SA negotiation
+    asks; the selectors are frozen, so the SAs may share them). Keyed by value: a policy
+    whose fields change gets the selectors of its new values."""
+    return tuple(TrafficSelector.from_prefix(p, ip_proto, port) for p in prefixes)
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,11 @@ SUPPORTED_DH: frozenset[DhId] = frozenset(DhId)
 
 def encr_alg(id: int, key_bits: int | None = None) -> EncrAlg:
     """The descriptor for encryption ``id`` with ``key_bits`` (None for fixed-size ciphers)."""
+    if type(id) in (int, EncrId) and type(key_bits) is int:  # the usual case: one look-up
+        # (IntEnum members hash and compare as their ints; key_bits 0 is not a key)
+        alg = _ENCR.get((id, key_bits))  # type: ignore[arg-type]
+        if alg is not None:
+            return alg
     try:
         eid = EncrId(id)
     except ValueError:
@@ -217,6 +222,9 @@ def encr_alg(id: int, key_bits: int | None = None) -> EncrAlg:
 
 
 def prf_alg(id: int) -> PrfAlg:
+    alg = _PRF.get(id) if type(id) in (int, PrfId) else None  # type: ignore[call-overload]
+    if alg is not None:  # the usual case: no IntEnum construction
+        return alg
     try:
         alg = _PRF.get(PrfId(id))
     except ValueError:
@@ -227,6 +235,9 @@ def prf_alg(id: int) -> PrfAlg:
 
 
 def integ_alg(id: int) -> IntegAlg:
+    alg = _INTEG.get(id) if type(id) in (int, IntegId) else None  # type: ignore[call-overload]
+    if alg is not None:  # the usual case: no IntEnum construction
+        return alg
     try:
         alg = _INTEG.get(IntegId(id))
     except ValueError:

@@ -121,7 +121,7 @@ class CompiledSelector:
 
     @classmethod
     def compile(cls, ts: TrafficSelector) -> CompiledSelector:
-        lo, hi = ipaddress.ip_address(ts.start_addr), ipaddress.ip_address(ts.end_addr)
+        lo, hi = _address(ts.start_addr), _address(ts.end_addr)
         if lo.version != hi.version:
             raise ValueError(f"selector {lo}-{hi} mixes address families")
         return cls(lo.version, int(lo), int(hi), ts.ip_proto, ts.start_port, ts.end_port)
@@ -142,6 +142,14 @@ class CompiledSelector:
         """How much this selector admits (smaller = more specific)."""
         ports = self.phi - self.plo + 1 if self.plo <= self.phi else 65536
         return (self.hi - self.lo + 1) * ports * (256 if self.proto == 0 else 1)
+
+
+def _address(addr: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """``addr`` as an address object; one already (the usual case) is not re-parsed through
+    its text, as ``ipaddress.ip_address`` would."""
+    if isinstance(addr, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return addr
+    return ipaddress.ip_address(addr)  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=4096)

@@ -70,6 +70,8 @@ class SansIoEngine:
         self.force_udp_encap = False
         self._ike_policies: dict[str, IkePolicy] = {}
         self._child_policies: dict[str, ChildPolicy] = {}
+        # gateway -> its child policies in ``_child_policies`` order; rebuilt after a change
+        self._children_by_gateway: dict[str, list[ChildPolicy]] | None = None
         # log lines of one kind (a flood of requests from strangers): a few a minute
         self._repeats = Repeats(burst=5, window=60.0)
         self._repeat_levels: dict[str, tuple[str, str]] = {}  # kind -> (gateway, level)
@@ -95,6 +97,7 @@ class SansIoEngine:
             if old_c is not None and old_c != c:
                 self.delete_child(c.name, now=now, exact=True)
             self._child_policies[c.name] = c
+            self._children_by_gateway = None
 
     def remove_policies(
         self,
@@ -107,10 +110,22 @@ class SansIoEngine:
         for name in child_names:
             self.delete_child(name, now=now, exact=True)
             self._child_policies.pop(name, None)
+            self._children_by_gateway = None
         for name in ike_names:
             self._teardown_gateway(name, "gateway removed from configuration", now)
             self._ike_policies.pop(name, None)
         self._policies_changed()
+
+    def _child_policies_of(self, gateway: str) -> list[ChildPolicy]:
+        """The child policies of ``gateway``, in configuration order, from an index: not a
+        scan of every tunnel's policy for each CHILD SA (quadratic with many tunnels)."""
+        index = self._children_by_gateway
+        if index is None:
+            index = {}
+            for c in self._child_policies.values():
+                index.setdefault(c.gateway, []).append(c)
+            self._children_by_gateway = index
+        return index.get(gateway, [])
 
     def _policies_changed(self) -> None:
         """Drop whatever the engine derived from the policies (lookup indexes)."""

@@ -256,7 +256,7 @@ class Ikev1Engine(SansIoEngine):
         self.emit(LogLine(f"{where}{text}", gw, level))
 
     def child_candidates(self, gateway: str) -> list[ChildPolicy]:
-        return [c for c in self._child_policies.values() if c.gateway == gateway and c.enabled]
+        return [c for c in self._child_policies_of(gateway) if c.enabled]
 
     def policy_for_address(self, local_ip: str, remote_ip: str) -> IkePolicy | None:
         return self._index.for_address(local_ip, remote_ip)

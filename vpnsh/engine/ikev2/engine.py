@@ -447,7 +447,7 @@ class Ikev2Engine(SansIoEngine):
         return None
 
     def child_candidates(self, gateway: str) -> list[ChildPolicy]:
-        return [c for c in self._child_policies.values() if c.gateway == gateway and c.enabled]
+        return [c for c in self._child_policies_of(gateway) if c.enabled]
 
     def new_ike_spi(self) -> bytes:
         return self.spis.ike_spi(self._sas)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from ..pki import certinfo, ikesig
@@ -15,19 +16,23 @@ class IdentityError(ValueError):
 
 
 def to_payload(identity: Identity, initiator: bool) -> IdPayload:
-    kind = identity.type
+    id_type, data = _encoded(identity.type, identity.value)
+    return IdPayload(initiator, id_type, data)
+
+
+@functools.lru_cache(maxsize=65536)
+def _encoded(kind: str, value: str) -> tuple[IdType, bytes]:
+    """An identity's ID type and data, encoded once per identity (each IKE SA asks for
+    its gateway's, some several times; an address is not parsed again each time)."""
     if kind == "ipaddr":
-        addr = ipaddress.ip_address(identity.value)
-        id_type = IdType.IPV4_ADDR if addr.version == 4 else IdType.IPV6_ADDR
-        return IdPayload(initiator, id_type, addr.packed)
+        addr = ipaddress.ip_address(value)
+        return (IdType.IPV4_ADDR if addr.version == 4 else IdType.IPV6_ADDR), addr.packed
     if kind == "fqdn":
-        return IdPayload(initiator, IdType.FQDN, identity.value.encode())
+        return IdType.FQDN, value.encode()
     if kind == "ufqdn":
-        return IdPayload(initiator, IdType.RFC822_ADDR, identity.value.encode())
+        return IdType.RFC822_ADDR, value.encode()
     if kind == "keyid":
-        value = identity.value
-        data = bytes.fromhex(value[2:]) if value.startswith("0x") else value.encode()
-        return IdPayload(initiator, IdType.KEY_ID, data)
+        return IdType.KEY_ID, bytes.fromhex(value[2:]) if value.startswith("0x") else value.encode()
     raise IdentityError(f"identity type {kind} not supported")
 
 

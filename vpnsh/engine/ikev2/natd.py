@@ -10,7 +10,7 @@ import struct
 Address = tuple[str, int]
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=16384)  # one entry per local and peer address (10,000 gateways)
 def _packed(ip: str) -> bytes:
     return ipaddress.ip_address(ip).packed
 

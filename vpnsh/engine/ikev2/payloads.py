@@ -114,6 +114,10 @@ class Transform:
         stop = pos + length
         a = pos + 8
         budget.take(COST_ATTRIBUTE * ((stop - a) // 4))  # an attribute is 4 bytes or more
+        raw = bytes(data[pos:stop])
+        known = _PARSED_TRANSFORMS.get(raw)
+        if known is not None:  # these very bytes were read before (and were well formed)
+            return known, stop, last_flag == 0
         while a < stop:
             _left(stop - a, 4, "transform attribute")
             atype, aval = _ATTR.unpack_from(data, a)
@@ -125,7 +129,17 @@ class Transform:
                 if a + 4 + aval > stop:
                     raise ParseError("transform attribute length")
                 a += 4 + aval
-        return cls(ttype, tid, key_length), stop, last_flag == 0
+        transform = cls(ttype, tid, key_length)
+        if len(_PARSED_TRANSFORMS) < _PARSED_TRANSFORMS_MAX:
+            _PARSED_TRANSFORMS[raw] = transform
+        return transform, stop, last_flag == 0
+
+
+# Transforms by their bytes: peers send the same few transforms in every proposal, and a
+# Transform is immutable, so one read is kept for the next (bounded: a peer sending ever
+# new transforms fills it once, then they are parsed as before).
+_PARSED_TRANSFORMS: dict[bytes, Transform] = {}
+_PARSED_TRANSFORMS_MAX = 4096
 
 
 @dataclass(frozen=True)

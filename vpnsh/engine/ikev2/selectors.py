@@ -37,7 +37,17 @@ def narrow(
 
 
 def contains(outer: TrafficSelector, inner: TrafficSelector) -> bool:
-    return intersect(outer, inner) == inner
+    """``intersect(outer, inner) == inner``, without building the intersection: same family,
+    ``outer``'s protocol any or ``inner``'s, ``inner``'s (non-empty) ranges within ``outer``'s."""
+    if outer.version != inner.version:
+        return False
+    if outer.ip_proto and outer.ip_proto != inner.ip_proto:
+        return False
+    if inner.start_addr < outer.start_addr or outer.end_addr < inner.end_addr:  # type: ignore[operator]
+        return False
+    if inner.end_addr < inner.start_addr:  # type: ignore[operator]
+        return False
+    return outer.start_port <= inner.start_port <= inner.end_port <= outer.end_port
 
 
 def within(narrowed: Sequence[TrafficSelector], offered: Sequence[TrafficSelector]) -> bool:
