@@ -38,4 +38,13 @@ LAYOUTS: dict[str, tuple[str, str]] = {
     "show config audit info|version N": (MODELLED, "versions table; a version in the current "
                                          "output format"),
     "show config running (default format)": (VERIFIED, "brace tree under `config {`"),
+    # certificates (issue 16): reference section E
+    "show sslmgr-store config-certificate-info": (MODELLED, "blocks of `db-name:`, "
+                                                  "`db-exp-date:`, `db-serialno:`, `db-status:` "
+                                                  "lines as three third-party parsers read them"),
+    "request certificate generate": (MODELLED, "command syntax verified; the reply line not seen"),
+    "scp import certificate|keypair|crl": (MODELLED, "PAN-OS's scp import shape with a local "
+                                           "path in place of user@host:path; reply not seen"),
+    "show vpn ike-sa detail (certificates)": (MODELLED, "the `Authentication:` line and the "
+                                              "RSA/ECDSA algorithm column: spellings not seen"),
 }
