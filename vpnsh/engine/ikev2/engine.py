@@ -27,6 +27,7 @@ from ..ike.events import (
     IkeSaInfo,
     LogLine,
 )
+from ..ike.pacing import InitiationWindow
 from ..ike.policy_index import PolicyIndex
 from ..ike.retransmit import Retransmit
 from ..ike.sansio import SansIoEngine
@@ -84,6 +85,9 @@ class Ikev2Engine(SansIoEngine):
         self.cookies = CookieJar()
         self._sas: dict[bytes, IkeSa] = {}  # by our SPI
         self._half_open: dict[tuple[bytes, str], IkeSa] = {}  # (SPIi, peer IP) of responder SAs
+        # our new IKE SAs negotiating at once, the others waiting their turn (ike/pacing.py)
+        self._initiations: InitiationWindow[IkeSa] = InitiationWindow(
+            lambda sa: self.alive(sa) and sa.state == IkeState.CONNECTING)
         self._next_sn = 1
         self.next_child_id = 1
         self._seq = 0  # orders SA creation and establishment (the clock may stand still)
@@ -150,8 +154,17 @@ class Ikev2Engine(SansIoEngine):
         sa.tasks.append(IkeInitTask(group))
         for c in wanted[1:]:
             sa.tasks.append(ChildCreateTask(c))
-        task_manager.kick(self, sa, now)
+        if self._initiations.admit(sa):
+            task_manager.kick(self, sa, now)
+        else:
+            self.log(sa, f"IKE_SA_INIT waits its turn: {self._initiations.size} IKE SAs of "
+                     "ours are negotiating", level="DEBUG")
         return True
+
+    def _start_waiting(self, now: float) -> None:
+        """Starts the IKE SAs that waited for room in the initiation window."""
+        for sa in self._initiations.due(now):
+            task_manager.kick(self, sa, now)
 
     def delete_ike(self, gateway: str | None = None, *, now: float) -> int:
         """Deletes the IKE SAs of ``gateway`` (all if None) with their CHILD SAs."""
@@ -222,6 +235,8 @@ class Ikev2Engine(SansIoEngine):
 
 
     def next_timer(self) -> float | None:
+        if self._initiations.has_room():
+            return 0.0  # due at once: handle_timer starts the IKE SAs that wait
         t = self._timers.next_deadline()
         repeats = self.repeats_due()
         if t is None or repeats is None:
@@ -243,6 +258,7 @@ class Ikev2Engine(SansIoEngine):
             self._refresh_timers()
             self._timers.pop_due(now, seq, last_seq, due, queued)
         self.flush_repeats(now)
+        self._start_waiting(now)
 
     # -------------------------------------------------------------- queries
     def ike_sas(self, gateway: str | None = None) -> list[IkeSaInfo]:
@@ -308,6 +324,10 @@ class Ikev2Engine(SansIoEngine):
                     super().send(piece, local, remote)
                 return
         super().send(data, local, remote)
+
+    def receive(self, data: bytes, local: Address, remote: Address, now: float) -> None:
+        super().receive(data, local, remote, now)
+        self._start_waiting(now)  # one of ours may have been established or failed
 
     def _receive(self, data: bytes, local: Address, remote: Address, now: float) -> None:
         if fragments.is_fragment(data):  # RFC 7383: whole once all fragments are in
@@ -513,6 +533,7 @@ class Ikev2Engine(SansIoEngine):
         self.touch(sa)
         sa.state = IkeState.ESTABLISHED
         sa.dh = None  # spent once SKEYSEED is made: ~2.4 KB an SA (24 MB at 10,000 tunnels)
+        self._initiations.done(sa)
         sa.established_seq = self._tick()
         self._half_open.pop((sa.spi_i, sa.remote[0]), None)
         self._lifetimes(sa, now)
@@ -577,6 +598,7 @@ class Ikev2Engine(SansIoEngine):
         was = sa.state
         self.touch(sa)
         sa.state = IkeState.DEAD
+        self._initiations.done(sa)
         if self._sas.get(sa.local_spi) is sa:
             del self._sas[sa.local_spi]
         self._half_open.pop((sa.spi_i, sa.remote[0]), None)
