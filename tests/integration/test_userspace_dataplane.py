@@ -333,18 +333,25 @@ REPLAY = textwrap.dedent("""
 """)
 
 
+def captured_esp(pair: Pair, tmp_path: Path, mode: str) -> str:
+    """One ping left -> right through the installed SAs; the ESP packet (hex) that the right
+    side received, captured on its outer interface (``mode``: "udp" or "raw")."""
+    s = pair.sites
+    cap = s.right.ns.spawn([sys.executable, "-c", CAPTURE, s.right.outer_if, "4500", mode],
+                           log_path=tmp_path / "capture.log")
+    wait_until(lambda: "capturing" in cap.output(), 10, what="capture")
+    assert ping(s.left.ns, s.left.inner, s.right.inner, count=1).returncode == 0
+    wait_until(lambda: len(cap.output().splitlines()) >= 2, 15, what="captured ESP")
+    return cap.output().splitlines()[1].strip()
+
+
 @pytest.mark.parametrize("udp", [True, False], ids=["udp", "raw"])
 def test_replayed_esp_packet_is_dropped_and_counted(pair: Pair, tmp_path: Path, udp: bool) -> None:
     s = pair.sites
     a, b = spec_pair(s.left.outer, s.right.outer, udp=udp)
     pair.install(a, b)
     mode = "udp" if udp else "raw"
-    cap = s.right.ns.spawn([sys.executable, "-c", CAPTURE, s.right.outer_if, "4500", mode],
-                           log_path=tmp_path / "capture.log")
-    wait_until(lambda: "capturing" in cap.output(), 10, what="capture")
-    assert ping(s.left.ns, s.left.inner, s.right.inner, count=1).returncode == 0
-    wait_until(lambda: len(cap.output().splitlines()) >= 2, 15, what="captured ESP")
-    esp = cap.output().splitlines()[1].strip()
+    esp = captured_esp(pair, tmp_path, mode)
     before = pair.b.counters(0x2001)
     assert before["replay_packets"] == 0
     s.right.ns.run(sys.executable, "-c", REPLAY, s.right.outer, esp, mode)

@@ -22,11 +22,11 @@ import pytest
 import tests.integration.test_userspace_dataplane as one
 from tests.helpers.netns import NetLab, netlab, two_sites, wait_until  # noqa: F401
 from tests.integration.test_userspace_dataplane import (
-    CAPTURE,
     REPLAY,
     SINK,
     SOURCE,
     Pair,
+    captured_esp,
     ping,
     spec_pair,
     tcp_transfer,
@@ -105,12 +105,7 @@ def test_replay_read_by_the_other_worker_is_dropped_and_counted(pair: Pair, tmp_
     s = pair.sites
     a, b = spec_pair(s.left.outer, s.right.outer)
     pair.install(a, b)
-    cap = s.right.ns.spawn([sys.executable, "-c", CAPTURE, s.right.outer_if, "4500", "udp"],
-                           log_path=tmp_path / "capture.log")
-    wait_until(lambda: "capturing" in cap.output(), 10, what="capture")
-    assert ping(s.left.ns, s.left.inner, s.right.inner, count=1).returncode == 0
-    wait_until(lambda: len(cap.output().splitlines()) >= 2, 15, what="captured ESP")
-    esp = cap.output().splitlines()[1].strip()
+    esp = captured_esp(pair, tmp_path, "udp")
     before = pair.b.counters(0x2001)
     assert before["replay_packets"] == 0
     pids = pair.b.request("worker_pids")
