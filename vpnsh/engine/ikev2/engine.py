@@ -313,7 +313,7 @@ class Ikev2Engine(SansIoEngine):
 
     def send(self, data: bytes, local: Address, remote: Address) -> None:
         """One datagram out; a message kept as RFC 7383 fragments goes as its fragments."""
-        if len(data) > 1200 and len(data) > 16:
+        if len(data) > fragments.NEVER_FRAGMENTED:  # else no SA has fragments of it
             sa = self._sas.get(data[8:16]) or self._sas.get(data[0:8])
             pieces = fragments.fragments_for(sa, data)
             if pieces:

@@ -40,6 +40,8 @@ from .protection import SkProtection
 IkeSa = Any
 
 FRAGMENT_SIZE = 1280  # octets of IP packet per fragment (strongSwan's default fragment_size)
+# the longest message never split: one that fits even behind the largest headers (IPv6)
+NEVER_FRAGMENTED = FRAGMENT_SIZE - 40 - frag.UDP_HEADER_LEN - frag.NON_ESP_MARKER_LEN
 CACHE = 4  # messages whose fragments an SA keeps (our request in flight, our last response)
 N_FRAGMENTATION_SUPPORTED = 16430  # RFC 7383 2.3
 
