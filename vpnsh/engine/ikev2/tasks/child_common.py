@@ -113,7 +113,8 @@ def respond_child(
             engine.child_failed(sa, child.name, f"bad PFS public value: {exc}")
             return [NotifyPayload(NotifyType.INVALID_SYNTAX)], None
         extra.append(KePayload(suite.dh, pair.public))
-    installed = children.install_child(engine,
+    installed = children.install_child(
+        engine,
         sa,
         child,
         initiator=False,
@@ -209,7 +210,8 @@ def complete_child(
             f"{selectors.describe(tsr.selectors)}",
         )
         return None
-    return children.install_child(engine,
+    return children.install_child(
+        engine,
         sa,
         policy,
         initiator=True,
