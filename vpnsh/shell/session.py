@@ -20,21 +20,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from vpnsh.control.roles import DENIED, SUPERREADER, SUPERUSER
-from vpnsh.render import host as host_render
-from vpnsh.render import system as system_render
 from vpnsh.render.json_output import to_json
 from vpnsh.render.pipes import PipeError, apply_pipes
-from vpnsh.shell import editpath, op_table, opcommands
-from vpnsh.shell.parser import (
+from vpnsh.shell import op_table, opcommands
+from vpnsh.shell.command import (
     CONFIGURE,
     INVALID_SYNTAX,
     OPERATIONAL,
     UNKNOWN_COMMAND,
     Command,
     CommandError,
-    parse,
 )
+from vpnsh.shell.op_match import parse
+
+# A one-shot ``vpnsh -c 'show vpn ike-sa'`` imports this module: what only some commands
+# need is imported where they run (the Lark parser: vpnsh.shell.op_match.parse; the
+# config schema: vpnsh.shell.editpath; the admin roles; the host and system renderers).
+# tests/unit/test_op_match.py counts what a one-shot command loads.
 
 # Daemon ops the shell uses besides the VPN ones (see docs/control-protocol.md).
 OP_SET = "config.set"
@@ -131,7 +133,11 @@ class Session:
 
     def context_line(self) -> str | None:
         """The ``[edit ...]`` line printed above a configure-mode prompt."""
-        return editpath.context_line(self.edit_path) if self.mode == CONFIGURE else None
+        if self.mode != CONFIGURE:
+            return None
+        from vpnsh.shell import editpath
+
+        return editpath.context_line(self.edit_path)
 
     # ------------------------------------------------------------ running a line
 
@@ -154,6 +160,8 @@ class Session:
             kind = getattr(exc, "kind", None)
             if kind is None:
                 raise
+            from vpnsh.control.roles import DENIED
+
             if kind == DENIED:  # beyond this admin's role: PAN-OS does not offer the command
                 return Outcome(False, error=UNKNOWN_COMMAND.format(line.split()[0]))
             return Outcome(False, error=daemon_error_text(kind, str(exc)))
@@ -187,6 +195,8 @@ class Session:
     # ------------------------------------------------------------ operational
 
     def _configure(self, command: Command) -> str:
+        from vpnsh.control.roles import SUPERREADER
+
         if self._role() == SUPERREADER:  # read-only: PAN-OS's CLI has no configure for it
             raise CommandError(UNKNOWN_COMMAND.format("configure"))
         self.mode = CONFIGURE
@@ -195,6 +205,8 @@ class Session:
 
     def _role(self) -> str:
         """This session's admin role, as the daemon sees it (``admin.whoami``, asked once)."""
+        from vpnsh.control.roles import SUPERUSER
+
         role = getattr(self, "_admin_role", None)
         if role is None:
             try:
@@ -206,6 +218,8 @@ class Session:
         return role
 
     def _exit(self, command: Command) -> str:
+        from vpnsh.shell import editpath
+
         if self.mode == CONFIGURE and self.edit_path:
             self.edit_path = editpath.up(self.edit_path)  # "Exit from this level"
         elif self.mode == CONFIGURE:
@@ -232,12 +246,16 @@ class Session:
         return tree if isinstance(tree, dict) else {}
 
     def _show_system_info(self, command: Command) -> str:
+        from vpnsh.render import system as system_render
+
         info = self.client.request(OP_SYSTEM_INFO)
         if info.get("hostname"):
             self.hostname = str(info["hostname"])
         return to_json(info) if self.output_json else system_render.system_info(info)
 
     def _show_jobs(self, command: Command) -> str:
+        from vpnsh.render import system as system_render
+
         job_id = command.args.get("job_id")
         jobs = self.client.request(OP_JOBS) if job_id is None else self.client.request(OP_JOBS, id=job_id)
         rows = jobs.get("jobs", []) if isinstance(jobs, dict) else jobs
@@ -301,6 +319,8 @@ class Session:
         return to_json(result) if self.output_json else ""
 
     def _show_debug_ike(self, command: Command) -> str:
+        from vpnsh.render import system as system_render
+
         state = self.client.request(OP_DEBUG_SHOW)
         return to_json(state) if self.output_json else system_render.debug_ike(state)
 
@@ -367,6 +387,8 @@ class Session:
         raise CommandError(INVALID_SYNTAX)
 
     def _edit(self, command: Command) -> str:
+        from vpnsh.shell import editpath
+
         try:
             self.edit_path = editpath.enter(self.edit_path, command.args["path"])
         except editpath.EditPathError:
@@ -374,6 +396,8 @@ class Session:
         return ""
 
     def _up(self, command: Command) -> str:
+        from vpnsh.shell import editpath
+
         self.edit_path = editpath.up(self.edit_path)
         return ""
 
@@ -393,6 +417,8 @@ class Session:
         return _text_result(result)
 
     def _commit(self, command: Command) -> str:
+        from vpnsh.render import system as system_render
+
         args: dict[str, Any] = {}
         if command.args.get("description") is not None:
             args["description"] = command.args["description"]
@@ -418,6 +444,8 @@ class Session:
         return self._result(self.client.request(OP_VALIDATE))
 
     def _show_config_audit(self, command: Command) -> str:
+        from vpnsh.render import host as host_render
+
         if "version" in command.args:
             return _text_result(self.client.request(OP_VERSION, n=command.args["version"],
                                                     format=self._format()))
@@ -447,6 +475,8 @@ class Session:
         self.client.request(OP_HELLO, admin=self.user, client=client, peer=peer)
 
     def _show_admins(self, command: Command) -> str:
+        from vpnsh.render import host as host_render
+
         rows = self.client.request(OP_ADMINS).get("admins", [])
         return to_json(rows) if self.output_json else host_render.admins(
             [host_render.admin_row(r) for r in rows])
@@ -463,11 +493,15 @@ class Session:
         return self._result(result)
 
     def _show_locks(self, command: Command) -> str:
+        from vpnsh.render import host as host_render
+
         kind = "config" if command.name == "show config-locks" else "commit"
         rows = self.client.request(OP_LOCK_SHOW, kind=kind).get("locks", [])
         return to_json(rows) if self.output_json else host_render.locks(kind, rows)
 
     def _show_changes(self, command: Command) -> str:
+        from vpnsh.render import host as host_render
+
         args = {"admin": command.args["admin"]} if "admin" in command.args else {}
         rows = self.client.request(OP_CHANGES, **args).get("changes", [])
         return to_json(rows) if self.output_json else host_render.changes(rows)
@@ -583,6 +617,8 @@ def _failed_details(result: Any) -> list[str] | None:
 
 def daemon_error_text(kind: str, message: str) -> str:
     """A failed request as PAN-OS prints it."""
+    from vpnsh.render import system as system_render
+
     if kind == "syntax":
         return INVALID_SYNTAX if message in ("", INVALID_SYNTAX) else f"{INVALID_SYNTAX}\n{message}"
     if kind == "validation":
