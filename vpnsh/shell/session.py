@@ -13,11 +13,9 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import secrets
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from vpnsh.render.json_output import to_json
@@ -76,46 +74,83 @@ class ClientLike(Protocol):
     def request(self, op: str, **args: Any) -> Any: ...
 
 
-@dataclass
+# Plain classes, not dataclasses: a one-shot ``vpnsh -c`` imports this module, and
+# dataclasses costs it ~5 ms of imports (inspect, ast, dis...).
+
+
 class Outcome:
     """What one command did: ``output`` to print, or ``error`` (PAN-OS text)."""
 
-    ok: bool = True
-    output: str = ""
-    error: str = ""
-    notice: str = ""  # --output json: a message that is not data (goes to stderr)
+    __slots__ = ("ok", "output", "error", "notice")
+
+    def __init__(self, ok: bool = True, output: str = "", error: str = "",
+                 notice: str = "") -> None:
+        self.ok = ok
+        self.output = output
+        self.error = error
+        self.notice = notice  # --output json: a message that is not data (goes to stderr)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Outcome) and \
+            (self.ok, self.output, self.error, self.notice) == \
+            (other.ok, other.output, other.error, other.notice)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return (f"Outcome(ok={self.ok!r}, output={self.output!r}, error={self.error!r}, "
+                f"notice={self.notice!r})")
 
 
-@dataclass
 class CliSettings:
-    config_output_format: str = "default"
-    pager: bool = True
-    scripting_mode: bool = False
-    terminal_width: int = 0  # 0: the terminal's own
+    __slots__ = ("config_output_format", "pager", "scripting_mode", "terminal_width")
+
+    def __init__(self, config_output_format: str = "default", pager: bool = True,
+                 scripting_mode: bool = False, terminal_width: int = 0) -> None:
+        self.config_output_format = config_output_format
+        self.pager = pager
+        self.scripting_mode = scripting_mode
+        self.terminal_width = terminal_width  # 0: the terminal's own
 
 
 class ShellError(Exception):
     """A command that failed with a PAN-OS error text."""
 
 
-@dataclass
 class Session:
-    client: ClientLike
-    user: str = field(default_factory=lambda: _login_name())
-    hostname: str | None = None
-    output_json: bool = False
-    mode: str = OPERATIONAL
-    edit_path: list[str] = field(default_factory=list)
-    settings: CliSettings = field(default_factory=CliSettings)
-    finished: bool = False  # ``exit`` in operational mode
-    on_change: Callable[[], None] | None = None  # called after a command that may change config
-    # ``tail follow yes``: where new lines go as they come (None: print the tail and return,
-    # as in scripts); ``cancel`` ends the follow (an SSH Ctrl-C; locally KeyboardInterrupt does)
-    stream: Callable[[str], None] | None = None
-    cancel: threading.Event = field(default_factory=threading.Event)
-    edited: bool = False  # this session changed the candidate (a failed script takes it back)
-    # names this CLI session to the daemon (``show counter global filter delta yes``)
-    session_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    def __init__(
+        self,
+        client: ClientLike,
+        user: str | None = None,  # default: the login name
+        hostname: str | None = None,
+        output_json: bool = False,
+        mode: str = OPERATIONAL,
+        edit_path: list[str] | None = None,
+        settings: CliSettings | None = None,
+        finished: bool = False,  # ``exit`` in operational mode
+        on_change: Callable[[], None] | None = None,  # called after a command that may change config
+        # ``tail follow yes``: where new lines go as they come (None: print the tail and
+        # return, as in scripts); ``cancel`` ends the follow (an SSH Ctrl-C; locally
+        # KeyboardInterrupt does)
+        stream: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+        edited: bool = False,  # this session changed the candidate (a failed script takes it back)
+        # names this CLI session to the daemon (``show counter global filter delta yes``)
+        session_id: str | None = None,
+    ) -> None:
+        self.client = client
+        self.user: str = _login_name() if user is None else user
+        self.hostname = hostname
+        self.output_json = output_json
+        self.mode = mode
+        self.edit_path: list[str] = [] if edit_path is None else edit_path
+        self.settings = CliSettings() if settings is None else settings
+        self.finished = finished
+        self.on_change = on_change
+        self.stream = stream
+        self.cancel = threading.Event() if cancel is None else cancel
+        self.edited = edited
+        self.session_id = os.urandom(8).hex() if session_id is None else session_id  # as secrets.token_hex
 
     # ------------------------------------------------------------ prompt
 
