@@ -250,6 +250,10 @@ def test_what_it_declines() -> None:
         assert isinstance(lark_result(line), Command), line
 
 
+def test_the_keywords_it_declines_as_values_are_all_of_larks() -> None:
+    assert set(parser.keyword_terminals().values()) <= op_match._keywords()
+
+
 # ------------------------------------------------------------------ what a one-shot loads
 
 ONE_SHOT = """

@@ -2,9 +2,9 @@
 
 A one-shot ``vpnsh -c 'show vpn ike-sa'`` would spend most of its time loading Lark and
 its LALR tables for one line.  This module matches an operational line against the
-automaton of the operational commands (:func:`vpnsh.shell.op_table.machine`, made from
-:data:`vpnsh.shell.op_table.COMMANDS`, which also makes the grammar's op half, help and
-TAB) and gives the :class:`Command` that :func:`vpnsh.shell.parser.parse` gives for it.
+automaton of the operational commands (:func:`vpnsh.shell.op_syntax.machine` of
+:data:`vpnsh.shell.op_table.COMMANDS`, the table that also makes the grammar's op half,
+help and TAB) and gives the :class:`Command` that :func:`vpnsh.shell.parser.parse` gives.
 
 It answers only when it is sure: anything it does not recognise exactly as the Lark
 parser would, it declines (:func:`match` returns None) and :func:`parse` hands the line
@@ -72,8 +72,9 @@ def match(line: str) -> Command | None:
     words, pipes = lexed
     if not words:
         return None
-    m = op_table.machine()
-    keywords = _keywords()
+    m = _machine(words[0])
+    if m is None:
+        return None
     live: dict[tuple[Event, ...], list[int]] = {(): m.closure(m.starts)}
     for word in words:
         moved: dict[tuple[Event, ...], list[int]] = {}
@@ -82,7 +83,7 @@ def match(line: str) -> Command | None:
                 st = m.states[s]
                 if st.node is None:
                     continue
-                event = _step(st.node, st.command, word, keywords)
+                event = _step(st.node, st.command, word)
                 if event is _DECLINE:
                     return None
                 if event is _NO_MATCH:
@@ -147,8 +148,7 @@ def _lex(line: str) -> tuple[list[str], list[Pipe]] | None:
     return (words, pipes) if where in ("command", "piped") else None
 
 
-def _step(node: op_syntax.Kw | op_syntax.Val, command: op_table.OpCommand, word: str,
-          keywords: frozenset[str]) -> Any:
+def _step(node: op_syntax.Kw | op_syntax.Val, command: op_table.OpCommand, word: str) -> Any:
     """What ``word`` does at ``node``: None (a keyword), an Event, _NO_MATCH or _DECLINE."""
     if isinstance(node, op_syntax.Kw):
         if node.word != word:
@@ -163,7 +163,7 @@ def _step(node: op_syntax.Kw | op_syntax.Val, command: op_table.OpCommand, word:
         return (node.key, int(word)) if _NUMBER.fullmatch(word) else _NO_MATCH
     if word.startswith('"'):
         return (node.key, unquote(word)) if arg.kind == op_table.NAME else _NO_MATCH
-    if arg.kind not in (op_table.NAME, op_table.WORD) or word in keywords:
+    if arg.kind not in (op_table.NAME, op_table.WORD) or word in _keywords():
         return _DECLINE
     return (node.key, word)
 
@@ -184,16 +184,25 @@ def _args(command: op_table.OpCommand, events: tuple[Event, ...]) -> dict[str, A
     return args
 
 
+@lru_cache(maxsize=16)
+def _machine(first: str) -> op_syntax._Machine | None:
+    """The automaton of the commands whose first word is ``first`` (the one of all the
+    commands, which ``?`` help uses, takes a one-shot ~2 ms to make)."""
+    commands = [c for c in op_table.COMMANDS if first == c.words.split()[0] or first in c.also]
+    return op_syntax.machine(commands, op_table.word_help) if commands else None
+
+
 @lru_cache(maxsize=1)
 def _keywords() -> frozenset[str]:
     """Every keyword of the grammar: the literals of grammar/vpnsh.lark (configure mode,
-    pipes) and every keyword and choice of the operational commands."""
+    pipes) and every word, keyword and choice of the operational commands."""
     import vpnsh.grammar
 
     found = set(re.findall(r'"([^"\\\s]+)"', vpnsh.grammar.static_text()))
-    for st in op_table.machine().states:
-        if isinstance(st.node, op_syntax.Kw):
-            found.add(st.node.word)
+    for c in op_table.COMMANDS:
+        found.update(c.words.split())
+        found.update(c.also)
+        found.update(n.word for n in c.nodes() if isinstance(n, op_syntax.Kw))
     for arg in op_table.ARGS.values():
         found.update(arg.choices)
     return frozenset(found)

@@ -503,14 +503,13 @@ def word_help(words: tuple[str, ...]) -> str | None:
 
 
 @lru_cache(maxsize=1)
-def machine() -> op_syntax._Machine:
-    """The automaton of the commands (help and TAB; the one-shot matcher, shell/op_match.py)."""
+def _machine() -> op_syntax._Machine:
     return op_syntax.machine(COMMANDS, word_help)
 
 
 def position(words: Sequence[str]) -> op_syntax.Position:
     """Where ``words`` (the words of a line so far) stand among the commands."""
-    return op_syntax.Position(machine(), words)
+    return op_syntax.Position(_machine(), words)
 
 
 def grammar_text() -> str:
