@@ -13,8 +13,10 @@ to the Lark parser, which also writes every error message.  It declines:
 - configure mode, and any line that is not a whole operational command;
 - a character other than printable ASCII, blank and tab;
 - words not set apart by blanks (``gateway"GW1"``, ``[a b]``): Lark's lexer splits those;
-- a free value spelled as a keyword of the grammar (``show interface all``): Lark's
-  contextual lexer reads a keyword wherever its LALR state accepts one;
+- a free value spelled as a keyword of the grammar (``to``, ``all``) anywhere but right
+  after a plain keyword where only a value may come (``show interface all``): Lark's
+  contextual lexer reads a keyword wherever its LALR state accepts one, and merged
+  lookaheads make that hard to know from here;
 - a line that two commands, or two readings of one command, would take.
 
 tests/unit/test_op_match.py holds it to that: every operational line of the grammar
@@ -76,18 +78,23 @@ def match(line: str) -> Command | None:
     if m is None:
         return None
     live: dict[tuple[Event, ...], list[int]] = {(): m.closure(m.starts)}
+    after_keyword = False  # the word before was a plain keyword on every reading
     for word in words:
+        keyword_ok = after_keyword and _value_only(m, live)
         moved: dict[tuple[Event, ...], list[int]] = {}
+        after_keyword = True
         for events, states in live.items():
             for s in states:
                 st = m.states[s]
                 if st.node is None:
                     continue
-                event = _step(st.node, st.command, word)
+                event = _step(st.node, st.command, word, keyword_ok)
                 if event is _DECLINE:
                     return None
                 if event is _NO_MATCH:
                     continue
+                if event is not None or st.node.word in ("[", "]"):  # type: ignore[union-attr]
+                    after_keyword = False
                 after = events if event is None else (*events, event)
                 moved.setdefault(after, []).append(st.out)
         if not moved:
@@ -148,8 +155,28 @@ def _lex(line: str) -> tuple[list[str], list[Pipe]] | None:
     return (words, pipes) if where in ("command", "piped") else None
 
 
-def _step(node: op_syntax.Kw | op_syntax.Val, command: op_table.OpCommand, word: str) -> Any:
-    """What ``word`` does at ``node``: None (a keyword), an Event, _NO_MATCH or _DECLINE."""
+def _value_only(m: op_syntax._Machine, live: dict[tuple[Event, ...], list[int]]) -> bool:
+    """Whether only a free value may come next on every reading (no keyword, no choice,
+    and the command may not end here)."""
+    for states in live.values():
+        for s in states:
+            if s in m.finals:
+                return False
+            st = m.states[s]
+            if st.node is not None and (isinstance(st.node, op_syntax.Kw)
+                                        or st.command.arg(st.node.key).choices):
+                return False
+    return True
+
+
+def _step(node: op_syntax.Kw | op_syntax.Val, command: op_table.OpCommand, word: str,
+          keyword_ok: bool) -> Any:
+    """What ``word`` does at ``node``: None (a keyword), an Event, _NO_MATCH or _DECLINE.
+    A value spelled as a keyword is taken only where ``keyword_ok``: right after a plain
+    keyword, where nothing but a free value may come.  There Lark's LALR state accepts
+    nothing but the value's terminals (no reduction, so no lookahead merged from other
+    commands), and its contextual lexer reads the word as a value; anywhere else it may
+    read a keyword."""
     if isinstance(node, op_syntax.Kw):
         if node.word != word:
             return _NO_MATCH
@@ -163,7 +190,9 @@ def _step(node: op_syntax.Kw | op_syntax.Val, command: op_table.OpCommand, word:
         return (node.key, int(word)) if _NUMBER.fullmatch(word) else _NO_MATCH
     if word.startswith('"'):
         return (node.key, unquote(word)) if arg.kind == op_table.NAME else _NO_MATCH
-    if arg.kind not in (op_table.NAME, op_table.WORD) or word in _keywords():
+    if arg.kind not in (op_table.NAME, op_table.WORD):
+        return _DECLINE
+    if not keyword_ok and word in _keywords():
         return _DECLINE
     return (node.key, word)
 
