@@ -93,8 +93,9 @@ def match(line: str) -> Command | None:
                     return None
                 if event is _NO_MATCH:
                     continue
-                if event is not None or st.node.word in ("[", "]"):  # type: ignore[union-attr]
-                    after_keyword = False
+                if event is not None or not isinstance(st.node, op_syntax.Kw) \
+                        or st.node.word in ("[", "]"):
+                    after_keyword = False  # a value, flag, choice or bracket
                 after = events if event is None else (*events, event)
                 moved.setdefault(after, []).append(st.out)
         if not moved:
