@@ -321,7 +321,7 @@ def one_shot(tmp_path: Path, command: str) -> tuple[dict[str, Any], StubDaemon]:
     try:
         env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
         res = subprocess.run([sys.executable, "-c", ONE_SHOT, str(daemon.path), command],
-                             capture_output=True, text=True, env=env, timeout=60)
+                             capture_output=True, text=True, env=env, timeout=60, cwd=ROOT)
         assert res.returncode == 0, res.stderr
         return json.loads(res.stdout.splitlines()[-1]), daemon
     finally:
