@@ -39,6 +39,7 @@ from ..ike.events import (
     IkeFailed,
     LogLine,
 )
+from ..ike.pacing import InitiationWindow, Lane
 from ..ike.policy_index import PolicyIndex
 from ..ike.retransmit import Retransmit
 from ..ike.sansio import SansIoEngine, nat_words
@@ -91,6 +92,7 @@ class Ikev1Engine(SansIoEngine):
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         retransmit: Retransmit | None = None,
+        initiations: InitiationWindow | None = None,
     ) -> None:
         super().__init__(clock)
         self.rng = rng or random.Random()
@@ -111,6 +113,11 @@ class Ikev1Engine(SansIoEngine):
         # IKEv1 picks a gateway by address only (the ID comes encrypted, after the choice)
         self._index: PolicyIndex[object] = PolicyIndex(self._ike_policies, "ikev2", lambda _id: None)
         self.half_open_limit = HALF_OPEN_LIMIT
+        # our phase 1 SAs negotiating at once, the others waiting their turn (ike/pacing.py);
+        # ``initiations``: the window of the daemon, shared with its IKEv2 engine
+        self._initiations: Lane[Phase1] = (initiations or InitiationWindow()).lane(
+            lambda sa: self.sas.get(sa.cky_i) is sa and sa.state == P1State.CONNECTING,
+            self._start_one)
         # announce and read NAT-T (RFC 3947); False plays a peer without it (tests)
         self.nat_traversal = True
 
@@ -199,6 +206,8 @@ class Ikev1Engine(SansIoEngine):
 
     # ----------------------------------------------------------------- timers
     def next_timer(self) -> float | None:
+        if self._initiations.window.has_room():
+            return 0.0  # due at once: handle_timer starts the phase 1 SAs that wait
         times = [t for t in (self._p1_heap.next_deadline(), self._child_heap.next_deadline(),
                              self.repeats_due()) if t is not None]
         return min(times) if times else None
@@ -216,6 +225,7 @@ class Ikev1Engine(SansIoEngine):
                       lambda c: self._guarded(f"IPsec SA {c.child_id}", now,
                                               self._child_timers, c, now))
         self.flush_repeats(now)
+        self._initiations.start_due(now)
 
     @staticmethod
     def _run_due(heap: TimerHeap, now: float, last_seq: int,
@@ -297,6 +307,10 @@ class Ikev1Engine(SansIoEngine):
                 return
         super().send(data, local, remote)
 
+    def receive(self, data: bytes, local: Address, remote: Address, now: float) -> None:
+        super().receive(data, local, remote, now)
+        self._initiations.start_due(now)  # one of ours may have been established or failed
+
     def _receive(self, data: bytes, local: Address, remote: Address, now: float) -> None:
         if len(data) > 16 and data[16] == PAYLOAD_FRAGMENT:  # IKEv1 fragmentation (issue 16)
             whole = fragments.reassemble(self, self.sas.get(data[0:8]), data, now)
@@ -368,17 +382,32 @@ class Ikev1Engine(SansIoEngine):
 
     # ------------------------------------------------- the tasks' context (tasks/base.py)
     def start_phase1(self, policy: IkePolicy, now: float) -> Phase1:
-        """A new ISAKMP SA of ours for ``policy``: its phase 1 task sends message 1."""
+        """A new ISAKMP SA of ours for ``policy``: its phase 1 task sends message 1 now, or
+        when the initiation window (ike/pacing.py) has room for it."""
         assert policy.peer_addr is not None
         sa = self._new_sa(policy, True, policy.exchange_mode == "aggressive",
                           self.spis.ike_spi(self.sas), bytes(8),
                           (policy.local_addr, policy.local_port),
                           (policy.peer_addr, policy.peer_port), now)
+        if self._initiations.admit(sa):
+            self._send_first(sa, now)
+        else:
+            self.log(sa, f"{sa.mode_words} message 1 waits its turn: "
+                         f"{self._initiations.window.size} IKE SAs of ours are negotiating",
+                     level="DEBUG")
+        return sa
+
+    def _send_first(self, sa: Phase1, now: float) -> None:
         self.log(sa, f"====> IKE phase-1 negotiation is started as initiator, "
                      f"{sa.mode_words}. Initiator: {sa.local[0]}[{sa.local[1]}] "
                      f"Responder: {sa.remote[0]}[{sa.remote[1]}]  <====")
         self._manager(sa).start_phase1(now)
-        return sa
+
+    def _start_one(self, sa: Phase1, now: float) -> None:
+        """A phase 1 SA that waited for room in the window: its time to complete counts
+        from now (``created``, the half-open timeout)."""
+        sa.created = now
+        self._guarded(f"ISAKMP SA {sa.sn}", now, self._send_first, sa, now)
 
     def half_open_count(self) -> int:
         return sum(1 for s in self.sas.values()
@@ -391,6 +420,7 @@ class Ikev1Engine(SansIoEngine):
     def established(self, sa: Phase1, now: float) -> None:
         assert sa.suite is not None
         sa.state = P1State.ESTABLISHED
+        self._initiations.done(sa)
         sa.established = now
         sa.expires = now + sa.suite.lifetime
         sa.last_rx = now
@@ -438,6 +468,7 @@ class Ikev1Engine(SansIoEngine):
     def remove_p1(self, sa: Phase1, reason: str, announce: bool = True) -> None:
         was = sa.state
         sa.state = P1State.DEAD
+        self._initiations.done(sa)
         if self.sas.get(sa.cky_i) is sa:
             del self.sas[sa.cky_i]
         for q in self._manager(sa).quick_tasks():

@@ -173,8 +173,11 @@ class Ikev1TaskManager:
     def _phase1_in(self, data: bytes, h: Header, local: Address, remote: Address, now: float,
                    digest: bytes) -> None:
         sa, ctx, mode = self.sa, self.ctx, self.mode
-        if sa.state != P1State.CONNECTING or mode is None:
+        if sa.state != P1State.CONNECTING:
             ctx.drop("phase 1 message on an established SA")
+            return
+        if mode is None:  # ours, still waiting for room to send its message 1
+            ctx.drop("phase 1 message before our first")
             return
         if h.encrypted:
             if sa.cipher is None:
@@ -359,7 +362,7 @@ class Ikev1TaskManager:
         t: list[float] = []
         if self.flight is not None:
             t.append(self.flight.next_at)
-        if sa.state == P1State.CONNECTING:
+        if sa.state == P1State.CONNECTING and self.mode is not None:  # not waiting its turn
             t.append(sa.created + HALF_OPEN_TIMEOUT)
         if sa.state == P1State.ESTABLISHED:
             if sa.expires is not None:
@@ -386,7 +389,7 @@ class Ikev1TaskManager:
                             f"after {ctx.retransmit.tries} tries{hint}")
             return
         if sa.state == P1State.CONNECTING:
-            if now >= sa.created + HALF_OPEN_TIMEOUT:
+            if now >= sa.created + HALF_OPEN_TIMEOUT and self.mode is not None:
                 hint = (" (the peer may have rejected our HASH_R: pre-shared key mismatch?)"
                         if sa.aggressive and not sa.initiator else "")
                 ctx.fail_p1(sa, f"phase 1 did not complete within {int(HALF_OPEN_TIMEOUT)} "
