@@ -176,3 +176,22 @@ def test_a_place_never_given_back_is_found_by_the_sweep() -> None:
     assert _negotiating_v1(a) == []
     a.engine.handle_timer(w.clock.now + PRUNE_EVERY)
     assert len(_negotiating_v1(a)) == 1
+
+
+def test_the_sa_tables_find_one_gateways_sas_without_a_scan_and_stay_right() -> None:
+    """Phase 1 and phase 2 SAs by gateway (engine.py _Registry): at 10,000 gateways a scan
+    of every SA for each message, each initiate and each row of show was quadratic."""
+    w, a, b, gws = _many(12, window=4)
+    for gw in gws:
+        a.engine.initiate(gw, now=w.clock.now)
+    w.run(1000)
+    v1 = _v1(a)
+    assert [s.gateway for s in v1.phase1_sas("gw3")] == ["gw3"]
+    assert [c.gateway for c in v1.children_of("gw3")] == ["gw3"]
+    assert [s.phase2 for s in v1.ike_sas()] == [1] * 12
+    assert v1.delete_ike("gw3", now=w.clock.now) == 1
+    assert v1.phase1_sas("gw3") == [] and len(v1.sas) == 11
+    assert len(v1.children_of("gw3")) == 1  # IKEv1: phase 2 outlives its phase 1
+    assert v1.delete_child("t3", now=w.clock.now, exact=True) == 1
+    assert v1.children_of("gw3") == [] and len(v1.children) == 11
+    assert _v1(b).half_open_count() == 0

@@ -59,6 +59,9 @@ class FakeContext:
     def phase1_sas(self, gateway: str) -> list[Phase1]:
         return [s for s in self.sas if s.gateway == gateway]
 
+    def children_of(self, gateway: str) -> list[Child]:
+        return [c for c in self.children.values() if c.gateway == gateway]
+
 
 def _sa(initiator: bool = True, aggressive: bool = False, **kw: Any) -> Phase1:
     pol = ike_policy("G", A, B, version="ikev1", **kw)

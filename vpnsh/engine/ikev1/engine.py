@@ -28,7 +28,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from ..ike import retransmit as backoff
 from ..ike.events import (
@@ -68,16 +68,49 @@ from .tasks.informational import Delete
 from .tasks.phase1 import HALF_OPEN_LIMIT, half_open_refusal
 
 
-class _Registry(dict):
-    """The SA table: an SA put in it is handed to ``on_add`` (to join the timer heap)."""
+class _OfGateway(Protocol):
+    @property
+    def gateway(self) -> str: ...
+
+
+K = TypeVar("K")
+V = TypeVar("V", bound=_OfGateway)
+
+
+class _Registry(dict[K, V]):
+    """The SA table: an SA put in it is handed to ``on_add`` (to join the timer heap). It
+    keeps its SAs by gateway, too (:meth:`of`): one gateway's SAs are found without a scan
+    of every SA (quadratic with 10,000 gateways). Add with ``t[k] = sa``, remove with
+    ``del t[k]`` (the other dict mutators would bypass the index: not used)."""
 
     def __init__(self, on_add: Callable[[object], None]) -> None:
         super().__init__()
         self._on_add = on_add
+        self._by_gateway: dict[str, dict[K, V]] = {}
 
-    def __setitem__(self, key: object, value: object) -> None:
+    def __setitem__(self, key: K, value: V) -> None:
+        old = self.get(key)
+        if old is not None:
+            self._unindex(key, old)
         super().__setitem__(key, value)
+        self._by_gateway.setdefault(value.gateway, {})[key] = value
         self._on_add(value)
+
+    def __delitem__(self, key: K) -> None:
+        value = self[key]
+        super().__delitem__(key)
+        self._unindex(key, value)
+
+    def _unindex(self, key: K, value: V) -> None:
+        mine = self._by_gateway.get(value.gateway)
+        if mine is not None:
+            mine.pop(key, None)
+            if not mine:
+                del self._by_gateway[value.gateway]
+
+    def of(self, gateway: str) -> list[V]:
+        """The SAs of ``gateway``, oldest first."""
+        return list(self._by_gateway.get(gateway, {}).values())
 
 
 class Ikev1Engine(SansIoEngine):
@@ -100,8 +133,9 @@ class Ikev1Engine(SansIoEngine):
         # timers: one heap per table, by each SA's earliest deadline (ike/timers.py), so
         # next_timer does not scan every SA; an SA's setters touch it (sa.py)
         self._seq = 0  # orders SAs by creation (handle_timer acts on them in that order)
-        self.sas: dict[bytes, Phase1] = _Registry(self._track_p1)  # by CKY-I
-        self.children: dict[int, Child] = _Registry(self._track_child)
+        self.sas: _Registry[bytes, Phase1] = _Registry(self._track_p1)  # by CKY-I
+        self.children: _Registry[int, Child] = _Registry(self._track_child)
+        self._half_open: dict[bytes, Phase1] = {}  # responder SAs not yet up, by CKY-I
         self._p1_heap: TimerHeap[Phase1] = TimerHeap(
             self._p1_deadlines, lambda sa: self.sas.get(sa.cky_i) is sa, lambda: len(self.sas))
         self._child_heap: TimerHeap[Child] = TimerHeap(
@@ -123,9 +157,9 @@ class Ikev1Engine(SansIoEngine):
 
     # ------------------------------------------------------------------ config
     def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
-        for c in [c for c in self.children.values() if c.gateway == gateway]:
+        for c in self.children.of(gateway):
             self._delete_child_sa(c, reason, now)
-        for sa in [s for s in self.sas.values() if s.gateway == gateway]:
+        for sa in self.sas.of(gateway):
             self._delete_p1(sa, reason, now)
 
     # --------------------------------------------------------------- commands
@@ -146,8 +180,8 @@ class Ikev1Engine(SansIoEngine):
             wanted = [self._child_policies[child]]
         else:
             wanted = self.child_candidates(gateway)
-        installed = {c.policy.name for c in self.children.values()
-                     if c.state == ChildState.INSTALLED}
+        installed = {c.policy.name for g in {c.gateway for c in wanted}
+                     for c in self.children.of(g) if c.state == ChildState.INSTALLED}
         todo = [c for c in wanted if c.name not in installed]
         self._want(policy, [(c, None) for c in todo], now, force_p1=child is None)
         return True
@@ -171,19 +205,22 @@ class Ikev1Engine(SansIoEngine):
 
     def delete_ike(self, gateway: str | None = None, *, now: float) -> int:
         """Deletes the phase 1 SAs of ``gateway`` (all if None); phase 2 SAs stay (IKEv1)."""
-        count = 0
-        for sa in list(self.sas.values()):
-            if gateway is None or sa.gateway == gateway:
-                count += 1
-                self._delete_p1(sa, "cleared by administrator", now)
-        return count
+        sas = list(self.sas.values()) if gateway is None else self.sas.of(gateway)
+        for sa in sas:
+            self._delete_p1(sa, "cleared by administrator", now)
+        return len(sas)
 
     def delete_child(
         self, name: str | None = None, *, now: float, exact: bool = False
     ) -> int:
         """Deletes phase 2 SAs of tunnel or proxy-id ``name`` (``TUNNEL`` matches ``TUNNEL:*``)."""
         count = 0
-        for c in list(self.children.values()):
+        policy = self._child_policies.get(name) if name is not None and exact else None
+        # one proxy ID's SAs are among its gateway's: no scan of every SA (remove_policies
+        # calls this once a tunnel: quadratic with 10,000 tunnels)
+        pool = self.children.of(policy.gateway) if policy is not None else list(
+            self.children.values())
+        for c in pool:
             if name is None or c.policy.name == name or (not exact and c.policy.tunnel == name):
                 count += 1
                 self._delete_child_sa(c, "cleared by administrator", now)
@@ -245,9 +282,10 @@ class Ikev1Engine(SansIoEngine):
 
     # -------------------------------------------------------------- queries
     def ike_sas(self, gateway: str | None = None) -> list[Ikev1SaInfo]:
-        return [show.p1_info(sa, self.children.values())
-                for sa in sorted(self.sas.values(), key=lambda s: s.sn)
-                if gateway is None or sa.gateway == gateway]
+        sas = list(self.sas.values()) if gateway is None else self.sas.of(gateway)
+        return [show.p1_info(sa, [c for c in self.children.of(sa.gateway)
+                                  if c.parent_sn == sa.sn])
+                for sa in sorted(sas, key=lambda s: s.sn)]
 
     def child_sas(self, tunnel: str | None = None) -> list[Ikev1ChildInfo]:
         return [show.child_info(c) for c in sorted(self.children.values(),
@@ -272,12 +310,16 @@ class Ikev1Engine(SansIoEngine):
         return self._index.for_address(local_ip, remote_ip)
 
     def phase1_sas(self, gateway: str) -> list[Phase1]:
-        return [sa for sa in self.sas.values() if sa.gateway == gateway]
+        return self.sas.of(gateway)
+
+    def children_of(self, gateway: str) -> list[Child]:
+        """The phase 2 SAs of ``gateway``."""
+        return self.children.of(gateway)
 
     def _active_p1(self, gateway: str) -> Phase1 | None:
         best: Phase1 | None = None
-        for sa in self.sas.values():
-            if sa.gateway != gateway or sa.state == P1State.DEAD:
+        for sa in self.sas.of(gateway):
+            if sa.state == P1State.DEAD:
                 continue
             if sa.state == P1State.CONNECTING and not sa.initiator:
                 continue
@@ -353,8 +395,8 @@ class Ikev1Engine(SansIoEngine):
                              f"peer", now)
             return
         aggressive = h.exchange == Exchange.AGGRESSIVE
-        refused = half_open_refusal(self.sas.values(), self.half_open_limit, policy, aggressive,
-                                    remote[0])
+        refused = half_open_refusal(self._half_open.values(), self.half_open_limit, policy,
+                                    aggressive, remote[0])
         if refused:
             self.drop("half-open limit")
             self.log_limited("IKEv1 requests refused at the half-open limit",
@@ -378,6 +420,8 @@ class Ikev1Engine(SansIoEngine):
         sa.manager = Ikev1TaskManager(self, sa)
         self.next_sn += 1
         self.sas[sa.cky_i] = sa
+        if not initiator:
+            self._half_open[sa.cky_i] = sa
         return sa
 
     # ------------------------------------------------- the tasks' context (tasks/base.py)
@@ -410,8 +454,7 @@ class Ikev1Engine(SansIoEngine):
         self._guarded(f"ISAKMP SA {sa.sn}", now, self._send_first, sa, now)
 
     def half_open_count(self) -> int:
-        return sum(1 for s in self.sas.values()
-                   if not s.initiator and s.state == P1State.CONNECTING)
+        return len(self._half_open)
 
     def auth_failed(self, sa: Phase1, detail: str, now: float) -> None:
         self.fail_p1(sa, f"authentication failed: {detail} (pre-shared key mismatch)",
@@ -421,6 +464,7 @@ class Ikev1Engine(SansIoEngine):
         assert sa.suite is not None
         sa.state = P1State.ESTABLISHED
         self._initiations.done(sa)
+        self._half_open_done(sa)
         sa.established = now
         sa.expires = now + sa.suite.lifetime
         sa.last_rx = now
@@ -469,6 +513,7 @@ class Ikev1Engine(SansIoEngine):
         was = sa.state
         sa.state = P1State.DEAD
         self._initiations.done(sa)
+        self._half_open_done(sa)
         if self.sas.get(sa.cky_i) is sa:
             del self.sas[sa.cky_i]
         for q in self._manager(sa).quick_tasks():
@@ -479,6 +524,10 @@ class Ikev1Engine(SansIoEngine):
             self.emit(IkeDeleted(sa.gateway, sa.sn, reason))
         elif announce and sa.initiator:
             self.emit(IkeFailed(sa.gateway, reason))
+
+    def _half_open_done(self, sa: Phase1) -> None:
+        if self._half_open.get(sa.cky_i) is sa:
+            del self._half_open[sa.cky_i]
 
     def _delete_p1(self, sa: Phase1, reason: str, now: float) -> None:
         self._manager(sa).delete_sa(reason, now)

@@ -37,7 +37,8 @@ def ike_sa_sections(
 
 
 def p1_info(sa: Phase1, children: Iterable[Child]) -> Ikev1SaInfo:
-    """The snapshot of phase 1 SA ``sa`` (``children``: every phase 2 SA of the engine)."""
+    """The snapshot of phase 1 SA ``sa`` (``children``: phase 2 SAs to count its own among;
+    its gateway's are enough)."""
     children = list(children)
     pol = sa.policy
     nat = nat_column(sa.nat_local, sa.nat_remote, sa.nat_fake)

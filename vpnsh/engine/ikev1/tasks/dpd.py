@@ -46,9 +46,8 @@ class Dpd:
         reason = (f"peer {sa.remote[0]} is dead: no answer to {sa.policy.dpd_retry} DPD "
                   f"R-U-THERE messages")
         ctx.log(sa, reason, level="ERROR")
-        for c in list(ctx.children.values()):
-            if c.gateway == sa.gateway:
-                ctx.remove_child(c, reason)
+        for c in ctx.children_of(sa.gateway):
+            ctx.remove_child(c, reason)
         for other in ctx.phase1_sas(sa.gateway):
             ctx.remove_p1(other, reason)
 
