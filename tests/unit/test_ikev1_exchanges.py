@@ -296,6 +296,23 @@ def test_dpd_notices_a_dead_peer_and_cleans_up() -> None:
     assert len(a.of(ChildRemoved)) == 1
 
 
+def test_between_two_dpd_peers_only_the_initiator_of_the_isakmp_sa_probes() -> None:
+    """The responder waits half an interval longer (ike/liveness.py): the initiator's
+    R-U-THERE comes first and counts as hearing from the peer, so one R-U-THERE/ACK pair an
+    interval, not two (10,000 tunnels at 5 s: 2,000 exchanges a second, not 4,000)."""
+    wire, a, b = pair({"dpd_interval": 5}, {"dpd_interval": 5})
+    eng(a).initiate("GA", now=wire.clock.now)
+    wire.run()
+    since = len(wire.sent)
+    wire.advance(60)
+    info = [(name, m.parse_header(data).exchange) for name, data, _l, _r in wire.sent[since:]]
+    assert all(x == m.Exchange.INFORMATIONAL for _n, x in info)
+    from_a = sum(1 for n, _x in info if n == "a")
+    from_b = sum(1 for n, _x in info if n == "b")
+    assert 11 <= from_a <= 12 and from_b == from_a  # a's R-U-THERE, b's ACK: b never asks
+    assert not a.of(IkeDeleted) and not b.of(IkeDeleted)
+
+
 def test_retransmission_recovers_lost_messages() -> None:
     wire, a, b = pair()
     lost: set[int] = set()

@@ -39,6 +39,7 @@ from ..ike.events import (
     IkeFailed,
     LogLine,
 )
+from ..ike.liveness import quiet_allowed
 from ..ike.pacing import InitiationWindow, Lane
 from ..ike.policy_index import PolicyIndex
 from ..ike.retransmit import Retransmit
@@ -469,7 +470,7 @@ class Ikev1Engine(SansIoEngine):
         sa.expires = now + sa.suite.lifetime
         sa.last_rx = now
         if sa.policy.dpd_enabled and sa.peer_dpd and sa.policy.dpd_interval > 0:
-            sa.dpd_next = now + sa.policy.dpd_interval
+            sa.dpd_next = now + quiet_allowed(sa.policy.dpd_interval, sa.initiator)
         if sa.nat_local and sa.policy.keepalive_interval > 0:
             sa.next_keepalive = now + sa.policy.keepalive_interval
         if not self._cannot_initiate(sa.policy):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 
+from ...ike.liveness import quiet_allowed
 from ..message import NotifyPayload, NotifyType, Payload, ProtocolId
 from ..sa import Phase1, msgid_bytes
 from .base import Context, Outgoing, Status
@@ -24,8 +25,9 @@ class Dpd:
         """R-U-THERE in ``out``, or nothing (heard lately, or the peer is dead: FAILED)."""
         sa, now = self.sa, out.now
         interval = max(sa.policy.dpd_interval, 1)
-        if sa.dpd_waiting is None and now < sa.last_rx + interval:
-            sa.dpd_next = sa.last_rx + interval  # heard from the peer lately
+        quiet = quiet_allowed(interval, sa.initiator)  # one side probes (ike/liveness.py)
+        if sa.dpd_waiting is None and now < sa.last_rx + quiet:
+            sa.dpd_next = sa.last_rx + quiet  # heard from the peer lately
             return Status.DONE
         if sa.dpd_waiting is not None:
             sa.dpd_tries += 1
@@ -63,4 +65,4 @@ def ack_in(sa: Phase1, n: NotifyPayload, now: float) -> None:
     if len(n.data) >= 4 and struct.unpack("!I", n.data[:4])[0] == sa.dpd_waiting:
         sa.dpd_waiting = None
         sa.dpd_tries = 0
-        sa.dpd_next = now + max(sa.policy.dpd_interval, 1)
+        sa.dpd_next = now + quiet_allowed(max(sa.policy.dpd_interval, 1), sa.initiator)
