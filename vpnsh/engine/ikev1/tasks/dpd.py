@@ -26,6 +26,14 @@ class Dpd:
         sa, now = self.sa, out.now
         interval = max(sa.policy.dpd_interval, 1)
         quiet = quiet_allowed(interval, sa.initiator)  # one side probes (ike/liveness.py)
+        if sa.dpd_waiting is not None and sa.last_rx > sa.dpd_sent:
+            # heard from the peer since our R-U-THERE (an authenticated message: its own
+            # R-U-THERE, a quick mode, or the ACK of an earlier R-U-THERE that came after
+            # we sent the next one, which ack_in does not match): it is alive. A busy
+            # peer's late ACKs never add up to a dead peer (as strongSwan, any inbound
+            # message counts)
+            sa.dpd_waiting = None
+            sa.dpd_tries = 0
         if sa.dpd_waiting is None and now < sa.last_rx + quiet:
             sa.dpd_next = sa.last_rx + quiet  # heard from the peer lately
             return Status.DONE
@@ -38,6 +46,7 @@ class Dpd:
             sa.dpd_seq = self.ctx.rng.randrange(1, 0x7FFFFFFF)
         sa.dpd_seq = (sa.dpd_seq + 1) & 0xFFFFFFFF or 1
         sa.dpd_waiting = sa.dpd_seq
+        sa.dpd_sent = now
         out.payloads.append(NotifyPayload(NotifyType.R_U_THERE, ProtocolId.ISAKMP,
                                           sa.cky_i + sa.cky_r, msgid_bytes(sa.dpd_seq)))
         sa.dpd_next = now + interval
