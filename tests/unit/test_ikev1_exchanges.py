@@ -387,17 +387,25 @@ def test_exchange_mode_mismatch_and_ikev2_only_gateway() -> None:
 
 
 def test_show_sections_for_the_renderer() -> None:
-    from vpnsh.engine.ikev1.show import ike_sa_sections
     from vpnsh.render.vpn import show_ike_sa
 
     wire, a, b = pair()
     eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
-    sections = ike_sa_sections(eng(a).ike_sas(), eng(a).child_sas(), lambda g: 1)
+    sections = eng(a).show_sections(lambda g: 1)
     data: dict[str, Any] = {"gateways_configured": 1, **sections}
     (p1,), (p2,) = sections["ikev1_p1"], sections["ikev1_p2"]
     assert p1["mode"] == "Main" and p1["state"] == 13 and p1["phase2"] == 1
     assert p2["state"] == 9 and p2["tunnel"] == "TA" and p2["role"] == "Init"
+    # the rows say what the snapshots (show ... detail) say
+    (info,), (child,) = eng(a).ike_sas(), eng(a).child_sas()
+    assert (p1["sn"], p1["peer"], p1["role"], p1["algorithm"], p1["established"],
+            p1["expiration"], p1["phase2"]) == (info.sn, info.peer_address, info.role,
+                                                info.algorithm, info.created, info.expires,
+                                                info.phase2)
+    assert (p2["spi_in"], p2["spi_out"], p2["msgid"], p2["algorithm"], p2["tnid"]) == (
+        child.spi_in, child.spi_out, child.message_id, child.algorithm, child.tunnel_id)
+    assert eng(a).show_sections(lambda g: 1, "nope") == {"ikev1_p1": [], "ikev1_p2": []}
     text = show_ike_sa(data)
     assert "IKEv1 phase-1 SAs" in text and "PSK/DH14/A128/SHA256" in text
     assert "IKEv1 phase-2 SAs" in text and f"{p2['spi_in']:08X}" in text

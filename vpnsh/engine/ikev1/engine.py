@@ -288,6 +288,14 @@ class Ikev1Engine(SansIoEngine):
                                   if c.parent_sn == sa.sn])
                 for sa in sorted(sas, key=lambda s: s.sn)]
 
+    def show_sections(self, gwid: Callable[[str], int], gateway: str | None = None,
+                      wall: Callable[[float | None], float | None] = lambda t: t,
+                      ) -> dict[str, list[dict[str, Any]]]:
+        """The IKEv1 rows of ``show vpn ike-sa [gateway]`` (``show.ike_sa_sections``)."""
+        sas = self.sas.values() if gateway is None else self.sas.of(gateway)
+        children = self.children.values() if gateway is None else self.children.of(gateway)
+        return show.ike_sa_sections(sas, children, gwid, gateway, wall)
+
     def child_sas(self, tunnel: str | None = None) -> list[Ikev1ChildInfo]:
         return [show.child_info(c) for c in sorted(self.children.values(),
                                                   key=lambda c: c.child_id)
