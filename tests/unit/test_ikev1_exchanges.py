@@ -313,6 +313,30 @@ def test_between_two_dpd_peers_only_the_initiator_of_the_isakmp_sa_probes() -> N
     assert not a.of(IkeDeleted) and not b.of(IkeDeleted)
 
 
+def test_the_probed_side_is_not_woken_for_a_check_it_would_put_off(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each R-U-THERE from the initiator moves the responder's check on (its deadline is
+    last heard + 1.5 intervals): it never runs a check that finds the peer heard lately."""
+    from vpnsh.engine.ikev1.tasks import dpd
+
+    checks = {"a": 0, "b": 0}
+    build = dpd.Dpd.build
+
+    def counting(self: dpd.Dpd, out: Any) -> Any:
+        checks["a" if self.sa.initiator else "b"] += 1
+        return build(self, out)
+
+    monkeypatch.setattr(dpd.Dpd, "build", counting)
+    wire, a, b = pair({"dpd_interval": 5}, {"dpd_interval": 5})
+    eng(a).initiate("GA", now=wire.clock.now)
+    wire.run()
+    wire.advance(60)
+    assert 11 <= checks["a"] <= 12 and checks["b"] == 0
+    wire.drop = lambda data, sender: sender == "a"  # the initiator falls silent
+    wire.advance(10)
+    assert checks["b"] >= 1  # and then the responder checks
+
+
 def test_retransmission_recovers_lost_messages() -> None:
     wire, a, b = pair()
     lost: set[int] = set()

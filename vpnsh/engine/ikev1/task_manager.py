@@ -29,7 +29,7 @@ from . import message as m
 from .message import Exchange, Header, NotifyPayload, ParseError, Payload, ProtocolId
 from .protection import decrypt_exchange, encrypt_with_hash, hash1, header, p2_iv, verify_hash_first
 from .sa import Address, Child, Flight, P1State, Phase1
-from .tasks import informational
+from .tasks import dpd, informational
 from .tasks.aggressive_mode import AggressiveMode
 from .tasks.base import Context, Incoming, Outgoing, Status
 from .tasks.dpd import Dpd
@@ -367,7 +367,7 @@ class Ikev1TaskManager:
         if sa.state == P1State.ESTABLISHED:
             if sa.expires is not None:
                 t.append(sa.expires)
-            t += [sa.rekey_at, sa.retire_at, sa.dpd_next, sa.next_keepalive]
+            t += [sa.rekey_at, sa.retire_at, dpd.next_check(sa), sa.next_keepalive]
         for s in self.quick.values():
             t.append(s.flight.next_at)
             t.append(s.task.created + HALF_OPEN_TIMEOUT)
@@ -424,5 +424,5 @@ class Ikev1TaskManager:
         if now >= sa.next_keepalive:
             ctx.send(KEEPALIVE, sa.local, sa.remote)
             sa.next_keepalive = now + max(sa.policy.keepalive_interval, 1)
-        if now >= sa.dpd_next:
+        if now >= dpd.next_check(sa):
             self.run(Dpd(ctx, sa), now)

@@ -8,6 +8,7 @@ R-U-THERE (unless the peer was heard from lately) and declares the peer dead aft
 
 from __future__ import annotations
 
+import math
 import struct
 
 from ...ike.liveness import quiet_allowed
@@ -61,6 +62,17 @@ class Dpd:
             ctx.remove_child(c, reason)
         for other in ctx.phase1_sas(sa.gateway):
             ctx.remove_p1(other, reason)
+
+
+def next_check(sa: Phase1) -> float:
+    """When :meth:`Dpd.build` has something to do. While no R-U-THERE waits, that is not
+    before the peer has been quiet long enough: each message from it moves the check on,
+    rather than the check waking to find it heard lately (the responder of 10,000 SAs,
+    probed by their initiators, woke 2,000 times a second for nothing)."""
+    if sa.dpd_waiting is not None or not math.isfinite(sa.dpd_next):
+        return sa.dpd_next
+    quiet = quiet_allowed(max(sa.policy.dpd_interval, 1), sa.initiator)
+    return max(sa.dpd_next, sa.last_rx + quiet)
 
 
 def ack(sa: Phase1, n: NotifyPayload) -> list[Payload]:
