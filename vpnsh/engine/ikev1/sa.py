@@ -5,6 +5,7 @@ lives in the SA's task manager (``task_manager.py``) and its tasks (``tasks/``).
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import struct
 from collections.abc import Callable
@@ -55,8 +56,8 @@ class P1Suite:
     def encr_alg(self) -> alg.EncrAlg:
         return alg.ikev1_encr(self.encr, self.key_bits or None)
 
-    @property
-    def prf(self) -> int:
+    @functools.cached_property
+    def prf(self) -> int:  # looked up for every protected message: kept once known
         return int(alg.ikev1_prf(self.hash))
 
     def short(self) -> str:
