@@ -472,6 +472,7 @@ class Ikev1Engine(SansIoEngine):
     def established(self, sa: Phase1, now: float) -> None:
         assert sa.suite is not None
         sa.state = P1State.ESTABLISHED
+        sa.dh = None  # spent once SKEYID is made (a key pair an SA: 10,000 of them kept)
         self._initiations.done(sa)
         self._half_open_done(sa)
         sa.established = now
