@@ -182,6 +182,57 @@ def test_the_incremental_engine_view_equals_a_full_mapping(service) -> None:  # 
     assert "t2:q" in got.children and "t9:p" not in got.children
 
 
+def _same_view(service) -> None:  # type: ignore[no-untyped-def]
+    got, ids = service.engine.cfg, service.engine.ids
+    before = {k: dict(v) for k, v in ids.ids.items()}
+    full = config_map.engine_config(service.running, service.engine._decrypt, ids)
+    assert ids.ids == before  # the incremental mapping forgot what a full one forgets
+    assert got.tunnel_monitors == full.tunnel_monitors and got.problems == full.problems
+    assert got.cert_gateways == full.cert_gateways
+    assert IdMap(service.state_dir).ids == before  # ids.json + ids.log say the same
+
+
+def test_incremental_monitors_and_ids_equal_a_full_mapping(service) -> None:  # type: ignore[no-untyped-def]
+    service.set("network interface tunnel units tunnel.1 ip 169.254.0.1/24".split())
+    assert service.commit("address")["result"] == "OK"
+    mon = "network tunnel ipsec {} tunnel-monitor {}"
+    for t in ("t3", "t30", "t1"):
+        service.set(mon.format(t, "enable yes").split())
+        service.set(mon.format(t, "destination-ip 169.254.0.2").split())
+    assert service.commit("monitors")["result"] == "OK"
+    assert [m.tunnel for m in service.engine.cfg.tunnel_monitors] == ["t1", "t3", "t30"]
+    _same_view(service)
+    service.set(mon.format("t3", "enable no").split())
+    service.delete("network tunnel ipsec t30".split())
+    service.delete("network ike gateway g30".split())
+    for line in tunnel_lines(N):
+        service.set(line.split())
+    service.set(mon.format(f"t{N}", "enable yes").split())
+    service.set(mon.format(f"t{N}", "destination-ip 169.254.0.3").split())
+    assert service.commit("more")["result"] == "OK"
+    assert [m.tunnel for m in service.engine.cfg.tunnel_monitors] == ["t1", f"t{N}"]
+    _same_view(service)
+    assert "t30:p" not in service.engine.ids.ids["tunnel"] and "g30" not in service.engine.ids.ids["gateway"]
+
+
+def test_id_map_log_survives_a_torn_line_and_is_compacted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ids = IdMap(tmp_path)
+    for i in range(5):
+        ids.get("tunnel", f"t{i}")
+    ids.save()  # the first lines of the log
+    ids.drop("tunnel", ["t0"])
+    ids.save()
+    assert (tmp_path / "ids.log").read_text().count("\n") == 6
+    with open(tmp_path / "ids.log", "ab") as f:
+        f.write(b'["+","tunnel","t9"')  # a torn last line: ignored
+    again = IdMap(tmp_path)
+    assert again.ids["tunnel"] == {f"t{i}": i + 1 for i in range(1, 5)}
+    assert again.get("tunnel", "new") == 6
+    again.save()  # after a torn line the map is written whole, the log emptied
+    assert not (tmp_path / "ids.log").exists()
+    assert IdMap(tmp_path).ids["tunnel"] == {**{f"t{i}": i + 1 for i in range(1, 5)}, "new": 6}
+
+
 def test_a_new_gateway_clashing_with_an_unchanged_one_is_still_refused(service) -> None:  # type: ignore[no-untyped-def]
     for line in tunnel_lines(N):
         service.set(line.split())

@@ -481,6 +481,7 @@ class ConfigService:
         if not force and not changed:
             return {"job": None, "lines": [system_text.NO_CHANGES]}
         job = self.jobs.start("Commit", description, user=connection.admin_name(""))
+        gcpolicy.hold()
         try:
             return self._commit_job(job, target, rest, admin, description, t0)
         except ControlError:
