@@ -193,7 +193,7 @@ def _same_view(service) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_incremental_monitors_and_ids_equal_a_full_mapping(service) -> None:  # type: ignore[no-untyped-def]
-    service.set("network interface tunnel units tunnel.1 ip 169.254.0.1/24".split())
+    service.set(["network", "interface", "tunnel", "units", "tunnel.1", "ip", "169.254.0.1/24"])
     assert service.commit("address")["result"] == "OK"
     mon = "network tunnel ipsec {} tunnel-monitor {}"
     for t in ("t3", "t30", "t1"):
@@ -203,8 +203,8 @@ def test_incremental_monitors_and_ids_equal_a_full_mapping(service) -> None:  # 
     assert [m.tunnel for m in service.engine.cfg.tunnel_monitors] == ["t1", "t3", "t30"]
     _same_view(service)
     service.set(mon.format("t3", "enable no").split())
-    service.delete("network tunnel ipsec t30".split())
-    service.delete("network ike gateway g30".split())
+    service.delete(["network", "tunnel", "ipsec", "t30"])
+    service.delete(["network", "ike", "gateway", "g30"])
     for line in tunnel_lines(N):
         service.set(line.split())
     service.set(mon.format(f"t{N}", "enable yes").split())

@@ -24,7 +24,7 @@ def test_commit_numbers_history_and_survives_reopen(tmp_path):
     store = ConfigStore(tmp_path)
     tree = site_a()
     assert store.commit(tree, "first") == 1
-    tree["zone"]["extra"] = {}
+    tree = {**tree, "zone": {**tree["zone"], "extra": {}}}  # a committed tree is never edited
     assert store.commit(tree, "second") == 2
     again = ConfigStore(tmp_path)
     assert again.running() == tree
@@ -101,4 +101,10 @@ def test_commit_keeps_the_newest_versions(tmp_path: Path) -> None:
         store.commit({"n": i}, f"c{i}", keep=4 if i < 5 else 2)
     assert [h["n"] for h in store.history()] == [5, 6]
     assert store.version(6) == {"n": 5}
-    assert sorted(p.name for p in (tmp_path / "history").iterdir()) == ["5.json", "6.json"]
+    # the older records stay while a kept delta is based on them (1 is the full one)
+    assert sorted(p.name for p in (tmp_path / "history").iterdir()) == [f"{i}.json" for i in range(1, 7)]
+    assert [h["n"] for h in ConfigStore(tmp_path).history()] == [1, 2, 3, 4, 5, 6]  # keep unknown
+    store.compact()  # 6 written whole: the next commit no longer needs 1..5
+    store.commit({"n": 6}, "c6", keep=2)
+    assert sorted(p.name for p in (tmp_path / "history").iterdir()) == ["6.json", "7.json"]
+    assert store.version(6) == {"n": 5} and store.version(7) == {"n": 6}

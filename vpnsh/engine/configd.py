@@ -53,6 +53,7 @@ CANDIDATE_FILE = "candidate.json"  # as ConfigStore.save_candidate writes it
 RUNNING_FILE = "running.json"
 STEPS_FILE = "candidate-changes.json"  # who changed what in the candidate (secrets encrypted)
 FLUSH_DELAY = 0.2  # seconds between a change and the candidate reaching disk
+COMPACT_IDLE = 30.0  # seconds without a commit before the store writes the running config whole
 FORMATS = ("default", "set", "xml", "json")
 SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 LOG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -156,6 +157,7 @@ class ConfigService:
         self.log_dir = log_dir
         self._candidate_path = os.path.join(state_dir, CANDIDATE_FILE)
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._compact_handle: asyncio.TimerHandle | None = None
         self._flush_delay = FLUSH_DELAY
         self._dirty = False
         self.steps: list[Step] = []  # the candidate's edits since running, in order (changes.py)
@@ -177,6 +179,7 @@ class ConfigService:
         # revert then cost no copy of a large tree.
         self.candidate: dict[str, Any] = self._load_candidate()
         self._shared = self.candidate is self.running
+        self.store.keep = self._history_versions()
         self.steps = [] if self._shared else self._load_steps()
         self._check_master_key()
         self._reconcile_host()
@@ -516,6 +519,7 @@ class ConfigService:
         t2 = time.perf_counter()
         self.store.commit(target, description, keep=self._history_versions())
         t3 = time.perf_counter()
+        self._compact_later()
         self.running, self._shared = target, True
         self._forget_candidate_file()
         self.steps = []
@@ -953,6 +957,37 @@ class ConfigService:
         except (OSError, ValueError, TypeError) as exc:
             log.warning("candidate change record unreadable (%s); changes are not attributed", exc)
             return []
+
+    def _compact_later(self) -> None:
+        """The commits journaled since the last snapshot are written whole once no commit
+        came for :data:`COMPACT_IDLE` seconds (and when the daemon stops, :meth:`close`)."""
+        if self._compact_handle is not None:
+            self._compact_handle.cancel()
+            self._compact_handle = None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._compact_handle = loop.call_later(COMPACT_IDLE, self._compact)
+
+    def _compact(self) -> None:
+        self._compact_handle = None
+        if not self.store.pending():
+            return
+        t0 = time.perf_counter()
+        try:
+            self.store.compact()
+        except OSError as exc:  # the journal still holds every commit: try again later
+            log.error("writing the running config whole failed: %s", exc)
+            return
+        log.info("running config written whole (%d ms)", 1000 * (time.perf_counter() - t0))
+
+    def close(self) -> None:
+        """At stop: the candidate to disk, the running config written whole."""
+        self.flush()
+        if self._compact_handle is not None:
+            self._compact_handle.cancel()
+        self._compact()
 
     def flush(self) -> None:
         """Write the candidate to disk if it changed (atomic: temp file, fsync, rename)."""
