@@ -110,6 +110,32 @@ def _delta(old: dict, new: dict, path: list[str], out: list[Change]) -> None:
         out.extend([[*path, key]] for key in old if key not in new)
 
 
+def applied(tree: dict, changes: list[Change]) -> dict:
+    """``tree`` with ``changes`` replayed, as a new tree: the containers along the changed
+    paths are copied, every other subtree is shared (``tree`` itself is left as it was)."""
+    out = dict(tree)
+    for change in changes:
+        path = change[0]
+        if not path:
+            out = dict(change[1])
+            continue
+        node = out
+        orig: Any = tree
+        for key in path[:-1]:
+            sub: Any = node.get(key)
+            src: Any = orig.get(key) if type(orig) is dict else None
+            if type(sub) is not dict:
+                sub = node[key] = {}
+            elif sub is src:
+                sub = node[key] = dict(src)
+            node, orig = sub, src
+        if len(change) == 2:
+            node[path[-1]] = change[1]
+        else:
+            node.pop(path[-1], None)
+    return out
+
+
 def apply(tree: dict, changes: list[Change]) -> None:
     """Replay ``changes`` on ``tree`` (in place)."""
     for change in changes:

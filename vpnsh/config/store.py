@@ -136,22 +136,18 @@ def _load(path: Path) -> Any:
 _CONFIG_KEY = b',"config":'
 
 
-def _record(n: int, when: float, description: str, config: bytes) -> bytes:
-    """A history record around already-encoded config bytes, "config" last."""
-    head = _encode({"n": n, "time": when, "description": description})
+def _record(n: int, when: float, description: str, config: bytes, undo: Any = None) -> bytes:
+    """A history record around already-encoded config bytes, "config" last (after the
+    "undo" back to the commit before, when there was one)."""
+    head = _encode({"n": n, "time": when, "description": description}
+                   | ({} if undo is None else {"undo": undo}))
     return head[:-1] + _CONFIG_KEY + config + b"}\n"
 
 
-def _delta_record(rec: dict) -> bytes:
-    """The history record of a journal commit: its delta from the commit before."""
-    return _encode({"n": rec["n"], "time": rec["time"], "description": rec["description"],
-                    "base": rec["n"] - 1, "changes": rec["changes"]}) + b"\n"
-
-
-def _is_delta(path: Path) -> bool:
-    with contextlib.suppress(OSError, ValueError):
-        return "config" not in json.loads(path.read_bytes())
-    return False
+def _undo_record(n: int, when: float, description: str, undo: list) -> bytes:
+    """The history record of a journal commit: what turns its config back into the one
+    before (so the oldest records can go without the others needing them)."""
+    return _encode({"n": n, "time": when, "description": description, "undo": undo}) + b"\n"
 
 
 def _write_plain(path: Path, data: bytes) -> None:
@@ -199,11 +195,13 @@ JOURNAL_BYTES = 4 << 20  # or bytes
 
 class ConfigStore:
     """The running config is ``running.json`` (a snapshot) plus ``running.journal`` (the
-    commits since, see :mod:`vpnsh.config.journal`); a commit appends its delta to the
-    journal and writes its history record as the same delta (``{"n", "time",
-    "description", "base", "changes"}``), so it costs what it changed. The whole config is
-    written (snapshot, a new journal, and a full history record) by :meth:`compact`: when
-    the journal holds :data:`JOURNAL_RECORDS` commits or :data:`JOURNAL_BYTES`, and when the
+    commits since, see :mod:`vpnsh.config.journal`). A commit appends its delta to the
+    journal and writes its history record as the delta back to the config before
+    (``{"n", "time", "description", "undo"}``; the first commit's record, and those written
+    before the journal, hold the whole ``"config"``): it costs what it changed. Commit ``k``'s
+    config is the running config with the undos of the commits after ``k`` applied, newest
+    first. The snapshot and a new journal are written whole by :meth:`compact`: when the
+    journal holds :data:`JOURNAL_RECORDS` commits or :data:`JOURNAL_BYTES`, and when the
     daemon is idle or stops. Trees given to :meth:`commit` are never edited in place
     afterwards (the daemon's copy-on-write, :mod:`vpnsh.config.cow`): the next commit's delta
     is found by identity against the last one."""
@@ -215,7 +213,6 @@ class ConfigStore:
         self.running_path = self.root / "running.json"
         self.journal_path = self.root / "running.journal"
         self.encoder = TreeEncoder()  # committed trees share entries: encoded once each
-        self.keep: int | None = None  # versions the history shows (the last commit's keep)
         self._running: dict | None = None  # the tree of the last commit (or as loaded)
         self._last = 0  # its commit number
         self._journal_good: int | None = None  # bytes of the journal that continue running.json
@@ -248,18 +245,15 @@ class ConfigStore:
                         "done)", self.journal_path, why)
         self._last = int(head.get("base", 0))
         for rec in recs[1:]:
-            journal.apply(tree, _interned(rec["changes"]))
-            self._last = int(rec["n"])
-            self._rewrite_history(rec)
+            before, tree = tree, journal.applied(tree, _interned(rec["changes"]))
+            n = self._last = int(rec["n"])
+            path = self.history_dir / f"{n}.json"
+            if not path.exists():  # written without an fsync: a crash may have lost it
+                _write_plain(path, _undo_record(n, rec["time"], rec["description"],
+                                                journal.delta(tree, before)))
+        self._running = tree
         self._journal_good, self._journal_records = good, len(recs) - 1
         return tree
-
-    def _rewrite_history(self, rec: dict) -> None:
-        """The history record of a journal commit, if a crash lost it (it is written without
-        an fsync: the journal is what makes the commit durable)."""
-        path = self.history_dir / f"{int(rec['n'])}.json"
-        if not path.exists():
-            _write_plain(path, _delta_record(rec))
 
     def _numbers(self) -> list[int]:
         if not self.history_dir.is_dir():
@@ -270,27 +264,30 @@ class ConfigStore:
         """Make ``tree`` the running config; return its commit number (1, 2, ...).
 
         ``keep``: how many versions the history keeps (the newest; PAN-OS's
-        max-rollback-version); older ones are removed once the new one is on disk, but for
-        the full record a kept delta is based on."""
+        max-rollback-version); older ones are removed once the new one is on disk."""
         if self._running is None and self.running_path.exists():
             self.running()
         numbers = self._numbers()
         n = max((numbers or [0])[-1], self._last) + 1
         when = time.time()
-        if keep is not None and keep >= 1:
-            self.keep = keep
         if self._running is None or self._journal_good is None:
-            self._write_full(tree, n, when, description)
+            config = self.encoder.encode(tree)  # one serialisation for both files
+            undo = None if self._running is None else journal.delta(tree, self._running)
+            write_atomic(self.history_dir / f"{n}.json", _record(n, when, description, config, undo))
+            self._snapshot(config, n)
         else:
-            rec = {"n": n, "time": when, "description": description,
-                   "changes": journal.delta(self._running, tree)}
-            self._append(journal.frame(rec))
-            _write_plain(self.history_dir / f"{n}.json", _delta_record(rec))
-            self._running, self._last = tree, n
-            if self._journal_records >= JOURNAL_RECORDS or (self._journal_good or 0) >= JOURNAL_BYTES:
-                self.compact()
-        if self.keep is not None:
-            self._prune([*numbers, n])
+            old = self._running
+            self._append(journal.frame({"n": n, "time": when, "description": description,
+                                        "changes": journal.delta(old, tree)}))
+            _write_plain(self.history_dir / f"{n}.json",
+                         _undo_record(n, when, description, journal.delta(tree, old)))
+        self._running, self._last = tree, n
+        if self._journal_records >= JOURNAL_RECORDS or (self._journal_good or 0) >= JOURNAL_BYTES:
+            self.compact()
+        if keep is not None and keep >= 1:
+            for old_n in [*numbers, n][:-keep]:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.history_dir / f"{old_n}.json").unlink()
         return n
 
     def _append(self, record: bytes) -> None:
@@ -310,12 +307,6 @@ class ConfigStore:
         self._journal_good = good + len(record)
         self._journal_records += 1
 
-    def _write_full(self, tree: dict, n: int, when: float, description: str) -> None:
-        config = self.encoder.encode(tree)  # one serialisation for both files
-        write_atomic(self.history_dir / f"{n}.json", _record(n, when, description, config))
-        self._snapshot(config, n)
-        self._running, self._last = tree, n
-
     def _snapshot(self, config: bytes, n: int) -> None:
         """``config`` (commit ``n``) as running.json, and an empty journal continuing it.
         A crash between the two leaves the old journal, whose digest no longer matches:
@@ -331,70 +322,42 @@ class ConfigStore:
         return self._journal_records
 
     def compact(self) -> None:
-        """Write the running config whole: the snapshot, an empty journal, and the last
-        commit's history record in full (deltas of later commits are based on it)."""
+        """Write the running config whole (the snapshot) and start an empty journal."""
         if self._running is None or not self._journal_records:
             return
-        config = self.encoder.encode(self._running)
-        path = self.history_dir / f"{self._last}.json"
-        head: dict[str, Any] = (_record_head(path) if path.exists()
-                                else {"time": time.time(), "description": ""})
-        write_atomic(path, _record(self._last, head["time"], head["description"], config))
-        self._snapshot(config, self._last)
-
-    def _prune(self, numbers: list[int]) -> None:
-        """Remove the versions older than the newest ``keep``, but for the full record the
-        oldest kept one needs (and the deltas after it)."""
-        assert self.keep is not None
-        old = numbers[:-self.keep]
-        if not old:
-            return
-        first = numbers[-self.keep]
-        base = first
-        while base > 0 and not self._is_full(base):
-            base -= 1
-        for m in old:
-            if m < base:
-                with contextlib.suppress(FileNotFoundError):
-                    (self.history_dir / f"{m}.json").unlink()
-
-    def _is_full(self, n: int) -> bool:
-        path = self.history_dir / f"{n}.json"
-        if not path.exists():
-            return True  # nothing before it can help
-        with open(path, "rb") as f:
-            return _CONFIG_KEY in f.read(4096) or not _is_delta(path)
-
-    def _shown(self) -> list[int]:
-        numbers = self._numbers()
-        return numbers[-self.keep:] if self.keep is not None else numbers
+        self._snapshot(self.encoder.encode(self._running), self._last)
 
     def history(self) -> list[dict]:
         """Commits, oldest first: ``{"n", "time", "description"}``."""
         out = []
-        for n in self._shown():
+        for n in self._numbers():
             out.append(_record_head(self.history_dir / f"{n}.json"))
         return out
 
     def version(self, n: int) -> dict:
-        """The config of commit ``n`` (KeyError if there is none)."""
+        """The config of commit ``n`` (KeyError if there is none): its record's, or the
+        nearest newer whole config (a record's, or running) with the undos back to ``n``."""
         n = int(n)
-        if n not in self._shown():
+        numbers = self._numbers()
+        if n not in numbers:
             raise KeyError(n)
-        deltas: list[Any] = []
-        m = n
-        while True:
-            path = self.history_dir / f"{m}.json"
-            if not path.exists():
-                raise KeyError(n)
-            record = json.loads(path.read_bytes())
-            if "config" in record:
-                break
-            deltas.append(record["changes"])
-            m = int(record["base"])
-        tree = _interned(record["config"])
-        for changes in reversed(deltas):
-            journal.apply(tree, _interned(changes))
+        record = json.loads((self.history_dir / f"{n}.json").read_bytes())
+        if "config" in record:
+            return _interned(record["config"])
+        undos: list[Any] = []
+        for m in numbers[numbers.index(n) + 1:]:
+            later = json.loads((self.history_dir / f"{m}.json").read_bytes())
+            if "undo" not in later:
+                raise KeyError(n)  # a record of the old format in between: no way back
+            undos.append(later["undo"])
+        if self._running is None:
+            self.running()
+        if self._last != numbers[-1]:
+            raise KeyError(n)  # the history is ahead of the running config: not rebuilt
+        tree: Any = orjson.loads(orjson.dumps(self._running))  # the caller's own copy
+        tree = _interned(tree)
+        for undo in reversed(undos):
+            tree = journal.applied(tree, _interned(undo))
         return tree
 
     # ------------------------------------------------------------------ named snapshots

@@ -179,7 +179,6 @@ class ConfigService:
         # revert then cost no copy of a large tree.
         self.candidate: dict[str, Any] = self._load_candidate()
         self._shared = self.candidate is self.running
-        self.store.keep = self._history_versions()
         self.steps = [] if self._shared else self._load_steps()
         self._check_master_key()
         self._reconcile_host()
