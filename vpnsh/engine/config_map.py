@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vpnsh.config import ifnames, netref
-from vpnsh.config.tree import effective
+from vpnsh.config.tree import effective, in_order
 from vpnsh.config.vpn_schema import (
     GATEWAYS,
     IKE_PROFILES,
@@ -425,17 +425,6 @@ def _drop_tunnel(out: EngineConfig, name: str, dropped: list[str] | None = None)
             dropped.append(child)
 
 
-def _in_order(order: dict, names: set[str]) -> list[str]:
-    """``names`` in the order of ``order``: a look at its tail when they are the last
-    entries (new objects usually are), else one pass."""
-    if not names:
-        return []
-    tail = list(itertools.islice(reversed(order), len(names)))
-    if set(tail) == names:
-        return tail[::-1]
-    return [n for n in order if n in names]
-
-
 def _has_cert(gw: Any) -> bool:
     return isinstance(gw, dict) and "certificate" in (gw.get("authentication") or {})
 
@@ -491,8 +480,8 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
                 out.cert_gateways.add(name)
             else:
                 out.cert_gateways.discard(name)
-        gw_names = _in_order(gw_order, (touched_gw | out.cert_gateways) & gw_order.keys())
-        tun_names = _in_order(tun_order, touched_tun & tun_order.keys())
+        gw_names = in_order(gw_order, touched_gw | out.cert_gateways)
+        tun_names = in_order(tun_order, touched_tun)
         out.gateways, out.gateway_ids = dict(previous.gateways), dict(previous.gateway_ids)
         out.placement, out.children = dict(previous.placement), dict(previous.children)
         out.child_names = dict(previous.child_names)
