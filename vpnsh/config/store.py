@@ -150,6 +150,14 @@ def _undo_record(n: int, when: float, description: str, undo: list) -> bytes:
     return _encode({"n": n, "time": when, "description": description, "undo": undo}) + b"\n"
 
 
+def _parses(path: Path) -> bool:
+    try:
+        json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def _write_plain(path: Path, data: bytes) -> None:
     """``data`` in ``path`` by a rename (never half a file), without an fsync."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -248,7 +256,7 @@ class ConfigStore:
             before, tree = tree, journal.applied(tree, _interned(rec["changes"]))
             n = self._last = int(rec["n"])
             path = self.history_dir / f"{n}.json"
-            if not path.exists():  # written without an fsync: a crash may have lost it
+            if not _parses(path):  # written without an fsync: a crash may have lost it
                 _write_plain(path, _undo_record(n, rec["time"], rec["description"],
                                                 journal.delta(tree, before)))
         self._running = tree
