@@ -112,12 +112,14 @@ def test_random_edits_never_modify_running(service) -> None:  # type: ignore[no-
 def test_a_failed_commit_leaves_running_and_its_objects_as_they_were(service, tmp_path) -> None:  # type: ignore[no-untyped-def]
     running = service.running
     before = copy.deepcopy(running)
-    on_disk = (tmp_path / "running.json").read_bytes()
+    on_disk = {p.name: p.read_bytes() for p in [tmp_path / "running.json", tmp_path / "running.journal",
+                                                *(tmp_path / "history").iterdir()]}
     service.delete(["network", "tunnel", "ipsec", "t4", "tunnel-interface"])  # a tunnel needs one
     with pytest.raises(ControlError):
         service.commit("bad")
     assert service.running is running and running == before
-    assert (tmp_path / "running.json").read_bytes() == on_disk
+    assert {p.name: p.read_bytes() for p in [tmp_path / "running.json", tmp_path / "running.journal",
+                                             *(tmp_path / "history").iterdir()]} == on_disk
 
 
 def test_a_one_tunnel_commit_maps_and_hands_the_engine_one_tunnel(service, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -290,3 +292,24 @@ def test_id_map_gives_the_next_id_without_a_scan(tmp_path) -> None:  # type: ign
     ids.save()
     again = IdMap(tmp_path)
     assert again.get("tunnel", "t1") == 2 and again.get("tunnel", "other") == 4
+
+
+def test_a_one_tunnel_commit_appends_its_delta_only(service, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The store's share of a one-tunnel commit: one journal record and one history record
+    of the tunnel's size; running.json (the whole config) is not written."""
+    snapshot = (tmp_path / "running.json").stat()
+    journal = (tmp_path / "running.journal").stat().st_size
+    for line in tunnel_lines(N):
+        service.set(line.split())
+    n = service.commit("one more")["job"]
+    assert n is not None
+    after = (tmp_path / "running.json").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (snapshot.st_ino, snapshot.st_mtime_ns)
+    grew = (tmp_path / "running.journal").stat().st_size - journal
+    newest = max((tmp_path / "history").glob("*.json"), key=lambda p: int(p.stem))
+    entry = len(orjson.dumps(service.running["network"]["ike"]["gateway"][f"g{N}"])) + \
+        len(orjson.dumps(service.running["network"]["tunnel"]["ipsec"][f"t{N}"]))
+    assert entry < grew < entry + 300, (entry, grew)
+    assert newest.stat().st_size < 300  # the undo: two deletes
+    assert service.store.version(int(newest.stem)) == ConfigService(
+        str(tmp_path), Engine(dataplane="none", state_dir=str(tmp_path)), hostname="h").running
