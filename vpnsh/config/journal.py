@@ -66,16 +66,20 @@ def records(data: bytes) -> tuple[list[Any], int, str]:
     return out, pos, ""
 
 
+_ABSENT = object()
+
+
 def _same_order(old: dict, new: dict) -> bool:
     """Whether ``new``'s keys are ``old``'s (those kept, in order) then the added ones:
-    what putting and deleting keys one by one on ``old`` gives."""
+    what putting and deleting keys one by one on ``old`` gives. (C-speed passes: a
+    10,000-entry dict is looked at on every one-tunnel commit.)"""
     n = len(old)
     if len(new) >= n and list(itertools.islice(new, n)) == list(old):
         return True  # the common cases: same keys, or some added at the end
-    kept = [k for k in old if k in new]
+    kept = list(filter(new.__contains__, old))
     if list(itertools.islice(new, len(kept))) != kept:
         return False
-    return all(k not in old for k in itertools.islice(new, len(kept), None))
+    return not any(map(old.__contains__, itertools.islice(new, len(kept), None)))
 
 
 def delta(old: dict, new: dict) -> list[Change]:
@@ -90,16 +94,17 @@ def delta(old: dict, new: dict) -> list[Change]:
 
 
 def _delta(old: dict, new: dict, path: list[str], out: list[Change]) -> None:
+    get = old.get
+    # one tight pass finds what is not the very object it was (most of a large dict is)
+    moved = [k for k, v in new.items() if get(k, _ABSENT) is not v]
     added = 0
-    for key, value in new.items():
-        if key not in old:
+    for key in moved:
+        value = new[key]
+        was = get(key, _ABSENT)
+        if was is _ABSENT:
             out.append([[*path, key], value])
             added += 1
-            continue
-        was = old[key]
-        if was is value:
-            continue
-        if type(was) is dict and type(value) is dict:
+        elif type(was) is dict and type(value) is dict:
             if _same_order(was, value):
                 _delta(was, value, [*path, key], out)
             else:
@@ -107,7 +112,7 @@ def _delta(old: dict, new: dict, path: list[str], out: list[Change]) -> None:
         elif type(was) is not type(value) or was != value:
             out.append([[*path, key], value])
     if len(new) - added != len(old):  # some keys of old are gone
-        out.extend([[*path, key]] for key in old if key not in new)
+        out.extend([[*path, key]] for key in itertools.filterfalse(new.__contains__, old))
 
 
 def applied(tree: dict, changes: list[Change]) -> dict:

@@ -53,6 +53,7 @@ CANDIDATE_FILE = "candidate.json"  # as ConfigStore.save_candidate writes it
 RUNNING_FILE = "running.json"
 STEPS_FILE = "candidate-changes.json"  # who changed what in the candidate (secrets encrypted)
 FLUSH_DELAY = 0.2  # seconds between a change and the candidate reaching disk
+LARGE_COMMIT = 64  # objects a commit touches for its freed memory to be given back at once
 COMPACT_IDLE = 30.0  # seconds without a commit before the store writes the running config whole
 FORMATS = ("default", "set", "xml", "json")
 SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -540,7 +541,8 @@ class ConfigService:
             warnings.append(f"Warning: the engine could not apply every change: {exc}")
         t5 = time.perf_counter()
         warnings += [f"Warning: a change no longer applies and was dropped: {d}" for d in dropped]
-        gcpolicy.settle()  # the new running tree and policies are long-lived
+        # the new running tree and policies are long-lived; a large commit freed much
+        gcpolicy.settle(release=_objects_touched(changes) >= LARGE_COMMIT)
         self.jobs.done(job, True, [system_text.COMMIT_OK], warnings)
         self.system_log.event("commit", f"Commit job {job.id} succeeded" + (f": {description}" if description else ""))
         log.info(
@@ -1004,6 +1006,13 @@ class ConfigService:
         self._dirty = False
         # Large candidates: write less often, so a script of many sets is not slowed down.
         self._flush_delay = max(FLUSH_DELAY, 10 * (time.perf_counter() - t0))
+
+
+def _objects_touched(changes: config_diff.ConfigDiff) -> int:
+    """Named objects a commit added, changed or removed (a change elsewhere counts one)."""
+    return int(changes.other) + sum(len(c.added) + len(c.changed) + len(c.removed)
+                                    for c in vars(changes).values()
+                                    if isinstance(c, config_diff.Changes))
 
 
 def _apply_changes(tree_: dict[str, Any], changes: Sequence[tree.Assign]) -> None:
