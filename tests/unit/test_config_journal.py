@@ -192,3 +192,21 @@ def test_delta_puts_reordered_dicts_whole_and_replays_exactly() -> None:
         journal.apply(replayed, changes)
         assert orjson.dumps(replayed) == orjson.dumps(target)
     assert journal.delta(old, old) == []
+
+
+def test_the_candidate_is_written_as_its_changes_to_running(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    store = ConfigStore(tmp_path)
+    running = big_tree(3000)
+    store.commit(running, "base")
+    candidate = edit(edit(running, random.Random(3), 1), random.Random(4), 2)
+    store.save_candidate(candidate, running)
+    assert (tmp_path / "candidate.json").stat().st_size < 1000  # not the 3,000 gateways
+    again = ConfigStore(tmp_path)
+    assert export(again.load_candidate()) == export(candidate)
+    # changes to another running config (a crash between a commit and the file's removal)
+    store.commit(candidate, "committed")
+    with caplog.at_level(logging.WARNING, logger="vpnshd"):
+        assert ConfigStore(tmp_path).load_candidate() is None
+    assert "not to the running config" in caplog.text
+    store.save_candidate(candidate)  # without running: whole, as before
+    assert ConfigStore(tmp_path).load_candidate() == candidate

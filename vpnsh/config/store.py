@@ -197,6 +197,7 @@ def _record_head(path: Path) -> dict:
     return {k: record[k] for k in ("n", "time", "description")}
 
 
+CANDIDATE_DELTA = "vpnsh:candidate-changes"  # the key of a candidate written as a delta
 JOURNAL_RECORDS = 64  # commits the journal holds before a commit compacts it
 JOURNAL_BYTES = 4 << 20  # or bytes
 
@@ -393,9 +394,29 @@ class ConfigStore:
 
     # ------------------------------------------------------------------ candidate
 
-    def save_candidate(self, tree: dict) -> None:
-        write_atomic(self.root / "candidate.json", _dump(tree))
+    def save_candidate(self, tree: dict, running: dict | None = None) -> None:
+        """The candidate to disk. Given ``running`` (the running config the candidate was
+        edited from, sharing what it did not change), only what differs from it is
+        written: a one-line edit at 10,000 tunnels writes that line's worth, not 6 MB."""
+        if running is not None and running is self._running:
+            data = _dump({CANDIDATE_DELTA: {"base": self._last,
+                                            "changes": journal.delta(running, tree)}})
+        else:
+            data = _dump(tree)
+        write_atomic(self.root / "candidate.json", data)
 
     def load_candidate(self) -> dict | None:
         path = self.root / "candidate.json"
-        return _load(path) if path.exists() else None
+        if not path.exists():
+            return None
+        data = _load(path)
+        if not (isinstance(data, dict) and CANDIDATE_DELTA in data):
+            return data
+        if self._running is None:
+            self.running()
+        rec = data[CANDIDATE_DELTA]
+        if self._running is None or rec.get("base") != self._last:
+            log.warning("%s holds the changes to commit %s, not to the running config (commit "
+                        "%s): starting from running", path, rec.get("base"), self._last)
+            return None
+        return journal.applied(self._running, rec["changes"])

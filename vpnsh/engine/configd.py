@@ -998,9 +998,7 @@ class ConfigService:
         if not self._dirty:
             return
         t0 = time.perf_counter()
-        # Compact JSON: the C encoder (indented output falls back to pure Python, 10x slower).
-        data = self.store.encoder.encode(self.candidate)  # shares running's unchanged entries
-        write_atomic(Path(self._candidate_path), data)
+        self.store.save_candidate(self.candidate, self.running)  # what differs from running
         steps = json.dumps([dataclasses.asdict(s) for s in self.steps], separators=(",", ":"))
         write_atomic(Path(self.state_dir) / STEPS_FILE, steps.encode())
         self._dirty = False
