@@ -484,9 +484,10 @@ class ConfigService:
         if not force and not changed:
             return {"job": None, "lines": [system_text.NO_CHANGES]}
         job = self.jobs.start("Commit", description, user=connection.admin_name(""))
-        if len(self.steps) < LARGE_COMMIT:
-            # a small commit: no full collection in it (a large one may well have one, and
-            # free the garbage its edits made: a 160,000-line load left ~20 MB of it)
+        if len(self.steps) < LARGE_COMMIT and all(s.verb != "load" for s in self.steps):
+            # a small commit: no full collection in it (a large one, or a load, may well
+            # have one, and free the garbage its edits made: a 160,000-line bulk load left
+            # ~20 MB of it)
             gcpolicy.hold()
         try:
             return self._commit_job(job, target, rest, admin, description, t0)
