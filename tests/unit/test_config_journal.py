@@ -210,3 +210,18 @@ def test_the_candidate_is_written_as_its_changes_to_running(tmp_path, caplog) ->
     assert "not to the running config" in caplog.text
     store.save_candidate(candidate)  # without running: whole, as before
     assert ConfigStore(tmp_path).load_candidate() == candidate
+
+
+def test_undoing_a_delete_in_the_middle_puts_the_entry_back_in_place(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    store = ConfigStore(tmp_path)
+    tree = big_tree(3000)
+    first = store.commit(tree, "base")
+    gws = {k: v for k, v in tree["network"]["ike"]["gateway"].items() if k != "g1500"}
+    n = store.commit({**tree, "network": {"ike": {"gateway": gws}}}, "delete one")
+    assert (tmp_path / "history" / f"{n}.json").stat().st_size < 500  # not the 2,999 others
+    assert export(ConfigStore(tmp_path).version(first)) == export(tree)
+    inserted = {**{k: v for k, v in list(gws.items())[:10]}, "mid": {"peer": "x"},
+                **{k: v for k, v in list(gws.items())[10:]}}
+    changes = journal.delta(gws, inserted)
+    assert changes == [[["mid"], {"peer": "x"}, "g9"]]
+    assert export(journal.applied(gws, changes)) == export(inserted)

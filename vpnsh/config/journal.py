@@ -16,7 +16,8 @@ ignored, said in the log. Each further record is a commit, ``{"n", "time", "desc
 and is cut off before the next append.
 
 A delta is a list of changes at paths: ``[path, value]`` puts ``value`` at ``path`` (a new
-key goes last, as ``set`` puts it), ``[path]`` deletes it. :func:`delta` finds them by
+key goes last, as ``set`` puts it), ``[path, value, after]`` puts a new key right after the
+key ``after`` (``None``: first; what undoing a delete needs), ``[path]`` deletes it. :func:`delta` finds them by
 identity first (the candidate shares every subtree it did not edit with running, see
 :mod:`vpnsh.config.cow`), and keeps key order exact: a dict whose keys were reordered
 (``move``) is put whole, so replaying gives the very bytes an export of the tree gives.
@@ -69,50 +70,77 @@ def records(data: bytes) -> tuple[list[Any], int, str]:
 _ABSENT = object()
 
 
-def _same_order(old: dict, new: dict) -> bool:
-    """Whether ``new``'s keys are ``old``'s (those kept, in order) then the added ones:
-    what putting and deleting keys one by one on ``old`` gives. (C-speed passes: a
-    10,000-entry dict is looked at on every one-tunnel commit.)"""
+SAME, INSERTED, MOVED = 0, 1, 2
+
+
+def _order(old: dict, new: dict) -> int:
+    """How ``new``'s keys are ordered against ``old``'s: SAME (those kept in their order,
+    the added ones after them: what putting and deleting keys one by one gives), INSERTED
+    (those kept in their order, some added among them) or MOVED (reordered: ``move``).
+    C-speed passes: a 10,000-entry dict is looked at on every one-tunnel commit."""
     n = len(old)
     if len(new) >= n and list(itertools.islice(new, n)) == list(old):
-        return True  # the common cases: same keys, or some added at the end
+        return SAME  # the common cases: same keys, or some added at the end
     kept = list(filter(new.__contains__, old))
-    if list(itertools.islice(new, len(kept))) != kept:
-        return False
-    return not any(map(old.__contains__, itertools.islice(new, len(kept), None)))
+    if list(filter(old.__contains__, new)) != kept:
+        return MOVED
+    if list(itertools.islice(new, len(kept))) == kept:
+        return SAME
+    return INSERTED
 
 
 def delta(old: dict, new: dict) -> list[Change]:
     """The changes that make ``old`` into ``new`` (both dicts)."""
     if old is new:
         return []
-    if not _same_order(old, new):
+    order = _order(old, new)
+    if order == MOVED:
         return [[[], new]]
     out: list[Change] = []
-    _delta(old, new, [], out)
+    _delta(old, new, [], out, order)
     return out
 
 
-def _delta(old: dict, new: dict, path: list[str], out: list[Change]) -> None:
+def _delta(old: dict, new: dict, path: list[str], out: list[Change], order: int) -> None:
     get = old.get
     # one tight pass finds what is not the very object it was (most of a large dict is)
     moved = [k for k, v in new.items() if get(k, _ABSENT) is not v]
+    keys = list(new) if order == INSERTED else []
     added = 0
     for key in moved:
         value = new[key]
         was = get(key, _ABSENT)
         if was is _ABSENT:
-            out.append([[*path, key], value])
-            added += 1
-        elif type(was) is dict and type(value) is dict:
-            if _same_order(was, value):
-                _delta(was, value, [*path, key], out)
+            if order == INSERTED:  # [path, value, the key it follows (None: first)]
+                i = keys.index(key)
+                out.append([[*path, key], value, keys[i - 1] if i else None])
             else:
                 out.append([[*path, key], value])
+            added += 1
+        elif type(was) is dict and type(value) is dict:
+            inner = _order(was, value)
+            if inner == MOVED:
+                out.append([[*path, key], value])
+            else:
+                _delta(was, value, [*path, key], out, inner)
         elif type(was) is not type(value) or was != value:
             out.append([[*path, key], value])
     if len(new) - added != len(old):  # some keys of old are gone
         out.extend([[*path, key]] for key in itertools.filterfalse(new.__contains__, old))
+
+
+def _put(node: dict, change: Change) -> None:
+    key = change[0][-1]
+    if len(change) == 2 or key in node:
+        node[key] = change[1]
+        return
+    items = list(node.items())  # in among the others: after the key named
+    after = change[2]
+    at = 0 if after is None else next((i + 1 for i, (k, _) in enumerate(items) if k == after),
+                                      len(items))
+    items.insert(at, (key, change[1]))
+    node.clear()
+    node.update(items)
 
 
 def applied(tree: dict, changes: list[Change]) -> dict:
@@ -134,8 +162,8 @@ def applied(tree: dict, changes: list[Change]) -> dict:
             elif sub is src:
                 sub = node[key] = dict(src)
             node, orig = sub, src
-        if len(change) == 2:
-            node[path[-1]] = change[1]
+        if len(change) >= 2:
+            _put(node, change)
         else:
             node.pop(path[-1], None)
     return out
@@ -152,7 +180,7 @@ def apply(tree: dict, changes: list[Change]) -> None:
         node = tree
         for key in path[:-1]:
             node = node.setdefault(key, {})
-        if len(change) == 2:
-            node[path[-1]] = change[1]
+        if len(change) >= 2:
+            _put(node, change)
         else:
             node.pop(path[-1], None)
