@@ -313,3 +313,22 @@ def test_a_one_tunnel_commit_appends_its_delta_only(service, tmp_path) -> None: 
     assert newest.stat().st_size < 300  # the undo: two deletes
     assert service.store.version(int(newest.stem)) == ConfigService(
         str(tmp_path), Engine(dataplane="none", state_dir=str(tmp_path)), hostname="h").running
+
+
+def test_moved_keys_remembered_in_a_commit_equal_a_fresh_pass() -> None:
+    rng = random.Random(9)
+    base = {f"k{i}": {"v": i} for i in range(200)}
+    for _ in range(30):
+        new = dict(base)
+        for _ in range(rng.randrange(4)):
+            new.pop(rng.choice(list(new)), None)
+        for i in range(rng.randrange(4)):
+            new[rng.choice([f"k{rng.randrange(200)}", f"n{i}"])] = {"v": -1}
+        fresh = (cow.moved(base, new), cow.moved(new, base))
+        with cow.remembering():
+            assert cow.moved(base, new) == fresh[0]
+            assert cow.moved(base, new) is cow.moved(base, new)  # asked once
+            back = cow.moved(new, base)  # made from the forward answer
+            assert set(back) == set(fresh[1])
+            only = [k for k in back if k not in new]
+            assert only == [k for k in base if k not in new]  # in base's order

@@ -13,6 +13,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import cow
 from .formats import render
 from .schema import Node
 from .tree import node_at, with_defaults
@@ -94,16 +95,12 @@ def _routes(tree: dict) -> dict[Hashable, Any]:
     return out
 
 
-_ABSENT = object()
-
-
 def _compare(old: dict, new: dict, node: Node) -> Changes:
     """Names added, removed, and changed in effect (stored values compared with defaults)."""
     if old is new:
         return Changes()
     # one pass, by identity: the candidate shares every entry it did not edit with running
-    get = old.get
-    moved = [k for k, v in new.items() if get(k, _ABSENT) is not v]
+    moved = cow.moved(old, new)
     added = {k for k in moved if k not in old}
     removed = set(old.keys() - new.keys()) if len(new) - len(added) != len(old) else set()
     changed = {k for k in moved if k not in added and old[k] != new[k]

@@ -33,6 +33,8 @@ from typing import Any
 
 import orjson
 
+from . import cow
+
 _HEAD = struct.Struct(">II")  # length, crc32
 MAX_RECORD = 1 << 30
 
@@ -103,8 +105,8 @@ def delta(old: dict, new: dict) -> list[Change]:
 
 def _delta(old: dict, new: dict, path: list[str], out: list[Change], order: int) -> None:
     get = old.get
-    # one tight pass finds what is not the very object it was (most of a large dict is)
-    moved = [k for k, v in new.items() if get(k, _ABSENT) is not v]
+    # what is not the very object it was (most of a large dict is)
+    moved = cow.moved(old, new)
     keys = list(new) if order == INSERTED else []
     added = 0
     for key in moved:

@@ -519,9 +519,10 @@ class ConfigService:
                 raise ControlError(system_text.commit_failed(job.id, [str(exc)]).rstrip("\n"),
                                    VALIDATION) from None
         t1 = time.perf_counter()
-        changes = config_diff.diff(self.running, target)
-        t2 = time.perf_counter()
-        self.store.commit(target, description, keep=self._history_versions())
+        with cow.remembering():  # the diff and the store's delta compare the same dicts
+            changes = config_diff.diff(self.running, target)
+            t2 = time.perf_counter()
+            self.store.commit(target, description, keep=self._history_versions())
         t3 = time.perf_counter()
         self._compact_later()
         self.running, self._shared = target, True
