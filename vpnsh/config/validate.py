@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
-from . import ifnames, netref, objects
+from . import cow, ifnames, netref, objects
 from .schema import (
     Container,
     Entries,
@@ -181,9 +181,9 @@ class _Shape:
         good = good if isinstance(good, dict) else {}
         if isinstance(node, Entries) and not entry:
             changed: set[str] = set()
-            for name, sub in value.items():
-                if good.get(name) is sub:  # the very entry of the valid tree (copy on write)
-                    continue
+            # not the very entries of the valid tree (copy on write): one pass, or none
+            for name in cow.moved(good, value):
+                sub = value[name]
                 if name not in good:  # a name in a valid tree is a valid name
                     changed.add(name)
                     try:

@@ -500,26 +500,28 @@ class ConfigService:
 
     def _commit_job(self, job: Any, target: dict[str, Any], rest: list[Step], admin: str,
                     description: str, t0: float) -> dict[str, Any]:
-        problems = self._problems(target)
-        if problems:
-            self.jobs.done(job, False, [*problems, system_text.COMMIT_FAILED])
-            self.system_log.event("commit", f"Commit job {job.id} failed: {len(problems)} validation error(s)",
-                                  severity="medium")
-            log.info("commit job %d failed validation with %d problem(s)", job.id, len(problems))
-            raise ControlError(system_text.commit_failed(job.id, problems).rstrip("\n"), VALIDATION)
-        firewall = getattr(self.engine, "firewall", None)
-        if firewall is not None:
-            # zones and rules go into the kernel first: refused, the commit fails whole
-            try:
-                firewall.apply(target)
-            except FirewallError as exc:
-                self.jobs.done(job, False, [str(exc), system_text.COMMIT_FAILED])
-                self.system_log.event("commit", f"Commit job {job.id} failed: {exc}",
+        # validation, the diff and the store's delta ask which entries of running's large
+        # dicts the candidate replaced: answered once (nothing edits the trees meanwhile)
+        with cow.remembering():
+            problems = self._problems(target)
+            if problems:
+                self.jobs.done(job, False, [*problems, system_text.COMMIT_FAILED])
+                self.system_log.event("commit", f"Commit job {job.id} failed: {len(problems)} validation error(s)",
                                       severity="medium")
-                raise ControlError(system_text.commit_failed(job.id, [str(exc)]).rstrip("\n"),
-                                   VALIDATION) from None
-        t1 = time.perf_counter()
-        with cow.remembering():  # the diff and the store's delta compare the same dicts
+                log.info("commit job %d failed validation with %d problem(s)", job.id, len(problems))
+                raise ControlError(system_text.commit_failed(job.id, problems).rstrip("\n"), VALIDATION)
+            firewall = getattr(self.engine, "firewall", None)
+            if firewall is not None:
+                # zones and rules go into the kernel first: refused, the commit fails whole
+                try:
+                    firewall.apply(target)
+                except FirewallError as exc:
+                    self.jobs.done(job, False, [str(exc), system_text.COMMIT_FAILED])
+                    self.system_log.event("commit", f"Commit job {job.id} failed: {exc}",
+                                          severity="medium")
+                    raise ControlError(system_text.commit_failed(job.id, [str(exc)]).rstrip("\n"),
+                                       VALIDATION) from None
+            t1 = time.perf_counter()
             changes = config_diff.diff(self.running, target)
             t2 = time.perf_counter()
             self.store.commit(target, description, keep=self._history_versions())
