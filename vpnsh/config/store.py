@@ -282,8 +282,10 @@ class ConfigStore:
         if self._running is None or self._journal_good is None:
             config = self.encoder.encode(tree)  # one serialisation for both files
             undo = None if self._running is None else journal.delta(tree, self._running)
-            write_atomic(self.history_dir / f"{n}.json", _record(n, when, description, config, undo))
+            # the snapshot first: a crash between the two never leaves a record of a commit
+            # that did not happen (a missing record only ends the way back, see version)
             self._snapshot(config, n)
+            write_atomic(self.history_dir / f"{n}.json", _record(n, when, description, config, undo))
         else:
             old = self._running
             self._append(journal.frame({"n": n, "time": when, "description": description,
@@ -354,7 +356,10 @@ class ConfigStore:
         if "config" in record:
             return _interned(record["config"])
         undos: list[Any] = []
-        for m in numbers[numbers.index(n) + 1:]:
+        later = numbers[numbers.index(n) + 1:]
+        if later != list(range(n + 1, n + 1 + len(later))):
+            raise KeyError(n)  # a record missing on the way back (a crash): not rebuilt
+        for m in later:
             later = json.loads((self.history_dir / f"{m}.json").read_bytes())
             if "undo" not in later:
                 raise KeyError(n)  # a record of the old format in between: no way back
