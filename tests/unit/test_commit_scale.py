@@ -112,12 +112,14 @@ def test_random_edits_never_modify_running(service) -> None:  # type: ignore[no-
 def test_a_failed_commit_leaves_running_and_its_objects_as_they_were(service, tmp_path) -> None:  # type: ignore[no-untyped-def]
     running = service.running
     before = copy.deepcopy(running)
-    on_disk = (tmp_path / "running.json").read_bytes()
+    on_disk = {p.name: p.read_bytes() for p in [tmp_path / "running.json", tmp_path / "running.journal",
+                                                *(tmp_path / "history").iterdir()]}
     service.delete(["network", "tunnel", "ipsec", "t4", "tunnel-interface"])  # a tunnel needs one
     with pytest.raises(ControlError):
         service.commit("bad")
     assert service.running is running and running == before
-    assert (tmp_path / "running.json").read_bytes() == on_disk
+    assert {p.name: p.read_bytes() for p in [tmp_path / "running.json", tmp_path / "running.journal",
+                                             *(tmp_path / "history").iterdir()]} == on_disk
 
 
 def test_a_one_tunnel_commit_maps_and_hands_the_engine_one_tunnel(service, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -182,6 +184,57 @@ def test_the_incremental_engine_view_equals_a_full_mapping(service) -> None:  # 
     assert "t2:q" in got.children and "t9:p" not in got.children
 
 
+def _same_view(service) -> None:  # type: ignore[no-untyped-def]
+    got, ids = service.engine.cfg, service.engine.ids
+    before = {k: dict(v) for k, v in ids.ids.items()}
+    full = config_map.engine_config(service.running, service.engine._decrypt, ids)
+    assert ids.ids == before  # the incremental mapping forgot what a full one forgets
+    assert got.tunnel_monitors == full.tunnel_monitors and got.problems == full.problems
+    assert got.cert_gateways == full.cert_gateways
+    assert IdMap(service.state_dir).ids == before  # ids.json + ids.log say the same
+
+
+def test_incremental_monitors_and_ids_equal_a_full_mapping(service) -> None:  # type: ignore[no-untyped-def]
+    service.set(["network", "interface", "tunnel", "units", "tunnel.1", "ip", "169.254.0.1/24"])
+    assert service.commit("address")["result"] == "OK"
+    mon = "network tunnel ipsec {} tunnel-monitor {}"
+    for t in ("t3", "t30", "t1"):
+        service.set(mon.format(t, "enable yes").split())
+        service.set(mon.format(t, "destination-ip 169.254.0.2").split())
+    assert service.commit("monitors")["result"] == "OK"
+    assert [m.tunnel for m in service.engine.cfg.tunnel_monitors] == ["t1", "t3", "t30"]
+    _same_view(service)
+    service.set(mon.format("t3", "enable no").split())
+    service.delete(["network", "tunnel", "ipsec", "t30"])
+    service.delete(["network", "ike", "gateway", "g30"])
+    for line in tunnel_lines(N):
+        service.set(line.split())
+    service.set(mon.format(f"t{N}", "enable yes").split())
+    service.set(mon.format(f"t{N}", "destination-ip 169.254.0.3").split())
+    assert service.commit("more")["result"] == "OK"
+    assert [m.tunnel for m in service.engine.cfg.tunnel_monitors] == ["t1", f"t{N}"]
+    _same_view(service)
+    assert "t30:p" not in service.engine.ids.ids["tunnel"] and "g30" not in service.engine.ids.ids["gateway"]
+
+
+def test_id_map_log_survives_a_torn_line_and_is_compacted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ids = IdMap(tmp_path)
+    for i in range(5):
+        ids.get("tunnel", f"t{i}")
+    ids.save()  # the first lines of the log
+    ids.drop("tunnel", ["t0"])
+    ids.save()
+    assert (tmp_path / "ids.log").read_text().count("\n") == 6
+    with open(tmp_path / "ids.log", "ab") as f:
+        f.write(b'["+","tunnel","t9"')  # a torn last line: ignored
+    again = IdMap(tmp_path)
+    assert again.ids["tunnel"] == {f"t{i}": i + 1 for i in range(1, 5)}
+    assert again.get("tunnel", "new") == 6
+    again.save()  # after a torn line the map is written whole, the log emptied
+    assert not (tmp_path / "ids.log").exists()
+    assert IdMap(tmp_path).ids["tunnel"] == {**{f"t{i}": i + 1 for i in range(1, 5)}, "new": 6}
+
+
 def test_a_new_gateway_clashing_with_an_unchanged_one_is_still_refused(service) -> None:  # type: ignore[no-untyped-def]
     for line in tunnel_lines(N):
         service.set(line.split())
@@ -239,3 +292,43 @@ def test_id_map_gives_the_next_id_without_a_scan(tmp_path) -> None:  # type: ign
     ids.save()
     again = IdMap(tmp_path)
     assert again.get("tunnel", "t1") == 2 and again.get("tunnel", "other") == 4
+
+
+def test_a_one_tunnel_commit_appends_its_delta_only(service, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The store's share of a one-tunnel commit: one journal record and one history record
+    of the tunnel's size; running.json (the whole config) is not written."""
+    snapshot = (tmp_path / "running.json").stat()
+    journal = (tmp_path / "running.journal").stat().st_size
+    for line in tunnel_lines(N):
+        service.set(line.split())
+    n = service.commit("one more")["job"]
+    assert n is not None
+    after = (tmp_path / "running.json").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (snapshot.st_ino, snapshot.st_mtime_ns)
+    grew = (tmp_path / "running.journal").stat().st_size - journal
+    newest = max((tmp_path / "history").glob("*.json"), key=lambda p: int(p.stem))
+    entry = len(orjson.dumps(service.running["network"]["ike"]["gateway"][f"g{N}"])) + \
+        len(orjson.dumps(service.running["network"]["tunnel"]["ipsec"][f"t{N}"]))
+    assert entry < grew < entry + 300, (entry, grew)
+    assert newest.stat().st_size < 300  # the undo: two deletes
+    assert service.store.version(int(newest.stem)) == ConfigService(
+        str(tmp_path), Engine(dataplane="none", state_dir=str(tmp_path)), hostname="h").running
+
+
+def test_moved_keys_remembered_in_a_commit_equal_a_fresh_pass() -> None:
+    rng = random.Random(9)
+    base = {f"k{i}": {"v": i} for i in range(200)}
+    for _ in range(30):
+        new = dict(base)
+        for _ in range(rng.randrange(4)):
+            new.pop(rng.choice(list(new)), None)
+        for i in range(rng.randrange(4)):
+            new[rng.choice([f"k{rng.randrange(200)}", f"n{i}"])] = {"v": -1}
+        fresh = (cow.moved(base, new), cow.moved(new, base))
+        with cow.remembering():
+            assert cow.moved(base, new) == fresh[0]
+            assert cow.moved(base, new) is cow.moved(base, new)  # asked once
+            back = cow.moved(new, base)  # made from the forward answer
+            assert set(back) == set(fresh[1])
+            only = [k for k in back if k not in new]
+            assert only == [k for k in base if k not in new]  # in base's order

@@ -24,7 +24,7 @@ def test_commit_numbers_history_and_survives_reopen(tmp_path):
     store = ConfigStore(tmp_path)
     tree = site_a()
     assert store.commit(tree, "first") == 1
-    tree["zone"]["extra"] = {}
+    tree = {**tree, "zone": {**tree["zone"], "extra": {}}}  # a committed tree is never edited
     assert store.commit(tree, "second") == 2
     again = ConfigStore(tmp_path)
     assert again.running() == tree
@@ -102,3 +102,6 @@ def test_commit_keeps_the_newest_versions(tmp_path: Path) -> None:
     assert [h["n"] for h in store.history()] == [5, 6]
     assert store.version(6) == {"n": 5}
     assert sorted(p.name for p in (tmp_path / "history").iterdir()) == ["5.json", "6.json"]
+    store.commit({"n": 6}, "c6", keep=2)
+    assert sorted(p.name for p in (tmp_path / "history").iterdir()) == ["6.json", "7.json"]
+    assert store.version(6) == {"n": 5} and store.version(7) == {"n": 6}

@@ -13,6 +13,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import cow
 from .formats import render
 from .schema import Node
 from .tree import node_at, with_defaults
@@ -98,11 +99,14 @@ def _compare(old: dict, new: dict, node: Node) -> Changes:
     """Names added, removed, and changed in effect (stored values compared with defaults)."""
     if old is new:
         return Changes()
-    changed = {k for k in old.keys() & new.keys() if old[k] is not new[k] and old[k] != new[k]
+    # one pass, by identity: the candidate shares every entry it did not edit with running
+    moved = cow.moved(old, new)
+    added = {k for k in moved if k not in old}
+    removed = set(old.keys() - new.keys()) if len(new) - len(added) != len(old) else set()
+    changed = {k for k in moved if k not in added and old[k] != new[k]
                and with_defaults(node, old[k], entry=True) != with_defaults(node, new[k],
                                                                              entry=True)}
-    return Changes(added=set(new.keys() - old.keys()), removed=set(old.keys() - new.keys()),
-                   changed=changed)
+    return Changes(added=added, removed=removed, changed=changed)
 
 
 def _ref(entry: dict, base: tuple[str, ...], *keys: str) -> Any:

@@ -9,8 +9,9 @@ to the nearest named entry (``rules R from trust to vpn action allow``).
 from __future__ import annotations
 
 import copy
+import itertools
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,6 +182,17 @@ def walk(tokens: Sequence[str], *, encrypt: Encrypt | None = None) -> Walk:
 # --------------------------------------------------------------------------- paths in the tree
 
 ANY = "*"  # in a reference target path: any entry name (``ethernet * layer3 units``)
+
+
+def in_order(entries: dict, names: Collection[str]) -> list[str]:
+    """Those of ``names`` that are keys of ``entries``, in its order: without a pass over
+    ``entries`` when they are its last keys (new entries usually are)."""
+    if not names:
+        return []
+    tail = list(itertools.islice(reversed(entries), len(names)))
+    if set(tail) == set(names):
+        return tail[::-1]
+    return [n for n in entries if n in names]
 
 
 def entries_at(tree: Any, path: Sequence[str]) -> dict:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
-from . import ifnames, netref, objects
+from . import cow, ifnames, netref, objects
 from .schema import (
     Container,
     Entries,
@@ -24,7 +24,7 @@ from .schema import (
     Secret,
     parse_cached,
 )
-from .tree import ENCRYPTED_PREFIX, Path, entries_at, node_at, with_defaults
+from .tree import ENCRYPTED_PREFIX, Path, entries_at, in_order, node_at, with_defaults
 from .vpn_schema import (
     ADDRESS_GROUPS,
     ADDRESSES,
@@ -181,9 +181,9 @@ class _Shape:
         good = good if isinstance(good, dict) else {}
         if isinstance(node, Entries) and not entry:
             changed: set[str] = set()
-            for name, sub in value.items():
-                if good.get(name) is sub:  # the very entry of the valid tree (copy on write)
-                    continue
+            # not the very entries of the valid tree (copy on write): one pass, or none
+            for name in cow.moved(good, value):
+                sub = value[name]
                 if name not in good:  # a name in a valid tree is a valid name
                     changed.add(name)
                     try:
@@ -330,7 +330,7 @@ def _check_gateways(tree: dict, delta: _Delta | None = None) -> Iterator[Problem
     if todo is not None and not todo:  # the gateways of running, or some of them
         return
     if todo is not None and not _may_clash(gateways, todo):
-        for name in (n for n in gateways if n in todo):
+        for name in in_order(gateways, todo):
             yield from _check_gateway(tree, GATEWAYS + (name,), gateways[name])
         return
     endpoints: dict[tuple, str] = {}
@@ -490,7 +490,7 @@ def _check_tunnels(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]
     # one tunnel is checked against itself and the names of the IPsec profiles
     todo = None if delta is None or delta.removed(IPSEC_PROFILES) else delta.changed(TUNNELS)
     tunnels = _get(tree, TUNNELS) or {}
-    for name in (tunnels if todo is None else [n for n in tunnels if n in todo]):
+    for name in (tunnels if todo is None else in_order(tunnels, todo)):
         tun = tunnels[name]
         path = TUNNELS + (name,)
         yield from _missing(path, tun, "tunnel-interface", "auto-key ike-gateway")
@@ -681,7 +681,7 @@ def _check_monitors(tree: dict, delta: _Delta | None = None) -> Iterator[Problem
     if delta is None or not delta.clean(TUNNELS, TUNNEL_UNITS):
         tunnels = _get(tree, TUNNELS) or {}
         todo = None if delta is None or not delta.clean(TUNNEL_UNITS) else delta.changed(TUNNELS)
-        for name in (tunnels if todo is None else [n for n in tunnels if n in todo]):
+        for name in (tunnels if todo is None else in_order(tunnels, todo)):
             tun = tunnels[name]
             mon = _get(tun, ("tunnel-monitor",)) or {}
             ifname = tun.get("tunnel-interface")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vpnsh.config import ifnames, netref
-from vpnsh.config.tree import effective
+from vpnsh.config.tree import effective, in_order
 from vpnsh.config.vpn_schema import (
     GATEWAYS,
     IKE_PROFILES,
@@ -77,6 +77,8 @@ class EngineConfig:
     tunnel_monitors: list[TunnelMonitorSpec] = field(default_factory=list)
     path_monitors: list[PathMonitorSpec] = field(default_factory=list)
     child_names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # tunnel -> its children
+    cert_gateways: set[str] = field(default_factory=set)  # gateways with certificate authentication
+    monitor_specs: dict[str, TunnelMonitorSpec] = field(default_factory=dict)  # tunnel -> its monitor
     # what this mapping made anew (None: everything, a full mapping): the engine hands over these
     mapped_gateways: list[str] | None = None
     mapped_tunnels: list[str] | None = None
@@ -345,11 +347,15 @@ def hold_time_scale() -> float:
 
 
 def tunnel_monitors(tree: dict, children: dict[str, ChildPolicy],
-                    placement: dict[str, tuple[str, bool]]) -> tuple[list[TunnelMonitorSpec], dict[str, str]]:
-    """The tunnel monitors of the running config, and problems ("tunnel T" -> why not)."""
+                    placement: dict[str, tuple[str, bool]],
+                    names: Iterable[str] | None = None) -> tuple[list[TunnelMonitorSpec], dict[str, str]]:
+    """The tunnel monitors of the running config (of the tunnels ``names`` only, when given),
+    and problems ("tunnel-monitor T" -> why not)."""
     out: list[TunnelMonitorSpec] = []
     problems: dict[str, str] = {}
-    for name, raw in _stored(tree, TUNNELS).items():
+    stored = _stored(tree, TUNNELS)
+    for name in stored if names is None else names:
+        raw = stored.get(name)
         if not isinstance(raw, dict) or (raw.get("tunnel-monitor") or {}).get("enable") != "yes":
             continue
         if name not in placement or raw.get("disabled") == "yes":
@@ -411,10 +417,16 @@ def _stored(tree: dict, path: tuple[str, ...]) -> dict[str, Any]:
     return node if isinstance(node, dict) else {}
 
 
-def _drop_tunnel(out: EngineConfig, name: str) -> None:
+def _drop_tunnel(out: EngineConfig, name: str, dropped: list[str] | None = None) -> None:
     out.placement.pop(name, None)
     for child in out.child_names.pop(name, ()):
         out.children.pop(child, None)
+        if dropped is not None:
+            dropped.append(child)
+
+
+def _has_cert(gw: Any) -> bool:
+    return isinstance(gw, dict) and "certificate" in (gw.get("authentication") or {})
 
 
 def _at_tail(order: dict, names: list[str]) -> bool:
@@ -443,6 +455,7 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
     """
     ids = ids or IdMap(None)
     out = EngineConfig()
+    dropped_children: list[str] = []  # tunnel IDs that may be gone (an incremental mapping)
     # an ethernet change can move a gateway's local address: map everything again
     full = previous is None or diff is None or bool(diff.ethernet_interfaces) \
         or bool(diff.loopback_interfaces)
@@ -450,6 +463,7 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
     if full:
         gw_names: Iterable[str] = gw_order
         tun_names: Iterable[str] = tun_order
+        out.cert_gateways = {n for n, g in gw_order.items() if _has_cert(g)}
     else:
         # start from the previous view and redo only what the diff names: a one-tunnel
         # commit maps one tunnel, whatever the size of the config (copies of the previous
@@ -458,10 +472,16 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
         touched_gw, touched_tun = _touched(diff.gateways), _touched(diff.tunnels)
         # gateways with certificate authentication are mapped at every commit: the
         # certificate store is not config, and a certificate or CRL imported since the last
-        # commit takes effect with the next one, as on PAN-OS
-        gw_names = [n for n, g in gw_order.items() if n in touched_gw
-                    or "certificate" in (g.get("authentication") or {})]
-        tun_names = [n for n in tun_order if n in touched_tun] if touched_tun else []
+        # commit takes effect with the next one, as on PAN-OS (the set of them is kept, not
+        # found by a pass over every gateway)
+        out.cert_gateways = previous.cert_gateways - set(diff.gateways.removed)
+        for name in touched_gw:
+            if _has_cert(gw_order.get(name)):
+                out.cert_gateways.add(name)
+            else:
+                out.cert_gateways.discard(name)
+        gw_names = in_order(gw_order, touched_gw | out.cert_gateways)
+        tun_names = in_order(tun_order, touched_tun)
         out.gateways, out.gateway_ids = dict(previous.gateways), dict(previous.gateway_ids)
         out.placement, out.children = dict(previous.placement), dict(previous.children)
         out.child_names = dict(previous.child_names)
@@ -469,12 +489,13 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
             out.gateways.pop(name, None)
             out.gateway_ids.pop(name, None)
         for name in diff.tunnels.removed:
-            _drop_tunnel(out, name)
+            _drop_tunnel(out, name, dropped_children)
         redo_gw = set(diff.gateways.removed) | set(gw_names)
         redo_tun = set(diff.tunnels.removed) | set(tun_names)
         out.problems = {k: v for k, v in previous.problems.items()
                         if (k.startswith("gateway ") and k[8:] not in redo_gw)
-                        or (k.startswith("tunnel ") and k[7:] not in redo_tun)}
+                        or (k.startswith("tunnel ") and k[7:] not in redo_tun)
+                        or (k.startswith("tunnel-monitor ") and k[15:] not in redo_tun)}
     if not full:
         out.mapped_gateways, out.mapped_tunnels = list(gw_names), list(tun_names)
     appended_gw: list[str] = []
@@ -505,18 +526,18 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
             children = tunnel_children(tree, name, tun, lambda n: ids.get("tunnel", n))
         except (MappingError, alg.UnsupportedAlgorithm) as exc:
             out.problems[key] = str(exc)
-            _drop_tunnel(out, name)
+            _drop_tunnel(out, name, dropped_children)
             continue
         except Exception as exc:  # noqa: BLE001 - one bad tunnel never stops the others
             log.exception("mapping tunnel %s failed", name)
             out.problems[key] = f"tunnel {name}: not applied: internal error {type(exc).__name__}"
-            _drop_tunnel(out, name)
+            _drop_tunnel(out, name, dropped_children)
             continue
         names = tuple(c.name for c in children)
         if name not in out.placement:
             appended_tun.append(name)
         elif out.child_names.get(name) != names:  # other proxy-ids: they go in at the end
-            _drop_tunnel(out, name)
+            _drop_tunnel(out, name, dropped_children)
             children_moved = True
         out.placement[name] = (tun.get("tunnel-interface", ""), tun.get("copy-tos", "no") == "yes")
         out.child_names[name] = names
@@ -537,10 +558,32 @@ def engine_config(tree: dict, decrypt: Decrypt, ids: IdMap | None = None,
         out.routes = _routes(tree, set(units))
     else:
         out.tunnel_interfaces, out.routes = previous.tunnel_interfaces, previous.routes
-    out.tunnel_monitors, monitor_problems = tunnel_monitors(tree, out.children, out.placement)
+    if full or previous is None:
+        specs, monitor_problems = tunnel_monitors(tree, out.children, out.placement)
+        out.monitor_specs = {m.tunnel: m for m in specs}
+    else:
+        # only the tunnels the diff touched (a tunnel's monitor profile and tunnel interface
+        # count as its own: the diff names the tunnel when they change)
+        redo = set(tun_names) | set(diff.tunnels.removed)
+        specs, monitor_problems = tunnel_monitors(tree, out.children, out.placement, tun_names)
+        out.monitor_specs = dict(previous.monitor_specs)
+        fresh = {m.tunnel: m for m in specs}
+        for name in redo & out.monitor_specs.keys() - fresh.keys():
+            del out.monitor_specs[name]
+        new_monitor = not fresh.keys() <= out.monitor_specs.keys()
+        out.monitor_specs.update(fresh)  # a monitor kept is replaced where it stands
+        if new_monitor:  # in the config's order, as a full mapping gives them
+            out.monitor_specs = {n: out.monitor_specs[n] for n in tun_order if n in out.monitor_specs}
+    out.tunnel_monitors = list(out.monitor_specs.values())
     out.problems.update(monitor_problems)
     out.path_monitors = path_monitors(tree, out.routes)
-    ids.keep_only("gateway", set(out.gateway_ids))
-    ids.keep_only("tunnel", set(out.children))
+    if full or previous is None:
+        ids.keep_only("gateway", set(out.gateway_ids))
+        ids.keep_only("tunnel", set(out.children))
+    else:  # only what this commit removed, failed to map or numbered anew may be gone
+        ids.drop("gateway", [n for n in [*diff.gateways.removed, *ids.given("gateway")]
+                             if n not in out.gateway_ids])
+        ids.drop("tunnel", [c for c in [*dropped_children, *ids.given("tunnel")]
+                            if c not in out.children])
     ids.save()
     return out

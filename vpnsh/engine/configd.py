@@ -53,6 +53,8 @@ CANDIDATE_FILE = "candidate.json"  # as ConfigStore.save_candidate writes it
 RUNNING_FILE = "running.json"
 STEPS_FILE = "candidate-changes.json"  # who changed what in the candidate (secrets encrypted)
 FLUSH_DELAY = 0.2  # seconds between a change and the candidate reaching disk
+LARGE_COMMIT = 64  # objects a commit touches for its freed memory to be given back at once
+COMPACT_IDLE = 30.0  # seconds without a commit before the store writes the running config whole
 FORMATS = ("default", "set", "xml", "json")
 SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 LOG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -156,6 +158,7 @@ class ConfigService:
         self.log_dir = log_dir
         self._candidate_path = os.path.join(state_dir, CANDIDATE_FILE)
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._compact_handle: asyncio.TimerHandle | None = None
         self._flush_delay = FLUSH_DELAY
         self._dirty = False
         self.steps: list[Step] = []  # the candidate's edits since running, in order (changes.py)
@@ -481,6 +484,11 @@ class ConfigService:
         if not force and not changed:
             return {"job": None, "lines": [system_text.NO_CHANGES]}
         job = self.jobs.start("Commit", description, user=connection.admin_name(""))
+        if len(self.steps) < LARGE_COMMIT and all(s.verb != "load" for s in self.steps):
+            # a small commit: no full collection in it (a large one, or a load, may well
+            # have one, and free the garbage its edits made: a 160,000-line bulk load left
+            # ~20 MB of it)
+            gcpolicy.hold()
         try:
             return self._commit_job(job, target, rest, admin, description, t0)
         except ControlError:
@@ -492,29 +500,33 @@ class ConfigService:
 
     def _commit_job(self, job: Any, target: dict[str, Any], rest: list[Step], admin: str,
                     description: str, t0: float) -> dict[str, Any]:
-        problems = self._problems(target)
-        if problems:
-            self.jobs.done(job, False, [*problems, system_text.COMMIT_FAILED])
-            self.system_log.event("commit", f"Commit job {job.id} failed: {len(problems)} validation error(s)",
-                                  severity="medium")
-            log.info("commit job %d failed validation with %d problem(s)", job.id, len(problems))
-            raise ControlError(system_text.commit_failed(job.id, problems).rstrip("\n"), VALIDATION)
-        firewall = getattr(self.engine, "firewall", None)
-        if firewall is not None:
-            # zones and rules go into the kernel first: refused, the commit fails whole
-            try:
-                firewall.apply(target)
-            except FirewallError as exc:
-                self.jobs.done(job, False, [str(exc), system_text.COMMIT_FAILED])
-                self.system_log.event("commit", f"Commit job {job.id} failed: {exc}",
+        # validation, the diff and the store's delta ask which entries of running's large
+        # dicts the candidate replaced: answered once (nothing edits the trees meanwhile)
+        with cow.remembering():
+            problems = self._problems(target)
+            if problems:
+                self.jobs.done(job, False, [*problems, system_text.COMMIT_FAILED])
+                self.system_log.event("commit", f"Commit job {job.id} failed: {len(problems)} validation error(s)",
                                       severity="medium")
-                raise ControlError(system_text.commit_failed(job.id, [str(exc)]).rstrip("\n"),
-                                   VALIDATION) from None
-        t1 = time.perf_counter()
-        changes = config_diff.diff(self.running, target)
-        t2 = time.perf_counter()
-        self.store.commit(target, description, keep=self._history_versions())
+                log.info("commit job %d failed validation with %d problem(s)", job.id, len(problems))
+                raise ControlError(system_text.commit_failed(job.id, problems).rstrip("\n"), VALIDATION)
+            firewall = getattr(self.engine, "firewall", None)
+            if firewall is not None:
+                # zones and rules go into the kernel first: refused, the commit fails whole
+                try:
+                    firewall.apply(target)
+                except FirewallError as exc:
+                    self.jobs.done(job, False, [str(exc), system_text.COMMIT_FAILED])
+                    self.system_log.event("commit", f"Commit job {job.id} failed: {exc}",
+                                          severity="medium")
+                    raise ControlError(system_text.commit_failed(job.id, [str(exc)]).rstrip("\n"),
+                                       VALIDATION) from None
+            t1 = time.perf_counter()
+            changes = config_diff.diff(self.running, target)
+            t2 = time.perf_counter()
+            self.store.commit(target, description, keep=self._history_versions())
         t3 = time.perf_counter()
+        self._compact_later()
         self.running, self._shared = target, True
         self._forget_candidate_file()
         self.steps = []
@@ -536,7 +548,8 @@ class ConfigService:
             warnings.append(f"Warning: the engine could not apply every change: {exc}")
         t5 = time.perf_counter()
         warnings += [f"Warning: a change no longer applies and was dropped: {d}" for d in dropped]
-        gcpolicy.settle()  # the new running tree and policies are long-lived
+        # the new running tree and policies are long-lived; a large commit freed much
+        gcpolicy.settle(release=_objects_touched(changes) >= LARGE_COMMIT)
         self.jobs.done(job, True, [system_text.COMMIT_OK], warnings)
         self.system_log.event("commit", f"Commit job {job.id} succeeded" + (f": {description}" if description else ""))
         log.info(
@@ -953,6 +966,37 @@ class ConfigService:
             log.warning("candidate change record unreadable (%s); changes are not attributed", exc)
             return []
 
+    def _compact_later(self) -> None:
+        """The commits journaled since the last snapshot are written whole once no commit
+        came for :data:`COMPACT_IDLE` seconds (and when the daemon stops, :meth:`close`)."""
+        if self._compact_handle is not None:
+            self._compact_handle.cancel()
+            self._compact_handle = None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._compact_handle = loop.call_later(COMPACT_IDLE, self._compact)
+
+    def _compact(self) -> None:
+        self._compact_handle = None
+        if not self.store.pending():
+            return
+        t0 = time.perf_counter()
+        try:
+            self.store.compact()
+        except OSError as exc:  # the journal still holds every commit: try again later
+            log.error("writing the running config whole failed: %s", exc)
+            return
+        log.info("running config written whole (%d ms)", 1000 * (time.perf_counter() - t0))
+
+    def close(self) -> None:
+        """At stop: the candidate to disk, the running config written whole."""
+        self.flush()
+        if self._compact_handle is not None:
+            self._compact_handle.cancel()
+        self._compact()
+
     def flush(self) -> None:
         """Write the candidate to disk if it changed (atomic: temp file, fsync, rename)."""
         if self._flush_handle is not None:
@@ -961,14 +1005,19 @@ class ConfigService:
         if not self._dirty:
             return
         t0 = time.perf_counter()
-        # Compact JSON: the C encoder (indented output falls back to pure Python, 10x slower).
-        data = self.store.encoder.encode(self.candidate)  # shares running's unchanged entries
-        write_atomic(Path(self._candidate_path), data)
+        self.store.save_candidate(self.candidate, self.running)  # what differs from running
         steps = json.dumps([dataclasses.asdict(s) for s in self.steps], separators=(",", ":"))
         write_atomic(Path(self.state_dir) / STEPS_FILE, steps.encode())
         self._dirty = False
         # Large candidates: write less often, so a script of many sets is not slowed down.
         self._flush_delay = max(FLUSH_DELAY, 10 * (time.perf_counter() - t0))
+
+
+def _objects_touched(changes: config_diff.ConfigDiff) -> int:
+    """Named objects a commit added, changed or removed (a change elsewhere counts one)."""
+    return int(changes.other) + sum(len(c.added) + len(c.changed) + len(c.removed)
+                                    for c in vars(changes).values()
+                                    if isinstance(c, config_diff.Changes))
 
 
 def _apply_changes(tree_: dict[str, Any], changes: Sequence[tree.Assign]) -> None:

@@ -300,7 +300,7 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
             stopping: Any = engine.shutdown()
             if inspect.isawaitable(stopping):
                 await stopping
-        service.flush()
+        service.close()
         addresses.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
@@ -356,7 +356,7 @@ async def serve(args: argparse.Namespace, ready: asyncio.Event | None = None) ->
                 await result
         except Exception:  # noqa: BLE001 - still remove the socket and exit
             log.exception("engine shutdown failed")
-        service.flush()
+        service.close()
         addresses.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
