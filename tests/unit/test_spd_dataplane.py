@@ -12,14 +12,11 @@ from typing import Any
 
 import pytest
 
+from vpnsh.engine.dataplane.acquire import ACQUIRE_HOLDOFF, PENDING_MAX_AGE
 from vpnsh.engine.dataplane.base import ChildSaSpec, EspKeys
+from vpnsh.engine.dataplane.plane_state import PENDING_PER_IF
 from vpnsh.engine.dataplane.spd import parse_inner
-from vpnsh.engine.dataplane.userspace import (
-    ACQUIRE_HOLDOFF,
-    PENDING_MAX_AGE,
-    PENDING_PER_IF,
-    UserspaceDataPlane,
-)
+from vpnsh.engine.dataplane.userspace import UserspaceDataPlane
 from vpnsh.engine.policy import TrafficSelector
 
 TS = TrafficSelector.from_prefix
