@@ -138,6 +138,26 @@ def test_fused_seal_refuses_to_cross_a_limit_so_the_per_packet_path_stops_exactl
 
 
 @pytest.mark.parametrize("esn", [False, True])
+def test_open_train_of_an_in_order_train_equals_decapsulate(esn: bool) -> None:
+    """The usual train (consecutive numbers above the window: checked and recorded in
+    one step) leaves the window, counters and packets as decapsulate of each does; the
+    same train again is all replays."""
+    out_sa = gcm(Direction.OUT, esn)
+    fast, ref = gcm(Direction.IN, esn), gcm(Direction.IN, esn)
+    for train_len in (3, 40, 63):  # moving the window into new blocks of its bitmap
+        packets = [bytes([0x45]) + os.urandom(1399) for _ in range(train_len)] + [bytes([0x45]) + os.urandom(99)]
+        esps = [encapsulate(out_sa, p) for p in packets]
+        buf, accepted = fused.open_train(fast, b"".join(esps), len(esps[0]))
+        assert [bytes(buf[o:o + n]) for o, n in accepted] == [
+            decapsulate(ref, e, check_selectors=False) for e in esps]
+        assert fast.counters == ref.counters
+        assert (fast.replay.top, fast.replay._blocks) == (ref.replay.top, ref.replay._blocks)
+        _, again = fused.open_train(fast, b"".join(esps), len(esps[0]))
+        assert again == [] and fast.counters.replay == len(esps)
+        fast.counters.replay = 0
+
+
+@pytest.mark.parametrize("esn", [False, True])
 def test_open_train_equals_decapsulate_with_replays_and_forgeries(esn: bool) -> None:
     out_sa = gcm(Direction.OUT, esn)
     packets = [bytes([0x45]) + os.urandom(1399) for _ in range(12)] + [bytes([0x45]) + os.urandom(300)]
