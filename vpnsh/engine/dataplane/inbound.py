@@ -95,11 +95,14 @@ class Inbound(Lifetimes):
         else (IKE in the train, several SPIs, CBC...), which then goes datagram by
         datagram through :meth:`_inbound`."""
         spi_bytes = data[:4]
-        if spi_bytes == NON_ESP_MARKER or len(data) < 8:
+        n = len(data)
+        if spi_bytes == NON_ESP_MARKER or n < 8 or (n - 1) % seg < 7:  # the last one: 8 bytes or more
             return False
-        for o in range(seg, len(data), seg):
-            if data[o:o + 4] != spi_bytes or len(data) - o < 8:
-                return False
+        # every datagram's SPI: byte j of each is data[j::seg] (slices in C, not one per datagram)
+        k = -(-n // seg)
+        if (data[0::seg] != spi_bytes[0:1] * k or data[1::seg] != spi_bytes[1:2] * k
+                or data[2::seg] != spi_bytes[2:3] * k or data[3::seg] != spi_bytes[3:4] * k):
+            return False
         child = self._children.get(_SPI.unpack(spi_bytes)[0])
         if child is None or child.spec.encap is None or child.dead or child.inbound.aead is None \
                 or child.inbound.encr_alg.iv_size != 8:
