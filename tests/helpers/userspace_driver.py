@@ -16,7 +16,8 @@ import sys
 from typing import Any
 
 from vpnsh.engine.dataplane.base import ChildSaSpec, Route, TunnelInterface
-from vpnsh.engine.dataplane.userspace import UserspaceDataPlane, udp_io_key, udp_io_transport
+from vpnsh.engine.dataplane.io_setup import udp_io_key, udp_io_transport
+from vpnsh.engine.dataplane.userspace import UserspaceDataPlane
 
 #   python tests/helpers/userspace_driver.py
 #

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.netns import Namespace, NetLab, TwoSites, netlab, two_sites, wait_until  # noqa: F401
-from vpnsh.engine.dataplane.userspace import GSO_MAX_SEGMENTS
+from vpnsh.engine.dataplane.esp_send import GSO_MAX_SEGMENTS
 
 DRIVER = Path(__file__).resolve().parents[1] / "helpers" / "userspace_driver.py"
 GCM128 = {"encr": 20, "encr_key_bits": 128}

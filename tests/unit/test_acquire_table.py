@@ -6,7 +6,8 @@ from __future__ import annotations
 import ipaddress
 
 from tests.unit.test_spd_dataplane import Clock, Recorder, outbound, packet
-from vpnsh.engine.dataplane.userspace import ACQUIRE_HOLDOFF, ACQUIRED_MAX, UserspaceDataPlane
+from vpnsh.engine.dataplane.acquire import ACQUIRE_HOLDOFF, ACQUIRED_MAX
+from vpnsh.engine.dataplane.userspace import UserspaceDataPlane
 
 
 def test_acquire_table_is_bounded_and_keeps_the_hold_off() -> None:

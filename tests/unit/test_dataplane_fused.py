@@ -138,6 +138,26 @@ def test_fused_seal_refuses_to_cross_a_limit_so_the_per_packet_path_stops_exactl
 
 
 @pytest.mark.parametrize("esn", [False, True])
+def test_open_train_of_an_in_order_train_equals_decapsulate(esn: bool) -> None:
+    """The usual train (consecutive numbers above the window: checked and recorded in
+    one step) leaves the window, counters and packets as decapsulate of each does; the
+    same train again is all replays."""
+    out_sa = gcm(Direction.OUT, esn)
+    fast, ref = gcm(Direction.IN, esn), gcm(Direction.IN, esn)
+    for train_len in (3, 40, 63):  # moving the window into new blocks of its bitmap
+        packets = [bytes([0x45]) + os.urandom(1399) for _ in range(train_len)] + [bytes([0x45]) + os.urandom(99)]
+        esps = [encapsulate(out_sa, p) for p in packets]
+        buf, accepted = fused.open_train(fast, b"".join(esps), len(esps[0]))
+        assert [bytes(buf[o:o + n]) for o, n in accepted] == [
+            decapsulate(ref, e, check_selectors=False) for e in esps]
+        assert fast.counters == ref.counters
+        assert (fast.replay.top, fast.replay._blocks) == (ref.replay.top, ref.replay._blocks)
+        _, again = fused.open_train(fast, b"".join(esps), len(esps[0]))
+        assert again == [] and fast.counters.replay == len(esps)
+        fast.counters.replay = 0
+
+
+@pytest.mark.parametrize("esn", [False, True])
 def test_open_train_equals_decapsulate_with_replays_and_forgeries(esn: bool) -> None:
     out_sa = gcm(Direction.OUT, esn)
     packets = [bytes([0x45]) + os.urandom(1399) for _ in range(12)] + [bytes([0x45]) + os.urandom(300)]
@@ -177,8 +197,9 @@ class CapturingTun(TunDevice):
         return True
 
 
-def opened_train(payload_size: int, corrupt: int | None = None) -> tuple[bytearray, list[tuple[int, int]], int, list[bytes]]:
-    segs = segment.split(vnet(1348) + super_packet(os.urandom(payload_size)))
+def opened_train(payload_size: int, corrupt: int | None = None,
+                 seq: int = 1000) -> tuple[bytearray, list[tuple[int, int]], int, list[bytes]]:
+    segs = segment.split(vnet(1348) + super_packet(os.urandom(payload_size), seq=seq))
     if corrupt is not None:
         s = bytearray(segs[corrupt])
         s[-1] ^= 0xFF  # a payload byte: the TCP checksum no longer verifies
@@ -211,6 +232,29 @@ def test_write_rows_coalesces_one_flow_and_checks_every_segment() -> None:
         changed[accepted[3][0] + col] = value
         assert tun.write_rows(changed, accepted, stride) is None, col
     assert tun.runs == []
+
+
+def test_write_rows_checks_the_last_row_and_sequence_numbers_that_wrap() -> None:
+    # the TCP sequence numbers pass 2**32 inside the run: still one run
+    buf, accepted, stride, segs = opened_train(1348 * 9 + 300, seq=(1 << 32) - 1348 * 4 - 7)
+    tun = CapturingTun()
+    assert tun.write_rows(buf, accepted, stride) == 0 and tun.runs == [segs]
+    # the last (shorter) row may differ from the others in length and flags (PSH), in
+    # nothing else. These changes leave its TCP checksum valid (the TTL is not in it;
+    # source port + 1 and destination port - 1 keep the sum): only the header check
+    # can refuse them
+    last = accepted[-1][0]
+    ttl = bytearray(buf)
+    ttl[last + 8] -= 1
+    ports = bytearray(buf)
+    ports[last + 20:last + 24] = struct.pack(">HH", 40001, 5200)
+    assert tcp_checksum_ok(bytes(ports[last:last + accepted[-1][1]]))
+    # a full-size row with another total length (not in the TCP checksum either)
+    length = bytearray(buf)
+    length[accepted[2][0] + 3] ^= 4
+    for changed in (ttl, ports, length):
+        tun = CapturingTun()
+        assert tun.write_rows(changed, accepted, stride) is None and tun.runs == []
 
 
 @settings(max_examples=80, deadline=None)

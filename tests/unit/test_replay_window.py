@@ -134,3 +134,36 @@ def test_esn_inference_recovers_every_number_it_can(size: int, top: int, data: s
         st.integers(max(lo, wrap - 2), min(hi, wrap + 2)),  # around the wrap
     ))
     assert w.infer(s & 0xFFFFFFFF) == s
+
+
+@settings(max_examples=300, deadline=None)
+@given(size=st.sampled_from([64, 65, 100, 128, 1024, 4096]), start=st.integers(1, 3000),
+       history=st.lists(st.integers(0, 400), max_size=60),
+       gap=st.one_of(st.integers(1, 200), st.integers(1, 9000)), length=st.integers(1, 63),
+       esn=st.booleans())
+def test_update_run_is_update_of_each(size: int, start: int, history: list[int], gap: int,
+                                      length: int, esn: bool) -> None:
+    """update_run(first, last) leaves the window exactly as update() of each number in
+    turn would: the top, and every number's verdict (the bitmap)."""
+    a, b = ReplayWindow(size, esn), ReplayWindow(size, esn)
+    for seq in (start + h for h in history):
+        a.update(seq)
+        b.update(seq)
+    first = a.top + gap
+    last = first + length - 1
+    for seq in range(first, last + 1):
+        a.update(seq)
+    b.update_run(first, last)
+    assert a.top == b.top
+    assert a._blocks == b._blocks
+    assert [a.check(s) for s in range(max(1, last - size - 70), last + 70)] == \
+        [b.check(s) for s in range(max(1, last - size - 70), last + 70)]
+
+
+def test_update_run_refuses_what_it_is_not_for() -> None:
+    w = ReplayWindow(64)
+    w.update(100)
+    for first, last in ((100, 110), (90, 110), (101, 101 + 64), (120, 119)):
+        with pytest.raises(ValueError):
+            w.update_run(first, last)
+    assert w.top == 100

@@ -12,14 +12,12 @@ from typing import Any
 
 import pytest
 
+from vpnsh.engine.dataplane.acquire import ACQUIRE_HOLDOFF, PENDING_MAX_AGE
 from vpnsh.engine.dataplane.base import ChildSaSpec, EspKeys
+from vpnsh.engine.dataplane.plane_state import PENDING_PER_IF
 from vpnsh.engine.dataplane.spd import parse_inner
-from vpnsh.engine.dataplane.userspace import (
-    ACQUIRE_HOLDOFF,
-    PENDING_MAX_AGE,
-    PENDING_PER_IF,
-    UserspaceDataPlane,
-)
+from vpnsh.engine.dataplane.tun import TunDevice
+from vpnsh.engine.dataplane.userspace import UserspaceDataPlane
 from vpnsh.engine.policy import TrafficSelector
 
 TS = TrafficSelector.from_prefix
@@ -242,3 +240,40 @@ def test_inner_packet_outside_the_selectors_is_dropped(left: UserspaceDataPlane)
 def test_counters_of_unknown_spi_is_none(left: UserspaceDataPlane) -> None:
     assert left.counters(0x9999) is None
     left.remove_child(0x9999)  # ignored
+
+
+class NoDeviceTun(TunDevice):
+    """A TunDevice without a device (nothing is written here: the train's packets stay
+    in the batch the caller hands to the TUN)."""
+
+    def __init__(self) -> None:  # noqa: D107 - no super(): no /dev/net/tun needed
+        self.name, self.fd, self.offload, self.tso, self.coalesced = "tunnel.1", 99, True, False, 0
+
+
+def test_a_gro_train_is_opened_in_one_go_only_when_every_datagram_is_of_its_sa(
+        left: UserspaceDataPlane) -> None:
+    """_inbound_train takes a train only when each datagram carries the first one's SPI
+    (every byte of it checked) and the last is 8 bytes or more; else nothing is done
+    (the caller goes datagram by datagram)."""
+    rec = Recorder(left)
+    right = UserspaceDataPlane()
+    a, b = spec_pair(0x1001, 0x2001)
+    left.install_child(a)
+    right.install_child(b)
+    right._tuns["tunnel.1"] = tun = NoDeviceTun()
+    inner = [packet("10.1.0.1", "10.2.0.1", size=1000) for _ in range(5)] + [packet("10.1.0.1", "10.2.0.1")]
+    for p in inner:
+        outbound(left, p)
+    esps = rec.sent
+    seg = len(esps[0])
+    assert {len(e) for e in esps[:5]} == {seg} and len(esps[5]) < seg
+    for j in range(4):  # one byte of one datagram's SPI differs: not this SA's train
+        other = [bytearray(e) for e in esps]
+        other[3][j] ^= 0x40
+        assert not right._inbound_train(b"".join(other), seg, {})
+    assert not right._inbound_train(b"".join(esps[:5]) + esps[5][:7], seg, {})  # a runt last
+    assert right.counters(0x2001).decap_packets == 0  # type: ignore[union-attr]
+    batch: dict[TunDevice, list[bytes]] = {}
+    assert right._inbound_train(b"".join(esps), seg, batch)
+    assert [bytes(p) for p in batch[tun]] == inner
+    assert right.counters(0x2001).decap_packets == 6  # type: ignore[union-attr]

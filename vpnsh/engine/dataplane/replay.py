@@ -84,6 +84,30 @@ class ReplayWindow:
         i = (seq >> 6) % n
         blocks[i] |= 1 << (seq & 63)
 
+    def update_run(self, first: int, last: int) -> None:
+        """``update`` of each of ``first..last`` in turn, in one step: for consecutive
+        numbers all above ``top`` and fewer than 64 (a train opened in order, see
+        :func:`.fused.open_train`), whose ICVs verified. The blocks the window moves
+        over are cleared once, then the run's bits are set block by block."""
+        if not self.top < first <= last < first + 64:
+            raise ValueError(f"update_run({first}, {last}) with top {self.top}")
+        top = self.top
+        n = self._nblocks
+        blocks = self._blocks
+        diff = (last >> 6) - (top >> 6)
+        if diff >= n:
+            for i in range(n):
+                blocks[i] = 0
+        else:
+            for i in range(1, diff + 1):
+                blocks[((top >> 6) + i) % n] = 0
+        self.top = last
+        seq = first
+        while seq <= last:
+            end = min(last, seq | 63)  # the last number of seq's block in the run
+            blocks[(seq >> 6) % n] |= ((1 << (end - seq + 1)) - 1) << (seq & 63)
+            seq = end + 1
+
     def accept(self, seq: int) -> bool:
         """``check`` then ``update``: for callers that verified the ICV already."""
         if not self.check(seq):
