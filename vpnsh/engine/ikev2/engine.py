@@ -96,7 +96,8 @@ class Ikev2Engine(SansIoEngine):
         self.key_log: Callable[[IkeSa], None] | None = None
         # timers: one heap of IKE SAs by their earliest deadline (ike/timers.py)
         self._timers: TimerHeap[IkeSa] = TimerHeap(
-            self._sa_timers, self.alive, lambda: len(self._sas), self._index_gateway
+            self._sa_timers, self.alive, lambda: len(self._sas), self._index_gateway,
+            earliest=deadlines.earliest,
         )
         # gateway -> its SAs (by id); kept up to date from the dirty SAs, checked on use
         self._gw_index: dict[str, dict[int, IkeSa]] = {}
@@ -418,9 +419,13 @@ class Ikev2Engine(SansIoEngine):
         return self._sas.get(sa.local_spi) is sa
 
     def _index_gateway(self, sa: IkeSa) -> None:
-        bucket = self._gw_index.get(sa.policy.name)
+        name = sa.policy.name
+        if sa.gw_indexed == name:  # indexed already (the usual case: every DPD exchange);
+            return  # a policy change touches the SA, so the refresh before a read sees it
+        sa.gw_indexed = name
+        bucket = self._gw_index.get(name)
         if bucket is None:
-            self._gw_index[sa.policy.name] = {id(sa): sa}
+            self._gw_index[name] = {id(sa): sa}
         else:
             bucket[id(sa)] = sa
 
@@ -500,7 +505,7 @@ class Ikev2Engine(SansIoEngine):
         self._next_sn += 1
         sa.created_seq = self._tick()
         self._sas[spi] = sa
-        sa.timer_watch = self.touch
+        sa.timer_watch = self._timers.touch  # what self.touch does, one call less
         self.touch(sa)
         if not initiator:
             self._half_open[(spi_i, remote[0])] = sa
@@ -725,7 +730,7 @@ class Ikev2Engine(SansIoEngine):
         sa.created_seq = sa.established_seq = self._tick()
         self._protect(sa)
         self._sas[sa.local_spi] = sa
-        sa.timer_watch = self.touch
+        sa.timer_watch = self._timers.touch  # what self.touch does, one call less
         self.touch(sa)
         self._lifetimes(sa, now)
         return sa

@@ -50,6 +50,7 @@ _IKE_TIMER_FIELDS = frozenset(
     }
 )
 _CHILD_TIMER_FIELDS = frozenset({"state", "rekeying", "rekey_at", "expires"})
+_set = object.__setattr__
 
 
 class IkeState(enum.Enum):
@@ -247,8 +248,11 @@ class Outstanding:
     next_at: float
 
 
-@dataclass
+@dataclass(slots=True)
 class ChildSa:
+    # first: set before the fields below, so that their setter finds it (kw-only: at the
+    # end of the constructor's arguments); set by the engine
+    owner: IkeSa | None = field(default=None, compare=False, repr=False, kw_only=True)
     child_id: int
     policy: ChildPolicy
     initiator: bool  # we started the exchange that created it
@@ -267,18 +271,25 @@ class ChildSa:
     rekeying: bool = False  # our rekey of this SA is in flight
     our_rekey: tuple[ChildSa, bytes, bytes] | None = None  # (new SA, Ni, Nr) we created
     peer_rekey: tuple[ChildSa, bytes, bytes] | None = None  # (new SA, Ni, Nr) the peer created
-    owner: IkeSa | None = field(default=None, compare=False, repr=False)  # set by the engine
 
     def __setattr__(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
+        _set(self, name, value)
         if name in _CHILD_TIMER_FIELDS:
-            owner = self.__dict__.get("owner")
+            owner = self.owner
             if owner is not None:
                 owner.timers_changed()
 
 
-@dataclass
+@dataclass(slots=True)
 class IkeSa:
+    """One IKE SA. Slots, not a ``__dict__``: 10,000 tunnels hold 10,000 of them (and as
+    many ``ChildSa``); ``tests/unit/test_ikev2_memory.py`` keeps it so."""
+
+    # first: set before the fields below, so that their setter finds it (kw-only: at the
+    # end of the constructor's arguments). The engine's timer heap: told of each change of a
+    # field in _IKE_TIMER_FIELDS
+    timer_watch: Callable[[IkeSa], None] | None = field(
+        default=None, compare=False, repr=False, kw_only=True)
     sn: int
     policy: IkePolicy
     initiator: bool  # original initiator
@@ -344,12 +355,12 @@ class IkeSa:
     established_seq: int = 0  # remove after sending the response being built
     # the engine's timer heap: this SA's earliest deadline as queued there (None: not queued)
     timer_at: float | None = field(default=None, compare=False, repr=False)
-    timer_watch: Callable[[IkeSa], None] | None = field(default=None, compare=False, repr=False)
+    gw_indexed: str = field(default="", compare=False, repr=False)  # in the engine's index as
 
     def __setattr__(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
+        _set(self, name, value)
         if name in _IKE_TIMER_FIELDS:
-            watch = self.__dict__.get("timer_watch")
+            watch = self.timer_watch
             if watch is not None:
                 watch(self)
 
