@@ -10,7 +10,10 @@ Objects are built once per SA (keys scheduled once) and reused per packet.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
@@ -30,7 +33,9 @@ class BlockCipher:
 
     __slots__ = ("encr", "_algorithm", "_stream_enc", "_stream_dec")
 
-    def __init__(self, encr: EncrAlg, key: bytes) -> None:
+    def __init__(self, encr: EncrAlg, key: bytes, streams: bool = True) -> None:
+        """``streams``: keep the long-lived contexts of the per-packet ESP path
+        (``encrypt_fresh_iv``/``decrypt_iv_prefixed``); IKE builds one per message."""
         if len(key) != encr.key_size:
             raise ValueError(f"{encr.id.name} key is {len(key)} bytes, want {encr.key_size}")
         self.encr = encr
@@ -46,7 +51,7 @@ class BlockCipher:
         # Long-lived CBC contexts for the per-packet path (see encrypt_fresh_iv).
         self._stream_enc: CipherContext | None = None
         self._stream_dec: CipherContext | None = None
-        if self._algorithm is not None:
+        if self._algorithm is not None and streams:
             zero = bytes(encr.block_size)
             self._stream_enc = Cipher(self._algorithm, modes.CBC(zero)).encryptor()
             self._stream_dec = Cipher(self._algorithm, modes.CBC(zero)).decryptor()
@@ -80,8 +85,10 @@ class BlockCipher:
         plaintext follows, chained to it as CBC requires. This spares building a
         cipher context per packet. Not for concurrent use from several threads.
         """
-        if self._stream_enc is None:
+        if self._algorithm is None:
             return bytes(plaintext)
+        if self._stream_enc is None:
+            raise ValueError("built without streams")
         if len(plaintext) % self.encr.block_size:
             raise ValueError(f"{len(plaintext)} bytes is not a multiple of the block size")
         return self._stream_enc.update(os.urandom(self.encr.block_size) + plaintext)
@@ -90,8 +97,10 @@ class BlockCipher:
         """Plaintext of ``IV | ciphertext`` through a long-lived CBC context: each
         plaintext block depends only on its ciphertext block and the one before, so
         feeding the IV first and dropping its output block decrypts exactly."""
-        if self._stream_dec is None:
+        if self._algorithm is None:
             return bytes(iv_and_ciphertext)
+        if self._stream_dec is None:
+            raise ValueError("built without streams")
         bs = self.encr.block_size
         if len(iv_and_ciphertext) % bs or len(iv_and_ciphertext) < bs:
             raise ValueError(f"{len(iv_and_ciphertext)} bytes is not IV and whole blocks")
@@ -151,6 +160,17 @@ class Aead:
 
     def __repr__(self) -> str:
         return f"<Aead {self.encr.id.name}-{self.encr.key_bits}>"
+
+
+def aead_keyed(encr: EncrAlg, key_with_salt: bytes) -> tuple[Callable[[], Any], bytes]:
+    """For keying on use: a maker of the keyed ``cryptography`` AEAD object (whose
+    ``encrypt``/``decrypt`` take the nonce salt | IV) and the salt. Checks as ``Aead``."""
+    aead = Aead(encr, key_with_salt)
+    cipher, salt = aead.primitive()
+    key = key_with_salt[: encr.key_bits // 8]
+    if isinstance(cipher, AESCCM):
+        return functools.partial(AESCCM, key, tag_length=encr.icv_size), salt
+    return functools.partial(type(cipher), key), salt
 
 
 class Integrity:

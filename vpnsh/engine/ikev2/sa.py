@@ -18,7 +18,7 @@ from ..ike.retransmit import Retransmit
 from ..ike.sansio import nat_words
 from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
 from . import fragments, message
-from .constants import ExchangeType
+from .constants import ExchangeType, HeaderFlag
 from .message import Message, Protection
 from .payloads import IdPayload, Payload
 from .proposals import EspSuite, IkeSuite
@@ -405,12 +405,23 @@ class IkeSa:
             fragments.prepare(self, msg, data)
         return data
 
+    def _encode_empty(self, exchange: int, message_id: int, response: bool) -> bytes:
+        """``encode`` of a message with no payloads (never fragmented: it is small)."""
+        assert self.protection is not None
+        flags = (HeaderFlag.INITIATOR if self.initiator else 0) | \
+            (HeaderFlag.RESPONSE if response else 0)
+        return message.encode_empty(self.spi_i, self.spi_r, exchange, flags, message_id,
+                                    self.protection)
+
     def start_request(
         self, task: Task, payloads: list[Payload], now: float, retransmit: Retransmit
     ) -> bytes:
-        msg = self.new_message(task.exchange, self.next_request_id, response=False)
-        msg.payloads = payloads
-        data = self.encode(msg)
+        if not payloads and task.exchange != ExchangeType.IKE_SA_INIT:
+            data = self._encode_empty(task.exchange, self.next_request_id, False)
+        else:
+            msg = self.new_message(task.exchange, self.next_request_id, response=False)
+            msg.payloads = payloads
+            data = self.encode(msg)
         self.outstanding = Outstanding(
             task, self.next_request_id, task.exchange, data, 0, now + retransmit.timeout(0)
         )
@@ -421,9 +432,12 @@ class IkeSa:
         self.next_request_id += 1
 
     def respond(self, request: Message, payloads: list[Payload]) -> bytes:
-        msg = self.new_message(request.exchange, request.message_id, response=True)
-        msg.payloads = payloads
-        data = self.encode(msg)
+        if not payloads and request.exchange != ExchangeType.IKE_SA_INIT:
+            data = self._encode_empty(request.exchange, request.message_id, True)
+        else:
+            msg = self.new_message(request.exchange, request.message_id, response=True)
+            msg.payloads = payloads
+            data = self.encode(msg)
         self.last_response = (request.message_id, data)
         self.expected_request_id = request.message_id + 1
         return data
