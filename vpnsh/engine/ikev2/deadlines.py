@@ -112,7 +112,7 @@ def earliest(sa: IkeSa) -> float | None:
 def act(ctx: TaskContext, sa: IkeSa, now: float) -> None:
     """Acts on whatever of ``sa`` is due at ``now``."""
     ctx.touch(sa)
-    if not task_manager.retransmit(ctx, sa, now):
+    if sa.outstanding is not None and not task_manager.retransmit(ctx, sa, now):
         return  # the peer never answered: the task failed the SA
     if sa.state == IkeState.CONNECTING:
         if not sa.initiator and now >= sa.created + HALF_OPEN_TIMEOUT:

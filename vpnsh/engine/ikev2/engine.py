@@ -254,7 +254,10 @@ class Ikev2Engine(SansIoEngine):
         while due:
             seq, sa = heapq.heappop(due)
             if self._sas.get(sa.local_spi) is sa:
-                self._guarded(f"IKE SA {sa.sn}", now, self._check_timers, sa, now)
+                try:  # not _guarded: no text made for each SA when nothing fails
+                    self._check_timers(sa, now)
+                except Exception as exc:  # noqa: BLE001 - one SA's bug must not stop the others
+                    self.internal_error(f"in the timers of IKE SA {sa.sn}", exc, now)
             # acting on one SA may make a later one due (children moved to it, ...)
             self._refresh_timers()
             self._timers.pop_due(now, seq, last_seq, due, queued)
