@@ -162,15 +162,19 @@ class Aead:
         return f"<Aead {self.encr.id.name}-{self.encr.key_bits}>"
 
 
-def aead_keyed(encr: EncrAlg, key_with_salt: bytes) -> tuple[Callable[[], Any], bytes]:
-    """For keying on use: a maker of the keyed ``cryptography`` AEAD object (whose
-    ``encrypt``/``decrypt`` take the nonce salt | IV) and the salt. Checks as ``Aead``."""
-    aead = Aead(encr, key_with_salt)
-    cipher, salt = aead.primitive()
+def aead_keyed(encr: EncrAlg, key_with_salt: bytes) -> tuple[Callable[[bytes], Any], bytes, bytes]:
+    """For keying on use: the maker of a keyed ``cryptography`` AEAD object (one per
+    algorithm, shared), the key and the salt (the nonce is salt | IV). Checks as ``Aead``."""
+    cipher, salt = Aead(encr, key_with_salt).primitive()
     key = key_with_salt[: encr.key_bits // 8]
     if isinstance(cipher, AESCCM):
-        return functools.partial(AESCCM, key, tag_length=encr.icv_size), salt
-    return functools.partial(type(cipher), key), salt
+        return _ccm_maker(encr.icv_size), key, salt
+    return type(cipher), key, salt
+
+
+@functools.lru_cache(maxsize=4)
+def _ccm_maker(icv_size: int) -> Callable[[bytes], Any]:
+    return functools.partial(AESCCM, tag_length=icv_size)
 
 
 class Integrity:

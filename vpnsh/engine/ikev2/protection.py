@@ -46,8 +46,10 @@ class SkProtection:
     spare about 28 MB this way (``tests/unit/test_ikev2_memory.py``).
     """
 
+    # AEAD: _encr_* are the keys without the salt, _salt_* the salts; else the CBC and
+    # integrity keys. _new makes a keyed AEAD object (shared by every SA of the algorithm)
     __slots__ = ("alg", "_ialg", "icv_size", "_encr_out", "_encr_in", "_integ_out", "_integ_in",
-                 "_new_out", "_new_in", "_salt_out", "_salt_in")
+                 "_new", "_salt_out", "_salt_in")
 
     def __init__(
         self,
@@ -65,8 +67,8 @@ class SkProtection:
         if self.alg.aead:
             self._ialg = None
             self.icv_size = self.alg.icv_size
-            self._new_out, self._salt_out = aead_keyed(self.alg, encr_key_out)
-            self._new_in, self._salt_in = aead_keyed(self.alg, encr_key_in)
+            self._new, self._encr_out, self._salt_out = aead_keyed(self.alg, encr_key_out)
+            self._new, self._encr_in, self._salt_in = aead_keyed(self.alg, encr_key_in)
         else:
             ialg = self._ialg = integ_alg(integ)
             BlockCipher(self.alg, encr_key_out, False)
@@ -90,7 +92,7 @@ class SkProtection:
         head = header_without_length + _LENGTH.pack(HEADER_LEN + sk_len)
         sk_head = _SK_HEAD.pack(first_inner, 0, sk_len)
         if self._ialg is None:
-            sealed = self._new_out().encrypt(self._salt_out + iv, plaintext, head + sk_head)
+            sealed = self._new(self._encr_out).encrypt(self._salt_out + iv, plaintext, head + sk_head)
             return head + sk_head + iv + sealed
         cbc, mac = self._cbc(True)
         data = head + sk_head + iv + cbc.encrypt(iv, plaintext)
@@ -100,7 +102,7 @@ class SkProtection:
         """Ciphertext || ICV of an already padded plaintext (an RFC 7383 fragment): for
         AEAD ``prefix`` is the associated data, else the ICV covers prefix || iv || cipher."""
         if self._ialg is None:
-            return self._new_out().encrypt(self._salt_out + iv, padded, prefix)
+            return self._new(self._encr_out).encrypt(self._salt_out + iv, padded, prefix)
         cbc, mac = self._cbc(True)
         cipher = cbc.encrypt(iv, padded)
         return cipher + mac.sign(prefix + iv + cipher)
@@ -114,7 +116,7 @@ class SkProtection:
         try:
             if self._ialg is None:
                 try:
-                    plaintext = self._new_in().decrypt(self._salt_in + iv, data[iv_end:],
+                    plaintext = self._new(self._encr_in).decrypt(self._salt_in + iv, data[iv_end:],
                                                        data[:start])
                 except InvalidTag:
                     raise AuthenticationFailed(f"{self.alg.id.name} ICV mismatch") from None

@@ -7,7 +7,6 @@ last response we sent is cached and resent when the peer retransmits its request
 from __future__ import annotations
 
 import enum
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -16,6 +15,7 @@ from ..crypto.dh import DhKeyPair
 from ..crypto.keymat import IkeKeys
 from ..ike.retransmit import Retransmit
 from ..ike.sansio import nat_words
+from ..ike.task_manager import Tasks
 from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
 from . import fragments, message
 from .constants import ExchangeType, HeaderFlag
@@ -318,7 +318,7 @@ class IkeSa:
     outstanding: Outstanding | None = None
     last_response: tuple[int, bytes] | None = None
     retransmits: int = 0
-    tasks: deque[Task] = field(default_factory=deque)
+    tasks: Tasks[Task] = field(default_factory=Tasks)
     # lifetime and liveness
     established: float | None = None
     rekey_at: float | None = None
