@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 
 from ..ike.sansio import KEEPALIVE
-from . import collision, task_manager
+from . import collision, liveness, task_manager
 from .sa import ChildState, IkeSa, IkeState, TaskContext
 from .tasks.child_create import ChildCreateTask
 from .tasks.ike_rekey import IkeRekeyTask
-from .tasks.informational import ChildDeleteTask, DpdTask, IkeDeleteTask
+from .tasks.informational import ChildDeleteTask, IkeDeleteTask
 
 HALF_OPEN_TIMEOUT = 30.0
 # The responder of an IKE SA checks liveness half an interval later than its initiator: the
@@ -141,7 +141,7 @@ def act(ctx: TaskContext, sa: IkeSa, now: float) -> None:
             and not sa.tasks
             and now >= dpd_at(sa)
         ):
-            task_manager.queue(ctx, sa, DpdTask(), now)
+            liveness.send_check(ctx, sa, now)  # as queueing a DpdTask, on the short path
         if sa.nat_local and sa.next_keepalive is not None and now >= sa.next_keepalive:
             ctx.send(KEEPALIVE, sa.local, sa.remote)
             sa.next_keepalive = now + max(sa.policy.keepalive_interval, 1)

@@ -40,6 +40,7 @@ from . import (
     fragments,
     identity,
     keys,
+    liveness,
     message,
     passive,
     rekey,
@@ -331,8 +332,21 @@ class Ikev2Engine(SansIoEngine):
         super().send(data, local, remote)
 
     def receive(self, data: bytes, local: Address, remote: Address, now: float) -> None:
+        try:  # a liveness check or its answer: the short path (thousands a second)
+            if liveness.receive(self, data, local, remote, now):
+                return
+        except ParseError as exc:
+            self.drop(f"parse error: {exc}")
+            return
+        except Exception as exc:  # noqa: BLE001 - as SansIoEngine.receive
+            self.internal_error(f"on a datagram from {remote[0]}[{remote[1]}]", exc, now)
+            return
         super().receive(data, local, remote, now)
         self._start_waiting(now)  # one of ours may have been established or failed
+
+    def sa_by_spi(self, spi: bytes) -> IkeSa | None:
+        """Our IKE SA whose SPI (ours: SPIi as initiator, SPIr as responder) is ``spi``."""
+        return self._sas.get(spi)
 
     def _receive(self, data: bytes, local: Address, remote: Address, now: float) -> None:
         if fragments.is_fragment(data):  # RFC 7383: whole once all fragments are in
@@ -381,7 +395,7 @@ class Ikev2Engine(SansIoEngine):
                 return
             message.decrypt(parsed, sa.protection)
             sa.last_rx = now
-            self._float(sa, local, remote)
+            self.follow(sa, local, remote)
             task_manager.complete(self, sa, parsed, now)
             return
         if task_manager.retransmitted_request(sa, msg):
@@ -401,10 +415,10 @@ class Ikev2Engine(SansIoEngine):
             self.send(sa.respond(msg, reply), sa.local, sa.remote)
             return
         sa.last_rx = now
-        self._float(sa, local, remote)
+        self.follow(sa, local, remote)
         passive.respond(self, sa, msg, now)
 
-    def _float(self, sa: IkeSa, local: Address, remote: Address) -> None:
+    def follow(self, sa: IkeSa, local: Address, remote: Address) -> None:
         """Follows the peer to port 4500 / a new NAT mapping (RFC 7296 2.23)."""
         moved = sa.remote != remote or sa.local != local
         if sa.nat and moved and (not sa.initiator or remote[1] == NATT_PORT):

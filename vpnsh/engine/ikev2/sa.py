@@ -431,6 +431,13 @@ class IkeSa:
         self.outstanding = None
         self.next_request_id += 1
 
+    def respond_empty(self, exchange: int, message_id: int) -> bytes:
+        """``respond`` with no payloads to the request ``message_id`` (a liveness check)."""
+        data = self._encode_empty(exchange, message_id, True)
+        self.last_response = (message_id, data)
+        self.expected_request_id = message_id + 1
+        return data
+
     def respond(self, request: Message, payloads: list[Payload]) -> bytes:
         if not payloads and request.exchange != ExchangeType.IKE_SA_INIT:
             data = self._encode_empty(request.exchange, request.message_id, True)
