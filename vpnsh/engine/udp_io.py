@@ -56,6 +56,7 @@ IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
 IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 PKTINFO_CMSG_SPACE = socket.CMSG_SPACE(20)  # struct in6_pktinfo (in_pktinfo is 12 bytes)
 READ_BATCH = 64  # datagrams read per wake-up before the loop serves others
+LOCALS_SEEN_MAX = 65536  # PKTINFO items remembered per socket (one per local address in use)
 MAX_DATAGRAM = 65535
 # datagrams waiting for room in a socket's send buffer (a burst of 10,000 IKE_SA_INITs
 # from one `test vpn ike-sa` is larger than any buffer): beyond this they are dropped
@@ -163,6 +164,7 @@ class _Endpoint:
         self._closed = False
         self._waiting: collections.deque[tuple[bytes, tuple[int, int, bytes], Address]] = \
             collections.deque()
+        self._locals: dict[tuple[int, int, bytes], str] = {}  # PKTINFO item -> local address
         self.resume_reading()
 
     # the transport surface
@@ -223,7 +225,7 @@ class _Endpoint:
 
     def _readable(self) -> None:
         owner = self.owner
-        sock, port, dispatch = self.sock, self.port, owner.dispatch
+        sock, port, dispatch, locals_seen = self.sock, self.port, owner.dispatch, self._locals
         owner.reading = True
         try:
             for _ in range(READ_BATCH):
@@ -236,7 +238,15 @@ class _Endpoint:
                     # timers cope; a resource limit must not stop the reading either
                     log.debug("udp *:%d error: %s", port, exc)
                     return
-                local = (local_from_ancillary(anc, self.wildcard), port)
+                # the destination address, by the ancillary item (one per datagram, a few
+                # hundred distinct ones): a dict lookup, not a parse per datagram
+                key = anc[0] if len(anc) == 1 else None
+                ip = locals_seen.get(key) if key is not None else None
+                if ip is None:
+                    ip = local_from_ancillary(anc, self.wildcard)
+                    if key is not None and len(locals_seen) < LOCALS_SEEN_MAX:
+                        locals_seen[key] = ip
+                local = (ip, port)
                 try:
                     dispatch(data, local, (addr[0], addr[1]))
                 except Exception:  # noqa: BLE001 - one bad datagram never stops the socket
