@@ -58,7 +58,7 @@ class EngineError(Exception):
     """An operational request the engine cannot do (unknown op, unknown gateway...)."""
 
 
-@dataclass
+@dataclass(slots=True)  # one per tunnel
 class TunnelStats:
     key_acquires: int = 0
     last_rekey: float | None = None

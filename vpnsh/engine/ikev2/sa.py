@@ -238,7 +238,7 @@ class Responder(Protocol):
     def build_r(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload]: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class Outstanding:
     task: Task
     message_id: int
@@ -429,13 +429,13 @@ class IkeSa:
 
     def finish_request(self) -> None:
         self.outstanding = None
-        self.next_request_id += 1
+        _set(self, "next_request_id", self.next_request_id + 1)  # not a timer field
 
     def respond_empty(self, exchange: int, message_id: int) -> bytes:
         """``respond`` with no payloads to the request ``message_id`` (a liveness check)."""
         data = self._encode_empty(exchange, message_id, True)
-        self.last_response = (message_id, data)
-        self.expected_request_id = message_id + 1
+        _set(self, "last_response", (message_id, data))  # not timer fields: no watch to tell
+        _set(self, "expected_request_id", message_id + 1)
         return data
 
     def respond(self, request: Message, payloads: list[Payload]) -> bytes:
