@@ -86,6 +86,8 @@ def daemon(daemon_factory: Callable[..., Daemon], accounts: Accounts) -> Iterato
 _BECOME = r"""
 import os, pwd, sys
 import vpnsh.control.client, vpnsh.shell.main, vpnsh.shell.session, vpnsh.shell.find  # noqa
+# and what the shell imports where it is used (the stdlib here is root's alone)
+import orjson, vpnsh.control.roles, vpnsh.shell.editpath, vpnsh.render.host, vpnsh.render.system  # noqa
 user = sys.argv.pop(1)
 pw = pwd.getpwnam(user)
 os.initgroups(user, pw.pw_gid)

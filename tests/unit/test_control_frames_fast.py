@@ -30,3 +30,21 @@ def test_a_malformed_frame_is_named_in_json_words() -> None:
         protocol.decode_body(b'{"id": 1,')
     with pytest.raises(protocol.FrameError, match="frame is not UTF-8"):
         protocol.decode_body(b'{"a": "\xff"}')
+
+
+def test_small_and_large_frames_make_the_same_json() -> None:
+    """Small frames go through json (a one-shot shell does not import orjson for them),
+    large ones through orjson: the same messages come out."""
+    row = {"spi": 0xFFFFFFFF, "peer": "192.0.2.1", "é": "ü", "n": 1.5, "none": None,
+           "flag": True, 3: "int key", "t": (1, 2)}
+    small = {"id": 1, "result": {"sas": [row]}}
+    large = {"id": 1, "result": {"sas": [row] * 2000}}
+    assert protocol._small(small) and not protocol._small(large)
+    for message in (small, large):
+        frame = protocol.encode(message)
+        assert (len(frame) > protocol.SMALL_FRAME) == (message is large)
+        assert protocol.decode_body(frame[4:]) == json.loads(json.dumps(message))
+    nan = {"id": 1, "result": float("nan")}  # orjson writes null, and so does a small frame
+    assert _roundtrip(nan) == {"id": 1, "result": None}
+    with pytest.raises(protocol.FrameError, match="frame is not JSON: Expecting"):
+        protocol.decode_body(b'{"id": 1,' + b" " * protocol.SMALL_FRAME)

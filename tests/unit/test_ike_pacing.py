@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from vpnsh.engine.clock import FakeClock
-from vpnsh.engine.ike.pacing import InitiationWindow
+from vpnsh.engine.ike.pacing import InitiationWindow, Lane
 from vpnsh.engine.ikev2.constants import ExchangeType
 from vpnsh.engine.ikev2.engine import Ikev2Engine
 from vpnsh.engine.ikev2.message import parse
@@ -18,39 +18,62 @@ class Item:
         self.n, self.live = n, True
 
 
-def test_window_admits_up_to_its_size_then_hands_out_the_waiting_in_order() -> None:
-    window: InitiationWindow[Item] = InitiationWindow(lambda i: i.live, size=2)
+def _lane(size: int) -> tuple[InitiationWindow, Lane[Item], list[int]]:
+    window = InitiationWindow(size=size)
+    started: list[int] = []
+    return window, window.lane(lambda i: i.live, lambda i, _now: started.append(i.n)), started
+
+
+def test_window_admits_up_to_its_size_then_starts_the_waiting_in_order() -> None:
+    window, lane, started = _lane(2)
     items = [Item(n) for n in range(5)]
-    assert [window.admit(i) for i in items] == [True, True, False, False, False]
-    assert not window.has_room() and window.due(0.0) == []
-    window.done(items[0])  # established or gone: its place frees
+    assert [lane.admit(i) for i in items] == [True, True, False, False, False]
+    assert not window.has_room() and lane.start_due(0.0) == [] and started == []
+    lane.done(items[0])  # established or gone: its place frees
     items[2].live = False  # removed while it waited: never started
     assert window.has_room()
-    assert [i.n for i in window.due(0.0)] == [3]
-    window.done(items[1])
-    assert [i.n for i in window.due(0.0)] == [4]
+    assert [i.n for i in lane.start_due(0.0)] == [3] and started == [3]
+    lane.done(items[1])
+    assert [i.n for i in lane.start_due(0.0)] == [4] and started == [3, 4]
     assert window.waiting() == 0 and not window.has_room()
-    assert window.admit(Item(9)) is False  # 3 and 4 fill the window
+    assert lane.admit(Item(9)) is False  # 3 and 4 fill the window
 
 
 def test_a_place_never_given_back_is_found_by_the_sweep_once_a_second() -> None:
-    window: InitiationWindow[Item] = InitiationWindow(lambda i: i.live, size=1)
+    _window, lane, started = _lane(1)
     first, second = Item(1), Item(2)
-    assert window.admit(first) and not window.admit(second)
+    assert lane.admit(first) and not lane.admit(second)
     first.live = False  # left without done()
-    assert [i.n for i in window.due(10.0)] == [2]
+    assert [i.n for i in lane.start_due(10.0)] == [2]
     third = Item(3)
-    assert not window.admit(third)
+    assert not lane.admit(third)
     second.live = False
-    assert window.due(10.5) == []  # swept at 10.0: the next sweep is not before 11.0
-    assert [i.n for i in window.due(11.0)] == [3]
+    assert lane.start_due(10.5) == []  # swept at 10.0: the next sweep is not before 11.0
+    assert [i.n for i in lane.start_due(11.0)] == [3]
+    assert started == [2, 3]
+
+
+def test_two_lanes_share_one_window_and_one_queue_in_order() -> None:
+    window = InitiationWindow(size=2)
+    started: list[str] = []
+    v2 = window.lane(lambda i: i.live, lambda i, _now: started.append(f"v2-{i.n}"))
+    v1 = window.lane(lambda i: i.live, lambda i, _now: started.append(f"v1-{i.n}"))
+    a, b, c, d = Item(1), Item(2), Item(3), Item(4)
+    assert v2.admit(a) and v1.admit(b)  # one place each: the window is full
+    assert not v1.admit(c) and not v2.admit(d)
+    v2.done(a)  # a place of the IKEv2 engine frees: the IKEv1 SA that came first starts
+    v2.start_due(0.0)
+    assert started == ["v1-3"]
+    v1.done(b)
+    v1.start_due(0.0)
+    assert started == ["v1-3", "v2-4"]
 
 
 def _many(tunnels: int, window: int) -> tuple[Wire, Node, Node, list[str]]:
     clock = FakeClock()
     a = Node("a", Ikev2Engine(clock=clock, rng=random.Random(1)), "")
     b = Node("b", Ikev2Engine(clock=clock, rng=random.Random(2)), "")
-    a.engine._initiations.size = window
+    a.engine._initiations.window.size = window
     ia, ib, ca, cb, addrs = [], [], [], [], []
     for i in range(tunnels):
         ad, bd = f"172.16.0.{i + 1}", f"172.17.0.{i + 1}"

@@ -296,6 +296,47 @@ def test_dpd_notices_a_dead_peer_and_cleans_up() -> None:
     assert len(a.of(ChildRemoved)) == 1
 
 
+def test_between_two_dpd_peers_only_the_initiator_of_the_isakmp_sa_probes() -> None:
+    """The responder waits half an interval longer (ike/liveness.py): the initiator's
+    R-U-THERE comes first and counts as hearing from the peer, so one R-U-THERE/ACK pair an
+    interval, not two (10,000 tunnels at 5 s: 2,000 exchanges a second, not 4,000)."""
+    wire, a, b = pair({"dpd_interval": 5}, {"dpd_interval": 5})
+    eng(a).initiate("GA", now=wire.clock.now)
+    wire.run()
+    since = len(wire.sent)
+    wire.advance(60)
+    info = [(name, m.parse_header(data).exchange) for name, data, _l, _r in wire.sent[since:]]
+    assert all(x == m.Exchange.INFORMATIONAL for _n, x in info)
+    from_a = sum(1 for n, _x in info if n == "a")
+    from_b = sum(1 for n, _x in info if n == "b")
+    assert 11 <= from_a <= 12 and from_b == from_a  # a's R-U-THERE, b's ACK: b never asks
+    assert not a.of(IkeDeleted) and not b.of(IkeDeleted)
+
+
+def test_the_probed_side_is_not_woken_for_a_check_it_would_put_off(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each R-U-THERE from the initiator moves the responder's check on (its deadline is
+    last heard + 1.5 intervals): it never runs a check that finds the peer heard lately."""
+    from vpnsh.engine.ikev1.tasks import dpd
+
+    checks = {"a": 0, "b": 0}
+    build = dpd.Dpd.build
+
+    def counting(self: dpd.Dpd, out: Any) -> Any:
+        checks["a" if self.sa.initiator else "b"] += 1
+        return build(self, out)
+
+    monkeypatch.setattr(dpd.Dpd, "build", counting)
+    wire, a, b = pair({"dpd_interval": 5}, {"dpd_interval": 5})
+    eng(a).initiate("GA", now=wire.clock.now)
+    wire.run()
+    wire.advance(60)
+    assert 11 <= checks["a"] <= 12 and checks["b"] == 0
+    wire.drop = lambda data, sender: sender == "a"  # the initiator falls silent
+    wire.advance(10)
+    assert checks["b"] >= 1  # and then the responder checks
+
+
 def test_retransmission_recovers_lost_messages() -> None:
     wire, a, b = pair()
     lost: set[int] = set()
@@ -370,17 +411,25 @@ def test_exchange_mode_mismatch_and_ikev2_only_gateway() -> None:
 
 
 def test_show_sections_for_the_renderer() -> None:
-    from vpnsh.engine.ikev1.show import ike_sa_sections
     from vpnsh.render.vpn import show_ike_sa
 
     wire, a, b = pair()
     eng(a).initiate("GA", now=wire.clock.now)
     wire.run()
-    sections = ike_sa_sections(eng(a).ike_sas(), eng(a).child_sas(), lambda g: 1)
+    sections = eng(a).show_sections(lambda g: 1)
     data: dict[str, Any] = {"gateways_configured": 1, **sections}
     (p1,), (p2,) = sections["ikev1_p1"], sections["ikev1_p2"]
     assert p1["mode"] == "Main" and p1["state"] == 13 and p1["phase2"] == 1
     assert p2["state"] == 9 and p2["tunnel"] == "TA" and p2["role"] == "Init"
+    # the rows say what the snapshots (show ... detail) say
+    (info,), (child,) = eng(a).ike_sas(), eng(a).child_sas()
+    assert (p1["sn"], p1["peer"], p1["role"], p1["algorithm"], p1["established"],
+            p1["expiration"], p1["phase2"]) == (info.sn, info.peer_address, info.role,
+                                                info.algorithm, info.created, info.expires,
+                                                info.phase2)
+    assert (p2["spi_in"], p2["spi_out"], p2["msgid"], p2["algorithm"], p2["tnid"]) == (
+        child.spi_in, child.spi_out, child.message_id, child.algorithm, child.tunnel_id)
+    assert eng(a).show_sections(lambda g: 1, "nope") == {"ikev1_p1": [], "ikev1_p2": []}
     text = show_ike_sa(data)
     assert "IKEv1 phase-1 SAs" in text and "PSK/DH14/A128/SHA256" in text
     assert "IKEv1 phase-2 SAs" in text and f"{p2['spi_in']:08X}" in text

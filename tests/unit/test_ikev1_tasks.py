@@ -59,6 +59,9 @@ class FakeContext:
     def phase1_sas(self, gateway: str) -> list[Phase1]:
         return [s for s in self.sas if s.gateway == gateway]
 
+    def children_of(self, gateway: str) -> list[Child]:
+        return [c for c in self.children.values() if c.gateway == gateway]
+
 
 def _sa(initiator: bool = True, aggressive: bool = False, **kw: Any) -> Phase1:
     pol = ike_policy("G", A, B, version="ikev1", **kw)
@@ -118,6 +121,29 @@ def test_dpd_sends_r_u_there_and_declares_the_peer_dead_after_the_retries() -> N
     dpd.build(Outgoing(1, now=15.0))  # unanswered: once more
     assert dpd.build(Outgoing(1, now=20.0)) is Status.FAILED
     assert ("p1", f"peer {B} is dead: no answer to 2 DPD R-U-THERE messages") in ctx.removed
+
+
+def test_dpd_counts_a_late_ack_or_any_message_from_the_peer_as_an_answer() -> None:
+    """An ACK of an earlier R-U-THERE that comes after the next one went out matches no
+    sequence number, but it is the peer, alive: its tries start again."""
+    ctx = FakeContext()
+    sa = _sa(dpd_enabled=True, dpd_interval=5, dpd_retry=2)
+    ctx.sas.append(sa)
+    dpd = Dpd(cast(Any, ctx), sa)
+    t, sent, acks = 10.0, 0, []  # acks: when each ACK arrives
+    while t < 120.0:  # every ACK comes 6 s late: after our next R-U-THERE went out
+        sa.last_rx = max([sa.last_rx, *[x for x in acks if x <= t]])  # ack_in ignores them
+        out = Outgoing(1, now=t)
+        assert dpd.build(out) is Status.DONE
+        if out.payloads:
+            sent += 1
+            acks.append(t + 6.0)
+        t = sa.dpd_next
+    assert sent >= 10
+    assert ctx.removed == [] and sa.dpd_tries == 0
+    # then silence (the last ACK lost too): dead after the retries, as before
+    assert [dpd.build(Outgoing(1, now=t + 5 * i)) for i in range(3)][-1] is Status.FAILED
+    assert ctx.removed[0][0] == "p1"
 
 
 class _OtherSkeyid(auth_mod.PskAuth):

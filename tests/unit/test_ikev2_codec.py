@@ -223,7 +223,7 @@ def test_notify_error_classification() -> None:
 
 # --- property-based round trips ---------------------------------------------------
 
-from hypothesis import given  # noqa: E402
+from hypothesis import example, given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 v4 = st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address)
@@ -273,9 +273,33 @@ payloads = st.one_of(
 )
 
 
+_BIG_SA = SaPayload(tuple(Proposal(1, 1, b"", (Transform(1, 12, None),) * 12) for _ in range(4)))
+
+
 @given(st.lists(payloads, max_size=6), st.integers(0, 2**32 - 1), st.booleans(), st.booleans())
+@example([_BIG_SA] * 3, 0, False, False)  # 540 of work: beyond the budget
 def test_any_message_round_trips(items, msgid: int, response: bool, initiator: bool) -> None:
+    """A message within the parse budget comes back equal; one beyond it is refused, not parsed."""
+    from vpnsh.engine.ikev2 import payloads as pl
+
+    def cost(p: object) -> int:
+        c = pl.COST_PAYLOAD
+        if isinstance(p, SaPayload):
+            for prop in p.proposals:
+                c += pl.COST_PROPOSAL
+                for t in prop.transforms:
+                    c += pl.COST_TRANSFORM + (pl.COST_ATTRIBUTE if t.key_length is not None else 0)
+        elif isinstance(p, TsPayload):
+            c += pl.COST_SELECTOR * len(p.selectors)
+        elif isinstance(p, DeletePayload):
+            c += len(p.spis) // pl.SPIS_PER_COST
+        return c
+
     msg = Message(ExchangeType.INFORMATIONAL, msgid, SPI_I, SPI_R, response, initiator, items)
+    if sum(cost(p) for p in items) > pl.MAX_COST:
+        with pytest.raises(pl.ParseError, match="too many"):
+            parse(encode(msg))
+        return
     back = parse(encode(msg)).message
     assert back == msg
 

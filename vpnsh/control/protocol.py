@@ -15,10 +15,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 VERSION = 1
 HEADER = struct.Struct(">I")
@@ -35,6 +32,12 @@ VALIDATION = "validation"  # commit / validate found problems in the candidate
 SERVER = "server"  # anything else on the daemon's side: unknown op, internal error
 CONNECT = "connect"  # client side only: no daemon answers on the socket
 KINDS = (SYNTAX, VALIDATION, SERVER)
+
+# A frame this size or smaller is written and read with the json module, larger ones with
+# orjson (a 10,000-SA answer in a tenth of the time).  Both make and read the same JSON;
+# orjson is imported on the first large frame: its import costs a one-shot ``vpnsh -c``
+# ~10 ms, more than its two small frames take with json.
+SMALL_FRAME = 64 * 1024
 
 
 def socket_path(explicit: str | None = None) -> str:
@@ -61,22 +64,68 @@ class FrameError(ControlError):
         super().__init__(message, SERVER)
 
 
-@dataclass
 class Request:
-    id: int | str
-    op: str
-    args: dict[str, Any] = field(default_factory=dict)
+    """A checked request (plain class, not a dataclass: the shell imports this module at
+    each start, and dataclasses costs it ~5 ms of imports)."""
+
+    __slots__ = ("id", "op", "args")
+
+    def __init__(self, id: int | str, op: str, args: dict[str, Any] | None = None) -> None:
+        self.id = id
+        self.op = op
+        self.args: dict[str, Any] = {} if args is None else args
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Request) and \
+            (self.id, self.op, self.args) == (other.id, other.op, other.args)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"Request(id={self.id!r}, op={self.op!r}, args={self.args!r})"
 
 
 def encode(message: dict[str, Any], max_frame: int = MAX_FRAME) -> bytes:
     """One message as a frame."""
-    try:  # orjson: a 10,000-SA answer in a tenth of the time; anything it refuses, json
-        body = orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS)
-    except (TypeError, orjson.JSONEncodeError):
-        body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    body = None
+    if _small(message):
+        try:
+            body = json.dumps(message, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False).encode("utf-8")
+        except (TypeError, ValueError):  # a type only orjson writes, or NaN (orjson: null)
+            body = None
+    if body is None:
+        import orjson
+
+        try:  # anything orjson refuses, json
+            body = orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS)
+        except (TypeError, orjson.JSONEncodeError):
+            body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     if len(body) > max_frame:
         raise FrameError(f"message of {len(body)} bytes exceeds the maximum frame size {max_frame}")
     return HEADER.pack(len(body)) + body
+
+
+def _small(message: Any, budget: int = SMALL_FRAME) -> bool:
+    """Whether ``message`` makes a small frame, about: a walk that stops once its values
+    (each counted at least 8 bytes) pass ``budget``.  Either answer gives the same JSON."""
+    stack = [message]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            budget -= len(item) + 8
+        elif isinstance(item, dict):
+            budget -= 8
+            stack += item.keys()
+            stack += item.values()
+        elif isinstance(item, list | tuple):
+            budget -= 8
+            stack += item
+        else:
+            budget -= 24
+        if budget < 0:
+            return False
+    return True
 
 
 def frame_length(header: bytes, max_frame: int = MAX_FRAME) -> int:
@@ -93,10 +142,15 @@ def decode_body(body: bytes) -> dict[str, Any]:
     """A frame body as a JSON object."""
     try:
         text = body.decode("utf-8")
-        try:
-            message = orjson.loads(text)
-        except orjson.JSONDecodeError:  # json's words for what is wrong
+        if len(body) <= SMALL_FRAME:
             message = json.loads(text)
+        else:
+            import orjson
+
+            try:
+                message = orjson.loads(text)
+            except orjson.JSONDecodeError:  # json's words for what is wrong
+                message = json.loads(text)
     except UnicodeDecodeError as exc:
         raise FrameError(f"frame is not UTF-8: {exc.reason} at byte {exc.start}") from None
     except json.JSONDecodeError as exc:

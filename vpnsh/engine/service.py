@@ -37,7 +37,6 @@ from vpnsh.engine.ike import events as ev
 from vpnsh.engine.ike.sansio import KEEPALIVE
 from vpnsh.engine.ikemgr_log import IkemgrLog
 from vpnsh.engine.ikev1.dual import DualEngine
-from vpnsh.engine.ikev1.show import ike_sa_sections
 from vpnsh.engine.ikev2.engine import Ikev2Engine
 from vpnsh.engine.ikev2.handoff import child_sa_spec
 from vpnsh.engine.monitor.runner import Hooks, MonitorRunner
@@ -628,7 +627,7 @@ class Engine:
         v1 = self.ike.v1
         return {
             "gateways_configured": len(self.cfg.gateway_ids) if gateway is None else 1,
-            **ike_sa_sections(v1.ike_sas(gateway), v1.child_sas(), self._gwid, gateway, self.wall),
+            **v1.show_sections(self._gwid, gateway, self.wall),
             "ikev2": [{
                 "gwid": self._gwid(s.gateway), "peer": s.peer_address, "gateway": s.gateway,
                 "role": s.role, "sn": s.sn, "algorithm": s.algorithm,

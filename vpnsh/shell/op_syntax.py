@@ -259,6 +259,7 @@ class _Machine:
     def __init__(self) -> None:
         self.states: list[_State] = []
         self.starts: list[int] = []
+        self.finals: set[int] = set()  # where a command may end (its last word or value matched)
 
     def new(self, command: OpCommand, node: Kw | Val | None = None, help: str | None = None) -> int:
         self.states.append(_State(node, command, help))
@@ -294,6 +295,7 @@ class _Machine:
                 self.states[j].next.append(e)
             exits = x
         self.starts.append(entry)
+        self.finals.update(exits)
 
     def build(self, node: Node, c: OpCommand) -> tuple[int, list[int]]:
         """(entry state, exits to join to what follows) of ``node`` in command ``c``."""

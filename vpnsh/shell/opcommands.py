@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from vpnsh.shell.op_table import COMMANDS, OpCommand
@@ -17,12 +16,18 @@ from vpnsh.shell.op_table import COMMANDS, OpCommand
 Render = Callable[[Mapping[str, Any]], str]
 
 
-@dataclass(frozen=True)
 class EngineOp:
-    op: str
-    render: Render
-    is_show: bool = True  # prints JSON under --output json (every VPN op does: docs/operational-data.md)
-    per_session: bool = False  # the daemon keeps state per CLI session (show counter global delta)
+    """What runs an engine command (a plain class: a one-shot vpnsh imports this module,
+    and dataclasses costs it ~5 ms of imports)."""
+
+    __slots__ = ("op", "render", "is_show", "per_session")
+
+    def __init__(self, op: str, render: Render, is_show: bool = True,
+                 per_session: bool = False) -> None:
+        self.op = op
+        self.render = render
+        self.is_show = is_show  # prints JSON under --output json (every VPN op does: docs/operational-data.md)
+        self.per_session = per_session  # the daemon keeps state per CLI session (show counter global delta)
 
 
 _ENGINE: dict[str, OpCommand] = {c.name: c for c in COMMANDS if c.engine and not c.run}

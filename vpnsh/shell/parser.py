@@ -7,7 +7,7 @@ Pure: no I/O, no client.  Also lists what may come next at a point in a line
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -15,51 +15,27 @@ from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput
 from lark.lexer import PatternStr
 
-OPERATIONAL = "operational"
-CONFIGURE = "configure"
+from vpnsh.shell.command import (  # noqa: F401 - re-exported: the parser's results and errors
+    CONFIGURE,
+    INVALID_SYNTAX,
+    OPERATIONAL,
+    UNKNOWN_COMMAND,
+    Command,
+    CommandError,
+    Pipe,
+    unquote,
+)
+
 _START = {OPERATIONAL: "start_op", CONFIGURE: "start_cfg"}
-
-UNKNOWN_COMMAND = "Unknown command: {}"
-INVALID_SYNTAX = "Invalid syntax."
-
-
-class CommandError(Exception):
-    """A line that is not a command; ``str()`` is the PAN-OS message."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Pipe:
-    kind: str  # "match" | "except"
-    regex: str
-
-
-@dataclass
-class Command:
-    """A parsed command.  ``name`` is its keywords ("show vpn ike-sa", "set")."""
-
-    name: str
-    args: dict[str, Any] = field(default_factory=dict)
-    pipes: list[Pipe] = field(default_factory=list)
-    inner: Command | None = None  # the operational command of ``run``
 
 
 @lru_cache(maxsize=1)
 def grammar_text() -> str:
     """grammar/vpnsh.lark and the operational commands' rules (vpnsh.shell.op_table)."""
-    # a plain read beside the package: importlib.resources costs a one-shot shell ~10 ms of
-    # imports (tempfile, zipfile, lzma...) for nothing (vpnsh is never run from a zip)
-    import os
-
     import vpnsh.grammar
     from vpnsh.shell import op_table
 
-    with open(os.path.join(os.path.dirname(vpnsh.grammar.__file__), "vpnsh.lark"),
-              encoding="utf-8") as f:
-        text = f.read()
+    text = vpnsh.grammar.static_text()
     return text + "\n// ---- operational commands, made from vpnsh.shell.op_table\n\n" + \
         op_table.grammar_text()
 
@@ -121,13 +97,6 @@ def first_words(mode: str) -> frozenset[str]:
     ip = lark_parser().parse_interactive("", start=_START[mode])
     kw = keyword_terminals()
     return frozenset(kw[t] for t in ip.accepts() if t in kw)
-
-
-def unquote(text: str) -> str:
-    """``"a b"`` -> ``a b`` (backslash escapes ``\\"`` and ``\\\\``); bare words unchanged."""
-    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
-        return re.sub(r"\\(.)", r"\1", text[1:-1])
-    return text
 
 
 def inside_quotes(text: str) -> bool:

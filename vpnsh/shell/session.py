@@ -13,28 +13,28 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import secrets
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from vpnsh.control.roles import DENIED, SUPERREADER, SUPERUSER
-from vpnsh.render import host as host_render
-from vpnsh.render import system as system_render
 from vpnsh.render.json_output import to_json
 from vpnsh.render.pipes import PipeError, apply_pipes
-from vpnsh.shell import editpath, op_table, opcommands
-from vpnsh.shell.parser import (
+from vpnsh.shell import op_table, opcommands
+from vpnsh.shell.command import (
     CONFIGURE,
     INVALID_SYNTAX,
     OPERATIONAL,
     UNKNOWN_COMMAND,
     Command,
     CommandError,
-    parse,
 )
+from vpnsh.shell.op_match import parse
+
+# A one-shot ``vpnsh -c 'show vpn ike-sa'`` imports this module: what only some commands
+# need is imported where they run (the Lark parser: vpnsh.shell.op_match.parse; the
+# config schema: vpnsh.shell.editpath; the admin roles; the host and system renderers).
+# tests/unit/test_op_match.py counts what a one-shot command loads.
 
 # Daemon ops the shell uses besides the VPN ones (see docs/control-protocol.md).
 OP_SET = "config.set"
@@ -74,46 +74,83 @@ class ClientLike(Protocol):
     def request(self, op: str, **args: Any) -> Any: ...
 
 
-@dataclass
+# Plain classes, not dataclasses: a one-shot ``vpnsh -c`` imports this module, and
+# dataclasses costs it ~5 ms of imports (inspect, ast, dis...).
+
+
 class Outcome:
     """What one command did: ``output`` to print, or ``error`` (PAN-OS text)."""
 
-    ok: bool = True
-    output: str = ""
-    error: str = ""
-    notice: str = ""  # --output json: a message that is not data (goes to stderr)
+    __slots__ = ("ok", "output", "error", "notice")
+
+    def __init__(self, ok: bool = True, output: str = "", error: str = "",
+                 notice: str = "") -> None:
+        self.ok = ok
+        self.output = output
+        self.error = error
+        self.notice = notice  # --output json: a message that is not data (goes to stderr)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Outcome) and \
+            (self.ok, self.output, self.error, self.notice) == \
+            (other.ok, other.output, other.error, other.notice)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return (f"Outcome(ok={self.ok!r}, output={self.output!r}, error={self.error!r}, "
+                f"notice={self.notice!r})")
 
 
-@dataclass
 class CliSettings:
-    config_output_format: str = "default"
-    pager: bool = True
-    scripting_mode: bool = False
-    terminal_width: int = 0  # 0: the terminal's own
+    __slots__ = ("config_output_format", "pager", "scripting_mode", "terminal_width")
+
+    def __init__(self, config_output_format: str = "default", pager: bool = True,
+                 scripting_mode: bool = False, terminal_width: int = 0) -> None:
+        self.config_output_format = config_output_format
+        self.pager = pager
+        self.scripting_mode = scripting_mode
+        self.terminal_width = terminal_width  # 0: the terminal's own
 
 
 class ShellError(Exception):
     """A command that failed with a PAN-OS error text."""
 
 
-@dataclass
 class Session:
-    client: ClientLike
-    user: str = field(default_factory=lambda: _login_name())
-    hostname: str | None = None
-    output_json: bool = False
-    mode: str = OPERATIONAL
-    edit_path: list[str] = field(default_factory=list)
-    settings: CliSettings = field(default_factory=CliSettings)
-    finished: bool = False  # ``exit`` in operational mode
-    on_change: Callable[[], None] | None = None  # called after a command that may change config
-    # ``tail follow yes``: where new lines go as they come (None: print the tail and return,
-    # as in scripts); ``cancel`` ends the follow (an SSH Ctrl-C; locally KeyboardInterrupt does)
-    stream: Callable[[str], None] | None = None
-    cancel: threading.Event = field(default_factory=threading.Event)
-    edited: bool = False  # this session changed the candidate (a failed script takes it back)
-    # names this CLI session to the daemon (``show counter global filter delta yes``)
-    session_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    def __init__(
+        self,
+        client: ClientLike,
+        user: str | None = None,  # default: the login name
+        hostname: str | None = None,
+        output_json: bool = False,
+        mode: str = OPERATIONAL,
+        edit_path: list[str] | None = None,
+        settings: CliSettings | None = None,
+        finished: bool = False,  # ``exit`` in operational mode
+        on_change: Callable[[], None] | None = None,  # called after a command that may change config
+        # ``tail follow yes``: where new lines go as they come (None: print the tail and
+        # return, as in scripts); ``cancel`` ends the follow (an SSH Ctrl-C; locally
+        # KeyboardInterrupt does)
+        stream: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+        edited: bool = False,  # this session changed the candidate (a failed script takes it back)
+        # names this CLI session to the daemon (``show counter global filter delta yes``)
+        session_id: str | None = None,
+    ) -> None:
+        self.client = client
+        self.user: str = _login_name() if user is None else user
+        self.hostname = hostname
+        self.output_json = output_json
+        self.mode = mode
+        self.edit_path: list[str] = [] if edit_path is None else edit_path
+        self.settings = CliSettings() if settings is None else settings
+        self.finished = finished
+        self.on_change = on_change
+        self.stream = stream
+        self.cancel = threading.Event() if cancel is None else cancel
+        self.edited = edited
+        self.session_id = os.urandom(8).hex() if session_id is None else session_id  # as secrets.token_hex
 
     # ------------------------------------------------------------ prompt
 
@@ -131,7 +168,11 @@ class Session:
 
     def context_line(self) -> str | None:
         """The ``[edit ...]`` line printed above a configure-mode prompt."""
-        return editpath.context_line(self.edit_path) if self.mode == CONFIGURE else None
+        if self.mode != CONFIGURE:
+            return None
+        from vpnsh.shell import editpath
+
+        return editpath.context_line(self.edit_path)
 
     # ------------------------------------------------------------ running a line
 
@@ -154,6 +195,8 @@ class Session:
             kind = getattr(exc, "kind", None)
             if kind is None:
                 raise
+            from vpnsh.control.roles import DENIED
+
             if kind == DENIED:  # beyond this admin's role: PAN-OS does not offer the command
                 return Outcome(False, error=UNKNOWN_COMMAND.format(line.split()[0]))
             return Outcome(False, error=daemon_error_text(kind, str(exc)))
@@ -187,6 +230,8 @@ class Session:
     # ------------------------------------------------------------ operational
 
     def _configure(self, command: Command) -> str:
+        from vpnsh.control.roles import SUPERREADER
+
         if self._role() == SUPERREADER:  # read-only: PAN-OS's CLI has no configure for it
             raise CommandError(UNKNOWN_COMMAND.format("configure"))
         self.mode = CONFIGURE
@@ -195,6 +240,8 @@ class Session:
 
     def _role(self) -> str:
         """This session's admin role, as the daemon sees it (``admin.whoami``, asked once)."""
+        from vpnsh.control.roles import SUPERUSER
+
         role = getattr(self, "_admin_role", None)
         if role is None:
             try:
@@ -206,6 +253,8 @@ class Session:
         return role
 
     def _exit(self, command: Command) -> str:
+        from vpnsh.shell import editpath
+
         if self.mode == CONFIGURE and self.edit_path:
             self.edit_path = editpath.up(self.edit_path)  # "Exit from this level"
         elif self.mode == CONFIGURE:
@@ -232,12 +281,16 @@ class Session:
         return tree if isinstance(tree, dict) else {}
 
     def _show_system_info(self, command: Command) -> str:
+        from vpnsh.render import system as system_render
+
         info = self.client.request(OP_SYSTEM_INFO)
         if info.get("hostname"):
             self.hostname = str(info["hostname"])
         return to_json(info) if self.output_json else system_render.system_info(info)
 
     def _show_jobs(self, command: Command) -> str:
+        from vpnsh.render import system as system_render
+
         job_id = command.args.get("job_id")
         jobs = self.client.request(OP_JOBS) if job_id is None else self.client.request(OP_JOBS, id=job_id)
         rows = jobs.get("jobs", []) if isinstance(jobs, dict) else jobs
@@ -301,6 +354,8 @@ class Session:
         return to_json(result) if self.output_json else ""
 
     def _show_debug_ike(self, command: Command) -> str:
+        from vpnsh.render import system as system_render
+
         state = self.client.request(OP_DEBUG_SHOW)
         return to_json(state) if self.output_json else system_render.debug_ike(state)
 
@@ -367,6 +422,8 @@ class Session:
         raise CommandError(INVALID_SYNTAX)
 
     def _edit(self, command: Command) -> str:
+        from vpnsh.shell import editpath
+
         try:
             self.edit_path = editpath.enter(self.edit_path, command.args["path"])
         except editpath.EditPathError:
@@ -374,6 +431,8 @@ class Session:
         return ""
 
     def _up(self, command: Command) -> str:
+        from vpnsh.shell import editpath
+
         self.edit_path = editpath.up(self.edit_path)
         return ""
 
@@ -393,6 +452,8 @@ class Session:
         return _text_result(result)
 
     def _commit(self, command: Command) -> str:
+        from vpnsh.render import system as system_render
+
         args: dict[str, Any] = {}
         if command.args.get("description") is not None:
             args["description"] = command.args["description"]
@@ -418,6 +479,8 @@ class Session:
         return self._result(self.client.request(OP_VALIDATE))
 
     def _show_config_audit(self, command: Command) -> str:
+        from vpnsh.render import host as host_render
+
         if "version" in command.args:
             return _text_result(self.client.request(OP_VERSION, n=command.args["version"],
                                                     format=self._format()))
@@ -447,6 +510,8 @@ class Session:
         self.client.request(OP_HELLO, admin=self.user, client=client, peer=peer)
 
     def _show_admins(self, command: Command) -> str:
+        from vpnsh.render import host as host_render
+
         rows = self.client.request(OP_ADMINS).get("admins", [])
         return to_json(rows) if self.output_json else host_render.admins(
             [host_render.admin_row(r) for r in rows])
@@ -463,11 +528,15 @@ class Session:
         return self._result(result)
 
     def _show_locks(self, command: Command) -> str:
+        from vpnsh.render import host as host_render
+
         kind = "config" if command.name == "show config-locks" else "commit"
         rows = self.client.request(OP_LOCK_SHOW, kind=kind).get("locks", [])
         return to_json(rows) if self.output_json else host_render.locks(kind, rows)
 
     def _show_changes(self, command: Command) -> str:
+        from vpnsh.render import host as host_render
+
         args = {"admin": command.args["admin"]} if "admin" in command.args else {}
         rows = self.client.request(OP_CHANGES, **args).get("changes", [])
         return to_json(rows) if self.output_json else host_render.changes(rows)
@@ -583,6 +652,8 @@ def _failed_details(result: Any) -> list[str] | None:
 
 def daemon_error_text(kind: str, message: str) -> str:
     """A failed request as PAN-OS prints it."""
+    from vpnsh.render import system as system_render
+
     if kind == "syntax":
         return INVALID_SYNTAX if message in ("", INVALID_SYNTAX) else f"{INVALID_SYNTAX}\n{message}"
     if kind == "validation":

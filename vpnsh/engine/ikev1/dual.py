@@ -18,6 +18,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 
 from ..ike.events import ChildSaInfo, Event, IkeEstablished, IkeFailed, IkeSaInfo, LogLine
+from ..ike.pacing import InitiationWindow
 from ..ikev2.engine import Ikev2Engine
 from ..policy import ChildPolicy, IkePolicy
 from .engine import Ikev1Engine
@@ -37,8 +38,11 @@ class DualEngine:
         v1: Ikev1Engine | None = None,
     ) -> None:
         self._clock = clock
-        self.v2 = v2 or Ikev2Engine(clock=clock, rng=rng)
-        self.v1 = v1 or Ikev1Engine(clock=clock, rng=rng)
+        # one initiation window for the daemon (ike/pacing.py says why): engines passed in
+        # keep their own
+        self.initiations = InitiationWindow()
+        self.v2 = v2 or Ikev2Engine(clock=clock, rng=rng, initiations=self.initiations)
+        self.v1 = v1 or Ikev1Engine(clock=clock, rng=rng, initiations=self.initiations)
         self._policies: dict[str, IkePolicy] = {}
         self._trying_v2: dict[str, str | None] = {}  # ikev2-preferred gateway -> child asked
         self.fallen_back: set[str] = set()  # ikev2-preferred gateways now on IKEv1

@@ -28,7 +28,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from ..ike import retransmit as backoff
 from ..ike.events import (
@@ -39,6 +39,8 @@ from ..ike.events import (
     IkeFailed,
     LogLine,
 )
+from ..ike.liveness import quiet_allowed
+from ..ike.pacing import InitiationWindow, Lane
 from ..ike.policy_index import PolicyIndex
 from ..ike.retransmit import Retransmit
 from ..ike.sansio import SansIoEngine, nat_words
@@ -67,16 +69,49 @@ from .tasks.informational import Delete
 from .tasks.phase1 import HALF_OPEN_LIMIT, half_open_refusal
 
 
-class _Registry(dict):
-    """The SA table: an SA put in it is handed to ``on_add`` (to join the timer heap)."""
+class _OfGateway(Protocol):
+    @property
+    def gateway(self) -> str: ...
+
+
+K = TypeVar("K")
+V = TypeVar("V", bound=_OfGateway)
+
+
+class _Registry(dict[K, V]):
+    """The SA table: an SA put in it is handed to ``on_add`` (to join the timer heap). It
+    keeps its SAs by gateway, too (:meth:`of`): one gateway's SAs are found without a scan
+    of every SA (quadratic with 10,000 gateways). Add with ``t[k] = sa``, remove with
+    ``del t[k]`` (the other dict mutators would bypass the index: not used)."""
 
     def __init__(self, on_add: Callable[[object], None]) -> None:
         super().__init__()
         self._on_add = on_add
+        self._by_gateway: dict[str, dict[K, V]] = {}
 
-    def __setitem__(self, key: object, value: object) -> None:
+    def __setitem__(self, key: K, value: V) -> None:
+        old = self.get(key)
+        if old is not None:
+            self._unindex(key, old)
         super().__setitem__(key, value)
+        self._by_gateway.setdefault(value.gateway, {})[key] = value
         self._on_add(value)
+
+    def __delitem__(self, key: K) -> None:
+        value = self[key]
+        super().__delitem__(key)
+        self._unindex(key, value)
+
+    def _unindex(self, key: K, value: V) -> None:
+        mine = self._by_gateway.get(value.gateway)
+        if mine is not None:
+            mine.pop(key, None)
+            if not mine:
+                del self._by_gateway[value.gateway]
+
+    def of(self, gateway: str) -> list[V]:
+        """The SAs of ``gateway``, oldest first."""
+        return list(self._by_gateway.get(gateway, {}).values())
 
 
 class Ikev1Engine(SansIoEngine):
@@ -91,6 +126,7 @@ class Ikev1Engine(SansIoEngine):
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         retransmit: Retransmit | None = None,
+        initiations: InitiationWindow | None = None,
     ) -> None:
         super().__init__(clock)
         self.rng = rng or random.Random()
@@ -98,8 +134,9 @@ class Ikev1Engine(SansIoEngine):
         # timers: one heap per table, by each SA's earliest deadline (ike/timers.py), so
         # next_timer does not scan every SA; an SA's setters touch it (sa.py)
         self._seq = 0  # orders SAs by creation (handle_timer acts on them in that order)
-        self.sas: dict[bytes, Phase1] = _Registry(self._track_p1)  # by CKY-I
-        self.children: dict[int, Child] = _Registry(self._track_child)
+        self.sas: _Registry[bytes, Phase1] = _Registry(self._track_p1)  # by CKY-I
+        self.children: _Registry[int, Child] = _Registry(self._track_child)
+        self._half_open: dict[bytes, Phase1] = {}  # responder SAs not yet up, by CKY-I
         self._p1_heap: TimerHeap[Phase1] = TimerHeap(
             self._p1_deadlines, lambda sa: self.sas.get(sa.cky_i) is sa, lambda: len(self.sas))
         self._child_heap: TimerHeap[Child] = TimerHeap(
@@ -111,14 +148,19 @@ class Ikev1Engine(SansIoEngine):
         # IKEv1 picks a gateway by address only (the ID comes encrypted, after the choice)
         self._index: PolicyIndex[object] = PolicyIndex(self._ike_policies, "ikev2", lambda _id: None)
         self.half_open_limit = HALF_OPEN_LIMIT
+        # our phase 1 SAs negotiating at once, the others waiting their turn (ike/pacing.py);
+        # ``initiations``: the window of the daemon, shared with its IKEv2 engine
+        self._initiations: Lane[Phase1] = (initiations or InitiationWindow()).lane(
+            lambda sa: self.sas.get(sa.cky_i) is sa and sa.state == P1State.CONNECTING,
+            self._start_one)
         # announce and read NAT-T (RFC 3947); False plays a peer without it (tests)
         self.nat_traversal = True
 
     # ------------------------------------------------------------------ config
     def _teardown_gateway(self, gateway: str, reason: str, now: float) -> None:
-        for c in [c for c in self.children.values() if c.gateway == gateway]:
+        for c in self.children.of(gateway):
             self._delete_child_sa(c, reason, now)
-        for sa in [s for s in self.sas.values() if s.gateway == gateway]:
+        for sa in self.sas.of(gateway):
             self._delete_p1(sa, reason, now)
 
     # --------------------------------------------------------------- commands
@@ -139,8 +181,8 @@ class Ikev1Engine(SansIoEngine):
             wanted = [self._child_policies[child]]
         else:
             wanted = self.child_candidates(gateway)
-        installed = {c.policy.name for c in self.children.values()
-                     if c.state == ChildState.INSTALLED}
+        installed = {c.policy.name for g in {c.gateway for c in wanted}
+                     for c in self.children.of(g) if c.state == ChildState.INSTALLED}
         todo = [c for c in wanted if c.name not in installed]
         self._want(policy, [(c, None) for c in todo], now, force_p1=child is None)
         return True
@@ -164,19 +206,22 @@ class Ikev1Engine(SansIoEngine):
 
     def delete_ike(self, gateway: str | None = None, *, now: float) -> int:
         """Deletes the phase 1 SAs of ``gateway`` (all if None); phase 2 SAs stay (IKEv1)."""
-        count = 0
-        for sa in list(self.sas.values()):
-            if gateway is None or sa.gateway == gateway:
-                count += 1
-                self._delete_p1(sa, "cleared by administrator", now)
-        return count
+        sas = list(self.sas.values()) if gateway is None else self.sas.of(gateway)
+        for sa in sas:
+            self._delete_p1(sa, "cleared by administrator", now)
+        return len(sas)
 
     def delete_child(
         self, name: str | None = None, *, now: float, exact: bool = False
     ) -> int:
         """Deletes phase 2 SAs of tunnel or proxy-id ``name`` (``TUNNEL`` matches ``TUNNEL:*``)."""
         count = 0
-        for c in list(self.children.values()):
+        policy = self._child_policies.get(name) if name is not None and exact else None
+        # one proxy ID's SAs are among its gateway's: no scan of every SA (remove_policies
+        # calls this once a tunnel: quadratic with 10,000 tunnels)
+        pool = self.children.of(policy.gateway) if policy is not None else list(
+            self.children.values())
+        for c in pool:
             if name is None or c.policy.name == name or (not exact and c.policy.tunnel == name):
                 count += 1
                 self._delete_child_sa(c, "cleared by administrator", now)
@@ -199,6 +244,8 @@ class Ikev1Engine(SansIoEngine):
 
     # ----------------------------------------------------------------- timers
     def next_timer(self) -> float | None:
+        if self._initiations.window.has_room():
+            return 0.0  # due at once: handle_timer starts the phase 1 SAs that wait
         times = [t for t in (self._p1_heap.next_deadline(), self._child_heap.next_deadline(),
                              self.repeats_due()) if t is not None]
         return min(times) if times else None
@@ -216,6 +263,7 @@ class Ikev1Engine(SansIoEngine):
                       lambda c: self._guarded(f"IPsec SA {c.child_id}", now,
                                               self._child_timers, c, now))
         self.flush_repeats(now)
+        self._initiations.start_due(now)
 
     @staticmethod
     def _run_due(heap: TimerHeap, now: float, last_seq: int,
@@ -235,9 +283,18 @@ class Ikev1Engine(SansIoEngine):
 
     # -------------------------------------------------------------- queries
     def ike_sas(self, gateway: str | None = None) -> list[Ikev1SaInfo]:
-        return [show.p1_info(sa, self.children.values())
-                for sa in sorted(self.sas.values(), key=lambda s: s.sn)
-                if gateway is None or sa.gateway == gateway]
+        sas = list(self.sas.values()) if gateway is None else self.sas.of(gateway)
+        return [show.p1_info(sa, [c for c in self.children.of(sa.gateway)
+                                  if c.parent_sn == sa.sn])
+                for sa in sorted(sas, key=lambda s: s.sn)]
+
+    def show_sections(self, gwid: Callable[[str], int], gateway: str | None = None,
+                      wall: Callable[[float | None], float | None] = lambda t: t,
+                      ) -> dict[str, list[dict[str, Any]]]:
+        """The IKEv1 rows of ``show vpn ike-sa [gateway]`` (``show.ike_sa_sections``)."""
+        sas = self.sas.values() if gateway is None else self.sas.of(gateway)
+        children = self.children.values() if gateway is None else self.children.of(gateway)
+        return show.ike_sa_sections(sas, children, gwid, gateway, wall)
 
     def child_sas(self, tunnel: str | None = None) -> list[Ikev1ChildInfo]:
         return [show.child_info(c) for c in sorted(self.children.values(),
@@ -262,12 +319,16 @@ class Ikev1Engine(SansIoEngine):
         return self._index.for_address(local_ip, remote_ip)
 
     def phase1_sas(self, gateway: str) -> list[Phase1]:
-        return [sa for sa in self.sas.values() if sa.gateway == gateway]
+        return self.sas.of(gateway)
+
+    def children_of(self, gateway: str) -> list[Child]:
+        """The phase 2 SAs of ``gateway``."""
+        return self.children.of(gateway)
 
     def _active_p1(self, gateway: str) -> Phase1 | None:
         best: Phase1 | None = None
-        for sa in self.sas.values():
-            if sa.gateway != gateway or sa.state == P1State.DEAD:
+        for sa in self.sas.of(gateway):
+            if sa.state == P1State.DEAD:
                 continue
             if sa.state == P1State.CONNECTING and not sa.initiator:
                 continue
@@ -296,6 +357,10 @@ class Ikev1Engine(SansIoEngine):
                     super().send(piece, local, remote)
                 return
         super().send(data, local, remote)
+
+    def receive(self, data: bytes, local: Address, remote: Address, now: float) -> None:
+        super().receive(data, local, remote, now)
+        self._initiations.start_due(now)  # one of ours may have been established or failed
 
     def _receive(self, data: bytes, local: Address, remote: Address, now: float) -> None:
         if len(data) > 16 and data[16] == PAYLOAD_FRAGMENT:  # IKEv1 fragmentation (issue 16)
@@ -339,8 +404,8 @@ class Ikev1Engine(SansIoEngine):
                              f"peer", now)
             return
         aggressive = h.exchange == Exchange.AGGRESSIVE
-        refused = half_open_refusal(self.sas.values(), self.half_open_limit, policy, aggressive,
-                                    remote[0])
+        refused = half_open_refusal(self._half_open.values(), self.half_open_limit, policy,
+                                    aggressive, remote[0])
         if refused:
             self.drop("half-open limit")
             self.log_limited("IKEv1 requests refused at the half-open limit",
@@ -364,25 +429,41 @@ class Ikev1Engine(SansIoEngine):
         sa.manager = Ikev1TaskManager(self, sa)
         self.next_sn += 1
         self.sas[sa.cky_i] = sa
+        if not initiator:
+            self._half_open[sa.cky_i] = sa
         return sa
 
     # ------------------------------------------------- the tasks' context (tasks/base.py)
     def start_phase1(self, policy: IkePolicy, now: float) -> Phase1:
-        """A new ISAKMP SA of ours for ``policy``: its phase 1 task sends message 1."""
+        """A new ISAKMP SA of ours for ``policy``: its phase 1 task sends message 1 now, or
+        when the initiation window (ike/pacing.py) has room for it."""
         assert policy.peer_addr is not None
         sa = self._new_sa(policy, True, policy.exchange_mode == "aggressive",
                           self.spis.ike_spi(self.sas), bytes(8),
                           (policy.local_addr, policy.local_port),
                           (policy.peer_addr, policy.peer_port), now)
+        if self._initiations.admit(sa):
+            self._send_first(sa, now)
+        else:
+            self.log(sa, f"{sa.mode_words} message 1 waits its turn: "
+                         f"{self._initiations.window.size} IKE SAs of ours are negotiating",
+                     level="DEBUG")
+        return sa
+
+    def _send_first(self, sa: Phase1, now: float) -> None:
         self.log(sa, f"====> IKE phase-1 negotiation is started as initiator, "
                      f"{sa.mode_words}. Initiator: {sa.local[0]}[{sa.local[1]}] "
                      f"Responder: {sa.remote[0]}[{sa.remote[1]}]  <====")
         self._manager(sa).start_phase1(now)
-        return sa
+
+    def _start_one(self, sa: Phase1, now: float) -> None:
+        """A phase 1 SA that waited for room in the window: its time to complete counts
+        from now (``created``, the half-open timeout)."""
+        sa.created = now
+        self._guarded(f"ISAKMP SA {sa.sn}", now, self._send_first, sa, now)
 
     def half_open_count(self) -> int:
-        return sum(1 for s in self.sas.values()
-                   if not s.initiator and s.state == P1State.CONNECTING)
+        return len(self._half_open)
 
     def auth_failed(self, sa: Phase1, detail: str, now: float) -> None:
         self.fail_p1(sa, f"authentication failed: {detail} (pre-shared key mismatch)",
@@ -391,11 +472,14 @@ class Ikev1Engine(SansIoEngine):
     def established(self, sa: Phase1, now: float) -> None:
         assert sa.suite is not None
         sa.state = P1State.ESTABLISHED
+        sa.dh = None  # spent once SKEYID is made (a key pair an SA: 10,000 of them kept)
+        self._initiations.done(sa)
+        self._half_open_done(sa)
         sa.established = now
         sa.expires = now + sa.suite.lifetime
         sa.last_rx = now
         if sa.policy.dpd_enabled and sa.peer_dpd and sa.policy.dpd_interval > 0:
-            sa.dpd_next = now + sa.policy.dpd_interval
+            sa.dpd_next = now + quiet_allowed(sa.policy.dpd_interval, sa.initiator)
         if sa.nat_local and sa.policy.keepalive_interval > 0:
             sa.next_keepalive = now + sa.policy.keepalive_interval
         if not self._cannot_initiate(sa.policy):
@@ -438,6 +522,8 @@ class Ikev1Engine(SansIoEngine):
     def remove_p1(self, sa: Phase1, reason: str, announce: bool = True) -> None:
         was = sa.state
         sa.state = P1State.DEAD
+        self._initiations.done(sa)
+        self._half_open_done(sa)
         if self.sas.get(sa.cky_i) is sa:
             del self.sas[sa.cky_i]
         for q in self._manager(sa).quick_tasks():
@@ -448,6 +534,10 @@ class Ikev1Engine(SansIoEngine):
             self.emit(IkeDeleted(sa.gateway, sa.sn, reason))
         elif announce and sa.initiator:
             self.emit(IkeFailed(sa.gateway, reason))
+
+    def _half_open_done(self, sa: Phase1) -> None:
+        if self._half_open.get(sa.cky_i) is sa:
+            del self._half_open[sa.cky_i]
 
     def _delete_p1(self, sa: Phase1, reason: str, now: float) -> None:
         self._manager(sa).delete_sa(reason, now)

@@ -5,6 +5,7 @@ lives in the SA's task manager (``task_manager.py``) and its tasks (``tasks/``).
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import struct
 from collections.abc import Callable
@@ -55,8 +56,8 @@ class P1Suite:
     def encr_alg(self) -> alg.EncrAlg:
         return alg.ikev1_encr(self.encr, self.key_bits or None)
 
-    @property
-    def prf(self) -> int:
+    @functools.cached_property
+    def prf(self) -> int:  # looked up for every protected message: kept once known
         return int(alg.ikev1_prf(self.hash))
 
     def short(self) -> str:
@@ -160,6 +161,7 @@ class Phase1:
     dpd_seq: int = 0
     dpd_waiting: int | None = None  # sequence number of the R-U-THERE awaiting its ACK
     dpd_tries: int = 0
+    dpd_sent: float = 0.0  # when the R-U-THERE awaiting its ACK went out
     dpd_next: float = math.inf
     next_keepalive: float = math.inf
     # its exchanges: an Ikev1TaskManager (task_manager.py, which imports this module)

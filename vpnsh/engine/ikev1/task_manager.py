@@ -29,7 +29,7 @@ from . import message as m
 from .message import Exchange, Header, NotifyPayload, ParseError, Payload, ProtocolId
 from .protection import decrypt_exchange, encrypt_with_hash, hash1, header, p2_iv, verify_hash_first
 from .sa import Address, Child, Flight, P1State, Phase1
-from .tasks import informational
+from .tasks import dpd, informational
 from .tasks.aggressive_mode import AggressiveMode
 from .tasks.base import Context, Incoming, Outgoing, Status
 from .tasks.dpd import Dpd
@@ -173,8 +173,11 @@ class Ikev1TaskManager:
     def _phase1_in(self, data: bytes, h: Header, local: Address, remote: Address, now: float,
                    digest: bytes) -> None:
         sa, ctx, mode = self.sa, self.ctx, self.mode
-        if sa.state != P1State.CONNECTING or mode is None:
+        if sa.state != P1State.CONNECTING:
             ctx.drop("phase 1 message on an established SA")
+            return
+        if mode is None:  # ours, still waiting for room to send its message 1
+            ctx.drop("phase 1 message before our first")
             return
         if h.encrypted:
             if sa.cipher is None:
@@ -359,12 +362,12 @@ class Ikev1TaskManager:
         t: list[float] = []
         if self.flight is not None:
             t.append(self.flight.next_at)
-        if sa.state == P1State.CONNECTING:
+        if sa.state == P1State.CONNECTING and self.mode is not None:  # not waiting its turn
             t.append(sa.created + HALF_OPEN_TIMEOUT)
         if sa.state == P1State.ESTABLISHED:
             if sa.expires is not None:
                 t.append(sa.expires)
-            t += [sa.rekey_at, sa.retire_at, sa.dpd_next, sa.next_keepalive]
+            t += [sa.rekey_at, sa.retire_at, dpd.next_check(sa), sa.next_keepalive]
         for s in self.quick.values():
             t.append(s.flight.next_at)
             t.append(s.task.created + HALF_OPEN_TIMEOUT)
@@ -386,7 +389,7 @@ class Ikev1TaskManager:
                             f"after {ctx.retransmit.tries} tries{hint}")
             return
         if sa.state == P1State.CONNECTING:
-            if now >= sa.created + HALF_OPEN_TIMEOUT:
+            if now >= sa.created + HALF_OPEN_TIMEOUT and self.mode is not None:
                 hint = (" (the peer may have rejected our HASH_R: pre-shared key mismatch?)"
                         if sa.aggressive and not sa.initiator else "")
                 ctx.fail_p1(sa, f"phase 1 did not complete within {int(HALF_OPEN_TIMEOUT)} "
@@ -421,5 +424,5 @@ class Ikev1TaskManager:
         if now >= sa.next_keepalive:
             ctx.send(KEEPALIVE, sa.local, sa.remote)
             sa.next_keepalive = now + max(sa.policy.keepalive_interval, 1)
-        if now >= sa.dpd_next:
+        if now >= dpd.next_check(sa):
             self.run(Dpd(ctx, sa), now)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from ..ike.liveness import quiet_allowed
 from ..ike.sansio import KEEPALIVE
 from . import collision, liveness, task_manager
 from .sa import ChildState, IkeSa, IkeState, TaskContext
@@ -16,18 +17,11 @@ from .tasks.ike_rekey import IkeRekeyTask
 from .tasks.informational import ChildDeleteTask, IkeDeleteTask
 
 HALF_OPEN_TIMEOUT = 30.0
-# The responder of an IKE SA checks liveness half an interval later than its initiator: the
-# initiator's check (an INFORMATIONAL request, received) then always comes first and counts as
-# traffic from the peer, so between two DPD-enabled peers one side probes, not both (the same
-# intervals on both sides would otherwise fire within a round trip of each other and double
-# the messages: 10,000 tunnels at 5 s were 8,000 datagrams a second per daemon).
-DPD_RESPONDER_SLACK = 0.5
 
 
 def dpd_at(sa: IkeSa) -> float:
     """When ``sa``'s liveness check is due if nothing arrives from the peer before."""
-    interval = sa.policy.dpd_interval
-    return sa.last_rx + (interval if sa.initiator else interval * (1 + DPD_RESPONDER_SLACK))
+    return sa.last_rx + quiet_allowed(sa.policy.dpd_interval, sa.initiator)  # ike/liveness.py
 
 
 def of(sa: IkeSa) -> list[float]:

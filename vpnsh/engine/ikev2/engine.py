@@ -27,7 +27,7 @@ from ..ike.events import (
     IkeSaInfo,
     LogLine,
 )
-from ..ike.pacing import InitiationWindow
+from ..ike.pacing import InitiationWindow, Lane
 from ..ike.policy_index import PolicyIndex
 from ..ike.retransmit import Retransmit
 from ..ike.sansio import SansIoEngine
@@ -78,6 +78,7 @@ class Ikev2Engine(SansIoEngine):
         rng: random.Random | None = None,
         retransmit: Retransmit | None = None,
         half_open_limit: int = 50,
+        initiations: InitiationWindow | None = None,
     ) -> None:
         super().__init__(clock)
         self.rng = rng or random.Random()
@@ -86,9 +87,10 @@ class Ikev2Engine(SansIoEngine):
         self.cookies = CookieJar()
         self._sas: dict[bytes, IkeSa] = {}  # by our SPI
         self._half_open: dict[tuple[bytes, str], IkeSa] = {}  # (SPIi, peer IP) of responder SAs
-        # our new IKE SAs negotiating at once, the others waiting their turn (ike/pacing.py)
-        self._initiations: InitiationWindow[IkeSa] = InitiationWindow(
-            lambda sa: self.alive(sa) and sa.state == IkeState.CONNECTING)
+        # our new IKE SAs negotiating at once, the others waiting their turn (ike/pacing.py);
+        # ``initiations``: the window of the daemon, shared with its IKEv1 engine
+        self._initiations: Lane[IkeSa] = (initiations or InitiationWindow()).lane(
+            lambda sa: self.alive(sa) and sa.state == IkeState.CONNECTING, self._start_one)
         self._next_sn = 1
         self.next_child_id = 1
         self._seq = 0  # orders SA creation and establishment (the clock may stand still)
@@ -160,14 +162,17 @@ class Ikev2Engine(SansIoEngine):
         if self._initiations.admit(sa):
             task_manager.kick(self, sa, now)
         else:
-            self.log(sa, f"IKE_SA_INIT waits its turn: {self._initiations.size} IKE SAs of "
-                     "ours are negotiating", level="DEBUG")
+            self.log(sa, f"IKE_SA_INIT waits its turn: {self._initiations.window.size} IKE "
+                     "SAs of ours are negotiating", level="DEBUG")
         return True
 
+    def _start_one(self, sa: IkeSa, now: float) -> None:
+        """Sends the IKE_SA_INIT of an SA that waited for room in the initiation window."""
+        self._guarded(f"IKE SA {sa.sn}", now, task_manager.kick, self, sa, now)
+
     def _start_waiting(self, now: float) -> None:
-        """Starts the IKE SAs that waited for room in the initiation window."""
-        for sa in self._initiations.due(now):
-            task_manager.kick(self, sa, now)
+        """Starts the IKE SAs (of either engine) that waited for room in the window."""
+        self._initiations.start_due(now)
 
     def delete_ike(self, gateway: str | None = None, *, now: float) -> int:
         """Deletes the IKE SAs of ``gateway`` (all if None) with their CHILD SAs."""
@@ -238,7 +243,7 @@ class Ikev2Engine(SansIoEngine):
 
 
     def next_timer(self) -> float | None:
-        if self._initiations.has_room():
+        if self._initiations.window.has_room():
             return 0.0  # due at once: handle_timer starts the IKE SAs that wait
         t = self._timers.next_deadline()
         repeats = self.repeats_due()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -68,7 +69,9 @@ class Context(Protocol):
     spis: SpiAllocator
     force_udp_encap: bool
     nat_traversal: bool  # announce and read NAT-T (False plays a peer without it)
-    children: dict[int, Child]
+
+    @property
+    def children(self) -> Mapping[int, Child]: ...  # every phase 2 SA, by child_id
 
     def log(self, sa: Phase1 | None, text: str, *, gateway: str = "",
             level: str = "INFO") -> None: ...
@@ -81,6 +84,7 @@ class Context(Protocol):
     def auth_failed(self, sa: Phase1, detail: str, now: float) -> None: ...
     def remove_p1(self, sa: Phase1, reason: str, announce: bool = True) -> None: ...
     def phase1_sas(self, gateway: str) -> list[Phase1]: ...
+    def children_of(self, gateway: str) -> list[Child]: ...
     def start_phase1(self, policy: IkePolicy, now: float) -> Phase1: ...
     # phase 2
     def child_candidates(self, gateway: str) -> list[ChildPolicy]: ...

@@ -98,8 +98,8 @@ class Informational:
             if len(spi) != 4:
                 continue
             value = struct.unpack("!I", spi)[0]
-            for c in list(ctx.children.values()):
-                if c.spi_out == value and c.gateway == sa.gateway:
+            for c in ctx.children_of(sa.gateway):
+                if c.spi_out == value:
                     ctx.remove_child(c, "the peer deleted it")
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable
+from collections.abc import Collection
 
 from ...crypto import algorithms as alg
 from ...crypto import keymat as km
@@ -45,10 +45,10 @@ HALF_OPEN_LIMIT = 50
 HALF_OPEN_PER_PEER = 5  # strongSwan's block_threshold
 
 
-def half_open_refusal(sas: Iterable[Phase1], limit: int, policy: IkePolicy, aggressive: bool,
-                      remote_ip: str) -> str:
-    """Why no new responder SA may be made now, or "" (see HALF_OPEN_LIMIT)."""
-    half = [s for s in sas if not s.initiator and s.state == P1State.CONNECTING]
+def half_open_refusal(half: Collection[Phase1], limit: int, policy: IkePolicy,
+                      aggressive: bool, remote_ip: str) -> str:
+    """Why no new responder SA may be made now, or "" (see HALF_OPEN_LIMIT); ``half``: the
+    half-open responder SAs (the engine keeps them apart: no scan of every SA)."""
     if len(half) < limit:
         return ""
     where = f"{len(half)} ISAKMP SAs are half-open (limit {limit})"
@@ -284,9 +284,8 @@ class Phase1Task:
         for other in ctx.phase1_sas(sa.gateway):
             if other is not sa and other.remote[0] == sa.remote[0]:
                 ctx.remove_p1(other, "peer sent INITIAL-CONTACT")
-        for c in list(ctx.children.values()):
-            if c.gateway == sa.gateway:
-                ctx.remove_child(c, "peer sent INITIAL-CONTACT")
+        for c in ctx.children_of(sa.gateway):
+            ctx.remove_child(c, "peer sent INITIAL-CONTACT")
 
     def failed_state(self) -> bool:
         return self.sa.state == P1State.DEAD

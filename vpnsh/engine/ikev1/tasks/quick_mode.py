@@ -316,7 +316,7 @@ class QuickMode:
             return None, None
         pick = (exact or wildcard)[0]
         # an SA the peer renegotiates right after it came up is a collision, not a rekey
-        old = next((c for c in ctx.children.values() if c.policy.name == pick.name
+        old = next((c for c in ctx.children_of(pick.gateway) if c.policy.name == pick.name
                     and c.state == ChildState.INSTALLED
                     and now - c.created > min(COLLISION_WINDOW, 0.1 * c.lifetime)), None)
         return pick, old
@@ -364,7 +364,7 @@ class QuickMode:
             old = None
         # both sides negotiated the same proxy ID at once: both agree to drop the pair whose
         # exchange holds the lowest nonce (as RFC 7296 2.8.1 does for IKEv2 collisions)
-        dup = next((c for c in ctx.children.values() if c.policy.name == policy.name
+        dup = next((c for c in ctx.children_of(child.gateway) if c.policy.name == policy.name
                     and c is not child and c is not old and c.state == ChildState.INSTALLED),
                    None)
         redundant: Child | None = None

@@ -35,7 +35,7 @@ class Reauth:
         sa, ctx = self.sa, self.ctx
         sa.rekey_at = math.inf
         newer = any(o is not sa and o.sn > sa.sn for o in ctx.phase1_sas(sa.gateway))
-        needed = any(c.gateway == sa.gateway for c in ctx.children.values())
+        needed = bool(ctx.children_of(sa.gateway))
         if newer or not needed:
             return Status.DONE
         sa.replaced = True
