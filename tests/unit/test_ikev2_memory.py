@@ -84,7 +84,7 @@ def test_sas_share_suites_and_the_policys_selectors() -> None:
 
 def test_memory_per_idle_tunnel_in_the_engine() -> None:
     """Python memory of 200 tunnels on both engines (policies included), per tunnel and
-    side: 6.7 KB when this was written, 10 KB before slots and sharing (and 2.8 KB of
+    side: 7.0 KB when this was written, 10.6 KB before slots and sharing (and 2.8 KB of
     OpenSSL contexts on top, not seen here)."""
     _tunnels(5)  # caches warm (selectors, suites, code paths)
     tracemalloc.start()
