@@ -396,3 +396,29 @@ def test_debug_ike_dump_and_pcap(pair_factory: Any) -> None:
     assert pcap.exists() and pcap.stat().st_size > 24 * 4  # the header and IKE_SA_INIT/AUTH
     p.shell("debug ike global off")
     assert "debug" in p.shell("show debug ike").lower()
+
+
+@pytest.mark.parametrize("who", ["vpnsh", "strongswan"])
+def test_liveness_checks_on_the_short_path(pair_factory: Any, who: str) -> None:
+    """vpnsh checks every 2 s; strongSwan every 30 s or every 1 s. Whoever checks more often
+    is the only one that checks (the other hears from it: traffic, RFC 7296 2.4). Both
+    kinds of empty INFORMATIONAL (our check and its answer, its check and our answer) go
+    through ``ikev2/liveness.py``, and a real peer takes them: the message IDs of that
+    direction move, nothing is retransmitted, the IKE SA is the same one, traffic flows."""
+    p = pair_factory(SUITES[0], sw_conn={"dpd_delay": "1s" if who == "strongswan" else "30s"})
+    p.vpnsh.configure(["set network ike gateway GW protocol ikev2 dpd enable yes",
+                       "set network ike gateway GW protocol ikev2 dpd interval 2"])
+    assert p.ping(count=5), p.debug()
+    wait_until(lambda: p.vpnsh_children(), timeout=15, what="the tunnel to come up")
+    [first] = p.op("vpn.ike-sa.detail", gateway="GW")["sas"]
+    moved = "msgid_tx" if who == "vpnsh" else "msgid_rx"
+
+    def checked() -> bool:
+        [sa] = p.op("vpn.ike-sa.detail", gateway="GW")["sas"]
+        return bool(sa[moved] >= first[moved] + 3)
+
+    wait_until(checked, timeout=20, what=f"three liveness checks by {who}" + p.debug())
+    [sa] = p.op("vpn.ike-sa.show")["ikev2"]
+    assert sa["sn"] == first["sn"] and sa["xt"] == 0, sa
+    assert "retransmit" not in p.sw.log_text(), p.debug()
+    assert p.ping(count=2), p.debug()

@@ -6,6 +6,7 @@ import random
 
 from vpnsh.engine.clock import FakeClock
 from vpnsh.engine.ike.events import ChildInstalled, IkeEstablished, LogLine
+from vpnsh.engine.ikev2 import deadlines
 from vpnsh.engine.ikev2.engine import Ikev2Engine
 from vpnsh.engine.ikev2.testing import Node, Wire, child_policy, ike_policy
 from vpnsh.engine.policy import Identity
@@ -21,6 +22,9 @@ class CheckedEngine(Ikev2Engine):
     def next_timer(self) -> float | None:
         got = super().next_timer()
         times = [t for sa in self._sas.values() for t in self._sa_timers(sa)]
+        for sa in self._sas.values():  # the heap's shortcut says what the list says
+            own = self._sa_timers(sa)
+            assert deadlines.earliest(sa) == (min(own) if own else None), own
         assert got == (min(times) if times else None), (got, sorted(times)[:3])
         CheckedEngine.checks += 1
         return got

@@ -181,7 +181,7 @@ def _selectors(prefixes: tuple[str, ...], ip_proto: int, port: int) -> tuple[Tra
     return tuple(TrafficSelector.from_prefix(p, ip_proto, port) for p in prefixes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChildSaKeys:
     """Everything a data plane needs to install one CHILD SA (both directions)."""
 

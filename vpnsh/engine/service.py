@@ -57,7 +57,7 @@ class EngineError(Exception):
     """An operational request the engine cannot do (unknown op, unknown gateway...)."""
 
 
-@dataclass
+@dataclass(slots=True)  # one per tunnel
 class TunnelStats:
     key_acquires: int = 0
     last_rekey: float | None = None
@@ -91,13 +91,14 @@ class Engine:
         self.ike.force_udp_encap = self.dp.forces_udp_encap
         self.dp.events.acquire = self._on_acquire
         self.dp.events.expire = self._on_expire
-        self.io = UdpIo(on_ike=self._on_ike, on_esp=self.dp.esp_in_udp)
+        self.io = UdpIo(on_ike=self._on_ike, on_esp=self.dp.esp_in_udp, on_batch=self._on_batch)
         self.dp.events.send_udp = self.io.send_esp
         self.tunnels: dict[str, TunnelStats] = collections.defaultdict(TunnelStats)
         self.last_failure: dict[str, tuple[float, str]] = {}  # gateway or child -> (time, reason)
         self._dp_started = False
         self.running_mapped = False  # self.cfg maps a running config (incremental maps may follow)
         self._pump_scheduled = False
+        self._pump_after_batch = False  # datagrams of the batch being read await the pump
         self.debug: dict[str, Any] = {}  # debug ike levels (configd keeps the settings)
         self.pcap: Any = None  # debug ike pcap on: an IkePcap writer
         self.key_tables: Any = None  # debug ike wireshark-keys on: a KeyTables writer
@@ -244,10 +245,19 @@ class Engine:
         if self.debug:
             self._dump("received", data, remote, local)
         self.ike.receive(data, local, remote, self.clock())
-        # a burst of datagrams arrives in one loop iteration: answer them all in one pump
-        if not self._pump_scheduled:
+        # a burst of datagrams arrives in one loop iteration: answer them all in one pump,
+        # at the end of the socket's batch (_on_batch) or, from elsewhere, soon
+        if self.io.reading:
+            self._pump_after_batch = True
+        elif not self._pump_scheduled:
             self._pump_scheduled = True
             asyncio.get_running_loop().call_soon(self._pump)
+
+    def _on_batch(self) -> None:
+        if self._pump_after_batch:
+            self._pump_after_batch = False
+            if not self._pump_scheduled:
+                self._pump()
 
     def _on_timer(self) -> None:
         self._timer = None

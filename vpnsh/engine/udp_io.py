@@ -56,6 +56,7 @@ IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
 IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 PKTINFO_CMSG_SPACE = socket.CMSG_SPACE(20)  # struct in6_pktinfo (in_pktinfo is 12 bytes)
 READ_BATCH = 64  # datagrams read per wake-up before the loop serves others
+LOCALS_SEEN_MAX = 65536  # PKTINFO items remembered per socket (one per local address in use)
 MAX_DATAGRAM = 65535
 # datagrams waiting for room in a socket's send buffer (a burst of 10,000 IKE_SA_INITs
 # from one `test vpn ike-sa` is larger than any buffer): beyond this they are dropped
@@ -163,6 +164,7 @@ class _Endpoint:
         self._closed = False
         self._waiting: collections.deque[tuple[bytes, tuple[int, int, bytes], Address]] = \
             collections.deque()
+        self._locals: dict[tuple[int, int, bytes], str] = {}  # PKTINFO item -> local address
         self.resume_reading()
 
     # the transport surface
@@ -222,22 +224,40 @@ class _Endpoint:
         self._loop.remove_writer(sock.fileno())
 
     def _readable(self) -> None:
-        sock, port, dispatch = self.sock, self.port, self.owner.dispatch
-        for _ in range(READ_BATCH):
-            try:
-                data, anc, _flags, addr = sock.recvmsg(MAX_DATAGRAM, PKTINFO_CMSG_SPACE)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                # ICMP errors (port unreachable...) surface here: the engine's retransmit
-                # timers cope; a resource limit must not stop the reading either
-                log.debug("udp *:%d error: %s", port, exc)
-                return
-            local = (local_from_ancillary(anc, self.wildcard), port)
-            try:
-                dispatch(data, local, (addr[0], addr[1]))
-            except Exception:  # noqa: BLE001 - one bad datagram never stops the socket
-                log.exception("udp *:%d: handling a datagram from %s", port, addr[0])
+        owner = self.owner
+        sock, port, dispatch, locals_seen = self.sock, self.port, owner.dispatch, self._locals
+        owner.reading = True
+        try:
+            for _ in range(READ_BATCH):
+                try:
+                    data, anc, _flags, addr = sock.recvmsg(MAX_DATAGRAM, PKTINFO_CMSG_SPACE)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError as exc:
+                    # ICMP errors (port unreachable...) surface here: the engine's retransmit
+                    # timers cope; a resource limit must not stop the reading either
+                    log.debug("udp *:%d error: %s", port, exc)
+                    return
+                # the destination address, by the ancillary item (one per datagram, a few
+                # hundred distinct ones): a dict lookup, not a parse per datagram
+                key = anc[0] if len(anc) == 1 else None
+                ip = locals_seen.get(key) if key is not None else None
+                if ip is None:
+                    ip = local_from_ancillary(anc, self.wildcard)
+                    if key is not None and len(locals_seen) < LOCALS_SEEN_MAX:
+                        locals_seen[key] = ip
+                local = (ip, port)
+                try:
+                    dispatch(data, local, (addr[0], addr[1]))
+                except Exception:  # noqa: BLE001 - one bad datagram never stops the socket
+                    log.exception("udp *:%d: handling a datagram from %s", port, addr[0])
+        finally:
+            owner.reading = False
+            if owner.on_batch is not None:
+                try:
+                    owner.on_batch()
+                except Exception:  # noqa: BLE001 - the socket is read again whatever happened
+                    log.exception("udp *:%d: after a batch of datagrams", port)
 
 
 @dataclass
@@ -246,7 +266,11 @@ class UdpIo:
 
     on_ike: IkeHandler
     on_esp: EspHandler | None = None
+    # called after each batch of datagrams read in one wake-up (while ``reading`` is set,
+    # the handlers may leave their answers for it: one pump per batch, not one loop pass)
+    on_batch: Callable[[], None] | None = None
     counters: IoCounters = field(default_factory=IoCounters)
+    reading: bool = False
     _endpoints: dict[Address, _Endpoint] = field(default_factory=dict)  # (wildcard, port)
     _addresses: set[str] = field(default_factory=set)  # local addresses in use
 
@@ -321,7 +345,9 @@ class UdpIo:
         return ep if ep is not None and not ep.is_closing() else None
 
     def _send(self, data: bytes, local: Address, remote: Address) -> bool:
-        ep = self.transport(local)
+        ep = self._endpoints.get((WILDCARD6 if ":" in local[0] else WILDCARD4, local[1]))
+        if ep is not None and ep._closed:
+            ep = None
         if ep is None:
             self.counters.send_errors += 1
             log.warning("no socket for %s:%d to send to %s:%d", *local, *remote)

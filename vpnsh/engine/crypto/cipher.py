@@ -5,12 +5,17 @@
   (RFC 7634); the salt is the tail of the keying material; the nonce is salt | IV.
 * ``Integrity``: truncated HMAC with a constant-time verify.
 
-Objects are built once per SA (keys scheduled once) and reused per packet.
+Objects are built once per SA (keys scheduled once) and reused per packet on the ESP
+path; IKE's SK payload keys one per message (``aead_keyed``, ``BlockCipher(streams=False)``):
+an idle IKE SA uses its keys every few seconds, and a keyed context is ~1.4 KB.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
@@ -30,7 +35,9 @@ class BlockCipher:
 
     __slots__ = ("encr", "_algorithm", "_stream_enc", "_stream_dec")
 
-    def __init__(self, encr: EncrAlg, key: bytes) -> None:
+    def __init__(self, encr: EncrAlg, key: bytes, streams: bool = True) -> None:
+        """``streams``: keep the long-lived contexts of the per-packet ESP path
+        (``encrypt_fresh_iv``/``decrypt_iv_prefixed``); IKE builds one per message."""
         if len(key) != encr.key_size:
             raise ValueError(f"{encr.id.name} key is {len(key)} bytes, want {encr.key_size}")
         self.encr = encr
@@ -46,7 +53,7 @@ class BlockCipher:
         # Long-lived CBC contexts for the per-packet path (see encrypt_fresh_iv).
         self._stream_enc: CipherContext | None = None
         self._stream_dec: CipherContext | None = None
-        if self._algorithm is not None:
+        if self._algorithm is not None and streams:
             zero = bytes(encr.block_size)
             self._stream_enc = Cipher(self._algorithm, modes.CBC(zero)).encryptor()
             self._stream_dec = Cipher(self._algorithm, modes.CBC(zero)).decryptor()
@@ -80,8 +87,10 @@ class BlockCipher:
         plaintext follows, chained to it as CBC requires. This spares building a
         cipher context per packet. Not for concurrent use from several threads.
         """
-        if self._stream_enc is None:
+        if self._algorithm is None:
             return bytes(plaintext)
+        if self._stream_enc is None:
+            raise ValueError("built without streams")
         if len(plaintext) % self.encr.block_size:
             raise ValueError(f"{len(plaintext)} bytes is not a multiple of the block size")
         return self._stream_enc.update(os.urandom(self.encr.block_size) + plaintext)
@@ -90,8 +99,10 @@ class BlockCipher:
         """Plaintext of ``IV | ciphertext`` through a long-lived CBC context: each
         plaintext block depends only on its ciphertext block and the one before, so
         feeding the IV first and dropping its output block decrypts exactly."""
-        if self._stream_dec is None:
+        if self._algorithm is None:
             return bytes(iv_and_ciphertext)
+        if self._stream_dec is None:
+            raise ValueError("built without streams")
         bs = self.encr.block_size
         if len(iv_and_ciphertext) % bs or len(iv_and_ciphertext) < bs:
             raise ValueError(f"{len(iv_and_ciphertext)} bytes is not IV and whole blocks")
@@ -151,6 +162,21 @@ class Aead:
 
     def __repr__(self) -> str:
         return f"<Aead {self.encr.id.name}-{self.encr.key_bits}>"
+
+
+def aead_keyed(encr: EncrAlg, key_with_salt: bytes) -> tuple[Callable[[bytes], Any], bytes, bytes]:
+    """For keying on use: the maker of a keyed ``cryptography`` AEAD object (one per
+    algorithm, shared), the key and the salt (the nonce is salt | IV). Checks as ``Aead``."""
+    cipher, salt = Aead(encr, key_with_salt).primitive()
+    key = key_with_salt[: encr.key_bits // 8]
+    if isinstance(cipher, AESCCM):
+        return _ccm_maker(encr.icv_size), key, salt
+    return type(cipher), key, salt
+
+
+@functools.lru_cache(maxsize=4)
+def _ccm_maker(icv_size: int) -> Callable[[bytes], Any]:
+    return functools.partial(AESCCM, tag_length=icv_size)
 
 
 class Integrity:

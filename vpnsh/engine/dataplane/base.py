@@ -27,7 +27,7 @@ def ts_contains(ts: TrafficSelector, addr: str, proto: int = 0, port: int | None
     return port is None or ts.start_port <= port <= ts.end_port
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one or two per tunnel: no __dict__
 class EspKeys:
     """Keys of one direction of a CHILD SA."""
 
@@ -39,7 +39,7 @@ class EspKeys:
     integ_key: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one or two per tunnel: no __dict__
 class ChildSaSpec:
     """Everything a data plane needs to carry one CHILD SA pair."""
 

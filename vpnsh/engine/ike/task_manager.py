@@ -10,13 +10,27 @@ once it is sent is here.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from .retransmit import Flight, Retransmit
 
 Address = tuple[str, int]
+T = TypeVar("T")
+
+
+class Tasks(list[T]):
+    """The queue of tasks of one SA: a list (56 bytes empty) with the two deque calls the
+    task managers use. A ``deque`` is 624 bytes even empty, and an idle SA's queue is empty:
+    6 MB at 10,000 tunnels. The queue is short (a few tasks), so ``insert(0)`` is cheap."""
+
+    __slots__ = ()
+
+    def appendleft(self, item: T) -> None:
+        self.insert(0, item)
+
+    def popleft(self) -> T:
+        return self.pop(0)
 
 
 class SentFlight(Flight, Protocol):
@@ -60,7 +74,7 @@ class Requester(Peer, Protocol):
     """An SA whose tasks wait in ``tasks`` while ``outstanding`` (a :class:`SentFlight`
     with its ``message_id``) is in flight. The protocol builds and numbers the requests."""
 
-    tasks: deque[Any]
+    tasks: Tasks[Any]
     outstanding: Any
 
 

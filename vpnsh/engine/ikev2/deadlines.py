@@ -10,11 +10,11 @@ import math
 
 from ..ike.liveness import quiet_allowed
 from ..ike.sansio import KEEPALIVE
-from . import collision, task_manager
+from . import collision, liveness, task_manager
 from .sa import ChildState, IkeSa, IkeState, TaskContext
 from .tasks.child_create import ChildCreateTask
 from .tasks.ike_rekey import IkeRekeyTask
-from .tasks.informational import ChildDeleteTask, DpdTask, IkeDeleteTask
+from .tasks.informational import ChildDeleteTask, IkeDeleteTask
 
 HALF_OPEN_TIMEOUT = 30.0
 
@@ -60,10 +60,53 @@ def of(sa: IkeSa) -> list[float]:
                 t.append(c.expires)
     return [x for x in t if math.isfinite(x)]
 
+def earliest(sa: IkeSa) -> float | None:
+    """``min(of(sa))`` (None: no deadline) without building the list: the engine's timer
+    heap asks after every change of the SA (each DPD exchange, thousands a second)."""
+    inf = math.inf
+    t = sa.outstanding.next_at if sa.outstanding is not None else inf
+    if not -inf < t < inf:  # NaN or infinite: not a deadline (as in of())
+        t = inf
+    state = sa.state
+    if state is IkeState.ESTABLISHED or state is IkeState.REKEYED:
+        x = sa.expires
+        if x is not None and x < t:
+            t = x
+        if state is IkeState.ESTABLISHED:
+            x = sa.rekey_at
+            if x is not None and x < t:
+                t = x
+            policy = sa.policy
+            if policy.dpd_enabled and policy.dpd_interval > 0 and sa.outstanding is None \
+                    and not sa.tasks:
+                x = dpd_at(sa)
+                if x < t:
+                    t = x
+            x = sa.next_keepalive
+            if x is not None and sa.nat_local and x < t:
+                t = x
+            x = sa.handover_at
+            if x is not None and x < t:
+                t = x
+        for c in sa.children.values():
+            cstate = c.state
+            if cstate is ChildState.INSTALLED and not c.rekeying and state is IkeState.ESTABLISHED \
+                    and c.rekey_at < t:
+                t = c.rekey_at
+            if cstate is not ChildState.DELETING and c.expires < t:
+                t = c.expires
+    elif state is IkeState.CONNECTING and not sa.initiator:
+        x = sa.created + HALF_OPEN_TIMEOUT
+        if x < t:
+            t = x
+    # a NaN never wins a comparison; +inf is no deadline (of() keeps finite ones only)
+    return None if t == inf else t
+
+
 def act(ctx: TaskContext, sa: IkeSa, now: float) -> None:
     """Acts on whatever of ``sa`` is due at ``now``."""
     ctx.touch(sa)
-    if not task_manager.retransmit(ctx, sa, now):
+    if sa.outstanding is not None and not task_manager.retransmit(ctx, sa, now):
         return  # the peer never answered: the task failed the SA
     if sa.state == IkeState.CONNECTING:
         if not sa.initiator and now >= sa.created + HALF_OPEN_TIMEOUT:
@@ -92,7 +135,7 @@ def act(ctx: TaskContext, sa: IkeSa, now: float) -> None:
             and not sa.tasks
             and now >= dpd_at(sa)
         ):
-            task_manager.queue(ctx, sa, DpdTask(), now)
+            liveness.send_check(ctx, sa, now)  # as queueing a DpdTask, on the short path
         if sa.nat_local and sa.next_keepalive is not None and now >= sa.next_keepalive:
             ctx.send(KEEPALIVE, sa.local, sa.remote)
             sa.next_keepalive = now + max(sa.policy.keepalive_interval, 1)

@@ -53,6 +53,14 @@ def responder_tasks(sa: IkeSa, msg: Message) -> list[Responder] | None:
 def respond(ctx: TaskContext, sa: IkeSa, msg: Message, now: float) -> None:
     """Answers a request (its message ID is the one expected, its body decrypted)."""
     ctx.touch(sa)
+    if not msg.payloads and msg.exchange == ExchangeType.INFORMATIONAL and \
+            sa.state != IkeState.CONNECTING:
+        # a liveness check: what DpdTask answers (nothing) without making the task, as
+        # thousands of idle tunnels ask every few seconds
+        ctx.send(sa.respond(msg, []), sa.local, sa.remote)
+        if sa.tasks:
+            task_manager.kick(ctx, sa, now)
+        return
     tasks = responder_tasks(sa, msg)
     if tasks is None:
         ctx.drop(f"unexpected {msg.describe()} in state {sa.state.value}")

@@ -7,6 +7,7 @@ offers; selection matches the peer's proposals against our offers in our order.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -212,13 +213,8 @@ def verify(
 def ike_suite(chosen: dict[int, Transform]) -> IkeSuite:
     e = chosen[TransformType.ENCR]
     integ = chosen.get(TransformType.INTEG)
-    return IkeSuite(
-        encr=e.id,
-        key_bits=e.key_length or 0,
-        prf=chosen[TransformType.PRF].id,
-        integ=integ.id if integ else 0,
-        dh=chosen[TransformType.DH].id,
-    )
+    return _ike_suite(int(e.id), e.key_length or 0, int(chosen[TransformType.PRF].id),
+                      int(integ.id) if integ else 0, int(chosen[TransformType.DH].id))
 
 
 def esp_suite(chosen: dict[int, Transform]) -> EspSuite:
@@ -226,10 +222,16 @@ def esp_suite(chosen: dict[int, Transform]) -> EspSuite:
     integ = chosen.get(TransformType.INTEG)
     dh = chosen.get(TransformType.DH)
     esn = chosen.get(TransformType.ESN)
-    return EspSuite(
-        encr=e.id,
-        key_bits=e.key_length or 0,
-        integ=integ.id if integ else 0,
-        dh=dh.id if dh else 0,
-        esn=bool(esn and esn.id),
-    )
+    return _esp_suite(int(e.id), e.key_length or 0, int(integ.id) if integ else 0,
+                      int(dh.id) if dh else 0, bool(esn and esn.id))
+
+
+# the suites are frozen and few: every SA that negotiated the same one shares one object
+@functools.lru_cache(maxsize=4096)
+def _ike_suite(encr: int, key_bits: int, prf: int, integ: int, dh: int) -> IkeSuite:
+    return IkeSuite(encr=encr, key_bits=key_bits, prf=prf, integ=integ, dh=dh)
+
+
+@functools.lru_cache(maxsize=4096)
+def _esp_suite(encr: int, key_bits: int, integ: int, dh: int, esn: bool) -> EspSuite:
+    return EspSuite(encr=encr, key_bits=key_bits, integ=integ, dh=dh, esn=esn)

@@ -7,7 +7,6 @@ last response we sent is cached and resent when the peer retransmits its request
 from __future__ import annotations
 
 import enum
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -16,9 +15,10 @@ from ..crypto.dh import DhKeyPair
 from ..crypto.keymat import IkeKeys
 from ..ike.retransmit import Retransmit
 from ..ike.sansio import nat_words
+from ..ike.task_manager import Tasks
 from ..policy import ChildPolicy, ChildSaKeys, IkePolicy, TrafficSelector
 from . import fragments, message
-from .constants import ExchangeType
+from .constants import ExchangeType, HeaderFlag
 from .message import Message, Protection
 from .payloads import IdPayload, Payload
 from .proposals import EspSuite, IkeSuite
@@ -50,6 +50,7 @@ _IKE_TIMER_FIELDS = frozenset(
     }
 )
 _CHILD_TIMER_FIELDS = frozenset({"state", "rekeying", "rekey_at", "expires"})
+_set = object.__setattr__
 
 
 class IkeState(enum.Enum):
@@ -237,7 +238,7 @@ class Responder(Protocol):
     def build_r(self, engine: TaskContext, sa: IkeSa, now: float) -> list[Payload]: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class Outstanding:
     task: Task
     message_id: int
@@ -247,8 +248,11 @@ class Outstanding:
     next_at: float
 
 
-@dataclass
+@dataclass(slots=True)
 class ChildSa:
+    # first: set before the fields below, so that their setter finds it (kw-only: at the
+    # end of the constructor's arguments); set by the engine
+    owner: IkeSa | None = field(default=None, compare=False, repr=False, kw_only=True)
     child_id: int
     policy: ChildPolicy
     initiator: bool  # we started the exchange that created it
@@ -267,18 +271,25 @@ class ChildSa:
     rekeying: bool = False  # our rekey of this SA is in flight
     our_rekey: tuple[ChildSa, bytes, bytes] | None = None  # (new SA, Ni, Nr) we created
     peer_rekey: tuple[ChildSa, bytes, bytes] | None = None  # (new SA, Ni, Nr) the peer created
-    owner: IkeSa | None = field(default=None, compare=False, repr=False)  # set by the engine
 
     def __setattr__(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
+        _set(self, name, value)
         if name in _CHILD_TIMER_FIELDS:
-            owner = self.__dict__.get("owner")
+            owner = self.owner
             if owner is not None:
                 owner.timers_changed()
 
 
-@dataclass
+@dataclass(slots=True)
 class IkeSa:
+    """One IKE SA. Slots, not a ``__dict__``: 10,000 tunnels hold 10,000 of them (and as
+    many ``ChildSa``); ``tests/unit/test_ikev2_memory.py`` keeps it so."""
+
+    # first: set before the fields below, so that their setter finds it (kw-only: at the
+    # end of the constructor's arguments). The engine's timer heap: told of each change of a
+    # field in _IKE_TIMER_FIELDS
+    timer_watch: Callable[[IkeSa], None] | None = field(
+        default=None, compare=False, repr=False, kw_only=True)
     sn: int
     policy: IkePolicy
     initiator: bool  # original initiator
@@ -307,7 +318,7 @@ class IkeSa:
     outstanding: Outstanding | None = None
     last_response: tuple[int, bytes] | None = None
     retransmits: int = 0
-    tasks: deque[Task] = field(default_factory=deque)
+    tasks: Tasks[Task] = field(default_factory=Tasks)
     # lifetime and liveness
     established: float | None = None
     rekey_at: float | None = None
@@ -344,12 +355,12 @@ class IkeSa:
     established_seq: int = 0  # remove after sending the response being built
     # the engine's timer heap: this SA's earliest deadline as queued there (None: not queued)
     timer_at: float | None = field(default=None, compare=False, repr=False)
-    timer_watch: Callable[[IkeSa], None] | None = field(default=None, compare=False, repr=False)
+    gw_indexed: str = field(default="", compare=False, repr=False)  # in the engine's index as
 
     def __setattr__(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
+        _set(self, name, value)
         if name in _IKE_TIMER_FIELDS:
-            watch = self.__dict__.get("timer_watch")
+            watch = self.timer_watch
             if watch is not None:
                 watch(self)
 
@@ -394,12 +405,23 @@ class IkeSa:
             fragments.prepare(self, msg, data)
         return data
 
+    def _encode_empty(self, exchange: int, message_id: int, response: bool) -> bytes:
+        """``encode`` of a message with no payloads (never fragmented: it is small)."""
+        assert self.protection is not None
+        flags = (HeaderFlag.INITIATOR if self.initiator else 0) | \
+            (HeaderFlag.RESPONSE if response else 0)
+        return message.encode_empty(self.spi_i, self.spi_r, exchange, flags, message_id,
+                                    self.protection)
+
     def start_request(
         self, task: Task, payloads: list[Payload], now: float, retransmit: Retransmit
     ) -> bytes:
-        msg = self.new_message(task.exchange, self.next_request_id, response=False)
-        msg.payloads = payloads
-        data = self.encode(msg)
+        if not payloads and task.exchange != ExchangeType.IKE_SA_INIT:
+            data = self._encode_empty(task.exchange, self.next_request_id, False)
+        else:
+            msg = self.new_message(task.exchange, self.next_request_id, response=False)
+            msg.payloads = payloads
+            data = self.encode(msg)
         self.outstanding = Outstanding(
             task, self.next_request_id, task.exchange, data, 0, now + retransmit.timeout(0)
         )
@@ -407,12 +429,22 @@ class IkeSa:
 
     def finish_request(self) -> None:
         self.outstanding = None
-        self.next_request_id += 1
+        _set(self, "next_request_id", self.next_request_id + 1)  # not a timer field
+
+    def respond_empty(self, exchange: int, message_id: int) -> bytes:
+        """``respond`` with no payloads to the request ``message_id`` (a liveness check)."""
+        data = self._encode_empty(exchange, message_id, True)
+        _set(self, "last_response", (message_id, data))  # not timer fields: no watch to tell
+        _set(self, "expected_request_id", message_id + 1)
+        return data
 
     def respond(self, request: Message, payloads: list[Payload]) -> bytes:
-        msg = self.new_message(request.exchange, request.message_id, response=True)
-        msg.payloads = payloads
-        data = self.encode(msg)
+        if not payloads and request.exchange != ExchangeType.IKE_SA_INIT:
+            data = self._encode_empty(request.exchange, request.message_id, True)
+        else:
+            msg = self.new_message(request.exchange, request.message_id, response=True)
+            msg.payloads = payloads
+            data = self.encode(msg)
         self.last_response = (request.message_id, data)
         self.expected_request_id = request.message_id + 1
         return data

@@ -20,7 +20,14 @@ def intersect(a: TrafficSelector, b: TrafficSelector) -> TrafficSelector | None:
     eport = min(a.end_port, b.end_port)
     if sport > eport:
         return None
-    return TrafficSelector(start, end, a.ip_proto or b.ip_proto, sport, eport)
+    proto = a.ip_proto or b.ip_proto
+    # one of the two itself when it is the answer (the usual case: the peer asks for what
+    # is configured): a CHILD SA then shares the policy's selectors, not copies of them
+    for ts in (b, a):
+        if (ts.start_addr == start and ts.end_addr == end and ts.ip_proto == proto
+                and ts.start_port == sport and ts.end_port == eport):
+            return ts
+    return TrafficSelector(start, end, proto, sport, eport)
 
 
 def narrow(
@@ -53,6 +60,13 @@ def contains(outer: TrafficSelector, inner: TrafficSelector) -> bool:
 def within(narrowed: Sequence[TrafficSelector], offered: Sequence[TrafficSelector]) -> bool:
     """Each narrowed selector fits inside one we offered."""
     return bool(narrowed) and all(any(contains(o, n) for o in offered) for n in narrowed)
+
+
+def shared(got: Sequence[TrafficSelector], ours: Sequence[TrafficSelector]
+           ) -> tuple[TrafficSelector, ...]:
+    """``got`` with each selector equal to one of ``ours`` replaced by ours: a CHILD SA keeps
+    the policy's (cached) selector objects, not the copies parsed from the peer's answer."""
+    return tuple(next((o for o in ours if o == g), g) for g in got)
 
 
 def describe(selectors: Sequence[TrafficSelector]) -> str:

@@ -94,6 +94,8 @@ def queue(ctx: TaskContext, sa: IkeSa, task: Task, now: float) -> None:
 
 def kick(ctx: TaskContext, sa: IkeSa, now: float) -> None:
     ctx.touch(sa)
+    if sa.outstanding is not None or not sa.tasks:
+        return  # nothing can start (the usual case after an answer)
 
     def start(task: Task) -> bytes | None:
         payloads = task.build_i(ctx, sa, now)
