@@ -140,7 +140,7 @@ def test_dpd_counts_a_late_ack_or_any_message_from_the_peer_as_an_answer() -> No
             acks.append(t + 6.0)
         t = sa.dpd_next
     assert sent >= 10
-    assert ctx.removed == [] and sa.dpd_tries == 0
+    assert ctx.removed == [] and sa.dpd_tries < 2  # never two unanswered in a row
     # then silence (the last ACK lost too): dead after the retries, as before
     assert [dpd.build(Outgoing(1, now=t + 5 * i)) for i in range(3)][-1] is Status.FAILED
     assert ctx.removed[0][0] == "p1"

@@ -162,6 +162,7 @@ class Phase1:
     dpd_waiting: int | None = None  # sequence number of the R-U-THERE awaiting its ACK
     dpd_tries: int = 0
     dpd_sent: float = 0.0  # when the R-U-THERE awaiting its ACK went out
+    dpd_acked: float = -math.inf  # when the last R-U-THERE-ACK came (tasks/dpd.py heard())
     dpd_next: float = math.inf
     next_keepalive: float = math.inf
     # its exchanges: an Ikev1TaskManager (task_manager.py, which imports this module)

@@ -16,6 +16,11 @@ from ..message import NotifyPayload, NotifyType, Payload, ProtocolId
 from ..sa import Phase1, msgid_bytes
 from .base import Context, Outgoing, Status
 
+# a check that runs later than this part of an interval after it was due ran after a stall
+# of our own loop (a long operation, CPU starvation): the peer's answer may be sitting
+# unread in our socket, so the check does not count as an unanswered R-U-THERE
+LATE_CHECK = 0.5
+
 
 class Dpd:
     def __init__(self, ctx: Context, sa: Phase1) -> None:
@@ -27,6 +32,7 @@ class Dpd:
         sa, now = self.sa, out.now
         interval = max(sa.policy.dpd_interval, 1)
         quiet = quiet_allowed(interval, sa.initiator)  # one side probes (ike/liveness.py)
+        due = next_check(sa)
         if sa.dpd_waiting is not None and sa.last_rx > sa.dpd_sent:
             # heard from the peer since our R-U-THERE (an authenticated message: its own
             # R-U-THERE, a quick mode, or the ACK of an earlier R-U-THERE that came after
@@ -35,10 +41,13 @@ class Dpd:
             # message counts)
             sa.dpd_waiting = None
             sa.dpd_tries = 0
-        if sa.dpd_waiting is None and now < sa.last_rx + quiet:
-            sa.dpd_next = sa.last_rx + quiet  # heard from the peer lately
+        if sa.dpd_waiting is None and now < heard(sa) + quiet:
+            sa.dpd_next = next_on_grid(due, interval, heard(sa) + quiet)  # heard lately
             return Status.DONE
-        if sa.dpd_waiting is not None:
+        if sa.dpd_waiting is not None and now - due <= interval * LATE_CHECK:
+            # a verdict only from a check on time: the peer had an interval to answer while
+            # we were able to hear it. After a stall of ours, the check sends another
+            # R-U-THERE (below) and the next check, on time, counts
             sa.dpd_tries += 1
             if sa.dpd_tries >= max(sa.policy.dpd_retry, 1):
                 self._peer_dead()
@@ -50,7 +59,7 @@ class Dpd:
         sa.dpd_sent = now
         out.payloads.append(NotifyPayload(NotifyType.R_U_THERE, ProtocolId.ISAKMP,
                                           sa.cky_i + sa.cky_r, msgid_bytes(sa.dpd_seq)))
-        sa.dpd_next = now + interval
+        sa.dpd_next = next_on_grid(due, interval, now + interval * 0.5)
         return Status.DONE
 
     def _peer_dead(self) -> None:
@@ -64,6 +73,27 @@ class Dpd:
             ctx.remove_p1(other, reason)
 
 
+def next_on_grid(due: float, interval: float, not_before: float) -> float:
+    """The check after the one due at ``due``: ``due`` plus whole intervals, not before
+    ``not_before`` (after an R-U-THERE: half an interval from now, the peer's time to
+    answer; after hearing from the peer: the quiet time). Each SA keeps its own time in the
+    interval: after a stall of our loop, the checks of every SA that fell due during it run
+    together, and ``now + interval`` would keep them together ever after (10,000 SAs'
+    R-U-THEREs in one burst each interval, more than the peer's socket buffer holds: the
+    same SAs' messages lost each time until they were declared dead)."""
+    if not math.isfinite(due):
+        return not_before
+    return due + interval * max(1, math.ceil((not_before - due) / interval))
+
+
+def heard(sa: Phase1) -> float:
+    """When the peer was last heard from, as far as putting a check off goes. The ACK of our
+    own R-U-THERE does not count: the next check stays where it was set when the R-U-THERE
+    went out. Counted from the ACK's arrival, the checks of all SAs whose ACKs came in one
+    burst (a peer that answered late, after a stall of its loop) would fall at one instant."""
+    return -math.inf if sa.last_rx == sa.dpd_acked else sa.last_rx
+
+
 def next_check(sa: Phase1) -> float:
     """When :meth:`Dpd.build` has something to do. While no R-U-THERE waits, that is not
     before the peer has been quiet long enough: each message from it moves the check on,
@@ -72,7 +102,7 @@ def next_check(sa: Phase1) -> float:
     if sa.dpd_waiting is not None or not math.isfinite(sa.dpd_next):
         return sa.dpd_next
     quiet = quiet_allowed(max(sa.policy.dpd_interval, 1), sa.initiator)
-    return max(sa.dpd_next, sa.last_rx + quiet)
+    return max(sa.dpd_next, heard(sa) + quiet)
 
 
 def ack(sa: Phase1, n: NotifyPayload) -> list[Payload]:
@@ -83,7 +113,7 @@ def ack(sa: Phase1, n: NotifyPayload) -> list[Payload]:
 
 def ack_in(sa: Phase1, n: NotifyPayload, now: float) -> None:
     """The peer's R-U-THERE-ACK: it answers ours if the sequence number matches."""
+    sa.dpd_acked = now  # matched or late: it does not move the next check (heard())
     if len(n.data) >= 4 and struct.unpack("!I", n.data[:4])[0] == sa.dpd_waiting:
         sa.dpd_waiting = None
         sa.dpd_tries = 0
-        sa.dpd_next = now + quiet_allowed(max(sa.policy.dpd_interval, 1), sa.initiator)
