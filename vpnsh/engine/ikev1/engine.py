@@ -369,7 +369,9 @@ class Ikev1Engine(SansIoEngine):
                 return
             data = whole
         h = m.parse_header(data)
-        digest = hashlib.sha1(data).digest()
+        # the SHA-1 that recognises a retransmitted phase 1 or quick mode message; an
+        # informational (DPD: 2,000 a second at 10,000 tunnels) is never answered again
+        digest = b"" if h.exchange == Exchange.INFORMATIONAL else hashlib.sha1(data).digest()
         if h.exchange in (Exchange.MAIN, Exchange.AGGRESSIVE) and h.cky_r == bytes(8):
             sa = self.sas.get(h.cky_i)
             if sa is not None and not sa.initiator:

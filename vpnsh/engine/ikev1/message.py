@@ -780,9 +780,12 @@ def parse_plain(data: bytes) -> Message:
     return Message(h, parse_payloads(h.next_payload, data, HEADER_SIZE, h.length))
 
 
-def decrypt_body(data: bytes, cipher: BlockCipher, iv: bytes) -> tuple[Message, bytes]:
-    """(the decrypted message, the IV for the next message: the last ciphertext block)."""
-    h = parse_header(data)
+def decrypt_body(data: bytes, cipher: BlockCipher, iv: bytes,
+                 h: Header | None = None) -> tuple[Message, bytes]:
+    """(the decrypted message, the IV for the next message: the last ciphertext block).
+    ``h``: the header of ``data`` if the caller parsed it already."""
+    if h is None:
+        h = parse_header(data)
     body = data[HEADER_SIZE : h.length]
     bs = cipher.encr.block_size
     if not body or len(body) % bs:

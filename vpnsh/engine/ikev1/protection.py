@@ -40,12 +40,16 @@ def encrypt_with_hash(sa: Phase1, exchange: int, msgid: int, iv: bytes,
     return m.encrypt_body(header(sa, exchange, msgid), first, parts, sa.cipher, iv)
 
 
-def decrypt_exchange(sa: Phase1, data: bytes, iv: bytes) -> tuple[Message, bytes]:
+def decrypt_exchange(sa: Phase1, data: bytes, iv: bytes,
+                     h: Header | None = None) -> tuple[Message, bytes]:
+    """``h``: the header of ``data`` if the caller parsed it already (once per message)."""
     if sa.cipher is None or sa.state != P1State.ESTABLISHED:
         raise ParseError("no established phase 1 for this exchange")
-    if not m.parse_header(data).encrypted:
+    if h is None:
+        h = m.parse_header(data)
+    if not h.encrypted:
         raise ParseError("plain message where an encrypted one was expected")
-    return m.decrypt_body(data, sa.cipher, iv)
+    return m.decrypt_body(data, sa.cipher, iv, h)
 
 
 def verify_hash_first(msg: Message, expected: bytes) -> bool:

@@ -184,7 +184,7 @@ class Ikev1TaskManager:
                 ctx.drop("encrypted message before keys")
                 return
             try:
-                msg, next_iv = m.decrypt_body(data, sa.cipher, sa.iv)
+                msg, next_iv = m.decrypt_body(data, sa.cipher, sa.iv, h)
             except ParseError as exc:
                 ctx.log(sa, f"decrypting {sa.mode_words} message {mode.step + 1}: {exc}",
                         level="DEBUG")
@@ -245,7 +245,7 @@ class Ikev1TaskManager:
             self._quick_respond(data, h, local, remote, now, digest)
             return
         task = slot.task
-        msg, next_iv = decrypt_exchange(sa, data, task.iv)
+        msg, next_iv = decrypt_exchange(sa, data, task.iv, h)
         sa.last_rx = now
         self.follow_peer(local, remote)
         slot.last_rx_digest = digest
@@ -275,7 +275,7 @@ class Ikev1TaskManager:
             ctx.drop("quick mode with a used message ID")
             return
         iv = p2_iv(sa, msgid) if sa.state == P1State.ESTABLISHED else b""
-        msg, next_iv = decrypt_exchange(sa, data, iv)
+        msg, next_iv = decrypt_exchange(sa, data, iv, h)
         sa.last_rx = now
         self.follow_peer(local, remote)
         if not verify_hash_first(msg, hash1(sa, msgid, msg.raw_after_first())):
@@ -338,7 +338,7 @@ class Ikev1TaskManager:
         if not h.encrypted or sa.state != P1State.ESTABLISHED:
             informational.before_established(ctx, sa, data, h, self.p1_step, now)
             return
-        msg, _ = decrypt_exchange(sa, data, p2_iv(sa, h.message_id))
+        msg, _ = decrypt_exchange(sa, data, p2_iv(sa, h.message_id), h)
         if not verify_hash_first(msg, hash1(sa, h.message_id, msg.raw_after_first())):
             ctx.drop("informational HASH does not verify")
             return
