@@ -173,3 +173,23 @@ def test_a_dead_peer_is_still_found_in_time(stall: float) -> None:
     (gone,) = a.of(IkeDeleted)
     assert "is dead" in gone.reason
     assert wire.clock.now - t0 >= 5 * 2  # not before the retries
+
+
+def test_a_loop_late_at_every_check_still_finds_a_dead_peer() -> None:
+    """Only one late check is excused until the peer is heard again: a loop that runs every
+    check 3 s late (beyond half an interval: each next check is then a whole interval
+    further, at least half an interval after the R-U-THERE) still declares a silent peer
+    dead, later than on time (about 25 s), not never."""
+    wire, a, b = tunnels(1, dpd_retry=3)
+    wire.advance(20)
+    wire.drop = lambda data, sender: sender == "b" and m.is_ikev1(data)
+    t0 = wire.clock.now
+    while not a.of(IkeDeleted) and wire.clock.now < t0 + 60:
+        due = eng(a).next_timer()
+        assert due is not None
+        wire.clock.now = max(wire.clock.now, due + 3.0)
+        eng(a).handle_timer(wire.clock.now)
+        wire.run(1000)
+    (gone,) = a.of(IkeDeleted)
+    assert "is dead" in gone.reason
+    assert wire.clock.now - t0 <= 2 * 5 * (3 + 1) + 3 + 5

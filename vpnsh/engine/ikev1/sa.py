@@ -163,6 +163,7 @@ class Phase1:
     dpd_tries: int = 0
     dpd_sent: float = 0.0  # when the R-U-THERE awaiting its ACK went out
     dpd_acked: float = -math.inf  # when the last R-U-THERE-ACK came (tasks/dpd.py heard())
+    dpd_excused: bool = False  # the last check ran late and did not count (tasks/dpd.py)
     dpd_next: float = math.inf
     next_keepalive: float = math.inf
     # its exchanges: an Ikev1TaskManager (task_manager.py, which imports this module)

@@ -18,7 +18,8 @@ from .base import Context, Outgoing, Status
 
 # a check that runs later than this part of an interval after it was due ran after a stall
 # of our own loop (a long operation, CPU starvation): the peer's answer may be sitting
-# unread in our socket, so the check does not count as an unanswered R-U-THERE
+# unread in our socket, so the check does not count as an unanswered R-U-THERE (once until
+# the peer is heard again: a loop late at every check still finds a dead peer, later)
 LATE_CHECK = 0.5
 
 
@@ -41,13 +42,17 @@ class Dpd:
             # message counts)
             sa.dpd_waiting = None
             sa.dpd_tries = 0
+            sa.dpd_excused = False
         if sa.dpd_waiting is None and now < heard(sa) + quiet:
             sa.dpd_next = next_on_grid(due, interval, heard(sa) + quiet)  # heard lately
             return Status.DONE
-        if sa.dpd_waiting is not None and now - due <= interval * LATE_CHECK:
+        if sa.dpd_waiting is not None and now - due > interval * LATE_CHECK and (
+                not sa.dpd_excused):
             # a verdict only from a check on time: the peer had an interval to answer while
             # we were able to hear it. After a stall of ours, the check sends another
             # R-U-THERE (below) and the next check, on time, counts
+            sa.dpd_excused = True
+        elif sa.dpd_waiting is not None:  # (excused until the peer is heard again)
             sa.dpd_tries += 1
             if sa.dpd_tries >= max(sa.policy.dpd_retry, 1):
                 self._peer_dead()
@@ -117,3 +122,4 @@ def ack_in(sa: Phase1, n: NotifyPayload, now: float) -> None:
     if len(n.data) >= 4 and struct.unpack("!I", n.data[:4])[0] == sa.dpd_waiting:
         sa.dpd_waiting = None
         sa.dpd_tries = 0
+        sa.dpd_excused = False
