@@ -193,3 +193,21 @@ def test_a_loop_late_at_every_check_still_finds_a_dead_peer() -> None:
     (gone,) = a.of(IkeDeleted)
     assert "is dead" in gone.reason
     assert wire.clock.now - t0 <= 2 * 5 * (3 + 1) + 3 + 5
+
+
+def test_after_the_initiator_was_silent_it_is_the_only_prober_again() -> None:
+    """The responder of the ISAKMP SA probes while the initiator is silent, every 1.5
+    intervals; once the initiator is back, its R-U-THERE comes first and the responder
+    stops (one R-U-THERE/ACK pair an interval, not two)."""
+    wire, a, b = tunnels(1)
+    wire.advance(20)
+    wire.drop = lambda data, sender: sender == "a"
+    wire.advance(9)
+    wire.drop = None
+    wire.advance(10)
+    since = len(wire.sent)
+    wire.advance(60)
+    from_a = sum(1 for n, *_ in wire.sent[since:] if n == "a")
+    from_b = sum(1 for n, *_ in wire.sent[since:] if n == "b")
+    assert 11 <= from_a <= 13 and from_b == from_a  # a's R-U-THERE and b's ACK only
+    assert not a.of(IkeDeleted) and not b.of(IkeDeleted)

@@ -44,7 +44,7 @@ class Dpd:
             sa.dpd_tries = 0
             sa.dpd_excused = False
         if sa.dpd_waiting is None and now < heard(sa) + quiet:
-            sa.dpd_next = next_on_grid(due, interval, heard(sa) + quiet)  # heard lately
+            sa.dpd_next = next_on_grid(due, quiet, heard(sa) + quiet)  # heard lately
             return Status.DONE
         if sa.dpd_waiting is not None and now - due > interval * LATE_CHECK and (
                 not sa.dpd_excused):
@@ -64,7 +64,9 @@ class Dpd:
         sa.dpd_sent = now
         out.payloads.append(NotifyPayload(NotifyType.R_U_THERE, ProtocolId.ISAKMP,
                                           sa.cky_i + sa.cky_r, msgid_bytes(sa.dpd_seq)))
-        sa.dpd_next = next_on_grid(due, interval, now + interval * 0.5)
+        # the responder of the ISAKMP SA keeps its longer period when it probes: the
+        # initiator's next R-U-THERE then comes first and makes it the only prober again
+        sa.dpd_next = next_on_grid(due, quiet, now + interval * 0.5)
         return Status.DONE
 
     def _peer_dead(self) -> None:
@@ -79,7 +81,8 @@ class Dpd:
 
 
 def next_on_grid(due: float, interval: float, not_before: float) -> float:
-    """The check after the one due at ``due``: ``due`` plus whole intervals, not before
+    """The check after the one due at ``due``: ``due`` plus whole ``interval``s (the quiet
+    time this side allows, ike/liveness.py), not before
     ``not_before`` (after an R-U-THERE: half an interval from now, the peer's time to
     answer; after hearing from the peer: the quiet time). Each SA keeps its own time in the
     interval: after a stall of our loop, the checks of every SA that fell due during it run
