@@ -27,6 +27,10 @@ from .base import Context, Outgoing, Status
 # unread in our socket, so the check does not count as an unanswered R-U-THERE (once until
 # the peer is heard again: a loop late at every check still finds a dead peer, later)
 LATE_CHECK = 0.5
+# seconds: a check later than this ran after a stall of our loop, not merely in a wake-up
+# that ran several checks together (service.py TIMER_SLACK, 20 ms) or on a busy host: the
+# next check is then on its own time (next_on_grid), not counted from now
+STALLED = 0.25
 
 
 class Dpd:
@@ -50,7 +54,7 @@ class Dpd:
             sa.dpd_tries = 0
             sa.dpd_excused = False
         if sa.dpd_waiting is None and now < heard(sa) + quiet:
-            sa.dpd_next = next_on_grid(due, quiet, heard(sa) + quiet)  # heard lately
+            sa.dpd_next = heard(sa) + quiet  # heard from the peer lately
             return Status.DONE
         if sa.dpd_waiting is not None and now - due > interval * LATE_CHECK and (
                 not sa.dpd_excused):
@@ -71,8 +75,11 @@ class Dpd:
         out.payloads.append(NotifyPayload(NotifyType.R_U_THERE, ProtocolId.ISAKMP,
                                           sa.cky_i + sa.cky_r, msgid_bytes(sa.dpd_seq)))
         # the responder of the ISAKMP SA keeps its longer period when it probes: the
-        # initiator's next R-U-THERE then comes first and makes it the only prober again
-        sa.dpd_next = next_on_grid(due, quiet, now + interval * 0.5)
+        # initiator's next R-U-THERE then comes first and makes it the only prober again.
+        # A check on time counts the next from now: the checks that one wake-up ran (due
+        # within the loop's timer slack) stay together and run in one wake-up again
+        sa.dpd_next = (now + quiet if now - due <= STALLED else
+                       next_on_grid(due, quiet, now + interval * 0.5))
         return Status.DONE
 
     def _peer_dead(self) -> None:
