@@ -5,11 +5,12 @@ R-U-THERE (unless the peer was heard from lately) and declares the peer dead aft
 ``dpd_retry`` unanswered. Responder: the informational task answers R-U-THERE with
 :func:`ack` and hands an R-U-THERE-ACK to :func:`ack_in`.
 
-Timing, for thousands of SAs and a loop that may stall: each SA's checks keep their own
-time in the interval (:func:`next_on_grid`; an ACK does not move them, :func:`heard`), so
-a stall of either side does not line the SAs' R-U-THEREs up into one burst per interval
-that the peer's socket cannot take; and a check that runs late after our own stall sends
-another R-U-THERE instead of counting one unanswered (``LATE_CHECK``).
+Timing, for thousands of SAs and a loop that may stall: an ACK does not move the next
+check (:func:`heard`), and checks that ran late after a stall of ours go back to their
+own times in the interval (:func:`next_on_grid`), so a stall of either side does not line
+the SAs' R-U-THEREs up into one burst per interval that the peer's socket cannot take;
+and a check that runs late after our own stall sends another R-U-THERE instead of counting
+one unanswered (``LATE_CHECK``).
 """
 
 from __future__ import annotations
