@@ -337,6 +337,19 @@ def test_the_probed_side_is_not_woken_for_a_check_it_would_put_off(
     assert checks["b"] >= 1  # and then the responder checks
 
 
+def test_dpd_messages_do_not_pile_up_message_ids() -> None:
+    """An hour of R-U-THERE/ACK (720 informational messages each way) leaves the SA's
+    record of used message IDs to its quick modes (the first, and the phase 2 rekey)."""
+    wire, a, b = pair({"dpd_interval": 5}, {"dpd_interval": 5})
+    eng(a).initiate("GA", now=wire.clock.now)
+    wire.run()
+    (sa_a,) = eng(a).sas.values()
+    (sa_b,) = eng(b).sas.values()
+    wire.advance(3600, step=5)
+    assert len(wire.sent) > 1400 and not a.of(IkeDeleted)
+    assert len(sa_a.manager.used_msgids) <= 3 and len(sa_b.manager.used_msgids) <= 3
+
+
 def test_retransmission_recovers_lost_messages() -> None:
     wire, a, b = pair()
     lost: set[int] = set()
