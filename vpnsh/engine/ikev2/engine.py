@@ -64,6 +64,9 @@ from .tasks.child_create import ChildCreateTask
 from .tasks.ike_init import IkeInitTask
 from .tasks.informational import ChildDeleteTask, IkeDeleteTask
 
+# SAs one handle_timer call acts on at most (~25-45 us each for a DPD check: a few ms)
+TIMER_SLICE = 128
+
 
 class Ikev2Engine(SansIoEngine):
     version = "ikev2"
@@ -94,6 +97,9 @@ class Ikev2Engine(SansIoEngine):
         self._next_sn = 1
         self.next_child_id = 1
         self._seq = 0  # orders SA creation and establishment (the clock may stand still)
+        # the last handle_timer stopped at TIMER_SLICE SAs with others still due: call again
+        # at once (not a timer that failed and must not spin)
+        self.timers_pending = False
         self.spis = SpiAllocator()
         # called with each IKE SA whose keys were just derived (Wireshark key tables); None: off
         self.key_log: Callable[[IkeSa], None] | None = None
@@ -252,13 +258,24 @@ class Ikev2Engine(SansIoEngine):
         return min(t, repeats)
 
     def handle_timer(self, now: float) -> None:
-        """Acts on every due timer, SA by SA in creation order (as a scan of all SAs would)."""
+        """Acts on the due timers, SA by SA in creation order (as a scan of all SAs would),
+        at most ``TIMER_SLICE`` SAs a call: the SAs still due then are left queued (due at
+        once, ``timers_pending``) so that the caller's event loop can serve its socket,
+        operator commands and commits between slices (DPD checks come due in batches:
+        ``ike/liveness.py``)."""
         self._refresh_timers()
         last_seq = self._seq  # SAs made while handling these timers wait for the next call
         due: list[tuple[int, IkeSa]] = []
         queued: set[int] = set()
         self._timers.pop_due(now, -1, last_seq, due, queued)
+        budget = TIMER_SLICE
         while due:
+            if budget <= 0:  # the rest in the next slice: back in the timer heap, still due
+                for _, rest in due:
+                    self.touch(rest)
+                self._refresh_timers()
+                break
+            budget -= 1
             seq, sa = heapq.heappop(due)
             if self._sas.get(sa.local_spi) is sa:
                 try:  # not _guarded: no text made for each SA when nothing fails
@@ -268,6 +285,7 @@ class Ikev2Engine(SansIoEngine):
             # acting on one SA may make a later one due (children moved to it, ...)
             self._refresh_timers()
             self._timers.pop_due(now, seq, last_seq, due, queued)
+        self.timers_pending = budget <= 0 and bool(due)
         self.flush_repeats(now)
         self._start_waiting(now)
 
