@@ -100,6 +100,10 @@ class Ikev2Engine(SansIoEngine):
         # the last handle_timer stopped at TIMER_SLICE SAs with others still due: call again
         # at once (not a timer that failed and must not spin)
         self.timers_pending = False
+        # the due SAs of that batch not yet acted on, by creation (ike/timers.py pop_due)
+        self._backlog: list[tuple[int, IkeSa]] = []
+        self._backlog_ids: set[int] = set()
+        self._backlog_last_seq = 0
         self.spis = SpiAllocator()
         # called with each IKE SA whose keys were just derived (Wireshark key tables); None: off
         self.key_log: Callable[[IkeSa], None] | None = None
@@ -249,8 +253,8 @@ class Ikev2Engine(SansIoEngine):
 
 
     def next_timer(self) -> float | None:
-        if self._initiations.window.has_room():
-            return 0.0  # due at once: handle_timer starts the IKE SAs that wait
+        if self._backlog or self._initiations.window.has_room():
+            return 0.0  # due at once: the rest of a batch of timers, or IKE SAs that wait
         t = self._timers.next_deadline()
         repeats = self.repeats_due()
         if t is None or repeats is None:
@@ -259,24 +263,22 @@ class Ikev2Engine(SansIoEngine):
 
     def handle_timer(self, now: float) -> None:
         """Acts on the due timers, SA by SA in creation order (as a scan of all SAs would),
-        at most ``TIMER_SLICE`` SAs a call: the SAs still due then are left queued (due at
-        once, ``timers_pending``) so that the caller's event loop can serve its socket,
-        operator commands and commits between slices (DPD checks come due in batches:
-        ``ike/liveness.py``)."""
+        at most ``TIMER_SLICE`` SAs a call: the SAs still due then wait in ``_backlog``
+        (``timers_pending``; next_timer says "at once") so that the caller's event loop can
+        serve its sockets, operator commands and commits between slices (DPD checks come
+        due in batches: ``ike/liveness.py``)."""
         self._refresh_timers()
-        last_seq = self._seq  # SAs made while handling these timers wait for the next call
-        due: list[tuple[int, IkeSa]] = []
-        queued: set[int] = set()
+        due, queued = self._backlog, self._backlog_ids
+        if not due:
+            # SAs made while handling these timers wait for the next batch
+            self._backlog_last_seq = self._seq
+        last_seq = self._backlog_last_seq
         self._timers.pop_due(now, -1, last_seq, due, queued)
         budget = TIMER_SLICE
-        while due:
-            if budget <= 0:  # the rest in the next slice: back in the timer heap, still due
-                for _, rest in due:
-                    self.touch(rest)
-                self._refresh_timers()
-                break
+        while due and budget > 0:
             budget -= 1
             seq, sa = heapq.heappop(due)
+            queued.discard(id(sa))
             if self._sas.get(sa.local_spi) is sa:
                 try:  # not _guarded: no text made for each SA when nothing fails
                     self._check_timers(sa, now)
@@ -285,7 +287,7 @@ class Ikev2Engine(SansIoEngine):
             # acting on one SA may make a later one due (children moved to it, ...)
             self._refresh_timers()
             self._timers.pop_due(now, seq, last_seq, due, queued)
-        self.timers_pending = budget <= 0 and bool(due)
+        self.timers_pending = bool(due)
         self.flush_repeats(now)
         self._start_waiting(now)
 
