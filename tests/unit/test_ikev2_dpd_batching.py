@@ -136,3 +136,33 @@ def test_handle_timer_acts_on_a_bounded_slice_and_leaves_the_rest_due(
     # in creation order across slices, each SA once
     started = [e.text for e in a.of(LogLine) if "rekey of IKE SA" in e.text]
     assert [f"SN {sa.sn}:" in t for sa, t in zip(sas, started, strict=True)] == [True] * n
+
+
+@pytest.mark.parametrize("pending", [True, False])
+def test_the_daemon_runs_the_next_slice_at_once_but_never_spins_on_a_failed_timer(
+        monkeypatch: pytest.MonkeyPatch, pending: bool) -> None:
+    """A batch cut into slices goes on at the loop's next pass; a timer still due after a
+    run with no backlog (one that failed) waits 50 ms (service._schedule)."""
+    import asyncio
+
+    from vpnsh.engine.service import Engine
+
+    async def run() -> float:
+        engine = Engine(dataplane="none")
+        v2 = engine.ike.v2
+
+        def one_slice(now: float) -> None:
+            v2.timers_pending = pending
+
+        monkeypatch.setattr(v2, "handle_timer", one_slice)
+        monkeypatch.setattr(v2, "next_timer", lambda: 0.0)  # still due
+        engine._on_timer()
+        assert engine._timer is not None
+        engine._timer.cancel()
+        return engine._timer_at - engine.clock()
+
+    delay = asyncio.run(run())
+    if pending:
+        assert delay <= 0.01, delay
+    else:
+        assert 0.05 <= delay <= 0.08, delay  # 50 ms + the timer slack
