@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from ..ike.liveness import check_at
+from ..ike.liveness import quiet_allowed
 from ..ike.sansio import KEEPALIVE
 from . import collision, liveness, task_manager
 from .sa import ChildState, IkeSa, IkeState, TaskContext
@@ -21,7 +21,7 @@ HALF_OPEN_TIMEOUT = 30.0
 
 def dpd_at(sa: IkeSa) -> float:
     """When ``sa``'s liveness check is due if nothing arrives from the peer before."""
-    return check_at(sa.last_rx, sa.policy.dpd_interval, sa.initiator)  # on a grid: ike/liveness.py
+    return sa.last_rx + quiet_allowed(sa.policy.dpd_interval, sa.initiator)  # ike/liveness.py
 
 
 def of(sa: IkeSa) -> list[float]:

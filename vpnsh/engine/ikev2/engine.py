@@ -265,8 +265,8 @@ class Ikev2Engine(SansIoEngine):
         """Acts on the due timers, SA by SA in creation order (as a scan of all SAs would),
         at most ``TIMER_SLICE`` SAs a call: the SAs still due then wait in ``_backlog``
         (``timers_pending``; next_timer says "at once") so that the caller's event loop can
-        serve its sockets, operator commands and commits between slices (DPD checks come
-        due in batches: ``ike/liveness.py``)."""
+        serve its sockets, operator commands and commits between slices (a batch of DPD
+        checks at 10,000 tunnels, a rekey wave)."""
         self._refresh_timers()
         due, queued = self._backlog, self._backlog_ids
         if not due:
