@@ -64,6 +64,9 @@ from .tasks.child_create import ChildCreateTask
 from .tasks.ike_init import IkeInitTask
 from .tasks.informational import ChildDeleteTask, IkeDeleteTask
 
+# SAs one handle_timer call acts on at most (~25-45 us each for a DPD check: a few ms)
+TIMER_SLICE = 128
+
 
 class Ikev2Engine(SansIoEngine):
     version = "ikev2"
@@ -94,6 +97,13 @@ class Ikev2Engine(SansIoEngine):
         self._next_sn = 1
         self.next_child_id = 1
         self._seq = 0  # orders SA creation and establishment (the clock may stand still)
+        # the last handle_timer stopped at TIMER_SLICE SAs with others still due: call again
+        # at once (not a timer that failed and must not spin)
+        self.timers_pending = False
+        # the due SAs of that batch not yet acted on, by creation (ike/timers.py pop_due)
+        self._backlog: list[tuple[int, IkeSa]] = []
+        self._backlog_ids: set[int] = set()
+        self._backlog_last_seq = 0
         self.spis = SpiAllocator()
         # called with each IKE SA whose keys were just derived (Wireshark key tables); None: off
         self.key_log: Callable[[IkeSa], None] | None = None
@@ -243,8 +253,8 @@ class Ikev2Engine(SansIoEngine):
 
 
     def next_timer(self) -> float | None:
-        if self._initiations.window.has_room():
-            return 0.0  # due at once: handle_timer starts the IKE SAs that wait
+        if self._backlog or self._initiations.window.has_room():
+            return 0.0  # due at once: the rest of a batch of timers, or IKE SAs that wait
         t = self._timers.next_deadline()
         repeats = self.repeats_due()
         if t is None or repeats is None:
@@ -252,14 +262,23 @@ class Ikev2Engine(SansIoEngine):
         return min(t, repeats)
 
     def handle_timer(self, now: float) -> None:
-        """Acts on every due timer, SA by SA in creation order (as a scan of all SAs would)."""
+        """Acts on the due timers, SA by SA in creation order (as a scan of all SAs would),
+        at most ``TIMER_SLICE`` SAs a call: the SAs still due then wait in ``_backlog``
+        (``timers_pending``; next_timer says "at once") so that the caller's event loop can
+        serve its sockets, operator commands and commits between slices (a batch of DPD
+        checks at 10,000 tunnels, a rekey wave)."""
         self._refresh_timers()
-        last_seq = self._seq  # SAs made while handling these timers wait for the next call
-        due: list[tuple[int, IkeSa]] = []
-        queued: set[int] = set()
+        due, queued = self._backlog, self._backlog_ids
+        if not due:
+            # SAs made while handling these timers wait for the next batch
+            self._backlog_last_seq = self._seq
+        last_seq = self._backlog_last_seq
         self._timers.pop_due(now, -1, last_seq, due, queued)
-        while due:
+        budget = TIMER_SLICE
+        while due and budget > 0:
+            budget -= 1
             seq, sa = heapq.heappop(due)
+            queued.discard(id(sa))
             if self._sas.get(sa.local_spi) is sa:
                 try:  # not _guarded: no text made for each SA when nothing fails
                     self._check_timers(sa, now)
@@ -268,6 +287,7 @@ class Ikev2Engine(SansIoEngine):
             # acting on one SA may make a later one due (children moved to it, ...)
             self._refresh_timers()
             self._timers.pop_due(now, seq, last_seq, due, queued)
+        self.timers_pending = bool(due)
         self.flush_repeats(now)
         self._start_waiting(now)
 
