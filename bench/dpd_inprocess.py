@@ -13,16 +13,17 @@ rounds. The system calls (one sendmsg and one recvmsg per side and exchange) com
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ike_inprocess import configured_pair  # noqa: E402
 
 from vpnsh.engine.clock import FakeClock  # noqa: E402
-from vpnsh.engine.ikev2.engine import Ikev2Engine  # noqa: E402
-from vpnsh.engine.ikev2.testing import Node, Wire, child_policy, ike_policy  # noqa: E402
+from vpnsh.engine.ikev2.testing import Node, Wire  # noqa: E402
 from vpnsh.engine.policy import EspProposal, IkeProposal  # noqa: E402
 
 GCM_ECP256 = IkeProposal(((20, 128),), (5,), (), (19,))
@@ -31,27 +32,8 @@ TICK = 0.02  # the daemon's timer slack: deadlines within it run in one wake-up
 
 
 def pair(tunnels: int, dpd: int) -> tuple[FakeClock, Wire, Node, Node]:
-    clock = FakeClock()
-    a = Node("a", Ikev2Engine(clock=clock, rng=random.Random(1)), "")
-    b = Node("b", Ikev2Engine(clock=clock, rng=random.Random(2)), "")
-    ia, ib, ca, cb = [], [], [], []
-    addrs = []
-    for i in range(tunnels):
-        ad, bd = f"172.16.{i // 250}.{i % 250 + 1}", f"172.17.{i // 250}.{i % 250 + 1}"
-        addrs.append((ad, bd))
-        lan_a, lan_b = f"10.{1 + i // 250}.{i % 250}.0/24", f"10.{101 + i // 250}.{i % 250}.0/24"
-        kw = {"proposals": (GCM_ECP256,), "dpd_interval": dpd}
-        ia.append(ike_policy(f"gw{i}", ad, bd, **kw))
-        ib.append(ike_policy(f"gw{i}", bd, ad, **kw))
-        ca.append(child_policy(f"t{i}", f"gw{i}", local_ts=(lan_a,), remote_ts=(lan_b,),
-                               proposals=(ESP_GCM,)))
-        cb.append(child_policy(f"t{i}", f"gw{i}", local_ts=(lan_b,), remote_ts=(lan_a,),
-                               proposals=(ESP_GCM,)))
-    a.engine.add_policies(ia, ca, now=clock.now)
-    b.engine.add_policies(ib, cb, now=clock.now)
-    w = Wire(clock, a, b)
-    for ad, bd in addrs:
-        w.nodes[ad], w.nodes[bd] = a, b
+    clock, w, a, b = configured_pair(tunnels, {"proposals": (GCM_ECP256,), "dpd_interval": dpd},
+                                     {"proposals": (ESP_GCM,)})
     for i in range(tunnels):
         a.engine.initiate(f"gw{i}", now=clock.now)
         if i % 200 == 199:

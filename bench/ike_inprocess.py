@@ -20,7 +20,10 @@ from vpnsh.engine.ikev2.engine import Ikev2Engine  # noqa: E402
 from vpnsh.engine.ikev2.testing import Node, Wire, child_policy, ike_policy  # noqa: E402
 
 
-def one_round(tunnels: int) -> float:
+def configured_pair(tunnels: int, ike_kw: dict | None = None,
+                    child_kw: dict | None = None) -> tuple[FakeClock, Wire, Node, Node]:
+    """Two engines on the in-process wire with ``tunnels`` gateways and tunnels each,
+    nothing initiated yet (``ike_kw``/``child_kw``: extra policy arguments)."""
     clock = FakeClock()
     a = Node("a", Ikev2Engine(clock=clock, rng=random.Random(1)), "")
     b = Node("b", Ikev2Engine(clock=clock, rng=random.Random(2)), "")
@@ -31,15 +34,22 @@ def one_round(tunnels: int) -> float:
         ad, bd = f"172.16.{i // 250}.{i % 250 + 1}", f"172.17.{i // 250}.{i % 250 + 1}"
         addrs.append((ad, bd))
         lan_a, lan_b = f"10.{1 + i // 250}.{i % 250}.0/24", f"10.{101 + i // 250}.{i % 250}.0/24"
-        ia.append(ike_policy(f"gw{i}", ad, bd))
-        ib.append(ike_policy(f"gw{i}", bd, ad))
-        ca.append(child_policy(f"t{i}", f"gw{i}", local_ts=(lan_a,), remote_ts=(lan_b,)))
-        cb.append(child_policy(f"t{i}", f"gw{i}", local_ts=(lan_b,), remote_ts=(lan_a,)))
+        ia.append(ike_policy(f"gw{i}", ad, bd, **(ike_kw or {})))
+        ib.append(ike_policy(f"gw{i}", bd, ad, **(ike_kw or {})))
+        ca.append(child_policy(f"t{i}", f"gw{i}", local_ts=(lan_a,), remote_ts=(lan_b,),
+                               **(child_kw or {})))
+        cb.append(child_policy(f"t{i}", f"gw{i}", local_ts=(lan_b,), remote_ts=(lan_a,),
+                               **(child_kw or {})))
     a.engine.add_policies(ia, ca, now=clock.now)
     b.engine.add_policies(ib, cb, now=clock.now)
     w = Wire(clock, a, b)
     for ad, bd in addrs:
         w.nodes[ad], w.nodes[bd] = a, b
+    return clock, w, a, b
+
+
+def one_round(tunnels: int) -> float:
+    clock, w, a, b = configured_pair(tunnels)
     start = time.perf_counter()
     for i in range(tunnels):
         a.engine.initiate(f"gw{i}", now=clock.now)

@@ -34,8 +34,9 @@ log = logging.getLogger("vpnshd")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
-def _write_tmp(path: Path, data: bytes) -> Path:
-    """``data`` in a fsynced temporary file next to ``path`` (mode 0600); its path."""
+def _write_tmp(path: Path, data: bytes, *, fsync: bool = True) -> Path:
+    """``data`` in a temporary file next to ``path`` (mode 0600), fsynced unless told not
+    to; its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -43,7 +44,8 @@ def _write_tmp(path: Path, data: bytes) -> Path:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        os.fsync(fd)
+        if fsync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     return tmp
@@ -160,16 +162,7 @@ def _parses(path: Path) -> bool:
 
 def _write_plain(path: Path, data: bytes) -> None:
     """``data`` in ``path`` by a rename (never half a file), without an fsync."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    os.replace(_write_tmp(path, data, fsync=False), path)
 
 
 def _record_head(path: Path) -> dict:

@@ -67,22 +67,25 @@ class ReplayWindow:
     def update(self, seq: int) -> None:
         """Mark ``seq`` seen (call after the ICV verified and ``check`` passed)."""
         top = self.top
-        n = self._nblocks
-        blocks = self._blocks
         if seq > top:
-            index = seq >> 6
-            diff = index - (top >> 6)
-            if diff >= n:
-                for i in range(n):
-                    blocks[i] = 0
-            else:
-                for i in range(1, diff + 1):
-                    blocks[((top >> 6) + i) % n] = 0
-            self.top = seq
+            self._slide(seq)
         elif seq + self.size <= top:
             return
-        i = (seq >> 6) % n
-        blocks[i] |= 1 << (seq & 63)
+        self._blocks[(seq >> 6) % self._nblocks] |= 1 << (seq & 63)
+
+    def _slide(self, new_top: int) -> None:
+        """Move the window's top up to ``new_top``, clearing the blocks it moves over."""
+        top = self.top
+        n = self._nblocks
+        blocks = self._blocks
+        diff = (new_top >> 6) - (top >> 6)
+        if diff >= n:
+            for i in range(n):
+                blocks[i] = 0
+        else:
+            for i in range(1, diff + 1):
+                blocks[((top >> 6) + i) % n] = 0
+        self.top = new_top
 
     def update_run(self, first: int, last: int) -> None:
         """``update`` of each of ``first..last`` in turn, in one step: for consecutive
@@ -91,17 +94,9 @@ class ReplayWindow:
         over are cleared once, then the run's bits are set block by block."""
         if not self.top < first <= last < first + 64:
             raise ValueError(f"update_run({first}, {last}) with top {self.top}")
-        top = self.top
+        self._slide(last)
         n = self._nblocks
         blocks = self._blocks
-        diff = (last >> 6) - (top >> 6)
-        if diff >= n:
-            for i in range(n):
-                blocks[i] = 0
-        else:
-            for i in range(1, diff + 1):
-                blocks[((top >> 6) + i) % n] = 0
-        self.top = last
         seq = first
         while seq <= last:
             end = min(last, seq | 63)  # the last number of seq's block in the run
