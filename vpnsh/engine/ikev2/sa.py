@@ -413,15 +413,19 @@ class IkeSa:
         return message.encode_empty(self.spi_i, self.spi_r, exchange, flags, message_id,
                                     self.protection)
 
+    def _encode_payloads(self, exchange: int, message_id: int, response: bool,
+                         payloads: list[Payload]) -> bytes:
+        """The protected message of ``payloads``; an empty one on the short encoder."""
+        if not payloads and exchange != ExchangeType.IKE_SA_INIT:
+            return self._encode_empty(exchange, message_id, response)
+        msg = self.new_message(exchange, message_id, response=response)
+        msg.payloads = payloads
+        return self.encode(msg)
+
     def start_request(
         self, task: Task, payloads: list[Payload], now: float, retransmit: Retransmit
     ) -> bytes:
-        if not payloads and task.exchange != ExchangeType.IKE_SA_INIT:
-            data = self._encode_empty(task.exchange, self.next_request_id, False)
-        else:
-            msg = self.new_message(task.exchange, self.next_request_id, response=False)
-            msg.payloads = payloads
-            data = self.encode(msg)
+        data = self._encode_payloads(task.exchange, self.next_request_id, False, payloads)
         self.outstanding = Outstanding(
             task, self.next_request_id, task.exchange, data, 0, now + retransmit.timeout(0)
         )
@@ -439,12 +443,7 @@ class IkeSa:
         return data
 
     def respond(self, request: Message, payloads: list[Payload]) -> bytes:
-        if not payloads and request.exchange != ExchangeType.IKE_SA_INIT:
-            data = self._encode_empty(request.exchange, request.message_id, True)
-        else:
-            msg = self.new_message(request.exchange, request.message_id, response=True)
-            msg.payloads = payloads
-            data = self.encode(msg)
+        data = self._encode_payloads(request.exchange, request.message_id, True, payloads)
         self.last_response = (request.message_id, data)
         self.expected_request_id = request.message_id + 1
         return data
