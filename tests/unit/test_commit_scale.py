@@ -312,7 +312,7 @@ def test_the_peer_index_follows_each_commit(service) -> None:  # type: ignore[no
     gateway(N + 1, "203.0.113.1")
     assert clash(f"g{N}")
     service.delete(f"network ike gateway g{N + 1}".split())
-    service.set("network ike gateway g3 peer-address ip 203.0.113.3".split())
+    service.set(["network", "ike", "gateway", "g3", "peer-address", "ip", "203.0.113.3"])
     assert service.commit("g3 moved")["result"] == "OK"
     gateway(N + 1, "203.0.113.3")
     assert clash("g3")
