@@ -246,6 +246,101 @@ def test_a_new_gateway_clashing_with_an_unchanged_one_is_still_refused(service) 
                for p in problems)
 
 
+class Counted(dict):
+    """A gateway entry that notes when validation reads it."""
+
+    touched: set[str] = set()
+
+    def __init__(self, name: str, entry: dict) -> None:
+        super().__init__(entry)
+        self.name = name
+
+    def get(self, *args):  # type: ignore[no-untyped-def]
+        Counted.touched.add(self.name)
+        return super().get(*args)
+
+    def __getitem__(self, key):  # type: ignore[no-untyped-def]
+        Counted.touched.add(self.name)
+        return super().__getitem__(key)
+
+
+def _gateway_reads(service) -> set[str]:  # type: ignore[no-untyped-def]
+    """Running's gateway entries made Counted (in place: equal entries), reads cleared."""
+    gateways = at(service.running, GATEWAYS)
+    for name in gateways:
+        if not isinstance(gateways[name], Counted):
+            gateways[name] = Counted(name, gateways[name])
+    Counted.touched = set()
+    return Counted.touched
+
+
+def test_a_one_gateway_change_reads_no_other_gateway(service) -> None:  # type: ignore[no-untyped-def]
+    """The endpoint check of a small commit looks up running's gateways by peer address
+    (the service's index) instead of reading each: none is read for a new gateway, and only
+    the one sharing its peer address for a gateway that may clash."""
+    touched = _gateway_reads(service)
+    for line in tunnel_lines(N):
+        service.set(line.split())
+    assert service._problems() == [] and touched == set()
+    service.set(["network", "ike", "gateway", "g5", "peer-address", "ip", "203.0.113.9"])
+    assert service._problems() == [] and touched <= {"g5"}
+    assert service.commit("g40 and g5")["result"] == "OK"
+    # a peer address g7 has too, told apart by a peer ID: g7 is read, and it commits
+    touched.clear()
+    service.set(["network", "ike", "gateway", "g5", "peer-address", "ip", "198.51.0.8"])
+    service.set(["network", "ike", "gateway", "g5", "peer-id", "type", "ipaddr"])
+    service.set(["network", "ike", "gateway", "g5", "peer-id", "id", "198.51.0.8"])
+    assert service._problems() == [] and "g7" in touched
+    assert service.commit("g5 next to g7")["result"] == "OK"
+
+
+def test_the_peer_index_follows_each_commit(service) -> None:  # type: ignore[no-untyped-def]
+    """Clashes with gateways of earlier commits are found; removed and re-addressed
+    gateways clash no more."""
+    def gateway(n: int, peer: str) -> None:
+        for line in tunnel_lines(n)[:6]:
+            service.set(line.split())
+        service.set(f"network ike gateway g{n} peer-address ip {peer}".split())
+
+    def clash(name: str) -> list[str]:
+        problems = service._problems()
+        assert problems == [str(p) for p in validate.validate(service.candidate)]
+        return [p for p in problems if f"peer-id as gateway '{name}'" in p]
+
+    gateway(N, "203.0.113.1")
+    assert service.commit("new")["result"] == "OK"
+    gateway(N + 1, "203.0.113.1")
+    assert clash(f"g{N}")
+    service.delete(f"network ike gateway g{N + 1}".split())
+    service.set(["network", "ike", "gateway", "g3", "peer-address", "ip", "203.0.113.3"])
+    assert service.commit("g3 moved")["result"] == "OK"
+    gateway(N + 1, "203.0.113.3")
+    assert clash("g3")
+    service.set(f"network ike gateway g{N + 1} peer-address ip 198.51.0.4".split())  # g3's old
+    assert service._problems() == []
+    service.delete(f"network ike gateway g{N + 1}".split())
+    service.delete(f"network ike gateway g{N}".split())
+    assert service.commit("g40 gone")["result"] == "OK"
+    gateway(N + 1, "203.0.113.1")  # g40's address
+    assert service._problems() == []
+    assert service.commit("g41")["result"] == "OK"
+    index = service._peers
+    assert index is not None and index.gateways is at(service.running, GATEWAYS)
+    assert set(index.named("203.0.113.1")) >= {f"g{N + 1}"}
+
+
+def test_problems_of_a_few_changed_entries_come_in_config_order(service) -> None:  # type: ignore[no-untyped-def]
+    """Entries checked one by one (no pass over them all) still report in the order a full
+    validation does."""
+    for n in (30, 2, 17):
+        service.delete(f"network tunnel ipsec t{n} tunnel-interface".split())
+        service.set(f"network tunnel ipsec t{n} auto-key proxy-id p local nosuch{n}".split())
+    problems = service._problems()
+    assert problems == [str(p) for p in validate.validate(service.candidate)]
+    order = [next(n for n in (2, 17, 30) if f"t{n} " in p) for p in problems]
+    assert order[:3] == [2, 17, 30]  # each check's problems, tunnel by tunnel
+
+
 def test_a_new_tunnel_naming_a_missing_address_object_is_refused(service) -> None:  # type: ignore[no-untyped-def]
     for line in tunnel_lines(N)[:-1]:
         service.set(line.split())

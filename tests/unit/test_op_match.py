@@ -278,7 +278,7 @@ ONE_SHOT = """
 import json, sys
 from vpnsh.shell.main import main
 status = main(["--socket", sys.argv[1], "-c", sys.argv[2]])
-heavy = ("lark", "vpnsh.shell.parser", "vpnsh.config.schema", "vpnsh.shell.editpath",
+heavy = ("lark", "orjson", "vpnsh.shell.parser", "vpnsh.config.schema", "vpnsh.shell.editpath",
          "vpnsh.config")
 print(json.dumps({"status": status, "loaded": [m for m in heavy if m in sys.modules]}))
 """
@@ -328,7 +328,7 @@ def one_shot(tmp_path: Path, command: str) -> tuple[dict[str, Any], StubDaemon]:
         daemon.close()
 
 
-def test_a_one_shot_show_loads_neither_lark_nor_the_schema(tmp_path: Path) -> None:
+def test_a_one_shot_show_loads_neither_lark_nor_the_schema_nor_orjson(tmp_path: Path) -> None:
     result, daemon = one_shot(tmp_path, "show vpn ike-sa")
     assert result == {"status": 0, "loaded": []}
     assert ("engine.op", "vpn.ike-sa.show") in daemon.ops

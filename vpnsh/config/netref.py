@@ -4,11 +4,12 @@ resolves objects; this module only says which kinds fit where one network is nee
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from .objects import ObjectError, address_networks
 from .schema import looks_literal
+from .tree import grouped_in_order, in_order
 from .vpn_schema import ADDRESSES, TUNNELS, VIRTUAL_ROUTERS
 
 ROUTES = ("routing-table", "ip", "static-route")
@@ -32,21 +33,34 @@ def uses(tree: dict, tunnels: Collection[str] | None = None,
     """(path, value) of every proxy-id local/remote and static-route destination; only
     those of the ``tunnels`` named (None: all), and of the routes if ``routes``."""
     stored = _get(tree, TUNNELS) or {}
-    for name in (stored if tunnels is None else [n for n in stored if n in tunnels]):
-        tun = stored[name]
-        for pid, entry in (_get(tun, ("auto-key", "proxy-id")) or {}).items():
-            for key in ("local", "remote"):
-                if key in entry:
-                    yield TUNNELS + (name, "auto-key", "proxy-id", pid, key), entry[key]
+    for name in (stored if tunnels is None else in_order(stored, tunnels)):
+        yield from _tunnel_uses(name, stored[name])
     for vr, entry in ((_get(tree, VIRTUAL_ROUTERS) or {}) if routes else {}).items():
         for rname, route in (_get(entry, ROUTES) or {}).items():
             if "destination" in route:
                 yield VIRTUAL_ROUTERS + (vr, *ROUTES, rname, "destination"), route["destination"]
 
 
+def _tunnel_uses(name: str, tun: dict) -> Iterator[tuple[tuple[str, ...], str]]:
+    for pid, entry in (_get(tun, ("auto-key", "proxy-id")) or {}).items():
+        for key in ("local", "remote"):
+            if key in entry:
+                yield TUNNELS + (name, "auto-key", "proxy-id", pid, key), entry[key]
+
+
 def problems(tree: dict, tunnels: Collection[str] | None = None,
              routes: bool = True) -> Iterator[ObjectError]:
-    for path, value in uses(tree, tunnels, routes):
+    """The uses (:func:`uses`) that name no prefix or ip-netmask address object; those of
+    a few tunnels without a pass over every tunnel."""
+    if tunnels is not None:
+        stored = _get(tree, TUNNELS) or {}
+        yield from grouped_in_order(stored, tunnels, lambda name: list(
+            _problems(tree, _tunnel_uses(name, stored[name]))))
+    yield from _problems(tree, uses(tree, () if tunnels is not None else None, routes))
+
+
+def _problems(tree: dict, used: Iterable[tuple[tuple[str, ...], str]]) -> Iterator[ObjectError]:
+    for path, value in used:
         try:
             network(tree, value, path)
         except ObjectError as exc:

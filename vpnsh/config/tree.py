@@ -13,7 +13,7 @@ import itertools
 import sys
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .schema import (
     Container,
@@ -31,6 +31,7 @@ from .vpn_schema import ROOT
 
 Path = tuple[str, ...]
 Encrypt = Callable[[str], str]
+_T = TypeVar("_T")
 ENCRYPTED_PREFIX = "-AQ=="
 
 
@@ -193,6 +194,22 @@ def in_order(entries: dict, names: Collection[str]) -> list[str]:
     if set(tail) == set(names):
         return tail[::-1]
     return [n for n in entries if n in names]
+
+
+def grouped_in_order(entries: dict, names: Collection[str],
+                     results: Callable[[str], list[_T]]) -> Iterator[_T]:
+    """``results(name)`` for those of ``names`` that are keys of ``entries``, grouped in
+    ``entries``' order as a pass over them would give, without that pass unless two or more
+    names have results: the checks of a small commit usually find nothing, and the entry
+    it changed need not be among the last (:func:`in_order`)."""
+    found = {}
+    for name in names:
+        if name in entries:
+            got = results(name)
+            if got:
+                found[name] = got
+    for name in (in_order(entries, found) if len(found) > 1 else found):
+        yield from found[name]
 
 
 def entries_at(tree: Any, path: Sequence[str]) -> dict:

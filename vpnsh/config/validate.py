@@ -7,7 +7,7 @@ committed).  Each :class:`Problem` prints as PAN-OS does: ``a -> b -> c message`
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from typing import Any
 
@@ -24,7 +24,7 @@ from .schema import (
     Secret,
     parse_cached,
 )
-from .tree import ENCRYPTED_PREFIX, Path, entries_at, in_order, node_at, with_defaults
+from .tree import ENCRYPTED_PREFIX, Path, entries_at, grouped_in_order, node_at, with_defaults
 from .vpn_schema import (
     ADDRESS_GROUPS,
     ADDRESSES,
@@ -112,10 +112,19 @@ class _Delta:
     collection is compared when first asked about.
     """
 
-    def __init__(self, tree: dict, running: dict) -> None:
+    def __init__(self, tree: dict, running: dict, peers: PeerIndex | None = None) -> None:
         self.tree, self.running = tree, running
         # collection path -> (names new or different in tree, some name of running gone)
         self.entries: dict[Path, tuple[set[str], bool]] = {}
+        self._peers = peers
+
+    def peers(self) -> PeerIndex:
+        """running's gateways by peer address: the one handed in if it indexes them, else
+        made now (a pass over every gateway)."""
+        gateways = entries_at(self.running, GATEWAYS)
+        if self._peers is None or self._peers.gateways is not gateways:
+            self._peers = PeerIndex(gateways)
+        return self._peers
 
     def _of(self, base: Path) -> tuple[set[str], bool]:
         hit = self.entries.get(base)
@@ -329,22 +338,17 @@ def _check_gateways(tree: dict, delta: _Delta | None = None) -> Iterator[Problem
         delta.changed(GATEWAYS)
     if todo is not None and not todo:  # the gateways of running, or some of them
         return
-    if todo is not None and not _may_clash(gateways, todo):
-        for name in in_order(gateways, todo):
-            yield from _check_gateway(tree, GATEWAYS + (name,), gateways[name])
+    if todo is not None and delta is not None and not _may_clash(gateways, todo, delta.peers()):
+        yield from grouped_in_order(gateways, todo, lambda name: list(
+            _check_gateway(tree, GATEWAYS + (name,), gateways[name])))
         return
     endpoints: dict[tuple, str] = {}
     for name, gw in gateways.items():
         path = GATEWAYS + (name,)
         if todo is None or name in todo:
             yield from _check_gateway(tree, path, gw)
-        local = gw.get("local-address") or {}
-        peer = gw.get("peer-address") or {}
-        peer_key = peer.get("ip") or peer.get("fqdn")
-        if peer_key is not None:
-            # gateways may share both addresses when their peer IDs tell them apart
-            peer_id = (gw.get("peer-id") or {}).get("id")
-            key = (local.get("interface"), local.get("ip"), peer_key, peer_id)
+        key = _endpoints(gw)
+        if key is not None:
             if key in endpoints:
                 yield Problem(path, "has the same local-address, peer-address and peer-id as "
                               f"gateway '{endpoints[key]}'")
@@ -357,19 +361,83 @@ def _peer_key(gw: dict) -> Any:
     return peer.get("ip") or peer.get("fqdn")
 
 
-def _may_clash(gateways: dict, todo: set[str]) -> bool:
+def _endpoints(gw: dict) -> tuple | None:
+    """What no two gateways may share: local interface and address, peer address and peer
+    ID (gateways may share both addresses when their peer IDs tell them apart); None
+    without a peer address."""
+    peer_key = _peer_key(gw)
+    if peer_key is None:
+        return None
+    local = gw.get("local-address") or {}
+    return local.get("interface"), local.get("ip"), peer_key, (gw.get("peer-id") or {}).get("id")
+
+
+class PeerIndex:
+    """The names of a valid tree's gateways by peer address (ip or fqdn), so that the
+    endpoint check of a small commit looks at the gateways sharing its peer address, not at
+    every gateway.  A superset: a gateway since removed or given another peer address keeps
+    its old row until the index is rebuilt, and a lookup checks each name against the tree.
+
+    The config service keeps one for its running tree and moves it along at each commit
+    (:meth:`follow`); ``gateways`` is the very dict it indexes, so an index handed with
+    another running tree is noticed and not used."""
+
+    __slots__ = ("gateways", "_names", "_rows")
+
+    def __init__(self, gateways: dict) -> None:
+        self.gateways = gateways
+        # a name, or a set of them where gateways share a peer address (10,000 one-name
+        # sets would take ~2 MB)
+        self._names: dict[Any, str | set[str]] = {}
+        self._rows = 0
+        self._add(gateways, gateways)
+
+    def _add(self, gateways: dict, names: Iterable[str]) -> None:
+        rows = self._names
+        for name in names:
+            gw = gateways.get(name)
+            key = _peer_key(gw) if isinstance(gw, dict) else None
+            if key is None:
+                continue
+            had = rows.get(key)
+            if had is None:
+                rows[key] = name
+            elif isinstance(had, set):
+                had.add(name)
+            elif had != name:
+                rows[key] = {had, name}
+            self._rows += 1
+
+    def follow(self, gateways: dict, moved: Iterable[str]) -> PeerIndex:
+        """The index of ``gateways``, a newer valid tree's whose entries other than ``moved``
+        are the indexed tree's: this one updated (rebuilt once stale rows outnumber the
+        gateways)."""
+        if gateways is not self.gateways:
+            self._add(gateways, moved)
+            self.gateways = gateways
+            if self._rows > 2 * len(gateways) + 64:
+                return PeerIndex(gateways)
+        return self
+
+    def named(self, peer_key: Any) -> Iterable[str]:
+        """Names that may be of gateways with this peer address (check each)."""
+        names = self._names.get(peer_key, ())
+        return (names,) if isinstance(names, str) else names
+
+
+def _may_clash(gateways: dict, todo: set[str], peers: PeerIndex) -> bool:
     """Whether a gateway of ``todo`` may share its endpoints with another (the gateways not
-    in ``todo`` are running's, which had no clash): only then is the full check needed."""
+    in ``todo`` are running's, which had no clash, and ``peers`` indexes them): only then
+    is the full check needed.  Visits the gateways of ``todo`` and those sharing their
+    peer address."""
     mine = [_peer_key(gateways[n]) for n in todo if n in gateways]
     keys = {k for k in mine if k is not None}
     if len(keys) < sum(k is not None for k in mine):
         return True
-    if not keys:
-        return False
-    for name, gw in gateways.items():  # inline: 10,000 gateways at a one-tunnel commit
-        peer = gw.get("peer-address")
-        if peer and (peer.get("ip") or peer.get("fqdn")) in keys and name not in todo:
-            return True
+    for key in keys:
+        for name in peers.named(key):
+            if name not in todo and name in gateways and _peer_key(gateways[name]) == key:
+                return True
     return False
 
 
@@ -490,36 +558,43 @@ def _check_tunnels(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]
     # one tunnel is checked against itself and the names of the IPsec profiles
     todo = None if delta is None or delta.removed(IPSEC_PROFILES) else delta.changed(TUNNELS)
     tunnels = _get(tree, TUNNELS) or {}
-    for name in (tunnels if todo is None else in_order(tunnels, todo)):
-        tun = tunnels[name]
-        path = TUNNELS + (name,)
-        yield from _missing(path, tun, "tunnel-interface", "auto-key ike-gateway")
-        profile = _eff(tun, TUNNELS, "auto-key", "ipsec-crypto-profile")
-        if _get(tree, IPSEC_PROFILES + (profile,)) is None and \
-                _get(tun, ("auto-key", "ipsec-crypto-profile")) is None:
-            yield Problem(path + ("auto-key", "ipsec-crypto-profile"),
-                          f"'{profile}' is not a valid reference")
-        proxies = _get(tun, ("auto-key", "proxy-id")) or {}
-        seen: dict[tuple, str] = {}
-        for pid, entry in proxies.items():
-            ppath = path + ("auto-key", "proxy-id", pid)
-            yield from _missing(ppath, entry, "local", "remote")
-            if "local" in entry and "remote" in entry and \
-                    _net_family(tree, entry["local"]) != _net_family(tree, entry["remote"]):
-                yield Problem(ppath, "local and remote are of different address families")
-            sel = _selector(entry)
-            if sel in seen:
-                yield Problem(ppath, f"has the same local, remote and protocol as proxy-id "
-                              f"'{seen[sel]}'")
-            else:
-                seen[sel] = pid
-        mon = _eff(tun, TUNNELS, "tunnel-monitor")
-        mpath = path + ("tunnel-monitor",)
-        if mon["enable"] == "yes" and "destination-ip" not in mon:
-            yield Problem(mpath, "is missing 'destination-ip'")
-        if "proxy-id" in mon and mon["proxy-id"] not in proxies:
-            yield Problem(mpath + ("proxy-id",), f"'{mon['proxy-id']}' is not a proxy-id of "
-                          "this tunnel")
+    if todo is None:
+        for name, tun in tunnels.items():
+            yield from _check_tunnel(tree, name, tun)
+    else:
+        yield from grouped_in_order(tunnels, todo, lambda name: list(
+            _check_tunnel(tree, name, tunnels[name])))
+
+
+def _check_tunnel(tree: dict, name: str, tun: dict) -> Iterator[Problem]:
+    path = TUNNELS + (name,)
+    yield from _missing(path, tun, "tunnel-interface", "auto-key ike-gateway")
+    profile = _eff(tun, TUNNELS, "auto-key", "ipsec-crypto-profile")
+    if _get(tree, IPSEC_PROFILES + (profile,)) is None and \
+            _get(tun, ("auto-key", "ipsec-crypto-profile")) is None:
+        yield Problem(path + ("auto-key", "ipsec-crypto-profile"),
+                      f"'{profile}' is not a valid reference")
+    proxies = _get(tun, ("auto-key", "proxy-id")) or {}
+    seen: dict[tuple, str] = {}
+    for pid, entry in proxies.items():
+        ppath = path + ("auto-key", "proxy-id", pid)
+        yield from _missing(ppath, entry, "local", "remote")
+        if "local" in entry and "remote" in entry and \
+                _net_family(tree, entry["local"]) != _net_family(tree, entry["remote"]):
+            yield Problem(ppath, "local and remote are of different address families")
+        sel = _selector(entry)
+        if sel in seen:
+            yield Problem(ppath, f"has the same local, remote and protocol as proxy-id "
+                          f"'{seen[sel]}'")
+        else:
+            seen[sel] = pid
+    mon = _eff(tun, TUNNELS, "tunnel-monitor")
+    mpath = path + ("tunnel-monitor",)
+    if mon["enable"] == "yes" and "destination-ip" not in mon:
+        yield Problem(mpath, "is missing 'destination-ip'")
+    if "proxy-id" in mon and mon["proxy-id"] not in proxies:
+        yield Problem(mpath + ("proxy-id",), f"'{mon['proxy-id']}' is not a proxy-id of "
+                      "this tunnel")
 
 
 def _check_membership(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
@@ -681,17 +756,12 @@ def _check_monitors(tree: dict, delta: _Delta | None = None) -> Iterator[Problem
     if delta is None or not delta.clean(TUNNELS, TUNNEL_UNITS):
         tunnels = _get(tree, TUNNELS) or {}
         todo = None if delta is None or not delta.clean(TUNNEL_UNITS) else delta.changed(TUNNELS)
-        for name in (tunnels if todo is None else in_order(tunnels, todo)):
-            tun = tunnels[name]
-            mon = _get(tun, ("tunnel-monitor",)) or {}
-            ifname = tun.get("tunnel-interface")
-            if mon.get("enable") != "yes" or not ifname:
-                continue
-            unit = _get(tree, TUNNEL_UNITS + (ifname,)) or {}
-            if not unit.get("ip"):
-                yield Problem(TUNNELS + (name, "tunnel-monitor"),
-                              f"needs an IP address on {ifname}: the monitor's probes are sent "
-                              f"from it (set network interface tunnel units {ifname} ip ...)")
+        if todo is None:
+            for name, tun in tunnels.items():
+                yield from _check_monitor_source(tree, name, tun)
+        else:
+            yield from grouped_in_order(tunnels, todo, lambda name: list(
+                _check_monitor_source(tree, name, tunnels[name])))
     if delta is not None and delta.clean(VIRTUAL_ROUTERS):
         return
     monitored = 0
@@ -718,6 +788,18 @@ def _check_monitors(tree: dict, delta: _Delta | None = None) -> Iterator[Problem
                       f"{MAX_MONITORED_ROUTES}")
 
 
+def _check_monitor_source(tree: dict, name: str, tun: dict) -> Iterator[Problem]:
+    mon = _get(tun, ("tunnel-monitor",)) or {}
+    ifname = tun.get("tunnel-interface")
+    if mon.get("enable") != "yes" or not ifname:
+        return
+    unit = _get(tree, TUNNEL_UNITS + (ifname,)) or {}
+    if not unit.get("ip"):
+        yield Problem(TUNNELS + (name, "tunnel-monitor"),
+                      f"needs an IP address on {ifname}: the monitor's probes are sent "
+                      f"from it (set network interface tunnel units {ifname} ip ...)")
+
+
 def _check_cert_profiles(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]:
     """Certificate profiles (issue 16): a profile trusts at least one CA; vpnsh checks
     revocation with CRLs only, so a profile that asks for OCSP alone cannot be honoured."""
@@ -738,7 +820,8 @@ SEMANTIC_CHECKS = (_check_subinterfaces, _check_network_refs, _check_gateways,
 
 
 def validate(tree: dict, running: dict | None = None,
-             decryptable: Callable[[str], bool] | None = None) -> list[Problem]:
+             decryptable: Callable[[str], bool] | None = None,
+             peers: PeerIndex | None = None) -> list[Problem]:
     """Every problem of ``tree``; semantic checks run only on a well-typed tree.
 
     ``running`` (optional) is a tree known to be valid, e.g. the running config: subtrees
@@ -750,10 +833,14 @@ def validate(tree: dict, running: dict | None = None,
     ``decryptable`` (optional) tells whether an encrypted secret can be decrypted with this
     device's master key; a secret it refuses (pasted from another firewall) is a problem of
     its leaf, so the commit names the gateway and asks for the key in clear.
+
+    ``peers`` (optional) indexes ``running``'s gateways by peer address (the config
+    service keeps one with its running tree): without it, a commit that changes a gateway
+    makes one, a pass over every gateway.
     """
     if not isinstance(running, dict) or not isinstance(tree, dict):
         running = None
-    delta = None if running is None else _Delta(tree, running)
+    delta = None if running is None else _Delta(tree, running, peers)
     shape = _Shape(delta, decryptable)
     shape.walk(ROOT, tree, (), False, running, False)
     problems = shape.out

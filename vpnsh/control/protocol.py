@@ -33,10 +33,13 @@ SERVER = "server"  # anything else on the daemon's side: unknown op, internal er
 CONNECT = "connect"  # client side only: no daemon answers on the socket
 KINDS = (SYNTAX, VALIDATION, SERVER)
 
-# A frame this size or smaller is written and read with the json module, larger ones with
-# orjson (a 10,000-SA answer in a tenth of the time).  Both make and read the same JSON;
-# orjson is imported on the first large frame: its import costs a one-shot ``vpnsh -c``
-# ~10 ms, more than its two small frames take with json.
+# Which module writes and reads a frame.  The caller of :func:`encode` says: the shell's
+# requests are small and go through json (a one-shot ``vpnsh -c`` does not import orjson,
+# whose import costs it ~10 ms, more than its two small frames take with json); the
+# daemon's answers go through orjson (a 10,000-SA answer in a tenth of json's time),
+# imported on the first one.  A body is read with json up to this many bytes and with
+# orjson above: its length is known from the header before the body is read.  Both
+# modules make and read the same JSON.
 SMALL_FRAME = 64 * 1024
 
 
@@ -85,19 +88,16 @@ class Request:
         return f"Request(id={self.id!r}, op={self.op!r}, args={self.args!r})"
 
 
-def encode(message: dict[str, Any], max_frame: int = MAX_FRAME) -> bytes:
-    """One message as a frame."""
-    body = None
-    if _small(message):
-        try:
-            body = json.dumps(message, separators=(",", ":"), ensure_ascii=False,
-                              allow_nan=False).encode("utf-8")
-        except (TypeError, ValueError):  # a type only orjson writes, or NaN (orjson: null)
-            body = None
+def encode(message: dict[str, Any], max_frame: int = MAX_FRAME, *, large: bool = False) -> bytes:
+    """One message as a frame: with orjson if ``large`` (the daemon's answers), else with json
+    (requests, refusals).  Either way the same JSON: what json refuses (NaN, which orjson
+    writes as null; a type only orjson writes) goes to orjson, what orjson refuses (an
+    integer beyond 64 bits) to json."""
+    body = None if large else _json_strict(message)
     if body is None:
         import orjson
 
-        try:  # anything orjson refuses, json
+        try:
             body = orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS)
         except (TypeError, orjson.JSONEncodeError):
             body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -106,26 +106,14 @@ def encode(message: dict[str, Any], max_frame: int = MAX_FRAME) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
-def _small(message: Any, budget: int = SMALL_FRAME) -> bool:
-    """Whether ``message`` makes a small frame, about: a walk that stops once its values
-    (each counted at least 8 bytes) pass ``budget``.  Either answer gives the same JSON."""
-    stack = [message]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            budget -= len(item) + 8
-        elif isinstance(item, dict):
-            budget -= 8
-            stack += item.keys()
-            stack += item.values()
-        elif isinstance(item, list | tuple):
-            budget -= 8
-            stack += item
-        else:
-            budget -= 24
-        if budget < 0:
-            return False
-    return True
+def _json_strict(message: dict[str, Any]) -> bytes | None:
+    """``message`` as json writes it, or None where json and orjson would differ or json
+    cannot (NaN/infinity, a type json does not know)."""
+    try:
+        return json.dumps(message, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError):
+        return None
 
 
 def frame_length(header: bytes, max_frame: int = MAX_FRAME) -> int:

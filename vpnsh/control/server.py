@@ -258,7 +258,7 @@ class ControlServer:
                 conn.last = time.time()
             response = await self.dispatcher.dispatch(message)
             try:
-                data = protocol.encode(response, self.max_frame)
+                data = protocol.encode(response, self.max_frame, large=True)
             except FrameError as exc:
                 data = protocol.encode(protocol.error(response.get("id"), exc.message))
             except (TypeError, ValueError) as exc:

@@ -36,7 +36,7 @@ from vpnsh.config import diff as config_diff
 from vpnsh.config.factory import factory_config
 from vpnsh.config.secrets import SecretBox
 from vpnsh.config.store import ConfigStore, write_atomic
-from vpnsh.config.vpn_schema import MAX_ROLLBACK_VERSION
+from vpnsh.config.vpn_schema import GATEWAYS, MAX_ROLLBACK_VERSION
 from vpnsh.control import connection, roles
 from vpnsh.control.protocol import SERVER, SYNTAX, VALIDATION, ControlError
 from vpnsh.engine import gcpolicy, logfiles
@@ -163,6 +163,9 @@ class ConfigService:
         self._dirty = False
         self.steps: list[Step] = []  # the candidate's edits since running, in order (changes.py)
         self.locks = Locks()
+        # running's gateways by peer address, for validation; made at the first commit or
+        # validate that needs it, moved along by each commit (_commit_job)
+        self._peers: validate.PeerIndex | None = None
 
         if not os.path.exists(os.path.join(state_dir, RUNNING_FILE)):
             self.store.commit(factory_config(), "factory default")
@@ -441,7 +444,15 @@ class ConfigService:
         # running was valid when committed: subtrees equal to it skip the per-value checks
         return [str(p) for p in validate.validate(self.candidate if tree_ is None else tree_,
                                                   running=self.running,
-                                                  decryptable=self.box.can_decrypt)]
+                                                  decryptable=self.box.can_decrypt,
+                                                  peers=self._running_peers())]
+
+    def _running_peers(self) -> validate.PeerIndex:
+        """The peer index of running's gateways (made now if running has another)."""
+        gateways = tree.entries_at(self.running, GATEWAYS)
+        if self._peers is None or self._peers.gateways is not gateways:
+            self._peers = validate.PeerIndex(gateways)
+        return self._peers
 
     def validate(self, admins: list[str] | None = None) -> dict[str, Any]:
         """``validate full``: a Validate job; on problems a ``validation`` error whose text
@@ -525,9 +536,13 @@ class ConfigService:
             changes = config_diff.diff(self.running, target)
             t2 = time.perf_counter()
             self.store.commit(target, description, keep=self._history_versions())
+            peers = self._running_peers()
+            old_gateways, new_gateways = (tree.entries_at(t, GATEWAYS) for t in (self.running, target))
+            if new_gateways is not old_gateways:  # the entries validation found moved (remembered)
+                peers = peers.follow(new_gateways, cow.moved(old_gateways, new_gateways))
         t3 = time.perf_counter()
         self._compact_later()
-        self.running, self._shared = target, True
+        self.running, self._shared, self._peers = target, True, peers
         self._forget_candidate_file()
         self.steps = []
         dropped = self._set_candidate(rest) if rest else []

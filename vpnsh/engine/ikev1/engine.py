@@ -87,14 +87,23 @@ class _Registry(dict[K, V]):
     def __init__(self, on_add: Callable[[object], None]) -> None:
         super().__init__()
         self._on_add = on_add
-        self._by_gateway: dict[str, dict[K, V]] = {}
+        # gateway -> its one SA's key, or a dict of its SAs (a gateway mostly has one: a
+        # one-entry dict for each of 10,000 gateways would take 2.3 MB a table)
+        self._by_gateway: dict[str, K | dict[K, V]] = {}
 
     def __setitem__(self, key: K, value: V) -> None:
         old = self.get(key)
         if old is not None:
             self._unindex(key, old)
         super().__setitem__(key, value)
-        self._by_gateway.setdefault(value.gateway, {})[key] = value
+        by, gw = self._by_gateway, value.gateway
+        mine = by.get(gw)
+        if mine is None:
+            by[gw] = key
+        elif isinstance(mine, dict):
+            mine[key] = value
+        else:
+            by[gw] = {mine: self[mine], key: value}
         self._on_add(value)
 
     def __delitem__(self, key: K) -> None:
@@ -103,15 +112,21 @@ class _Registry(dict[K, V]):
         self._unindex(key, value)
 
     def _unindex(self, key: K, value: V) -> None:
-        mine = self._by_gateway.get(value.gateway)
-        if mine is not None:
+        by, gw = self._by_gateway, value.gateway
+        mine = by.get(gw)
+        if isinstance(mine, dict):
             mine.pop(key, None)
-            if not mine:
-                del self._by_gateway[value.gateway]
+            if len(mine) == 1:
+                by[gw] = next(iter(mine))
+        elif mine is not None and mine == key:
+            del by[gw]
 
     def of(self, gateway: str) -> list[V]:
         """The SAs of ``gateway``, oldest first."""
-        return list(self._by_gateway.get(gateway, {}).values())
+        mine = self._by_gateway.get(gateway)
+        if mine is None:
+            return []
+        return list(mine.values()) if isinstance(mine, dict) else [self[mine]]
 
 
 class Ikev1Engine(SansIoEngine):

@@ -51,9 +51,12 @@ def prepare(sa: Phase1, data: bytes) -> None:
         return
     sa.fragment_id = (sa.fragment_id % 0xFFFF) + 1
     per = frag.max_data_per_fragment(FRAGMENT_SIZE, ip_version, _natt(sa))
-    sa.fragment_cache[data] = frag.fragment_message(data, per, sa.fragment_id)
-    while len(sa.fragment_cache) > CACHE:
-        del sa.fragment_cache[next(iter(sa.fragment_cache))]
+    cache = sa.fragment_cache
+    if cache is None:
+        cache = sa.fragment_cache = {}
+    cache[data] = frag.fragment_message(data, per, sa.fragment_id)
+    while len(cache) > CACHE:
+        del cache[next(iter(cache))]
 
 
 def fragments_for(sa: Phase1 | None, data: bytes) -> list[bytes] | None:

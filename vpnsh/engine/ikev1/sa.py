@@ -8,7 +8,7 @@ import enum
 import functools
 import math
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +32,7 @@ def msgid_bytes(v: int) -> bytes:
     return struct.pack("!I", v)
 
 
-@dataclass
+@dataclass(slots=True)
 class Flight:
     """Our last message of an exchange and its retransmission state."""
 
@@ -76,6 +76,12 @@ class P1Suite:
         )
 
 
+@functools.cache
+def p1_suite(encr: int, key_bits: int, hash: int, group: int, lifetime: int) -> P1Suite:
+    """The phase 1 suite of these values, one object for every SA that uses it."""
+    return P1Suite(encr, key_bits, hash, group, lifetime)
+
+
 @dataclass(frozen=True)
 class P2Suite:
     """A phase 2 ESP transform."""
@@ -93,6 +99,14 @@ class P2Suite:
         e = alg.display_name(alg.EncrId(self.encr), self.key_bits, "detail")
         i = alg.display_name(alg.IntegId(self.integ))
         return f"{e}/{i}/{'DH' + str(self.group) if self.group else 'no-pfs'}"
+
+
+_P2_SUITES: dict[P2Suite, P2Suite] = {}
+
+
+def p2_suite(suite: P2Suite) -> P2Suite:
+    """The one object of this phase 2 suite that every SA using it holds."""
+    return _P2_SUITES.setdefault(suite, suite)
 
 
 # the fields that the timer deadlines of a phase 1 SA / a phase 2 SA depend on: setting one
@@ -115,8 +129,19 @@ class ChildState(enum.Enum):
     REKEYED = "Rekeyed"
 
 
-@dataclass
+_set = object.__setattr__
+
+
+@dataclass(slots=True)
 class Phase1:
+    """One ISAKMP SA. Slots, not a ``__dict__``: 10,000 tunnels hold 10,000 of them (and as
+    many :class:`Child`); ``tests/unit/test_ikev1_memory.py`` keeps it so."""
+
+    # first: set before the fields below, so that their setter finds it (kw-only: at the
+    # end of the constructor's arguments). The engine's timer heap (ike/timers.py): told of
+    # each change of a field in _P1_TIMER_FIELDS
+    timer_watch: Callable[[Phase1], None] | None = field(
+        default=None, compare=False, repr=False, kw_only=True)
     sn: int
     policy: IkePolicy
     initiator: bool
@@ -128,7 +153,7 @@ class Phase1:
     created: float
     state: P1State = P1State.CONNECTING
     suite: P1Suite | None = None
-    offered: list[P1Suite] = field(default_factory=list)
+    offered: Sequence[P1Suite] = ()
     sai_b: bytes = b""
     dh: DhKeyPair | None = None
     g_xi: bytes = b""
@@ -146,7 +171,7 @@ class Phase1:
     # IKEv1 fragmentation (issue 16; ikev1/fragments.py)
     peer_fragmentation: bool = False  # the peer sent the FRAGMENTATION vendor ID
     fragment_id: int = 0
-    fragment_cache: dict[bytes, list[bytes]] = field(default_factory=dict, repr=False)
+    fragment_cache: dict[bytes, list[bytes]] | None = field(default=None, repr=False)  # made at need
     reassembler: Any = field(default=None, repr=False)
     nat_local: bool = False
     nat_remote: bool = False
@@ -171,16 +196,17 @@ class Phase1:
     # the timer heap's bookkeeping (ike/timers.py)
     timer_at: float | None = field(default=None, compare=False, repr=False)
     created_seq: int = field(default=0, compare=False, repr=False)
-    timer_watch: Callable[[Phase1], None] | None = field(default=None, compare=False, repr=False)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
+        _set(self, name, value)
         if name in _P1_TIMER_FIELDS:
-            self.timers_changed()
+            watch = self.timer_watch
+            if watch is not None:
+                watch(self)
 
     def timers_changed(self) -> None:
         """A deadline changed (a field above, or the task manager's flights)."""
-        watch = self.__dict__.get("timer_watch")
+        watch = self.timer_watch
         if watch is not None:
             watch(self)
 
@@ -201,8 +227,12 @@ class Phase1:
         return "aggressive mode" if self.aggressive else "main mode"
 
 
-@dataclass
+@dataclass(slots=True)
 class Child:
+    """One phase 2 SA (slots, as :class:`Phase1`)."""
+
+    timer_watch: Callable[[Child], None] | None = field(
+        default=None, compare=False, repr=False, kw_only=True)
     child_id: int
     policy: ChildPolicy
     initiator: bool
@@ -226,12 +256,11 @@ class Child:
     nonce_key: bytes = b""  # min(Ni, Nr) of its quick mode: breaks simultaneous negotiations
     timer_at: float | None = field(default=None, compare=False, repr=False)
     created_seq: int = field(default=0, compare=False, repr=False)
-    timer_watch: Callable[[Child], None] | None = field(default=None, compare=False, repr=False)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
+        _set(self, name, value)
         if name in _CHILD_TIMER_FIELDS:
-            watch = self.__dict__.get("timer_watch")
+            watch = self.timer_watch
             if watch is not None:
                 watch(self)
 

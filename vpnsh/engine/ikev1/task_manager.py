@@ -21,6 +21,7 @@ import os
 import struct
 from dataclasses import dataclass
 
+from ..crypto.keymat import Ikev1Keys
 from ..ike import task_manager as flights
 from ..ike.sansio import KEEPALIVE
 from ..policy import ChildPolicy
@@ -45,7 +46,7 @@ HALF_OPEN_TIMEOUT = 30.0  # a phase 1 or quick mode not complete by then fails
 DONE_QUICK_KEEP = 60.0  # a finished quick mode's last message is answered again this long
 
 
-@dataclass
+@dataclass(slots=True)
 class QuickSlot:
     """A quick mode exchange in progress: its task, our last message, the peer's."""
 
@@ -55,6 +56,10 @@ class QuickSlot:
 
 
 class Ikev1TaskManager:
+    # one an ISAKMP SA: slots, and its sets and dicts made when first needed
+    __slots__ = ("ctx", "sa", "phase1", "mode", "flight", "last_rx_digest", "pending", "quick",
+                 "done_quick", "used_msgids")
+
     def __init__(self, ctx: Context, sa: Phase1) -> None:
         self.ctx = ctx
         self.sa = sa
@@ -66,7 +71,8 @@ class Ikev1TaskManager:
         self.pending: list[tuple[ChildPolicy, Child | None]] = []
         self.quick: dict[int, QuickSlot] = {}
         self.done_quick: dict[int, tuple[bytes, bytes, float]] = {}  # digest, answer, when
-        self.used_msgids: set[int] = set()
+        # a tuple while few (a set of one is 216 bytes), then a set
+        self.used_msgids: tuple[int, ...] | set[int] = ()
 
     # --- phase 1 ------------------------------------------------------------------------
     @property
@@ -104,9 +110,21 @@ class Ikev1TaskManager:
         if status is Status.DONE:
             self.flight = None
             sa.timers_changed()
-            self.ctx.established(sa, now)
+            self._established(now)
             return
         self._build_phase1(now)
+
+    def _established(self, now: float) -> None:
+        """Phase 1 is done: the engine's part, then what only its exchange needed goes (a
+        tunnel's worth: its tasks, the Diffie-Hellman values, nonces, SA payload, SKEYID
+        and SKEYID_e; 10,000 SAs held them all their life)."""
+        sa = self.sa
+        self.ctx.established(sa, now)
+        self.phase1, self.mode = [], None
+        sa.dh, sa.g_xi, sa.g_xr, sa.ni, sa.nr, sa.sai_b, sa.offered = None, b"", b"", b"", b"", b"", ()
+        keys = sa.keys
+        if keys is not None:
+            sa.keys = Ikev1Keys(b"", keys.skeyid_d, keys.skeyid_a, b"")
 
     def _build_phase1(self, now: float) -> None:
         mode, sa, ctx = self.mode, self.sa, self.ctx
@@ -132,7 +150,15 @@ class Ikev1TaskManager:
         fragments.prepare(sa, data)  # too big for one packet: the engine sends its fragments
         ctx.send(data, sa.local, sa.remote)
         if status is Status.DONE:
-            ctx.established(sa, now)
+            self._established(now)
+
+    def _peer_past_phase1(self) -> None:
+        """A protected message of the peer after phase 1 (quick mode, informational): it
+        has our last phase 1 message, which we kept to send again if it asked; no more."""
+        flight = self.flight
+        if (flight is None or not math.isfinite(flight.next_at)) and \
+                self.sa.state == P1State.ESTABLISHED:
+            self.flight, self.last_rx_digest = None, b""
 
     def duplicate(self, digest: bytes) -> bool:
         """A retransmission of the peer's last phase 1 message: our answer to it again."""
@@ -210,8 +236,17 @@ class Ikev1TaskManager:
             v = struct.unpack("!I", os.urandom(4))[0]
             if v and v not in self.used_msgids:
                 if record:
-                    self.used_msgids.add(v)
+                    self._use_msgid(v)
                 return v
+
+    def _use_msgid(self, msgid: int) -> None:
+        used = self.used_msgids
+        if isinstance(used, set):
+            used.add(msgid)
+        elif len(used) < 8:
+            self.used_msgids = (*used, msgid)
+        else:
+            self.used_msgids = {*used, msgid}
 
     def quick_pending(self, name: str) -> bool:
         """A quick mode of ours for proxy-id ``name`` is under way."""
@@ -251,6 +286,7 @@ class Ikev1TaskManager:
             return
         task = slot.task
         msg, next_iv = decrypt_exchange(sa, data, task.iv, h)
+        self._peer_past_phase1()
         sa.last_rx = now
         self.follow_peer(local, remote)
         slot.last_rx_digest = digest
@@ -267,7 +303,7 @@ class Ikev1TaskManager:
             assert out.data is not None
             answer = out.data
             ctx.send(answer, sa.local, sa.remote)
-        del self.quick[msgid]
+        self._forget(msgid)
         self.done_quick[msgid] = (digest, answer, now)
         sa.timers_changed()
         task.install(now)
@@ -286,7 +322,8 @@ class Ikev1TaskManager:
         if not verify_hash_first(msg, hash1(sa, msgid, msg.raw_after_first())):
             ctx.drop("quick mode HASH(1) does not verify")
             return
-        self.used_msgids.add(msgid)
+        self._peer_past_phase1()
+        self._use_msgid(msgid)
         task = QuickMode(ctx, sa, msgid, False, next_iv, now)
         status = task.process(Incoming(1, msg, now, h, True, next_iv))
         if status is Status.FAILED and task.reject is not None:
@@ -306,6 +343,8 @@ class Ikev1TaskManager:
 
     def _forget(self, msgid: int) -> None:
         self.quick.pop(msgid, None)
+        if not self.quick:
+            self.quick = {}  # an emptied dict keeps its table
         self.sa.timers_changed()
 
     def quick_tasks(self) -> list[QuickMode]:
@@ -347,6 +386,7 @@ class Ikev1TaskManager:
         if not verify_hash_first(msg, hash1(sa, h.message_id, msg.raw_after_first())):
             ctx.drop("informational HASH does not verify")
             return
+        self._peer_past_phase1()
         sa.last_rx = now
         self.follow_peer(local, remote)
         task = Informational(ctx, sa)
@@ -404,6 +444,8 @@ class Ikev1TaskManager:
         for msgid, (_d, _data, at) in list(self.done_quick.items()):
             if now >= at + DONE_QUICK_KEEP:
                 del self.done_quick[msgid]
+        if not self.done_quick:
+            self.done_quick = {}  # an emptied dict keeps its table: 232 bytes an SA
         for slot in list(self.quick.values()):
             q = slot.task
             if (math.isfinite(slot.flight.next_at)

@@ -30,7 +30,7 @@ from ..message import (
     ProtocolId,
     SaPayload,
 )
-from ..sa import NONCE_SIZE, P1State, P1Suite, Phase1
+from ..sa import NONCE_SIZE, P1State, P1Suite, Phase1, p1_suite
 from .auth import Phase1Auth, auth_for
 from .base import Context, Incoming, Outgoing, Status
 from .informational import error_words
@@ -181,7 +181,7 @@ class Phase1Task:
             return None
         t, s = chosen
         life = min(s.lifetime or policy.lifetime, policy.lifetime)
-        sa.suite = P1Suite(s.encr, s.key_bits, s.hash, s.group, life)
+        sa.suite = p1_suite(s.encr, s.key_bits, s.hash, s.group, life)
         return SaPayload([m.Proposal(1, ProtocolId.ISAKMP, b"", (t,))])
 
     def chosen(self, inc: Incoming) -> Status | None:
@@ -199,7 +199,7 @@ class Phase1Task:
             self.ctx.fail_p1(sa, "the peer chose a transform we did not propose")
             return Status.FAILED
         life = min(s.lifetime or ours.lifetime, ours.lifetime)
-        sa.suite = P1Suite(ours.encr, ours.key_bits, ours.hash, ours.group, life)
+        sa.suite = p1_suite(ours.encr, ours.key_bits, ours.hash, ours.group, life)
         return None
 
     def derive(self, shared: bytes) -> None:
@@ -211,7 +211,7 @@ class Phase1Task:
         sa.keys = km.ikev1_keys(prf, skeyid, shared, sa.cky_i, sa.cky_r)
         enc = s.encr_alg
         key = km.ikev1_encryption_key(prf, sa.keys.skeyid_e, enc.key_size)
-        sa.cipher = BlockCipher(enc, key)
+        sa.cipher = BlockCipher(enc, key, streams=False)  # a context per message, none kept
         sa.iv = km.ikev1_phase1_iv(prf, sa.g_xi, sa.g_xr, enc.block_size)
 
     def derive_initiator(self) -> bool:

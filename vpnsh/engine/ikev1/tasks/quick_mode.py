@@ -53,6 +53,7 @@ from ..sa import (
     P2Suite,
     Phase1,
     msgid_bytes,
+    p2_suite,
 )
 from .base import Context, Incoming, Outgoing, Status
 
@@ -340,20 +341,24 @@ class QuickMode:
         ratio = ctx.rng.uniform(*jitter)
         soft = max(1, int(self.lifetime * ratio))
         child_id = ctx.new_child_id()
+        # the policy's selectors where the negotiated ones equal them: one object for all
+        # the SAs of a proxy ID, not two parsed ones each
+        local_ts, remote_ts = _shared(policy.local_selectors(), self.local_ts), \
+            _shared(policy.remote_selectors(), self.remote_ts)
         keys = child_keys.assemble(
             policy, gateway=sa.gateway, child_id=child_id, initiator=self.initiator,
             spi_in=self.spi_in, spi_out=self.spi_out, encr_id=s.encr, encr=enc,
             integ_id=s.integ,
             keys_in=(k_in[: enc.key_size], k_in[enc.key_size:]),
             keys_out=(k_out[: enc.key_size], k_out[enc.key_size:]),
-            local_ts=(self.local_ts,), remote_ts=(self.remote_ts,), local=sa.local,
+            local_ts=local_ts, remote_ts=remote_ts, local=sa.local,
             remote=sa.remote, encap=sa.nat, lifetime_soft=soft, lifetime_hard=self.lifetime,
             lifesize_kb=self.lifesize_kb, jitter=ratio,
         )
         child = Child(
             child_id=child_id, policy=policy, initiator=self.initiator,
-            spi_in=self.spi_in, spi_out=self.spi_out, suite=s, keys=keys,
-            local_ts=self.local_ts, remote_ts=self.remote_ts, message_id=self.message_id,
+            spi_in=self.spi_in, spi_out=self.spi_out, suite=p2_suite(s), keys=keys,
+            local_ts=local_ts[0], remote_ts=remote_ts[0], message_id=self.message_id,
             parent_sn=sa.sn, remote=sa.remote, created=now, rekey_at=now + soft,
             expires=now + self.lifetime, lifetime=self.lifetime, lifesize_kb=self.lifesize_kb,
             nonce_key=min(self.ni, self.nr),
@@ -389,3 +394,9 @@ class QuickMode:
 
 def kb_words(kb: int | None) -> str:
     return f" lifesize {kb} KB" if kb else ""
+
+
+def _shared(policy_ts: tuple[TrafficSelector, ...], ts: TrafficSelector
+            ) -> tuple[TrafficSelector, ...]:
+    """``(ts,)``: the policy's own tuple when it holds just that selector."""
+    return policy_ts if len(policy_ts) == 1 and policy_ts[0] == ts else (ts,)
