@@ -11,9 +11,12 @@
         against the fused paths (seal_tcp_super; open_train + write_rows), CPU time.
 
     python bench/dataplane_loop.py netns [--seconds S] [--raw] [--udp-mode take|attach|loop] [--parallel P] [--no-tso]
+                                         [--py-spy DIR]
         (root) two namespaces joined by a veth, a user-space data plane process in each,
         iperf3 TCP between the inner addresses through tunnel.1; Mbit/s and the data
-        planes' CPU seconds per GB.
+        planes' CPU seconds per GB. --py-spy DIR: py-spy (on PATH) samples both data
+        planes during the transfer, per thread, into DIR/{left,right}.txt (collapsed
+        stacks: flamegraph.pl or speedscope read them).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -184,6 +188,25 @@ def _cpu_split(pid: int) -> tuple[float, float]:
     return user, system
 
 
+def _thread_split(pid: int) -> dict[str, tuple[float, float]]:
+    """(user, system) CPU seconds of each thread of a process, by thread id."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, tuple[float, float]] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            name = f"thread {tid}"
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        u, s = out.get(name, (0.0, 0.0))
+        out[name] = (u + int(fields[11]) / tick, s + int(fields[12]) / tick)
+    return out
+
+
 def _children(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
@@ -193,7 +216,8 @@ def _children(pid: int) -> list[int]:
     return out + [c for x in out for c in _children(x)]
 
 
-def netns(seconds: int, udp: bool, udp_mode: str, parallel: int, suite: str) -> None:
+def netns(seconds: int, udp: bool, udp_mode: str, parallel: int, suite: str,
+          pyspy: str | None = None) -> None:
     with NetLab("bench") as lab, tempfile.TemporaryDirectory() as tmp:
         sites = two_sites(lab)
         pair = Pair(lab, sites, Path(tmp), udp_mode=udp_mode)
@@ -206,12 +230,22 @@ def netns(seconds: int, udp: bool, udp_mode: str, parallel: int, suite: str) -> 
                                           log_path=Path(tmp) / "iperf3-server.log")
             wait_until(lambda: "listening" in server.output().lower(), 10, what="iperf3 server")
             split0 = [_cpu_split(pair.a.proc.pid), _cpu_split(pair.b.proc.pid)]
+            threads0 = [_thread_split(pair.a.proc.pid), _thread_split(pair.b.proc.pid)]
             cpu0 = _cpu_seconds(pair.a.proc.pid) + _cpu_seconds(pair.b.proc.pid)
+            spies = [] if not pyspy else [
+                subprocess.Popen(["py-spy", "record", "--pid", str(proc.pid), "--threads", "--nonblocking",
+                                  "--rate", "250", "--duration", str(max(1, seconds - 2)), "--format", "raw",
+                                  "-o", str(Path(pyspy) / f"{side}.txt")],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for side, proc in (("left", pair.a.proc), ("right", pair.b.proc))]
             res = sites.left.ns.run("iperf3", "-c", sites.right.inner, "-B", sites.left.inner,
                                     "-t", str(seconds), "-P", str(parallel), "-J",
                                     timeout=seconds + 30)
             cpu1 = _cpu_seconds(pair.a.proc.pid) + _cpu_seconds(pair.b.proc.pid)
+            for spy in spies:
+                spy.wait(timeout=30)
             split1 = [_cpu_split(pair.a.proc.pid), _cpu_split(pair.b.proc.pid)]
+            threads1 = [_thread_split(pair.a.proc.pid), _thread_split(pair.b.proc.pid)]
             report = json.loads(res.stdout)
             end = report["end"]
             bps = end["sum_received"]["bits_per_second"]
@@ -231,6 +265,12 @@ def netns(seconds: int, udp: bool, udp_mode: str, parallel: int, suite: str) -> 
               f"{(cpu1 - cpu0) / max(gbytes, 1e-9):.1f} CPU s/GB (both sites)")
         for side, (u0, s0), (u1, s1) in zip(("left", "right"), split0, split1, strict=True):
             print(f"  {side} data plane: user {u1 - u0:.1f} s, system {s1 - s0:.1f} s")
+        for side, t0, t1 in zip(("left", "right"), threads0, threads1, strict=True):
+            busy = sorted(((name, u - t0.get(name, (0.0, 0.0))[0], s - t0.get(name, (0.0, 0.0))[1])
+                           for name, (u, s) in t1.items()), key=lambda b: -b[1] - b[2])
+            print(f"  {side} threads: " + ", ".join(
+                f"{name} {u + s:.1f} s ({100 * (u + s) / seconds:.0f}%: user {u:.1f}, sys {s:.1f})"
+                for name, u, s in busy if u + s >= 0.05))
         for side, st in (("left", stats_a), ("right", stats_b)):
             print(f"  {side}: {st['tun_packets_in']} TUN packets in {st['tun_reads']} reads "
                   f"({st['tso_reads']} TSO super-packets) and {st['out_wakeups']} wakeups, "
@@ -262,6 +302,7 @@ def main() -> None:
     p2.add_argument("--parallel", type=int, default=1)
     p2.add_argument("--suite", choices=("gcm", "cbc"), default="gcm")
     p2.add_argument("--no-tso", action="store_true", help="no TSO on the TUN devices (whole packets read)")
+    p2.add_argument("--py-spy", metavar="DIR", help="sample both data planes with py-spy into DIR")
     args = ap.parse_args()
     if args.mode == "inproc":
         inproc(args.packets, args.size, args.suite, args.narrow, args.rounds)
@@ -270,7 +311,9 @@ def main() -> None:
     else:
         if args.no_tso:
             os.environ["VPNSH_DP_TSO"] = "0"
-        netns(args.seconds, not args.raw, args.udp_mode, args.parallel, args.suite)
+        if args.py_spy:
+            Path(args.py_spy).mkdir(parents=True, exist_ok=True)
+        netns(args.seconds, not args.raw, args.udp_mode, args.parallel, args.suite, args.py_spy)
 
 
 if __name__ == "__main__":
