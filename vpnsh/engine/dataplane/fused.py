@@ -51,6 +51,21 @@ class Train:
     inner_bytes: int
 
 
+_ESP_HEADS: dict[int, np.dtype] = {}
+
+
+def _esp_head(size: int) -> np.dtype:
+    """A record of ``size`` bytes (one ESP datagram of a train) naming its header:
+    SPI, low 32 bits of the sequence number, IV (the 64-bit sequence number)."""
+    dt = _ESP_HEADS.get(size)
+    if dt is None:
+        if len(_ESP_HEADS) >= 64:  # one per datagram size seen: a few
+            _ESP_HEADS.clear()
+        dt = _ESP_HEADS[size] = np.dtype({"names": ["spi", "seq", "iv"], "formats": [">u4", ">u4", ">u8"],
+                                          "offsets": [0, 4, 8], "itemsize": size})
+    return dt
+
+
 def can_fuse(sa: EspSA, count: int, inner_bytes: int) -> bool:
     """May ``count`` packets of ``inner_bytes`` in all be sealed in one step without
     crossing a limit the per-packet transform enforces?"""
@@ -111,10 +126,10 @@ def seal_tcp_super(sa: EspSA, packet: memoryview, mss: int,
     seqs = np.arange(seq0, seq0 + count, dtype=np.uint64)
     out = np.frombuffer(buf, dtype=np.uint8)
     if full:
-        rows = out[:size * full].reshape(full, size)
-        rows[:, 0:4] = np.frombuffer(sa.spi.to_bytes(4, "big"), dtype=np.uint8)
-        rows[:, 4:8] = (seqs[:full] & _MASK32).astype(">u4").view(np.uint8).reshape(full, 4)
-        rows[:, 8:16] = seqs[:full].astype(">u8").view(np.uint8).reshape(full, 8)
+        heads = out[:size * full].view(_esp_head(size))  # one record per row
+        heads["spi"] = sa.spi
+        heads["seq"] = seqs[:full] & _MASK32
+        heads["iv"] = seqs[:full]
         plain = np.empty((full, plen), dtype=np.uint8)
         plain[:, :hlen] = segs.rows[:full]
         plain[:, hlen:inner] = np.frombuffer(packet, dtype=np.uint8, count=full * mss,

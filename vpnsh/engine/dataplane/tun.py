@@ -212,6 +212,8 @@ class TunDevice:
         # runs once per GRO train and NumPy's any() and all() cost microseconds each.
         mask = _SAME_FLOW_MASKS.get((hlen, k, full < k))
         if mask is None:
+            if len(_SAME_FLOW_MASKS) >= 256:  # one per train shape seen: a few
+                _SAME_FLOW_MASKS.clear()
             mask = np.zeros((k, hlen), dtype=np.uint8)
             mask[:, np.r_[0:4, 6:10, 12:24, 28:36, 40:hlen]] = 0xFF
             mask[k - 1, 33] = 0
