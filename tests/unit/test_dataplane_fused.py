@@ -157,6 +157,21 @@ def test_open_train_of_an_in_order_train_equals_decapsulate(esn: bool) -> None:
         fast.counters.replay = 0
 
 
+def opens_as_decapsulate_does(esps: list[bytes], esn: bool) -> EspSA:
+    """Open ``esps`` as one train on a new inbound SA: the same packets, counters and
+    window as ``decapsulate`` of each on another; returns the SA that opened the train."""
+    fast, ref = gcm(Direction.IN, esn), gcm(Direction.IN, esn)
+    buf, accepted = fused.open_train(fast, b"".join(esps), len(esps[0]))
+    expect = []
+    for e in esps:
+        with contextlib.suppress(EspDrop):
+            expect.append(decapsulate(ref, e, check_selectors=False))
+    assert [bytes(buf[o:o + n]) for o, n in accepted] == expect
+    assert fast.counters == ref.counters
+    assert (fast.replay.top, fast.replay._blocks) == (ref.replay.top, ref.replay._blocks)
+    return fast
+
+
 @pytest.mark.parametrize("esn", [False, True])
 def test_open_train_equals_decapsulate_with_replays_and_forgeries(esn: bool) -> None:
     out_sa = gcm(Direction.OUT, esn)
@@ -166,16 +181,8 @@ def test_open_train_equals_decapsulate_with_replays_and_forgeries(esn: bool) -> 
     esps[6] = esps[5]  # replayed inside the train
     esps[8] = esps[1]  # replayed from earlier
     seg = len(esps[0])
-    fast, ref = gcm(Direction.IN, esn), gcm(Direction.IN, esn)
-    buf, accepted = fused.open_train(fast, b"".join(esps), seg)
-    expect = []
-    for e in esps:
-        with contextlib.suppress(EspDrop):
-            expect.append(decapsulate(ref, e, check_selectors=False))
-    assert [bytes(buf[o:o + n]) for o, n in accepted] == expect
-    assert fast.counters == ref.counters
+    fast = opens_as_decapsulate_does(esps, esn)
     assert (fast.counters.replay, fast.counters.auth_fail) == (2, 1)
-    assert fast.replay.top == ref.replay.top
     # the same train again: every datagram is a replay now
     _, again = fused.open_train(fast, b"".join(esps), seg)
     assert again == [] and fast.counters.replay == 2 + 12
@@ -221,15 +228,7 @@ def test_open_train_checks_each_rows_trailer_as_decapsulate(kinds: list[str], un
     out_sa = gcm(Direction.OUT, esn)
     esps = [_sealed(out_sa, _ROWS[kind]()) for kind in kinds]
     assert len({len(e) for e in esps}) == 1
-    fast, ref = gcm(Direction.IN, esn), gcm(Direction.IN, esn)
-    buf, accepted = fused.open_train(fast, b"".join(esps), len(esps[0]))
-    expect = []
-    for e in esps:
-        with contextlib.suppress(EspDrop):
-            expect.append(decapsulate(ref, e, check_selectors=False))
-    assert [bytes(buf[o:o + n]) for o, n in accepted] == expect
-    assert fast.counters == ref.counters
-    assert (fast.replay.top, fast.replay._blocks) == (ref.replay.top, ref.replay._blocks)
+    opens_as_decapsulate_does(esps, esn)
 
 
 class CapturingTun(TunDevice):
