@@ -221,8 +221,7 @@ def open_train(sa: EspSA, data: bytes, seg: int) -> tuple[bytearray, list[tuple[
             bad.append(po)
         if bad:
             forged = len(bad)
-            opened = [(i * stride, stride if i < k - 1 else last_plen, seq)
-                      for i, seq in enumerate(lows) if i * stride not in bad]
+            opened = _every_row(lows, stride, last_plen, skip=bad)
     else:
         for o, end, po, plen, seq in rows:
             aad = view[o:o + 8] if not esn else b"".join((view[o:o + 4], (seq >> 32).to_bytes(4, "big"),
@@ -251,10 +250,9 @@ def open_train(sa: EspSA, data: bytes, seg: int) -> tuple[bytearray, list[tuple[
                 # the last row (maybe shorter) as any other
                 return out, accepted + _open_rows(c, out, ov, [((k - 1) * stride, last_plen, 0)],
                                                   window, False, False)
-            opened = [(i * stride, stride if i < k - 1 else last_plen, seq) for i, seq in enumerate(lows)]
-            return out, _open_rows(c, out, ov, opened, window, False, False)
+            return out, _open_rows(c, out, ov, _every_row(lows, stride, last_plen), window, False, False)
         if usual and not forged:
-            opened = [(i * stride, stride if i < k - 1 else last_plen, seq) for i, seq in enumerate(lows)]
+            opened = _every_row(lows, stride, last_plen)
         # an in-order run (read again: another worker may have moved the window) is
         # recorded with one update_run() too
         first = opened[0][2] if opened else 0
@@ -264,6 +262,14 @@ def open_train(sa: EspSA, data: bytes, seg: int) -> tuple[bytearray, list[tuple[
         if not each:
             window.update_run(first, top)
         return out, _open_rows(c, out, ov, opened, window, each, anti)
+
+
+def _every_row(lows: list[int], stride: int, last_plen: int,
+               skip: list[int] | tuple[()] = ()) -> list[tuple[int, int, int]]:
+    """(plain offset, length, seq) of each row of a usual train but those at ``skip``."""
+    k = len(lows)
+    return [(i * stride, stride if i < k - 1 else last_plen, seq)
+            for i, seq in enumerate(lows) if i * stride not in skip]
 
 
 def _checked_rows(sa: EspSA, lows: list[int], n: int, seg: int,
