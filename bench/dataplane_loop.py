@@ -10,10 +10,20 @@
         path (encapsulate each segment; decapsulate each datagram + TUN coalescing)
         against the fused paths (seal_tcp_super; open_train + write_rows), CPU time.
 
+    python bench/dataplane_loop.py train [--count N] [--rounds R]
+        the inbound thread's Python work on one GRO train of N 1436-byte datagrams
+        (a 1348-byte-MSS TCP flow through aes128gcm16), stage by stage, no system calls
+        (the TUN writev is left out): SPI checks, the AEAD calls alone, open_train
+        (replay window, AEAD, trailers, counters), write_rows (checks, headers, iovecs)
+        and the whole of Inbound._inbound_train (those plus SA lookup and selectors).
+
     python bench/dataplane_loop.py netns [--seconds S] [--raw] [--udp-mode take|attach|loop] [--parallel P] [--no-tso]
+                                         [--py-spy DIR]
         (root) two namespaces joined by a veth, a user-space data plane process in each,
         iperf3 TCP between the inner addresses through tunnel.1; Mbit/s and the data
-        planes' CPU seconds per GB.
+        planes' CPU seconds per GB. --py-spy DIR: py-spy (on PATH) samples both data
+        planes during the transfer, per thread, into DIR/{left,right}.txt (collapsed
+        stacks: flamegraph.pl or speedscope read them).
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -164,6 +175,66 @@ def fused(rounds: int) -> None:
         print(f"  {name:28s} {per * 1e6:6.2f} us")
 
 
+def train(count: int, rounds: int) -> None:
+    """Per-stage CPU of the inbound thread on one GRO train, best of ``rounds``."""
+    import struct
+    import timeit
+
+    from vpnsh.engine.dataplane import fused as fz
+    from vpnsh.engine.dataplane import segment
+    from vpnsh.engine.dataplane import tun as tun_mod
+
+    mss = 1348
+    tcp = struct.pack(">HHIIBBHHH", 40000, 5201, 1000, 5, 8 << 4, 0x10, 500, 0, 0) + bytes([1, 1, 8, 10]) + bytes(8)
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 52 + mss * count, 7, 0x4000, 64, 6, 0,
+                     bytes([10, 1, 0, 1]), bytes([10, 2, 0, 1]))
+    super_packet = memoryview(segment.VNET_HDR.pack(1, 1, 52, mss, 20, 16) + ip + tcp + os.urandom(mss * count))[10:]
+    a_spec, b_spec = spec_pair("198.51.100.1", "198.51.100.2")
+    a, b = UserspaceDataPlane(), UserspaceDataPlane()
+    a.install_child(spec_from_json(a_spec))
+    b.install_child(spec_from_json(b_spec))
+    tun_mod.os.writev = lambda fd, parts: None  # this process writes no TUN
+    tun = tun_mod.TunDevice.__new__(tun_mod.TunDevice)
+    tun.name, tun.fd, tun.offload, tun.tso, tun.coalesced = "tunnel.1", 10**6, True, False, 0
+    b._tuns["tunnel.1"] = tun
+    out_sa, in_sa = a._children[0x1001].outbound, b._children[0x2001].inbound
+    trains = []
+    for _ in range(rounds * 300 + 1):
+        sealed = fz.seal_tcp_super(out_sa, super_packet, mss)
+        assert sealed is not None and sealed.count == count
+        trains.append(bytes(sealed.buf))
+    seg = sealed.size
+    data = trains[0]
+    n, view = len(data), memoryview(data)
+    cipher, salt = in_sa.aead.primitive()  # type: ignore[union-attr]
+    plain = bytearray(n)
+    pv = memoryview(plain)
+
+    def aead() -> None:
+        for o in range(0, n, seg):
+            end = min(o + seg, n)
+            cipher.decrypt_into(salt + data[o + 8:o + 16], view[o + 16:end], data[o:o + 8], pv[o:end - 32])
+
+    k = -(-n // seg)
+    spi = data[:4]
+    opened, accepted = fz.open_train(in_sa, data, seg)
+    fresh = iter(trains[1:])  # open_train and _inbound_train each need an unseen train (replay)
+    stages = {
+        "SPI checks (strided slices)": lambda: [data[j::seg] == spi[j:j + 1] * k for j in range(4)],
+        "AEAD decrypt_into alone": aead,
+        "open_train (window, AEAD, trailers, counters)": lambda: fz.open_train(in_sa, next(fresh), seg),
+        "write_rows (checks, headers, iovecs; no writev)": lambda: tun.write_rows(opened, accepted, seg - 32),
+        "open_train + write_rows of a fresh train": lambda: tun.write_rows(
+            *fz.open_train(in_sa, next(fresh), seg), seg - 32),
+        "Inbound._inbound_train, all of the above": lambda: b._inbound_train(next(fresh), seg, {}),
+    }
+    print(f"inbound Python work per GRO train of {count} datagrams of {seg} bytes, best of {rounds} x 100:")
+    for name, fn in stages.items():
+        per = min(timeit.repeat(fn, number=100, repeat=rounds)) / 100
+        print(f"  {name:48s} {per * 1e6:7.1f} us  {per * 1e6 / count:5.2f} us/datagram")
+    assert tun.coalesced > 0, "the trains did not go the fused way"
+
+
 def _cpu_seconds(pid: int) -> float:
     """utime + stime of a process and its children's threads, from /proc."""
     user, system = _cpu_split(pid)
@@ -184,6 +255,25 @@ def _cpu_split(pid: int) -> tuple[float, float]:
     return user, system
 
 
+def _thread_split(pid: int) -> dict[str, tuple[float, float]]:
+    """(user, system) CPU seconds of each thread of a process, by thread id."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, tuple[float, float]] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            name = f"thread {tid}"
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        u, s = out.get(name, (0.0, 0.0))
+        out[name] = (u + int(fields[11]) / tick, s + int(fields[12]) / tick)
+    return out
+
+
 def _children(pid: int) -> list[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
@@ -193,7 +283,8 @@ def _children(pid: int) -> list[int]:
     return out + [c for x in out for c in _children(x)]
 
 
-def netns(seconds: int, udp: bool, udp_mode: str, parallel: int, suite: str) -> None:
+def netns(seconds: int, udp: bool, udp_mode: str, parallel: int, suite: str,
+          pyspy: str | None = None) -> None:
     with NetLab("bench") as lab, tempfile.TemporaryDirectory() as tmp:
         sites = two_sites(lab)
         pair = Pair(lab, sites, Path(tmp), udp_mode=udp_mode)
@@ -206,12 +297,22 @@ def netns(seconds: int, udp: bool, udp_mode: str, parallel: int, suite: str) -> 
                                           log_path=Path(tmp) / "iperf3-server.log")
             wait_until(lambda: "listening" in server.output().lower(), 10, what="iperf3 server")
             split0 = [_cpu_split(pair.a.proc.pid), _cpu_split(pair.b.proc.pid)]
+            threads0 = [_thread_split(pair.a.proc.pid), _thread_split(pair.b.proc.pid)]
             cpu0 = _cpu_seconds(pair.a.proc.pid) + _cpu_seconds(pair.b.proc.pid)
+            spies = [] if not pyspy else [
+                subprocess.Popen(["py-spy", "record", "--pid", str(proc.pid), "--threads", "--nonblocking",
+                                  "--rate", "250", "--duration", str(max(1, seconds - 2)), "--format", "raw",
+                                  "-o", str(Path(pyspy) / f"{side}.txt")],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for side, proc in (("left", pair.a.proc), ("right", pair.b.proc))]
             res = sites.left.ns.run("iperf3", "-c", sites.right.inner, "-B", sites.left.inner,
                                     "-t", str(seconds), "-P", str(parallel), "-J",
                                     timeout=seconds + 30)
             cpu1 = _cpu_seconds(pair.a.proc.pid) + _cpu_seconds(pair.b.proc.pid)
+            for spy in spies:
+                spy.wait(timeout=30)
             split1 = [_cpu_split(pair.a.proc.pid), _cpu_split(pair.b.proc.pid)]
+            threads1 = [_thread_split(pair.a.proc.pid), _thread_split(pair.b.proc.pid)]
             report = json.loads(res.stdout)
             end = report["end"]
             bps = end["sum_received"]["bits_per_second"]
@@ -231,6 +332,12 @@ def netns(seconds: int, udp: bool, udp_mode: str, parallel: int, suite: str) -> 
               f"{(cpu1 - cpu0) / max(gbytes, 1e-9):.1f} CPU s/GB (both sites)")
         for side, (u0, s0), (u1, s1) in zip(("left", "right"), split0, split1, strict=True):
             print(f"  {side} data plane: user {u1 - u0:.1f} s, system {s1 - s0:.1f} s")
+        for side, t0, t1 in zip(("left", "right"), threads0, threads1, strict=True):
+            busy = sorted(((name, u - t0.get(name, (0.0, 0.0))[0], s - t0.get(name, (0.0, 0.0))[1])
+                           for name, (u, s) in t1.items()), key=lambda b: -b[1] - b[2])
+            print(f"  {side} threads: " + ", ".join(
+                f"{name} {u + s:.1f} s ({100 * (u + s) / seconds:.0f}%: user {u:.1f}, sys {s:.1f})"
+                for name, u, s in busy if u + s >= 0.05))
         for side, st in (("left", stats_a), ("right", stats_b)):
             print(f"  {side}: {st['tun_packets_in']} TUN packets in {st['tun_reads']} reads "
                   f"({st['tso_reads']} TSO super-packets) and {st['out_wakeups']} wakeups, "
@@ -253,6 +360,9 @@ def main() -> None:
     p1.add_argument("--rounds", type=int, default=5)
     p3 = sub.add_parser("fused")
     p3.add_argument("--rounds", type=int, default=5)
+    p4 = sub.add_parser("train")
+    p4.add_argument("--count", type=int, default=16, help="datagrams per train (2..45)")
+    p4.add_argument("--rounds", type=int, default=7)
     p2 = sub.add_parser("netns")
     p2.add_argument("--seconds", type=int, default=10)
     p2.add_argument("--raw", action="store_true", help="raw ESP instead of ESP-in-UDP")
@@ -262,15 +372,20 @@ def main() -> None:
     p2.add_argument("--parallel", type=int, default=1)
     p2.add_argument("--suite", choices=("gcm", "cbc"), default="gcm")
     p2.add_argument("--no-tso", action="store_true", help="no TSO on the TUN devices (whole packets read)")
+    p2.add_argument("--py-spy", metavar="DIR", help="sample both data planes with py-spy into DIR")
     args = ap.parse_args()
     if args.mode == "inproc":
         inproc(args.packets, args.size, args.suite, args.narrow, args.rounds)
     elif args.mode == "fused":
         fused(args.rounds)
+    elif args.mode == "train":
+        train(args.count, args.rounds)
     else:
         if args.no_tso:
             os.environ["VPNSH_DP_TSO"] = "0"
-        netns(args.seconds, not args.raw, args.udp_mode, args.parallel, args.suite)
+        if args.py_spy:
+            Path(args.py_spy).mkdir(parents=True, exist_ok=True)
+        netns(args.seconds, not args.raw, args.udp_mode, args.parallel, args.suite, args.py_spy)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.netns import Namespace, NetLab, TwoSites, netlab, two_sites, wait_until  # noqa: F401
-from vpnsh.engine.dataplane.esp_send import GSO_MAX_SEGMENTS
+from vpnsh.engine.dataplane.io_setup import GSO_MAX_SEGMENTS, tso_max_segments
 
 DRIVER = Path(__file__).resolve().parents[1] / "helpers" / "userspace_driver.py"
 GCM128 = {"encr": 20, "encr_key_bits": 128}
@@ -434,6 +434,10 @@ def test_set_interfaces_makes_kernel_state_exact(pair: Pair) -> None:
     links, routes = _kernel_state(ns)
     assert "tunnel.1:" in links and "mtu 1400" in links.split("tunnel.1:")[1].splitlines()[0]
     assert "10.2.0.0/16 dev tunnel.1" in routes
+    # a TCP super-packet read from the TUN holds at most what one UDP GSO send carries
+    # once sealed (45 segments at MTU 1400: 45 * 1437 <= 65000 bytes)
+    assert f"gso_max_segs {tso_max_segments(1400)} " in ns.run("ip", "-d", "link", "show", "tunnel.1").stdout
+    assert tso_max_segments(1400) == 45
     assert "169.254.10.1/30" in ns.run("ip", "-o", "addr", "show", "dev", "tunnel.1").stdout
     ns.ip("route", "add", "10.77.0.0/24", "dev", "lo")  # not vpnsh's: must survive
     result = pair.a.request("interfaces", interfaces=[
@@ -444,6 +448,7 @@ def test_set_interfaces_makes_kernel_state_exact(pair: Pair) -> None:
     assert result == []
     links, routes = _kernel_state(ns)
     assert "tunnel.2:" in links and "mtu 1300" in links.split("tunnel.1:")[1].splitlines()[0]
+    assert f"gso_max_segs {tso_max_segments(1300)} " in ns.run("ip", "-d", "link", "show", "tunnel.1").stdout
     assert sorted(routes.split("\n")[:-1]) == sorted([
         "10.2.0.0/24 dev tunnel.1 metric 20 ",
         "10.5.0.0/24 via 169.254.30.2 dev tunnel.2 metric 10 onlink "])

@@ -157,6 +157,21 @@ def test_open_train_of_an_in_order_train_equals_decapsulate(esn: bool) -> None:
         fast.counters.replay = 0
 
 
+def opens_as_decapsulate_does(esps: list[bytes], esn: bool) -> EspSA:
+    """Open ``esps`` as one train on a new inbound SA: the same packets, counters and
+    window as ``decapsulate`` of each on another; returns the SA that opened the train."""
+    fast, ref = gcm(Direction.IN, esn), gcm(Direction.IN, esn)
+    buf, accepted = fused.open_train(fast, b"".join(esps), len(esps[0]))
+    expect = []
+    for e in esps:
+        with contextlib.suppress(EspDrop):
+            expect.append(decapsulate(ref, e, check_selectors=False))
+    assert [bytes(buf[o:o + n]) for o, n in accepted] == expect
+    assert fast.counters == ref.counters
+    assert (fast.replay.top, fast.replay._blocks) == (ref.replay.top, ref.replay._blocks)
+    return fast
+
+
 @pytest.mark.parametrize("esn", [False, True])
 def test_open_train_equals_decapsulate_with_replays_and_forgeries(esn: bool) -> None:
     out_sa = gcm(Direction.OUT, esn)
@@ -166,19 +181,54 @@ def test_open_train_equals_decapsulate_with_replays_and_forgeries(esn: bool) -> 
     esps[6] = esps[5]  # replayed inside the train
     esps[8] = esps[1]  # replayed from earlier
     seg = len(esps[0])
-    fast, ref = gcm(Direction.IN, esn), gcm(Direction.IN, esn)
-    buf, accepted = fused.open_train(fast, b"".join(esps), seg)
-    expect = []
-    for e in esps:
-        with contextlib.suppress(EspDrop):
-            expect.append(decapsulate(ref, e, check_selectors=False))
-    assert [bytes(buf[o:o + n]) for o, n in accepted] == expect
-    assert fast.counters == ref.counters
+    fast = opens_as_decapsulate_does(esps, esn)
     assert (fast.counters.replay, fast.counters.auth_fail) == (2, 1)
-    assert fast.replay.top == ref.replay.top
     # the same train again: every datagram is a replay now
     _, again = fused.open_train(fast, b"".join(esps), seg)
     assert again == [] and fast.counters.replay == 2 + 12
+
+
+# plaintexts of one length (1404 bytes: inner + padding + pad length + next header),
+# each a way a row of a train can look: the usual one, other padding, drops of each kind
+_ROWS = {
+    "v4": lambda: bytes([0x45]) + os.urandom(1399) + bytes([1, 2, 2, 4]),
+    "v4 pad 1": lambda: bytes([0x45]) + os.urandom(1400) + bytes([1, 1, 4]),
+    "v4 pad 0": lambda: bytes([0x45]) + os.urandom(1401) + bytes([0, 4]),
+    "v6": lambda: bytes([0x60]) + os.urandom(1399) + bytes([1, 2, 2, 41]),
+    "bad pad byte": lambda: bytes([0x45]) + os.urandom(1399) + bytes([1, 3, 2, 4]),
+    "pad too long": lambda: bytes([0x45]) + os.urandom(1401) + bytes([255, 4]),
+    "TFC dummy": lambda: bytes([0x45]) + os.urandom(1399) + bytes([1, 2, 2, 59]),
+    "wrong version": lambda: bytes([0x60]) + os.urandom(1399) + bytes([1, 2, 2, 4]),
+    "unknown next header": lambda: bytes([0x45]) + os.urandom(1399) + bytes([1, 2, 2, 17]),
+    "pad 255": lambda: bytes([0x45]) + os.urandom(1146) + bytes(range(1, 256)) + bytes([255, 4]),
+}
+
+
+def _sealed(sa: EspSA, plain: bytes) -> bytes:
+    """ESP of this exact plaintext (trailer included) with the next sequence number."""
+    assert sa.aead is not None
+    cipher, salt = sa.aead.primitive()
+    sa.seq += 1
+    head = sa.spi.to_bytes(4, "big") + (sa.seq & 0xFFFFFFFF).to_bytes(4, "big")
+    iv = sa.seq.to_bytes(8, "big")
+    aad = head if not sa.esn else head[:4] + (sa.seq >> 32).to_bytes(4, "big") + head[4:]
+    return head + iv + cipher.encrypt(salt + iv, plain, aad)
+
+
+@settings(max_examples=80, deadline=None)
+@given(kinds=st.lists(st.sampled_from(sorted(_ROWS)), min_size=2, max_size=40),
+       uniform=st.booleans(), esn=st.booleans())
+def test_open_train_checks_each_rows_trailer_as_decapsulate(kinds: list[str], uniform: bool,
+                                                            esn: bool) -> None:
+    """Rows of one length with every kind of trailer (the usual train's trailers are
+    checked for all rows at once; any difference goes row by row): the same packets,
+    counters and window as decapsulate of each."""
+    if uniform:
+        kinds = [kinds[0]] * len(kinds)
+    out_sa = gcm(Direction.OUT, esn)
+    esps = [_sealed(out_sa, _ROWS[kind]()) for kind in kinds]
+    assert len({len(e) for e in esps}) == 1
+    opens_as_decapsulate_does(esps, esn)
 
 
 class CapturingTun(TunDevice):

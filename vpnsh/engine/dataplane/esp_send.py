@@ -17,7 +17,7 @@ from typing import Any
 
 from .esp import DropReason, EspDrop, encapsulate
 from .fused import Train, seal_tcp_super
-from .io_setup import SOL_UDP, UDP_SEGMENT
+from .io_setup import GSO_MAX_BYTES, GSO_MAX_SEGMENTS, SOL_UDP, UDP_SEGMENT
 from .lifetimes import Lifetimes
 from .plane_state import Address
 from .sa_pair import SaPair
@@ -27,8 +27,6 @@ from .tun import VNET_HDR_LEN
 
 log = logging.getLogger("vpnsh.dataplane.userspace")
 
-GSO_MAX_SEGMENTS = 32
-GSO_MAX_BYTES = 60000
 _U16 = struct.Struct("=H")
 
 

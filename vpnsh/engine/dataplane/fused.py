@@ -51,6 +51,21 @@ class Train:
     inner_bytes: int
 
 
+_ESP_HEADS: dict[int, np.dtype] = {}
+
+
+def _esp_head(size: int) -> np.dtype:
+    """A record of ``size`` bytes (one ESP datagram of a train) naming its header:
+    SPI, low 32 bits of the sequence number, IV (the 64-bit sequence number)."""
+    dt = _ESP_HEADS.get(size)
+    if dt is None:
+        if len(_ESP_HEADS) >= 64:  # one per datagram size seen: a few
+            _ESP_HEADS.clear()
+        dt = _ESP_HEADS[size] = np.dtype({"names": ["spi", "seq", "iv"], "formats": [">u4", ">u4", ">u8"],
+                                          "offsets": [0, 4, 8], "itemsize": size})
+    return dt
+
+
 def can_fuse(sa: EspSA, count: int, inner_bytes: int) -> bool:
     """May ``count`` packets of ``inner_bytes`` in all be sealed in one step without
     crossing a limit the per-packet transform enforces?"""
@@ -111,10 +126,10 @@ def seal_tcp_super(sa: EspSA, packet: memoryview, mss: int,
     seqs = np.arange(seq0, seq0 + count, dtype=np.uint64)
     out = np.frombuffer(buf, dtype=np.uint8)
     if full:
-        rows = out[:size * full].reshape(full, size)
-        rows[:, 0:4] = np.frombuffer(sa.spi.to_bytes(4, "big"), dtype=np.uint8)
-        rows[:, 4:8] = (seqs[:full] & _MASK32).astype(">u4").view(np.uint8).reshape(full, 4)
-        rows[:, 8:16] = seqs[:full].astype(">u8").view(np.uint8).reshape(full, 8)
+        heads = out[:size * full].view(_esp_head(size))  # one record per row
+        heads["spi"] = sa.spi
+        heads["seq"] = seqs[:full] & _MASK32
+        heads["iv"] = seqs[:full]
         plain = np.empty((full, plen), dtype=np.uint8)
         plain[:, :hlen] = segs.rows[:full]
         plain[:, hlen:inner] = np.frombuffer(packet, dtype=np.uint8, count=full * mss,
@@ -151,7 +166,13 @@ def open_train(sa: EspSA, data: bytes, seg: int) -> tuple[bytearray, list[tuple[
     padding, next header), but decrypted with ``decrypt_into`` into one buffer: returns
     it and the (offset, length) of each inner packet accepted. Drops and the accepted
     packets are counted on ``sa`` (selectors are the caller's, as with
-    ``decapsulate(check_selectors=False)``)."""
+    ``decapsulate(check_selectors=False)``).
+
+    The usual train (no ESN, every datagram long enough, numbers consecutive and above
+    the window, every tag good, the same padding and next header in every full row)
+    takes no Python step per datagram but its ``decrypt_into``: the window is recorded
+    with one ``update_run`` and the plaintexts' trailers are checked by strided slices
+    of the output buffer (C loops). Anything else goes row by row."""
     aead = sa.aead
     assert aead is not None
     cipher, salt = aead.primitive()
@@ -159,94 +180,176 @@ def open_train(sa: EspSA, data: bytes, seg: int) -> tuple[bytearray, list[tuple[
     n = len(data)
     view = memoryview(data)
     stride = seg - 16 - icv
-    out = bytearray(max(stride, 0) * -(-n // seg))
+    k = -(-n // seg)
+    out = bytearray(max(stride, 0) * k)
     ov = memoryview(out)
     window, esn, anti = sa.replay, sa.esn, sa.anti_replay
-    check, update = window.check, window.update
     c = sa.counters
     decrypt_into = cipher.decrypt_into
-    k = -(-n // seg)
+    last = (k - 1) * seg
+    last_plen = n - last - 16 - icv
     # every datagram's low 32 bits of sequence number in one call (a strided view)
     lows: list[int] = np.ndarray((k,), dtype=">u4", buffer=data, offset=4, strides=(seg,)).tolist() \
-        if n - (k - 1) * seg >= 8 else [int.from_bytes(view[o + 4:o + 8], "big") if n - o >= 8 else 0
-                                        for o in range(0, n, seg)]
+        if n - last >= 8 else [int.from_bytes(view[o + 4:o + 8], "big") if n - o >= 8 else 0
+                               for o in range(0, n, seg)]
     # 1. under the SA's lock: each datagram's sequence number, and the window's verdict
     # before any work (a worker process may share the SA: see .shared)
-    rows: list[tuple[int, int, int, int, int]] = []  # offset, end, plain offset, length, seq
-    short = replayed = 0
-    last = (k - 1) * seg
     with sa.lock:
-        if not esn and stride >= 2 and n - last - 16 - icv >= 2 and (not anti or min(lows) > window.top):
-            # the usual train: every datagram long enough and every number above the
-            # window, so check() would pass each (it says nothing of duplicates inside the
-            # train: step 3 refuses those); no call per datagram
-            rows = [(o, o + seg, o // seg * stride, stride, seq)
-                    for o, seq in zip(range(0, last, seg), lows, strict=False)]
-            rows.append((last, n, (k - 1) * stride, n - last - 16 - icv, lows[-1]))
-            k = 0  # nothing more to look at
-        for i in range(k):
-            o = i * seg
-            end = min(o + seg, n)
-            plen = end - o - 16 - icv
-            if plen < 2:
-                short += 1
-                continue
-            seq = window.infer(lows[i]) if esn else lows[i]
-            if anti and not check(seq):
-                replayed += 1
-                continue
-            rows.append((o, end, i * stride, plen, seq))
-        c.other_drops += short
-        c.replay += replayed
+        # the usual train: every datagram long enough and every number above the
+        # window, so check() would pass each (it says nothing of duplicates inside the
+        # train: step 3 refuses those); no call per datagram
+        usual = not esn and stride >= 2 and last_plen >= 2 and (not anti or min(lows) > window.top)
+        if not usual:
+            rows = _checked_rows(sa, lows, n, seg, stride)
     # 2. the tags, with no lock held
-    opened: list[tuple[int, int, int]] = []
+    opened: list[tuple[int, int, int]] = []  # plain offset, length, seq
     forged = 0
-    for o, end, po, plen, seq in rows:
-        aad = view[o:o + 8] if not esn else b"".join((view[o:o + 4], (seq >> 32).to_bytes(4, "big"),
-                                                       view[o + 4:o + 8]))
+    if usual:
+        bad: list[int] = []
+        po = 0
+        for o in range(0, last, seg):
+            try:
+                decrypt_into(salt + data[o + 8:o + 16], view[o + 16:o + seg], data[o:o + 8],
+                             ov[po:po + stride])
+            except InvalidTag:
+                bad.append(po)
+            po += stride
         try:
-            decrypt_into(salt + data[o + 8:o + 16], view[o + 16:end], aad, ov[po:po + plen])
+            decrypt_into(salt + data[last + 8:last + 16], view[last + 16:n], data[last:last + 8],
+                         ov[po:po + last_plen])
         except InvalidTag:
-            forged += 1
-            continue
-        opened.append((po, plen, seq))
+            bad.append(po)
+        if bad:
+            forged = len(bad)
+            opened = _every_row(lows, stride, last_plen, skip=bad)
+    else:
+        for o, end, po, plen, seq in rows:
+            aad = view[o:o + 8] if not esn else b"".join((view[o:o + 4], (seq >> 32).to_bytes(4, "big"),
+                                                           view[o + 4:o + 8]))
+            try:
+                decrypt_into(salt + data[o + 8:o + 16], view[o + 16:end], aad, ov[po:po + plen])
+            except InvalidTag:
+                forged += 1
+                continue
+            opened.append((po, plen, seq))
     # 3. under the lock again: the window checked once more (another worker may have
     # accepted the same number meanwhile) and updated, then the plaintext's checks
+    with sa.lock:
+        c.auth_fail += forged
+        first = lows[0]
+        if (usual and not forged and first > window.top and k <= 64
+                and lows == list(range(first, first + k))):
+            # every check() would pass, and update_run() does what an update() of each
+            # would: no call per datagram
+            window.update_run(first, first + k - 1)
+            accepted = _trailers_ok(out, stride, k - 1)
+            if accepted is not None:
+                if accepted:
+                    c.packets += len(accepted)
+                    c.bytes += len(accepted) * accepted[0][1]
+                # the last row (maybe shorter) as any other
+                return out, accepted + _open_rows(c, out, ov, [((k - 1) * stride, last_plen, 0)],
+                                                  window, False, False)
+            return out, _open_rows(c, out, ov, _every_row(lows, stride, last_plen), window, False, False)
+        if usual and not forged:
+            opened = _every_row(lows, stride, last_plen)
+        # an in-order run (read again: another worker may have moved the window) is
+        # recorded with one update_run() too
+        first = opened[0][2] if opened else 0
+        top = opened[-1][2] if opened else 0
+        each = not (first > window.top and top - first == len(opened) - 1 < 64
+                    and [seq for _, _, seq in opened] == list(range(first, top + 1)))
+        if not each:
+            window.update_run(first, top)
+        return out, _open_rows(c, out, ov, opened, window, each, anti)
+
+
+def _every_row(lows: list[int], stride: int, last_plen: int,
+               skip: list[int] | tuple[()] = ()) -> list[tuple[int, int, int]]:
+    """(plain offset, length, seq) of each row of a usual train but those at ``skip``."""
+    k = len(lows)
+    return [(i * stride, stride if i < k - 1 else last_plen, seq)
+            for i, seq in enumerate(lows) if i * stride not in skip]
+
+
+def _checked_rows(sa: EspSA, lows: list[int], n: int, seg: int,
+                  stride: int) -> list[tuple[int, int, int, int, int]]:
+    """Each datagram of a train that is long enough and passes the window's check
+    (offset, end, plain offset, length, seq); the others counted. Under the SA's lock."""
+    window, esn, anti, icv = sa.replay, sa.esn, sa.anti_replay, sa.icv_size
+    rows: list[tuple[int, int, int, int, int]] = []
+    short = replayed = 0
+    for i, low in enumerate(lows):
+        o = i * seg
+        end = min(o + seg, n)
+        plen = end - o - 16 - icv
+        if plen < 2:
+            short += 1
+            continue
+        seq = window.infer(low) if esn else low
+        if anti and not window.check(seq):
+            replayed += 1
+            continue
+        rows.append((o, end, i * stride, plen, seq))
+    sa.counters.other_drops += short
+    sa.counters.replay += replayed
+    return rows
+
+
+def _trailers_ok(out: bytearray, stride: int, m: int) -> list[tuple[int, int]] | None:
+    """The first ``m`` rows of ``out`` (``stride`` bytes each, all opened): when every
+    one has the same pad length and next header, good padding and an IP header of that
+    version, their (offset, inner length); None when any differs or fails (the caller
+    then checks row by row, which counts what fails). Strided slices: C loops."""
+    if m == 0:
+        return []
+    end = m * stride
+    pads = out[stride - 2:end:stride]
+    padlen = pads[0]
+    nhs = out[stride - 1:end:stride]
+    nh = nhs[0]
+    ilen = stride - 2 - padlen
+    if ilen <= 0 or pads.count(padlen) != m or nhs.count(nh) != m:
+        return None
+    version = 4 if nh == NH_IPV4 else 6 if nh == NH_IPV6 else 0
+    firsts = out[0:end:stride]
+    if not version or firsts.count(firsts[0]) != m or firsts[0] >> 4 != version:
+        return None
+    for j in range(padlen):  # pad byte j is j + 1 in every row
+        if out[ilen + j:end:stride].count(j + 1) != m:
+            return None
+    return [(po, ilen) for po in range(0, end, stride)]
+
+
+def _open_rows(c: Any, out: bytearray, ov: memoryview, opened: list[tuple[int, int, int]],
+               window: Any, each: bool, anti: bool) -> list[tuple[int, int]]:
+    """Row by row, under the SA's lock: the window (``each``: checked and updated per
+    row) and the plaintext's checks of each opened row, counted on ``c``; the accepted
+    (offset, inner length)."""
     accepted: list[tuple[int, int]] = []
     packets = inner_bytes = pad_errors = malformed = 0
-    with sa.lock:
-        # the usual train: consecutive numbers above the window (read again: another
-        # worker may have moved it). Every check() would pass, and update_run() does what
-        # an update() of each would: no call per datagram
-        first = opened[0][2] if opened else 0
-        last = opened[-1][2] if opened else 0
-        each = not (first > window.top and last - first == len(opened) - 1 < 64
-                    and [seq for _, _, seq in opened] == list(range(first, last + 1)))
-        if not each:
-            window.update_run(first, last)
-        for po, plen, seq in opened:
-            if each:
-                if anti and not check(seq):
-                    c.replay += 1
-                    continue
-                update(seq)
-            padlen = out[po + plen - 2]
-            nh = out[po + plen - 1]
-            ilen = plen - 2 - padlen
-            if ilen < 0 or ov[po + ilen:po + plen - 2] != _PADS[padlen]:
-                pad_errors += 1
+    for po, plen, seq in opened:
+        if each:
+            if anti and not window.check(seq):
+                c.replay += 1
                 continue
-            if nh == NH_NO_NEXT:
-                continue  # a TFC dummy: discarded silently, as decapsulate does
-            if ilen == 0 or (nh, out[po] >> 4) not in ((NH_IPV4, 4), (NH_IPV6, 6)):
-                malformed += 1
-                continue
-            packets += 1
-            inner_bytes += ilen
-            accepted.append((po, ilen))
-        c.auth_fail += forged
-        c.pad_errors += pad_errors
-        c.other_drops += malformed
-        c.packets += packets
-        c.bytes += inner_bytes
-    return out, accepted
+            window.update(seq)
+        padlen = out[po + plen - 2]
+        nh = out[po + plen - 1]
+        ilen = plen - 2 - padlen
+        if ilen < 0 or ov[po + ilen:po + plen - 2] != _PADS[padlen]:
+            pad_errors += 1
+            continue
+        if nh == NH_NO_NEXT:
+            continue  # a TFC dummy: discarded silently, as decapsulate does
+        if ilen == 0 or (nh, out[po] >> 4) not in ((NH_IPV4, 4), (NH_IPV6, 6)):
+            malformed += 1
+            continue
+        packets += 1
+        inner_bytes += ilen
+        accepted.append((po, ilen))
+    c.pad_errors += pad_errors
+    c.other_drops += malformed
+    c.packets += packets
+    c.bytes += inner_bytes
+    return accepted

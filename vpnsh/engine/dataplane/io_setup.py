@@ -26,6 +26,22 @@ IPPROTO_ESP = 50
 SOL_UDP = 17
 UDP_SEGMENT = 103
 UDP_GRO = 104
+# one UDP GSO send: at most this many datagrams (the kernel's UDP_MAX_SEGMENTS is 64 or
+# more) and bytes (one IPv4 or IPv6 datagram of at most 64 KB)
+GSO_MAX_SEGMENTS = 64
+GSO_MAX_BYTES = 65000
+# the most an AEAD SA's ESP datagram adds to its inner packet: header and IV (16), padding
+# to 4 (3), pad length and next header (2), ICV (16)
+ESP_AEAD_OVERHEAD = 37
+
+
+def tso_max_segments(mtu: int) -> int:
+    """How many segments a TCP super-packet read from a TUN of this MTU may hold so
+    that its ESP datagrams leave in ONE UDP GSO send and so arrive as ONE GRO train
+    (a 64 KB super-packet of 1348-byte segments, 47 of them, would leave as 45 + 2: two
+    trains, each paying the per-train work at both ends). Set on the device as its
+    ``gso_max_segs``, which caps the super-packets the kernel's TCP builds for it."""
+    return max(1, min(GSO_MAX_SEGMENTS, GSO_MAX_BYTES // (mtu + ESP_AEAD_OVERHEAD)))
 
 
 def _sockaddr(addr: str) -> tuple[int, tuple[Any, ...]]:
@@ -57,7 +73,9 @@ class DeviceSetup(PlaneState):
             out: list[str] = []
             for iface in want.values():
                 try:
-                    configure_link(ipr, iface.name, iface.addresses, iface.mtu)
+                    tun = self._tuns.get(iface.name)
+                    configure_link(ipr, iface.name, iface.addresses, iface.mtu,
+                                   gso_max_segs=tso_max_segments(iface.mtu) if tun and tun.tso else None)
                 except Exception as exc:  # noqa: BLE001 - reported, the rest goes on
                     out.append(f"{iface.name}: {exc}")
             out += sync_routes(ipr, [r for r in routes if r.interface in want])

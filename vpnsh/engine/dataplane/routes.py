@@ -16,6 +16,7 @@ fresh ``IPRoute`` in a short-lived helper thread and returns its result.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 from .base import Route
 
 R = TypeVar("R")
+log = logging.getLogger("vpnsh.dataplane.routes")
 
 RTPROT_VPNSH = 77
 RT_TABLE_MAIN = 254
@@ -72,14 +74,21 @@ def link_addresses(ipr: Any, index: int) -> set[str]:
     return out
 
 
-def configure_link(ipr: Any, name: str, addresses: Iterable[str], mtu: int) -> None:
-    """Give link ``name`` exactly these addresses and this MTU, and bring it up."""
+def configure_link(ipr: Any, name: str, addresses: Iterable[str], mtu: int,
+                   gso_max_segs: int | None = None) -> None:
+    """Give link ``name`` exactly these addresses and this MTU (and, when given, this
+    cap on the segments of the GSO packets the kernel hands it), and bring it up."""
     index = link_index(ipr, name)
     if index is None:
         raise OSError(f"interface {name} does not exist")
     link = ipr.get_links(index)[0]
     if link.get_attr("IFLA_MTU") != mtu:
         ipr.link("set", index=index, mtu=mtu)
+    if gso_max_segs is not None and link.get_attr("IFLA_GSO_MAX_SEGS") != gso_max_segs:
+        try:
+            ipr.link("set", index=index, IFLA_GSO_MAX_SEGS=gso_max_segs)
+        except Exception as exc:  # noqa: BLE001 - a kernel before 5.19: larger trains, no harm
+            log.debug("%s: gso_max_segs %d not set: %s", name, gso_max_segs, exc)
     want = {str(ipaddress.ip_interface(a)) for a in addresses}
     have = link_addresses(ipr, index)
     for cidr in sorted(have - want):

@@ -140,19 +140,20 @@ def tcp_segments(packet: memoryview | bytes, mss: int) -> Segments:
     head = bytearray(packet[:hlen])
     rows = np.empty((count, hlen), dtype=np.uint8)
     rows[:] = np.frombuffer(head, dtype=np.uint8)
+    # the fields that differ per row, each written for all rows in one assignment
+    fields = rows.reshape(-1).view(_row_fields(version, ihl, hlen))
     index = np.arange(count, dtype=np.uint64)
     seg_len = np.full(count, mss, dtype=np.uint64)
     seg_len[-1] = last_len
     tcp_len = seg_len + thl
     seq0 = int.from_bytes(packet[ihl + 4:ihl + 8], "big")
     seqs = (index * mss + seq0) & 0xFFFFFFFF
-    rows[:, ihl + 4:ihl + 8] = _be(seqs.astype(">u4"))
+    fields["seq"] = seqs
     flags = packet[ihl + 13]
     row_flags = np.full(count, flags & ~(_FIN | _PSH | _CWR), dtype=np.uint64)
     row_flags[0] |= flags & _CWR
     row_flags[-1] |= flags & (_FIN | _PSH)
-    rows[:, ihl + 13] = row_flags
-    rows[:, ihl + 16:ihl + 18] = 0
+    fields["flags"] = row_flags
     # checksums from the sums of what every row shares (Python integers, once) plus
     # what differs per row (1-D arrays): congruent mod 0xFFFF to the ones' complement sums
     head[ihl + 4:ihl + 8] = bytes(4)  # sequence number
@@ -160,25 +161,40 @@ def tcp_segments(packet: memoryview | bytes, mss: int) -> Segments:
     head[ihl + 16:ihl + 18] = bytes(2)  # checksum
     tcp_base = int.from_bytes(head[ihl:], "big") % 0xFFFF
     if version == 4:
-        rows[:, 2:4] = _be((tcp_len + ihl).astype(">u2"))
+        fields["length"] = tcp_len + ihl
         ip_id = (packet[4] << 8) | packet[5]
         ids = (index + ip_id) & 0xFFFF
-        rows[:, 4:6] = _be(ids.astype(">u2"))
+        fields["id"] = ids
         head[2:6] = bytes(4)  # total length, ID
         head[10:12] = bytes(2)  # checksum
         ip_sum = (int.from_bytes(head[:ihl], "big") % 0xFFFF + tcp_len + ihl + ids) % 0xFFFF
-        rows[:, 10:12] = _be((0xFFFF - ip_sum).astype(">u2"))
+        fields["ip_sum"] = 0xFFFF - ip_sum
     else:
-        rows[:, 4:6] = _be(tcp_len.astype(">u2"))
+        fields["length"] = tcp_len
     tcp_sum = (tcp_base + (seqs >> 16) + (seqs & 0xFFFF) + row_flags + sums + tcp_len
                + pseudo % 0xFFFF) % 0xFFFF
-    rows[:, ihl + 16:ihl + 18] = _be((0xFFFF - tcp_sum).astype(">u2"))
+    fields["tcp_sum"] = 0xFFFF - tcp_sum
     return Segments(rows, hlen, mss, count, last_len, version)
 
 
-def _be(values: np.ndarray) -> np.ndarray:
-    """Big-endian integers as rows of their bytes."""
-    return values.view(np.uint8).reshape(len(values), -1)
+_ROW_FIELDS: dict[tuple[int, int, int], np.dtype] = {}
+
+
+def _row_fields(version: int, ihl: int, hlen: int) -> np.dtype:
+    """A record of ``hlen`` bytes naming the header fields :func:`tcp_segments` sets per
+    segment (big-endian): IPv4 total length, ID and header checksum, or IPv6 payload
+    length; TCP sequence number, flags and checksum."""
+    dt = _ROW_FIELDS.get((version, ihl, hlen))
+    if dt is None:
+        fields = {"seq": (">u4", ihl + 4), "flags": ("u1", ihl + 13), "tcp_sum": (">u2", ihl + 16)}
+        if version == 4:
+            fields.update(length=(">u2", 2), id=(">u2", 4), ip_sum=(">u2", 10))
+        else:
+            fields.update(length=(">u2", 4))
+        dt = _ROW_FIELDS[(version, ihl, hlen)] = np.dtype({
+            "names": list(fields), "formats": [f for f, _ in fields.values()],
+            "offsets": [o for _, o in fields.values()], "itemsize": hlen})
+    return dt
 
 
 def split_tcp(packet: memoryview | bytes, mss: int) -> list[bytes]:

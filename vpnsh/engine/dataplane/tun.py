@@ -49,8 +49,8 @@ MAX_COALESCED = 64000  # bytes of one coalesced packet
 VECTOR_MIN = 4  # batches this large get their checksums from NumPy, smaller ones one by one
 _ACK, _PSH = 0x10, 0x08
 # header bytes that must be equal in every segment of a run (as in _same_flow), per
-# header length: 0xFF where they must (write_rows)
-_SAME_FLOW_MASKS: dict[int, np.ndarray] = {}
+# (header length, rows, last row short): 0xFF where they must (write_rows)
+_SAME_FLOW_MASKS: dict[tuple[int, int, bool], np.ndarray] = {}
 
 
 class TunError(OSError):
@@ -160,7 +160,7 @@ class TunDevice:
                     if qi[1] < plen or q[33] & _PSH:  # a short or pushed one ends a run
                         break
             if j - i > 1:
-                if not self._write_run(packets[i:j], hlen, plen):
+                if not self._write_run([memoryview(p) for p in packets[i:j]], hlen, plen):
                     errors += j - i
             elif not self.write(first):
                 errors += 1
@@ -210,15 +210,18 @@ class TunDevice:
         # (the first row's, checked above). The last row's flags and length were checked
         # above. One masked XOR against the first row; count_nonzero, not any(): this
         # runs once per GRO train and NumPy's any() and all() cost microseconds each.
-        mask = _SAME_FLOW_MASKS.get(hlen)
+        mask = _SAME_FLOW_MASKS.get((hlen, k, full < k))
         if mask is None:
-            mask = _SAME_FLOW_MASKS[hlen] = np.zeros(hlen, dtype=np.uint8)
-            mask[np.r_[0:4, 6:10, 12:24, 28:36, 40:hlen]] = 0xFF
+            if len(_SAME_FLOW_MASKS) >= 256:  # one per train shape seen: a few
+                _SAME_FLOW_MASKS.clear()
+            mask = np.zeros((k, hlen), dtype=np.uint8)
+            mask[:, np.r_[0:4, 6:10, 12:24, 28:36, 40:hlen]] = 0xFF
+            mask[k - 1, 33] = 0
+            if full < k:
+                mask[k - 1, 2:4] = 0
+            _SAME_FLOW_MASKS[(hlen, k, full < k)] = mask
         diff = head ^ head[0]
         diff &= mask
-        diff[k - 1, 33] = 0
-        if full < k:
-            diff[k - 1, 2:4] = 0
         if np.count_nonzero(diff):
             return None
         # sequence numbers: each row's is the one before plus the MSS
@@ -239,24 +242,24 @@ class TunDevice:
             sums = words[:full, 3:first_len // 4].sum(axis=1, dtype=np.uint64)
         if np.count_nonzero(sums % 0xFFFF != -(6 + mss + hlen - 20) * 256 % 0xFFFF):
             return None
+        view = memoryview(buf)
         if full < k:
             o, n = rows[-1]
-            if not tcp4_checksum_ok(bytes(buf[o:o + n]), 20):
+            if not tcp4_checksum_ok(view[o:o + n], 20):
                 return None
-        view = memoryview(buf)
         run = [view[o:o + n] for o, n in rows]
         per_run = max(1, (MAX_COALESCED - hlen) // mss)  # the kernel's 64 KB limit
         errors = 0
         for i in range(0, k, per_run):
             part = run[i:i + per_run]
             if len(part) > 1:
-                if not self._write_run(part, hlen, mss):  # type: ignore[arg-type]
+                if not self._write_run(part, hlen, mss):
                     errors += len(part)
             elif not self.write(part[0]):
                 errors += 1
         return errors
 
-    def _write_run(self, run: list[bytes], hlen: int, mss: int) -> bool:
+    def _write_run(self, run: list[memoryview], hlen: int, mss: int) -> bool:
         """One large TCP/IPv4 packet for the kernel to take as ``len(run)`` segments."""
         first, last = run[0], run[-1]
         ihl = (first[0] & 0x0F) * 4
@@ -276,7 +279,7 @@ class TunDevice:
         vnet = VNET_HDR.pack(VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, hlen, mss,
                              ihl, 16)
         parts: list[bytes | memoryview] = [vnet, bytes(ip), bytes(tcp)]
-        parts += [memoryview(p)[hlen:] for p in run]
+        parts += [p[hlen:] for p in run]
         try:
             os.writev(self.fd, parts)
         except OSError:
@@ -304,13 +307,13 @@ def _fold(value: int) -> int:
     return value
 
 
-def tcp4_checksum_ok(packet: bytes, ihl: int) -> bool:
+def tcp4_checksum_ok(packet: bytes | memoryview, ihl: int) -> bool:
     """Does the TCP checksum of this IPv4 packet verify? (sum over the pseudo-header
     and the segment; a big-endian integer modulo 0xFFFF is the ones' complement sum
     of its 16-bit words)."""
-    seg = bytes(packet[ihl:])  # packet may be a memoryview (fused inbound path)
+    seg = packet[ihl:]  # packet may be a memoryview (fused inbound path): no copy
     if len(seg) & 1:
-        seg += b"\x00"
+        seg = bytes(seg) + b"\x00"
     total = (int.from_bytes(packet[12:20], "big") % 0xFFFF + 6 + len(packet) - ihl
              + int.from_bytes(seg, "big") % 0xFFFF)
     return total % 0xFFFF == 0
