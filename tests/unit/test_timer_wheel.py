@@ -115,3 +115,17 @@ def test_matches_a_plain_model_through_random_operations() -> None:
                     queued.discard(id(i))
             assert sum(len(e) for e in q._buckets.values()) == q._entries
             assert sorted(q._order) == sorted(q._buckets)
+
+
+def test_refresh_says_the_earliest_deadline_it_queued() -> None:
+    a, b = _Item([4.0], 1), _Item([3.0, 7.0], 2)
+    q = _queue([a, b])
+    assert q.refresh() == float("inf")  # nothing touched
+    q.touch(a)
+    q.touch(b)
+    assert q.refresh() == 3.0
+    q.touch(a)  # its deadline did not change: not queued again
+    assert q.refresh() == float("inf")
+    a.deadlines = [1.5]
+    q.touch(a)
+    assert q.refresh() == 1.5

@@ -38,6 +38,7 @@ BUCKETS_PER_S = 64
 
 
 _deadline = itemgetter(0)
+_INF = float("inf")
 
 
 class TimerHeap(Generic[T]):
@@ -74,15 +75,18 @@ class TimerHeap(Generic[T]):
         """The deadlines of ``item`` may have changed."""
         self._dirty[id(item)] = item
 
-    def refresh(self) -> None:
+    def refresh(self) -> float:
+        """Queues the touched items again; returns the earliest deadline it queued (inf:
+        none), so that a caller acting on due items knows whether another became due."""
         if not self._dirty:
-            return
+            return _INF
         dirty = list(self._dirty.values())
         self._dirty.clear()
         buckets, order = self._buckets, self._order
         alive, on_refresh, earliest = self._alive, self._on_refresh, self._earliest
         unsorted = self._sorted.discard
         pushed = 0
+        soonest = _INF
         for item in dirty:
             if not alive(item):
                 _set(item, "timer_at", None)
@@ -102,9 +106,12 @@ class TimerHeap(Generic[T]):
                         entries.append((t, item))
                         unsorted(b)
                     pushed += 1
+                    if t < soonest:
+                        soonest = t
         self._entries += pushed
         if self._entries > 64 + 4 * self._size():  # drop the stale entries
             self._compact()
+        return soonest
 
     def _compact(self) -> None:
         alive = self._alive
