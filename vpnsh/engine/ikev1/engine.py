@@ -292,9 +292,10 @@ class Ikev1Engine(SansIoEngine):
             if alive(item):
                 heap.touch(item)
                 act(item)
-            # acting on one SA may make a later one due
-            heap.refresh()
-            heap.pop_due(now, seq, last_seq, due, queued)
+            # acting on one SA may make a later one due: only one queued again at or
+            # before now (refresh says the earliest deadline it queued)
+            if heap.refresh() <= now:
+                heap.pop_due(now, seq, last_seq, due, queued)
 
     # -------------------------------------------------------------- queries
     def ike_sas(self, gateway: str | None = None) -> list[Ikev1SaInfo]:

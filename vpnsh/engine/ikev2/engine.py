@@ -284,9 +284,10 @@ class Ikev2Engine(SansIoEngine):
                     self._check_timers(sa, now)
                 except Exception as exc:  # noqa: BLE001 - one SA's bug must not stop the others
                     self.internal_error(f"in the timers of IKE SA {sa.sn}", exc, now)
-            # acting on one SA may make a later one due (children moved to it, ...)
-            self._refresh_timers()
-            self._timers.pop_due(now, seq, last_seq, due, queued)
+            # acting on one SA may make a later one due (children moved to it, ...): only
+            # an SA queued again at or before now can be (refresh says the earliest it queued)
+            if self._timers.refresh() <= now:
+                self._timers.pop_due(now, seq, last_seq, due, queued)
         self.timers_pending = bool(due)
         self.flush_repeats(now)
         self._start_waiting(now)
