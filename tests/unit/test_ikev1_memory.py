@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import random
 import sys
-import tracemalloc
 from typing import Any, cast
 
+from tests.helpers.engine_memory import bytes_per_tunnel_and_side
 from vpnsh.engine.clock import FakeClock
 from vpnsh.engine.crypto.cipher import BlockCipher
 from vpnsh.engine.ikev1.engine import Ikev1Engine
@@ -117,15 +117,5 @@ def test_memory_per_idle_tunnel_in_the_engine() -> None:
     """Python memory of 200 tunnels on both engines (policies included), per tunnel and
     side: 5.9 KB when this was written, 11.4 KB before (and two CBC contexts per ISAKMP
     SA on top, not seen here)."""
-    _tunnels(5)  # caches warm (selectors, suites, code paths)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        w, a, b = _tunnels(200)
-        w.sent.clear()
-        a.events.clear()
-        b.events.clear()
-        per = (tracemalloc.get_traced_memory()[0] - before) / 400
-    finally:
-        tracemalloc.stop()
+    per = bytes_per_tunnel_and_side(_tunnels)
     assert per < 7500, f"{per:.0f} bytes per tunnel and side"

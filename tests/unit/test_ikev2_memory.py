@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import random
 import sys
-import tracemalloc
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from tests.helpers.engine_memory import bytes_per_tunnel_and_side
 from vpnsh.engine.clock import FakeClock
 from vpnsh.engine.crypto.cipher import Aead, BlockCipher, Integrity
 from vpnsh.engine.ikev2.engine import Ikev2Engine
@@ -86,15 +86,5 @@ def test_memory_per_idle_tunnel_in_the_engine() -> None:
     """Python memory of 200 tunnels on both engines (policies included), per tunnel and
     side: 7.0 KB when this was written, 10.6 KB before slots and sharing (and 2.8 KB of
     OpenSSL contexts on top, not seen here)."""
-    _tunnels(5)  # caches warm (selectors, suites, code paths)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        w, a, b = _tunnels(200)
-        w.sent.clear()
-        a.events.clear()
-        b.events.clear()
-        per = (tracemalloc.get_traced_memory()[0] - before) / 400
-    finally:
-        tracemalloc.stop()
+    per = bytes_per_tunnel_and_side(_tunnels)
     assert per < 8500, f"{per:.0f} bytes per tunnel and side"

@@ -196,12 +196,16 @@ def in_order(entries: dict, names: Collection[str]) -> list[str]:
     return [n for n in entries if n in names]
 
 
-def grouped_in_order(entries: dict, names: Collection[str],
+def grouped_in_order(entries: dict, names: Collection[str] | None,
                      results: Callable[[str], list[_T]]) -> Iterator[_T]:
-    """``results(name)`` for those of ``names`` that are keys of ``entries``, grouped in
-    ``entries``' order as a pass over them would give, without that pass unless two or more
-    names have results: the checks of a small commit usually find nothing, and the entry
-    it changed need not be among the last (:func:`in_order`)."""
+    """``results(name)`` for those of ``names`` (None: every entry) that are keys of
+    ``entries``, grouped in ``entries``' order as a pass over them would give, without that
+    pass unless two or more names have results: the checks of a small commit usually find
+    nothing, and the entry it changed need not be among the last (:func:`in_order`)."""
+    if names is None:
+        for name in entries:
+            yield from results(name)
+        return
     found = {}
     for name in names:
         if name in entries:

@@ -558,12 +558,8 @@ def _check_tunnels(tree: dict, delta: _Delta | None = None) -> Iterator[Problem]
     # one tunnel is checked against itself and the names of the IPsec profiles
     todo = None if delta is None or delta.removed(IPSEC_PROFILES) else delta.changed(TUNNELS)
     tunnels = _get(tree, TUNNELS) or {}
-    if todo is None:
-        for name, tun in tunnels.items():
-            yield from _check_tunnel(tree, name, tun)
-    else:
-        yield from grouped_in_order(tunnels, todo, lambda name: list(
-            _check_tunnel(tree, name, tunnels[name])))
+    yield from grouped_in_order(tunnels, todo, lambda name: list(
+        _check_tunnel(tree, name, tunnels[name])))
 
 
 def _check_tunnel(tree: dict, name: str, tun: dict) -> Iterator[Problem]:
@@ -756,12 +752,8 @@ def _check_monitors(tree: dict, delta: _Delta | None = None) -> Iterator[Problem
     if delta is None or not delta.clean(TUNNELS, TUNNEL_UNITS):
         tunnels = _get(tree, TUNNELS) or {}
         todo = None if delta is None or not delta.clean(TUNNEL_UNITS) else delta.changed(TUNNELS)
-        if todo is None:
-            for name, tun in tunnels.items():
-                yield from _check_monitor_source(tree, name, tun)
-        else:
-            yield from grouped_in_order(tunnels, todo, lambda name: list(
-                _check_monitor_source(tree, name, tunnels[name])))
+        yield from grouped_in_order(tunnels, todo, lambda name: list(
+            _check_monitor_source(tree, name, tunnels[name])))
     if delta is not None and delta.clean(VIRTUAL_ROUTERS):
         return
     monitored = 0
