@@ -119,11 +119,8 @@ class _Delta:
         self._peers = peers
 
     def peers(self) -> PeerIndex:
-        """running's gateways by peer address: the one handed in if it indexes them, else
-        made now (a pass over every gateway)."""
-        gateways = entries_at(self.running, GATEWAYS)
-        if self._peers is None or self._peers.gateways is not gateways:
-            self._peers = PeerIndex(gateways)
+        """running's gateways by peer address (:func:`peer_index`)."""
+        self._peers = peer_index(self.running, self._peers)
         return self._peers
 
     def _of(self, base: Path) -> tuple[set[str], bool]:
@@ -423,6 +420,13 @@ class PeerIndex:
         """Names that may be of gateways with this peer address (check each)."""
         names = self._names.get(peer_key, ())
         return (names,) if isinstance(names, str) else names
+
+
+def peer_index(running: dict, have: PeerIndex | None) -> PeerIndex:
+    """The index of ``running``'s gateways: ``have`` if it indexes that very dict, else
+    made now (a pass over every gateway)."""
+    gateways = entries_at(running, GATEWAYS)
+    return have if have is not None and have.gateways is gateways else PeerIndex(gateways)
 
 
 def _may_clash(gateways: dict, todo: set[str], peers: PeerIndex) -> bool:

@@ -449,9 +449,7 @@ class ConfigService:
 
     def _running_peers(self) -> validate.PeerIndex:
         """The peer index of running's gateways (made now if running has another)."""
-        gateways = tree.entries_at(self.running, GATEWAYS)
-        if self._peers is None or self._peers.gateways is not gateways:
-            self._peers = validate.PeerIndex(gateways)
+        self._peers = validate.peer_index(self.running, self._peers)
         return self._peers
 
     def validate(self, admins: list[str] | None = None) -> dict[str, Any]:
