@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
+from tests.helpers.timed_item import TimedItem as _Item
 from vpnsh.engine.ike import retransmit
 from vpnsh.engine.ike.policy_index import PolicyIndex
 from vpnsh.engine.ike.retransmit import Retransmit
@@ -50,14 +51,6 @@ def test_spis_unique_and_in_range() -> None:
         spi = spis.ike_spi(held)
         assert len(spi) == 8 and spi not in held
         held.add(spi)
-
-
-@dataclass(eq=False)
-class _Item:
-    deadlines: list[float]
-    created_seq: int
-    alive: bool = True
-    timer_at: float | None = None
 
 
 def test_timer_heap_follows_touched_items_and_skips_dead_ones() -> None:

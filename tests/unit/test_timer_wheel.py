@@ -10,17 +10,9 @@ from __future__ import annotations
 
 import heapq
 import random
-from dataclasses import dataclass
 
+from tests.helpers.timed_item import TimedItem as _Item
 from vpnsh.engine.ike.timers import BUCKETS_PER_S, TimerHeap
-
-
-@dataclass(eq=False)
-class _Item:
-    deadlines: list[float]
-    created_seq: int
-    alive: bool = True
-    timer_at: float | None = None
 
 
 def _queue(items: list[_Item]) -> TimerHeap[_Item]:
